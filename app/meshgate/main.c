@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* meshgate entry point: options, staged start-up and teardown, and the
+ * control plane that runs on the main lcore. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_alarm.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "meshgate.h"
+#include "mg_conf.h"
+#include "mg_pkt.h"
+#include "mg_telemetry.h"
+
+#define MG_VERSION "0.1.0"
+#define EXIT_USAGE 2
+/* How often the control tick looks at the counters. */
+#define TICK_US 10000
+
+RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
+
+struct options {
+	const char *conf_path;
+	const char *stats_json;
+	bool check_config;
+	uint64_t exit_on_idle_ms; /* 0: run until signalled */
+};
+
+/* Everything the gateway holds between start-up and teardown. */
+struct gateway {
+	struct mg_conf *conf;
+	struct rte_mempool *pool;
+	struct mg_port ports[MG_CONF_MAX_PORTS];
+	struct mg_worker *workers[RTE_MAX_LCORE];
+	unsigned int lcore[RTE_MAX_LCORE]; /* worker i runs on lcore[i] */
+	uint16_t queue[RTE_MAX_LCORE];	   /* ... and polls queue[i] */
+	unsigned int n_workers;
+	uint16_t n_queues;  /* per port */
+	bool main_forwards; /* single-core mode */
+	uint64_t start_tsc;
+	uint64_t stop_tsc;
+	/* control tick state */
+	uint64_t last_rx;
+	uint64_t last_rx_change_tsc;
+	uint64_t idle_limit_tsc;
+};
+
+static bool quit;
+
+static void
+on_signal(int sig __rte_unused)
+{
+	__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
+}
+
+static void
+usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [EAL options] -- -f FILE [options]\n"
+		"  -f, --config FILE       configuration file (libconfig)\n"
+		"      --check-config      validate FILE and exit: 0 when "
+		"valid\n"
+		"      --exit-on-idle MS   stop after MS ms without a packet\n"
+		"      --stats-json FILE   write final counters as JSON at "
+		"exit\n"
+		"  -h, --help              show this help\n"
+		"  -v, --version           show the version\n",
+		prog);
+}
+
+/* Returns 0 to go on, 1 when done (help/version shown), or EXIT_USAGE. */
+static int
+parse_options(int argc, char **argv, const char *prog, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'c' },
+		{ "exit-on-idle", required_argument, NULL, 'i' },
+		{ "stats-json", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char *end;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:hv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o->conf_path = optarg; break;
+		case 'c': o->check_config = true; break;
+		case 'i':
+			errno = 0;
+			o->exit_on_idle_ms = strtoull(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || *optarg == '-' ||
+			    o->exit_on_idle_ms == 0 ||
+			    o->exit_on_idle_ms > 86400000) {
+				fprintf(stderr,
+					"%s: --exit-on-idle needs a "
+					"number of milliseconds (1..86400000), "
+					"not '%s'\n",
+					prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 's': o->stats_json = optarg; break;
+		case 'h': usage(stdout, prog); return 1;
+		case 'v': printf("meshgate %s\n", MG_VERSION); return 1;
+		case ':':
+			fprintf(stderr, "%s: option '%s' needs a value\n", prog,
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "%s: unknown option '%s'\n", prog,
+				argv[optind - 1]);
+			usage(stderr, prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (o->conf_path == NULL) {
+		fprintf(stderr, "%s: no configuration: give -f FILE\n", prog);
+		usage(stderr, prog);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static struct mg_conf *
+load_conf(const char *path)
+{
+	struct mg_conf_errors *errs = malloc(sizeof(*errs));
+	struct mg_conf *conf;
+	unsigned int i;
+
+	if (errs == NULL) {
+		fprintf(stderr, "meshgate: out of memory\n");
+		return NULL;
+	}
+	conf = mg_conf_load(path, MG_DRIVERS_CONF_DIR, errs);
+	for (i = 0; i < errs->n && i < MG_CONF_MAX_ERRORS; i++)
+		fprintf(stderr, "%s\n", errs->msg[i]);
+	if (errs->n > MG_CONF_MAX_ERRORS)
+		fprintf(stderr, "%s: %u more errors not shown\n", path,
+			errs->n - MG_CONF_MAX_ERRORS);
+	free(errs);
+	return conf;
+}
+
+/* Worker lcores and their queues: the config's list, or every EAL worker
+ * lcore with queue = its rank. No worker lcore: the main lcore forwards. */
+static int
+plan_workers(struct gateway *gw)
+{
+	const struct mg_conf *conf = gw->conf;
+	unsigned int lcore, i, n = 0;
+
+	if (conf->n_lcores > 0) {
+		for (i = 0; i < conf->n_lcores; i++) {
+			lcore = conf->lcores[i].lcore;
+			if (!rte_lcore_is_enabled(lcore) ||
+			    lcore == rte_get_main_lcore()) {
+				MG_LOG(ERR,
+				       "%s: lcore %u is not a worker lcore "
+				       "of this process (see EAL -l)",
+				       conf->path, lcore);
+				return -EINVAL;
+			}
+			gw->lcore[n] = lcore;
+			gw->queue[n++] = conf->lcores[i].queue;
+		}
+	} else {
+		RTE_LCORE_FOREACH_WORKER(lcore)
+		{
+			gw->lcore[n] = lcore;
+			gw->queue[n] = (uint16_t)n;
+			n++;
+		}
+	}
+	if (n == 0) {
+		gw->main_forwards = true;
+		gw->lcore[n] = rte_get_main_lcore();
+		gw->queue[n++] = 0;
+	}
+	gw->n_workers = n;
+	for (i = 0; i < n; i++)
+		if (gw->queue[i] >= gw->n_queues)
+			gw->n_queues = (uint16_t)(gw->queue[i] + 1);
+	return 0;
+}
+
+static int
+create_workers(struct gateway *gw)
+{
+	enum mg_lcore_role role =
+		gw->main_forwards ? MG_LCORE_MAIN_WORKER : MG_LCORE_WORKER;
+	unsigned int i;
+
+	for (i = 0; i < gw->n_workers; i++) {
+		gw->workers[i] =
+			mg_worker_create(gw->lcore[i], gw->queue[i], gw->conf,
+					 gw->ports, role, &quit);
+		if (gw->workers[i] == NULL) {
+			MG_LOG(ERR, "lcore %u: cannot create worker: %s",
+			       gw->lcore[i], rte_strerror(rte_errno));
+			return -rte_errno;
+		}
+	}
+	return 0;
+}
+
+static void
+free_workers(struct gateway *gw)
+{
+	unsigned int i;
+
+	for (i = 0; i < gw->n_workers; i++) {
+		mg_worker_free(gw->workers[i]);
+		gw->workers[i] = NULL;
+	}
+}
+
+/* Enough mbufs to fill every ring and buffer at once, unless the config
+ * sets the number (pcap replay with infinite_rx preloads the capture). */
+static uint32_t
+pool_size(const struct gateway *gw)
+{
+	const struct mg_conf *conf = gw->conf;
+	uint32_t n = 0;
+	unsigned int i;
+
+	if (conf->mbufs != 0)
+		return conf->mbufs;
+	for (i = 0; i < conf->n_ports; i++)
+		n += (uint32_t)(conf->ports[i].profile.rx_desc +
+				conf->ports[i].profile.tx_desc) *
+		     gw->n_queues;
+	n += gw->n_workers *
+	     (MG_CONF_MAX_BURST * (conf->n_ports + 1) + conf->mbuf_cache);
+	return rte_align32pow2(n + 1024) - 1;
+}
+
+static void
+control_tick(void *arg)
+{
+	struct gateway *gw = arg;
+	struct mg_stats_sum s;
+	uint64_t now = rte_get_timer_cycles();
+
+	mg_telemetry_sum(&s);
+	if (s.rx != gw->last_rx) {
+		gw->last_rx = s.rx;
+		gw->last_rx_change_tsc = now;
+	} else if (now - gw->last_rx_change_tsc > gw->idle_limit_tsc) {
+		MG_LOG(INFO, "no packet for %" PRIu64 " ms: stopping",
+		       gw->idle_limit_tsc * 1000 / rte_get_timer_hz());
+		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
+		return;
+	}
+	rte_eal_alarm_set(TICK_US, control_tick, gw);
+}
+
+static void
+run(struct gateway *gw, const struct options *o)
+{
+	unsigned int i;
+
+	gw->start_tsc = rte_get_timer_cycles();
+	if (o->exit_on_idle_ms != 0) {
+		gw->idle_limit_tsc =
+			o->exit_on_idle_ms * rte_get_timer_hz() / 1000;
+		gw->last_rx_change_tsc = gw->start_tsc;
+		rte_eal_alarm_set(TICK_US, control_tick, gw);
+	}
+	if (gw->main_forwards) {
+		mg_worker_main(gw->workers[0]);
+	} else {
+		for (i = 0; i < gw->n_workers; i++)
+			rte_eal_remote_launch(mg_worker_main, gw->workers[i],
+					      gw->lcore[i]);
+		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED))
+			usleep(TICK_US);
+		rte_eal_mp_wait_lcore();
+	}
+	gw->stop_tsc = rte_get_timer_cycles();
+	rte_eal_alarm_cancel(control_tick, gw);
+}
+
+static void
+json_counters(FILE *f, const struct mg_stats_sum *s)
+{
+	fprintf(f,
+		"\"rx\": %" PRIu64 ", \"tx\": %" PRIu64
+		", \"drops_total\": %" PRIu64 ", \"busy_polls\": %" PRIu64
+		", \"idle_polls\": %" PRIu64,
+		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls);
+}
+
+static int
+write_stats_json(const struct gateway *gw, const char *path,
+		 unsigned int pool_n, unsigned int pool_in_use)
+{
+	double elapsed = (double)(gw->stop_tsc - gw->start_tsc) /
+			 (double)rte_get_timer_hz();
+	struct mg_stats_sum s;
+	const char *sep = "";
+	unsigned int i;
+	FILE *f;
+
+	f = fopen(path, "w");
+	if (f == NULL) {
+		MG_LOG(ERR, "cannot write %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	mg_telemetry_sum(&s);
+	fprintf(f, "{\"elapsed_s\": %.6f, ", elapsed);
+	json_counters(f, &s);
+	fprintf(f, ",\n \"drops\": {");
+	for (i = 1; i < MG_DROP_MAX; i++)
+		fprintf(f, "%s\"%s\": %" PRIu64, i == 1 ? "" : ", ",
+			mg_drop_reason_name(i), s.drops[i]);
+	fprintf(f, "},\n \"lcores\": {");
+	for (i = 0; i < gw->n_workers; i++) {
+		mg_telemetry_lcore_read(gw->lcore[i], &s);
+		fprintf(f, "%s\"%u\": {", sep, gw->lcore[i]);
+		json_counters(f, &s);
+		fprintf(f, "}");
+		sep = ", ";
+	}
+	fprintf(f, "},\n \"mempool\": {\"size\": %u, \"in_use\": %u}}\n",
+		pool_n, pool_in_use);
+	if (fclose(f) != 0) {
+		MG_LOG(ERR, "cannot write %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Finds "--": EAL options before it, ours after. Without it, everything
+ * is ours, so "meshgate -f x --check-config" needs no EAL at all. */
+static int
+split_args(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct gateway gw = { 0 };
+	unsigned int i, pool_n = 0, in_use = 0;
+	int sep, rc, status = EXIT_FAILURE;
+
+	rte_openlog_stream(stderr);
+	sep = split_args(argc, argv);
+	rc = parse_options(sep ? argc - sep : argc, sep ? argv + sep : argv,
+			   argv[0], &o);
+	if (rc != 0)
+		return rc == 1 ? EXIT_SUCCESS : rc;
+
+	gw.conf = load_conf(o.conf_path);
+	if (gw.conf == NULL)
+		return EXIT_FAILURE;
+	if (o.check_config) {
+		printf("%s: configuration is valid\n", o.conf_path);
+		mg_conf_free(gw.conf);
+		return EXIT_SUCCESS;
+	}
+
+	/* EAL sees only the options before "--" */
+	if (rte_eal_init(sep ? sep : 1, argv) < 0) {
+		fprintf(stderr, "meshgate: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
+		goto out_conf;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	rc = mg_telemetry_init();
+	if (rc < 0) {
+		MG_LOG(ERR, "telemetry commands: %s", rte_strerror(-rc));
+		goto out_eal;
+	}
+	if (plan_workers(&gw) < 0)
+		goto out_eal;
+	pool_n = pool_size(&gw);
+	gw.pool = rte_pktmbuf_pool_create(
+		"mg_mbufs", pool_n, gw.conf->mbuf_cache, 0,
+		RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (gw.pool == NULL) {
+		MG_LOG(ERR, "cannot create a pool of %u mbufs: %s", pool_n,
+		       rte_strerror(rte_errno));
+		goto out_eal;
+	}
+	for (i = 0; i < gw.conf->n_ports; i++)
+		if (mg_port_start(&gw.conf->ports[i], gw.n_queues, gw.pool,
+				  &gw.ports[i]) < 0)
+			goto out_ports;
+	if (create_workers(&gw) < 0)
+		goto out_workers;
+
+	run(&gw, &o);
+	status = EXIT_SUCCESS;
+
+out_workers:
+	free_workers(&gw);
+out_ports:
+	for (i = 0; i < gw.conf->n_ports; i++)
+		mg_port_close(&gw.ports[i]);
+	/* after close, rings and PMD-held buffers are back in the pool:
+	 * anything still in use is a leak */
+	in_use = rte_mempool_in_use_count(gw.pool);
+	if (in_use != 0)
+		MG_LOG(WARNING, "%u mbufs still in use at exit", in_use);
+	if (status == EXIT_SUCCESS && o.stats_json != NULL &&
+	    write_stats_json(&gw, o.stats_json, pool_n, in_use) < 0)
+		status = EXIT_FAILURE;
+	rte_mempool_free(gw.pool);
+out_eal:
+	rte_eal_cleanup();
+out_conf:
+	mg_conf_free(gw.conf);
+	return status;
+}

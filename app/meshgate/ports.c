@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* Port bring-up from a drivers-conf profile, degrading for what the NIC
+ * lacks instead of failing. */
+
+#include <errno.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+
+#include "meshgate.h"
+
+/* Same 16-bit pattern throughout: Toeplitz then hashes (a,b) and (b,a)
+ * alike, so both directions of a connection land on one queue. */
+#define SYMMETRIC_KEY_BYTE_0 0x6d
+#define SYMMETRIC_KEY_BYTE_1 0x5a
+#define RSS_KEY_MAX	     64
+
+struct bit_map {
+	uint32_t mg;
+	uint64_t eth;
+	const char *name;
+};
+
+static const struct bit_map rss_map[] = {
+	{ MG_RSS_IPV4, RTE_ETH_RSS_IPV4, "ipv4" },
+	{ MG_RSS_IPV4_TCP, RTE_ETH_RSS_NONFRAG_IPV4_TCP, "ipv4-tcp" },
+	{ MG_RSS_IPV4_UDP, RTE_ETH_RSS_NONFRAG_IPV4_UDP, "ipv4-udp" },
+	{ MG_RSS_IPV6, RTE_ETH_RSS_IPV6, "ipv6" },
+	{ MG_RSS_IPV6_TCP, RTE_ETH_RSS_NONFRAG_IPV6_TCP, "ipv6-tcp" },
+	{ MG_RSS_IPV6_UDP, RTE_ETH_RSS_NONFRAG_IPV6_UDP, "ipv6-udp" },
+};
+
+static const struct bit_map rx_offload_map[] = {
+	{ MG_OFFLOAD_IPV4_CKSUM, RTE_ETH_RX_OFFLOAD_IPV4_CKSUM, "ipv4-cksum" },
+	{ MG_OFFLOAD_TCP_CKSUM, RTE_ETH_RX_OFFLOAD_TCP_CKSUM, "tcp-cksum" },
+	{ MG_OFFLOAD_UDP_CKSUM, RTE_ETH_RX_OFFLOAD_UDP_CKSUM, "udp-cksum" },
+	{ MG_OFFLOAD_VLAN_STRIP, RTE_ETH_RX_OFFLOAD_VLAN_STRIP, "vlan-strip" },
+};
+
+static const struct bit_map tx_offload_map[] = {
+	{ MG_OFFLOAD_IPV4_CKSUM, RTE_ETH_TX_OFFLOAD_IPV4_CKSUM, "ipv4-cksum" },
+	{ MG_OFFLOAD_TCP_CKSUM, RTE_ETH_TX_OFFLOAD_TCP_CKSUM, "tcp-cksum" },
+	{ MG_OFFLOAD_UDP_CKSUM, RTE_ETH_TX_OFFLOAD_UDP_CKSUM, "udp-cksum" },
+	{ MG_OFFLOAD_VLAN_INSERT, RTE_ETH_TX_OFFLOAD_VLAN_INSERT,
+	  "vlan-insert" },
+	{ MG_OFFLOAD_MBUF_FAST_FREE, RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE,
+	  "mbuf-fast-free" },
+};
+
+/* Maps profile bits to ethdev bits the device supports (@p capa); each
+ * wanted but unsupported bit is logged once so the operator knows what
+ * runs in software or not at all. */
+static uint64_t
+map_supported(const struct bit_map *map, unsigned int n, uint32_t wanted,
+	      uint64_t capa, const char *port, const char *what)
+{
+	uint64_t out = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (!(wanted & map[i].mg))
+			continue;
+		if (capa & map[i].eth)
+			out |= map[i].eth;
+		else
+			MG_LOG(NOTICE,
+			       "port %s: device lacks %s %s; continuing "
+			       "without it",
+			       port, what, map[i].name);
+	}
+	return out;
+}
+
+static int
+configure(const struct mg_port_conf *pc, struct mg_port *port,
+	  const struct rte_eth_dev_info *info, uint8_t *key)
+{
+	const struct mg_port_profile *p = &pc->profile;
+	struct rte_eth_conf eth = { 0 };
+	uint8_t key_len;
+	int rc;
+
+	port->rx_offloads = map_supported(
+		rx_offload_map, RTE_DIM(rx_offload_map), p->rx_offloads,
+		info->rx_offload_capa, pc->name, "rx offload");
+	port->tx_offloads = map_supported(
+		tx_offload_map, RTE_DIM(tx_offload_map), p->tx_offloads,
+		info->tx_offload_capa, pc->name, "tx offload");
+	eth.rxmode.offloads = port->rx_offloads;
+	eth.txmode.offloads = port->tx_offloads;
+
+	if (port->n_queues > 1 && p->rss != 0) {
+		port->rss_hf = map_supported(rss_map, RTE_DIM(rss_map), p->rss,
+					     info->flow_type_rss_offloads,
+					     pc->name, "rss type");
+		eth.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		eth.rx_adv_conf.rss_conf.rss_hf = port->rss_hf;
+		key_len = info->hash_key_size != 0 ? info->hash_key_size : 40;
+		if (p->rss_symmetric && key_len <= RSS_KEY_MAX) {
+			for (unsigned int i = 0; i < key_len; i++)
+				key[i] = i % 2 ? SYMMETRIC_KEY_BYTE_1
+					       : SYMMETRIC_KEY_BYTE_0;
+			eth.rx_adv_conf.rss_conf.rss_key = key;
+			eth.rx_adv_conf.rss_conf.rss_key_len = key_len;
+		}
+	}
+
+	rc = rte_eth_dev_configure(port->port_id, port->n_queues,
+				   port->n_queues, &eth);
+	if (rc < 0) {
+		MG_LOG(ERR, "port %s (%s): configure failed: %s", pc->name,
+		       pc->device, rte_strerror(-rc));
+		return rc;
+	}
+	if (p->mtu != 0) {
+		rc = rte_eth_dev_set_mtu(port->port_id, p->mtu);
+		if (rc < 0)
+			MG_LOG(NOTICE,
+			       "port %s: cannot set MTU %u (%s); "
+			       "keeping the device default",
+			       pc->name, p->mtu, rte_strerror(-rc));
+	}
+	return 0;
+}
+
+static int
+setup_queues(const struct mg_port_conf *pc, struct mg_port *port,
+	     const struct rte_eth_dev_info *info, struct rte_mempool *pool)
+{
+	uint16_t rx_desc = pc->profile.rx_desc, tx_desc = pc->profile.tx_desc;
+	int socket = rte_eth_dev_socket_id(port->port_id);
+	struct rte_eth_rxconf rxconf = info->default_rxconf;
+	struct rte_eth_txconf txconf = info->default_txconf;
+	uint16_t q;
+	int rc;
+
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &rx_desc,
+					      &tx_desc);
+	if (rc < 0)
+		return rc;
+	rxconf.offloads = port->rx_offloads;
+	txconf.offloads = port->tx_offloads;
+	for (q = 0; q < port->n_queues; q++) {
+		rc = rte_eth_rx_queue_setup(port->port_id, q, rx_desc,
+					    (unsigned int)socket, &rxconf,
+					    pool);
+		if (rc < 0) {
+			MG_LOG(ERR, "port %s: rx queue %u setup failed: %s",
+			       pc->name, q, rte_strerror(-rc));
+			return rc;
+		}
+		rc = rte_eth_tx_queue_setup(port->port_id, q, tx_desc,
+					    (unsigned int)socket, &txconf);
+		if (rc < 0) {
+			MG_LOG(ERR, "port %s: tx queue %u setup failed: %s",
+			       pc->name, q, rte_strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int
+mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
+	      struct rte_mempool *pool, struct mg_port *port)
+{
+	uint8_t key[RSS_KEY_MAX];
+	struct rte_eth_dev_info info;
+	int rc;
+
+	memset(port, 0, sizeof(*port));
+	port->n_queues = n_queues;
+	if (rte_eth_dev_get_port_by_name(pc->device, &port->port_id) != 0) {
+		MG_LOG(ERR,
+		       "port %s: no DPDK device '%s' (give it to EAL "
+		       "with --vdev or -a, and check the name with "
+		       "dpdk-devbind.py --status)",
+		       pc->name, pc->device);
+		return -ENODEV;
+	}
+	rc = rte_eth_dev_info_get(port->port_id, &info);
+	if (rc != 0) {
+		MG_LOG(ERR, "port %s: cannot query device '%s': %s", pc->name,
+		       pc->device, rte_strerror(-rc));
+		return rc;
+	}
+	if (n_queues > info.max_rx_queues || n_queues > info.max_tx_queues) {
+		MG_LOG(ERR,
+		       "port %s: device '%s' has %u rx / %u tx queues but "
+		       "%u workers need %u each; run fewer worker lcores",
+		       pc->name, pc->device, info.max_rx_queues,
+		       info.max_tx_queues, n_queues, n_queues);
+		return -ENOTSUP;
+	}
+
+	rc = configure(pc, port, &info, key);
+	if (rc == 0)
+		rc = setup_queues(pc, port, &info, pool);
+	if (rc == 0 && pc->profile.promiscuous) {
+		int prc = rte_eth_promiscuous_enable(port->port_id);
+
+		if (prc != 0 && prc != -ENOTSUP)
+			MG_LOG(NOTICE, "port %s: promiscuous mode refused: %s",
+			       pc->name, rte_strerror(-prc));
+	}
+	if (rc == 0)
+		rc = rte_eth_dev_start(port->port_id);
+	if (rc < 0) {
+		MG_LOG(ERR, "port %s (%s): start failed: %s", pc->name,
+		       pc->device, rte_strerror(-rc));
+		rte_eth_dev_close(port->port_id);
+		return rc;
+	}
+	port->started = true;
+	MG_LOG(INFO,
+	       "port %s: %s is port %u, %u queue(s), rx offloads "
+	       "0x%" PRIx64 ", tx offloads 0x%" PRIx64 ", rss 0x%" PRIx64,
+	       pc->name, pc->device, port->port_id, n_queues, port->rx_offloads,
+	       port->tx_offloads, port->rss_hf);
+	return 0;
+}
+
+void
+mg_port_close(struct mg_port *port)
+{
+	if (!port->started)
+		return;
+	rte_eth_dev_stop(port->port_id);
+	rte_eth_dev_close(port->port_id);
+	port->started = false;
+}

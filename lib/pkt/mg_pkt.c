@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/*
+ * Single-pass parser: Ethernet, VLAN, ARP/IPv4/IPv6 and TCP/UDP/ICMP of one
+ * frame, every read bounds-checked against the mbuf's data length.
+ */
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include <rte_arp.h>
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_ether.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "mg_pkt.h"
+
+/* Ethernet/IPv4 ARP: 8 bytes of header, two MAC + IPv4 address pairs. */
+#define ARP_LEN	       28
+#define ARP_PTYPE_IPV4 0x0800
+#define ARP_HLEN_ETHER 6
+#define ARP_PLEN_IPV4  4
+
+/* RFC 4443; DPDK 22.11 only names the ICMPv4 echo types. */
+#define ICMP6_ECHO_REQUEST 128
+#define ICMP6_ECHO_REPLY   129
+
+/* ICMP and ICMPv6 share the 8-byte type/code/cksum/ident/seq layout. */
+#define ICMP_HDR_LEN 8
+
+/* m->l3_len is a bitfield; a longer IPv6 chain cannot be described. */
+#define MBUF_L3_LEN_MAX ((1u << RTE_MBUF_L3_LEN_BITS) - 1)
+
+static const char *const drop_names[] = {
+	[MG_DROP_NONE] = "none",
+	[MG_DROP_MULTI_SEG] = "multi_seg",
+	[MG_DROP_RUNT] = "runt",
+	[MG_DROP_VLAN_TRUNCATED] = "vlan_truncated",
+	[MG_DROP_VLAN_TOO_MANY] = "vlan_too_many",
+	[MG_DROP_ETHERTYPE_UNKNOWN] = "ethertype_unknown",
+	[MG_DROP_ARP_MALFORMED] = "arp_malformed",
+	[MG_DROP_IPV4_TRUNCATED] = "ipv4_truncated",
+	[MG_DROP_IPV4_BAD_VERSION] = "ipv4_bad_version",
+	[MG_DROP_IPV4_BAD_IHL] = "ipv4_bad_ihl",
+	[MG_DROP_IPV4_BAD_OPTIONS] = "ipv4_bad_options",
+	[MG_DROP_IPV4_BAD_LENGTH] = "ipv4_bad_length",
+	[MG_DROP_IPV4_FRAGMENT] = "ipv4_fragment",
+	[MG_DROP_IPV4_BAD_CKSUM] = "ipv4_bad_cksum",
+	[MG_DROP_IPV6_TRUNCATED] = "ipv6_truncated",
+	[MG_DROP_IPV6_BAD_VERSION] = "ipv6_bad_version",
+	[MG_DROP_IPV6_BAD_LENGTH] = "ipv6_bad_length",
+	[MG_DROP_IPV6_EXT_TRUNCATED] = "ipv6_ext_truncated",
+	[MG_DROP_IPV6_EXT_CHAIN] = "ipv6_ext_chain",
+	[MG_DROP_IPV6_FRAGMENT] = "ipv6_fragment",
+	[MG_DROP_TCP_TRUNCATED] = "tcp_truncated",
+	[MG_DROP_TCP_BAD_DOFF] = "tcp_bad_doff",
+	[MG_DROP_UDP_TRUNCATED] = "udp_truncated",
+	[MG_DROP_UDP_BAD_LENGTH] = "udp_bad_length",
+	[MG_DROP_ICMP_TRUNCATED] = "icmp_truncated",
+	[MG_DROP_L4_BAD_CKSUM] = "l4_bad_cksum",
+	[MG_DROP_L4_PROTO_UNKNOWN] = "l4_proto_unknown",
+	[MG_DROP_TX_FULL] = "tx_full",
+};
+
+static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
+	      "drop_names must name every enum mg_drop_reason value");
+/* mg_pkt_parse_burst() reports reasons in a uint8_t array. */
+static_assert(MG_DROP_MAX <= UINT8_MAX + 1, "drop reasons must fit a byte");
+/* A NIC may strip two tags before parse_l2() looks at the frame. */
+static_assert(MG_PKT_MAX_VLANS >= 2, "room for both stripped tags");
+
+/*
+ * Ethernet and ARP fields are loaded byte-wise: rte_ether_hdr and
+ * rte_arp_hdr promise 2-byte alignment, which an mbuf trimmed by an odd
+ * amount does not give.
+ */
+static inline uint16_t
+load_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline bool
+is_vlan_tpid(uint16_t type)
+{
+	return type == RTE_ETHER_TYPE_VLAN || type == RTE_ETHER_TYPE_QINQ ||
+	       type == RTE_ETHER_TYPE_QINQ1;
+}
+
+/* The NIC verdicts are two-bit fields: "none" sets both bits. */
+static inline bool
+ip_cksum_bad(uint64_t ol_flags)
+{
+	return (ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) ==
+	       RTE_MBUF_F_RX_IP_CKSUM_BAD;
+}
+
+static inline bool
+l4_cksum_bad(uint64_t ol_flags)
+{
+	return (ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
+	       RTE_MBUF_F_RX_L4_CKSUM_BAD;
+}
+
+static inline enum mg_drop_reason
+parse_l2(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
+	 struct mg_pkt_info *info, uint16_t *ethertype)
+{
+	uint32_t off = RTE_ETHER_HDR_LEN;
+	uint16_t type = load_be16(p + off - RTE_ETHER_TYPE_LEN);
+	unsigned int n = 0;
+
+	/* Stripped tags were the outermost ones, so they are listed first. */
+	if (unlikely(m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED))
+		info->vlan_tci[n++] = m->vlan_tci_outer;
+	if (unlikely(m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED))
+		info->vlan_tci[n++] = m->vlan_tci;
+
+	while (unlikely(is_vlan_tpid(type))) {
+		if (unlikely(n == MG_PKT_MAX_VLANS))
+			return MG_DROP_VLAN_TOO_MANY;
+		if (unlikely(len - off < sizeof(struct rte_vlan_hdr)))
+			return MG_DROP_VLAN_TRUNCATED;
+		info->vlan_tci[n++] = load_be16(p + off);
+		type = load_be16(p + off + 2);
+		off += sizeof(struct rte_vlan_hdr);
+	}
+
+	info->n_vlans = n;
+	info->l3_off = off;
+	*ethertype = type;
+	return MG_DROP_NONE;
+}
+
+/* l4_off and the payload stay zero: ARP has neither. */
+static inline enum mg_drop_reason
+parse_arp(struct rte_mbuf *m, const uint8_t *p, uint32_t len,
+	  struct mg_pkt_info *info)
+{
+	const uint8_t *arp = p + info->l3_off;
+
+	if (unlikely(len - info->l3_off < ARP_LEN))
+		return MG_DROP_ARP_MALFORMED;
+	if (unlikely(load_be16(arp) != RTE_ARP_HRD_ETHER ||
+		     load_be16(arp + 2) != ARP_PTYPE_IPV4 ||
+		     arp[4] != ARP_HLEN_ETHER || arp[5] != ARP_PLEN_IPV4))
+		return MG_DROP_ARP_MALFORMED;
+
+	info->l3 = MG_L3_ARP;
+	m->l2_len = info->l3_off;
+	m->l3_len = ARP_LEN;
+	m->l4_len = 0;
+	return MG_DROP_NONE;
+}
+
+/* Options are only walked to prove they stay inside the header. */
+static bool
+ipv4_options_ok(const uint8_t *opt, uint32_t len)
+{
+	uint32_t i = 0;
+
+	while (i < len) {
+		if (opt[i] == RTE_IPV4_HDR_OPT_EOL)
+			return true;
+		if (opt[i] == RTE_IPV4_HDR_OPT_NOP) {
+			i++;
+			continue;
+		}
+		if (len - i < 2 || opt[i + 1] < 2 || opt[i + 1] > len - i)
+			return false;
+		i += opt[i + 1];
+	}
+	return true;
+}
+
+static inline enum mg_drop_reason
+parse_tcp(const uint8_t *l4, uint32_t l4_len, struct mg_pkt_info *info,
+	  uint32_t *hdr_len)
+{
+	const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)l4;
+	uint32_t hl;
+
+	if (unlikely(l4_len < sizeof(*th)))
+		return MG_DROP_TCP_TRUNCATED;
+	hl = (uint32_t)(th->data_off >> 4) * 4;
+	if (unlikely(hl < sizeof(*th) || hl > l4_len))
+		return MG_DROP_TCP_BAD_DOFF;
+
+	info->tuple.sport = th->src_port;
+	info->tuple.dport = th->dst_port;
+	info->tcp_flags = th->tcp_flags;
+	*hdr_len = hl;
+	return MG_DROP_NONE;
+}
+
+static inline enum mg_drop_reason
+parse_udp(const uint8_t *l4, uint32_t l4_len, struct mg_pkt_info *info,
+	  uint32_t *hdr_len)
+{
+	const struct rte_udp_hdr *uh = (const struct rte_udp_hdr *)l4;
+
+	if (unlikely(l4_len < sizeof(*uh)))
+		return MG_DROP_UDP_TRUNCATED;
+	if (unlikely(rte_be_to_cpu_16(uh->dgram_len) != l4_len))
+		return MG_DROP_UDP_BAD_LENGTH;
+
+	info->tuple.sport = uh->src_port;
+	info->tuple.dport = uh->dst_port;
+	*hdr_len = sizeof(*uh);
+	return MG_DROP_NONE;
+}
+
+/* Echo identifiers stand in for ports so that pings spread like flows. */
+static inline enum mg_drop_reason
+parse_icmp(const uint8_t *l4, uint32_t l4_len, bool is_v6,
+	   struct mg_pkt_info *info, uint32_t *hdr_len)
+{
+	const struct rte_icmp_hdr *ih = (const struct rte_icmp_hdr *)l4;
+	bool echo;
+
+	if (unlikely(l4_len < ICMP_HDR_LEN))
+		return MG_DROP_ICMP_TRUNCATED;
+
+	if (is_v6)
+		echo = ih->icmp_type == ICMP6_ECHO_REQUEST ||
+		       ih->icmp_type == ICMP6_ECHO_REPLY;
+	else
+		echo = ih->icmp_type == RTE_IP_ICMP_ECHO_REQUEST ||
+		       ih->icmp_type == RTE_IP_ICMP_ECHO_REPLY;
+	if (echo) {
+		info->tuple.sport = ih->icmp_ident;
+		info->tuple.dport = ih->icmp_ident;
+	}
+	*hdr_len = ICMP_HDR_LEN;
+	return MG_DROP_NONE;
+}
+
+/* @l4_len comes from the IP header, so Ethernet padding never counts. */
+static inline enum mg_drop_reason
+parse_l4(const struct rte_mbuf *m, const uint8_t *p, uint32_t l4_off,
+	 uint32_t l4_len, uint8_t proto, bool is_v6, struct mg_pkt_info *info)
+{
+	const uint8_t *l4 = p + l4_off;
+	enum mg_drop_reason r;
+	uint32_t hl = 0;
+
+	if (likely(proto == IPPROTO_TCP))
+		r = parse_tcp(l4, l4_len, info, &hl);
+	else if (likely(proto == IPPROTO_UDP))
+		r = parse_udp(l4, l4_len, info, &hl);
+	else if (proto == (is_v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
+		r = parse_icmp(l4, l4_len, is_v6, info, &hl);
+	else
+		return MG_DROP_L4_PROTO_UNKNOWN;
+	if (unlikely(r != MG_DROP_NONE))
+		return r;
+	if (unlikely(l4_cksum_bad(m->ol_flags)))
+		return MG_DROP_L4_BAD_CKSUM;
+
+	info->tuple.proto = proto;
+	info->l4_off = l4_off;
+	info->payload_off = l4_off + hl;
+	info->payload_len = l4_len - hl;
+	return MG_DROP_NONE;
+}
+
+static inline enum mg_drop_reason
+parse_ipv4(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
+	   struct mg_pkt_info *info)
+{
+	uint32_t off = info->l3_off;
+	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + off);
+	uint32_t avail = len - off;
+	uint32_t hl, total;
+	uint16_t frag;
+
+	if (unlikely(avail < sizeof(*ip)))
+		return MG_DROP_IPV4_TRUNCATED;
+	if (unlikely(ip->version_ihl >> 4 != 4))
+		return MG_DROP_IPV4_BAD_VERSION;
+	hl = (uint32_t)(ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) *
+	     RTE_IPV4_IHL_MULTIPLIER;
+	if (unlikely(hl < sizeof(*ip) || hl > avail))
+		return MG_DROP_IPV4_BAD_IHL;
+	total = rte_be_to_cpu_16(ip->total_length);
+	if (unlikely(total < hl || total > avail))
+		return MG_DROP_IPV4_BAD_LENGTH;
+	if (unlikely(hl > sizeof(*ip)) &&
+	    !ipv4_options_ok((const uint8_t *)(ip + 1), hl - sizeof(*ip)))
+		return MG_DROP_IPV4_BAD_OPTIONS;
+	frag = rte_be_to_cpu_16(ip->fragment_offset);
+	if (unlikely(frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
+		return MG_DROP_IPV4_FRAGMENT;
+	if (unlikely(ip_cksum_bad(m->ol_flags)))
+		return MG_DROP_IPV4_BAD_CKSUM;
+
+	/* The other 12 bytes stay zero so tuples hash as raw bytes. */
+	memcpy(info->tuple.src, &ip->src_addr, sizeof(ip->src_addr));
+	memcpy(info->tuple.dst, &ip->dst_addr, sizeof(ip->dst_addr));
+	info->tuple.family = 4;
+	info->l3 = MG_L3_IPV4;
+	return parse_l4(m, p, off + hl, total - hl, ip->next_proto_id, false,
+			info);
+}
+
+static inline bool
+is_ipv6_ext(uint8_t nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
+	       nh == IPPROTO_DSTOPTS || nh == IPPROTO_AH;
+}
+
+static inline enum mg_drop_reason
+parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
+	   struct mg_pkt_info *info)
+{
+	uint32_t off = info->l3_off;
+	const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p + off);
+	uint32_t avail = len - off;
+	uint32_t end, l4_off;
+	unsigned int n_ext = 0;
+	uint8_t nh;
+
+	if (unlikely(avail < sizeof(*ip6)))
+		return MG_DROP_IPV6_TRUNCATED;
+	if (unlikely(p[off] >> 4 != 6))
+		return MG_DROP_IPV6_BAD_VERSION;
+	end = sizeof(*ip6) + rte_be_to_cpu_16(ip6->payload_len);
+	if (unlikely(end > avail))
+		return MG_DROP_IPV6_BAD_LENGTH;
+	end += off;
+
+	l4_off = off + sizeof(*ip6);
+	nh = ip6->proto;
+	while (unlikely(is_ipv6_ext(nh))) {
+		const uint8_t *ext = p + l4_off;
+		uint32_t ext_len;
+
+		if (unlikely(++n_ext > MG_PKT_MAX_IPV6_EXT))
+			return MG_DROP_IPV6_EXT_CHAIN;
+		if (unlikely(end - l4_off < 2))
+			return MG_DROP_IPV6_EXT_TRUNCATED;
+		/* AH counts 4-byte words (RFC 4302), the rest 8-byte units. */
+		if (nh == IPPROTO_AH)
+			ext_len = ((uint32_t)ext[1] + 2) * 4;
+		else
+			ext_len = ((uint32_t)ext[1] + 1) * 8;
+		if (unlikely(ext_len > end - l4_off))
+			return MG_DROP_IPV6_EXT_TRUNCATED;
+		nh = ext[0];
+		l4_off += ext_len;
+	}
+	if (unlikely(nh == IPPROTO_FRAGMENT))
+		return MG_DROP_IPV6_FRAGMENT;
+	/* Refuse what m->l3_len would silently truncate for TX offloads. */
+	if (unlikely(l4_off - off > MBUF_L3_LEN_MAX))
+		return MG_DROP_IPV6_EXT_CHAIN;
+
+	memcpy(info->tuple.src, ip6->src_addr, sizeof(ip6->src_addr));
+	memcpy(info->tuple.dst, ip6->dst_addr, sizeof(ip6->dst_addr));
+	info->tuple.family = 6;
+	info->l3 = MG_L3_IPV6;
+	return parse_l4(m, p, l4_off, end - l4_off, nh, true, info);
+}
+
+static inline enum mg_drop_reason
+pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info)
+{
+	const uint8_t *p;
+	enum mg_drop_reason r;
+	uint16_t type;
+	uint32_t len;
+
+	if (unlikely(m->nb_segs > 1))
+		return MG_DROP_MULTI_SEG;
+	p = rte_pktmbuf_mtod(m, const uint8_t *);
+	len = rte_pktmbuf_data_len(m);
+	if (unlikely(len < RTE_ETHER_HDR_LEN))
+		return MG_DROP_RUNT;
+
+	memset(info, 0, sizeof(*info));
+	r = parse_l2(m, p, len, info, &type);
+	if (unlikely(r != MG_DROP_NONE))
+		return r;
+
+	if (likely(type == RTE_ETHER_TYPE_IPV4))
+		r = parse_ipv4(m, p, len, info);
+	else if (likely(type == RTE_ETHER_TYPE_IPV6))
+		r = parse_ipv6(m, p, len, info);
+	else if (type == RTE_ETHER_TYPE_ARP)
+		return parse_arp(m, p, len, info);
+	else
+		return MG_DROP_ETHERTYPE_UNKNOWN;
+	if (unlikely(r != MG_DROP_NONE))
+		return r;
+
+	m->l2_len = info->l3_off;
+	m->l3_len = info->l4_off - info->l3_off;
+	m->l4_len = info->payload_off - info->l4_off;
+	return MG_DROP_NONE;
+}
+
+enum mg_drop_reason
+mg_pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info)
+{
+	return pkt_parse(m, info);
+}
+
+uint16_t
+mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n, struct mg_pkt_info *info,
+		   uint8_t *reasons)
+{
+	uint16_t i, accepted = 0;
+
+	for (i = 0; i < n; i++) {
+		if (likely(i + 1 < n))
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		reasons[i] = pkt_parse(pkts[i], &info[i]);
+		accepted += reasons[i] == MG_DROP_NONE;
+	}
+	return accepted;
+}
+
+const char *
+mg_drop_reason_name(enum mg_drop_reason reason)
+{
+	/* A reason added to the enum but not here reads as a hole. */
+	if ((unsigned int)reason >= RTE_DIM(drop_names) ||
+	    drop_names[reason] == NULL)
+		return "invalid";
+	return drop_names[reason];
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/**
+ * @file
+ * Header parsing and validation. One pass over a frame yields the layer
+ * offsets, the 5-tuple and the payload, or the reason the frame must be
+ * dropped. Every malformed class has its own reason so that operators can
+ * tell a broken NIC from a hostile sender.
+ */
+
+#ifndef MG_PKT_H
+#define MG_PKT_H
+
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Most VLAN tags accepted in front of the L3 header (802.1ad + 802.1Q). */
+#define MG_PKT_MAX_VLANS 2
+/** Most IPv6 extension headers walked before the frame is refused. */
+#define MG_PKT_MAX_IPV6_EXT 4
+
+/**
+ * Why a packet was dropped. Parser reasons come first; later stages
+ * (forwarding, flow table, policy) append theirs before MG_DROP_MAX.
+ * The names returned by mg_drop_reason_name() are stable: they are
+ * telemetry keys and Prometheus label values.
+ */
+enum mg_drop_reason {
+	MG_DROP_NONE = 0,
+	MG_DROP_MULTI_SEG,          /**< chained mbuf; jumbo frames unsupported */
+	MG_DROP_RUNT,               /**< shorter than an Ethernet header */
+	MG_DROP_VLAN_TRUNCATED,     /**< frame ends inside a VLAN tag */
+	MG_DROP_VLAN_TOO_MANY,      /**< more than MG_PKT_MAX_VLANS tags */
+	MG_DROP_ETHERTYPE_UNKNOWN,  /**< not ARP, IPv4 or IPv6 */
+	MG_DROP_ARP_MALFORMED,      /**< short or not Ethernet/IPv4 ARP */
+	MG_DROP_IPV4_TRUNCATED,     /**< frame shorter than 20 bytes of IPv4 */
+	MG_DROP_IPV4_BAD_VERSION,   /**< version field is not 4 */
+	MG_DROP_IPV4_BAD_IHL,       /**< IHL < 5 or header past frame end */
+	MG_DROP_IPV4_BAD_OPTIONS,   /**< option TLVs overrun the header */
+	MG_DROP_IPV4_BAD_LENGTH,    /**< total length below IHL or past frame */
+	MG_DROP_IPV4_FRAGMENT,      /**< MF set or non-zero fragment offset */
+	MG_DROP_IPV4_BAD_CKSUM,     /**< NIC flagged the header checksum bad */
+	MG_DROP_IPV6_TRUNCATED,     /**< frame shorter than 40 bytes of IPv6 */
+	MG_DROP_IPV6_BAD_VERSION,   /**< version field is not 6 */
+	MG_DROP_IPV6_BAD_LENGTH,    /**< payload length past frame */
+	MG_DROP_IPV6_EXT_TRUNCATED, /**< extension header past payload */
+	MG_DROP_IPV6_EXT_CHAIN,     /**< > MG_PKT_MAX_IPV6_EXT headers, or
+					 * a chain too long for m->l3_len */
+	MG_DROP_IPV6_FRAGMENT,      /**< fragment extension header present */
+	MG_DROP_TCP_TRUNCATED,      /**< less than 20 bytes of TCP */
+	MG_DROP_TCP_BAD_DOFF,       /**< data offset < 5 or past the segment */
+	MG_DROP_UDP_TRUNCATED,      /**< less than 8 bytes of UDP */
+	MG_DROP_UDP_BAD_LENGTH,     /**< UDP length differs from IP payload */
+	MG_DROP_ICMP_TRUNCATED,     /**< less than 8 bytes of ICMP/ICMPv6 */
+	MG_DROP_L4_BAD_CKSUM,       /**< NIC flagged the L4 checksum bad */
+	MG_DROP_L4_PROTO_UNKNOWN,   /**< not TCP, UDP, ICMP or ICMPv6 */
+	MG_DROP_TX_FULL,            /**< TX queue full; mbuf freed */
+	MG_DROP_MAX
+};
+
+/** L3 class of a parsed frame. */
+enum mg_pkt_l3 {
+	MG_L3_ARP = 1,
+	MG_L3_IPV4,
+	MG_L3_IPV6,
+};
+
+/**
+ * Connection 5-tuple. IPv4 addresses occupy the first four bytes of
+ * their array and the rest is zero, so a tuple can be hashed and compared
+ * as raw bytes whatever its family. Ports are in network order.
+ */
+struct mg_5tuple {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport;
+	uint16_t dport;
+	uint8_t proto;  /**< IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6) */
+	uint8_t family; /**< 4 or 6 */
+	uint16_t pad;   /**< always zero */
+};
+
+/**
+ * What the parser learned about one frame. Offsets count from byte 0.
+ * For ARP, l4_off, payload_off and payload_len are 0 and the tuple is
+ * zero. VLAN tags the NIC stripped are in n_vlans and vlan_tci but take
+ * no room before l3_off.
+ */
+struct mg_pkt_info {
+	struct mg_5tuple tuple;   /**< valid for MG_L3_IPV4 / MG_L3_IPV6 */
+	uint16_t l3_off;          /**< after Ethernet and VLAN tags */
+	uint16_t l4_off;          /**< after IPv4 options / IPv6 ext headers */
+	uint16_t payload_off;     /**< after the L4 header */
+	uint16_t payload_len;     /**< L4 payload bytes (excludes padding) */
+	uint16_t vlan_tci[MG_PKT_MAX_VLANS]; /**< outer first, host order */
+	uint8_t n_vlans;
+	uint8_t l3;               /**< enum mg_pkt_l3 */
+	uint8_t tcp_flags;        /**< TCP flags byte, 0 for other protocols */
+	uint8_t pad;
+};
+
+/**
+ * Parse and validate one frame.
+ *
+ * Also fills m->l2_len, m->l3_len and m->l4_len so that TX offloads and
+ * later rewrites can use them. NIC checksum verdicts in m->ol_flags are
+ * honoured: a frame flagged bad is dropped; unknown is not rechecked.
+ *
+ * @param m     Frame to parse; must be a single segment to be accepted.
+ * @param info  Filled on success; unspecified when a reason is returned.
+ * @return MG_DROP_NONE if the frame is well formed, else why to drop it.
+ *         A frame with several faults gets the reason of the first one
+ *         met walking outward-in (L2, then L3, then L4).
+ *
+ * Thread safety: reentrant; touches only @p m and @p info.
+ */
+enum mg_drop_reason mg_pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info);
+
+/**
+ * Parse a burst. Frames that fail keep their position in @p pkts; the
+ * caller decides what to do with them using @p reasons.
+ *
+ * @param pkts     Frames to parse.
+ * @param n        Number of frames.
+ * @param info     Array of @p n results.
+ * @param reasons  Array of @p n reasons (MG_DROP_NONE when accepted).
+ * @return Number of frames accepted.
+ *
+ * Thread safety: reentrant.
+ */
+uint16_t mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n,
+			    struct mg_pkt_info *info, uint8_t *reasons);
+
+/**
+ * Stable short name of a drop reason, e.g. "ipv4_bad_ihl".
+ *
+ * @return The name, or "invalid" for a value outside the enum.
+ */
+const char *mg_drop_reason_name(enum mg_drop_reason reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MG_PKT_H */

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Installs every Debian package meshgate needs to build, test and
+# benchmark. Idempotent: does nothing when all are present.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential pkg-config meson ninja-build
+	libdpdk-dev dpdk dpdk-dev libhyperscan-dev libipsec-mb-dev
+	libconfig-dev libpcap-dev libmicrohttpd-dev
+	# tests
+	libcmocka-dev python3 python3-scapy python3-pytest tshark iproute2
+	# tooling
+	clang-format
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# tshark asks whether non-root users may capture; the default (no) is fine
+echo "wireshark-common wireshark-common/install-setuid boolean false" |
+	debconf-set-selections
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 meshgate authors
+"""Running meshgate from the packet-level tests: EAL arguments for pcap and
+null vdevs, bounded runs, the --stats-json contract and capture reading."""
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from scapy.utils import RawPcapReader
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "tests" / "configs"
+sys.path.insert(0, str(REPO / "scripts"))
+import mg_telemetry  # noqa: E402  (scripts/ is not a package)
+
+# Every drop reason meshgate counts, in the contract's order.
+DROP_REASONS = (
+    "multi_seg", "runt", "vlan_truncated", "vlan_too_many",
+    "ethertype_unknown", "arp_malformed", "ipv4_truncated",
+    "ipv4_bad_version", "ipv4_bad_ihl", "ipv4_bad_options",
+    "ipv4_bad_length", "ipv4_fragment", "ipv4_bad_cksum", "ipv6_truncated",
+    "ipv6_bad_version", "ipv6_bad_length", "ipv6_ext_truncated",
+    "ipv6_ext_chain", "ipv6_fragment", "tcp_truncated", "tcp_bad_doff",
+    "udp_truncated", "udp_bad_length", "icmp_truncated", "l4_bad_cksum",
+    "l4_proto_unknown", "tx_full",
+)
+COUNTERS = ("rx", "tx", "drops_total", "busy_polls", "idle_polls")
+
+RUN_TIMEOUT = 30        # s, any single meshgate run
+IDLE_MS = 300           # --exit-on-idle for pcap replays
+
+_prefix_seq = itertools.count()
+
+
+def unique_prefix():
+    """An EAL --file-prefix no other test (or run of the suite) uses."""
+    return "mgt-%d-%d" % (os.getpid(), next(_prefix_seq))
+
+
+def pcap_vdev(index, rx=None, tx=None, infinite=False):
+    args = ["net_pcap%d" % index]
+    if rx:
+        args.append("rx_pcap=%s" % rx)
+    if tx:
+        args.append("tx_pcap=%s" % tx)
+    if infinite:
+        args.append("infinite_rx=1")
+    return ",".join(args)
+
+
+def eal_args(prefix, lcores="0,1", vdevs=()):
+    args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", prefix,
+            "-l", lcores, "--log-level", "lib.*:error"]
+    for vdev in vdevs:
+        args += ["--vdev", vdev]
+    return args
+
+
+def read_frames(path):
+    """Raw frame bytes of a pcap, in order."""
+    return [data for data, _meta in RawPcapReader(str(path))]
+
+
+class Result:
+    def __init__(self, rc, stdout, stderr, stats):
+        self.rc, self.stdout, self.stderr, self.stats = \
+            rc, stdout, stderr, stats
+
+    def __iter__(self):         # rc, stdout, stderr, stats = run(...)
+        return iter((self.rc, self.stdout, self.stderr, self.stats))
+
+    def __repr__(self):
+        return "rc=%s\n--- stdout\n%s--- stderr\n%s" % (
+            self.rc, self.stdout, self.stderr)
+
+
+class Meshgate:
+    """meshgate runs for one test: own tmp dir, own file prefixes; every
+    process it starts is killed and every runtime dir removed by close()."""
+
+    def __init__(self, binary, tmp_path):
+        self.binary = str(binary)
+        self.tmp = Path(tmp_path)
+        self.prefixes = []
+        self.procs = []
+        self.prefix = self.new_prefix()
+
+    def new_prefix(self):
+        prefix = unique_prefix()
+        self.prefixes.append(prefix)
+        return prefix
+
+    def argv(self, app_args, vdevs=(), lcores="0,1", prefix=None):
+        return [self.binary] + eal_args(prefix or self.prefix, lcores,
+                                        vdevs) + ["--"] + list(app_args)
+
+    def run(self, app_args, vdevs=(), lcores="0,1", stats=False,
+            timeout=RUN_TIMEOUT, cwd=None):
+        """Run to completion. With stats=True, --stats-json is added and
+        the parsed file returned (None when not written)."""
+        app_args = list(app_args)
+        prefix = self.new_prefix()
+        stats_path = None
+        if stats:
+            stats_path = self.tmp / ("stats-%s.json" % prefix)
+            app_args += ["--stats-json", str(stats_path)]
+        proc = subprocess.run(
+            self.argv(app_args, vdevs, lcores, prefix),
+            cwd=cwd or REPO, capture_output=True, text=True,
+            timeout=timeout, stdin=subprocess.DEVNULL)
+        return Result(proc.returncode, proc.stdout, proc.stderr,
+                      load_stats(stats_path))
+
+    def replay(self, config, vdevs, lcores="0,1"):
+        """A pcap replay that ends by itself (--exit-on-idle)."""
+        return self.run(["-f", str(config), "--exit-on-idle", str(IDLE_MS)],
+                        vdevs, lcores, stats=True)
+
+    def start(self, app_args, vdevs=(), lcores="0,1"):
+        """Start in the background on self.prefix; see stop()."""
+        out = open(self.tmp / ("%s.log" % self.prefix), "w+")
+        proc = subprocess.Popen(self.argv(app_args, vdevs, lcores),
+                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True)
+        proc.log = out
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc, sig=signal.SIGINT, timeout=10):
+        """Signal, wait (bounded), kill if needed. Returns (rc, log)."""
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.log.seek(0)
+        return proc.returncode, proc.log.read()
+
+    def close(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            proc.log.close()
+        for prefix in self.prefixes:
+            shutil.rmtree(mg_telemetry.runtime_dir(prefix),
+                          ignore_errors=True)
+
+
+def load_stats(path):
+    if path is None or not Path(path).exists():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def check_stats(stats):
+    """The --stats-json contract, conservation of packets and the leak
+    check every packet-processing test makes."""
+    assert stats is not None, "--stats-json not written"
+    for key in COUNTERS + ("elapsed_s", "drops", "lcores", "mempool"):
+        assert key in stats, "stats-json lacks %r" % key
+    assert sorted(stats["drops"]) == sorted(DROP_REASONS)
+    assert stats["drops_total"] == sum(stats["drops"].values())
+    assert stats["rx"] == stats["tx"] + stats["drops_total"], stats
+    assert stats["lcores"], "no lcore in stats-json"
+    for counter in COUNTERS:
+        assert sum(lc[counter] for lc in stats["lcores"].values()) == \
+            stats[counter], "lcores do not sum to %s" % counter
+    assert stats["mempool"]["size"] > 0
+    assert stats["mempool"]["in_use"] == 0, "mbufs leaked"
+
+
+def wait_for(predicate, timeout, what):
+    """Poll `predicate` every 50 ms; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s: %s"
+                                 % (timeout, what))
+        time.sleep(0.05)
