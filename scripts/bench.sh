@@ -49,6 +49,7 @@ pids=()
 prefixes=()
 declare -A mpps=()
 failed=0
+ran=0
 
 cleanup() {
 	local pid
@@ -122,10 +123,10 @@ start_bg() {
 	pids+=("$bg_pid")
 }
 
-# measure NAME PREFIX COMMAND FIELD: prints Mpps, or fails.
+# measure NAME PID PREFIX COMMAND FIELD: prints Mpps, or fails.
 measure() {
-	local name=$1 prefix=$2 cmd=$3 field=$4
-	if ! "$py" "$telemetry" "$prefix" "$cmd" --rate "$field" \
+	local name=$1 pid=$2 prefix=$3 cmd=$4 field=$5
+	if ! "$py" "$telemetry" "$prefix" "$cmd" --rate "$field" --pid "$pid" \
 		--wait "$ready_wait" --warmup "$warmup" --window "$window"; then
 		log "$name: no rate; last lines of its log:"
 		tail -n 20 "$work/$name.log" >&2
@@ -135,6 +136,7 @@ measure() {
 
 record() {
 	local name=$1 value=$2
+	ran=$((ran + 1))
 	mpps[$name]=$value
 	echo "BENCH ${name}_mpps $value"
 }
@@ -158,7 +160,8 @@ run_testpmd() {
 		--forward-mode="$mode" --auto-start --nb-cores=1 \
 		--total-num-mbufs="$mbufs" --stats-period 3600
 	local pid=$bg_pid
-	if value=$(measure "$name" "$prefix" /ethdev/stats,0 ipackets); then
+	if value=$(measure "$name" "$pid" "$prefix" /ethdev/stats,0 ipackets)
+	then
 		record "$name" "$value"
 	else
 		failed=1
@@ -180,7 +183,7 @@ run_meshgate() {
 	start_bg "$work/$name.log" "$meshgate" $(eal_args "$prefix") -- \
 		-f "$conf" --stats-json "$stats"
 	local pid=$bg_pid
-	if value=$(measure "$name" "$prefix" /meshgate/stats rx); then
+	if value=$(measure "$name" "$pid" "$prefix" /meshgate/stats rx); then
 		record "$name" "$value"
 	else
 		failed=1
@@ -213,5 +216,10 @@ run_meshgate "$root/tests/configs/bench.conf" meshgate_fwd
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap
+
+if ((ran == 0 && failed == 0)); then
+	log "BENCH_ONLY='$only' matched no run"
+	failed=1
+fi
 
 exit "$failed"

@@ -46,7 +46,7 @@ V6_CLIENT = "2001:db8:1::10"
 V6_SERVICE = "2001:db8:2::20"
 
 # Ethertypes and protocol numbers used to build deliberately broken frames.
-ETH_IPV4, ETH_ARP, ETH_IPV6, ETH_QINQ = 0x0800, 0x0806, 0x86DD, 0x88A8
+ETH_IPV4, ETH_IPV6, ETH_QINQ = 0x0800, 0x86DD, 0x88A8
 
 
 # ---------------------------------------------------------------- helpers
@@ -149,7 +149,8 @@ def dir_eth(vlans=(), outer=0x8100):
 
 
 def http(n):
-    return ("GET /api/v1/item/%d HTTP/1.1\r\nHost: svc.mesh.example\r\n\r\n" % n,
+    return ("GET /api/v1/item/%d HTTP/1.1\r\n"
+            "Host: svc.mesh.example\r\n\r\n" % n,
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
@@ -163,7 +164,8 @@ def udp_pair(l2, l3, sport, dport, request, response):
 def dns_pair(l2, l3, sport, qid, name):
     query = DNS(id=qid, rd=1, qd=DNSQR(qname=name))
     answer = DNS(id=qid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name),
-                 an=DNSRR(rrname=name, ttl=30, rdata="198.19.1.%d" % (qid % 250)))
+                 an=DNSRR(rrname=name, ttl=30,
+                          rdata="198.19.1.%d" % (qid % 250)))
     return udp_pair(l2, l3, sport, 53, query, answer)
 
 
@@ -297,7 +299,6 @@ def arp_req():
 
 L3 = 14                          # offset of the L3 header without VLANs
 L4 = L3 + 20                     # offset of L4 after a plain IPv4 header
-L4_6 = L3 + 40                   # offset of L4 after a plain IPv6 header
 
 
 def bad_frames():
@@ -417,7 +418,8 @@ def good_frames(n):
         lambda i: pad(eth(vlans=(100, 20), outer=ETH_QINQ) / v4() /
                       UDP(sport=1000 + i, dport=53) / payload("qinq-%d" % i)),
         lambda i: pad(chain(eth() / v6(), v6_exts(4)) /
-                      UDP(sport=1000 + i, dport=5000) / payload("ext4-%d" % i)),
+                      UDP(sport=1000 + i, dport=5000) /
+                      payload("ext4-%d" % i)),
         lambda i: pad(eth() / v4(options=IPOption_Router_Alert()) /
                       ICMP(type=8, id=1, seq=i) / payload("ra-%d" % i)),
         lambda i: pad(eth() / v6() / ICMPv6EchoRequest(id=1, seq=i)),

@@ -75,13 +75,17 @@ def query(prefix, command, timeout=5.0):
         return tel.query(command)
 
 
-def connect_when_ready(prefix, command=None, field=None, wait=20.0):
+def connect_when_ready(prefix, command=None, field=None, wait=20.0,
+                       pid=None):
     """Connect once the socket accepts and, when given, `command` answers
     non-null (with `field` present when given). Raises TimeoutError after
-    `wait` seconds."""
+    `wait` seconds, at once if process `pid` (when given) has gone."""
     deadline = time.monotonic() + wait
     last = None
     while True:
+        if pid is not None and not alive(pid):
+            raise TimeoutError("process %d exited before telemetry of %s "
+                               "answered" % (pid, prefix))
         try:
             tel = Telemetry(prefix)
             if command is None:
@@ -100,6 +104,16 @@ def connect_when_ready(prefix, command=None, field=None, wait=20.0):
         time.sleep(0.1)
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def lookup(value, field):
     """value[field], where field may be a dotted path (e.g. drops.runt)."""
     for key in field.split("."):
@@ -109,10 +123,11 @@ def lookup(value, field):
     return value
 
 
-def rate(prefix, command, field, wait=20.0, warmup=2.0, window=5.0):
+def rate(prefix, command, field, wait=20.0, warmup=2.0, window=5.0,
+         pid=None):
     """Packets per second of counter `field` of `command` over `window`
     seconds, sampled after `warmup` seconds."""
-    with connect_when_ready(prefix, command, field, wait) as tel:
+    with connect_when_ready(prefix, command, field, wait, pid) as tel:
         time.sleep(warmup)
         t0, c0 = time.monotonic(), lookup(tel.query(command), field)
         time.sleep(window)
@@ -131,14 +146,17 @@ def main(argv=None):
                     help="seconds to wait for the socket (default 20)")
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--window", type=float, default=5.0)
+    ap.add_argument("--pid", type=int,
+                    help="give up waiting as soon as this process exits")
     args = ap.parse_args(argv)
     try:
         if args.rate:
             pps = rate(args.prefix, args.command, args.rate, args.wait,
-                       args.warmup, args.window)
+                       args.warmup, args.window, args.pid)
             print("%.3f" % (pps / 1e6))
         else:
-            with connect_when_ready(args.prefix, wait=args.wait) as tel:
+            with connect_when_ready(args.prefix, wait=args.wait,
+                                    pid=args.pid) as tel:
                 print(json.dumps(tel.query(args.command), sort_keys=True))
     except (OSError, TimeoutError, ValueError) as err:
         print("mg_telemetry: %s" % err, file=sys.stderr)

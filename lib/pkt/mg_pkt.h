@@ -13,6 +13,7 @@
 #ifndef MG_PKT_H
 #define MG_PKT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_mbuf.h>
@@ -62,6 +63,15 @@ enum mg_drop_reason {
 	MG_DROP_L4_BAD_CKSUM,       /**< NIC flagged the L4 checksum bad */
 	MG_DROP_L4_PROTO_UNKNOWN,   /**< not TCP, UDP, ICMP or ICMPv6 */
 	MG_DROP_TX_FULL,            /**< TX queue full; mbuf freed */
+	/* service-mesh stage */
+	MG_DROP_NO_SERVICE,         /**< not for a service or the gateway */
+	MG_DROP_LOCAL_UNHANDLED,    /**< for the gateway, not ARP/ND/echo */
+	MG_DROP_POLICY_DENY,        /**< caller may not reach the service */
+	MG_DROP_TCP_NOT_SYN,        /**< untracked connection, not a SYN */
+	MG_DROP_FLOW_TABLE_FULL,    /**< new connection, table full */
+	MG_DROP_NO_ROUTE,           /**< no on-link prefix or gateway */
+	MG_DROP_NEIGH_QUEUE_FULL,   /**< too many packets awaiting ARP/ND */
+	MG_DROP_NEIGH_TIMEOUT,      /**< next hop never answered */
 	MG_DROP_MAX
 };
 
@@ -137,6 +147,31 @@ enum mg_drop_reason mg_pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info);
  */
 uint16_t mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n,
 			    struct mg_pkt_info *info, uint8_t *reasons);
+
+/**
+ * Rewrite the source or destination address and port of a parsed TCP or
+ * UDP packet (IPv4 or IPv6), updating the IPv4 header checksum and the
+ * L4 checksum incrementally (RFC 1624) — cost independent of the payload.
+ * A zero UDP-over-IPv4 checksum (none) stays zero.
+ *
+ * @param m     Packet; single segment, parsed into @p info.
+ * @param info  Parser result for @p m.
+ * @param dst   true: rewrite the destination; false: the source.
+ * @param addr  New address: 4 or 16 bytes by the packet's family.
+ * @param port  New port, network order.
+ *
+ * Thread safety: reentrant.
+ */
+void mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
+		const uint8_t *addr, uint16_t port);
+
+/**
+ * Fold the one's complement sum of a checksum update: @p cksum is the
+ * old checksum field, @p old and @p new the old and new bytes it covered
+ * (@p len even). Returns the new checksum field.
+ */
+uint16_t mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
+			 unsigned int len);
 
 /**
  * Stable short name of a drop reason, e.g. "ipv4_bad_ihl".

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from scapy.utils import RawPcapReader
@@ -169,7 +168,9 @@ def check_stats(stats):
     assert stats is not None, "--stats-json not written"
     for key in COUNTERS + ("elapsed_s", "drops", "lcores", "mempool"):
         assert key in stats, "stats-json lacks %r" % key
-    assert sorted(stats["drops"]) == sorted(DROP_REASONS)
+    # Later stages append their reasons; the parser's must all be there.
+    missing = set(DROP_REASONS) - set(stats["drops"])
+    assert not missing, "drop reasons missing: %s" % sorted(missing)
     assert stats["drops_total"] == sum(stats["drops"].values())
     assert stats["rx"] == stats["tx"] + stats["drops_total"], stats
     assert stats["lcores"], "no lcore in stats-json"
@@ -179,15 +180,3 @@ def check_stats(stats):
     assert stats["mempool"]["size"] > 0
     assert stats["mempool"]["in_use"] == 0, "mbufs leaked"
 
-
-def wait_for(predicate, timeout, what):
-    """Poll `predicate` every 50 ms; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s: %s"
-                                 % (timeout, what))
-        time.sleep(0.05)

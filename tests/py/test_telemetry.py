@@ -70,7 +70,7 @@ def test_telemetry_and_sigint(mg, running):
         first = tel.query("/meshgate/stats")
         for key in COUNTERS + ("drops",):
             assert key in first, "/meshgate/stats lacks %r" % key
-        assert sorted(first["drops"]) == sorted(DROP_REASONS)
+        assert set(DROP_REASONS) <= set(first["drops"])
         second = wait_rx_above(prefix, first["rx"])
         assert second["rx"] > first["rx"], "rx did not grow"
         lcores = tel.query("/meshgate/lcores")
@@ -78,7 +78,7 @@ def test_telemetry_and_sigint(mg, running):
         assert lcores["1"]["role"] == "worker"
         assert lcores["1"]["rx"] > 0
         drops = tel.query("/meshgate/drops")
-        assert sorted(drops) == sorted(DROP_REASONS)
+        assert set(DROP_REASONS) <= set(drops)
         assert sum(drops.values()) == 0, drops      # sample.pcap is clean
         assert tel.query("/ethdev/list") == [0, 1]
 
@@ -95,7 +95,7 @@ def test_telemetry_and_sigint(mg, running):
     replies = stock_query(prefix, cmds)
     assert replies["/meshgate/stats"]["rx"] >= second["rx"]
     assert replies["/meshgate/lcores"]["1"]["role"] == "worker"
-    assert sorted(replies["/meshgate/drops"]) == sorted(DROP_REASONS)
+    assert set(DROP_REASONS) <= set(replies["/meshgate/drops"])
     assert replies["/ethdev/list"] == [0, 1]
     assert replies["/ethdev/stats"]["ipackets"] > 0
 

@@ -1296,6 +1296,14 @@ test_reason_names(void **state)
 		[MG_DROP_L4_BAD_CKSUM] = "l4_bad_cksum",
 		[MG_DROP_L4_PROTO_UNKNOWN] = "l4_proto_unknown",
 		[MG_DROP_TX_FULL] = "tx_full",
+		[MG_DROP_NO_SERVICE] = "no_service",
+		[MG_DROP_LOCAL_UNHANDLED] = "local_unhandled",
+		[MG_DROP_POLICY_DENY] = "policy_deny",
+		[MG_DROP_TCP_NOT_SYN] = "tcp_not_syn",
+		[MG_DROP_FLOW_TABLE_FULL] = "flow_table_full",
+		[MG_DROP_NO_ROUTE] = "no_route",
+		[MG_DROP_NEIGH_QUEUE_FULL] = "neigh_queue_full",
+		[MG_DROP_NEIGH_TIMEOUT] = "neigh_timeout",
 	};
 	unsigned int r, q;
 	const char *name;
@@ -1508,6 +1516,95 @@ group_teardown(void **state)
 	return rte_eal_cleanup() == 0 ? 0 : -1;
 }
 
+/* Puts valid checksums in a built TCP/UDP frame, as a sender would. */
+static void
+frame_checksum(struct frame *f, const struct mg_pkt_info *info)
+{
+	uint8_t *l4 = frame_at(f, info->l4_off);
+	uint16_t *ck = (uint16_t *)(l4 + (info->tuple.proto == IPPROTO_TCP ?
+					  16 : 6));
+
+	*ck = 0;
+	if (f->ip4) {
+		f->ip4->hdr_checksum = 0;
+		f->ip4->hdr_checksum = rte_ipv4_cksum(f->ip4);
+		*ck = rte_ipv4_udptcp_cksum(f->ip4, l4);
+	} else {
+		*ck = rte_ipv6_udptcp_cksum(f->ip6, l4);
+	}
+}
+
+/* After NAT, checksums computed from scratch must verify. */
+static void
+assert_checksums_valid(struct frame *f, const struct mg_pkt_info *info)
+{
+	uint8_t *l4 = frame_at(f, info->l4_off);
+
+	if (f->ip4) {
+		assert_int_equal(rte_ipv4_cksum(f->ip4), 0);
+		assert_int_equal(rte_ipv4_udptcp_cksum_verify(f->ip4, l4), 0);
+	} else {
+		assert_int_equal(rte_ipv6_udptcp_cksum_verify(f->ip6, l4), 0);
+	}
+}
+
+static void
+nat_and_check(struct frame *f, bool dst, const uint8_t *addr, uint16_t port)
+{
+	struct mg_pkt_info info;
+	unsigned int alen = f->ip4 ? 4 : 16;
+
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	frame_checksum(f, &info);
+	mg_pkt_nat(f->m, &info, dst, addr, rte_cpu_to_be_16(port));
+	assert_checksums_valid(f, &info);
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	assert_memory_equal(dst ? info.tuple.dst : info.tuple.src, addr, alen);
+	assert_int_equal(dst ? info.tuple.dport : info.tuple.sport,
+			 rte_cpu_to_be_16(port));
+}
+
+static void
+test_nat_rewrite(void **state)
+{
+	static const uint8_t a4[4] = { 198, 19, 1, 7 };
+	static const uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x42 };
+	uint16_t ports[] = { 1, 8080, 65535 };
+	struct frame f;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < RTE_DIM(ports); i++) {
+		build_ipv4(&f, IPPROTO_TCP, NULL, 0, 13);
+		nat_and_check(&f, true, a4, ports[i]);
+		build_ipv4(&f, IPPROTO_UDP, NULL, 0, 9);
+		nat_and_check(&f, false, a4, ports[i]);
+		build_ipv6(&f, NULL, 0, IPPROTO_TCP, 21);
+		nat_and_check(&f, true, a6, ports[i]);
+		build_ipv6(&f, NULL, 0, IPPROTO_UDP, 4);
+		nat_and_check(&f, false, a6, ports[i]);
+	}
+}
+
+/* UDP over IPv4 without a checksum keeps none. */
+static void
+test_nat_udp_no_cksum(void **state)
+{
+	static const uint8_t a4[4] = { 198, 19, 1, 7 };
+	struct mg_pkt_info info;
+	struct frame f;
+
+	(void)state;
+	build_ipv4(&f, IPPROTO_UDP, NULL, 0, 8);
+	assert_reason(mg_pkt_parse(f.m, &info), MG_DROP_NONE);
+	f.udp->dgram_cksum = 0;
+	f.ip4->hdr_checksum = 0;
+	f.ip4->hdr_checksum = rte_ipv4_cksum(f.ip4);
+	mg_pkt_nat(f.m, &info, true, a4, rte_cpu_to_be_16(81));
+	assert_int_equal(f.udp->dgram_cksum, 0);
+	assert_int_equal(rte_ipv4_cksum(f.ip4), 0);
+}
+
 /* Runs even when a test fails half-way, so mbufs are never carried over. */
 static int
 test_teardown(void **state)
@@ -1570,6 +1667,8 @@ main(void)
 		PKT_TEST(test_reason_names),
 		PKT_TEST(test_truncation_sweep),
 		PKT_TEST(test_mutations),
+		PKT_TEST(test_nat_rewrite),
+		PKT_TEST(test_nat_udp_no_cksum),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
