@@ -6,22 +6,52 @@
 # single worker core, same vdevs, same measurement. Prints one line per
 # figure, `BENCH <name> <value>`; the ratios are what compare across boxes.
 #
-# Every run: --vdev net_pcap0 (bench.pcap, infinite_rx) and net_null0
-# (no-rx), -l 0,1 so lcore 1 forwards. After BENCH_WARMUP seconds the
-# rx counter is read twice through the telemetry socket, BENCH_SECONDS
-# apart (testpmd: /ethdev/stats,0 ipackets; meshgate: /meshgate/stats rx).
+# Every run: -l 0,1 so lcore 1 forwards, --vdev net_pcap0 (a capture) and
+# net_null0 (no-rx, the sink). Rate runs replay their capture with
+# infinite_rx; after BENCH_WARMUP seconds the rx counter is read twice
+# through the telemetry socket, BENCH_SECONDS apart (testpmd:
+# /ethdev/stats,0 ipackets; meshgate: /meshgate/stats rx).
+#
+# Figures (BENCH_ONLY names in brackets):
+#   testpmd_io_mpps, testpmd_5tswap_mpps, meshgate_fwd_mpps
+#       [testpmd_io, testpmd_5tswap, meshgate_fwd]: bench.pcap (one
+#       60-byte frame per UDP/TCP flow), meshgate in wire mode
+#       (tests/configs/bench.conf); the two meshgate_vs_* ratios.
+#   testpmd_5tswap_established_mpps, meshgate_established_mpps,
+#   meshgate_established_cycles_per_pkt [established]: established.pcap
+#       (10,000 SYNs to a service VIP, then 9 rounds of one 60-byte data
+#       segment per connection: all flow-table hits after the first loop)
+#       through testpmd 5tswap and through the service-mesh fast path
+#       (tests/configs/bench_mesh.conf: lookup, DNAT, MAC rewrite, count).
+#       cycles_per_pkt is meshgate's busy_cycles delta over its rx delta,
+#       from the same two telemetry replies as the rate. busy_cycles stops
+#       before the round's TX flush and flow expiry (worker.c), so it
+#       reads a little below TSC Hz / rate.
+#       meshgate_established_vs_5tswap_ratio divides by testpmd 5tswap on
+#       the same capture (a 100,000-frame preload can cost the rx side
+#       more than bench.pcap's 1,024 frames; both sides pay it);
+#       meshgate_established_vs_5tswap_bench_pcap_ratio divides by
+#       testpmd_5tswap_mpps (bench.pcap) instead.
+#   meshgate_new_flows_per_s [newflows]: newflows.pcap (200,000 distinct
+#       SYNs) replayed once (no infinite_rx) with --exit-on-idle through
+#       tests/configs/bench_newflows.conf; flows_created / busy_s from
+#       meshgate's --stats-json, both counted by meshgate (busy_s: the
+#       worker's time in poll rounds that received packets, pcap file
+#       reading included).
 #
 # Environment:
 #   BENCH_SECONDS  measurement window, s (5)     BENCH_WARMUP  warm-up, s (2)
 #   BENCH_FLOWS    flows in bench.pcap (1024)    BENCH_PCAP    capture to use
-#   BENCH_ONLY     figures to run, comma-separated (testpmd_io,
-#                  testpmd_5tswap, meshgate_fwd); default all
+#                                                  for the first three runs
+#   BENCH_ONLY     runs, comma-separated (names above); default all
 #   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
-#                  when hugetlbfs is mounted with >= 1 GiB free
+#                  when hugetlbfs has the run's memory (>= 1 GiB) free
 #   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
 #
-# To add a figure, add a run below: run_testpmd MODE NAME or
-# run_meshgate CONFIG NAME, then a ratio line if it compares.
+# Captures are generated on first use into build/bench/ (gen_pcaps.py,
+# gen_bench_pcaps.py) and again whenever their generator is newer.
+# To add a figure, add a run below (run_testpmd or run_meshgate for a rate,
+# run_newflows for a replay once), then a ratio line if it compares.
 
 set -euo pipefail
 
@@ -35,9 +65,17 @@ warmup=${BENCH_WARMUP:-2}
 flows=${BENCH_FLOWS:-1024}
 only=${BENCH_ONLY:-}
 pcap=${BENCH_PCAP:-$root/build/bench/bench.pcap}
+benchdir=$root/build/bench
+est_pcap=$benchdir/established.pcap
+new_pcap=$benchdir/newflows.pcap
+# What gen_bench_pcaps.py writes by default; the configs are sized for it.
+est_conns=10000
+est_frames=100000
+new_syns=200000
 
 ready_wait=20                     # s for EAL start-up and the first reply
 stop_wait=10                      # s between SIGINT and SIGKILL
+idle_ms=500                       # --exit-on-idle of the replay-once run
 # Bound on any process's life: start-up, warm-up, window, stop, slack.
 lifetime=$(awk -v a="$warmup" -v b="$window" \
 	'BEGIN { printf "%d", a + b + 0.999 }')
@@ -72,10 +110,20 @@ want() {
 	[[ -z $only ]] || [[ ",$only," == *",$1,"* ]]
 }
 
+forget_pid() {
+	local keep=() p
+	for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+	pids=("${keep[@]}")
+}
+
 # SIGINT, then SIGKILL after stop_wait seconds; reaps the process.
 stop_process() {
 	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -0 "$pid" 2>/dev/null || {
+		wait "$pid" 2>/dev/null || true
+		forget_pid "$pid"
+		return 0
+	}
 	kill -INT "$pid" 2>/dev/null || true
 	for ((i = 0; i < stop_wait * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -86,31 +134,59 @@ stop_process() {
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	wait "$pid" 2>/dev/null || true
-	local keep=()
-	for p in "${pids[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-	pids=("${keep[@]}")
+	forget_pid "$pid"
 }
 
+# eal_mem MBUFS: memory options for a pool of MBUFS mbufs (~2.4 KiB each)
+# plus 256 MiB for the rest, at least 512 MiB.
 eal_mem() {
 	local huge=${BENCH_HUGE:-auto} free_kb
+	local mb=$(((256 + ($1 * 2560 + 1048575) / 1048576 + 127) / 128))
+	mb=$((mb * 128))
+	((mb >= 512)) || mb=512
 	if [[ $huge == auto ]]; then
 		huge=0
 		if grep -q hugetlbfs /proc/mounts; then
 			free_kb=$(awk '/^HugePages_Free/ {f=$2}
 				/^Hugepagesize/ {s=$2} END {print f*s}' /proc/meminfo)
-			((free_kb >= 1048576)) && huge=1
+			((free_kb >= 1048576 && free_kb >= mb * 1024)) && huge=1
 		fi
 	fi
-	if [[ $huge == 1 ]]; then echo "-m 512"; else echo "--no-huge -m 512"; fi
+	if [[ $huge == 1 ]]; then
+		echo "-m $mb"
+	else
+		echo "--no-huge -m $mb"
+	fi
 }
 
-# EAL options shared by every run; $1 is the file prefix.
+# eal_args PREFIX PCAP INFINITE MBUFS: EAL options shared by every run.
 eal_args() {
+	local rx="net_pcap0,rx_pcap=$2"
+	[[ $3 == 1 ]] && rx+=",infinite_rx=1"
 	# shellcheck disable=SC2046
-	echo -l 0,1 --no-pci $(eal_mem) --file-prefix "$1" \
-		--log-level 'lib.*:error' \
-		--vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" \
-		--vdev net_null0,no-rx=1
+	echo -l 0,1 --no-pci $(eal_mem "$4") --file-prefix "$1" \
+		--log-level 'lib.*:error' --vdev "$rx" --vdev net_null0,no-rx=1
+}
+
+# Pool size a meshgate config asks for (mempool.mbufs), 16383 if none.
+conf_mbufs() {
+	local n
+	n=$(awk '$1 == "mbufs" && $2 == "=" {
+		sub(/;.*/, "", $3); print $3; exit }' "$1")
+	echo "${n:-16383}"
+}
+
+# Frames in a classic pcap file (every record's length read from it).
+pcap_frames() {
+	"$py" - "$1" <<-'EOF'
+	import struct, sys
+	data = open(sys.argv[1], "rb").read()
+	off, n = 24, 0
+	while off + 16 <= len(data):
+	    off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+	    n += 1
+	print(n)
+	EOF
 }
 
 # Starts "$@" in the background with a bounded lifetime; sets $bg_pid.
@@ -123,11 +199,13 @@ start_bg() {
 	pids+=("$bg_pid")
 }
 
-# measure NAME PID PREFIX COMMAND FIELD: prints Mpps, or fails.
+# measure NAME PID PREFIX COMMAND FIELD [PER]: prints Mpps (and, with PER,
+# delta(PER) per delta(FIELD) over the same window), or fails.
 measure() {
-	local name=$1 pid=$2 prefix=$3 cmd=$4 field=$5
+	local name=$1 pid=$2 prefix=$3 cmd=$4 field=$5 per=${6:-}
 	if ! "$py" "$telemetry" "$prefix" "$cmd" --rate "$field" --pid "$pid" \
-		--wait "$ready_wait" --warmup "$warmup" --window "$window"; then
+		--wait "$ready_wait" --warmup "$warmup" --window "$window" \
+		${per:+--per "$per"}; then
 		log "$name: no rate; last lines of its log:"
 		tail -n 20 "$work/$name.log" >&2
 		return 1
@@ -148,15 +226,41 @@ ratio() {
 		'BEGIN { printf "BENCH %s %.3f\n", name, (d > 0 ? n / d : 0) }'
 }
 
-# run_testpmd MODE NAME: testpmd --forward-mode=MODE on lcore 1.
+# check_stats NAME JSON [FLOWS]: a benchmark is not a test, but drops, a
+# leak or a wrong number of admitted connections under load are worth a
+# shout (the figure is still printed).
+check_stats() {
+	local name=$1 stats=$2 flows_expected=${3:-}
+	if [[ ! -s $stats ]]; then
+		log "$name: no --stats-json written"
+		return 0
+	fi
+	"$py" - "$stats" "$name" "$flows_expected" <<-'EOF' >&2 || true
+	import json, sys
+	s = json.load(open(sys.argv[1]))
+	name, want = sys.argv[2], sys.argv[3]
+	if s["mempool"]["in_use"] != 0 or s["drops_total"] != 0:
+	    print("bench: %s: mempool in_use %d, drops %s" % (name,
+	          s["mempool"]["in_use"],
+	          {k: v for k, v in s["drops"].items() if v}))
+	if want and s.get("flows_created") != int(want):
+	    print("bench: %s: %s flows created, expected %s"
+	          % (name, s.get("flows_created"), want))
+	EOF
+}
+
+# run_testpmd MODE NAME PCAP [GROUP]: testpmd --forward-mode=MODE on lcore
+# 1; GROUP is its BENCH_ONLY name (default NAME).
 run_testpmd() {
-	local mode=$1 name=$2 prefix="mgb-$2-$$" value
-	want "$name" || return 0
+	local mode=$1 name=$2 capture=$3 group=${4:-$2}
+	local prefix="mgb-$2-$$" value
+	want "$group" || return 0
 	prefixes+=("$prefix")
 	# infinite_rx preloads the whole capture into mbufs of the rx pool.
-	local mbufs=$((flows + 16384))
+	local mbufs=$(($(pcap_frames "$capture") + 16384))
 	# shellcheck disable=SC2046
-	start_bg "$work/$name.log" "$testpmd" $(eal_args "$prefix") -- \
+	start_bg "$work/$name.log" "$testpmd" \
+		$(eal_args "$prefix" "$capture" 1 "$mbufs") -- \
 		--forward-mode="$mode" --auto-start --nb-cores=1 \
 		--total-num-mbufs="$mbufs" --stats-period 3600
 	local pid=$bg_pid
@@ -169,53 +273,117 @@ run_testpmd() {
 	stop_process "$pid"
 }
 
-# run_meshgate CONFIG NAME: meshgate with CONFIG; its worker is lcore 1.
+have_meshgate() {
+	[[ -x $meshgate ]] && return 0
+	log "$1: $meshgate not built"
+	failed=1
+	return 1
+}
+
+# run_meshgate CONFIG NAME PCAP [GROUP [FLOWS]]: meshgate with CONFIG
+# replaying PCAP forever; its worker is lcore 1. With FLOWS, also prints
+# NAME_cycles_per_pkt and checks that FLOWS connections were admitted.
 run_meshgate() {
-	local conf=$1 name=$2 prefix="mgb-$2-$$" value stats="$work/$2.json"
-	want "$name" || return 0
-	if [[ ! -x $meshgate ]]; then
-		log "$name: $meshgate not built"
-		failed=1
-		return 0
-	fi
+	local conf=$1 name=$2 capture=$3 group=${4:-$2} flows_expected=${5:-}
+	local prefix="mgb-$2-$$" value stats="$work/$2.json" per=
+	want "$group" || return 0
+	have_meshgate "$name" || return 0
 	prefixes+=("$prefix")
+	[[ -z $flows_expected ]] || per=busy_cycles
 	# shellcheck disable=SC2046
-	start_bg "$work/$name.log" "$meshgate" $(eal_args "$prefix") -- \
+	start_bg "$work/$name.log" "$meshgate" \
+		$(eal_args "$prefix" "$capture" 1 "$(conf_mbufs "$conf")") -- \
 		-f "$conf" --stats-json "$stats"
 	local pid=$bg_pid
-	if value=$(measure "$name" "$pid" "$prefix" /meshgate/stats rx); then
-		record "$name" "$value"
+	if value=$(measure "$name" "$pid" "$prefix" /meshgate/stats rx $per)
+	then
+		record "$name" "${value%% *}"
+		[[ -z $per ]] ||
+			echo "BENCH ${name}_cycles_per_pkt ${value##* }"
 	else
 		failed=1
 	fi
 	stop_process "$pid"
-	# A benchmark is not a test, but a leak under load is worth a shout.
-	if [[ -s $stats ]]; then
-		"$py" - "$stats" "$name" <<-'EOF' >&2 || true
-		import json, sys
-		s = json.load(open(sys.argv[1]))
-		if s["mempool"]["in_use"] != 0 or s["drops_total"] != 0:
-		    print("bench: %s: mempool in_use %d, drops %s" % (sys.argv[2],
-		          s["mempool"]["in_use"],
-		          {k: v for k, v in s["drops"].items() if v}))
-		EOF
-	else
-		log "$name: no --stats-json written"
-	fi
+	check_stats "$name" "$stats" "$flows_expected"
 }
 
-if [[ ! -s $pcap ]]; then
-	log "generating $pcap ($flows flows)"
-	"$py" "$root/scripts/gen_pcaps.py" "$(dirname "$pcap")" \
-		--only bench --flows "$flows" >&2
+# run_newflows CONFIG NAME PCAP FLOWS: meshgate replays PCAP once and stops
+# on its own (--exit-on-idle); prints NAME_per_s = flows_created / busy_s.
+run_newflows() {
+	local conf=$1 name=$2 capture=$3 flows_expected=$4
+	local prefix="mgb-$2-$$" stats="$work/$2.json" rc=0 value
+	want newflows || return 0
+	have_meshgate "$name" || return 0
+	prefixes+=("$prefix")
+	# shellcheck disable=SC2046
+	start_bg "$work/$name.log" "$meshgate" \
+		$(eal_args "$prefix" "$capture" 0 "$(conf_mbufs "$conf")") -- \
+		-f "$conf" --exit-on-idle "$idle_ms" --stats-json "$stats"
+	local pid=$bg_pid
+	wait "$pid" || rc=$?
+	forget_pid "$pid"
+	if ((rc != 0)) || [[ ! -s $stats ]]; then
+		log "$name: exit status $rc; last lines of its log:"
+		tail -n 20 "$work/$name.log" >&2
+		failed=1
+		return 0
+	fi
+	ran=$((ran + 1))
+	value=$("$py" - "$stats" <<-'EOF'
+	import json, sys
+	s = json.load(open(sys.argv[1]))
+	print("%.0f" % (s["flows_created"] / s["busy_s"] if s["busy_s"] else 0))
+	EOF
+	)
+	echo "BENCH ${name}_per_s $value"
+	check_stats "$name" "$stats" "$flows_expected"
+}
+
+# gen_if_stale CAPTURE GENERATOR ARGS...: (re)writes CAPTURE when missing
+# or older than its generator.
+gen_if_stale() {
+	local capture=$1 gen=$2
+	shift 2
+	[[ -s $capture && ! $gen -nt $capture ]] && return 0
+	log "generating $capture"
+	"$py" "$gen" "$@" >&2
+}
+
+if want testpmd_io || want testpmd_5tswap || want meshgate_fwd; then
+	if [[ ! -s $pcap ]]; then
+		log "generating $pcap ($flows flows)"
+		"$py" "$root/scripts/gen_pcaps.py" "$(dirname "$pcap")" \
+			--only bench --flows "$flows" >&2
+	fi
+fi
+if want established; then
+	gen_if_stale "$est_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only established
+	n=$(pcap_frames "$est_pcap")
+	((n == est_frames)) ||
+		log "established.pcap: $n frames; bench_mesh.conf is" \
+			"sized for $est_frames"
+fi
+if want newflows; then
+	gen_if_stale "$new_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only newflows
 fi
 
-run_testpmd io testpmd_io
-run_testpmd 5tswap testpmd_5tswap
-run_meshgate "$root/tests/configs/bench.conf" meshgate_fwd
+run_testpmd io testpmd_io "$pcap"
+run_testpmd 5tswap testpmd_5tswap "$pcap"
+run_meshgate "$root/tests/configs/bench.conf" meshgate_fwd "$pcap"
+run_testpmd 5tswap testpmd_5tswap_established "$est_pcap" established
+run_meshgate "$root/tests/configs/bench_mesh.conf" meshgate_established \
+	"$est_pcap" established "$est_conns"
+run_newflows "$root/tests/configs/bench_newflows.conf" meshgate_new_flows \
+	"$new_pcap" "$new_syns"
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap
+ratio meshgate_established_vs_5tswap_ratio meshgate_established \
+	testpmd_5tswap_established
+ratio meshgate_established_vs_5tswap_bench_pcap_ratio meshgate_established \
+	testpmd_5tswap
 
 if ((ran == 0 && failed == 0)); then
 	log "BENCH_ONLY='$only' matched no run"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Sets up a fresh Debian 12 machine and runs meshgate on its bundled
-# default config (app/meshgate/meshgate.conf), replaying the sample
-# capture through net_pcap, then prints what the gateway did.
+# default config (app/meshgate/meshgate.conf), replaying a capture of
+# callers talking to its services (allowed, denied, dry-run, ARP, echo)
+# through net_pcap, then prints what the gateway did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,13 +11,13 @@ scripts/build.sh release
 eal_mem=$(scripts/hugepages.sh)
 demo=build/demo
 mkdir -p "$demo"
-/usr/bin/python3 scripts/gen_pcaps.py "$demo" >/dev/null
+/usr/bin/python3 scripts/gen_mesh_pcaps.py "$demo" >/dev/null
 
-echo "meshgate: replaying $demo/sample.pcap (EAL memory: $eal_mem)"
+echo "meshgate: replaying $demo/main.pcap (EAL memory: $eal_mem)"
 # shellcheck disable=SC2086 # eal_mem is a list of options
 timeout 60 build/app/meshgate $eal_mem --no-pci -l 0,1 \
 	--file-prefix meshgate-demo --log-level 'lib.*:error' \
-	--vdev "net_pcap0,rx_pcap=$demo/sample.pcap,tx_pcap=$demo/out.pcap" \
+	--vdev "net_pcap0,rx_pcap=$demo/main.pcap,tx_pcap=$demo/out.pcap" \
 	-- -f app/meshgate/meshgate.conf --exit-on-idle 200 \
 	--stats-json "$demo/stats.json"
 
@@ -28,13 +29,17 @@ demo = sys.argv[1]
 s = json.load(open(f"{demo}/stats.json"))
 print()
 print(f"  received   {s['rx']:>8} packets")
-print(f"  forwarded  {s['tx']:>8} packets  -> {demo}/out.pcap")
+print(f"  sent       {s['tx']:>8} packets  -> {demo}/out.pcap "
+      "(forwarded and NATed, or ARP/ND/echo replies)")
+print(f"  connections admitted {s['flows_created']}, of which a dry-run "
+      f"rule would deny {s['dry_run_denied']}")
+print(f"  absorbed   {s['local']:>8} packets (ARP/ND for the gateway)")
 print(f"  dropped    {s['drops_total']:>8} packets")
 for reason, n in sorted(s["drops"].items()):
     if n:
         print(f"    {reason:<20} {n:>6}")
-busy = s["busy_polls"] / max(1, s["busy_polls"] + s["idle_polls"])
-print(f"  elapsed    {s['elapsed_s']:>8.3f} s, busy polls {busy:.2%}")
+print(f"  elapsed    {s['elapsed_s']:>8.3f} s, of which busy "
+      f"{s['busy_s'] * 1e6:.0f} us")
 print(f"  mbufs in use after exit: {s['mempool']['in_use']} "
       f"of {s['mempool']['size']}")
 PY

@@ -6,11 +6,15 @@
     mg_telemetry.py PREFIX /meshgate/stats           print the reply's JSON
     mg_telemetry.py PREFIX /ethdev/stats,0 --rate ipackets \\
         [--wait S] [--warmup S] [--window S]          print the rate in Mpps
+    mg_telemetry.py PREFIX /meshgate/stats --rate rx --per busy_cycles
+                                      print the rate and busy cycles per rx
 
 PREFIX is the --file-prefix of the DPDK process. --rate waits for the
 socket and for a reply that holds the field, lets the process warm up, then
 samples the counter at the start and end of the window and divides by the
 time between the two samples: the one measurement method of bench.sh.
+--per FIELD2 reads FIELD2 from the same two replies and also prints
+delta(FIELD2) / delta(FIELD): both figures cover the same packets.
 """
 
 import argparse
@@ -127,12 +131,31 @@ def rate(prefix, command, field, wait=20.0, warmup=2.0, window=5.0,
          pid=None):
     """Packets per second of counter `field` of `command` over `window`
     seconds, sampled after `warmup` seconds."""
+    return rate_per(prefix, command, field, None, wait, warmup, window,
+                    pid)[0]
+
+
+def rate_per(prefix, command, field, per, wait=20.0, warmup=2.0,
+             window=5.0, pid=None):
+    """(rate of `field` per second, delta(`per`) / delta(`field`)) over
+    one window; both fields come from the same two replies. The second
+    item is None when `per` is None or `field` did not move."""
     with connect_when_ready(prefix, command, field, wait, pid) as tel:
         time.sleep(warmup)
-        t0, c0 = time.monotonic(), lookup(tel.query(command), field)
+        t0, r0 = time.monotonic(), tel.query(command)
         time.sleep(window)
-        t1, c1 = time.monotonic(), lookup(tel.query(command), field)
-    return (c1 - c0) / (t1 - t0)
+        t1, r1 = time.monotonic(), tel.query(command)
+    c0, c1 = lookup(r0, field), lookup(r1, field)
+    if c0 is None or c1 is None:
+        raise ValueError("%s: no %s in the reply" % (command, field))
+    ratio = None
+    if per is not None:
+        p0, p1 = lookup(r0, per), lookup(r1, per)
+        if p0 is None or p1 is None:
+            raise ValueError("%s: no %s in the reply" % (command, per))
+        if c1 != c0:
+            ratio = (p1 - p0) / (c1 - c0)
+    return (c1 - c0) / (t1 - t0), ratio
 
 
 def main(argv=None):
@@ -142,6 +165,9 @@ def main(argv=None):
     ap.add_argument("command", help="e.g. /meshgate/stats or /ethdev/stats,0")
     ap.add_argument("--rate", metavar="FIELD",
                     help="print the rate of this counter in Mpps instead")
+    ap.add_argument("--per", metavar="FIELD2",
+                    help="with --rate: also print delta(FIELD2) per "
+                    "delta(FIELD) over the same window")
     ap.add_argument("--wait", type=float, default=20.0,
                     help="seconds to wait for the socket (default 20)")
     ap.add_argument("--warmup", type=float, default=2.0)
@@ -149,11 +175,20 @@ def main(argv=None):
     ap.add_argument("--pid", type=int,
                     help="give up waiting as soon as this process exits")
     args = ap.parse_args(argv)
+    if args.per and not args.rate:
+        ap.error("--per needs --rate")
     try:
         if args.rate:
-            pps = rate(args.prefix, args.command, args.rate, args.wait,
-                       args.warmup, args.window, args.pid)
-            print("%.3f" % (pps / 1e6))
+            pps, per = rate_per(args.prefix, args.command, args.rate,
+                                args.per, args.wait, args.warmup,
+                                args.window, args.pid)
+            if args.per is None:
+                print("%.3f" % (pps / 1e6))
+            elif per is None:
+                raise ValueError("%s did not move in the window"
+                                 % args.rate)
+            else:
+                print("%.3f %.1f" % (pps / 1e6, per))
         else:
             with connect_when_ready(args.prefix, wait=args.wait,
                                     pid=args.pid) as tel:

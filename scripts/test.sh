@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Sets up a fresh Debian 12 machine (packages, builds) and runs every
 # test: cmocka unit suites in the release and ASan/UBSan builds, then the
-# packet-level pytest suites against the release binary and, for replays,
-# the sanitizer binary. Ends with "N passed, N failed".
+# packet-level pytest suites against the release binary and, for the
+# replays, the sanitizer binary. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,7 @@ run_meson build unit
 run_meson build-asan unit-asan
 MESHGATE_BIN=$PWD/build/app/meshgate run_pytest py tests/py
 MESHGATE_BIN=$PWD/build-asan/app/meshgate run_pytest py-asan \
-	tests/py/test_replay.py
+	tests/py/test_replay.py tests/py/test_mesh_replay.py
 
 /usr/bin/python3 - "$out"/*.xml <<'PY'
 import sys

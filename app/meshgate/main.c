@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <rte_alarm.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -53,18 +52,24 @@ struct gateway {
 	bool main_forwards; /* single-core mode */
 	uint64_t start_tsc;
 	uint64_t stop_tsc;
+	struct mg_dataplane dp;
 	/* control tick state */
+	uint64_t next_tick_tsc;
 	uint64_t last_rx;
 	uint64_t last_rx_change_tsc;
 	uint64_t idle_limit_tsc;
 };
 
 static bool quit;
+static bool reload_requested;
 
 static void
-on_signal(int sig __rte_unused)
+on_signal(int sig)
 {
-	__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
+	if (sig == SIGHUP)
+		__atomic_store_n(&reload_requested, true, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
 }
 
 static void
@@ -217,9 +222,9 @@ create_workers(struct gateway *gw)
 	unsigned int i;
 
 	for (i = 0; i < gw->n_workers; i++) {
-		gw->workers[i] =
-			mg_worker_create(gw->lcore[i], gw->queue[i], gw->conf,
-					 gw->ports, role, &quit);
+		gw->workers[i] = mg_worker_create(
+			gw->lcore[i], i, gw->n_workers, gw->queue[i], gw->conf,
+			gw->ports, &gw->dp, role, &quit);
 		if (gw->workers[i] == NULL) {
 			MG_LOG(ERR, "lcore %u: cannot create worker: %s",
 			       gw->lcore[i], rte_strerror(rte_errno));
@@ -260,13 +265,45 @@ pool_size(const struct gateway *gw)
 	return rte_align32pow2(n + 1024) - 1;
 }
 
+/* SIGHUP: the file is read again; a config that fails validation or
+ * cannot be built leaves the running ruleset in place. */
 static void
-control_tick(void *arg)
+reload(struct gateway *gw, unsigned int qsbr_id)
+{
+	struct mg_conf *conf;
+
+	MG_LOG(INFO, "%s: reloading", gw->conf->path);
+	conf = load_conf(gw->conf->path);
+	if (conf == NULL) {
+		MG_LOG(ERR, "%s: rejected; the running config stays",
+		       gw->conf->path);
+		return;
+	}
+	if (mg_dataplane_reload(&gw->dp, gw->conf, conf, qsbr_id) == 0)
+		MG_LOG(INFO, "%s: new ruleset in force", conf->path);
+	else
+		MG_LOG(ERR, "%s: rejected; the running config stays",
+		       conf->path);
+	mg_conf_free(conf);
+}
+
+/* Control plane work: reload on SIGHUP and the idle stop. Runs on the
+ * main lcore, or inside the forwarding loop in single-core mode (then
+ * @p qsbr_id is that loop's RCU reader id). */
+static void
+control_tick(void *arg, unsigned int qsbr_id)
 {
 	struct gateway *gw = arg;
-	struct mg_stats_sum s;
 	uint64_t now = rte_get_timer_cycles();
+	struct mg_stats_sum s;
 
+	if (now < gw->next_tick_tsc)
+		return;
+	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
+	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
+		reload(gw, qsbr_id);
+	if (gw->idle_limit_tsc == 0)
+		return;
 	mg_telemetry_sum(&s);
 	if (s.rx != gw->last_rx) {
 		gw->last_rx = s.rx;
@@ -275,9 +312,7 @@ control_tick(void *arg)
 		MG_LOG(INFO, "no packet for %" PRIu64 " ms: stopping",
 		       gw->idle_limit_tsc * 1000 / rte_get_timer_hz());
 		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
-		return;
 	}
-	rte_eal_alarm_set(TICK_US, control_tick, gw);
 }
 
 static void
@@ -286,24 +321,23 @@ run(struct gateway *gw, const struct options *o)
 	unsigned int i;
 
 	gw->start_tsc = rte_get_timer_cycles();
-	if (o->exit_on_idle_ms != 0) {
-		gw->idle_limit_tsc =
-			o->exit_on_idle_ms * rte_get_timer_hz() / 1000;
-		gw->last_rx_change_tsc = gw->start_tsc;
-		rte_eal_alarm_set(TICK_US, control_tick, gw);
-	}
+	gw->last_rx_change_tsc = gw->start_tsc;
+	gw->idle_limit_tsc = o->exit_on_idle_ms * rte_get_timer_hz() / 1000;
 	if (gw->main_forwards) {
+		gw->workers[0]->control = control_tick;
+		gw->workers[0]->control_arg = gw;
 		mg_worker_main(gw->workers[0]);
 	} else {
 		for (i = 0; i < gw->n_workers; i++)
 			rte_eal_remote_launch(mg_worker_main, gw->workers[i],
 					      gw->lcore[i]);
-		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED))
+		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
 			usleep(TICK_US);
+			control_tick(gw, RTE_QSBR_THRID_INVALID);
+		}
 		rte_eal_mp_wait_lcore();
 	}
 	gw->stop_tsc = rte_get_timer_cycles();
-	rte_eal_alarm_cancel(control_tick, gw);
 }
 
 static void
@@ -312,8 +346,12 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 	fprintf(f,
 		"\"rx\": %" PRIu64 ", \"tx\": %" PRIu64
 		", \"drops_total\": %" PRIu64 ", \"busy_polls\": %" PRIu64
-		", \"idle_polls\": %" PRIu64,
-		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls);
+		", \"idle_polls\": %" PRIu64 ", \"busy_s\": %.6f"
+		", \"local\": %" PRIu64 ", \"flows_created\": %" PRIu64
+		", \"dry_run_denied\": %" PRIu64,
+		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
+		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
+		s->flows_created, s->dry_run_denied);
 }
 
 static int
@@ -401,6 +439,7 @@ main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 
 	rc = mg_telemetry_init();
 	if (rc < 0) {
@@ -422,6 +461,9 @@ main(int argc, char **argv)
 		if (mg_port_start(&gw.conf->ports[i], gw.n_queues, gw.pool,
 				  &gw.ports[i]) < 0)
 			goto out_ports;
+	if (mg_dataplane_init(&gw.dp, gw.conf, gw.ports, gw.n_workers,
+			      gw.pool) < 0)
+		goto out_ports;
 	if (create_workers(&gw) < 0)
 		goto out_workers;
 
@@ -430,6 +472,7 @@ main(int argc, char **argv)
 
 out_workers:
 	free_workers(&gw);
+	mg_dataplane_fini(&gw.dp);
 out_ports:
 	for (i = 0; i < gw.conf->n_ports; i++)
 		mg_port_close(&gw.ports[i]);

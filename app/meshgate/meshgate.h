@@ -13,8 +13,12 @@
 #include <rte_ethdev.h>
 #include <rte_log.h>
 #include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
 
 #include "mg_conf.h"
+#include "mg_flow.h"
+#include "mg_neigh.h"
+#include "mg_ruleset.h"
 #include "mg_telemetry.h"
 
 extern int mg_logtype_app;
@@ -44,10 +48,55 @@ int mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 /** Stop and close a port started by mg_port_start(). */
 void mg_port_close(struct mg_port *port);
 
+/**
+ * What every worker shares, owned by the control plane. The ruleset
+ * pointer is swapped under RCU on reload; the rest is fixed from start-up
+ * to teardown.
+ */
+struct mg_dataplane {
+	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
+	bool forward_unmatched;	    /**< wire mode for non-service traffic */
+	struct mg_flow_table *flows;
+	struct mg_neigh_table *neigh;
+	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
+	struct rte_mempool *pool; /**< for ARP/ND requests */
+	uint64_t tsc_hz;
+	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
+};
+
+/**
+ * Create the shared state: RCU variable for @p n_workers readers, flow
+ * table, neighbour cache and the first ruleset.
+ *
+ * @return 0, or -1 with the reason logged (nothing left allocated).
+ */
+int mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
+		      const struct mg_port *ports, unsigned int n_workers,
+		      struct rte_mempool *pool);
+
+/** Free what mg_dataplane_init() created; workers must have stopped. */
+void mg_dataplane_fini(struct mg_dataplane *dp);
+
+/**
+ * Publish a ruleset built from @p conf and free the old one once no
+ * worker can read it. On failure the running ruleset stays.
+ *
+ * @param running  Config in force (to warn about restart-only changes).
+ * @param qsbr_id  Caller's RCU reader id, or RTE_QSBR_THRID_INVALID when
+ *                 the caller is not a worker.
+ * @return 0, or -1 with the reason logged.
+ */
+int mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
+			const struct mg_conf *conf, unsigned int qsbr_id);
+
+/** Called by a worker that also runs the control plane (single core). */
+typedef void (*mg_control_fn)(void *arg, unsigned int qsbr_id);
+
 /** Per-lcore context of the forwarding loop. Owned by one worker. */
 struct mg_worker {
 	unsigned int lcore_id;
-	uint16_t queue; /**< RX and TX queue index on every port */
+	unsigned int qsbr_id; /**< reader id in dp->qsv */
+	uint16_t queue;	      /**< RX and TX queue index on every port */
 	uint16_t burst;
 	uint16_t n_ports;
 	uint16_t port_id[MG_CONF_MAX_PORTS];
@@ -55,6 +104,12 @@ struct mg_worker {
 	struct rte_eth_dev_tx_buffer *txb[MG_CONF_MAX_PORTS];
 	struct mg_lcore_stats *stats;
 	const bool *quit; /**< set by the control plane */
+	struct mg_dataplane *dp;
+	mg_control_fn control; /**< NULL unless single-core */
+	void *control_arg;
+	struct mg_flow_cursor cursor;
+	uint64_t now; /**< TSC at the start of this round */
+	struct mg_neigh_pending pending;
 } __rte_cache_aligned;
 
 /**
@@ -62,12 +117,14 @@ struct mg_worker {
  *
  * @return The context, or NULL with rte_errno set.
  */
-struct mg_worker *mg_worker_create(unsigned int lcore_id, uint16_t queue,
+struct mg_worker *mg_worker_create(unsigned int lcore_id, unsigned int rank,
+				   unsigned int n_workers, uint16_t queue,
 				   const struct mg_conf *conf,
 				   const struct mg_port *ports,
+				   struct mg_dataplane *dp,
 				   enum mg_lcore_role role, const bool *quit);
 
-/** Free a worker context; frees any mbufs still buffered. */
+/** Free a worker context; frees any mbufs still buffered or parked. */
 void mg_worker_free(struct mg_worker *w);
 
 /** The run-to-completion loop; returns when *w->quit becomes true. */

@@ -2,18 +2,32 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* The worker lcore: poll every port's queue, parse, forward, count. */
+/* The worker lcore: poll every port's queue, parse, then either answer
+ * for the gateway (ARP, ND, echo), follow a tracked connection, or admit
+ * a new one (classify, authorize, pick a backend) — and NAT and forward. */
 
 #include <rte_errno.h>
+#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_tcp.h>
 
 #include "meshgate.h"
 #include "mg_pkt.h"
 
 /* Frames looked at per burst never exceed this (config caps burst). */
 #define BURST_MAX MG_CONF_MAX_BURST
+/* rte_hash bulk lookups take at most 64 keys. */
+#define LOOKUP_MAX 64
+/* Flow entries a worker examines for expiry per poll round: a few when
+ * busy so expiry keeps up under load, more when idle. */
+#define EXPIRE_BUDGET_BUSY 8
+#define EXPIRE_BUDGET_IDLE 64
+/* How long a packet waits for its next hop to resolve. */
+#define PARK_MS 1000
+/* Poll rounds between calls to the control hook in single-core mode. */
+#define CONTROL_EVERY 1024
 
 /* Unsent frames from a full TX ring: freed here and counted, never
  * retried, so a stuck port cannot hold the pool. */
@@ -27,9 +41,11 @@ tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
 }
 
 struct mg_worker *
-mg_worker_create(unsigned int lcore_id, uint16_t queue,
+mg_worker_create(unsigned int lcore_id, unsigned int rank,
+		 unsigned int n_workers, uint16_t queue,
 		 const struct mg_conf *conf, const struct mg_port *ports,
-		 enum mg_lcore_role role, const bool *quit)
+		 struct mg_dataplane *dp, enum mg_lcore_role role,
+		 const bool *quit)
 {
 	int socket = (int)rte_lcore_to_socket_id(lcore_id);
 	struct mg_worker *w;
@@ -42,10 +58,15 @@ mg_worker_create(unsigned int lcore_id, uint16_t queue,
 		return NULL;
 	}
 	w->lcore_id = lcore_id;
+	w->qsbr_id = rank;
 	w->queue = queue;
 	w->burst = conf->burst;
 	w->n_ports = (uint16_t)conf->n_ports;
 	w->quit = quit;
+	w->dp = dp;
+	w->cursor.first = rank;
+	w->cursor.next = rank;
+	w->cursor.stride = n_workers;
 	for (i = 0; i < conf->n_ports; i++) {
 		w->port_id[i] = ports[i].port_id;
 		/* two-arm: edge <-> mesh; one-arm: back out the same port */
@@ -76,6 +97,7 @@ mg_worker_free(struct mg_worker *w)
 
 	if (w == NULL)
 		return;
+	mg_neigh_pending_flush(&w->pending);
 	for (i = 0; i < w->n_ports; i++) {
 		if (w->txb[i] == NULL)
 			continue;
@@ -85,57 +107,354 @@ mg_worker_free(struct mg_worker *w)
 	rte_free(w);
 }
 
-/* Parse a burst from port index @p in; well-formed frames go to the TX
- * buffer of the egress port, the rest are freed under their reason. */
 static inline void
-process_burst(struct mg_worker *w, uint16_t in, struct rte_mbuf **pkts,
-	      uint16_t n)
+drop(struct mg_worker *w, struct rte_mbuf *m, enum mg_drop_reason why)
+{
+	mg_counter_add(&w->stats->drops[why], 1);
+	rte_pktmbuf_free(m);
+}
+
+static inline void
+tx(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
+{
+	mg_counter_add(
+		&w->stats->tx,
+		rte_eth_tx_buffer(w->port_id[port], w->queue, w->txb[port], m));
+}
+
+/* Ethernet source = our port, destination = the next hop. */
+static inline void
+set_macs(struct rte_mbuf *m, const struct rte_ether_addr *src,
+	 const struct rte_ether_addr *dst)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+	rte_ether_addr_copy(dst, &eth->dst_addr);
+	rte_ether_addr_copy(src, &eth->src_addr);
+}
+
+static inline void
+tuple_addr(struct mg_addr *a, const uint8_t *bytes, uint8_t family)
+{
+	a->family = family;
+	memcpy(a->bytes, bytes, sizeof(a->bytes));
+}
+
+/* Rewrite and send one packet of a tracked connection. */
+static inline void
+forward_flow(struct mg_worker *w, struct rte_mbuf *m,
+	     const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+{
+	uint8_t out = f->out_port[dir];
+
+	mg_flow_update(f, dir, info->tcp_flags, w->now);
+	if (dir == MG_FLOW_DIR_FWD)
+		mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
+			   f->key[MG_FLOW_DIR_REV].sport);
+	else
+		mg_pkt_nat(m, info, false, f->key[MG_FLOW_DIR_FWD].dst,
+			   f->key[MG_FLOW_DIR_FWD].dport);
+	set_macs(m, &w->dp->mac[out], &f->out_mac[dir]);
+	tx(w, out, m);
+}
+
+struct is_local_ctx {
+	const struct mg_ruleset *rs;
+	unsigned int port;
+};
+
+static bool
+is_local(void *arg, const struct mg_addr *addr)
+{
+	const struct is_local_ctx *c = arg;
+
+	return mg_ruleset_is_local(c->rs, c->port, addr);
+}
+
+/* MAC of @p nh, from the config's static entries or the cache. */
+static inline bool
+resolve(struct mg_worker *w, const struct mg_ruleset *rs,
+	const struct mg_addr *nh, struct rte_ether_addr *mac)
+{
+	return mg_ruleset_static_neigh(rs, nh, mac->addr_bytes) ||
+	       mg_neigh_lookup(w->dp->neigh, nh, w->now, mac);
+}
+
+/* Hold @p m until @p nh answers, asking for it now. */
+static void
+park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
+     const struct mg_addr *nh, uint8_t out)
+{
+	uint64_t deadline = w->now + w->dp->tsc_hz * PARK_MS / 1000;
+	struct mg_addr src;
+	struct rte_mbuf *req;
+
+	if (mg_neigh_park(&w->pending, m, nh, out, deadline) < 0) {
+		drop(w, m, MG_DROP_NEIGH_QUEUE_FULL);
+		return;
+	}
+	if (!mg_ruleset_local_addr(rs, out, nh, &src))
+		return; /* no address to ask from: the packet times out */
+	req = mg_neigh_request(w->dp->pool, &w->dp->mac[out], &src, nh);
+	if (req != NULL)
+		tx(w, out, req);
+}
+
+/*
+ * First packet of a connection arriving on port index @p in: classify,
+ * authorize, pick the backend, resolve its next hop, record the flow and
+ * forward. Consumes @p m: forwarded, parked or dropped under a reason.
+ */
+static void
+admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+      struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	const struct mg_5tuple *t = &info->tuple;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	uint8_t out = (uint8_t)w->out[in];
+	struct is_local_ctx lc = { rs, in };
+	struct rte_ether_addr mac;
+	struct mg_decision d;
+	struct mg_addr nh, dst;
+	struct mg_flow *f;
+	int rc;
+
+	if (!mg_ruleset_classify(rs, t, rte_hash_crc(t, sizeof(*t), 0), &d)) {
+		tuple_addr(&dst, t->dst, t->family);
+		if (is_local(&lc, &dst))
+			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
+		else if (__atomic_load_n(&w->dp->forward_unmatched,
+					 __ATOMIC_RELAXED))
+			tx(w, out, m);
+		else
+			drop(w, m, MG_DROP_NO_SERVICE);
+		return;
+	}
+	if (t->proto == IPPROTO_TCP &&
+	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
+				RTE_TCP_RST_FLAG)) != RTE_TCP_SYN_FLAG) {
+		drop(w, m, MG_DROP_TCP_NOT_SYN);
+		return;
+	}
+	if (d.verdict == MG_VERDICT_DENY) {
+		drop(w, m, MG_DROP_POLICY_DENY);
+		return;
+	}
+	if (!mg_ruleset_next_hop(rs, out, &d.backend_addr, &nh)) {
+		drop(w, m, MG_DROP_NO_ROUTE);
+		return;
+	}
+	if (!resolve(w, rs, &nh, &mac)) {
+		/* retried from the queue once the next hop answers */
+		park(w, rs, m, &nh, out);
+		return;
+	}
+	f = mg_flow_alloc(w->dp->flows);
+	if (f == NULL) {
+		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
+		return;
+	}
+	f->key[MG_FLOW_DIR_FWD] = *t;
+	f->key[MG_FLOW_DIR_REV] = (struct mg_5tuple){
+		.sport = d.backend_port,
+		.dport = t->sport,
+		.proto = t->proto,
+		.family = t->family,
+	};
+	memcpy(f->key[MG_FLOW_DIR_REV].src, d.backend_addr.bytes, 16);
+	memcpy(f->key[MG_FLOW_DIR_REV].dst, t->src, 16);
+	f->service = d.service;
+	f->identity = d.identity;
+	f->rule = d.rule;
+	f->version = d.version;
+	f->verdict = d.verdict;
+	f->backend = d.backend;
+	f->out_port[MG_FLOW_DIR_FWD] = out;
+	f->out_port[MG_FLOW_DIR_REV] = (uint8_t)in;
+	f->out_mac[MG_FLOW_DIR_FWD] = mac;
+	/* replies go back to whoever handed us the request */
+	f->out_mac[MG_FLOW_DIR_REV] = eth->src_addr;
+	f->state = t->proto == IPPROTO_TCP ? MG_FLOW_SYN_SENT : MG_FLOW_UDP;
+	rc = mg_flow_publish(w->dp->flows, f, w->now);
+	if (rc < 0) {
+		mg_flow_release(w->dp->flows, f);
+		/* -EEXIST: a retransmitted SYN raced its twin on another
+		 * worker; the twin's flow carries the connection */
+		drop(w, m,
+		     rc == -EEXIST ? MG_DROP_TCP_NOT_SYN
+				   : MG_DROP_FLOW_TABLE_FULL);
+		return;
+	}
+	mg_counter_add(&w->stats->flows_created, 1);
+	if (d.verdict == MG_VERDICT_ALLOW_DRY_DENY)
+		mg_counter_add(&w->stats->dry_run_denied, 1);
+	forward_flow(w, m, info, f, MG_FLOW_DIR_FWD);
+}
+
+static inline bool
+is_tracked(const struct mg_pkt_info *info)
+{
+	return info->l3 != MG_L3_ARP && (info->tuple.proto == IPPROTO_TCP ||
+					 info->tuple.proto == IPPROTO_UDP);
+}
+
+/* Frames that are not TCP/UDP: ARP/ND and echo for the gateway, the
+ * rest dropped (or passed on in wire mode). */
+static void
+handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	     struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	struct is_local_ctx lc = { rs, in };
+	struct mg_addr dst;
+
+	switch (mg_neigh_input(w->dp->neigh, m, info, &w->dp->mac[in], is_local,
+			       &lc, w->now)) {
+	case MG_NEIGH_REPLY: tx(w, in, m); return;
+	case MG_NEIGH_CONSUMED:
+		/* learned from; in wire mode it also goes on its way */
+		if (__atomic_load_n(&w->dp->forward_unmatched,
+				    __ATOMIC_RELAXED)) {
+			tx(w, w->out[in], m);
+		} else {
+			mg_counter_add(&w->stats->local, 1);
+			rte_pktmbuf_free(m);
+		}
+		return;
+	case MG_NEIGH_NOT_NEIGH: break;
+	}
+	tuple_addr(&dst, info->tuple.dst, info->tuple.family);
+	if (is_local(&lc, &dst)) {
+		if (mg_neigh_echo_reply(m, info, &w->dp->mac[in]))
+			tx(w, in, m);
+		else
+			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
+	} else if (__atomic_load_n(&w->dp->forward_unmatched,
+				   __ATOMIC_RELAXED)) {
+		tx(w, w->out[in], m);
+	} else {
+		drop(w, m, MG_DROP_NO_SERVICE);
+	}
+}
+
+/*
+ * Dispatch up to LOOKUP_MAX parsed frames in arrival order: one bulk
+ * flow lookup for the TCP/UDP ones, then each frame takes the fast path
+ * (hit), admission (miss) or the local/other path. Keeping arrival order
+ * across paths means a gateway never reorders what it forwards.
+ */
+static void
+dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	 struct rte_mbuf **pkts, const struct mg_pkt_info *info,
+	 const uint8_t *reason, uint16_t n)
+{
+	const struct mg_5tuple *keys[LOOKUP_MAX];
+	struct mg_flow *flows[LOOKUP_MAX];
+	uint8_t dir[LOOKUP_MAX];
+	uint64_t hits = 0;
+	uint16_t i, k = 0;
+	bool admitted = false;
+
+	for (i = 0; i < n; i++)
+		if (reason[i] == MG_DROP_NONE && is_tracked(&info[i]))
+			keys[k++] = &info[i].tuple;
+	if (k != 0)
+		hits = mg_flow_lookup_bulk(w->dp->flows, keys, k, flows, dir);
+	for (i = 0, k = 0; i < n; i++) {
+		if (unlikely(reason[i] != MG_DROP_NONE)) {
+			drop(w, pkts[i], reason[i]);
+		} else if (!is_tracked(&info[i])) {
+			handle_other(w, rs, in, pkts[i], &info[i]);
+		} else {
+			/* a flow admitted earlier in this chunk may be the
+			 * one a later miss belongs to: look again */
+			if (unlikely(!(hits & (1ull << k))) && admitted &&
+			    mg_flow_lookup_bulk(w->dp->flows, &keys[k], 1,
+						&flows[k], &dir[k]) != 0)
+				hits |= 1ull << k;
+			if (likely(hits & (1ull << k))) {
+				forward_flow(w, pkts[i], &info[i], flows[k],
+					     dir[k]);
+			} else {
+				admit(w, rs, in, pkts[i], &info[i]);
+				admitted = true;
+			}
+			k++;
+		}
+	}
+}
+
+/* Parse a burst from port index @p in and dispatch every frame. */
+static void
+process_burst(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	      struct rte_mbuf **pkts, uint16_t n)
 {
 	struct mg_pkt_info info[BURST_MAX];
 	uint8_t reason[BURST_MAX];
-	struct rte_mbuf *drop[BURST_MAX];
-	uint16_t out = w->out[in], i, n_drop = 0;
-	uint64_t sent = 0;
+	uint16_t i;
 
 	mg_pkt_parse_burst(pkts, n, info, reason);
-	for (i = 0; i < n; i++) {
-		if (unlikely(reason[i] != MG_DROP_NONE)) {
-			mg_counter_add(&w->stats->drops[reason[i]], 1);
-			drop[n_drop++] = pkts[i];
-			continue;
-		}
-		sent += rte_eth_tx_buffer(w->port_id[out], w->queue,
-					  w->txb[out], pkts[i]);
+	for (i = 0; i < n; i += LOOKUP_MAX)
+		dispatch(w, rs, in, pkts + i, info + i, reason + i,
+			 RTE_MIN(LOOKUP_MAX, n - i));
+}
+
+/* Parked packets whose next hop answered go through admission again,
+ * as if just received; the rest time out. */
+struct retry_ctx {
+	struct mg_worker *w;
+	const struct mg_ruleset *rs;
+};
+
+static void
+retry_parked(void *arg, struct rte_mbuf *m, uint8_t port,
+	     const struct rte_ether_addr *mac)
+{
+	struct retry_ctx *c = arg;
+	struct mg_worker *w = c->w;
+
+	if (mac == NULL) {
+		drop(w, m, MG_DROP_NEIGH_TIMEOUT);
+		return;
 	}
-	if (n_drop != 0)
-		rte_pktmbuf_free_bulk(drop, n_drop);
-	mg_counter_add(&w->stats->tx, sent);
+	/* egress port -> the port it came in on (out[] is an involution) */
+	process_burst(w, c->rs, w->out[port], &m, 1);
 }
 
 int
 mg_worker_main(void *arg)
 {
 	struct mg_worker *w = arg;
+	struct mg_dataplane *dp = w->dp;
 	struct rte_mbuf *pkts[BURST_MAX];
 	struct mg_lcore_stats *stats = w->stats;
+	unsigned int rounds = 0;
 
 	MG_LOG(INFO, "lcore %u: forwarding on queue %u of %u port(s)",
 	       w->lcore_id, w->queue, w->n_ports);
+	rte_rcu_qsbr_thread_register(dp->qsv, w->qsbr_id);
+	rte_rcu_qsbr_thread_online(dp->qsv, w->qsbr_id);
 	while (!__atomic_load_n(w->quit, __ATOMIC_RELAXED)) {
+		const struct mg_ruleset *rs;
 		uint64_t rx = 0, sent = 0;
 		uint16_t p, n;
 
+		/* nothing read before this point is referenced after it */
+		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
+		rs = __atomic_load_n(&dp->ruleset, __ATOMIC_ACQUIRE);
+		w->now = rte_rdtsc();
 		for (p = 0; p < w->n_ports; p++) {
 			n = rte_eth_rx_burst(w->port_id[p], w->queue, pkts,
 					     w->burst);
 			if (n == 0)
 				continue;
 			rx += n;
-			process_burst(w, p, pkts, n);
+			process_burst(w, rs, p, pkts, n);
 		}
-		if (rx == 0) {
-			mg_counter_add(&stats->idle_polls, 1);
-			continue;
+		if (unlikely(w->pending.count != 0)) {
+			struct retry_ctx rc = { w, rs };
+
+			mg_neigh_pending_run(&w->pending, dp->neigh, w->now,
+					     retry_parked, &rc);
 		}
 		/* Flush once per round: batches across ports, bounded
 		 * latency (one poll round) without a drain timer. */
@@ -143,8 +462,21 @@ mg_worker_main(void *arg)
 			sent += rte_eth_tx_buffer_flush(w->port_id[p], w->queue,
 							w->txb[p]);
 		mg_counter_add(&stats->tx, sent);
-		mg_counter_add(&stats->rx, rx);
-		mg_counter_add(&stats->busy_polls, 1);
+		mg_flow_expire(dp->flows, &w->cursor, w->now,
+			       rx ? EXPIRE_BUDGET_BUSY : EXPIRE_BUDGET_IDLE);
+		if (rx == 0) {
+			mg_counter_add(&stats->idle_polls, 1);
+		} else {
+			mg_counter_add(&stats->rx, rx);
+			mg_counter_add(&stats->busy_polls, 1);
+			mg_counter_add(&stats->busy_cycles,
+				       rte_rdtsc() - w->now);
+		}
+		if (unlikely(w->control != NULL) &&
+		    ++rounds % CONTROL_EVERY == 0)
+			w->control(w->control_arg, w->qsbr_id);
 	}
+	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
+	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
 	return 0;
 }

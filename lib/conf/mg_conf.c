@@ -4,8 +4,10 @@
 
 /* libconfig file -> struct mg_conf, with FILE:LINE for every rejection. */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,10 @@
 struct loader {
 	struct mg_conf_errors *errs;
 	const char *path; /* file being read, for errors without a line */
+	/* a section that could not be read as a whole: references into it
+	 * are not checked, so one mistake does not echo as many */
+	bool identities_broken;
+	bool services_broken;
 };
 
 /* A name from the config mapped to a value, for enums and flag lists. */
@@ -286,6 +292,12 @@ static const struct name_value mode_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value unmatched_names[] = {
+	{ "drop", MG_UNMATCHED_DROP },
+	{ "forward", MG_UNMATCHED_FORWARD },
+	{ NULL, 0 },
+};
+
 static const struct name_value role_names[] = {
 	{ "edge", MG_ROLE_EDGE },
 	{ "mesh", MG_ROLE_MESH },
@@ -301,6 +313,238 @@ mg_port_role_name(enum mg_port_role role)
 		if (r->value == (uint32_t)role)
 			return r->name;
 	return "both";
+}
+
+bool
+mg_addr_parse(const char *text, struct mg_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (text == NULL)
+		return false;
+	/* inet_pton is strict (no leading zeros, no short forms, no
+	 * scope ids), which is what a config wants */
+	if (strchr(text, ':') != NULL) {
+		if (inet_pton(AF_INET6, text, out->bytes) == 1) {
+			out->family = 6;
+			return true;
+		}
+	} else if (inet_pton(AF_INET, text, out->bytes) == 1) {
+		out->family = 4;
+		return true;
+	}
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
+const char *
+mg_addr_format(const struct mg_addr *addr, char *buf, size_t len)
+{
+	int af = addr->family == 4 ? AF_INET : AF_INET6;
+
+	if (len == 0)
+		return buf;
+	if ((addr->family != 4 && addr->family != 6) ||
+	    inet_ntop(af, addr->bytes, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+bool
+mg_prefix_contains(const struct mg_prefix *prefix, const struct mg_addr *addr)
+{
+	unsigned int full = prefix->len / 8, rem = prefix->len % 8;
+	uint8_t mask;
+
+	if (addr->family != prefix->addr.family)
+		return false;
+	if (memcmp(addr->bytes, prefix->addr.bytes, full) != 0)
+		return false;
+	if (rem == 0)
+		return true;
+	mask = (uint8_t)(0xff << (8 - rem));
+	return ((addr->bytes[full] ^ prefix->addr.bytes[full]) & mask) == 0;
+}
+
+/* Clears the bits of @p p->addr after the first p->len. */
+static void
+clear_host_bits(struct mg_prefix *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(p->addr.bytes); i++) {
+		if (p->len >= 8 * (i + 1))
+			continue;
+		if (p->len <= 8 * i)
+			p->addr.bytes[i] = 0;
+		else
+			p->addr.bytes[i] &= (uint8_t)(0xff << (8 - p->len % 8));
+	}
+}
+
+static bool
+same_addr(const struct mg_addr *a, const struct mg_addr *b)
+{
+	return a->family == b->family &&
+	       memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+/* Decimal digits s[0..n) in [0, max]; no sign, no spaces, no 0x. */
+static bool
+parse_decimal(const char *s, size_t n, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (n == 0 || n > 9)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "addr/len", or a bare address as a host prefix unless @p need_len.
+ * Returns NULL on success, else why the text is refused. Host bits are
+ * left for the caller to judge. */
+static const char *
+parse_prefix(const char *text, bool need_len, struct mg_prefix *out)
+{
+	const char *slash = strchr(text, '/');
+	size_t n = slash != NULL ? (size_t)(slash - text) : strlen(text);
+	char addr[INET6_ADDRSTRLEN];
+	unsigned long len, max;
+
+	memset(out, 0, sizeof(*out));
+	if (n >= sizeof(addr))
+		return "is not an IPv4 or IPv6 prefix";
+	memcpy(addr, text, n);
+	addr[n] = '\0';
+	if (!mg_addr_parse(addr, &out->addr))
+		return "is not an IPv4 or IPv6 prefix";
+	max = out->addr.family == 4 ? 32 : 128;
+	if (slash == NULL) {
+		if (need_len) {
+			out->addr.family = 0;
+			return "needs a prefix length (address/length)";
+		}
+		out->len = (uint8_t)max;
+		return NULL;
+	}
+	if (!parse_decimal(slash + 1, strlen(slash + 1), max, &len)) {
+		out->addr.family = 0;
+		return max == 32 ? "needs a prefix length between 0 and 32"
+				 : "needs a prefix length between 0 and 128";
+	}
+	out->len = (uint8_t)len;
+	return NULL;
+}
+
+/* The string of a list element, or NULL after reporting its type. */
+static const char *
+elem_string(struct loader *ld, const config_setting_t *e, const char *key)
+{
+	const char *v = config_setting_get_string(e);
+
+	if (v == NULL)
+		err_at(ld, e, "'%s' must list strings, not %s", key,
+		       type_name(config_setting_type(e)));
+	return v;
+}
+
+/* An optional or required list/array with between @p min and @p max
+ * elements; NULL when absent or refused. */
+static config_setting_t *
+get_list(struct loader *ld, const config_setting_t *g, const char *key,
+	 bool required, int min, int max, const char *where)
+{
+	config_setting_t *s;
+	int n;
+
+	if (required)
+		s = require(ld, g, key, CONFIG_TYPE_LIST, CONFIG_TYPE_ARRAY,
+			    where);
+	else
+		s = member(ld, g, key, CONFIG_TYPE_LIST, CONFIG_TYPE_ARRAY);
+	if (s == NULL)
+		return NULL;
+	n = config_setting_length(s);
+	if (n < min || n > max) {
+		if (n < min)
+			err_at(ld, s, "'%s' of %s must not be empty", key,
+			       where);
+		else
+			err_at(ld, s,
+			       "'%s' lists %d entries; at most %d are "
+			       "supported",
+			       key, n, max);
+		return NULL;
+	}
+	return s;
+}
+
+/* Names end up in policy refs, telemetry keys and Prometheus label
+ * values: keep them to characters that need no quoting anywhere, and
+ * free of the ':' and '*' that policy refs give a meaning. */
+static bool
+valid_name(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' ||
+		      *s == '-'))
+			return false;
+	return true;
+}
+
+/* Reads a name or label into @p buf (left empty when refused). */
+static config_setting_t *
+get_name(struct loader *ld, const config_setting_t *g, const char *key,
+	 bool required, const char *where, char *buf, size_t len)
+{
+	config_setting_t *s;
+
+	buf[0] = '\0';
+	if (required)
+		s = require(ld, g, key, CONFIG_TYPE_STRING, 0, where);
+	else
+		s = member(ld, g, key, CONFIG_TYPE_STRING, 0);
+	if (s == NULL || !copy_string(ld, s, key, buf, len))
+		return NULL;
+	if (!valid_name(buf)) {
+		err_at(ld, s,
+		       "'%s' value '%s' may only hold letters, digits, "
+		       "'_', '.' and '-'",
+		       key, buf);
+		buf[0] = '\0';
+		return NULL;
+	}
+	return s;
+}
+
+/* An optional address of one family into *out (family 0 when absent). */
+static void
+get_addr(struct loader *ld, const config_setting_t *g, const char *key,
+	 uint8_t family, struct mg_addr *out)
+{
+	config_setting_t *s = member(ld, g, key, CONFIG_TYPE_STRING, 0);
+	const char *v;
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	v = config_setting_get_string(s);
+	if (!mg_addr_parse(v, out) || out->family != family) {
+		err_at(ld, s, "'%s' value '%s' is not an IPv%u address", key, v,
+		       family);
+		memset(out, 0, sizeof(*out));
+	}
 }
 
 /* Reads a libconfig file, reporting I/O and syntax errors as FILE:LINE. */
@@ -396,12 +640,89 @@ load_profile(struct loader *ld, const char *dir, const config_setting_t *ref,
 	config_destroy(&cfg);
 }
 
+/* Replies to ARP/ND for a gateway need an address of its family to
+ * come from, and a gateway that is not on-link can never be resolved. */
+static void
+check_gateway(struct loader *ld, const config_setting_t *s, const char *key,
+	      const struct mg_port_conf *port, const struct mg_addr *gw)
+{
+	bool has_family = false, on_link = false;
+	char buf[INET6_ADDRSTRLEN];
+	unsigned int i;
+
+	if (gw->family == 0)
+		return;
+	for (i = 0; i < port->n_addrs; i++) {
+		has_family |= port->addrs[i].addr.family == gw->family;
+		on_link |= mg_prefix_contains(&port->addrs[i], gw);
+	}
+	/* fe80::/10: IPv6 routers are commonly known by link-local only */
+	if (gw->family == 6 && gw->bytes[0] == 0xfe &&
+	    (gw->bytes[1] & 0xc0) == 0x80)
+		on_link = true;
+	s = config_setting_get_member(s, key);
+	if (!has_family)
+		err_at(ld, s,
+		       "'%s' %s needs an IPv%u address in the port's "
+		       "'addresses' to be reached from",
+		       key, mg_addr_format(gw, buf, sizeof(buf)), gw->family);
+	else if (!on_link)
+		err_at(ld, s,
+		       "'%s' %s is not inside any address prefix of the "
+		       "port (a gateway must be on-link)",
+		       key, mg_addr_format(gw, buf, sizeof(buf)));
+}
+
+/* The port's own addresses (with their on-link length) and gateways. */
+static void
+load_port_addrs(struct loader *ld, const config_setting_t *s,
+		struct mg_port_conf *port)
+{
+	config_setting_t *list = get_list(ld, s, "addresses", false, 0,
+					  MG_CONF_MAX_ADDRS, "a port");
+	int i, n = list != NULL ? config_setting_length(list) : 0;
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		struct mg_prefix *p = &port->addrs[i], net;
+		const char *text = elem_string(ld, e, "addresses");
+		const char *why;
+
+		if (text == NULL)
+			continue;
+		why = parse_prefix(text, true, p);
+		if (why != NULL) {
+			err_at(ld, e, "address '%s' %s", text, why);
+			continue;
+		}
+		net = *p;
+		clear_host_bits(&net);
+		/* host bits are expected here, but none at all on an IPv4
+		 * subnet with hosts means the network's own address */
+		if (p->addr.family == 4 && p->len < 31 &&
+		    same_addr(&net.addr, &p->addr)) {
+			err_at(ld, e,
+			       "address '%s' is the network address of its "
+			       "prefix; give the gateway's own address, "
+			       "e.g. 198.18.0.1/24",
+			       text);
+			p->addr.family = 0;
+		}
+	}
+	port->n_addrs = (unsigned int)n;
+	get_addr(ld, s, "gateway4", 4, &port->gateway4);
+	get_addr(ld, s, "gateway6", 6, &port->gateway6);
+	check_gateway(ld, s, "gateway4", port, &port->gateway4);
+	check_gateway(ld, s, "gateway6", port, &port->gateway6);
+}
+
 static void
 load_port(struct loader *ld, const config_setting_t *s, const char *dir,
 	  struct mg_port_conf *port)
 {
-	static const char *const keys[] = { "name", "device", "profile", "role",
-					    NULL };
+	static const char *const keys[] = { "name",	"device",    "profile",
+					    "role",	"addresses", "gateway4",
+					    "gateway6", NULL };
 	config_setting_t *v;
 	uint32_t role = MG_ROLE_BOTH;
 
@@ -423,6 +744,55 @@ load_port(struct loader *ld, const config_setting_t *s, const char *dir,
 		load_profile(ld, dir, v, &port->profile);
 	get_choice(ld, s, "role", role_names, &role);
 	port->role = role;
+	load_port_addrs(ld, s, port);
+}
+
+/* The port (index) holding the address ports[i].addrs[k] before it in
+ * config order, or -1. */
+static int
+earlier_port_addr(const struct mg_conf *conf, unsigned int i, unsigned int k)
+{
+	const struct mg_addr *a = &conf->ports[i].addrs[k].addr;
+	unsigned int j, l, n;
+
+	for (j = 0; j <= i; j++) {
+		n = j == i ? k : conf->ports[j].n_addrs;
+		for (l = 0; l < n; l++)
+			if (same_addr(a, &conf->ports[j].addrs[l].addr))
+				return (int)j;
+	}
+	return -1;
+}
+
+/* One address of the gateway on two ports (or twice on one) would make
+ * ARP answers and next hops ambiguous. */
+static void
+check_port_addrs(struct loader *ld, const config_setting_t *list,
+		 const struct mg_conf *conf)
+{
+	char buf[INET6_ADDRSTRLEN];
+	unsigned int i, k;
+	int j;
+
+	for (i = 0; i < conf->n_ports; i++) {
+		const struct mg_port_conf *p = &conf->ports[i];
+		config_setting_t *addrs = config_setting_get_member(
+			config_setting_get_elem(list, i), "addresses");
+
+		for (k = 0; k < p->n_addrs; k++) {
+			if (p->addrs[k].addr.family == 0)
+				continue;
+			j = earlier_port_addr(conf, i, k);
+			if (j < 0)
+				continue;
+			err_at(ld, config_setting_get_elem(addrs, k),
+			       "address %s is given to the gateway twice "
+			       "(port '%s' and port '%s')",
+			       mg_addr_format(&p->addrs[k].addr, buf,
+					      sizeof(buf)),
+			       conf->ports[j].name, p->name);
+		}
+	}
 }
 
 /* Cross-port rules: unique names and devices, roles matching the mode. */
@@ -460,6 +830,7 @@ check_ports(struct loader *ld, const config_setting_t *list,
 		err_at(ld, list,
 		       "two-arm mode needs exactly two ports, one "
 		       "with role = \"edge\" and one with role = \"mesh\"");
+	check_port_addrs(ld, list, conf);
 }
 
 static void
@@ -552,6 +923,927 @@ load_mempool(struct loader *ld, const config_setting_t *root,
 	get_uint(ld, g, "cache", 0, 512, &conf->mbuf_cache);
 }
 
+/* Longest accepted timeout: a week. Anything longer is a leak, not a
+ * timeout, on a box with a bounded flow table. */
+#define MAX_TIMEOUT_S (7 * 24 * 3600)
+
+static void
+load_flows(struct loader *ld, const config_setting_t *root,
+	   struct mg_flow_conf *f)
+{
+	static const char *const keys[] = { "max",
+					    "tcp_syn",
+					    "tcp_established",
+					    "tcp_fin",
+					    "tcp_time_wait",
+					    "tcp_rst",
+					    "udp",
+					    NULL };
+	config_setting_t *g = member(ld, root, "flows", CONFIG_TYPE_GROUP, 0);
+
+	/* written even without the group: the flow table never has to
+	 * guess what a 0 means */
+	f->max_flows = 65536;
+	f->tcp_syn_s = 10;
+	f->tcp_established_s = 3600;
+	f->tcp_fin_s = 30;
+	f->tcp_time_wait_s = 10;
+	f->tcp_rst_s = 2;
+	f->udp_s = 30;
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'flows'");
+	get_uint(ld, g, "max", 1024, 1 << 24, &f->max_flows);
+	get_uint(ld, g, "tcp_syn", 1, MAX_TIMEOUT_S, &f->tcp_syn_s);
+	get_uint(ld, g, "tcp_established", 1, MAX_TIMEOUT_S,
+		 &f->tcp_established_s);
+	get_uint(ld, g, "tcp_fin", 1, MAX_TIMEOUT_S, &f->tcp_fin_s);
+	get_uint(ld, g, "tcp_time_wait", 1, MAX_TIMEOUT_S, &f->tcp_time_wait_s);
+	get_uint(ld, g, "tcp_rst", 1, MAX_TIMEOUT_S, &f->tcp_rst_s);
+	get_uint(ld, g, "udp", 1, MAX_TIMEOUT_S, &f->udp_s);
+}
+
+/* A top-level list of groups of at most @p max entries, or NULL. Sets
+ * *broken when the list is there but could not be read. */
+static config_setting_t *
+get_section(struct loader *ld, const config_setting_t *root, const char *key,
+	    int max, bool *broken)
+{
+	config_setting_t *list = member(ld, root, key, CONFIG_TYPE_LIST, 0);
+	int n;
+
+	*broken = list == NULL && config_setting_get_member(root, key) != NULL;
+	if (list == NULL)
+		return NULL;
+	n = config_setting_length(list);
+	if (n > max) {
+		err_at(ld, list,
+		       "'%s' lists %d entries; at most %d are supported", key,
+		       n, max);
+		*broken = true;
+		return NULL;
+	}
+	return list;
+}
+
+static bool
+is_group(struct loader *ld, const config_setting_t *s, const char *what)
+{
+	if (config_setting_type(s) == CONFIG_TYPE_GROUP)
+		return true;
+	err_at(ld, s, "each %s must be a group { name = ...; }", what);
+	return false;
+}
+
+/* A prefix of an identity, for finding the same prefix claimed twice. */
+struct claim {
+	struct mg_prefix prefix;
+	uint16_t identity;
+	uint16_t elem;
+};
+
+static int
+cmp_claim(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+	int c = memcmp(&x->prefix, &y->prefix, sizeof(x->prefix));
+
+	if (c != 0)
+		return c;
+	if (x->identity != y->identity)
+		return x->identity < y->identity ? -1 : 1;
+	return x->elem < y->elem ? -1 : x->elem > y->elem;
+}
+
+static void
+load_identity(struct loader *ld, const config_setting_t *s,
+	      struct mg_identity_conf *id)
+{
+	static const char *const keys[] = { "name", "env", "prefixes", NULL };
+	config_setting_t *v, *list;
+	char buf[INET6_ADDRSTRLEN];
+	int i, n;
+
+	if (!is_group(ld, s, "identity"))
+		return;
+	id->line = (int)config_setting_source_line(s);
+	check_keys(ld, s, keys, "an identity");
+	v = get_name(ld, s, "name", true, "an identity", id->name,
+		     sizeof(id->name));
+	if (v != NULL && strcmp(id->name, "unknown") == 0) {
+		err_at(ld, v,
+		       "identity name 'unknown' is reserved for sources no "
+		       "identity covers");
+		id->name[0] = '\0';
+	}
+	get_name(ld, s, "env", false, "an identity", id->env, sizeof(id->env));
+	list = get_list(ld, s, "prefixes", true, 1, MG_CONF_MAX_PREFIXES,
+			"an identity");
+	n = list != NULL ? config_setting_length(list) : 0;
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		struct mg_prefix *p = &id->prefixes[i], net;
+		const char *text = elem_string(ld, e, "prefixes");
+		const char *why;
+
+		if (text == NULL)
+			continue;
+		why = parse_prefix(text, false, p);
+		if (why != NULL) {
+			err_at(ld, e, "prefix '%s' %s", text, why);
+			continue;
+		}
+		net = *p;
+		clear_host_bits(&net);
+		if (!same_addr(&net.addr, &p->addr)) {
+			err_at(ld, e,
+			       "prefix '%s' has host bits set (did you mean "
+			       "%s/%u?)",
+			       text,
+			       mg_addr_format(&net.addr, buf, sizeof(buf)),
+			       p->len);
+			p->addr.family = 0;
+		}
+	}
+	id->n_prefixes = (unsigned int)n;
+}
+
+/* Nested prefixes are fine (the longest wins); the same prefix under two
+ * names would leave the winner to table order. */
+static void
+check_claims(struct loader *ld, const config_setting_t *list,
+	     const struct mg_conf *conf)
+{
+	struct claim *c;
+	unsigned int i, j, n = 0;
+	char buf[INET6_ADDRSTRLEN];
+
+	c = calloc(MG_CONF_MAX_IDENTITIES * MG_CONF_MAX_PREFIXES, sizeof(*c));
+	if (c == NULL) {
+		report(ld, NULL, 0, "out of memory");
+		return;
+	}
+	for (i = 0; i < conf->n_identities; i++)
+		for (j = 0; j < conf->identities[i].n_prefixes; j++) {
+			if (conf->identities[i].prefixes[j].addr.family == 0)
+				continue;
+			c[n].prefix = conf->identities[i].prefixes[j];
+			c[n].identity = (uint16_t)i;
+			c[n].elem = (uint16_t)j;
+			n++;
+		}
+	qsort(c, n, sizeof(*c), cmp_claim);
+	for (i = 1; i < n; i++) {
+		const struct claim *a = &c[i - 1], *b = &c[i];
+		const struct mg_identity_conf *ia, *ib;
+		config_setting_t *e;
+
+		if (memcmp(&a->prefix, &b->prefix, sizeof(a->prefix)) != 0)
+			continue;
+		ia = &conf->identities[a->identity];
+		ib = &conf->identities[b->identity];
+		e = config_setting_get_elem(
+			config_setting_get_member(
+				config_setting_get_elem(list, b->identity),
+				"prefixes"),
+			b->elem);
+		mg_addr_format(&b->prefix.addr, buf, sizeof(buf));
+		if (a->identity == b->identity)
+			err_at(ld, e,
+			       "prefix %s/%u is listed twice in "
+			       "identity '%s'",
+			       buf, b->prefix.len, ib->name);
+		else
+			err_at(ld, e,
+			       "prefix %s/%u is claimed by two identities: "
+			       "'%s' (line %d) and '%s'",
+			       buf, b->prefix.len, ia->name, ia->line,
+			       ib->name);
+	}
+	free(c);
+}
+
+static void
+load_identities(struct loader *ld, const config_setting_t *root,
+		struct mg_conf *conf)
+{
+	config_setting_t *list =
+		get_section(ld, root, "identities", MG_CONF_MAX_IDENTITIES,
+			    &ld->identities_broken);
+	unsigned int i, j;
+
+	if (list == NULL)
+		return;
+	conf->n_identities = (unsigned int)config_setting_length(list);
+	for (i = 0; i < conf->n_identities; i++) {
+		config_setting_t *s = config_setting_get_elem(list, i);
+		struct mg_identity_conf *id = &conf->identities[i];
+
+		load_identity(ld, s, id);
+		for (j = 0; j < i && id->name[0] != '\0'; j++)
+			if (strcmp(id->name, conf->identities[j].name) == 0) {
+				err_at(ld, config_setting_get_member(s, "name"),
+				       "identity name '%s' is used twice "
+				       "(first at line %d)",
+				       id->name, conf->identities[j].line);
+				break;
+			}
+	}
+	check_claims(ld, list, conf);
+}
+
+static const struct name_value proto_names[] = {
+	{ "tcp", IPPROTO_TCP },
+	{ "udp", IPPROTO_UDP },
+	{ NULL, 0 },
+};
+
+/* One port (an integer, or "80") or range ("8000-8099"). */
+static void
+parse_port_range(struct loader *ld, const config_setting_t *e,
+		 struct mg_port_range *r)
+{
+	unsigned long lo, hi;
+	const char *text, *dash;
+	long long v;
+
+	memset(r, 0, sizeof(*r));
+	if (config_setting_type(e) == CONFIG_TYPE_INT ||
+	    config_setting_type(e) == CONFIG_TYPE_INT64) {
+		v = config_setting_get_int64(e);
+		if (v < 1 || v > 65535) {
+			err_at(ld, e, "port %lld is outside 1..65535", v);
+			return;
+		}
+		r->lo = r->hi = (uint16_t)v;
+		return;
+	}
+	text = config_setting_get_string(e);
+	if (text == NULL) {
+		err_at(ld, e,
+		       "'ports' must list ports (80) or ranges "
+		       "(\"8000-8099\"), not %s",
+		       type_name(config_setting_type(e)));
+		return;
+	}
+	dash = strchr(text, '-');
+	if (dash == NULL) {
+		if (!parse_decimal(text, strlen(text), 65535, &lo))
+			goto bad;
+		hi = lo;
+	} else if (!parse_decimal(text, (size_t)(dash - text), 65535, &lo) ||
+		   !parse_decimal(dash + 1, strlen(dash + 1), 65535, &hi)) {
+		goto bad;
+	}
+	if (lo == 0 || hi == 0) {
+		err_at(ld, e, "port range '%s' is outside 1..65535", text);
+		return;
+	}
+	if (lo > hi) {
+		err_at(ld, e,
+		       "port range '%s' has its low end above its high end",
+		       text);
+		return;
+	}
+	r->lo = (uint16_t)lo;
+	r->hi = (uint16_t)hi;
+	return;
+bad:
+	err_at(ld, e,
+	       "port range '%s' is not a port or a range lo-hi within "
+	       "1..65535",
+	       text);
+}
+
+static bool
+ranges_overlap(const struct mg_port_range *a, const struct mg_port_range *b)
+{
+	/* lo 0 marks an entry already refused */
+	return a->lo != 0 && b->lo != 0 && a->lo <= b->hi && b->lo <= a->hi;
+}
+
+/* "a.b.c.d", "a.b.c.d:p", "v6" or "[v6]:p"; NULL or why not. */
+static const char *
+parse_backend(const char *text, struct mg_backend_conf *b)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *port = NULL, *end;
+	const char *colon = strchr(text, ':');
+	bool bracket = text[0] == '[';
+	unsigned long p;
+	size_t n;
+
+	memset(b, 0, sizeof(*b));
+	if (bracket) {
+		end = strchr(text, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return "is not address, address:port or [IPv6]:port";
+		n = (size_t)(end - text - 1);
+		if (end[1] == ':')
+			port = end + 2;
+		text++;
+	} else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+		n = (size_t)(colon - text); /* IPv4:port */
+		port = colon + 1;
+	} else {
+		n = strlen(text);
+	}
+	if (n >= sizeof(addr))
+		return "is not address, address:port or [IPv6]:port";
+	memcpy(addr, text, n);
+	addr[n] = '\0';
+	if (!mg_addr_parse(addr, &b->addr))
+		return "is not address, address:port or [IPv6]:port";
+	if (bracket && b->addr.family != 6) {
+		b->addr.family = 0;
+		return "puts an IPv4 address in [ ], which are for IPv6";
+	}
+	if (port != NULL) {
+		if (!parse_decimal(port, strlen(port), 65535, &p) || p == 0) {
+			b->addr.family = 0;
+			return "has a port outside 1..65535";
+		}
+		b->port = (uint16_t)p;
+	}
+	return NULL;
+}
+
+static void
+load_backends(struct loader *ld, const config_setting_t *s,
+	      const struct mg_service_conf *svc, struct mg_version_conf *v)
+{
+	config_setting_t *list = get_list(ld, s, "backends", true, 1,
+					  MG_CONF_MAX_BACKENDS, "a version");
+	int i, j, n = list != NULL ? config_setting_length(list) : 0;
+	unsigned int k;
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		struct mg_backend_conf *b = &v->backends[i];
+		const char *text = elem_string(ld, e, "backends");
+		const char *why;
+		bool family_ok = false;
+
+		if (text == NULL)
+			continue;
+		why = parse_backend(text, b);
+		if (why != NULL) {
+			err_at(ld, e, "backend '%s' %s", text, why);
+			continue;
+		}
+		for (k = 0; k < svc->n_vips; k++)
+			family_ok |= svc->vips[k].family == b->addr.family;
+		/* the rewrite keeps the IP version: no NAT64/46 */
+		if (!family_ok) {
+			err_at(ld, e,
+			       "backend '%s' is IPv%u but service '%s' has "
+			       "no IPv%u address (NAT64 is not supported)",
+			       text, b->addr.family, svc->name, b->addr.family);
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (same_addr(&b->addr, &v->backends[j].addr) &&
+			    b->port == v->backends[j].port) {
+				err_at(ld, e,
+				       "backend '%s' is listed twice in "
+				       "version '%s'",
+				       text, v->name);
+				break;
+			}
+	}
+	v->n_backends = (unsigned int)n;
+	/* a connection keeps its IP version, so a version that can be
+	 * picked needs a backend for every family the service answers on */
+	for (k = 0; k < svc->n_vips && v->weight != 0; k++) {
+		uint8_t fam = svc->vips[k].family;
+		bool found = false;
+
+		for (j = 0; j < n; j++)
+			found |= v->backends[j].addr.family == fam;
+		if (!found && fam != 0 && list != NULL) {
+			err_at(ld, list,
+			       "version '%s' has no IPv%u backend, but service "
+			       "'%s' has an IPv%u address",
+			       v->name, fam, svc->name, fam);
+			break;
+		}
+	}
+}
+
+static void
+load_version(struct loader *ld, const config_setting_t *s,
+	     const struct mg_service_conf *svc, bool several,
+	     struct mg_version_conf *v)
+{
+	static const char *const keys[] = { "name", "weight", "backends",
+					    NULL };
+
+	if (!is_group(ld, s, "version"))
+		return;
+	v->line = (int)config_setting_source_line(s);
+	check_keys(ld, s, keys, "a version");
+	get_name(ld, s, "name", true, "a version", v->name, sizeof(v->name));
+	/* a lone version takes all traffic; among several, a forgotten
+	 * weight must not silently decide the split */
+	v->weight = 1;
+	if (config_setting_get_member(s, "weight") != NULL)
+		get_uint(ld, s, "weight", 0, MG_CONF_MAX_WEIGHT_TOTAL,
+			 &v->weight);
+	else if (several)
+		err_at(ld, s,
+		       "version '%s' of service '%s' needs 'weight' (the "
+		       "service has several versions)",
+		       v->name, svc->name);
+	load_backends(ld, s, svc, v);
+}
+
+static void
+load_versions(struct loader *ld, const config_setting_t *s,
+	      struct mg_service_conf *svc)
+{
+	config_setting_t *list = get_list(ld, s, "versions", true, 1,
+					  MG_CONF_MAX_VERSIONS, "a service");
+	unsigned int i, j, n;
+	uint64_t total = 0;
+
+	if (list == NULL)
+		return;
+	n = (unsigned int)config_setting_length(list);
+	if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+		err_at(ld, list, "'versions' must be a list ( { ... }, ... )");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		struct mg_version_conf *v = &svc->versions[i];
+
+		load_version(ld, e, svc, n > 1, v);
+		total += v->weight;
+		for (j = 0; j < i && v->name[0] != '\0'; j++)
+			if (strcmp(v->name, svc->versions[j].name) == 0) {
+				err_at(ld, config_setting_get_member(e, "name"),
+				       "version name '%s' is used twice in "
+				       "service '%s'",
+				       v->name, svc->name);
+				break;
+			}
+	}
+	svc->n_versions = n;
+	if (total > MG_CONF_MAX_WEIGHT_TOTAL)
+		err_at(ld, list,
+		       "weights of service '%s' add up to %llu; at most %d",
+		       svc->name, (unsigned long long)total,
+		       MG_CONF_MAX_WEIGHT_TOTAL);
+	else if (total == 0)
+		err_at(ld, list,
+		       "all versions of service '%s' have weight 0; at least "
+		       "one must get traffic",
+		       svc->name);
+}
+
+static void
+load_service(struct loader *ld, const config_setting_t *s,
+	     struct mg_service_conf *svc)
+{
+	static const char *const keys[] = { "name",	 "env",	  "protocol",
+					    "addresses", "ports", "versions",
+					    NULL };
+	config_setting_t *list;
+	uint32_t proto = 0;
+	int i, j, n;
+
+	if (!is_group(ld, s, "service"))
+		return;
+	svc->line = (int)config_setting_source_line(s);
+	check_keys(ld, s, keys, "a service");
+	get_name(ld, s, "name", true, "a service", svc->name,
+		 sizeof(svc->name));
+	get_name(ld, s, "env", false, "a service", svc->env, sizeof(svc->env));
+	if (require(ld, s, "protocol", CONFIG_TYPE_STRING, 0, "a service"))
+		get_choice(ld, s, "protocol", proto_names, &proto);
+	svc->proto = (uint8_t)proto;
+
+	list = get_list(ld, s, "addresses", true, 1, MG_CONF_MAX_VIPS,
+			"a service");
+	n = list != NULL ? config_setting_length(list) : 0;
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		const char *text = elem_string(ld, e, "addresses");
+
+		if (text == NULL)
+			continue;
+		if (!mg_addr_parse(text, &svc->vips[i])) {
+			err_at(ld, e,
+			       "address '%s' is not an IPv4 or IPv6 address",
+			       text);
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (same_addr(&svc->vips[i], &svc->vips[j])) {
+				err_at(ld, e, "address '%s' is listed twice",
+				       text);
+				break;
+			}
+	}
+	svc->n_vips = (unsigned int)n;
+
+	list = get_list(ld, s, "ports", true, 1, MG_CONF_MAX_PORT_RANGES,
+			"a service");
+	n = list != NULL ? config_setting_length(list) : 0;
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+
+		parse_port_range(ld, e, &svc->ports[i]);
+		for (j = 0; j < i; j++)
+			if (ranges_overlap(&svc->ports[i], &svc->ports[j])) {
+				err_at(ld, e,
+				       "ports %u-%u overlap %u-%u of the same "
+				       "service",
+				       svc->ports[i].lo, svc->ports[i].hi,
+				       svc->ports[j].lo, svc->ports[j].hi);
+				break;
+			}
+	}
+	svc->n_ports = (unsigned int)n;
+	load_versions(ld, s, svc);
+}
+
+/* Whether services @p a and @p b claim one (address, protocol, port);
+ * if so, fills @p where with "address proto port". */
+static bool
+services_collide(const struct mg_service_conf *a,
+		 const struct mg_service_conf *b, char *where, size_t len)
+{
+	char buf[INET6_ADDRSTRLEN];
+	unsigned int i, j, k, l;
+
+	if (a->proto != b->proto || a->proto == 0)
+		return false;
+	for (i = 0; i < a->n_vips; i++)
+		for (j = 0; j < b->n_vips; j++) {
+			if (a->vips[i].family == 0 ||
+			    !same_addr(&a->vips[i], &b->vips[j]))
+				continue;
+			for (k = 0; k < a->n_ports; k++)
+				for (l = 0; l < b->n_ports; l++) {
+					if (!ranges_overlap(&a->ports[k],
+							    &b->ports[l]))
+						continue;
+					snprintf(
+						where, len, "%s %s port %u",
+						mg_addr_format(&a->vips[i], buf,
+							       sizeof(buf)),
+						a->proto == IPPROTO_TCP ? "tcp"
+									: "udp",
+						a->ports[k].lo > b->ports[l].lo
+							? a->ports[k].lo
+							: b->ports[l].lo);
+					return true;
+				}
+		}
+	return false;
+}
+
+static void
+load_services(struct loader *ld, const config_setting_t *root,
+	      struct mg_conf *conf)
+{
+	config_setting_t *list =
+		get_section(ld, root, "services", MG_CONF_MAX_SERVICES,
+			    &ld->services_broken);
+	unsigned int i, j;
+	char where[96];
+
+	if (list == NULL)
+		return;
+	conf->n_services = (unsigned int)config_setting_length(list);
+	for (i = 0; i < conf->n_services; i++) {
+		config_setting_t *s = config_setting_get_elem(list, i);
+		struct mg_service_conf *svc = &conf->services[i];
+
+		load_service(ld, s, svc);
+		for (j = 0; j < i && svc->name[0] != '\0'; j++)
+			if (strcmp(svc->name, conf->services[j].name) == 0) {
+				err_at(ld, config_setting_get_member(s, "name"),
+				       "service name '%s' is used twice "
+				       "(first at line %d)",
+				       svc->name, conf->services[j].line);
+				break;
+			}
+		for (j = 0; j < i; j++)
+			if (services_collide(svc, &conf->services[j], where,
+					     sizeof(where))) {
+				err_at(ld,
+				       config_setting_get_member(s, "ports"),
+				       "services '%s' (line %d) and '%s' both "
+				       "claim %s",
+				       conf->services[j].name,
+				       conf->services[j].line, svc->name,
+				       where);
+				break;
+			}
+	}
+}
+
+static const struct name_value action_names[] = {
+	{ "allow", MG_POLICY_ALLOW },
+	{ "deny", MG_POLICY_DENY },
+	{ NULL, 0 },
+};
+
+/* "name", "env:label" or "*". */
+static bool
+parse_ref(const char *text, struct mg_ref *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (strcmp(text, "*") == 0) {
+		r->kind = MG_REF_ANY;
+		return true;
+	}
+	r->kind = MG_REF_NAME;
+	if (strncmp(text, "env:", 4) == 0) {
+		r->kind = MG_REF_ENV;
+		text += 4;
+	}
+	if (strlen(text) >= sizeof(r->name) || !valid_name(text))
+		return false;
+	memcpy(r->name, text, strlen(text) + 1);
+	return true;
+}
+
+/* Whether a ref names something that exists: a misspelt name or label
+ * would otherwise be a rule that silently matches nothing. */
+static bool
+ref_resolves(const struct mg_conf *conf, const struct mg_ref *r, bool from)
+{
+	unsigned int i;
+
+	if (r->kind == MG_REF_ANY)
+		return true;
+	if (from) {
+		if (r->kind == MG_REF_NAME && strcmp(r->name, "unknown") == 0)
+			return true;
+		for (i = 0; i < conf->n_identities; i++)
+			if (strcmp(r->name,
+				   r->kind == MG_REF_NAME
+					   ? conf->identities[i].name
+					   : conf->identities[i].env) == 0)
+				return true;
+		return false;
+	}
+	for (i = 0; i < conf->n_services; i++)
+		if (strcmp(r->name, r->kind == MG_REF_NAME
+					    ? conf->services[i].name
+					    : conf->services[i].env) == 0)
+			return true;
+	return false;
+}
+
+static void
+load_refs(struct loader *ld, const config_setting_t *s, const char *key,
+	  const struct mg_conf *conf, struct mg_policy_conf *p)
+{
+	bool from = strcmp(key, "from") == 0;
+	struct mg_ref *refs = from ? p->from : p->to;
+	config_setting_t *list =
+		get_list(ld, s, key, true, 1, MG_CONF_MAX_REFS, "a policy");
+	int i, n = list != NULL ? config_setting_length(list) : 0;
+	const char *kind = from ? "identity" : "service";
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		const char *text = elem_string(ld, e, key);
+
+		if (text == NULL)
+			continue;
+		if (!parse_ref(text, &refs[i])) {
+			err_at(ld, e,
+			       "'%s' entry '%s' is not a name, \"env:label\" "
+			       "or \"*\"",
+			       key, text);
+			continue;
+		}
+		if ((from ? ld->identities_broken : ld->services_broken) ||
+		    ref_resolves(conf, &refs[i], from))
+			continue;
+		if (refs[i].kind == MG_REF_ENV)
+			err_at(ld, e,
+			       "policy '%s': no %s has env '%s' (in '%s')",
+			       p->name, kind, refs[i].name, key);
+		else
+			err_at(ld, e,
+			       "policy '%s': '%s' names '%s', which is not "
+			       "a%s %s%s",
+			       p->name, key, refs[i].name, from ? "n" : "",
+			       kind, from ? " (nor \"unknown\")" : "");
+	}
+	if (from)
+		p->n_from = (unsigned int)n;
+	else
+		p->n_to = (unsigned int)n;
+}
+
+static void
+load_policy(struct loader *ld, const config_setting_t *s,
+	    const struct mg_conf *conf, struct mg_policy_conf *p)
+{
+	static const char *const keys[] = { "name", "action",  "from",
+					    "to",   "dry_run", NULL };
+	config_setting_t *v;
+	uint32_t action = MG_POLICY_DENY;
+
+	if (!is_group(ld, s, "policy"))
+		return;
+	p->line = (int)config_setting_source_line(s);
+	check_keys(ld, s, keys, "a policy");
+	get_name(ld, s, "name", true, "a policy", p->name, sizeof(p->name));
+	if (require(ld, s, "action", CONFIG_TYPE_STRING, 0, "a policy"))
+		get_choice(ld, s, "action", action_names, &action);
+	p->action = action;
+	v = member(ld, s, "dry_run", CONFIG_TYPE_BOOL, 0);
+	p->dry_run = v != NULL && config_setting_get_bool(v);
+	load_refs(ld, s, "from", conf, p);
+	load_refs(ld, s, "to", conf, p);
+}
+
+static void
+load_policies(struct loader *ld, const config_setting_t *root,
+	      struct mg_conf *conf)
+{
+	bool broken;
+	config_setting_t *list = get_section(ld, root, "policies",
+					     MG_CONF_MAX_POLICIES, &broken);
+	unsigned int i, j;
+
+	if (list == NULL)
+		return;
+	conf->n_policies = (unsigned int)config_setting_length(list);
+	for (i = 0; i < conf->n_policies; i++) {
+		config_setting_t *s = config_setting_get_elem(list, i);
+		struct mg_policy_conf *p = &conf->policies[i];
+
+		load_policy(ld, s, conf, p);
+		for (j = 0; j < i && p->name[0] != '\0'; j++)
+			if (strcmp(p->name, conf->policies[j].name) == 0) {
+				err_at(ld, config_setting_get_member(s, "name"),
+				       "policy name '%s' is used twice "
+				       "(first at line %d)",
+				       p->name, conf->policies[j].line);
+				break;
+			}
+	}
+}
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly "xx:xx:xx:xx:xx:xx". */
+static bool
+parse_mac(const char *text, uint8_t mac[6])
+{
+	int i, hi, lo;
+
+	if (strlen(text) != 17)
+		return false;
+	for (i = 0; i < 6; i++) {
+		hi = hex_digit(text[3 * i]);
+		lo = hex_digit(text[3 * i + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && text[3 * i + 2] != ':'))
+			return false;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static void
+load_neighbours(struct loader *ld, const config_setting_t *root,
+		struct mg_conf *conf)
+{
+	static const char *const keys[] = { "address", "mac", NULL };
+	static const uint8_t zero[6];
+	bool broken;
+	config_setting_t *list = get_section(ld, root, "neighbours",
+					     MG_CONF_MAX_NEIGHBOURS, &broken);
+	unsigned int i, j;
+
+	if (list == NULL)
+		return;
+	conf->n_neighbours = (unsigned int)config_setting_length(list);
+	for (i = 0; i < conf->n_neighbours; i++) {
+		config_setting_t *s = config_setting_get_elem(list, i), *v;
+		struct mg_neighbour_conf *nb = &conf->neighbours[i];
+		const char *text;
+
+		if (!is_group(ld, s, "neighbour"))
+			continue;
+		nb->line = (int)config_setting_source_line(s);
+		check_keys(ld, s, keys, "a neighbour");
+		v = require(ld, s, "address", CONFIG_TYPE_STRING, 0,
+			    "a neighbour");
+		if (v != NULL) {
+			text = config_setting_get_string(v);
+			if (!mg_addr_parse(text, &nb->addr))
+				err_at(ld, v,
+				       "neighbour address '%s' is not an IPv4 "
+				       "or IPv6 address",
+				       text);
+			for (j = 0; j < i && nb->addr.family != 0; j++)
+				if (same_addr(&nb->addr,
+					      &conf->neighbours[j].addr)) {
+					err_at(ld, v,
+					       "neighbour %s is listed twice "
+					       "(first at line %d)",
+					       text, conf->neighbours[j].line);
+					break;
+				}
+		}
+		v = require(ld, s, "mac", CONFIG_TYPE_STRING, 0, "a neighbour");
+		if (v == NULL)
+			continue;
+		text = config_setting_get_string(v);
+		if (!parse_mac(text, nb->mac))
+			err_at(ld, v,
+			       "mac '%s' is not of the form 02:00:00:00:00:01",
+			       text);
+		else if ((nb->mac[0] & 1) != 0 ||
+			 memcmp(nb->mac, zero, sizeof(zero)) == 0)
+			err_at(ld, v,
+			       "mac '%s' is not a unicast address (a "
+			       "neighbour is one host)",
+			       text);
+	}
+}
+
+static int
+cmp_addr(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct mg_addr));
+}
+
+/* A backend that is one of the gateway's own addresses (a VIP or a port
+ * address) would send the rewritten packet straight back in. */
+static void
+check_backend_loops(struct loader *ld, const config_setting_t *root,
+		    const struct mg_conf *conf)
+{
+	config_setting_t *list = config_setting_get_member(root, "services");
+	struct mg_addr *local;
+	unsigned int i, j, k, n = 0;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (list == NULL || conf->n_services == 0)
+		return;
+	local = calloc(MG_CONF_MAX_SERVICES * MG_CONF_MAX_VIPS +
+			       MG_CONF_MAX_PORTS * MG_CONF_MAX_ADDRS,
+		       sizeof(*local));
+	if (local == NULL) {
+		report(ld, NULL, 0, "out of memory");
+		return;
+	}
+	for (i = 0; i < conf->n_services; i++)
+		for (j = 0; j < conf->services[i].n_vips; j++)
+			local[n++] = conf->services[i].vips[j];
+	for (i = 0; i < conf->n_ports; i++)
+		for (j = 0; j < conf->ports[i].n_addrs; j++)
+			local[n++] = conf->ports[i].addrs[j].addr;
+	qsort(local, n, sizeof(*local), cmp_addr);
+	for (i = 0; i < conf->n_services; i++) {
+		const struct mg_service_conf *svc = &conf->services[i];
+		config_setting_t *vl = config_setting_get_member(
+			config_setting_get_elem(list, i), "versions");
+
+		for (j = 0; j < svc->n_versions; j++) {
+			const struct mg_version_conf *v = &svc->versions[j];
+			config_setting_t *bl = config_setting_get_member(
+				config_setting_get_elem(vl, j), "backends");
+
+			for (k = 0; k < v->n_backends; k++) {
+				const struct mg_addr *a = &v->backends[k].addr;
+
+				if (a->family == 0 ||
+				    bsearch(a, local, n, sizeof(*local),
+					    cmp_addr) == NULL)
+					continue;
+				err_at(ld, config_setting_get_elem(bl, k),
+				       "backend %s of service '%s' is an "
+				       "address of the gateway itself",
+				       mg_addr_format(a, buf, sizeof(buf)),
+				       svc->name);
+			}
+		}
+	}
+	free(local);
+}
+
 /* The profile folder: drivers_conf_dir from the file (relative to the
  * file's folder) or the built-in default. */
 static void
@@ -579,15 +1871,18 @@ struct mg_conf *
 mg_conf_load(const char *path, const char *drivers_dir,
 	     struct mg_conf_errors *errs)
 {
-	static const char *const keys[] = { "mode",    "burst",
-					    "mempool", "ports",
-					    "lcores",  "drivers_conf_dir",
+	static const char *const keys[] = { "mode",	  "burst",
+					    "mempool",	  "ports",
+					    "lcores",	  "drivers_conf_dir",
+					    "flows",	  "identities",
+					    "services",	  "policies",
+					    "neighbours", "unmatched",
 					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
 	struct mg_conf *conf;
-	uint32_t mode = MG_MODE_ONE_ARM;
+	uint32_t mode = MG_MODE_ONE_ARM, unmatched = MG_UNMATCHED_DROP;
 	config_t cfg;
 
 	memset(errs, 0, sizeof(*errs));
@@ -607,11 +1902,20 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	check_keys(&ld, root, keys, "the config");
 	get_choice(&ld, root, "mode", mode_names, &mode);
 	conf->mode = mode;
+	get_choice(&ld, root, "unmatched", unmatched_names, &unmatched);
+	conf->unmatched = unmatched;
 	get_u16(&ld, root, "burst", 1, MG_CONF_MAX_BURST, &conf->burst);
 	load_mempool(&ld, root, conf);
 	profile_dir(&ld, root, path, drivers_dir, dir, sizeof(dir));
 	load_ports(&ld, root, dir, conf);
 	load_lcores(&ld, root, conf);
+	load_flows(&ld, root, &conf->flows);
+	load_identities(&ld, root, conf);
+	load_services(&ld, root, conf);
+	/* after identities and services: rules refer to both */
+	load_policies(&ld, root, conf);
+	load_neighbours(&ld, root, conf);
+	check_backend_loops(&ld, root, conf);
 	config_destroy(&cfg);
 
 	if (errs->n > 0) {

@@ -15,6 +15,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -29,6 +30,131 @@ extern "C" {
 /** Errors kept per load; further ones are counted but not stored. */
 #define MG_CONF_MAX_ERRORS 32
 #define MG_CONF_ERROR_LEN  512
+
+/* Bounds of the service-mesh sections; every table built from them is
+ * sized by these, so a config cannot make the gateway allocate without
+ * limit. */
+#define MG_CONF_MAX_IDENTITIES	256
+#define MG_CONF_MAX_PREFIXES	32 /**< per identity */
+#define MG_CONF_MAX_SERVICES	128
+#define MG_CONF_MAX_VIPS	8  /**< per service */
+#define MG_CONF_MAX_PORT_RANGES 8  /**< per service */
+#define MG_CONF_MAX_VERSIONS	8  /**< per service */
+#define MG_CONF_MAX_BACKENDS	32 /**< per version */
+#define MG_CONF_MAX_POLICIES	256
+#define MG_CONF_MAX_REFS	16 /**< sources or targets per policy */
+#define MG_CONF_MAX_NEIGHBOURS	256
+#define MG_CONF_MAX_ADDRS	4 /**< gateway addresses per port */
+/** Total of all version weights of one service may not exceed this. */
+#define MG_CONF_MAX_WEIGHT_TOTAL 1000000
+
+/**
+ * An IPv4 or IPv6 address. IPv4 uses the first four bytes, the rest is
+ * zero: the same layout as struct mg_5tuple, so addresses compare as
+ * bytes.
+ */
+struct mg_addr {
+	uint8_t family; /**< 4 or 6 */
+	uint8_t bytes[16];
+};
+
+struct mg_prefix {
+	struct mg_addr addr; /**< host bits are zero */
+	uint8_t len;	     /**< 0..32 or 0..128 */
+};
+
+/** A caller: traffic from its prefixes is attributed to it. */
+struct mg_identity_conf {
+	char name[MG_CONF_NAME_LEN];
+	char env[MG_CONF_NAME_LEN]; /**< label such as "prod"; may be empty */
+	unsigned int n_prefixes;
+	struct mg_prefix prefixes[MG_CONF_MAX_PREFIXES];
+	int line;
+};
+
+struct mg_port_range {
+	uint16_t lo; /**< host order */
+	uint16_t hi; /**< inclusive; lo == hi for a single port */
+};
+
+struct mg_backend_conf {
+	struct mg_addr addr;
+	uint16_t port; /**< host order; 0 keeps the port the caller used */
+};
+
+/** One version of a service and its share of new connections. */
+struct mg_version_conf {
+	char name[MG_CONF_NAME_LEN];
+	uint32_t weight; /**< 0 gets no new connections */
+	unsigned int n_backends;
+	struct mg_backend_conf backends[MG_CONF_MAX_BACKENDS];
+	int line;
+};
+
+/** A service: virtual addresses and ports, and the versions behind them. */
+struct mg_service_conf {
+	char name[MG_CONF_NAME_LEN];
+	char env[MG_CONF_NAME_LEN];
+	uint8_t proto; /**< IPPROTO_TCP or IPPROTO_UDP */
+	unsigned int n_vips;
+	struct mg_addr vips[MG_CONF_MAX_VIPS];
+	unsigned int n_ports;
+	struct mg_port_range ports[MG_CONF_MAX_PORT_RANGES];
+	unsigned int n_versions;
+	struct mg_version_conf versions[MG_CONF_MAX_VERSIONS];
+	int line;
+};
+
+/** A source or target of a policy: a name, an env label or anything. */
+enum mg_ref_kind {
+	MG_REF_NAME = 0, /**< identity or service name ("unknown" allowed) */
+	MG_REF_ENV,	 /**< written "env:prod" */
+	MG_REF_ANY,	 /**< written "*" */
+};
+
+struct mg_ref {
+	enum mg_ref_kind kind;
+	char name[MG_CONF_NAME_LEN]; /**< name or env label; empty for ANY */
+};
+
+enum mg_policy_action {
+	MG_POLICY_ALLOW = 0,
+	MG_POLICY_DENY,
+};
+
+/**
+ * A rule: sources may (or may not) reach targets. Default deny; an
+ * enforced deny beats any allow; a dry-run rule is evaluated and counted
+ * but never changes what is forwarded.
+ */
+struct mg_policy_conf {
+	char name[MG_CONF_NAME_LEN];
+	enum mg_policy_action action;
+	bool dry_run;
+	unsigned int n_from;
+	struct mg_ref from[MG_CONF_MAX_REFS]; /**< identities */
+	unsigned int n_to;
+	struct mg_ref to[MG_CONF_MAX_REFS]; /**< services */
+	int line;
+};
+
+/** A static neighbour (appliances, replay tests): never expires. */
+struct mg_neighbour_conf {
+	struct mg_addr addr;
+	uint8_t mac[6];
+	int line;
+};
+
+/** Connection-tracking limits, timeouts in seconds. */
+struct mg_flow_conf {
+	uint32_t max_flows; /**< connections tracked at once */
+	uint32_t tcp_syn_s; /**< handshake not completed */
+	uint32_t tcp_established_s;
+	uint32_t tcp_fin_s;	  /**< one side closed */
+	uint32_t tcp_time_wait_s; /**< both sides closed */
+	uint32_t tcp_rst_s;	  /**< after a reset */
+	uint32_t udp_s;
+};
 
 /** RSS hash types a profile can ask for (mapped to RTE_ETH_RSS_*). */
 enum mg_rss_type {
@@ -75,12 +201,24 @@ enum mg_mode {
 	MG_MODE_TWO_ARM,
 };
 
+/** What happens to IP traffic addressed to no service and not local. */
+enum mg_unmatched {
+	MG_UNMATCHED_DROP = 0, /**< "drop": a gateway, not a router */
+	MG_UNMATCHED_FORWARD,  /**< "forward": wire mode, leaves unchanged */
+};
+
 struct mg_port_conf {
 	char name[MG_CONF_NAME_LEN];
 	char device[MG_CONF_DEVICE_LEN]; /**< DPDK device name */
 	enum mg_port_role role;
 	struct mg_port_profile profile;
 	int line; /**< for later diagnostics */
+	/** The gateway's own addresses on this port with their on-link
+	 * prefix length ("198.18.0.1/24"): host bits are kept. */
+	unsigned int n_addrs;
+	struct mg_prefix addrs[MG_CONF_MAX_ADDRS];
+	struct mg_addr gateway4; /**< family 0: no IPv4 default route */
+	struct mg_addr gateway6; /**< family 0: no IPv6 default route */
 };
 
 /** An explicit worker: this lcore polls queue @p queue of every port. */
@@ -100,6 +238,16 @@ struct mg_conf {
 	struct mg_port_conf ports[MG_CONF_MAX_PORTS];
 	unsigned int n_lcores; /**< 0: one queue per worker lcore */
 	struct mg_lcore_conf lcores[MG_CONF_MAX_LCORES];
+	struct mg_flow_conf flows;
+	unsigned int n_identities;
+	struct mg_identity_conf identities[MG_CONF_MAX_IDENTITIES];
+	unsigned int n_services;
+	struct mg_service_conf services[MG_CONF_MAX_SERVICES];
+	unsigned int n_policies;
+	struct mg_policy_conf policies[MG_CONF_MAX_POLICIES];
+	unsigned int n_neighbours;
+	struct mg_neighbour_conf neighbours[MG_CONF_MAX_NEIGHBOURS];
+	enum mg_unmatched unmatched;
 };
 
 /** Errors of one load, each "FILE:LINE: message". */
@@ -129,6 +277,24 @@ struct mg_conf *mg_conf_load(const char *path, const char *drivers_dir,
 
 /** Free a config from mg_conf_load(). NULL is accepted. */
 void mg_conf_free(struct mg_conf *conf);
+
+/**
+ * Parse an address ("198.18.0.1", "2001:db8::1").
+ *
+ * @return true on success.
+ */
+bool mg_addr_parse(const char *text, struct mg_addr *out);
+
+/** Format an address into @p buf (at least 46 bytes). Returns @p buf. */
+const char *mg_addr_format(const struct mg_addr *addr, char *buf, size_t len);
+
+/**
+ * Whether @p addr lies inside @p prefix: same family and the first
+ * prefix->len bits equal. Host bits of the prefix are ignored, so this
+ * also answers "is it on-link" for a port address such as 198.18.0.1/24.
+ */
+bool mg_prefix_contains(const struct mg_prefix *prefix,
+			const struct mg_addr *addr);
 
 /** Name of a port role as written in the config ("edge", "mesh", ...). */
 const char *mg_port_role_name(enum mg_port_role role);

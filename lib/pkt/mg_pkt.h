@@ -35,43 +35,43 @@ extern "C" {
  */
 enum mg_drop_reason {
 	MG_DROP_NONE = 0,
-	MG_DROP_MULTI_SEG,          /**< chained mbuf; jumbo frames unsupported */
-	MG_DROP_RUNT,               /**< shorter than an Ethernet header */
-	MG_DROP_VLAN_TRUNCATED,     /**< frame ends inside a VLAN tag */
-	MG_DROP_VLAN_TOO_MANY,      /**< more than MG_PKT_MAX_VLANS tags */
+	MG_DROP_MULTI_SEG,	/**< chained mbuf; jumbo frames unsupported */
+	MG_DROP_RUNT,		/**< shorter than an Ethernet header */
+	MG_DROP_VLAN_TRUNCATED, /**< frame ends inside a VLAN tag */
+	MG_DROP_VLAN_TOO_MANY,	/**< more than MG_PKT_MAX_VLANS tags */
 	MG_DROP_ETHERTYPE_UNKNOWN,  /**< not ARP, IPv4 or IPv6 */
-	MG_DROP_ARP_MALFORMED,      /**< short or not Ethernet/IPv4 ARP */
-	MG_DROP_IPV4_TRUNCATED,     /**< frame shorter than 20 bytes of IPv4 */
+	MG_DROP_ARP_MALFORMED,	    /**< short or not Ethernet/IPv4 ARP */
+	MG_DROP_IPV4_TRUNCATED,	    /**< frame shorter than 20 bytes of IPv4 */
 	MG_DROP_IPV4_BAD_VERSION,   /**< version field is not 4 */
-	MG_DROP_IPV4_BAD_IHL,       /**< IHL < 5 or header past frame end */
+	MG_DROP_IPV4_BAD_IHL,	    /**< IHL < 5 or header past frame end */
 	MG_DROP_IPV4_BAD_OPTIONS,   /**< option TLVs overrun the header */
 	MG_DROP_IPV4_BAD_LENGTH,    /**< total length below IHL or past frame */
-	MG_DROP_IPV4_FRAGMENT,      /**< MF set or non-zero fragment offset */
-	MG_DROP_IPV4_BAD_CKSUM,     /**< NIC flagged the header checksum bad */
-	MG_DROP_IPV6_TRUNCATED,     /**< frame shorter than 40 bytes of IPv6 */
+	MG_DROP_IPV4_FRAGMENT,	    /**< MF set or non-zero fragment offset */
+	MG_DROP_IPV4_BAD_CKSUM,	    /**< NIC flagged the header checksum bad */
+	MG_DROP_IPV6_TRUNCATED,	    /**< frame shorter than 40 bytes of IPv6 */
 	MG_DROP_IPV6_BAD_VERSION,   /**< version field is not 6 */
 	MG_DROP_IPV6_BAD_LENGTH,    /**< payload length past frame */
 	MG_DROP_IPV6_EXT_TRUNCATED, /**< extension header past payload */
-	MG_DROP_IPV6_EXT_CHAIN,     /**< > MG_PKT_MAX_IPV6_EXT headers, or
-					 * a chain too long for m->l3_len */
-	MG_DROP_IPV6_FRAGMENT,      /**< fragment extension header present */
-	MG_DROP_TCP_TRUNCATED,      /**< less than 20 bytes of TCP */
-	MG_DROP_TCP_BAD_DOFF,       /**< data offset < 5 or past the segment */
-	MG_DROP_UDP_TRUNCATED,      /**< less than 8 bytes of UDP */
-	MG_DROP_UDP_BAD_LENGTH,     /**< UDP length differs from IP payload */
-	MG_DROP_ICMP_TRUNCATED,     /**< less than 8 bytes of ICMP/ICMPv6 */
-	MG_DROP_L4_BAD_CKSUM,       /**< NIC flagged the L4 checksum bad */
+	MG_DROP_IPV6_EXT_CHAIN,	    /**< > MG_PKT_MAX_IPV6_EXT headers, or
+				     * a chain too long for m->l3_len */
+	MG_DROP_IPV6_FRAGMENT,	    /**< fragment extension header present */
+	MG_DROP_TCP_TRUNCATED,	    /**< less than 20 bytes of TCP */
+	MG_DROP_TCP_BAD_DOFF,	    /**< data offset < 5 or past the segment */
+	MG_DROP_UDP_TRUNCATED,	    /**< less than 8 bytes of UDP */
+	MG_DROP_UDP_BAD_LENGTH,	    /**< UDP length differs from IP payload */
+	MG_DROP_ICMP_TRUNCATED,	    /**< less than 8 bytes of ICMP/ICMPv6 */
+	MG_DROP_L4_BAD_CKSUM,	    /**< NIC flagged the L4 checksum bad */
 	MG_DROP_L4_PROTO_UNKNOWN,   /**< not TCP, UDP, ICMP or ICMPv6 */
-	MG_DROP_TX_FULL,            /**< TX queue full; mbuf freed */
+	MG_DROP_TX_FULL,	    /**< TX queue full; mbuf freed */
 	/* service-mesh stage */
-	MG_DROP_NO_SERVICE,         /**< not for a service or the gateway */
-	MG_DROP_LOCAL_UNHANDLED,    /**< for the gateway, not ARP/ND/echo */
-	MG_DROP_POLICY_DENY,        /**< caller may not reach the service */
-	MG_DROP_TCP_NOT_SYN,        /**< untracked connection, not a SYN */
-	MG_DROP_FLOW_TABLE_FULL,    /**< new connection, table full */
-	MG_DROP_NO_ROUTE,           /**< no on-link prefix or gateway */
-	MG_DROP_NEIGH_QUEUE_FULL,   /**< too many packets awaiting ARP/ND */
-	MG_DROP_NEIGH_TIMEOUT,      /**< next hop never answered */
+	MG_DROP_NO_SERVICE,	  /**< not for a service or the gateway */
+	MG_DROP_LOCAL_UNHANDLED,  /**< for the gateway, not ARP/ND/echo */
+	MG_DROP_POLICY_DENY,	  /**< caller may not reach the service */
+	MG_DROP_TCP_NOT_SYN,	  /**< untracked connection, not a SYN */
+	MG_DROP_FLOW_TABLE_FULL,  /**< new connection, table full */
+	MG_DROP_NO_ROUTE,	  /**< no on-link prefix or gateway */
+	MG_DROP_NEIGH_QUEUE_FULL, /**< too many packets awaiting ARP/ND */
+	MG_DROP_NEIGH_TIMEOUT,	  /**< next hop never answered */
 	MG_DROP_MAX
 };
 
@@ -92,9 +92,9 @@ struct mg_5tuple {
 	uint8_t dst[16];
 	uint16_t sport;
 	uint16_t dport;
-	uint8_t proto;  /**< IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6) */
+	uint8_t proto;	/**< IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6) */
 	uint8_t family; /**< 4 or 6 */
-	uint16_t pad;   /**< always zero */
+	uint16_t pad;	/**< always zero */
 };
 
 /**
@@ -104,15 +104,15 @@ struct mg_5tuple {
  * no room before l3_off.
  */
 struct mg_pkt_info {
-	struct mg_5tuple tuple;   /**< valid for MG_L3_IPV4 / MG_L3_IPV6 */
-	uint16_t l3_off;          /**< after Ethernet and VLAN tags */
-	uint16_t l4_off;          /**< after IPv4 options / IPv6 ext headers */
-	uint16_t payload_off;     /**< after the L4 header */
-	uint16_t payload_len;     /**< L4 payload bytes (excludes padding) */
+	struct mg_5tuple tuple; /**< valid for MG_L3_IPV4 / MG_L3_IPV6 */
+	uint16_t l3_off;	/**< after Ethernet and VLAN tags */
+	uint16_t l4_off;	/**< after IPv4 options / IPv6 ext headers */
+	uint16_t payload_off;	/**< after the L4 header */
+	uint16_t payload_len;	/**< L4 payload bytes (excludes padding) */
 	uint16_t vlan_tci[MG_PKT_MAX_VLANS]; /**< outer first, host order */
 	uint8_t n_vlans;
-	uint8_t l3;               /**< enum mg_pkt_l3 */
-	uint8_t tcp_flags;        /**< TCP flags byte, 0 for other protocols */
+	uint8_t l3;	   /**< enum mg_pkt_l3 */
+	uint8_t tcp_flags; /**< TCP flags byte, 0 for other protocols */
 	uint8_t pad;
 };
 

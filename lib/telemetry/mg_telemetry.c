@@ -68,6 +68,7 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->tx += load(&s->tx);
 	out->busy_polls += load(&s->busy_polls);
 	out->idle_polls += load(&s->idle_polls);
+	out->busy_cycles += load(&s->busy_cycles);
 	out->local += load(&s->local);
 	out->flows_created += load(&s->flows_created);
 	out->dry_run_denied += load(&s->dry_run_denied);
@@ -106,6 +107,7 @@ add_totals(struct rte_tel_data *d, const struct mg_stats_sum *s)
 	rte_tel_data_add_dict_u64(d, "drops_total", s->drops_total);
 	rte_tel_data_add_dict_u64(d, "busy_polls", s->busy_polls);
 	rte_tel_data_add_dict_u64(d, "idle_polls", s->idle_polls);
+	rte_tel_data_add_dict_u64(d, "busy_cycles", s->busy_cycles);
 	rte_tel_data_add_dict_u64(d, "local", s->local);
 	rte_tel_data_add_dict_u64(d, "flows_created", s->flows_created);
 	rte_tel_data_add_dict_u64(d, "dry_run_denied", s->dry_run_denied);

@@ -37,6 +37,7 @@ struct mg_lcore_stats {
 	uint64_t tx;		     /**< frames handed to the NIC */
 	uint64_t busy_polls;	     /**< poll rounds that received something */
 	uint64_t idle_polls;	     /**< poll rounds that received nothing */
+	uint64_t busy_cycles;	     /**< TSC cycles spent in busy rounds */
 	uint64_t local;		     /**< ARP/ND absorbed by the gateway */
 	uint64_t flows_created;	     /**< connections admitted */
 	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
@@ -49,6 +50,7 @@ struct mg_stats_sum {
 	uint64_t tx;
 	uint64_t busy_polls;
 	uint64_t idle_polls;
+	uint64_t busy_cycles;
 	uint64_t local;
 	uint64_t flows_created;
 	uint64_t dry_run_denied;

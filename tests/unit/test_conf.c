@@ -265,6 +265,747 @@ test_bundled_default(void **state)
 	mg_conf_free(c);
 }
 
+/* ---- service-mesh sections ---- */
+
+/* Line 1 of most mesh cases: a minimal valid port. */
+#define P1 "ports = ( " PORT_PCAP " );\n"
+
+/* printf into one of a few rotating buffers: config text for one call,
+ * with nothing to free. */
+static const char *__attribute__((format(printf, 1, 2)))
+fmt(const char *format, ...)
+{
+	static char bufs[8][4096];
+	static unsigned int next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+
+	va_start(ap, format);
+	vsnprintf(b, sizeof(bufs[0]), format, ap);
+	va_end(ap);
+	return b;
+}
+
+/* A one-line service with one version and one backend; @p ports is the
+ * config text of its ports (newlines in it shift later lines). */
+static const char *
+svc(const char *name, const char *proto, const char *addr, const char *ports)
+{
+	return fmt("{ name = \"%s\"; protocol = \"%s\"; "
+		   "addresses = [\"%s\"]; ports = %s; versions = ( "
+		   "{ name = \"v1\"; backends = [\"198.19.1.1\"]; } ); }",
+		   name, proto, addr, ports);
+}
+
+static void
+test_addr_parse_format(void **state)
+{
+	struct mg_addr a;
+	struct mg_prefix p;
+	char buf[64];
+
+	(void)state;
+	assert_true(mg_addr_parse("198.18.0.1", &a));
+	assert_int_equal(a.family, 4);
+	assert_int_equal(a.bytes[0], 198);
+	assert_int_equal(a.bytes[3], 1);
+	assert_int_equal(a.bytes[4], 0);
+	assert_string_equal(mg_addr_format(&a, buf, sizeof(buf)), "198.18.0.1");
+	assert_true(mg_addr_parse("2001:db8::1", &a));
+	assert_int_equal(a.family, 6);
+	assert_int_equal(a.bytes[0], 0x20);
+	assert_int_equal(a.bytes[15], 1);
+	assert_string_equal(mg_addr_format(&a, buf, sizeof(buf)),
+			    "2001:db8::1");
+	assert_true(mg_addr_parse("::ffff:1.2.3.4", &a));
+	assert_int_equal(a.family, 6);
+	assert_false(mg_addr_parse("198.18.0", &a));
+	assert_int_equal(a.family, 0);
+	assert_false(mg_addr_parse("198.18.0.01", &a));
+	assert_false(mg_addr_parse("198.18.0.256", &a));
+	assert_false(mg_addr_parse("fe80::1%eth0", &a));
+	assert_false(mg_addr_parse("", &a));
+	assert_false(mg_addr_parse(NULL, &a));
+	a.family = 0;
+	assert_string_equal(mg_addr_format(&a, buf, sizeof(buf)), "?");
+
+	/* host bits of the prefix are ignored: on-link test */
+	assert_true(mg_addr_parse("198.18.0.1", &p.addr));
+	p.len = 23;
+	assert_true(mg_addr_parse("198.18.1.200", &a));
+	assert_true(mg_prefix_contains(&p, &a));
+	assert_true(mg_addr_parse("198.18.2.1", &a));
+	assert_false(mg_prefix_contains(&p, &a));
+	p.len = 0;
+	assert_true(mg_prefix_contains(&p, &a));
+	assert_true(mg_addr_parse("::1", &a));
+	assert_false(mg_prefix_contains(&p, &a)); /* other family */
+	assert_true(mg_addr_parse("2001:db8:1::", &p.addr));
+	p.len = 63;
+	assert_true(mg_addr_parse("2001:db8:1:1::5", &a));
+	assert_true(mg_prefix_contains(&p, &a));
+	assert_true(mg_addr_parse("2001:db8:1:2::5", &a));
+	assert_false(mg_prefix_contains(&p, &a));
+}
+
+static void
+test_flows(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	/* without the group: defaults, never a 0 */
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_int_equal(c->flows.max_flows, 65536);
+	assert_int_equal(c->flows.tcp_syn_s, 10);
+	assert_int_equal(c->flows.tcp_established_s, 3600);
+	assert_int_equal(c->flows.tcp_fin_s, 30);
+	assert_int_equal(c->flows.tcp_time_wait_s, 10);
+	assert_int_equal(c->flows.tcp_rst_s, 2);
+	assert_int_equal(c->flows.udp_s, 30);
+	assert_int_equal(c->n_identities + c->n_services + c->n_policies +
+				 c->n_neighbours + c->ports[0].n_addrs,
+			 0);
+	assert_int_equal(c->ports[0].gateway4.family, 0);
+	mg_conf_free(c);
+
+	c = load_text(P1 "flows = { max = 1024; udp = 5; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->flows.max_flows, 1024);
+	assert_int_equal(c->flows.udp_s, 5);
+	assert_int_equal(c->flows.tcp_established_s, 3600);
+
+	assert_int_equal(c->unmatched, MG_UNMATCHED_DROP);
+	mg_conf_free(c);
+	c = load_text(P1 "unmatched = \"forward\";\n");
+	assert_non_null(c);
+	assert_int_equal(c->unmatched, MG_UNMATCHED_FORWARD);
+	mg_conf_free(c);
+	expect_error(P1 "unmatched = \"sometimes\";\n", 2,
+		     "'unmatched' has unknown value 'sometimes' (expected one "
+		     "of: drop, forward)");
+
+	expect_error(P1 "flows = {\n max = 100;\n};\n", 3,
+		     "between 1024 and 16777216");
+	expect_error(P1 "flows = {\n tcp_syn = 0;\n};\n", 3,
+		     "'tcp_syn' is 0; it must be between 1");
+	expect_error(P1 "flows = {\n udp_idle = 5;\n};\n", 3,
+		     "unknown key 'udp_idle' in 'flows'");
+}
+
+/* The bundled example: every section, every key. */
+static void
+test_mesh_example(void **state)
+{
+	const struct mg_service_conf *s;
+	const struct mg_port_conf *p;
+	struct mg_conf *c;
+	char buf[64];
+
+	(void)state;
+	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
+			 &errs);
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_int_equal(c->flows.max_flows, 65536);
+	assert_int_equal(c->flows.tcp_established_s, 3600);
+	assert_int_equal(c->unmatched, MG_UNMATCHED_DROP);
+
+	p = &c->ports[0];
+	assert_int_equal(p->n_addrs, 4);
+	assert_int_equal(p->addrs[0].len, 24);
+	assert_string_equal(mg_addr_format(&p->addrs[0].addr, buf, sizeof(buf)),
+			    "198.18.0.1"); /* host bits kept */
+	assert_int_equal(p->addrs[2].addr.family, 6);
+	assert_int_equal(p->addrs[2].len, 64);
+	assert_string_equal(mg_addr_format(&p->gateway4, buf, sizeof(buf)),
+			    "198.18.0.254");
+	assert_string_equal(mg_addr_format(&p->gateway6, buf, sizeof(buf)),
+			    "2001:db8::ff");
+
+	assert_int_equal(c->n_identities, 4);
+	assert_string_equal(c->identities[0].name, "frontend");
+	assert_string_equal(c->identities[0].env, "prod");
+	assert_int_equal(c->identities[0].n_prefixes, 2);
+	assert_int_equal(c->identities[0].prefixes[0].len, 24);
+	assert_int_equal(c->identities[0].prefixes[1].addr.family, 6);
+	assert_int_equal(c->identities[1].prefixes[0].len, 25);
+	assert_string_equal(c->identities[3].env, "");
+	assert_int_equal(c->identities[3].prefixes[0].len, 32);
+
+	assert_int_equal(c->n_services, 4);
+	s = &c->services[0];
+	assert_string_equal(s->name, "shop");
+	assert_int_equal(s->proto, 6);
+	assert_int_equal(s->n_vips, 2);
+	assert_int_equal(s->vips[1].family, 6);
+	assert_int_equal(s->n_ports, 2);
+	assert_int_equal(s->ports[0].lo, 80);
+	assert_int_equal(s->ports[0].hi, 80);
+	assert_int_equal(s->ports[1].lo, 8000);
+	assert_int_equal(s->ports[1].hi, 8099);
+	assert_int_equal(s->n_versions, 2);
+	assert_int_equal(s->versions[0].weight, 9900);
+	assert_int_equal(s->versions[1].weight, 100);
+	assert_int_equal(s->versions[0].n_backends, 3);
+	assert_int_equal(s->versions[0].backends[0].port, 0);
+	assert_int_equal(s->versions[0].backends[1].port, 8080);
+	assert_int_equal(s->versions[0].backends[2].addr.family, 6);
+	assert_int_equal(s->versions[0].backends[2].port, 8080);
+	assert_string_equal(mg_addr_format(&s->versions[0].backends[2].addr,
+					   buf, sizeof(buf)),
+			    "2001:db8:101::1");
+	assert_int_equal(c->services[1].versions[0].weight, 1); /* lone */
+	assert_int_equal(c->services[2].proto, 17);
+	assert_int_equal(c->services[3].versions[1].weight, 0);
+
+	assert_int_equal(c->n_policies, 6);
+	assert_int_equal(c->policies[0].action, MG_POLICY_DENY);
+	assert_int_equal(c->policies[0].from[0].kind, MG_REF_ENV);
+	assert_string_equal(c->policies[0].from[0].name, "dev");
+	assert_int_equal(c->policies[1].action, MG_POLICY_ALLOW);
+	assert_int_equal(c->policies[1].n_from, 2);
+	assert_int_equal(c->policies[1].from[1].kind, MG_REF_NAME);
+	assert_false(c->policies[1].dry_run);
+	assert_int_equal(c->policies[2].from[0].kind, MG_REF_ANY);
+	assert_true(c->policies[5].dry_run);
+
+	assert_int_equal(c->n_neighbours, 3);
+	assert_int_equal(c->neighbours[1].mac[5], 0x01);
+	assert_int_equal(c->neighbours[2].addr.family, 6);
+	mg_conf_free(c);
+}
+
+static void
+test_identity_rules(void **state)
+{
+	(void)state;
+	expect_error(P1
+		     "identities = (\n"
+		     "{ name = \"a\"; prefixes = [\"10.0.0.0/8\"]; },\n"
+		     "{ name = \"front end\"; prefixes = [\"11.0.0.0/8\"]; }\n"
+		     ");\n",
+		     4, "may only hold letters, digits");
+	expect_error(P1 "identities = (\n"
+			"{ name = \"a\"; prefixes = [\"10.0.0.0/8\"]; },\n"
+			"{ name = \"a\"; prefixes = [\"11.0.0.0/8\"]; }\n"
+			");\n",
+		     4, "identity name 'a' is used twice (first at line 3)");
+	expect_error(P1 "identities = (\n"
+			"{ name = \"unknown\"; prefixes = [\"10.0.0.0/8\"]; }\n"
+			");\n",
+		     3, "'unknown' is reserved");
+	expect_error(P1
+		     "identities = (\n{ name = \"a\";\n"
+		     "prefixes = [\"10.0.0.0/8\",\n\"10.0.0.300/32\"]; }\n);\n",
+		     5, "prefix '10.0.0.300/32' is not an IPv4 or IPv6");
+	expect_error(P1 "identities = (\n{ name = \"a\";\n"
+			"prefixes = [\"10.0.0.0/33\"]; }\n);\n",
+		     4, "prefix length between 0 and 32");
+	expect_error(P1 "identities = (\n{ name = \"a\";\n"
+			"prefixes = [\"2001:db8::/129\"]; }\n);\n",
+		     4, "between 0 and 128");
+	expect_error(P1 "identities = (\n{ name = \"a\";\n"
+			"prefixes = [\"198.18.1.7/24\"]; }\n);\n",
+		     4, "has host bits set (did you mean 198.18.1.0/24?)");
+	expect_error(P1 "identities = (\n{ name = \"a\";\n"
+			"prefixes = [\"2001:db8::1/64\"]; }\n);\n",
+		     4, "did you mean 2001:db8::/64?");
+	expect_error(P1 "identities = (\n"
+			"{ name = \"a\"; prefixes = [\"10.1.0.0/16\"]; },\n"
+			"{ name = \"b\"; prefixes = [\"10.2.0.0/16\"]; },\n"
+			"{ name = \"c\"; prefixes = [\"10.1.0.0/16\"]; }\n"
+			");\n",
+		     5, "claimed by two identities: 'a' (line 3) and 'c'");
+	expect_error(P1 "identities = (\n{ name = \"a\"; prefixes = [\n"
+			"\"10.1.0.0/16\",\n\"10.1.0.0/16\"]; }\n);\n",
+		     5, "listed twice in identity 'a'");
+	expect_error(P1 "identities = (\n{ name = \"a\";\n"
+			"prefixes = []; }\n);\n",
+		     4, "'prefixes' of an identity must not be empty");
+	expect_error(P1 "identities = (\n{ name = \"a\";\n"
+			"prefix = [\"10.0.0.0/8\"]; }\n);\n",
+		     4, "unknown key 'prefix' in an identity");
+	expect_error(P1 "identities = (\n{ prefixes = [\"10.0.0.0/8\"]; }\n"
+			");\n",
+		     3, "an identity needs 'name'");
+}
+
+static void
+test_service_rules(void **state)
+{
+	const char *one = P1 "services = (\n%s\n);\n";
+	const char *two = P1 "services = (\n%s,\n%s\n);\n";
+
+	(void)state;
+	expect_error(fmt(one, svc("s", "sctp", "198.19.0.1", "[80]")), 3,
+		     "'protocol' has unknown value 'sctp'");
+	expect_error(P1
+		     "services = (\n"
+		     "{ name = \"s\"; protocol = \"tcp\"; ports = [80];\n"
+		     "versions = ( { name = \"v\"; backends = [\"1.2.3.4\"]; }"
+		     " ); }\n);\n",
+		     3, "a service needs 'addresses'");
+	expect_error(fmt(one, svc("s", "tcp", "198.19.0.1", "[]")), 3,
+		     "'ports' of a service must not be empty");
+	expect_error(
+		P1
+		"services = (\n{ name = \"s\"; protocol = \"tcp\";\n"
+		"addresses = [\"198.19.0.1\",\n\"198.19.0.x\"]; ports = [80];\n"
+		"versions = ( { name = \"v\"; backends = [\"1.2.3.4\"]; }"
+		" ); }\n);\n",
+		5, "address '198.19.0.x' is not an IPv4 or IPv6");
+	expect_error(
+		fmt(one, svc("s", "tcp", "198.19.0.1", "(80,\n\"9000-8000\")")),
+		4, "'9000-8000' has its low end above its high end");
+	expect_error(fmt(one, svc("s", "tcp", "198.19.0.1", "(80,\n70000)")), 4,
+		     "port 70000 is outside 1..65535");
+	expect_error(fmt(one, svc("s", "tcp", "198.19.0.1", "(\n\"0-10\")")), 4,
+		     "outside 1..65535");
+	expect_error(fmt(one, svc("s", "tcp", "198.19.0.1", "(\n\"80-\")")), 4,
+		     "'80-' is not a port or a range");
+	expect_error(
+		fmt(one, svc("s", "tcp", "198.19.0.1", "(80,\n\"1-100\")")), 4,
+		"ports 1-100 overlap 80-80 of the same service");
+	/* the same address, protocol and an overlapping range */
+	expect_error(fmt(two,
+			 svc("a", "tcp", "198.19.0.1", "(80, \"8000-8099\")"),
+			 svc("b", "tcp", "198.19.0.1", "(\"8050-8200\")")),
+		     4,
+		     "services 'a' (line 3) and 'b' both claim 198.19.0.1 "
+		     "tcp port 8050");
+	expect_error(fmt(two, svc("a", "udp", "198.19.0.1", "[53]"),
+			 svc("a", "tcp", "198.19.0.2", "[53]")),
+		     4, "service name 'a' is used twice (first at line 3)");
+	expect_error(P1 "services = (\n{ name = \"s\"; protocol = \"tcp\";\n"
+			"addresses = [\"198.19.0.1\"]; ports = [80];\n"
+			"versions = (); }\n);\n",
+		     5, "'versions' of a service must not be empty");
+}
+
+/* Sharing an address is fine with another protocol or disjoint ports. */
+static void
+test_service_sharing(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(fmt(P1 "services = (\n%s,\n%s,\n%s,\n%s\n);\n",
+			  svc("a", "tcp", "198.19.0.1", "[53]"),
+			  svc("b", "udp", "198.19.0.1", "[53]"),
+			  svc("c", "tcp", "198.19.0.1", "(\"54-60\")"),
+			  svc("d", "tcp", "198.19.0.2", "[53]")));
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_int_equal(c->n_services, 4);
+	assert_int_equal(c->services[2].ports[0].lo, 54);
+	assert_int_equal(c->services[2].ports[0].hi, 60);
+	mg_conf_free(c);
+}
+
+#define SVC_HEAD                                                               \
+	"services = (\n{ name = \"s\"; protocol = \"tcp\"; "                   \
+	"addresses = [\"198.19.0.1\"]; ports = [80];\nversions = (\n"
+
+static void
+test_version_rules(void **state)
+{
+	(void)state;
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; weight = 1000001;\n"
+				 "backends = [\"1.2.3.4\"]; }\n); }\n);\n",
+		     5, "between 0 and 1000000");
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; weight = 600000; backends = "
+				 "[\"1.2.3.4\"]; },\n"
+				 "{ name = \"v2\"; weight = 500000; backends = "
+				 "[\"1.2.3.5\"]; }\n"
+				 "); }\n);\n",
+		     4,
+		     "weights of service 's' add up to 1100000; at most "
+		     "1000000");
+	expect_error(
+		P1 SVC_HEAD
+		"{ name = \"v1\"; weight = 0; backends = [\"1.2.3.4\"]; },\n"
+		"{ name = \"v2\"; weight = 0; backends = [\"1.2.3.5\"]; }\n"
+		"); }\n);\n",
+		4, "all versions of service 's' have weight 0");
+	expect_error(
+		P1 SVC_HEAD
+		"{ name = \"v1\"; weight = 1; backends = [\"1.2.3.4\"]; },\n"
+		"{ name = \"v2\"; backends = [\"1.2.3.5\"]; }\n"
+		"); }\n);\n",
+		6, "version 'v2' of service 's' needs 'weight'");
+	expect_error(
+		P1 SVC_HEAD
+		"{ name = \"v1\"; weight = 1; backends = [\"1.2.3.4\"]; },\n"
+		"{ name = \"v1\"; weight = 1; backends = [\"1.2.3.5\"]; }\n"
+		"); }\n);\n",
+		6, "version name 'v1' is used twice in service 's'");
+	expect_error(P1 SVC_HEAD
+		     "{ name = \"v1\";\nbackends = []; }\n); }\n);\n",
+		     6, "'backends' of a version must not be empty");
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; backends = [\n\"1.2.3.4\",\n"
+				 "\"1.2.3.4:0\"]; }\n); }\n);\n",
+		     7, "backend '1.2.3.4:0' has a port outside 1..65535");
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; backends = [\n"
+				 "\"1.2.3.4:http\"]; }\n); }\n);\n",
+		     6, "has a port outside");
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; backends = [\n"
+				 "\"[1.2.3.4]:80\"]; }\n); }\n);\n",
+		     6, "which are for IPv6");
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; backends = [\n"
+				 "\"[2001:db8::1:80\"]; }\n); }\n);\n",
+		     6, "is not address, address:port or [IPv6]:port");
+	expect_error(P1 SVC_HEAD
+		     "{ name = \"v1\"; backends = [\n"
+		     "\"1.2.3.4:80\",\n\"1.2.3.4:80\"]; }\n); }\n);\n",
+		     7, "backend '1.2.3.4:80' is listed twice in version 'v1'");
+	/* the rewrite keeps the family: an IPv4-only service, v6 backend */
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; backends = [\n"
+				 "\"[2001:db8::1]:80\"]; }\n); }\n);\n",
+		     6,
+		     "is IPv6 but service 's' has no IPv6 address (NAT64 "
+		     "is not supported)");
+	/* a dual-stack service: each version needs backends of both */
+	expect_error(P1 "services = (\n{ name = \"s\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\", \"2001:db8::5\"]; "
+			"ports = [80];\nversions = (\n"
+			"{ name = \"v1\"; backends = [\n"
+			"\"1.2.3.4\"]; }\n); }\n);\n",
+		     5,
+		     "version 'v1' has no IPv6 backend, but service 's' "
+		     "has an IPv6 address");
+	/* a backend that is a VIP would loop through the gateway */
+	expect_error(P1 SVC_HEAD "{ name = \"v1\"; backends = [\n"
+				 "\"198.19.0.1:8080\"]; }\n); }\n);\n",
+		     6,
+		     "backend 198.19.0.1 of service 's' is an address of "
+		     "the gateway itself");
+}
+
+/* Line 2: identities fe (prod) and ci (dev); line 3: services shop and
+ * ledger, no env. */
+#define TWO_SERVICES                                                           \
+	"identities = ( { name = \"fe\"; env = \"prod\"; "                     \
+	"prefixes = [\"10.1.0.0/16\"]; }, { name = \"ci\"; env = \"dev\"; "    \
+	"prefixes = [\"10.2.0.0/16\"]; } );\n"                                 \
+	"services = ( { name = \"shop\"; protocol = \"tcp\"; "                 \
+	"addresses = [\"198.19.0.1\"]; ports = [80]; versions = ( "            \
+	"{ name = \"v1\"; backends = [\"198.19.1.1\"]; } ); }, "               \
+	"{ name = \"ledger\"; protocol = \"tcp\"; "                            \
+	"addresses = [\"198.19.0.2\"]; ports = [80]; versions = ( "            \
+	"{ name = \"v1\"; backends = [\"198.19.1.1\"]; } ); } );\n"
+
+static void
+test_policy_rules(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	/* lines 1-3: port, identities, services */
+	c = load_text(
+		P1 TWO_SERVICES
+		"policies = (\n"
+		"{ name = \"a\"; action = \"allow\"; from = [\"unknown\", "
+		"\"env:dev\", \"fe\"]; to = [\"*\"]; dry_run = true; }\n"
+		");\n");
+	assert_non_null(c);
+	assert_int_equal(c->policies[0].n_from, 3);
+	assert_int_equal(c->policies[0].from[0].kind, MG_REF_NAME);
+	assert_string_equal(c->policies[0].from[0].name, "unknown");
+	assert_int_equal(c->policies[0].to[0].kind, MG_REF_ANY);
+	assert_string_equal(c->policies[0].to[0].name, "");
+	assert_true(c->policies[0].dry_run);
+	assert_int_equal(c->policies[0].line, 5);
+	mg_conf_free(c);
+
+	expect_error(P1 TWO_SERVICES "policies = (\n"
+				     "{ name = \"a\"; action = \"permit\";\n"
+				     "from = [\"*\"]; to = [\"*\"]; }\n);\n",
+		     5,
+		     "'action' has unknown value 'permit' (expected one "
+		     "of: allow, deny)");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"allow\"; dry_run = \"yes\";\n"
+		     "from = [\"*\"]; to = [\"*\"]; }\n);\n",
+		     5, "'dry_run' must be true or false");
+	expect_error(P1 TWO_SERVICES "policies = (\n"
+				     "{ name = \"a\"; action = \"allow\";\n"
+				     "from = []; to = [\"*\"]; }\n);\n",
+		     6, "'from' of a policy must not be empty");
+	expect_error(P1 TWO_SERVICES "policies = (\n"
+				     "{ name = \"a\"; action = \"allow\";\n"
+				     "from = [\"*\"]; }\n);\n",
+		     5, "a policy needs 'to'");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"allow\"; from = [\"*\"];\n"
+		     "to = [\"shop\",\n\"env:\"]; }\n);\n",
+		     7, "'to' entry 'env:' is not a name, \"env:label\" or");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"allow\"; to = [\"*\"];\n"
+		     "from = [\"fe\",\n\"frontend\"]; }\n);\n",
+		     7,
+		     "policy 'a': 'from' names 'frontend', which is not an "
+		     "identity (nor \"unknown\")");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"allow\"; from = [\"*\"];\n"
+		     "to = [\"fe\"]; }\n);\n",
+		     6, "'to' names 'fe', which is not a service");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; to = [\"*\"];\n"
+		     "from = [\"env:prd\"]; }\n);\n",
+		     6, "policy 'a': no identity has env 'prd' (in 'from')");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
+		     "to = [\"env:ci\"]; }\n);\n",
+		     6, "no service has env 'ci' (in 'to')");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"]; "
+		     "to = [\"*\"]; },\n"
+		     "{ name = \"a\"; action = \"allow\"; from = [\"*\"]; "
+		     "to = [\"*\"]; }\n);\n",
+		     6, "policy name 'a' is used twice (first at line 5)");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
+		     "to = [\"*\"]; priority = 1; }\n);\n",
+		     6, "unknown key 'priority' in a policy");
+}
+
+static void
+test_neighbour_rules(void **state)
+{
+	(void)state;
+	expect_error(
+		P1 "neighbours = (\n"
+		   "{ address = \"198.19.1.1\";\nmac = \"02:00:00:00:01\"; }\n"
+		   ");\n",
+		4, "mac '02:00:00:00:01' is not of the form");
+	expect_error(
+		P1
+		"neighbours = (\n"
+		"{ address = \"198.19.1.1\";\nmac = \"01:00:5e:00:00:01\"; }\n"
+		");\n",
+		4, "is not a unicast address");
+	expect_error(
+		P1
+		"neighbours = (\n"
+		"{ address = \"198.19.1.1\";\nmac = \"00:00:00:00:00:00\"; }\n"
+		");\n",
+		4, "is not a unicast address");
+	expect_error(
+		P1 "neighbours = (\n"
+		   "{ address = \"198.19.1\"; mac = \"02:00:00:00:00:01\"; }\n"
+		   ");\n",
+		3, "neighbour address '198.19.1' is not an IPv4 or IPv6");
+	expect_error(
+		P1
+		"neighbours = (\n"
+		"{ address = \"2001:db8::1\"; mac = \"02:00:00:00:00:01\"; },\n"
+		"{ address = \"2001:db8::1\"; mac = \"02:00:00:00:00:02\"; }\n"
+		");\n",
+		4, "neighbour 2001:db8::1 is listed twice (first at line 3)");
+	expect_error(P1
+		     "neighbours = (\n{ mac = \"02:00:00:00:00:01\"; }\n);\n",
+		     3, "a neighbour needs 'address'");
+}
+
+#define PORT_HEAD                                                              \
+	"ports = (\n{ name = \"edge\"; device = \"net_pcap0\"; "               \
+	"profile = \"pcap\";\n"
+
+static void
+test_port_addr_rules(void **state)
+{
+	(void)state;
+	expect_error(PORT_HEAD "addresses = [\"198.18.0.1/24\",\n"
+			       "\"198.18.9.1\"]; }\n);\n",
+		     4, "address '198.18.9.1' needs a prefix length");
+	expect_error(PORT_HEAD "addresses = [\n\"198.18.0.1/40\"]; }\n);\n", 4,
+		     "between 0 and 32");
+	expect_error(PORT_HEAD "addresses = [\n\"198.18.0.0/24\"]; }\n);\n", 4,
+		     "is the network address of its prefix");
+	expect_error(PORT_HEAD "addresses = [\"198.18.0.1/24\"];\n"
+			       "gateway4 = \"2001:db8::1\"; }\n);\n",
+		     4,
+		     "'gateway4' value '2001:db8::1' is not an IPv4 address");
+	expect_error(PORT_HEAD "addresses = [\"2001:db8::1/64\"];\n"
+			       "gateway6 = \"198.18.0.254\"; }\n);\n",
+		     4, "is not an IPv6 address");
+	expect_error(PORT_HEAD "addresses = [\"198.18.0.1/24\"];\n"
+			       "gateway4 = \"198.18.1.254\"; }\n);\n",
+		     4,
+		     "'gateway4' 198.18.1.254 is not inside any address "
+		     "prefix of the port (a gateway must be on-link)");
+	expect_error(PORT_HEAD "addresses = [\"198.18.0.1/24\"];\n"
+			       "gateway6 = \"fe80::1\"; }\n);\n",
+		     4, "needs an IPv6 address in the port's 'addresses'");
+	expect_error("mode = \"two-arm\";\nports = (\n"
+		     "{ name = \"e\"; device = \"d0\"; profile = \"pcap\"; "
+		     "role = \"edge\"; addresses = [\"198.18.0.1/24\"]; },\n"
+		     "{ name = \"m\"; device = \"d1\"; profile = \"pcap\"; "
+		     "role = \"mesh\"; addresses = [\n\"198.18.0.1/16\"]; }\n"
+		     ");\n",
+		     5,
+		     "address 198.18.0.1 is given to the gateway twice "
+		     "(port 'e' and port 'm')");
+	expect_error(PORT_HEAD "addresses = [\"1.0.0.1/8\", \"2.0.0.1/8\", "
+			       "\"3.0.0.1/8\", \"4.0.0.1/8\",\n"
+			       "\"5.0.0.1/8\"]; }\n);\n",
+		     3, "'addresses' lists 5 entries; at most 4");
+}
+
+/* Link-local IPv6 gateways are on-link by definition. */
+static void
+test_port_addr_valid(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(PORT_HEAD "addresses = [\"198.18.0.1/24\", "
+				"\"2001:db8::1/64\"];\n"
+				"gateway4 = \"198.18.0.254\"; "
+				"gateway6 = \"fe80::1\"; }\n);\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_int_equal(c->ports[0].gateway6.family, 6);
+	assert_int_equal(c->ports[0].gateway6.bytes[0], 0xfe);
+	mg_conf_free(c);
+}
+
+/* Every MG_CONF_MAX_* bound is refused with the number and the limit. */
+static void
+test_bounds(void **state)
+{
+	size_t cap = 256 * 1024, off;
+	char *text = malloc(cap);
+	int i;
+
+	(void)state;
+	assert_non_null(text);
+	off = (size_t)snprintf(text, cap, P1 "identities = (\n");
+	for (i = 0; i <= MG_CONF_MAX_IDENTITIES; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s{ name = \"i%d\"; prefixes = "
+					"[\"10.%d.%d.0/24\"]; }",
+					i > 0 ? ", " : "", i, i / 256, i % 256);
+	snprintf(text + off, cap - off, "\n);\n");
+	expect_error(text, 2, "'identities' lists 257 entries; at most 256");
+
+	off = (size_t)snprintf(text, cap,
+			       P1 "identities = ( { name = \"a\";\n"
+				  "prefixes = [");
+	for (i = 0; i <= MG_CONF_MAX_PREFIXES; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s\"10.%d.0.0/16\"", i > 0 ? ", " : "",
+					i);
+	snprintf(text + off, cap - off, "]; } );\n");
+	expect_error(text, 3, "'prefixes' lists 33 entries; at most 32");
+
+	off = (size_t)snprintf(text, cap, P1 "services = (\n");
+	for (i = 0; i <= MG_CONF_MAX_SERVICES; i++)
+		off += (size_t)snprintf(
+			text + off, cap - off,
+			"%s{ name = \"s%d\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\"]; ports = [%d]; "
+			"versions = ( { name = \"v\"; "
+			"backends = [\"198.19.1.1\"]; } ); }",
+			i > 0 ? ", " : "", i, i + 1);
+	snprintf(text + off, cap - off, "\n);\n");
+	expect_error(text, 2, "'services' lists 129 entries; at most 128");
+
+	off = (size_t)snprintf(text, cap,
+			       P1 "services = ( { name = \"s\"; "
+				  "protocol = \"tcp\"; ports = [80]; "
+				  "versions = ( { name = \"v\"; "
+				  "backends = [\"198.19.1.1\"]; } );\n"
+				  "addresses = [");
+	for (i = 0; i <= MG_CONF_MAX_VIPS; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s\"198.19.0.%d\"", i > 0 ? ", " : "",
+					i + 1);
+	snprintf(text + off, cap - off, "]; } );\n");
+	expect_error(text, 3, "'addresses' lists 9 entries; at most 8");
+
+	off = (size_t)snprintf(text, cap,
+			       P1 "services = ( { name = \"s\"; "
+				  "protocol = \"tcp\"; ports = [80]; "
+				  "addresses = [\"198.19.0.1\"];\n"
+				  "versions = ( { name = \"v\"; "
+				  "backends = [");
+	for (i = 0; i <= MG_CONF_MAX_BACKENDS; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s\"198.19.1.%d\"", i > 0 ? ", " : "",
+					i + 1);
+	snprintf(text + off, cap - off, "]; } ); } );\n");
+	expect_error(text, 3, "'backends' lists 33 entries; at most 32");
+
+	off = (size_t)snprintf(text, cap,
+			       P1 "policies = ( { name = \"p\"; "
+				  "action = \"deny\"; to = [\"*\"];\n"
+				  "from = [");
+	for (i = 0; i <= MG_CONF_MAX_REFS; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s\"*\"",
+					i > 0 ? ", " : "");
+	snprintf(text + off, cap - off, "]; } );\n");
+	expect_error(text, 3, "'from' lists 17 entries; at most 16");
+
+	off = (size_t)snprintf(text, cap,
+			       P1 "services = ( { name = \"s\"; "
+				  "protocol = \"tcp\"; "
+				  "addresses = [\"198.19.0.1\"];\nports = [");
+	for (i = 0; i <= MG_CONF_MAX_PORT_RANGES; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s%d",
+					i > 0 ? ", " : "", i + 1);
+	snprintf(text + off, cap - off,
+		 "]; versions = ( { name = \"v\"; "
+		 "backends = [\"198.19.1.1\"]; } ); } );\n");
+	expect_error(text, 3, "'ports' lists 9 entries; at most 8");
+
+	off = (size_t)snprintf(text, cap,
+			       P1
+			       "services = ( { name = \"s\"; "
+			       "protocol = \"tcp\"; ports = [80]; "
+			       "addresses = [\"198.19.0.1\"];\nversions = (");
+	for (i = 0; i <= MG_CONF_MAX_VERSIONS; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s{ name = \"v%d\"; weight = 1; "
+					"backends = [\"198.19.1.1\"]; }",
+					i > 0 ? ", " : "", i);
+	snprintf(text + off, cap - off, "); } );\n");
+	expect_error(text, 3, "'versions' lists 9 entries; at most 8");
+
+	off = (size_t)snprintf(text, cap, P1 "policies = (\n");
+	for (i = 0; i <= MG_CONF_MAX_POLICIES; i++)
+		off += (size_t)snprintf(
+			text + off, cap - off,
+			"%s{ name = \"p%d\"; action = \"deny\"; "
+			"from = [\"*\"]; to = [\"*\"]; }",
+			i > 0 ? ", " : "", i);
+	snprintf(text + off, cap - off, "\n);\n");
+	expect_error(text, 2, "'policies' lists 257 entries; at most 256");
+
+	off = (size_t)snprintf(text, cap, P1 "neighbours = (\n");
+	for (i = 0; i <= MG_CONF_MAX_NEIGHBOURS; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s{ address = \"10.0.%d.%d\"; "
+					"mac = \"02:00:00:00:00:01\"; }",
+					i > 0 ? ", " : "", i / 256, i % 256);
+	snprintf(text + off, cap - off, "\n);\n");
+	expect_error(text, 2, "'neighbours' lists 257 entries; at most 256");
+	free(text);
+}
+
 static int
 setup(void **state)
 {
@@ -297,6 +1038,18 @@ main(void)
 		cmocka_unit_test(test_bad_profile_names_its_file),
 		cmocka_unit_test(test_bundled_profiles),
 		cmocka_unit_test(test_bundled_default),
+		cmocka_unit_test(test_addr_parse_format),
+		cmocka_unit_test(test_flows),
+		cmocka_unit_test(test_mesh_example),
+		cmocka_unit_test(test_identity_rules),
+		cmocka_unit_test(test_service_rules),
+		cmocka_unit_test(test_service_sharing),
+		cmocka_unit_test(test_version_rules),
+		cmocka_unit_test(test_policy_rules),
+		cmocka_unit_test(test_neighbour_rules),
+		cmocka_unit_test(test_port_addr_rules),
+		cmocka_unit_test(test_port_addr_valid),
+		cmocka_unit_test(test_bounds),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);

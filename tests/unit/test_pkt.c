@@ -1521,8 +1521,8 @@ static void
 frame_checksum(struct frame *f, const struct mg_pkt_info *info)
 {
 	uint8_t *l4 = frame_at(f, info->l4_off);
-	uint16_t *ck = (uint16_t *)(l4 + (info->tuple.proto == IPPROTO_TCP ?
-					  16 : 6));
+	uint16_t *ck =
+		(uint16_t *)(l4 + (info->tuple.proto == IPPROTO_TCP ? 16 : 6));
 
 	*ck = 0;
 	if (f->ip4) {

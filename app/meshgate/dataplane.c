@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* The state workers share: ruleset (swapped under RCU on reload), flow
+ * table, neighbour cache, and the RCU variable that guards them. */
+
+#include <errno.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+
+#include "meshgate.h"
+
+/* Neighbours cached per gateway; far more than an edge segment holds. */
+#define NEIGH_MAX	  4096
+#define NEIGH_REACHABLE_S 30
+
+static struct mg_ruleset *
+build_ruleset(const struct mg_conf *conf)
+{
+	char err[256] = "";
+	struct mg_ruleset *rs;
+
+	rs = mg_ruleset_build(conf, (int)rte_socket_id(), err, sizeof(err));
+	if (rs == NULL)
+		MG_LOG(ERR, "%s: cannot build the ruleset: %s", conf->path,
+		       err[0] != '\0' ? err : rte_strerror(rte_errno));
+	return rs;
+}
+
+int
+mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
+		  const struct mg_port *ports, unsigned int n_workers,
+		  struct rte_mempool *pool)
+{
+	struct mg_flow_params fp = {
+		.name = "mg_flows",
+		.max_flows = conf->flows.max_flows,
+		.socket = (int)rte_socket_id(),
+		.timeouts = &conf->flows,
+		.tsc_hz = rte_get_tsc_hz(),
+	};
+	size_t qsv_size = rte_rcu_qsbr_get_memsize(n_workers);
+	unsigned int i;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->pool = pool;
+	dp->tsc_hz = rte_get_tsc_hz();
+	dp->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
+	for (i = 0; i < conf->n_ports; i++)
+		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
+
+	dp->qsv = rte_zmalloc("mg_qsv", qsv_size, RTE_CACHE_LINE_SIZE);
+	if (dp->qsv == NULL || rte_rcu_qsbr_init(dp->qsv, n_workers) != 0) {
+		MG_LOG(ERR, "cannot create the RCU variable");
+		goto fail;
+	}
+	fp.qsv = dp->qsv;
+	dp->flows = mg_flow_table_create(&fp);
+	if (dp->flows == NULL) {
+		MG_LOG(ERR, "cannot create a flow table of %u connections: %s",
+		       fp.max_flows, rte_strerror(rte_errno));
+		goto fail;
+	}
+	dp->neigh = mg_neigh_create("mg_neigh", NEIGH_MAX, fp.socket,
+				    dp->tsc_hz, NEIGH_REACHABLE_S);
+	if (dp->neigh == NULL) {
+		MG_LOG(ERR, "cannot create the neighbour cache: %s",
+		       rte_strerror(rte_errno));
+		goto fail;
+	}
+	dp->ruleset = build_ruleset(conf);
+	if (dp->ruleset == NULL)
+		goto fail;
+	return 0;
+fail:
+	mg_dataplane_fini(dp);
+	return -1;
+}
+
+void
+mg_dataplane_fini(struct mg_dataplane *dp)
+{
+	mg_ruleset_free(dp->ruleset);
+	mg_neigh_free(dp->neigh);
+	mg_flow_table_free(dp->flows);
+	rte_free(dp->qsv);
+	memset(dp, 0, sizeof(*dp));
+}
+
+/* Settings a reload cannot change: they size ports, pools and tables. */
+static void
+warn_restart_only(const struct mg_conf *old, const struct mg_conf *new)
+{
+	bool ports = old->n_ports != new->n_ports;
+	unsigned int i;
+
+	for (i = 0; !ports && i < old->n_ports; i++)
+		ports = strcmp(old->ports[i].device, new->ports[i].device) !=
+				0 ||
+			old->ports[i].role != new->ports[i].role ||
+			memcmp(&old->ports[i].profile, &new->ports[i].profile,
+			       sizeof(old->ports[i].profile)) != 0;
+	if (ports || old->mode != new->mode || old->burst != new->burst ||
+	    old->mbufs != new->mbufs || old->n_lcores != new->n_lcores ||
+	    memcmp(&old->flows, &new->flows, sizeof(old->flows)) != 0)
+		MG_LOG(WARNING,
+		       "%s: mode, ports, burst, mempool, lcores and "
+		       "flows take effect only after a restart",
+		       new->path);
+}
+
+int
+mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
+		    const struct mg_conf *conf, unsigned int qsbr_id)
+{
+	struct mg_ruleset *fresh, *old;
+
+	warn_restart_only(running, conf);
+	fresh = build_ruleset(conf);
+	if (fresh == NULL)
+		return -1;
+	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&dp->forward_unmatched,
+			 conf->unmatched == MG_UNMATCHED_FORWARD,
+			 __ATOMIC_RELAXED);
+	/* every worker has passed a quiescent point after the swap: none
+	 * can still hold the old ruleset */
+	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);
+	mg_ruleset_free(old);
+	return 0;
+}

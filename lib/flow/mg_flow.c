@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/*
+ * Connection table: a lock-free rte_hash over a preallocated entry array,
+ * the TCP/UDP state machine, incremental expiry and RCU reclamation.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+#include <rte_random.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring_elem.h>
+#include <rte_spinlock.h>
+#include <rte_tcp.h>
+
+#include "mg_flow.h"
+
+RTE_LOG_REGISTER(mg_flow_logtype, mg.flow, INFO);
+
+#define FLOW_LOG(level, fmt, ...)                                              \
+	rte_log(RTE_LOG_##level, mg_flow_logtype, "mg_flow: " fmt "\n",        \
+		##__VA_ARGS__)
+
+/*
+ * rte_hash names its bucket ring "HT_EXT_<name>" and silently truncates
+ * it to a ring name; two tables whose names differ only past that point
+ * would collide, so longer names are refused.
+ */
+#define FLOW_NAME_MAX (RTE_RING_NAMESIZE - sizeof("HT_EXT_"))
+/* Two keys per flow, and rte_hash wants at least one bucket (8 keys). */
+#define FLOW_MAX_FLOWS	   (RTE_HASH_ENTRIES_MAX / 2)
+#define FLOW_HASH_MIN_KEYS 8
+/* Retired entries looked at when the free ring runs dry. */
+#define FLOW_RECLAIM_BURST 64u
+/*
+ * The hash stores the entry pointer with the direction in bit 0: entries
+ * are cache aligned, so a hit learns its side without comparing keys.
+ */
+#define FLOW_DIR_MASK ((uintptr_t)1)
+
+static const uint32_t default_timeout_s[MG_FLOW_STATE_MAX] = {
+	[MG_FLOW_SYN_SENT] = 10,      [MG_FLOW_SYN_RECV] = 10,
+	[MG_FLOW_ESTABLISHED] = 3600, [MG_FLOW_FIN_WAIT] = 30,
+	[MG_FLOW_TIME_WAIT] = 10,     [MG_FLOW_CLOSED] = 2,
+	[MG_FLOW_UDP] = 30,
+};
+
+static const char *const state_names[MG_FLOW_STATE_MAX] = {
+	[MG_FLOW_SYN_SENT] = "syn_sent",
+	[MG_FLOW_SYN_RECV] = "syn_recv",
+	[MG_FLOW_ESTABLISHED] = "established",
+	[MG_FLOW_FIN_WAIT] = "fin_wait",
+	[MG_FLOW_TIME_WAIT] = "time_wait",
+	[MG_FLOW_CLOSED] = "closed",
+	[MG_FLOW_UDP] = "udp",
+};
+
+/* Book-keeping of one entry that readers never need. */
+struct flow_meta {
+	/*
+	 * Key slots to hand back to rte_hash once no reader can hold them
+	 * (the hash is lock-free, so deleting a key does not free its slot);
+	 * -1 when none. Always -1 while the entry is in the free ring.
+	 */
+	int32_t pos[2];
+	uint8_t live; /* published and not yet removed */
+};
+
+/* An entry waiting for its grace period. */
+struct flow_retired {
+	uint64_t token; /* rte_rcu_qsbr_start() at removal */
+	uint32_t index;
+};
+
+struct mg_flow_table {
+	/* read-mostly, used by every lookup */
+	struct rte_hash *hash;
+	struct mg_flow *flows;
+	struct rte_ring *free_ring; /* indices, multi-producer/consumer */
+	struct flow_meta *meta;
+	struct rte_rcu_qsbr *qsv;
+	uint32_t max_flows;
+	uint64_t timeout[MG_FLOW_STATE_MAX]; /* TSC cycles */
+
+	/*
+	 * Writers. rte_hash adds replace the data of a key that is already
+	 * there, so "add unless present" for two keys has to be one step:
+	 * this lock serialises every change to the hash (the hash then runs
+	 * single-writer and needs no lock or per-lcore slot caches of its
+	 * own) and the retired FIFO. Lookups never take it.
+	 */
+	rte_spinlock_t lock __rte_cache_aligned;
+	uint32_t count;
+	struct flow_retired *retired; /* FIFO of max_flows slots */
+	uint32_t retired_head;
+	uint32_t retired_n;
+};
+
+/*
+ * rte_hash_crc over the tuple, loading through memcpy: tuples inside
+ * parser results are only 2-byte aligned.
+ */
+static uint32_t
+flow_hash(const void *key, uint32_t len, uint32_t init)
+{
+	const uint8_t *p = key;
+	uint64_t w;
+	uint32_t i;
+
+	RTE_BUILD_BUG_ON(sizeof(struct mg_5tuple) % sizeof(w) != 0);
+	/* two lines per connection: keep it so when adding fields */
+	RTE_BUILD_BUG_ON(sizeof(struct mg_flow) != 2 * RTE_CACHE_LINE_SIZE);
+	for (i = 0; i + sizeof(w) <= len; i += sizeof(w)) {
+		memcpy(&w, p + i, sizeof(w));
+		init = rte_hash_crc_8byte(w, init);
+	}
+	for (; i < len; i++)
+		init = rte_hash_crc_1byte(p[i], init);
+	return init;
+}
+
+static uint32_t
+conf_seconds(const struct mg_flow_conf *c, enum mg_flow_state s)
+{
+	uint32_t v = 0;
+
+	if (c != NULL) {
+		switch (s) {
+		case MG_FLOW_SYN_SENT:
+		case MG_FLOW_SYN_RECV: v = c->tcp_syn_s; break;
+		case MG_FLOW_ESTABLISHED: v = c->tcp_established_s; break;
+		case MG_FLOW_FIN_WAIT: v = c->tcp_fin_s; break;
+		case MG_FLOW_TIME_WAIT: v = c->tcp_time_wait_s; break;
+		case MG_FLOW_CLOSED: v = c->tcp_rst_s; break;
+		case MG_FLOW_UDP: v = c->udp_s; break;
+		default: break;
+		}
+	}
+	return v != 0 ? v : default_timeout_s[s];
+}
+
+struct mg_flow_table *
+mg_flow_table_create(const struct mg_flow_params *p)
+{
+	struct rte_hash_parameters hp = { 0 };
+	char ring_name[RTE_RING_NAMESIZE];
+	struct mg_flow_table *t;
+	uint32_t i, n;
+	size_t len;
+	int err;
+
+	if (p == NULL || p->name == NULL || p->max_flows == 0 ||
+	    p->max_flows > FLOW_MAX_FLOWS || p->tsc_hz == 0)
+		goto invalid;
+	len = strlen(p->name);
+	if (len == 0 || len > FLOW_NAME_MAX)
+		goto invalid;
+	n = p->max_flows;
+
+	err = ENOMEM;
+	t = rte_zmalloc_socket("mg_flow_table", sizeof(*t), RTE_CACHE_LINE_SIZE,
+			       p->socket);
+	if (t == NULL)
+		goto fail;
+	rte_spinlock_init(&t->lock);
+	t->max_flows = n;
+	t->qsv = p->qsv;
+	for (i = 0; i < MG_FLOW_STATE_MAX; i++) {
+		uint64_t s = conf_seconds(p->timeouts, i);
+
+		t->timeout[i] =
+			s > UINT64_MAX / p->tsc_hz ? UINT64_MAX : s * p->tsc_hz;
+	}
+
+	t->flows = rte_zmalloc_socket("mg_flow", (size_t)n * sizeof(*t->flows),
+				      RTE_CACHE_LINE_SIZE, p->socket);
+	if (t->flows == NULL)
+		goto free_table;
+	t->meta = rte_malloc_socket("mg_flow_meta",
+				    (size_t)n * sizeof(*t->meta), 0, p->socket);
+	if (t->meta == NULL)
+		goto free_flows;
+	for (i = 0; i < n; i++) {
+		t->meta[i].pos[0] = -1;
+		t->meta[i].pos[1] = -1;
+		t->meta[i].live = 0;
+	}
+	if (t->qsv != NULL) {
+		t->retired = rte_malloc_socket("mg_flow_retired",
+					       (size_t)n * sizeof(*t->retired),
+					       0, p->socket);
+		if (t->retired == NULL)
+			goto free_meta;
+	}
+
+	snprintf(ring_name, sizeof(ring_name), "MGF_%s", p->name);
+	rte_errno = 0;
+	t->free_ring = rte_ring_create_elem(ring_name, sizeof(uint32_t), n,
+					    p->socket, RING_F_EXACT_SZ);
+	if (t->free_ring == NULL) {
+		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
+		goto free_retired;
+	}
+	for (i = 0; i < n; i++)
+		rte_ring_enqueue_elem(t->free_ring, &i, sizeof(i));
+
+	hp.name = p->name;
+	hp.entries = RTE_MAX(2 * n, (uint32_t)FLOW_HASH_MIN_KEYS);
+	hp.key_len = sizeof(struct mg_5tuple);
+	hp.hash_func = flow_hash;
+	/* Random per table, so that senders cannot aim tuples at a bucket. */
+	hp.hash_func_init_val = (uint32_t)rte_rand();
+	hp.socket_id = p->socket;
+	/* EXT_TABLE: every key fits even when cuckoo displacement fails,
+	 * so only mg_flow_alloc() decides that the table is full. */
+	hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
+			RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+	rte_errno = 0;
+	t->hash = rte_hash_create(&hp);
+	if (t->hash == NULL) {
+		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
+		goto free_ring;
+	}
+	return t;
+
+free_ring:
+	rte_ring_free(t->free_ring);
+free_retired:
+	rte_free(t->retired);
+free_meta:
+	rte_free(t->meta);
+free_flows:
+	rte_free(t->flows);
+free_table:
+	rte_free(t);
+fail:
+	FLOW_LOG(ERR, "cannot create table %s of %u flows: %s", p->name,
+		 p->max_flows, rte_strerror(err));
+	rte_errno = err;
+	return NULL;
+invalid:
+	FLOW_LOG(ERR, "invalid table parameters");
+	rte_errno = EINVAL;
+	return NULL;
+}
+
+void
+mg_flow_table_free(struct mg_flow_table *t)
+{
+	if (t == NULL)
+		return;
+	rte_hash_free(t->hash);
+	rte_ring_free(t->free_ring);
+	rte_free(t->retired);
+	rte_free(t->meta);
+	rte_free(t->flows);
+	rte_free(t);
+}
+
+uint64_t
+mg_flow_lookup_bulk(struct mg_flow_table *t, const struct mg_5tuple **keys,
+		    uint32_t n, struct mg_flow **flows, uint8_t *dir)
+{
+	void *data[RTE_HASH_LOOKUP_BULK_MAX];
+	uint64_t hits = 0;
+	uint32_t i;
+
+	if (unlikely(n == 0))
+		return 0;
+	if (unlikely(n > RTE_HASH_LOOKUP_BULK_MAX))
+		n = RTE_HASH_LOOKUP_BULK_MAX;
+	if (unlikely(rte_hash_lookup_bulk_data(t->hash, (const void **)keys, n,
+					       &hits, data) < 0))
+		hits = 0;
+
+	for (i = 0; i < n; i++) {
+		uintptr_t v;
+		struct mg_flow *f;
+
+		if (!(hits & (UINT64_C(1) << i))) {
+			flows[i] = NULL;
+			dir[i] = MG_FLOW_DIR_FWD;
+			continue;
+		}
+		v = (uintptr_t)data[i];
+		f = (struct mg_flow *)(v & ~FLOW_DIR_MASK);
+		/* The caller reads the keys (NAT addresses), the decision
+		 * and writes last_seen next: both lines of the entry. */
+		rte_prefetch0(f);
+		rte_prefetch0(RTE_PTR_ADD(f, RTE_CACHE_LINE_SIZE));
+		flows[i] = f;
+		dir[i] = (uint8_t)(v & FLOW_DIR_MASK);
+	}
+	return hits;
+}
+
+/* Hands an entry and its key slots back. Lock held. */
+static void
+flow_recycle(struct mg_flow_table *t, uint32_t index)
+{
+	struct flow_meta *m = &t->meta[index];
+	unsigned int k;
+
+	for (k = 0; k < RTE_DIM(m->pos); k++) {
+		if (m->pos[k] >= 0)
+			rte_hash_free_key_with_position(t->hash, m->pos[k]);
+		m->pos[k] = -1;
+	}
+	/* Cannot fail: the ring holds every index. */
+	rte_ring_enqueue_elem(t->free_ring, &index, sizeof(index));
+}
+
+/* Queues an unreachable entry for its grace period. Lock held. */
+static void
+flow_retire(struct mg_flow_table *t, uint32_t index)
+{
+	struct flow_retired *r;
+	uint32_t tail;
+
+	if (t->qsv == NULL) {
+		flow_recycle(t, index);
+		return;
+	}
+	/* An entry is retired at most once before it is recycled, so the
+	 * FIFO of max_flows slots never overflows. */
+	tail = t->retired_head + t->retired_n;
+	if (tail >= t->max_flows)
+		tail -= t->max_flows;
+	r = &t->retired[tail];
+	r->token = rte_rcu_qsbr_start(t->qsv);
+	r->index = index;
+	__atomic_store_n(&t->retired_n, t->retired_n + 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Recycles retired entries whose grace period is over, oldest first.
+ * Tokens are taken under the lock, so the FIFO is in token order and the
+ * first entry still in its grace period ends the walk. Lock held.
+ */
+static void
+flow_reclaim(struct mg_flow_table *t, unsigned int max)
+{
+	struct flow_retired *r;
+
+	while (max-- > 0 && t->retired_n > 0) {
+		r = &t->retired[t->retired_head];
+		if (rte_rcu_qsbr_check(t->qsv, r->token, false) != 1)
+			break;
+		flow_recycle(t, r->index);
+		if (++t->retired_head == t->max_flows)
+			t->retired_head = 0;
+		__atomic_store_n(&t->retired_n, t->retired_n - 1,
+				 __ATOMIC_RELAXED);
+	}
+}
+
+struct mg_flow *
+mg_flow_alloc(struct mg_flow_table *t)
+{
+	struct mg_flow *f;
+	uint32_t index;
+
+	if (rte_ring_dequeue_elem(t->free_ring, &index, sizeof(index)) != 0) {
+		/* Retired entries are the only reserve left; if the lock is
+		 * busy another writer is already reclaiming, and a SYN flood
+		 * against a full table should not queue on it. */
+		if (t->qsv == NULL || !rte_spinlock_trylock(&t->lock))
+			goto full;
+		flow_reclaim(t, FLOW_RECLAIM_BURST);
+		rte_spinlock_unlock(&t->lock);
+		if (rte_ring_dequeue_elem(t->free_ring, &index,
+					  sizeof(index)) != 0)
+			goto full;
+	}
+	f = &t->flows[index];
+	memset(f, 0, sizeof(*f));
+	f->index = index;
+	return f;
+full:
+	rte_errno = ENOSPC;
+	return NULL;
+}
+
+void
+mg_flow_release(struct mg_flow_table *t, struct mg_flow *f)
+{
+	uint32_t index;
+	struct flow_meta *m;
+
+	if (f == NULL)
+		return;
+	index = (uint32_t)(f - t->flows);
+	m = &t->meta[index];
+	if (m->pos[0] < 0 && m->pos[1] < 0) {
+		rte_ring_enqueue_elem(t->free_ring, &index, sizeof(index));
+		return;
+	}
+	/* A failed publish showed a key for a moment: a reader may hold
+	 * the entry, so it waits a grace period like a removed flow. */
+	rte_spinlock_lock(&t->lock);
+	flow_retire(t, index);
+	rte_spinlock_unlock(&t->lock);
+}
+
+static inline void *
+flow_tag(struct mg_flow *f, enum mg_flow_dir dir)
+{
+	return (void *)((uintptr_t)f | (uintptr_t)dir);
+}
+
+int
+mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now)
+{
+	uint32_t index = (uint32_t)(f - t->flows);
+	struct flow_meta *m = &t->meta[index];
+	hash_sig_t sig[2];
+	int ret;
+
+	/* Both keys equal would make one flow its own reverse. */
+	if (memcmp(&f->key[0], &f->key[1], sizeof(f->key[0])) == 0)
+		return -EEXIST;
+	if (f->key[0].proto != IPPROTO_TCP)
+		f->state = MG_FLOW_UDP;
+	else if (f->state > MG_FLOW_CLOSED)
+		f->state = MG_FLOW_SYN_SENT;
+	f->index = index;
+	f->last_seen = now;
+	sig[0] = rte_hash_hash(t->hash, &f->key[0]);
+	sig[1] = rte_hash_hash(t->hash, &f->key[1]);
+
+	rte_spinlock_lock(&t->lock);
+	if (rte_hash_lookup_with_hash(t->hash, &f->key[0], sig[0]) >= 0 ||
+	    rte_hash_lookup_with_hash(t->hash, &f->key[1], sig[1]) >= 0) {
+		ret = -EEXIST;
+		goto out;
+	}
+	/* The hash publishes the data pointer with release semantics, so
+	 * readers see the entry as filled in above. */
+	ret = rte_hash_add_key_with_hash_data(t->hash, &f->key[0], sig[0],
+					      flow_tag(f, MG_FLOW_DIR_FWD));
+	if (ret < 0) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	ret = rte_hash_add_key_with_hash_data(t->hash, &f->key[1], sig[1],
+					      flow_tag(f, MG_FLOW_DIR_REV));
+	if (ret < 0) {
+		m->pos[0] =
+			rte_hash_del_key_with_hash(t->hash, &f->key[0], sig[0]);
+		ret = -ENOSPC;
+		goto out;
+	}
+	__atomic_store_n(&m->live, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->count, t->count + 1, __ATOMIC_RELAXED);
+out:
+	rte_spinlock_unlock(&t->lock);
+	return ret;
+}
+
+/*
+ * States only move forward in enum order, so two workers that see the
+ * two sides of one connection cannot move it back. Compare-and-swap runs
+ * on transitions only, a handful per connection.
+ */
+static inline void
+state_advance(struct mg_flow *f, uint8_t to)
+{
+	uint8_t cur = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+
+	while (cur < to &&
+	       !__atomic_compare_exchange_n(&f->state, &cur, to, true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void
+mg_flow_update(struct mg_flow *f, enum mg_flow_dir dir, uint8_t tcp_flags,
+	       uint64_t now)
+{
+	const uint8_t syn_ack = RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG;
+	uint8_t state, fin;
+
+	__atomic_store_n(&f->last_seen, now, __ATOMIC_RELAXED);
+	state = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+	if (state == MG_FLOW_UDP || tcp_flags == 0)
+		return;
+	if (tcp_flags & RTE_TCP_RST_FLAG) {
+		state_advance(f, MG_FLOW_CLOSED);
+		return;
+	}
+
+	switch (state) {
+	case MG_FLOW_SYN_SENT:
+		if (dir == MG_FLOW_DIR_REV && (tcp_flags & syn_ack) == syn_ack)
+			state_advance(f, MG_FLOW_SYN_RECV);
+		return;
+	case MG_FLOW_SYN_RECV:
+		if (dir != MG_FLOW_DIR_FWD ||
+		    (tcp_flags & syn_ack) != RTE_TCP_ACK_FLAG)
+			return;
+		/* The handshake's last ACK may already carry a FIN. */
+		state_advance(f, MG_FLOW_ESTABLISHED);
+		break;
+	case MG_FLOW_ESTABLISHED:
+	case MG_FLOW_FIN_WAIT: break;
+	default: return;
+	}
+
+	if (!(tcp_flags & RTE_TCP_FIN_FLAG))
+		return;
+	/* Both sides' FINs may be handled by different workers at once. */
+	fin = __atomic_or_fetch(&f->fin_seen, (uint8_t)(1u << (dir & 1)),
+				__ATOMIC_RELAXED);
+	state_advance(f, fin == 3 ? MG_FLOW_TIME_WAIT : MG_FLOW_FIN_WAIT);
+}
+
+static inline bool
+flow_idle(const struct mg_flow_table *t, const struct mg_flow *f, uint64_t now)
+{
+	uint64_t last = __atomic_load_n(&f->last_seen, __ATOMIC_RELAXED);
+	uint8_t state = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+
+	if (state >= MG_FLOW_STATE_MAX)
+		state = MG_FLOW_CLOSED;
+	/* Another worker's clock may be ahead of ours: then not idle. */
+	return now > last && now - last > t->timeout[state];
+}
+
+/* Makes a flow unreachable and retires it. Lock held. */
+static void
+flow_remove(struct mg_flow_table *t, uint32_t index)
+{
+	struct mg_flow *f = &t->flows[index];
+	struct flow_meta *m = &t->meta[index];
+
+	m->pos[0] = rte_hash_del_key(t->hash, &f->key[0]);
+	m->pos[1] = rte_hash_del_key(t->hash, &f->key[1]);
+	__atomic_store_n(&m->live, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->count, t->count - 1, __ATOMIC_RELAXED);
+	flow_retire(t, index);
+}
+
+unsigned int
+mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
+	       unsigned int budget)
+{
+	/* A zeroed cursor is a valid one for a single expiring thread. */
+	uint32_t stride = c->stride != 0 ? c->stride : 1;
+	uint32_t first = c->first;
+	unsigned int removed = 0;
+	uint32_t idx, span;
+
+	if (first >= stride || first >= t->max_flows)
+		return 0;
+	/* Looking at an entry twice in one call would only waste time. */
+	span = (t->max_flows - first - 1) / stride + 1;
+	if (budget > span)
+		budget = span;
+	idx = c->next;
+	if (idx >= t->max_flows || idx % stride != first)
+		idx = first;
+
+	if (t->qsv != NULL &&
+	    __atomic_load_n(&t->retired_n, __ATOMIC_RELAXED) != 0) {
+		rte_spinlock_lock(&t->lock);
+		flow_reclaim(t, RTE_MAX(budget, FLOW_RECLAIM_BURST));
+		rte_spinlock_unlock(&t->lock);
+	}
+
+	while (budget-- > 0) {
+		/* Only this cursor removes entries of its rank, and publish
+		 * only sets live, so live cannot drop under us. */
+		if (__atomic_load_n(&t->meta[idx].live, __ATOMIC_ACQUIRE) &&
+		    flow_idle(t, &t->flows[idx], now)) {
+			rte_spinlock_lock(&t->lock);
+			flow_remove(t, idx);
+			rte_spinlock_unlock(&t->lock);
+			removed++;
+		}
+		if (stride >= t->max_flows - idx)
+			idx = first;
+		else
+			idx += stride;
+	}
+	c->next = idx;
+	return removed;
+}
+
+uint32_t
+mg_flow_count(const struct mg_flow_table *t)
+{
+	return __atomic_load_n(&t->count, __ATOMIC_RELAXED);
+}
+
+void
+mg_flow_count_states(const struct mg_flow_table *t, uint32_t *counts)
+{
+	uint32_t i;
+	uint8_t s;
+
+	memset(counts, 0, MG_FLOW_STATE_MAX * sizeof(*counts));
+	for (i = 0; i < t->max_flows; i++) {
+		if (!__atomic_load_n(&t->meta[i].live, __ATOMIC_ACQUIRE))
+			continue;
+		s = __atomic_load_n(&t->flows[i].state, __ATOMIC_RELAXED);
+		if (s < MG_FLOW_STATE_MAX)
+			counts[s]++;
+	}
+}
+
+const char *
+mg_flow_state_name(enum mg_flow_state s)
+{
+	if ((unsigned int)s >= MG_FLOW_STATE_MAX)
+		return "invalid";
+	return state_names[s];
+}

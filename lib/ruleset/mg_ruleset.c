@@ -1,0 +1,1067 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/*
+ * A validated config compiled into the immutable tables a worker reads
+ * when it classifies the first packet of a connection. Everything that
+ * can be decided ahead of time is: the policy verdict of every (identity,
+ * service) pair and the version slots of every weighted service, so the
+ * fast path is lookups and array indexing only.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_rib.h>
+#include <rte_rib6.h>
+
+#include "mg_ruleset.h"
+
+/*
+ * Version choice: hash & (PICK_SLOTS - 1) indexes a table of version
+ * numbers filled in proportion to the weights (VPP lb style), so the fast
+ * path does one load whatever the number of versions. 2^14 slots give a
+ * resolution of 1/16384, finer than the 1/10,000 the config promises.
+ */
+#define PICK_BITS  14
+#define PICK_SLOTS (1u << PICK_BITS)
+/* The backend within a version comes from the top half of the hash,
+ * which the version pick does not use. */
+#define BACKEND_SHIFT 16
+
+/* (family, address, protocol) as bytes, so keys sort and compare with
+ * memcmp. */
+#define VIP_KEY_LEN 18
+
+/* One virtual address and protocol, and the port ranges behind it. */
+struct rs_vip {
+	uint8_t key[VIP_KEY_LEN];
+	uint16_t first; /* into ranges[], sorted by lo, disjoint */
+	uint16_t n;
+};
+
+struct rs_range {
+	uint16_t lo;
+	uint16_t hi;
+	uint16_t service;
+};
+
+struct rs_backend {
+	struct mg_addr addr;
+	uint16_t port; /* network order; 0 keeps the client's port */
+};
+
+/* A version's backends, IPv4 ones first: a connection only ever goes to
+ * a backend of its own family (no NAT64). */
+struct rs_version {
+	uint16_t first_backend;
+	uint16_t n_backends4;
+	uint16_t n_backends6;
+	char name[MG_CONF_NAME_LEN];
+};
+
+struct rs_service {
+	uint16_t first_version;
+	uint8_t n_versions;
+	const uint8_t *pick; /* PICK_SLOTS version numbers; NULL: one */
+	char name[MG_CONF_NAME_LEN];
+};
+
+/* The precomputed outcome of one (identity, service) pair. */
+struct rs_cell {
+	uint16_t rule;
+	uint16_t dry_rule;
+	uint8_t verdict;
+};
+
+struct rs_neigh {
+	struct mg_addr addr;
+	uint8_t mac[6];
+};
+
+struct rs_port {
+	unsigned int n_addrs;
+	struct mg_prefix addrs[MG_CONF_MAX_ADDRS];
+	struct mg_addr gateway4;
+	struct mg_addr gateway6;
+};
+
+/* One allocation holds this header and every table after it. */
+struct mg_ruleset {
+	/*
+	 * Identity tries, next hop = identity id. A trie costs ~3 KiB plus
+	 * ~400 bytes a prefix where rte_lpm/rte_lpm6 took 64 MiB each up
+	 * front, and its speed is plenty for one lookup per connection.
+	 * NULL when the config has no prefix of that family.
+	 */
+	struct rte_rib *rib4;
+	struct rte_rib6 *rib6;
+
+	unsigned int n_vips;
+	const struct rs_vip *vips;
+	const struct rs_range *ranges;
+	unsigned int n_local; /* distinct VIP addresses, sorted */
+	const struct mg_addr *local;
+
+	unsigned int n_services;
+	const struct rs_service *services;
+	const struct rs_version *versions;
+	const struct rs_backend *backends;
+
+	unsigned int n_identities; /* configured ones; ids 1..n */
+	unsigned int n_rules;
+	const struct rs_cell *matrix; /* [identity][service] */
+	const char (*identity_names)[MG_CONF_NAME_LEN];
+	const char (*rule_names)[MG_CONF_NAME_LEN];
+
+	unsigned int n_neigh;
+	const struct rs_neigh *neigh; /* sorted by address */
+
+	unsigned int n_ports;
+	struct rs_port ports[MG_CONF_MAX_PORTS];
+};
+
+/* Makes RIB names unique across concurrent and successive builds. */
+static uint32_t build_seq;
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+vip_key(uint8_t key[VIP_KEY_LEN], const struct mg_addr *a, uint8_t proto)
+{
+	key[0] = a->family;
+	memcpy(key + 1, a->bytes, sizeof(a->bytes));
+	key[VIP_KEY_LEN - 1] = proto;
+}
+
+static int
+cmp_addr(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct mg_addr));
+}
+
+/* rte_rib wants IPv4 addresses in host order. */
+static inline uint32_t
+ipv4_host(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	       (uint32_t)b[2] << 8 | b[3];
+}
+
+/* ---- layout: sizes first, then one allocation carved in place ---- */
+
+struct layout {
+	size_t size;
+	size_t vips, ranges, local, services, versions, backends, pick;
+	size_t matrix, identity_names, rule_names, neigh;
+	unsigned int n_vip_ranges; /* (vip, proto, range) triples */
+	unsigned int n_local_max;
+	unsigned int n_versions, n_backends, n_picks;
+};
+
+/* Cache-line aligned offset of the next @p size bytes. */
+static size_t
+carve(struct layout *l, size_t size)
+{
+	size_t at = RTE_ALIGN_CEIL(l->size, RTE_CACHE_LINE_SIZE);
+
+	l->size = at + size;
+	return at;
+}
+
+static void
+plan(const struct mg_conf *conf, struct layout *l)
+{
+	unsigned int i, j;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i < conf->n_services; i++) {
+		const struct mg_service_conf *s = &conf->services[i];
+
+		l->n_vip_ranges += s->n_vips * s->n_ports;
+		l->n_local_max += s->n_vips;
+		l->n_versions += s->n_versions;
+		l->n_picks += s->n_versions > 1;
+		for (j = 0; j < s->n_versions; j++)
+			l->n_backends += s->versions[j].n_backends;
+	}
+	l->size = sizeof(struct mg_ruleset);
+	l->vips = carve(l, l->n_vip_ranges * sizeof(struct rs_vip));
+	l->ranges = carve(l, l->n_vip_ranges * sizeof(struct rs_range));
+	l->local = carve(l, l->n_local_max * sizeof(struct mg_addr));
+	l->services = carve(l, conf->n_services * sizeof(struct rs_service));
+	l->versions = carve(l, l->n_versions * sizeof(struct rs_version));
+	l->backends = carve(l, l->n_backends * sizeof(struct rs_backend));
+	l->pick = carve(l, (size_t)l->n_picks * PICK_SLOTS);
+	l->matrix = carve(l, (size_t)(conf->n_identities + 1) *
+				     conf->n_services * sizeof(struct rs_cell));
+	l->identity_names =
+		carve(l, (conf->n_identities + 1) * MG_CONF_NAME_LEN);
+	l->rule_names = carve(l, conf->n_policies * MG_CONF_NAME_LEN);
+	l->neigh = carve(l, conf->n_neighbours * sizeof(struct rs_neigh));
+}
+
+/* The library trusts mg_conf_load() for the fine rules but not for the
+ * bounds its tables are sized by, nor for what would divide by zero. */
+static bool
+conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
+{
+	unsigned int i, j;
+	uint64_t total;
+
+	if (conf->n_identities > MG_CONF_MAX_IDENTITIES ||
+	    conf->n_services > MG_CONF_MAX_SERVICES ||
+	    conf->n_policies > MG_CONF_MAX_POLICIES ||
+	    conf->n_neighbours > MG_CONF_MAX_NEIGHBOURS ||
+	    conf->n_ports > MG_CONF_MAX_PORTS) {
+		set_err(err, errlen, "config exceeds the MG_CONF_MAX_* bounds");
+		return false;
+	}
+	for (i = 0; i < conf->n_services; i++) {
+		const struct mg_service_conf *s = &conf->services[i];
+
+		if (s->n_versions == 0 ||
+		    s->n_versions > MG_CONF_MAX_VERSIONS ||
+		    s->n_vips > MG_CONF_MAX_VIPS ||
+		    s->n_ports > MG_CONF_MAX_PORT_RANGES) {
+			set_err(err, errlen, "service '%s' is malformed",
+				s->name);
+			return false;
+		}
+		total = 0;
+		for (j = 0; j < s->n_versions; j++) {
+			if (s->versions[j].n_backends == 0 ||
+			    s->versions[j].n_backends > MG_CONF_MAX_BACKENDS) {
+				set_err(err, errlen,
+					"version '%s' of service '%s' has "
+					"no backends",
+					s->versions[j].name, s->name);
+				return false;
+			}
+			total += s->versions[j].weight;
+		}
+		if (total == 0 || total > MG_CONF_MAX_WEIGHT_TOTAL) {
+			set_err(err, errlen,
+				"weights of service '%s' add up to %llu",
+				s->name, (unsigned long long)total);
+			return false;
+		}
+	}
+	for (i = 0; i < conf->n_identities; i++)
+		if (conf->identities[i].n_prefixes > MG_CONF_MAX_PREFIXES) {
+			set_err(err, errlen, "identity '%s' is malformed",
+				conf->identities[i].name);
+			return false;
+		}
+	return true;
+}
+
+/* ---- identities ---- */
+
+/* Prefixes of @p family over all identities. */
+static unsigned int
+count_prefixes(const struct mg_conf *conf, uint8_t family)
+{
+	unsigned int i, j, n = 0;
+
+	for (i = 0; i < conf->n_identities; i++)
+		for (j = 0; j < conf->identities[i].n_prefixes; j++)
+			n += conf->identities[i].prefixes[j].addr.family ==
+			     family;
+	return n;
+}
+
+/* Why rte_rib(6)_insert() refused prefix @p p of identity @p id. */
+static int
+insert_err(const struct mg_conf *conf, unsigned int id,
+	   const struct mg_prefix *p, char *err, size_t errlen)
+{
+	int e = rte_errno;
+	char buf[64];
+
+	mg_addr_format(&p->addr, buf, sizeof(buf));
+	/* mg_conf_load() rejects these; an rte_lpm would have overwritten */
+	if (e == EEXIST) {
+		set_err(err, errlen,
+			"prefix %s/%u of identity '%s' is given twice", buf,
+			p->len, conf->identities[id].name);
+		return -EINVAL;
+	}
+	set_err(err, errlen, "cannot add prefix %s/%u of identity '%s': %s",
+		buf, p->len, conf->identities[id].name, rte_strerror(e));
+	return -e;
+}
+
+/*
+ * rte_rib_insert() takes at most two nodes from the pool for a prefix:
+ * its own and one branching node above it (a prefix that lands on an
+ * existing branching node takes one and gives one back). 2 nodes per
+ * prefix never run out. A /0 is an ordinary node, no special case.
+ */
+static int
+build_rib4(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
+	   uint32_t seq, char *err, size_t errlen)
+{
+	struct rte_rib_conf cfg = { .ext_sz = 0 };
+	struct rte_rib_node *node;
+	unsigned int i, j, n;
+	char name[32];
+
+	n = count_prefixes(conf, 4);
+	if (n == 0)
+		return 0;
+	cfg.max_nodes = (int)(2 * n);
+	snprintf(name, sizeof(name), "mg_id4_%u", seq);
+	rs->rib4 = rte_rib_create(name, socket, &cfg);
+	if (rs->rib4 == NULL) {
+		set_err(err, errlen, "cannot create IPv4 identity RIB: %s",
+			rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	for (i = 0; i < conf->n_identities; i++)
+		for (j = 0; j < conf->identities[i].n_prefixes; j++) {
+			const struct mg_prefix *p =
+				&conf->identities[i].prefixes[j];
+
+			if (p->addr.family != 4)
+				continue;
+			node = rte_rib_insert(rs->rib4,
+					      ipv4_host(p->addr.bytes), p->len);
+			if (node == NULL)
+				return insert_err(conf, i, p, err, errlen);
+			rte_rib_set_nh(node, i + 1);
+		}
+	return 0;
+}
+
+/* Sized as build_rib4() explains. */
+static int
+build_rib6(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
+	   uint32_t seq, char *err, size_t errlen)
+{
+	struct rte_rib6_conf cfg = { .ext_sz = 0 };
+	struct rte_rib6_node *node;
+	unsigned int i, j, n;
+	char name[32];
+
+	n = count_prefixes(conf, 6);
+	if (n == 0)
+		return 0;
+	cfg.max_nodes = (int)(2 * n);
+	snprintf(name, sizeof(name), "mg_id6_%u", seq);
+	rs->rib6 = rte_rib6_create(name, socket, &cfg);
+	if (rs->rib6 == NULL) {
+		set_err(err, errlen, "cannot create IPv6 identity RIB: %s",
+			rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	for (i = 0; i < conf->n_identities; i++)
+		for (j = 0; j < conf->identities[i].n_prefixes; j++) {
+			const struct mg_prefix *p =
+				&conf->identities[i].prefixes[j];
+
+			if (p->addr.family != 6)
+				continue;
+			node = rte_rib6_insert(rs->rib6, p->addr.bytes, p->len);
+			if (node == NULL)
+				return insert_err(conf, i, p, err, errlen);
+			rte_rib6_set_nh(node, i + 1);
+		}
+	return 0;
+}
+
+/* Lookups only read the trie, which never changes after the build. */
+static uint16_t
+identity_of(const struct mg_ruleset *rs, uint8_t family, const uint8_t *src)
+{
+	struct rte_rib6_node *n6;
+	struct rte_rib_node *n4;
+	uint64_t nh = MG_IDENTITY_UNKNOWN;
+
+	if (family == 4 && rs->rib4 != NULL) {
+		n4 = rte_rib_lookup(rs->rib4, ipv4_host(src));
+		if (n4 != NULL)
+			rte_rib_get_nh(n4, &nh);
+	} else if (family == 6 && rs->rib6 != NULL) {
+		n6 = rte_rib6_lookup(rs->rib6, src);
+		if (n6 != NULL)
+			rte_rib6_get_nh(n6, &nh);
+	}
+	return (uint16_t)nh;
+}
+
+/* ---- services ---- */
+
+/* One (vip, proto, port range) before grouping. */
+struct vip_range {
+	uint8_t key[VIP_KEY_LEN];
+	struct rs_range range;
+};
+
+static int
+cmp_vip_range(const void *a, const void *b)
+{
+	const struct vip_range *x = a, *y = b;
+	int c = memcmp(x->key, y->key, VIP_KEY_LEN);
+
+	if (c != 0)
+		return c;
+	return (int)x->range.lo - (int)y->range.lo;
+}
+
+static int
+build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
+	       const struct layout *l, char *err, size_t errlen)
+{
+	struct rs_vip *vips = (struct rs_vip *)((char *)rs + l->vips);
+	struct rs_range *ranges = (struct rs_range *)((char *)rs + l->ranges);
+	struct mg_addr *local = (struct mg_addr *)((char *)rs + l->local);
+	struct vip_range *all;
+	unsigned int i, j, k, n = 0, nv = 0, nl = 0;
+
+	all = calloc(RTE_MAX(l->n_vip_ranges, 1u), sizeof(*all));
+	if (all == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < conf->n_services; i++) {
+		const struct mg_service_conf *s = &conf->services[i];
+
+		for (j = 0; j < s->n_vips; j++) {
+			local[nl++] = s->vips[j];
+			for (k = 0; k < s->n_ports; k++) {
+				vip_key(all[n].key, &s->vips[j], s->proto);
+				all[n].range = (struct rs_range){
+					.lo = s->ports[k].lo,
+					.hi = s->ports[k].hi,
+					.service = (uint16_t)i,
+				};
+				n++;
+			}
+		}
+	}
+	qsort(all, n, sizeof(*all), cmp_vip_range);
+	for (i = 0; i < n; i++) {
+		bool same = nv > 0 && memcmp(vips[nv - 1].key, all[i].key,
+					     VIP_KEY_LEN) == 0;
+
+		/* binary search over ranges relies on them being disjoint */
+		if (same && ranges[i - 1].hi >= all[i].range.lo) {
+			set_err(err, errlen,
+				"services '%s' and '%s' share an address, "
+				"protocol and port",
+				conf->services[ranges[i - 1].service].name,
+				conf->services[all[i].range.service].name);
+			free(all);
+			return -EINVAL;
+		}
+		if (!same) {
+			memcpy(vips[nv].key, all[i].key, VIP_KEY_LEN);
+			vips[nv].first = (uint16_t)i;
+			nv++;
+		}
+		vips[nv - 1].n++;
+		ranges[i] = all[i].range;
+	}
+	free(all);
+	qsort(local, nl, sizeof(*local), cmp_addr);
+	for (i = 0, j = 0; i < nl; i++)
+		if (j == 0 || cmp_addr(&local[j - 1], &local[i]) != 0)
+			local[j++] = local[i];
+	rs->vips = vips;
+	rs->n_vips = nv;
+	rs->ranges = ranges;
+	rs->local = local;
+	rs->n_local = j;
+	return 0;
+}
+
+static const struct rs_vip *
+find_vip(const struct mg_ruleset *rs, const uint8_t key[VIP_KEY_LEN])
+{
+	unsigned int lo = 0, hi = rs->n_vips;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		int c = memcmp(key, rs->vips[mid].key, VIP_KEY_LEN);
+
+		if (c == 0)
+			return &rs->vips[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* The service index for @p port (host order), or -1. */
+static int
+find_service(const struct mg_ruleset *rs, const struct rs_vip *v, uint16_t port)
+{
+	const struct rs_range *r = &rs->ranges[v->first];
+	unsigned int lo = 0, hi = v->n;
+
+	/* last range with lo <= port */
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (r[mid].lo <= port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || r[lo - 1].hi < port)
+		return -1;
+	return r[lo - 1].service;
+}
+
+/*
+ * Fills the PICK_SLOTS slots of @p table with version numbers in
+ * proportion to the weights: largest-remainder counts, at least one slot
+ * for every non-zero weight (a 1-in-a-million canary gets 1/16384 rather
+ * than nothing), then interleaved by smooth weighted round robin so that
+ * a hash weak in its low bits still spreads.
+ */
+static void
+build_pick(const struct mg_service_conf *s, uint8_t *table)
+{
+	int64_t rem[MG_CONF_MAX_VERSIONS], cur[MG_CONF_MAX_VERSIONS] = { 0 };
+	uint32_t count[MG_CONF_MAX_VERSIONS];
+	unsigned int v, best, slot, given = 0;
+	uint64_t total = 0;
+
+	for (v = 0; v < s->n_versions; v++)
+		total += s->versions[v].weight;
+	for (v = 0; v < s->n_versions; v++) {
+		uint64_t q = (uint64_t)s->versions[v].weight * PICK_SLOTS;
+
+		count[v] = (uint32_t)(q / total);
+		rem[v] = (int64_t)(q % total);
+		given += count[v];
+	}
+	while (given < PICK_SLOTS) {
+		for (best = 0, v = 1; v < s->n_versions; v++)
+			if (rem[v] > rem[best])
+				best = v;
+		count[best]++;
+		rem[best] = -1;
+		given++;
+	}
+	for (v = 0; v < s->n_versions; v++) {
+		if (s->versions[v].weight == 0 || count[v] > 0)
+			continue;
+		for (best = 0, slot = 1; slot < s->n_versions; slot++)
+			if (count[slot] > count[best])
+				best = slot;
+		count[best]--;
+		count[v]++;
+	}
+	for (slot = 0; slot < PICK_SLOTS; slot++) {
+		for (v = 0; v < s->n_versions; v++)
+			cur[v] += count[v];
+		for (best = 0, v = 1; v < s->n_versions; v++)
+			if (cur[v] > cur[best])
+				best = v;
+		table[slot] = (uint8_t)best;
+		cur[best] -= PICK_SLOTS;
+	}
+}
+
+static void
+build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
+	       const struct layout *l)
+{
+	struct rs_service *svcs =
+		(struct rs_service *)((char *)rs + l->services);
+	struct rs_version *vers =
+		(struct rs_version *)((char *)rs + l->versions);
+	struct rs_backend *bes =
+		(struct rs_backend *)((char *)rs + l->backends);
+	uint8_t *pick = (uint8_t *)rs + l->pick;
+	unsigned int i, j, k, fam, nv = 0, nb = 0;
+
+	for (i = 0; i < conf->n_services; i++) {
+		const struct mg_service_conf *s = &conf->services[i];
+
+		memcpy(svcs[i].name, s->name, sizeof(svcs[i].name));
+		svcs[i].first_version = (uint16_t)nv;
+		svcs[i].n_versions = (uint8_t)s->n_versions;
+		if (s->n_versions > 1) {
+			build_pick(s, pick);
+			svcs[i].pick = pick;
+			pick += PICK_SLOTS;
+		}
+		for (j = 0; j < s->n_versions; j++, nv++) {
+			const struct mg_version_conf *v = &s->versions[j];
+
+			memcpy(vers[nv].name, v->name, sizeof(vers[nv].name));
+			vers[nv].first_backend = (uint16_t)nb;
+			for (fam = 4; fam <= 6; fam += 2) {
+				for (k = 0; k < v->n_backends; k++) {
+					if (v->backends[k].addr.family != fam)
+						continue;
+					bes[nb].addr = v->backends[k].addr;
+					bes[nb++].port = rte_cpu_to_be_16(
+						v->backends[k].port);
+				}
+				if (fam == 4)
+					vers[nv].n_backends4 =
+						(uint16_t)(nb -
+							   vers[nv].first_backend);
+			}
+			vers[nv].n_backends6 = (uint16_t)(v->n_backends -
+							  vers[nv].n_backends4);
+		}
+	}
+	rs->services = svcs;
+	rs->versions = vers;
+	rs->backends = bes;
+	rs->n_services = conf->n_services;
+}
+
+/* ---- policy matrix ---- */
+
+static bool
+ref_matches_identity(const struct mg_ref *r, const struct mg_conf *conf,
+		     unsigned int id)
+{
+	const struct mg_identity_conf *ic =
+		id == MG_IDENTITY_UNKNOWN ? NULL : &conf->identities[id - 1];
+
+	switch (r->kind) {
+	case MG_REF_ANY: return true;
+	case MG_REF_NAME:
+		return ic == NULL ? strcmp(r->name, "unknown") == 0
+				  : strcmp(r->name, ic->name) == 0;
+	case MG_REF_ENV:
+		/* the unknown caller has no env: "env:x" never covers it */
+		return ic != NULL && ic->env[0] != '\0' &&
+		       strcmp(r->name, ic->env) == 0;
+	}
+	return false;
+}
+
+static bool
+ref_matches_service(const struct mg_ref *r, const struct mg_service_conf *s)
+{
+	switch (r->kind) {
+	case MG_REF_ANY: return true;
+	case MG_REF_NAME: return strcmp(r->name, s->name) == 0;
+	case MG_REF_ENV:
+		return s->env[0] != '\0' && strcmp(r->name, s->env) == 0;
+	}
+	return false;
+}
+
+/* The first rule of each kind that covers a pair. */
+struct first_rules {
+	uint16_t deny;
+	uint16_t allow;
+	uint16_t dry_deny;
+};
+
+/*
+ * Semantics, per (identity, service):
+ * - an enforced deny anywhere in the list beats every allow; else an
+ *   enforced allow allows; else default deny. The first matching rule of
+ *   the winning kind (config order) is the one reported as deciding.
+ * - dry run asks "would this be dropped if the dry-run rules were
+ *   enforced too?". Only a connection that is allowed can change, and
+ *   only a deny can change it: such a pair gets ALLOW_DRY_DENY and the
+ *   first dry-run deny that covers it. A dry-run allow changes nothing:
+ *   enforcing it could not undo an enforced deny (deny wins), and a pair
+ *   that is denied by default stays so here because the verdict has no
+ *   "denied, dry run would allow" state to count it in.
+ */
+static int
+build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
+	     const struct layout *l, char *err, size_t errlen)
+{
+	struct rs_cell *m = (struct rs_cell *)((char *)rs + l->matrix);
+	unsigned int ni = conf->n_identities + 1, ns = conf->n_services;
+	bool from[MG_CONF_MAX_IDENTITIES + 1], to[MG_CONF_MAX_SERVICES];
+	struct first_rules *fr;
+	unsigned int r, i, s, k;
+
+	fr = malloc(RTE_MAX((size_t)ni * ns, (size_t)1) * sizeof(*fr));
+	if (fr == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (k = 0; k < ni * ns; k++)
+		fr[k] = (struct first_rules){ MG_RULE_DEFAULT, MG_RULE_DEFAULT,
+					      MG_RULE_DEFAULT };
+	for (r = 0; r < conf->n_policies; r++) {
+		const struct mg_policy_conf *p = &conf->policies[r];
+
+		for (i = 0; i < ni; i++) {
+			from[i] = false;
+			for (k = 0; k < p->n_from && !from[i]; k++)
+				from[i] = ref_matches_identity(&p->from[k],
+							       conf, i);
+		}
+		for (s = 0; s < ns; s++) {
+			to[s] = false;
+			for (k = 0; k < p->n_to && !to[s]; k++)
+				to[s] = ref_matches_service(&p->to[k],
+							    &conf->services[s]);
+		}
+		for (i = 0; i < ni; i++) {
+			if (!from[i])
+				continue;
+			for (s = 0; s < ns; s++) {
+				struct first_rules *f = &fr[i * ns + s];
+				uint16_t *slot;
+
+				if (!to[s])
+					continue;
+				if (p->dry_run)
+					slot = p->action == MG_POLICY_DENY
+						       ? &f->dry_deny
+						       : NULL;
+				else
+					slot = p->action == MG_POLICY_DENY
+						       ? &f->deny
+						       : &f->allow;
+				if (slot != NULL && *slot == MG_RULE_DEFAULT)
+					*slot = (uint16_t)r;
+			}
+		}
+	}
+	for (k = 0; k < ni * ns; k++) {
+		const struct first_rules *f = &fr[k];
+		struct rs_cell *c = &m[k];
+
+		c->dry_rule = MG_RULE_DEFAULT;
+		if (f->deny != MG_RULE_DEFAULT) {
+			c->verdict = MG_VERDICT_DENY;
+			c->rule = f->deny;
+		} else if (f->allow != MG_RULE_DEFAULT) {
+			c->rule = f->allow;
+			c->verdict = MG_VERDICT_ALLOW;
+			if (f->dry_deny != MG_RULE_DEFAULT) {
+				c->verdict = MG_VERDICT_ALLOW_DRY_DENY;
+				c->dry_rule = f->dry_deny;
+			}
+		} else {
+			c->verdict = MG_VERDICT_DENY;
+			c->rule = MG_RULE_DEFAULT;
+		}
+	}
+	free(fr);
+	rs->matrix = m;
+	return 0;
+}
+
+/* ---- names, ports, neighbours ---- */
+
+static void
+build_names(struct mg_ruleset *rs, const struct mg_conf *conf,
+	    const struct layout *l)
+{
+	char(*ids)[MG_CONF_NAME_LEN] =
+		(char(*)[MG_CONF_NAME_LEN])((char *)rs + l->identity_names);
+	char(*rules)[MG_CONF_NAME_LEN] =
+		(char(*)[MG_CONF_NAME_LEN])((char *)rs + l->rule_names);
+	unsigned int i;
+
+	snprintf(ids[0], MG_CONF_NAME_LEN, "unknown");
+	for (i = 0; i < conf->n_identities; i++)
+		memcpy(ids[i + 1], conf->identities[i].name, MG_CONF_NAME_LEN);
+	for (i = 0; i < conf->n_policies; i++)
+		memcpy(rules[i], conf->policies[i].name, MG_CONF_NAME_LEN);
+	rs->identity_names = (const char(*)[MG_CONF_NAME_LEN])ids;
+	rs->rule_names = (const char(*)[MG_CONF_NAME_LEN])rules;
+	rs->n_identities = conf->n_identities;
+	rs->n_rules = conf->n_policies;
+}
+
+static void
+build_ports(struct mg_ruleset *rs, const struct mg_conf *conf,
+	    const struct layout *l)
+{
+	struct rs_neigh *nb = (struct rs_neigh *)((char *)rs + l->neigh);
+	unsigned int i;
+
+	for (i = 0; i < conf->n_ports; i++) {
+		const struct mg_port_conf *p = &conf->ports[i];
+
+		rs->ports[i].n_addrs =
+			RTE_MIN(p->n_addrs, (unsigned int)MG_CONF_MAX_ADDRS);
+		memcpy(rs->ports[i].addrs, p->addrs, sizeof(p->addrs));
+		rs->ports[i].gateway4 = p->gateway4;
+		rs->ports[i].gateway6 = p->gateway6;
+	}
+	rs->n_ports = conf->n_ports;
+	for (i = 0; i < conf->n_neighbours; i++) {
+		nb[i].addr = conf->neighbours[i].addr;
+		memcpy(nb[i].mac, conf->neighbours[i].mac, 6);
+	}
+	/* the address is the struct's first member: cmp_addr sorts it */
+	qsort(nb, conf->n_neighbours, sizeof(*nb), cmp_addr);
+	rs->neigh = nb;
+	rs->n_neigh = conf->n_neighbours;
+}
+
+struct mg_ruleset *
+mg_ruleset_build(const struct mg_conf *conf, int socket, char *err,
+		 size_t errlen)
+{
+	struct mg_ruleset *rs;
+	struct layout l;
+	uint32_t seq;
+	int ret;
+
+	if (conf == NULL) {
+		set_err(err, errlen, "no config");
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	if (!conf_sane(conf, err, errlen)) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	plan(conf, &l);
+	rs = rte_zmalloc_socket("mg_ruleset", l.size, RTE_CACHE_LINE_SIZE,
+				socket);
+	if (rs == NULL) {
+		set_err(err, errlen,
+			"cannot allocate %zu bytes for the ruleset", l.size);
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
+	ret = build_rib4(rs, conf, socket, seq, err, errlen);
+	if (ret < 0)
+		goto fail;
+	ret = build_rib6(rs, conf, socket, seq, err, errlen);
+	if (ret < 0)
+		goto fail;
+	ret = build_services(rs, conf, &l, err, errlen);
+	if (ret < 0)
+		goto fail;
+	build_versions(rs, conf, &l);
+	ret = build_matrix(rs, conf, &l, err, errlen);
+	if (ret < 0)
+		goto fail;
+	build_names(rs, conf, &l);
+	build_ports(rs, conf, &l);
+	return rs;
+
+fail:
+	mg_ruleset_free(rs);
+	rte_errno = -ret;
+	return NULL;
+}
+
+void
+mg_ruleset_free(struct mg_ruleset *rs)
+{
+	if (rs == NULL)
+		return;
+	/* rte_rib6_free(NULL) would set rte_errno */
+	if (rs->rib6 != NULL)
+		rte_rib6_free(rs->rib6);
+	rte_rib_free(rs->rib4);
+	rte_free(rs);
+}
+
+/* ---- fast-path reads: no locks, no allocation, no writes ---- */
+
+bool
+mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
+		    uint32_t hash, struct mg_decision *d)
+{
+	const struct rs_version *ver;
+	const struct rs_backend *be;
+	const struct rs_service *svc;
+	const struct rs_cell *cell;
+	const struct rs_vip *vip;
+	struct mg_addr dst;
+	uint8_t key[VIP_KEY_LEN];
+	unsigned int n;
+	int s;
+
+	dst.family = t->family;
+	memcpy(dst.bytes, t->dst, sizeof(dst.bytes));
+	vip_key(key, &dst, t->proto);
+	vip = find_vip(rs, key);
+	if (vip == NULL)
+		return false;
+	s = find_service(rs, vip, rte_be_to_cpu_16(t->dport));
+	if (s < 0)
+		return false;
+	svc = &rs->services[s];
+	d->service = (uint16_t)s;
+	d->identity = identity_of(rs, t->family, t->src);
+	cell = &rs->matrix[d->identity * rs->n_services + (unsigned int)s];
+	d->verdict = cell->verdict;
+	d->rule = cell->rule;
+	d->dry_rule = cell->dry_rule;
+	d->version = svc->pick != NULL ? svc->pick[hash & (PICK_SLOTS - 1)] : 0;
+	ver = &rs->versions[svc->first_version + d->version];
+	n = t->family == 4 ? ver->n_backends4 : ver->n_backends6;
+	if (unlikely(n == 0))
+		return false; /* config validation forbids this */
+	d->backend = (uint16_t)((hash >> BACKEND_SHIFT) % n);
+	if (t->family == 6)
+		d->backend += ver->n_backends4;
+	be = &rs->backends[ver->first_backend + d->backend];
+	d->backend_addr = be->addr;
+	d->backend_port = be->port != 0 ? be->port : t->dport;
+	return true;
+}
+
+bool
+mg_ruleset_is_local(const struct mg_ruleset *rs, unsigned int port,
+		    const struct mg_addr *addr)
+{
+	unsigned int i;
+
+	if (port >= rs->n_ports)
+		return false;
+	for (i = 0; i < rs->ports[port].n_addrs; i++)
+		if (cmp_addr(&rs->ports[port].addrs[i].addr, addr) == 0)
+			return true;
+	/* virtual addresses answer on every port */
+	return bsearch(addr, rs->local, rs->n_local, sizeof(*rs->local),
+		       cmp_addr) != NULL;
+}
+
+bool
+mg_ruleset_next_hop(const struct mg_ruleset *rs, unsigned int port,
+		    const struct mg_addr *dst, struct mg_addr *nh)
+{
+	const struct rs_port *p;
+	const struct mg_addr *gw;
+	unsigned int i;
+
+	if (port >= rs->n_ports)
+		return false;
+	p = &rs->ports[port];
+	for (i = 0; i < p->n_addrs; i++)
+		if (mg_prefix_contains(&p->addrs[i], dst)) {
+			*nh = *dst;
+			return true;
+		}
+	gw = dst->family == 4 ? &p->gateway4 : &p->gateway6;
+	if (gw->family == 0)
+		return false;
+	*nh = *gw;
+	return true;
+}
+
+bool
+mg_ruleset_local_addr(const struct mg_ruleset *rs, unsigned int port,
+		      const struct mg_addr *peer_addr, struct mg_addr *src)
+{
+	const struct mg_addr peer_copy = *peer_addr, *peer = &peer_copy;
+	const struct mg_prefix *a;
+	unsigned int i;
+	bool found = false;
+
+	if (port >= rs->n_ports)
+		return false;
+	for (i = 0; i < rs->ports[port].n_addrs; i++) {
+		a = &rs->ports[port].addrs[i];
+		if (a->addr.family != peer->family)
+			continue;
+		/* the address on the peer's own subnet, or the first */
+		if (mg_prefix_contains(a, peer)) {
+			*src = a->addr;
+			return true;
+		}
+		if (!found)
+			*src = a->addr;
+		found = true;
+	}
+	return found;
+}
+
+bool
+mg_ruleset_static_neigh(const struct mg_ruleset *rs, const struct mg_addr *addr,
+			uint8_t mac[6])
+{
+	const struct rs_neigh *n;
+
+	n = bsearch(addr, rs->neigh, rs->n_neigh, sizeof(*rs->neigh), cmp_addr);
+	if (n == NULL)
+		return false;
+	memcpy(mac, n->mac, 6);
+	return true;
+}
+
+unsigned int
+mg_ruleset_n_services(const struct mg_ruleset *rs)
+{
+	return rs->n_services;
+}
+
+unsigned int
+mg_ruleset_n_identities(const struct mg_ruleset *rs)
+{
+	return rs->n_identities;
+}
+
+unsigned int
+mg_ruleset_n_rules(const struct mg_ruleset *rs)
+{
+	return rs->n_rules;
+}
+
+const char *
+mg_ruleset_service_name(const struct mg_ruleset *rs, uint16_t service)
+{
+	return service < rs->n_services ? rs->services[service].name
+					: "invalid";
+}
+
+const char *
+mg_ruleset_version_name(const struct mg_ruleset *rs, uint16_t service,
+			uint8_t version)
+{
+	const struct rs_service *s;
+
+	if (service >= rs->n_services)
+		return "invalid";
+	s = &rs->services[service];
+	return version < s->n_versions
+		       ? rs->versions[s->first_version + version].name
+		       : "invalid";
+}
+
+const char *
+mg_ruleset_identity_name(const struct mg_ruleset *rs, uint16_t identity)
+{
+	return identity <= rs->n_identities ? rs->identity_names[identity]
+					    : "invalid";
+}
+
+const char *
+mg_ruleset_rule_name(const struct mg_ruleset *rs, uint16_t rule)
+{
+	if (rule == MG_RULE_DEFAULT)
+		return "default-deny";
+	return rule < rs->n_rules ? rs->rule_names[rule] : "invalid";
+}

@@ -1,0 +1,395 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 meshgate authors
+"""End to end: meshgate one-arm on net_af_packet in a network namespace,
+real clients (curl, sockets) and real servers (python http.server, a UDP
+echo) in namespaces of their own, all joined by a bridge:
+
+    cli 198.18.1.10 --+                +-- b1 198.18.2.21 :80, udp :7007
+    dev 198.18.9.10 --+-- br0 (ns sw) -+-- b2 198.18.2.22 :80
+                      +-- gw0 (ns gw): meshgate, 198.18.{1,9,2}.1
+
+Service shop (198.19.0.10:80 -> b1/b2) and echo (udp 198.19.0.11:7 ->
+b1:7007); callers route 198.19.0.0/16 via the gateway, backends default
+via 198.18.2.1. No static neighbours: the gateway resolves backends by
+ARP. One gateway serves the whole module; the last test stops it and
+checks its mbuf pool (every test before sent packets through it)."""
+
+import re
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+import netns
+from mgrun import CONFIGS, eal_args, load_stats, mg_telemetry, unique_prefix
+
+_why = netns.available()
+if _why:
+    pytest.skip(_why, allow_module_level=True)
+
+GW_MAC = "02:6d:67:00:00:01"
+CLI_MAC = "02:6d:67:01:00:10"
+DEV_MAC = "02:6d:67:09:00:10"
+B_MACS = {"b1": "02:6d:67:02:00:21", "b2": "02:6d:67:02:00:22"}
+CLI4, DEV4 = "198.18.1.10", "198.18.9.10"
+BACKENDS = {"b1": "198.18.2.21", "b2": "198.18.2.22"}
+GW_ADDRS = {"cli": "198.18.1.1", "dev": "198.18.9.1", "mesh": "198.18.2.1"}
+SHOP_VIP, ECHO_VIP, ECHO_PORT, ECHO_BACKEND_PORT = \
+    "198.19.0.10", "198.19.0.11", 7, 7007
+TEMPLATE = CONFIGS / "mesh_e2e.conf"
+UDP_TIMEOUT_S = 1               # flows.udp of mesh_e2e.conf
+TCP_ESTABLISHED_S = 2           # flows.tcp_established
+READY_S = 20                    # EAL start-up, telemetry answering
+SERVER_READY_S = 10
+CURL_S = 3                      # --max-time of a curl expected to work
+RELOAD_S = 8                    # a reload to take effect
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(300)               # never outlives a forgotten test run
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(sys.argv[3].encode() + b":" + data, peer)
+"""
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s: %s" % (timeout,
+                                                                 what))
+        time.sleep(interval)
+
+
+class E2E:
+    """The topology, the servers and the gateway of this module."""
+
+    def __init__(self, binary, tmp):
+        self.binary, self.tmp = str(binary), Path(tmp)
+        self.topo = netns.Topology()
+        self.proc = None
+        self.prefix = unique_prefix()
+        self.conf = self.tmp / "mesh_e2e.conf"
+        self.stats_path = self.tmp / "stats.json"
+        self.frames = []          # ARP frames seen on the gateway's link
+        self.sniff_stop = False
+        self.sniffer = None
+        self.stopped = None       # (rc, log) once the gateway has stopped
+
+    # ---------------------------------------------------------- set-up
+
+    def build(self):
+        t = self.topo
+        sw, gw = t.add("sw"), t.add("gw")
+        t.bridge(sw)
+        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC)
+        sw.ip("link", "set", "sw-gw", "master", "br0")
+        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
+               check=True)
+        vips = "198.19.0.0/16"
+        t.attach(t.add("cli"), sw, mac=CLI_MAC, addrs=[CLI4 + "/24"],
+                 routes=[(vips, GW_ADDRS["cli"])])
+        t.attach(t.add("dev"), sw, mac=DEV_MAC, addrs=[DEV4 + "/24"],
+                 routes=[(vips, GW_ADDRS["dev"])])
+        for name, addr in BACKENDS.items():
+            t.attach(t.add(name, hosts={addr: name}), sw, mac=B_MACS[name],
+                     addrs=[addr + "/24"],
+                     routes=[("default", GW_ADDRS["mesh"])])
+
+    def start_servers(self):
+        procs = []
+        for name, addr in BACKENDS.items():
+            root = self.tmp / ("www-" + name)
+            root.mkdir()
+            (root / "index.html").write_text("backend %s\n" % name)
+            procs.append(self.topo[name].popen(
+                ["/usr/bin/python3", "-u", "-m", "http.server", "80",
+                 "--bind", addr, "--directory", root],
+                self.tmp / ("http-%s.log" % name)))
+        procs.append(self.topo["b1"].popen(
+            ["/usr/bin/python3", "-u", "-c", UDP_ECHO, BACKENDS["b1"],
+             ECHO_BACKEND_PORT, "b1"], self.tmp / "udp-echo.log"))
+        for proc, word in zip(procs, ("Serving HTTP", "Serving HTTP",
+                                      "ready")):
+            wait_for(lambda: word in Path(proc.log_path).read_text() or
+                     proc.poll() is not None, SERVER_READY_S,
+                     "server %s" % proc.args)
+            assert proc.poll() is None, Path(proc.log_path).read_text()
+        self.http_logs = {name: self.tmp / ("http-%s.log" % name)
+                          for name in BACKENDS}
+
+    def start_sniffer(self):
+        """Every ARP frame on the gateway's bridge port, from now on."""
+        import threading
+
+        eth_p_all = 3
+
+        def make():
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                              socket.htons(eth_p_all))
+            s.bind(("sw-gw", eth_p_all))
+            s.settimeout(0.2)
+            return s
+        sock = netns.in_netns(self.topo["sw"].name, make)
+
+        def loop():
+            while not self.sniff_stop and len(self.frames) < 10000:
+                try:
+                    frame = sock.recv(2048)
+                except socket.timeout:
+                    continue
+                if frame[12:14] == b"\x08\x06":
+                    self.frames.append(frame)
+            sock.close()
+        self.sniffer = threading.Thread(target=loop, daemon=True)
+        self.sniffer.start()
+
+    def start_gateway(self):
+        shutil.copy(TEMPLATE, self.conf)
+        argv = [self.binary] + eal_args(self.prefix, "0,1",
+                                        ["net_af_packet0,iface=gw0"]) + \
+            ["--", "-f", self.conf, "--stats-json", self.stats_path]
+        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
+        try:
+            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
+                                            "rx", READY_S,
+                                            pid=self.proc.pid).close()
+        except TimeoutError as err:
+            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
+            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
+                err, rc, log))
+
+    def stop_gateway(self):
+        if self.stopped is None and self.proc is not None:
+            self.stopped = self.topo.stop(self.proc, signal.SIGINT, 10)
+            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
+                          ignore_errors=True)
+        return self.stopped
+
+    def close(self):
+        self.sniff_stop = True
+        if self.sniffer:
+            self.sniffer.join(2)
+        try:
+            self.stop_gateway()
+        finally:
+            self.topo.destroy()
+
+    # ----------------------------------------------------------- tools
+
+    def log(self):
+        return Path(self.proc.log_path).read_text()
+
+    def stats(self):
+        assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
+        return mg_telemetry.query(self.prefix, "/meshgate/stats")
+
+    def drops(self, reason):
+        value = self.stats()["drops"].get(reason)
+        assert value is not None, "no drop reason %r in telemetry" % reason
+        return value
+
+    def flows_created(self):
+        value = self.stats().get("flows_created")
+        assert value is not None, "/meshgate/stats has no flows_created"
+        return value
+
+    def curl(self, role, url="http://%s/" % SHOP_VIP, max_time=CURL_S):
+        """(rc, HTTP code, body) of one curl from namespace `role`."""
+        proc = self.topo[role].run(
+            ["curl", "-sS", "--max-time", max_time, "-o", "-", "-w",
+             "\n%{http_code}", url], timeout=max_time + 5)
+        body, _, code = proc.stdout.rpartition("\n")
+        return proc.returncode, code, body
+
+    def set_config(self, text):
+        tmp = self.conf.with_suffix(".new")
+        tmp.write_text(text)
+        tmp.replace(self.conf)          # never a half-written file
+        self.proc.send_signal(signal.SIGHUP)
+
+
+@pytest.fixture(scope="module")
+def e2e(meshgate_bin, tmp_path_factory):
+    env = E2E(meshgate_bin, tmp_path_factory.mktemp("e2e"))
+    try:
+        env.build()
+        env.start_servers()
+        env.start_sniffer()
+        env.start_gateway()
+        yield env
+    finally:
+        env.close()
+
+
+def curl_until(env, role, ok, attempts, max_time):
+    """curl until the outcome is `ok` (success) or not; bounded."""
+    for _ in range(attempts):
+        rc, code, body = env.curl(role, max_time=max_time)
+        if (rc == 0 and code == "200") == ok:
+            return rc, code, body
+    return rc, code, body
+
+
+# ----------------------------------------------------------------- tests
+
+def test_allowed_client_reaches_both_backends(e2e):
+    """16 connections from the frontend: all answered, by both backends
+    (hash of the 5-tuple over 2 backends: all 16 on one backend has
+    probability 2^-15)."""
+    seen = []
+    for _ in range(16):
+        rc, code, body = e2e.curl("cli")
+        assert rc == 0 and code == "200", (rc, code, body, e2e.log())
+        m = re.fullmatch(r"backend (b[12])", body.strip())
+        assert m, body
+        seen.append(m.group(1))
+    assert set(seen) == {"b1", "b2"}, seen
+    # The client's address reached the backend unchanged (DNAT only).
+    logs = "".join(p.read_text() for p in e2e.http_logs.values())
+    assert CLI4 in logs, logs
+
+
+def test_backends_resolved_by_arp(e2e):
+    """No static neighbours: the gateway asked for backends by ARP from
+    198.18.2.1 with its own MAC, and answered the client's ARP."""
+    assert not re.search(r"^\s*neighbours\s*=", e2e.conf.read_text(),
+                         re.M), "the e2e config has static neighbours"
+    rc, code, _ = e2e.curl("cli")
+    assert rc == 0 and code == "200"
+    gw_mac = bytes.fromhex(GW_MAC.replace(":", ""))
+    mesh_ip = socket.inet_aton(GW_ADDRS["mesh"])
+    cli_ip = socket.inet_aton(GW_ADDRS["cli"])
+    backends = {socket.inet_aton(a) for a in BACKENDS.values()}
+
+    def arp(frame):     # (op, sender MAC, sender IP, target IP)
+        return (int.from_bytes(frame[20:22], "big"), frame[22:28],
+                frame[28:32], frame[38:42])
+
+    def seen():
+        arps = [arp(f) for f in list(e2e.frames) if len(f) >= 42]
+        asked = any(op == 1 and sha == gw_mac and spa == mesh_ip and
+                    tpa in backends for op, sha, spa, tpa in arps)
+        answered = any(op == 2 and spa in backends and tpa == mesh_ip
+                       for op, sha, spa, tpa in arps)
+        replied = any(op == 2 and sha == gw_mac and spa == cli_ip
+                      for op, sha, spa, tpa in arps)
+        return asked and answered and replied
+    wait_for(seen, 2, "ARP request from the gateway for a backend, the "
+             "backend's reply and the gateway's reply to the client; seen: "
+             "%s" % [arp(f) for f in e2e.frames])
+
+
+def test_denied_caller(e2e):
+    """devbox (env dev) -> shop (env prod): no connection, policy_deny
+    counted, nothing reaches a backend."""
+    before = e2e.drops("policy_deny")
+    rc, code, body = e2e.curl("dev", max_time=3)
+    assert rc != 0, "denied caller got through: %s %s" % (code, body)
+    assert e2e.drops("policy_deny") > before
+    logs = "".join(p.read_text() for p in e2e.http_logs.values())
+    assert DEV4 not in logs, logs
+
+
+def test_reload(e2e):
+    """SIGHUP: a deny takes effect for new connections; a broken file is
+    rejected with FILE:LINE and the running rules stay; restoring the
+    allow brings the service back."""
+    good = TEMPLATE.read_text()
+    marker = 'action = "allow"; from = ["frontend"]; to = ["shop"]; },  ' \
+        '# RELOAD'
+    assert good.count(marker) == 1
+    deny = good.replace(marker, marker.replace("allow", "deny"))
+    try:
+        e2e.set_config(deny)
+        rc, code, _ = curl_until(e2e, "cli", ok=False, attempts=RELOAD_S,
+                                 max_time=1)
+        assert rc != 0, "frontend still served after the deny was loaded"
+
+        before = e2e.log()
+        e2e.set_config(good.replace("policies = (", "policies = ((", 1))
+        err = re.compile(re.escape(str(e2e.conf)) + r":\d+: ")
+        wait_for(lambda: err.search(e2e.log()[len(before):]), 5,
+                 "a FILE:LINE error for the broken file in the log:\n" +
+                 e2e.log()[len(before):])
+        assert e2e.proc.poll() is None, "a bad reload stopped meshgate"
+        rc, _, _ = e2e.curl("cli", max_time=2)
+        assert rc != 0, "the bad file replaced the running (deny) rules"
+    finally:
+        e2e.set_config(good)
+    rc, code, body = curl_until(e2e, "cli", ok=True, attempts=RELOAD_S,
+                                max_time=1)
+    assert rc == 0 and code == "200", "allow not restored: %s %s %s" % (
+        rc, code, body)
+
+
+def test_udp_flow_expiry(e2e):
+    """A UDP exchange creates one flow; more packets within flows.udp
+    reuse it; after the timeout the same 5-tuple is a new flow."""
+    sock = e2e.topo["cli"].socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.bind((CLI4, 40007))
+        sock.settimeout(2)
+
+        def exchange(payload):
+            sock.sendto(payload, (ECHO_VIP, ECHO_PORT))
+            data, peer = sock.recvfrom(2048)
+            assert data == b"b1:" + payload
+            assert peer == (ECHO_VIP, ECHO_PORT), "reply not reverse-NATed"
+
+        f0 = e2e.flows_created()
+        exchange(b"one")
+        f1 = e2e.flows_created()
+        assert f1 == f0 + 1, (f0, f1)
+        exchange(b"two")
+        f2 = e2e.flows_created()
+        assert f2 == f1, "a live UDP flow was created again"
+        time.sleep(UDP_TIMEOUT_S + 2)
+        exchange(b"three")
+        f3 = e2e.flows_created()
+        assert f3 == f2 + 1, "flow not expired after %d s (%d -> %d)" % (
+            UDP_TIMEOUT_S + 2, f2, f3)
+
+
+def test_tcp_established_expiry(e2e):
+    """A connection idle past flows.tcp_established is forgotten: its
+    next segment is not a SYN, so it is dropped (tcp_not_syn)."""
+    sock = e2e.topo["cli"].socket(socket.AF_INET, socket.SOCK_STREAM)
+    with sock:
+        sock.settimeout(3)
+        sock.connect((SHOP_VIP, 80))
+        time.sleep(TCP_ESTABLISHED_S + 2)
+        before = e2e.drops("tcp_not_syn")
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        wait_for(lambda: e2e.drops("tcp_not_syn") > before, 5,
+                 "tcp_not_syn after an expired connection", interval=0.1)
+        sock.settimeout(1)
+        with pytest.raises(socket.timeout):
+            sock.recv(100)
+
+
+def test_zz_clean_shutdown(e2e):
+    """Last: SIGINT stops the gateway cleanly with no mbuf leaked after
+    everything this module sent through it."""
+    rc, log = e2e.stop_gateway()
+    assert rc == 0, log
+    # what ASan/UBSan builds print on a finding (UBSan does not fail)
+    hits = [line for line in log.splitlines()
+            if re.search(r"runtime error:|Sanitizer", line)]
+    assert not hits, "sanitizer report:\n" + "\n".join(hits)
+    stats = load_stats(e2e.stats_path)
+    assert stats is not None, "--stats-json not written:\n" + log
+    assert stats["rx"] > 0
+    assert stats["drops_total"] == sum(stats["drops"].values())
+    assert stats["mempool"]["in_use"] == 0, "mbufs leaked: %s" % \
+        stats["mempool"]

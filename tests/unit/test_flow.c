@@ -1,0 +1,974 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/*
+ * Unit tests of lib/flow: lookups from both sides, a full table, the TCP
+ * state machine, expiry on a fake clock, RCU reuse and a concurrent writer.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <netinet/in.h>
+
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_pause.h>
+#include <rte_random.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_tcp.h>
+
+#include "mg_flow.h"
+
+/* One cycle per millisecond: a timeout of N seconds is N * 1000 cycles. */
+#define HZ     1000
+#define SEC(s) ((uint64_t)(s)*HZ)
+
+#define SYN RTE_TCP_SYN_FLAG
+#define ACK RTE_TCP_ACK_FLAG
+#define FIN RTE_TCP_FIN_FLAG
+#define RST RTE_TCP_RST_FLAG
+#define PSH RTE_TCP_PSH_FLAG
+#define FWD MG_FLOW_DIR_FWD
+#define REV MG_FLOW_DIR_REV
+
+/* What a test created; the teardown frees it even after a failed assert. */
+static struct mg_flow_table *tbl;
+static struct rte_rcu_qsbr *qsv;
+
+static struct mg_flow_table *
+table_new(uint32_t max_flows, const struct mg_flow_conf *timeouts,
+	  struct rte_rcu_qsbr *v)
+{
+	struct mg_flow_params p = {
+		.name = "test_flow",
+		.max_flows = max_flows,
+		.socket = SOCKET_ID_ANY,
+		.timeouts = timeouts,
+		.tsc_hz = HZ,
+		.qsv = v,
+	};
+
+	tbl = mg_flow_table_create(&p);
+	assert_non_null(tbl);
+	return tbl;
+}
+
+/*
+ * The two keys of connection @p id: client 10.0.x.y:(10000 + id) to
+ * VIP 198.18.0.1:80, answered by backend 192.0.2.10:8080.
+ */
+static void
+flow_keys(uint32_t id, uint8_t proto, struct mg_5tuple k[2])
+{
+	static const uint8_t vip[4] = { 198, 18, 0, 1 };
+	static const uint8_t backend[4] = { 192, 0, 2, 10 };
+	uint8_t client[4] = { 10, 0, (uint8_t)(id >> 8), (uint8_t)id };
+	uint16_t cport = rte_cpu_to_be_16((uint16_t)(10000 + id));
+
+	memset(k, 0, 2 * sizeof(*k));
+	memcpy(k[0].src, client, 4);
+	memcpy(k[0].dst, vip, 4);
+	k[0].sport = cport;
+	k[0].dport = rte_cpu_to_be_16(80);
+	memcpy(k[1].src, backend, 4);
+	memcpy(k[1].dst, client, 4);
+	k[1].sport = rte_cpu_to_be_16(8080);
+	k[1].dport = cport;
+	k[0].proto = k[1].proto = proto;
+	k[0].family = k[1].family = 4;
+}
+
+static struct mg_flow *
+flow_open(uint32_t id, uint8_t proto, uint64_t now)
+{
+	struct mg_flow *f = mg_flow_alloc(tbl);
+
+	assert_non_null(f);
+	flow_keys(id, proto, f->key);
+	f->service = (uint16_t)id;
+	assert_int_equal(mg_flow_publish(tbl, f, now), 0);
+	return f;
+}
+
+/* Looks one tuple up; returns the entry or NULL, and its direction. */
+static struct mg_flow *
+lookup1(const struct mg_5tuple *k, uint8_t *dir)
+{
+	const struct mg_5tuple *keys[1] = { k };
+	struct mg_flow *f[1];
+	uint8_t d[1];
+	uint64_t hits;
+
+	hits = mg_flow_lookup_bulk(tbl, keys, 1, f, d);
+	assert_int_equal(hits != 0, f[0] != NULL);
+	if (dir != NULL)
+		*dir = d[0];
+	return f[0];
+}
+
+/* True when connection @p id is reachable from both sides. */
+static bool
+flow_found(uint32_t id, uint8_t proto)
+{
+	struct mg_5tuple k[2];
+	struct mg_flow *a, *b;
+
+	flow_keys(id, proto, k);
+	a = lookup1(&k[0], NULL);
+	b = lookup1(&k[1], NULL);
+	assert_ptr_equal(a, b);
+	return a != NULL;
+}
+
+static void
+expire_all(uint64_t now)
+{
+	struct mg_flow_cursor c = { 0 };
+
+	mg_flow_expire(tbl, &c, now, UINT32_MAX);
+}
+
+/* Drives a fresh TCP flow to @p state with packets at @p now. */
+static void
+drive(struct mg_flow *f, enum mg_flow_state state, uint64_t now)
+{
+	if (state == MG_FLOW_SYN_SENT || state == MG_FLOW_UDP)
+		return;
+	mg_flow_update(f, REV, SYN | ACK, now);
+	if (state == MG_FLOW_SYN_RECV)
+		return;
+	mg_flow_update(f, FWD, ACK, now);
+	if (state == MG_FLOW_ESTABLISHED)
+		return;
+	if (state == MG_FLOW_CLOSED) {
+		mg_flow_update(f, REV, RST, now);
+		return;
+	}
+	mg_flow_update(f, FWD, FIN | ACK, now);
+	if (state == MG_FLOW_FIN_WAIT)
+		return;
+	mg_flow_update(f, REV, FIN | ACK, now);
+}
+
+/* ---- tests ---- */
+
+static void
+test_create_errors(void **state)
+{
+	struct mg_flow_params p = {
+		.name = "test_flow",
+		.max_flows = 16,
+		.tsc_hz = HZ,
+		.socket = SOCKET_ID_ANY,
+	};
+	struct mg_flow_params bad;
+	struct mg_flow_table *t2;
+
+	(void)state;
+	assert_null(mg_flow_table_create(NULL));
+	assert_int_equal(rte_errno, EINVAL);
+	bad = p;
+	bad.max_flows = 0;
+	assert_null(mg_flow_table_create(&bad));
+	assert_int_equal(rte_errno, EINVAL);
+	bad = p;
+	bad.tsc_hz = 0;
+	assert_null(mg_flow_table_create(&bad));
+	assert_int_equal(rte_errno, EINVAL);
+	bad = p;
+	bad.name = NULL;
+	assert_null(mg_flow_table_create(&bad));
+	assert_int_equal(rte_errno, EINVAL);
+	bad = p;
+	bad.name = "0123456789abcdefghijk+"; /* 22 characters */
+	assert_null(mg_flow_table_create(&bad));
+	assert_int_equal(rte_errno, EINVAL);
+
+	bad = p;
+	bad.name = "0123456789abcdefghijk"; /* 21: the longest accepted */
+	tbl = mg_flow_table_create(&bad);
+	assert_non_null(tbl);
+	t2 = mg_flow_table_create(&bad);
+	assert_null(t2);
+	assert_int_equal(rte_errno, EEXIST);
+	mg_flow_table_free(tbl);
+	tbl = NULL;
+	mg_flow_table_free(NULL);
+}
+
+static void
+test_lookup_both_directions(void **state)
+{
+	struct mg_5tuple k[2], other[2];
+	struct mg_flow *f, *g;
+	uint8_t dir;
+
+	(void)state;
+	table_new(16, NULL, NULL);
+	f = flow_open(7, IPPROTO_TCP, 100);
+	assert_int_equal(mg_flow_count(tbl), 1);
+	assert_int_equal(f->state, MG_FLOW_SYN_SENT);
+	assert_int_equal(f->last_seen, 100);
+
+	flow_keys(7, IPPROTO_TCP, k);
+	dir = 0xff;
+	g = lookup1(&k[0], &dir);
+	assert_ptr_equal(g, f);
+	assert_int_equal(dir, FWD);
+	g = lookup1(&k[1], &dir);
+	assert_ptr_equal(g, f);
+	assert_int_equal(dir, REV);
+	assert_int_equal(g->service, 7);
+
+	/* Same addresses, other protocol or port: different connections. */
+	flow_keys(7, IPPROTO_UDP, other);
+	assert_null(lookup1(&other[0], NULL));
+	flow_keys(8, IPPROTO_TCP, other);
+	assert_null(lookup1(&other[1], NULL));
+}
+
+static void
+test_bulk_hit_mask(void **state)
+{
+	struct mg_5tuple k[RTE_HASH_LOOKUP_BULK_MAX][2];
+	const struct mg_5tuple *keys[RTE_HASH_LOOKUP_BULK_MAX];
+	struct mg_flow *flows[RTE_HASH_LOOKUP_BULK_MAX];
+	struct mg_flow *opened[20];
+	uint8_t dir[RTE_HASH_LOOKUP_BULK_MAX];
+	uint64_t hits, want = 0;
+	unsigned int i;
+
+	(void)state;
+	table_new(32, NULL, NULL);
+	for (i = 0; i < RTE_DIM(opened); i++)
+		opened[i] = flow_open(i, IPPROTO_UDP, 1);
+
+	/* Every third key is unknown; the others alternate sides. */
+	for (i = 0; i < RTE_HASH_LOOKUP_BULK_MAX; i++) {
+		bool hit = i % 3 != 0;
+
+		flow_keys(hit ? i % 20 : 1000 + i, IPPROTO_UDP, k[i]);
+		keys[i] = &k[i][i & 1];
+		if (hit)
+			want |= UINT64_C(1) << i;
+	}
+	hits = mg_flow_lookup_bulk(tbl, keys, RTE_HASH_LOOKUP_BULK_MAX, flows,
+				   dir);
+	assert_int_equal(hits, want);
+	for (i = 0; i < RTE_HASH_LOOKUP_BULK_MAX; i++) {
+		if (i % 3 == 0) {
+			assert_null(flows[i]);
+			continue;
+		}
+		assert_ptr_equal(flows[i], opened[i % 20]);
+		assert_int_equal(dir[i], i & 1);
+	}
+	assert_int_equal(mg_flow_lookup_bulk(tbl, keys, 0, flows, dir), 0);
+	/* A short burst uses only its own bits. */
+	assert_int_equal(mg_flow_lookup_bulk(tbl, keys + 1, 3, flows, dir),
+			 0x3);
+}
+
+static void
+test_table_full(void **state)
+{
+	unsigned int i;
+
+	(void)state;
+	table_new(8, NULL, NULL);
+	for (i = 0; i < 8; i++)
+		flow_open(i, IPPROTO_TCP, 1);
+	assert_int_equal(mg_flow_count(tbl), 8);
+
+	rte_errno = 0;
+	assert_null(mg_flow_alloc(tbl));
+	assert_int_equal(rte_errno, ENOSPC);
+	for (i = 0; i < 8; i++)
+		assert_true(flow_found(i, IPPROTO_TCP));
+
+	/* Flows that expire make room again. */
+	expire_all(SEC(100));
+	assert_int_equal(mg_flow_count(tbl), 0);
+	for (i = 0; i < 8; i++) {
+		assert_false(flow_found(i, IPPROTO_TCP));
+		flow_open(100 + i, IPPROTO_TCP, SEC(100));
+	}
+	assert_null(mg_flow_alloc(tbl));
+}
+
+static void
+test_duplicate_publish(void **state)
+{
+	struct mg_5tuple k[2];
+	struct mg_flow *a, *f;
+	unsigned int i;
+
+	(void)state;
+	table_new(4, NULL, NULL);
+	a = flow_open(1, IPPROTO_TCP, 1);
+
+	/* The same connection from a second worker. */
+	f = mg_flow_alloc(tbl);
+	assert_non_null(f);
+	flow_keys(1, IPPROTO_TCP, f->key);
+	assert_int_equal(mg_flow_publish(tbl, f, 2), -EEXIST);
+	mg_flow_release(tbl, f);
+
+	/* A new client tuple whose reverse key clashes with flow 1. */
+	f = mg_flow_alloc(tbl);
+	assert_non_null(f);
+	flow_keys(2, IPPROTO_TCP, f->key);
+	flow_keys(1, IPPROTO_TCP, k);
+	f->key[1] = k[1];
+	assert_int_equal(mg_flow_publish(tbl, f, 2), -EEXIST);
+	flow_keys(2, IPPROTO_TCP, k);
+	assert_null(lookup1(&k[0], NULL));
+	mg_flow_release(tbl, f);
+
+	/* A flow that would be its own reverse. */
+	f = mg_flow_alloc(tbl);
+	assert_non_null(f);
+	flow_keys(3, IPPROTO_TCP, f->key);
+	f->key[1] = f->key[0];
+	assert_int_equal(mg_flow_publish(tbl, f, 2), -EEXIST);
+	assert_null(lookup1(&f->key[0], NULL));
+	mg_flow_release(tbl, f);
+
+	/* Flow 1 is untouched and every released entry is free again. */
+	assert_int_equal(mg_flow_count(tbl), 1);
+	flow_keys(1, IPPROTO_TCP, k);
+	assert_ptr_equal(lookup1(&k[1], NULL), a);
+	assert_int_equal(a->last_seen, 1);
+	for (i = 0; i < 3; i++)
+		flow_open(10 + i, IPPROTO_TCP, 3);
+	assert_null(mg_flow_alloc(tbl));
+}
+
+static void
+test_tcp_handshake_and_close(void **state)
+{
+	struct mg_flow *f;
+
+	(void)state;
+	table_new(4, NULL, NULL);
+	f = flow_open(1, IPPROTO_TCP, 1);
+	assert_int_equal(f->state, MG_FLOW_SYN_SENT);
+
+	/* Retransmitted SYN, and a SYN-ACK from the wrong side: no change. */
+	mg_flow_update(f, FWD, SYN, 2);
+	mg_flow_update(f, FWD, SYN | ACK, 3);
+	mg_flow_update(f, REV, ACK, 4);
+	assert_int_equal(f->state, MG_FLOW_SYN_SENT);
+	assert_int_equal(f->last_seen, 4);
+
+	mg_flow_update(f, REV, SYN | ACK, 5);
+	assert_int_equal(f->state, MG_FLOW_SYN_RECV);
+	mg_flow_update(f, REV, SYN | ACK, 6); /* retransmitted */
+	mg_flow_update(f, FWD, SYN, 7);
+	assert_int_equal(f->state, MG_FLOW_SYN_RECV);
+	mg_flow_update(f, FWD, ACK, 8);
+	assert_int_equal(f->state, MG_FLOW_ESTABLISHED);
+
+	mg_flow_update(f, FWD, PSH | ACK, 9);
+	mg_flow_update(f, REV, PSH | ACK, 10);
+	mg_flow_update(f, REV, SYN | ACK, 11);
+	assert_int_equal(f->state, MG_FLOW_ESTABLISHED);
+	assert_int_equal(f->fin_seen, 0);
+
+	mg_flow_update(f, FWD, FIN | ACK, 12);
+	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
+	assert_int_equal(f->fin_seen, 1 << FWD);
+	mg_flow_update(f, FWD, FIN | ACK, 13); /* retransmitted */
+	mg_flow_update(f, REV, ACK, 14);
+	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
+	mg_flow_update(f, REV, FIN | ACK, 15);
+	assert_int_equal(f->state, MG_FLOW_TIME_WAIT);
+	assert_int_equal(f->fin_seen, (1 << FWD) | (1 << REV));
+	mg_flow_update(f, FWD, ACK, 16);
+	assert_int_equal(f->state, MG_FLOW_TIME_WAIT);
+	assert_int_equal(f->last_seen, 16);
+
+	/* The server may close first, and the last ACK may carry a FIN. */
+	f = flow_open(2, IPPROTO_TCP, 1);
+	drive(f, MG_FLOW_ESTABLISHED, 2);
+	mg_flow_update(f, REV, FIN | ACK, 3);
+	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
+	assert_int_equal(f->fin_seen, 1 << REV);
+	f = flow_open(3, IPPROTO_TCP, 1);
+	mg_flow_update(f, REV, SYN | ACK, 2);
+	mg_flow_update(f, FWD, FIN | ACK, 3);
+	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
+}
+
+static void
+test_tcp_rst(void **state)
+{
+	static const enum mg_flow_state from[] = {
+		MG_FLOW_SYN_SENT, MG_FLOW_SYN_RECV,  MG_FLOW_ESTABLISHED,
+		MG_FLOW_FIN_WAIT, MG_FLOW_TIME_WAIT,
+	};
+	struct mg_flow *f;
+	unsigned int i;
+
+	(void)state;
+	table_new(16, NULL, NULL);
+	for (i = 0; i < RTE_DIM(from); i++) {
+		f = flow_open(i, IPPROTO_TCP, 1);
+		drive(f, from[i], 2);
+		assert_int_equal(f->state, from[i]);
+		mg_flow_update(f, i & 1 ? FWD : REV, RST | (i & 1 ? ACK : 0),
+			       3);
+		assert_int_equal(f->state, MG_FLOW_CLOSED);
+		/* Nothing reopens a reset connection. */
+		mg_flow_update(f, FWD, SYN, 4);
+		mg_flow_update(f, REV, SYN | ACK, 5);
+		mg_flow_update(f, FWD, FIN, 6);
+		assert_int_equal(f->state, MG_FLOW_CLOSED);
+		assert_int_equal(f->last_seen, 6);
+	}
+}
+
+static void
+test_udp_and_other_protocols(void **state)
+{
+	struct mg_flow *f;
+
+	(void)state;
+	table_new(4, NULL, NULL);
+	f = flow_open(1, IPPROTO_UDP, 1);
+	assert_int_equal(f->state, MG_FLOW_UDP);
+	mg_flow_update(f, REV, 0, 9);
+	assert_int_equal(f->state, MG_FLOW_UDP);
+	assert_int_equal(f->last_seen, 9);
+
+	/* Non-TCP flows are UDP-like whatever the caller left in state. */
+	f = mg_flow_alloc(tbl);
+	assert_non_null(f);
+	flow_keys(2, IPPROTO_ICMP, f->key);
+	f->state = MG_FLOW_ESTABLISHED;
+	assert_int_equal(mg_flow_publish(tbl, f, 1), 0);
+	assert_int_equal(f->state, MG_FLOW_UDP);
+
+	/* A TCP connection adopted mid-stream keeps its state. */
+	f = mg_flow_alloc(tbl);
+	assert_non_null(f);
+	flow_keys(3, IPPROTO_TCP, f->key);
+	f->state = MG_FLOW_ESTABLISHED;
+	assert_int_equal(mg_flow_publish(tbl, f, 1), 0);
+	assert_int_equal(f->state, MG_FLOW_ESTABLISHED);
+}
+
+/* Opens one flow per state at @p t0; ids are the state values. */
+static void
+open_one_per_state(uint64_t t0)
+{
+	unsigned int s;
+
+	for (s = 0; s < MG_FLOW_STATE_MAX; s++) {
+		struct mg_flow *f = flow_open(
+			s, s == MG_FLOW_UDP ? IPPROTO_UDP : IPPROTO_TCP, t0);
+
+		drive(f, s, t0);
+		assert_int_equal(f->state, s);
+	}
+}
+
+static bool
+state_found(enum mg_flow_state s)
+{
+	return flow_found(s, s == MG_FLOW_UDP ? IPPROTO_UDP : IPPROTO_TCP);
+}
+
+/* Checks which of the per-state flows are still there. */
+static void
+assert_alive(unsigned int mask)
+{
+	unsigned int s;
+
+	for (s = 0; s < MG_FLOW_STATE_MAX; s++) {
+		if (state_found(s) != !!(mask & (1u << s)))
+			fail_msg("state %s: expected %s", mg_flow_state_name(s),
+				 mask & (1u << s) ? "alive" : "expired");
+	}
+}
+
+static void
+test_expire_default_timeouts(void **state)
+{
+	/* Zero means "default" for each timeout. */
+	const struct mg_flow_conf conf = { .max_flows = 99 };
+	struct mg_flow_cursor c = { 0 };
+	const uint64_t t0 = SEC(1);
+	unsigned int all = (1u << MG_FLOW_STATE_MAX) - 1;
+
+	(void)state;
+	table_new(16, &conf, NULL);
+	open_one_per_state(t0);
+	assert_int_equal(mg_flow_count(tbl), MG_FLOW_STATE_MAX);
+
+	/* Idle for exactly the timeout is not yet past it. */
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(2), 16), 0);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(2) + 1, 16), 1);
+	all &= ~(1u << MG_FLOW_CLOSED);
+	assert_alive(all);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(10), 16), 0);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(10) + 1, 16), 3);
+	all &= ~(1u << MG_FLOW_SYN_SENT | 1u << MG_FLOW_SYN_RECV |
+		 1u << MG_FLOW_TIME_WAIT);
+	assert_alive(all);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(30), 16), 0);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(30) + 1, 16), 2);
+	assert_alive(1u << MG_FLOW_ESTABLISHED);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(3600), 16), 0);
+	assert_int_equal(mg_flow_expire(tbl, &c, t0 + SEC(3600) + 1, 16), 1);
+	assert_alive(0);
+	assert_int_equal(mg_flow_count(tbl), 0);
+}
+
+static void
+test_expire_configured_timeouts(void **state)
+{
+	const struct mg_flow_conf conf = {
+		.tcp_syn_s = 1,
+		.tcp_established_s = 50,
+		.tcp_fin_s = 4,
+		.tcp_time_wait_s = 3,
+		.tcp_rst_s = 2,
+		.udp_s = 5,
+	};
+	struct mg_flow_cursor c = { 0 };
+	const uint64_t t0 = SEC(7);
+	struct mg_5tuple k[2];
+	struct mg_flow *f;
+	unsigned int i;
+
+	(void)state;
+	table_new(64, &conf, NULL);
+	open_one_per_state(t0);
+	mg_flow_expire(tbl, &c, t0 + SEC(1) + 1, 64);
+	assert_alive(~(1u << MG_FLOW_SYN_SENT | 1u << MG_FLOW_SYN_RECV));
+	mg_flow_expire(tbl, &c, t0 + SEC(2) + 1, 64);
+	assert_alive(1u << MG_FLOW_ESTABLISHED | 1u << MG_FLOW_FIN_WAIT |
+		     1u << MG_FLOW_TIME_WAIT | 1u << MG_FLOW_UDP);
+	mg_flow_expire(tbl, &c, t0 + SEC(3) + 1, 64);
+	mg_flow_expire(tbl, &c, t0 + SEC(4) + 1, 64);
+	assert_alive(1u << MG_FLOW_ESTABLISHED | 1u << MG_FLOW_UDP);
+	mg_flow_expire(tbl, &c, t0 + SEC(5) + 1, 64);
+	assert_alive(1u << MG_FLOW_ESTABLISHED);
+
+	/* A SYN flood next to established flows: only the SYNs go. */
+	for (i = 100; i < 140; i++)
+		flow_open(i, IPPROTO_TCP, SEC(20));
+	for (i = 200; i < 210; i++) {
+		f = flow_open(i, IPPROTO_TCP, SEC(20));
+		drive(f, MG_FLOW_ESTABLISHED, SEC(20));
+	}
+	assert_int_equal(mg_flow_expire(tbl, &c, SEC(22), 64), 40);
+	for (i = 100; i < 140; i++)
+		assert_false(flow_found(i, IPPROTO_TCP));
+	for (i = 200; i < 210; i++)
+		assert_true(flow_found(i, IPPROTO_TCP));
+	assert_true(state_found(MG_FLOW_ESTABLISHED));
+	assert_int_equal(mg_flow_count(tbl), 11);
+
+	/* A clock behind last_seen (another worker's) is no age. */
+	assert_int_equal(mg_flow_expire(tbl, &c, 0, 64), 0);
+	assert_int_equal(mg_flow_count(tbl), 11);
+
+	/* Traffic keeps a flow alive. */
+	flow_keys(MG_FLOW_ESTABLISHED, IPPROTO_TCP, k);
+	f = lookup1(&k[1], NULL);
+	assert_non_null(f);
+	mg_flow_update(f, REV, ACK, SEC(60));
+	assert_int_equal(mg_flow_expire(tbl, &c, SEC(110), 64), 10);
+	assert_true(state_found(MG_FLOW_ESTABLISHED));
+	assert_int_equal(mg_flow_count(tbl), 1);
+}
+
+static void
+test_rcu_grace_period(void **state)
+{
+	struct mg_flow *f, *gone;
+	struct mg_flow_cursor c = { 0 };
+	struct mg_5tuple k[2], copy;
+	unsigned int i;
+
+	(void)state;
+	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
+			  RTE_CACHE_LINE_SIZE);
+	assert_non_null(qsv);
+	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
+	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
+	/* From here this thread is also a reader that never reports unless
+	 * the test says so. */
+	rte_rcu_qsbr_thread_online(qsv, 0);
+
+	table_new(4, NULL, qsv);
+	for (i = 0; i < 3; i++)
+		flow_open(i, IPPROTO_UDP, 0);
+
+	/* A publish that failed before showing a key needs no grace period:
+	 * its entry is free again at once. */
+	for (i = 0; i < 3; i++) {
+		f = mg_flow_alloc(tbl);
+		assert_non_null(f);
+		flow_keys(0, IPPROTO_UDP, f->key);
+		assert_int_equal(mg_flow_publish(tbl, f, 0), -EEXIST);
+		mg_flow_release(tbl, f);
+	}
+	flow_open(3, IPPROTO_UDP, 0);
+	assert_null(mg_flow_alloc(tbl));
+
+	flow_keys(0, IPPROTO_UDP, k);
+	gone = lookup1(&k[0], NULL);
+	assert_non_null(gone);
+	assert_int_equal(gone->index, 0);
+	copy = gone->key[0];
+	assert_int_equal(mg_flow_expire(tbl, &c, SEC(31), 1), 1);
+	assert_int_equal(mg_flow_count(tbl), 3);
+	assert_false(flow_found(0, IPPROTO_UDP));
+
+	/* The reader has not reported since: the entry it may hold is
+	 * neither handed out nor overwritten, however often we try. */
+	rte_errno = 0;
+	assert_null(mg_flow_alloc(tbl));
+	assert_int_equal(rte_errno, ENOSPC);
+	assert_int_equal(mg_flow_expire(tbl, &c, SEC(1), 4), 0);
+	assert_null(mg_flow_alloc(tbl));
+	assert_memory_equal(&gone->key[0], &copy, sizeof(copy));
+
+	rte_rcu_qsbr_quiescent(qsv, 0);
+	f = mg_flow_alloc(tbl);
+	assert_ptr_equal(f, gone);
+	/* Its key slots came back too: the hash holds exactly 8 keys. */
+	flow_keys(50, IPPROTO_UDP, f->key);
+	assert_int_equal(mg_flow_publish(tbl, f, SEC(40)), 0);
+	assert_true(flow_found(50, IPPROTO_UDP));
+	assert_int_equal(mg_flow_count(tbl), 4);
+}
+
+/* Flow i sits at index_of[i]; exactly those at indices in @p gone are gone. */
+static void
+assert_gone(const uint32_t *index_of, uint32_t gone)
+{
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		assert_int_equal(flow_found(i, IPPROTO_UDP),
+				 !(gone & (1u << index_of[i])));
+}
+
+static void
+test_expire_budget_and_stride(void **state)
+{
+	struct mg_flow_cursor a = { .next = 0, .stride = 2, .first = 0 };
+	struct mg_flow_cursor b = { .next = 0, .stride = 2, .first = 1 };
+	uint32_t index_of[16];
+	unsigned int i;
+	uint32_t gone = 0;
+
+	(void)state;
+	table_new(16, NULL, NULL);
+	for (i = 0; i < 16; i++)
+		index_of[i] = flow_open(i, IPPROTO_UDP, 0)->index;
+
+	assert_int_equal(mg_flow_expire(tbl, &a, SEC(31), 3), 3);
+	assert_int_equal(a.next, 6);
+	gone |= 1u << 0 | 1u << 2 | 1u << 4;
+	assert_gone(index_of, gone);
+
+	/* A cursor whose next is not of its rank starts at its rank. */
+	assert_int_equal(mg_flow_expire(tbl, &b, SEC(31), 3), 3);
+	assert_int_equal(b.next, 7);
+	gone |= 1u << 1 | 1u << 3 | 1u << 5;
+	assert_gone(index_of, gone);
+
+	/* A budget beyond the cursor's share looks at each entry once and
+	 * wraps back to where it started. */
+	assert_int_equal(mg_flow_expire(tbl, &a, SEC(31), 1000), 5);
+	assert_int_equal(a.next, 6);
+	gone |= 0x5555;
+	assert_gone(index_of, gone);
+	assert_int_equal(mg_flow_expire(tbl, &b, SEC(31), 1000), 5);
+	gone = 0xffff;
+	assert_gone(index_of, gone);
+	assert_int_equal(mg_flow_count(tbl), 0);
+
+	/* Bad ranks look at nothing. */
+	b.first = 2;
+	assert_int_equal(mg_flow_expire(tbl, &b, SEC(31), 16), 0);
+}
+
+static void
+test_count_states(void **state)
+{
+	uint32_t counts[MG_FLOW_STATE_MAX];
+	unsigned int s;
+
+	(void)state;
+	table_new(64, NULL, NULL);
+	mg_flow_count_states(tbl, counts);
+	for (s = 0; s < MG_FLOW_STATE_MAX; s++)
+		assert_int_equal(counts[s], 0);
+	open_one_per_state(1);
+	/* and a second established flow */
+	drive(flow_open(40, IPPROTO_TCP, 1), MG_FLOW_ESTABLISHED, 1);
+	assert_int_equal(mg_flow_count(tbl), MG_FLOW_STATE_MAX + 1);
+	mg_flow_count_states(tbl, counts);
+	for (s = 0; s < MG_FLOW_STATE_MAX; s++)
+		assert_int_equal(counts[s], s == MG_FLOW_ESTABLISHED ? 2 : 1);
+
+	expire_all(SEC(11));
+	mg_flow_count_states(tbl, counts);
+	assert_int_equal(counts[MG_FLOW_SYN_SENT], 0);
+	assert_int_equal(counts[MG_FLOW_CLOSED], 0);
+	assert_int_equal(counts[MG_FLOW_ESTABLISHED], 2);
+	assert_int_equal(counts[MG_FLOW_FIN_WAIT], 1);
+	assert_int_equal(counts[MG_FLOW_UDP], 1);
+	assert_int_equal(mg_flow_count(tbl), 4);
+
+	assert_string_equal(mg_flow_state_name(MG_FLOW_SYN_SENT), "syn_sent");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_SYN_RECV), "syn_recv");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_ESTABLISHED),
+			    "established");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_FIN_WAIT), "fin_wait");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_TIME_WAIT), "time_wait");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_CLOSED), "closed");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_UDP), "udp");
+	assert_string_equal(mg_flow_state_name(MG_FLOW_STATE_MAX), "invalid");
+}
+
+/* ---- concurrency ---- */
+
+/*
+ * Connections the writer cycles through (far more than it keeps alive, so
+ * its own publishes never clash) and a small table, so that a removed
+ * entry comes back out of the free ring within a few rounds: reuse
+ * before the grace period would land inside the reader's window.
+ */
+#define CONC_IDS       1024
+#define CONC_MAX_FLOWS 64
+#define CONC_PER_ITER  4
+#define CONC_SPIN      256
+/* The writer stops after CONC_PUBLISHES publishes, CONC_WRITER_ITERS
+ * rounds or CONC_SECONDS, whichever comes first. Publishes are the goal,
+ * not rounds: a reader starved on a busy machine makes rounds without
+ * room, which must not end the test before it has tested anything. */
+#define CONC_PUBLISHES	  200000
+#define CONC_WRITER_ITERS 10000000
+#define CONC_READER_ITERS 2000000
+#define CONC_BURST	  32
+#define CONC_SECONDS	  3
+
+struct conc {
+	bool writer_done;
+	uint32_t last_id;  /* newest connection; the reader aims near it */
+	uint64_t deadline; /* timer cycles */
+	uint64_t published, removed, no_room, clashes, errors;
+};
+
+/*
+ * Lcore 1: opens CONC_PER_ITER connections per round on a clock that
+ * advances 0.5 s a round (UDP timeout 1 s), and expires as it goes, so
+ * entries are removed and reused all the time.
+ */
+static int
+conc_writer(void *arg)
+{
+	struct conc *cs = arg;
+	struct mg_flow_cursor c = { 0 };
+	uint32_t id = 0, iter, j;
+	uint64_t now = 0;
+	struct mg_flow *f;
+	int ret;
+
+	for (iter = 0;
+	     cs->published < CONC_PUBLISHES && iter < CONC_WRITER_ITERS &&
+	     rte_get_timer_cycles() < cs->deadline;
+	     iter++) {
+		now += SEC(1) / 2;
+		for (j = 0; j < CONC_PER_ITER; j++) {
+			id = (id + 1) % CONC_IDS;
+			f = mg_flow_alloc(tbl);
+			if (f == NULL) {
+				cs->no_room++;
+				continue;
+			}
+			flow_keys(id, IPPROTO_UDP, f->key);
+			f->service = (uint16_t)id;
+			ret = mg_flow_publish(tbl, f, now);
+			if (ret == 0) {
+				cs->published++;
+				__atomic_store_n(&cs->last_id, id,
+						 __ATOMIC_RELAXED);
+				continue;
+			}
+			if (ret == -EEXIST)
+				cs->clashes++;
+			else
+				cs->errors++;
+			mg_flow_release(tbl, f);
+		}
+		cs->removed += mg_flow_expire(tbl, &c, now, 64);
+	}
+	__atomic_store_n(&cs->writer_done, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void
+test_concurrent_lookup(void **state)
+{
+	const struct mg_flow_conf conf = { .udp_s = 1 };
+	struct mg_5tuple k[CONC_BURST][2];
+	const struct mg_5tuple *keys[CONC_BURST];
+	struct mg_flow *flows[CONC_BURST];
+	uint8_t dir[CONC_BURST];
+	uint64_t lookups = 0, hits = 0, mismatches = 0, hard_stop;
+	struct conc cs = { 0 };
+	unsigned int i, spin;
+	uint32_t iter, last, id;
+
+	(void)state;
+	if (rte_lcore_count() < 2 || rte_lcore_is_enabled(1) == 0)
+		skip();
+	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
+			  RTE_CACHE_LINE_SIZE);
+	assert_non_null(qsv);
+	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
+	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
+	rte_rcu_qsbr_thread_online(qsv, 0);
+	table_new(CONC_MAX_FLOWS, &conf, qsv);
+
+	cs.deadline =
+		rte_get_timer_cycles() + CONC_SECONDS * rte_get_timer_hz();
+	hard_stop = cs.deadline + rte_get_timer_hz();
+	assert_int_equal(rte_eal_remote_launch(conc_writer, &cs, 1), 0);
+
+	for (iter = 0; iter < CONC_READER_ITERS &&
+		       !__atomic_load_n(&cs.writer_done, __ATOMIC_ACQUIRE) &&
+		       rte_get_timer_cycles() < hard_stop;
+	     iter++) {
+		/* Mostly connections the writer opened lately, which it
+		 * is about to remove and reuse. */
+		last = __atomic_load_n(&cs.last_id, __ATOMIC_RELAXED);
+		for (i = 0; i < CONC_BURST; i++) {
+			id = (last + CONC_IDS - (uint32_t)(rte_rand() % 16)) %
+			     CONC_IDS;
+			flow_keys(id, IPPROTO_UDP, k[i]);
+			keys[i] = &k[i][i & 1];
+		}
+		mg_flow_lookup_bulk(tbl, keys, CONC_BURST, flows, dir);
+		lookups += CONC_BURST;
+		/* Give the writer time to remove and (wrongly) reuse what
+		 * we hold before we look at it. */
+		for (spin = 0; spin < CONC_SPIN; spin++)
+			rte_pause();
+		for (i = 0; i < CONC_BURST; i++) {
+			if (flows[i] == NULL)
+				continue;
+			hits++;
+			if (dir[i] != (i & 1) ||
+			    memcmp(&flows[i]->key[dir[i]], keys[i],
+				   sizeof(*keys[i])) != 0)
+				mismatches++;
+		}
+		rte_rcu_qsbr_quiescent(qsv, 0);
+	}
+	rte_rcu_qsbr_thread_offline(qsv, 0);
+	assert_int_equal(rte_eal_wait_lcore(1), 0);
+
+	print_message("# lookups %" PRIu64 " hits %" PRIu64
+		      " published %" PRIu64 " removed %" PRIu64
+		      " no_room %" PRIu64 " clashes %" PRIu64 "\n",
+		      lookups, hits, cs.published, cs.removed, cs.no_room,
+		      cs.clashes);
+	assert_int_equal(mismatches, 0);
+	assert_int_equal(cs.errors, 0);
+	assert_int_equal(cs.clashes, 0);
+	/* Both sides must have done enough for the check to mean something. */
+	assert_true(hits > 1000);
+	assert_true(cs.published > 1000);
+	assert_true(cs.removed > 1000);
+	assert_int_equal(mg_flow_count(tbl), cs.published - cs.removed);
+}
+
+/* ---- fixtures ---- */
+
+static int
+group_setup(void **state)
+{
+	char *argv[] = {
+		"test_flow", "--no-huge",     "--no-pci",    "-m",
+		"128",	     "--file-prefix", "test_flow",   "-l",
+		"0,1",	     "--log-level",   "lib.*:error",
+	};
+
+	(void)state;
+	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	return rte_eal_cleanup() == 0 ? 0 : -1;
+}
+
+/* Runs even when a test fails half-way, so names can be reused. */
+static int
+test_teardown(void **state)
+{
+	(void)state;
+	mg_flow_table_free(tbl);
+	tbl = NULL;
+	if (qsv != NULL) {
+		rte_rcu_qsbr_thread_offline(qsv, 0);
+		rte_rcu_qsbr_thread_unregister(qsv, 0);
+		rte_free(qsv);
+		qsv = NULL;
+	}
+	return 0;
+}
+
+#define FLOW_TEST(fn) cmocka_unit_test_teardown(fn, test_teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FLOW_TEST(test_create_errors),
+		FLOW_TEST(test_lookup_both_directions),
+		FLOW_TEST(test_bulk_hit_mask),
+		FLOW_TEST(test_table_full),
+		FLOW_TEST(test_duplicate_publish),
+		FLOW_TEST(test_tcp_handshake_and_close),
+		FLOW_TEST(test_tcp_rst),
+		FLOW_TEST(test_udp_and_other_protocols),
+		FLOW_TEST(test_expire_default_timeouts),
+		FLOW_TEST(test_expire_configured_timeouts),
+		FLOW_TEST(test_rcu_grace_period),
+		FLOW_TEST(test_expire_budget_and_stride),
+		FLOW_TEST(test_count_states),
+		FLOW_TEST(test_concurrent_lookup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

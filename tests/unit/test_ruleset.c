@@ -1,0 +1,1235 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* Unit tests of lib/ruleset: rulesets built from config text, queried
+ * the way a worker does. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <netinet/in.h>
+
+#include <rte_byteorder.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "mg_ruleset.h"
+
+static char tmpdir[] = "/tmp/mg_test_ruleset.XXXXXX";
+static struct mg_conf_errors errs;
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct mg_conf *
+conf_text(const char *text)
+{
+	struct mg_conf *c;
+
+	c = mg_conf_load(write_file("t.conf", text), MG_DRIVERS_CONF_DIR,
+			 &errs);
+	if (c == NULL)
+		print_error("config: %s\n", errs.msg[0]);
+	assert_non_null(c);
+	return c;
+}
+
+static struct mg_ruleset *
+build_conf(const struct mg_conf *c)
+{
+	char err[256] = "";
+	struct mg_ruleset *rs;
+
+	rs = mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err));
+	if (rs == NULL)
+		print_error("build: %s (%s)\n", err, rte_strerror(rte_errno));
+	assert_non_null(rs);
+	return rs;
+}
+
+static struct mg_ruleset *
+build_text(const char *text)
+{
+	struct mg_conf *c = conf_text(text);
+	struct mg_ruleset *rs = build_conf(c);
+
+	mg_conf_free(c);
+	return rs;
+}
+
+static struct mg_5tuple
+tuple(const char *src, const char *dst, uint8_t proto, uint16_t dport)
+{
+	struct mg_5tuple t;
+	struct mg_addr a;
+
+	memset(&t, 0, sizeof(t));
+	assert_true(mg_addr_parse(src, &a));
+	memcpy(t.src, a.bytes, sizeof(t.src));
+	t.family = a.family;
+	assert_true(mg_addr_parse(dst, &a));
+	assert_int_equal(a.family, t.family);
+	memcpy(t.dst, a.bytes, sizeof(t.dst));
+	t.sport = rte_cpu_to_be_16(40000);
+	t.dport = rte_cpu_to_be_16(dport);
+	t.proto = proto;
+	return t;
+}
+
+/* Classifies and asserts a service matched. */
+static struct mg_decision
+classify(const struct mg_ruleset *rs, const char *src, const char *dst,
+	 uint8_t proto, uint16_t dport, uint32_t hash)
+{
+	struct mg_5tuple t = tuple(src, dst, proto, dport);
+	struct mg_decision d;
+
+	memset(&d, 0xa5, sizeof(d));
+	if (!mg_ruleset_classify(rs, &t, hash, &d))
+		print_error("no service for %s -> %s:%u/%u\n", src, dst, dport,
+			    proto);
+	assert_true(mg_ruleset_classify(rs, &t, hash, &d));
+	return d;
+}
+
+static bool
+matches(const struct mg_ruleset *rs, const char *src, const char *dst,
+	uint8_t proto, uint16_t dport)
+{
+	struct mg_5tuple t = tuple(src, dst, proto, dport);
+	struct mg_decision d;
+
+	return mg_ruleset_classify(rs, &t, 0, &d);
+}
+
+static struct mg_addr
+addr(const char *text)
+{
+	struct mg_addr a;
+
+	assert_true(mg_addr_parse(text, &a));
+	return a;
+}
+
+#define TCP IPPROTO_TCP
+#define UDP IPPROTO_UDP
+
+#define P1                                                                     \
+	"ports = ( { name = \"edge\"; device = \"net_pcap0\"; "                \
+	"profile = \"pcap\"; } );\n"
+
+/* printf into one of a few rotating buffers: config text for one call,
+ * with nothing to free. */
+static const char *__attribute__((format(printf, 1, 2)))
+fmt(const char *format, ...)
+{
+	static char bufs[16][4096];
+	static unsigned int next;
+	char *b = bufs[next++ % 16];
+	va_list ap;
+
+	va_start(ap, format);
+	vsnprintf(b, sizeof(bufs[0]), format, ap);
+	va_end(ap);
+	return b;
+}
+
+/* svc()'s backend text for a dual-stack service: one of each family. */
+#define DUAL_BACKENDS "198.19.1.1\", \"2001:db8:101::1"
+
+/* A one-line service with one version and one backend. @p vips and
+ * @p ports are config text; an empty @p env leaves the key out. */
+static const char *
+svc(const char *name, const char *env, const char *proto, const char *vips,
+    const char *ports, const char *backend)
+{
+	return fmt("{ name = \"%s\"; %s%s%sprotocol = \"%s\"; addresses = %s; "
+		   "ports = %s; versions = ( { name = \"v1\"; "
+		   "backends = [\"%s\"]; } ); }",
+		   name, env[0] != '\0' ? "env = \"" : "", env,
+		   env[0] != '\0' ? "\"; " : "", proto, vips, ports, backend);
+}
+
+static void
+test_identity_lookup(void **state)
+{
+	const char *vip4 = "198.19.0.1", *vip6 = "2001:db8:100::1";
+	const char *service =
+		svc("s", "", "tcp", "[\"198.19.0.1\", \"2001:db8:100::1\"]",
+		    "[80]", DUAL_BACKENDS);
+	struct mg_ruleset *rs;
+
+	(void)state;
+	rs = build_text(fmt(
+		P1 "identities = (\n"
+		   "{ name = \"a\"; prefixes = [\"10.0.0.0/8\"]; },\n"
+		   "{ name = \"b\"; prefixes = [\"10.1.0.0/16\", "
+		   "\"2001:db8::/32\"]; },\n"
+		   "{ name = \"c\"; prefixes = [\"10.1.2.3/32\", "
+		   "\"10.1.2.128/25\"]; },\n"
+		   "{ name = \"d\"; prefixes = [\"2001:db8:1::/48\"]; },\n"
+		   "{ name = \"e\"; prefixes = [\"2001:db8:1:2::5/128\"]; }\n"
+		   ");\n"
+		   "services = ( %s );\n",
+		service));
+	assert_int_equal(mg_ruleset_n_identities(rs), 5);
+	assert_int_equal(classify(rs, "10.200.0.1", vip4, TCP, 80, 0).identity,
+			 1);
+	assert_int_equal(classify(rs, "10.1.0.1", vip4, TCP, 80, 0).identity,
+			 2);
+	/* /32 and /25 nested inside b's /16 */
+	assert_int_equal(classify(rs, "10.1.2.3", vip4, TCP, 80, 0).identity,
+			 3);
+	assert_int_equal(classify(rs, "10.1.2.4", vip4, TCP, 80, 0).identity,
+			 2);
+	assert_int_equal(classify(rs, "10.1.2.200", vip4, TCP, 80, 0).identity,
+			 3);
+	assert_int_equal(classify(rs, "11.0.0.1", vip4, TCP, 80, 0).identity,
+			 MG_IDENTITY_UNKNOWN);
+	assert_int_equal(
+		classify(rs, "2001:db8:9::1", vip6, TCP, 80, 0).identity, 2);
+	assert_int_equal(
+		classify(rs, "2001:db8:1:7::1", vip6, TCP, 80, 0).identity, 4);
+	assert_int_equal(
+		classify(rs, "2001:db8:1:2::5", vip6, TCP, 80, 0).identity, 5);
+	assert_int_equal(
+		classify(rs, "2001:db8:1:2::6", vip6, TCP, 80, 0).identity, 4);
+	assert_int_equal(classify(rs, "2001:db9::1", vip6, TCP, 80, 0).identity,
+			 MG_IDENTITY_UNKNOWN);
+	assert_string_equal(mg_ruleset_identity_name(rs, 0), "unknown");
+	assert_string_equal(mg_ruleset_identity_name(rs, 3), "c");
+	assert_string_equal(mg_ruleset_identity_name(rs, 6), "invalid");
+	mg_ruleset_free(rs);
+
+	/* a /0 is an ordinary prefix: the fallback of its family only */
+	rs = build_text(
+		fmt(P1 "identities = (\n"
+		       "{ name = \"all4\"; prefixes = [\"0.0.0.0/0\"]; },\n"
+		       "{ name = \"a\"; prefixes = [\"10.0.0.0/8\"]; }\n"
+		       ");\n"
+		       "services = ( %s );\n",
+		    service));
+	assert_int_equal(classify(rs, "11.0.0.1", vip4, TCP, 80, 0).identity,
+			 1);
+	assert_int_equal(classify(rs, "0.0.0.0", vip4, TCP, 80, 0).identity, 1);
+	assert_int_equal(
+		classify(rs, "255.255.255.255", vip4, TCP, 80, 0).identity, 1);
+	assert_int_equal(classify(rs, "10.0.0.1", vip4, TCP, 80, 0).identity,
+			 2);
+	assert_int_equal(classify(rs, "2001:db9::1", vip6, TCP, 80, 0).identity,
+			 MG_IDENTITY_UNKNOWN);
+	mg_ruleset_free(rs);
+
+	/* the same for IPv6, a /0 alone in its trie, and a /0 sharing an
+	 * identity with deeper prefixes */
+	rs = build_text(fmt(P1
+			    "identities = (\n"
+			    "{ name = \"a\"; prefixes = [\"10.0.0.0/8\", "
+			    "\"2001:db8::/32\"]; },\n"
+			    "{ name = \"all6\"; prefixes = [\"::/0\", "
+			    "\"2001:db8:5::/48\"]; },\n"
+			    "{ name = \"all4\"; prefixes = [\"0.0.0.0/0\"]; }\n"
+			    ");\n"
+			    "services = ( %s );\n",
+			    service));
+	assert_int_equal(
+		classify(rs, "2001:db8:9::1", vip6, TCP, 80, 0).identity, 1);
+	assert_int_equal(
+		classify(rs, "2001:db8:5::1", vip6, TCP, 80, 0).identity, 2);
+	assert_int_equal(classify(rs, "::", vip6, TCP, 80, 0).identity, 2);
+	assert_int_equal(classify(rs, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+				  vip6, TCP, 80, 0)
+				 .identity,
+			 2);
+	assert_int_equal(classify(rs, "10.0.0.1", vip4, TCP, 80, 0).identity,
+			 1);
+	assert_int_equal(classify(rs, "11.0.0.1", vip4, TCP, 80, 0).identity,
+			 3);
+	mg_ruleset_free(rs);
+
+	/* nothing but a /0 in each family */
+	rs = build_text(fmt(P1 "identities = (\n"
+			       "{ name = \"all\"; prefixes = [\"0.0.0.0/0\", "
+			       "\"::/0\"]; }\n"
+			       ");\n"
+			       "services = ( %s );\n",
+			    service));
+	assert_int_equal(classify(rs, "192.0.2.1", vip4, TCP, 80, 0).identity,
+			 1);
+	assert_int_equal(classify(rs, "2001:db9::1", vip6, TCP, 80, 0).identity,
+			 1);
+	mg_ruleset_free(rs);
+}
+
+/* xorshift64*: a fixed sequence, so a failure replays. */
+static uint64_t
+next_rand(uint64_t *x)
+{
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545f4914f6cdd1dull;
+}
+
+/* Sets the bits of @p a after the first @p len to random values, or
+ * clears them. */
+static void
+set_host_bits(struct mg_addr *a, unsigned int len, bool random, uint64_t *x)
+{
+	unsigned int bits = a->family == 4 ? 32 : 128, b;
+
+	for (b = len; b < bits; b++) {
+		uint8_t m = (uint8_t)(0x80 >> (b % 8));
+
+		if (random && (next_rand(x) & 1))
+			a->bytes[b / 8] |= m;
+		else
+			a->bytes[b / 8] &= (uint8_t)~m;
+	}
+}
+
+/* The longest prefix of @p c covering @p a, the slow way. */
+static uint16_t
+reference_identity(const struct mg_conf *c, const struct mg_addr *a)
+{
+	unsigned int i, j, best_len = 0;
+	uint16_t best = MG_IDENTITY_UNKNOWN;
+
+	for (i = 0; i < c->n_identities; i++)
+		for (j = 0; j < c->identities[i].n_prefixes; j++) {
+			const struct mg_prefix *p =
+				&c->identities[i].prefixes[j];
+
+			if (mg_prefix_contains(p, a) &&
+			    (best == MG_IDENTITY_UNKNOWN ||
+			     p->len > best_len)) {
+				best = (uint16_t)(i + 1);
+				best_len = p->len;
+			}
+		}
+	return best;
+}
+
+/* The @p k-th prefix of the generated config. */
+static struct mg_prefix *
+nth_prefix(struct mg_conf *c, unsigned int k)
+{
+	return &c->identities[k / MG_CONF_MAX_PREFIXES]
+			.prefixes[k % MG_CONF_MAX_PREFIXES];
+}
+
+/* A prefix none of the first @p n has: an earlier one made longer, or
+ * a fresh one of /16 or longer (IPv6 misses need the space). */
+static struct mg_prefix
+random_prefix(struct mg_conf *c, unsigned int n, uint64_t *x)
+{
+	unsigned int bits, min, k;
+	struct mg_prefix p;
+	bool taken;
+
+	do {
+		memset(&p, 0, sizeof(p));
+		if (n > 0 && (next_rand(x) & 1)) {
+			p = *nth_prefix(c, (unsigned int)(next_rand(x) % n));
+			min = p.len;
+		} else {
+			p.addr.family = (next_rand(x) & 1) ? 4 : 6;
+			min = 16;
+		}
+		bits = p.addr.family == 4 ? 32 : 128;
+		/* random past the earlier prefix (all of a fresh one) */
+		set_host_bits(&p.addr, p.len, true, x);
+		p.len = (uint8_t)(min + next_rand(x) % (bits + 1 - min));
+		set_host_bits(&p.addr, p.len, false, x);
+		taken = false;
+		for (k = 0; k < n && !taken; k++)
+			taken = memcmp(nth_prefix(c, k), &p, sizeof(p)) == 0;
+	} while (taken);
+	return p;
+}
+
+/*
+ * The identity tries against a linear scan, on a config at the bounds:
+ * MG_CONF_MAX_IDENTITIES x MG_CONF_MAX_PREFIXES prefixes of both
+ * families, 0.0.0.0/0 and host prefixes among them. Half the prefixes
+ * extend an earlier one, so they nest deeply; half the probes fall
+ * inside a prefix, the others anywhere. A trie sized too small fails
+ * the build.
+ */
+static void
+test_identity_random(void **state)
+{
+	const uint8_t vip4[4] = { 198, 19, 0, 1 };
+	const uint8_t vip6[16] = {
+		0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, [15] = 1
+	};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned int i, j, n = 0, probe, hits = 0;
+	struct mg_ruleset *rs;
+	struct mg_decision d;
+	struct mg_5tuple t;
+	struct mg_conf *c;
+	struct mg_addr a;
+
+	(void)state;
+	c = conf_text(
+		fmt(P1 "services = ( %s );\n",
+		    svc("s", "", "tcp", "[\"198.19.0.1\", \"2001:db8:100::1\"]",
+			"[80]", DUAL_BACKENDS)));
+	c->n_identities = MG_CONF_MAX_IDENTITIES;
+	for (i = 0; i < MG_CONF_MAX_IDENTITIES; i++) {
+		memset(&c->identities[i], 0, sizeof(c->identities[i]));
+		snprintf(c->identities[i].name, MG_CONF_NAME_LEN, "id%u", i);
+		for (j = 0; j < MG_CONF_MAX_PREFIXES; j++, n++) {
+			if (n == 0) {
+				assert_true(mg_addr_parse("0.0.0.0", &a));
+				*nth_prefix(c, n) =
+					(struct mg_prefix){ .addr = a,
+							    .len = 0 };
+			} else {
+				*nth_prefix(c, n) = random_prefix(c, n, &x);
+			}
+			c->identities[i].n_prefixes = j + 1;
+		}
+	}
+	rs = build_conf(c);
+
+	memset(&t, 0, sizeof(t));
+	t.proto = TCP;
+	t.dport = rte_cpu_to_be_16(80);
+	for (probe = 0; probe < 20000; probe++) {
+		const struct mg_prefix *q =
+			nth_prefix(c, (unsigned int)(next_rand(&x) % n));
+		uint16_t want;
+		char buf[64];
+
+		a = q->addr;
+		set_host_bits(&a, probe % 2 == 0 ? q->len : 0, true, &x);
+		want = reference_identity(c, &a);
+		hits += want != MG_IDENTITY_UNKNOWN;
+		t.family = a.family;
+		memcpy(t.src, a.bytes, sizeof(t.src));
+		memset(t.dst, 0, sizeof(t.dst));
+		memcpy(t.dst, a.family == 4 ? vip4 : vip6,
+		       a.family == 4 ? sizeof(vip4) : sizeof(vip6));
+		assert_true(mg_ruleset_classify(rs, &t, 0, &d));
+		if (d.identity != want)
+			print_error("probe %u: %s -> identity %u, want %u\n",
+				    probe, mg_addr_format(&a, buf, sizeof(buf)),
+				    d.identity, want);
+		assert_int_equal(d.identity, want);
+	}
+	/* both outcomes were exercised: IPv6 has no /0 */
+	print_message("# %u of 20000 probes matched a prefix\n", hits);
+	assert_true(hits > 10000 && hits < 20000);
+	mg_ruleset_free(rs);
+	mg_conf_free(c);
+}
+
+static void
+test_service_lookup(void **state)
+{
+	const char *c = "10.0.0.1", *v = "198.19.0.1";
+	struct mg_ruleset *rs;
+
+	(void)state;
+	rs = build_text(fmt(
+		P1 "services = (\n%s,\n%s,\n%s,\n%s\n);\n",
+		svc("web", "", "tcp", "[\"198.19.0.1\"]", "(80, \"8000-8099\")",
+		    "198.19.1.1"),
+		svc("dns", "", "udp", "[\"198.19.0.1\"]", "[53]", "198.19.1.1"),
+		svc("web2", "", "tcp", "[\"198.19.0.1\", \"198.19.0.2\"]",
+		    "(\"8100-8199\", 443)", "198.19.1.1"),
+		svc("web6", "", "tcp", "[\"2001:db8:100::1\"]", "[80]",
+		    "2001:db8:101::1")));
+	assert_int_equal(mg_ruleset_n_services(rs), 4);
+	assert_int_equal(classify(rs, c, v, TCP, 80, 0).service, 0);
+	assert_int_equal(classify(rs, c, v, TCP, 8000, 0).service, 0);
+	assert_int_equal(classify(rs, c, v, TCP, 8050, 0).service, 0);
+	assert_int_equal(classify(rs, c, v, TCP, 8099, 0).service, 0);
+	assert_int_equal(classify(rs, c, v, TCP, 8100, 0).service, 2);
+	assert_int_equal(classify(rs, c, v, TCP, 8199, 0).service, 2);
+	assert_int_equal(classify(rs, c, v, TCP, 443, 0).service, 2);
+	assert_int_equal(classify(rs, c, "198.19.0.2", TCP, 443, 0).service, 2);
+	assert_int_equal(classify(rs, c, v, UDP, 53, 0).service, 1);
+	assert_int_equal(
+		classify(rs, "2001:db8::1", "2001:db8:100::1", TCP, 80, 0)
+			.service,
+		3);
+	/* misses: port outside every range, wrong protocol, other VIP */
+	assert_false(matches(rs, c, v, TCP, 7999));
+	assert_false(matches(rs, c, v, TCP, 8200));
+	assert_false(matches(rs, c, v, TCP, 81));
+	assert_false(matches(rs, c, v, TCP, 1));
+	assert_false(matches(rs, c, v, TCP, 65535));
+	assert_false(matches(rs, c, v, UDP, 80));
+	assert_false(matches(rs, c, v, TCP, 53));
+	assert_false(matches(rs, c, "198.19.0.2", TCP, 80));
+	assert_false(matches(rs, c, "198.19.0.3", TCP, 80));
+	assert_false(matches(rs, "2001:db8::1", "2001:db8:100::1", UDP, 80));
+	assert_string_equal(mg_ruleset_service_name(rs, 2), "web2");
+	assert_string_equal(mg_ruleset_service_name(rs, 4), "invalid");
+	assert_string_equal(mg_ruleset_version_name(rs, 1, 0), "v1");
+	assert_string_equal(mg_ruleset_version_name(rs, 1, 1), "invalid");
+	mg_ruleset_free(rs);
+}
+
+/* fe (prod), ci (dev), ops (no env); shop (prod), ledger (dev),
+ * dns (infra). */
+static const char *
+policy_base(void)
+{
+	return fmt(P1 "identities = (\n"
+		      "{ name = \"fe\"; env = \"prod\"; "
+		      "prefixes = [\"10.1.0.0/16\"]; },\n"
+		      "{ name = \"ci\"; env = \"dev\"; "
+		      "prefixes = [\"10.2.0.0/16\"]; },\n"
+		      "{ name = \"ops\"; prefixes = [\"10.3.0.0/16\"]; }\n"
+		      ");\n"
+		      "services = (\n%s,\n%s,\n%s\n);\n",
+		   svc("shop", "prod", "tcp", "[\"198.19.0.1\"]", "[80]",
+		       "198.19.1.1"),
+		   svc("ledger", "dev", "tcp", "[\"198.19.0.2\"]", "[80]",
+		       "198.19.1.1"),
+		   svc("dns", "infra", "udp", "[\"198.19.0.3\"]", "[53]",
+		       "198.19.1.1"));
+}
+
+#define FE     "10.1.0.1"
+#define CI     "10.2.0.1"
+#define OPS    "10.3.0.1"
+#define NOBODY "10.9.0.1"
+#define SHOP   "198.19.0.1", TCP, 80
+#define LEDGER "198.19.0.2", TCP, 80
+#define DNS    "198.19.0.3", UDP, 53
+#define DEF    MG_RULE_DEFAULT
+
+static void
+check(const struct mg_ruleset *rs, const char *src, const char *dst,
+      uint8_t proto, uint16_t port, enum mg_verdict verdict, uint16_t rule,
+      uint16_t dry_rule)
+{
+	struct mg_decision d = classify(rs, src, dst, proto, port, 0);
+
+	if (d.verdict != verdict || d.rule != rule || d.dry_rule != dry_rule)
+		print_error("%s -> %s: verdict %u rule %u dry %u\n", src, dst,
+			    d.verdict, d.rule, d.dry_rule);
+	assert_int_equal(d.verdict, verdict);
+	assert_int_equal(d.rule, rule);
+	assert_int_equal(d.dry_rule, dry_rule);
+}
+
+/* Builds policy_base() with these rules, given as rule() texts. */
+static struct mg_ruleset *
+with_policies(unsigned int n, ...)
+{
+	char text[8192];
+	size_t off;
+	va_list ap;
+	unsigned int i;
+
+	off = (size_t)snprintf(text, sizeof(text), "%spolicies = (\n",
+			       policy_base());
+	va_start(ap, n);
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+					"%s%s\n", va_arg(ap, const char *),
+					i + 1 < n ? "," : "");
+	va_end(ap);
+	snprintf(text + off, sizeof(text) - off, ");\n");
+	return build_text(text);
+}
+
+/* One policy; @p from and @p to are config text ("[\"fe\"]"). */
+static const char *
+rule(const char *name, const char *action, const char *from, const char *to)
+{
+	return fmt("{ name = \"%s\"; action = \"%s\"; from = %s; to = %s; }",
+		   name, action, from, to);
+}
+
+static const char *
+dry(const char *name, const char *action, const char *from, const char *to)
+{
+	return fmt("{ name = \"%s\"; action = \"%s\"; from = %s; to = %s; "
+		   "dry_run = true; }",
+		   name, action, from, to);
+}
+
+static void
+test_policy_default_and_allow(void **state)
+{
+	struct mg_ruleset *rs;
+
+	(void)state;
+	rs = build_text(policy_base());
+	check(rs, FE, SHOP, MG_VERDICT_DENY, DEF, DEF);
+	check(rs, NOBODY, DNS, MG_VERDICT_DENY, DEF, DEF);
+	assert_string_equal(mg_ruleset_rule_name(rs, DEF), "default-deny");
+	mg_ruleset_free(rs);
+
+	rs = with_policies(1,
+			   rule("fe-shop", "allow", "[\"fe\"]", "[\"shop\"]"));
+	check(rs, FE, SHOP, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, FE, LEDGER, MG_VERDICT_DENY, DEF, DEF);
+	check(rs, CI, SHOP, MG_VERDICT_DENY, DEF, DEF);
+	check(rs, NOBODY, SHOP, MG_VERDICT_DENY, DEF, DEF);
+	assert_int_equal(mg_ruleset_n_rules(rs), 1);
+	assert_string_equal(mg_ruleset_rule_name(rs, 0), "fe-shop");
+	assert_string_equal(mg_ruleset_rule_name(rs, 1), "invalid");
+	mg_ruleset_free(rs);
+}
+
+/* An enforced deny wins wherever it stands; the first matching rule of
+ * the winning kind is the one named. */
+static void
+test_policy_deny_beats_allow(void **state)
+{
+	struct mg_ruleset *rs;
+
+	(void)state;
+	rs = with_policies(
+		3, rule("all", "allow", "[\"*\"]", "[\"*\"]"),
+		rule("fe-too", "allow", "[\"fe\"]", "[\"shop\"]"),
+		rule("no-fe-shop", "deny", "[\"fe\"]", "[\"shop\"]"));
+	check(rs, FE, SHOP, MG_VERDICT_DENY, 2, DEF);
+	check(rs, CI, SHOP, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, FE, LEDGER, MG_VERDICT_ALLOW, 0, DEF);
+	mg_ruleset_free(rs);
+
+	rs = with_policies(2,
+			   rule("no-fe-shop", "deny", "[\"fe\"]", "[\"shop\"]"),
+			   rule("all", "allow", "[\"*\"]", "[\"*\"]"));
+	check(rs, FE, SHOP, MG_VERDICT_DENY, 0, DEF);
+	check(rs, CI, SHOP, MG_VERDICT_ALLOW, 1, DEF);
+	mg_ruleset_free(rs);
+}
+
+static void
+test_policy_env_and_any(void **state)
+{
+	struct mg_ruleset *rs;
+
+	(void)state;
+	/* dev never reaches prod, as one rule, whatever else allows */
+	rs = with_policies(2, rule("all", "allow", "[\"*\"]", "[\"*\"]"),
+			   rule("dev-never-prod", "deny", "[\"env:dev\"]",
+				"[\"env:prod\"]"));
+	check(rs, CI, SHOP, MG_VERDICT_DENY, 1, DEF);
+	check(rs, CI, LEDGER, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, CI, DNS, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, FE, SHOP, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, OPS, SHOP, MG_VERDICT_ALLOW, 0, DEF);
+	/* the unknown caller has no env: an env rule never covers it */
+	check(rs, NOBODY, SHOP, MG_VERDICT_ALLOW, 0, DEF);
+	mg_ruleset_free(rs);
+
+	/* "*" covers the unknown caller too; "unknown" names it alone */
+	rs = with_policies(
+		3, rule("dns-for-all", "allow", "[\"*\"]", "[\"dns\"]"),
+		rule("no-strangers", "deny", "[\"unknown\"]", "[\"*\"]"),
+		rule("prod", "allow", "[\"env:prod\"]", "[\"*\"]"));
+	check(rs, FE, DNS, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, OPS, DNS, MG_VERDICT_ALLOW, 0, DEF);
+	check(rs, NOBODY, DNS, MG_VERDICT_DENY, 1, DEF);
+	check(rs, FE, LEDGER, MG_VERDICT_ALLOW, 2, DEF);
+	check(rs, OPS, LEDGER, MG_VERDICT_DENY, DEF, DEF);
+	mg_ruleset_free(rs);
+}
+
+static void
+test_policy_dry_run(void **state)
+{
+	struct mg_ruleset *rs;
+
+	(void)state;
+	/* a dry-run deny marks what it would drop, and only that */
+	rs = with_policies(
+		4, rule("all", "allow", "[\"*\"]", "[\"*\"]"),
+		dry("try-no-ops", "deny", "[\"ops\"]", "[\"*\"]"),
+		dry("try-no-shop", "deny", "[\"ops\", \"fe\"]", "[\"shop\"]"),
+		rule("no-ci-shop", "deny", "[\"ci\"]", "[\"shop\"]"));
+	check(rs, OPS, SHOP, MG_VERDICT_ALLOW_DRY_DENY, 0, 1);
+	check(rs, OPS, DNS, MG_VERDICT_ALLOW_DRY_DENY, 0, 1);
+	check(rs, FE, SHOP, MG_VERDICT_ALLOW_DRY_DENY, 0, 2);
+	check(rs, FE, DNS, MG_VERDICT_ALLOW, 0, DEF);
+	/* already denied: the dry-run deny has nothing to add */
+	check(rs, CI, SHOP, MG_VERDICT_DENY, 3, DEF);
+	mg_ruleset_free(rs);
+
+	/* a dry-run deny on a default-denied pair changes nothing */
+	rs = with_policies(1, dry("try", "deny", "[\"fe\"]", "[\"shop\"]"));
+	check(rs, FE, SHOP, MG_VERDICT_DENY, DEF, DEF);
+	mg_ruleset_free(rs);
+
+	/* a dry-run allow changes nothing: not on a default deny, not on an
+	 * enforced deny, not on an allow, and it does not cancel a dry-run
+	 * deny */
+	rs = with_policies(
+		6, dry("try-ci", "allow", "[\"ci\"]", "[\"*\"]"),
+		rule("fe", "allow", "[\"fe\"]", "[\"*\"]"),
+		dry("try-fe", "allow", "[\"fe\"]", "[\"*\"]"),
+		rule("no-ops", "deny", "[\"ops\"]", "[\"*\"]"),
+		dry("try-ops", "allow", "[\"ops\"]", "[\"*\"]"),
+		dry("try-no-fe-dns", "deny", "[\"fe\"]", "[\"dns\"]"));
+	check(rs, CI, SHOP, MG_VERDICT_DENY, DEF, DEF);
+	check(rs, FE, SHOP, MG_VERDICT_ALLOW, 1, DEF);
+	check(rs, OPS, SHOP, MG_VERDICT_DENY, 3, DEF);
+	check(rs, FE, DNS, MG_VERDICT_ALLOW_DRY_DENY, 1, 5);
+	assert_string_equal(mg_ruleset_rule_name(rs, 5), "try-no-fe-dns");
+	mg_ruleset_free(rs);
+}
+
+#define N_HASHES 100000
+
+/*
+ * Each of N distinct hashes (CRC32-C of a counter) picks version v with
+ * probability p = weight_v / total. The count of v is binomial(N, p): we
+ * accept |count - N p| <= 4 sqrt(N p (1 - p)), which a correct table
+ * fails with probability below 1e-4 (normal tail at 4 sigma: 6.3e-5). The
+ * table's own rounding (1/16384 slots) is below 1 count here. Compared
+ * squared to stay in integer-exact doubles without libm.
+ */
+static void
+assert_share(unsigned int count, uint32_t weight, uint32_t total)
+{
+	double p = (double)weight / total, dev = count - N_HASHES * p;
+	double var = N_HASHES * p * (1 - p);
+
+	if (dev * dev > 16 * var)
+		print_error("count %u, expected %.0f +- %.0f (4 sd^2)\n", count,
+			    N_HASHES * p, 16 * var);
+	assert_true(dev * dev <= 16 * var);
+}
+
+/*
+ * Exact shares: version choice indexes a table with the hash's low bits,
+ * so 2^16 consecutive hashes visit every slot equally often and the
+ * shares they give are the table's own. Each must be within the
+ * promised resolution, 1/10,000, of weight / total.
+ */
+static void
+assert_exact_shares(const struct mg_ruleset *rs, const char *vip,
+		    const uint32_t *weights, unsigned int n)
+{
+	unsigned int count[MG_CONF_MAX_VERSIONS] = { 0 }, v;
+	uint32_t h, total = 0;
+
+	for (h = 0; h < 65536; h++)
+		count[classify(rs, "10.0.0.1", vip, TCP, 80, h).version]++;
+	for (v = 0; v < n; v++)
+		total += weights[v];
+	for (v = 0; v < n; v++) {
+		double err =
+			(double)count[v] / 65536 - (double)weights[v] / total;
+
+		if (err * err > 1e-8)
+			print_error(
+				"version %u: share %u/65536, weight %u/%u\n", v,
+				count[v], weights[v], total);
+		assert_true(err * err <= 1e-8);
+		if (weights[v] == 0)
+			assert_int_equal(count[v], 0);
+	}
+}
+
+static void
+test_weighted_pick(void **state)
+{
+	static const uint32_t split[] = { 9900, 100 };
+	static const uint32_t three[] = { 500000, 300000, 0, 200000 };
+	unsigned int ver[4] = { 0 }, be[3] = { 0 }, i;
+	struct mg_ruleset *rs;
+	struct mg_decision d, again;
+
+	(void)state;
+	rs = build_text(
+		P1
+		"services = (\n"
+		"{ name = \"canary\"; protocol = \"tcp\"; "
+		"addresses = [\"198.19.0.1\"]; ports = [80]; versions = (\n"
+		"{ name = \"v1\"; weight = 9900; backends = [\"198.19.1.1\", "
+		"\"198.19.1.2\", \"198.19.1.3\"]; },\n"
+		"{ name = \"v2\"; weight = 100; backends = [\"198.19.2.1\"]; }"
+		"); },\n"
+		"{ name = \"three\"; protocol = \"tcp\"; "
+		"addresses = [\"198.19.0.2\"]; ports = [80]; versions = (\n"
+		"{ name = \"a\"; weight = 500000; backends = [\"198.19.3.1\"]; "
+		"},\n"
+		"{ name = \"b\"; weight = 300000; backends = [\"198.19.3.2\"]; "
+		"},\n"
+		"{ name = \"off\"; weight = 0; backends = [\"198.19.3.3\"]; "
+		"},\n"
+		"{ name = \"c\"; weight = 200000; backends = [\"198.19.3.4\"]; "
+		"}"
+		"); }\n);\n");
+	for (i = 0; i < N_HASHES; i++) {
+		d = classify(rs, "10.0.0.1", "198.19.0.1", TCP, 80,
+			     rte_hash_crc_4byte(i, 0));
+		ver[d.version]++;
+		if (d.version == 0)
+			be[d.backend]++;
+	}
+	assert_int_equal(ver[0] + ver[1], N_HASHES);
+	assert_share(ver[1], 100, 10000);
+	assert_share(ver[0], 9900, 10000);
+	/* backends within a version: uniform over three */
+	for (i = 0; i < 3; i++)
+		assert_true(be[i] > 0);
+	for (i = 0; i < 3; i++) {
+		double p = 1.0 / 3, dev = be[i] - ver[0] * p;
+
+		assert_true(dev * dev <= 16 * ver[0] * p * (1 - p));
+	}
+
+	memset(ver, 0, sizeof(ver));
+	for (i = 0; i < N_HASHES; i++) {
+		d = classify(rs, "10.0.0.1", "198.19.0.2", TCP, 80,
+			     rte_hash_crc_4byte(i, 0x5eed));
+		ver[d.version]++;
+	}
+	assert_share(ver[0], 500000, 1000000);
+	assert_share(ver[1], 300000, 1000000);
+	assert_int_equal(ver[2], 0); /* weight 0: nothing */
+	assert_share(ver[3], 200000, 1000000);
+	assert_string_equal(mg_ruleset_version_name(rs, 1, 2), "off");
+	assert_exact_shares(rs, "198.19.0.1", split, 2);
+	assert_exact_shares(rs, "198.19.0.2", three, 4);
+
+	/* a choice depends on the hash alone: stable for a connection */
+	for (i = 0; i < 1000; i++) {
+		uint32_t h = rte_hash_crc_4byte(i, 7);
+
+		d = classify(rs, "10.0.0.1", "198.19.0.1", TCP, 80, h);
+		again = classify(rs, "10.9.9.9", "198.19.0.1", TCP, 80, h);
+		assert_int_equal(d.version, again.version);
+		assert_int_equal(d.backend, again.backend);
+		assert_memory_equal(&d.backend_addr, &again.backend_addr,
+				    sizeof(d.backend_addr));
+	}
+	mg_ruleset_free(rs);
+}
+
+static void
+test_backend_port(void **state)
+{
+	struct mg_ruleset *rs;
+	struct mg_decision d;
+	char buf[64];
+	uint32_t h;
+	bool seen[3] = { false };
+
+	(void)state;
+	rs = build_text(P1 "services = (\n"
+			   "{ name = \"s\"; protocol = \"tcp\"; "
+			   "addresses = [\"198.19.0.1\", \"2001:db8:100::1\"]; "
+			   "ports = (80, \"8000-8099\"); versions = (\n"
+			   "{ name = \"v\"; backends = [\"198.19.1.1\", "
+			   "\"[2001:db8:101::7]:8080\", "
+			   "\"198.19.1.2:8080\"]; }); },\n"
+			   "{ name = \"s6\"; protocol = \"tcp\"; "
+			   "addresses = [\"2001:db8:100::2\"]; ports = [443]; "
+			   "versions = ( { name = \"v\"; backends = "
+			   "[\"[2001:db8:101::1]:8443\"]; }); }\n);\n");
+	for (h = 0; h < 64; h++) {
+		d = classify(rs, "10.0.0.1", "198.19.0.1", TCP, 8042, h << 16);
+		mg_addr_format(&d.backend_addr, buf, sizeof(buf));
+		if (d.backend == 0) {
+			/* port 0 in the config: the client's port stays */
+			assert_string_equal(buf, "198.19.1.1");
+			assert_int_equal(d.backend_port,
+					 rte_cpu_to_be_16(8042));
+		} else {
+			assert_string_equal(buf, "198.19.1.2");
+			assert_int_equal(d.backend_port,
+					 rte_cpu_to_be_16(8080));
+		}
+		seen[d.backend] = true;
+	}
+	assert_true(seen[0] && seen[1]);
+	/* an IPv6 caller only ever gets the IPv6 backend (no NAT64) */
+	for (h = 0; h < 64; h++) {
+		d = classify(rs, "2001:db8::1", "2001:db8:100::1", TCP, 80,
+			     h << 16);
+		assert_string_equal(
+			mg_addr_format(&d.backend_addr, buf, sizeof(buf)),
+			"2001:db8:101::7");
+		assert_int_equal(d.backend_port, rte_cpu_to_be_16(8080));
+	}
+	d = classify(rs, "2001:db8::1", "2001:db8:100::2", TCP, 443, 99);
+	assert_string_equal(mg_addr_format(&d.backend_addr, buf, sizeof(buf)),
+			    "2001:db8:101::1");
+	assert_int_equal(d.backend_port, rte_cpu_to_be_16(8443));
+	assert_int_equal(d.version, 0);
+	mg_ruleset_free(rs);
+}
+
+/* The bundled example: gateway addresses, routes, neighbours, verdicts. */
+static void
+test_mesh_example(void **state)
+{
+	struct mg_ruleset *rs;
+	struct mg_conf *c;
+	struct mg_addr a, nh;
+	uint8_t mac[6];
+	char buf[64];
+
+	(void)state;
+	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
+			 &errs);
+	assert_non_null(c);
+	rs = build_conf(c);
+	mg_conf_free(c);
+
+	a = addr("198.18.0.1");
+	assert_true(mg_ruleset_is_local(rs, 0, &a));
+	a = addr("2001:db8:101::fe");
+	assert_true(mg_ruleset_is_local(rs, 0, &a));
+	a = addr("198.18.0.2");
+	assert_false(mg_ruleset_is_local(rs, 0, &a));
+	a = addr("198.19.0.10"); /* a VIP, any port */
+	assert_true(mg_ruleset_is_local(rs, 0, &a));
+	a = addr("2001:db8:100::53");
+	assert_true(mg_ruleset_is_local(rs, 0, &a));
+	a = addr("198.19.0.11");
+	assert_false(mg_ruleset_is_local(rs, 0, &a));
+	a = addr("198.18.0.1");
+	assert_false(mg_ruleset_is_local(rs, 1, &a)); /* no such port */
+
+	a = addr("198.18.0.77");
+	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	assert_string_equal(mg_addr_format(&nh, buf, sizeof(buf)),
+			    "198.18.0.77");
+	a = addr("198.19.1.1");
+	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	assert_string_equal(mg_addr_format(&nh, buf, sizeof(buf)),
+			    "198.19.1.1");
+	a = addr("8.8.8.8");
+	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	assert_string_equal(mg_addr_format(&nh, buf, sizeof(buf)),
+			    "198.18.0.254");
+	a = addr("2001:db8::5");
+	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	assert_string_equal(mg_addr_format(&nh, buf, sizeof(buf)),
+			    "2001:db8::5");
+	a = addr("2001:db8:ffff::1");
+	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	assert_string_equal(mg_addr_format(&nh, buf, sizeof(buf)),
+			    "2001:db8::ff");
+	assert_false(mg_ruleset_next_hop(rs, 1, &a, &nh));
+
+	a = addr("198.18.0.77");
+	assert_true(mg_ruleset_local_addr(rs, 0, &a, &a));
+	assert_string_equal(mg_addr_format(&a, buf, sizeof(buf)), "198.18.0.1");
+	/* the address on the peer's subnet, not merely the first one */
+	a = addr("198.19.1.7");
+	assert_true(mg_ruleset_local_addr(rs, 0, &a, &a));
+	assert_string_equal(mg_addr_format(&a, buf, sizeof(buf)),
+			    "198.19.1.254");
+	a = addr("2001:db8::77");
+	assert_true(mg_ruleset_local_addr(rs, 0, &a, &a));
+	assert_string_equal(mg_addr_format(&a, buf, sizeof(buf)),
+			    "2001:db8::1");
+	a = addr("198.18.0.77");
+	assert_false(mg_ruleset_local_addr(rs, 1, &a, &a));
+
+	a = addr("198.19.1.1");
+	assert_true(mg_ruleset_static_neigh(rs, &a, mac));
+	assert_int_equal(mac[0], 0x02);
+	assert_int_equal(mac[4], 0x01);
+	assert_int_equal(mac[5], 0x01);
+	a = addr("2001:db8::ff");
+	assert_true(mg_ruleset_static_neigh(rs, &a, mac));
+	assert_int_equal(mac[5], 0xff);
+	a = addr("198.19.1.2");
+	assert_false(mg_ruleset_static_neigh(rs, &a, mac));
+
+	/* the example's policies as written in its comments */
+	check(rs, "198.18.1.1", "198.19.0.10", TCP, 80, MG_VERDICT_ALLOW, 1,
+	      DEF);
+	check(rs, "198.18.1.200", "198.19.0.10", TCP, 8080, MG_VERDICT_ALLOW, 1,
+	      DEF); /* frontend-canary */
+	check(rs, "198.18.2.1", "198.19.0.10", TCP, 80, MG_VERDICT_DENY, 0,
+	      DEF);
+	check(rs, "2001:db8:2::9", "2001:db8:100::10", TCP, 80, MG_VERDICT_DENY,
+	      0, DEF);
+	check(rs, "198.18.1.1", "198.19.0.10", TCP, 9443,
+	      MG_VERDICT_ALLOW_DRY_DENY, 4, 5);
+	check(rs, "203.0.113.1", "198.19.0.53", UDP, 53, MG_VERDICT_ALLOW, 2,
+	      DEF);
+	check(rs, "198.18.2.1", "198.19.0.20", TCP, 443, MG_VERDICT_ALLOW, 3,
+	      DEF);
+	check(rs, "198.18.3.10", "198.19.0.20", TCP, 443, MG_VERDICT_DENY, DEF,
+	      DEF);
+	mg_ruleset_free(rs);
+
+	/* without gateways, off-link is no route */
+	rs = build_text("ports = ( { name = \"e\"; device = \"net_pcap0\"; "
+			"profile = \"pcap\"; addresses = [\"198.18.0.1/24\"]; "
+			"} );\n");
+	a = addr("198.18.0.9");
+	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	a = addr("198.18.1.9");
+	assert_false(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	a = addr("2001:db8::1");
+	assert_false(mg_ruleset_next_hop(rs, 0, &a, &nh));
+	assert_false(mg_ruleset_local_addr(rs, 0, &a, &a));
+	assert_false(mg_ruleset_static_neigh(rs, &a, mac));
+	assert_int_equal(mg_ruleset_n_services(rs), 0);
+	assert_false(matches(rs, "10.0.0.1", "198.18.0.1", TCP, 80));
+	mg_ruleset_free(rs);
+}
+
+/* DPDK heap in use, all sockets. */
+static size_t
+heap_in_use(void)
+{
+	struct rte_malloc_socket_stats st;
+	unsigned int i;
+	size_t sum = 0;
+
+	for (i = 0; i < rte_socket_count(); i++) {
+		assert_int_equal(rte_malloc_get_socket_stats(
+					 rte_socket_id_by_idx(i), &st),
+				 0);
+		sum += st.heap_allocsz_bytes;
+	}
+	return sum;
+}
+
+#define RULESET_MAX_BYTES (1u << 20)
+
+/*
+ * An edge box holds two rulesets during a reload: the bundled example,
+ * dual-stack, must cost under 1 MiB of DPDK memory (the rte_lpm/rte_lpm6
+ * tables it replaced took 128 MiB), and give all of it back.
+ */
+static void
+test_mesh_example_memory(void **state)
+{
+	struct mg_ruleset *rs;
+	struct mg_conf *c;
+	size_t before, used;
+
+	(void)state;
+	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
+			 &errs);
+	assert_non_null(c);
+	before = heap_in_use();
+	rs = build_conf(c);
+	used = heap_in_use() - before;
+	print_message("# mesh-example ruleset: %zu bytes of DPDK heap\n", used);
+	assert_true(used < RULESET_MAX_BYTES);
+	mg_ruleset_free(rs);
+	assert_int_equal(heap_in_use(), before);
+	mg_conf_free(c);
+}
+
+/* Two dual-stack rulesets live at once (a reload), each with its own
+ * tries: the same sources map to each one's own identities. */
+static void
+test_two_rulesets(void **state)
+{
+	struct mg_ruleset *a, *b;
+	struct mg_conf *c;
+	size_t before;
+
+	(void)state;
+	before = heap_in_use();
+	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
+			 &errs);
+	assert_non_null(c);
+	a = build_conf(c);
+	mg_conf_free(c);
+	b = build_text(fmt(P1 "identities = (\n"
+			      "{ name = \"x\"; prefixes = [\"198.18.1.0/24\", "
+			      "\"2001:db8:2::/64\"]; },\n"
+			      "{ name = \"y\"; prefixes = [\"198.18.2.0/23\", "
+			      "\"2001:db8:1::/48\"]; }\n"
+			      ");\n"
+			      "services = ( %s );\n",
+			   svc("s", "", "tcp",
+			       "[\"198.19.0.10\", \"2001:db8:100::10\"]",
+			       "[80]", DUAL_BACKENDS)));
+	assert_true(heap_in_use() - before < 2 * RULESET_MAX_BYTES);
+	assert_int_equal(mg_ruleset_n_identities(a), 4);
+	assert_int_equal(mg_ruleset_n_identities(b), 2);
+	assert_string_equal(mg_ruleset_identity_name(a, 1), "frontend");
+	assert_string_equal(mg_ruleset_identity_name(b, 1), "x");
+	assert_int_equal(
+		classify(a, "198.18.1.1", "198.19.0.10", TCP, 80, 0).identity,
+		1);
+	assert_int_equal(
+		classify(b, "198.18.1.1", "198.19.0.10", TCP, 80, 0).identity,
+		1);
+	assert_int_equal(
+		classify(a, "198.18.3.1", "198.19.0.10", TCP, 80, 0).identity,
+		MG_IDENTITY_UNKNOWN);
+	assert_int_equal(
+		classify(b, "198.18.3.1", "198.19.0.10", TCP, 80, 0).identity,
+		2);
+	/* frontend in a, y in b */
+	assert_int_equal(
+		classify(a, "2001:db8:1::7", "2001:db8:100::10", TCP, 80, 0)
+			.identity,
+		1);
+	assert_int_equal(
+		classify(b, "2001:db8:1::7", "2001:db8:100::10", TCP, 80, 0)
+			.identity,
+		2);
+	/* batch in a (3), x in b */
+	assert_int_equal(
+		classify(a, "2001:db8:2::7", "2001:db8:100::10", TCP, 80, 0)
+			.identity,
+		3);
+	assert_int_equal(
+		classify(b, "2001:db8:2::7", "2001:db8:100::10", TCP, 80, 0)
+			.identity,
+		1);
+	/* the first freed leaves the second intact */
+	mg_ruleset_free(a);
+	assert_int_equal(
+		classify(b, "2001:db8:1::7", "2001:db8:100::10", TCP, 80, 0)
+			.identity,
+		2);
+	mg_ruleset_free(b);
+	mg_ruleset_free(NULL);
+	assert_int_equal(heap_in_use(), before);
+}
+
+/* The library does not trust its input beyond what its tables need. */
+static void
+test_build_errors(void **state)
+{
+	struct mg_conf *c;
+	size_t before;
+	char err[256];
+
+	(void)state;
+	err[0] = '\0';
+	assert_null(mg_ruleset_build(NULL, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_true(err[0] != '\0');
+
+	c = conf_text(fmt(
+		P1 "services = (\n%s,\n%s\n);\n",
+		svc("a", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1"),
+		svc("b", "", "tcp", "[\"198.19.0.1\"]", "[81]", "198.19.1.1")));
+	c->services[1].ports[0].lo = 70; /* now overlaps a's port 80 */
+	c->services[1].ports[0].hi = 90;
+	err[0] = '\0';
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	/* named in port order: b's 70-90 sorts first */
+	assert_non_null(strstr(err, "services 'b' and 'a' share an address"));
+
+	c->services[1].ports[0].lo = c->services[1].ports[0].hi = 81;
+	c->services[1].versions[0].weight = 0;
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_non_null(strstr(err, "weights of service 'b'"));
+	mg_conf_free(c);
+
+	/* prefixes the tries refuse; nothing is left behind */
+	before = heap_in_use();
+	c = conf_text(fmt(
+		P1 "identities = (\n"
+		   "{ name = \"a\"; prefixes = [\"10.0.0.0/8\", "
+		   "\"2001:db8::/32\"]; },\n"
+		   "{ name = \"b\"; prefixes = [\"10.1.0.0/16\", "
+		   "\"2001:db8:1::/48\"]; }\n"
+		   ");\n"
+		   "services = ( %s );\n",
+		svc("s", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1")));
+	c->identities[1].prefixes[1] = c->identities[0].prefixes[1];
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_non_null(strstr(err, "prefix 2001:db8::/32 of identity 'b' "
+				    "is given twice"));
+	/* two /0s of a family (the fallback they once were took the last) */
+	assert_true(
+		mg_addr_parse("0.0.0.0", &c->identities[0].prefixes[0].addr));
+	c->identities[0].prefixes[0].len = 0;
+	c->identities[1].prefixes[1] = c->identities[0].prefixes[0];
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_non_null(strstr(err, "prefix 0.0.0.0/0 of identity 'b' "
+				    "is given twice"));
+	assert_true(
+		mg_addr_parse("10.0.0.0", &c->identities[1].prefixes[1].addr));
+	c->identities[1].prefixes[1].len = 33;
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_non_null(strstr(err, "cannot add prefix 10.0.0.0/33"));
+	assert_int_equal(heap_in_use(), before);
+	mg_conf_free(c);
+}
+
+static int
+setup(void **state)
+{
+	char *argv[] = { "test_ruleset", "--no-huge",  "--no-pci",
+			 "-m",		 "256",	       "--file-prefix",
+			 "test_ruleset", "-l",	       "0",
+			 "--log-level",	 "lib.*:error" };
+
+	(void)state;
+	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+		return -1;
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	rte_eal_cleanup();
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identity_lookup),
+		cmocka_unit_test(test_identity_random),
+		cmocka_unit_test(test_service_lookup),
+		cmocka_unit_test(test_policy_default_and_allow),
+		cmocka_unit_test(test_policy_deny_beats_allow),
+		cmocka_unit_test(test_policy_env_and_any),
+		cmocka_unit_test(test_policy_dry_run),
+		cmocka_unit_test(test_weighted_pick),
+		cmocka_unit_test(test_backend_port),
+		cmocka_unit_test(test_mesh_example),
+		cmocka_unit_test(test_mesh_example_memory),
+		cmocka_unit_test(test_two_rulesets),
+		cmocka_unit_test(test_build_errors),
+	};
+
+	return cmocka_run_group_tests_name("ruleset", tests, setup, teardown);
+}
