@@ -24,9 +24,8 @@
 #       through testpmd 5tswap and through the service-mesh fast path
 #       (tests/configs/bench_mesh.conf: lookup, DNAT, MAC rewrite, count).
 #       cycles_per_pkt is meshgate's busy_cycles delta over its rx delta,
-#       from the same two telemetry replies as the rate. busy_cycles stops
-#       before the round's TX flush and flow expiry (worker.c), so it
-#       reads a little below TSC Hz / rate.
+#       from the same two telemetry replies as the rate (busy_cycles
+#       covers whole poll rounds, TX flush and expiry included).
 #       meshgate_established_vs_5tswap_ratio divides by testpmd 5tswap on
 #       the same capture (a 100,000-frame preload can cost the rx side
 #       more than bench.pcap's 1,024 frames; both sides pay it);
@@ -38,6 +37,10 @@
 #       meshgate's --stats-json, both counted by meshgate (busy_s: the
 #       worker's time in poll rounds that received packets, pcap file
 #       reading included).
+#   meshgate_canary_established_mpps [established],
+#   meshgate_canary_new_flows_per_s [newflows]: the same two runs with the
+#       service split 99/1 between two versions (bench_canary*.conf), and
+#       meshgate_canary_vs_single_established_ratio.
 #
 # Environment:
 #   BENCH_SECONDS  measurement window, s (5)     BENCH_WARMUP  warm-up, s (2)
@@ -377,6 +380,12 @@ run_meshgate "$root/tests/configs/bench_mesh.conf" meshgate_established \
 	"$est_pcap" established "$est_conns"
 run_newflows "$root/tests/configs/bench_newflows.conf" meshgate_new_flows \
 	"$new_pcap" "$new_syns"
+# the same with a two-version (99/1) service: Maglev and the weighted
+# pick only cost on the first packet of a connection
+run_meshgate "$root/tests/configs/bench_canary.conf" \
+	meshgate_canary_established "$est_pcap" established "$est_conns"
+run_newflows "$root/tests/configs/bench_canary_newflows.conf" \
+	meshgate_canary_new_flows "$new_pcap" "$new_syns"
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap
@@ -384,6 +393,8 @@ ratio meshgate_established_vs_5tswap_ratio meshgate_established \
 	testpmd_5tswap_established
 ratio meshgate_established_vs_5tswap_bench_pcap_ratio meshgate_established \
 	testpmd_5tswap
+ratio meshgate_canary_vs_single_established_ratio \
+	meshgate_canary_established meshgate_established
 
 if ((ran == 0 && failed == 0)); then
 	log "BENCH_ONLY='$only' matched no run"

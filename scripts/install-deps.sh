@@ -9,10 +9,11 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	libdpdk-dev dpdk dpdk-dev libhyperscan-dev libipsec-mb-dev
 	libconfig-dev libpcap-dev libmicrohttpd-dev
-	# tests
+	# tests (end-to-end ones build namespaces and use real clients)
 	libcmocka-dev python3 python3-scapy python3-pytest tshark iproute2
-	# tooling
-	clang-format
+	ethtool curl procps
+	# tooling and profiling
+	clang-format valgrind
 )
 
 missing=()

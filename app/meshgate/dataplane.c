@@ -11,20 +11,25 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
+#include <rte_random.h>
 
 #include "meshgate.h"
 
 /* Neighbours cached per gateway; far more than an edge segment holds. */
 #define NEIGH_MAX	  4096
 #define NEIGH_REACHABLE_S 30
+/* Distinct backends ever configured, reloads included (health entries
+ * are never removed, so ejections survive reloads). */
+#define HEALTH_MAX 4096
 
 static struct mg_ruleset *
-build_ruleset(const struct mg_conf *conf)
+build_ruleset(const struct mg_conf *conf, struct mg_health *health)
 {
 	char err[256] = "";
 	struct mg_ruleset *rs;
 
-	rs = mg_ruleset_build(conf, (int)rte_socket_id(), err, sizeof(err));
+	rs = mg_ruleset_build(conf, (int)rte_socket_id(), health, err,
+			      sizeof(err));
 	if (rs == NULL)
 		MG_LOG(ERR, "%s: cannot build the ruleset: %s", conf->path,
 		       err[0] != '\0' ? err : rte_strerror(rte_errno));
@@ -49,6 +54,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	memset(dp, 0, sizeof(*dp));
 	dp->pool = pool;
 	dp->tsc_hz = rte_get_tsc_hz();
+	dp->hash_seed = (uint32_t)rte_rand();
 	dp->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
@@ -72,7 +78,14 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
-	dp->ruleset = build_ruleset(conf);
+	dp->health = mg_health_create("mg_health", HEALTH_MAX, fp.socket,
+				      dp->tsc_hz);
+	if (dp->health == NULL) {
+		MG_LOG(ERR, "cannot create the health table: %s",
+		       rte_strerror(rte_errno));
+		goto fail;
+	}
+	dp->ruleset = build_ruleset(conf, dp->health);
 	if (dp->ruleset == NULL)
 		goto fail;
 	return 0;
@@ -85,6 +98,7 @@ void
 mg_dataplane_fini(struct mg_dataplane *dp)
 {
 	mg_ruleset_free(dp->ruleset);
+	mg_health_free(dp->health);
 	mg_neigh_free(dp->neigh);
 	mg_flow_table_free(dp->flows);
 	rte_free(dp->qsv);
@@ -120,7 +134,7 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
 	struct mg_ruleset *fresh, *old;
 
 	warn_restart_only(running, conf);
-	fresh = build_ruleset(conf);
+	fresh = build_ruleset(conf, dp->health);
 	if (fresh == NULL)
 		return -1;
 	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);

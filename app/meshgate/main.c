@@ -302,6 +302,7 @@ control_tick(void *arg, unsigned int qsbr_id)
 	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
 	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
 		reload(gw, qsbr_id);
+	mg_health_log_changes(gw->dp.health, rte_rdtsc());
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);

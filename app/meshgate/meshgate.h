@@ -15,6 +15,7 @@
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
 
+#include "mg_canary.h"
 #include "mg_conf.h"
 #include "mg_flow.h"
 #include "mg_neigh.h"
@@ -58,9 +59,12 @@ struct mg_dataplane {
 	bool forward_unmatched;	    /**< wire mode for non-service traffic */
 	struct mg_flow_table *flows;
 	struct mg_neigh_table *neigh;
+	struct mg_health *health;     /**< passive health, kept on reload */
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
 	struct rte_mempool *pool; /**< for ARP/ND requests */
 	uint64_t tsc_hz;
+	uint32_t hash_seed;           /**< per process: callers cannot aim
+				       *   connections at one backend */
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
 };
 

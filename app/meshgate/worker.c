@@ -140,13 +140,66 @@ tuple_addr(struct mg_addr *a, const uint8_t *bytes, uint8_t family)
 	memcpy(a->bytes, bytes, sizeof(a->bytes));
 }
 
+static void admit(struct mg_worker *w, const struct mg_ruleset *rs,
+		  uint16_t in, struct rte_mbuf *m,
+		  const struct mg_pkt_info *info);
+
+/*
+ * Passive health from a handshake: the backend's SYN-ACK is a success,
+ * its RST before the connection is established a failure, and so is the
+ * client's SYN retransmitted after the connect timeout with no SYN-ACK.
+ * In that last case, if the backend is now out, the connection is
+ * forgotten and admitted again — no byte has flowed yet, so the client
+ * never notices that its SYN went elsewhere. Returns true when @p m was
+ * consumed that way.
+ */
+static bool
+handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
+		 struct rte_mbuf *m, const struct mg_pkt_info *info,
+		 struct mg_flow *f, uint8_t dir, uint16_t in)
+{
+	const struct mg_health_params *hp =
+		mg_ruleset_health_params(rs, f->service);
+	uint8_t flags = info->tcp_flags;
+	struct mg_health *h = w->dp->health;
+
+	if (hp == NULL || !hp->enabled)
+		return false;
+	if (dir == MG_FLOW_DIR_REV) {
+		if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
+			    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG) &&
+		    f->state == MG_FLOW_SYN_SENT)
+			mg_health_report(h, f->health, true, w->now, hp);
+		else if (flags & RTE_TCP_RST_FLAG)
+			mg_health_report(h, f->health, false, w->now, hp);
+		return false;
+	}
+	if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) !=
+		    RTE_TCP_SYN_FLAG ||
+	    f->state != MG_FLOW_SYN_SENT ||
+	    w->now - __atomic_load_n(&f->last_seen, __ATOMIC_RELAXED) <
+		    hp->connect_timeout_tsc)
+		return false;
+	mg_health_report(h, f->health, false, w->now, hp);
+	if (mg_health_up(h, f->health, w->now) ||
+	    mg_flow_remove(w->dp->flows, f) != 0)
+		return false;
+	admit(w, rs, in, m, info);
+	return true;
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
-forward_flow(struct mg_worker *w, struct rte_mbuf *m,
-	     const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	     struct rte_mbuf *m, const struct mg_pkt_info *info,
+	     struct mg_flow *f, uint8_t dir)
 {
 	uint8_t out = f->out_port[dir];
 
+	if (unlikely(f->state <= MG_FLOW_SYN_RECV) &&
+	    info->tuple.proto == IPPROTO_TCP &&
+	    handshake_health(w, rs, m, info, f, dir, in))
+		return;
 	mg_flow_update(f, dir, info->tcp_flags, w->now);
 	if (dir == MG_FLOW_DIR_FWD)
 		mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
@@ -219,7 +272,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct mg_flow *f;
 	int rc;
 
-	if (!mg_ruleset_classify(rs, t, rte_hash_crc(t, sizeof(*t), 0), &d)) {
+	if (!mg_ruleset_classify(rs, t,
+				 rte_hash_crc(t, sizeof(*t), w->dp->hash_seed),
+				 w->now, &d)) {
 		tuple_addr(&dst, t->dst, t->family);
 		if (is_local(&lc, &dst))
 			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
@@ -269,6 +324,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->version = d.version;
 	f->verdict = d.verdict;
 	f->backend = d.backend;
+	f->health = d.health_idx;
 	f->out_port[MG_FLOW_DIR_FWD] = out;
 	f->out_port[MG_FLOW_DIR_REV] = (uint8_t)in;
 	f->out_mac[MG_FLOW_DIR_FWD] = mac;
@@ -288,7 +344,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	mg_counter_add(&w->stats->flows_created, 1);
 	if (d.verdict == MG_VERDICT_ALLOW_DRY_DENY)
 		mg_counter_add(&w->stats->dry_run_denied, 1);
-	forward_flow(w, m, info, f, MG_FLOW_DIR_FWD);
+	forward_flow(w, rs, in, m, info, f, MG_FLOW_DIR_FWD);
 }
 
 static inline bool
@@ -372,8 +428,8 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 						&flows[k], &dir[k]) != 0)
 				hits |= 1ull << k;
 			if (likely(hits & (1ull << k))) {
-				forward_flow(w, pkts[i], &info[i], flows[k],
-					     dir[k]);
+				forward_flow(w, rs, in, pkts[i], &info[i],
+					     flows[k], dir[k]);
 			} else {
 				admit(w, rs, in, pkts[i], &info[i]);
 				admitted = true;

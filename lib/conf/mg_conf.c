@@ -1336,13 +1336,16 @@ load_version(struct loader *ld, const config_setting_t *s,
 	     struct mg_version_conf *v)
 {
 	static const char *const keys[] = { "name", "weight", "backends",
-					    NULL };
+					    "canary", NULL };
+	config_setting_t *c;
 
 	if (!is_group(ld, s, "version"))
 		return;
 	v->line = (int)config_setting_source_line(s);
 	check_keys(ld, s, keys, "a version");
 	get_name(ld, s, "name", true, "a version", v->name, sizeof(v->name));
+	c = member(ld, s, "canary", CONFIG_TYPE_BOOL, 0);
+	v->canary = c != NULL && config_setting_get_bool(c);
 	/* a lone version takes all traffic; among several, a forgotten
 	 * weight must not silently decide the split */
 	v->weight = 1;
@@ -1379,6 +1382,16 @@ load_versions(struct loader *ld, const config_setting_t *s,
 
 		load_version(ld, e, svc, n > 1, v);
 		total += v->weight;
+		for (j = 0; j < i && v->canary; j++)
+			if (svc->versions[j].canary) {
+				err_at(ld,
+				       config_setting_get_member(e, "canary"),
+				       "service '%s' has two canary versions: "
+				       "'%s' (line %d) and '%s'",
+				       svc->name, svc->versions[j].name,
+				       svc->versions[j].line, v->name);
+				break;
+			}
 		for (j = 0; j < i && v->name[0] != '\0'; j++)
 			if (strcmp(v->name, svc->versions[j].name) == 0) {
 				err_at(ld, config_setting_get_member(e, "name"),
@@ -1401,13 +1414,237 @@ load_versions(struct loader *ld, const config_setting_t *s,
 		       svc->name);
 }
 
+/* "name", "env:label" or "*". */
+static bool
+parse_ref(const char *text, struct mg_ref *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (strcmp(text, "*") == 0) {
+		r->kind = MG_REF_ANY;
+		return true;
+	}
+	r->kind = MG_REF_NAME;
+	if (strncmp(text, "env:", 4) == 0) {
+		r->kind = MG_REF_ENV;
+		text += 4;
+	}
+	if (strlen(text) >= sizeof(r->name) || !valid_name(text))
+		return false;
+	memcpy(r->name, text, strlen(text) + 1);
+	return true;
+}
+
+/* Whether a ref names something that exists: a misspelt name or label
+ * would otherwise be a rule that silently matches nothing. */
+static bool
+ref_resolves(const struct mg_conf *conf, const struct mg_ref *r, bool from)
+{
+	unsigned int i;
+
+	if (r->kind == MG_REF_ANY)
+		return true;
+	if (from) {
+		if (r->kind == MG_REF_NAME && strcmp(r->name, "unknown") == 0)
+			return true;
+		for (i = 0; i < conf->n_identities; i++)
+			if (strcmp(r->name,
+				   r->kind == MG_REF_NAME
+					   ? conf->identities[i].name
+					   : conf->identities[i].env) == 0)
+				return true;
+		return false;
+	}
+	for (i = 0; i < conf->n_services; i++)
+		if (strcmp(r->name, r->kind == MG_REF_NAME
+					    ? conf->services[i].name
+					    : conf->services[i].env) == 0)
+			return true;
+	return false;
+}
+
+/* Written even without a group: the ruleset never guesses a default. */
+static void
+health_defaults(struct mg_health_conf *h)
+{
+	h->enabled = true;
+	h->connect_timeout_ms = 1000;
+	h->eject_after = 1;
+	h->base_ejection_ms = 5000;
+	h->max_ejection_ms = 60000;
+}
+
+/* A `health` group in @p parent (the root or a service) overrides what
+ * *h holds key by key. */
+static void
+load_health(struct loader *ld, const config_setting_t *parent,
+	    const char *where, struct mg_health_conf *h)
+{
+	static const char *const keys[] = {
+		"enabled",	    "connect_timeout_ms", "eject_after",
+		"base_ejection_ms", "max_ejection_ms",	  NULL
+	};
+	config_setting_t *g =
+		member(ld, parent, "health", CONFIG_TYPE_GROUP, 0);
+	config_setting_t *v, *base, *max;
+
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, where);
+	v = member(ld, g, "enabled", CONFIG_TYPE_BOOL, 0);
+	if (v != NULL)
+		h->enabled = config_setting_get_bool(v);
+	/* a SYN-ACK takes a round trip; a minute is a dead backend */
+	get_uint(ld, g, "connect_timeout_ms", 10, 60000,
+		 &h->connect_timeout_ms);
+	get_uint(ld, g, "eject_after", 1, 1000, &h->eject_after);
+	/* below 100 ms an ejection is noise; a day is a removal */
+	get_uint(ld, g, "base_ejection_ms", 100, 3600000, &h->base_ejection_ms);
+	get_uint(ld, g, "max_ejection_ms", 100, 86400000, &h->max_ejection_ms);
+	base = config_setting_get_member(g, "base_ejection_ms");
+	max = config_setting_get_member(g, "max_ejection_ms");
+	/* only where this group sets one of them: an inherited mistake is
+	 * reported once, where it was made */
+	if (h->max_ejection_ms < h->base_ejection_ms &&
+	    (base != NULL || max != NULL))
+		err_at(ld, max != NULL ? max : base,
+		       "'max_ejection_ms' (%u) is below 'base_ejection_ms' "
+		       "(%u)",
+		       h->max_ejection_ms, h->base_ejection_ms);
+}
+
+/* A route's callers: refs as a policy's `from`. */
+static void
+load_route_from(struct loader *ld, const config_setting_t *g,
+		const struct mg_conf *conf, const struct mg_service_conf *svc,
+		struct mg_route_conf *r)
+{
+	config_setting_t *list =
+		get_list(ld, g, "from", true, 1, MG_CONF_MAX_REFS, "a route");
+	int i, n = list != NULL ? config_setting_length(list) : 0;
+
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		const char *text = elem_string(ld, e, "from");
+
+		if (text == NULL)
+			continue;
+		if (!parse_ref(text, &r->from[i])) {
+			err_at(ld, e,
+			       "'from' entry '%s' is not a name, \"env:label\" "
+			       "or \"*\"",
+			       text);
+			continue;
+		}
+		if (ld->identities_broken ||
+		    ref_resolves(conf, &r->from[i], true))
+			continue;
+		if (r->from[i].kind == MG_REF_ENV)
+			err_at(ld, e,
+			       "route of service '%s': no identity has env "
+			       "'%s'",
+			       svc->name, r->from[i].name);
+		else
+			err_at(ld, e,
+			       "route of service '%s': 'from' names '%s', "
+			       "which is not an identity (nor \"unknown\")",
+			       svc->name, r->from[i].name);
+	}
+	r->n_from = (unsigned int)n;
+}
+
+/* routes = ( { from = [...]; version = "v2"; }, ... ): callers pinned to
+ * a version of this service. Versions must be loaded. */
+static void
+load_routes(struct loader *ld, const config_setting_t *s,
+	    const struct mg_conf *conf, struct mg_service_conf *svc)
+{
+	static const char *const keys[] = { "from", "version", NULL };
+	config_setting_t *list = get_list(ld, s, "routes", false, 0,
+					  MG_CONF_MAX_ROUTES, "a service");
+	unsigned int i, j, n;
+
+	if (list == NULL)
+		return;
+	n = (unsigned int)config_setting_length(list);
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, i), *v;
+		struct mg_route_conf *r = &svc->routes[i];
+		const char *name;
+
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			err_at(ld, g,
+			       "each route must be a group { from = [...]; "
+			       "version = \"...\"; }");
+			continue;
+		}
+		r->line = (int)config_setting_source_line(g);
+		r->version = UINT8_MAX; /* until the name resolves */
+		check_keys(ld, g, keys, "a route");
+		load_route_from(ld, g, conf, svc, r);
+		v = require(ld, g, "version", CONFIG_TYPE_STRING, 0, "a route");
+		if (v == NULL)
+			continue;
+		name = config_setting_get_string(v);
+		for (j = 0; j < svc->n_versions; j++)
+			if (strcmp(name, svc->versions[j].name) == 0)
+				break;
+		if (j == svc->n_versions)
+			err_at(ld, v,
+			       "route of service '%s': version '%s' is not a "
+			       "version of the service",
+			       svc->name, name);
+		else
+			r->version = (uint8_t)j;
+	}
+	svc->n_routes = n;
+}
+
+/* A canary or routed version takes connections even at weight 0, so it
+ * needs what load_backends() asks of a weighted one: a backend of every
+ * family the service answers on. */
+static void
+check_reachable_versions(struct loader *ld, const config_setting_t *s,
+			 const struct mg_service_conf *svc)
+{
+	config_setting_t *vl = config_setting_get_member(s, "versions");
+	unsigned int i, j, k;
+
+	for (i = 0; i < svc->n_versions && vl != NULL; i++) {
+		const struct mg_version_conf *v = &svc->versions[i];
+		bool routed = v->canary;
+
+		for (j = 0; j < svc->n_routes; j++)
+			routed |= svc->routes[j].version == i;
+		if (v->weight != 0 || !routed || v->n_backends == 0)
+			continue;
+		for (k = 0; k < svc->n_vips; k++) {
+			uint8_t fam = svc->vips[k].family;
+			bool found = false;
+
+			for (j = 0; j < v->n_backends; j++)
+				found |= v->backends[j].addr.family == fam;
+			if (found || fam == 0)
+				continue;
+			err_at(ld,
+			       config_setting_get_member(
+				       config_setting_get_elem(vl, i),
+				       "backends"),
+			       "version '%s' has no IPv%u backend, but service "
+			       "'%s' has an IPv%u address (a canary or routed "
+			       "version takes connections at weight 0 too)",
+			       v->name, fam, svc->name, fam);
+			break;
+		}
+	}
+}
+
 static void
 load_service(struct loader *ld, const config_setting_t *s,
-	     struct mg_service_conf *svc)
+	     const struct mg_conf *conf, struct mg_service_conf *svc)
 {
-	static const char *const keys[] = { "name",	 "env",	  "protocol",
-					    "addresses", "ports", "versions",
-					    NULL };
+	static const char *const keys[] = { "name",	 "env",	   "protocol",
+					    "addresses", "ports",  "versions",
+					    "routes",	 "health", NULL };
 	config_setting_t *list;
 	uint32_t proto = 0;
 	int i, j, n;
@@ -1466,6 +1703,10 @@ load_service(struct loader *ld, const config_setting_t *s,
 	}
 	svc->n_ports = (unsigned int)n;
 	load_versions(ld, s, svc);
+	load_routes(ld, s, conf, svc);
+	check_reachable_versions(ld, s, svc);
+	svc->health = conf->health;
+	load_health(ld, s, "a service's 'health'", &svc->health);
 }
 
 /* Whether services @p a and @p b claim one (address, protocol, port);
@@ -1521,7 +1762,7 @@ load_services(struct loader *ld, const config_setting_t *root,
 		config_setting_t *s = config_setting_get_elem(list, i);
 		struct mg_service_conf *svc = &conf->services[i];
 
-		load_service(ld, s, svc);
+		load_service(ld, s, conf, svc);
 		for (j = 0; j < i && svc->name[0] != '\0'; j++)
 			if (strcmp(svc->name, conf->services[j].name) == 0) {
 				err_at(ld, config_setting_get_member(s, "name"),
@@ -1550,54 +1791,6 @@ static const struct name_value action_names[] = {
 	{ "deny", MG_POLICY_DENY },
 	{ NULL, 0 },
 };
-
-/* "name", "env:label" or "*". */
-static bool
-parse_ref(const char *text, struct mg_ref *r)
-{
-	memset(r, 0, sizeof(*r));
-	if (strcmp(text, "*") == 0) {
-		r->kind = MG_REF_ANY;
-		return true;
-	}
-	r->kind = MG_REF_NAME;
-	if (strncmp(text, "env:", 4) == 0) {
-		r->kind = MG_REF_ENV;
-		text += 4;
-	}
-	if (strlen(text) >= sizeof(r->name) || !valid_name(text))
-		return false;
-	memcpy(r->name, text, strlen(text) + 1);
-	return true;
-}
-
-/* Whether a ref names something that exists: a misspelt name or label
- * would otherwise be a rule that silently matches nothing. */
-static bool
-ref_resolves(const struct mg_conf *conf, const struct mg_ref *r, bool from)
-{
-	unsigned int i;
-
-	if (r->kind == MG_REF_ANY)
-		return true;
-	if (from) {
-		if (r->kind == MG_REF_NAME && strcmp(r->name, "unknown") == 0)
-			return true;
-		for (i = 0; i < conf->n_identities; i++)
-			if (strcmp(r->name,
-				   r->kind == MG_REF_NAME
-					   ? conf->identities[i].name
-					   : conf->identities[i].env) == 0)
-				return true;
-		return false;
-	}
-	for (i = 0; i < conf->n_services; i++)
-		if (strcmp(r->name, r->kind == MG_REF_NAME
-					    ? conf->services[i].name
-					    : conf->services[i].env) == 0)
-			return true;
-	return false;
-}
 
 static void
 load_refs(struct loader *ld, const config_setting_t *s, const char *key,
@@ -1877,7 +2070,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "flows",	  "identities",
 					    "services",	  "policies",
 					    "neighbours", "unmatched",
-					    NULL };
+					    "health",	  NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -1911,6 +2104,9 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_lcores(&ld, root, conf);
 	load_flows(&ld, root, &conf->flows);
 	load_identities(&ld, root, conf);
+	/* before services: it holds their defaults */
+	health_defaults(&conf->health);
+	load_health(&ld, root, "'health'", &conf->health);
 	load_services(&ld, root, conf);
 	/* after identities and services: rules refer to both */
 	load_policies(&ld, root, conf);

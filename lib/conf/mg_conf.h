@@ -45,6 +45,7 @@ extern "C" {
 #define MG_CONF_MAX_REFS	16 /**< sources or targets per policy */
 #define MG_CONF_MAX_NEIGHBOURS	256
 #define MG_CONF_MAX_ADDRS	4 /**< gateway addresses per port */
+#define MG_CONF_MAX_ROUTES	8 /**< pinned-version routes per service */
 /** Total of all version weights of one service may not exceed this. */
 #define MG_CONF_MAX_WEIGHT_TOTAL 1000000
 
@@ -86,8 +87,44 @@ struct mg_backend_conf {
 struct mg_version_conf {
 	char name[MG_CONF_NAME_LEN];
 	uint32_t weight; /**< 0 gets no new connections */
+	/** The service's canary (at most one): callers that are backends
+	 * of a canary version of any service reach it (canary chains). */
+	bool canary;
 	unsigned int n_backends;
 	struct mg_backend_conf backends[MG_CONF_MAX_BACKENDS];
+	int line;
+};
+
+/**
+ * Passive health: when a backend stops taking new connections, and for
+ * how long. The top-level `health` group sets the defaults; a service's
+ * own group overrides them key by key.
+ */
+struct mg_health_conf {
+	bool enabled;		     /**< false: backends are never ejected */
+	uint32_t connect_timeout_ms; /**< SYN without SYN-ACK: a failure */
+	uint32_t eject_after;	     /**< consecutive failures that eject */
+	uint32_t base_ejection_ms;   /**< first ejection; doubles after */
+	uint32_t max_ejection_ms;    /**< longest ejection */
+};
+
+/** A source or target of a policy: a name, an env label or anything. */
+enum mg_ref_kind {
+	MG_REF_NAME = 0, /**< identity or service name ("unknown" allowed) */
+	MG_REF_ENV,	 /**< written "env:prod" */
+	MG_REF_ANY,	 /**< written "*" */
+};
+
+struct mg_ref {
+	enum mg_ref_kind kind;
+	char name[MG_CONF_NAME_LEN]; /**< name or env label; empty for ANY */
+};
+
+/** Callers (refs as in policies' `from`) pinned to one version. */
+struct mg_route_conf {
+	unsigned int n_from;
+	struct mg_ref from[MG_CONF_MAX_REFS];
+	uint8_t version; /**< index into the service's versions */
 	int line;
 };
 
@@ -102,19 +139,13 @@ struct mg_service_conf {
 	struct mg_port_range ports[MG_CONF_MAX_PORT_RANGES];
 	unsigned int n_versions;
 	struct mg_version_conf versions[MG_CONF_MAX_VERSIONS];
+	/** Pinned versions by caller; the first route that matches wins. */
+	unsigned int n_routes;
+	struct mg_route_conf routes[MG_CONF_MAX_ROUTES];
+	/** Effective settings: the top-level defaults with this service's
+	 * overrides applied. */
+	struct mg_health_conf health;
 	int line;
-};
-
-/** A source or target of a policy: a name, an env label or anything. */
-enum mg_ref_kind {
-	MG_REF_NAME = 0, /**< identity or service name ("unknown" allowed) */
-	MG_REF_ENV,	 /**< written "env:prod" */
-	MG_REF_ANY,	 /**< written "*" */
-};
-
-struct mg_ref {
-	enum mg_ref_kind kind;
-	char name[MG_CONF_NAME_LEN]; /**< name or env label; empty for ANY */
 };
 
 enum mg_policy_action {
@@ -239,6 +270,7 @@ struct mg_conf {
 	unsigned int n_lcores; /**< 0: one queue per worker lcore */
 	struct mg_lcore_conf lcores[MG_CONF_MAX_LCORES];
 	struct mg_flow_conf flows;
+	struct mg_health_conf health; /**< defaults for every service */
 	unsigned int n_identities;
 	struct mg_identity_conf identities[MG_CONF_MAX_IDENTITIES];
 	unsigned int n_services;

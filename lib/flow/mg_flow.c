@@ -584,14 +584,16 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 	}
 
 	while (budget-- > 0) {
-		/* Only this cursor removes entries of its rank, and publish
-		 * only sets live, so live cannot drop under us. */
+		/* mg_flow_remove() may take the entry between our look and
+		 * the lock: look at live again under it. */
 		if (__atomic_load_n(&t->meta[idx].live, __ATOMIC_ACQUIRE) &&
 		    flow_idle(t, &t->flows[idx], now)) {
 			rte_spinlock_lock(&t->lock);
-			flow_remove(t, idx);
+			if (t->meta[idx].live) {
+				flow_remove(t, idx);
+				removed++;
+			}
 			rte_spinlock_unlock(&t->lock);
-			removed++;
 		}
 		if (stride >= t->max_flows - idx)
 			idx = first;
@@ -600,6 +602,20 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 	}
 	c->next = idx;
 	return removed;
+}
+
+int
+mg_flow_remove(struct mg_flow_table *t, struct mg_flow *f)
+{
+	int rc = -ENOENT;
+
+	rte_spinlock_lock(&t->lock);
+	if (t->meta[f->index].live) {
+		flow_remove(t, f->index);
+		rc = 0;
+	}
+	rte_spinlock_unlock(&t->lock);
+	return rc;
 }
 
 uint32_t

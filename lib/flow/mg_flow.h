@@ -73,6 +73,7 @@ struct mg_flow {
 	uint8_t fin_seen;   /**< bit per dir */
 	uint64_t last_seen; /**< TSC of the last packet */
 	uint32_t index;	    /**< position in the entry array */
+	uint32_t health;    /**< backend's passive-health index */
 } __rte_cache_aligned;
 
 struct mg_flow_table;
@@ -161,6 +162,19 @@ int mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now);
  */
 void mg_flow_update(struct mg_flow *f, enum mg_flow_dir dir, uint8_t tcp_flags,
 		    uint64_t now);
+
+/**
+ * Forget a published connection now (e.g. to steer a handshake that a
+ * backend never answered elsewhere). The entry is recycled after a grace
+ * period, like an expired one.
+ *
+ * @return 0, or -ENOENT if it was already removed (by expiry or another
+ *         worker).
+ *
+ * Thread safety: multi-thread safe; @p f stays readable until the
+ * caller's next quiescent report.
+ */
+int mg_flow_remove(struct mg_flow_table *t, struct mg_flow *f);
 
 /** Cursor for incremental expiry; one per expiring thread. */
 struct mg_flow_cursor {

@@ -5,9 +5,11 @@
 /*
  * A validated config compiled into the immutable tables a worker reads
  * when it classifies the first packet of a connection. Everything that
- * can be decided ahead of time is: the policy verdict of every (identity,
- * service) pair and the version slots of every weighted service, so the
- * fast path is lookups and array indexing only.
+ * can be decided ahead of time is: the policy verdict and pinned version
+ * of every (identity, service) pair, the version slots of every weighted
+ * service and the Maglev table of every version, so the fast path is
+ * lookups and array indexing only. Passive health is the one input that
+ * changes under a ruleset; it is read, never written, here.
  */
 
 #include <errno.h>
@@ -20,6 +22,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_rib.h>
@@ -38,6 +41,21 @@
 /* The backend within a version comes from the top half of the hash,
  * which the version pick does not use. */
 #define BACKEND_SHIFT 16
+/*
+ * Maglev tables are sized for the most backends a version may have, not
+ * for the ones it has: a table of another size would share nothing with
+ * the previous one, and every connection would move on a reload that
+ * adds a backend. mg_maglev_size(32) = 4099 slots of 2 bytes.
+ */
+#define MAGLEV_FOR MG_CONF_MAX_BACKENDS
+/* Slots looked at after an ejected backend's before counting the ones
+ * up: with half the backends down, 32 all-down slots in a row happen
+ * once in 4e9. */
+#define MAGLEV_WALK 32
+/* No Maglev table: fewer than two backends of that family. */
+#define NO_TABLE UINT32_MAX
+/* No pinned or canary version. */
+#define NO_VERSION UINT8_MAX
 
 /* (family, address, protocol) as bytes, so keys sort and compare with
  * memcmp. */
@@ -58,7 +76,8 @@ struct rs_range {
 
 struct rs_backend {
 	struct mg_addr addr;
-	uint16_t port; /* network order; 0 keeps the client's port */
+	uint16_t port;	 /* network order; 0 keeps the client's port */
+	uint32_t health; /* index in the health table, or MG_HEALTH_NONE */
 };
 
 /* A version's backends, IPv4 ones first: a connection only ever goes to
@@ -67,13 +86,21 @@ struct rs_version {
 	uint16_t first_backend;
 	uint16_t n_backends4;
 	uint16_t n_backends6;
+	uint32_t weight;
+	/* [0] IPv4, [1] IPv6: offset of the Maglev table in rs->maglev,
+	 * whose entries count from the family's first backend; NO_TABLE
+	 * for fewer than two backends */
+	uint32_t maglev[2];
 	char name[MG_CONF_NAME_LEN];
 };
 
 struct rs_service {
 	uint16_t first_version;
 	uint8_t n_versions;
+	uint8_t canary;	     /* version index, or NO_VERSION */
+	bool check_health;   /* enabled, and the ruleset has a table */
 	const uint8_t *pick; /* PICK_SLOTS version numbers; NULL: one */
+	struct mg_health_params health;
 	char name[MG_CONF_NAME_LEN];
 };
 
@@ -82,6 +109,7 @@ struct rs_cell {
 	uint16_t rule;
 	uint16_t dry_rule;
 	uint8_t verdict;
+	uint8_t pin; /* pinned version, or NO_VERSION */
 };
 
 struct rs_neigh {
@@ -117,6 +145,14 @@ struct mg_ruleset {
 	const struct rs_service *services;
 	const struct rs_version *versions;
 	const struct rs_backend *backends;
+	const uint16_t *maglev; /* every version's tables, maglev_m each */
+	uint32_t maglev_m;
+	struct mg_health *health; /* shared, outlives us; NULL: all up */
+
+	/* canary chains: backend addresses of every canary version, sorted
+	 * (callers from them reach canary versions) */
+	unsigned int n_chain;
+	const struct mg_addr *chain;
 
 	unsigned int n_identities; /* configured ones; ids 1..n */
 	unsigned int n_rules;
@@ -173,10 +209,13 @@ ipv4_host(const uint8_t *b)
 struct layout {
 	size_t size;
 	size_t vips, ranges, local, services, versions, backends, pick;
+	size_t maglev, chain;
 	size_t matrix, identity_names, rule_names, neigh;
 	unsigned int n_vip_ranges; /* (vip, proto, range) triples */
 	unsigned int n_local_max;
 	unsigned int n_versions, n_backends, n_picks;
+	unsigned int n_tables; /* Maglev tables */
+	unsigned int n_chain_max;
 };
 
 /* Cache-line aligned offset of the next @p size bytes. */
@@ -187,6 +226,17 @@ carve(struct layout *l, size_t size)
 
 	l->size = at + size;
 	return at;
+}
+
+/* Backends of @p v of @p family. */
+static unsigned int
+count_family(const struct mg_version_conf *v, uint8_t family)
+{
+	unsigned int k, n = 0;
+
+	for (k = 0; k < v->n_backends; k++)
+		n += v->backends[k].addr.family == family;
+	return n;
 }
 
 static void
@@ -202,8 +252,15 @@ plan(const struct mg_conf *conf, struct layout *l)
 		l->n_local_max += s->n_vips;
 		l->n_versions += s->n_versions;
 		l->n_picks += s->n_versions > 1;
-		for (j = 0; j < s->n_versions; j++)
-			l->n_backends += s->versions[j].n_backends;
+		for (j = 0; j < s->n_versions; j++) {
+			const struct mg_version_conf *v = &s->versions[j];
+
+			l->n_backends += v->n_backends;
+			l->n_tables += count_family(v, 4) > 1;
+			l->n_tables += count_family(v, 6) > 1;
+			if (v->canary)
+				l->n_chain_max += v->n_backends;
+		}
 	}
 	l->size = sizeof(struct mg_ruleset);
 	l->vips = carve(l, l->n_vip_ranges * sizeof(struct rs_vip));
@@ -213,6 +270,9 @@ plan(const struct mg_conf *conf, struct layout *l)
 	l->versions = carve(l, l->n_versions * sizeof(struct rs_version));
 	l->backends = carve(l, l->n_backends * sizeof(struct rs_backend));
 	l->pick = carve(l, (size_t)l->n_picks * PICK_SLOTS);
+	l->maglev = carve(l, (size_t)l->n_tables * mg_maglev_size(MAGLEV_FOR) *
+				     sizeof(uint16_t));
+	l->chain = carve(l, l->n_chain_max * sizeof(struct mg_addr));
 	l->matrix = carve(l, (size_t)(conf->n_identities + 1) *
 				     conf->n_services * sizeof(struct rs_cell));
 	l->identity_names =
@@ -248,6 +308,19 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 				s->name);
 			return false;
 		}
+		if (s->n_routes > MG_CONF_MAX_ROUTES) {
+			set_err(err, errlen, "service '%s' is malformed",
+				s->name);
+			return false;
+		}
+		for (j = 0; j < s->n_routes; j++)
+			if (s->routes[j].version >= s->n_versions ||
+			    s->routes[j].n_from > MG_CONF_MAX_REFS) {
+				set_err(err, errlen,
+					"route %u of service '%s' is malformed",
+					j, s->name);
+				return false;
+			}
 		total = 0;
 		for (j = 0; j < s->n_versions; j++) {
 			if (s->versions[j].n_backends == 0 ||
@@ -588,9 +661,75 @@ build_pick(const struct mg_service_conf *s, uint8_t *table)
 	}
 }
 
+/* ms -> cycles of the clock that mg_ruleset_classify()'s `now` reads. */
 static void
+health_params(const struct mg_health_conf *c, uint64_t hz, bool enabled,
+	      struct mg_health_params *p)
+{
+	p->enabled = enabled && c->enabled;
+	p->connect_timeout_tsc = hz * c->connect_timeout_ms / 1000;
+	p->eject_after = c->eject_after;
+	p->base_ejection_tsc = hz * c->base_ejection_ms / 1000;
+	p->max_ejection_tsc = hz * c->max_ejection_ms / 1000;
+}
+
+/*
+ * Copies the backends of version @p v of family @p fam to bes[nb...],
+ * registers them with the health table and builds their Maglev table.
+ * Returns the number copied or a negative errno.
+ */
+static int
+build_family(struct mg_ruleset *rs, const struct mg_version_conf *v,
+	     uint8_t fam, struct rs_backend *bes, uint16_t **table,
+	     uint32_t *table_off, char *err, size_t errlen)
+{
+	uint64_t keys[MG_CONF_MAX_BACKENDS];
+	uint32_t m = rs->maglev_m;
+	unsigned int k, n = 0;
+	int idx, ret;
+	char buf[64];
+
+	*table_off = NO_TABLE;
+	for (k = 0; k < v->n_backends; k++) {
+		const struct mg_backend_conf *b = &v->backends[k];
+
+		if (b->addr.family != fam)
+			continue;
+		bes[n].addr = b->addr;
+		bes[n].port = rte_cpu_to_be_16(b->port);
+		bes[n].health = MG_HEALTH_NONE;
+		if (rs->health != NULL) {
+			idx = mg_health_register(rs->health, &b->addr, b->port);
+			if (idx < 0) {
+				set_err(err, errlen,
+					"cannot track the health of backend "
+					"%s of version '%s': %s",
+					mg_addr_format(&b->addr, buf,
+						       sizeof(buf)),
+					v->name, strerror(-idx));
+				return idx;
+			}
+			bes[n].health = (uint32_t)idx;
+		}
+		keys[n++] = mg_maglev_key(&b->addr, b->port);
+	}
+	if (n < 2)
+		return (int)n;
+	ret = mg_maglev_build(*table, m, keys, n);
+	if (ret < 0) {
+		set_err(err, errlen,
+			"cannot build the Maglev table of version '%s': %s",
+			v->name, strerror(-ret));
+		return ret;
+	}
+	*table_off = (uint32_t)(*table - rs->maglev);
+	*table += m;
+	return (int)n;
+}
+
+static int
 build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
-	       const struct layout *l)
+	       const struct layout *l, char *err, size_t errlen)
 {
 	struct rs_service *svcs =
 		(struct rs_service *)((char *)rs + l->services);
@@ -598,46 +737,87 @@ build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
 		(struct rs_version *)((char *)rs + l->versions);
 	struct rs_backend *bes =
 		(struct rs_backend *)((char *)rs + l->backends);
+	uint16_t *table = (uint16_t *)((char *)rs + l->maglev);
 	uint8_t *pick = (uint8_t *)rs + l->pick;
-	unsigned int i, j, k, fam, nv = 0, nb = 0;
+	uint64_t hz = rs->health != NULL ? mg_health_tsc_hz(rs->health)
+					 : rte_get_tsc_hz();
+	unsigned int i, j, nv = 0, nb = 0;
+	int n;
 
+	rs->maglev = table;
+	rs->maglev_m = mg_maglev_size(MAGLEV_FOR);
 	for (i = 0; i < conf->n_services; i++) {
 		const struct mg_service_conf *s = &conf->services[i];
+		struct rs_service *svc = &svcs[i];
 
-		memcpy(svcs[i].name, s->name, sizeof(svcs[i].name));
-		svcs[i].first_version = (uint16_t)nv;
-		svcs[i].n_versions = (uint8_t)s->n_versions;
+		memcpy(svc->name, s->name, sizeof(svc->name));
+		svc->first_version = (uint16_t)nv;
+		svc->n_versions = (uint8_t)s->n_versions;
+		svc->canary = NO_VERSION;
+		health_params(&s->health, hz, rs->health != NULL, &svc->health);
+		svc->check_health = svc->health.enabled;
 		if (s->n_versions > 1) {
 			build_pick(s, pick);
-			svcs[i].pick = pick;
+			svc->pick = pick;
 			pick += PICK_SLOTS;
 		}
 		for (j = 0; j < s->n_versions; j++, nv++) {
 			const struct mg_version_conf *v = &s->versions[j];
+			struct rs_version *ver = &vers[nv];
 
-			memcpy(vers[nv].name, v->name, sizeof(vers[nv].name));
-			vers[nv].first_backend = (uint16_t)nb;
-			for (fam = 4; fam <= 6; fam += 2) {
-				for (k = 0; k < v->n_backends; k++) {
-					if (v->backends[k].addr.family != fam)
-						continue;
-					bes[nb].addr = v->backends[k].addr;
-					bes[nb++].port = rte_cpu_to_be_16(
-						v->backends[k].port);
-				}
-				if (fam == 4)
-					vers[nv].n_backends4 =
-						(uint16_t)(nb -
-							   vers[nv].first_backend);
-			}
-			vers[nv].n_backends6 = (uint16_t)(v->n_backends -
-							  vers[nv].n_backends4);
+			/* mg_conf_load() refuses a second canary; should
+			 * one get here, the first is the service's */
+			if (v->canary && svc->canary == NO_VERSION)
+				svc->canary = (uint8_t)j;
+			memcpy(ver->name, v->name, sizeof(ver->name));
+			ver->weight = v->weight;
+			ver->first_backend = (uint16_t)nb;
+			n = build_family(rs, v, 4, &bes[nb], &table,
+					 &ver->maglev[0], err, errlen);
+			if (n < 0)
+				return n;
+			ver->n_backends4 = (uint16_t)n;
+			nb += (unsigned int)n;
+			n = build_family(rs, v, 6, &bes[nb], &table,
+					 &ver->maglev[1], err, errlen);
+			if (n < 0)
+				return n;
+			ver->n_backends6 = (uint16_t)n;
+			nb += (unsigned int)n;
 		}
 	}
 	rs->services = svcs;
 	rs->versions = vers;
 	rs->backends = bes;
 	rs->n_services = conf->n_services;
+	return 0;
+}
+
+/* Backend addresses of canary versions: a caller from one of them is a
+ * canary itself, and stays on canaries down the chain. */
+static void
+build_chain(struct mg_ruleset *rs, const struct mg_conf *conf,
+	    const struct layout *l)
+{
+	struct mg_addr *chain = (struct mg_addr *)((char *)rs + l->chain);
+	unsigned int i, j, k, n = 0;
+
+	for (i = 0; i < conf->n_services; i++)
+		for (j = 0; j < conf->services[i].n_versions; j++) {
+			const struct mg_version_conf *v =
+				&conf->services[i].versions[j];
+
+			if (!v->canary)
+				continue;
+			for (k = 0; k < v->n_backends; k++)
+				chain[n++] = v->backends[k].addr;
+		}
+	qsort(chain, n, sizeof(*chain), cmp_addr);
+	for (i = 0, j = 0; i < n; i++)
+		if (j == 0 || cmp_addr(&chain[j - 1], &chain[i]) != 0)
+			chain[j++] = chain[i];
+	rs->chain = chain;
+	rs->n_chain = j;
 }
 
 /* ---- policy matrix ---- */
@@ -672,6 +852,22 @@ ref_matches_service(const struct mg_ref *r, const struct mg_service_conf *s)
 		return s->env[0] != '\0' && strcmp(r->name, s->env) == 0;
 	}
 	return false;
+}
+
+/* The version of the first route of service @p s that covers identity
+ * @p id, or NO_VERSION. */
+static uint8_t
+pinned_version(const struct mg_conf *conf, unsigned int id, unsigned int s)
+{
+	const struct mg_service_conf *svc = &conf->services[s];
+	unsigned int r, k;
+
+	for (r = 0; r < svc->n_routes; r++)
+		for (k = 0; k < svc->routes[r].n_from; k++)
+			if (ref_matches_identity(&svc->routes[r].from[k], conf,
+						 id))
+				return svc->routes[r].version;
+	return NO_VERSION;
 }
 
 /* The first rule of each kind that covers a pair. */
@@ -753,6 +949,8 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 		const struct first_rules *f = &fr[k];
 		struct rs_cell *c = &m[k];
 
+		c->pin = pinned_version(conf, k / ns, k % ns);
+
 		c->dry_rule = MG_RULE_DEFAULT;
 		if (f->deny != MG_RULE_DEFAULT) {
 			c->verdict = MG_VERDICT_DENY;
@@ -825,8 +1023,8 @@ build_ports(struct mg_ruleset *rs, const struct mg_conf *conf,
 }
 
 struct mg_ruleset *
-mg_ruleset_build(const struct mg_conf *conf, int socket, char *err,
-		 size_t errlen)
+mg_ruleset_build(const struct mg_conf *conf, int socket,
+		 struct mg_health *health, char *err, size_t errlen)
 {
 	struct mg_ruleset *rs;
 	struct layout l;
@@ -851,6 +1049,7 @@ mg_ruleset_build(const struct mg_conf *conf, int socket, char *err,
 		rte_errno = ENOMEM;
 		return NULL;
 	}
+	rs->health = health;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
 	ret = build_rib4(rs, conf, socket, seq, err, errlen);
 	if (ret < 0)
@@ -861,7 +1060,10 @@ mg_ruleset_build(const struct mg_conf *conf, int socket, char *err,
 	ret = build_services(rs, conf, &l, err, errlen);
 	if (ret < 0)
 		goto fail;
-	build_versions(rs, conf, &l);
+	ret = build_versions(rs, conf, &l, err, errlen);
+	if (ret < 0)
+		goto fail;
+	build_chain(rs, conf, &l);
 	ret = build_matrix(rs, conf, &l, err, errlen);
 	if (ret < 0)
 		goto fail;
@@ -889,9 +1091,177 @@ mg_ruleset_free(struct mg_ruleset *rs)
 
 /* ---- fast-path reads: no locks, no allocation, no writes ---- */
 
+/*
+ * murmur3's finalizer, a bijection in which every input bit flips about
+ * half the output bits. Applied first to the caller's hash: CRC32 and
+ * the NICs' Toeplitz RSS hash are linear, and on structured traffic
+ * (counting sources or ports) their low bits fall into patterns that
+ * the interleaved version table aliases with: 100,000 sequential
+ * 5-tuples through CRC32-C missed a 30% share by 4-5 sigma. Applied to
+ * the hash xor a constant, it makes further draws for the slow path.
+ */
+static inline uint32_t
+remix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+static inline unsigned int
+n_family(const struct rs_version *ver, unsigned int fi)
+{
+	return fi == 0 ? ver->n_backends4 : ver->n_backends6;
+}
+
+/* Index of the family's first backend within the version. */
+static inline unsigned int
+family_base(const struct rs_version *ver, unsigned int fi)
+{
+	return fi == 0 ? 0 : ver->n_backends4;
+}
+
+static inline bool
+backend_up(const struct mg_ruleset *rs, const struct rs_version *ver,
+	   unsigned int b, uint64_t now)
+{
+	return mg_health_up(rs->health,
+			    rs->backends[ver->first_backend + b].health, now);
+}
+
+/* The Maglev slot of @p hash: an index into the version's backends. */
+static inline unsigned int
+maglev_backend(const struct mg_ruleset *rs, const struct rs_version *ver,
+	       unsigned int fi, uint32_t hash)
+{
+	if (ver->maglev[fi] == NO_TABLE)
+		return family_base(ver, fi);
+	return family_base(ver, fi) +
+	       mg_maglev_lookup(rs->maglev + ver->maglev[fi], rs->maglev_m,
+				hash >> BACKEND_SHIFT);
+}
+
+/* Draws for the slow path, independent of the hash's first uses. */
+#define DRAW_STEP     0x9e3779b9u
+#define DRAW_VERSION  0x85ebca77u
+#define DRAW_FALLBACK 0x27d4eb2fu
+
+/*
+ * An up backend of @p ver for @p hash: its Maglev backend if up, else
+ * the owner of the first up slot along a probe sequence of the
+ * connection's own (double hashing: a step drawn from the hash; m is
+ * prime, so any step visits every slot). Connections of the backends
+ * that are up stay put, and an ejected backend's spread evenly over the
+ * others; walking to the next slot instead would not, as neighbouring
+ * slots of a Maglev table are not independent (one of three backends
+ * out split 64/36 between the other two). After MAGLEV_WALK probes (a
+ * run that long needs nearly every backend down) any up backend will do.
+ */
+static bool
+healthy_backend(const struct mg_ruleset *rs, const struct rs_version *ver,
+		unsigned int fi, uint32_t hash, uint64_t now, unsigned int *b)
+{
+	unsigned int n = n_family(ver, fi), base = family_base(ver, fi);
+	unsigned int j, slot, step, up = 0, pick;
+	const uint16_t *table;
+
+	if (n == 0)
+		return false;
+	if (ver->maglev[fi] == NO_TABLE) {
+		if (!backend_up(rs, ver, base, now))
+			return false;
+		*b = base;
+		return true;
+	}
+	table = rs->maglev + ver->maglev[fi];
+	slot = (hash >> BACKEND_SHIFT) % rs->maglev_m;
+	step = remix(hash ^ DRAW_STEP) % (rs->maglev_m - 1) + 1;
+	for (j = 0; j < MAGLEV_WALK; j++) {
+		if (backend_up(rs, ver, base + table[slot], now)) {
+			*b = base + table[slot];
+			return true;
+		}
+		slot += step;
+		if (slot >= rs->maglev_m)
+			slot -= rs->maglev_m;
+	}
+	for (j = 0; j < n; j++)
+		up += backend_up(rs, ver, base + j, now);
+	if (up == 0)
+		return false;
+	pick = remix(hash ^ DRAW_FALLBACK) % up;
+	for (j = 0;; j++)
+		if (backend_up(rs, ver, base + j, now) && pick-- == 0)
+			break;
+	*b = base + j;
+	return true;
+}
+
+/*
+ * Slow path, taken only when the first choice's backend is down: find
+ * another backend of the version, else another version. Leaves
+ * *version and *backend alone when nothing is up anywhere.
+ */
+static void __rte_noinline
+avoid_down(const struct mg_ruleset *rs, const struct rs_service *svc,
+	   unsigned int fi, uint32_t hash, uint64_t now, uint8_t *version,
+	   unsigned int *backend, uint8_t *pick)
+{
+	const struct rs_version *vers = &rs->versions[svc->first_version];
+	uint64_t total = 0, r;
+	unsigned int v, b;
+	bool cand[MG_CONF_MAX_VERSIONS];
+
+	if (healthy_backend(rs, &vers[*version], fi, hash, now, backend))
+		return;
+	/* the version is all out: its share goes to the others, in
+	 * proportion to their weights */
+	for (v = 0; v < svc->n_versions; v++) {
+		cand[v] = false;
+		if (v == *version || vers[v].weight == 0)
+			continue;
+		cand[v] = healthy_backend(rs, &vers[v], fi, hash, now, &b);
+		if (cand[v])
+			total += vers[v].weight;
+	}
+	if (total == 0) {
+		*pick = MG_PICK_ALL_DOWN;
+		return;
+	}
+	/* multiply-shift: proportional, without a division's bias */
+	r = (uint64_t)remix(hash ^ DRAW_VERSION) * total >> 32;
+	for (v = 0; v < svc->n_versions; v++) {
+		if (!cand[v])
+			continue;
+		if (r < vers[v].weight)
+			break;
+		r -= vers[v].weight;
+	}
+	healthy_backend(rs, &vers[v], fi, hash, now, backend);
+	*version = (uint8_t)v;
+	*pick = MG_PICK_FAILOVER;
+}
+
+/* Whether the caller's source is a backend of some canary version. */
+static bool
+in_chain(const struct mg_ruleset *rs, const struct mg_5tuple *t)
+{
+	struct mg_addr src;
+
+	if (rs->n_chain == 0)
+		return false;
+	src.family = t->family;
+	memcpy(src.bytes, t->src, sizeof(src.bytes));
+	return bsearch(&src, rs->chain, rs->n_chain, sizeof(*rs->chain),
+		       cmp_addr) != NULL;
+}
+
 bool
 mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-		    uint32_t hash, struct mg_decision *d)
+		    uint32_t hash, uint64_t now, struct mg_decision *d)
 {
 	const struct rs_version *ver;
 	const struct rs_backend *be;
@@ -900,7 +1270,8 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	const struct rs_vip *vip;
 	struct mg_addr dst;
 	uint8_t key[VIP_KEY_LEN];
-	unsigned int n;
+	unsigned int fi = t->family == 6, b;
+	uint8_t version = NO_VERSION, pick = MG_PICK_WEIGHT;
 	int s;
 
 	dst.family = t->family;
@@ -912,6 +1283,7 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	s = find_service(rs, vip, rte_be_to_cpu_16(t->dport));
 	if (s < 0)
 		return false;
+	hash = remix(hash);
 	svc = &rs->services[s];
 	d->service = (uint16_t)s;
 	d->identity = identity_of(rs, t->family, t->src);
@@ -919,18 +1291,60 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	d->verdict = cell->verdict;
 	d->rule = cell->rule;
 	d->dry_rule = cell->dry_rule;
-	d->version = svc->pick != NULL ? svc->pick[hash & (PICK_SLOTS - 1)] : 0;
-	ver = &rs->versions[svc->first_version + d->version];
-	n = t->family == 4 ? ver->n_backends4 : ver->n_backends6;
-	if (unlikely(n == 0))
+
+	/* an explicit pin beats the chain, the chain beats the weights */
+	if (cell->pin != NO_VERSION) {
+		version = cell->pin;
+		pick = MG_PICK_PINNED;
+	} else if (svc->canary != NO_VERSION && in_chain(rs, t)) {
+		version = svc->canary;
+		pick = MG_PICK_CHAIN;
+	}
+	/* a weight-0 version lacking the family (config validation
+	 * forbids it) cannot take the connection: back to the weights */
+	if (version != NO_VERSION &&
+	    n_family(&rs->versions[svc->first_version + version], fi) == 0) {
+		version = NO_VERSION;
+		pick = MG_PICK_WEIGHT;
+	}
+	if (version == NO_VERSION)
+		version = svc->pick != NULL ? svc->pick[hash & (PICK_SLOTS - 1)]
+					    : 0;
+	ver = &rs->versions[svc->first_version + version];
+	if (unlikely(n_family(ver, fi) == 0))
 		return false; /* config validation forbids this */
-	d->backend = (uint16_t)((hash >> BACKEND_SHIFT) % n);
-	if (t->family == 6)
-		d->backend += ver->n_backends4;
-	be = &rs->backends[ver->first_backend + d->backend];
+	b = maglev_backend(rs, ver, fi, hash);
+	if (svc->check_health && !backend_up(rs, ver, b, now))
+		avoid_down(rs, svc, fi, hash, now, &version, &b, &pick);
+	ver = &rs->versions[svc->first_version + version];
+	be = &rs->backends[ver->first_backend + b];
+	d->version = version;
+	d->backend = (uint16_t)b;
+	d->pick = pick;
+	d->health_idx = be->health;
 	d->backend_addr = be->addr;
 	d->backend_port = be->port != 0 ? be->port : t->dport;
 	return true;
+}
+
+const struct mg_health_params *
+mg_ruleset_health_params(const struct mg_ruleset *rs, uint16_t service)
+{
+	return service < rs->n_services ? &rs->services[service].health : NULL;
+}
+
+const char *
+mg_ruleset_pick_name(enum mg_pick pick)
+{
+	static const char *const names[MG_PICK_MAX] = {
+		[MG_PICK_WEIGHT] = "weight",
+		[MG_PICK_PINNED] = "pinned",
+		[MG_PICK_CHAIN] = "chain",
+		[MG_PICK_FAILOVER] = "failover",
+		[MG_PICK_ALL_DOWN] = "all_down",
+	};
+
+	return (unsigned int)pick < MG_PICK_MAX ? names[pick] : "invalid";
 }
 
 bool

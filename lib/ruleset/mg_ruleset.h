@@ -7,7 +7,9 @@
  * The immutable runtime ruleset: a validated config compiled into the
  * tables the fast path reads — identity tries (rte_rib, v4 and v6), service
  * lookup by (address, protocol, port), the identity x service policy matrix,
- * backend choice, and the gateway's own addresses and static neighbours.
+ * version and backend choice (weights, pinned routes, canary chains,
+ * Maglev tables, passive health), and the gateway's own addresses and
+ * static neighbours.
  *
  * A ruleset never changes once built. The control plane publishes a new
  * one by swapping a pointer and frees the old one after an RCU grace
@@ -20,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mg_canary.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
 
@@ -39,6 +42,16 @@ enum mg_verdict {
 	MG_VERDICT_ALLOW_DRY_DENY, /**< forward; a dry-run rule would deny */
 };
 
+/** How the version of a connection was chosen, for telemetry. */
+enum mg_pick {
+	MG_PICK_WEIGHT = 0, /**< by weight */
+	MG_PICK_PINNED,	    /**< a route pins the caller's identity */
+	MG_PICK_CHAIN,	    /**< the caller is a canary backend: canary */
+	MG_PICK_FAILOVER,   /**< the first choice had no backend up */
+	MG_PICK_ALL_DOWN,   /**< no backend up anywhere: first choice kept */
+	MG_PICK_MAX
+};
+
 /** Outcome of classifying a connection's first packet. */
 struct mg_decision {
 	uint16_t service;  /**< index into the config's services */
@@ -49,7 +62,11 @@ struct mg_decision {
 	uint8_t version;   /**< index into the service's versions */
 	uint16_t backend;  /**< index into that version's backends */
 	struct mg_addr backend_addr;
+	uint8_t pick;	       /**< enum mg_pick */
 	uint16_t backend_port; /**< network order */
+	/** The backend in the health table (mg_health_report()), or
+	 * MG_HEALTH_NONE when the ruleset was built without one. */
+	uint32_t health_idx;
 };
 
 struct mg_ruleset;
@@ -57,17 +74,31 @@ struct mg_ruleset;
 /**
  * Compile a config into a ruleset.
  *
+ * Every backend is registered in @p health (an index that stays the same
+ * across reloads, so ejections survive them) and every version gets a
+ * Maglev table per address family of mg_maglev_size(MG_CONF_MAX_BACKENDS)
+ * = 4099 slots (8 KiB), the same size whatever its backend count, so
+ * that a reload adding or removing a backend moves only the connections
+ * it must. A version with a single backend of a family needs no table.
+ *
  * @param conf    Validated config; not referenced after the call.
  * @param socket  NUMA socket for the tables (SOCKET_ID_ANY allowed).
+ * @param health  Passive health table, or NULL: every backend is up and
+ *                decisions carry MG_HEALTH_NONE. Must outlive the
+ *                ruleset.
  * @param err     Receives a message on failure.
  * @param errlen  Size of @p err.
- * @return The ruleset, or NULL with rte_errno set (ENOMEM, EINVAL).
+ * @return The ruleset, or NULL with rte_errno set (ENOMEM, EINVAL, or
+ *         ENOSPC when @p health has no room for a new backend).
  *
  * Thread safety: may run on any thread, concurrently with workers reading
- * another ruleset. Tries get unique names per build.
+ * another ruleset; but registering in @p health is control-plane work,
+ * so two builds with one health table must not run at once. Tries get
+ * unique names per build.
  */
 struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
-				    char *err, size_t errlen);
+				    struct mg_health *health, char *err,
+				    size_t errlen);
 
 /** Free a ruleset. NULL accepted. Only after no worker can read it. */
 void mg_ruleset_free(struct mg_ruleset *rs);
@@ -75,18 +106,59 @@ void mg_ruleset_free(struct mg_ruleset *rs);
 /**
  * Classify the first packet of a connection (client -> virtual address).
  *
+ * @p hash is first remixed (murmur3's finalizer), so a linear hash
+ * such as CRC32 or the NIC's Toeplitz RSS hash is fine. The version, in
+ * order of precedence: the first route of the service that covers the
+ * caller's identity (MG_PICK_PINNED); the service's canary version if
+ * the caller's source address is a backend of a canary version of any
+ * service (MG_PICK_CHAIN); else by weight, from the low 14 bits of the
+ * remixed hash (MG_PICK_WEIGHT). The backend: the version's Maglev
+ * table of the caller's family at (remixed hash >> 16) % 4099.
+ *
+ * Health (when the ruleset has a table and the service enables it):
+ * a chosen backend that is ejected is replaced by the owner of the
+ * first slot that is up along a probe sequence drawn from the hash (at
+ * most 32 slots, then any up backend of the version), so connections of
+ * the backends that are up never move and the ejected one's spread
+ * evenly over the others. If no backend of the version (and family) is
+ * up, the version is chosen again among the other versions with weight
+ * > 0 and a backend up, in proportion to their weights
+ * (MG_PICK_FAILOVER). If no backend is up anywhere, the first choice
+ * stands (MG_PICK_ALL_DOWN): a backend that is probably dead beats
+ * certainly dropping the connection, and its answer is what can bring
+ * it back.
+ *
  * @param rs    Ruleset.
  * @param t     The packet's 5-tuple.
- * @param hash  A hash of the tuple; picks the version and backend
- *              (weight-proportional), so a connection's choice is stable.
+ * @param hash  A hash of the tuple; picks the version and backend, so a
+ *              connection's choice is stable.
+ * @param now   TSC, compared with ejection times.
  * @param d     Filled when a service matches.
  * @return true if @p t is addressed to a service (d is filled, whatever
  *         the verdict), false if no service has that address and port.
  *
- * Thread safety: lock-free; any number of concurrent readers.
+ * Thread safety: lock-free; any number of concurrent readers, concurrent
+ * with mg_health_report().
  */
 bool mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-			 uint32_t hash, struct mg_decision *d);
+			 uint32_t hash, uint64_t now, struct mg_decision *d);
+
+/**
+ * Passive health parameters of a service, for the worker's reports
+ * (mg_health_report()) and its connect timeout. Converted to TSC cycles
+ * of the health table's clock (rte_get_tsc_hz() without a table);
+ * enabled is false when the service disables health or the ruleset was
+ * built without a table.
+ *
+ * @return The parameters, or NULL for an unknown service.
+ *
+ * Thread safety: lock-free; valid as long as the ruleset.
+ */
+const struct mg_health_params *
+mg_ruleset_health_params(const struct mg_ruleset *rs, uint16_t service);
+
+/** Stable name of an enum mg_pick ("weight", "pinned", ...). */
+const char *mg_ruleset_pick_name(enum mg_pick pick);
 
 /**
  * Whether @p addr (family 4 or 6; bytes as in struct mg_5tuple) belongs to

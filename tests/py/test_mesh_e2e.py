@@ -39,6 +39,8 @@ BACKENDS = {"b1": "198.18.2.21", "b2": "198.18.2.22"}
 GW_ADDRS = {"cli": "198.18.1.1", "dev": "198.18.9.1", "mesh": "198.18.2.1"}
 SHOP_VIP, ECHO_VIP, ECHO_PORT, ECHO_BACKEND_PORT = \
     "198.19.0.10", "198.19.0.11", 7, 7007
+ECHO2_VIP = "198.19.0.13"       # versions v1 -> b1, v2 -> b2
+EJECTION_S = 3                  # health.base_ejection_ms
 TEMPLATE = CONFIGS / "mesh_e2e.conf"
 UDP_TIMEOUT_S = 1               # flows.udp of mesh_e2e.conf
 TCP_ESTABLISHED_S = 2           # flows.tcp_established
@@ -116,11 +118,13 @@ class E2E:
                 ["/usr/bin/python3", "-u", "-m", "http.server", "80",
                  "--bind", addr, "--directory", root],
                 self.tmp / ("http-%s.log" % name)))
-        procs.append(self.topo["b1"].popen(
-            ["/usr/bin/python3", "-u", "-c", UDP_ECHO, BACKENDS["b1"],
-             ECHO_BACKEND_PORT, "b1"], self.tmp / "udp-echo.log"))
+        for name, addr in BACKENDS.items():
+            procs.append(self.topo[name].popen(
+                ["/usr/bin/python3", "-u", "-c", UDP_ECHO, addr,
+                 ECHO_BACKEND_PORT, name],
+                self.tmp / ("udp-echo-%s.log" % name)))
         for proc, word in zip(procs, ("Serving HTTP", "Serving HTTP",
-                                      "ready")):
+                                      "ready", "ready")):
             wait_for(lambda: word in Path(proc.log_path).read_text() or
                      proc.poll() is not None, SERVER_READY_S,
                      "server %s" % proc.args)
@@ -376,6 +380,94 @@ def test_tcp_established_expiry(e2e):
         sock.settimeout(1)
         with pytest.raises(socket.timeout):
             sock.recv(100)
+
+
+def udp_exchange(sock, vip, payload):
+    """Send to vip:7 from `sock`, return the name of the echoing backend."""
+    sock.sendto(payload, (vip, ECHO_PORT))
+    data, peer = sock.recvfrom(2048)
+    assert peer == (vip, ECHO_PORT), "reply not reverse-NATed: %s" % (peer,)
+    name, _, echoed = data.partition(b":")
+    assert echoed == payload, data
+    return name.decode()
+
+
+def test_weight_change_keeps_established(e2e):
+    """echo2 sends everything to v1 (b1). A reload that gives all the
+    weight to v2 (b2) leaves live connections on b1; new ones go to b2."""
+    good = e2e.conf.read_text()
+    lines = [line for line in good.splitlines() if line.endswith("# WEIGHT")]
+    assert len(lines) == 2, lines
+    swapped = good.replace("weight = 100;", "weight = @;", 1) \
+        .replace("weight = 0;", "weight = 100;", 1) \
+        .replace("weight = @;", "weight = 0;", 1)
+    socks = [e2e.topo["cli"].socket(socket.AF_INET, socket.SOCK_DGRAM)
+             for _ in range(8)]
+    try:
+        for i, sock in enumerate(socks):
+            sock.bind((CLI4, 41000 + i))
+            sock.settimeout(2)
+            assert udp_exchange(sock, ECHO2_VIP, b"before") == "b1"
+        e2e.set_config(swapped)
+
+        def new_flow_on_b2():
+            with e2e.topo["cli"].socket(socket.AF_INET,
+                                        socket.SOCK_DGRAM) as s:
+                s.settimeout(1)
+                try:
+                    return udp_exchange(s, ECHO2_VIP, b"new") == "b2"
+                except socket.timeout:
+                    return False
+        wait_for(new_flow_on_b2, RELOAD_S, "new flows on v2 after reload",
+                 interval=0.2)
+        # the live flows (well inside flows.udp = 1 s) did not move
+        for sock in socks:
+            assert udp_exchange(sock, ECHO2_VIP, b"after") == "b1"
+        for _ in range(8):
+            assert new_flow_on_b2(), "a new flow went to the 0-weight v1"
+    finally:
+        for sock in socks:
+            sock.close()
+        e2e.set_config(good)
+
+
+def shop_backend(e2e, max_time=CURL_S):
+    rc, code, body = e2e.curl("cli", max_time=max_time)
+    assert rc == 0 and code == "200", (rc, code, body, e2e.log()[-2000:])
+    m = re.fullmatch(r"backend (b[12])", body.strip())
+    assert m, body
+    return m.group(1)
+
+
+def test_health_ejection(e2e):
+    """b2 stops answering (its link goes down): the first connection
+    steered there is moved to b1 when the client retransmits its SYN, b2
+    is ejected and logged, and every connection succeeds meanwhile (none
+    hangs). When b2 answers again after its ejection, it is back."""
+    b2 = e2e.topo["b2"]
+    log_before = len(e2e.log())
+    b2.ip("link", "set", "eth0", "down")
+    try:
+        # 12 connections: each would pick b2 with probability 1/2, so
+        # ejection is all but certain to be exercised (2^-12 otherwise)
+        seen = [shop_backend(e2e, max_time=5) for _ in range(12)]
+        assert seen.count("b2") == 0, seen
+        wait_for(lambda: re.search(r"backend 198\.18\.2\.22.* ejected",
+                                   e2e.log()[log_before:]), 3,
+                 "an ejection of b2 in the log:\n" + e2e.log()[log_before:])
+    finally:
+        b2.ip("link", "set", "eth0", "up")
+        # the kernel dropped the route with the link
+        b2.ip("route", "replace", "default", "via", GW_ADDRS["mesh"])
+    # after the ejection (3 s, or 6 s if it was ejected twice) b2 is
+    # eligible again and its SYN-ACK puts it back
+    deadline = time.monotonic() + 2 * EJECTION_S + 6
+    seen = []
+    while time.monotonic() < deadline and "b2" not in seen:
+        seen.append(shop_backend(e2e, max_time=5))
+        time.sleep(0.2)
+    assert "b2" in seen, "b2 never came back: %s\n%s" % (
+        seen, e2e.log()[log_before:])
 
 
 def test_zz_clean_shutdown(e2e):

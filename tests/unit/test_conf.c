@@ -460,6 +460,24 @@ test_mesh_example(void **state)
 	assert_int_equal(c->services[1].versions[0].weight, 1); /* lone */
 	assert_int_equal(c->services[2].proto, 17);
 	assert_int_equal(c->services[3].versions[1].weight, 0);
+	assert_false(s->versions[0].canary);
+	assert_true(s->versions[1].canary);
+	assert_int_equal(s->n_routes, 1);
+	assert_int_equal(s->routes[0].version, 1);
+	assert_int_equal(s->routes[0].n_from, 1);
+	assert_string_equal(s->routes[0].from[0].name, "frontend-canary");
+	assert_true(c->health.enabled);
+	assert_int_equal(c->health.connect_timeout_ms, 1000);
+	assert_int_equal(c->health.eject_after, 1);
+	assert_int_equal(c->health.base_ejection_ms, 5000);
+	assert_int_equal(c->health.max_ejection_ms, 60000);
+	assert_memory_equal(&s->health, &c->health, sizeof(c->health));
+	assert_false(c->services[2].health.enabled); /* dns: UDP */
+	assert_int_equal(c->services[2].health.connect_timeout_ms, 1000);
+	assert_true(c->services[3].health.enabled);
+	assert_int_equal(c->services[3].health.eject_after, 3);
+	assert_int_equal(c->services[3].health.max_ejection_ms, 30000);
+	assert_int_equal(c->services[3].health.base_ejection_ms, 5000);
 
 	assert_int_equal(c->n_policies, 6);
 	assert_int_equal(c->policies[0].action, MG_POLICY_DENY);
@@ -883,6 +901,230 @@ test_port_addr_valid(void **state)
 	mg_conf_free(c);
 }
 
+/* Line 2: identities qa (dev), fe (prod); line 3 opens the services. */
+#define CANARY_HEAD                                                            \
+	P1 "identities = ( { name = \"qa\"; env = \"dev\"; "                   \
+	   "prefixes = [\"10.1.0.0/16\"]; }, "                                 \
+	   "{ name = \"fe\"; env = \"prod\"; "                                 \
+	   "prefixes = [\"10.2.0.0/16\"]; } );\n"                              \
+	   "services = ( { name = \"shop\"; protocol = \"tcp\"; "              \
+	   "addresses = [\"198.19.0.1\"]; ports = [80];\n"
+
+/* Lines 4-5: two versions, v2 a canary at weight 0. */
+#define CANARY_VERSIONS                                                        \
+	"versions = ( { name = \"v1\"; weight = 1; "                           \
+	"backends = [\"198.19.1.1\"]; },\n"                                    \
+	"{ name = \"v2\"; weight = 0; canary = true; "                         \
+	"backends = [\"198.19.1.2\"]; } );\n"
+
+static void
+test_canary_valid(void **state)
+{
+	const struct mg_service_conf *s;
+	struct mg_conf *c;
+
+	(void)state;
+	/* no health anywhere: the defaults, in every service */
+	c = load_text(CANARY_HEAD CANARY_VERSIONS "} );\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	s = &c->services[0];
+	assert_false(s->versions[0].canary);
+	assert_true(s->versions[1].canary);
+	assert_int_equal(s->n_routes, 0);
+	assert_true(c->health.enabled);
+	assert_int_equal(c->health.connect_timeout_ms, 1000);
+	assert_int_equal(c->health.eject_after, 1);
+	assert_int_equal(c->health.base_ejection_ms, 5000);
+	assert_int_equal(c->health.max_ejection_ms, 60000);
+	assert_memory_equal(&s->health, &c->health, sizeof(c->health));
+	mg_conf_free(c);
+
+	c = load_text("health = { connect_timeout_ms = 200; eject_after = 5; "
+		      "base_ejection_ms = 1000; max_ejection_ms = 8000; "
+		      "};\n" CANARY_HEAD CANARY_VERSIONS
+		      "routes = ( { from = [\"qa\", \"env:dev\"]; "
+		      "version = \"v2\"; },\n"
+		      "{ from = [\"*\"]; version = \"v1\"; } );\n"
+		      "health = { max_ejection_ms = 2000; enabled = false; };\n"
+		      "} );\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	s = &c->services[0];
+	assert_int_equal(c->health.connect_timeout_ms, 200);
+	assert_int_equal(c->health.eject_after, 5);
+	assert_int_equal(c->health.base_ejection_ms, 1000);
+	assert_int_equal(c->health.max_ejection_ms, 8000);
+	assert_true(c->health.enabled);
+	/* overridden key by key */
+	assert_false(s->health.enabled);
+	assert_int_equal(s->health.connect_timeout_ms, 200);
+	assert_int_equal(s->health.eject_after, 5);
+	assert_int_equal(s->health.base_ejection_ms, 1000);
+	assert_int_equal(s->health.max_ejection_ms, 2000);
+	assert_int_equal(s->n_routes, 2);
+	assert_int_equal(s->routes[0].n_from, 2);
+	assert_int_equal(s->routes[0].from[0].kind, MG_REF_NAME);
+	assert_string_equal(s->routes[0].from[0].name, "qa");
+	assert_int_equal(s->routes[0].from[1].kind, MG_REF_ENV);
+	assert_string_equal(s->routes[0].from[1].name, "dev");
+	assert_int_equal(s->routes[0].version, 1);
+	assert_int_equal(s->routes[0].line, 7);
+	assert_int_equal(s->routes[1].from[0].kind, MG_REF_ANY);
+	assert_int_equal(s->routes[1].version, 0);
+	mg_conf_free(c);
+}
+
+static void
+test_canary_rules(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	expect_error(CANARY_HEAD
+		     "versions = ( { name = \"v1\"; weight = 1; canary = true; "
+		     "backends = [\"198.19.1.1\"]; },\n"
+		     "{ name = \"v2\"; weight = 1; canary = true; "
+		     "backends = [\"198.19.1.2\"]; } ); } );\n",
+		     5,
+		     "service 'shop' has two canary versions: 'v1' (line 4) "
+		     "and 'v2'");
+	expect_error(CANARY_HEAD
+		     "versions = ( { name = \"v1\"; canary = \"yes\"; "
+		     "backends = [\"198.19.1.1\"]; } ); } );\n",
+		     4, "'canary' must be true or false, not a string");
+	expect_error(
+		CANARY_HEAD CANARY_VERSIONS
+		"routes = ( { from = [\"qa\"];\nversion = \"v3\"; } ); } );\n",
+		7,
+		"route of service 'shop': version 'v3' is not a version "
+		"of the service");
+	expect_error(
+		CANARY_HEAD CANARY_VERSIONS
+		"routes = ( { from = [\"qa\",\n\"ops\"]; version = \"v2\"; "
+		"} ); } );\n",
+		7,
+		"route of service 'shop': 'from' names 'ops', which is not "
+		"an identity");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "routes = ( { from = [\"env:stage\"]; version = \"v2\"; "
+		     "} ); } );\n",
+		     6, "no identity has env 'stage'");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "routes = ( { from = [\"qa:x\"]; version = \"v2\"; "
+		     "} ); } );\n",
+		     6, "'from' entry 'qa:x' is not a name");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "routes = ( { from = [\"qa\"]; } ); } );\n",
+		     6, "a route needs 'version'");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "routes = ( { version = \"v1\"; } ); } );\n",
+		     6, "a route needs 'from'");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "routes = ( { from = [\"qa\"]; version = \"v1\"; "
+		     "weight = 1; } ); } );\n",
+		     6, "unknown key 'weight' in a route");
+	expect_error(CANARY_HEAD CANARY_VERSIONS "routes = ( \"qa\" ); } );\n",
+		     6, "each route must be a group");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "routes = ( {from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";}, "
+		     "{from=[\"*\"];version=\"v1\";} ); } );\n",
+		     6, "'routes' lists 9 entries; at most 8");
+	/* a canary or routed version takes connections at weight 0: it
+	 * needs every family the service answers on */
+	expect_error(P1 "services = ( { name = \"s\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\", \"2001:db8::5\"]; "
+			"ports = [80];\n"
+			"versions = ( { name = \"v1\"; weight = 1; backends = "
+			"[\"198.19.1.1\", \"2001:db8:1::1\"]; },\n"
+			"{ name = \"v2\"; weight = 0; canary = true;\n"
+			"backends = [\"198.19.1.2\"]; } ); } );\n",
+		     5,
+		     "version 'v2' has no IPv6 backend, but service 's' has an "
+		     "IPv6 address (a canary or routed version");
+	expect_error(P1 "identities = ( { name = \"qa\"; "
+			"prefixes = [\"10.1.0.0/16\"]; } );\n"
+			"services = ( { name = \"s\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\", \"2001:db8::5\"]; "
+			"ports = [80];\n"
+			"versions = ( { name = \"v1\"; weight = 1; backends = "
+			"[\"198.19.1.1\", \"2001:db8:1::1\"]; },\n"
+			"{ name = \"v2\"; weight = 0;\n"
+			"backends = [\"198.19.1.2\"]; } );\n"
+			"routes = ( { from = [\"qa\"]; version = \"v2\"; } ); "
+			"} );\n",
+		     6, "version 'v2' has no IPv6 backend");
+	/* unrouted, not a canary, weight 0: may lack a family */
+	c = load_text(P1 "services = ( { name = \"s\"; protocol = \"tcp\"; "
+			 "addresses = [\"198.19.0.1\", \"2001:db8::5\"]; "
+			 "ports = [80];\n"
+			 "versions = ( { name = \"v1\"; weight = 1; backends = "
+			 "[\"198.19.1.1\", \"2001:db8:1::1\"]; },\n"
+			 "{ name = \"v2\"; weight = 0;\n"
+			 "backends = [\"198.19.1.2\"]; } ); } );\n");
+	assert_non_null(c);
+	mg_conf_free(c);
+}
+
+static void
+test_health_rules(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	expect_error(P1 "health = {\nconnect_timeout_ms = 5; };\n", 3,
+		     "'connect_timeout_ms' is 5; it must be between 10 and "
+		     "60000");
+	expect_error(P1 "health = {\neject_after = 0; };\n", 3,
+		     "'eject_after' is 0; it must be between 1 and 1000");
+	expect_error(P1 "health = {\nbase_ejection_ms = 99; };\n", 3,
+		     "between 100 and 3600000");
+	expect_error(P1 "health = {\nmax_ejection_ms = 86400001; };\n", 3,
+		     "between 100 and 86400000");
+	expect_error(P1 "health = {\nenabled = 1; };\n", 3,
+		     "'enabled' must be true or false");
+	expect_error(P1 "health = {\ntimeout_ms = 5; };\n", 3,
+		     "unknown key 'timeout_ms' in 'health'");
+	expect_error(P1 "health = 5;\n", 2, "'health' must be a group");
+	expect_error(P1 "health = { base_ejection_ms = 10000;\n"
+			"max_ejection_ms = 5000; };\n",
+		     3,
+		     "'max_ejection_ms' (5000) is below 'base_ejection_ms' "
+		     "(10000)");
+	/* a service's own group, merged with the defaults */
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "health = { base_ejection_ms = 90000;\n"
+		     "connect_timeout_ms = 50; }; } );\n",
+		     6,
+		     "'max_ejection_ms' (60000) is below 'base_ejection_ms' "
+		     "(90000)");
+	expect_error(CANARY_HEAD CANARY_VERSIONS
+		     "health = { enable = false; }; } );\n",
+		     6, "unknown key 'enable' in a service's 'health'");
+	/* an inherited mistake is reported where it was made, once */
+	assert_null(
+		load_text("health = { max_ejection_ms = 1000; };\n" CANARY_HEAD
+				  CANARY_VERSIONS
+			  "health = { eject_after = 2; }; } );\n"));
+	assert_int_equal(errs.n, 1);
+	/* the extremes are accepted */
+	c = load_text(P1 "health = { connect_timeout_ms = 60000; "
+			 "eject_after = 1000; base_ejection_ms = 3600000; "
+			 "max_ejection_ms = 86400000; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->health.eject_after, 1000);
+	mg_conf_free(c);
+}
+
 /* Every MG_CONF_MAX_* bound is refused with the number and the limit. */
 static void
 test_bounds(void **state)
@@ -1050,6 +1292,9 @@ main(void)
 		cmocka_unit_test(test_port_addr_rules),
 		cmocka_unit_test(test_port_addr_valid),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_canary_valid),
+		cmocka_unit_test(test_canary_rules),
+		cmocka_unit_test(test_health_rules),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);

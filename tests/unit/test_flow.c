@@ -243,6 +243,31 @@ test_lookup_both_directions(void **state)
 	assert_null(lookup1(&other[1], NULL));
 }
 
+/* An explicit removal: both keys gone, the entry reusable, a second
+ * removal (or expiry of the same entry) refused. */
+static void
+test_remove(void **state)
+{
+	struct mg_flow *f;
+	unsigned int i;
+
+	(void)state;
+	table_new(16, NULL, NULL);
+	f = flow_open(3, IPPROTO_TCP, 100);
+	flow_open(4, IPPROTO_TCP, 100);
+	assert_int_equal(mg_flow_remove(tbl, f), 0);
+	assert_false(flow_found(3, IPPROTO_TCP));
+	assert_true(flow_found(4, IPPROTO_TCP));
+	assert_int_equal(mg_flow_count(tbl), 1);
+	assert_int_equal(mg_flow_remove(tbl, f), -ENOENT);
+	expire_all(100 + 3600 * HZ + 1);
+	assert_int_equal(mg_flow_count(tbl), 0);
+	/* without a qsv the entry is back at once: the table fills again */
+	for (i = 0; i < 16; i++)
+		flow_open(100 + i, IPPROTO_UDP, 200);
+	assert_int_equal(mg_flow_count(tbl), 16);
+}
+
 static void
 test_bulk_hit_mask(void **state)
 {
@@ -956,6 +981,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		FLOW_TEST(test_create_errors),
 		FLOW_TEST(test_lookup_both_directions),
+		FLOW_TEST(test_remove),
 		FLOW_TEST(test_bulk_hit_mask),
 		FLOW_TEST(test_table_full),
 		FLOW_TEST(test_duplicate_publish),

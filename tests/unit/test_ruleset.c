@@ -62,7 +62,7 @@ build_conf(const struct mg_conf *c)
 	char err[256] = "";
 	struct mg_ruleset *rs;
 
-	rs = mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err));
+	rs = mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err));
 	if (rs == NULL)
 		print_error("build: %s (%s)\n", err, rte_strerror(rte_errno));
 	assert_non_null(rs);
@@ -107,10 +107,10 @@ classify(const struct mg_ruleset *rs, const char *src, const char *dst,
 	struct mg_decision d;
 
 	memset(&d, 0xa5, sizeof(d));
-	if (!mg_ruleset_classify(rs, &t, hash, &d))
+	if (!mg_ruleset_classify(rs, &t, hash, 0, &d))
 		print_error("no service for %s -> %s:%u/%u\n", src, dst, dport,
 			    proto);
-	assert_true(mg_ruleset_classify(rs, &t, hash, &d));
+	assert_true(mg_ruleset_classify(rs, &t, hash, 0, &d));
 	return d;
 }
 
@@ -121,7 +121,7 @@ matches(const struct mg_ruleset *rs, const char *src, const char *dst,
 	struct mg_5tuple t = tuple(src, dst, proto, dport);
 	struct mg_decision d;
 
-	return mg_ruleset_classify(rs, &t, 0, &d);
+	return mg_ruleset_classify(rs, &t, 0, 0, &d);
 }
 
 static struct mg_addr
@@ -434,7 +434,7 @@ test_identity_random(void **state)
 		memset(t.dst, 0, sizeof(t.dst));
 		memcpy(t.dst, a.family == 4 ? vip4 : vip6,
 		       a.family == 4 ? sizeof(vip4) : sizeof(vip6));
-		assert_true(mg_ruleset_classify(rs, &t, 0, &d));
+		assert_true(mg_ruleset_classify(rs, &t, 0, 0, &d));
 		if (d.identity != want)
 			print_error("probe %u: %s -> identity %u, want %u\n",
 				    probe, mg_addr_format(&a, buf, sizeof(buf)),
@@ -725,10 +725,26 @@ assert_share(unsigned int count, uint32_t weight, uint32_t total)
 }
 
 /*
- * Exact shares: version choice indexes a table with the hash's low bits,
- * so 2^16 consecutive hashes visit every slot equally often and the
- * shares they give are the table's own. Each must be within the
- * promised resolution, 1/10,000, of weight / total.
+ * The inverse of the remix mg_ruleset_classify() applies to the hash
+ * first (murmur3's finalizer): unremix(k) is the hash the ruleset sees
+ * as k.
+ */
+static uint32_t
+unremix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x7ed1b41du; /* 0xc2b2ae35^-1 mod 2^32 */
+	h ^= h >> 13 ^ h >> 26;
+	h *= 0xa5cb9243u; /* 0x85ebca6b^-1 mod 2^32 */
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Exact shares: version choice indexes a table with the (remixed)
+ * hash's low bits, so 2^16 consecutive remixed hashes visit every slot
+ * equally often and the shares they give are the table's own. Each must
+ * be within the promised resolution, 1/10,000, of weight / total.
  */
 static void
 assert_exact_shares(const struct mg_ruleset *rs, const char *vip,
@@ -738,7 +754,8 @@ assert_exact_shares(const struct mg_ruleset *rs, const char *vip,
 	uint32_t h, total = 0;
 
 	for (h = 0; h < 65536; h++)
-		count[classify(rs, "10.0.0.1", vip, TCP, 80, h).version]++;
+		count[classify(rs, "10.0.0.1", vip, TCP, 80, unremix(h))
+			      .version]++;
 	for (v = 0; v < n; v++)
 		total += weights[v];
 	for (v = 0; v < n; v++) {
@@ -895,6 +912,7 @@ test_mesh_example(void **state)
 	struct mg_addr a, nh;
 	uint8_t mac[6];
 	char buf[64];
+	uint32_t h;
 
 	(void)state;
 	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
@@ -983,6 +1001,24 @@ test_mesh_example(void **state)
 	      DEF);
 	check(rs, "198.18.3.10", "198.19.0.20", TCP, 443, MG_VERDICT_DENY, DEF,
 	      DEF);
+	/* its canary: frontend-canary is pinned to shop's v2, and v2's
+	 * own backends, calling shop, are canaries of the chain */
+	for (h = 0; h < 100; h++) {
+		struct mg_decision d =
+			classify(rs, "198.18.1.200", "198.19.0.10", TCP, 80, h);
+
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_PINNED);
+		d = classify(rs, "198.19.1.3", "198.19.0.10", TCP, 80, h);
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_CHAIN);
+		d = classify(rs, "2001:db8:101::2", "2001:db8:100::10", TCP, 80,
+			     h);
+		assert_int_equal(d.pick, MG_PICK_CHAIN);
+		assert_string_equal(
+			mg_addr_format(&d.backend_addr, buf, sizeof(buf)),
+			"2001:db8:101::2");
+	}
 	mg_ruleset_free(rs);
 
 	/* without gateways, off-link is no route */
@@ -1129,7 +1165,8 @@ test_build_errors(void **state)
 
 	(void)state;
 	err[0] = '\0';
-	assert_null(mg_ruleset_build(NULL, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(NULL, SOCKET_ID_ANY, NULL, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_true(err[0] != '\0');
 
@@ -1140,14 +1177,14 @@ test_build_errors(void **state)
 	c->services[1].ports[0].lo = 70; /* now overlaps a's port 80 */
 	c->services[1].ports[0].hi = 90;
 	err[0] = '\0';
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	/* named in port order: b's 70-90 sorts first */
 	assert_non_null(strstr(err, "services 'b' and 'a' share an address"));
 
 	c->services[1].ports[0].lo = c->services[1].ports[0].hi = 81;
 	c->services[1].versions[0].weight = 0;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "weights of service 'b'"));
 	mg_conf_free(c);
@@ -1164,7 +1201,7 @@ test_build_errors(void **state)
 		   "services = ( %s );\n",
 		svc("s", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1")));
 	c->identities[1].prefixes[1] = c->identities[0].prefixes[1];
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "prefix 2001:db8::/32 of identity 'b' "
 				    "is given twice"));
@@ -1173,17 +1210,641 @@ test_build_errors(void **state)
 		mg_addr_parse("0.0.0.0", &c->identities[0].prefixes[0].addr));
 	c->identities[0].prefixes[0].len = 0;
 	c->identities[1].prefixes[1] = c->identities[0].prefixes[0];
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "prefix 0.0.0.0/0 of identity 'b' "
 				    "is given twice"));
 	assert_true(
 		mg_addr_parse("10.0.0.0", &c->identities[1].prefixes[1].addr));
 	c->identities[1].prefixes[1].len = 33;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "cannot add prefix 10.0.0.0/33"));
 	assert_int_equal(heap_in_use(), before);
+	mg_conf_free(c);
+}
+
+/* ---- canary: weights, routes, chains, stickiness, health ---- */
+
+#define CANARY_SEED 0x6d67u /* fixed: the flows and so the test repeat */
+
+/* The i-th of up to 2^24 distinct connections from 10.0.0.0/8 (or
+ * @p src6 with the counter in its last bytes) to @p vip:80. */
+static struct mg_5tuple
+flow(uint32_t i, const char *vip)
+{
+	struct mg_5tuple t;
+	struct mg_addr a;
+
+	memset(&t, 0, sizeof(t));
+	assert_true(mg_addr_parse(vip, &a));
+	memcpy(t.dst, a.bytes, sizeof(t.dst));
+	t.family = a.family;
+	if (a.family == 4) {
+		t.src[0] = 10;
+	} else {
+		t.src[0] = 0x20;
+		t.src[1] = 0x01;
+		t.src[2] = 0x0d;
+		t.src[3] = 0xb8;
+		t.src[4] = 0x0f;
+	}
+	t.src[t.family == 4 ? 1 : 13] = (uint8_t)(i >> 16);
+	t.src[t.family == 4 ? 2 : 14] = (uint8_t)(i >> 8);
+	t.src[t.family == 4 ? 3 : 15] = (uint8_t)i;
+	t.sport = rte_cpu_to_be_16((uint16_t)(1024 + i % 50000));
+	t.dport = rte_cpu_to_be_16(80);
+	t.proto = TCP;
+	return t;
+}
+
+static uint32_t
+flow_hash(const struct mg_5tuple *t)
+{
+	return rte_hash_crc(t, sizeof(*t), CANARY_SEED);
+}
+
+static struct mg_decision
+classify_flow(const struct mg_ruleset *rs, uint32_t i, const char *vip,
+	      uint64_t now)
+{
+	struct mg_5tuple t = flow(i, vip);
+	struct mg_decision d;
+
+	memset(&d, 0xa5, sizeof(d));
+	assert_true(mg_ruleset_classify(rs, &t, flow_hash(&t), now, &d));
+	return d;
+}
+
+static struct mg_ruleset *
+build_health(const char *text, struct mg_health *h)
+{
+	struct mg_conf *c = conf_text(text);
+	struct mg_ruleset *rs;
+	char err[256] = "";
+
+	rs = mg_ruleset_build(c, SOCKET_ID_ANY, h, err, sizeof(err));
+	if (rs == NULL)
+		print_error("build: %s (%s)\n", err, rte_strerror(rte_errno));
+	assert_non_null(rs);
+	mg_conf_free(c);
+	return rs;
+}
+
+/* A TCP service on @p vip:80 with these versions (config text). */
+static const char *
+weighted(const char *name, const char *vip, const char *versions)
+{
+	return fmt("{ name = \"%s\"; protocol = \"tcp\"; addresses = "
+		   "[\"%s\"]; ports = [80]; versions = ( %s ); }",
+		   name, vip, versions);
+}
+
+/*
+ * 100,000 distinct connections (5-tuples hashed with CRC32-C and a fixed
+ * seed, as the worker does) through mg_ruleset_classify(). Each picks
+ * version v with probability p = weight_v / total, so its count is
+ * binomial(N, p) and assert_share() accepts |count - N p| <= 4 sigma,
+ * sigma = sqrt(N p (1 - p)): a correct ruleset fails one check with
+ * probability 6.3e-5 (two-sided normal tail at 4 sigma). The table's
+ * rounding to 1/16384 shifts the mean by at most N / 16384 / 2 = 3
+ * connections (2.3 for the 0.1% version, whose sigma is 10), which
+ * raises that to about 1.2e-4 for it. The flows are fixed, so a pass
+ * stays a pass.
+ */
+static void
+test_canary_shares(void **state)
+{
+	static const struct {
+		const char *vip;
+		unsigned int n;
+		uint32_t weight[4];
+	} cases[] = {
+		{ "198.19.0.1", 2, { 9900, 100 } },
+		{ "198.19.0.2", 2, { 9990, 10 } },
+		{ "198.19.0.3", 4, { 50, 30, 0, 20 } },
+	};
+	unsigned int count[4], c, v, i;
+	struct mg_ruleset *rs;
+	struct mg_decision d;
+	uint32_t total;
+
+	(void)state;
+	rs = build_text(
+		fmt(P1 "services = (\n%s,\n%s,\n%s\n);\n",
+		    weighted("s99", "198.19.0.1",
+			     "{ name = \"a\"; weight = 9900; backends = "
+			     "[\"198.19.1.1\", \"198.19.1.2\"]; },"
+			     "{ name = \"b\"; weight = 100; backends = "
+			     "[\"198.19.1.3\"]; }"),
+		    weighted("s999", "198.19.0.2",
+			     "{ name = \"a\"; weight = 9990; backends = "
+			     "[\"198.19.2.1\"]; },"
+			     "{ name = \"b\"; weight = 10; backends = "
+			     "[\"198.19.2.2\", \"198.19.2.3\"]; }"),
+		    weighted("three", "198.19.0.3",
+			     "{ name = \"a\"; weight = 50; backends = "
+			     "[\"198.19.3.1\"]; },"
+			     "{ name = \"b\"; weight = 30; backends = "
+			     "[\"198.19.3.2\"]; },"
+			     "{ name = \"off\"; weight = 0; backends = "
+			     "[\"198.19.3.3\"]; },"
+			     "{ name = \"c\"; weight = 20; backends = "
+			     "[\"198.19.3.4\"]; }")));
+	for (c = 0; c < RTE_DIM(cases); c++) {
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < N_HASHES; i++) {
+			d = classify_flow(rs, i, cases[c].vip, 0);
+			assert_int_equal(d.pick, MG_PICK_WEIGHT);
+			assert_int_equal(d.health_idx, MG_HEALTH_NONE);
+			count[d.version]++;
+		}
+		for (v = 0, total = 0; v < cases[c].n; v++)
+			total += cases[c].weight[v];
+		for (v = 0; v < cases[c].n; v++) {
+			print_message("# %s version %u: %u of %u (weight "
+				      "%u/%u)\n",
+				      cases[c].vip, v, count[v], N_HASHES,
+				      cases[c].weight[v], total);
+			assert_share(count[v], cases[c].weight[v], total);
+			if (cases[c].weight[v] == 0)
+				assert_int_equal(count[v], 0);
+		}
+	}
+	mg_ruleset_free(rs);
+}
+
+/* Two identities (line 2); services follow. */
+#define CANARY_IDS                                                             \
+	"identities = ( { name = \"qa\"; env = \"dev\"; "                      \
+	"prefixes = [\"10.1.0.0/16\"]; }, { name = \"fe\"; env = \"prod\"; "   \
+	"prefixes = [\"10.2.0.0/16\", \"198.19.9.9/32\"]; } );\n"
+
+static void
+test_canary_pinned(void **state)
+{
+	struct mg_ruleset *rs;
+	struct mg_decision d;
+	uint32_t h;
+
+	(void)state;
+	rs = build_text(fmt(
+		P1 CANARY_IDS "services = (\n%s,\n%s\n);\n",
+		/* qa always reaches v2, whose weight is 0 */
+		fmt("{ name = \"shop\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.1\"]; ports = [80]; versions = ( "
+		    "{ name = \"v1\"; weight = 100; backends = "
+		    "[\"198.19.1.1\"]; }, { name = \"v2\"; weight = 0; "
+		    "backends = [\"198.19.1.2\", \"198.19.1.3\"]; } ); "
+		    "routes = ( { from = [\"qa\"]; version = \"v2\"; } ); }"),
+		/* first match wins: env:dev before "*" */
+		fmt("{ name = \"cart\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.2\"]; ports = [80]; versions = ( "
+		    "{ name = \"a\"; weight = 1; backends = [\"198.19.2.1\"]; "
+		    "}, { name = \"b\"; weight = 1; backends = "
+		    "[\"198.19.2.2\"]; }, { name = \"c\"; weight = 1; "
+		    "backends = [\"198.19.2.3\"]; } ); routes = ( "
+		    "{ from = [\"env:dev\"]; version = \"b\"; }, "
+		    "{ from = [\"*\"]; version = \"c\"; } ); }")));
+	for (h = 0; h < 2000; h++) {
+		uint32_t hash = rte_hash_crc_4byte(h, 1);
+
+		d = classify(rs, "10.1.2.3", "198.19.0.1", TCP, 80, hash);
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_PINNED);
+		d = classify(rs, "10.2.2.3", "198.19.0.1", TCP, 80, hash);
+		assert_int_equal(d.version, 0);
+		assert_int_equal(d.pick, MG_PICK_WEIGHT);
+		d = classify(rs, "192.0.2.1", "198.19.0.1", TCP, 80, hash);
+		assert_int_equal(d.version, 0);
+		d = classify(rs, "10.1.2.3", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_PINNED);
+		d = classify(rs, "10.2.2.3", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 2);
+		d = classify(rs, "192.0.2.1", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 2); /* "*" covers unknown too */
+		assert_int_equal(d.pick, MG_PICK_PINNED);
+	}
+	mg_ruleset_free(rs);
+}
+
+/*
+ * Canary chains: shop's canary backends (198.19.1.2, 2001:db8:101::2)
+ * calling cart reach cart's canary; its other backends do not; a
+ * service without a canary is unaffected; a pin beats the chain.
+ */
+static void
+test_canary_chain(void **state)
+{
+	struct mg_ruleset *rs;
+	struct mg_decision d;
+	uint32_t h, hash;
+
+	(void)state;
+	rs = build_text(fmt(
+		P1 CANARY_IDS "services = (\n%s,\n%s,\n%s\n);\n",
+		fmt("{ name = \"shop\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.1\", \"2001:db8:100::1\"]; ports = [80]; "
+		    "versions = ( { name = \"v1\"; weight = 1; backends = "
+		    "[\"198.19.1.1\", \"2001:db8:101::1\"]; }, { name = "
+		    "\"v2\"; weight = 0; canary = true; backends = "
+		    "[\"198.19.1.2\", \"2001:db8:101::2\"]; } ); }"),
+		fmt("{ name = \"cart\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.2\", \"2001:db8:100::2\"]; ports = [80]; "
+		    "versions = ( { name = \"c1\"; weight = 1; backends = "
+		    "[\"198.19.2.1\", \"2001:db8:102::1\"]; }, { name = "
+		    "\"c2\"; weight = 0; canary = true; backends = "
+		    "[\"198.19.9.9\", \"2001:db8:102::2\"]; } ); routes = ( "
+		    "{ from = [\"qa\"]; version = \"c1\"; } ); }"),
+		fmt("{ name = \"ledger\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.3\"]; ports = [80]; versions = ( "
+		    "{ name = \"l1\"; weight = 1; backends = [\"198.19.3.1\"]; "
+		    "}, { name = \"l2\"; weight = 1; backends = "
+		    "[\"198.19.3.2\"]; } ); }")));
+	for (h = 0; h < 2000; h++) {
+		hash = rte_hash_crc_4byte(h, 2);
+		d = classify(rs, "198.19.1.2", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_CHAIN);
+		d = classify(rs, "2001:db8:101::2", "2001:db8:100::2", TCP, 80,
+			     hash);
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_CHAIN);
+		/* a canary calling its own service stays on the canary */
+		d = classify(rs, "198.19.1.2", "198.19.0.1", TCP, 80, hash);
+		assert_int_equal(d.version, 1);
+		/* a stable backend and an outside caller: by weight */
+		d = classify(rs, "198.19.1.1", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 0);
+		assert_int_equal(d.pick, MG_PICK_WEIGHT);
+		d = classify(rs, "198.19.1.22", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 0);
+		/* no canary in ledger: the weights decide, both seen */
+		d = classify(rs, "198.19.1.2", "198.19.0.3", TCP, 80, hash);
+		assert_int_equal(d.pick, MG_PICK_WEIGHT);
+		/* cart's canary 198.19.9.9 is also identity fe, which no
+		 * route of shop names: the chain decides */
+		d = classify(rs, "198.19.9.9", "198.19.0.1", TCP, 80, hash);
+		assert_int_equal(d.version, 1);
+		assert_int_equal(d.pick, MG_PICK_CHAIN);
+	}
+	mg_ruleset_free(rs);
+
+	/* the pin beats the chain: qa's prefix holds a canary backend */
+	rs = build_text(fmt(
+		P1 CANARY_IDS "services = (\n%s,\n%s\n);\n",
+		fmt("{ name = \"shop\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.1\"]; ports = [80]; versions = ( { name = "
+		    "\"v1\"; weight = 1; backends = [\"198.19.1.1\"]; }, "
+		    "{ name = \"v2\"; weight = 0; canary = true; backends = "
+		    "[\"10.1.0.7\"]; } ); }"),
+		fmt("{ name = \"cart\"; protocol = \"tcp\"; addresses = "
+		    "[\"198.19.0.2\"]; ports = [80]; versions = ( { name = "
+		    "\"c1\"; weight = 1; backends = [\"198.19.2.1\"]; }, "
+		    "{ name = \"c2\"; weight = 0; canary = true; backends = "
+		    "[\"198.19.2.2\"]; } ); routes = ( { from = [\"qa\"]; "
+		    "version = \"c1\"; } ); }")));
+	for (h = 0; h < 200; h++) {
+		hash = rte_hash_crc_4byte(h, 3);
+		d = classify(rs, "10.1.0.7", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.version, 0);
+		assert_int_equal(d.pick, MG_PICK_PINNED);
+		d = classify(rs, "10.1.0.8", "198.19.0.2", TCP, 80, hash);
+		assert_int_equal(d.pick, MG_PICK_PINNED);
+	}
+	mg_ruleset_free(rs);
+}
+
+/*
+ * What a reload promises new connections of the same tuple (established
+ * ones never re-classify: the flow table keeps their decision). With
+ * other weights, a tuple whose version stays the same keeps its backend:
+ * the version's Maglev table depends on its backends alone. With a
+ * backend added, a tuple either keeps its backend or moves to the new
+ * one, but for the near-minimal churn test_canary states (at most 25%
+ * of the table for one set).
+ */
+static void
+test_canary_sticky(void **state)
+{
+	const char *v1 = "{ name = \"v1\"; weight = %u; backends = "
+			 "[\"198.19.1.1\", \"198.19.1.2:8080\", "
+			 "\"198.19.1.3\"%s]; }, { name = \"v2\"; weight = %u; "
+			 "backends = [\"198.19.2.1\", \"198.19.2.2\"]; }";
+	struct mg_ruleset *a, *b, *c;
+	struct mg_decision da, db;
+	unsigned int i, same = 0, kept = 0, to_new = 0, other = 0;
+
+	(void)state;
+	a = build_text(fmt(P1 "services = (\n%s\n);\n",
+			   weighted("s", "198.19.0.1", fmt(v1, 90, "", 10))));
+	b = build_text(fmt(P1 "services = (\n%s\n);\n",
+			   weighted("s", "198.19.0.1", fmt(v1, 50, "", 50))));
+	c = build_text(fmt(P1 "services = (\n%s\n);\n",
+			   weighted("s", "198.19.0.1",
+				    fmt(v1, 90, ", \"198.19.1.4\"", 10))));
+	for (i = 0; i < 20000; i++) {
+		da = classify_flow(a, i, "198.19.0.1", 0);
+		db = classify_flow(b, i, "198.19.0.1", 0);
+		if (da.version == db.version) {
+			same++;
+			assert_int_equal(da.backend, db.backend);
+			assert_memory_equal(&da.backend_addr, &db.backend_addr,
+					    sizeof(da.backend_addr));
+		}
+		db = classify_flow(c, i, "198.19.0.1", 0);
+		assert_int_equal(da.version, db.version); /* same weights */
+		if (da.version != 0)
+			continue;
+		if (memcmp(&da.backend_addr, &db.backend_addr,
+			   sizeof(da.backend_addr)) == 0)
+			kept++;
+		else if (db.backend == 3)
+			to_new++;
+		else
+			other++;
+	}
+	print_message("# sticky: %u of 20000 same version; v1 with a "
+		      "backend added: %u kept, %u to it, %u elsewhere\n",
+		      same, kept, to_new, other);
+	/* 90/10 against 50/50: about half keep their version */
+	assert_true(same > 20000 * 2 / 5);
+	/* the newcomer takes about a quarter */
+	assert_true(to_new > (kept + to_new + other) / 5);
+	assert_true(to_new < (kept + to_new + other) * 3 / 10);
+	assert_true(other <= (kept + to_new + other) / 4);
+	mg_ruleset_free(a);
+	mg_ruleset_free(b);
+	mg_ruleset_free(c);
+}
+
+#define HEALTH_NOW (UINT64_C(1) << 40)
+
+/* Index of @p text ("a.b.c.d") in @p h, registering it if new. */
+static uint32_t
+health_idx(struct mg_health *h, const char *text, uint16_t port)
+{
+	struct mg_addr a = addr(text);
+	int idx = mg_health_register(h, &a, port);
+
+	assert_true(idx >= 0);
+	return (uint32_t)idx;
+}
+
+static void
+eject(struct mg_health *h, const struct mg_ruleset *rs, const char *text)
+{
+	const struct mg_health_params *p = mg_ruleset_health_params(rs, 0);
+
+	/* eject_after = 1 by default */
+	assert_int_equal(mg_health_report(h, health_idx(h, text, 0), false,
+					  HEALTH_NOW, p),
+			 MG_HEALTH_EJECTED);
+}
+
+#define FAILOVER_FLOWS N_HASHES
+
+/*
+ * Health, through classify: an ejected backend's connections go to the
+ * other backends of its version, and no other connection moves; a
+ * version with every backend out hands its share to the others in
+ * proportion to their weights (binomial, 4 sigma as above); with
+ * nothing up the first choice stands; an answer or the end of the
+ * ejection brings a backend back.
+ */
+static void
+test_health_failover(void **state)
+{
+	static struct mg_decision base[FAILOVER_FLOWS];
+	unsigned int i, moved = 0, to[3] = { 0 }, ver[4] = { 0 };
+	const struct mg_health_params *p;
+	uint64_t hz = rte_get_tsc_hz(), later;
+	struct mg_ruleset *rs;
+	struct mg_health *h;
+	struct mg_decision d;
+	size_t before;
+
+	(void)state;
+	before = heap_in_use();
+	h = mg_health_create("t_rs_health", 64, SOCKET_ID_ANY, hz);
+	assert_non_null(h);
+	rs = build_health(
+		fmt(P1 "services = (\n%s,\n%s\n);\n",
+		    weighted("three", "198.19.0.3",
+			     "{ name = \"a\"; weight = 50; backends = "
+			     "[\"198.19.3.1\", \"198.19.3.2\", "
+			     "\"198.19.3.3\"]; },"
+			     "{ name = \"b\"; weight = 30; backends = "
+			     "[\"198.19.4.1\", \"198.19.4.2\"]; },"
+			     "{ name = \"off\"; weight = 0; backends = "
+			     "[\"198.19.6.1\"]; },"
+			     "{ name = \"c\"; weight = 20; backends = "
+			     "[\"198.19.5.1\"]; }"),
+		    /* shares 198.19.3.1 but never ejects */
+		    fmt("{ name = \"noh\"; protocol = \"tcp\"; addresses = "
+			"[\"198.19.0.4\"]; ports = [80]; versions = ( { name "
+			"= \"v\"; backends = [\"198.19.3.1\"]; } ); health = "
+			"{ enabled = false; }; }")),
+		h);
+	p = mg_ruleset_health_params(rs, 0);
+	assert_non_null(p);
+	assert_true(p->enabled);
+	assert_int_equal(p->eject_after, 1);
+	assert_int_equal(p->connect_timeout_tsc, hz);
+	assert_int_equal(p->base_ejection_tsc, 5 * hz);
+	assert_int_equal(p->max_ejection_tsc, 60 * hz);
+	assert_false(mg_ruleset_health_params(rs, 1)->enabled);
+	assert_null(mg_ruleset_health_params(rs, 2));
+
+	for (i = 0; i < FAILOVER_FLOWS; i++) {
+		base[i] = classify_flow(rs, i, "198.19.0.3", HEALTH_NOW);
+		assert_int_equal(base[i].pick, MG_PICK_WEIGHT);
+		assert_true(base[i].health_idx < mg_health_count(h));
+	}
+	d = classify_flow(rs, 0, "198.19.0.4", HEALTH_NOW);
+	assert_int_equal(d.health_idx, health_idx(h, "198.19.3.1", 0));
+
+	/* one backend of a out: only its connections move, within a */
+	eject(h, rs, "198.19.3.1");
+	for (i = 0; i < FAILOVER_FLOWS; i++) {
+		d = classify_flow(rs, i, "198.19.0.3", HEALTH_NOW);
+		assert_int_equal(d.version, base[i].version);
+		assert_int_equal(d.pick, MG_PICK_WEIGHT);
+		if (base[i].health_idx != health_idx(h, "198.19.3.1", 0)) {
+			assert_int_equal(d.backend, base[i].backend);
+			continue;
+		}
+		assert_int_not_equal(d.backend, base[i].backend);
+		assert_int_equal(
+			d.health_idx,
+			health_idx(h,
+				   d.backend == 1 ? "198.19.3.2" : "198.19.3.3",
+				   0));
+		moved++;
+		to[d.backend]++;
+	}
+	/* a third of a's half; spread over both others */
+	print_message("# one of a's three out: %u moved, %u / %u\n", moved,
+		      to[1], to[2]);
+	assert_true(moved > FAILOVER_FLOWS / 8 && moved < FAILOVER_FLOWS / 4);
+	assert_true(to[1] > moved / 3 && to[2] > moved / 3);
+	/* health off for noh: its one backend still gets everything */
+	d = classify_flow(rs, 0, "198.19.0.4", HEALTH_NOW);
+	assert_int_equal(d.pick, MG_PICK_WEIGHT);
+	assert_int_equal(d.health_idx, health_idx(h, "198.19.3.1", 0));
+
+	/* all of a out: its 50% goes to b and c as 30:20, so b has 60% */
+	eject(h, rs, "198.19.3.2");
+	eject(h, rs, "198.19.3.3");
+	for (i = 0; i < FAILOVER_FLOWS; i++) {
+		d = classify_flow(rs, i, "198.19.0.3", HEALTH_NOW);
+		ver[d.version]++;
+		if (base[i].version != 0) {
+			assert_int_equal(d.version, base[i].version);
+			assert_int_equal(d.backend, base[i].backend);
+			assert_int_equal(d.pick, MG_PICK_WEIGHT);
+		} else {
+			assert_int_equal(d.pick, MG_PICK_FAILOVER);
+		}
+	}
+	print_message("# a out: b %u, c %u, off %u\n", ver[1], ver[3], ver[2]);
+	assert_int_equal(ver[0], 0);
+	assert_int_equal(ver[2], 0); /* weight 0 takes no failover */
+	assert_share(ver[1], 60, 100);
+	assert_share(ver[3], 40, 100);
+
+	/* nothing up: every connection goes where it would have */
+	eject(h, rs, "198.19.4.1");
+	eject(h, rs, "198.19.4.2");
+	eject(h, rs, "198.19.5.1");
+	for (i = 0; i < FAILOVER_FLOWS; i += 7) {
+		d = classify_flow(rs, i, "198.19.0.3", HEALTH_NOW);
+		assert_int_equal(d.version, base[i].version);
+		assert_int_equal(d.backend, base[i].backend);
+		assert_int_equal(d.pick, MG_PICK_ALL_DOWN);
+	}
+	/* only off (weight 0) is up: still nothing takes the share */
+	d = classify_flow(rs, 1, "198.19.0.3", HEALTH_NOW);
+	assert_int_equal(d.pick, MG_PICK_ALL_DOWN);
+
+	/* c answers again: everything lands on c */
+	assert_int_equal(mg_health_report(h, health_idx(h, "198.19.5.1", 0),
+					  true, HEALTH_NOW, p),
+			 MG_HEALTH_RETURNED);
+	for (i = 0; i < FAILOVER_FLOWS; i += 7) {
+		d = classify_flow(rs, i, "198.19.0.3", HEALTH_NOW);
+		assert_int_equal(d.version, 3);
+		assert_int_equal(d.pick, base[i].version == 3
+						 ? MG_PICK_WEIGHT
+						 : MG_PICK_FAILOVER);
+	}
+	/* the ejections run out after base_ejection_ms (rounded up to the
+	 * table's grain of 2^16 cycles): all back */
+	later = HEALTH_NOW + p->base_ejection_tsc + (1u << 16);
+	for (i = 0; i < FAILOVER_FLOWS; i += 7) {
+		d = classify_flow(rs, i, "198.19.0.3", later);
+		assert_int_equal(d.version, base[i].version);
+		assert_int_equal(d.backend, base[i].backend);
+		assert_int_equal(d.pick, MG_PICK_WEIGHT);
+	}
+	assert_string_equal(mg_ruleset_pick_name(MG_PICK_FAILOVER), "failover");
+	assert_string_equal(mg_ruleset_pick_name(MG_PICK_MAX), "invalid");
+	mg_ruleset_free(rs);
+	mg_health_free(h);
+	assert_int_equal(heap_in_use(), before);
+}
+
+/* Health indices survive a reload; a full health table fails a build
+ * cleanly. */
+static void
+test_health_reload(void **state)
+{
+	struct mg_ruleset *a, *b;
+	struct mg_health *h;
+	struct mg_decision da, db;
+	struct mg_conf *c;
+	size_t before;
+	char err[256] = "";
+
+	(void)state;
+	h = mg_health_create("t_rs_reload", 3, SOCKET_ID_ANY, rte_get_tsc_hz());
+	assert_non_null(h);
+	a = build_health(fmt(P1 "services = (\n%s\n);\n",
+			     weighted("s", "198.19.0.1",
+				      "{ name = \"v\"; backends = "
+				      "[\"198.19.1.1\", \"198.19.1.2\"]; }")),
+			 h);
+	/* the reload reorders the backends and renames the version */
+	b = build_health(fmt(P1 "services = (\n%s\n);\n",
+			     weighted("s", "198.19.0.1",
+				      "{ name = \"w\"; backends = "
+				      "[\"198.19.1.2\", \"198.19.1.1\"]; }")),
+			 h);
+	assert_int_equal(mg_health_count(h), 2);
+	for (unsigned int i = 0; i < 1000; i++) {
+		da = classify_flow(a, i, "198.19.0.1", HEALTH_NOW);
+		db = classify_flow(b, i, "198.19.0.1", HEALTH_NOW);
+		assert_int_equal(da.health_idx, db.health_idx);
+		assert_memory_equal(&da.backend_addr, &db.backend_addr,
+				    sizeof(da.backend_addr));
+	}
+	mg_ruleset_free(b);
+
+	c = conf_text(
+		fmt(P1 "services = (\n%s\n);\n",
+		    weighted("s", "198.19.0.1",
+			     "{ name = \"v\"; backends = [\"198.19.1.1\", "
+			     "\"198.19.1.2\", \"198.19.1.3\", "
+			     "\"198.19.1.4\"]; }")));
+	before = heap_in_use();
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, h, err, sizeof(err)));
+	assert_int_equal(rte_errno, ENOSPC);
+	assert_non_null(strstr(err, "cannot track the health of backend "
+				    "198.19.1.4 of version 'v'"));
+	assert_int_equal(heap_in_use(), before);
+	mg_conf_free(c);
+	mg_ruleset_free(a);
+	mg_health_free(h);
+}
+
+/* What the config loader forbids, the ruleset still survives: a pin to
+ * a version without a backend of the caller's family falls back to the
+ * weights, and a route to a version that does not exist is refused. */
+static void
+test_canary_defensive(void **state)
+{
+	struct mg_ruleset *rs;
+	struct mg_decision d;
+	struct mg_conf *c;
+	char err[256] = "";
+
+	(void)state;
+	c = conf_text(
+		fmt(P1 "services = (\n%s\n);\n",
+		    fmt("{ name = \"s\"; protocol = \"tcp\"; addresses = "
+			"[\"198.19.0.1\", \"2001:db8:100::1\"]; ports = [80]; "
+			"versions = ( { name = \"v1\"; weight = 1; backends = "
+			"[\"198.19.1.1\", \"2001:db8:101::1\"]; }, { name = "
+			"\"v2\"; weight = 0; backends = [\"198.19.1.2\"]; } ); "
+			"}")));
+	c->services[0].n_routes = 1;
+	c->services[0].routes[0].n_from = 1;
+	c->services[0].routes[0].from[0].kind = MG_REF_ANY;
+	c->services[0].routes[0].version = 1;
+	rs = build_conf(c);
+	d = classify(rs, "10.0.0.1", "198.19.0.1", TCP, 80, 5);
+	assert_int_equal(d.version, 1);
+	assert_int_equal(d.pick, MG_PICK_PINNED);
+	d = classify(rs, "2001:db8::1", "2001:db8:100::1", TCP, 80, 5);
+	assert_int_equal(d.version, 0);
+	assert_int_equal(d.pick, MG_PICK_WEIGHT);
+	mg_ruleset_free(rs);
+
+	c->services[0].routes[0].version = 2;
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_non_null(strstr(err, "route 0 of service 's' is malformed"));
 	mg_conf_free(c);
 }
 
@@ -1229,6 +1890,13 @@ main(void)
 		cmocka_unit_test(test_mesh_example_memory),
 		cmocka_unit_test(test_two_rulesets),
 		cmocka_unit_test(test_build_errors),
+		cmocka_unit_test(test_canary_shares),
+		cmocka_unit_test(test_canary_pinned),
+		cmocka_unit_test(test_canary_chain),
+		cmocka_unit_test(test_canary_sticky),
+		cmocka_unit_test(test_canary_defensive),
+		cmocka_unit_test(test_health_failover),
+		cmocka_unit_test(test_health_reload),
 	};
 
 	return cmocka_run_group_tests_name("ruleset", tests, setup, teardown);

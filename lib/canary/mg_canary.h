@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/**
+ * @file
+ * Canary forwarding building blocks: Maglev consistent hashing (backend
+ * choice within a version) and passive health (ejection of backends that
+ * stop answering new connections).
+ *
+ * Maglev tables are plain arrays built on the control plane and read with
+ * one index on the fast path; they need no EAL. The health table is one
+ * shared object that outlives rulesets: workers read it without locks and
+ * report connection outcomes to it with compare-and-swap, the control
+ * plane registers backends and polls it for changes to log.
+ */
+
+#ifndef MG_CANARY_H
+#define MG_CANARY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mg_conf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Maglev ---- */
+
+/** Most backends one Maglev table can hold (indices are uint16_t). */
+#define MG_MAGLEV_MAX_BACKENDS 4096
+/** Largest table size mg_maglev_size() returns. */
+#define MG_MAGLEV_MAX_SIZE 65521
+
+/**
+ * Table size for up to @p n backends: the smallest prime of 251, 509,
+ * 1021, 2053, 4099, 8191, 16381, 32749, 65521 that is at least 100 x n.
+ *
+ * With m >= 100 n every backend owns m/n +- 1 slots (one per round of
+ * the population) and the extra disruption on a backend change stays a
+ * small fraction of the table (Maglev paper, section 3.4). Callers that
+ * rebuild tables as backends come and go should size for the most
+ * backends they allow rather than the current count: a table of another
+ * size shares nothing with the old one.
+ *
+ * @param n  Backends, 1..MG_MAGLEV_MAX_BACKENDS.
+ * @return The size, or 0 when @p n is 0 or above 655 (100 n > 65521).
+ *
+ * Thread safety: pure function.
+ */
+uint32_t mg_maglev_size(uint32_t n);
+
+/**
+ * A backend's Maglev key: a 64-bit hash of its address and port, so that
+ * a backend keeps its preference list (and so its slots) whatever the
+ * other backends and their order are.
+ *
+ * @param addr  Address (family 4 or 6).
+ * @param port  Port, host order (0 is a valid, distinct port).
+ * @return The key.
+ *
+ * Thread safety: pure function.
+ */
+uint64_t mg_maglev_key(const struct mg_addr *addr, uint16_t port);
+
+/**
+ * Populate a Maglev lookup table (Eisenbud et al., NSDI 2016, pseudocode
+ * 1): backend i prefers slots offset_i, offset_i + skip_i, ... (mod m)
+ * with offset = h1(key) mod m and skip = h2(key) mod (m - 1) + 1; the
+ * backends take turns claiming their next preferred free slot until the
+ * table is full. Turns go in ascending key order, so the table depends
+ * on the set of keys, not on the order of @p keys.
+ *
+ * @param table  Receives @p m entries, each an index into @p keys.
+ * @param m      Table size: a prime, at least @p n (mg_maglev_size()).
+ * @param keys   @p n distinct keys (mg_maglev_key()).
+ * @param n      1..MG_MAGLEV_MAX_BACKENDS.
+ * @return 0; -EINVAL if @p m is not a prime >= @p n, @p n is out of
+ *         range or two keys are equal; -ENOMEM (scratch space).
+ *
+ * Thread safety: reentrant; allocates with malloc(), so control plane.
+ */
+int mg_maglev_build(uint16_t *table, uint32_t m, const uint64_t *keys,
+		    uint32_t n);
+
+/**
+ * The backend of @p hash: one index.
+ *
+ * Thread safety: lock-free read of an immutable table.
+ */
+static inline uint16_t
+mg_maglev_lookup(const uint16_t *table, uint32_t m, uint32_t hash)
+{
+	return table[hash % m];
+}
+
+/* ---- passive health ---- */
+
+/** Health index of a backend no health table tracks. */
+#define MG_HEALTH_NONE UINT32_MAX
+/** Most consecutive failures counted (eject_after may not exceed it). */
+#define MG_HEALTH_MAX_FAILURES 1023
+
+/**
+ * When a backend is ejected and for how long, in TSC cycles. One per
+ * service (lib/ruleset converts the config's milliseconds).
+ */
+struct mg_health_params {
+	bool enabled; /**< false: never eject, reports are ignored */
+	uint64_t connect_timeout_tsc; /**< SYN without SYN-ACK: a failure */
+	uint32_t eject_after;	      /**< consecutive failures, >= 1 */
+	uint64_t base_ejection_tsc;   /**< first ejection lasts this */
+	uint64_t max_ejection_tsc;    /**< doubling stops here */
+};
+
+/** What one report changed. */
+enum mg_health_event {
+	MG_HEALTH_NO_CHANGE = 0,
+	MG_HEALTH_EJECTED,  /**< this report ejected the backend */
+	MG_HEALTH_RETURNED, /**< answered after an ejection: back in */
+};
+
+/** A backend's health, for telemetry and logs. */
+struct mg_health_info {
+	struct mg_addr addr;
+	uint16_t port;		  /**< host order, as registered */
+	bool up;		  /**< takes new connections at `now` */
+	uint32_t failures;	  /**< consecutive, saturating */
+	uint32_t level;		  /**< ejections since its last success */
+	uint64_t ejected_until;	  /**< TSC; 0 if never ejected */
+	uint64_t ejections_total; /**< since the table was created */
+	uint64_t returns_total;	  /**< MG_HEALTH_RETURNED events */
+};
+
+struct mg_health;
+
+/**
+ * Create a health table.
+ *
+ * @param name          For logs and the allocation's type; unique.
+ * @param max_backends  Distinct (address, port) pairs ever registered,
+ *                      1..2^24. Entries are never removed (indices stay
+ *                      stable across reloads): leave room for backends
+ *                      that reloads add.
+ * @param socket        NUMA socket (SOCKET_ID_ANY allowed).
+ * @param tsc_hz        TSC cycles per second (logs, telemetry).
+ * @return The table, or NULL with rte_errno set (EINVAL, ENOMEM).
+ *
+ * Thread safety: control plane. Needs the EAL (rte_malloc).
+ */
+struct mg_health *mg_health_create(const char *name, uint32_t max_backends,
+				   int socket, uint64_t tsc_hz);
+
+/**
+ * Free a table. No worker may use it any more, nor any ruleset built
+ * with it. NULL accepted.
+ */
+void mg_health_free(struct mg_health *h);
+
+/**
+ * Index of a backend: the same (address, port) always gets the same
+ * index, and keeps its state, across calls and so across reloads.
+ *
+ * @param h     Table.
+ * @param addr  Address (family 4 or 6).
+ * @param port  Port, host order.
+ * @return The index (>= 0), -EINVAL (bad family), or -ENOSPC when
+ *         max_backends pairs are registered already.
+ *
+ * Thread safety: control plane only (one registering thread); safe
+ * against concurrent mg_health_up() and mg_health_report() on indices
+ * handed out earlier. Publish rulesets holding a new index after the
+ * call (the ruleset pointer swap orders the writes).
+ */
+int mg_health_register(struct mg_health *h, const struct mg_addr *addr,
+		       uint16_t port);
+
+/** Registered backends: valid indices are 0..count-1. Any thread. */
+uint32_t mg_health_count(const struct mg_health *h);
+
+/** Cycles per second given at creation. */
+uint64_t mg_health_tsc_hz(const struct mg_health *h);
+
+/**
+ * Whether a backend takes new connections: not ejected, or its ejection
+ * ran out before @p now.
+ *
+ * @param h    Table; NULL means every backend is up.
+ * @param idx  From mg_health_register(); MG_HEALTH_NONE or an index out
+ *             of range is up.
+ * @param now  TSC.
+ * @return true if up.
+ *
+ * Thread safety: lock-free; one relaxed 64-bit load. Fast path.
+ */
+bool mg_health_up(const struct mg_health *h, uint32_t idx, uint64_t now);
+
+/**
+ * Report how a new connection to a backend went. Call on events only:
+ * SYN-ACK from the backend (@p ok = true); RST from the backend to a
+ * connection not yet established, or no SYN-ACK within
+ * p->connect_timeout_tsc (@p ok = false).
+ *
+ * A failure counts one consecutive failure; when there are at least
+ * p->eject_after and the backend is not ejected, it is ejected until
+ * now + base x 2^level (at most max; rounded up to a grain of 2^16
+ * cycles, 66 us at 1 GHz) and its level goes up by one. A
+ * failure while ejected changes nothing else (connections admitted
+ * before the ejection are still timing out). After the ejection runs
+ * out the backend is up again and its next result decides: a failure
+ * ejects it again for twice as long, a success puts it back. A success
+ * clears failures and level and ends any ejection at once.
+ *
+ * @param h    Table; NULL accepted (no-op).
+ * @param idx  Backend index; MG_HEALTH_NONE or out of range: no-op.
+ * @param ok   Outcome.
+ * @param now  TSC.
+ * @param p    The service's parameters; if !p->enabled, no-op.
+ * @return What changed (enum mg_health_event); the caller may count or
+ *         log it (rate-limited) but need not: mg_health_log_changes()
+ *         logs from the control plane.
+ *
+ * Thread safety: lock-free, any number of concurrent reporters: each
+ * change is one compare-and-swap of the backend's state word, so every
+ * ejection is decided (and counted) by exactly one report.
+ */
+enum mg_health_event mg_health_report(struct mg_health *h, uint32_t idx,
+				      bool ok, uint64_t now,
+				      const struct mg_health_params *p);
+
+/**
+ * Ejections of a backend since the table was created.
+ *
+ * @return The count; 0 for an unknown index or NULL table.
+ *
+ * Thread safety: lock-free (relaxed load).
+ */
+uint64_t mg_health_ejections(const struct mg_health *h, uint32_t idx);
+
+/**
+ * A backend's state at @p now.
+ *
+ * @return 0 with @p out filled; -EINVAL for an unknown index.
+ *
+ * Thread safety: lock-free; fields are read one by one, so a report
+ * landing in between may show in some and not others.
+ */
+int mg_health_state(const struct mg_health *h, uint32_t idx, uint64_t now,
+		    struct mg_health_info *out);
+
+/**
+ * Counts every ejection and every return of any backend. Poll it: when
+ * it has not moved, nothing needs logging.
+ *
+ * Thread safety: lock-free (relaxed load).
+ */
+uint64_t mg_health_generation(const struct mg_health *h);
+
+/**
+ * Log (log type mg.canary) what changed since the previous call: each
+ * backend ejected (with its consecutive failures, how long and how many
+ * times in total) and each backend back in service. Cheap when nothing
+ * changed (one load).
+ *
+ * @param h    Table; NULL accepted.
+ * @param now  TSC.
+ * @return Backends logged.
+ *
+ * Thread safety: one caller at a time (the control plane), concurrent
+ * with workers reporting.
+ */
+unsigned int mg_health_log_changes(struct mg_health *h, uint64_t now);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MG_CANARY_H */
