@@ -8,10 +8,13 @@ packages=(
 	# build
 	build-essential pkg-config meson ninja-build
 	libdpdk-dev dpdk dpdk-dev libhyperscan-dev libipsec-mb-dev
-	libconfig-dev libpcap-dev libmicrohttpd-dev
+	libconfig-dev libpcap-dev libmicrohttpd-dev zlib1g-dev
 	# tests (end-to-end ones build namespaces and use real clients)
 	libcmocka-dev python3 python3-scapy python3-pytest tshark iproute2
 	ethtool curl procps
+	# the /metrics tests: promtool and a real server, started on loopback
+	# by the tests themselves (Debian also enables a system service)
+	prometheus
 	# tooling and profiling
 	clang-format valgrind
 )
@@ -29,6 +32,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# No package may start a system service here (prometheus would listen on
+# every address): policy-rc.d refuses for the length of the install.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod +x "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 # tshark asks whether non-root users may capture; the default (no) is fine
 echo "wireshark-common wireshark-common/install-setuid boolean false" |

@@ -36,6 +36,25 @@ build_ruleset(const struct mg_conf *conf, struct mg_health *health)
 	return rs;
 }
 
+/* Flow-table gauges for /metrics and /meshgate/flows. */
+static int
+flows_gauges(void *arg, struct mg_telemetry_flows *out)
+{
+	const struct mg_dataplane *dp = arg;
+	unsigned int i;
+
+	if (dp->flows == NULL)
+		return -ENODEV;
+	RTE_BUILD_BUG_ON(MG_FLOW_STATE_MAX > MG_TELEMETRY_MAX_STATES);
+	out->total = mg_flow_count(dp->flows);
+	out->capacity = dp->max_flows;
+	out->n_states = MG_FLOW_STATE_MAX;
+	mg_flow_count_states(dp->flows, out->by_state);
+	for (i = 0; i < MG_FLOW_STATE_MAX; i++)
+		out->state_name[i] = mg_flow_state_name(i);
+	return 0;
+}
+
 int
 mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		  const struct mg_port *ports, unsigned int n_workers,
@@ -88,6 +107,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	dp->ruleset = build_ruleset(conf, dp->health);
 	if (dp->ruleset == NULL)
 		goto fail;
+	dp->max_flows = fp.max_flows;
+	mg_telemetry_set_flows_fn(flows_gauges, dp);
 	return 0;
 fail:
 	mg_dataplane_fini(dp);
@@ -97,6 +118,7 @@ fail:
 void
 mg_dataplane_fini(struct mg_dataplane *dp)
 {
+	mg_telemetry_set_flows_fn(NULL, NULL);
 	mg_ruleset_free(dp->ruleset);
 	mg_health_free(dp->health);
 	mg_neigh_free(dp->neigh);

@@ -21,6 +21,7 @@
 #include <rte_mbuf.h>
 
 #include "meshgate.h"
+#include "prometheus.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
 #include "mg_telemetry.h"
@@ -53,6 +54,7 @@ struct gateway {
 	uint64_t start_tsc;
 	uint64_t stop_tsc;
 	struct mg_dataplane dp;
+	struct mg_prom *prom;	/* /metrics endpoint, or NULL */
 	/* control tick state */
 	uint64_t next_tick_tsc;
 	uint64_t last_rx;
@@ -265,6 +267,53 @@ pool_size(const struct gateway *gw)
 	return rte_align32pow2(n + 1024) - 1;
 }
 
+/*
+ * Metric registries are sized once for the life of the process (series
+ * must survive reloads): label sets from the config's bound, and room
+ * for reloads to double the destinations and rules.
+ */
+static int
+configure_telemetry(const struct mg_conf *conf)
+{
+	uint32_t versions = 0, dests, rules;
+	unsigned int i;
+
+	for (i = 0; i < conf->n_services; i++)
+		versions += conf->services[i].n_versions;
+	dests = RTE_MAX(2 * versions + 1, 64u);
+	rules = RTE_MAX(2 * (conf->n_policies + 1) + 1, 64u);
+	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
+				      rules);
+}
+
+/* The /metrics endpoint on the management address. A bind failure of
+ * the implicit default only warns — the data plane never depends on it —
+ * but an address the operator wrote must work. */
+static int
+start_prometheus(struct gateway *gw)
+{
+	const struct mg_telemetry_conf *t = &gw->conf->telemetry;
+	char addr[64], listen[80], err[256] = "";
+
+	if (!t->enabled)
+		return 0;
+	mg_addr_format(&t->addr, addr, sizeof(addr));
+	snprintf(listen, sizeof(listen), t->addr.family == 6 ? "[%s]:%u" :
+			 "%s:%u", addr, t->port);
+	gw->prom = mg_prom_start(listen, err, sizeof(err));
+	if (gw->prom != NULL) {
+		MG_LOG(INFO, "metrics on http://%s/metrics", listen);
+		return 0;
+	}
+	if (t->explicit_listen) {
+		MG_LOG(ERR, "%s: telemetry listen: %s", gw->conf->path, err);
+		return -1;
+	}
+	MG_LOG(WARNING, "no /metrics endpoint: %s (set telemetry.listen)",
+	       err);
+	return 0;
+}
+
 /* SIGHUP: the file is read again; a config that fails validation or
  * cannot be built leaves the running ruleset in place. */
 static void
@@ -443,8 +492,10 @@ main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 
 	rc = mg_telemetry_init();
+	if (rc == 0)
+		rc = configure_telemetry(gw.conf);
 	if (rc < 0) {
-		MG_LOG(ERR, "telemetry commands: %s", rte_strerror(-rc));
+		MG_LOG(ERR, "telemetry: %s", rte_strerror(-rc));
 		goto out_eal;
 	}
 	if (plan_workers(&gw) < 0)
@@ -467,9 +518,12 @@ main(int argc, char **argv)
 		goto out_ports;
 	if (create_workers(&gw) < 0)
 		goto out_workers;
+	if (start_prometheus(&gw) < 0)
+		goto out_workers;
 
 	run(&gw, &o);
 	status = EXIT_SUCCESS;
+	mg_prom_stop(gw.prom);
 
 out_workers:
 	free_workers(&gw);
@@ -487,6 +541,7 @@ out_ports:
 		status = EXIT_FAILURE;
 	rte_mempool_free(gw.pool);
 out_eal:
+	mg_telemetry_fini();
 	rte_eal_cleanup();
 out_conf:
 	mg_conf_free(gw.conf);

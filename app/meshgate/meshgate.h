@@ -58,6 +58,7 @@ struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
 	bool forward_unmatched;	    /**< wire mode for non-service traffic */
 	struct mg_flow_table *flows;
+	uint32_t max_flows;
 	struct mg_neigh_table *neigh;
 	struct mg_health *health;     /**< passive health, kept on reload */
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */

@@ -40,6 +40,16 @@ tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
 	mg_counter_add(&w->stats->drops[MG_DROP_TX_FULL], unsent);
 }
 
+/* A TCP connection this worker expired is closed, for telemetry. */
+static void
+flow_removed(void *ctx, const struct mg_flow *f)
+{
+	struct mg_worker *w = ctx;
+
+	if (f->key[MG_FLOW_DIR_FWD].proto == IPPROTO_TCP)
+		mg_tel_conn_close(w->stats, f->labels);
+}
+
 struct mg_worker *
 mg_worker_create(unsigned int lcore_id, unsigned int rank,
 		 unsigned int n_workers, uint16_t queue,
@@ -67,6 +77,8 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->cursor.first = rank;
 	w->cursor.next = rank;
 	w->cursor.stride = n_workers;
+	w->cursor.removed = flow_removed;
+	w->cursor.ctx = w;
 	for (i = 0; i < conf->n_ports; i++) {
 		w->port_id[i] = ports[i].port_id;
 		/* two-arm: edge <-> mesh; one-arm: back out the same port */
@@ -184,8 +196,64 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 	if (mg_health_up(h, f->health, w->now) ||
 	    mg_flow_remove(w->dp->flows, f) != 0)
 		return false;
+	mg_tel_conn_close(w->stats, f->labels);
 	admit(w, rs, in, m, info);
 	return true;
+}
+
+/* Cycles since a mark taken with mark_now(); wraps safely in 32 bits. */
+static inline uint32_t
+mark_now(uint64_t now)
+{
+	return (uint32_t)(now >> MG_FLOW_MARK_SHIFT);
+}
+
+static inline uint64_t
+since_mark(uint64_t now, uint32_t mark)
+{
+	return (uint64_t)(mark_now(now) - mark) << MG_FLOW_MARK_SHIFT;
+}
+
+/*
+ * Per-connection telemetry of a TCP packet: bytes each way, the
+ * handshake time (SYN forwarded -> SYN-ACK back), and HTTP/1.x request
+ * -> first response byte with the response's status class. A request
+ * marks the flow; the first reply payload after it ends the wait.
+ */
+static inline void
+tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
+	      const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+{
+	struct mg_lcore_stats *s = w->stats;
+	const uint8_t *payload;
+	int cls;
+
+	mg_tel_bytes(s, f->labels, (enum mg_tel_dir)dir,
+		     info->payload_off + info->payload_len - info->l3_off);
+	if (dir == MG_FLOW_DIR_REV && f->state == MG_FLOW_SYN_SENT &&
+	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
+		    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG))
+		mg_tel_handshake(s, f->labels, since_mark(w->now, f->mark));
+	if (info->payload_len == 0)
+		return;
+	payload = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+					  info->payload_off);
+	if (dir == MG_FLOW_DIR_FWD) {
+		if (!f->awaiting &&
+		    mg_telemetry_http_is_request(payload, info->payload_len)) {
+			f->mark = mark_now(w->now);
+			f->awaiting = 1;
+		}
+	} else if (f->awaiting) {
+		cls = mg_telemetry_http_status_class(payload,
+						     info->payload_len);
+		if (cls >= 0) {
+			mg_tel_request(s, f->labels, cls);
+			mg_tel_request_duration(s, f->labels,
+						since_mark(w->now, f->mark));
+		}
+		f->awaiting = 0;
+	}
 }
 
 /* Rewrite and send one packet of a tracked connection. */
@@ -200,6 +268,8 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	    info->tuple.proto == IPPROTO_TCP &&
 	    handshake_health(w, rs, m, info, f, dir, in))
 		return;
+	if (info->tuple.proto == IPPROTO_TCP)
+		tcp_telemetry(w, m, info, f, dir);
 	mg_flow_update(f, dir, info->tcp_flags, w->now);
 	if (dir == MG_FLOW_DIR_FWD)
 		mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
@@ -292,6 +362,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	}
 	if (d.verdict == MG_VERDICT_DENY) {
+		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
 		drop(w, m, MG_DROP_POLICY_DENY);
 		return;
 	}
@@ -319,11 +390,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	memcpy(f->key[MG_FLOW_DIR_REV].src, d.backend_addr.bytes, 16);
 	memcpy(f->key[MG_FLOW_DIR_REV].dst, t->src, 16);
 	f->service = d.service;
-	f->identity = d.identity;
-	f->rule = d.rule;
-	f->version = d.version;
 	f->verdict = d.verdict;
-	f->backend = d.backend;
+	f->labels = (uint16_t)d.labels;
+	f->mark = mark_now(w->now); /* the SYN leaves now */
 	f->health = d.health_idx;
 	f->out_port[MG_FLOW_DIR_FWD] = out;
 	f->out_port[MG_FLOW_DIR_REV] = (uint8_t)in;
@@ -342,8 +411,13 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	}
 	mg_counter_add(&w->stats->flows_created, 1);
-	if (d.verdict == MG_VERDICT_ALLOW_DRY_DENY)
+	mg_tel_decision(w->stats, d.rule_slot, MG_TEL_ALLOW);
+	if (d.verdict == MG_VERDICT_ALLOW_DRY_DENY) {
 		mg_counter_add(&w->stats->dry_run_denied, 1);
+		mg_tel_decision(w->stats, d.dry_rule_slot, MG_TEL_DRY_RUN);
+	}
+	mg_tel_conn_open(w->stats, d.labels,
+			 t->proto == IPPROTO_TCP ? MG_TEL_TCP : MG_TEL_UDP);
 	forward_flow(w, rs, in, m, info, f, MG_FLOW_DIR_FWD);
 }
 
@@ -518,6 +592,9 @@ mg_worker_main(void *arg)
 			sent += rte_eth_tx_buffer_flush(w->port_id[p], w->queue,
 							w->txb[p]);
 		mg_counter_add(&stats->tx, sent);
+		if (rx != 0)
+			mg_tel_latency(stats, rte_rdtsc() - w->now,
+				       (uint32_t)rx);
 		mg_flow_expire(dp->flows, &w->cursor, w->now,
 			       rx ? EXPIRE_BUDGET_BUSY : EXPIRE_BUDGET_IDLE);
 		if (rx == 0) {

@@ -2060,6 +2060,69 @@ profile_dir(struct loader *ld, const config_setting_t *root, const char *path,
 	snprintf(out, len, "%s/%s", dirname(copy), v);
 }
 
+/* The management address is served by the kernel; one of the gateway's
+ * data-plane addresses (owned by DPDK) would never see a scrape. */
+static bool
+is_data_plane_addr(const struct mg_conf *conf, const struct mg_addr *a)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < conf->n_ports; i++)
+		for (j = 0; j < conf->ports[i].n_addrs; j++)
+			if (same_addr(a, &conf->ports[i].addrs[j].addr))
+				return true;
+	for (i = 0; i < conf->n_services; i++)
+		for (j = 0; j < conf->services[i].n_vips; j++)
+			if (same_addr(a, &conf->services[i].vips[j]))
+				return true;
+	return false;
+}
+
+static void
+load_telemetry(struct loader *ld, const config_setting_t *root,
+	       struct mg_conf *conf)
+{
+	static const char *const keys[] = { "listen", "max_label_sets", NULL };
+	struct mg_telemetry_conf *t = &conf->telemetry;
+	const char *listen = MG_CONF_TELEMETRY_LISTEN;
+	config_setting_t *g, *s = NULL;
+	struct mg_backend_conf b;
+	const char *why;
+
+	t->enabled = true;
+	t->max_label_sets = 1024;
+	g = member(ld, root, "telemetry", CONFIG_TYPE_GROUP, 0);
+	if (g != NULL) {
+		check_keys(ld, g, keys, "'telemetry'");
+		get_uint(ld, g, "max_label_sets", 16, 65536,
+			 &t->max_label_sets);
+		s = member(ld, g, "listen", CONFIG_TYPE_STRING, 0);
+		if (s != NULL)
+			listen = config_setting_get_string(s);
+		t->explicit_listen = s != NULL;
+	}
+	if (strcmp(listen, "off") == 0) {
+		t->enabled = false;
+		return;
+	}
+	why = parse_backend(listen, &b);
+	if (why == NULL && b.port == 0)
+		why = "needs a port";
+	if (why == NULL && is_data_plane_addr(conf, &b.addr))
+		why = "is a data-plane address of the gateway; use a "
+		      "management address (e.g. loopback)";
+	if (why != NULL) {
+		if (s != NULL)
+			err_at(ld, s, "telemetry listen '%s' %s", listen, why);
+		else
+			report(ld, NULL, 0, "telemetry listen '%s' %s", listen,
+			       why);
+		return;
+	}
+	t->addr = b.addr;
+	t->port = b.port;
+}
+
 struct mg_conf *
 mg_conf_load(const char *path, const char *drivers_dir,
 	     struct mg_conf_errors *errs)
@@ -2070,7 +2133,8 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "flows",	  "identities",
 					    "services",	  "policies",
 					    "neighbours", "unmatched",
-					    "health",	  NULL };
+					    "health",	  "telemetry",
+					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -2112,6 +2176,8 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_policies(&ld, root, conf);
 	load_neighbours(&ld, root, conf);
 	check_backend_loops(&ld, root, conf);
+	/* after ports and services: it may not take their addresses */
+	load_telemetry(&ld, root, conf);
 	config_destroy(&cfg);
 
 	if (errs->n > 0) {

@@ -187,6 +187,18 @@ struct mg_flow_conf {
 	uint32_t udp_s;
 };
 
+/** The management endpoint (Prometheus) and metric bounds. */
+struct mg_telemetry_conf {
+	bool enabled;             /**< false: listen = "off" */
+	bool explicit_listen;     /**< the file names the address */
+	struct mg_addr addr;      /**< where /metrics is served */
+	uint16_t port;            /**< host order */
+	uint32_t max_label_sets;  /**< (caller, service, version) series */
+};
+
+/** Default management endpoint: loopback only. */
+#define MG_CONF_TELEMETRY_LISTEN "127.0.0.1:9469"
+
 /** RSS hash types a profile can ask for (mapped to RTE_ETH_RSS_*). */
 enum mg_rss_type {
 	MG_RSS_IPV4 = 1u << 0,
@@ -271,6 +283,7 @@ struct mg_conf {
 	struct mg_lcore_conf lcores[MG_CONF_MAX_LCORES];
 	struct mg_flow_conf flows;
 	struct mg_health_conf health; /**< defaults for every service */
+	struct mg_telemetry_conf telemetry;
 	unsigned int n_identities;
 	struct mg_identity_conf identities[MG_CONF_MAX_IDENTITIES];
 	unsigned int n_services;

@@ -588,12 +588,18 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 		 * the lock: look at live again under it. */
 		if (__atomic_load_n(&t->meta[idx].live, __ATOMIC_ACQUIRE) &&
 		    flow_idle(t, &t->flows[idx], now)) {
+			bool gone = false;
+
 			rte_spinlock_lock(&t->lock);
 			if (t->meta[idx].live) {
 				flow_remove(t, idx);
-				removed++;
+				gone = true;
 			}
 			rte_spinlock_unlock(&t->lock);
+			/* retired, not recycled: still ours to read */
+			if (gone && c->removed != NULL)
+				c->removed(c->ctx, &t->flows[idx]);
+			removed += gone;
 		}
 		if (stride >= t->max_flows - idx)
 			idx = first;

@@ -32,6 +32,10 @@
 extern "C" {
 #endif
 
+/** f->mark keeps TSC / 2^8: 32 bits span ~7 minutes at 2.5 GHz, far
+ * beyond any handshake or response time worth a histogram bucket. */
+#define MG_FLOW_MARK_SHIFT 8
+
 /** Connection states. UDP flows are MG_FLOW_UDP throughout. */
 enum mg_flow_state {
 	MG_FLOW_SYN_SENT = 0, /**< client SYN forwarded */
@@ -60,11 +64,12 @@ struct mg_flow {
 	/* decision, fixed at the first packet; the virtual address and
 	 * port the client used are key[MG_FLOW_DIR_FWD].dst and .dport */
 	uint16_t service;
-	uint16_t identity;
-	uint16_t rule;
-	uint8_t version;
+	uint16_t labels; /**< telemetry series (caller, service, version) */
 	uint8_t verdict; /**< enum mg_verdict */
-	uint16_t backend;
+	uint8_t awaiting; /**< a request is waiting for its response */
+	/** TSC >> MG_FLOW_MARK_SHIFT of the SYN, then of the pending
+	 * request: the start of the latency being measured */
+	uint32_t mark;
 	/* where each direction leaves: port index and next-hop MAC */
 	uint8_t out_port[2];		  /**< [dir] */
 	struct rte_ether_addr out_mac[2]; /**< [dir] destination MAC */
@@ -181,6 +186,10 @@ struct mg_flow_cursor {
 	uint32_t next;	 /**< next entry index to look at */
 	uint32_t stride; /**< number of expiring threads */
 	uint32_t first;	 /**< this thread's rank, < stride */
+	/** Called for each flow this cursor expires, before the entry can
+	 * be reused (e.g. to count a closed connection); may be NULL. */
+	void (*removed)(void *ctx, const struct mg_flow *f);
+	void *ctx;
 };
 
 /**

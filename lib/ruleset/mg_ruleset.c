@@ -29,6 +29,7 @@
 #include <rte_rib6.h>
 
 #include "mg_ruleset.h"
+#include "mg_telemetry.h"
 
 /*
  * Version choice: hash & (PICK_SLOTS - 1) indexes a table of version
@@ -165,6 +166,13 @@ struct mg_ruleset {
 
 	unsigned int n_ports;
 	struct rs_port ports[MG_CONF_MAX_PORTS];
+
+	/* telemetry series: [identity][version across all services] for
+	 * the pairs the policy lets through, and one per rule (the last is
+	 * the default deny); separate allocations, 0 = overflow */
+	unsigned int n_all_versions;
+	uint32_t *label_slot;
+	uint32_t *rule_slot;
 };
 
 /* Makes RIB names unique across concurrent and successive builds. */
@@ -1022,6 +1030,62 @@ build_ports(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->n_neigh = conf->n_neighbours;
 }
 
+static uint32_t
+slot_or_overflow(int slot)
+{
+	return slot > 0 ? (uint32_t)slot : 0;
+}
+
+/*
+ * Registers this ruleset's telemetry series: a label set per (caller,
+ * service, version) the policy lets through — denied pairs never carry
+ * traffic, so they cost no series — and a slot per rule. Registration
+ * is append-only in lib/telemetry: a reload maps the same names to the
+ * same slots and counters stay monotonic.
+ */
+static int
+build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
+		char *err, size_t errlen)
+{
+	unsigned int ni = conf->n_identities + 1, ns = conf->n_services;
+	unsigned int i, s, v, nv = 0;
+
+	for (s = 0; s < ns; s++)
+		nv += conf->services[s].n_versions;
+	rs->n_all_versions = nv;
+	rs->label_slot = rte_zmalloc_socket("mg_rs_labels",
+		RTE_MAX((size_t)ni * nv, (size_t)1) * sizeof(uint32_t), 0,
+		socket);
+	rs->rule_slot = rte_zmalloc_socket("mg_rs_rules",
+		(conf->n_policies + 1) * sizeof(uint32_t), 0, socket);
+	if (rs->label_slot == NULL || rs->rule_slot == NULL) {
+		set_err(err, errlen, "out of memory for telemetry slots");
+		return -ENOMEM;
+	}
+	for (i = 0; i < conf->n_policies; i++)
+		rs->rule_slot[i] = slot_or_overflow(
+			mg_telemetry_rule(conf->policies[i].name));
+	rs->rule_slot[conf->n_policies] =
+		slot_or_overflow(mg_telemetry_rule("default-deny"));
+	for (i = 0; i < ni; i++)
+		for (s = 0; s < ns; s++) {
+			const struct mg_service_conf *svc = &conf->services[s];
+			const struct rs_service *rsv = &rs->services[s];
+
+			if (rs->matrix[i * ns + s].verdict == MG_VERDICT_DENY)
+				continue;
+			for (v = 0; v < svc->n_versions; v++)
+				rs->label_slot[i * nv + rsv->first_version +
+					       v] =
+					slot_or_overflow(mg_telemetry_labelset(
+						mg_ruleset_identity_name(rs,
+							(uint16_t)i),
+						svc->name,
+						svc->versions[v].name));
+		}
+	return 0;
+}
+
 struct mg_ruleset *
 mg_ruleset_build(const struct mg_conf *conf, int socket,
 		 struct mg_health *health, char *err, size_t errlen)
@@ -1069,6 +1133,9 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 		goto fail;
 	build_names(rs, conf, &l);
 	build_ports(rs, conf, &l);
+	ret = build_telemetry(rs, conf, socket, err, errlen);
+	if (ret < 0)
+		goto fail;
 	return rs;
 
 fail:
@@ -1086,6 +1153,8 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	if (rs->rib6 != NULL)
 		rte_rib6_free(rs->rib6);
 	rte_rib_free(rs->rib4);
+	rte_free(rs->label_slot);
+	rte_free(rs->rule_slot);
 	rte_free(rs);
 }
 
@@ -1319,6 +1388,12 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	ver = &rs->versions[svc->first_version + version];
 	be = &rs->backends[ver->first_backend + b];
 	d->version = version;
+	d->labels = rs->label_slot[d->identity * rs->n_all_versions +
+				   svc->first_version + version];
+	d->rule_slot = rs->rule_slot[d->rule == MG_RULE_DEFAULT ? rs->n_rules :
+							       d->rule];
+	d->dry_rule_slot = d->dry_rule == MG_RULE_DEFAULT ?
+				   0 : rs->rule_slot[d->dry_rule];
 	d->backend = (uint16_t)b;
 	d->pick = pick;
 	d->health_idx = be->health;

@@ -67,6 +67,11 @@ struct mg_decision {
 	/** The backend in the health table (mg_health_report()), or
 	 * MG_HEALTH_NONE when the ruleset was built without one. */
 	uint32_t health_idx;
+	/** Telemetry slots (lib/telemetry): the (caller, service, version)
+	 * series, the deciding rule, the dry-run rule (0 when none). */
+	uint32_t labels;
+	uint32_t rule_slot;
+	uint32_t dry_rule_slot;
 };
 
 struct mg_ruleset;

@@ -2,19 +2,101 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* Per-lcore counter blocks and the /meshgate/ DPDK telemetry commands. */
+/*
+ * Per-lcore counter blocks and arrays, the label-set registry's public
+ * face, histogram layouts and the readers' sums.
+ */
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
-#include <rte_telemetry.h>
+#include <rte_malloc.h>
 
-#include "mg_telemetry.h"
+#include "tel_private.h"
+
+RTE_LOG_REGISTER(mg_telemetry_logtype, mg.telemetry, INFO);
+
+#define MAX_SLOTS (1u << 24)
 
 static struct mg_lcore_stats lcore_stats[RTE_MAX_LCORE];
 static uint8_t lcore_role[RTE_MAX_LCORE];
+
+/*
+ * Everything below is guarded by @c lock: writers are the control plane
+ * (configure, fini, claim, registrations, callbacks); readers are the
+ * renderers (telemetry socket, Prometheus). Workers never take it.
+ */
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct tel_registry *registry;
+static void *lcore_arrays[RTE_MAX_LCORE];
+static unsigned int claimed[RTE_MAX_LCORE]; /* lcores with arrays */
+static unsigned int n_claimed;
+static size_t arrays_bytes; /* per lcore, 0 when not configured */
+static size_t off_dests, off_rules;
+static mg_telemetry_flows_fn flows_fn;
+static void *flows_arg;
+static mg_telemetry_backends_fn backends_fn;
+static void *backends_arg;
+
+/* Bucket bounds in cycles; read by workers, written only while none
+ * runs (the first time the TSC rate is known). */
+static struct mg_tel_bounds bounds[2]; /* duration, latency */
+static uint64_t bounds_hz;
+static bool bounds_done;
+
+static const uint64_t duration_ns[] = {
+	50000,	   100000,     250000,	   500000,     1000000,	    2500000,
+	5000000,   10000000,   25000000,   50000000,   100000000,   250000000,
+	500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+static const char *const duration_le[] = {
+	"0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025",
+	"0.005",   "0.01",   "0.025",	"0.05",	  "0.1",   "0.25",
+	"0.5",	   "1",	     "2.5",	"5",	  "10",	   "+Inf",
+};
+static const char *const duration_key[] = {
+	"le_50us",   "le_100us", "le_250us", "le_500us", "le_1ms",
+	"le_2500us", "le_5ms",	 "le_10ms",  "le_25ms",	 "le_50ms",
+	"le_100ms",  "le_250ms", "le_500ms", "le_1s",	 "le_2500ms",
+	"le_5s",     "le_10s",	 "le_inf",
+};
+static const uint64_t latency_ns[] = {
+	1000,	2500,	5000,	 10000,	  25000,   50000,    100000,
+	250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+static const char *const latency_le[] = {
+	"0.000001", "0.0000025", "0.000005", "0.00001", "0.000025",
+	"0.00005",  "0.0001",	 "0.00025",  "0.0005",	"0.001",
+	"0.0025",   "0.005",	 "0.01",     "+Inf",
+};
+static const char *const latency_key[] = {
+	"le_1us",    "le_2500ns", "le_5us",   "le_10us",  "le_25us",
+	"le_50us",   "le_100us",  "le_250us", "le_500us", "le_1ms",
+	"le_2500us", "le_5ms",	  "le_10ms",  "le_inf",
+};
+
+static_assert(RTE_DIM(duration_ns) + 1 == MG_TEL_DURATION_BUCKETS &&
+		      RTE_DIM(duration_le) == MG_TEL_DURATION_BUCKETS &&
+		      RTE_DIM(duration_key) == MG_TEL_DURATION_BUCKETS,
+	      "duration buckets");
+static_assert(RTE_DIM(latency_ns) + 1 == MG_TEL_LATENCY_BUCKETS &&
+		      RTE_DIM(latency_le) == MG_TEL_LATENCY_BUCKETS &&
+		      RTE_DIM(latency_key) == MG_TEL_LATENCY_BUCKETS,
+	      "latency buckets");
+
+static const struct tel_hist_def hist_defs[TEL_HIST_MAX] = {
+	[TEL_HIST_REQUEST] = { "request_duration", MG_TEL_DURATION_BUCKETS,
+			       duration_ns, duration_le, duration_key },
+	[TEL_HIST_HANDSHAKE] = { "handshake_duration", MG_TEL_DURATION_BUCKETS,
+				 duration_ns, duration_le, duration_key },
+	[TEL_HIST_LATENCY] = { "processing_latency", MG_TEL_LATENCY_BUCKETS,
+			       latency_ns, latency_le, latency_key },
+};
 
 static const char *const role_names[] = {
 	[MG_LCORE_UNUSED] = "unused",
@@ -30,17 +112,274 @@ mg_lcore_role_name(enum mg_lcore_role role)
 	return role_names[role];
 }
 
+const struct tel_hist_def *
+tel_hist_def(enum tel_hist h)
+{
+	return &hist_defs[h];
+}
+
+int
+tel_hist_by_name(const char *name)
+{
+	int h;
+
+	for (h = 0; h < TEL_HIST_MAX; h++)
+		if (name != NULL && strcmp(name, hist_defs[h].name) == 0)
+			return h;
+	return -1;
+}
+
+/* le[i] = floor(bound * hz): c cycles are <= bound seconds exactly when
+ * c <= le[i]. Without a TSC rate every bound is UINT64_MAX. */
+static void
+bounds_fill(struct mg_tel_bounds *b, const uint64_t *ns, unsigned int n,
+	    uint64_t hz)
+{
+	unsigned int i, len;
+
+	for (i = 0; i < RTE_DIM(b->le); i++)
+		b->le[i] = i < n && hz != 0
+				   ? (uint64_t)((unsigned __int128)ns[i] * hz /
+						NS_PER_S)
+				   : UINT64_MAX;
+	/* an observation of bit length len is >= 2^(len - 1): no bucket
+	 * below that can hold it (len 0 and 1 start from 0) */
+	for (len = 0; len < RTE_DIM(b->first); len++) {
+		uint64_t lo = len <= 1 ? 0 : UINT64_C(1) << (len - 1);
+
+		for (i = 0; b->le[i] < lo; i++)
+			;
+		b->first[len] = (uint8_t)i;
+	}
+}
+
+/* Write lock held. */
+static void
+bounds_setup(void)
+{
+	uint64_t hz = rte_get_tsc_hz();
+
+	if (bounds_done && (hz == 0 || hz == bounds_hz))
+		return;
+	bounds_fill(&bounds[0], duration_ns, RTE_DIM(duration_ns), hz);
+	bounds_fill(&bounds[1], latency_ns, RTE_DIM(latency_ns), hz);
+	bounds_hz = hz;
+	bounds_done = true;
+}
+
+uint64_t
+tel_tsc_hz(void)
+{
+	return bounds_hz;
+}
+
+void
+tel_read_lock(void)
+{
+	pthread_rwlock_rdlock(&lock);
+}
+
+void
+tel_read_unlock(void)
+{
+	pthread_rwlock_unlock(&lock);
+}
+
+const struct tel_registry *
+tel_registry(void)
+{
+	return registry;
+}
+
+int
+mg_telemetry_configure(uint32_t max_label_sets, uint32_t max_dests,
+		       uint32_t max_rules)
+{
+	struct tel_registry *r;
+
+	if (max_label_sets < 2 || max_label_sets > MAX_SLOTS || max_dests < 2 ||
+	    max_dests > MAX_SLOTS || max_rules < 2 || max_rules > MAX_SLOTS)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&lock);
+	if (registry != NULL) {
+		pthread_rwlock_unlock(&lock);
+		return -EALREADY;
+	}
+	r = tel_registry_create(max_label_sets, max_dests, max_rules);
+	if (r == NULL) {
+		pthread_rwlock_unlock(&lock);
+		return -ENOMEM;
+	}
+	off_dests = RTE_ALIGN_CEIL(max_label_sets * sizeof(struct mg_tel_set),
+				   RTE_CACHE_LINE_SIZE);
+	off_rules = off_dests +
+		    RTE_ALIGN_CEIL(max_dests * sizeof(struct mg_tel_dest),
+				   RTE_CACHE_LINE_SIZE);
+	arrays_bytes = off_rules +
+		       RTE_ALIGN_CEIL(max_rules * sizeof(struct mg_tel_rule),
+				      RTE_CACHE_LINE_SIZE);
+	registry = r;
+	bounds_setup();
+	pthread_rwlock_unlock(&lock);
+	TEL_LOG(INFO,
+		"%u label sets, %u destinations, %u rules: %zu bytes per "
+		"lcore",
+		max_label_sets, max_dests, max_rules, arrays_bytes);
+	return 0;
+}
+
+void
+mg_telemetry_fini(void)
+{
+	unsigned int i;
+
+	pthread_rwlock_wrlock(&lock);
+	for (i = 0; i < RTE_MAX_LCORE; i++) {
+		__atomic_store_n(&lcore_role[i], MG_LCORE_UNUSED,
+				 __ATOMIC_RELEASE);
+		memset(&lcore_stats[i], 0, sizeof(lcore_stats[i]));
+		rte_free(lcore_arrays[i]);
+		lcore_arrays[i] = NULL;
+	}
+	n_claimed = 0;
+	tel_registry_free(registry);
+	registry = NULL;
+	arrays_bytes = 0;
+	off_dests = 0;
+	off_rules = 0;
+	pthread_rwlock_unlock(&lock);
+}
+
+static bool
+name_ok(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+int
+mg_telemetry_labelset(const char *identity, const char *service,
+		      const char *version)
+{
+	int slot;
+
+	if (!name_ok(identity) || !name_ok(service) || !name_ok(version))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&lock);
+	slot = registry == NULL ? -ENODEV
+				: tel_registry_labelset(registry, identity,
+							service, version);
+	pthread_rwlock_unlock(&lock);
+	return slot;
+}
+
+int
+mg_telemetry_rule(const char *name)
+{
+	int slot;
+
+	if (!name_ok(name))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&lock);
+	slot = registry == NULL ? -ENODEV : tel_registry_rule(registry, name);
+	pthread_rwlock_unlock(&lock);
+	return slot;
+}
+
+size_t
+tel_memory_locked(void)
+{
+	size_t bytes = sizeof(lcore_stats) + sizeof(lcore_role);
+
+	if (registry != NULL)
+		bytes += registry->bytes + n_claimed * arrays_bytes;
+	return bytes;
+}
+
+size_t
+mg_telemetry_memory(void)
+{
+	size_t bytes;
+
+	tel_read_lock();
+	bytes = tel_memory_locked();
+	tel_read_unlock();
+	return bytes;
+}
+
+size_t
+mg_telemetry_lcore_bytes(void)
+{
+	size_t bytes;
+
+	tel_read_lock();
+	bytes = arrays_bytes;
+	tel_read_unlock();
+	return bytes;
+}
+
+/* Write lock held: the lcore's arrays, allocated or zeroed. */
+static void *
+claim_arrays(unsigned int lcore_id)
+{
+	void *a = lcore_arrays[lcore_id];
+	int socket;
+
+	if (a != NULL) {
+		memset(a, 0, arrays_bytes);
+		return a;
+	}
+	socket = (int)rte_lcore_to_socket_id(lcore_id);
+	a = rte_zmalloc_socket("mg_telemetry", arrays_bytes,
+			       RTE_CACHE_LINE_SIZE, socket);
+	if (a == NULL) /* no memory on that socket: anywhere is better */
+		a = rte_zmalloc_socket("mg_telemetry", arrays_bytes,
+				       RTE_CACHE_LINE_SIZE, SOCKET_ID_ANY);
+	if (a == NULL)
+		return NULL;
+	lcore_arrays[lcore_id] = a;
+	claimed[n_claimed++] = lcore_id;
+	return a;
+}
+
 struct mg_lcore_stats *
 mg_telemetry_lcore_claim(unsigned int lcore_id, enum mg_lcore_role role)
 {
+	struct mg_lcore_stats *s;
+	uint8_t *a = NULL;
+
 	if (lcore_id >= RTE_MAX_LCORE || role == MG_LCORE_UNUSED ||
 	    (unsigned int)role >= RTE_DIM(role_names)) {
 		rte_errno = EINVAL;
 		return NULL;
 	}
-	memset(&lcore_stats[lcore_id], 0, sizeof(lcore_stats[lcore_id]));
+	pthread_rwlock_wrlock(&lock);
+	bounds_setup();
+	if (registry != NULL) {
+		a = claim_arrays(lcore_id);
+		if (a == NULL) {
+			pthread_rwlock_unlock(&lock);
+			TEL_LOG(ERR, "lcore %u: no memory for %zu bytes",
+				lcore_id, arrays_bytes);
+			rte_errno = ENOMEM;
+			return NULL;
+		}
+	}
+	s = &lcore_stats[lcore_id];
+	memset(s, 0, sizeof(*s));
+	s->dur = &bounds[0];
+	s->lat = &bounds[1];
+	if (a != NULL) {
+		s->sets = (struct mg_tel_set *)a;
+		s->dests = (struct mg_tel_dest *)(a + off_dests);
+		s->rules = (struct mg_tel_rule *)(a + off_rules);
+		s->dest_of = registry->dest_of;
+		s->n_sets = registry->max[TEL_KIND_SET];
+		s->n_rules = registry->max[TEL_KIND_RULE];
+	}
+	s->claim_tsc = rte_rdtsc();
 	__atomic_store_n(&lcore_role[lcore_id], role, __ATOMIC_RELEASE);
-	return &lcore_stats[lcore_id];
+	pthread_rwlock_unlock(&lock);
+	return s;
 }
 
 enum mg_lcore_role
@@ -51,10 +390,12 @@ mg_telemetry_lcore_role(unsigned int lcore_id)
 	return __atomic_load_n(&lcore_role[lcore_id], __ATOMIC_ACQUIRE);
 }
 
-static inline uint64_t
-load(const uint64_t *counter)
+const struct mg_lcore_stats *
+tel_lcore(unsigned int lcore_id)
 {
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+	if (mg_telemetry_lcore_role(lcore_id) == MG_LCORE_UNUSED)
+		return NULL;
+	return &lcore_stats[lcore_id];
 }
 
 /* Adds one lcore's block into @p out. */
@@ -64,16 +405,16 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	const struct mg_lcore_stats *s = &lcore_stats[lcore_id];
 	unsigned int r;
 
-	out->rx += load(&s->rx);
-	out->tx += load(&s->tx);
-	out->busy_polls += load(&s->busy_polls);
-	out->idle_polls += load(&s->idle_polls);
-	out->busy_cycles += load(&s->busy_cycles);
-	out->local += load(&s->local);
-	out->flows_created += load(&s->flows_created);
-	out->dry_run_denied += load(&s->dry_run_denied);
+	out->rx += tel_load(&s->rx);
+	out->tx += tel_load(&s->tx);
+	out->busy_polls += tel_load(&s->busy_polls);
+	out->idle_polls += tel_load(&s->idle_polls);
+	out->busy_cycles += tel_load(&s->busy_cycles);
+	out->local += tel_load(&s->local);
+	out->flows_created += tel_load(&s->flows_created);
+	out->dry_run_denied += tel_load(&s->dry_run_denied);
 	for (r = 1; r < MG_DROP_MAX; r++) {
-		uint64_t d = load(&s->drops[r]);
+		uint64_t d = tel_load(&s->drops[r]);
 
 		out->drops[r] += d;
 		out->drops_total += d;
@@ -99,111 +440,265 @@ mg_telemetry_sum(struct mg_stats_sum *out)
 			accumulate(i, out);
 }
 
-static void
-add_totals(struct rte_tel_data *d, const struct mg_stats_sum *s)
+static uint64_t
+hist_add(uint64_t *dst, const uint64_t *bucket, unsigned int n)
 {
-	rte_tel_data_add_dict_u64(d, "rx", s->rx);
-	rte_tel_data_add_dict_u64(d, "tx", s->tx);
-	rte_tel_data_add_dict_u64(d, "drops_total", s->drops_total);
-	rte_tel_data_add_dict_u64(d, "busy_polls", s->busy_polls);
-	rte_tel_data_add_dict_u64(d, "idle_polls", s->idle_polls);
-	rte_tel_data_add_dict_u64(d, "busy_cycles", s->busy_cycles);
-	rte_tel_data_add_dict_u64(d, "local", s->local);
-	rte_tel_data_add_dict_u64(d, "flows_created", s->flows_created);
-	rte_tel_data_add_dict_u64(d, "dry_run_denied", s->dry_run_denied);
-}
-
-static void
-add_drops(struct rte_tel_data *d, const struct mg_stats_sum *s)
-{
-	unsigned int r;
-
-	for (r = 1; r < MG_DROP_MAX; r++)
-		rte_tel_data_add_dict_u64(d, mg_drop_reason_name(r),
-					  s->drops[r]);
-}
-
-static int
-handle_drops(const char *cmd __rte_unused, const char *params,
-	     struct rte_tel_data *d)
-{
-	struct mg_stats_sum s;
-
-	if (params != NULL && *params != '\0')
-		return -EINVAL;
-	mg_telemetry_sum(&s);
-	rte_tel_data_start_dict(d);
-	add_drops(d, &s);
-	return 0;
-}
-
-static int
-handle_stats(const char *cmd __rte_unused, const char *params,
-	     struct rte_tel_data *d)
-{
-	struct rte_tel_data *drops;
-	struct mg_stats_sum s;
-
-	if (params != NULL && *params != '\0')
-		return -EINVAL;
-	drops = rte_tel_data_alloc();
-	if (drops == NULL)
-		return -ENOMEM;
-	mg_telemetry_sum(&s);
-	rte_tel_data_start_dict(d);
-	add_totals(d, &s);
-	rte_tel_data_start_dict(drops);
-	add_drops(drops, &s);
-	rte_tel_data_add_dict_container(d, "drops", drops, 0);
-	return 0;
-}
-
-static int
-handle_lcores(const char *cmd __rte_unused, const char *params,
-	      struct rte_tel_data *d)
-{
+	uint64_t count = 0;
 	unsigned int i;
 
-	if (params != NULL && *params != '\0')
-		return -EINVAL;
-	rte_tel_data_start_dict(d);
-	for (i = 0; i < RTE_MAX_LCORE; i++) {
-		enum mg_lcore_role role = mg_telemetry_lcore_role(i);
-		struct rte_tel_data *l;
-		struct mg_stats_sum s;
-		char name[16];
+	for (i = 0; i < n; i++) {
+		uint64_t v = tel_load(&bucket[i]);
 
-		if (role == MG_LCORE_UNUSED)
-			continue;
-		l = rte_tel_data_alloc();
-		if (l == NULL)
-			return -ENOMEM;
-		mg_telemetry_lcore_read(i, &s);
-		rte_tel_data_start_dict(l);
-		rte_tel_data_add_dict_string(l, "role",
-					     mg_lcore_role_name(role));
-		add_totals(l, &s);
-		snprintf(name, sizeof(name), "%u", i);
-		rte_tel_data_add_dict_container(d, name, l, 0);
+		dst[i] += v;
+		count += v;
 	}
-	return 0;
+	return count;
+}
+
+void
+tel_set_sum(uint32_t slot, struct mg_tel_set_sum *out)
+{
+	unsigned int c, i;
+
+	memset(out, 0, sizeof(*out));
+	for (c = 0; c < n_claimed; c++) {
+		const struct mg_tel_set *x =
+			&lcore_stats[claimed[c]].sets[slot];
+
+		for (i = 0; i < MG_TEL_DIR_MAX; i++)
+			out->bytes[i] += tel_load(&x->bytes[i]);
+		for (i = 0; i < MG_TEL_L4_MAX; i++)
+			out->opened[i] += tel_load(&x->opened[i]);
+		out->closed += tel_load(&x->closed);
+		for (i = 0; i < MG_TEL_CLASS_MAX; i++)
+			out->requests[i] += tel_load(&x->requests[i]);
+		out->duration_count += hist_add(out->duration_bucket,
+						x->request_duration.bucket,
+						MG_TEL_DURATION_BUCKETS);
+		out->duration_sum += tel_load(&x->request_duration.sum);
+	}
+}
+
+void
+tel_dest_sum(uint32_t dest, uint64_t *bucket, uint64_t *sum)
+{
+	unsigned int c;
+
+	memset(bucket, 0, MG_TEL_DURATION_BUCKETS * sizeof(*bucket));
+	*sum = 0;
+	for (c = 0; c < n_claimed; c++) {
+		const struct mg_tel_duration *h =
+			&lcore_stats[claimed[c]].dests[dest].handshake;
+
+		hist_add(bucket, h->bucket, MG_TEL_DURATION_BUCKETS);
+		*sum += tel_load(&h->sum);
+	}
+}
+
+void
+tel_rule_sum(uint32_t rule, uint64_t *decisions)
+{
+	unsigned int c, i;
+
+	memset(decisions, 0, MG_TEL_DECISION_MAX * sizeof(*decisions));
+	for (c = 0; c < n_claimed; c++)
+		for (i = 0; i < MG_TEL_DECISION_MAX; i++)
+			decisions[i] += tel_load(&lcore_stats[claimed[c]]
+							  .rules[rule]
+							  .decisions[i]);
+}
+
+void
+tel_latency_sum(const struct mg_lcore_stats *s, uint64_t *bucket, uint64_t *sum)
+{
+	hist_add(bucket, s->latency.bucket, MG_TEL_LATENCY_BUCKETS);
+	*sum += tel_load(&s->latency.sum);
+}
+
+void
+tel_hist_total(enum tel_hist h, uint64_t *bucket, uint64_t *sum)
+{
+	uint64_t b[MG_TEL_DURATION_BUCKETS], s;
+	struct mg_tel_set_sum set;
+	unsigned int i, n;
+	uint32_t slot;
+
+	memset(bucket, 0, MG_TEL_DURATION_BUCKETS * sizeof(*bucket));
+	*sum = 0;
+	switch (h) {
+	case TEL_HIST_REQUEST:
+		n = registry != NULL ? registry->n[TEL_KIND_SET] : 0;
+		for (slot = 0; slot < n; slot++) {
+			tel_set_sum(slot, &set);
+			for (i = 0; i < MG_TEL_DURATION_BUCKETS; i++)
+				bucket[i] += set.duration_bucket[i];
+			*sum += set.duration_sum;
+		}
+		break;
+	case TEL_HIST_HANDSHAKE:
+		n = registry != NULL ? registry->n[TEL_KIND_DEST] : 0;
+		for (slot = 0; slot < n; slot++) {
+			tel_dest_sum(slot, b, &s);
+			for (i = 0; i < MG_TEL_DURATION_BUCKETS; i++)
+				bucket[i] += b[i];
+			*sum += s;
+		}
+		break;
+	default:
+		for (i = 0; i < RTE_MAX_LCORE; i++)
+			if (tel_lcore(i) != NULL)
+				tel_latency_sum(&lcore_stats[i], bucket, sum);
+		break;
+	}
 }
 
 int
-mg_telemetry_init(void)
+mg_telemetry_set_read(uint32_t slot, struct mg_tel_set_sum *out)
+{
+	int rc = 0;
+
+	tel_read_lock();
+	if (registry == NULL || slot >= registry->n[TEL_KIND_SET])
+		rc = -ENOENT;
+	else
+		tel_set_sum(slot, out);
+	tel_read_unlock();
+	return rc;
+}
+
+int
+mg_telemetry_hist_read(const char *which, uint64_t *bucket, uint64_t *sum)
+{
+	int h = tel_hist_by_name(which);
+
+	if (h < 0 || bucket == NULL || sum == NULL)
+		return -EINVAL;
+	tel_read_lock();
+	tel_hist_total(h, bucket, sum);
+	tel_read_unlock();
+	return (int)hist_defs[h].n_bucket;
+}
+
+int
+mg_telemetry_hist_bound(const char *which, unsigned int i, double *seconds,
+			uint64_t *cycles)
+{
+	int h = tel_hist_by_name(which);
+	unsigned int last;
+
+	if (h < 0 || i >= hist_defs[h].n_bucket)
+		return -EINVAL;
+	last = hist_defs[h].n_bucket - 1;
+	if (seconds != NULL)
+		*seconds = i == last ? INFINITY
+				     : (double)hist_defs[h].bound_ns[i] / 1e9;
+	if (cycles != NULL)
+		*cycles = bounds[h == TEL_HIST_LATENCY].le[i];
+	return 0;
+}
+
+void
+mg_telemetry_set_flows_fn(mg_telemetry_flows_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	flows_fn = fn;
+	flows_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+void
+mg_telemetry_set_backends_fn(mg_telemetry_backends_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	backends_fn = fn;
+	backends_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+int
+tel_flows(struct mg_telemetry_flows *out)
 {
 	int rc;
 
-	rc = rte_telemetry_register_cmd("/meshgate/stats", handle_stats,
-					"Totals over all lcores: rx, tx, drops "
-					"by reason, polls. No parameters.");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd(
-			"/meshgate/lcores", handle_lcores,
-			"Per-lcore role and counters. No parameters.");
-	if (rc == 0)
-		rc = rte_telemetry_register_cmd(
-			"/meshgate/drops", handle_drops,
-			"Dropped packets by reason. No parameters.");
+	if (flows_fn == NULL)
+		return -ENOTSUP;
+	memset(out, 0, sizeof(*out));
+	rc = flows_fn(flows_arg, out);
+	if (rc == 0 && out->n_states > MG_TELEMETRY_MAX_STATES)
+		out->n_states = MG_TELEMETRY_MAX_STATES;
 	return rc;
+}
+
+int
+tel_backends(mg_telemetry_backend_emit emit, void *ctx)
+{
+	if (backends_fn == NULL)
+		return -ENOTSUP;
+	return backends_fn(backends_arg, emit, ctx);
+}
+
+int
+mg_telemetry_prometheus(char **buf, size_t *len)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f;
+	int rc;
+
+	if (buf == NULL || len == NULL)
+		return -EINVAL;
+	f = open_memstream(&text, &size);
+	if (f == NULL)
+		return -ENOMEM;
+	tel_read_lock();
+	rc = tel_prometheus_render(f);
+	tel_read_unlock();
+	if (fclose(f) != 0 || rc < 0 || text == NULL) {
+		free(text);
+		return -ENOMEM;
+	}
+	*buf = text;
+	*len = size;
+	return 0;
+}
+
+static bool
+is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+int
+mg_telemetry_http_status_class(const void *data, uint32_t len)
+{
+	const uint8_t *p = data;
+
+	/* "HTTP/1.1 200 OK\r\n": version, SP, three digits, then SP (a
+	 * reason, possibly empty) or CR (no reason, as some servers send) */
+	if (p == NULL || len < 13 || memcmp(p, "HTTP/", 5) != 0 ||
+	    !is_digit(p[5]) || p[6] != '.' || !is_digit(p[7]) || p[8] != ' ' ||
+	    p[9] < '1' || p[9] > '5' || !is_digit(p[10]) || !is_digit(p[11]) ||
+	    (p[12] != ' ' && p[12] != '\r'))
+		return -1;
+	return p[9] - '1';
+}
+
+bool
+mg_telemetry_http_is_request(const void *data, uint32_t len)
+{
+	static const char *const methods[] = {
+		"GET ",	    "HEAD ",	"POST ",  "PUT ",   "DELETE ",
+		"CONNECT ", "OPTIONS ", "TRACE ", "PATCH ",
+	};
+	unsigned int i;
+
+	if (data == NULL)
+		return false;
+	for (i = 0; i < RTE_DIM(methods); i++) {
+		size_t n = strlen(methods[i]);
+
+		if (len >= n && memcmp(data, methods[i], n) == 0)
+			return true;
+	}
+	return false;
 }

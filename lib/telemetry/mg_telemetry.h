@@ -4,17 +4,38 @@
 
 /**
  * @file
- * Per-lcore counters and their export through the DPDK telemetry socket.
- * Each lcore writes only its own cache-aligned block with plain stores;
- * readers sum all blocks with relaxed loads. No lock and no atomic
- * read-modify-write ever touches the fast path.
+ * Per-lcore counters and histograms, their export through the DPDK
+ * telemetry socket and as Prometheus text.
+ *
+ * Each lcore writes only its own cache-aligned block and arrays with plain
+ * stores (mg_counter_add()); readers sum all blocks with relaxed loads. No
+ * lock and no atomic read-modify-write ever touches the fast path (the
+ * per-thread counters of VPP's vlib, without their growth under a worker
+ * barrier: every array is sized once, by mg_telemetry_configure()).
+ *
+ * Traffic is counted per *label set*, one (source identity, destination
+ * service, destination version) triple. The control plane maps names to
+ * slots with mg_telemetry_labelset() (append-only: a slot keeps its names
+ * for the life of the process, so counters stay monotonic across reloads)
+ * and the fast path indexes per-lcore arrays with the slot. Handshake
+ * histograms are kept per destination (service, version), which the label
+ * set implies; policy decisions per rule slot (mg_telemetry_rule()).
+ *
+ * Fast path (a worker, on its own block; never blocks, never allocates):
+ * mg_tel_conn_open(), mg_tel_conn_close(), mg_tel_bytes(),
+ * mg_tel_request(), mg_tel_request_duration(), mg_tel_handshake(),
+ * mg_tel_decision(), mg_tel_latency() and mg_counter_add() on the block's
+ * own fields.
  */
 
 #ifndef MG_TELEMETRY_H
 #define MG_TELEMETRY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_common.h>
 #include <rte_lcore.h>
 
@@ -31,6 +52,88 @@ enum mg_lcore_role {
 	MG_LCORE_MAIN_WORKER, /**< single-core mode: main lcore forwards */
 };
 
+/** HTTP response code class, from the first digit of the status code. */
+enum mg_tel_class {
+	MG_TEL_1XX = 0,
+	MG_TEL_2XX,
+	MG_TEL_3XX,
+	MG_TEL_4XX,
+	MG_TEL_5XX,
+	MG_TEL_CLASS_MAX
+};
+
+/**
+ * Direction of traffic; the values are those of enum mg_flow_dir, so a
+ * worker passes the direction its flow lookup matched.
+ */
+enum mg_tel_dir {
+	MG_TEL_DIR_REQUEST = 0,	 /**< client -> service */
+	MG_TEL_DIR_RESPONSE = 1, /**< service -> client */
+	MG_TEL_DIR_MAX
+};
+
+/** Transport of a new connection. */
+enum mg_tel_l4 { MG_TEL_TCP = 0, MG_TEL_UDP, MG_TEL_L4_MAX };
+
+/** Policy decision counted against a rule. */
+enum mg_tel_decision {
+	MG_TEL_ALLOW = 0, /**< the rule allowed the connection */
+	MG_TEL_DENY,	  /**< the rule (or default deny) dropped it */
+	MG_TEL_DRY_RUN,	  /**< a dry-run rule would have denied it */
+	MG_TEL_DECISION_MAX
+};
+
+/** Buckets of request and handshake durations: 17 bounds from 50 us to
+ * 10 s, then +Inf. */
+#define MG_TEL_DURATION_BUCKETS 18
+/** Buckets of the processing latency: 13 bounds from 1 us to 10 ms, then
+ * +Inf. */
+#define MG_TEL_LATENCY_BUCKETS 14
+
+/**
+ * Upper bounds of a histogram's buckets in TSC cycles, computed once from
+ * the TSC rate: le[i] = floor(bound_i * hz), so an observation of c cycles
+ * falls in the first bucket with c <= le[i], which is Prometheus's "le".
+ * Unused and +Inf entries hold UINT64_MAX. first[] turns the bit length of
+ * an observation into the first bucket it can fall in, so a lookup is a
+ * count of leading zeros, one load and one to three compares.
+ */
+struct mg_tel_bounds {
+	uint64_t le[MG_TEL_DURATION_BUCKETS];
+	uint8_t first[65];
+};
+
+/** Duration histogram (request, handshake). Count = sum of buckets. */
+struct mg_tel_duration {
+	uint64_t bucket[MG_TEL_DURATION_BUCKETS]; /**< non-cumulative */
+	uint64_t sum;				  /**< TSC cycles */
+};
+
+/** Processing-latency histogram. Count = sum of buckets. */
+struct mg_tel_latency {
+	uint64_t bucket[MG_TEL_LATENCY_BUCKETS]; /**< non-cumulative */
+	uint64_t sum;				 /**< TSC cycles */
+};
+
+/** Counters of one label set on one lcore (232 bytes). */
+struct mg_tel_set {
+	uint64_t bytes[MG_TEL_DIR_MAX];		 /**< L3 bytes, TCP */
+	uint64_t opened[MG_TEL_L4_MAX];		 /**< new connections */
+	uint64_t closed;			 /**< TCP connections */
+	uint64_t requests[MG_TEL_CLASS_MAX];	 /**< HTTP responses */
+	struct mg_tel_duration request_duration; /**< request -> reply */
+};
+
+/** Counters of one destination (service, version) on one lcore. */
+struct mg_tel_dest {
+	struct mg_tel_duration handshake; /**< SYN forwarded -> SYN-ACK */
+};
+
+/** Counters of one policy rule on one lcore. */
+struct mg_tel_rule {
+	uint64_t decisions[MG_TEL_DECISION_MAX];
+};
+
 /** Counters of one lcore. Written by that lcore only. */
 struct mg_lcore_stats {
 	uint64_t rx;		     /**< frames received */
@@ -42,6 +145,20 @@ struct mg_lcore_stats {
 	uint64_t flows_created;	     /**< connections admitted */
 	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
+	/** RX to TX of each packet, per poll round. */
+	struct mg_tel_latency latency;
+	/* Set by mg_telemetry_lcore_claim(), read-only afterwards. The
+	 * arrays are NULL and the counts 0 before mg_telemetry_configure(),
+	 * and the per-slot functions then count nothing. */
+	struct mg_tel_set *sets;	 /**< [n_sets], by label-set slot */
+	struct mg_tel_dest *dests;	 /**< by destination slot */
+	struct mg_tel_rule *rules;	 /**< [n_rules], by rule slot */
+	const uint32_t *dest_of;	 /**< label-set slot -> destination */
+	const struct mg_tel_bounds *dur; /**< duration bucket bounds */
+	const struct mg_tel_bounds *lat; /**< latency bucket bounds */
+	uint32_t n_sets;
+	uint32_t n_rules;
+	uint64_t claim_tsc; /**< TSC at claim, for the busy ratio */
 } __rte_cache_aligned;
 
 /** Sum over lcores, as returned to readers. */
@@ -69,8 +186,159 @@ mg_counter_add(uint64_t *counter, uint64_t n)
 }
 
 /**
- * Register the /meshgate/ telemetry commands (stats, lcores, drops).
- * Call once from the main lcore, after rte_eal_init().
+ * Bucket of an observation: the first i with cycles <= b->le[i].
+ *
+ * Thread safety: pure; @p b is read-only once configured.
+ */
+static inline unsigned int
+mg_tel_bucket(const struct mg_tel_bounds *b, uint64_t cycles)
+{
+	/* cycles | 1: 0 and 1 share first[1], which starts at bucket 0 */
+	unsigned int i = b->first[64 - __builtin_clzll(cycles | 1)];
+
+	while (cycles > b->le[i])
+		i++;
+	return i;
+}
+
+/**
+ * Count a new connection of label set @p slot (every admitted flow, TCP or
+ * UDP; canary selections are the sum of both).
+ *
+ * @param s     The calling lcore's block.
+ * @param slot  From mg_telemetry_labelset().
+ * @param l4    MG_TEL_TCP or MG_TEL_UDP.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_conn_open(struct mg_lcore_stats *s, uint32_t slot, enum mg_tel_l4 l4)
+{
+	if (likely(slot < s->n_sets && (unsigned int)l4 < MG_TEL_L4_MAX))
+		mg_counter_add(&s->sets[slot].opened[l4], 1);
+}
+
+/**
+ * Count a TCP connection of label set @p slot as closed. Call exactly once
+ * per connection counted by mg_tel_conn_open(MG_TEL_TCP), e.g. when its
+ * flow is removed, so opened - closed is the number still tracked.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_conn_close(struct mg_lcore_stats *s, uint32_t slot)
+{
+	if (likely(slot < s->n_sets))
+		mg_counter_add(&s->sets[slot].closed, 1);
+}
+
+/**
+ * Count @p len L3 bytes of a TCP connection of label set @p slot.
+ *
+ * @param dir  MG_TEL_DIR_REQUEST (client -> service) or
+ *             MG_TEL_DIR_RESPONSE; the flow direction as matched.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_bytes(struct mg_lcore_stats *s, uint32_t slot, enum mg_tel_dir dir,
+	     uint32_t len)
+{
+	if (likely(slot < s->n_sets))
+		mg_counter_add(&s->sets[slot].bytes[dir & 1], len);
+}
+
+/**
+ * Count one HTTP request of label set @p slot, answered with a status of
+ * class @p cls (see mg_telemetry_http_status_class()). A negative or
+ * out-of-range class counts nothing: an unparsable reply is no request.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_request(struct mg_lcore_stats *s, uint32_t slot, int cls)
+{
+	if (likely(slot < s->n_sets && (unsigned int)cls < MG_TEL_CLASS_MAX))
+		mg_counter_add(&s->sets[slot].requests[cls], 1);
+}
+
+/* Adds one observation of weight @p n to a histogram. */
+static inline void
+mg_tel_observe(uint64_t *bucket, uint64_t *sum, const struct mg_tel_bounds *b,
+	       uint64_t cycles, uint64_t n)
+{
+	mg_counter_add(&bucket[mg_tel_bucket(b, cycles)], n);
+	mg_counter_add(sum, cycles * n);
+}
+
+/**
+ * Observe the time from a request's first byte (client -> service) to the
+ * first byte of its response, in TSC cycles.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_request_duration(struct mg_lcore_stats *s, uint32_t slot,
+			uint64_t cycles)
+{
+	struct mg_tel_duration *h;
+
+	if (unlikely(slot >= s->n_sets))
+		return;
+	h = &s->sets[slot].request_duration;
+	mg_tel_observe(h->bucket, &h->sum, s->dur, cycles, 1);
+}
+
+/**
+ * Observe a TCP handshake as the gateway sees it: from forwarding the
+ * client's SYN to the backend's SYN-ACK coming back, in TSC cycles. Kept
+ * per destination (service, version) of label set @p slot.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_handshake(struct mg_lcore_stats *s, uint32_t slot, uint64_t cycles)
+{
+	struct mg_tel_duration *h;
+
+	if (unlikely(slot >= s->n_sets))
+		return;
+	h = &s->dests[s->dest_of[slot]].handshake;
+	mg_tel_observe(h->bucket, &h->sum, s->dur, cycles, 1);
+}
+
+/**
+ * Count a policy decision against rule slot @p rule (mg_telemetry_rule()).
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_decision(struct mg_lcore_stats *s, uint32_t rule,
+		enum mg_tel_decision kind)
+{
+	if (likely(rule < s->n_rules &&
+		   (unsigned int)kind < MG_TEL_DECISION_MAX))
+		mg_counter_add(&s->rules[rule].decisions[kind], 1);
+}
+
+/**
+ * Observe the gateway's own processing latency: @p npkts packets that
+ * spent @p cycles from their RX burst to the TX flush of the same poll
+ * round (one observation per packet).
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_latency(struct mg_lcore_stats *s, uint64_t cycles, uint32_t npkts)
+{
+	mg_tel_observe(s->latency.bucket, &s->latency.sum, s->lat, cycles,
+		       npkts);
+}
+
+/**
+ * Register the /meshgate/ telemetry commands: stats, lcores, drops,
+ * services, identities, policies, flows and histograms. Call once from the
+ * main lcore, after rte_eal_init().
  *
  * @return 0, or a negative errno from rte_telemetry_register_cmd().
  *
@@ -79,11 +347,90 @@ mg_counter_add(uint64_t *counter, uint64_t n)
 int mg_telemetry_init(void);
 
 /**
- * Claim the counter block of an lcore and record its role.
+ * Size the label-set, destination and rule registries and the per-lcore
+ * arrays that mg_telemetry_lcore_claim() allocates. Slot 0 of each is the
+ * shared overflow slot, so @p max_label_sets - 1 distinct label sets fit,
+ * and so on. Size them for the life of the process: registries are
+ * append-only and survive reloads.
+ *
+ * @param max_label_sets  Label-set slots, 2..2^24.
+ * @param max_dests       Destination (service, version) slots, 2..2^24.
+ * @param max_rules       Rule slots, 2..2^24.
+ * @return 0; -EINVAL for an out-of-range size; -EALREADY when already
+ *         configured; -ENOMEM.
+ *
+ * Thread safety: call from the control plane before any worker is
+ * claimed; safe against concurrent readers.
+ */
+int mg_telemetry_configure(uint32_t max_label_sets, uint32_t max_dests,
+			   uint32_t max_rules);
+
+/**
+ * Free the registries and the per-lcore arrays; unclaim every lcore. The
+ * library may be configured again afterwards.
+ *
+ * Thread safety: only once no worker writes its block any more; safe
+ * against concurrent readers.
+ */
+void mg_telemetry_fini(void);
+
+/**
+ * Slot of a label set, registered on first use. The same names give the
+ * same slot for the life of the process. When the registry is full (or a
+ * name cannot be stored) the shared overflow slot 0 is returned, whose
+ * labels read "_overflow_", and the overflow is counted and logged once.
+ *
+ * @param identity  Source identity ("unknown" for none), non-empty.
+ * @param service   Destination service, non-empty.
+ * @param version   Destination version, non-empty.
+ * @return A slot in [0, max_label_sets); -EINVAL for a NULL or empty
+ *         name; -ENODEV before mg_telemetry_configure().
+ *
+ * Thread safety: control plane; serialised internally; never blocks a
+ * worker. Workers may use the slot as soon as it is returned and has
+ * reached them with release/acquire ordering (e.g. in a published
+ * ruleset).
+ */
+int mg_telemetry_labelset(const char *identity, const char *service,
+			  const char *version);
+
+/**
+ * Slot of a policy rule, registered on first use ("default-deny" for the
+ * default). Like mg_telemetry_labelset(): stable, overflow slot 0.
+ *
+ * @return A slot in [0, max_rules); -EINVAL; -ENODEV.
+ *
+ * Thread safety: as mg_telemetry_labelset().
+ */
+int mg_telemetry_rule(const char *name);
+
+/**
+ * Bytes held by the library: the static per-lcore blocks, the registries
+ * (arrays, hash tables, names) and every claimed lcore's arrays
+ * (mg_telemetry_lcore_bytes() each).
+ *
+ * Thread safety: safe from any thread.
+ */
+size_t mg_telemetry_memory(void);
+
+/**
+ * Bytes of one lcore's arrays for the current configuration:
+ * max_label_sets * sizeof(struct mg_tel_set) + max_dests *
+ * sizeof(struct mg_tel_dest) + max_rules * sizeof(struct mg_tel_rule),
+ * each rounded up to a cache line. 0 when not configured.
+ *
+ * Thread safety: safe from any thread.
+ */
+size_t mg_telemetry_lcore_bytes(void);
+
+/**
+ * Claim the counter block of an lcore and record its role. Once the
+ * library is configured, also allocates (or, on a second claim, zeroes)
+ * the lcore's label-set, destination and rule arrays on its socket.
  *
  * @param lcore_id  EAL lcore id, < RTE_MAX_LCORE.
  * @param role      What the lcore does.
- * @return The zeroed block, or NULL with rte_errno = EINVAL.
+ * @return The zeroed block, or NULL with rte_errno = EINVAL or ENOMEM.
  *
  * Thread safety: call from the main lcore before the worker starts.
  */
@@ -110,6 +457,145 @@ void mg_telemetry_lcore_read(unsigned int lcore_id, struct mg_stats_sum *out);
  * Thread safety: safe from any thread, concurrently with the writers.
  */
 void mg_telemetry_sum(struct mg_stats_sum *out);
+
+/** Totals of one label set over all lcores (see mg_telemetry_set_read()). */
+struct mg_tel_set_sum {
+	uint64_t bytes[MG_TEL_DIR_MAX];
+	uint64_t opened[MG_TEL_L4_MAX];
+	uint64_t closed;
+	uint64_t requests[MG_TEL_CLASS_MAX];
+	uint64_t duration_bucket[MG_TEL_DURATION_BUCKETS];
+	uint64_t duration_sum; /**< TSC cycles */
+	uint64_t duration_count;
+};
+
+/**
+ * Sum one label set over all claimed lcores.
+ *
+ * @return 0; -ENOENT when @p slot is not registered.
+ *
+ * Thread safety: safe from any thread, concurrently with the writers.
+ */
+int mg_telemetry_set_read(uint32_t slot, struct mg_tel_set_sum *out);
+
+/**
+ * Bucket counts of a histogram summed over everything it is kept for.
+ *
+ * @param which   "request_duration", "handshake_duration" or
+ *                "processing_latency".
+ * @param bucket  Non-cumulative counts, MG_TEL_DURATION_BUCKETS entries.
+ * @param sum     Sum of observations, TSC cycles.
+ * @return The number of buckets (last is +Inf); -EINVAL.
+ *
+ * Thread safety: safe from any thread, concurrently with the writers.
+ */
+int mg_telemetry_hist_read(const char *which, uint64_t *bucket, uint64_t *sum);
+
+/**
+ * Upper bound of bucket @p i of a histogram ("request_duration",
+ * "handshake_duration" or "processing_latency").
+ *
+ * @param seconds  Out: the bound as rendered in "le" (INFINITY for the
+ *                 last bucket). May be NULL.
+ * @param cycles   Out: the bound in TSC cycles (UINT64_MAX for the last
+ *                 bucket). May be NULL.
+ * @return 0; -EINVAL for an unknown histogram or bucket.
+ *
+ * Thread safety: safe from any thread once configured.
+ */
+int mg_telemetry_hist_bound(const char *which, unsigned int i, double *seconds,
+			    uint64_t *cycles);
+
+/**
+ * Flow-table figures, filled in by the application's callback. State
+ * names are static strings (e.g. mg_flow_state_name()).
+ */
+#define MG_TELEMETRY_MAX_STATES 16
+struct mg_telemetry_flows {
+	uint32_t total;	   /**< connections tracked */
+	uint32_t capacity; /**< table size */
+	unsigned int n_states;
+	uint32_t by_state[MG_TELEMETRY_MAX_STATES];
+	const char *state_name[MG_TELEMETRY_MAX_STATES];
+};
+
+/**
+ * Fills in @p out; returns 0, or a negative errno when the figures are not
+ * available (e.g. no table yet). Called from control-plane threads (the
+ * telemetry socket, the Prometheus endpoint), possibly concurrently.
+ */
+typedef int (*mg_telemetry_flows_fn)(void *arg, struct mg_telemetry_flows *out);
+
+/**
+ * Register the source of flow-table gauges (meshgate_flows{state},
+ * meshgate_flow_table_entries, meshgate_flow_table_capacity and
+ * /meshgate/flows). NULL unregisters.
+ *
+ * Thread safety: call during start-up, before the endpoints serve.
+ */
+void mg_telemetry_set_flows_fn(mg_telemetry_flows_fn fn, void *arg);
+
+/** Passive health of one backend, for meshgate_backend_up. */
+struct mg_telemetry_backend {
+	const char *service;
+	const char *version;
+	const char *backend; /**< "address:port" or "[v6]:port" */
+	bool up;	     /**< taking new connections */
+	uint64_t ejections;  /**< times ejected, monotonic */
+};
+
+/** Called by the backends callback once per backend; returns 0. */
+typedef int (*mg_telemetry_backend_emit)(void *ctx,
+					 const struct mg_telemetry_backend *b);
+
+/**
+ * Walks the backends, calling @p emit(@p ctx, b) for each; returns 0 or a
+ * negative errno. Called from control-plane threads, possibly
+ * concurrently; must not call back into the registry.
+ */
+typedef int (*mg_telemetry_backends_fn)(void *arg,
+					mg_telemetry_backend_emit emit,
+					void *ctx);
+
+/**
+ * Register the source of backend-health gauges (meshgate_backend_up,
+ * meshgate_backend_ejections_total). NULL unregisters.
+ *
+ * Thread safety: call during start-up, before the endpoints serve.
+ */
+void mg_telemetry_set_backends_fn(mg_telemetry_backends_fn fn, void *arg);
+
+/**
+ * Render every metric in the Prometheus text exposition format 0.0.4
+ * (# HELP and # TYPE for each family, escaped label values, histograms as
+ * _bucket{le}/_sum/_count in seconds).
+ *
+ * @param buf  Out: malloc'ed, NUL-terminated text; the caller frees it.
+ * @param len  Out: length of the text, without the NUL.
+ * @return 0; -ENOMEM.
+ *
+ * Thread safety: control plane, any thread; concurrent with the writers
+ * and with other readers.
+ */
+int mg_telemetry_prometheus(char **buf, size_t *len);
+
+/**
+ * Class of an HTTP/1.x response from the start of its status line
+ * ("HTTP/1.1 503 ..."): MG_TEL_1XX .. MG_TEL_5XX, or -1 when @p data does
+ * not start with a well-formed status line of a status 100..599.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+int mg_telemetry_http_status_class(const void *data, uint32_t len);
+
+/**
+ * Whether @p data starts an HTTP/1.x request line: a known method
+ * (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH) and a
+ * space. For timing a request to its first response byte.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+bool mg_telemetry_http_is_request(const void *data, uint32_t len);
 
 /** Stable name of an lcore role ("worker", "main-worker", "unused"). */
 const char *mg_lcore_role_name(enum mg_lcore_role role);

@@ -254,6 +254,47 @@ test_bundled_profiles(void **state)
 }
 
 static void
+test_telemetry(void **state)
+{
+	struct mg_conf *c;
+	char buf[64];
+
+	(void)state;
+	c = load_text("ports = ( " PORT_PCAP " );\n");
+	assert_non_null(c);
+	assert_true(c->telemetry.enabled);
+	assert_string_equal(mg_addr_format(&c->telemetry.addr, buf,
+					   sizeof(buf)), "127.0.0.1");
+	assert_int_equal(c->telemetry.port, 9469);
+	assert_int_equal(c->telemetry.max_label_sets, 1024);
+	mg_conf_free(c);
+	c = load_text("ports = ( " PORT_PCAP " );\ntelemetry = { listen = "
+		      "\"[::1]:9470\"; max_label_sets = 64; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->telemetry.addr.family, 6);
+	assert_int_equal(c->telemetry.port, 9470);
+	assert_int_equal(c->telemetry.max_label_sets, 64);
+	mg_conf_free(c);
+	c = load_text("ports = ( " PORT_PCAP " );\n"
+		      "telemetry = { listen = \"off\"; };\n");
+	assert_non_null(c);
+	assert_false(c->telemetry.enabled);
+	mg_conf_free(c);
+
+	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
+		     "listen = \"127.0.0.1\"; };\n", 3, "needs a port");
+	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
+		     "listen = \"localhost:80\"; };\n", 3,
+		     "is not address");
+	expect_error("ports = ( { name = \"e\"; device = \"d\"; "
+		     "profile = \"pcap\"; addresses = [\"198.18.0.1/24\"]; }"
+		     " );\ntelemetry = {\nlisten = \"198.18.0.1:9469\"; };\n",
+		     3, "data-plane address");
+	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
+		     "max_label_sets = 1; };\n", 3, "between 16 and 65536");
+}
+
+static void
 test_bundled_default(void **state)
 {
 	struct mg_conf *c;
@@ -1279,6 +1320,7 @@ main(void)
 		cmocka_unit_test(test_missing_key_and_file),
 		cmocka_unit_test(test_bad_profile_names_its_file),
 		cmocka_unit_test(test_bundled_profiles),
+		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_bundled_default),
 		cmocka_unit_test(test_addr_parse_format),
 		cmocka_unit_test(test_flows),

@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/*
+ * Prometheus text exposition (format 0.0.4) of every metric. Names follow
+ * Istio's standard metrics with the prefix meshgate_ and base units:
+ * seconds, bytes. Called with the read lock held.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+
+#include "tel_private.h"
+
+#define MAX_LABELS 4
+
+static const char *const class_name[MG_TEL_CLASS_MAX] = {
+	"1xx", "2xx", "3xx", "4xx", "5xx",
+};
+
+static const char *const decision_name[MG_TEL_DECISION_MAX] = {
+	[MG_TEL_ALLOW] = "allow",
+	[MG_TEL_DENY] = "deny",
+	[MG_TEL_DRY_RUN] = "dry_run",
+};
+
+static const char *const kind_label[TEL_KIND_MAX] = {
+	[TEL_KIND_SET] = "label_set",
+	[TEL_KIND_DEST] = "destination",
+	[TEL_KIND_RULE] = "rule",
+};
+
+/* Label names and values of one series. */
+struct labels {
+	const char *k[MAX_LABELS];
+	const char *v[MAX_LABELS];
+	unsigned int n;
+};
+
+static void
+family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP meshgate_%s %s\n# TYPE meshgate_%s %s\n", name, help,
+		name, type);
+}
+
+/* A label value: backslash, double quote and line feed escaped. */
+static void
+put_value(FILE *f, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		switch (*v) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		default: fputc(*v, f); break;
+		}
+	}
+}
+
+/* "meshgate_NAME{k="v",...,extra="v"}" */
+static void
+series(FILE *f, const char *name, const struct labels *l, const char *extra_k,
+       const char *extra_v)
+{
+	unsigned int i;
+
+	fprintf(f, "meshgate_%s", name);
+	if ((l == NULL || l->n == 0) && extra_k == NULL)
+		return;
+	fputc('{', f);
+	for (i = 0; l != NULL && i < l->n; i++) {
+		fprintf(f, "%s%s=\"", i ? "," : "", l->k[i]);
+		put_value(f, l->v[i]);
+		fputc('"', f);
+	}
+	if (extra_k != NULL) {
+		fprintf(f, "%s%s=\"", l != NULL && l->n ? "," : "", extra_k);
+		put_value(f, extra_v);
+		fputc('"', f);
+	}
+	fputc('}', f);
+}
+
+static void
+sample_u64(FILE *f, const char *name, const struct labels *l,
+	   const char *extra_k, const char *extra_v, uint64_t v)
+{
+	series(f, name, l, extra_k, extra_v);
+	fprintf(f, " %" PRIu64 "\n", v);
+}
+
+static void
+sample_double(FILE *f, const char *name, const struct labels *l, double v)
+{
+	series(f, name, l, NULL, NULL);
+	fprintf(f, " %.12g\n", v);
+}
+
+/* NAME_bucket{...,le}, NAME_sum (seconds), NAME_count. */
+static void
+histogram(FILE *f, const char *name, const struct labels *l,
+	  const struct tel_hist_def *def, const uint64_t *bucket,
+	  uint64_t sum_cycles, uint64_t hz)
+{
+	char metric[96];
+	uint64_t cum = 0;
+	unsigned int i;
+
+	snprintf(metric, sizeof(metric), "%s_bucket", name);
+	for (i = 0; i < def->n_bucket; i++) {
+		cum += bucket[i];
+		sample_u64(f, metric, l, "le", def->le[i], cum);
+	}
+	snprintf(metric, sizeof(metric), "%s_sum", name);
+	sample_double(f, metric, l, (double)sum_cycles / (double)hz);
+	snprintf(metric, sizeof(metric), "%s_count", name);
+	sample_u64(f, metric, l, NULL, NULL, cum);
+}
+
+static bool
+set_active(const struct mg_tel_set_sum *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < MG_TEL_L4_MAX; i++)
+		if (s->opened[i] != 0)
+			return true;
+	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
+		if (s->requests[i] != 0)
+			return true;
+	return s->bytes[0] != 0 || s->bytes[1] != 0;
+}
+
+static void
+set_labels(const struct tel_registry *r, uint32_t slot, struct labels *l)
+{
+	const struct tel_set_key *k = &r->sets[slot];
+
+	l->k[0] = "source_workload";
+	l->v[0] = r->names[k->identity];
+	l->k[1] = "destination_service";
+	l->v[1] = r->names[k->service];
+	l->k[2] = "destination_version";
+	l->v[2] = r->names[k->version];
+	l->n = 3;
+}
+
+static void
+dest_labels(const struct tel_registry *r, uint32_t dest, struct labels *l)
+{
+	l->k[0] = "destination_service";
+	l->v[0] = r->names[r->dests[dest].service];
+	l->k[1] = "destination_version";
+	l->v[1] = r->names[r->dests[dest].version];
+	l->n = 2;
+}
+
+/* One counter per active label set; @p field picks the value. */
+static void
+set_counter(FILE *f, const struct tel_registry *r,
+	    const struct mg_tel_set_sum *sum, const char *name,
+	    const char *help, size_t field)
+{
+	uint32_t i;
+
+	family(f, name, "counter", help);
+	for (i = 0; i < r->n[TEL_KIND_SET]; i++) {
+		struct labels l;
+
+		if (!set_active(&sum[i]))
+			continue;
+		set_labels(r, i, &l);
+		sample_u64(f, name, &l, NULL, NULL,
+			   *(const uint64_t *)((const char *)&sum[i] + field));
+	}
+}
+
+static int
+render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
+{
+	uint32_t n = r->n[TEL_KIND_SET], n_dests = r->n[TEL_KIND_DEST], i;
+	uint64_t bucket[MG_TEL_DURATION_BUCKETS], hs_sum;
+	struct mg_tel_set_sum *sum;
+	uint64_t *selections;
+	unsigned int c;
+
+	/* one snapshot, so that every family agrees */
+	sum = malloc(n * sizeof(*sum));
+	selections = calloc(n_dests, sizeof(*selections));
+	if (sum == NULL || selections == NULL) {
+		free(sum);
+		free(selections);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		tel_set_sum(i, &sum[i]);
+		selections[r->dest_of[i]] +=
+			sum[i].opened[MG_TEL_TCP] + sum[i].opened[MG_TEL_UDP];
+	}
+
+	family(f, "requests_total", "counter",
+	       "HTTP requests, by caller, destination and class of the "
+	       "response's status code.");
+	for (i = 0; i < n; i++) {
+		struct labels l;
+
+		if (!set_active(&sum[i]))
+			continue;
+		set_labels(r, i, &l);
+		for (c = 0; c < MG_TEL_CLASS_MAX; c++)
+			sample_u64(f, "requests_total", &l,
+				   "response_code_class", class_name[c],
+				   sum[i].requests[c]);
+	}
+	if (hz != 0) {
+		family(f, "request_duration_seconds", "histogram",
+		       "Time from a request's first byte to the first byte "
+		       "of its response, as seen by the gateway.");
+		for (i = 0; i < n; i++) {
+			struct labels l;
+
+			if (sum[i].duration_count == 0)
+				continue;
+			set_labels(r, i, &l);
+			histogram(f, "request_duration_seconds", &l,
+				  tel_hist_def(TEL_HIST_REQUEST),
+				  sum[i].duration_bucket, sum[i].duration_sum,
+				  hz);
+		}
+	}
+	set_counter(f, r, sum, "tcp_connections_opened_total",
+		    "TCP connections opened.",
+		    offsetof(struct mg_tel_set_sum, opened[MG_TEL_TCP]));
+	set_counter(f, r, sum, "tcp_connections_closed_total",
+		    "TCP connections closed.",
+		    offsetof(struct mg_tel_set_sum, closed));
+	set_counter(f, r, sum, "tcp_received_bytes_total",
+		    "Bytes (IP) of TCP connections from the caller to the "
+		    "service.",
+		    offsetof(struct mg_tel_set_sum, bytes[MG_TEL_DIR_REQUEST]));
+	set_counter(
+		f, r, sum, "tcp_sent_bytes_total",
+		"Bytes (IP) of TCP connections from the service back to "
+		"the caller.",
+		offsetof(struct mg_tel_set_sum, bytes[MG_TEL_DIR_RESPONSE]));
+
+	if (hz != 0) {
+		family(f, "handshake_duration_seconds", "histogram",
+		       "Time from forwarding a client's SYN to the backend's "
+		       "SYN-ACK.");
+		for (i = 0; i < n_dests; i++) {
+			struct labels l;
+			uint64_t count = 0;
+
+			tel_dest_sum(i, bucket, &hs_sum);
+			for (c = 0; c < MG_TEL_DURATION_BUCKETS; c++)
+				count += bucket[c];
+			if (count == 0)
+				continue;
+			dest_labels(r, i, &l);
+			histogram(f, "handshake_duration_seconds", &l,
+				  tel_hist_def(TEL_HIST_HANDSHAKE), bucket,
+				  hs_sum, hz);
+		}
+	}
+	family(f, "canary_selections_total", "counter",
+	       "New connections (TCP and UDP) sent to each version of a "
+	       "service.");
+	for (i = 0; i < n_dests; i++) {
+		struct labels l;
+
+		if (i == 0 && selections[0] == 0)
+			continue;
+		dest_labels(r, i, &l);
+		sample_u64(f, "canary_selections_total", &l, NULL, NULL,
+			   selections[i]);
+	}
+	free(selections);
+	free(sum);
+	return 0;
+}
+
+static void
+render_rules(FILE *f, const struct tel_registry *r)
+{
+	uint64_t dec[MG_TEL_DECISION_MAX];
+	unsigned int d;
+	uint32_t i;
+
+	family(f, "policy_decisions_total", "counter",
+	       "Policy decisions on new connections, by rule; dry_run: a "
+	       "dry-run rule would have denied.");
+	for (i = 0; i < r->n[TEL_KIND_RULE]; i++) {
+		struct labels l = { { "rule" },
+				    { r->names[r->rule_name[i]] },
+				    1 };
+
+		tel_rule_sum(i, dec);
+		if (i == 0 && dec[0] + dec[1] + dec[2] == 0)
+			continue;
+		for (d = 0; d < MG_TEL_DECISION_MAX; d++)
+			sample_u64(f, "policy_decisions_total", &l, "decision",
+				   decision_name[d], dec[d]);
+	}
+}
+
+static void
+render_registry(FILE *f, const struct tel_registry *r)
+{
+	unsigned int k;
+
+	family(f, "telemetry_label_sets", "gauge",
+	       "Label sets, destinations and rules registered, besides the "
+	       "shared overflow slot.");
+	for (k = 0; k < TEL_KIND_MAX; k++)
+		sample_u64(f, "telemetry_label_sets", NULL, "kind",
+			   kind_label[k], r->n[k] - 1);
+	family(f, "telemetry_label_sets_capacity", "gauge",
+	       "Label sets, destinations and rules that can be registered, "
+	       "from the configuration.");
+	for (k = 0; k < TEL_KIND_MAX; k++)
+		sample_u64(f, "telemetry_label_sets_capacity", NULL, "kind",
+			   kind_label[k], r->max[k] - 1);
+	family(f, "telemetry_label_set_overflow_total", "counter",
+	       "Registrations that found their registry full; their "
+	       "traffic is counted under the labels _overflow_.");
+	for (k = 0; k < TEL_KIND_MAX; k++)
+		sample_u64(f, "telemetry_label_set_overflow_total", NULL,
+			   "kind", kind_label[k], r->overflow[k]);
+}
+
+static void
+render_drops(FILE *f)
+{
+	struct mg_stats_sum s;
+	unsigned int d;
+
+	mg_telemetry_sum(&s);
+	family(f, "drops_total", "counter", "Dropped packets, by reason.");
+	for (d = 1; d < MG_DROP_MAX; d++)
+		sample_u64(f, "drops_total", NULL, "reason",
+			   mg_drop_reason_name(d), s.drops[d]);
+	family(f, "flows_created_total", "counter", "Connections admitted.");
+	sample_u64(f, "flows_created_total", NULL, NULL, NULL, s.flows_created);
+	family(f, "local_packets_total", "counter",
+	       "ARP and ND packets absorbed by the gateway.");
+	sample_u64(f, "local_packets_total", NULL, NULL, NULL, s.local);
+}
+
+static void
+render_flows(FILE *f)
+{
+	struct mg_telemetry_flows fl;
+	unsigned int i;
+
+	if (tel_flows(&fl) != 0)
+		return;
+	family(f, "flows", "gauge", "Connections tracked, by state.");
+	for (i = 0; i < fl.n_states; i++)
+		if (fl.state_name[i] != NULL)
+			sample_u64(f, "flows", NULL, "state", fl.state_name[i],
+				   fl.by_state[i]);
+	family(f, "flow_table_entries", "gauge", "Connections tracked.");
+	sample_u64(f, "flow_table_entries", NULL, NULL, NULL, fl.total);
+	family(f, "flow_table_capacity", "gauge",
+	       "Connections the flow table can track.");
+	sample_u64(f, "flow_table_capacity", NULL, NULL, NULL, fl.capacity);
+}
+
+struct backend_ctx {
+	FILE *f;
+	bool ejections; /* which family is being written */
+	bool started;
+};
+
+static int
+emit_backend(void *arg, const struct mg_telemetry_backend *b)
+{
+	struct backend_ctx *ctx = arg;
+	struct labels l = { { "destination_service", "destination_version",
+			      "backend" },
+			    { b->service, b->version, b->backend },
+			    3 };
+
+	if (b->service == NULL || b->version == NULL || b->backend == NULL)
+		return 0;
+	if (!ctx->started) {
+		if (ctx->ejections)
+			family(ctx->f, "backend_ejections_total", "counter",
+			       "Times passive health ejected a backend.");
+		else
+			family(ctx->f, "backend_up", "gauge",
+			       "1 when a backend takes new connections, 0 "
+			       "while ejected.");
+		ctx->started = true;
+	}
+	if (ctx->ejections)
+		sample_u64(ctx->f, "backend_ejections_total", &l, NULL, NULL,
+			   b->ejections);
+	else
+		sample_u64(ctx->f, "backend_up", &l, NULL, NULL, b->up ? 1 : 0);
+	return 0;
+}
+
+static void
+render_backends(FILE *f)
+{
+	struct backend_ctx up = { f, false, false };
+	struct backend_ctx ej = { f, true, false };
+
+	if (tel_backends(emit_backend, &up) == 0)
+		tel_backends(emit_backend, &ej);
+}
+
+/* Per-lcore families, each over every claimed lcore. */
+enum lcore_metric {
+	LC_RX,
+	LC_TX,
+	LC_POLLS,
+	LC_BUSY_SECONDS,
+	LC_BUSY_RATIO,
+	LC_BURST,
+	LC_LATENCY,
+	LC_MAX
+};
+
+static void
+render_lcores(FILE *f, uint64_t hz)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} m[LC_MAX] = {
+		[LC_RX] = { "packets_received_total", "counter",
+			    "Frames received." },
+		[LC_TX] = { "packets_transmitted_total", "counter",
+			    "Frames handed to the NIC." },
+		[LC_POLLS] = { "polls_total", "counter",
+			       "Poll rounds; busy: something was received." },
+		[LC_BUSY_SECONDS] = { "busy_seconds_total", "counter",
+				      "Time spent in busy poll rounds." },
+		[LC_BUSY_RATIO] = { "busy_ratio", "gauge",
+				    "Share of the time since the lcore "
+				    "started spent in busy poll rounds." },
+		[LC_BURST] = { "packets_per_burst", "gauge",
+			       "Frames received per busy poll round, since "
+			       "the lcore started." },
+		[LC_LATENCY] = { "processing_latency_seconds", "histogram",
+				 "Time from a packet's RX burst to the TX "
+				 "flush of the same poll round." },
+	};
+	uint64_t now = rte_rdtsc();
+	unsigned int k, i;
+
+	for (k = 0; k < LC_MAX; k++) {
+		if (hz == 0 && (k == LC_BUSY_SECONDS || k == LC_LATENCY))
+			continue;
+		family(f, m[k].name, m[k].type, m[k].help);
+		for (i = 0; i < RTE_MAX_LCORE; i++) {
+			const struct mg_lcore_stats *s = tel_lcore(i);
+			uint64_t bucket[MG_TEL_DURATION_BUCKETS] = { 0 }, sum;
+			struct labels l = { { "lcore" }, { NULL }, 1 };
+			uint64_t busy, polls, elapsed;
+			char id[16];
+
+			if (s == NULL)
+				continue;
+			snprintf(id, sizeof(id), "%u", i);
+			l.v[0] = id;
+			busy = tel_load(&s->busy_polls);
+			switch (k) {
+			case LC_RX:
+				sample_u64(f, m[k].name, &l, NULL, NULL,
+					   tel_load(&s->rx));
+				break;
+			case LC_TX:
+				sample_u64(f, m[k].name, &l, NULL, NULL,
+					   tel_load(&s->tx));
+				break;
+			case LC_POLLS:
+				sample_u64(f, m[k].name, &l, "result", "busy",
+					   busy);
+				sample_u64(f, m[k].name, &l, "result", "idle",
+					   tel_load(&s->idle_polls));
+				break;
+			case LC_BUSY_SECONDS:
+				sample_double(
+					f, m[k].name, &l,
+					(double)tel_load(&s->busy_cycles) /
+						(double)hz);
+				break;
+			case LC_BUSY_RATIO:
+				elapsed = now - s->claim_tsc;
+				sample_double(
+					f, m[k].name, &l,
+					elapsed == 0
+						? 0
+						: (double)tel_load(
+							  &s->busy_cycles) /
+							  (double)elapsed);
+				break;
+			case LC_BURST:
+				polls = busy;
+				sample_double(
+					f, m[k].name, &l,
+					polls == 0 ? 0
+						   : (double)tel_load(&s->rx) /
+							     (double)polls);
+				break;
+			default:
+				sum = 0;
+				tel_latency_sum(s, bucket, &sum);
+				histogram(f, m[k].name, &l,
+					  tel_hist_def(TEL_HIST_LATENCY),
+					  bucket, sum, hz);
+				break;
+			}
+		}
+	}
+}
+
+int
+tel_prometheus_render(FILE *f)
+{
+	const struct tel_registry *r = tel_registry();
+	uint64_t hz = tel_tsc_hz();
+	int rc = 0;
+
+	if (r != NULL) {
+		rc = render_sets(f, r, hz);
+		if (rc < 0)
+			return rc;
+		render_rules(f, r);
+	}
+	render_drops(f);
+	render_flows(f);
+	render_backends(f);
+	render_lcores(f, hz);
+	if (r != NULL)
+		render_registry(f, r);
+	family(f, "telemetry_memory_bytes", "gauge",
+	       "Memory held by the telemetry library: per-lcore blocks, "
+	       "registries and per-lcore label-set arrays.");
+	sample_u64(f, "telemetry_memory_bytes", NULL, NULL, NULL,
+		   tel_memory_locked());
+	return ferror(f) ? -ENOMEM : 0;
+}

@@ -1,0 +1,543 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 meshgate authors
+"""The Prometheus endpoint and the operator tooling around it: /metrics of
+a gateway replaying the mesh capture (status, content type, promtool,
+gzip, 404/405), a real Prometheus server scraping it, scripts/mg_top.py
+against the same gateway, and scripts/grafana/meshgate-dashboard.json
+(valid JSON, only exported metric names and labels, PromQL a real
+Prometheus accepts). Everything listens on loopback, on free ports."""
+
+import gzip
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from mgrun import REPO, mg_telemetry, pcap_vdev
+
+PROMTOOL = "/usr/bin/promtool"
+PROMETHEUS = "/usr/bin/prometheus"
+MG_TOP = REPO / "scripts" / "mg_top.py"
+GEN = REPO / "scripts" / "gen_mesh_pcaps.py"
+DASHBOARD = REPO / "scripts" / "grafana" / "meshgate-dashboard.json"
+BASE_CONF = REPO / "app" / "meshgate" / "meshgate.conf"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+NO_OPTION = "meshgate has no telemetry listen option yet"
+
+READY_S = 20            # gateway: EAL start-up to the first 200
+PROM_READY_S = 20       # Prometheus: start to a non-empty query result
+STOP_S = 10             # SIGINT / SIGTERM to exit
+HTTP_S = 5              # one HTTP request
+
+# The metric families the dashboard may use, and their labels (Istio's
+# names where Istio has one; le and the scrape's instance/job besides).
+METRICS = {
+    "meshgate_requests_total", "meshgate_request_duration_seconds",
+    "meshgate_handshake_duration_seconds",
+    "meshgate_tcp_connections_opened_total",
+    "meshgate_tcp_connections_closed_total",
+    "meshgate_tcp_sent_bytes_total", "meshgate_tcp_received_bytes_total",
+    "meshgate_policy_decisions_total", "meshgate_drops_total",
+    "meshgate_canary_selections_total", "meshgate_flows",
+    "meshgate_flow_table_capacity", "meshgate_packets_received_total",
+    "meshgate_packets_transmitted_total", "meshgate_busy_ratio",
+    "meshgate_packets_per_burst", "meshgate_processing_latency_seconds",
+}
+LABELS = {"source_workload", "destination_service", "destination_version",
+          "response_code_class", "rule", "decision", "reason", "state",
+          "lcore", "le", "instance", "job"}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+# What the dashboard must show (words each panel title must hold).
+PANELS = (
+    ("request rate",), ("error ratio",), ("duration", "p99"),
+    ("handshake", "p95"), ("connections", "opened", "closed"),
+    ("bytes",), ("policy decisions",), ("drops by reason",),
+    ("canary",), ("flow table",), ("busy",), ("per burst",),
+    ("processing latency", "p99"),
+)
+
+
+# ------------------------------------------------------------- helpers
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url, headers=None, method="GET"):
+    """(status, headers, body) of one request; HTTP errors are answers
+    too."""
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_S) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.headers, err.read()
+
+
+def promtool_check(body):
+    """promtool check metrics on an exposition: (ok, what it said). The
+    Debian package must be there: a missing promtool fails the test."""
+    assert shutil.which(PROMTOOL), \
+        "%s missing: scripts/install-deps.sh installs 'prometheus'" % PROMTOOL
+    proc = subprocess.run([PROMTOOL, "check", "metrics"], input=body,
+                          capture_output=True, timeout=30)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).decode()
+
+
+def families(text):
+    """{name: type} from the # TYPE lines of an exposition."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[:2] == ["#", "TYPE"]:
+            out[parts[2]] = parts[3]
+    return out
+
+
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def samples(text, name):
+    """[(labels text, value)] of the samples of metric `name`."""
+    out = []
+    for line in text.splitlines():
+        m = SAMPLE.match(line)
+        if m and m.group(1) == name:
+            out.append((m.group(2) or "", float(m.group(3))))
+    return out
+
+
+def telemetry_conf(tmp_path, port):
+    """The bundled config with the management endpoint on `port`."""
+    path = tmp_path / ("telemetry-%d.conf" % port)
+    path.write_text(BASE_CONF.read_text() +
+                    '\ntelemetry = { listen = "127.0.0.1:%d"; };\n' % port)
+    return path
+
+
+def has_listen_option(run, conf):
+    """Whether --check-config accepts the telemetry group. False only when
+    it is the telemetry group that is rejected; any other error fails."""
+    rc, _, err, _ = run(["-f", str(conf), "--check-config"])
+    if rc == 0:
+        return True
+    errors = [ln for ln in err.splitlines() if str(conf) + ":" in ln]
+    assert errors and all("telemetry" in ln for ln in errors), \
+        "--check-config rejected %s for another reason:\n%s" % (conf, err)
+    return False
+
+
+class Gateway:
+    """A meshgate replaying the mesh capture for ever (infinite_rx), with
+    its /metrics on `port` when `port` is not None."""
+
+    def __init__(self, mg, pcap, conf, port, stats_path):
+        self.mg, self.port, self.stats_path = mg, port, stats_path
+        self.prefix = mg.prefix
+        self.proc = mg.start(["-f", str(conf), "--stats-json",
+                              str(stats_path)],
+                             [pcap_vdev(0, rx=pcap, infinite=True)])
+        self.url = "http://127.0.0.1:%d" % port if port else None
+
+    def fail(self, why):
+        rc, log = self.mg.stop(self.proc, signal.SIGKILL)
+        pytest.fail("%s (rc %s):\n%s" % (why, rc, log))
+
+    def wait_ready(self):
+        """Telemetry answers, rx is moving and, with a port, /metrics
+        answers 200. Bounded by READY_S."""
+        deadline = time.monotonic() + READY_S
+        while True:
+            # short tries: an exited (unreaped) process still "exists"
+            if self.proc.poll() is not None:
+                self.fail("meshgate exited")
+            try:
+                mg_telemetry.connect_when_ready(
+                    self.prefix, "/meshgate/stats", "rx", 0.5).close()
+                break
+            except TimeoutError as err:
+                if time.monotonic() >= deadline:
+                    self.fail("telemetry never answered: %s" % err)
+        if self.url is None:
+            return
+        deadline = time.monotonic() + READY_S
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.fail("meshgate exited")
+            try:
+                status, _, _ = http(self.url + "/metrics")
+                if status == 200:
+                    return
+                last = "status %d" % status
+            except OSError as err:
+                last = str(err)
+            time.sleep(0.1)
+        self.fail("/metrics on port %d never answered 200: %s" %
+                  (self.port, last))
+
+    def finish(self):
+        """Stop by SIGINT; the exit is clean and no mbuf leaked."""
+        rc, log = self.mg.stop(self.proc, signal.SIGINT, STOP_S)
+        assert rc == 0, log
+        with open(self.stats_path) as f:
+            stats = json.load(f)
+        assert stats["rx"] > 0, stats
+        assert stats["mempool"]["in_use"] == 0, "mbufs leaked: %s" % \
+            stats["mempool"]
+
+
+class PromServer:
+    """A Prometheus server on a free loopback port, its TSDB in tmp;
+    scraping `targets` every second. stop() ends it (bounded)."""
+
+    def __init__(self, tmp_path, targets=()):
+        assert shutil.which(PROMETHEUS), \
+            "%s missing: scripts/install-deps.sh installs 'prometheus'" % \
+            PROMETHEUS
+        self.dir = tmp_path / "prometheus"
+        self.dir.mkdir()
+        conf = self.dir / "prometheus.yml"
+        conf.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: meshgate\n"
+            "    static_configs:\n      - targets: [%s]\n" %
+            ", ".join('"%s"' % t for t in targets))
+        check = subprocess.run([PROMTOOL, "check", "config", str(conf)],
+                               capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log = open(self.dir / "prometheus.log", "w+")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, "--config.file=%s" % conf,
+             "--storage.tsdb.path=%s" % (self.dir / "tsdb"),
+             "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+
+    def logs(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def api(self, path, **params):
+        """The parsed JSON of one API call (errors included), or None
+        while the server does not answer yet."""
+        url = "%s/api/v1/%s?%s" % (self.url, path,
+                                   urllib.parse.urlencode(params))
+        try:
+            status, _, body = http(url)
+        except OSError:
+            return None
+        return json.loads(body) if body else {"status": status}
+
+    def wait_ready(self):
+        deadline = time.monotonic() + PROM_READY_S
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, \
+                "prometheus exited:\n" + self.logs()
+            try:
+                if http(self.url + "/-/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        pytest.fail("prometheus not ready after %d s:\n%s" %
+                    (PROM_READY_S, self.logs()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.dir / "tsdb", ignore_errors=True)
+
+
+# ------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def mesh_pcap(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("mesh-pcaps")
+    subprocess.run([sys.executable, str(GEN), str(outdir)], check=True,
+                   timeout=120)
+    with open(outdir / "mesh.json") as f:
+        manifest = json.load(f)
+    return outdir / manifest["scenarios"]["main"]["pcaps"]["edge"]
+
+
+@pytest.fixture
+def gateway(mg, run, mesh_pcap, tmp_path):
+    """A gateway serving /metrics on a free port; skipped only while the
+    binary has no telemetry listen option."""
+    port = free_port()
+    conf = telemetry_conf(tmp_path, port)
+    if not has_listen_option(run, conf):
+        pytest.skip(NO_OPTION)
+    gw = Gateway(mg, mesh_pcap, conf, port, tmp_path / "stats.json")
+    gw.wait_ready()
+    return gw
+
+
+@pytest.fixture
+def prom_servers(tmp_path):
+    """Starts PromServers on demand and stops every one at the end."""
+    started = []
+
+    def start(targets=()):
+        server = PromServer(tmp_path, targets)
+        started.append(server)
+        server.wait_ready()
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+# ---------------------------------------------------------- /metrics
+
+def test_metrics_endpoint(gateway):
+    url = gateway.url + "/metrics"
+
+    status, headers, body = http(url)
+    assert status == 200
+    assert headers["Content-Type"] == CONTENT_TYPE
+    assert headers.get("Content-Encoding") is None
+    ok, said = promtool_check(body)
+    assert ok, "promtool check metrics:\n" + said
+    text = body.decode("utf-8")
+    rx = samples(text, "meshgate_packets_received_total")
+    assert rx and sum(v for _, v in rx) > 0, \
+        "no received packets in /metrics:\n" + text[:2000]
+    assert samples(text, "meshgate_flow_table_capacity"), text[:2000]
+
+    # gzip when asked; the same exposition once decompressed
+    status, headers, zbody = http(url, {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Type"] == CONTENT_TYPE
+    assert headers["Content-Encoding"] == "gzip"
+    assert zbody[:2] == b"\x1f\x8b", "not a gzip member"
+    unzipped = gzip.decompress(zbody)
+    ok, said = promtool_check(unzipped)
+    assert ok, "promtool check metrics (gzip):\n" + said
+    assert families(unzipped.decode()) == families(text)
+
+    # gzip;q=0 means "not gzip"
+    status, headers, _ = http(url, {"Accept-Encoding": "gzip;q=0"})
+    assert status == 200 and headers.get("Content-Encoding") is None
+
+    status, _, _ = http(gateway.url + "/other")
+    assert status == 404
+    status, _, _ = http(gateway.url + "/metrics/extra")
+    assert status == 404
+    status, headers, _ = http(url, method="POST")
+    assert status == 405
+    assert "GET" in headers.get("Allow", "")
+    status, headers, body = http(url, method="HEAD")
+    assert status == 200 and body == b""
+
+    # still serving after all that
+    assert http(url)[0] == 200
+    gateway.finish()
+
+
+def test_dashboard_metrics_exported(gateway):
+    """Every metric family the dashboard queries is in /metrics, with the
+    type the query assumes (_bucket: histogram)."""
+    status, _, body = http(gateway.url + "/metrics")
+    assert status == 200
+    exported = families(body.decode())
+    used = dashboard_metrics(load_dashboard())
+    missing = sorted(used - set(exported))
+    assert not missing, "the dashboard queries families /metrics lacks: " \
+        "%s" % missing
+    for name in dashboard_histograms(load_dashboard()):
+        assert exported[name] == "histogram", \
+            "%s is a %s, the dashboard takes it for a histogram" % (
+                name, exported[name])
+    gateway.finish()
+
+
+# ---------------------------------------------------------- Prometheus
+
+def test_real_prometheus_scrapes(gateway, prom_servers):
+    server = prom_servers(["127.0.0.1:%d" % gateway.port])
+    deadline = time.monotonic() + PROM_READY_S
+    reply = None
+    while time.monotonic() < deadline:
+        reply = server.api("query", query="meshgate_packets_received_total")
+        if reply and reply.get("status") == "success" and \
+                reply["data"]["result"]:
+            break
+        time.sleep(0.5)
+    else:
+        targets = server.api("targets")
+        pytest.fail("no meshgate_packets_received_total after %d s\n"
+                    "last reply: %s\ntargets: %s\nlog:\n%s" % (
+                        PROM_READY_S, reply, targets, server.logs()))
+    result = reply["data"]["result"]
+    assert all(r["metric"]["job"] == "meshgate" for r in result), result
+    assert sum(float(r["value"][1]) for r in result) > 0, result
+
+    targets = server.api("targets")["data"]["activeTargets"]
+    assert [t["health"] for t in targets] == ["up"], targets
+    gateway.finish()
+
+
+# ---------------------------------------------------------- mg_top.py
+
+def test_mg_top_once(mg, run, mesh_pcap, tmp_path):
+    """One snapshot of a gateway replaying for ever: rx moves. mg_top
+    reads the DPDK telemetry socket, not /metrics; the endpoint is put on
+    a free port when the binary has the option, so that it never takes
+    the default one."""
+    port = free_port()
+    conf = telemetry_conf(tmp_path, port)
+    if not has_listen_option(run, conf):
+        conf, port = BASE_CONF, None
+    gw = Gateway(mg, mesh_pcap, conf, port, tmp_path / "stats.json")
+    gw.wait_ready()
+    proc = subprocess.run([sys.executable, str(MG_TOP), gw.prefix,
+                           "--once", "--interval", "1"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    rx = re.search(r"^rx\s+(\d+\.\d+) pps\s+tx\s+(\d+\.\d+) pps$", out,
+                   re.M)
+    assert rx, "no rx rate line:\n" + out
+    assert float(rx.group(1)) > 0, out
+    assert re.search(r"^drops\s+\d+\.\d+ /s\s+new flows\s+\d+\.\d+ /s$",
+                     out, re.M), out
+    assert re.search(r"^drops/s by reason: ", out, re.M), out
+    lcore = re.search(r"^1\s+worker\s+(\d+\.\d+)\s+", out, re.M)
+    assert lcore and float(lcore.group(1)) > 0, out
+    gw.finish()
+
+
+def test_mg_top_no_gateway():
+    proc = subprocess.run([sys.executable, str(MG_TOP), "mgt-nobody-here",
+                           "--once", "--wait", "0.5"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "mg_top:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------- dashboard
+
+def load_dashboard():
+    with open(DASHBOARD) as f:
+        return json.load(f)
+
+
+def panels(dash):
+    for panel in dash["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def exprs(dash):
+    out = [t["expr"] for p in panels(dash) for t in p.get("targets", [])]
+    for var in dash["templating"]["list"]:
+        if var["type"] == "query":
+            q = var["query"]
+            out.append(q["query"] if isinstance(q, dict) else q)
+    return out
+
+
+NAME = re.compile(r"\bmeshgate_[a-z0-9_]+")
+
+
+def base_name(name):
+    for suffix in HISTOGRAM_SUFFIXES:
+        if name.endswith(suffix) and name[:-len(suffix)] in METRICS:
+            return name[:-len(suffix)]
+    return name
+
+
+def dashboard_metrics(dash):
+    return {base_name(n) for e in exprs(dash) for n in NAME.findall(e)}
+
+
+def dashboard_histograms(dash):
+    return {n[:-len("_bucket")] for e in exprs(dash)
+            for n in NAME.findall(e) if n.endswith("_bucket")}
+
+
+def promql(expr):
+    """A dashboard query as Prometheus receives it from Grafana."""
+    return (expr.replace("$instance", ".*").replace("$service", ".*")
+            .replace("$__rate_interval", "1m"))
+
+
+def test_dashboard_static():
+    dash = load_dashboard()
+    assert 36 <= dash["schemaVersion"] <= 39
+    assert dash["uid"] and dash["title"]
+    ds = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
+    assert [(v["name"], v["query"]) for v in ds] == \
+        [("DS_PROMETHEUS", "prometheus")]
+
+    ids = [p["id"] for p in panels(dash)]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    for p in panels(dash):
+        if p["type"] == "row":
+            continue
+        assert p["datasource"] == {"type": "prometheus",
+                                   "uid": "${DS_PROMETHEUS}"}, p["title"]
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            assert t["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+
+    titles = [p["title"].lower() for p in panels(dash)]
+    for words in PANELS:
+        assert any(all(w in t for w in words) for t in titles), \
+            "no panel titled with %s" % (words,)
+
+    unknown = dashboard_metrics(dash) - METRICS
+    assert not unknown, "dashboard uses unknown metrics: %s" % unknown
+    unused = METRICS - dashboard_metrics(dash)
+    assert not unused, "metrics without a panel: %s" % unused
+    for e in exprs(dash):
+        for clause in re.findall(r"\b(?:by|ignoring|on)\s*\(([^)]*)\)", e):
+            for label in filter(None, (x.strip() for x in
+                                       clause.split(","))):
+                assert label in LABELS, "%r: label %s" % (e, label)
+        for sel in re.findall(r"\{([^}]*)\}", e):
+            for label in re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)", sel):
+                assert label in LABELS, "%r: label %s" % (e, label)
+
+
+def test_dashboard_promql_parses(prom_servers):
+    """Every query of the dashboard, variables filled in as Grafana does,
+    through a real Prometheus: it parses and evaluates."""
+    server = prom_servers()
+    bad = []
+    for expr in exprs(load_dashboard()):
+        if expr.startswith("label_values("):
+            m = re.match(r"label_values\((.*),\s*([a-z_]+)\)$", expr)
+            assert m, expr
+            expr = promql(m.group(1))
+        reply = server.api("query", query=promql(expr))
+        if reply is None or reply.get("status") != "success":
+            bad.append((expr, reply))
+    assert not bad, "Prometheus rejects:\n" + "\n".join(
+        "%s\n  -> %s" % b for b in bad)
