@@ -277,13 +277,20 @@ configure_telemetry(const struct mg_conf *conf)
 {
 	uint32_t versions = 0, dests, rules;
 	unsigned int i;
+	int rc;
 
 	for (i = 0; i < conf->n_services; i++)
 		versions += conf->services[i].n_versions;
 	dests = RTE_MAX(2 * versions + 1, 64u);
 	rules = RTE_MAX(2 * (conf->n_policies + 1) + 1, 64u);
-	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
-				      rules);
+	rc = mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
+				    rules);
+	if (rc == 0)
+		MG_LOG(INFO, "telemetry: up to %u series, %u destinations, "
+		       "%u rules: %zu bytes per lcore",
+		       conf->telemetry.max_label_sets, dests, rules,
+		       mg_telemetry_lcore_bytes());
+	return rc;
 }
 
 /* The /metrics endpoint on the management address. A bind failure of
