@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -468,6 +469,91 @@ def test_health_ejection(e2e):
         time.sleep(0.2)
     assert "b2" in seen, "b2 never came back: %s\n%s" % (
         seen, e2e.log()[log_before:])
+
+
+METRICS_URL = "http://127.0.0.1:9469/metrics"  # default telemetry.listen
+METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
+CLOSE_S = 10            # tcp_time_wait / tcp_fin of mesh_e2e.conf, with room
+
+
+def scrape_metrics(env):
+    """{(name, frozenset of label pairs): value} of the gateway's
+    /metrics, fetched from inside its namespace (the endpoint is on the
+    namespace's own loopback: mesh_e2e.conf leaves telemetry.listen at
+    its default)."""
+    def get():
+        with urllib.request.urlopen(METRICS_URL, timeout=5) as resp:
+            assert resp.status == 200
+            return resp.read().decode()
+    text = netns.in_netns(env.topo["gw"].name, get, timeout=10)
+    out = {}
+    for line in text.splitlines():
+        m = METRIC_LINE.match(line)
+        if not line.startswith("#") and m:
+            labels = frozenset(re.findall(r'([a-z_]+)="([^"]*)"',
+                                          m.group(2) or ""))
+            out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric(sample, name, **labels):
+    return sample.get((name, frozenset(labels.items())), 0)
+
+
+def test_traffic_metrics(e2e):
+    """Per-connection telemetry of real connections: two curls from the
+    frontend count exactly two requests (2xx), request durations,
+    connections opened (then closed once expired), handshakes, canary
+    selections and allow decisions; a denied caller counts a deny of
+    dev-never-prod per SYN, as many as policy_deny drops."""
+    shop = {"source_workload": "frontend", "destination_service": "shop",
+            "destination_version": "v1"}
+    dest = {"destination_service": "shop", "destination_version": "v1"}
+    deny = {"rule": "dev-never-prod", "decision": "deny"}
+    before = scrape_metrics(e2e)
+    for _ in range(2):
+        rc, code, body = e2e.curl("cli")
+        assert rc == 0 and code == "200", (rc, code, body)
+    rc, _, _ = e2e.curl("dev", max_time=2)
+    assert rc != 0, "the denied caller got through"
+    after = scrape_metrics(e2e)
+
+    def delta(name, **labels):
+        return metric(after, name, **labels) - metric(before, name, **labels)
+    assert delta("meshgate_requests_total", response_code_class="2xx",
+                 **shop) == 2
+    for cls in ("1xx", "3xx", "4xx", "5xx"):
+        assert delta("meshgate_requests_total", response_code_class=cls,
+                     **shop) == 0, cls
+    assert delta("meshgate_request_duration_seconds_count", **shop) == 2
+    assert delta("meshgate_tcp_connections_opened_total", **shop) == 2
+    assert delta("meshgate_tcp_received_bytes_total", **shop) > 0
+    assert delta("meshgate_tcp_sent_bytes_total", **shop) > 0
+    assert delta("meshgate_handshake_duration_seconds_count", **dest) == 2
+    assert delta("meshgate_canary_selections_total", **dest) == 2
+    assert delta("meshgate_policy_decisions_total", rule="frontend-shop",
+                 decision="allow") == 2
+    denied = delta("meshgate_policy_decisions_total", **deny)
+    assert denied >= 1
+    assert denied == delta("meshgate_drops_total", reason="policy_deny")
+    # Every connection opened is counted closed once its flow is gone
+    # (earlier tests' connections may still be expiring at `before`):
+    # opened - closed is what is still tracked, 0 once all expired.
+    opened = metric(after, "meshgate_tcp_connections_opened_total", **shop)
+    last = {}
+
+    def all_closed():
+        now = scrape_metrics(e2e)
+        last["closed"] = metric(now, "meshgate_tcp_connections_closed_total",
+                                **shop)
+        last["flows"] = mg_telemetry.query(e2e.prefix, "/meshgate/flows")
+        return last["closed"] == opened and last["flows"]["total"] == 0
+    try:
+        wait_for(all_closed, CLOSE_S, "every connection expired and "
+                 "counted closed", interval=0.2)
+    except AssertionError as err:
+        pytest.fail("%s: opened %s, closed %s; flows %s" % (
+            err, opened, last.get("closed"), last.get("flows")))
 
 
 def test_zz_clean_shutdown(e2e):
