@@ -686,19 +686,26 @@ mg_telemetry_http_status_class(const void *data, uint32_t len)
 bool
 mg_telemetry_http_is_request(const void *data, uint32_t len)
 {
-	static const char *const methods[] = {
-		"GET ",	    "HEAD ",	"POST ",  "PUT ",   "DELETE ",
-		"CONNECT ", "OPTIONS ", "TRACE ", "PATCH ",
+	static const struct {
+		const char *text;
+		uint8_t len;
+	} methods[] = {
+		{ "GET ", 4 },	   { "HEAD ", 5 },	{ "POST ", 5 },
+		{ "PUT ", 4 },	   { "DELETE ", 7 },	{ "CONNECT ", 8 },
+		{ "OPTIONS ", 8 }, { "TRACE ", 6 },	{ "PATCH ", 6 },
 	};
+	const uint8_t *p = data;
 	unsigned int i;
 
-	if (data == NULL)
+	/* called for every client payload: reject the common case (body
+	 * bytes, TLS records) on the first byte, before any comparison */
+	if (p == NULL || len < 4 || p[0] < 'C' || p[0] > 'T' ||
+	    !(p[1] >= 'A' && p[1] <= 'Z'))
 		return false;
-	for (i = 0; i < RTE_DIM(methods); i++) {
-		size_t n = strlen(methods[i]);
-
-		if (len >= n && memcmp(data, methods[i], n) == 0)
+	for (i = 0; i < RTE_DIM(methods); i++)
+		if (p[0] == (uint8_t)methods[i].text[0] &&
+		    len >= methods[i].len &&
+		    memcmp(p, methods[i].text, methods[i].len) == 0)
 			return true;
-	}
 	return false;
 }
