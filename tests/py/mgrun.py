@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -180,3 +181,16 @@ def check_stats(stats):
     assert stats["mempool"]["size"] > 0
     assert stats["mempool"]["in_use"] == 0, "mbufs leaked"
 
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    """The first true value of predicate(); AssertionError after
+    `timeout` seconds. Every wait in the tests is bounded this way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s: %s" % (timeout,
+                                                                 what))
+        time.sleep(interval)

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 import netns
-from mgrun import CONFIGS, eal_args, load_stats, mg_telemetry, unique_prefix
+from mgrun import (CONFIGS, eal_args, load_stats, mg_telemetry, unique_prefix,
+                   wait_for)
 
 _why = netns.available()
 if _why:
@@ -60,18 +61,6 @@ while True:
     data, peer = s.recvfrom(2048)
     s.sendto(sys.argv[3].encode() + b":" + data, peer)
 """
-
-
-def wait_for(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s: %s" % (timeout,
-                                                                 what))
-        time.sleep(interval)
 
 
 class E2E:

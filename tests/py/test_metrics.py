@@ -40,7 +40,8 @@ from scapy.all import IP, IPv6, Ether
 
 import mgrun
 import netns
-from mgrun import CONFIGS, REPO, mg_telemetry, pcap_vdev, read_frames
+from mgrun import (CONFIGS, REPO, mg_telemetry, pcap_vdev, read_frames,
+                   wait_for)
 
 GEN = REPO / "scripts" / "gen_metrics_pcaps.py"
 REPLAY_CONF = CONFIGS / "metrics_one_arm.conf"
@@ -150,20 +151,6 @@ def http_get(url, headers=None):
     except urllib.error.HTTPError as err:
         with err:
             return err.code, err.headers, err.read()
-
-
-def wait_for(predicate, timeout, what, interval=0.1):
-    """The first true value of predicate(); AssertionError after
-    `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s: %s" % (timeout,
-                                                                 what))
-        time.sleep(interval)
 
 
 def promtool_check(body):
