@@ -277,20 +277,14 @@ configure_telemetry(const struct mg_conf *conf)
 {
 	uint32_t versions = 0, dests, rules;
 	unsigned int i;
-	int rc;
 
 	for (i = 0; i < conf->n_services; i++)
 		versions += conf->services[i].n_versions;
 	dests = RTE_MAX(2 * versions + 1, 64u);
 	rules = RTE_MAX(2 * (conf->n_policies + 1) + 1, 64u);
-	rc = mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
-				    rules);
-	if (rc == 0)
-		MG_LOG(INFO, "telemetry: up to %u series, %u destinations, "
-		       "%u rules: %zu bytes per lcore",
-		       conf->telemetry.max_label_sets, dests, rules,
-		       mg_telemetry_lcore_bytes());
-	return rc;
+	/* logs what the series cost per lcore */
+	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
+				      rules);
 }
 
 /* The /metrics endpoint on the management address. A bind failure of
@@ -308,10 +302,8 @@ start_prometheus(struct gateway *gw)
 	snprintf(listen, sizeof(listen), t->addr.family == 6 ? "[%s]:%u" :
 			 "%s:%u", addr, t->port);
 	gw->prom = mg_prom_start(listen, err, sizeof(err));
-	if (gw->prom != NULL) {
-		MG_LOG(INFO, "metrics on http://%s/metrics", listen);
+	if (gw->prom != NULL)
 		return 0;
-	}
 	if (t->explicit_listen) {
 		MG_LOG(ERR, "%s: telemetry listen: %s", gw->conf->path, err);
 		return -1;
