@@ -393,80 +393,72 @@ insert_err(const struct mg_conf *conf, unsigned int id,
 	return -e;
 }
 
-/*
- * rte_rib_insert() takes at most two nodes from the pool for a prefix:
- * its own and one branching node above it (a prefix that lands on an
- * existing branching node takes one and gives one back). 2 nodes per
- * prefix never run out. A /0 is an ordinary node, no special case.
- */
+/* An identity trie per family, only for a family that has prefixes. */
 static int
-build_rib4(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
-	   uint32_t seq, char *err, size_t errlen)
+create_ribs(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
+	    uint32_t seq, char *err, size_t errlen)
 {
-	struct rte_rib_conf cfg = { .ext_sz = 0 };
-	struct rte_rib_node *node;
-	unsigned int i, j, n;
+	/*
+	 * rte_rib_insert() takes at most two nodes from the pool for a
+	 * prefix: its own and one branching node above it (a prefix that
+	 * lands on an existing branching node takes one and gives one
+	 * back). 2 nodes per prefix never run out. A /0 is an ordinary
+	 * node, no special case.
+	 */
+	unsigned int n4 = count_prefixes(conf, 4), n6 = count_prefixes(conf, 6);
 	char name[32];
 
-	n = count_prefixes(conf, 4);
-	if (n == 0)
-		return 0;
-	cfg.max_nodes = (int)(2 * n);
-	snprintf(name, sizeof(name), "mg_id4_%u", seq);
-	rs->rib4 = rte_rib_create(name, socket, &cfg);
-	if (rs->rib4 == NULL) {
-		set_err(err, errlen, "cannot create IPv4 identity RIB: %s",
+	if (n4 != 0) {
+		struct rte_rib_conf cfg = { .max_nodes = (int)(2 * n4) };
+
+		snprintf(name, sizeof(name), "mg_id4_%u", seq);
+		rs->rib4 = rte_rib_create(name, socket, &cfg);
+	}
+	if (n6 != 0) {
+		struct rte_rib6_conf cfg = { .max_nodes = (int)(2 * n6) };
+
+		snprintf(name, sizeof(name), "mg_id6_%u", seq);
+		rs->rib6 = rte_rib6_create(name, socket, &cfg);
+	}
+	if ((n4 != 0 && rs->rib4 == NULL) || (n6 != 0 && rs->rib6 == NULL)) {
+		set_err(err, errlen, "cannot create an identity RIB: %s",
 			rte_strerror(rte_errno));
 		return -rte_errno;
 	}
-	for (i = 0; i < conf->n_identities; i++)
-		for (j = 0; j < conf->identities[i].n_prefixes; j++) {
-			const struct mg_prefix *p =
-				&conf->identities[i].prefixes[j];
-
-			if (p->addr.family != 4)
-				continue;
-			node = rte_rib_insert(rs->rib4,
-					      ipv4_host(p->addr.bytes), p->len);
-			if (node == NULL)
-				return insert_err(conf, i, p, err, errlen);
-			rte_rib_set_nh(node, i + 1);
-		}
 	return 0;
 }
 
-/* Sized as build_rib4() explains. */
+/* Every identity prefix into the trie of its family, next hop = id. */
 static int
-build_rib6(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
+build_ribs(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 	   uint32_t seq, char *err, size_t errlen)
 {
-	struct rte_rib6_conf cfg = { .ext_sz = 0 };
-	struct rte_rib6_node *node;
-	unsigned int i, j, n;
-	char name[32];
+	unsigned int i, j;
+	int ret;
 
-	n = count_prefixes(conf, 6);
-	if (n == 0)
-		return 0;
-	cfg.max_nodes = (int)(2 * n);
-	snprintf(name, sizeof(name), "mg_id6_%u", seq);
-	rs->rib6 = rte_rib6_create(name, socket, &cfg);
-	if (rs->rib6 == NULL) {
-		set_err(err, errlen, "cannot create IPv6 identity RIB: %s",
-			rte_strerror(rte_errno));
-		return -rte_errno;
-	}
+	ret = create_ribs(rs, conf, socket, seq, err, errlen);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < conf->n_identities; i++)
 		for (j = 0; j < conf->identities[i].n_prefixes; j++) {
 			const struct mg_prefix *p =
 				&conf->identities[i].prefixes[j];
+			struct rte_rib6_node *n6 = NULL;
+			struct rte_rib_node *n4 = NULL;
 
-			if (p->addr.family != 6)
-				continue;
-			node = rte_rib6_insert(rs->rib6, p->addr.bytes, p->len);
-			if (node == NULL)
+			if (p->addr.family == 4)
+				n4 = rte_rib_insert(rs->rib4,
+						    ipv4_host(p->addr.bytes),
+						    p->len);
+			else
+				n6 = rte_rib6_insert(rs->rib6, p->addr.bytes,
+						     p->len);
+			if (n4 == NULL && n6 == NULL)
 				return insert_err(conf, i, p, err, errlen);
-			rte_rib6_set_nh(node, i + 1);
+			if (n4 != NULL)
+				rte_rib_set_nh(n4, i + 1);
+			else
+				rte_rib6_set_nh(n6, i + 1);
 		}
 	return 0;
 }
@@ -1053,11 +1045,13 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 	for (s = 0; s < ns; s++)
 		nv += conf->services[s].n_versions;
 	rs->n_all_versions = nv;
-	rs->label_slot = rte_zmalloc_socket("mg_rs_labels",
+	rs->label_slot = rte_zmalloc_socket(
+		"mg_rs_labels",
 		RTE_MAX((size_t)ni * nv, (size_t)1) * sizeof(uint32_t), 0,
 		socket);
-	rs->rule_slot = rte_zmalloc_socket("mg_rs_rules",
-		(conf->n_policies + 1) * sizeof(uint32_t), 0, socket);
+	rs->rule_slot = rte_zmalloc_socket(
+		"mg_rs_rules", (conf->n_policies + 1) * sizeof(uint32_t), 0,
+		socket);
 	if (rs->label_slot == NULL || rs->rule_slot == NULL) {
 		set_err(err, errlen, "out of memory for telemetry slots");
 		return -ENOMEM;
@@ -1078,8 +1072,8 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 				rs->label_slot[i * nv + rsv->first_version +
 					       v] =
 					slot_or_overflow(mg_telemetry_labelset(
-						mg_ruleset_identity_name(rs,
-							(uint16_t)i),
+						mg_ruleset_identity_name(
+							rs, (uint16_t)i),
 						svc->name,
 						svc->versions[v].name));
 		}
@@ -1115,10 +1109,7 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 	}
 	rs->health = health;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
-	ret = build_rib4(rs, conf, socket, seq, err, errlen);
-	if (ret < 0)
-		goto fail;
-	ret = build_rib6(rs, conf, socket, seq, err, errlen);
+	ret = build_ribs(rs, conf, socket, seq, err, errlen);
 	if (ret < 0)
 		goto fail;
 	ret = build_services(rs, conf, &l, err, errlen);
@@ -1390,10 +1381,10 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	d->version = version;
 	d->labels = rs->label_slot[d->identity * rs->n_all_versions +
 				   svc->first_version + version];
-	d->rule_slot = rs->rule_slot[d->rule == MG_RULE_DEFAULT ? rs->n_rules :
-							       d->rule];
-	d->dry_rule_slot = d->dry_rule == MG_RULE_DEFAULT ?
-				   0 : rs->rule_slot[d->dry_rule];
+	d->rule_slot = rs->rule_slot[d->rule == MG_RULE_DEFAULT ? rs->n_rules
+								: d->rule];
+	d->dry_rule_slot =
+		d->dry_rule == MG_RULE_DEFAULT ? 0 : rs->rule_slot[d->dry_rule];
 	d->backend = (uint16_t)b;
 	d->pick = pick;
 	d->health_idx = be->health;
