@@ -18,36 +18,34 @@
 #define SYMMETRIC_KEY_BYTE_1 0x5a
 #define RSS_KEY_MAX	     64
 
+/* Profile bits (lib/conf) to ethdev bits; names come from lib/conf. */
 struct bit_map {
 	uint32_t mg;
 	uint64_t eth;
-	const char *name;
 };
 
 static const struct bit_map rss_map[] = {
-	{ MG_RSS_IPV4, RTE_ETH_RSS_IPV4, "ipv4" },
-	{ MG_RSS_IPV4_TCP, RTE_ETH_RSS_NONFRAG_IPV4_TCP, "ipv4-tcp" },
-	{ MG_RSS_IPV4_UDP, RTE_ETH_RSS_NONFRAG_IPV4_UDP, "ipv4-udp" },
-	{ MG_RSS_IPV6, RTE_ETH_RSS_IPV6, "ipv6" },
-	{ MG_RSS_IPV6_TCP, RTE_ETH_RSS_NONFRAG_IPV6_TCP, "ipv6-tcp" },
-	{ MG_RSS_IPV6_UDP, RTE_ETH_RSS_NONFRAG_IPV6_UDP, "ipv6-udp" },
+	{ MG_RSS_IPV4, RTE_ETH_RSS_IPV4 },
+	{ MG_RSS_IPV4_TCP, RTE_ETH_RSS_NONFRAG_IPV4_TCP },
+	{ MG_RSS_IPV4_UDP, RTE_ETH_RSS_NONFRAG_IPV4_UDP },
+	{ MG_RSS_IPV6, RTE_ETH_RSS_IPV6 },
+	{ MG_RSS_IPV6_TCP, RTE_ETH_RSS_NONFRAG_IPV6_TCP },
+	{ MG_RSS_IPV6_UDP, RTE_ETH_RSS_NONFRAG_IPV6_UDP },
 };
 
 static const struct bit_map rx_offload_map[] = {
-	{ MG_OFFLOAD_IPV4_CKSUM, RTE_ETH_RX_OFFLOAD_IPV4_CKSUM, "ipv4-cksum" },
-	{ MG_OFFLOAD_TCP_CKSUM, RTE_ETH_RX_OFFLOAD_TCP_CKSUM, "tcp-cksum" },
-	{ MG_OFFLOAD_UDP_CKSUM, RTE_ETH_RX_OFFLOAD_UDP_CKSUM, "udp-cksum" },
-	{ MG_OFFLOAD_VLAN_STRIP, RTE_ETH_RX_OFFLOAD_VLAN_STRIP, "vlan-strip" },
+	{ MG_OFFLOAD_IPV4_CKSUM, RTE_ETH_RX_OFFLOAD_IPV4_CKSUM },
+	{ MG_OFFLOAD_TCP_CKSUM, RTE_ETH_RX_OFFLOAD_TCP_CKSUM },
+	{ MG_OFFLOAD_UDP_CKSUM, RTE_ETH_RX_OFFLOAD_UDP_CKSUM },
+	{ MG_OFFLOAD_VLAN_STRIP, RTE_ETH_RX_OFFLOAD_VLAN_STRIP },
 };
 
 static const struct bit_map tx_offload_map[] = {
-	{ MG_OFFLOAD_IPV4_CKSUM, RTE_ETH_TX_OFFLOAD_IPV4_CKSUM, "ipv4-cksum" },
-	{ MG_OFFLOAD_TCP_CKSUM, RTE_ETH_TX_OFFLOAD_TCP_CKSUM, "tcp-cksum" },
-	{ MG_OFFLOAD_UDP_CKSUM, RTE_ETH_TX_OFFLOAD_UDP_CKSUM, "udp-cksum" },
-	{ MG_OFFLOAD_VLAN_INSERT, RTE_ETH_TX_OFFLOAD_VLAN_INSERT,
-	  "vlan-insert" },
-	{ MG_OFFLOAD_MBUF_FAST_FREE, RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE,
-	  "mbuf-fast-free" },
+	{ MG_OFFLOAD_IPV4_CKSUM, RTE_ETH_TX_OFFLOAD_IPV4_CKSUM },
+	{ MG_OFFLOAD_TCP_CKSUM, RTE_ETH_TX_OFFLOAD_TCP_CKSUM },
+	{ MG_OFFLOAD_UDP_CKSUM, RTE_ETH_TX_OFFLOAD_UDP_CKSUM },
+	{ MG_OFFLOAD_VLAN_INSERT, RTE_ETH_TX_OFFLOAD_VLAN_INSERT },
+	{ MG_OFFLOAD_MBUF_FAST_FREE, RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE },
 };
 
 /* Maps profile bits to ethdev bits the device supports (@p capa); each
@@ -55,7 +53,8 @@ static const struct bit_map tx_offload_map[] = {
  * runs in software or not at all. */
 static uint64_t
 map_supported(const struct bit_map *map, unsigned int n, uint32_t wanted,
-	      uint64_t capa, const char *port, const char *what)
+	      uint64_t capa, const char *port, const char *what,
+	      const char *(*name)(uint32_t bit))
 {
 	uint64_t out = 0;
 	unsigned int i;
@@ -69,7 +68,7 @@ map_supported(const struct bit_map *map, unsigned int n, uint32_t wanted,
 			MG_LOG(NOTICE,
 			       "port %s: device lacks %s %s; continuing "
 			       "without it",
-			       port, what, map[i].name);
+			       port, what, name(map[i].mg));
 	}
 	return out;
 }
@@ -83,19 +82,22 @@ configure(const struct mg_port_conf *pc, struct mg_port *port,
 	uint8_t key_len;
 	int rc;
 
-	port->rx_offloads = map_supported(
-		rx_offload_map, RTE_DIM(rx_offload_map), p->rx_offloads,
-		info->rx_offload_capa, pc->name, "rx offload");
-	port->tx_offloads = map_supported(
-		tx_offload_map, RTE_DIM(tx_offload_map), p->tx_offloads,
-		info->tx_offload_capa, pc->name, "tx offload");
+	port->rx_offloads =
+		map_supported(rx_offload_map, RTE_DIM(rx_offload_map),
+			      p->rx_offloads, info->rx_offload_capa, pc->name,
+			      "rx offload", mg_conf_offload_name);
+	port->tx_offloads =
+		map_supported(tx_offload_map, RTE_DIM(tx_offload_map),
+			      p->tx_offloads, info->tx_offload_capa, pc->name,
+			      "tx offload", mg_conf_offload_name);
 	eth.rxmode.offloads = port->rx_offloads;
 	eth.txmode.offloads = port->tx_offloads;
 
 	if (port->n_queues > 1 && p->rss != 0) {
-		port->rss_hf = map_supported(rss_map, RTE_DIM(rss_map), p->rss,
-					     info->flow_type_rss_offloads,
-					     pc->name, "rss type");
+		port->rss_hf =
+			map_supported(rss_map, RTE_DIM(rss_map), p->rss,
+				      info->flow_type_rss_offloads, pc->name,
+				      "rss type", mg_conf_rss_name);
 		eth.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		eth.rx_adv_conf.rss_conf.rss_hf = port->rss_hf;
 		key_len = info->hash_key_size != 0 ? info->hash_key_size : 40;

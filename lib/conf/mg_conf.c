@@ -304,6 +304,30 @@ static const struct name_value role_names[] = {
 	{ NULL, 0 },
 };
 
+static const char *
+name_of(const struct name_value *table, uint32_t value)
+{
+	for (; table->name != NULL; table++)
+		if (table->value == value)
+			return table->name;
+	return "unknown";
+}
+
+const char *
+mg_conf_rss_name(uint32_t bit)
+{
+	return name_of(rss_names, bit);
+}
+
+const char *
+mg_conf_offload_name(uint32_t bit)
+{
+	/* rx and tx share names; their own bits are distinct */
+	return bit == MG_OFFLOAD_VLAN_INSERT || bit == MG_OFFLOAD_MBUF_FAST_FREE
+		       ? name_of(tx_offload_names, bit)
+		       : name_of(rx_offload_names, bit);
+}
+
 const char *
 mg_port_role_name(enum mg_port_role role)
 {
@@ -2127,14 +2151,13 @@ struct mg_conf *
 mg_conf_load(const char *path, const char *drivers_dir,
 	     struct mg_conf_errors *errs)
 {
-	static const char *const keys[] = { "mode",	  "burst",
-					    "mempool",	  "ports",
-					    "lcores",	  "drivers_conf_dir",
-					    "flows",	  "identities",
-					    "services",	  "policies",
-					    "neighbours", "unmatched",
-					    "health",	  "telemetry",
-					    NULL };
+	static const char *const keys[] = {
+		"mode",	    "burst",	  "mempool",
+		"ports",    "lcores",	  "drivers_conf_dir",
+		"flows",    "identities", "services",
+		"policies", "neighbours", "unmatched",
+		"health",   "telemetry",  NULL
+	};
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;

@@ -189,11 +189,11 @@ struct mg_flow_conf {
 
 /** The management endpoint (Prometheus) and metric bounds. */
 struct mg_telemetry_conf {
-	bool enabled;             /**< false: listen = "off" */
-	bool explicit_listen;     /**< the file names the address */
-	struct mg_addr addr;      /**< where /metrics is served */
-	uint16_t port;            /**< host order */
-	uint32_t max_label_sets;  /**< (caller, service, version) series */
+	bool enabled;		 /**< false: listen = "off" */
+	bool explicit_listen;	 /**< the file names the address */
+	struct mg_addr addr;	 /**< where /metrics is served */
+	uint16_t port;		 /**< host order */
+	uint32_t max_label_sets; /**< (caller, service, version) series */
 };
 
 /** Default management endpoint: loopback only. */
@@ -340,6 +340,12 @@ const char *mg_addr_format(const struct mg_addr *addr, char *buf, size_t len);
  */
 bool mg_prefix_contains(const struct mg_prefix *prefix,
 			const struct mg_addr *addr);
+
+/** Profile name of one enum mg_rss_type bit ("ipv4-tcp", ...). */
+const char *mg_conf_rss_name(uint32_t bit);
+
+/** Profile name of one enum mg_offload bit ("tcp-cksum", ...). */
+const char *mg_conf_offload_name(uint32_t bit);
 
 /** Name of a port role as written in the config ("edge", "mesh", ...). */
 const char *mg_port_role_name(enum mg_port_role role);

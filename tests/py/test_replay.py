@@ -111,3 +111,20 @@ def test_captures_are_deterministic(captures, tmp_path):
                  "bench.pcap"):
         assert (tmp_path / name).read_bytes() == \
             (captures.dir / name).read_bytes(), name
+
+
+def test_missing_offloads_degrade(mg, captures, tmp_path):
+    """A profile asking for offloads the device lacks (ixgbe's on
+    net_pcap) starts anyway: each missing one is logged by name and the
+    capture still goes through unchanged."""
+    conf = tmp_path / "ixgbe_on_pcap.conf"
+    conf.write_text((CONFIGS / "one_arm.conf").read_text().replace(
+        'profile = "pcap";', 'profile = "ixgbe";'))
+    out = tmp_path / "out.pcap"
+    res = mg.replay(conf, [pcap_vdev(0, rx=captures.sample, tx=out)])
+    assert res.rc == 0, res
+    check_stats(res.stats)
+    for name in ("rx offload tcp-cksum", "tx offload mbuf-fast-free"):
+        assert "device lacks %s; continuing" % name in res.stderr, \
+            res.stderr
+    assert_same_frames(read_frames(out), read_frames(captures.sample))

@@ -116,6 +116,14 @@ test_valid_two_arm_with_profile(void **state)
 	assert_true(c->ports[0].profile.rss & MG_RSS_IPV4_TCP);
 	assert_true(c->ports[0].profile.rx_offloads & MG_OFFLOAD_TCP_CKSUM);
 	assert_string_equal(mg_port_role_name(MG_ROLE_MESH), "mesh");
+	/* the names the port bring-up logs are the names profiles use */
+	assert_string_equal(mg_conf_rss_name(MG_RSS_IPV6_UDP), "ipv6-udp");
+	assert_string_equal(mg_conf_offload_name(MG_OFFLOAD_VLAN_STRIP),
+			    "vlan-strip");
+	assert_string_equal(mg_conf_offload_name(MG_OFFLOAD_MBUF_FAST_FREE),
+			    "mbuf-fast-free");
+	assert_string_equal(mg_conf_offload_name(MG_OFFLOAD_TCP_CKSUM),
+			    "tcp-cksum");
 	mg_conf_free(c);
 }
 
@@ -263,8 +271,9 @@ test_telemetry(void **state)
 	c = load_text("ports = ( " PORT_PCAP " );\n");
 	assert_non_null(c);
 	assert_true(c->telemetry.enabled);
-	assert_string_equal(mg_addr_format(&c->telemetry.addr, buf,
-					   sizeof(buf)), "127.0.0.1");
+	assert_string_equal(
+		mg_addr_format(&c->telemetry.addr, buf, sizeof(buf)),
+		"127.0.0.1");
 	assert_int_equal(c->telemetry.port, 9469);
 	assert_int_equal(c->telemetry.max_label_sets, 1024);
 	mg_conf_free(c);
@@ -282,16 +291,18 @@ test_telemetry(void **state)
 	mg_conf_free(c);
 
 	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
-		     "listen = \"127.0.0.1\"; };\n", 3, "needs a port");
+		     "listen = \"127.0.0.1\"; };\n",
+		     3, "needs a port");
 	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
-		     "listen = \"localhost:80\"; };\n", 3,
-		     "is not address");
+		     "listen = \"localhost:80\"; };\n",
+		     3, "is not address");
 	expect_error("ports = ( { name = \"e\"; device = \"d\"; "
 		     "profile = \"pcap\"; addresses = [\"198.18.0.1/24\"]; }"
 		     " );\ntelemetry = {\nlisten = \"198.18.0.1:9469\"; };\n",
 		     3, "data-plane address");
 	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
-		     "max_label_sets = 1; };\n", 3, "between 16 and 65536");
+		     "max_label_sets = 1; };\n",
+		     3, "between 16 and 65536");
 }
 
 static void
