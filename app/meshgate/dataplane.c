@@ -23,16 +23,28 @@
 #define HEALTH_MAX 4096
 
 static struct mg_ruleset *
-build_ruleset(const struct mg_conf *conf, struct mg_health *health)
+build_ruleset(const struct mg_conf *conf, struct mg_health *health,
+	      unsigned int n_workers)
 {
-	char err[256] = "";
+	struct mg_l7_stats l7;
+	char err[512] = "";
 	struct mg_ruleset *rs;
 
-	rs = mg_ruleset_build(conf, (int)rte_socket_id(), health, err,
-			      sizeof(err));
-	if (rs == NULL)
+	rs = mg_ruleset_build(conf, (int)rte_socket_id(), health, n_workers,
+			      err, sizeof(err));
+	if (rs == NULL) {
 		MG_LOG(ERR, "%s: cannot build the ruleset: %s", conf->path,
 		       err[0] != '\0' ? err : rte_strerror(rte_errno));
+		return NULL;
+	}
+	mg_l7_get_stats(mg_ruleset_l7(rs), &l7);
+	if (l7.n_services != 0)
+		MG_LOG(INFO,
+		       "layer-7 rules: %u service(s), %u pattern(s) in %u "
+		       "Hyperscan database(s) of %zu bytes, scratch %zu "
+		       "bytes per worker",
+		       l7.n_services, l7.n_patterns, l7.n_databases,
+		       l7.database_bytes, l7.scratch_bytes);
 	return rs;
 }
 
@@ -72,6 +84,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 
 	memset(dp, 0, sizeof(*dp));
 	dp->pool = pool;
+	dp->n_workers = n_workers;
 	dp->tsc_hz = rte_get_tsc_hz();
 	dp->hash_seed = (uint32_t)rte_rand();
 	dp->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
@@ -104,7 +117,18 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
-	dp->ruleset = build_ruleset(conf, dp->health);
+	dp->l7_flows = rte_zmalloc_socket(
+		"mg_l7_flows", (size_t)fp.max_flows * sizeof(*dp->l7_flows),
+		RTE_CACHE_LINE_SIZE, fp.socket);
+	dp->l7_pool = mg_l7_pool_create("mg_l7", conf->l7.max_pending,
+					conf->l7.max_request_bytes, n_workers,
+					fp.socket, dp->qsv);
+	if (dp->l7_flows == NULL || dp->l7_pool == NULL) {
+		MG_LOG(ERR, "cannot allocate layer-7 state: %s",
+		       rte_strerror(rte_errno));
+		goto fail;
+	}
+	dp->ruleset = build_ruleset(conf, dp->health, n_workers);
 	if (dp->ruleset == NULL)
 		goto fail;
 	dp->max_flows = fp.max_flows;
@@ -120,6 +144,8 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 {
 	mg_telemetry_set_flows_fn(NULL, NULL);
 	mg_ruleset_free(dp->ruleset);
+	mg_l7_pool_free(dp->l7_pool);
+	rte_free(dp->l7_flows);
 	mg_health_free(dp->health);
 	mg_neigh_free(dp->neigh);
 	mg_flow_table_free(dp->flows);
@@ -142,10 +168,11 @@ warn_restart_only(const struct mg_conf *old, const struct mg_conf *new)
 			       sizeof(old->ports[i].profile)) != 0;
 	if (ports || old->mode != new->mode || old->burst != new->burst ||
 	    old->mbufs != new->mbufs || old->n_lcores != new->n_lcores ||
-	    memcmp(&old->flows, &new->flows, sizeof(old->flows)) != 0)
+	    memcmp(&old->flows, &new->flows, sizeof(old->flows)) != 0 ||
+	    memcmp(&old->l7, &new->l7, sizeof(old->l7)) != 0)
 		MG_LOG(WARNING,
-		       "%s: mode, ports, burst, mempool, lcores and "
-		       "flows take effect only after a restart",
+		       "%s: mode, ports, burst, mempool, lcores, flows and "
+		       "l7 take effect only after a restart",
 		       new->path);
 }
 
@@ -156,7 +183,7 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
 	struct mg_ruleset *fresh, *old;
 
 	warn_restart_only(running, conf);
-	fresh = build_ruleset(conf, dp->health);
+	fresh = build_ruleset(conf, dp->health, dp->n_workers);
 	if (fresh == NULL)
 		return -1;
 	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);

@@ -54,7 +54,7 @@ struct gateway {
 	uint64_t start_tsc;
 	uint64_t stop_tsc;
 	struct mg_dataplane dp;
-	struct mg_prom *prom;	/* /metrics endpoint, or NULL */
+	struct mg_prom *prom; /* /metrics endpoint, or NULL */
 	/* control tick state */
 	uint64_t next_tick_tsc;
 	uint64_t last_rx;
@@ -299,8 +299,8 @@ start_prometheus(struct gateway *gw)
 	if (!t->enabled)
 		return 0;
 	mg_addr_format(&t->addr, addr, sizeof(addr));
-	snprintf(listen, sizeof(listen), t->addr.family == 6 ? "[%s]:%u" :
-			 "%s:%u", addr, t->port);
+	snprintf(listen, sizeof(listen),
+		 t->addr.family == 6 ? "[%s]:%u" : "%s:%u", addr, t->port);
 	gw->prom = mg_prom_start(listen, err, sizeof(err));
 	if (gw->prom != NULL)
 		return 0;
@@ -308,8 +308,7 @@ start_prometheus(struct gateway *gw)
 		MG_LOG(ERR, "%s: telemetry listen: %s", gw->conf->path, err);
 		return -1;
 	}
-	MG_LOG(WARNING, "no /metrics endpoint: %s (set telemetry.listen)",
-	       err);
+	MG_LOG(WARNING, "no /metrics endpoint: %s (set telemetry.listen)", err);
 	return 0;
 }
 
@@ -443,6 +442,28 @@ write_stats_json(const struct gateway *gw, const char *path,
 	return 0;
 }
 
+/* --check-config: the loader validated every value and pattern; also
+ * compile the layer-7 rules, as a reload would. */
+static int
+check_config(struct mg_conf *conf, const char *path)
+{
+	uint32_t *slots = calloc(conf->n_policies + 1, sizeof(*slots));
+	char err[512] = "";
+	struct mg_l7 *l7 = NULL;
+
+	if (slots != NULL)
+		l7 = mg_l7_build(conf, slots, 1, err, sizeof(err));
+	free(slots);
+	mg_conf_free(conf);
+	if (l7 == NULL) {
+		fprintf(stderr, "%s\n", err[0] != '\0' ? err : "out of memory");
+		return EXIT_FAILURE;
+	}
+	mg_l7_free(l7);
+	printf("%s: configuration is valid\n", path);
+	return EXIT_SUCCESS;
+}
+
 /* Finds "--": EAL options before it, ours after. Without it, everything
  * is ours, so "meshgate -f x --check-config" needs no EAL at all. */
 static int
@@ -474,11 +495,8 @@ main(int argc, char **argv)
 	gw.conf = load_conf(o.conf_path);
 	if (gw.conf == NULL)
 		return EXIT_FAILURE;
-	if (o.check_config) {
-		printf("%s: configuration is valid\n", o.conf_path);
-		mg_conf_free(gw.conf);
-		return EXIT_SUCCESS;
-	}
+	if (o.check_config)
+		return check_config(gw.conf, o.conf_path);
 
 	/* EAL sees only the options before "--" */
 	if (rte_eal_init(sep ? sep : 1, argv) < 0) {

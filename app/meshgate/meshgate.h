@@ -19,6 +19,7 @@
 #include "mg_conf.h"
 #include "mg_flow.h"
 #include "mg_neigh.h"
+#include "mg_policy.h"
 #include "mg_ruleset.h"
 #include "mg_telemetry.h"
 
@@ -61,6 +62,10 @@ struct mg_dataplane {
 	uint32_t max_flows;
 	struct mg_neigh_table *neigh;
 	struct mg_health *health;     /**< passive health, kept on reload */
+	/** Layer-7 state of each flow entry, by mg_flow.index */
+	struct mg_l7_flow *l7_flows;
+	struct mg_l7_pool *l7_pool; /**< buffers for split request heads */
+	unsigned int n_workers;
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
 	struct rte_mempool *pool; /**< for ARP/ND requests */
 	uint64_t tsc_hz;

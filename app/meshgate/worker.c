@@ -48,6 +48,9 @@ flow_removed(void *ctx, const struct mg_flow *f)
 
 	if (f->key[MG_FLOW_DIR_FWD].proto == IPPROTO_TCP)
 		mg_tel_conn_close(w->stats, f->labels);
+	/* a client that stalled inside a request head holds a buffer */
+	if (f->l7 != MG_L7_NONE)
+		mg_l7_flow_release(w->dp->l7_pool, &w->dp->l7_flows[f->index]);
 }
 
 struct mg_worker *
@@ -152,9 +155,8 @@ tuple_addr(struct mg_addr *a, const uint8_t *bytes, uint8_t family)
 	memcpy(a->bytes, bytes, sizeof(a->bytes));
 }
 
-static void admit(struct mg_worker *w, const struct mg_ruleset *rs,
-		  uint16_t in, struct rte_mbuf *m,
-		  const struct mg_pkt_info *info);
+static void admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+		  struct rte_mbuf *m, const struct mg_pkt_info *info);
 
 /*
  * Passive health from a handshake: the backend's SYN-ACK is a success,
@@ -236,8 +238,8 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 		mg_tel_handshake(s, f->labels, since_mark(w->now, f->mark));
 	if (info->payload_len == 0)
 		return;
-	payload = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-					  info->payload_off);
+	payload =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
 	if (dir == MG_FLOW_DIR_FWD) {
 		if (!f->awaiting &&
 		    mg_telemetry_http_is_request(payload, info->payload_len)) {
@@ -256,6 +258,86 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	}
 }
 
+static inline const struct rte_tcp_hdr *
+tcp_header(const struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	return rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *,
+				       info->l4_off);
+}
+
+/*
+ * Refuse a client segment of an inspected connection: drop it and, for
+ * a reset, answer with RST|ACKs both ways — to the client from the
+ * virtual address it called, at the sequence number it acknowledged;
+ * to the backend from the client, at the first byte the backend has not
+ * received — so neither side waits on a connection that is over.
+ */
+static void
+l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
+	  const struct mg_pkt_info *info, struct mg_flow *f,
+	  const struct mg_l7_flow *st, enum mg_l7_action act,
+	  enum mg_drop_reason why)
+{
+	const struct rte_tcp_hdr *th = tcp_header(m, info);
+	uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+	uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
+	uint8_t back = f->out_port[MG_FLOW_DIR_REV];
+	uint8_t fwd = f->out_port[MG_FLOW_DIR_FWD];
+	struct rte_mbuf *rst;
+
+	mg_counter_add(&w->stats->drops[why], 1);
+	if (act != MG_L7_RESET) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	mg_flow_update(f, MG_FLOW_DIR_FWD, RTE_TCP_RST_FLAG, w->now);
+	rst = rte_pktmbuf_copy(m, w->dp->pool, 0, info->payload_off);
+	if (rst != NULL) {
+		mg_pkt_tcp_reset(rst, info, true, ack, seq + info->payload_len);
+		set_macs(rst, &w->dp->mac[back], &f->out_mac[MG_FLOW_DIR_REV]);
+		tx(w, back, rst);
+	}
+	mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
+		   f->key[MG_FLOW_DIR_REV].sport);
+	mg_pkt_tcp_reset(m, info, false, st->next_seq, ack);
+	set_macs(m, &w->dp->mac[fwd], &f->out_mac[MG_FLOW_DIR_FWD]);
+	tx(w, fwd, m);
+}
+
+/*
+ * Layer-7 inspection of a TCP segment of a connection whose service has
+ * request rules. Returns true when @p m was consumed (refused).
+ */
+static bool
+inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
+	const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+{
+	struct mg_l7_flow *st = &w->dp->l7_flows[f->index];
+	const struct mg_l7_ctx c = {
+		.l7 = mg_ruleset_l7(rs),
+		.pool = w->dp->l7_pool,
+		.stats = w->stats,
+		.worker = w->qsbr_id,
+	};
+	const uint8_t *payload =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
+	enum mg_drop_reason why = MG_DROP_NONE;
+	enum mg_l7_action act;
+
+	if (dir == MG_FLOW_DIR_REV) {
+		if (unlikely(st->phase == MG_L7_PHASE_UPGRADE))
+			mg_l7_response(st, payload, info->payload_len);
+		return false;
+	}
+	act = mg_l7_input(&c, st, f->service, f->identity,
+			  rte_be_to_cpu_32(tcp_header(m, info)->sent_seq),
+			  payload, info->payload_len, &why);
+	if (likely(act == MG_L7_FORWARD))
+		return false;
+	l7_refuse(w, m, info, f, st, act, why);
+	return true;
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -267,6 +349,9 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (unlikely(f->state <= MG_FLOW_SYN_RECV) &&
 	    info->tuple.proto == IPPROTO_TCP &&
 	    handshake_health(w, rs, m, info, f, dir, in))
+		return;
+	if (unlikely(f->l7 != MG_L7_NONE) && info->payload_len != 0 &&
+	    inspect(w, rs, m, info, f, dir))
 		return;
 	if (info->tuple.proto == IPPROTO_TCP)
 		tcp_telemetry(w, m, info, f, dir);
@@ -339,6 +424,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct rte_ether_addr mac;
 	struct mg_decision d;
 	struct mg_addr nh, dst;
+	enum mg_l7_proto l7;
 	struct mg_flow *f;
 	int rc;
 
@@ -359,6 +445,15 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
 				RTE_TCP_RST_FLAG)) != RTE_TCP_SYN_FLAG) {
 		drop(w, m, MG_DROP_TCP_NOT_SYN);
+		return;
+	}
+	l7 = t->proto == IPPROTO_TCP
+		     ? mg_l7_service_proto(mg_ruleset_l7(rs), d.service)
+		     : MG_L7_NONE;
+	/* data in a SYN (TCP Fast Open) would reach the backend before
+	 * the inspection is set up; the client retries without */
+	if (unlikely(l7 != MG_L7_NONE && info->payload_len != 0)) {
+		drop(w, m, MG_DROP_L7_BAD_REQUEST);
 		return;
 	}
 	if (d.verdict == MG_VERDICT_DENY) {
@@ -390,6 +485,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	memcpy(f->key[MG_FLOW_DIR_REV].src, d.backend_addr.bytes, 16);
 	memcpy(f->key[MG_FLOW_DIR_REV].dst, t->src, 16);
 	f->service = d.service;
+	f->identity = d.identity;
+	f->l7 = (uint8_t)l7;
 	f->verdict = d.verdict;
 	f->labels = (uint16_t)d.labels;
 	f->mark = mark_now(w->now); /* the SYN leaves now */
@@ -400,6 +497,10 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	/* replies go back to whoever handed us the request */
 	f->out_mac[MG_FLOW_DIR_REV] = eth->src_addr;
 	f->state = t->proto == IPPROTO_TCP ? MG_FLOW_SYN_SENT : MG_FLOW_UDP;
+	if (l7 != MG_L7_NONE)
+		mg_l7_flow_init(
+			w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
+			rte_be_to_cpu_32(tcp_header(m, info)->sent_seq));
 	rc = mg_flow_publish(w->dp->flows, f, w->now);
 	if (rc < 0) {
 		mg_flow_release(w->dp->flows, f);
@@ -411,7 +512,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	}
 	mg_counter_add(&w->stats->flows_created, 1);
-	mg_tel_decision(w->stats, d.rule_slot, MG_TEL_ALLOW);
+	/* with layer-7 rules, decisions are taken and counted per request */
+	if (l7 == MG_L7_NONE)
+		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_ALLOW);
 	if (d.verdict == MG_VERDICT_ALLOW_DRY_DENY) {
 		mg_counter_add(&w->stats->dry_run_denied, 1);
 		mg_tel_decision(w->stats, d.dry_rule_slot, MG_TEL_DRY_RUN);

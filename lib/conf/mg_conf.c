@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hs/hs.h>
 #include <libconfig.h>
 
 #include "mg_conf.h"
@@ -25,6 +26,9 @@ struct loader {
 	 * are not checked, so one mistake does not echo as many */
 	bool identities_broken;
 	bool services_broken;
+	bool patterns_full;    /* MG_CONF_MAX_PATTERNS reported */
+	bool matchers_full;    /* MG_CONF_MAX_MATCHERS reported, this policy */
+	uint32_t patterns_cap; /* entries allocated in conf->patterns */
 };
 
 /* A name from the config mapped to a value, for enums and flag lists. */
@@ -987,6 +991,26 @@ load_flows(struct loader *ld, const config_setting_t *root,
 	get_uint(ld, g, "udp", 1, MAX_TIMEOUT_S, &f->udp_s);
 }
 
+static void
+load_l7(struct loader *ld, const config_setting_t *root, struct mg_l7_conf *l7)
+{
+	static const char *const keys[] = { "max_request_bytes", "max_pending",
+					    NULL };
+	config_setting_t *g = member(ld, root, "l7", CONFIG_TYPE_GROUP, 0);
+
+	/* written even without the group, as flows are */
+	l7->max_request_bytes = 4096;
+	l7->max_pending = 1024;
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'l7'");
+	/* a request line with a Host header fits in 256 bytes; 64 KiB is
+	 * more than any server accepts as a head */
+	get_uint(ld, g, "max_request_bytes", 256, 65536,
+		 &l7->max_request_bytes);
+	get_uint(ld, g, "max_pending", 1, 1 << 20, &l7->max_pending);
+}
+
 /* A top-level list of groups of at most @p max entries, or NULL. Sets
  * *broken when the list is there but could not be read. */
 static config_setting_t *
@@ -1486,6 +1510,43 @@ ref_resolves(const struct mg_conf *conf, const struct mg_ref *r, bool from)
 	return false;
 }
 
+bool
+mg_conf_ref_covers_identity(const struct mg_conf *conf, const struct mg_ref *r,
+			    unsigned int identity)
+{
+	const struct mg_identity_conf *ic;
+
+	if (r->kind == MG_REF_ANY)
+		return true;
+	if (identity > conf->n_identities)
+		return false;
+	ic = identity == 0 ? NULL : &conf->identities[identity - 1];
+	switch (r->kind) {
+	case MG_REF_NAME:
+		return ic == NULL ? strcmp(r->name, "unknown") == 0
+				  : strcmp(r->name, ic->name) == 0;
+	case MG_REF_ENV:
+		/* the unknown caller has no env: "env:x" never covers it */
+		return ic != NULL && ic->env[0] != '\0' &&
+		       strcmp(r->name, ic->env) == 0;
+	case MG_REF_ANY: return true;
+	}
+	return false;
+}
+
+bool
+mg_conf_ref_covers_service(const struct mg_ref *r,
+			   const struct mg_service_conf *s)
+{
+	switch (r->kind) {
+	case MG_REF_ANY: return true;
+	case MG_REF_NAME: return strcmp(r->name, s->name) == 0;
+	case MG_REF_ENV:
+		return s->env[0] != '\0' && strcmp(r->name, s->env) == 0;
+	}
+	return false;
+}
+
 /* Written even without a group: the ruleset never guesses a default. */
 static void
 health_defaults(struct mg_health_conf *h)
@@ -1860,12 +1921,333 @@ load_refs(struct loader *ld, const config_setting_t *s, const char *key,
 		p->n_to = (unsigned int)n;
 }
 
-static void
-load_policy(struct loader *ld, const config_setting_t *s,
-	    const struct mg_conf *conf, struct mg_policy_conf *p)
+unsigned int
+mg_conf_pattern_flags(enum mg_l7_field field)
 {
-	static const char *const keys[] = { "name", "action",  "from",
-					    "to",   "dry_run", NULL };
+	/* DNS names are caseless; a method or path is not */
+	return field == MG_L7_HOST || field == MG_L7_SNI ? HS_FLAG_CASELESS : 0;
+}
+
+const char *
+mg_conf_field_name(enum mg_l7_field field)
+{
+	static const char *const names[MG_L7_FIELD_MAX] = {
+		[MG_L7_METHOD] = "method", [MG_L7_PATH] = "path",
+		[MG_L7_HOST] = "host",	   [MG_L7_HEADER] = "header",
+		[MG_L7_SNI] = "sni",
+	};
+
+	return (unsigned int)field < MG_L7_FIELD_MAX ? names[field] : "unknown";
+}
+
+/* Appends @p regex to conf->patterns, doubling the array as it fills. */
+static bool
+add_pattern(struct loader *ld, struct mg_conf *conf, const char *regex,
+	    int line)
+{
+	struct mg_l7_pattern *grown;
+	uint32_t cap;
+	char *copy;
+
+	if (conf->n_patterns == ld->patterns_cap) {
+		cap = ld->patterns_cap == 0 ? 64 : 2 * ld->patterns_cap;
+		grown = realloc(conf->patterns, cap * sizeof(*grown));
+		if (grown == NULL)
+			return false;
+		conf->patterns = grown;
+		ld->patterns_cap = cap;
+	}
+	copy = strdup(regex);
+	if (copy == NULL)
+		return false;
+	conf->patterns[conf->n_patterns].regex = copy;
+	conf->patterns[conf->n_patterns].line = line;
+	conf->n_patterns++;
+	return true;
+}
+
+/* Checks one pattern as Hyperscan will compile it and keeps it. @p what
+ * names the key in errors ("http.path"). */
+static void
+load_pattern(struct loader *ld, const config_setting_t *e, struct mg_conf *conf,
+	     const struct mg_policy_conf *p, enum mg_l7_field field,
+	     const char *what, struct mg_matcher_conf *m)
+{
+	const char *regex = config_setting_get_string(e);
+	hs_compile_error_t *cerr = NULL;
+	hs_expr_info_t *info = NULL;
+	bool empty;
+
+	if (regex == NULL) {
+		err_at(ld, e,
+		       "policy '%s': %s must be a string or a list of "
+		       "strings, not %s",
+		       p->name, what, type_name(config_setting_type(e)));
+		return;
+	}
+	if (*regex == '\0') {
+		err_at(ld, e, "policy '%s': %s has an empty pattern", p->name,
+		       what);
+		return;
+	}
+	if (strlen(regex) >= MG_CONF_PATTERN_LEN) {
+		err_at(ld, e,
+		       "policy '%s': %s pattern is longer than %d characters",
+		       p->name, what, MG_CONF_PATTERN_LEN - 1);
+		return;
+	}
+	if (hs_expression_info(regex, mg_conf_pattern_flags(field), &info,
+			       &cerr) != HS_SUCCESS) {
+		err_at(ld, e, "policy '%s': %s pattern '%s': %s", p->name, what,
+		       regex, cerr != NULL ? cerr->message : "refused");
+		hs_free_compile_error(cerr);
+		return;
+	}
+	/* Hyperscan never reports a match of width 0 (and hs_compile()
+	 * refuses some such patterns outright): where a regex would match
+	 * the empty string, the rule would silently not match */
+	empty = info->min_width == 0;
+	free(info);
+	if (empty) {
+		err_at(ld, e,
+		       "policy '%s': %s pattern '%s' matches the empty "
+		       "string",
+		       p->name, what, regex);
+		return;
+	}
+	if (conf->n_patterns >= MG_CONF_MAX_PATTERNS) {
+		if (!ld->patterns_full)
+			err_at(ld, e,
+			       "policy '%s': more than %d patterns in the "
+			       "config",
+			       p->name, MG_CONF_MAX_PATTERNS);
+		ld->patterns_full = true;
+		return;
+	}
+	if (!add_pattern(ld, conf, regex, (int)config_setting_source_line(e))) {
+		report(ld, NULL, 0, "out of memory");
+		return;
+	}
+	m->n++;
+}
+
+/* A string or a non-empty list of strings: one matcher, any of whose
+ * patterns matches. */
+static void
+load_patterns(struct loader *ld, const config_setting_t *v,
+	      struct mg_conf *conf, const struct mg_policy_conf *p,
+	      enum mg_l7_field field, const char *what,
+	      struct mg_matcher_conf *m)
+{
+	int i, n, t = config_setting_type(v);
+
+	m->field = (uint8_t)field;
+	m->first = conf->n_patterns;
+	m->n = 0;
+	m->line = (int)config_setting_source_line(v);
+	if (t == CONFIG_TYPE_STRING) {
+		load_pattern(ld, v, conf, p, field, what, m);
+		return;
+	}
+	if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) {
+		err_at(ld, v,
+		       "policy '%s': %s must be a string or a list of "
+		       "strings, not %s",
+		       p->name, what, type_name(t));
+		return;
+	}
+	n = config_setting_length(v);
+	if (n == 0)
+		err_at(ld, v, "policy '%s': %s must not be an empty list",
+		       p->name, what);
+	for (i = 0; i < n; i++)
+		load_pattern(ld, config_setting_get_elem(v, i), conf, p, field,
+			     what, m);
+}
+
+/* RFC 9110 tchar: what a header field name may hold. */
+static bool
+is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+			return false;
+	return true;
+}
+
+/* The next free matcher of @p p, or NULL after reporting (once per
+ * rule) that it has too many. */
+static struct mg_matcher_conf *
+next_matcher(struct loader *ld, const config_setting_t *s,
+	     struct mg_policy_conf *p)
+{
+	if (p->n_matchers < MG_CONF_MAX_MATCHERS)
+		return &p->matchers[p->n_matchers++];
+	if (!ld->matchers_full)
+		err_at(ld, s,
+		       "policy '%s': more than %d matchers (method, path, "
+		       "host and each header count one each)",
+		       p->name, MG_CONF_MAX_MATCHERS);
+	ld->matchers_full = true;
+	return NULL;
+}
+
+/* http.headers = ( { name = "x-env"; value = "^prod$"; }, ... ): one
+ * matcher per entry, the name stored lowercase. */
+static void
+load_headers(struct loader *ld, const config_setting_t *list,
+	     struct mg_conf *conf, struct mg_policy_conf *p)
+{
+	static const char *const keys[] = { "name", "value", NULL };
+	int i, n, t = config_setting_type(list);
+	char where[MG_CONF_NAME_LEN + 48];
+
+	snprintf(where, sizeof(where),
+		 "an entry of http.headers of policy '%s'", p->name);
+
+	if (t != CONFIG_TYPE_LIST) {
+		err_at(ld, list,
+		       "policy '%s': http.headers must be a list ( { name = "
+		       "...; value = ...; }, ... ), not %s",
+		       p->name, type_name(t));
+		return;
+	}
+	n = config_setting_length(list);
+	if (n == 0)
+		err_at(ld, list,
+		       "policy '%s': http.headers must not be an empty list",
+		       p->name);
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(list, i);
+		config_setting_t *name, *value;
+		struct mg_matcher_conf *m;
+		char what[MG_CONF_NAME_LEN + 32];
+		const char *text;
+		size_t k, len;
+
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			err_at(ld, g,
+			       "policy '%s': each of http.headers must be a "
+			       "group { name = ...; value = ...; }",
+			       p->name);
+			continue;
+		}
+		check_keys(ld, g, keys, where);
+		name = require(ld, g, "name", CONFIG_TYPE_STRING, 0, where);
+		value = config_setting_get_member(g, "value");
+		if (value == NULL)
+			err_at(ld, g, "%s needs 'value'", where);
+		if (name == NULL || value == NULL)
+			continue;
+		text = config_setting_get_string(name);
+		len = strlen(text);
+		if (!is_token(text) || len >= MG_CONF_NAME_LEN) {
+			err_at(ld, name,
+			       "policy '%s': header name '%s' is not a "
+			       "field name of 1 to %d letters, digits and "
+			       "!#$%%&'*+-.^_`|~",
+			       p->name, text, MG_CONF_NAME_LEN - 1);
+			continue;
+		}
+		m = next_matcher(ld, g, p);
+		if (m == NULL)
+			continue;
+		/* field names are caseless; the parser lowercases too */
+		for (k = 0; k <= len; k++)
+			m->header[k] = (char)(text[k] >= 'A' && text[k] <= 'Z'
+						      ? text[k] - 'A' + 'a'
+						      : text[k]);
+		snprintf(what, sizeof(what), "http.headers '%s'", m->header);
+		load_patterns(ld, value, conf, p, MG_L7_HEADER, what, m);
+	}
+}
+
+/* An `http` or `tls` group: its keys in config order, one matcher each
+ * (one per entry of http.headers). */
+static void
+load_matchers(struct loader *ld, const config_setting_t *g,
+	      struct mg_conf *conf, struct mg_policy_conf *p)
+{
+	static const char *const http_keys[] = { "method", "path", "host",
+						 "headers", NULL };
+	static const char *const tls_keys[] = { "sni", NULL };
+	static const struct name_value http_fields[] = {
+		{ "method", MG_L7_METHOD },
+		{ "path", MG_L7_PATH },
+		{ "host", MG_L7_HOST },
+		{ NULL, 0 },
+	};
+	static const struct name_value tls_fields[] = {
+		{ "sni", MG_L7_SNI },
+		{ NULL, 0 },
+	};
+	bool http = p->l7 == MG_L7_HTTP;
+	const char *group = http ? "http" : "tls";
+	char where[MG_CONF_NAME_LEN + 32], what[16];
+	int i, n = config_setting_length(g);
+
+	snprintf(where, sizeof(where), "'%s' of policy '%s'", group, p->name);
+	check_keys(ld, g, http ? http_keys : tls_keys, where);
+	if (n == 0) {
+		err_at(ld, g,
+		       "policy '%s': '%s' is empty; give at least one of %s",
+		       p->name, group,
+		       http ? "method, path, host or headers" : "sni");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		config_setting_t *v = config_setting_get_elem(g, i);
+		const char *key = config_setting_name(v);
+		struct mg_matcher_conf *m;
+		uint32_t field;
+
+		if (http && strcmp(key, "headers") == 0) {
+			load_headers(ld, v, conf, p);
+			continue;
+		}
+		if (!lookup_name(http ? http_fields : tls_fields, key, &field))
+			continue; /* reported by check_keys */
+		m = next_matcher(ld, v, p);
+		if (m == NULL)
+			continue;
+		snprintf(what, sizeof(what), "%s.%s", group, key);
+		load_patterns(ld, v, conf, p, (enum mg_l7_field)field, what, m);
+	}
+}
+
+/* A policy's `http` or `tls` group, if it has one. */
+static void
+load_l7_rule(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
+	     struct mg_policy_conf *p)
+{
+	config_setting_t *http = member(ld, s, "http", CONFIG_TYPE_GROUP, 0);
+	config_setting_t *tls = member(ld, s, "tls", CONFIG_TYPE_GROUP, 0);
+
+	p->l7 = MG_L7_NONE;
+	ld->matchers_full = false;
+	if (http != NULL && tls != NULL) {
+		err_at(ld, tls,
+		       "policy '%s' has both 'http' (line %d) and 'tls'; a "
+		       "rule reads one protocol",
+		       p->name, (int)config_setting_source_line(http));
+		return;
+	}
+	if (http == NULL && tls == NULL)
+		return;
+	p->l7 = http != NULL ? MG_L7_HTTP : MG_L7_TLS;
+	load_matchers(ld, http != NULL ? http : tls, conf, p);
+}
+
+static void
+load_policy(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
+	    struct mg_policy_conf *p)
+{
+	static const char *const keys[] = { "name",    "action", "from", "to",
+					    "dry_run", "http",	 "tls",	 NULL };
 	config_setting_t *v;
 	uint32_t action = MG_POLICY_DENY;
 
@@ -1881,6 +2263,79 @@ load_policy(struct loader *ld, const config_setting_t *s,
 	p->dry_run = v != NULL && config_setting_get_bool(v);
 	load_refs(ld, s, "from", conf, p);
 	load_refs(ld, s, "to", conf, p);
+	load_l7_rule(ld, s, conf, p);
+}
+
+static bool
+policy_covers(const struct mg_policy_conf *p, const struct mg_service_conf *s)
+{
+	unsigned int k;
+
+	for (k = 0; k < p->n_to; k++)
+		if (mg_conf_ref_covers_service(&p->to[k], s))
+			return true;
+	return false;
+}
+
+/* Layer-7 rules read a byte stream, so they need TCP; and a service's
+ * first bytes are parsed as HTTP or as a ClientHello, not both. Each
+ * policy is blamed once, at its `http` or `tls` group. */
+static void
+check_l7_services(struct loader *ld, const config_setting_t *list,
+		  const struct mg_conf *conf)
+{
+	/* per service, the first policy with http (0) or tls (1) rules */
+	uint16_t first[2][MG_CONF_MAX_SERVICES];
+	unsigned int i, k;
+
+	for (k = 0; k < conf->n_services; k++)
+		first[0][k] = first[1][k] = UINT16_MAX;
+	for (i = 0; i < conf->n_policies; i++) {
+		const struct mg_policy_conf *p = &conf->policies[i];
+		unsigned int kind = p->l7 == MG_L7_TLS;
+
+		if (p->l7 == MG_L7_NONE)
+			continue;
+		for (k = 0; k < conf->n_services; k++)
+			if (first[kind][k] == UINT16_MAX &&
+			    policy_covers(p, &conf->services[k]))
+				first[kind][k] = (uint16_t)i;
+	}
+	for (i = 0; i < conf->n_policies; i++) {
+		const struct mg_policy_conf *p = &conf->policies[i], *q;
+		unsigned int kind = p->l7 == MG_L7_TLS;
+		const char *group = kind ? "tls" : "http";
+		config_setting_t *g;
+
+		if (p->l7 == MG_L7_NONE)
+			continue;
+		g = config_setting_get_member(config_setting_get_elem(list, i),
+					      group);
+		for (k = 0; k < conf->n_services; k++) {
+			const struct mg_service_conf *svc = &conf->services[k];
+
+			if (svc->proto != IPPROTO_UDP || !policy_covers(p, svc))
+				continue;
+			err_at(ld, g,
+			       "policy '%s' has '%s' rules but covers UDP "
+			       "service '%s'; layer-7 rules need TCP",
+			       p->name, group, svc->name);
+			break;
+		}
+		for (k = 0; k < conf->n_services; k++) {
+			if (first[!kind][k] >= i ||
+			    !policy_covers(p, &conf->services[k]))
+				continue;
+			q = &conf->policies[first[!kind][k]];
+			err_at(ld, g,
+			       "policy '%s' has '%s' rules for service '%s', "
+			       "which policy '%s' (line %d) gives '%s' rules; "
+			       "a service is HTTP or TLS, not both",
+			       p->name, group, conf->services[k].name, q->name,
+			       q->line, kind ? "http" : "tls");
+			break;
+		}
+	}
 }
 
 static void
@@ -1909,6 +2364,8 @@ load_policies(struct loader *ld, const config_setting_t *root,
 				break;
 			}
 	}
+	if (!ld->services_broken)
+		check_l7_services(ld, list, conf);
 }
 
 static int
@@ -2151,13 +2608,14 @@ struct mg_conf *
 mg_conf_load(const char *path, const char *drivers_dir,
 	     struct mg_conf_errors *errs)
 {
-	static const char *const keys[] = {
-		"mode",	    "burst",	  "mempool",
-		"ports",    "lcores",	  "drivers_conf_dir",
-		"flows",    "identities", "services",
-		"policies", "neighbours", "unmatched",
-		"health",   "telemetry",  NULL
-	};
+	static const char *const keys[] = { "mode",	  "burst",
+					    "mempool",	  "ports",
+					    "lcores",	  "drivers_conf_dir",
+					    "flows",	  "identities",
+					    "services",	  "policies",
+					    "neighbours", "unmatched",
+					    "health",	  "telemetry",
+					    "l7",	  NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -2175,7 +2633,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	conf->burst = 32;
 	conf->mbuf_cache = 256;
 	if (!read_file(&ld, &cfg, path, NULL)) {
-		free(conf);
+		mg_conf_free(conf);
 		return NULL;
 	}
 	root = config_root_setting(&cfg);
@@ -2190,6 +2648,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_ports(&ld, root, dir, conf);
 	load_lcores(&ld, root, conf);
 	load_flows(&ld, root, &conf->flows);
+	load_l7(&ld, root, &conf->l7);
 	load_identities(&ld, root, conf);
 	/* before services: it holds their defaults */
 	health_defaults(&conf->health);
@@ -2204,7 +2663,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	config_destroy(&cfg);
 
 	if (errs->n > 0) {
-		free(conf);
+		mg_conf_free(conf);
 		return NULL;
 	}
 	return conf;
@@ -2213,5 +2672,12 @@ mg_conf_load(const char *path, const char *drivers_dir,
 void
 mg_conf_free(struct mg_conf *conf)
 {
+	uint32_t i;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < conf->n_patterns; i++)
+		free(conf->patterns[i].regex);
+	free(conf->patterns);
 	free(conf);
 }

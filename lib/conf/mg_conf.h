@@ -48,6 +48,11 @@ extern "C" {
 #define MG_CONF_MAX_ROUTES	8 /**< pinned-version routes per service */
 /** Total of all version weights of one service may not exceed this. */
 #define MG_CONF_MAX_WEIGHT_TOTAL 1000000
+/* Layer-7 rules: matchers per policy (method, path, host, headers or
+ * sni), patterns in the whole config, and the length of one pattern. */
+#define MG_CONF_MAX_MATCHERS 8
+#define MG_CONF_MAX_PATTERNS 65536
+#define MG_CONF_PATTERN_LEN  1024
 
 /**
  * An IPv4 or IPv6 address. IPv4 uses the first four bytes, the rest is
@@ -153,6 +158,52 @@ enum mg_policy_action {
 	MG_POLICY_DENY,
 };
 
+/** The application protocol a policy's layer-7 matchers read. */
+enum mg_l7_proto {
+	MG_L7_NONE = 0, /**< an L4 rule: no matchers */
+	MG_L7_HTTP,	/**< HTTP/1.x requests (`http` group) */
+	MG_L7_TLS,	/**< TLS ClientHello (`tls` group) */
+};
+
+/** The part of a request (or ClientHello) a matcher reads. */
+enum mg_l7_field {
+	MG_L7_METHOD = 0, /**< request method token */
+	MG_L7_PATH,	  /**< request target, query included */
+	MG_L7_HOST,	  /**< Host header value; caseless */
+	MG_L7_HEADER,	  /**< value of a named header */
+	MG_L7_SNI,	  /**< TLS server_name; caseless */
+	MG_L7_FIELD_MAX
+};
+
+/** One regular expression of a matcher (Hyperscan syntax). */
+struct mg_l7_pattern {
+	char *regex; /**< NUL-terminated; owned by the config */
+	int line;
+};
+
+/**
+ * One matcher of a rule: the field matches when any of its patterns
+ * matches it. A rule with matchers matches a request when all of them
+ * do. Patterns are conf->patterns[first .. first + n - 1].
+ */
+struct mg_matcher_conf {
+	uint8_t field;		       /**< enum mg_l7_field */
+	char header[MG_CONF_NAME_LEN]; /**< MG_L7_HEADER: lowercase name */
+	uint32_t first;
+	uint32_t n;
+	int line;
+};
+
+/** Limits of layer-7 inspection (the top-level `l7` group). */
+struct mg_l7_conf {
+	/** Most bytes of one request head (request line and headers) or
+	 * ClientHello held to decide; a longer one is denied. */
+	uint32_t max_request_bytes;
+	/** Connections whose request head or ClientHello spans segments,
+	 * held at once; one more is denied. */
+	uint32_t max_pending;
+};
+
 /**
  * A rule: sources may (or may not) reach targets. Default deny; an
  * enforced deny beats any allow; a dry-run rule is evaluated and counted
@@ -166,6 +217,11 @@ struct mg_policy_conf {
 	struct mg_ref from[MG_CONF_MAX_REFS]; /**< identities */
 	unsigned int n_to;
 	struct mg_ref to[MG_CONF_MAX_REFS]; /**< services */
+	/** MG_L7_NONE: the rule decides at the connection's first packet;
+	 * else per request, when all of its matchers match. */
+	uint8_t l7; /**< enum mg_l7_proto */
+	unsigned int n_matchers;
+	struct mg_matcher_conf matchers[MG_CONF_MAX_MATCHERS];
 	int line;
 };
 
@@ -293,6 +349,10 @@ struct mg_conf {
 	unsigned int n_neighbours;
 	struct mg_neighbour_conf neighbours[MG_CONF_MAX_NEIGHBOURS];
 	enum mg_unmatched unmatched;
+	struct mg_l7_conf l7;
+	/** Every layer-7 pattern, in config order; matchers index it. */
+	uint32_t n_patterns;
+	struct mg_l7_pattern *patterns;
 };
 
 /** Errors of one load, each "FILE:LINE: message". */
@@ -320,7 +380,19 @@ struct mg_conf_errors {
 struct mg_conf *mg_conf_load(const char *path, const char *drivers_dir,
 			     struct mg_conf_errors *errs);
 
-/** Free a config from mg_conf_load(). NULL is accepted. */
+/**
+ * Hyperscan compile flags for patterns of @p field (HS_FLAG_CASELESS for
+ * host and SNI, as DNS names are), without HS_FLAG_SINGLEMATCH. The
+ * loader validates every pattern with these; the ruleset compiles with
+ * them.
+ */
+unsigned int mg_conf_pattern_flags(enum mg_l7_field field);
+
+/** Name of a field as written in the config ("method", "sni", ...). */
+const char *mg_conf_field_name(enum mg_l7_field field);
+
+/** Free a config from mg_conf_load() and the patterns it owns. NULL is
+ * accepted. A config is never copied by value: it owns memory. */
 void mg_conf_free(struct mg_conf *conf);
 
 /**
@@ -346,6 +418,19 @@ const char *mg_conf_rss_name(uint32_t bit);
 
 /** Profile name of one enum mg_offload bit ("tcp-cksum", ...). */
 const char *mg_conf_offload_name(uint32_t bit);
+
+/**
+ * Whether a policy reference (`from` side) covers an identity.
+ *
+ * @param identity  1 + index into conf->identities, or 0 for the
+ *                  unknown caller (MG_IDENTITY_UNKNOWN in mg_ruleset.h).
+ */
+bool mg_conf_ref_covers_identity(const struct mg_conf *conf,
+				 const struct mg_ref *r, unsigned int identity);
+
+/** Whether a policy reference (`to` side) covers a service. */
+bool mg_conf_ref_covers_service(const struct mg_ref *r,
+				const struct mg_service_conf *s);
 
 /** Name of a port role as written in the config ("edge", "mesh", ...). */
 const char *mg_port_role_name(enum mg_port_role role);

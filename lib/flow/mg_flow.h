@@ -64,9 +64,10 @@ struct mg_flow {
 	/* decision, fixed at the first packet; the virtual address and
 	 * port the client used are key[MG_FLOW_DIR_FWD].dst and .dport */
 	uint16_t service;
-	uint16_t labels; /**< telemetry series (caller, service, version) */
-	uint8_t verdict; /**< enum mg_verdict */
-	uint8_t awaiting; /**< a request is waiting for its response */
+	uint16_t labels;   /**< telemetry series (caller, service, version) */
+	uint8_t verdict;   /**< enum mg_verdict */
+	uint8_t awaiting;  /**< a request is waiting for its response */
+	uint16_t identity; /**< the caller, for per-request decisions */
 	/** TSC >> MG_FLOW_MARK_SHIFT of the SYN, then of the pending
 	 * request: the start of the latency being measured */
 	uint32_t mark;
@@ -76,6 +77,7 @@ struct mg_flow {
 	/* tracking */
 	uint8_t state;	    /**< enum mg_flow_state */
 	uint8_t fin_seen;   /**< bit per dir */
+	uint8_t l7;	    /**< enum mg_l7_proto: client bytes inspected */
 	uint64_t last_seen; /**< TSC of the last packet */
 	uint32_t index;	    /**< position in the entry array */
 	uint32_t health;    /**< backend's passive-health index */

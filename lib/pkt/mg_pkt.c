@@ -8,6 +8,7 @@
  */
 
 #include <assert.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -81,6 +82,15 @@ static const char *const drop_names[] = {
 	[MG_DROP_NO_ROUTE] = "no_route",
 	[MG_DROP_NEIGH_QUEUE_FULL] = "neigh_queue_full",
 	[MG_DROP_NEIGH_TIMEOUT] = "neigh_timeout",
+	[MG_DROP_L7_DENY] = "l7_deny",
+	[MG_DROP_L7_NOT_HTTP] = "l7_not_http",
+	[MG_DROP_L7_BAD_REQUEST] = "l7_bad_request",
+	[MG_DROP_L7_NOT_TLS] = "l7_not_tls",
+	[MG_DROP_L7_BAD_HELLO] = "l7_bad_hello",
+	[MG_DROP_L7_TOO_LARGE] = "l7_too_large",
+	[MG_DROP_L7_PENDING_FULL] = "l7_pending_full",
+	[MG_DROP_L7_OUT_OF_ORDER] = "l7_out_of_order",
+	[MG_DROP_L7_RESET] = "l7_reset",
 };
 
 static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
@@ -472,6 +482,74 @@ mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)~sum;
+}
+
+static inline void
+swap_bytes(uint8_t *a, uint8_t *b, unsigned int len)
+{
+	uint8_t t[16];
+
+	memcpy(t, a, len);
+	memcpy(a, b, len);
+	memcpy(b, t, len);
+}
+
+int
+mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
+		 uint32_t seq, uint32_t ack)
+{
+	uint16_t l3_len = (uint16_t)(info->l4_off - info->l3_off);
+	bool v4 = info->l3 == MG_L3_IPV4;
+	unsigned int alen = v4 ? 4 : 16;
+	struct rte_tcp_hdr *tcp;
+	uint8_t *l3, *src, *dst;
+	uint32_t sum;
+
+	if (info->tuple.proto != IPPROTO_TCP ||
+	    (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) ||
+	    m->nb_segs != 1 || info->l4_off + sizeof(*tcp) > m->data_len)
+		return -EINVAL;
+	l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
+	tcp = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, info->l4_off);
+	src = l3 + (v4 ? 12 : 8);
+	dst = src + alen;
+	if (reply) {
+		swap_bytes(src, dst, alen);
+		swap_bytes((uint8_t *)&tcp->src_port, (uint8_t *)&tcp->dst_port,
+			   2);
+	}
+	tcp->sent_seq = rte_cpu_to_be_32(seq);
+	tcp->recv_ack = rte_cpu_to_be_32(ack);
+	tcp->data_off = (sizeof(*tcp) / 4) << 4;
+	tcp->tcp_flags = RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG;
+	tcp->rx_win = 0;
+	tcp->cksum = 0;
+	tcp->tcp_urp = 0;
+	m->data_len = (uint16_t)(info->l4_off + sizeof(*tcp));
+	m->pkt_len = m->data_len;
+	m->l4_len = sizeof(*tcp);
+	if (v4) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+
+		ip->total_length = rte_cpu_to_be_16(l3_len + sizeof(*tcp));
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	} else {
+		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)l3;
+
+		/* extension headers stay, so they count */
+		ip->payload_len =
+			rte_cpu_to_be_16(l3_len - sizeof(*ip) + sizeof(*tcp));
+	}
+	/* pseudo-header (RFC 793 / RFC 8200 8.1), then the header */
+	sum = rte_raw_cksum(src, 2 * alen);
+	sum += rte_cpu_to_be_16(IPPROTO_TCP);
+	sum += rte_cpu_to_be_16(sizeof(*tcp));
+	sum += rte_raw_cksum(tcp, sizeof(*tcp));
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	tcp->cksum = (uint16_t)~sum;
+	return 0;
 }
 
 void

@@ -72,6 +72,17 @@ enum mg_drop_reason {
 	MG_DROP_NO_ROUTE,	  /**< no on-link prefix or gateway */
 	MG_DROP_NEIGH_QUEUE_FULL, /**< too many packets awaiting ARP/ND */
 	MG_DROP_NEIGH_TIMEOUT,	  /**< next hop never answered */
+	/* layer-7 stage (lib/policy); all but out_of_order reset the
+	 * connection both ways */
+	MG_DROP_L7_DENY,     /**< request or ClientHello denied by policy */
+	MG_DROP_L7_NOT_HTTP, /**< not HTTP/1.x on a service with HTTP rules */
+	MG_DROP_L7_BAD_REQUEST,	 /**< malformed or ambiguous HTTP request */
+	MG_DROP_L7_NOT_TLS,	 /**< not TLS on a service with TLS rules */
+	MG_DROP_L7_BAD_HELLO,	 /**< malformed TLS ClientHello */
+	MG_DROP_L7_TOO_LARGE,	 /**< head over l7.max_request_bytes */
+	MG_DROP_L7_PENDING_FULL, /**< no reassembly buffer free */
+	MG_DROP_L7_OUT_OF_ORDER, /**< client segment past the next byte */
+	MG_DROP_L7_RESET,	 /**< connection already reset by a verdict */
 	MG_DROP_MAX
 };
 
@@ -164,6 +175,27 @@ uint16_t mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n,
  */
 void mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 		const uint8_t *addr, uint16_t port);
+
+/**
+ * Turn a parsed TCP packet into a reset (RST|ACK) with the given
+ * sequence and acknowledgement numbers: payload and TCP options are cut,
+ * window and urgent pointer zeroed, IP length fields set and the IPv4
+ * header and TCP checksums computed in full. VLAN tags, IPv4 options and
+ * IPv6 extension headers stay. Ethernet addresses are the caller's.
+ *
+ * @param m      Packet; single segment, parsed into @p info, TCP.
+ * @param info   Parser result for @p m; stale afterwards except for the
+ *               offsets up to l4_off.
+ * @param reply  true: swap addresses and ports, so the reset goes back
+ *               to the packet's sender.
+ * @param seq    Sequence number, host order.
+ * @param ack    Acknowledgement number, host order.
+ * @return 0, or -EINVAL if @p m is not a parsed TCP packet.
+ *
+ * Thread safety: reentrant.
+ */
+int mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		     bool reply, uint32_t seq, uint32_t ack);
 
 /**
  * Fold the one's complement sum of a checksum update: @p cksum is the

@@ -173,6 +173,7 @@ struct mg_ruleset {
 	unsigned int n_all_versions;
 	uint32_t *label_slot;
 	uint32_t *rule_slot;
+	struct mg_l7 *l7; /* layer-7 rules and their Hyperscan databases */
 };
 
 /* Makes RIB names unique across concurrent and successive builds. */
@@ -822,38 +823,6 @@ build_chain(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 /* ---- policy matrix ---- */
 
-static bool
-ref_matches_identity(const struct mg_ref *r, const struct mg_conf *conf,
-		     unsigned int id)
-{
-	const struct mg_identity_conf *ic =
-		id == MG_IDENTITY_UNKNOWN ? NULL : &conf->identities[id - 1];
-
-	switch (r->kind) {
-	case MG_REF_ANY: return true;
-	case MG_REF_NAME:
-		return ic == NULL ? strcmp(r->name, "unknown") == 0
-				  : strcmp(r->name, ic->name) == 0;
-	case MG_REF_ENV:
-		/* the unknown caller has no env: "env:x" never covers it */
-		return ic != NULL && ic->env[0] != '\0' &&
-		       strcmp(r->name, ic->env) == 0;
-	}
-	return false;
-}
-
-static bool
-ref_matches_service(const struct mg_ref *r, const struct mg_service_conf *s)
-{
-	switch (r->kind) {
-	case MG_REF_ANY: return true;
-	case MG_REF_NAME: return strcmp(r->name, s->name) == 0;
-	case MG_REF_ENV:
-		return s->env[0] != '\0' && strcmp(r->name, s->env) == 0;
-	}
-	return false;
-}
-
 /* The version of the first route of service @p s that covers identity
  * @p id, or NO_VERSION. */
 static uint8_t
@@ -864,8 +833,8 @@ pinned_version(const struct mg_conf *conf, unsigned int id, unsigned int s)
 
 	for (r = 0; r < svc->n_routes; r++)
 		for (k = 0; k < svc->routes[r].n_from; k++)
-			if (ref_matches_identity(&svc->routes[r].from[k], conf,
-						 id))
+			if (mg_conf_ref_covers_identity(
+				    conf, &svc->routes[r].from[k], id))
 				return svc->routes[r].version;
 	return NO_VERSION;
 }
@@ -889,6 +858,9 @@ struct first_rules {
  *   enforcing it could not undo an enforced deny (deny wins), and a pair
  *   that is denied by default stays so here because the verdict has no
  *   "denied, dry run would allow" state to count it in.
+ * - a rule with layer-7 matchers never denies here: its deny, enforced
+ *   or dry, is taken per request. An enforced allow with matchers admits
+ *   the connection so that its requests can be inspected.
  */
 static int
 build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
@@ -914,14 +886,14 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 		for (i = 0; i < ni; i++) {
 			from[i] = false;
 			for (k = 0; k < p->n_from && !from[i]; k++)
-				from[i] = ref_matches_identity(&p->from[k],
-							       conf, i);
+				from[i] = mg_conf_ref_covers_identity(
+					conf, &p->from[k], i);
 		}
 		for (s = 0; s < ns; s++) {
 			to[s] = false;
 			for (k = 0; k < p->n_to && !to[s]; k++)
-				to[s] = ref_matches_service(&p->to[k],
-							    &conf->services[s]);
+				to[s] = mg_conf_ref_covers_service(
+					&p->to[k], &conf->services[s]);
 		}
 		for (i = 0; i < ni; i++) {
 			if (!from[i])
@@ -932,7 +904,14 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 				if (!to[s])
 					continue;
-				if (p->dry_run)
+				/* a rule with matchers decides per request
+				 * (lib/policy); here it only admits */
+				if (p->l7 != MG_L7_NONE)
+					slot = p->action == MG_POLICY_ALLOW &&
+							       !p->dry_run
+						       ? &f->allow
+						       : NULL;
+				else if (p->dry_run)
 					slot = p->action == MG_POLICY_DENY
 						       ? &f->dry_deny
 						       : NULL;
@@ -1082,7 +1061,8 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 
 struct mg_ruleset *
 mg_ruleset_build(const struct mg_conf *conf, int socket,
-		 struct mg_health *health, char *err, size_t errlen)
+		 struct mg_health *health, unsigned int n_workers, char *err,
+		 size_t errlen)
 {
 	struct mg_ruleset *rs;
 	struct layout l;
@@ -1127,6 +1107,13 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 	ret = build_telemetry(rs, conf, socket, err, errlen);
 	if (ret < 0)
 		goto fail;
+	/* after telemetry: decisions per request count in the rule slots */
+	rs->l7 = mg_l7_build(conf, rs->rule_slot, RTE_MAX(n_workers, 1u), err,
+			     errlen);
+	if (rs->l7 == NULL) {
+		ret = -rte_errno;
+		goto fail;
+	}
 	return rs;
 
 fail:
@@ -1146,6 +1133,7 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	rte_rib_free(rs->rib4);
 	rte_free(rs->label_slot);
 	rte_free(rs->rule_slot);
+	mg_l7_free(rs->l7);
 	rte_free(rs);
 }
 
@@ -1490,6 +1478,12 @@ mg_ruleset_static_neigh(const struct mg_ruleset *rs, const struct mg_addr *addr,
 		return false;
 	memcpy(mac, n->mac, 6);
 	return true;
+}
+
+const struct mg_l7 *
+mg_ruleset_l7(const struct mg_ruleset *rs)
+{
+	return rs->l7;
 }
 
 unsigned int

@@ -25,6 +25,7 @@
 #include "mg_canary.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
+#include "mg_policy.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,10 +92,14 @@ struct mg_ruleset;
  * @param health  Passive health table, or NULL: every backend is up and
  *                decisions carry MG_HEALTH_NONE. Must outlive the
  *                ruleset.
+ * @param n_workers  Workers that will inspect requests with its layer-7
+ *                rules: one Hyperscan scratch each (0 counts as 1).
  * @param err     Receives a message on failure.
  * @param errlen  Size of @p err.
- * @return The ruleset, or NULL with rte_errno set (ENOMEM, EINVAL, or
- *         ENOSPC when @p health has no room for a new backend).
+ * @return The ruleset, or NULL with rte_errno set (ENOMEM, EINVAL — a
+ *         layer-7 pattern Hyperscan refuses is reported as FILE:LINE in
+ *         @p err —, or ENOSPC when @p health has no room for a new
+ *         backend).
  *
  * Thread safety: may run on any thread, concurrently with workers reading
  * another ruleset; but registering in @p health is control-plane work,
@@ -102,8 +107,15 @@ struct mg_ruleset;
  * unique names per build.
  */
 struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
-				    struct mg_health *health, char *err,
+				    struct mg_health *health,
+				    unsigned int n_workers, char *err,
 				    size_t errlen);
+
+/**
+ * The ruleset's layer-7 rules (lib/policy), for mg_l7_input() and
+ * mg_l7_service_proto(). Valid as long as the ruleset.
+ */
+const struct mg_l7 *mg_ruleset_l7(const struct mg_ruleset *rs);
 
 /** Free a ruleset. NULL accepted. Only after no worker can read it. */
 void mg_ruleset_free(struct mg_ruleset *rs);

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <hs/hs.h>
 
 #include "mg_conf.h"
 
@@ -531,7 +533,7 @@ test_mesh_example(void **state)
 	assert_int_equal(c->services[3].health.max_ejection_ms, 30000);
 	assert_int_equal(c->services[3].health.base_ejection_ms, 5000);
 
-	assert_int_equal(c->n_policies, 6);
+	assert_int_equal(c->n_policies, 9);
 	assert_int_equal(c->policies[0].action, MG_POLICY_DENY);
 	assert_int_equal(c->policies[0].from[0].kind, MG_REF_ENV);
 	assert_string_equal(c->policies[0].from[0].name, "dev");
@@ -541,6 +543,27 @@ test_mesh_example(void **state)
 	assert_false(c->policies[1].dry_run);
 	assert_int_equal(c->policies[2].from[0].kind, MG_REF_ANY);
 	assert_true(c->policies[5].dry_run);
+	assert_int_equal(c->policies[5].l7, MG_L7_NONE);
+
+	/* its layer-7 rules and limits */
+	assert_int_equal(c->l7.max_request_bytes, 4096);
+	assert_int_equal(c->l7.max_pending, 1024);
+	assert_int_equal(c->n_patterns, 8);
+	assert_int_equal(c->policies[6].l7, MG_L7_HTTP);
+	assert_int_equal(c->policies[6].action, MG_POLICY_DENY);
+	assert_int_equal(c->policies[6].n_matchers, 1);
+	assert_int_equal(c->policies[7].l7, MG_L7_HTTP);
+	assert_int_equal(c->policies[7].n_matchers, 4);
+	assert_int_equal(c->policies[7].matchers[0].field, MG_L7_METHOD);
+	assert_int_equal(c->policies[7].matchers[0].n, 2);
+	assert_int_equal(c->policies[7].matchers[2].field, MG_L7_HOST);
+	assert_int_equal(c->policies[7].matchers[3].field, MG_L7_HEADER);
+	assert_string_equal(c->policies[7].matchers[3].header, "x-probe");
+	assert_int_equal(c->policies[7].matchers[3].first, 5);
+	assert_int_equal(c->policies[7].matchers[3].n, 2);
+	assert_int_equal(c->policies[8].l7, MG_L7_TLS);
+	assert_int_equal(c->policies[8].matchers[0].field, MG_L7_SNI);
+	assert_string_equal(c->patterns[7].regex, "^admin\\.shop\\.example$");
 
 	assert_int_equal(c->n_neighbours, 3);
 	assert_int_equal(c->neighbours[1].mac[5], 0x01);
@@ -1300,6 +1323,492 @@ test_bounds(void **state)
 	free(text);
 }
 
+/* ---- layer-7 rules ---- */
+
+/* Lines 2-3 of the layer-7 cases: two identities; TCP services shop
+ * (env prod) and secure, UDP service dns. Policies start on line 4. */
+#define L7_BASE                                                                \
+	"identities = ( { name = \"fe\"; env = \"prod\"; "                     \
+	"prefixes = [\"10.1.0.0/16\"]; }, { name = \"ci\"; env = \"dev\"; "    \
+	"prefixes = [\"10.2.0.0/16\"]; } );\n"                                 \
+	"services = ( { name = \"shop\"; env = \"prod\"; protocol = \"tcp\"; " \
+	"addresses = [\"198.19.0.1\"]; ports = [80]; versions = ( "            \
+	"{ name = \"v1\"; backends = [\"198.19.1.1\"]; } ); }, "               \
+	"{ name = \"secure\"; protocol = \"tcp\"; "                            \
+	"addresses = [\"198.19.0.2\"]; ports = [443]; versions = ( "           \
+	"{ name = \"v1\"; backends = [\"198.19.1.2\"]; } ); }, "               \
+	"{ name = \"dns\"; protocol = \"udp\"; "                               \
+	"addresses = [\"198.19.0.3\"]; ports = [53]; versions = ( "            \
+	"{ name = \"v1\"; backends = [\"198.19.1.3\"]; } ); } );\n"
+
+/* A policy (line 5) of "a" to "shop" holding @p rest, which starts on
+ * line 6; a trailing "\n});\n" is added. */
+static const char *
+l7_policy(const char *rest)
+{
+	return fmt(P1 L7_BASE "policies = (\n"
+			      "{ name = \"a\"; action = \"allow\"; "
+			      "from = [\"*\"]; to = [\"shop\"];\n"
+			      "%s\n});\n",
+		   rest);
+}
+
+static void
+check_matcher(const struct mg_conf *c, const struct mg_matcher_conf *m,
+	      enum mg_l7_field field, int line, uint32_t first, uint32_t n)
+{
+	assert_int_equal(m->field, field);
+	assert_int_equal(m->line, line);
+	assert_int_equal(m->first, first);
+	assert_int_equal(m->n, n);
+	assert_true(m->first + m->n <= c->n_patterns);
+}
+
+static void
+test_l7_valid(void **state)
+{
+	const struct mg_policy_conf *p;
+	const struct mg_l7_pattern *pat;
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(
+		P1 L7_BASE
+		"policies = (\n"
+		"{ name = \"shop-api\"; action = \"allow\"; from = [\"fe\"]; "
+		"to = [\"shop\"];\n"
+		"  http = {\n"
+		"    method = [\"^GET$\",\n"
+		"              \"^HEAD$\"];\n"
+		"    path = \"^/api/\";\n"
+		"    host = \"^shop\\\\.example$\";\n"
+		"    headers = ( { name = \"X-Env\"; value = \"^prod$\"; },\n"
+		"                { name = \"accept\";\n"
+		"                  value = [\"json\", \"xml\"]; } );\n"
+		"  }; },\n"
+		"{ name = \"no-admin\"; action = \"deny\"; from = [\"*\"]; "
+		"to = [\"env:prod\"];\n"
+		"  http = { path = \"^/admin\"; }; },\n"
+		"{ name = \"api-sni\"; action = \"allow\"; from = [\"*\"]; "
+		"to = [\"secure\"];\n"
+		"  tls = { sni = [\"^api\\\\.example$\"]; }; },\n"
+		"{ name = \"l4\"; action = \"allow\"; from = [\"*\"]; "
+		"to = [\"*\"]; }\n"
+		");\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_int_equal(c->n_policies, 4);
+	assert_int_equal(c->n_patterns, 9);
+
+	p = &c->policies[0];
+	assert_int_equal(p->l7, MG_L7_HTTP);
+	assert_int_equal(p->n_matchers, 5);
+	check_matcher(c, &p->matchers[0], MG_L7_METHOD, 7, 0, 2);
+	check_matcher(c, &p->matchers[1], MG_L7_PATH, 9, 2, 1);
+	check_matcher(c, &p->matchers[2], MG_L7_HOST, 10, 3, 1);
+	check_matcher(c, &p->matchers[3], MG_L7_HEADER, 11, 4, 1);
+	check_matcher(c, &p->matchers[4], MG_L7_HEADER, 13, 5, 2);
+	assert_string_equal(p->matchers[3].header, "x-env"); /* lowercase */
+	assert_string_equal(p->matchers[4].header, "accept");
+	assert_string_equal(p->matchers[0].header, "");
+	pat = c->patterns;
+	assert_string_equal(pat[0].regex, "^GET$");
+	assert_int_equal(pat[0].line, 7);
+	assert_string_equal(pat[1].regex, "^HEAD$");
+	assert_int_equal(pat[1].line, 8); /* each element its own line */
+	assert_string_equal(pat[2].regex, "^/api/");
+	assert_string_equal(pat[3].regex, "^shop\\.example$");
+	assert_string_equal(pat[4].regex, "^prod$");
+	assert_string_equal(pat[6].regex, "xml");
+	assert_int_equal(pat[6].line, 13);
+
+	p = &c->policies[1];
+	assert_int_equal(p->l7, MG_L7_HTTP);
+	assert_int_equal(p->action, MG_POLICY_DENY);
+	assert_int_equal(p->n_matchers, 1);
+	check_matcher(c, &p->matchers[0], MG_L7_PATH, 16, 7, 1);
+	assert_string_equal(pat[7].regex, "^/admin");
+
+	p = &c->policies[2];
+	assert_int_equal(p->l7, MG_L7_TLS);
+	assert_int_equal(p->n_matchers, 1);
+	check_matcher(c, &p->matchers[0], MG_L7_SNI, 18, 8, 1);
+	assert_string_equal(pat[8].regex, "^api\\.example$");
+	assert_int_equal(pat[8].line, 18);
+
+	p = &c->policies[3];
+	assert_int_equal(p->l7, MG_L7_NONE); /* an L4 rule, even to dns */
+	assert_int_equal(p->n_matchers, 0);
+	mg_conf_free(c);
+}
+
+static void
+test_l7_helpers(void **state)
+{
+	struct mg_service_conf s = { .name = "shop", .env = "prod" };
+	struct mg_service_conf bare = { .name = "x" };
+	struct mg_ref r;
+	struct mg_conf *c;
+
+	(void)state;
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_HOST), HS_FLAG_CASELESS);
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_SNI), HS_FLAG_CASELESS);
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_METHOD), 0);
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_PATH), 0);
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_HEADER), 0);
+	assert_string_equal(mg_conf_field_name(MG_L7_METHOD), "method");
+	assert_string_equal(mg_conf_field_name(MG_L7_PATH), "path");
+	assert_string_equal(mg_conf_field_name(MG_L7_HOST), "host");
+	assert_string_equal(mg_conf_field_name(MG_L7_HEADER), "header");
+	assert_string_equal(mg_conf_field_name(MG_L7_SNI), "sni");
+
+	/* identities: 1 = fe (prod), 2 = ci (dev), 0 = unknown */
+	c = load_text(P1 L7_BASE);
+	assert_non_null(c);
+	memset(&r, 0, sizeof(r));
+	r.kind = MG_REF_ANY;
+	assert_true(mg_conf_ref_covers_identity(c, &r, 0));
+	assert_true(mg_conf_ref_covers_identity(c, &r, 2));
+	assert_true(mg_conf_ref_covers_service(&r, &bare));
+	r.kind = MG_REF_NAME;
+	strcpy(r.name, "unknown");
+	assert_true(mg_conf_ref_covers_identity(c, &r, 0));
+	assert_false(mg_conf_ref_covers_identity(c, &r, 1));
+	strcpy(r.name, "fe");
+	assert_true(mg_conf_ref_covers_identity(c, &r, 1));
+	assert_false(mg_conf_ref_covers_identity(c, &r, 2));
+	assert_false(mg_conf_ref_covers_identity(c, &r, 0));
+	strcpy(r.name, "shop");
+	assert_true(mg_conf_ref_covers_service(&r, &s));
+	assert_false(mg_conf_ref_covers_service(&r, &bare));
+	r.kind = MG_REF_ENV;
+	strcpy(r.name, "prod");
+	assert_true(mg_conf_ref_covers_identity(c, &r, 1));
+	assert_false(mg_conf_ref_covers_identity(c, &r, 2));
+	/* the unknown caller has no env */
+	assert_false(mg_conf_ref_covers_identity(c, &r, 0));
+	assert_true(mg_conf_ref_covers_service(&r, &s));
+	assert_false(mg_conf_ref_covers_service(&r, &bare));
+	r.name[0] = '\0'; /* an empty label never covers an unlabelled one */
+	assert_false(mg_conf_ref_covers_service(&r, &bare));
+	mg_conf_free(c);
+}
+
+static void
+test_l7_limits(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1);
+	assert_non_null(c);
+	/* defaults, without the group */
+	assert_int_equal(c->l7.max_request_bytes, 4096);
+	assert_int_equal(c->l7.max_pending, 1024);
+	assert_int_equal(c->n_patterns, 0);
+	assert_null(c->patterns);
+	mg_conf_free(c);
+	c = load_text(P1 "l7 = { max_request_bytes = 65536; "
+			 "max_pending = 1048576; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->l7.max_request_bytes, 65536);
+	assert_int_equal(c->l7.max_pending, 1048576);
+	mg_conf_free(c);
+	c = load_text(P1 "l7 = { max_request_bytes = 256; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->l7.max_request_bytes, 256);
+	assert_int_equal(c->l7.max_pending, 1024);
+	mg_conf_free(c);
+
+	expect_error(P1 "l7 = {\n max_request_bytes = 255;\n};\n", 3,
+		     "'max_request_bytes' is 255; it must be between 256 and "
+		     "65536");
+	expect_error(P1 "l7 = {\n max_request_bytes = 65537;\n};\n", 3,
+		     "between 256 and 65536");
+	expect_error(P1 "l7 = {\n max_pending = 0;\n};\n", 3,
+		     "'max_pending' is 0; it must be between 1 and 1048576");
+	expect_error(P1 "l7 = {\n max_pending = 1048577;\n};\n", 3,
+		     "between 1 and 1048576");
+	expect_error(P1 "l7 = {\n max_pending = \"8\";\n};\n", 3,
+		     "'max_pending' must be an integer, not a string");
+	expect_error(P1 "l7 = {\n max_requests = 1;\n};\n", 3,
+		     "unknown key 'max_requests' in 'l7'");
+	expect_error(P1 "\nl7 = 4096;\n", 3,
+		     "'l7' must be a group { }, not an integer");
+}
+
+static void
+test_l7_rules(void **state)
+{
+	char longer[MG_CONF_PATTERN_LEN + 1];
+	struct mg_conf *c;
+
+	(void)state;
+	/* the longest pattern is fine, one more character is not */
+	memset(longer, 'a', sizeof(longer));
+	longer[MG_CONF_PATTERN_LEN - 1] = '\0';
+	c = load_text(l7_policy(fmt("http = { path = \"%s\"; };", longer)));
+	assert_non_null(c);
+	assert_int_equal(strlen(c->patterns[0].regex), MG_CONF_PATTERN_LEN - 1);
+	mg_conf_free(c);
+	longer[MG_CONF_PATTERN_LEN - 1] = 'a';
+	longer[MG_CONF_PATTERN_LEN] = '\0';
+	expect_error(l7_policy(fmt("http = {\npath = \"%s\"; };", longer)), 7,
+		     "policy 'a': http.path pattern is longer than 1023 "
+		     "characters");
+
+	expect_error(l7_policy("http = { path = \"^/\"; };\n"
+			       "tls = { sni = \"x\"; };"),
+		     7, "policy 'a' has both 'http' (line 6) and 'tls'");
+	expect_error(l7_policy("http = { };"), 6,
+		     "policy 'a': 'http' is empty; give at least one of "
+		     "method, path, host or headers");
+	expect_error(l7_policy("tls = { };"), 6,
+		     "policy 'a': 'tls' is empty; give at least one of sni");
+	expect_error(l7_policy("http = \"^/\";"), 6,
+		     "'http' must be a group { }, not a string");
+	expect_error(l7_policy("tls = ( \"x\" );"), 6,
+		     "'tls' must be a group { }, not a list ( )");
+	expect_error(l7_policy("http = { path = \"^/\";\npth = \"^/\"; };"), 7,
+		     "unknown key 'pth' in 'http' of policy 'a'");
+	expect_error(l7_policy("tls = { sni = \"x\";\nhost = \"x\"; };"), 7,
+		     "unknown key 'host' in 'tls' of policy 'a'");
+	expect_error(l7_policy("http = {\npath = 80; };"), 7,
+		     "policy 'a': http.path must be a string or a list of "
+		     "strings, not an integer");
+	expect_error(l7_policy("http = { path = ( \"^/a\",\n1 ); };"), 7,
+		     "policy 'a': http.path must be a string or a list of "
+		     "strings, not an integer");
+	expect_error(l7_policy("http = { method = ( \"^GET$\",\n"
+			       "( \"x\" ) ); };"),
+		     7,
+		     "http.method must be a string or a list of strings, "
+		     "not a list ( )");
+	expect_error(l7_policy("tls = {\nsni = { x = \"y\"; }; };"), 7,
+		     "policy 'a': tls.sni must be a string or a list of "
+		     "strings, not a group { }");
+	expect_error(l7_policy("http = {\nhost = []; };"), 7,
+		     "policy 'a': http.host must not be an empty list");
+	expect_error(l7_policy("http = { host = [\"x\",\n\"\"]; };"), 7,
+		     "policy 'a': http.host has an empty pattern");
+	/* Hyperscan's own words, at the element's line */
+	expect_error(l7_policy("http = { path = [ \"^/ok\",\n\"^/a(\" ]; };"),
+		     7,
+		     "policy 'a': http.path pattern '^/a(': Missing close "
+		     "parenthesis for group started at index 3.");
+	expect_error(l7_policy("http = {\nmethod = \"^(?=G)GET\"; };"), 7,
+		     "http.method pattern '^(?=G)GET': Zero-width assertions "
+		     "are not supported");
+	expect_error(l7_policy("tls = {\nsni = \"[z-a]\"; };"), 7,
+		     "tls.sni pattern '[z-a]': Range out of order");
+	expect_error(l7_policy("http = {\npath = \"\\\\1\"; };"), 7,
+		     "http.path pattern '\\1': Invalid back reference");
+	expect_error(l7_policy("http = {\npath = \"^/?\"; };"), 7,
+		     "policy 'a': http.path pattern '^/?' matches the empty "
+		     "string");
+	expect_error(l7_policy("http = {\nmethod = \"G*\"; };"), 7,
+		     "http.method pattern 'G*' matches the empty string");
+	expect_error(l7_policy("tls = {\nsni = [\"x\", \"$\"]; };"), 7,
+		     "tls.sni pattern '$' matches the empty string");
+}
+
+static void
+test_l7_headers(void **state)
+{
+	(void)state;
+	expect_error(l7_policy("http = {\nheaders = \"x-env\"; };"), 7,
+		     "policy 'a': http.headers must be a list ( { name = ...; "
+		     "value = ...; }, ... ), not a string");
+	expect_error(l7_policy("http = {\nheaders = (); };"), 7,
+		     "policy 'a': http.headers must not be an empty list");
+	expect_error(l7_policy("http = { headers = (\n\"x-env\" ); };"), 7,
+		     "policy 'a': each of http.headers must be a group");
+	expect_error(l7_policy("http = { headers = (\n{ name = \"x\"; } ); };"),
+		     7, "an entry of http.headers of policy 'a' needs 'value'");
+	expect_error(
+		l7_policy("http = { headers = (\n{ value = \"x\"; } ); };"), 7,
+		"an entry of http.headers of policy 'a' needs 'name'");
+	expect_error(l7_policy("http = { headers = ( { name = \"x\";\n"
+			       "value = \"y\"; vaule = \"z\"; } ); };"),
+		     7,
+		     "unknown key 'vaule' in an entry of http.headers of "
+		     "policy 'a'");
+	expect_error(l7_policy("http = { headers = ( {\nname = \"x env\"; "
+			       "value = \"y\"; } ); };"),
+		     7, "policy 'a': header name 'x env' is not a field name");
+	expect_error(l7_policy("http = { headers = ( {\nname = \"x:y\"; "
+			       "value = \"y\"; } ); };"),
+		     7, "header name 'x:y' is not a field name");
+	expect_error(l7_policy("http = { headers = ( {\nname = \"\"; "
+			       "value = \"y\"; } ); };"),
+		     7, "header name '' is not a field name");
+	expect_error(l7_policy("http = { headers = ( {\nname = "
+			       "\"x-0123456789012345678901234567890\"; "
+			       "value = \"y\"; } ); };"),
+		     7, "of 1 to 31 letters, digits and");
+	expect_error(l7_policy("http = { headers = ( {\nname = 5; "
+			       "value = \"y\"; } ); };"),
+		     7, "'name' must be a string, not an integer");
+	expect_error(l7_policy("http = { headers = ( { name = \"x\";\n"
+			       "value = 5; } ); };"),
+		     7,
+		     "policy 'a': http.headers 'x' must be a string or a list "
+		     "of strings, not an integer");
+	expect_error(l7_policy("http = { headers = ( { name = \"X-Env\";\n"
+			       "value = \"(\"; } ); };"),
+		     7,
+		     "policy 'a': http.headers 'x-env' pattern '(': Missing");
+}
+
+static void
+test_l7_bounds(void **state)
+{
+	size_t cap = 2u << 20, off;
+	char *text = malloc(cap);
+	struct mg_conf *c;
+	int i;
+
+	(void)state;
+	assert_non_null(text);
+	/* 8 matchers are fine, the 9th (on line 12) is not */
+	c = load_text(
+		l7_policy("http = { method = \"^GET$\"; path = \"^/\"; "
+			  "host = \"x\";\n"
+			  "headers = ( { name = \"h1\"; value = \"x\"; },\n"
+			  "{ name = \"h2\"; value = \"x\"; },\n"
+			  "{ name = \"h3\"; value = \"x\"; },\n"
+			  "{ name = \"h4\"; value = \"x\"; },\n"
+			  "{ name = \"h5\"; value = \"x\"; } ); };"));
+	assert_non_null(c);
+	assert_int_equal(c->policies[0].n_matchers, MG_CONF_MAX_MATCHERS);
+	assert_string_equal(c->policies[0].matchers[7].header, "h5");
+	mg_conf_free(c);
+	expect_error(
+		l7_policy("http = { method = \"^GET$\"; path = \"^/\"; "
+			  "host = \"x\";\n"
+			  "headers = ( { name = \"h1\"; value = \"x\"; },\n"
+			  "{ name = \"h2\"; value = \"x\"; },\n"
+			  "{ name = \"h3\"; value = \"x\"; },\n"
+			  "{ name = \"h4\"; value = \"x\"; },\n"
+			  "{ name = \"h5\"; value = \"x\"; },\n"
+			  "{ name = \"h6\"; value = \"x\"; },\n"
+			  "{ name = \"h7\"; value = \"x\"; } ); };"),
+		12, "policy 'a': more than 8 matchers");
+	/* once per rule, not once per extra matcher */
+	assert_int_equal(errs.n, 1);
+
+	/* MG_CONF_MAX_PATTERNS in the config: the next one (line 8) is
+	 * refused, once */
+	off = (size_t)snprintf(text, cap,
+			       P1 L7_BASE "policies = (\n"
+					  "{ name = \"a\"; action = \"allow\"; "
+					  "from = [\"*\"]; to = [\"shop\"];\n"
+					  "http = { path = [\n");
+	for (i = 0; i < MG_CONF_MAX_PATTERNS; i++)
+		off += (size_t)snprintf(text + off, cap - off, "%s\"^/%x\"",
+					i > 0 ? ", " : "", i);
+	snprintf(text + off, cap - off, ",\n\"^/x\", \"^/y\" ]; }; }\n);\n");
+	expect_error(text, 8, "policy 'a': more than 65536 patterns");
+	assert_int_equal(errs.n, 1);
+	free(text);
+}
+
+static void
+test_l7_services(void **state)
+{
+	(void)state;
+	/* layer-7 rules need TCP */
+	expect_error(P1 L7_BASE "policies = (\n"
+				"{ name = \"a\"; action = \"allow\"; "
+				"from = [\"*\"]; to = [\"shop\", \"dns\"];\n"
+				"http = { path = \"^/\"; }; }\n);\n",
+		     6,
+		     "policy 'a' has 'http' rules but covers UDP service "
+		     "'dns'; layer-7 rules need TCP");
+	expect_error(P1 L7_BASE "policies = (\n"
+				"{ name = \"a\"; action = \"deny\"; "
+				"from = [\"*\"]; to = [\"*\"];\n"
+				"tls = { sni = \"x\"; }; }\n);\n",
+		     6,
+		     "policy 'a' has 'tls' rules but covers UDP service 'dns'");
+	/* a service is HTTP or TLS: the later rule is blamed, whichever
+	 * way round and however the service is named */
+	expect_error(P1 L7_BASE "policies = (\n"
+				"{ name = \"a\"; action = \"allow\"; "
+				"from = [\"*\"]; to = [\"shop\"];\n"
+				"http = { path = \"^/\"; }; },\n"
+				"{ name = \"l4\"; action = \"allow\"; "
+				"from = [\"*\"]; to = [\"*\"]; },\n"
+				"{ name = \"b\"; action = \"deny\"; "
+				"from = [\"fe\"]; to = [\"env:prod\"];\n"
+				"tls = { sni = \"x\"; }; }\n);\n",
+		     9,
+		     "policy 'b' has 'tls' rules for service 'shop', which "
+		     "policy 'a' (line 5) gives 'http' rules; a service is "
+		     "HTTP or TLS, not both");
+	assert_int_equal(errs.n, 1);
+	expect_error(P1 L7_BASE "policies = (\n"
+				"{ name = \"b\"; action = \"allow\"; "
+				"from = [\"*\"]; to = [\"secure\"];\n"
+				"tls = { sni = \"x\"; }; },\n"
+				"{ name = \"a\"; action = \"allow\"; "
+				"from = [\"*\"]; to = [\"shop\", \"secure\"];\n"
+				"http = { path = \"^/\"; }; }\n);\n",
+		     8,
+		     "policy 'a' has 'http' rules for service 'secure', which "
+		     "policy 'b' (line 5) gives 'tls' rules");
+}
+
+/* The bundled 10,000-pattern file loads, every pattern checked by
+ * Hyperscan, in under a second. Most of that time is Hyperscan's: each
+ * hs_expression_info() asks the CPU for its features again (cpuid, a
+ * trap to the hypervisor in a VM), and a sanitizer slows every one of its
+ * many mallocs. */
+#ifdef __SANITIZE_ADDRESS__
+#define L7_LOAD_BOUND_S 4.0
+#else
+#define L7_LOAD_BOUND_S 1.0
+#endif
+
+static void
+test_l7_many_patterns(void **state)
+{
+	const struct mg_policy_conf *p;
+	struct timespec t0, t1;
+	struct mg_conf *c;
+	double s;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c = mg_conf_load("configs/l7_many_patterns.conf", MG_DRIVERS_CONF_DIR,
+			 &errs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	s = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("# l7_many_patterns.conf: %u patterns in %.3f s\n",
+		      c->n_patterns, s);
+	assert_int_equal(c->n_patterns, 10004);
+	assert_int_equal(c->n_policies, 2);
+	p = &c->policies[1];
+	assert_int_equal(p->l7, MG_L7_HTTP);
+	check_matcher(c, &p->matchers[0], MG_L7_METHOD, 5035, 5002, 2);
+	check_matcher(c, &p->matchers[1], MG_L7_PATH, 5036, 5004, 5000);
+	assert_string_equal(c->patterns[5004].regex,
+			    "^/api/v1/item-05000(/|$)");
+	assert_int_equal(c->patterns[5004].line, 5037);
+	assert_string_equal(c->patterns[10003].regex,
+			    "^/api/v1/item-09999(/|$)");
+	/* not the last one's: libconfig 1.5 gives the last element of a
+	 * [ ] array the line of whatever follows it, here the ']' */
+	assert_int_equal(c->patterns[10002].line, 10035);
+	mg_conf_free(c);
+	assert_true(s < L7_LOAD_BOUND_S);
+}
+
 static int
 setup(void **state)
 {
@@ -1348,6 +1857,14 @@ main(void)
 		cmocka_unit_test(test_canary_valid),
 		cmocka_unit_test(test_canary_rules),
 		cmocka_unit_test(test_health_rules),
+		cmocka_unit_test(test_l7_valid),
+		cmocka_unit_test(test_l7_helpers),
+		cmocka_unit_test(test_l7_limits),
+		cmocka_unit_test(test_l7_rules),
+		cmocka_unit_test(test_l7_headers),
+		cmocka_unit_test(test_l7_bounds),
+		cmocka_unit_test(test_l7_services),
+		cmocka_unit_test(test_l7_many_patterns),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);

@@ -1304,6 +1304,15 @@ test_reason_names(void **state)
 		[MG_DROP_NO_ROUTE] = "no_route",
 		[MG_DROP_NEIGH_QUEUE_FULL] = "neigh_queue_full",
 		[MG_DROP_NEIGH_TIMEOUT] = "neigh_timeout",
+		[MG_DROP_L7_DENY] = "l7_deny",
+		[MG_DROP_L7_NOT_HTTP] = "l7_not_http",
+		[MG_DROP_L7_BAD_REQUEST] = "l7_bad_request",
+		[MG_DROP_L7_NOT_TLS] = "l7_not_tls",
+		[MG_DROP_L7_BAD_HELLO] = "l7_bad_hello",
+		[MG_DROP_L7_TOO_LARGE] = "l7_too_large",
+		[MG_DROP_L7_PENDING_FULL] = "l7_pending_full",
+		[MG_DROP_L7_OUT_OF_ORDER] = "l7_out_of_order",
+		[MG_DROP_L7_RESET] = "l7_reset",
 	};
 	unsigned int r, q;
 	const char *name;
@@ -1605,6 +1614,97 @@ test_nat_udp_no_cksum(void **state)
 	assert_int_equal(rte_ipv4_cksum(f.ip4), 0);
 }
 
+/* IPv6 pseudo-header checksum over the upper-layer length, which the
+ * rte_ helpers cannot give with extension headers in between. */
+static uint16_t
+tcp6_cksum_verify(const struct rte_ipv6_hdr *ip, const uint8_t *l4,
+		  uint16_t l4_len)
+{
+	uint32_t sum = rte_raw_cksum(ip->src_addr, 32);
+
+	sum += rte_cpu_to_be_16(IPPROTO_TCP) + rte_cpu_to_be_16(l4_len);
+	sum += rte_raw_cksum(l4, l4_len);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* A reset made from a data segment: headers kept, payload and options
+ * gone, sequence numbers and checksums right, turned around on request. */
+static void
+reset_and_check(struct frame *f, bool reply)
+{
+	struct mg_pkt_info before, info;
+	const struct rte_tcp_hdr *th;
+	uint8_t *l4;
+
+	assert_reason(mg_pkt_parse(f->m, &before), MG_DROP_NONE);
+	frame_checksum(f, &before);
+	assert_int_equal(
+		mg_pkt_tcp_reset(f->m, &before, reply, 0xfffffffe, 12345), 0);
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	assert_int_equal(info.payload_len, 0);
+	assert_int_equal(info.l4_off, before.l4_off);
+	assert_int_equal(rte_pktmbuf_pkt_len(f->m), info.l4_off + 20);
+	assert_int_equal(info.tcp_flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
+	assert_memory_equal(info.tuple.src,
+			    reply ? before.tuple.dst : before.tuple.src, 16);
+	assert_memory_equal(info.tuple.dst,
+			    reply ? before.tuple.src : before.tuple.dst, 16);
+	assert_int_equal(info.tuple.sport,
+			 reply ? before.tuple.dport : before.tuple.sport);
+	assert_int_equal(info.tuple.dport,
+			 reply ? before.tuple.sport : before.tuple.dport);
+	l4 = frame_at(f, info.l4_off);
+	th = (const struct rte_tcp_hdr *)l4;
+	assert_int_equal(rte_be_to_cpu_32(th->sent_seq), 0xfffffffe);
+	assert_int_equal(rte_be_to_cpu_32(th->recv_ack), 12345);
+	assert_int_equal(th->rx_win, 0);
+	if (f->ip4) {
+		assert_int_equal(rte_ipv4_cksum(f->ip4), 0);
+		assert_int_equal(rte_ipv4_udptcp_cksum_verify(f->ip4, l4), 0);
+	} else {
+		assert_int_equal(tcp6_cksum_verify(f->ip6, l4, 20), 0);
+	}
+}
+
+static void
+test_tcp_reset(void **state)
+{
+	static const uint8_t opts[4] = { 1, 1, 1, 0 };
+	static const struct ext6 ext[] = { { IPPROTO_HOPOPTS, 0 },
+					   { IPPROTO_DSTOPTS, 1 } };
+	struct mg_pkt_info info;
+	struct frame f;
+	unsigned int reply;
+
+	(void)state;
+	for (reply = 0; reply < 2; reply++) {
+		build_ipv4(&f, IPPROTO_TCP, NULL, 0, 100);
+		reset_and_check(&f, reply);
+		build_ipv4(&f, IPPROTO_TCP, opts, sizeof(opts), 1);
+		reset_and_check(&f, reply);
+		build_ipv6(&f, NULL, 0, IPPROTO_TCP, 300);
+		reset_and_check(&f, reply);
+		build_ipv6(&f, ext, RTE_DIM(ext), IPPROTO_TCP, 7);
+		reset_and_check(&f, reply);
+		/* TCP options go too, and a VLAN tag stays */
+		frame_init(&f);
+		put_eth(&f, RTE_ETHER_TYPE_VLAN);
+		put_vlan(&f, 42, RTE_ETHER_TYPE_IPV4);
+		put_ipv4(&f, IPPROTO_TCP, NULL, 0);
+		put_tcp(&f, 8, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+		put_payload(&f, 50);
+		frame_seal(&f);
+		reset_and_check(&f, reply);
+		assert_int_equal(frame_at(&f, 12)[0], 0x81);
+	}
+	/* not TCP */
+	build_ipv4(&f, IPPROTO_UDP, NULL, 0, 10);
+	assert_reason(mg_pkt_parse(f.m, &info), MG_DROP_NONE);
+	assert_int_equal(mg_pkt_tcp_reset(f.m, &info, false, 1, 2), -EINVAL);
+}
+
 /* Runs even when a test fails half-way, so mbufs are never carried over. */
 static int
 test_teardown(void **state)
@@ -1669,6 +1769,7 @@ main(void)
 		PKT_TEST(test_mutations),
 		PKT_TEST(test_nat_rewrite),
 		PKT_TEST(test_nat_udp_no_cksum),
+		PKT_TEST(test_tcp_reset),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -62,7 +62,7 @@ build_conf(const struct mg_conf *c)
 	char err[256] = "";
 	struct mg_ruleset *rs;
 
-	rs = mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err));
+	rs = mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err));
 	if (rs == NULL)
 		print_error("build: %s (%s)\n", err, rte_strerror(rte_errno));
 	assert_non_null(rs);
@@ -1166,7 +1166,7 @@ test_build_errors(void **state)
 	(void)state;
 	err[0] = '\0';
 	assert_null(
-		mg_ruleset_build(NULL, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+		mg_ruleset_build(NULL, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_true(err[0] != '\0');
 
@@ -1177,14 +1177,14 @@ test_build_errors(void **state)
 	c->services[1].ports[0].lo = 70; /* now overlaps a's port 80 */
 	c->services[1].ports[0].hi = 90;
 	err[0] = '\0';
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	/* named in port order: b's 70-90 sorts first */
 	assert_non_null(strstr(err, "services 'b' and 'a' share an address"));
 
 	c->services[1].ports[0].lo = c->services[1].ports[0].hi = 81;
 	c->services[1].versions[0].weight = 0;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "weights of service 'b'"));
 	mg_conf_free(c);
@@ -1201,7 +1201,7 @@ test_build_errors(void **state)
 		   "services = ( %s );\n",
 		svc("s", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1")));
 	c->identities[1].prefixes[1] = c->identities[0].prefixes[1];
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "prefix 2001:db8::/32 of identity 'b' "
 				    "is given twice"));
@@ -1210,14 +1210,14 @@ test_build_errors(void **state)
 		mg_addr_parse("0.0.0.0", &c->identities[0].prefixes[0].addr));
 	c->identities[0].prefixes[0].len = 0;
 	c->identities[1].prefixes[1] = c->identities[0].prefixes[0];
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "prefix 0.0.0.0/0 of identity 'b' "
 				    "is given twice"));
 	assert_true(
 		mg_addr_parse("10.0.0.0", &c->identities[1].prefixes[1].addr));
 	c->identities[1].prefixes[1].len = 33;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "cannot add prefix 10.0.0.0/33"));
 	assert_int_equal(heap_in_use(), before);
@@ -1283,7 +1283,7 @@ build_health(const char *text, struct mg_health *h)
 	struct mg_ruleset *rs;
 	char err[256] = "";
 
-	rs = mg_ruleset_build(c, SOCKET_ID_ANY, h, err, sizeof(err));
+	rs = mg_ruleset_build(c, SOCKET_ID_ANY, h, 1, err, sizeof(err));
 	if (rs == NULL)
 		print_error("build: %s (%s)\n", err, rte_strerror(rte_errno));
 	assert_non_null(rs);
@@ -1798,7 +1798,7 @@ test_health_reload(void **state)
 			     "\"198.19.1.2\", \"198.19.1.3\", "
 			     "\"198.19.1.4\"]; }")));
 	before = heap_in_use();
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, h, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, h, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, ENOSPC);
 	assert_non_null(strstr(err, "cannot track the health of backend "
 				    "198.19.1.4 of version 'v'"));
@@ -1842,7 +1842,7 @@ test_canary_defensive(void **state)
 	mg_ruleset_free(rs);
 
 	c->services[0].routes[0].version = 2;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, err, sizeof(err)));
+	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "route 0 of service 's' is malformed"));
 	mg_conf_free(c);

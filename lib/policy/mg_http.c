@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* Strict HTTP/1.x request-head parser and chunked-framing walker (see
+ * l7_parse.h): one pass over the bytes, no allocation, no state kept
+ * between calls except what the caller holds. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "l7_parse.h"
+
+/* Byte classes, one table so each byte costs one load. */
+#define C_TCHAR 0x01 /* token (RFC 9110 5.6.2) */
+#define C_VCHAR 0x02 /* visible ASCII: request target */
+#define C_FIELD 0x04 /* field value: VCHAR, SP, HTAB, obs-text */
+#define C_HEX	0x08
+/* Target bytes the path check looks at; the rest are skipped fast. */
+#define C_PATHX 0x10
+
+static const uint8_t cls[256] = {
+	['\t'] = C_FIELD,
+	[' '] = C_FIELD,
+	['!'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['"'] = C_VCHAR | C_FIELD,
+	['#'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['$'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['%'] = C_TCHAR | C_VCHAR | C_FIELD | C_PATHX,
+	['&'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['\''] = C_TCHAR | C_VCHAR | C_FIELD,
+	['('] = C_VCHAR | C_FIELD,
+	[')'] = C_VCHAR | C_FIELD,
+	['*'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['+'] = C_TCHAR | C_VCHAR | C_FIELD,
+	[','] = C_VCHAR | C_FIELD,
+	['-'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['.'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['/'] = C_VCHAR | C_FIELD | C_PATHX,
+	['0' ... '9'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX,
+	[':'] = C_VCHAR | C_FIELD,
+	[';'] = C_VCHAR | C_FIELD | C_PATHX,
+	['<' ... '>'] = C_VCHAR | C_FIELD,
+	['?'] = C_VCHAR | C_FIELD | C_PATHX,
+	['@'] = C_VCHAR | C_FIELD,
+	['A' ... 'F'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX,
+	['G' ... 'Z'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['['] = C_VCHAR | C_FIELD,
+	['\\'] = C_VCHAR | C_FIELD | C_PATHX,
+	[']'] = C_VCHAR | C_FIELD,
+	['^'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['_'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['`'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['a' ... 'f'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX,
+	['g' ... 'z'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['{'] = C_VCHAR | C_FIELD,
+	['|'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['}'] = C_VCHAR | C_FIELD,
+	['~'] = C_TCHAR | C_VCHAR | C_FIELD,
+	[0x80 ... 0xff] = C_FIELD,
+};
+
+#define MAX_METHOD	 20
+#define MAX_CL_DIGITS	 18
+#define MAX_CHUNK_DIGITS 15
+
+static inline int
+hexval(uint8_t c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* @p s is a token (validated), @p lower a lower-case literal: token bytes
+ * never collide with a letter under |0x20, so this is a caseless compare. */
+static inline bool
+name_is(const uint8_t *s, uint32_t n, const char *lower, uint32_t lower_len)
+{
+	uint32_t i;
+
+	if (n != lower_len)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((s[i] | 0x20) != (uint8_t)lower[i])
+			return false;
+	return true;
+}
+
+#define NAME_IS(s, n, lit) name_is(s, n, lit, sizeof(lit) - 1)
+
+/* Value bytes compare caselessly too, but may hold non-letters that
+ * |0x20 would fold (e.g. '@' to '`'): fold letters only. */
+static bool
+value_caseless_is(const struct mg_l7_str *v, const char *lower, uint32_t n)
+{
+	uint32_t i;
+	uint8_t c;
+
+	if (v->len != n)
+		return false;
+	for (i = 0; i < n; i++) {
+		c = v->p[i];
+		if (c >= 'A' && c <= 'Z')
+			c |= 0x20;
+		if (c != (uint8_t)lower[i])
+			return false;
+	}
+	return true;
+}
+
+/* True when the path segment at @p s, up to @p semi (its first ';' or
+ * its end), is "." or "..": some servers strip ";params" before they
+ * resolve dot segments ("/..;/admin"). */
+static inline bool
+dot_segment(const uint8_t *s, const uint8_t *semi)
+{
+	ptrdiff_t n = semi - s;
+
+	return (n == 1 && s[0] == '.') ||
+	       (n == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* Percent-escapes a server may decode before routing: an unreserved
+ * byte (RFC 3986 2.3, which says never to encode them, so no honest
+ * client does) could rename the path behind a pattern's back ("%61dmin"),
+ * and '/' or '\' would move segment boundaries. */
+static inline bool
+escape_refused(int v)
+{
+	return (v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z') ||
+	       (v >= '0' && v <= '9') || v == '-' || v == '.' || v == '_' ||
+	       v == '~' || v == '/' || v == '\\';
+}
+
+/*
+ * Scan the request target from @p i: stop at the first byte that is not
+ * visible ASCII (normally the SP before the version) and return its
+ * index, or len. *bad is set when the origin-form path is not canonical;
+ * the caller reports it only once the line proves to be HTTP, so that
+ * e.g. "SET key value" on a Redis port reads as not HTTP.
+ */
+static inline uint32_t
+scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad)
+{
+	const uint8_t *seg, *semi = NULL;
+	uint8_t c;
+
+	if (p[i] != '/') {
+		/* "*" (OPTIONS) or absolute/authority-form: the caller
+		 * decides; only the extent is found here. */
+		while (i < len && (cls[p[i]] & C_VCHAR))
+			i++;
+		return i;
+	}
+	/* Path: every '/' closes a segment that must not be empty or a dot
+	 * segment. The leading '/' opens the first one. */
+	i++;
+	seg = p + i;
+	for (;;) {
+		while (i < len && (cls[p[i]] & (C_VCHAR | C_PATHX)) == C_VCHAR)
+			i++;
+		if (i == len)
+			return i;
+		c = p[i];
+		if (!(cls[c] & C_VCHAR) || c == '?') {
+			/* End of the path: the last segment may be "." or
+			 * "..", but "/a/" (empty last segment) is fine. */
+			if (dot_segment(seg, semi ? semi : p + i))
+				*bad = true;
+			break;
+		}
+		switch (c) {
+		case '/':
+			if (p + i == seg ||
+			    dot_segment(seg, semi ? semi : p + i))
+				*bad = true;
+			seg = p + i + 1;
+			semi = NULL;
+			break;
+		case ';':
+			if (semi == NULL)
+				semi = p + i;
+			break;
+		case '\\': *bad = true; break;
+		case '%':
+			/* An escape cut by the end of the data is checked
+			 * when it arrives whole. */
+			if (i + 1 < len && !(cls[p[i + 1]] & C_HEX))
+				*bad = true;
+			else if (i + 2 < len && !(cls[p[i + 2]] & C_HEX))
+				*bad = true;
+			else if (i + 2 < len &&
+				 escape_refused(hexval(p[i + 1]) * 16 +
+						hexval(p[i + 2])))
+				*bad = true;
+			break;
+		default: break;
+		}
+		i++;
+	}
+	/* The query: any visible ASCII. */
+	while (i < len && (cls[p[i]] & C_VCHAR))
+		i++;
+	return i;
+}
+
+/* Parse Content-Length's value: 1*DIGIT, at most MAX_CL_DIGITS. */
+static bool
+parse_content_length(const struct mg_l7_str *v, uint64_t *out)
+{
+	uint64_t n = 0;
+	uint32_t i;
+
+	if (v->len == 0 || v->len > MAX_CL_DIGITS)
+		return false;
+	for (i = 0; i < v->len; i++) {
+		if (v->p[i] < '0' || v->p[i] > '9')
+			return false;
+		n = n * 10 + (v->p[i] - '0');
+	}
+	*out = n;
+	return true;
+}
+
+int
+mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
+{
+	static const uint8_t version[] = "HTTP/1.";
+	struct mg_http_header *f;
+	uint32_t i, t0, k, n0, v0, v1;
+	bool bad_target = false, seen_cl = false, seen_te = false;
+
+	/* Request line: the shape "TOKEN SP target SP HTTP/1.x" decides
+	 * NOT_HTTP; faults inside a line of that shape are bad requests. */
+	for (i = 0; i < len && (cls[p[i]] & C_TCHAR); i++)
+		if (i == MAX_METHOD)
+			return -MG_L7_ERR_NOT_HTTP;
+	if (i == len)
+		return 0;
+	if (i == 0 || p[i] != ' ')
+		return -MG_L7_ERR_NOT_HTTP;
+	h->method.p = p;
+	h->method.len = i;
+	t0 = ++i;
+	if (i == len)
+		return 0;
+	i = scan_target(p, i, len, &bad_target);
+	if (i == len)
+		return 0;
+	if (i == t0 || p[i] != ' ')
+		return -MG_L7_ERR_NOT_HTTP;
+	h->target.p = p + t0;
+	h->target.len = i - t0;
+	i++;
+	for (k = 0; k < sizeof(version) - 1; k++, i++) {
+		if (i == len)
+			return 0;
+		if (p[i] != version[k])
+			return -MG_L7_ERR_NOT_HTTP;
+	}
+	if (i == len)
+		return 0;
+	if (p[i] != '0' && p[i] != '1')
+		return -MG_L7_ERR_NOT_HTTP;
+	h->minor = p[i] - '0';
+	if (++i == len)
+		return 0;
+	if (p[i] != '\r' && p[i] != '\n')
+		return -MG_L7_ERR_NOT_HTTP;
+
+	/* HTTP from here on. */
+	if (bad_target)
+		return -MG_L7_ERR_BAD_REQUEST;
+	if (p[t0] != '/') {
+		/* Only "OPTIONS *"; absolute-form would let the target name
+		 * another host than Host does. */
+		if (h->target.len != 1 || p[t0] != '*' || h->method.len != 7 ||
+		    memcmp(p, "OPTIONS", 7) != 0)
+			return -MG_L7_ERR_BAD_REQUEST;
+	}
+	if (h->method.len == 7 && memcmp(p, "CONNECT", 7) == 0)
+		return -MG_L7_ERR_BAD_REQUEST;
+	if (p[i] != '\r')
+		return -MG_L7_ERR_BAD_REQUEST;
+	if (++i == len)
+		return 0;
+	if (p[i] != '\n')
+		return -MG_L7_ERR_BAD_REQUEST;
+	i++;
+
+	h->host.p = NULL;
+	h->host.len = 0;
+	h->body = MG_HTTP_BODY_NONE;
+	h->upgrade = false;
+	h->content_length = 0;
+	h->n_headers = 0;
+
+	/* Header fields: name ":" OWS value OWS CRLF, until an empty line. */
+	for (;;) {
+		if (i == len)
+			return 0;
+		if (p[i] == '\r') {
+			if (i + 1 == len)
+				return 0;
+			if (p[i + 1] != '\n')
+				return -MG_L7_ERR_BAD_REQUEST;
+			break;
+		}
+		n0 = i;
+		while (i < len && (cls[p[i]] & C_TCHAR))
+			i++;
+		if (i == len)
+			return 0;
+		/* Also refuses obs-fold and whitespace before the colon. */
+		if (i == n0 || p[i] != ':')
+			return -MG_L7_ERR_BAD_REQUEST;
+		if (h->n_headers == MG_HTTP_MAX_HEADERS)
+			return -MG_L7_ERR_BAD_REQUEST;
+		f = &h->headers[h->n_headers];
+		f->name.p = p + n0;
+		f->name.len = i - n0;
+		i++;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		v0 = i;
+		while (i < len && (cls[p[i]] & C_FIELD))
+			i++;
+		if (i == len)
+			return 0;
+		if (p[i] != '\r')
+			return -MG_L7_ERR_BAD_REQUEST;
+		if (i + 1 == len)
+			return 0;
+		if (p[i + 1] != '\n')
+			return -MG_L7_ERR_BAD_REQUEST;
+		for (v1 = i; v1 > v0 && (p[v1 - 1] == ' ' || p[v1 - 1] == '\t');
+		     v1--)
+			;
+		f->value.p = p + v0;
+		f->value.len = v1 - v0;
+		i += 2;
+		h->n_headers++;
+
+		switch (f->name.len) {
+		case 4:
+			if (!NAME_IS(f->name.p, 4, "host"))
+				break;
+			if (h->host.p != NULL)
+				return -MG_L7_ERR_BAD_REQUEST;
+			h->host = f->value;
+			break;
+		case 7:
+			if (NAME_IS(f->name.p, 7, "upgrade"))
+				h->upgrade = true;
+			break;
+		case 14:
+			if (!NAME_IS(f->name.p, 14, "content-length"))
+				break;
+			if (seen_cl || seen_te ||
+			    !parse_content_length(&f->value,
+						  &h->content_length))
+				return -MG_L7_ERR_BAD_REQUEST;
+			seen_cl = true;
+			h->body = MG_HTTP_BODY_LENGTH;
+			break;
+		case 17:
+			if (!NAME_IS(f->name.p, 17, "transfer-encoding"))
+				break;
+			if (seen_te || seen_cl || h->minor == 0 ||
+			    !value_caseless_is(&f->value, "chunked", 7))
+				return -MG_L7_ERR_BAD_REQUEST;
+			seen_te = true;
+			h->body = MG_HTTP_BODY_CHUNKED;
+			break;
+		default: break;
+		}
+	}
+	if (h->minor == 1 && h->host.p == NULL)
+		return -MG_L7_ERR_BAD_REQUEST;
+	return (int)(i + 2);
+}
+
+/* Chunked framing positions; the low nibble of *state. The high nibble
+ * counts chunk-size digits while one is read. */
+enum chunk_pos {
+	CK_SIZE0 = 0, /* first hex digit of a chunk-size */
+	CK_SIZE,      /* more hex digits, ';' or CR */
+	CK_EXT,	      /* chunk extension, until CR */
+	CK_SIZE_LF,   /* LF ending the size line */
+	CK_DATA,      /* *left data bytes */
+	CK_DATA_CR,   /* CR after the data */
+	CK_DATA_LF,   /* LF after the data */
+	CK_TRAILER0,  /* a trailer field's first byte, or the final CR */
+	CK_TNAME,     /* trailer field name, until ':' */
+	CK_TVALUE,    /* trailer field value, until CR */
+	CK_TLF,	      /* LF ending a trailer field */
+	CK_END_LF,    /* LF ending the body */
+	CK_DONE,
+	CK_ERROR,
+};
+
+int
+mg_http_chunked(uint64_t *left, uint8_t *state, const uint8_t *p, uint32_t len,
+		bool *done)
+{
+	unsigned int pos = *state & 0x0f, digits = *state >> 4;
+	uint64_t n = *left;
+	uint32_t i = 0, take;
+	uint8_t c;
+
+	*done = false;
+	if (pos == CK_DONE) {
+		*done = true;
+		return 0;
+	}
+	while (i < len) {
+		c = p[i];
+		switch (pos) {
+		case CK_SIZE0:
+			if (!(cls[c] & C_HEX))
+				goto bad;
+			n = hexval(c);
+			digits = 1;
+			pos = CK_SIZE;
+			break;
+		case CK_SIZE:
+			if (cls[c] & C_HEX) {
+				if (digits == MAX_CHUNK_DIGITS)
+					goto bad;
+				n = n << 4 | hexval(c);
+				digits++;
+			} else if (c == ';') {
+				pos = CK_EXT;
+			} else if (c == '\r') {
+				pos = CK_SIZE_LF;
+			} else {
+				goto bad;
+			}
+			break;
+		case CK_EXT:
+			if (c == '\r')
+				pos = CK_SIZE_LF;
+			else if (!(cls[c] & C_FIELD))
+				goto bad;
+			break;
+		case CK_SIZE_LF:
+			if (c != '\n')
+				goto bad;
+			digits = 0;
+			pos = n ? CK_DATA : CK_TRAILER0;
+			break;
+		case CK_DATA:
+			take = len - i < n ? len - i : (uint32_t)n;
+			n -= take;
+			i += take;
+			if (n == 0)
+				pos = CK_DATA_CR;
+			continue;
+		case CK_DATA_CR:
+			if (c != '\r')
+				goto bad;
+			pos = CK_DATA_LF;
+			break;
+		case CK_DATA_LF:
+			if (c != '\n')
+				goto bad;
+			pos = CK_SIZE0;
+			break;
+		case CK_TRAILER0:
+			if (c == '\r')
+				pos = CK_END_LF;
+			else if (cls[c] & C_TCHAR)
+				pos = CK_TNAME;
+			else
+				goto bad;
+			break;
+		case CK_TNAME:
+			if (c == ':')
+				pos = CK_TVALUE;
+			else if (!(cls[c] & C_TCHAR))
+				goto bad;
+			break;
+		case CK_TVALUE:
+			if (c == '\r')
+				pos = CK_TLF;
+			else if (!(cls[c] & C_FIELD))
+				goto bad;
+			break;
+		case CK_TLF:
+			if (c != '\n')
+				goto bad;
+			pos = CK_TRAILER0;
+			break;
+		case CK_END_LF:
+			if (c != '\n')
+				goto bad;
+			*left = 0;
+			*state = CK_DONE;
+			*done = true;
+			return (int)(i + 1);
+		default: goto bad;
+		}
+		i++;
+	}
+	*left = n;
+	*state = (uint8_t)(digits << 4 | pos);
+	return (int)len;
+bad:
+	*state = CK_ERROR;
+	return -MG_L7_ERR_BAD_REQUEST;
+}

@@ -1,0 +1,941 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* Layer-7 authorization: policies' matchers compiled per service into
+ * Hyperscan databases, the decision on one request, and the walk of a
+ * connection's client bytes from head to body to the next head. */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hs/hs.h>
+#include <rte_common.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+
+#include "l7_parse.h"
+#include "mg_policy.h"
+
+/* Identities: 1 + MG_CONF_MAX_IDENTITIES (0 is the unknown caller). */
+#define ID_WORDS ((MG_CONF_MAX_IDENTITIES + 1 + 63) / 64)
+/* Matchers of one service: every rule's, at most. */
+#define MAX_MATCHERS (MG_CONF_MAX_POLICIES * MG_CONF_MAX_MATCHERS)
+#define MATCH_WORDS  (MAX_MATCHERS / 64)
+#define NO_SLOT	     UINT32_MAX
+
+enum rule_kind {
+	RULE_DENY = 0,
+	RULE_ALLOW,
+	RULE_DRY_DENY,
+};
+
+/* A policy with matchers, as one service sees it. */
+struct l7_rule {
+	uint8_t kind; /* enum rule_kind */
+	uint8_t n_matchers;
+	uint16_t first_matcher; /* service-local matcher ids */
+	uint32_t slot;		/* telemetry rule slot */
+	uint64_t callers[ID_WORDS];
+};
+
+struct l7_header_db {
+	char name[MG_CONF_NAME_LEN]; /* lowercase */
+	uint32_t name_len;
+	hs_database_t *db;
+};
+
+struct l7_service {
+	uint8_t proto; /* enum mg_l7_proto */
+	uint16_t n_rules;
+	uint32_t n_matchers;
+	struct l7_rule *rules; /* config order */
+	/* per field; MG_L7_HEADER's are by name in headers[] */
+	hs_database_t *db[MG_L7_FIELD_MAX];
+	unsigned int n_headers;
+	struct l7_header_db *headers;
+	/* per identity: the first enforced allow rule without matchers
+	 * that covers it (its slot), or NO_SLOT */
+	uint32_t *l4_allow;
+};
+
+struct mg_l7 {
+	unsigned int n_services;
+	struct l7_service *services;
+	unsigned int n_ids; /* identities + 1 */
+	uint32_t default_slot;
+	unsigned int n_scratch;
+	hs_scratch_t **scratch;
+	struct mg_l7_stats stats;
+};
+
+/* ---- building ---- */
+
+static void
+set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static bool
+covers_service(const struct mg_conf *conf, const struct mg_policy_conf *p,
+	       unsigned int s)
+{
+	unsigned int k;
+
+	for (k = 0; k < p->n_to; k++)
+		if (mg_conf_ref_covers_service(&p->to[k], &conf->services[s]))
+			return true;
+	return false;
+}
+
+static bool
+covers_identity(const struct mg_conf *conf, const struct mg_policy_conf *p,
+		unsigned int id)
+{
+	unsigned int k;
+
+	for (k = 0; k < p->n_from; k++)
+		if (mg_conf_ref_covers_identity(conf, &p->from[k], id))
+			return true;
+	return false;
+}
+
+/* Patterns of one database being gathered; arrays of conf->n_patterns. */
+struct pattern_set {
+	unsigned int n;
+	const char **expr;
+	unsigned int *flags;
+	unsigned int *ids;
+	const struct mg_l7_pattern **src;     /* for error lines */
+	const struct mg_policy_conf **policy; /* for error names */
+};
+
+static void
+set_add(struct pattern_set *ps, const struct mg_conf *conf,
+	const struct mg_policy_conf *p, const struct mg_matcher_conf *m,
+	unsigned int id)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->n; i++) {
+		const struct mg_l7_pattern *pat = &conf->patterns[m->first + i];
+
+		ps->expr[ps->n] = pat->regex;
+		/* one report per matcher is all a decision needs */
+		ps->flags[ps->n] =
+			mg_conf_pattern_flags(m->field) | HS_FLAG_SINGLEMATCH;
+		ps->ids[ps->n] = id;
+		ps->src[ps->n] = pat;
+		ps->policy[ps->n] = p;
+		ps->n++;
+	}
+}
+
+/* Compile the gathered patterns into *db (none: *db stays NULL) and make
+ * the first scratch fit it. */
+static int
+set_compile(const struct pattern_set *ps, const struct mg_conf *conf,
+	    const char *what, hs_database_t **db, struct mg_l7 *l7, char *err,
+	    size_t errlen)
+{
+	hs_compile_error_t *cerr = NULL;
+	size_t size = 0;
+	int e;
+
+	if (ps->n == 0)
+		return 0;
+	if (hs_compile_multi(ps->expr, ps->flags, ps->ids, ps->n, HS_MODE_BLOCK,
+			     NULL, db, &cerr) != HS_SUCCESS) {
+		e = cerr != NULL ? cerr->expression : -1;
+		if (e >= 0 && (unsigned int)e < ps->n)
+			set_err(err, errlen,
+				"%s:%d: policy '%s': %s pattern '%s': %s",
+				conf->path, ps->src[e]->line,
+				ps->policy[e]->name, what, ps->expr[e],
+				cerr->message);
+		else
+			set_err(err, errlen, "%s: %s patterns: %s", conf->path,
+				what, cerr != NULL ? cerr->message : "failed");
+		hs_free_compile_error(cerr);
+		*db = NULL;
+		return -EINVAL;
+	}
+	hs_database_size(*db, &size);
+	l7->stats.database_bytes += size;
+	l7->stats.n_databases++;
+	l7->stats.n_patterns += ps->n;
+	if (hs_alloc_scratch(*db, &l7->scratch[0]) != HS_SUCCESS) {
+		set_err(err, errlen, "out of memory for Hyperscan scratch");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static const char *
+field_label(enum mg_l7_field f)
+{
+	switch (f) {
+	case MG_L7_METHOD: return "http.method";
+	case MG_L7_PATH: return "http.path";
+	case MG_L7_HOST: return "http.host";
+	case MG_L7_HEADER: return "http.headers";
+	default: return "tls.sni";
+	}
+}
+
+/* Whether policy @p p is one of service @p s's rules with matchers. A
+ * dry-run allow changes nothing, as at L4, so it is not. */
+static bool
+is_l7_rule(const struct mg_conf *conf, const struct mg_policy_conf *p,
+	   unsigned int s)
+{
+	return p->l7 != MG_L7_NONE &&
+	       !(p->dry_run && p->action == MG_POLICY_ALLOW) &&
+	       covers_service(conf, p, s);
+}
+
+/* Enforced allow rules without matchers, per identity. */
+static int
+build_l4_allow(struct l7_service *sv, const struct mg_conf *conf,
+	       unsigned int s, unsigned int n_ids, const uint32_t *slots)
+{
+	unsigned int r, i;
+
+	sv->l4_allow = malloc(n_ids * sizeof(*sv->l4_allow));
+	if (sv->l4_allow == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n_ids; i++)
+		sv->l4_allow[i] = NO_SLOT;
+	for (r = 0; r < conf->n_policies; r++) {
+		const struct mg_policy_conf *p = &conf->policies[r];
+
+		if (p->l7 != MG_L7_NONE || p->action != MG_POLICY_ALLOW ||
+		    p->dry_run || !covers_service(conf, p, s))
+			continue;
+		for (i = 0; i < n_ids; i++)
+			if (sv->l4_allow[i] == NO_SLOT &&
+			    covers_identity(conf, p, i))
+				sv->l4_allow[i] = slots[r];
+	}
+	return 0;
+}
+
+/* Rules of service @p s that have matchers, and their databases. */
+static int
+build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
+	      const uint32_t *slots, struct pattern_set *ps,
+	      const struct mg_policy_conf **rp, char *err, size_t errlen)
+{
+	struct l7_service *sv = &l7->services[s];
+	unsigned int r, i, k, f, h;
+	int rc;
+
+	for (r = 0; r < conf->n_policies; r++)
+		if (is_l7_rule(conf, &conf->policies[r], s))
+			rp[sv->n_rules++] = &conf->policies[r];
+	if (sv->n_rules == 0)
+		return 0;
+	sv->proto = rp[0]->l7; /* the loader refuses a service with both */
+	l7->stats.n_services++;
+	sv->rules = calloc(sv->n_rules, sizeof(*sv->rules));
+	sv->headers = calloc((size_t)sv->n_rules * MG_CONF_MAX_MATCHERS,
+			     sizeof(*sv->headers));
+	if (sv->rules == NULL || sv->headers == NULL ||
+	    build_l4_allow(sv, conf, s, l7->n_ids, slots) < 0) {
+		set_err(err, errlen, "out of memory for layer-7 rules");
+		return -ENOMEM;
+	}
+	for (k = 0; k < sv->n_rules; k++) {
+		struct l7_rule *rule = &sv->rules[k];
+
+		rule->kind = rp[k]->dry_run		       ? RULE_DRY_DENY
+			     : rp[k]->action == MG_POLICY_DENY ? RULE_DENY
+							       : RULE_ALLOW;
+		rule->slot = slots[rp[k] - conf->policies];
+		rule->first_matcher = (uint16_t)sv->n_matchers;
+		rule->n_matchers = (uint8_t)rp[k]->n_matchers;
+		sv->n_matchers += rp[k]->n_matchers;
+		for (i = 0; i < l7->n_ids; i++)
+			if (covers_identity(conf, rp[k], i))
+				rule->callers[i / 64] |= 1ull << (i % 64);
+	}
+	/* one database per field, then one per header name */
+	for (f = 0; f < MG_L7_FIELD_MAX; f++) {
+		if (f == MG_L7_HEADER)
+			continue;
+		ps->n = 0;
+		for (k = 0; k < sv->n_rules; k++)
+			for (i = 0; i < rp[k]->n_matchers; i++)
+				if (rp[k]->matchers[i].field == f)
+					set_add(ps, conf, rp[k],
+						&rp[k]->matchers[i],
+						sv->rules[k].first_matcher + i);
+		rc = set_compile(ps, conf, field_label(f), &sv->db[f], l7, err,
+				 errlen);
+		if (rc < 0)
+			return rc;
+	}
+	for (k = 0; k < sv->n_rules; k++)
+		for (i = 0; i < rp[k]->n_matchers; i++) {
+			const struct mg_matcher_conf *m = &rp[k]->matchers[i];
+
+			if (m->field != MG_L7_HEADER)
+				continue;
+			for (h = 0; h < sv->n_headers; h++)
+				if (strcmp(sv->headers[h].name, m->header) == 0)
+					break;
+			if (h < sv->n_headers)
+				continue; /* compiled with an earlier one */
+			sv->n_headers++;
+			snprintf(sv->headers[h].name,
+				 sizeof(sv->headers[h].name), "%s", m->header);
+			sv->headers[h].name_len = (uint32_t)strlen(m->header);
+			ps->n = 0;
+			for (r = k; r < sv->n_rules; r++)
+				for (f = 0; f < rp[r]->n_matchers; f++)
+					if (rp[r]->matchers[f].field ==
+						    MG_L7_HEADER &&
+					    strcmp(rp[r]->matchers[f].header,
+						   m->header) == 0)
+						set_add(ps, conf, rp[r],
+							&rp[r]->matchers[f],
+							sv->rules[r].first_matcher +
+								f);
+			rc = set_compile(ps, conf, field_label(MG_L7_HEADER),
+					 &sv->headers[h].db, l7, err, errlen);
+			if (rc < 0)
+				return rc;
+		}
+	return 0;
+}
+
+struct mg_l7 *
+mg_l7_build(const struct mg_conf *conf, const uint32_t *rule_slots,
+	    unsigned int n_scratch, char *err, size_t errlen)
+{
+	const struct mg_policy_conf **rp = NULL;
+	struct pattern_set ps = { 0 };
+	size_t np = RTE_MAX(conf->n_patterns, 1u);
+	struct mg_l7 *l7;
+	unsigned int s;
+	int rc = -ENOMEM;
+
+	if (n_scratch == 0 || rule_slots == NULL) {
+		set_err(err, errlen, "invalid arguments");
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	l7 = calloc(1, sizeof(*l7));
+	if (l7 == NULL)
+		goto nomem;
+	l7->n_ids = conf->n_identities + 1;
+	l7->n_services = conf->n_services;
+	l7->default_slot = rule_slots[conf->n_policies];
+	l7->n_scratch = n_scratch;
+	l7->services =
+		calloc(RTE_MAX(conf->n_services, 1u), sizeof(*l7->services));
+	l7->scratch = calloc(n_scratch, sizeof(*l7->scratch));
+	rp = calloc(RTE_MAX(conf->n_policies, 1u), sizeof(*rp));
+	ps.expr = calloc(np, sizeof(*ps.expr));
+	ps.flags = calloc(np, sizeof(*ps.flags));
+	ps.ids = calloc(np, sizeof(*ps.ids));
+	ps.src = calloc(np, sizeof(*ps.src));
+	ps.policy = calloc(np, sizeof(*ps.policy));
+	if (l7->services == NULL || l7->scratch == NULL || rp == NULL ||
+	    ps.expr == NULL || ps.flags == NULL || ps.ids == NULL ||
+	    ps.src == NULL || ps.policy == NULL)
+		goto nomem;
+	for (s = 0; s < conf->n_services; s++) {
+		rc = build_service(l7, conf, s, rule_slots, &ps, rp, err,
+				   errlen);
+		if (rc < 0)
+			goto fail;
+	}
+	if (l7->scratch[0] != NULL) {
+		for (s = 1; s < n_scratch; s++)
+			if (hs_clone_scratch(l7->scratch[0], &l7->scratch[s]) !=
+			    HS_SUCCESS)
+				goto nomem;
+		hs_scratch_size(l7->scratch[0], &l7->stats.scratch_bytes);
+	}
+	free(ps.expr);
+	free(ps.flags);
+	free(ps.ids);
+	free(ps.src);
+	free(ps.policy);
+	free(rp);
+	return l7;
+nomem:
+	set_err(err, errlen, "out of memory for layer-7 rules");
+	rc = -ENOMEM;
+fail:
+	free(ps.expr);
+	free(ps.flags);
+	free(ps.ids);
+	free(ps.src);
+	free(ps.policy);
+	free(rp);
+	mg_l7_free(l7);
+	rte_errno = -rc;
+	return NULL;
+}
+
+void
+mg_l7_free(struct mg_l7 *l7)
+{
+	unsigned int s, f, h;
+
+	if (l7 == NULL)
+		return;
+	for (s = 0; l7->services != NULL && s < l7->n_services; s++) {
+		struct l7_service *sv = &l7->services[s];
+
+		for (f = 0; f < MG_L7_FIELD_MAX; f++)
+			hs_free_database(sv->db[f]);
+		for (h = 0; h < sv->n_headers; h++)
+			hs_free_database(sv->headers[h].db);
+		free(sv->headers);
+		free(sv->rules);
+		free(sv->l4_allow);
+	}
+	for (s = 0; l7->scratch != NULL && s < l7->n_scratch; s++)
+		hs_free_scratch(l7->scratch[s]);
+	free(l7->scratch);
+	free(l7->services);
+	free(l7);
+}
+
+enum mg_l7_proto
+mg_l7_service_proto(const struct mg_l7 *l7, uint16_t service)
+{
+	if (l7 == NULL || service >= l7->n_services)
+		return MG_L7_NONE;
+	return (enum mg_l7_proto)l7->services[service].proto;
+}
+
+void
+mg_l7_get_stats(const struct mg_l7 *l7, struct mg_l7_stats *out)
+{
+	*out = l7->stats;
+}
+
+/* ---- deciding ---- */
+
+/* Matchers of one request that matched: a bit per service-local id. */
+struct matched {
+	uint64_t bits[MATCH_WORDS];
+};
+
+static int
+on_match(unsigned int id, unsigned long long from, unsigned long long to,
+	 unsigned int flags, void *ctx)
+{
+	struct matched *m = ctx;
+
+	RTE_SET_USED(from);
+	RTE_SET_USED(to);
+	RTE_SET_USED(flags);
+	m->bits[id / 64] |= 1ull << (id % 64);
+	return 0;
+}
+
+static inline void
+scan(const hs_database_t *db, hs_scratch_t *scratch, const uint8_t *p,
+     uint32_t len, struct matched *m)
+{
+	/* An empty field cannot match: every pattern needs a byte. */
+	if (db != NULL && len != 0)
+		hs_scan(db, (const char *)p, len, 0, scratch, on_match, m);
+}
+
+static inline bool
+covers(const struct l7_rule *r, unsigned int id)
+{
+	return (r->callers[id / 64] >> (id % 64)) & 1;
+}
+
+static inline bool
+all_matched(const struct l7_rule *r, const struct matched *m)
+{
+	unsigned int i, id;
+
+	for (i = 0; i < r->n_matchers; i++) {
+		id = r->first_matcher + i;
+		if (!((m->bits[id / 64] >> (id % 64)) & 1))
+			return false;
+	}
+	return true;
+}
+
+/* Whether any rule with matchers covers the caller: if none does, the
+ * request's fields cannot change the decision and are not scanned. */
+static bool
+any_rule_covers(const struct l7_service *sv, unsigned int id)
+{
+	unsigned int k;
+
+	for (k = 0; k < sv->n_rules; k++)
+		if (covers(&sv->rules[k], id))
+			return true;
+	return false;
+}
+
+/* The decision on one request whose matched fields are in @p m (see the
+ * file comment of mg_policy.h). Counts it; returns true to allow. */
+static bool
+decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
+       const struct matched *m)
+{
+	const struct l7_rule *r;
+	uint32_t allow = NO_SLOT;
+	unsigned int k;
+
+	for (k = 0; k < sv->n_rules; k++) {
+		r = &sv->rules[k];
+		if (r->kind == RULE_DENY && covers(r, id) &&
+		    all_matched(r, m)) {
+			mg_tel_decision(c->stats, r->slot, MG_TEL_DENY);
+			return false;
+		}
+	}
+	if (id < c->l7->n_ids)
+		allow = sv->l4_allow[id];
+	for (k = 0; allow == NO_SLOT && k < sv->n_rules; k++) {
+		r = &sv->rules[k];
+		if (r->kind == RULE_ALLOW && covers(r, id) && all_matched(r, m))
+			allow = r->slot;
+	}
+	if (allow == NO_SLOT) {
+		mg_tel_decision(c->stats, c->l7->default_slot, MG_TEL_DENY);
+		return false;
+	}
+	mg_tel_decision(c->stats, allow, MG_TEL_ALLOW);
+	for (k = 0; k < sv->n_rules; k++) {
+		r = &sv->rules[k];
+		if (r->kind == RULE_DRY_DENY && covers(r, id) &&
+		    all_matched(r, m)) {
+			mg_tel_decision(c->stats, r->slot, MG_TEL_DRY_RUN);
+			break;
+		}
+	}
+	return true;
+}
+
+static inline bool
+name_is(const struct mg_l7_str *name, const struct l7_header_db *h)
+{
+	return name->len == h->name_len &&
+	       strncasecmp((const char *)name->p, h->name, h->name_len) == 0;
+}
+
+static bool
+decide_http(const struct mg_l7_ctx *c, const struct l7_service *sv,
+	    unsigned int id, const struct mg_http_head *head)
+{
+	hs_scratch_t *scratch = c->l7->scratch[c->worker];
+	struct matched m;
+	unsigned int i, h;
+
+	if (any_rule_covers(sv, id)) {
+		memset(m.bits, 0, (sv->n_matchers + 63) / 64 * 8);
+		scan(sv->db[MG_L7_METHOD], scratch, head->method.p,
+		     head->method.len, &m);
+		scan(sv->db[MG_L7_PATH], scratch, head->target.p,
+		     head->target.len, &m);
+		scan(sv->db[MG_L7_HOST], scratch, head->host.p, head->host.len,
+		     &m);
+		for (h = 0; h < sv->n_headers; h++)
+			for (i = 0; i < head->n_headers; i++)
+				if (name_is(&head->headers[i].name,
+					    &sv->headers[h]))
+					scan(sv->headers[h].db, scratch,
+					     head->headers[i].value.p,
+					     head->headers[i].value.len, &m);
+	}
+	return decide(c, sv, id, &m);
+}
+
+static bool
+decide_tls(const struct mg_l7_ctx *c, const struct l7_service *sv,
+	   unsigned int id, const struct mg_tls_hello *hello)
+{
+	struct matched m;
+
+	if (any_rule_covers(sv, id)) {
+		memset(m.bits, 0, (sv->n_matchers + 63) / 64 * 8);
+		if (hello->has_sni)
+			scan(sv->db[MG_L7_SNI], c->l7->scratch[c->worker],
+			     (const uint8_t *)hello->sni, hello->sni_len, &m);
+	}
+	return decide(c, sv, id, &m);
+}
+
+/* ---- reassembly buffers ---- */
+
+struct mg_l7_pool {
+	struct rte_ring *free; /* buffer indices */
+	struct rte_rcu_qsbr_dq *dq;
+	uint32_t n;
+	uint32_t size;
+	unsigned int n_workers;
+	uint8_t *bufs; /* n buffers, then one work area per worker */
+};
+
+static void
+pool_put_deferred(void *p, void *e, unsigned int n)
+{
+	struct mg_l7_pool *pool = p;
+
+	rte_ring_enqueue_bulk_elem(pool->free, e, sizeof(uint32_t), n, NULL);
+}
+
+struct mg_l7_pool *
+mg_l7_pool_create(const char *name, uint32_t n, uint32_t size,
+		  unsigned int n_workers, int socket, struct rte_rcu_qsbr *qsv)
+{
+	char rname[RTE_RING_NAMESIZE];
+	struct rte_rcu_qsbr_dq_parameters dp = { 0 };
+	struct mg_l7_pool *pool;
+	uint32_t i;
+
+	if (name == NULL || n == 0 || size == 0 || n_workers == 0 ||
+	    qsv == NULL) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	pool = rte_zmalloc_socket(name, sizeof(*pool), RTE_CACHE_LINE_SIZE,
+				  socket);
+	if (pool == NULL)
+		goto nomem;
+	pool->n = n;
+	pool->size = size;
+	pool->n_workers = n_workers;
+	pool->bufs = rte_malloc_socket(name, ((size_t)n + n_workers) * size,
+				       RTE_CACHE_LINE_SIZE, socket);
+	snprintf(rname, sizeof(rname), "%s_free", name);
+	pool->free = rte_ring_create_elem(rname, sizeof(uint32_t),
+					  rte_align32pow2(n + 1), socket, 0);
+	if (pool->bufs == NULL || pool->free == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++)
+		rte_ring_enqueue_elem(pool->free, &i, sizeof(i));
+	snprintf(rname, sizeof(rname), "%s_dq", name);
+	dp.name = rname;
+	dp.size = n;
+	dp.esize = sizeof(uint32_t);
+	dp.trigger_reclaim_limit = 0; /* reclaim what it can at each put */
+	dp.max_reclaim_size = n;
+	dp.free_fn = pool_put_deferred;
+	dp.p = pool;
+	dp.v = qsv;
+	pool->dq = rte_rcu_qsbr_dq_create(&dp);
+	if (pool->dq == NULL)
+		goto nomem;
+	return pool;
+nomem:
+	mg_l7_pool_free(pool);
+	rte_errno = ENOMEM;
+	return NULL;
+}
+
+void
+mg_l7_pool_free(struct mg_l7_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	/* workers have stopped: whatever is deferred is free */
+	if (pool->dq != NULL)
+		rte_rcu_qsbr_dq_delete(pool->dq);
+	rte_ring_free(pool->free);
+	rte_free(pool->bufs);
+	rte_free(pool);
+}
+
+uint32_t
+mg_l7_pool_in_use(const struct mg_l7_pool *pool)
+{
+	return pool->n - rte_ring_count(pool->free);
+}
+
+static inline uint8_t *
+pool_buf(const struct mg_l7_pool *pool, uint32_t idx)
+{
+	return pool->bufs + (size_t)idx * pool->size;
+}
+
+static inline uint8_t *
+pool_work(const struct mg_l7_pool *pool, unsigned int worker)
+{
+	return pool_buf(pool, pool->n + worker);
+}
+
+/* A buffer index, or -1 when every one is taken. */
+static int64_t
+pool_get(struct mg_l7_pool *pool)
+{
+	uint32_t idx = 0;
+
+	if (rte_ring_dequeue_elem(pool->free, &idx, sizeof(idx)) == 0)
+		return idx;
+	/* buffers of expired connections may be past their grace period */
+	rte_rcu_qsbr_dq_reclaim(pool->dq, pool->n, NULL, NULL, NULL);
+	if (rte_ring_dequeue_elem(pool->free, &idx, sizeof(idx)) == 0)
+		return idx;
+	return -1;
+}
+
+static inline void
+pool_put(struct mg_l7_pool *pool, uint32_t idx)
+{
+	rte_ring_enqueue_elem(pool->free, &idx, sizeof(idx));
+}
+
+void
+mg_l7_flow_init(struct mg_l7_pool *pool, struct mg_l7_flow *st,
+		enum mg_l7_proto proto, uint32_t isn)
+{
+	uint32_t buf = __atomic_exchange_n(&st->buf, 0, __ATOMIC_RELAXED);
+
+	if (buf != 0)
+		pool_put(pool, buf - 1);
+	memset(st, 0, sizeof(*st));
+	st->proto = (uint8_t)proto;
+	st->next_seq = isn + 1;
+	st->phase = proto == MG_L7_NONE ? MG_L7_PHASE_PASS : MG_L7_PHASE_HEAD;
+}
+
+void
+mg_l7_flow_release(struct mg_l7_pool *pool, struct mg_l7_flow *st)
+{
+	uint32_t buf = __atomic_exchange_n(&st->buf, 0, __ATOMIC_RELAXED);
+
+	if (buf == 0)
+		return;
+	buf--;
+	/* Cannot overflow: it holds at most every buffer. Should it fail
+	 * anyway, the buffer is lost, never handed out twice. */
+	rte_rcu_qsbr_dq_enqueue(pool->dq, &buf);
+}
+
+static inline void
+release_now(struct mg_l7_pool *pool, struct mg_l7_flow *st)
+{
+	uint32_t buf = __atomic_exchange_n(&st->buf, 0, __ATOMIC_RELAXED);
+
+	if (buf != 0)
+		pool_put(pool, buf - 1);
+	st->buf_len = 0;
+}
+
+/* ---- the client byte stream ---- */
+
+static const enum mg_drop_reason parse_reason[] = {
+	[MG_L7_ERR_NOT_HTTP] = MG_DROP_L7_NOT_HTTP,
+	[MG_L7_ERR_BAD_REQUEST] = MG_DROP_L7_BAD_REQUEST,
+	[MG_L7_ERR_NOT_TLS] = MG_DROP_L7_NOT_TLS,
+	[MG_L7_ERR_BAD_HELLO] = MG_DROP_L7_BAD_HELLO,
+};
+
+/*
+ * Parse a head at @p p and decide on it when complete.
+ * Returns the head's length (> 0, allowed), 0 (incomplete prefix) or
+ * -reason (refused or denied).
+ */
+static int
+head(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
+     const struct l7_service *sv, unsigned int id, const uint8_t *p,
+     uint32_t len)
+{
+	struct mg_http_head h;
+	struct mg_tls_hello hello;
+	int rc;
+
+	if (st->proto == MG_L7_TLS) {
+		rc = mg_tls_parse_client_hello(
+			p, len, pool_work(c->pool, c->worker), &hello);
+		if (rc <= 0)
+			return rc < 0 ? -(int)parse_reason[-rc] : 0;
+		if (!decide_tls(c, sv, id, &hello))
+			return -MG_DROP_L7_DENY;
+		st->phase = MG_L7_PHASE_PASS;
+		return rc;
+	}
+	rc = mg_http_parse_head(p, len, &h);
+	if (rc <= 0)
+		return rc < 0 ? -(int)parse_reason[-rc] : 0;
+	if (!decide_http(c, sv, id, &h))
+		return -MG_DROP_L7_DENY;
+	if (h.upgrade) {
+		/* the other protocol starts after the backend's 101; a body
+		 * would be read as HTTP while we cannot tell */
+		if (h.body != MG_HTTP_BODY_NONE)
+			return -MG_DROP_L7_BAD_REQUEST;
+		st->phase = MG_L7_PHASE_UPGRADE;
+	} else if (h.body == MG_HTTP_BODY_LENGTH && h.content_length != 0) {
+		st->phase = MG_L7_PHASE_BODY;
+		st->body_left = h.content_length;
+	} else if (h.body == MG_HTTP_BODY_CHUNKED) {
+		st->phase = MG_L7_PHASE_CHUNKED;
+		st->body_left = 0;
+		st->body_state = 0;
+	}
+	return rc;
+}
+
+/*
+ * Bytes at the start of a head (or inside one held in a buffer): decide
+ * when it completes, else hold it. Returns bytes consumed of @p p, or
+ * -reason.
+ */
+static int
+take_head(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
+	  const struct l7_service *sv, unsigned int id, const uint8_t *p,
+	  uint32_t len)
+{
+	struct mg_l7_pool *pool = c->pool;
+	uint32_t held = st->buf_len, add;
+	uint8_t *buf;
+	int64_t idx;
+	int rc;
+
+	if (st->buf == 0) {
+		rc = head(c, st, sv, id, p, len);
+		if (rc != 0)
+			return rc;
+		/* a valid prefix: hold it until the head completes */
+		if (len >= pool->size)
+			return -MG_DROP_L7_TOO_LARGE;
+		idx = pool_get(pool);
+		if (idx < 0)
+			return -MG_DROP_L7_PENDING_FULL;
+		memcpy(pool_buf(pool, (uint32_t)idx), p, len);
+		st->buf_len = (uint16_t)len;
+		__atomic_store_n(&st->buf, (uint32_t)idx + 1, __ATOMIC_RELAXED);
+		return (int)len;
+	}
+	buf = pool_buf(pool, st->buf - 1);
+	add = RTE_MIN(len, pool->size - held);
+	memcpy(buf + held, p, add);
+	/* An HTTP head ends with a line: a segment without a line end
+	 * cannot complete it, and parsing the held bytes again for each
+	 * tiny segment would cost quadratic time. */
+	if (st->proto == MG_L7_HTTP && memchr(p, '\n', add) == NULL)
+		rc = 0;
+	else
+		rc = head(c, st, sv, id, buf, held + add);
+	if (rc == 0) {
+		if (held + add >= pool->size)
+			return -MG_DROP_L7_TOO_LARGE;
+		st->buf_len = (uint16_t)(held + add);
+		return (int)add;
+	}
+	release_now(pool, st);
+	/* the held bytes were consumed by earlier calls */
+	return rc < 0 ? rc : rc - (int)held;
+}
+
+enum mg_l7_action
+mg_l7_input(const struct mg_l7_ctx *c, struct mg_l7_flow *st, uint16_t service,
+	    uint16_t identity, uint32_t seq, const uint8_t *data, uint32_t len,
+	    enum mg_drop_reason *why)
+{
+	const struct l7_service *sv;
+	uint32_t off, n;
+	bool done;
+	int rc;
+
+	if (st->phase == MG_L7_PHASE_PASS || len == 0)
+		return MG_L7_FORWARD;
+	if (st->phase == MG_L7_PHASE_DENIED) {
+		*why = MG_DROP_L7_RESET;
+		return MG_L7_RESET;
+	}
+	off = st->next_seq - seq;
+	if ((int32_t)off < 0) {
+		/* a gap before it could hide a head */
+		*why = MG_DROP_L7_OUT_OF_ORDER;
+		return MG_L7_DROP;
+	}
+	if (off >= len)
+		return MG_L7_FORWARD; /* seen and inspected already */
+	data += off;
+	len -= off;
+	/* a reload may have taken the service's rules away */
+	if (service >= c->l7->n_services ||
+	    c->l7->services[service].proto != st->proto) {
+		st->phase = MG_L7_PHASE_PASS;
+		return MG_L7_FORWARD;
+	}
+	sv = &c->l7->services[service];
+	for (off = 0; off < len; off += n) {
+		switch (st->phase) {
+		case MG_L7_PHASE_BODY:
+			n = (uint32_t)RTE_MIN((uint64_t)(len - off),
+					      st->body_left);
+			st->body_left -= n;
+			if (st->body_left == 0)
+				st->phase = MG_L7_PHASE_HEAD;
+			break;
+		case MG_L7_PHASE_CHUNKED:
+			rc = mg_http_chunked(&st->body_left, &st->body_state,
+					     data + off, len - off, &done);
+			if (rc < 0)
+				goto refuse_bad;
+			n = (uint32_t)rc;
+			if (done)
+				st->phase = MG_L7_PHASE_HEAD;
+			break;
+		case MG_L7_PHASE_HEAD:
+			rc = take_head(c, st, sv, identity, data + off,
+				       len - off);
+			if (rc < 0) {
+				*why = (enum mg_drop_reason) - rc;
+				goto refuse;
+			}
+			n = (uint32_t)rc;
+			break;
+		case MG_L7_PHASE_UPGRADE:
+			/* nothing may come before the backend's answer */
+			goto refuse_bad;
+		default: /* PASS after a ClientHello: the rest is opaque */
+			n = len - off;
+			break;
+		}
+	}
+	/* the new bytes started at next_seq */
+	st->next_seq += len;
+	return MG_L7_FORWARD;
+refuse_bad:
+	*why = MG_DROP_L7_BAD_REQUEST;
+refuse:
+	release_now(c->pool, st);
+	st->phase = MG_L7_PHASE_DENIED;
+	return MG_L7_RESET;
+}
+
+void
+mg_l7_response(struct mg_l7_flow *st, const uint8_t *data, uint32_t len)
+{
+	static const char status[] = "HTTP/1.1 101";
+
+	if (len == 0)
+		return;
+	/* "HTTP/1.x 101": the version digit is either */
+	if (len >= sizeof(status) - 1 && memcmp(data, status, 7) == 0 &&
+	    memcmp(data + 8, status + 8, 4) == 0)
+		st->phase = MG_L7_PHASE_PASS;
+	else
+		st->phase = MG_L7_PHASE_HEAD;
+}

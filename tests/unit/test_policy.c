@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* Unit tests of lib/policy's layer-7 rules: Hyperscan databases built
+ * from config text, decisions per request, and the walk of a client's
+ * byte stream across segments, bodies and requests. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "mg_policy.h"
+
+static char tmpdir[] = "/tmp/mg_test_policy.XXXXXX";
+static struct mg_conf_errors errs;
+static struct mg_lcore_stats *stats;
+static struct rte_rcu_qsbr *qsv;
+
+/* Identities: 0 unknown, 1 frontend, 2 admin, 3 devbox. Services: 0
+ * shop (HTTP rules), 1 secure (TLS rules), 2 plain (none). */
+#define ID_UNKNOWN  0
+#define ID_FRONTEND 1
+#define ID_ADMIN    2
+#define ID_DEVBOX   3
+#define SVC_SHOP    0
+#define SVC_SECURE  1
+#define SVC_PLAIN   2
+/* Rule slots: policy index + 1; default deny after them. */
+#define N_POLICIES   7
+#define SLOT(policy) ((policy) + 1)
+#define SLOT_DEFAULT (N_POLICIES + 1)
+
+static const char base_conf[] =
+	"ports = ( { name = \"edge\"; device = \"net_pcap0\"; "
+	"profile = \"pcap\"; } );\n"
+	"identities = (\n"
+	" { name = \"frontend\"; env = \"prod\"; prefixes = "
+	"[\"198.18.1.0/24\"]; },\n"
+	" { name = \"admin\"; env = \"prod\"; prefixes = [\"198.18.2.0/24\"]; "
+	"},\n"
+	" { name = \"devbox\"; env = \"dev\"; prefixes = [\"198.18.9.0/24\"]; "
+	"} );\n"
+	"services = (\n"
+	" { name = \"shop\"; protocol = \"tcp\"; addresses = [\"198.19.0.1\"]; "
+	"ports = [80]; versions = ( { name = \"v1\"; backends = "
+	"[\"198.19.1.1\"]; } ); },\n"
+	" { name = \"secure\"; protocol = \"tcp\"; addresses = "
+	"[\"198.19.0.2\"]; ports = [443]; versions = ( { name = \"v1\"; "
+	"backends = [\"198.19.1.2\"]; } ); },\n"
+	" { name = \"plain\"; protocol = \"tcp\"; addresses = "
+	"[\"198.19.0.3\"]; "
+	"ports = [80]; versions = ( { name = \"v1\"; backends = "
+	"[\"198.19.1.3\"]; } ); } );\n";
+
+/* Policy 0..6, in this order (see SLOT()). */
+static const char policies[] =
+	"policies = (\n"
+	/* 0 */
+	" { name = \"shop-api\"; action = \"allow\"; from = [\"frontend\"]; "
+	"to = [\"shop\"]; http = { method = [\"^GET$\", \"^HEAD$\"]; "
+	"path = \"^/api/\"; }; },\n"
+	/* 1 */
+	" { name = \"no-admin\"; action = \"deny\"; from = [\"*\"]; "
+	"to = [\"shop\"]; http = { path = \"^/admin\"; }; },\n"
+	/* 2: an L4 allow: admin may ask anything not denied */
+	" { name = \"admin-all\"; action = \"allow\"; from = [\"admin\"]; "
+	"to = [\"shop\", \"plain\"]; },\n"
+	/* 3: a header and a host matcher together */
+	" { name = \"dev-debug\"; action = \"allow\"; from = [\"devbox\"]; "
+	"to = [\"shop\"]; http = { host = \"^shop\\\\.example$\"; "
+	"headers = ( { name = \"X-Debug\"; value = \"^on$\"; } ); }; },\n"
+	/* 4: dry run */
+	" { name = \"dry-no-post\"; action = \"deny\"; dry_run = true; "
+	"from = [\"*\"]; to = [\"shop\"]; http = { method = \"^POST$\"; }; "
+	"},\n"
+	/* 5, 6: TLS */
+	" { name = \"api-sni\"; action = \"allow\"; from = [\"*\"]; "
+	"to = [\"secure\"]; tls = { sni = \"^api\\\\.example$\"; }; },\n"
+	" { name = \"no-evil\"; action = \"deny\"; from = [\"*\"]; "
+	"to = [\"secure\"]; tls = { sni = \"evil\"; }; } );\n";
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct mg_conf *
+load(const char *extra)
+{
+	char text[8192];
+	struct mg_conf *c;
+
+	snprintf(text, sizeof(text), "%s%s%s", base_conf, policies, extra);
+	c = mg_conf_load(write_file("t.conf", text), MG_DRIVERS_CONF_DIR,
+			 &errs);
+	if (c == NULL)
+		print_error("config: %s\n", errs.msg[0]);
+	assert_non_null(c);
+	return c;
+}
+
+static struct mg_l7 *
+build(const struct mg_conf *c)
+{
+	uint32_t slots[N_POLICIES + 1];
+	char err[512] = "";
+	struct mg_l7 *l7;
+	unsigned int i;
+
+	assert_int_equal(c->n_policies, N_POLICIES);
+	for (i = 0; i <= N_POLICIES; i++)
+		slots[i] = SLOT(i);
+	l7 = mg_l7_build(c, slots, 2, err, sizeof(err));
+	if (l7 == NULL)
+		print_error("build: %s\n", err);
+	assert_non_null(l7);
+	return l7;
+}
+
+/* A built ruleset, a pool and a flow, reset per test. */
+struct fixture {
+	struct mg_conf *conf;
+	struct mg_l7 *l7;
+	struct mg_l7_pool *pool;
+	struct mg_l7_ctx ctx;
+	struct mg_l7_flow st;
+	uint32_t seq; /* next client sequence number */
+};
+
+static struct fixture *
+fixture(const char *extra, uint32_t max_pending, uint32_t bytes)
+{
+	static unsigned int n;
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char name[32];
+
+	assert_non_null(fx);
+	fx->conf = load(extra);
+	fx->l7 = build(fx->conf);
+	snprintf(name, sizeof(name), "tp%u", n++);
+	fx->pool = mg_l7_pool_create(name, max_pending, bytes, 2, SOCKET_ID_ANY,
+				     qsv);
+	assert_non_null(fx->pool);
+	fx->ctx = (struct mg_l7_ctx){ fx->l7, fx->pool, stats, 1 };
+	return fx;
+}
+
+static void
+fixture_free(struct fixture *fx)
+{
+	mg_l7_pool_free(fx->pool);
+	mg_l7_free(fx->l7);
+	mg_conf_free(fx->conf);
+	free(fx);
+}
+
+/* Open a connection of @p id to @p svc: SYN at sequence 999. */
+static void
+open_flow(struct fixture *fx, struct mg_l7_flow *st, uint16_t svc)
+{
+	mg_l7_flow_init(fx->pool, st, mg_l7_service_proto(fx->l7, svc), 999);
+	fx->seq = 1000;
+}
+
+/* Send @p text as the next in-order segment. */
+static enum mg_l7_action
+send_seg(struct fixture *fx, struct mg_l7_flow *st, uint16_t svc, uint16_t id,
+	 const void *bytes, uint32_t len, enum mg_drop_reason *why)
+{
+	const uint8_t *data = bytes;
+	enum mg_l7_action a;
+
+	*why = MG_DROP_NONE;
+	a = mg_l7_input(&fx->ctx, st, svc, id, fx->seq, data, len, why);
+	if (a == MG_L7_FORWARD)
+		fx->seq += len;
+	return a;
+}
+
+static enum mg_l7_action
+send_text(struct fixture *fx, uint16_t svc, uint16_t id, const char *text,
+	  enum mg_drop_reason *why)
+{
+	return send_seg(fx, &fx->st, svc, id, text, (uint32_t)strlen(text),
+			why);
+}
+
+static uint64_t
+decisions(uint32_t slot, enum mg_tel_decision kind)
+{
+	return stats->rules[slot].decisions[kind];
+}
+
+/* One request on a fresh connection: the action, and the decision it
+ * counted against @p slot as @p kind. */
+static void
+expect_request(struct fixture *fx, uint16_t id, const char *req,
+	       enum mg_l7_action want, uint32_t slot, enum mg_tel_decision kind)
+{
+	uint64_t before = decisions(slot, kind);
+	enum mg_drop_reason why;
+
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, id, req, &why), want);
+	assert_int_equal(decisions(slot, kind), before + 1);
+	if (want == MG_L7_RESET)
+		assert_int_equal(why, MG_DROP_L7_DENY);
+}
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+
+static void
+test_build(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	struct mg_l7_stats s;
+
+	(void)state;
+	assert_int_equal(mg_l7_service_proto(fx->l7, SVC_SHOP), MG_L7_HTTP);
+	assert_int_equal(mg_l7_service_proto(fx->l7, SVC_SECURE), MG_L7_TLS);
+	assert_int_equal(mg_l7_service_proto(fx->l7, SVC_PLAIN), MG_L7_NONE);
+	assert_int_equal(mg_l7_service_proto(fx->l7, 99), MG_L7_NONE);
+	mg_l7_get_stats(fx->l7, &s);
+	assert_int_equal(s.n_services, 2);
+	/* shop: method (3), path (2), host (1), x-debug (1); secure: sni */
+	assert_int_equal(s.n_patterns, 9);
+	assert_int_equal(s.n_databases, 5);
+	assert_true(s.database_bytes > 0);
+	assert_true(s.scratch_bytes > 0);
+	fixture_free(fx);
+}
+
+static void
+test_decisions(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+
+	(void)state;
+	/* rule with two matchers: both must match */
+	expect_request(fx, ID_FRONTEND, GET("/api/items"), MG_L7_FORWARD,
+		       SLOT(0), MG_TEL_ALLOW);
+	expect_request(fx, ID_FRONTEND,
+		       "HEAD /api/x HTTP/1.1\r\nHost: a\r\n\r\n", MG_L7_FORWARD,
+		       SLOT(0), MG_TEL_ALLOW);
+	expect_request(fx, ID_FRONTEND,
+		       "DELETE /api/x HTTP/1.1\r\nHost: a\r\n\r\n", MG_L7_RESET,
+		       SLOT_DEFAULT, MG_TEL_DENY);
+	expect_request(fx, ID_FRONTEND, GET("/web/x"), MG_L7_RESET,
+		       SLOT_DEFAULT, MG_TEL_DENY);
+	/* anchored: "/x/api/" is not under /api/ */
+	expect_request(fx, ID_FRONTEND, GET("/x/api/"), MG_L7_RESET,
+		       SLOT_DEFAULT, MG_TEL_DENY);
+	/* the deny rule beats the L4 allow and the L7 allow */
+	expect_request(fx, ID_ADMIN, GET("/admin/users"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	expect_request(fx, ID_FRONTEND, GET("/admin"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	/* an L4 allow lets anything else through, counted against it */
+	expect_request(fx, ID_ADMIN, GET("/anything"), MG_L7_FORWARD, SLOT(2),
+		       MG_TEL_ALLOW);
+	/* host is caseless, the header name too; the value is not */
+	expect_request(fx, ID_DEVBOX,
+		       "GET /x HTTP/1.1\r\nHost: SHOP.Example\r\n"
+		       "x-debug: on\r\n\r\n",
+		       MG_L7_FORWARD, SLOT(3), MG_TEL_ALLOW);
+	expect_request(fx, ID_DEVBOX,
+		       "GET /x HTTP/1.1\r\nHost: shop.example\r\n"
+		       "X-Debug: ON\r\n\r\n",
+		       MG_L7_RESET, SLOT_DEFAULT, MG_TEL_DENY);
+	expect_request(fx, ID_DEVBOX, GET("/x"), MG_L7_RESET, SLOT_DEFAULT,
+		       MG_TEL_DENY);
+	/* the unknown caller is covered by "*" rules only */
+	expect_request(fx, ID_UNKNOWN, GET("/api/x"), MG_L7_RESET, SLOT_DEFAULT,
+		       MG_TEL_DENY);
+	/* dry run: counted, forwarded */
+	expect_request(fx, ID_ADMIN,
+		       "POST /orders HTTP/1.1\r\nHost: a\r\n"
+		       "Content-Length: 0\r\n\r\n",
+		       MG_L7_FORWARD, SLOT(4), MG_TEL_DRY_RUN);
+	fixture_free(fx);
+}
+
+static void
+test_keep_alive_and_pipelining(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	enum mg_drop_reason why;
+	uint32_t seq;
+
+	(void)state;
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/api/1"), &why),
+		MG_L7_FORWARD);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/api/2"), &why),
+		MG_L7_FORWARD);
+	/* the third request on the connection is denied: reset at the
+	 * first byte of its segment */
+	seq = fx->seq;
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/admin"), &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
+	assert_int_equal(fx->st.next_seq, seq);
+	/* whatever comes next is refused as a reset connection */
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/api/3"), &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_RESET);
+
+	/* two allowed heads in one segment, then one with a denied one */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
+				   GET("/api/1") GET("/api/2"), &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
+				   GET("/api/3") GET("/admin"), &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
+	fixture_free(fx);
+}
+
+static void
+test_bodies_are_skipped(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	static const char post[] = "POST /api/o HTTP/1.1\r\nHost: a\r\n"
+				   "Content-Length: 38\r\n\r\n";
+	static const char body[] = "GET /admin HTTP/1.1\r\nHost: a\r\n\r\n"
+				   "abcdef";
+	static const char chunked[] = "POST /api/o HTTP/1.1\r\nHost: a\r\n"
+				      "Transfer-Encoding: chunked\r\n\r\n"
+				      "14\r\nGET /admin HTTP/1.1\r\r\n"
+				      "0\r\n\r\n";
+	enum mg_drop_reason why;
+
+	(void)state;
+	assert_int_equal(strlen(body), 38);
+	/* the admin post has a body that looks like a denied request */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_ADMIN, post, &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_BODY);
+	/* in two segments */
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, body, 10, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, body + 10, 28, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_HEAD);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_ADMIN, GET("/admin"), &why),
+			 MG_L7_RESET);
+
+	/* chunked: the chunk data is skipped, the request after it not */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_ADMIN, chunked, &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_HEAD);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_ADMIN,
+				   GET("/x") GET("/admin/y"), &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
+	fixture_free(fx);
+}
+
+static void
+test_split_heads(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	static const char denied[] = GET("/admin");
+	static const char allowed[] = GET("/api/split");
+	enum mg_drop_reason why;
+	uint32_t cut, len = (uint32_t)strlen(denied);
+
+	(void)state;
+	/* every cut of a denied head: forwarded up to the cut, reset on
+	 * the segment that completes it, no buffer left behind */
+	for (cut = 1; cut < len; cut++) {
+		open_flow(fx, &fx->st, SVC_SHOP);
+		assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND,
+					  denied, cut, &why),
+				 MG_L7_FORWARD);
+		assert_int_equal(mg_l7_pool_in_use(fx->pool), 1);
+		assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND,
+					  denied + cut, len - cut, &why),
+				 MG_L7_RESET);
+		assert_int_equal(why, MG_DROP_L7_DENY);
+		assert_int_equal(fx->st.next_seq, 1000 + cut);
+		assert_int_equal(mg_l7_pool_in_use(fx->pool), 0);
+	}
+	/* an allowed head byte by byte, then a request after it */
+	len = (uint32_t)strlen(allowed);
+	open_flow(fx, &fx->st, SVC_SHOP);
+	for (cut = 0; cut < len; cut++)
+		assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND,
+					  allowed + cut, 1, &why),
+				 MG_L7_FORWARD);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 0);
+	assert_int_equal(fx->st.buf, 0);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/admin"), &why),
+		MG_L7_RESET);
+	fixture_free(fx);
+}
+
+static void
+test_sequence_numbers(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	static const char req[] = GET("/api/1");
+	uint32_t len = (uint32_t)strlen(req);
+	enum mg_drop_reason why;
+	enum mg_l7_action a;
+
+	(void)state;
+	open_flow(fx, &fx->st, SVC_SHOP);
+	/* a gap: dropped, state untouched */
+	a = mg_l7_input(&fx->ctx, &fx->st, SVC_SHOP, ID_FRONTEND, 1001,
+			(const uint8_t *)req, len, &why);
+	assert_int_equal(a, MG_L7_DROP);
+	assert_int_equal(why, MG_DROP_L7_OUT_OF_ORDER);
+	assert_int_equal(fx->st.next_seq, 1000);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND, req, &why),
+			 MG_L7_FORWARD);
+	/* a retransmission is not looked at again, even if it changed */
+	a = mg_l7_input(&fx->ctx, &fx->st, SVC_SHOP, ID_FRONTEND, 1000,
+			(const uint8_t *)GET("/admin"), len, &why);
+	assert_int_equal(a, MG_L7_FORWARD);
+	/* a segment overlapping old and new bytes: only the new ones */
+	a = mg_l7_input(
+		&fx->ctx, &fx->st, SVC_SHOP, ID_FRONTEND, 1000 + len - 4,
+		(const uint8_t *)"\r\n\r\nGET /admin HTTP/1.1\r\n", 25, &why);
+	assert_int_equal(a, MG_L7_FORWARD);
+	assert_int_equal(fx->st.next_seq, 1000 + len + 21);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 1);
+	/* sequence numbers wrap */
+	mg_l7_flow_init(fx->pool, &fx->st, MG_L7_HTTP, 0xfffffff0u);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 0);
+	a = mg_l7_input(&fx->ctx, &fx->st, SVC_SHOP, ID_FRONTEND, 0xfffffff1u,
+			(const uint8_t *)req, len, &why);
+	assert_int_equal(a, MG_L7_FORWARD);
+	assert_int_equal(fx->st.next_seq, 0xfffffff1u + len);
+	a = mg_l7_input(&fx->ctx, &fx->st, SVC_SHOP, ID_FRONTEND,
+			0xfffffff1u + len, (const uint8_t *)GET("/admin"), len,
+			&why);
+	assert_int_equal(a, MG_L7_RESET);
+	fixture_free(fx);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fixture *fx =
+		fixture("l7 = { max_request_bytes = 256; };", 2, 256);
+	struct mg_l7_flow other[3];
+	enum mg_drop_reason why;
+	char big[400];
+
+	(void)state;
+	memset(other, 0, sizeof(other));
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_ADMIN, "SSH-2.0-x\r\n", &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_NOT_HTTP);
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_ADMIN,
+			  "GET /a/../admin HTTP/1.1\r\nHost: a\r\n\r\n", &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_BAD_REQUEST);
+	/* a head that never ends within max_request_bytes */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /api/x HTTP/1.1\r\nX-Pad: ", 28);
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, big, 200, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, big + 200, 200, &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_TOO_LARGE);
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, big,
+				  sizeof(big), &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_TOO_LARGE);
+	/* two buffers: the third split head is refused */
+	open_flow(fx, &other[0], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[0], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_FORWARD);
+	open_flow(fx, &other[1], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[1], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_FORWARD);
+	open_flow(fx, &other[2], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[2], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_PENDING_FULL);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 2);
+	/* expiry gives a buffer back after a grace period */
+	mg_l7_flow_release(fx->pool, &other[0]);
+	assert_int_equal(other[0].buf, 0);
+	rte_rcu_qsbr_quiescent(qsv, 0);
+	open_flow(fx, &other[2], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[2], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_FORWARD);
+	mg_l7_flow_release(fx->pool, &other[1]);
+	mg_l7_flow_release(fx->pool, &other[2]);
+	fixture_free(fx);
+}
+
+static void
+test_upgrade(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	static const char ws[] = "GET /api/ws HTTP/1.1\r\nHost: a\r\n"
+				 "Upgrade: websocket\r\nConnection: Upgrade"
+				 "\r\n\r\n";
+	static const char frame[] = "\x81\x05hello";
+	enum mg_drop_reason why;
+
+	(void)state;
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND, ws, &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_UPGRADE);
+	mg_l7_response(&fx->st, (const uint8_t *)"HTTP/1.1 101 Switching", 22);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, frame, 7, &why),
+		MG_L7_FORWARD);
+	/* refused upgrade: back to HTTP, still inspected */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND, ws, &why),
+			 MG_L7_FORWARD);
+	mg_l7_response(&fx->st, (const uint8_t *)"HTTP/1.1 200 OK\r\n", 17);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_HEAD);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/admin"), &why),
+		MG_L7_RESET);
+	/* bytes before the answer are refused */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND, ws, &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, frame, 7, &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_BAD_REQUEST);
+	fixture_free(fx);
+}
+
+/* A minimal TLS 1.2-style ClientHello record, with or without SNI. */
+static uint32_t
+client_hello(uint8_t *out, const char *sni)
+{
+	uint8_t *p = out + 9; /* after record and handshake headers */
+	uint32_t n, sni_len = sni ? (uint32_t)strlen(sni) : 0, ext;
+
+	*p++ = 3; /* legacy_version 3.3 */
+	*p++ = 3;
+	memset(p, 0x11, 32); /* random */
+	p += 32;
+	*p++ = 0; /* session id */
+	*p++ = 0; /* cipher suites: one */
+	*p++ = 2;
+	*p++ = 0x13;
+	*p++ = 0x01;
+	*p++ = 1; /* compression: null */
+	*p++ = 0;
+	ext = sni ? sni_len + 9 : 0;
+	*p++ = (uint8_t)(ext >> 8);
+	*p++ = (uint8_t)ext;
+	if (sni) {
+		*p++ = 0; /* server_name */
+		*p++ = 0;
+		*p++ = (uint8_t)((sni_len + 5) >> 8);
+		*p++ = (uint8_t)(sni_len + 5);
+		*p++ = (uint8_t)((sni_len + 3) >> 8);
+		*p++ = (uint8_t)(sni_len + 3);
+		*p++ = 0; /* host_name */
+		*p++ = (uint8_t)(sni_len >> 8);
+		*p++ = (uint8_t)sni_len;
+		memcpy(p, sni, sni_len);
+		p += sni_len;
+	}
+	n = (uint32_t)(p - out);
+	out[0] = 22;
+	out[1] = 3;
+	out[2] = 1;
+	out[3] = (uint8_t)((n - 5) >> 8);
+	out[4] = (uint8_t)(n - 5);
+	out[5] = 1; /* client_hello */
+	out[6] = 0;
+	out[7] = (uint8_t)((n - 9) >> 8);
+	out[8] = (uint8_t)(n - 9);
+	return n;
+}
+
+static void
+test_tls(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	enum mg_drop_reason why;
+	uint8_t hello[512];
+	uint32_t n;
+
+	(void)state;
+	n = client_hello(hello, "API.example");
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
+	/* after the hello, bytes pass unread */
+	assert_int_equal(
+		send_text(fx, SVC_SECURE, ID_UNKNOWN, "GET /admin", &why),
+		MG_L7_FORWARD);
+	/* split in two segments */
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, 20, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN,
+				  hello + 20, n - 20, &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
+	/* denied names: the deny rule, and default deny */
+	n = client_hello(hello, "evil.example");
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
+	n = client_hello(hello, "www.example");
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
+		MG_L7_RESET);
+	/* no SNI at all: no SNI rule can match */
+	n = client_hello(hello, NULL);
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
+	/* plain HTTP on the TLS service */
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(send_text(fx, SVC_SECURE, ID_UNKNOWN, GET("/"), &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_NOT_TLS);
+	fixture_free(fx);
+}
+
+static void
+test_compile_error_names_line(void **state)
+{
+	struct mg_conf *c = load("");
+	uint32_t slots[N_POLICIES + 1] = { 0 };
+	char err[512] = "";
+	unsigned int i;
+
+	(void)state;
+	/* a pattern the loader would have refused, slipped in afterwards:
+	 * the compile error still names its file and line */
+	for (i = 0; i < c->n_patterns; i++)
+		if (strcmp(c->patterns[i].regex, "^/admin") == 0)
+			break;
+	assert_true(i < c->n_patterns);
+	free(c->patterns[i].regex);
+	c->patterns[i].regex = strdup("^/admin(");
+	assert_null(mg_l7_build(c, slots, 1, err, sizeof(err)));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_non_null(strstr(err, "t.conf:"));
+	assert_non_null(strstr(err, "policy 'no-admin': http.path pattern "
+				    "'^/admin('"));
+	assert_int_equal(c->patterns[i].line,
+			 atoi(strstr(err, "t.conf:") + strlen("t.conf:")));
+	assert_null(mg_l7_build(c, NULL, 1, err, sizeof(err)));
+	mg_conf_free(c);
+}
+
+static int
+setup(void **state)
+{
+	char *argv[] = { "test_policy", "--no-huge",	 "--no-pci",	"-m",
+			 "256",		"--file-prefix", "test_policy", "-l",
+			 "0",		"--log-level",	 "lib.*:error" };
+	size_t sz = rte_rcu_qsbr_get_memsize(1);
+
+	(void)state;
+	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+		return -1;
+	if (mg_telemetry_configure(64, 64, 64) < 0)
+		return -1;
+	stats = mg_telemetry_lcore_claim(0, MG_LCORE_WORKER);
+	qsv = rte_zmalloc("qsv", sz, RTE_CACHE_LINE_SIZE);
+	if (stats == NULL || qsv == NULL || rte_rcu_qsbr_init(qsv, 1) != 0)
+		return -1;
+	rte_rcu_qsbr_thread_register(qsv, 0);
+	rte_rcu_qsbr_thread_online(qsv, 0);
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	rte_rcu_qsbr_thread_offline(qsv, 0);
+	rte_free(qsv);
+	mg_telemetry_fini();
+	rte_eal_cleanup();
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build),
+		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_keep_alive_and_pipelining),
+		cmocka_unit_test(test_bodies_are_skipped),
+		cmocka_unit_test(test_split_heads),
+		cmocka_unit_test(test_sequence_numbers),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_upgrade),
+		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_compile_error_names_line),
+	};
+
+	return cmocka_run_group_tests_name("policy", tests, setup, teardown);
+}
