@@ -155,6 +155,31 @@ tuple_addr(struct mg_addr *a, const uint8_t *bytes, uint8_t family)
 	memcpy(a->bytes, bytes, sizeof(a->bytes));
 }
 
+/*
+ * Make @p f's service and identity indexes those of @p rs: a reload may
+ * have renumbered them since the connection was admitted. A connection
+ * whose service is gone keeps flowing, as its verdict was taken, but
+ * has no service (UINT16_MAX) for health and layer-7 rules.
+ */
+static inline void
+flow_refresh(const struct mg_ruleset *rs, struct mg_flow *f)
+{
+	uint16_t gen = (uint16_t)mg_ruleset_generation(rs);
+	uint16_t service, identity;
+
+	if (likely(__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == gen))
+		return;
+	if (!mg_ruleset_resolve(rs, &f->key[MG_FLOW_DIR_FWD], &service,
+				&identity)) {
+		service = UINT16_MAX;
+		identity = MG_IDENTITY_UNKNOWN;
+	}
+	/* any worker may do this; they all store the same values */
+	f->service = service;
+	f->identity = identity;
+	__atomic_store_n(&f->generation, gen, __ATOMIC_RELEASE);
+}
+
 static void admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		  struct rte_mbuf *m, const struct mg_pkt_info *info);
 
@@ -172,11 +197,12 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		 struct rte_mbuf *m, const struct mg_pkt_info *info,
 		 struct mg_flow *f, uint8_t dir, uint16_t in)
 {
-	const struct mg_health_params *hp =
-		mg_ruleset_health_params(rs, f->service);
+	const struct mg_health_params *hp;
 	uint8_t flags = info->tcp_flags;
 	struct mg_health *h = w->dp->health;
 
+	flow_refresh(rs, f);
+	hp = mg_ruleset_health_params(rs, f->service);
 	if (hp == NULL || !hp->enabled)
 		return false;
 	if (dir == MG_FLOW_DIR_REV) {
@@ -329,6 +355,7 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 			mg_l7_response(st, payload, info->payload_len);
 		return false;
 	}
+	flow_refresh(rs, f);
 	act = mg_l7_input(&c, st, f->service, f->identity,
 			  rte_be_to_cpu_32(tcp_header(m, info)->sent_seq),
 			  payload, info->payload_len, &why);
@@ -486,6 +513,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	memcpy(f->key[MG_FLOW_DIR_REV].dst, t->src, 16);
 	f->service = d.service;
 	f->identity = d.identity;
+	f->generation = (uint16_t)mg_ruleset_generation(rs);
 	f->l7 = (uint8_t)l7;
 	f->verdict = d.verdict;
 	f->labels = (uint16_t)d.labels;

@@ -75,9 +75,12 @@ struct mg_flow {
 	uint8_t out_port[2];		  /**< [dir] */
 	struct rte_ether_addr out_mac[2]; /**< [dir] destination MAC */
 	/* tracking */
-	uint8_t state;	    /**< enum mg_flow_state */
-	uint8_t fin_seen;   /**< bit per dir */
-	uint8_t l7;	    /**< enum mg_l7_proto: client bytes inspected */
+	uint8_t state;	  /**< enum mg_flow_state */
+	uint8_t fin_seen; /**< bit per dir */
+	uint8_t l7;	  /**< enum mg_l7_proto: client bytes inspected */
+	/** low bits of the generation of the ruleset that service and
+	 * identity index (mg_ruleset_generation()) */
+	uint16_t generation;
 	uint64_t last_seen; /**< TSC of the last packet */
 	uint32_t index;	    /**< position in the entry array */
 	uint32_t health;    /**< backend's passive-health index */

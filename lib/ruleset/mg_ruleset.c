@@ -127,6 +127,7 @@ struct rs_port {
 
 /* One allocation holds this header and every table after it. */
 struct mg_ruleset {
+	uint32_t generation; /* build sequence number, unique per process */
 	/*
 	 * Identity tries, next hop = identity id. A trie costs ~3 KiB plus
 	 * ~400 bytes a prefix where rte_lpm/rte_lpm6 took 64 MiB each up
@@ -1089,6 +1090,7 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 	}
 	rs->health = health;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
+	rs->generation = seq;
 	ret = build_ribs(rs, conf, socket, seq, err, errlen);
 	if (ret < 0)
 		goto fail;
@@ -1307,6 +1309,42 @@ in_chain(const struct mg_ruleset *rs, const struct mg_5tuple *t)
 		       cmp_addr) != NULL;
 }
 
+/* The service @p t is addressed to, or -1. */
+static inline int
+service_of(const struct mg_ruleset *rs, const struct mg_5tuple *t)
+{
+	const struct rs_vip *vip;
+	uint8_t key[VIP_KEY_LEN];
+	struct mg_addr dst;
+
+	dst.family = t->family;
+	memcpy(dst.bytes, t->dst, sizeof(dst.bytes));
+	vip_key(key, &dst, t->proto);
+	vip = find_vip(rs, key);
+	if (vip == NULL)
+		return -1;
+	return find_service(rs, vip, rte_be_to_cpu_16(t->dport));
+}
+
+bool
+mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
+		   uint16_t *service, uint16_t *identity)
+{
+	int s = service_of(rs, t);
+
+	if (s < 0)
+		return false;
+	*service = (uint16_t)s;
+	*identity = identity_of(rs, t->family, t->src);
+	return true;
+}
+
+uint32_t
+mg_ruleset_generation(const struct mg_ruleset *rs)
+{
+	return rs->generation;
+}
+
 bool
 mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 		    uint32_t hash, uint64_t now, struct mg_decision *d)
@@ -1315,20 +1353,11 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	const struct rs_backend *be;
 	const struct rs_service *svc;
 	const struct rs_cell *cell;
-	const struct rs_vip *vip;
-	struct mg_addr dst;
-	uint8_t key[VIP_KEY_LEN];
 	unsigned int fi = t->family == 6, b;
 	uint8_t version = NO_VERSION, pick = MG_PICK_WEIGHT;
 	int s;
 
-	dst.family = t->family;
-	memcpy(dst.bytes, t->dst, sizeof(dst.bytes));
-	vip_key(key, &dst, t->proto);
-	vip = find_vip(rs, key);
-	if (vip == NULL)
-		return false;
-	s = find_service(rs, vip, rte_be_to_cpu_16(t->dport));
+	s = service_of(rs, t);
 	if (s < 0)
 		return false;
 	hash = remix(hash);

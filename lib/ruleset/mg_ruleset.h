@@ -161,6 +161,24 @@ bool mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 			 uint32_t hash, uint64_t now, struct mg_decision *d);
 
 /**
+ * The service and caller identity of a connection, as in
+ * mg_ruleset_classify() but without choosing a version: for connections
+ * admitted under an earlier ruleset, whose indexes may mean something
+ * else in this one.
+ *
+ * @return true with both set, false if no service has that address and
+ *         port any more.
+ *
+ * Thread safety: lock-free.
+ */
+bool mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
+			uint16_t *service, uint16_t *identity);
+
+/** A number that differs between any two rulesets built by a process,
+ * so a flow can tell which one its indexes come from. */
+uint32_t mg_ruleset_generation(const struct mg_ruleset *rs);
+
+/**
  * Passive health parameters of a service, for the worker's reports
  * (mg_health_report()) and its connect timeout. Converted to TSC cycles
  * of the health table's clock (rte_get_tsc_hz() without a table);

@@ -496,6 +496,47 @@ test_service_lookup(void **state)
 	mg_ruleset_free(rs);
 }
 
+/* A connection admitted under one ruleset finds its service and caller
+ * again in the next, whose indexes differ. */
+static void
+test_resolve_after_reload(void **state)
+{
+	static const char ids[] =
+		"identities = ( { name = \"a\"; prefixes = [\"10.0.1.0/24\"]; "
+		"}, { name = \"b\"; prefixes = [\"10.0.2.0/24\"]; } );\n";
+	static const char ids_swapped[] =
+		"identities = ( { name = \"b\"; prefixes = [\"10.0.2.0/24\"]; "
+		"}, { name = \"a\"; prefixes = [\"10.0.1.0/24\"]; } );\n";
+	const char *web =
+		svc("web", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1");
+	const char *api =
+		svc("api", "", "tcp", "[\"198.19.0.2\"]", "[80]", "198.19.1.2");
+	struct mg_5tuple t = tuple("10.0.2.9", "198.19.0.2", TCP, 80);
+	struct mg_ruleset *old, *new;
+	uint16_t service, identity;
+
+	(void)state;
+	old = build_text(
+		fmt(P1 "%sservices = (\n%s,\n%s\n);\n", ids, web, api));
+	new = build_text(
+		fmt(P1 "%sservices = (\n%s,\n%s\n);\n", ids_swapped, api, web));
+	assert_int_not_equal(mg_ruleset_generation(old),
+			     mg_ruleset_generation(new));
+	assert_true(mg_ruleset_resolve(old, &t, &service, &identity));
+	assert_string_equal(mg_ruleset_service_name(old, service), "api");
+	assert_int_equal(service, 1);
+	assert_string_equal(mg_ruleset_identity_name(old, identity), "b");
+	assert_true(mg_ruleset_resolve(new, &t, &service, &identity));
+	assert_int_equal(service, 0);
+	assert_string_equal(mg_ruleset_service_name(new, service), "api");
+	assert_string_equal(mg_ruleset_identity_name(new, identity), "b");
+	assert_int_equal(identity, 1);
+	t = tuple("10.0.2.9", "198.19.0.3", TCP, 80);
+	assert_false(mg_ruleset_resolve(new, &t, &service, &identity));
+	mg_ruleset_free(old);
+	mg_ruleset_free(new);
+}
+
 /* fe (prod), ci (dev), ops (no env); shop (prod), ledger (dev),
  * dns (infra). */
 static const char *
@@ -1165,8 +1206,8 @@ test_build_errors(void **state)
 
 	(void)state;
 	err[0] = '\0';
-	assert_null(
-		mg_ruleset_build(NULL, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(mg_ruleset_build(NULL, SOCKET_ID_ANY, NULL, 1, err,
+				     sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_true(err[0] != '\0');
 
@@ -1177,14 +1218,16 @@ test_build_errors(void **state)
 	c->services[1].ports[0].lo = 70; /* now overlaps a's port 80 */
 	c->services[1].ports[0].hi = 90;
 	err[0] = '\0';
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	/* named in port order: b's 70-90 sorts first */
 	assert_non_null(strstr(err, "services 'b' and 'a' share an address"));
 
 	c->services[1].ports[0].lo = c->services[1].ports[0].hi = 81;
 	c->services[1].versions[0].weight = 0;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "weights of service 'b'"));
 	mg_conf_free(c);
@@ -1201,7 +1244,8 @@ test_build_errors(void **state)
 		   "services = ( %s );\n",
 		svc("s", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1")));
 	c->identities[1].prefixes[1] = c->identities[0].prefixes[1];
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "prefix 2001:db8::/32 of identity 'b' "
 				    "is given twice"));
@@ -1210,14 +1254,16 @@ test_build_errors(void **state)
 		mg_addr_parse("0.0.0.0", &c->identities[0].prefixes[0].addr));
 	c->identities[0].prefixes[0].len = 0;
 	c->identities[1].prefixes[1] = c->identities[0].prefixes[0];
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "prefix 0.0.0.0/0 of identity 'b' "
 				    "is given twice"));
 	assert_true(
 		mg_addr_parse("10.0.0.0", &c->identities[1].prefixes[1].addr));
 	c->identities[1].prefixes[1].len = 33;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "cannot add prefix 10.0.0.0/33"));
 	assert_int_equal(heap_in_use(), before);
@@ -1842,7 +1888,8 @@ test_canary_defensive(void **state)
 	mg_ruleset_free(rs);
 
 	c->services[0].routes[0].version = 2;
-	assert_null(mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
+	assert_null(
+		mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err)));
 	assert_int_equal(rte_errno, EINVAL);
 	assert_non_null(strstr(err, "route 0 of service 's' is malformed"));
 	mg_conf_free(c);
@@ -1880,6 +1927,7 @@ main(void)
 		cmocka_unit_test(test_identity_lookup),
 		cmocka_unit_test(test_identity_random),
 		cmocka_unit_test(test_service_lookup),
+		cmocka_unit_test(test_resolve_after_reload),
 		cmocka_unit_test(test_policy_default_and_allow),
 		cmocka_unit_test(test_policy_deny_beats_allow),
 		cmocka_unit_test(test_policy_env_and_any),
