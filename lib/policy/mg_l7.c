@@ -232,6 +232,38 @@ build_l4_allow(struct l7_service *sv, const struct mg_conf *conf,
 	return 0;
 }
 
+/* Every pattern of the service's matchers on @p field (and, for
+ * headers, on the header named @p header) into @p ps. */
+static void
+gather(struct pattern_set *ps, const struct mg_conf *conf,
+       const struct l7_service *sv, const struct mg_policy_conf **rp,
+       enum mg_l7_field field, const char *header)
+{
+	const struct mg_matcher_conf *m;
+	unsigned int k, i;
+
+	ps->n = 0;
+	for (k = 0; k < sv->n_rules; k++)
+		for (i = 0; i < rp[k]->n_matchers; i++) {
+			m = &rp[k]->matchers[i];
+			if (m->field == field &&
+			    (header == NULL || strcmp(m->header, header) == 0))
+				set_add(ps, conf, rp[k], m,
+					sv->rules[k].first_matcher + i);
+		}
+}
+
+static const struct l7_header_db *
+find_header(const struct l7_service *sv, const char *name)
+{
+	unsigned int h;
+
+	for (h = 0; h < sv->n_headers; h++)
+		if (strcmp(sv->headers[h].name, name) == 0)
+			return &sv->headers[h];
+	return NULL;
+}
+
 /* Rules of service @p s that have matchers, and their databases. */
 static int
 build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
@@ -239,7 +271,7 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 	      const struct mg_policy_conf **rp, char *err, size_t errlen)
 {
 	struct l7_service *sv = &l7->services[s];
-	unsigned int r, i, k, f, h;
+	unsigned int r, i, k, f;
 	int rc;
 
 	for (r = 0; r < conf->n_policies; r++)
@@ -275,13 +307,7 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 	for (f = 0; f < MG_L7_FIELD_MAX; f++) {
 		if (f == MG_L7_HEADER)
 			continue;
-		ps->n = 0;
-		for (k = 0; k < sv->n_rules; k++)
-			for (i = 0; i < rp[k]->n_matchers; i++)
-				if (rp[k]->matchers[i].field == f)
-					set_add(ps, conf, rp[k],
-						&rp[k]->matchers[i],
-						sv->rules[k].first_matcher + i);
+		gather(ps, conf, sv, rp, f, NULL);
 		rc = set_compile(ps, conf, field_label(f), &sv->db[f], l7, err,
 				 errlen);
 		if (rc < 0)
@@ -290,31 +316,17 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 	for (k = 0; k < sv->n_rules; k++)
 		for (i = 0; i < rp[k]->n_matchers; i++) {
 			const struct mg_matcher_conf *m = &rp[k]->matchers[i];
+			struct l7_header_db *hd = &sv->headers[sv->n_headers];
 
-			if (m->field != MG_L7_HEADER)
+			if (m->field != MG_L7_HEADER ||
+			    find_header(sv, m->header) != NULL)
 				continue;
-			for (h = 0; h < sv->n_headers; h++)
-				if (strcmp(sv->headers[h].name, m->header) == 0)
-					break;
-			if (h < sv->n_headers)
-				continue; /* compiled with an earlier one */
+			snprintf(hd->name, sizeof(hd->name), "%s", m->header);
+			hd->name_len = (uint32_t)strlen(hd->name);
 			sv->n_headers++;
-			snprintf(sv->headers[h].name,
-				 sizeof(sv->headers[h].name), "%s", m->header);
-			sv->headers[h].name_len = (uint32_t)strlen(m->header);
-			ps->n = 0;
-			for (r = k; r < sv->n_rules; r++)
-				for (f = 0; f < rp[r]->n_matchers; f++)
-					if (rp[r]->matchers[f].field ==
-						    MG_L7_HEADER &&
-					    strcmp(rp[r]->matchers[f].header,
-						   m->header) == 0)
-						set_add(ps, conf, rp[r],
-							&rp[r]->matchers[f],
-							sv->rules[r].first_matcher +
-								f);
+			gather(ps, conf, sv, rp, MG_L7_HEADER, m->header);
 			rc = set_compile(ps, conf, field_label(MG_L7_HEADER),
-					 &sv->headers[h].db, l7, err, errlen);
+					 &hd->db, l7, err, errlen);
 			if (rc < 0)
 				return rc;
 		}
