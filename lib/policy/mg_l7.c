@@ -823,7 +823,9 @@ take_head(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 	int rc;
 
 	if (st->buf == 0) {
-		rc = head(c, st, sv, id, p, len);
+		/* a head is never read past the limit, even from one
+		 * large segment */
+		rc = head(c, st, sv, id, p, RTE_MIN(len, pool->size));
 		if (rc != 0)
 			return rc;
 		/* a valid prefix: hold it until the head completes */

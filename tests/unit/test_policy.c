@@ -509,6 +509,13 @@ test_refusals(void **state)
 				  sizeof(big), &why),
 			 MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_TOO_LARGE);
+	/* a complete head over the limit, in one segment */
+	memcpy(big + 300, "\r\n\r\n", 4);
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, big, 304,
+				  &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_TOO_LARGE);
 	/* two buffers: the third split head is refused */
 	open_flow(fx, &other[0], SVC_SHOP);
 	assert_int_equal(
