@@ -44,12 +44,40 @@
 #   meshgate_established_mpps_scraped [established]: the established run
 #       while curl scrapes /metrics (gzip) every second;
 #       meshgate_scraped_vs_unscraped_ratio (issue target: >= 0.98).
+#   meshgate_l7_established_mpps [l7_established]: HTTP authorization of
+#       every request. l7_established.pcap: 10,000 keep-alive connections
+#       (whole handshakes, the backend's SYN-ACK included), then 30 rounds
+#       of one GET head (~100 bytes) per connection, each continuing its
+#       connection's byte stream. infinite_rx would repeat the same
+#       sequence numbers, and meshgate forwards bytes it has already seen
+#       without inspecting them again, so a loop would measure the
+#       retransmission path: the capture is replayed ONCE instead
+#       (--exit-on-idle), and every request head is parsed and matched.
+#       Rate = rx / busy_s from the run's --stats-json (busy_s: the
+#       worker's time in poll rounds that received packets; it includes
+#       reading the pcap file, one copy per frame, which both runs pay;
+#       30,000 of the 330,000 frames are handshake frames, in both runs).
+#       tests/configs/bench_l7.conf (a deny rule on the path, an allow rule
+#       on method, path and Host) next to the same capture through
+#       bench_l7_off.conf (the same service with one L4 allow rule, so
+#       nothing is inspected): meshgate_l7_established_l4_only_mpps and
+#       meshgate_l7_vs_l4_established_ratio.
+#   meshgate_l7_new_flows_per_s [l7_newflows]: l7_newflows.pcap, 100,000
+#       connections, each a handshake and one GET request (inspected),
+#       replayed once; flows_created / busy_s, next to
+#       meshgate_l7_new_flows_l4_only_per_s (bench_l7_off.conf) and
+#       meshgate_l7_vs_l4_new_flows_ratio.
+#       Both l7 groups alternate the two configs BENCH_L7_RUNS times (3)
+#       and print each figure's median; the L7 runs must show one allow of
+#       the rule bench-api per request (read from /meshgate/policies once
+#       the capture is handled), or the script says so.
 #
 # Environment:
 #   BENCH_SECONDS  measurement window, s (5)     BENCH_WARMUP  warm-up, s (2)
 #   BENCH_FLOWS    flows in bench.pcap (1024)    BENCH_PCAP    capture to use
 #                                                  for the first three runs
 #   BENCH_ONLY     runs, comma-separated (names above); default all
+#   BENCH_L7_RUNS  runs of each l7 config, alternating (3)
 #   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
 #                  when hugetlbfs has the run's memory (>= 1 GiB) free
 #   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
@@ -74,10 +102,16 @@ pcap=${BENCH_PCAP:-$root/build/bench/bench.pcap}
 benchdir=$root/build/bench
 est_pcap=$benchdir/established.pcap
 new_pcap=$benchdir/newflows.pcap
+l7_est_pcap=$benchdir/l7_established.pcap
+l7_new_pcap=$benchdir/l7_newflows.pcap
 # What gen_bench_pcaps.py writes by default; the configs are sized for it.
 est_conns=10000
 est_frames=100000
 new_syns=200000
+l7_est_conns=10000
+l7_est_requests=300000
+l7_new_conns=100000
+l7_runs=${BENCH_L7_RUNS:-3}
 
 ready_wait=20                     # s for EAL start-up and the first reply
 stop_wait=10                      # s between SIGINT and SIGKILL
@@ -363,6 +397,121 @@ run_newflows() {
 	check_stats "$name" "$stats" "$flows_expected"
 }
 
+# l7_once CONF NAME PCAP JSON: meshgate replays PCAP once (--exit-on-idle)
+# and writes JSON (--stats-json); meanwhile a watcher waits until every
+# frame is handled and then reads /meshgate/policies into JSON.policies
+# (the decisions are not in the stats file). Fails on a bad exit.
+l7_once() {
+	local conf=$1 name=$2 capture=$3 stats=$4
+	local prefix="mgb-$2-$$-$RANDOM" rc=0 frames
+	prefixes+=("$prefix")
+	frames=$(pcap_frames "$capture")
+	# shellcheck disable=SC2046
+	start_bg "$work/$name.log" "$meshgate" \
+		$(eal_args "$prefix" "$capture" 0 "$(conf_mbufs "$conf")") -- \
+		-f "$conf" --exit-on-idle "$idle_ms" --stats-json "$stats"
+	local pid=$bg_pid
+	"$py" - "$root/scripts" "$prefix" "$pid" "$frames" "$ready_wait" \
+		>"$stats.policies" 2>>"$work/$name.log" <<-'EOF' || true
+	import json, sys, time
+	sys.path.insert(0, sys.argv[1])
+	import mg_telemetry
+	prefix, pid, frames, wait = sys.argv[2], int(sys.argv[3]), \
+	    int(sys.argv[4]), float(sys.argv[5])
+	with mg_telemetry.connect_when_ready(prefix, "/meshgate/stats", "rx",
+	                                     wait, pid=pid) as tel:
+	    deadline = time.monotonic() + wait
+	    while time.monotonic() < deadline:
+	        s = tel.query("/meshgate/stats")
+	        if s["rx"] >= frames and s["tx"] + s["drops_total"] >= frames:
+	            break
+	        time.sleep(0.02)
+	    print(json.dumps(tel.query("/meshgate/policies")))
+	EOF
+	wait "$pid" || rc=$?
+	forget_pid "$pid"
+	if ((rc != 0)) || [[ ! -s $stats ]]; then
+		log "$name: exit status $rc; last lines of its log:"
+		tail -n 20 "$work/$name.log" >&2
+		return 1
+	fi
+}
+
+# l7_value JSON KIND: mpps (rx / busy_s) or flows (flows_created / busy_s)
+# of one run.
+l7_value() {
+	"$py" - "$1" "$2" <<-'EOF'
+	import json, sys
+	s = json.load(open(sys.argv[1]))
+	n = s["rx"] / 1e6 if sys.argv[2] == "mpps" else s["flows_created"]
+	fmt = "%.3f" if sys.argv[2] == "mpps" else "%.0f"
+	print(fmt % (n / s["busy_s"]) if s["busy_s"] else "0")
+	EOF
+}
+
+# l7_inspected JSON NAME REQUESTS: shout unless the L7 run decided every
+# request (allows of bench-api: one per request, plus one per connection
+# if the SYN's admission is counted too).
+l7_inspected() {
+	"$py" - "$1.policies" "$2" "$3" <<-'EOF' >&2 || true
+	import json, sys
+	name, want = sys.argv[2], int(sys.argv[3])
+	try:
+	    reply = json.load(open(sys.argv[1]))
+	except (OSError, ValueError):
+	    reply = None
+	allow = sum(e.get("allow", 0) for e in (reply or {}).values()
+	            if e.get("rule") == "bench-api")
+	denied = sum(e.get("deny", 0) for e in (reply or {}).values())
+	if allow < want or denied:
+	    print("bench: %s: bench-api allowed %d (want >= %d requests), "
+	          "%d denied: not every request was inspected" % (name, allow,
+	                                                           want, denied))
+	EOF
+}
+
+# run_l7 GROUP NAME PCAP KIND FLOWS REQUESTS: PCAP through bench_l7.conf
+# and bench_l7_off.conf, alternating, l7_runs times each; prints the
+# median of each and their ratio. KIND: mpps or flows (see l7_value).
+run_l7() {
+	local group=$1 name=$2 capture=$3 kind=$4 conns=$5 requests=$6
+	local r conf tag stats v unit ratio_name
+	local -a on=() off=()
+	want "$group" || return 0
+	have_meshgate "$name" || return 0
+	for ((r = 1; r <= l7_runs; r++)); do
+		for tag in on off; do
+			conf=$root/tests/configs/bench_l7.conf
+			[[ $tag == on ]] || conf=$root/tests/configs/bench_l7_off.conf
+			stats="$work/$name-$tag-$r.json"
+			if ! l7_once "$conf" "$name-$tag" "$capture" "$stats"; then
+				failed=1
+				return 0
+			fi
+			v=$(l7_value "$stats" "$kind")
+			check_stats "$name-$tag-$r" "$stats" "$conns"
+			if [[ $tag == on ]]; then
+				l7_inspected "$stats" "$name-$r" "$requests"
+				on+=("$v")
+			else
+				off+=("$v")
+			fi
+		done
+	done
+	ran=$((ran + 1))
+	unit=_mpps
+	[[ $kind == mpps ]] || unit=_per_s
+	mpps[$name]=$(printf '%s\n' "${on[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	mpps[${name}_l4_only]=$(printf '%s\n' "${off[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	log "$name$unit runs: L7 ${on[*]}; L4 only ${off[*]}"
+	echo "BENCH $name$unit ${mpps[$name]}"
+	echo "BENCH ${name}_l4_only$unit ${mpps[${name}_l4_only]}"
+	ratio_name=meshgate_l7_vs_l4_${name#meshgate_l7_}_ratio
+	ratio "$ratio_name" "$name" "${name}_l4_only"
+}
+
 # gen_if_stale CAPTURE GENERATOR ARGS...: (re)writes CAPTURE when missing
 # or older than its generator.
 gen_if_stale() {
@@ -392,6 +541,14 @@ if want newflows; then
 	gen_if_stale "$new_pcap" "$root/scripts/gen_bench_pcaps.py" \
 		"$benchdir" --only newflows
 fi
+if want l7_established; then
+	gen_if_stale "$l7_est_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only l7_established
+fi
+if want l7_newflows; then
+	gen_if_stale "$l7_new_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only l7_newflows
+fi
 
 run_testpmd io testpmd_io "$pcap"
 run_testpmd 5tswap testpmd_5tswap "$pcap"
@@ -412,6 +569,12 @@ run_meshgate "$root/tests/configs/bench_canary.conf" \
 	meshgate_canary_established "$est_pcap" established "$est_conns"
 run_newflows "$root/tests/configs/bench_canary_newflows.conf" \
 	meshgate_canary_new_flows "$new_pcap" "$new_syns"
+
+# layer-7 inspection next to the same captures without L7 rules
+run_l7 l7_established meshgate_l7_established "$l7_est_pcap" mpps \
+	"$l7_est_conns" "$l7_est_requests"
+run_l7 l7_newflows meshgate_l7_new_flows "$l7_new_pcap" flows \
+	"$l7_new_conns" "$l7_new_conns"
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap

@@ -4,8 +4,10 @@
 """Write the deterministic service-mesh captures of scripts/bench.sh and
 scripts/profile.sh.
 
-    gen_bench_pcaps.py OUTDIR [--only established,newflows]
+    gen_bench_pcaps.py OUTDIR [--only established,newflows,l7_established,
+                                      l7_newflows]
                        [--conns N] [--rounds R] [--new-flows N]
+                       [--l7-conns N] [--l7-rounds R] [--l7-new-flows N]
 
 established.pcap  N connections (10,000) from allowed callers to the bench
                   service's VIP: first the N SYNs, then R rounds (9) of one
@@ -14,11 +16,26 @@ established.pcap  N connections (10,000) from allowed callers to the bench
                   first is all flow-table hits; the first is R/(R+1) hits.
 newflows.pcap     N distinct SYNs (200,000) to the same VIP: one new
                   connection per frame, replayed once.
+l7_established.pcap
+                  N keep-alive HTTP connections (10,000) to the bench VIP,
+                  whole handshakes (client SYN, backend SYN-ACK, client
+                  ACK) first, then R rounds (30) of one GET request per
+                  connection, each round in its own order. Every request
+                  continues its connection's byte stream, so a replay
+                  ONCE inspects every request head; replayed with
+                  infinite_rx, every loop after the first would only be
+                  retransmissions, forwarded without inspection.
+l7_newflows.pcap  N connections (100,000), each a handshake and one GET
+                  request, in blocks of 64 (64 SYNs, their SYN-ACKs, ACKs,
+                  requests): a connection set-up with its inspection.
 
-Every frame is 60 bytes (64 on the wire): IPv4 + TCP, SYNs padded, data
-segments carrying 6 bytes. Addresses, MACs and the service match
-tests/configs/bench_mesh.conf and bench_newflows.conf: change them
-together. Scapy builds one template frame per kind; the frames are that
+Every frame of established.pcap and newflows.pcap is 60 bytes (64 on the
+wire): IPv4 + TCP, SYNs padded, data segments carrying 6 bytes. Addresses,
+MACs and the service match tests/configs/bench_mesh.conf and
+bench_newflows.conf: change them together. The l7_ captures are one-arm
+(callers and the backend on the same port, tests/configs/bench_l7*.conf)
+and have a single backend, so the capture can hold its SYN-ACKs; their
+requests are realistic GET heads (about 100 bytes). Scapy builds one template frame per kind; the frames are that
 template with addresses, ports, sequence numbers and checksums patched in
 with struct, so 300,000 frames take seconds, not minutes. Every run writes
 the same bytes (fixed timestamps, seeds and orders) and uses only
@@ -153,6 +170,136 @@ def newflow_frames(n):
     return frames
 
 
+# ------------------------------------------------ layer-7 captures
+
+L7_BACKEND, L7_BACKEND_PORT = "198.18.2.21", 8080   # bench_l7*.conf
+BACKEND_MAC = "02:00:00:00:02:21"
+L7_BLOCK = 64               # l7_newflows.pcap: connections per block
+SYN, ACK, PSH = 0x02, 0x10, 0x08
+
+
+class TcpFrames:
+    """IPv4/TCP frames of any flags and payload, patched with struct (no
+    scapy per frame): header bytes from one scapy-built template."""
+
+    def __init__(self):
+        pkt = Ether(src=CALLER_MAC, dst=GW_MAC) / \
+            IP(src=str(CALLERS.network_address + 1), dst=VIP, ttl=64,
+               flags="DF", id=0) / TCP(sport=1024, dport=VIP_PORT,
+                                       flags="S", window=64240)
+        data = raw(pkt)
+        self.eth_ip = bytearray(data[:TCP_OFF])
+        self.tcp = bytearray(data[TCP_OFF:])
+        assert len(self.tcp) == 20
+
+    def build(self, src_mac, src, dst, sport, dport, flags, seq, ack,
+              payload, ip_id):
+        """src_mac: the sender's; the frame goes to the gateway. src and
+        dst are addresses as ints."""
+        f = bytearray(self.eth_ip)
+        f[6:12] = bytes.fromhex(src_mac.replace(":", ""))
+        total = IP_LEN + 20 + len(payload)
+        struct.pack_into("!HH", f, IP_OFF + 2, total, ip_id)
+        struct.pack_into("!H", f, IP_OFF + 10, 0)
+        struct.pack_into("!II", f, IP_OFF + 12, src, dst)
+        struct.pack_into("!H", f, IP_OFF + 10,
+                         csum(bytes(f[IP_OFF:IP_OFF + IP_LEN])))
+        t = bytearray(self.tcp)
+        struct.pack_into("!HHII", t, 0, sport, dport, seq & 0xFFFFFFFF,
+                         ack & 0xFFFFFFFF)
+        t[13] = flags
+        struct.pack_into("!H", t, 16, 0)
+        seg = bytes(t) + payload
+        pseudo = struct.pack("!IIBBH", src, dst, 0, 6, len(seg))
+        struct.pack_into("!H", t, 16,
+                         csum(pseudo + seg + b"\0" * (len(seg) % 2)))
+        return bytes((f + t + payload).ljust(FRAME, b"\0"))
+
+
+def l7_request(i, r):
+    """The r-th request of connection i: a GET the bench_l7.conf allow
+    rule matches (method, path and Host) and its deny rule does not."""
+    return (b"GET /api/items/%d?page=%d HTTP/1.1\r\nHost: bench.example\r\n"
+            b"User-Agent: meshgate-bench\r\nAccept: */*\r\n\r\n" % (i, r))
+
+
+class L7Conn:
+    """One bench connection: its frames in order, sequence numbers kept."""
+
+    backend = int(ipaddress.IPv4Address(L7_BACKEND))
+    vip = int(ipaddress.IPv4Address(VIP))
+
+    def __init__(self, tf, i):
+        self.tf, self.i = tf, i
+        self.src, self.sport = tuple_of(i)
+        self.cseq = isn(i)
+        self.sseq = isn(i + 0x10000000)
+        self.ip_id = i & 0xFFFF
+
+    def _client(self, flags, payload=b""):
+        self.ip_id = (self.ip_id + 1) & 0xFFFF
+        f = self.tf.build(CALLER_MAC, self.src, self.vip, self.sport,
+                          VIP_PORT, flags, self.cseq,
+                          self.sseq if flags & ACK else 0, payload,
+                          self.ip_id)
+        self.cseq += len(payload) + (1 if flags & SYN else 0)
+        return f
+
+    def syn(self):
+        return self._client(SYN)
+
+    def syn_ack(self):
+        f = self.tf.build(BACKEND_MAC, self.backend, self.src,
+                          L7_BACKEND_PORT, self.sport, SYN | ACK, self.sseq,
+                          self.cseq, b"", self.i & 0xFFFF)
+        self.sseq += 1
+        return f
+
+    def ack(self):
+        return self._client(ACK)
+
+    def request(self, r):
+        return self._client(PSH | ACK, l7_request(self.i, r))
+
+
+def check_l7(frames):
+    """scapy recomputes every checksum of a few frames."""
+    for data in frames:
+        pkt = Ether(data)
+        want = (pkt[IP].chksum, pkt[TCP].chksum)
+        del pkt[IP].chksum
+        del pkt[TCP].chksum
+        again = Ether(raw(pkt))
+        if (again[IP].chksum, again[TCP].chksum) != want:
+            raise AssertionError("bad checksum in generated frame %r"
+                                 % data.hex())
+
+
+def l7_established_frames(conns, rounds):
+    tf = TcpFrames()
+    cs = [L7Conn(tf, i) for i in range(conns)]
+    frames = [c.syn() for c in cs] + [c.syn_ack() for c in cs] + \
+        [c.ack() for c in cs]
+    rng = random.Random(SEED + 7)
+    order = list(range(conns))
+    for r in range(rounds):
+        rng.shuffle(order)
+        frames += [cs[i].request(r) for i in order]
+    check_l7(frames[:2] + frames[conns:conns + 2] + frames[-3:])
+    return frames
+
+
+def l7_newflow_frames(n):
+    tf = TcpFrames()
+    frames = []
+    for first in range(0, n, L7_BLOCK):
+        cs = [L7Conn(tf, i) for i in range(first, min(n, first + L7_BLOCK))]
+        frames += [c.syn() for c in cs] + [c.syn_ack() for c in cs] + \
+            [c.ack() for c in cs] + [c.request(0) for c in cs]
+    check_l7(frames[:3] + frames[-3:])
+    return frames
+
+
 def write_pcap(path, frames):
     """Classic pcap (Ethernet), frames 1 us apart; written to a temporary
     name first so a reader never sees half a file."""
@@ -171,23 +318,33 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir")
     ap.add_argument("--only", default="established,newflows",
-                    help="comma-separated subset of established,newflows")
+                    help="comma-separated subset of established,newflows,"
+                    "l7_established,l7_newflows")
     ap.add_argument("--conns", type=int, default=10000,
                     help="connections in established.pcap (10000)")
     ap.add_argument("--rounds", type=int, default=9,
                     help="data rounds after the SYNs (9)")
     ap.add_argument("--new-flows", type=int, default=200000,
                     help="SYNs in newflows.pcap (200000)")
+    ap.add_argument("--l7-conns", type=int, default=10000,
+                    help="connections in l7_established.pcap (10000)")
+    ap.add_argument("--l7-rounds", type=int, default=30,
+                    help="requests per connection there (30)")
+    ap.add_argument("--l7-new-flows", type=int, default=100000,
+                    help="connections in l7_newflows.pcap (100000)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
-    unknown = only - {"established", "newflows"}
+    unknown = only - {"established", "newflows", "l7_established",
+                      "l7_newflows"}
     if unknown:
         ap.error("unknown capture(s): %s" % ", ".join(sorted(unknown)))
     limit = (CALLERS.num_addresses - 2) * 64000
-    if not 1 <= args.conns <= limit or not 1 <= args.new_flows <= limit:
-        ap.error("--conns and --new-flows must be in 1..%d" % limit)
-    if not 0 <= args.rounds <= 1000:
-        ap.error("--rounds must be in 0..1000")
+    if not all(1 <= n <= limit for n in (args.conns, args.new_flows,
+                                          args.l7_conns, args.l7_new_flows)):
+        ap.error("--conns, --new-flows, --l7-conns and --l7-new-flows must "
+                 "be in 1..%d" % limit)
+    if not 0 <= args.rounds <= 1000 or not 1 <= args.l7_rounds <= 1000:
+        ap.error("--rounds must be in 0..1000, --l7-rounds in 1..1000")
     os.makedirs(args.outdir, exist_ok=True)
 
     if "established" in only:
@@ -196,6 +353,12 @@ def main(argv=None):
     if "newflows" in only:
         write_pcap(os.path.join(args.outdir, "newflows.pcap"),
                    newflow_frames(args.new_flows))
+    if "l7_established" in only:
+        write_pcap(os.path.join(args.outdir, "l7_established.pcap"),
+                   l7_established_frames(args.l7_conns, args.l7_rounds))
+    if "l7_newflows" in only:
+        write_pcap(os.path.join(args.outdir, "l7_newflows.pcap"),
+                   l7_newflow_frames(args.l7_new_flows))
     return 0
 
 

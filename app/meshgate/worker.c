@@ -377,7 +377,10 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	    info->tuple.proto == IPPROTO_TCP &&
 	    handshake_health(w, rs, m, info, f, dir, in))
 		return;
-	if (unlikely(f->l7 != MG_L7_NONE) && info->payload_len != 0 &&
+	/* bytes to inspect, or anything after a reset (a verdict's reset
+	 * leaves the flow closed) */
+	if (unlikely(f->l7 != MG_L7_NONE) &&
+	    (info->payload_len != 0 || f->state == MG_FLOW_CLOSED) &&
 	    inspect(w, rs, m, info, f, dir))
 		return;
 	if (info->tuple.proto == IPPROTO_TCP)

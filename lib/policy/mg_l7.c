@@ -870,12 +870,12 @@ mg_l7_input(const struct mg_l7_ctx *c, struct mg_l7_flow *st, uint16_t service,
 	bool done;
 	int rc;
 
-	if (st->phase == MG_L7_PHASE_PASS || len == 0)
-		return MG_L7_FORWARD;
 	if (st->phase == MG_L7_PHASE_DENIED) {
 		*why = MG_DROP_L7_RESET;
 		return MG_L7_RESET;
 	}
+	if (st->phase == MG_L7_PHASE_PASS || len == 0)
+		return MG_L7_FORWARD;
 	off = st->next_seq - seq;
 	if ((int32_t)off < 0) {
 		/* a gap before it could hide a head */

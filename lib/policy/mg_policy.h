@@ -191,7 +191,8 @@ struct mg_l7_ctx {
  * @param identity  The caller's identity (as in struct mg_decision).
  * @param seq       The segment's sequence number, host order.
  * @param data      Its payload.
- * @param len       Payload bytes (0: forwarded, nothing to inspect).
+ * @param len       Payload bytes (0: forwarded unless the connection
+ *                  was reset).
  * @param why       Set for MG_L7_DROP and MG_L7_RESET: the drop reason.
  * @return What to do with the segment. On MG_L7_RESET, st->next_seq is
  *         the first byte the backend has not received: the sequence

@@ -330,6 +330,11 @@ test_keep_alive_and_pipelining(void **state)
 		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/api/3"), &why),
 		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_RESET);
+	/* a bare ACK or FIN too */
+	assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, "", 0,
+				  &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_RESET);
 
 	/* two allowed heads in one segment, then one with a denied one */
 	open_flow(fx, &fx->st, SVC_SHOP);

@@ -1,0 +1,733 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 meshgate authors
+"""Write the deterministic captures of the layer-7 replay tests and what
+meshgate must do with every frame of them.
+
+    gen_l7_pcaps.py OUTDIR
+
+main.pcap     full TCP conversations (client SYN, backend SYN-ACK, client
+              ACK, requests, responses) to an HTTP and a TLS service, as a
+              one-arm gateway sees them on its one port, for
+              tests/configs/l7_replay.conf;
+pending.pcap  three connections whose request heads span segments at
+              once, for tests/configs/l7_replay_pending.conf
+              (l7.max_pending = 2);
+after_reset.pcap, too_large.pcap
+              segments without data after a deny, and a head and a
+              ClientHello over l7.max_request_bytes in one segment (the
+              same config as main);
+l7.json       per capture: the frames meshgate must forward (in order,
+              with their bytes), the pair of resets it must send for each
+              refused segment, the drop counters, the per-rule decisions
+              and the connections it must admit.
+
+The addresses, MACs, services and policies are those of
+tests/configs/l7_replay*.conf: change both together. A capture cannot
+react to meshgate's output, so the backend's answers sit in the capture
+after the client's segments (meshgate handles a capture in order) and no
+backend answers a request the gateway refuses.
+
+Every run writes the same bytes: fixed timestamps, sequence numbers and
+TLS randoms, and only documentation addresses (198.18.0.0/15,
+2001:db8::/32). Before writing, every frame is parsed back with scapy
+(lengths, checksums) and every conversation's sequence and
+acknowledgement numbers are checked against a model of its byte streams.
+"""
+
+import argparse
+import json
+import os
+import struct
+import sys
+from collections import Counter
+
+from scapy.all import IP, TCP, Ether, IPv6, Raw, raw
+from scapy.layers.tls.all import TLS, TLSClientHello
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_mesh_pcaps import GW_MAC, ipl, write_pcap  # noqa: E402
+
+# Callers: identity frontend (an allow rule with matchers) and batch (an
+# L4 allow rule); UNK4 is covered by no identity.
+CLI_MAC = "02:00:00:00:01:10"
+FRONT4, FRONT6 = "198.18.1.10", "2001:db8:1::10"
+BATCH_MAC = "02:00:00:00:04:10"
+BATCH4, BATCH6 = "198.18.4.10", "2001:db8:4::10"
+UNK_MAC, UNK4 = "02:00:00:00:05:05", "198.18.5.5"
+
+# Services: shop (HTTP rules), secure (TLS rules), one backend per family
+# with a static neighbour.
+SHOP4, SHOP6, SHOP_PORT = "198.19.0.10", "2001:db8:100::10", 80
+SHOP_MAC, SHOP_BE4, SHOP_BE6, SHOP_BE_PORT = \
+    "02:00:00:00:02:21", "198.18.2.21", "2001:db8:2::21", 8080
+SEC4, SEC6, SEC_PORT = "198.19.0.60", "2001:db8:100::60", 443
+SEC_MAC, SEC_BE4, SEC_BE6, SEC_BE_PORT = \
+    "02:00:00:00:02:23", "198.18.2.23", "2001:db8:2::23", 8443
+
+MAX_REQUEST_BYTES = 1024        # l7.max_request_bytes of both configs
+MAX_PENDING = 2                 # l7.max_pending of l7_replay_pending.conf
+
+RULES = ("shop-no-admin", "shop-api", "batch-shop", "audit-debug",
+         "secure-no-admin", "secure-api", "batch-secure", "default-deny")
+DECISIONS = ("allow", "deny", "dry_run")
+
+# a header that makes a head longer than l7.max_request_bytes
+BIG_PAD = b"X-Pad: " + b"p" * (MAX_REQUEST_BYTES + 60) + b"\r\n"
+OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+M32 = 0xFFFFFFFF
+
+
+# ------------------------------------------------------------- payloads
+
+def http_request(path, method=b"GET", host=b"shop.example", headers=b"",
+                 body=b""):
+    return (b"%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: l7-replay\r\n"
+            b"Accept: */*\r\n%s\r\n%s" % (method, path, host, headers, body))
+
+
+def chunked(*chunks):
+    """A chunked body: the chunks, the last chunk and an empty trailer."""
+    out = b""
+    for c in chunks:
+        out += b"%x\r\n%s\r\n" % (len(c), c)
+    return out + b"0\r\n\r\n"
+
+
+def u16(v):
+    return struct.pack("!H", v)
+
+
+def vec16(data):
+    return u16(len(data)) + data
+
+
+def client_hello(sni=None, grease=False, sni_list_extra=0, pad=0):
+    """A TLS 1.3 ClientHello in one handshake record. sni: the host_name
+    (None: no server_name extension); grease: GREASE values in the cipher
+    suites, groups, versions and two GREASE extensions (RFC 8701);
+    sni_list_extra: added to the server_name list length (a malformed
+    hello when not 0); pad: bytes of a padding extension (RFC 7685)."""
+    ciphers = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F]
+    groups = [0x001D, 0x0017]
+    versions = [0x0304, 0x0303]
+    if grease:
+        ciphers.insert(0, 0x2A2A)
+        groups.insert(0, 0x3A3A)
+        versions.insert(0, 0x4A4A)
+    exts = []
+    if grease:
+        exts.append((0x0A0A, b""))
+    if sni is not None:
+        name = sni.encode()
+        entry = b"\x00" + vec16(name)
+        exts.append((0x0000, u16(len(entry) + sni_list_extra) + entry))
+    exts += [
+        (0x000A, vec16(b"".join(u16(g) for g in groups))),
+        (0x000D, vec16(u16(0x0403) + u16(0x0804))),
+        (0x0010, vec16(b"\x08http/1.1")),
+        (0x002B, bytes([2 * len(versions)]) +
+         b"".join(u16(v) for v in versions)),
+        (0x0033, vec16(u16(0x001D) + vec16(bytes(range(0x40, 0x60))))),
+    ]
+    if grease:
+        exts.append((0x1A1A, b"\x00"))
+    if pad:
+        exts.append((0x0015, bytes(pad)))
+    ext_bytes = b"".join(u16(t) + vec16(d) for t, d in exts)
+    body = (u16(0x0303) + bytes(range(32)) + b"\x20" + bytes(range(32, 64)) +
+            vec16(b"".join(u16(c) for c in ciphers)) + b"\x01\x00" +
+            vec16(ext_bytes))
+    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
+    return b"\x16\x03\x01" + vec16(hs)
+
+
+def check_hello(record, sni):
+    """scapy's TLS dissector must read the hello we built (sni None: no
+    server_name)."""
+    msg = TLS(record).msg[0]
+    assert isinstance(msg, TLSClientHello), msg.summary()
+    names = [n.servername.decode() for e in (msg.ext or [])
+             if e.type == 0 for n in e.servernames]
+    assert names == ([sni] if sni else []), (names, sni)
+
+
+SERVER_HELLO = b"\x16\x03\x03\x00\x08" + b"\x02\x00\x00\x04\x03\x03\x00\x00"
+APP_DATA = b"\x17\x03\x03\x00\x10" + bytes(range(16))
+
+
+# ------------------------------------------------------------ scenarios
+
+class Scenario:
+    """Frames in, and what meshgate must do with each, in input order."""
+
+    def __init__(self, name, config):
+        self.name, self.config = name, config
+        self.frames = []
+        self.notes = []         # per frame: (flow, side, kind) for check()
+        self.forwarded = []     # {"in", "out", "what"} in order
+        self.resets = []        # {"in", "reason", "to_client", ...}
+        self.drops = Counter()
+        self.requests = {r: Counter() for r in RULES}
+        self.syns = {r: Counter() for r in RULES}
+        self.flows = 0
+
+    def add(self, frame, note):
+        self.frames.append(bytes(frame))
+        self.notes.append(note)
+        return len(self.frames) - 1
+
+    def manifest(self):
+        def table(d):
+            return {r: {k: d[r][k] for k in DECISIONS} for r in RULES}
+        return {"config": self.config, "pcap": "%s.pcap" % self.name,
+                "frames": len(self.frames), "forwarded": self.forwarded,
+                "resets": self.resets,
+                "drops": dict(sorted(self.drops.items())),
+                "request_decisions": table(self.requests),
+                "syn_decisions": table(self.syns),
+                "flows_created": self.flows}
+
+    def write(self, outdir):
+        check_frames(self)
+        write_pcap(os.path.join(outdir, "%s.pcap" % self.name), self.frames)
+        return self.manifest()
+
+
+class Flow:
+    """One TCP connection from a caller through a VIP to its backend: the
+    client's and the backend's frames, and what the gateway must send for
+    each (DNAT toward the backend, reverse NAT toward the client, or a
+    pair of resets)."""
+
+    def __init__(self, sc, name, cli, vip, be, cli_mac, be_mac, isn,
+                 server_isn=0x50000000):
+        self.sc, self.name = sc, name
+        self.cli, self.vip, self.be = cli, vip, be      # (addr, port)
+        self.cli_mac, self.be_mac = cli_mac, be_mac
+        self.cseq, self.sseq = isn, server_isn
+        self.be_next = None     # first client byte the backend lacks
+        self.ipid = 0x100
+        self.v6 = ":" in cli[0]
+
+    def _ip(self, src, dst):
+        if self.v6:
+            return ipl(src, dst)
+        self.ipid += 1
+        return ipl(src, dst, id=self.ipid, flags="DF")
+
+    def _tcp(self, sport, dport, flags, seq, ack, payload):
+        opts = [("MSS", 1460)] if "S" in flags else []
+        l4 = TCP(sport=sport, dport=dport, flags=flags, seq=seq & M32,
+                 ack=ack & M32 if "A" in flags else 0, window=65535,
+                 options=opts)
+        return l4 / Raw(payload) if payload else l4
+
+    def client_frame(self, flags, payload, seq):
+        ip = self._ip(self.cli[0], self.vip[0])
+        fin = (Ether(src=self.cli_mac, dst=GW_MAC) / ip /
+               self._tcp(self.cli[1], self.vip[1], flags, seq, self.sseq,
+                         payload))
+        out = ip.copy()
+        out.dst = self.be[0]
+        fout = (Ether(src=GW_MAC, dst=self.be_mac) / out /
+                self._tcp(self.cli[1], self.be[1], flags, seq, self.sseq,
+                          payload))
+        return fin, fout
+
+    def resets(self, fin):
+        """The pair of RST|ACKs a refused client segment `fin` gets."""
+        t = fin[TCP]
+        plen = len(t.payload)
+        ip = IPv6 if self.v6 else IP
+        to_client = (Ether(src=GW_MAC, dst=self.cli_mac) /
+                     ip(src=self.vip[0], dst=self.cli[0]) /
+                     TCP(sport=self.vip[1], dport=self.cli[1], flags="RA",
+                         seq=t.ack, ack=(t.seq + plen) & M32, window=0))
+        to_backend = (Ether(src=GW_MAC, dst=self.be_mac) /
+                      ip(src=self.cli[0], dst=self.be[0]) /
+                      TCP(sport=self.cli[1], dport=self.be[1], flags="RA",
+                          seq=self.be_next & M32, ack=t.ack, window=0))
+        return to_client, to_backend
+
+    # ---- what the scenario says happens
+
+    def handshake(self):
+        """SYN, SYN-ACK, ACK, all forwarded. An allow rule admits the
+        connection, but on a service with layer-7 rules decisions are
+        counted per request, not at the SYN."""
+        fin, fout = self.client_frame("S", b"", self.cseq)
+        self._fwd(fin, fout, "SYN", "c", "new")
+        self.cseq += 1
+        self.be_next = self.cseq
+        self.server("SA", b"", "SYN-ACK")
+        self.send(b"", "ACK")
+        self.sc.flows += 1
+
+    def syn_denied(self, rule):
+        """A SYN the L4 rules deny: counted against `rule` as before."""
+        fin, _ = self.client_frame("S", b"", self.cseq)
+        self.sc.add(fin, (self.name, "c", "new"))
+        self.sc.drops["policy_deny"] += 1
+        self.sc.syns[rule]["deny"] += 1
+
+    def send(self, payload, what, seq=None, kind="new", flags=None,
+             reset=None, drop=None):
+        """A client segment at seq (default: the next byte). Forwarded
+        unless reset=REASON (dropped, resets both ways) or drop=REASON
+        (dropped silently). kind tells check() what the segment is:
+        "new" bytes, a "retrans"mission or an "ooo" segment past a gap."""
+        if seq is None:
+            seq = self.cseq
+        flags = flags or ("PA" if payload else "A")
+        fin, fout = self.client_frame(flags, payload, seq)
+        if kind == "new":
+            self.cseq = seq + len(payload)
+        what = "%s %s" % (self.name, what)
+        if reset:
+            i = self.sc.add(fin, (self.name, "c", kind))
+            to_client, to_backend = self.resets(fin)
+            self.sc.resets.append({
+                "in": i, "reason": reset, "what": what,
+                "to_client": raw(to_client).hex(),
+                "to_backend": raw(to_backend).hex()})
+            self.sc.drops[reset] += 1
+        elif drop:
+            self.sc.add(fin, (self.name, "c", kind))
+            self.sc.drops[drop] += 1
+        else:
+            self._fwd(fin, fout, what, "c", kind)
+            end = seq + len(payload)
+            if (end - self.be_next) & M32 < 0x80000000:
+                self.be_next = end
+
+    def server(self, flags, payload, what):
+        ip = self._ip(self.be[0], self.cli[0])
+        l4 = self._tcp(self.be[1], self.cli[1], flags, self.sseq,
+                       self.cseq, payload)
+        fin = Ether(src=self.be_mac, dst=GW_MAC) / ip / l4
+        out = ip.copy()
+        out.src = self.vip[0]
+        l4 = self._tcp(self.vip[1], self.cli[1], flags, self.sseq,
+                       self.cseq, payload)
+        fout = Ether(src=GW_MAC, dst=self.cli_mac) / out / l4
+        self._fwd(fin, fout, "%s %s" % (self.name, what), "s", "new")
+        self.sseq += len(payload) + ("S" in flags)
+
+    def respond(self, what="response", payload=OK_RESPONSE):
+        self.server("PA", payload, what)
+
+    def _fwd(self, fin, fout, what, side, kind):
+        i = self.sc.add(fin, (self.name, side, kind))
+        self.sc.forwarded.append({"in": i, "out": raw(fout).hex(),
+                                  "what": what})
+
+    def decide(self, rule, decision="allow"):
+        self.sc.requests[rule][decision] += 1
+
+
+def shop(sc, name, cli, sport, cli_mac=CLI_MAC, isn=1000):
+    vip, be = (SHOP6, SHOP_BE6) if ":" in cli else (SHOP4, SHOP_BE4)
+    return Flow(sc, name, (cli, sport), (vip, SHOP_PORT), (be, SHOP_BE_PORT),
+                cli_mac, SHOP_MAC, isn)
+
+
+def secure(sc, name, cli, sport, cli_mac=CLI_MAC, isn=7000):
+    vip, be = (SEC6, SEC_BE6) if ":" in cli else (SEC4, SEC_BE4)
+    return Flow(sc, name, (cli, sport), (vip, SEC_PORT), (be, SEC_BE_PORT),
+                cli_mac, SEC_MAC, isn)
+
+
+def http_conversations(sc):
+    # Keep-alive: two allowed requests (the second also matches the
+    # dry-run deny), then a denied one. The ISN sits just below 2^32, so
+    # the stream wraps inside the first request. Afterwards a request is
+    # refused as l7_reset with the same pair of resets (segments without
+    # data: after_reset_scenario).
+    c = shop(sc, "keepalive", FRONT4, 41001, isn=0xFFFFFFC0)
+    c.handshake()
+    c.send(http_request(b"/api/items"), "GET /api/items")
+    c.decide("shop-api")
+    c.respond()
+    c.send(http_request(b"/api/debug?verbose=1"), "GET /api/debug")
+    c.decide("shop-api")
+    c.decide("audit-debug", "dry_run")
+    c.respond()
+    c.send(http_request(b"/admin/users"), "GET /admin/users (denied)",
+           reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+    c.send(http_request(b"/api/after"), "GET after the reset",
+           reset="l7_reset")
+
+    # IPv6, HEAD allowed, then two pipelined requests in one segment: the
+    # first allowed, the second denied, so the segment is refused whole.
+    c = shop(sc, "pipelined-v6", FRONT6, 41002)
+    c.handshake()
+    c.send(http_request(b"/api/v6", method=b"HEAD"), "HEAD /api/v6")
+    c.decide("shop-api")
+    c.respond(payload=b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+    c.send(http_request(b"/api/a") + http_request(b"/admin/x"),
+           "GET /api/a + GET /admin/x pipelined", reset="l7_deny")
+    c.decide("shop-api")
+    c.decide("shop-no-admin", "deny")
+
+    # A request line split over two segments: an allowed head (both
+    # halves forwarded), then a denied one (the first half forwarded, the
+    # half that completes it refused).
+    c = shop(sc, "split", FRONT4, 41003)
+    c.handshake()
+    head = http_request(b"/api/split")
+    c.send(head[:9], "GET /api/split, first 9 bytes")
+    c.send(head[9:], "GET /api/split, the rest")
+    c.decide("shop-api")
+    c.respond()
+    head = http_request(b"/admin")
+    c.send(head[:8], "GET /admin, first 8 bytes")
+    c.send(head[8:], "GET /admin, the rest (denied)", reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+
+    # Bodies are skipped, not parsed as requests: a Content-Length body
+    # and a chunked body whose segments start with "GET /admin ...", then
+    # a real GET /admin on the same connection. batch is allowed by an L4
+    # rule; the deny rule with matchers still applies to it.
+    fake = b"GET /admin HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+    c = shop(sc, "bodies", BATCH4, 41004, cli_mac=BATCH_MAC)
+    c.handshake()
+    body = b"x" * 10 + fake + b"y" * 7
+    req = http_request(b"/upload", method=b"POST",
+                       headers=b"Content-Length: %d\r\n" % len(body),
+                       body=body)
+    cut = len(req) - len(body) + 10
+    c.send(req[:cut], "POST /upload, head + 10 body bytes")
+    c.decide("batch-shop")
+    c.send(req[cut:], "POST /upload, body from 'GET /admin'")
+    c.respond()
+    body = chunked(b"a" * 5, fake, b"tail")
+    req = http_request(b"/upload", method=b"POST",
+                       headers=b"Transfer-Encoding: chunked\r\n", body=body)
+    head_len = len(req) - len(body)
+    second = head_len + len(b"5\r\naaaaa\r\n%x\r\n" % len(fake))
+    c.send(req[:head_len + 3], "POST /upload chunked, head + '5\\r\\n'")
+    c.decide("batch-shop")
+    c.send(req[head_len + 3:second], "chunk data, next chunk-size line")
+    c.send(req[second:], "chunk data 'GET /admin ...', last chunk")
+    c.respond()
+    c.send(http_request(b"/admin/stats"), "GET /admin/stats (denied)",
+           reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+
+    # IPv6 batch: a POST with a body in one segment, allowed.
+    c = shop(sc, "body-v6", BATCH6, 41005, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(http_request(b"/upload", method=b"POST",
+                        headers=b"Content-Length: 5\r\n", body=b"hello"),
+           "POST /upload with body")
+    c.decide("batch-shop")
+    c.respond()
+
+    # Allowed method and path, but the wrong Host: no rule matches.
+    c = shop(sc, "wrong-host", FRONT4, 41006)
+    c.handshake()
+    c.send(http_request(b"/api/items", host=b"other.example"),
+           "GET /api/items, Host other.example", reset="l7_deny")
+    c.decide("default-deny", "deny")
+
+    # Not HTTP at all (a TLS record on the HTTP service).
+    c = shop(sc, "not-http", FRONT4, 41007)
+    c.handshake()
+    c.send(client_hello("shop.example"), "TLS on the HTTP port",
+           reset="l7_not_http")
+
+    # Malformed or ambiguous requests.
+    c = shop(sc, "cl-te", BATCH4, 41008, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(http_request(b"/upload", method=b"POST",
+                        headers=b"Content-Length: 5\r\n"
+                                b"Transfer-Encoding: chunked\r\n",
+                        body=b"0\r\n\r\n"),
+           "POST with Content-Length and Transfer-Encoding",
+           reset="l7_bad_request")
+    for port, path in ((41009, b"/a/../admin"), (41010, b"/api/%2e%2e/admin")):
+        c = shop(sc, "bad-path-%d" % port, FRONT4, port)
+        c.handshake()
+        c.send(http_request(path), "GET %s" % path.decode(),
+               reset="l7_bad_request")
+
+    # Out of order: the second request arrives first (dropped, no reset),
+    # then the first, then the second again (both inspected and allowed);
+    # later the first is retransmitted (forwarded, not inspected again).
+    c = shop(sc, "reorder", FRONT4, 41011)
+    c.handshake()
+    one, two = http_request(b"/api/one"), http_request(b"/api/two")
+    c.send(two, "GET /api/two before /api/one", seq=c.cseq + len(one),
+           kind="ooo", drop="l7_out_of_order")
+    start = c.cseq
+    c.send(one, "GET /api/one")
+    c.send(two, "GET /api/two, in order now")
+    c.decide("shop-api")
+    c.decide("shop-api")
+    c.respond()
+    c.respond()
+    c.send(one, "GET /api/one retransmitted", seq=start, kind="retrans")
+
+    # A head longer than l7.max_request_bytes, split: the first part
+    # forwarded, the one that crosses the limit refused. (Whole in one
+    # segment: too_large_scenario.)
+    c = shop(sc, "too-large-split", FRONT6, 41013)
+    c.handshake()
+    head = http_request(b"/api/big", headers=BIG_PAD)
+    c.send(head[:MAX_REQUEST_BYTES - 200], "GET /api/big, first part")
+    c.send(head[MAX_REQUEST_BYTES - 200:MAX_REQUEST_BYTES + 40],
+           "GET /api/big, past the limit", reset="l7_too_large")
+
+    # Default deny at the SYN for a caller no rule covers.
+    c = shop(sc, "unknown", UNK4, 41014, cli_mac=UNK_MAC)
+    c.syn_denied("default-deny")
+
+
+def tls_conversations(sc):
+    # Allowed SNI (caseless); afterwards everything passes, even a
+    # second ClientHello naming a denied server.
+    c = secure(sc, "tls-allowed", FRONT4, 42001)
+    c.handshake()
+    c.send(client_hello("API.Example"), "ClientHello SNI API.Example")
+    c.decide("secure-api")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+    c.send(APP_DATA, "application data")
+    c.send(client_hello("admin.example"), "a second hello: not inspected")
+
+    c = secure(sc, "tls-denied", FRONT4, 42002)
+    c.handshake()
+    c.send(client_hello("admin.example"), "ClientHello SNI admin.example",
+           reset="l7_deny")
+    c.decide("secure-no-admin", "deny")
+
+    # A hello split over two TCP segments (IPv6), GREASE included.
+    c = secure(sc, "tls-split-v6", FRONT6, 42003)
+    c.handshake()
+    hello = client_hello("api.example", grease=True)
+    c.send(hello[:70], "ClientHello, first 70 bytes")
+    c.send(hello[70:], "ClientHello, the rest")
+    c.decide("secure-api")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+
+    c = secure(sc, "tls-grease", FRONT4, 42004)
+    c.handshake()
+    c.send(client_hello("api.example", grease=True),
+           "ClientHello with GREASE values")
+    c.decide("secure-api")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+
+    # No SNI: frontend's only allow rule needs one, so default deny;
+    # batch's L4 rule allows it.
+    c = secure(sc, "tls-no-sni", FRONT4, 42005)
+    c.handshake()
+    c.send(client_hello(None), "ClientHello without SNI", reset="l7_deny")
+    c.decide("default-deny", "deny")
+    c = secure(sc, "tls-no-sni-l4", BATCH4, 42006, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(client_hello(None), "ClientHello without SNI (L4 rule)")
+    c.decide("batch-secure")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+
+    c = secure(sc, "tls-other-sni", FRONT4, 42007)
+    c.handshake()
+    c.send(client_hello("www.example"), "ClientHello SNI www.example",
+           reset="l7_deny")
+    c.decide("default-deny", "deny")
+
+    c = secure(sc, "tls-not-tls", FRONT4, 42008)
+    c.handshake()
+    c.send(http_request(b"/", host=b"secure.example"), "HTTP on the TLS port",
+           reset="l7_not_tls")
+
+    c = secure(sc, "tls-bad-hello", FRONT4, 42009)
+    c.handshake()
+    c.send(client_hello("api.example", sni_list_extra=3),
+           "ClientHello with a server_name list overrunning its extension",
+           reset="l7_bad_hello")
+
+
+def main_scenario():
+    sc = Scenario("main", "tests/configs/l7_replay.conf")
+    http_conversations(sc)
+    tls_conversations(sc)
+    return sc
+
+
+def pending_scenario():
+    """Three connections with a split head at once; max_pending = 2, so
+    the third's first part is refused. Once the first two complete, a
+    fourth connection's split head finds a buffer again."""
+    sc = Scenario("pending", "tests/configs/l7_replay_pending.conf")
+    conns = [shop(sc, "pending-%d" % k, FRONT4, 43000 + k) for k in range(4)]
+    heads = [http_request(b"/api/pending/%d" % k) for k in range(4)]
+    for c in conns[:3]:
+        c.handshake()
+    for k, c in enumerate(conns[:MAX_PENDING + 1]):
+        if k < MAX_PENDING:
+            c.send(heads[k][:20], "first 20 bytes of its head")
+        else:
+            c.send(heads[k][:20], "first 20 bytes: no buffer left",
+                   reset="l7_pending_full")
+    for k, c in enumerate(conns[:MAX_PENDING]):
+        c.send(heads[k][20:], "the rest of its head")
+        c.decide("shop-api")
+        c.respond()
+    c = conns[3]
+    c.handshake()
+    c.send(heads[3][:20], "first 20 bytes, a buffer free again")
+    c.send(heads[3][20:], "the rest")
+    c.decide("shop-api")
+    c.respond()
+    return sc
+
+
+def after_reset_scenario():
+    """Segments without data after a deny: "any later packet of that
+    connection from the client is dropped as l7_reset and answered with
+    the same pair of resets" (an ACK of the backend's last byte, IPv4 and
+    IPv6)."""
+    sc = Scenario("after_reset", "tests/configs/l7_replay.conf")
+    for cli, port in ((FRONT4, 44001), (FRONT6, 44002)):
+        c = shop(sc, "after-reset-%d" % port, cli, port)
+        c.handshake()
+        c.send(http_request(b"/api/items"), "GET /api/items")
+        c.decide("shop-api")
+        c.respond()
+        c.send(http_request(b"/admin"), "GET /admin (denied)",
+               reset="l7_deny")
+        c.decide("shop-no-admin", "deny")
+        c.send(b"", "ACK after the reset", reset="l7_reset")
+    return sc
+
+
+def too_large_scenario():
+    """A request head and a ClientHello longer than l7.max_request_bytes
+    (1024), each whole in one segment: "a longer one is denied
+    (l7_too_large)", whether or not it had to be held."""
+    sc = Scenario("too_large", "tests/configs/l7_replay.conf")
+    c = shop(sc, "too-large", FRONT4, 45001)
+    c.handshake()
+    head = http_request(b"/api/big", headers=BIG_PAD)
+    c.send(head, "GET /api/big, a %d-byte head" % len(head),
+           reset="l7_too_large")
+    c = secure(sc, "tls-too-large", FRONT4, 45002)
+    c.handshake()
+    hello = client_hello("api.example", pad=MAX_REQUEST_BYTES)
+    c.send(hello, "ClientHello SNI api.example, %d bytes" % len(hello),
+           reset="l7_too_large")
+    return sc
+
+
+SCENARIOS = (main_scenario, pending_scenario, after_reset_scenario,
+             too_large_scenario)
+
+
+# ----------------------------------------------------------- self-check
+
+def tcp_payload(data):
+    """The TCP payload of a frame as sent (scapy would dissect port 443 as
+    TLS and rebuild it)."""
+    if data[12:14] == b"\x86\xdd":
+        l4, end = 14 + 40, 14 + 40 + struct.unpack_from("!H", data, 18)[0]
+    else:
+        l4 = 14 + (data[14] & 15) * 4
+        end = 14 + struct.unpack_from("!H", data, 16)[0]
+    return data[l4 + (data[l4 + 12] >> 4) * 4:end]
+
+
+def check_frames(sc):
+    """Every frame well-formed (scapy recomputes the same lengths and
+    checksums) and every conversation consistent: a client segment marked
+    new starts at the next byte of its stream, a retransmission repeats
+    bytes already sent, an out-of-order one starts past a gap and is
+    sent again in order later; every ACK acknowledges what the other side
+    has sent, and the backend acknowledges only what reached it."""
+    streams = {}    # flow -> {"c": [next, {offset: byte}], "s": [...]}
+    reached = {}    # flow -> next client byte the backend has received
+    forwarded = {f["in"] for f in sc.forwarded}
+    for i, (data, (flow, side, kind)) in enumerate(zip(sc.frames,
+                                                       sc.notes)):
+        pkt = Ether(data)
+        assert raw(pkt) == data, "frame %d does not survive scapy" % i
+        fresh = pkt.copy()
+        ip = fresh[IP] if IP in fresh else fresh[IPv6]
+        if IP in fresh:
+            del ip.chksum, ip.len, ip.ihl
+        else:
+            del ip.plen
+        del fresh[TCP].chksum, fresh[TCP].dataofs
+        assert raw(Ether(raw(fresh))) == data, \
+            "frame %d: bad length or checksum" % i
+        assert len(data) <= 1514, "frame %d: %d bytes" % (i, len(data))
+        t = pkt[TCP]
+        payload = tcp_payload(data)
+        st = streams.setdefault(flow, {})
+        me, peer = st.get(side), st.get("s" if side == "c" else "c")
+        if "S" in t.flags:
+            assert me is None, "frame %d: second SYN" % i
+            st[side] = me = [(t.seq + 1) & M32, {}]
+            if side == "s":
+                assert t.ack == st["c"][0], "frame %d: SYN-ACK ack" % i
+            else:
+                reached[flow] = me[0]
+            continue
+        assert me is not None, "frame %d: data before the SYN" % i
+        if "A" in t.flags and peer is not None:
+            want = peer[0] if side == "c" else reached[flow]
+            assert t.ack == want, "frame %d (%s %s): ack %d, want %d" % (
+                i, flow, side, t.ack, want)
+        nxt, sent = me
+        off = (t.seq - nxt) & M32
+        if kind == "new":
+            assert off == 0, "frame %d (%s): seq %d, next %d" % (
+                i, flow, t.seq, nxt)
+        elif kind == "retrans":
+            back = (nxt - t.seq) & M32
+            assert 0 < back < 0x80000000 and len(payload) <= back, \
+                "frame %d: not a retransmission" % i
+        else:
+            assert 0 < off < 0x80000000, "frame %d: not past a gap" % i
+        for k, b in enumerate(payload):
+            pos = (t.seq + k) & M32
+            assert sent.setdefault(pos, b) == b, \
+                "frame %d: byte %d differs from the first send" % (i, pos)
+        if kind == "new":
+            me[0] = (nxt + len(payload)) & M32
+        end = (t.seq + len(payload)) & M32
+        if side == "c" and i in forwarded and \
+                0 < (end - reached[flow]) & M32 < 0x80000000:
+            assert off == 0 or kind != "new", "frame %d: gap" % i
+            reached[flow] = end
+    # every gap was filled
+    for flow, st in streams.items():
+        nxt, sent = st["c"]
+        beyond = [p for p in sent if 0 < (p - nxt) & M32 < 0x80000000]
+        assert not beyond, "%s: bytes past a gap never sent in order" % flow
+    for hello, sni in ((client_hello("api.example"), "api.example"),
+                       (client_hello("api.example", grease=True),
+                        "api.example"),
+                       (client_hello(None), None),
+                       (client_hello("api.example", pad=MAX_REQUEST_BYTES),
+                        "api.example")):
+        check_hello(hello, sni)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir")
+    args = ap.parse_args(argv)
+    os.makedirs(args.outdir, exist_ok=True)
+    manifest = {"gw_mac": GW_MAC, "rules": list(RULES), "scenarios": {}}
+    for build in SCENARIOS:
+        sc = build()
+        manifest["scenarios"][sc.name] = sc.write(args.outdir)
+    with open(os.path.join(args.outdir, "l7.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
