@@ -50,8 +50,20 @@ struct l7_header_db {
 	hs_database_t *db;
 };
 
+/* Methods common enough that their matches are worked out when the
+ * rules are built: a Hyperscan call costs a few hundred instructions, a
+ * lookup here a handful. */
+static const char *const common_methods[] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
+};
+#define N_COMMON RTE_DIM(common_methods)
+
 struct l7_service {
 	uint8_t proto; /* enum mg_l7_proto */
+	/* method matchers common_methods[k] matches: method_ids[
+	 * method_first[k] .. method_first[k + 1]); NULL: no method rule */
+	uint16_t method_first[N_COMMON + 1];
+	uint16_t *method_ids;
 	uint16_t n_rules;
 	uint32_t n_matchers;
 	struct l7_rule *rules; /* config order */
@@ -264,6 +276,34 @@ find_header(const struct l7_service *sv, const char *name)
 	return NULL;
 }
 
+static int on_match(unsigned int id, unsigned long long from,
+		    unsigned long long to, unsigned int flags, void *ctx);
+
+/* What each common method matches, from the method database. */
+static int
+build_methods(struct l7_service *sv, hs_scratch_t *scratch)
+{
+	uint64_t bits[MAX_MATCHERS / 64];
+	unsigned int k, id, n = 0;
+
+	sv->method_ids = calloc((size_t)N_COMMON * sv->n_matchers,
+				sizeof(*sv->method_ids));
+	if (sv->method_ids == NULL)
+		return -ENOMEM;
+	for (k = 0; k < N_COMMON; k++) {
+		memset(bits, 0, sizeof(bits));
+		hs_scan(sv->db[MG_L7_METHOD], common_methods[k],
+			(unsigned int)strlen(common_methods[k]), 0, scratch,
+			on_match, bits);
+		sv->method_first[k] = (uint16_t)n;
+		for (id = 0; id < sv->n_matchers; id++)
+			if ((bits[id / 64] >> (id % 64)) & 1)
+				sv->method_ids[n++] = (uint16_t)id;
+	}
+	sv->method_first[N_COMMON] = (uint16_t)n;
+	return 0;
+}
+
 /* Rules of service @p s that have matchers, and their databases. */
 static int
 build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
@@ -312,6 +352,11 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 				 errlen);
 		if (rc < 0)
 			return rc;
+	}
+	if (sv->db[MG_L7_METHOD] != NULL &&
+	    build_methods(sv, l7->scratch[0]) < 0) {
+		set_err(err, errlen, "out of memory for layer-7 rules");
+		return -ENOMEM;
 	}
 	for (k = 0; k < sv->n_rules; k++)
 		for (i = 0; i < rp[k]->n_matchers; i++) {
@@ -419,6 +464,7 @@ mg_l7_free(struct mg_l7 *l7)
 		for (h = 0; h < sv->n_headers; h++)
 			hs_free_database(sv->headers[h].db);
 		free(sv->headers);
+		free(sv->method_ids);
 		free(sv->rules);
 		free(sv->l4_allow);
 	}
@@ -545,6 +591,30 @@ decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
 	return true;
 }
 
+/* Matchers the request's method matches: from the table for a common
+ * method, else from a scan. */
+static inline void
+match_method(const struct l7_service *sv, hs_scratch_t *scratch,
+	     const struct mg_l7_str *method, struct matched *m)
+{
+	unsigned int k, i, id;
+
+	if (sv->method_ids == NULL)
+		return;
+	for (k = 0; k < N_COMMON; k++)
+		if (strlen(common_methods[k]) == method->len &&
+		    memcmp(common_methods[k], method->p, method->len) == 0)
+			break;
+	if (k == N_COMMON) {
+		scan(sv->db[MG_L7_METHOD], scratch, method->p, method->len, m);
+		return;
+	}
+	for (i = sv->method_first[k]; i < sv->method_first[k + 1]; i++) {
+		id = sv->method_ids[i];
+		m->bits[id / 64] |= 1ull << (id % 64);
+	}
+}
+
 static inline bool
 name_is(const struct mg_l7_str *name, const struct l7_header_db *h)
 {
@@ -562,8 +632,7 @@ decide_http(const struct mg_l7_ctx *c, const struct l7_service *sv,
 
 	if (any_rule_covers(sv, id)) {
 		memset(m.bits, 0, (sv->n_matchers + 63) / 64 * 8);
-		scan(sv->db[MG_L7_METHOD], scratch, head->method.p,
-		     head->method.len, &m);
+		match_method(sv, scratch, &head->method, &m);
 		scan(sv->db[MG_L7_PATH], scratch, head->target.p,
 		     head->target.len, &m);
 		scan(sv->db[MG_L7_HOST], scratch, head->host.p, head->host.len,

@@ -84,7 +84,8 @@ static const char policies[] =
 	"headers = ( { name = \"X-Debug\"; value = \"^on$\"; } ); }; },\n"
 	/* 4: dry run */
 	" { name = \"dry-no-post\"; action = \"deny\"; dry_run = true; "
-	"from = [\"*\"]; to = [\"shop\"]; http = { method = \"^POST$\"; }; "
+	"from = [\"*\"]; to = [\"shop\"]; http = { method = [\"^POST$\", "
+	"\"^PURGE$\"]; }; "
 	"},\n"
 	/* 5, 6: TLS */
 	" { name = \"api-sni\"; action = \"allow\"; from = [\"*\"]; "
@@ -244,8 +245,8 @@ test_build(void **state)
 	assert_int_equal(mg_l7_service_proto(fx->l7, 99), MG_L7_NONE);
 	mg_l7_get_stats(fx->l7, &s);
 	assert_int_equal(s.n_services, 2);
-	/* shop: method (3), path (2), host (1), x-debug (1); secure: sni */
-	assert_int_equal(s.n_patterns, 9);
+	/* shop: method (4), path (2), host (1), x-debug (1); secure: sni */
+	assert_int_equal(s.n_patterns, 10);
 	assert_int_equal(s.n_databases, 5);
 	assert_true(s.database_bytes > 0);
 	assert_true(s.scratch_bytes > 0);
@@ -299,6 +300,12 @@ test_decisions(void **state)
 		       "POST /orders HTTP/1.1\r\nHost: a\r\n"
 		       "Content-Length: 0\r\n\r\n",
 		       MG_L7_FORWARD, SLOT(4), MG_TEL_DRY_RUN);
+	/* a method outside the table of common ones is scanned */
+	expect_request(fx, ID_ADMIN, "PURGE /cache HTTP/1.1\r\nHost: a\r\n\r\n",
+		       MG_L7_FORWARD, SLOT(4), MG_TEL_DRY_RUN);
+	expect_request(fx, ID_FRONTEND,
+		       "PURGE /api/x HTTP/1.1\r\nHost: a\r\n\r\n", MG_L7_RESET,
+		       SLOT_DEFAULT, MG_TEL_DENY);
 	fixture_free(fx);
 }
 
@@ -331,9 +338,9 @@ test_keep_alive_and_pipelining(void **state)
 		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_RESET);
 	/* a bare ACK or FIN too */
-	assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, "", 0,
-				  &why),
-			 MG_L7_RESET);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, "", 0, &why),
+		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_RESET);
 
 	/* two allowed heads in one segment, then one with a denied one */
@@ -517,9 +524,9 @@ test_refusals(void **state)
 	/* a complete head over the limit, in one segment */
 	memcpy(big + 300, "\r\n\r\n", 4);
 	open_flow(fx, &fx->st, SVC_SHOP);
-	assert_int_equal(send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, big, 304,
-				  &why),
-			 MG_L7_RESET);
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_ADMIN, big, 304, &why),
+		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_TOO_LARGE);
 	/* two buffers: the third split head is refused */
 	open_flow(fx, &other[0], SVC_SHOP);
