@@ -128,6 +128,14 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
+	MG_LOG(INFO,
+	       "layer-7 state: %zu bytes per flow (%zu KiB), %u buffers of "
+	       "%u bytes for split heads (%zu KiB) and one per worker",
+	       sizeof(*dp->l7_flows),
+	       (size_t)fp.max_flows * sizeof(*dp->l7_flows) / 1024,
+	       conf->l7.max_pending, conf->l7.max_request_bytes,
+	       (size_t)conf->l7.max_pending * conf->l7.max_request_bytes /
+		       1024);
 	dp->ruleset = build_ruleset(conf, dp->health, n_workers);
 	if (dp->ruleset == NULL)
 		goto fail;

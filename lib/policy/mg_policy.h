@@ -72,6 +72,8 @@ struct mg_l7_flow {
 	uint8_t proto;	    /**< enum mg_l7_proto */
 	uint8_t pad[3];
 };
+_Static_assert(sizeof(struct mg_l7_flow) == 24,
+	       "per-flow layer-7 state is kept small: one per flow entry");
 
 /** What to do with a client segment. */
 enum mg_l7_action {
