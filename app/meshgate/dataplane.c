@@ -60,6 +60,8 @@ flows_gauges(void *arg, struct mg_telemetry_flows *out)
 	RTE_BUILD_BUG_ON(MG_FLOW_STATE_MAX > MG_TELEMETRY_MAX_STATES);
 	out->total = mg_flow_count(dp->flows);
 	out->capacity = dp->max_flows;
+	out->l7_held = mg_l7_pool_in_use(dp->l7_pool);
+	out->l7_capacity = dp->l7_capacity;
 	out->n_states = MG_FLOW_STATE_MAX;
 	mg_flow_count_states(dp->flows, out->by_state);
 	for (i = 0; i < MG_FLOW_STATE_MAX; i++)
@@ -140,6 +142,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	if (dp->ruleset == NULL)
 		goto fail;
 	dp->max_flows = fp.max_flows;
+	dp->l7_capacity = conf->l7.max_pending;
 	mg_telemetry_set_flows_fn(flows_gauges, dp);
 	return 0;
 fail:

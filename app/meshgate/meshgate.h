@@ -61,16 +61,17 @@ struct mg_dataplane {
 	struct mg_flow_table *flows;
 	uint32_t max_flows;
 	struct mg_neigh_table *neigh;
-	struct mg_health *health;     /**< passive health, kept on reload */
+	struct mg_health *health; /**< passive health, kept on reload */
 	/** Layer-7 state of each flow entry, by mg_flow.index */
 	struct mg_l7_flow *l7_flows;
 	struct mg_l7_pool *l7_pool; /**< buffers for split request heads */
+	uint32_t l7_capacity;	    /**< buffers in the pool */
 	unsigned int n_workers;
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
 	struct rte_mempool *pool; /**< for ARP/ND requests */
 	uint64_t tsc_hz;
-	uint32_t hash_seed;           /**< per process: callers cannot aim
-				       *   connections at one backend */
+	uint32_t hash_seed; /**< per process: callers cannot aim
+			     *   connections at one backend */
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
 };
 

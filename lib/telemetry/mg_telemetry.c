@@ -690,9 +690,9 @@ mg_telemetry_http_is_request(const void *data, uint32_t len)
 		const char *text;
 		uint8_t len;
 	} methods[] = {
-		{ "GET ", 4 },	   { "HEAD ", 5 },	{ "POST ", 5 },
-		{ "PUT ", 4 },	   { "DELETE ", 7 },	{ "CONNECT ", 8 },
-		{ "OPTIONS ", 8 }, { "TRACE ", 6 },	{ "PATCH ", 6 },
+		{ "GET ", 4 },	   { "HEAD ", 5 },   { "POST ", 5 },
+		{ "PUT ", 4 },	   { "DELETE ", 7 }, { "CONNECT ", 8 },
+		{ "OPTIONS ", 8 }, { "TRACE ", 6 },  { "PATCH ", 6 },
 	};
 	const uint8_t *p = data;
 	unsigned int i;

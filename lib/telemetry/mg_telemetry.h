@@ -517,6 +517,10 @@ struct mg_telemetry_flows {
 	unsigned int n_states;
 	uint32_t by_state[MG_TELEMETRY_MAX_STATES];
 	const char *state_name[MG_TELEMETRY_MAX_STATES];
+	/** Connections whose request head or ClientHello is held across
+	 * segments for layer-7 inspection, and how many can be. */
+	uint32_t l7_held;
+	uint32_t l7_capacity;
 };
 
 /**
@@ -528,7 +532,8 @@ typedef int (*mg_telemetry_flows_fn)(void *arg, struct mg_telemetry_flows *out);
 
 /**
  * Register the source of flow-table gauges (meshgate_flows{state},
- * meshgate_flow_table_entries, meshgate_flow_table_capacity and
+ * meshgate_flow_table_entries, meshgate_flow_table_capacity,
+ * meshgate_l7_held_heads, meshgate_l7_held_heads_capacity and
  * /meshgate/flows). NULL unregisters.
  *
  * Thread safety: call during start-up, before the endpoints serve.

@@ -463,6 +463,8 @@ handle_flows(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "total", f.total);
 	rte_tel_data_add_dict_u64(d, "capacity", f.capacity);
+	rte_tel_data_add_dict_u64(d, "l7_held", f.l7_held);
+	rte_tel_data_add_dict_u64(d, "l7_capacity", f.l7_capacity);
 	for (i = 0; i < f.n_states; i++) {
 		char key[KEY_LEN];
 
@@ -547,8 +549,8 @@ mg_telemetry_init(void)
 		  "Decisions per policy rule: allow, deny, dry_run. No "
 		  "parameters." },
 		{ "/meshgate/flows", handle_flows,
-		  "Connections tracked: total, capacity, by state. No "
-		  "parameters." },
+		  "Connections tracked: total, capacity, by state; layer-7 "
+		  "heads held (l7_held, l7_capacity). No parameters." },
 		{ "/meshgate/histograms", handle_histograms,
 		  "Histograms: cumulative buckets, count, sum_ns. Parameter: "
 		  "one histogram's name." },

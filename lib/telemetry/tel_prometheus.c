@@ -371,6 +371,14 @@ render_flows(FILE *f)
 	family(f, "flow_table_capacity", "gauge",
 	       "Connections the flow table can track.");
 	sample_u64(f, "flow_table_capacity", NULL, NULL, NULL, fl.capacity);
+	family(f, "l7_held_heads", "gauge",
+	       "Connections whose request head or ClientHello is held "
+	       "across segments for layer-7 inspection.");
+	sample_u64(f, "l7_held_heads", NULL, NULL, NULL, fl.l7_held);
+	family(f, "l7_held_heads_capacity", "gauge",
+	       "Request heads that can be held at once (l7.max_pending).");
+	sample_u64(f, "l7_held_heads_capacity", NULL, NULL, NULL,
+		   fl.l7_capacity);
 }
 
 struct backend_ctx {

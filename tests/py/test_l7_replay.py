@@ -72,9 +72,10 @@ class Run:
     /meshgate/policies replies (read after every frame was handled) and
     the frames written."""
 
-    def __init__(self, sc, stats, tel, policies, out):
+    def __init__(self, sc, stats, tel, policies, flows, out):
         self.sc, self.stats, self.tel, self.policies, self.out = \
             sc, stats, tel, policies, out
+        self.flows = flows
 
 
 def replay(mg, l7, name, tmp_path):
@@ -84,7 +85,7 @@ def replay(mg, l7, name, tmp_path):
     proc = mg.start(["-f", str(REPO / sc["config"]), "--exit-on-idle",
                      str(IDLE_MS), "--stats-json", str(stats_path)],
                     [pcap_vdev(0, rx=l7.pcap(name), tx=out)])
-    tel = policies = None
+    tel = policies = flows = None
     try:
         with mg_telemetry.connect_when_ready(
                 mg.prefix, "/meshgate/stats", "rx", READY_S,
@@ -102,6 +103,7 @@ def replay(mg, l7, name, tmp_path):
             tel = wait_for(settled, HANDLED_S, "%d frames received and "
                            "handled" % sc["frames"])
             policies = conn.query("/meshgate/policies")
+            flows = conn.query("/meshgate/flows")
     except (TimeoutError, AssertionError, OSError) as err:
         rc, log = mg.stop(proc)
         pytest.fail("telemetry: %s (rc %s)\n%s" % (err, rc, log))
@@ -114,7 +116,7 @@ def replay(mg, l7, name, tmp_path):
     assert_no_sanitizer_report(log)
     stats = check_mesh_stats(load_stats(stats_path))
     assert stats["rx"] == sc["frames"], (stats["rx"], sc["frames"])
-    return Run(sc, stats, tel, policies, read_frames(out))
+    return Run(sc, stats, tel, policies, flows, read_frames(out))
 
 
 # ------------------------------------------------------------- checks
@@ -275,6 +277,9 @@ def test_l7_pending_full(mg, l7, tmp_path):
     complete, a fourth split head is held again."""
     run = replay(mg, l7, "pending", tmp_path)
     assert run.sc["drops"] == {"l7_pending_full": 1}
+    # every head completed: the buffers are back
+    assert run.flows["l7_capacity"] == 2, run.flows
+    assert run.flows["l7_held"] == 0, run.flows
     check_run(run)
 
 

@@ -702,6 +702,8 @@ flows_cb(void *arg, struct mg_telemetry_flows *out)
 	(void)arg;
 	out->total = 10;
 	out->capacity = 1024;
+	out->l7_held = 2;
+	out->l7_capacity = 64;
 	out->n_states = 2;
 	out->state_name[0] = "syn_sent";
 	out->by_state[0] = 3;
@@ -848,6 +850,8 @@ test_prometheus_text(void **state)
 	assert_line(text, "meshgate_flows{state=\"established\"} 7");
 	assert_line(text, "meshgate_flow_table_entries 10");
 	assert_line(text, "meshgate_flow_table_capacity 1024");
+	assert_line(text, "meshgate_l7_held_heads 2");
+	assert_line(text, "meshgate_l7_held_heads_capacity 64");
 	assert_line(text,
 		    "meshgate_backend_up{destination_service=\"shop\","
 		    "destination_version=\"v1\",backend=\"198.18.2.21:8080\"} "
@@ -1079,6 +1083,7 @@ test_dpdk_commands(void **state)
 	mg_telemetry_set_flows_fn(flows_cb, NULL);
 	r = tel_query("/meshgate/flows");
 	assert_has(r, "{\"/meshgate/flows\":{\"total\":10,\"capacity\":1024,"
+		      "\"l7_held\":2,\"l7_capacity\":64,"
 		      "\"states\":{\"syn_sent\":3,\"established\":7}}}");
 	free(r);
 	mg_telemetry_set_flows_fn(NULL, NULL);
