@@ -387,7 +387,7 @@ mg_l7_build(const struct mg_conf *conf, const uint32_t *rule_slots,
 	size_t np = RTE_MAX(conf->n_patterns, 1u);
 	struct mg_l7 *l7;
 	unsigned int s;
-	int rc = -ENOMEM;
+	int rc;
 
 	if (n_scratch == 0 || rule_slots == NULL) {
 		set_err(err, errlen, "invalid arguments");
@@ -418,32 +418,28 @@ mg_l7_build(const struct mg_conf *conf, const uint32_t *rule_slots,
 		rc = build_service(l7, conf, s, rule_slots, &ps, rp, err,
 				   errlen);
 		if (rc < 0)
-			goto fail;
+			goto out;
 	}
-	if (l7->scratch[0] != NULL) {
-		for (s = 1; s < n_scratch; s++)
-			if (hs_clone_scratch(l7->scratch[0], &l7->scratch[s]) !=
-			    HS_SUCCESS)
-				goto nomem;
+	for (s = 1; l7->scratch[0] != NULL && s < n_scratch; s++)
+		if (hs_clone_scratch(l7->scratch[0], &l7->scratch[s]) !=
+		    HS_SUCCESS)
+			goto nomem;
+	if (l7->scratch[0] != NULL)
 		hs_scratch_size(l7->scratch[0], &l7->stats.scratch_bytes);
-	}
-	free(ps.expr);
-	free(ps.flags);
-	free(ps.ids);
-	free(ps.src);
-	free(ps.policy);
-	free(rp);
-	return l7;
+	rc = 0;
+	goto out;
 nomem:
 	set_err(err, errlen, "out of memory for layer-7 rules");
 	rc = -ENOMEM;
-fail:
+out:
 	free(ps.expr);
 	free(ps.flags);
 	free(ps.ids);
 	free(ps.src);
 	free(ps.policy);
 	free(rp);
+	if (rc == 0)
+		return l7;
 	mg_l7_free(l7);
 	rte_errno = -rc;
 	return NULL;
