@@ -67,7 +67,9 @@ L7_DROPS = ("l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
             "l7_bad_hello", "l7_too_large", "l7_pending_full",
             "l7_out_of_order", "l7_reset")
 DEFAULT_DENY = "default-deny"
-RULES = ("web-no-admin", "web-api", "api-sni", "evil-sni", DEFAULT_DENY)
+RULES = ("web-no-admin", "web-api", "api-sni", "evil-sni", "web-no-b",
+         DEFAULT_DENY)
+RELOAD_S = 15           # a reload to be in force (it compiles the rules)
 DECISIONS = ("allow", "deny", "dry_run")
 
 # The backend: HTTP/1.1 (keep-alive) on :8080 and HTTPS on :8443 of each
@@ -672,6 +674,83 @@ def test_tls_denied_sni(l7, name, rule):
 
 
 # ------------------------------------------------------------- the end
+
+def read_response(sock, body):
+    """Bytes from `sock` until `body` (the end of the backend's reply)
+    arrived; bounded by the socket's timeout and 64 reads."""
+    data = b""
+    for _ in range(64):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+        if data.endswith(body):
+            break
+    return data
+
+
+def reload_config(env, text):
+    """Writes the gateway's config file whole, sends SIGHUP and waits
+    (bounded) for the reload's outcome in the log: True when the new
+    ruleset is in force, False when it was rejected."""
+    before = len(env.log())
+    tmp = env.conf.with_suffix(".new")
+    tmp.write_text(text)
+    tmp.replace(env.conf)           # never a half-written file
+    env.proc.send_signal(signal.SIGHUP)
+    outcome = re.compile(r"new ruleset in force|rejected; the running "
+                         r"config stays")
+    found = wait_for(lambda: outcome.search(env.log()[before:]), RELOAD_S,
+                     "the reload's outcome in the log")
+    return found.group(0) == "new ruleset in force", env.log()[before:]
+
+
+def test_reload_applies_to_live_connections(l7):
+    """SIGHUP with a rule denying /api/b: the next request of a keep-alive
+    connection opened before the reload is decided by the new rules (reset
+    both ways) while /api/a still passes on a new connection; then a file
+    whose pattern Hyperscan refuses is rejected at its FILE:LINE, the
+    gateway keeps running and the rules in force stay."""
+    good = CONFIG.read_text()
+    deny_b = good.replace(
+        "policies = (\n",
+        'policies = (\n\t{ name = "web-no-b"; action = "deny"; '
+        'from = ["*"]; to = ["web"];\n\t  http = { path = "^/api/b"; }; '
+        '},\n', 1)
+    assert deny_b != good
+    before = l7.counters()
+    sock = l7.topo["cli"].socket()
+    with sock:
+        sock.settimeout(CURL_S)
+        sock.connect((WEB_VIP, WEB_PORT))
+        port = sock.getsockname()[1]
+        sock.sendall(b"GET /api/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = read_response(sock, b"http /api/a\n")
+        assert re.match(rb"HTTP/1\.1 200 ", data), data
+        ok, log = reload_config(l7, deny_b)
+        assert ok, log
+        sock.sendall(b"GET /api/b HTTP/1.1\r\nHost: x\r\n\r\n")
+        with pytest.raises(ConnectionResetError):
+            read_response(sock, b"http /api/b\n")
+    l7.backend_reset(port)
+    assert requests_seen(l7, port) == ["GET /api/a"]
+    r = l7.curl(WEB + "/api/a")
+    assert r.rc == 0 and [t[0] for t in r.transfers] == ["200"], r
+    l7.expect(before, web_api_allow=2, web_no_b_deny=1, drop_l7_deny=1)
+
+    before = l7.counters()
+    broken = deny_b.replace('path = "^/api/b";', 'path = "^/api/(b";')
+    ok, log = reload_config(l7, broken)
+    assert not ok, log
+    assert re.search(re.escape(str(l7.conf)) + r":\d+: policy 'web-no-b': "
+                     r"http\.path pattern '\^/api/\(b': ", log), log
+    assert l7.proc.poll() is None, "a bad reload stopped meshgate"
+    r = l7.curl(WEB + "/api/b")
+    assert r.rc == 56, r                # still denied: reset
+    l7.expect(before, web_no_b_deny=1, drop_l7_deny=1)
+    ok, log = reload_config(l7, good)
+    assert ok, log
+
 
 def test_zz_totals_and_clean_shutdown(l7):
     """Last: the totals are what the tests above caused (telemetry, then
