@@ -348,6 +348,7 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	const uint8_t *payload =
 		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
 	enum mg_drop_reason why = MG_DROP_NONE;
+	struct mg_pkt_tcp_ts ts = { .present = false };
 	enum mg_l7_action act;
 
 	if (dir == MG_FLOW_DIR_REV) {
@@ -356,11 +357,32 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		return false;
 	}
 	flow_refresh(rs, f);
+	/* What is inspected must be what the backend takes: a segment it
+	 * would discard (corrupt, stale, or read otherwise) must not count
+	 * as seen, or different bytes could follow at its place. */
+	if (info->payload_len != 0 && mg_l7_inspecting(st)) {
+		why = mg_pkt_tcp_strict(m, info, &ts);
+		if (why == MG_DROP_NONE && ts.present &&
+		    mg_l7_timestamp_stale(st, ts.val))
+			why = MG_DROP_L7_STALE_TIMESTAMP;
+		if (unlikely(why != MG_DROP_NONE)) {
+			act = MG_L7_DROP;
+			if (why == MG_DROP_L7_AMBIGUOUS) {
+				mg_l7_flow_reset(w->dp->l7_pool, st);
+				act = MG_L7_RESET;
+			}
+			l7_refuse(w, m, info, f, st, act, why);
+			return true;
+		}
+	}
 	act = mg_l7_input(&c, st, f->service, f->identity,
 			  rte_be_to_cpu_32(tcp_header(m, info)->sent_seq),
 			  payload, info->payload_len, &why);
-	if (likely(act == MG_L7_FORWARD))
+	if (likely(act == MG_L7_FORWARD)) {
+		if (ts.present)
+			mg_l7_timestamp_seen(st, ts.val);
 		return false;
+	}
 	l7_refuse(w, m, info, f, st, act, why);
 	return true;
 }

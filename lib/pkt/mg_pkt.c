@@ -91,6 +91,8 @@ static const char *const drop_names[] = {
 	[MG_DROP_L7_PENDING_FULL] = "l7_pending_full",
 	[MG_DROP_L7_OUT_OF_ORDER] = "l7_out_of_order",
 	[MG_DROP_L7_RESET] = "l7_reset",
+	[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
+	[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
 };
 
 static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
@@ -484,6 +486,84 @@ mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
 	return (uint16_t)~sum;
 }
 
+/* One's complement sum of the TCP pseudo-header (RFC 793 / RFC 8200
+ * 8.1: upper-layer length @p l4_len) and the segment, unfolded. */
+static uint32_t
+tcp_sum(const uint8_t *l3, bool v4, const void *l4, uint16_t l4_len)
+{
+	unsigned int alen = v4 ? 4 : 16;
+	uint32_t sum;
+
+	sum = rte_raw_cksum(l3 + (v4 ? 12 : 8), 2 * alen);
+	sum += rte_cpu_to_be_16(IPPROTO_TCP);
+	sum += rte_cpu_to_be_16(l4_len);
+	sum += rte_raw_cksum(l4, l4_len);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (sum & 0xffff) + (sum >> 16);
+}
+
+/* TCP options a strict receiver takes on any segment. */
+static inline bool
+tcp_option_plain(uint8_t kind)
+{
+	switch (kind) {
+	case 2: /* MSS */
+	case 3: /* window scale */
+	case 4: /* SACK permitted */
+	case 5: /* SACK */
+	case 8: /* timestamps */ return true;
+	default: return false;
+	}
+}
+
+enum mg_drop_reason
+mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		  struct mg_pkt_tcp_ts *ts)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *l3 = p + info->l3_off, *o = p + info->l4_off + 20;
+	const uint8_t *end = p + info->payload_off;
+	uint16_t l4_len = (uint16_t)(info->payload_off + info->payload_len -
+				     info->l4_off);
+	bool v4 = info->l3 == MG_L3_IPV4;
+
+	ts->present = false;
+	if (v4 &&
+	    (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) !=
+		    RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+	    rte_raw_cksum(l3, info->l4_off - info->l3_off) != 0xffff)
+		return MG_DROP_IPV4_BAD_CKSUM;
+	if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) !=
+		    RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
+	    tcp_sum(l3, v4, p + info->l4_off, l4_len) != 0xffff)
+		return MG_DROP_L4_BAD_CKSUM;
+	/* a receiver may drop what it does not like in these (source
+	 * routes, unknown extension headers) after we looked */
+	if (info->l4_off - info->l3_off != (v4 ? 20 : 40))
+		return MG_DROP_L7_AMBIGUOUS;
+	/* the urgent byte leaves the stream the application reads */
+	if (info->tcp_flags & RTE_TCP_URG_FLAG)
+		return MG_DROP_L7_AMBIGUOUS;
+	while (o < end && *o != 0) {
+		if (*o == 1) {
+			o++;
+			continue;
+		}
+		if (end - o < 2 || o[1] < 2 || o[1] > end - o ||
+		    !tcp_option_plain(*o))
+			return MG_DROP_L7_AMBIGUOUS;
+		if (*o == 8) {
+			if (o[1] != 10 || ts->present)
+				return MG_DROP_L7_AMBIGUOUS;
+			ts->present = true;
+			ts->val = rte_be_to_cpu_32(
+				*(const unaligned_uint32_t *)(o + 2));
+		}
+		o += o[1];
+	}
+	return MG_DROP_NONE;
+}
+
 static inline void
 swap_bytes(uint8_t *a, uint8_t *b, unsigned int len)
 {
@@ -503,7 +583,6 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 	unsigned int alen = v4 ? 4 : 16;
 	struct rte_tcp_hdr *tcp;
 	uint8_t *l3, *src, *dst;
-	uint32_t sum;
 
 	if (info->tuple.proto != IPPROTO_TCP ||
 	    (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) ||
@@ -541,14 +620,7 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 		ip->payload_len =
 			rte_cpu_to_be_16(l3_len - sizeof(*ip) + sizeof(*tcp));
 	}
-	/* pseudo-header (RFC 793 / RFC 8200 8.1), then the header */
-	sum = rte_raw_cksum(src, 2 * alen);
-	sum += rte_cpu_to_be_16(IPPROTO_TCP);
-	sum += rte_cpu_to_be_16(sizeof(*tcp));
-	sum += rte_raw_cksum(tcp, sizeof(*tcp));
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	tcp->cksum = (uint16_t)~sum;
+	tcp->cksum = (uint16_t)~tcp_sum(l3, v4, tcp, sizeof(*tcp));
 	return 0;
 }
 

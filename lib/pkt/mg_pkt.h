@@ -83,6 +83,9 @@ enum mg_drop_reason {
 	MG_DROP_L7_PENDING_FULL, /**< no reassembly buffer free */
 	MG_DROP_L7_OUT_OF_ORDER, /**< client segment past the next byte */
 	MG_DROP_L7_RESET,	 /**< connection already reset by a verdict */
+	MG_DROP_L7_AMBIGUOUS,	 /**< IP options, urgent data or TCP options a
+				  * backend could read otherwise */
+	MG_DROP_L7_STALE_TIMESTAMP, /**< TSval older than the newest (PAWS) */
 	MG_DROP_MAX
 };
 
@@ -175,6 +178,33 @@ uint16_t mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n,
  */
 void mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 		const uint8_t *addr, uint16_t port);
+
+/** The timestamps option of a TCP segment, if it has one. */
+struct mg_pkt_tcp_ts {
+	bool present;
+	uint32_t val; /**< TSval, host order */
+};
+
+/**
+ * Check a parsed TCP segment the way the strictest receiver would before
+ * taking its data, so that what a middlebox inspects is what a backend
+ * accepts: the IPv4 header and TCP checksums (computed here unless the
+ * NIC marked them good); then no IPv4 options or IPv6 extension headers,
+ * no urgent data, and TCP options only among EOL, NOP, MSS, window
+ * scale, SACK-permitted, SACK and timestamps, each well formed.
+ *
+ * @param m     Segment; single mbuf, parsed into @p info, TCP.
+ * @param info  Parser result for @p m.
+ * @param ts    Receives the timestamps option.
+ * @return MG_DROP_NONE; MG_DROP_IPV4_BAD_CKSUM or MG_DROP_L4_BAD_CKSUM
+ *         for a corrupt segment; MG_DROP_L7_AMBIGUOUS for one a receiver
+ *         could read otherwise than the middlebox.
+ *
+ * Thread safety: reentrant.
+ */
+enum mg_drop_reason mg_pkt_tcp_strict(const struct rte_mbuf *m,
+				      const struct mg_pkt_info *info,
+				      struct mg_pkt_tcp_ts *ts);
 
 /**
  * Turn a parsed TCP packet into a reset (RST|ACK) with the given

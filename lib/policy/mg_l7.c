@@ -1031,9 +1031,15 @@ mg_l7_input(const struct mg_l7_ctx *c, struct mg_l7_flow *st, uint16_t service,
 refuse_bad:
 	*why = MG_DROP_L7_BAD_REQUEST;
 refuse:
-	release_now(c->pool, st);
-	st->phase = MG_L7_PHASE_DENIED;
+	mg_l7_flow_reset(c->pool, st);
 	return MG_L7_RESET;
+}
+
+void
+mg_l7_flow_reset(struct mg_l7_pool *pool, struct mg_l7_flow *st)
+{
+	release_now(pool, st);
+	st->phase = MG_L7_PHASE_DENIED;
 }
 
 void

@@ -66,14 +66,49 @@ struct mg_l7_flow {
 	uint64_t body_left; /**< body or chunk bytes still to pass */
 	uint32_t next_seq;  /**< sequence number of the next client byte */
 	uint32_t buf;	    /**< reassembly buffer + 1; 0: none held */
+	uint32_t ts_max;    /**< newest TSval of inspected client data */
 	uint16_t buf_len;   /**< bytes held in it */
 	uint8_t phase;	    /**< enum mg_l7_phase */
 	uint8_t body_state; /**< chunked framing position */
 	uint8_t proto;	    /**< enum mg_l7_proto */
-	uint8_t pad[3];
+	uint8_t has_ts;	    /**< ts_max is set */
+	uint8_t pad[6];
 };
-_Static_assert(sizeof(struct mg_l7_flow) == 24,
+_Static_assert(sizeof(struct mg_l7_flow) == 32,
 	       "per-flow layer-7 state is kept small: one per flow entry");
+
+/**
+ * Whether the connection's client bytes are still inspected (so its
+ * segments must be strict, mg_pkt_tcp_strict()): not once passed (TLS
+ * after its ClientHello, an accepted upgrade) or reset.
+ */
+static inline bool
+mg_l7_inspecting(const struct mg_l7_flow *st)
+{
+	return st->phase < MG_L7_PHASE_PASS;
+}
+
+/**
+ * PAWS (RFC 7323) for inspected client data: a segment whose TSval is
+ * older than the newest one accepted would be dropped by the backend
+ * after the gateway counted its bytes as seen, letting different bytes
+ * follow at the same sequence numbers. Check before mg_l7_input(); a
+ * stale segment is dropped (MG_DROP_L7_STALE_TIMESTAMP).
+ */
+static inline bool
+mg_l7_timestamp_stale(const struct mg_l7_flow *st, uint32_t tsval)
+{
+	return st->has_ts && (int32_t)(tsval - st->ts_max) < 0;
+}
+
+/** Remember the TSval of a segment mg_l7_input() forwarded. */
+static inline void
+mg_l7_timestamp_seen(struct mg_l7_flow *st, uint32_t tsval)
+{
+	if (!st->has_ts || (int32_t)(tsval - st->ts_max) > 0)
+		st->ts_max = tsval;
+	st->has_ts = 1;
+}
 
 /** What to do with a client segment. */
 enum mg_l7_action {
@@ -170,6 +205,15 @@ void mg_l7_flow_init(struct mg_l7_pool *pool, struct mg_l7_flow *st,
  * Thread safety: any worker; multi-thread safe.
  */
 void mg_l7_flow_release(struct mg_l7_pool *pool, struct mg_l7_flow *st);
+
+/**
+ * Reset the connection for a reason found outside mg_l7_input() (e.g.
+ * an ambiguous segment): its buffer goes back and every later client
+ * packet is refused (MG_DROP_L7_RESET).
+ *
+ * Thread safety: as mg_l7_input().
+ */
+void mg_l7_flow_reset(struct mg_l7_pool *pool, struct mg_l7_flow *st);
 
 /** Per-worker context of mg_l7_input(). */
 struct mg_l7_ctx {

@@ -65,7 +65,8 @@ STOP_S = 10
 
 L7_DROPS = ("l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
             "l7_bad_hello", "l7_too_large", "l7_pending_full",
-            "l7_out_of_order", "l7_reset")
+            "l7_out_of_order", "l7_reset", "l7_ambiguous",
+            "l7_stale_timestamp")
 DEFAULT_DENY = "default-deny"
 RULES = ("web-no-admin", "web-api", "api-sni", "evil-sni", "web-no-b",
          DEFAULT_DENY)

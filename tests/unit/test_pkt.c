@@ -35,7 +35,7 @@
 
 #define POOL_SIZE 127
 /* More than any single test allocates; teardown frees them all. */
-#define MAX_LIVE 16
+#define MAX_LIVE 32
 
 #define SPORT	  40000
 #define DPORT	  443
@@ -1313,6 +1313,8 @@ test_reason_names(void **state)
 		[MG_DROP_L7_PENDING_FULL] = "l7_pending_full",
 		[MG_DROP_L7_OUT_OF_ORDER] = "l7_out_of_order",
 		[MG_DROP_L7_RESET] = "l7_reset",
+		[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
+		[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
 	};
 	unsigned int r, q;
 	const char *name;
@@ -1705,6 +1707,101 @@ test_tcp_reset(void **state)
 	assert_int_equal(mg_pkt_tcp_reset(f.m, &info, false, 1, 2), -EINVAL);
 }
 
+/* A TCP segment with @p opts (a multiple of 4 bytes) and a payload,
+ * valid checksums; IPv4 unless @p v6. */
+static void
+build_tcp_opts(struct frame *f, bool v6, const uint8_t *opts, uint8_t opts_len,
+	       uint8_t flags)
+{
+	struct mg_pkt_info info;
+
+	frame_init(f);
+	put_eth(f, v6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+	if (v6)
+		put_ipv6(f, IPPROTO_TCP);
+	else
+		put_ipv4(f, IPPROTO_TCP, NULL, 0);
+	put_tcp(f, 5 + opts_len / 4, flags);
+	memcpy(frame_at(f, f->l4_off + 20), opts, opts_len);
+	put_payload(f, 40);
+	frame_seal(f);
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	frame_checksum(f, &info);
+}
+
+static enum mg_drop_reason
+strict(struct frame *f, struct mg_pkt_tcp_ts *ts)
+{
+	struct mg_pkt_info info;
+
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	return mg_pkt_tcp_strict(f->m, &info, ts);
+}
+
+static void
+test_tcp_strict(void **state)
+{
+	/* NOP NOP TS(0x01020304, 0), SACK of one block */
+	static const uint8_t plain[24] = {
+		1, 1, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0,
+		1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2
+	};
+	static const uint8_t md5[20] = { 19, 18 };
+	static const uint8_t bad_len[4] = { 1, 3, 7, 1 };
+	static const uint8_t two_ts[20] = { 8, 10, [10] = 8, 10 };
+	static const uint8_t after_eol[4] = { 0, 19, 2, 0 };
+	static const uint8_t opts4[4] = { 1, 1, 1, 0 };
+	static const struct ext6 dst_opts = { IPPROTO_DSTOPTS, 0 };
+	struct mg_pkt_tcp_ts ts;
+	struct frame f;
+	unsigned int v6;
+
+	(void)state;
+	for (v6 = 0; v6 < 2; v6++) {
+		build_tcp_opts(&f, v6, plain, sizeof(plain), RTE_TCP_ACK_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_NONE);
+		assert_true(ts.present);
+		assert_int_equal(ts.val, 0x01020304);
+		/* one flipped payload bit: the TCP checksum catches it */
+		frame_at(&f, rte_pktmbuf_data_len(f.m) - 1)[0] ^= 0x10;
+		assert_reason(strict(&f, &ts), MG_DROP_L4_BAD_CKSUM);
+		/* unless the NIC said it was good */
+		f.m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+		assert_reason(strict(&f, &ts), MG_DROP_NONE);
+
+		build_tcp_opts(&f, v6, NULL, 0, RTE_TCP_ACK_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_NONE);
+		assert_false(ts.present);
+		build_tcp_opts(&f, v6, after_eol, sizeof(after_eol),
+			       RTE_TCP_ACK_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_NONE);
+		build_tcp_opts(&f, v6, NULL, 0,
+			       RTE_TCP_ACK_FLAG | RTE_TCP_URG_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+		build_tcp_opts(&f, v6, md5, sizeof(md5), RTE_TCP_ACK_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+		build_tcp_opts(&f, v6, bad_len, sizeof(bad_len),
+			       RTE_TCP_ACK_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+		build_tcp_opts(&f, v6, two_ts, sizeof(two_ts),
+			       RTE_TCP_ACK_FLAG);
+		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+	}
+	/* a bad IPv4 header checksum, caught before the TCP one */
+	build_tcp_opts(&f, false, NULL, 0, RTE_TCP_ACK_FLAG);
+	f.ip4->time_to_live--;
+	assert_reason(strict(&f, &ts), MG_DROP_IPV4_BAD_CKSUM);
+	/* IPv4 options and IPv6 extension headers, checksums valid */
+	build_ipv4(&f, IPPROTO_TCP, opts4, sizeof(opts4), 20);
+	frame_checksum(&f, &(struct mg_pkt_info){ .l4_off = f.l4_off,
+						  .tuple.proto = IPPROTO_TCP });
+	assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+	build_ipv6(&f, &dst_opts, 1, IPPROTO_TCP, 20);
+	assert_reason(strict(&f, &ts), MG_DROP_L4_BAD_CKSUM);
+	f.m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+}
+
 /* Runs even when a test fails half-way, so mbufs are never carried over. */
 static int
 test_teardown(void **state)
@@ -1770,6 +1867,7 @@ main(void)
 		PKT_TEST(test_nat_rewrite),
 		PKT_TEST(test_nat_udp_no_cksum),
 		PKT_TEST(test_tcp_reset),
+		PKT_TEST(test_tcp_strict),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

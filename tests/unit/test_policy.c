@@ -557,6 +557,44 @@ test_refusals(void **state)
 }
 
 static void
+test_timestamps_and_reset(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	enum mg_drop_reason why;
+
+	(void)state;
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_true(mg_l7_inspecting(&fx->st));
+	/* nothing seen yet: any TSval will do */
+	assert_false(mg_l7_timestamp_stale(&fx->st, 0x80000000u));
+	mg_l7_timestamp_seen(&fx->st, 1000);
+	assert_true(mg_l7_timestamp_stale(&fx->st, 999));
+	assert_false(mg_l7_timestamp_stale(&fx->st, 1000));
+	/* an older one seen later does not move the newest back */
+	mg_l7_timestamp_seen(&fx->st, 900);
+	assert_true(mg_l7_timestamp_stale(&fx->st, 999));
+	/* serial arithmetic, up to and across the wrap */
+	mg_l7_timestamp_seen(&fx->st, 0x70000000u);
+	mg_l7_timestamp_seen(&fx->st, 0xe0000000u);
+	assert_true(mg_l7_timestamp_stale(&fx->st, 0x70000000u));
+	mg_l7_timestamp_seen(&fx->st, 0xfffffff0u);
+	assert_false(mg_l7_timestamp_stale(&fx->st, 5));
+	assert_true(mg_l7_timestamp_stale(&fx->st, 0xffffffe0u));
+	/* a reset from outside: buffer back, everything refused after */
+	assert_int_equal(
+		send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, "GET /", 5, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 1);
+	mg_l7_flow_reset(fx->pool, &fx->st);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 0);
+	assert_false(mg_l7_inspecting(&fx->st));
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND, "api/", &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_RESET);
+	fixture_free(fx);
+}
+
+static void
 test_upgrade(void **state)
 {
 	struct fixture *fx = fixture("", 4, 1024);
@@ -773,6 +811,7 @@ main(void)
 		cmocka_unit_test(test_split_heads),
 		cmocka_unit_test(test_sequence_numbers),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_timestamps_and_reset),
 		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_compile_error_names_line),
