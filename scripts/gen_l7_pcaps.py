@@ -17,6 +17,13 @@ after_reset.pcap, too_large.pcap
               segments without data after a deny, and a head and a
               ClientHello over l7.max_request_bytes in one segment (the
               same config as main);
+strict.pcap   strict client segments on inspected connections (the same
+              config): insertion attempts with a bad TCP or IPv4 header
+              checksum or a stale TCP timestamp followed by other bytes at
+              the same sequence number, IPv4 options, IPv6 extension
+              headers, URG and TCP options outside the accepted set on
+              client data, and what is still allowed (timestamps, SACK,
+              NOPs; anything once a ClientHello has passed);
 l7.json       per capture: the frames meshgate must forward (in order,
               with their bytes), the pair of resets it must send for each
               refused segment, the drop counters, the per-rule decisions
@@ -31,18 +38,21 @@ backend answers a request the gateway refuses.
 Every run writes the same bytes: fixed timestamps, sequence numbers and
 TLS randoms, and only documentation addresses (198.18.0.0/15,
 2001:db8::/32). Before writing, every frame is parsed back with scapy
-(lengths, checksums) and every conversation's sequence and
-acknowledgement numbers are checked against a model of its byte streams.
+(lengths, checksums: wrong only where a scenario makes them so, on
+purpose) and every conversation's sequence and acknowledgement numbers
+are checked against a model of its byte streams.
 """
 
 import argparse
 import json
 import os
+import socket
 import struct
 import sys
 from collections import Counter
 
-from scapy.all import IP, TCP, Ether, IPv6, Raw, raw
+from scapy.all import (IP, TCP, Ether, IPOption, IPOption_NOP,
+                       IPOption_RR, IPv6, IPv6ExtHdrDestOpt, PadN, Raw, raw)
 from scapy.layers.tls.all import TLS, TLSClientHello
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -171,18 +181,36 @@ class Scenario:
         self.requests = {r: Counter() for r in RULES}
         self.syns = {r: Counter() for r in RULES}
         self.flows = 0
+        self.bad = []           # frames with a checksum wrong on purpose
 
-    def add(self, frame, note):
+    def add(self, frame, note, bad=None):
         self.frames.append(bytes(frame))
         self.notes.append(note)
+        if bad:
+            self.bad.append(len(self.frames) - 1)
         return len(self.frames) - 1
+
+    def refuse(self, i, reason, what, pair, kept):
+        """Frame i refused with `reason` and the resets `pair`. When the
+        segment had IPv4 options or an IPv6 extension header, `kept` is
+        the pair that carries them: the spec leaves open whether the
+        gateway's resets keep the refused segment's network-layer extras
+        (they are built from it), so either pair is right."""
+        entry = {"in": i, "reason": reason, "what": what,
+                 "to_client": raw(pair[0]).hex(),
+                 "to_backend": raw(pair[1]).hex()}
+        if raw(kept[0]) != raw(pair[0]):
+            entry["to_client_kept"] = raw(kept[0]).hex()
+            entry["to_backend_kept"] = raw(kept[1]).hex()
+        self.resets.append(entry)
+        self.drops[reason] += 1
 
     def manifest(self):
         def table(d):
             return {r: {k: d[r][k] for k in DECISIONS} for r in RULES}
         return {"config": self.config, "pcap": "%s.pcap" % self.name,
                 "frames": len(self.frames), "forwarded": self.forwarded,
-                "resets": self.resets,
+                "resets": self.resets, "bad_cksum": self.bad,
                 "drops": dict(sorted(self.drops.items())),
                 "request_decisions": table(self.requests),
                 "syn_decisions": table(self.syns),
@@ -198,7 +226,13 @@ class Flow:
     """One TCP connection from a caller through a VIP to its backend: the
     client's and the backend's frames, and what the gateway must send for
     each (DNAT toward the backend, reverse NAT toward the client, or a
-    pair of resets)."""
+    pair of resets).
+
+    A client segment may be shaped (send's keywords): opts, its TCP
+    options (a scapy list); urg, an urgent pointer (sets URG); ip_opts,
+    IPv4 options (a scapy list); ext, an IPv6 extension header put
+    between the IPv6 header and TCP; bad, "tcp" or "ip": that checksum
+    made wrong after the frame is built."""
 
     def __init__(self, sc, name, cli, vip, be, cli_mac, be_mac, isn,
                  server_isn=0x50000000):
@@ -210,58 +244,79 @@ class Flow:
         self.ipid = 0x100
         self.v6 = ":" in cli[0]
 
-    def _ip(self, src, dst):
+    def _l3(self, src, dst, ip_opts=None, ext=None, **kw):
         if self.v6:
-            return ipl(src, dst)
-        self.ipid += 1
-        return ipl(src, dst, id=self.ipid, flags="DF")
+            assert not ip_opts, "IPv4 options on IPv6"
+            ip = ipl(src, dst, **kw)
+            return ip / ext.copy() if ext is not None else ip
+        assert ext is None, "an IPv6 extension header on IPv4"
+        return ipl(src, dst, options=list(ip_opts or []), **kw)
 
-    def _tcp(self, sport, dport, flags, seq, ack, payload):
-        opts = [("MSS", 1460)] if "S" in flags else []
+    def _ip(self, src, dst, ip_opts=None, ext=None):
+        if self.v6:
+            return self._l3(src, dst, ext=ext)
+        self.ipid += 1
+        return self._l3(src, dst, ip_opts, id=self.ipid, flags="DF")
+
+    def _tcp(self, sport, dport, flags, seq, ack, payload, opts=None,
+             urg=0):
+        if opts is None:
+            opts = [("MSS", 1460)] if "S" in flags else []
         l4 = TCP(sport=sport, dport=dport, flags=flags, seq=seq & M32,
                  ack=ack & M32 if "A" in flags else 0, window=65535,
-                 options=opts)
+                 urgptr=urg, options=opts)
         return l4 / Raw(payload) if payload else l4
 
-    def client_frame(self, flags, payload, seq):
-        ip = self._ip(self.cli[0], self.vip[0])
+    def client_frame(self, flags, payload, seq, opts=None, urg=0,
+                     ip_opts=None, ext=None):
+        ip = self._ip(self.cli[0], self.vip[0], ip_opts, ext)
         fin = (Ether(src=self.cli_mac, dst=GW_MAC) / ip /
                self._tcp(self.cli[1], self.vip[1], flags, seq, self.sseq,
-                         payload))
+                         payload, opts, urg))
         out = ip.copy()
         out.dst = self.be[0]
         fout = (Ether(src=GW_MAC, dst=self.be_mac) / out /
                 self._tcp(self.cli[1], self.be[1], flags, seq, self.sseq,
-                          payload))
+                          payload, opts, urg))
         return fin, fout
 
-    def resets(self, fin):
-        """The pair of RST|ACKs a refused client segment `fin` gets."""
+    def resets(self, fin, ip_opts=None, ext=None):
+        """The pair of RST|ACKs a refused client segment `fin` gets; with
+        ip_opts / ext, the pair that keeps the segment's IPv4 options or
+        IPv6 extension header (see Scenario.refuse)."""
         t = fin[TCP]
         plen = len(t.payload)
-        ip = IPv6 if self.v6 else IP
         to_client = (Ether(src=GW_MAC, dst=self.cli_mac) /
-                     ip(src=self.vip[0], dst=self.cli[0]) /
+                     self._l3(self.vip[0], self.cli[0], ip_opts, ext) /
                      TCP(sport=self.vip[1], dport=self.cli[1], flags="RA",
                          seq=t.ack, ack=(t.seq + plen) & M32, window=0))
         to_backend = (Ether(src=GW_MAC, dst=self.be_mac) /
-                      ip(src=self.cli[0], dst=self.be[0]) /
+                      self._l3(self.cli[0], self.be[0], ip_opts, ext) /
                       TCP(sport=self.cli[1], dport=self.be[1], flags="RA",
                           seq=self.be_next & M32, ack=t.ack, window=0))
         return to_client, to_backend
 
     # ---- what the scenario says happens
 
-    def handshake(self):
+    def handshake(self, ts=None):
         """SYN, SYN-ACK, ACK, all forwarded. An allow rule admits the
         connection, but on a service with layer-7 rules decisions are
-        counted per request, not at the SYN."""
-        fin, fout = self.client_frame("S", b"", self.cseq)
+        counted per request, not at the SYN. ts: negotiate TCP timestamps
+        (RFC 7323), the client's TSval on the SYN and ACK."""
+        syn = synack = ack = None
+        if ts is not None:
+            syn = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (ts, 0)),
+                   ("NOP", None), ("WScale", 7)]
+            synack = [("MSS", 1460), ("SAckOK", b""),
+                      ("Timestamp", (SERVER_TSVAL, ts)), ("NOP", None),
+                      ("WScale", 7)]
+            ack = ts_opts(ts)
+        fin, fout = self.client_frame("S", b"", self.cseq, syn)
         self._fwd(fin, fout, "SYN", "c", "new")
         self.cseq += 1
         self.be_next = self.cseq
-        self.server("SA", b"", "SYN-ACK")
-        self.send(b"", "ACK")
+        self.server("SA", b"", "SYN-ACK", synack)
+        self.send(b"", "ACK", opts=ack)
         self.sc.flows += 1
 
     def syn_denied(self, rule):
@@ -272,44 +327,65 @@ class Flow:
         self.sc.syns[rule]["deny"] += 1
 
     def send(self, payload, what, seq=None, kind="new", flags=None,
-             reset=None, drop=None):
-        """A client segment at seq (default: the next byte). Forwarded
-        unless reset=REASON (dropped, resets both ways) or drop=REASON
-        (dropped silently). kind tells check() what the segment is:
-        "new" bytes, a "retrans"mission or an "ooo" segment past a gap."""
+             reset=None, drop=None, bad=None, **shape):
+        """A client segment at seq (default: the next byte), shaped by
+        `shape` and `bad` (see the class). Forwarded unless reset=REASON
+        (dropped, resets both ways) or drop=REASON (dropped silently).
+        kind tells check() what the segment is: "new" bytes, a
+        "retrans"mission, an "ooo" segment past a gap, or an "insert"ion
+        at the next byte that the backend would discard (a bad checksum,
+        a stale timestamp), so not part of the stream."""
         if seq is None:
             seq = self.cseq
         flags = flags or ("PA" if payload else "A")
-        fin, fout = self.client_frame(flags, payload, seq)
+        if shape.get("urg"):
+            flags += "U"
+        fin, fout = self.client_frame(flags, payload, seq, **shape)
+        data = spoil(fin, bad) if bad else raw(fin)
         if kind == "new":
             self.cseq = seq + len(payload)
         what = "%s %s" % (self.name, what)
+        note = (self.name, "c", kind)
         if reset:
-            i = self.sc.add(fin, (self.name, "c", kind))
-            to_client, to_backend = self.resets(fin)
-            self.sc.resets.append({
-                "in": i, "reason": reset, "what": what,
-                "to_client": raw(to_client).hex(),
-                "to_backend": raw(to_backend).hex()})
-            self.sc.drops[reset] += 1
+            i = self.sc.add(data, note, bad)
+            self.sc.refuse(i, reset, what, self.resets(fin),
+                           self.resets(fin, shape.get("ip_opts"),
+                                       shape.get("ext")))
         elif drop:
-            self.sc.add(fin, (self.name, "c", kind))
+            self.sc.add(data, note, bad)
             self.sc.drops[drop] += 1
         else:
-            self._fwd(fin, fout, what, "c", kind)
+            assert bad in (None, "tcp"), "forwarded with a bad IPv4 header"
+            out = raw(fout)
+            if bad:
+                out = self._nat_bad_cksum(data, out)
+            self._fwd(data, out, what, "c", kind, bad)
             end = seq + len(payload)
-            if (end - self.be_next) & M32 < 0x80000000:
+            if not bad and (end - self.be_next) & M32 < 0x80000000:
                 self.be_next = end
 
-    def server(self, flags, payload, what):
+    def _nat_bad_cksum(self, data, out):
+        """`out` with the TCP checksum meshgate's NAT makes of the wrong
+        one in `data`: it adjusts what it does not verify (RFC 1624
+        eqn. 3), so the error travels on unchanged."""
+        fam = socket.AF_INET6 if self.v6 else socket.AF_INET
+        at = l4_offset(data) + 16
+        ck = struct.unpack_from("!H", data, at)[0]
+        ck = cksum_adjust(ck, socket.inet_pton(fam, self.vip[0]),
+                          socket.inet_pton(fam, self.be[0]))
+        ck = cksum_adjust(ck, u16(self.vip[1]), u16(self.be[1]))
+        assert l4_offset(out) + 16 == at
+        return out[:at] + u16(ck) + out[at + 2:]
+
+    def server(self, flags, payload, what, opts=None):
         ip = self._ip(self.be[0], self.cli[0])
         l4 = self._tcp(self.be[1], self.cli[1], flags, self.sseq,
-                       self.cseq, payload)
+                       self.cseq, payload, opts)
         fin = Ether(src=self.be_mac, dst=GW_MAC) / ip / l4
         out = ip.copy()
         out.src = self.vip[0]
         l4 = self._tcp(self.vip[1], self.cli[1], flags, self.sseq,
-                       self.cseq, payload)
+                       self.cseq, payload, opts)
         fout = Ether(src=GW_MAC, dst=self.cli_mac) / out / l4
         self._fwd(fin, fout, "%s %s" % (self.name, what), "s", "new")
         self.sseq += len(payload) + ("S" in flags)
@@ -317,13 +393,60 @@ class Flow:
     def respond(self, what="response", payload=OK_RESPONSE):
         self.server("PA", payload, what)
 
-    def _fwd(self, fin, fout, what, side, kind):
-        i = self.sc.add(fin, (self.name, side, kind))
-        self.sc.forwarded.append({"in": i, "out": raw(fout).hex(),
-                                  "what": what})
+    def _fwd(self, fin, fout, what, side, kind, bad=None):
+        i = self.sc.add(fin, (self.name, side, kind), bad)
+        entry = {"in": i, "out": raw(fout).hex(), "what": what}
+        if bad:
+            entry["bad_cksum"] = True
+        self.sc.forwarded.append(entry)
 
     def decide(self, rule, decision="allow"):
         self.sc.requests[rule][decision] += 1
+
+
+SERVER_TSVAL = 0x00BEEF00
+
+
+def ts_opts(tsval, ecr=SERVER_TSVAL, more=()):
+    """TCP options of a segment with timestamps, NOP-aligned as stacks
+    send them, then `more`."""
+    return [("NOP", None), ("NOP", None), ("Timestamp", (tsval, ecr))] + \
+        list(more)
+
+
+def l4_offset(data):
+    """Where the TCP header of an Ethernet frame starts (IPv4 options and
+    IPv6 extension headers skipped)."""
+    if data[12:14] == b"\x86\xdd":
+        nh, at = data[14 + 6], 14 + 40
+        while nh in (0, 43, 60):        # hop-by-hop, routing, destination
+            nh, at = data[at], at + (data[at + 1] + 1) * 8
+        assert nh == 6, nh
+        return at
+    return 14 + (data[14] & 15) * 4
+
+
+def spoil(pkt, which):
+    """The frame with its TCP ("tcp") or IPv4 header ("ip") checksum
+    wrong: what a path that verifies it must drop."""
+    data = bytearray(raw(pkt))
+    at = 14 + 10 if which == "ip" else l4_offset(data) + 16
+    assert which in ("ip", "tcp") and (which == "tcp" or data[12] == 8)
+    data[at] ^= 0x5A
+    data[at + 1] ^= 0xA5
+    return bytes(data)
+
+
+def cksum_adjust(cksum, old, new):
+    """RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), as meshgate's
+    mg_cksum_adjust computes it."""
+    s = ~cksum & 0xFFFF
+    for k in range(0, len(old), 2):
+        s += ~struct.unpack_from("!H", old, k)[0] & 0xFFFF
+        s += struct.unpack_from("!H", new, k)[0]
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
 
 
 def shop(sc, name, cli, sport, cli_mac=CLI_MAC, isn=1000):
@@ -620,8 +743,232 @@ def too_large_scenario():
     return sc
 
 
+# a Record Route option with one free slot (RFC 791), then EOL
+RECORD_ROUTE = [IPOption_RR(pointer=4, routers=["0.0.0.0"]),
+                IPOption(b"\x00")]
+NOP4 = [IPOption_NOP(), IPOption_NOP(), IPOption_NOP(), IPOption(b"\x00")]
+MD5_SIG = [("NOP", None), ("NOP", None), ("MD5", bytes(range(16)))]
+
+
+def strict_conversations(sc):
+    """Strict client segments while a connection's bytes are inspected:
+    checksums verified, then no IPv4 options, IPv6 extension headers, URG
+    or TCP options outside EOL/NOP/MSS/WS/SACK-permitted/SACK/timestamps,
+    then no TSval older than the newest one on inspected client data."""
+    # The insertion attack: an allowed request with a bad TCP checksum
+    # (the backend would discard it) is dropped, no reset, and does not
+    # count as seen, so a denied request at the same sequence number is
+    # inspected as new. Before it, a good allowed request passes.
+    for port, cli, bad in ((46001, FRONT4, "tcp"), (46002, FRONT4, "ip"),
+                           (46003, FRONT6, "tcp")):
+        reason = "l4_bad_cksum" if bad == "tcp" else "ipv4_bad_cksum"
+        c = shop(sc, "insert-%s-%d" % (bad, port), cli, port)
+        c.handshake()
+        c.send(http_request(b"/api/items"), "GET /api/items")
+        c.decide("shop-api")
+        c.respond()
+        c.send(http_request(b"/api/items?page=2"),
+               "GET /api/items?page=2, bad %s checksum" % bad,
+               kind="insert", bad=bad, drop=reason)
+        c.send(http_request(b"/admin/users"),
+               "GET /admin/users at the same sequence number",
+               reset="l7_deny")
+        c.decide("shop-no-admin", "deny")
+
+    # The same bytes again with a good checksum: inspected (one decision)
+    # and forwarded. A retransmission of them with a bad checksum is
+    # still dropped (HTTP: every client segment with data is checked).
+    c = shop(sc, "recheck", FRONT4, 46004)
+    c.handshake()
+    req = http_request(b"/api/again")
+    start = c.cseq
+    c.send(req, "GET /api/again, bad TCP checksum", kind="insert",
+           bad="tcp", drop="l4_bad_cksum")
+    c.send(req, "GET /api/again, good checksum")
+    c.decide("shop-api")
+    c.respond()
+    c.send(req, "GET /api/again retransmitted, bad TCP checksum",
+           seq=start, kind="retrans", bad="tcp", drop="l4_bad_cksum")
+    c.send(req, "GET /api/again retransmitted", seq=start, kind="retrans")
+
+    # A held split head: the rest with a bad checksum leaves it held as
+    # it was; a rest that makes it GET /admin is denied, and the backend's
+    # reset starts at that rest (IPv6).
+    c = shop(sc, "split-insert-v6", FRONT6, 46005)
+    c.handshake()
+    c.send(b"GET /", "'GET /', held")
+    c.send(http_request(b"/api/x")[5:], "'api/x ...', bad TCP checksum",
+           kind="insert", bad="tcp", drop="l4_bad_cksum")
+    c.send(http_request(b"/admin")[5:], "'admin ...' (denied)",
+           reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+
+    # TLS, while the ClientHello is undecided: the same insertion.
+    for port, cli in ((46006, FRONT4), (46007, FRONT6)):
+        c = secure(sc, "tls-insert-%d" % port, cli, port)
+        c.handshake()
+        c.send(client_hello("api.example"),
+               "ClientHello SNI api.example, bad TCP checksum",
+               kind="insert", bad="tcp", drop="l4_bad_cksum")
+        c.send(client_hello("admin.example"),
+               "ClientHello SNI admin.example at the same sequence number",
+               reset="l7_deny")
+        c.decide("secure-no-admin", "deny")
+
+    # Once the ClientHello is allowed nothing is checked: a bad checksum
+    # leaves NATed with the error carried over (then the client's good
+    # retransmission), an MD5 option and a stale TSval pass too.
+    c = secure(sc, "tls-passed", FRONT4, 46008)
+    c.handshake(ts=900)
+    c.send(client_hello("api.example"), "ClientHello SNI api.example",
+           opts=ts_opts(1000))
+    c.decide("secure-api")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+    c.send(APP_DATA, "application data, bad TCP checksum", kind="insert",
+           bad="tcp", opts=ts_opts(1010))
+    c.send(APP_DATA, "application data, good checksum", opts=ts_opts(1020))
+    c.send(APP_DATA, "application data with an MD5 option and TSval 10",
+           opts=ts_opts(10, more=MD5_SIG))
+
+    # IPv4 options, an IPv6 extension header, URG, and TCP options
+    # outside the accepted set on client data: ambiguous, reset.
+    c = shop(sc, "ip-record-route", FRONT4, 46009)
+    c.handshake()
+    c.send(http_request(b"/api/items"), "GET /api/items, Record Route",
+           ip_opts=RECORD_ROUTE, reset="l7_ambiguous")
+    c = shop(sc, "ip-nop-options", FRONT4, 46010)
+    c.handshake()
+    c.send(http_request(b"/api/items"), "GET /api/items",
+           opts=ts_opts(7))
+    c.decide("shop-api")
+    c.respond()
+    c.send(http_request(b"/api/items"), "GET /api/items, IPv4 NOP options",
+           ip_opts=NOP4, reset="l7_ambiguous")
+    c = shop(sc, "ipv6-dest-options", FRONT6, 46011)
+    c.handshake()
+    c.send(http_request(b"/api/items"),
+           "GET /api/items, Destination Options header",
+           ext=IPv6ExtHdrDestOpt(options=[PadN(optdata=bytes(4))]),
+           reset="l7_ambiguous")
+    for port, cli in ((46012, FRONT4), (46013, FRONT6)):
+        c = shop(sc, "urgent-%d" % port, cli, port)
+        c.handshake()
+        c.send(http_request(b"/api/items"), "GET /api/items, URG, pointer 4",
+               urg=4, reset="l7_ambiguous")
+    c = shop(sc, "tcp-md5", FRONT4, 46014)
+    c.handshake()
+    c.send(http_request(b"/api/items"),
+           "GET /api/items, MD5 signature option (kind 19, length 18)",
+           opts=MD5_SIG, reset="l7_ambiguous")
+    c = shop(sc, "tcp-unknown-v6", FRONT6, 46015)
+    c.handshake(ts=500)
+    c.send(http_request(b"/api/items"),
+           "GET /api/items, timestamps and an experimental option (253)",
+           opts=ts_opts(600, more=[(253, b"\x12\x34")]),
+           reset="l7_ambiguous")
+
+    # The accepted options on client data: timestamps, SACK, NOPs, EOL,
+    # even MSS, window scale and SACK-permitted (IPv4 and IPv6).
+    for port, cli in ((46016, FRONT4), (46017, FRONT6)):
+        c = shop(sc, "tcp-options-ok-%d" % port, cli, port)
+        c.handshake(ts=100)
+        c.send(http_request(b"/api/ts"), "GET /api/ts, timestamps",
+               opts=ts_opts(110))
+        c.decide("shop-api")
+        c.respond()
+        block = (c.sseq - 10, c.sseq)
+        c.send(http_request(b"/api/sack"), "GET /api/sack, TS + SACK",
+               opts=ts_opts(120, more=[("NOP", None), ("NOP", None),
+                                       ("SAck", block)]))
+        c.decide("shop-api")
+        c.respond()
+        c.send(http_request(b"/api/odd"),
+               "GET /api/odd, MSS, WS, SACK-permitted, TS, EOL",
+               opts=[("MSS", 1400), ("WScale", 7), ("SAckOK", b""),
+                     ("Timestamp", (130, SERVER_TSVAL)), ("EOL", None)])
+        c.decide("shop-api")
+        c.respond()
+
+    # PAWS: TSval 900 after 1000 is stale (dropped, no reset, nothing
+    # recorded); a bad checksum with TSval 5000 records nothing either;
+    # the same bytes with 1100 are inspected and allowed once. An ACK
+    # without data is not checked, whatever its TSval.
+    c = shop(sc, "paws", FRONT4, 46018)
+    c.handshake(ts=990)
+    c.send(http_request(b"/api/one"), "GET /api/one, TSval 1000",
+           opts=ts_opts(1000))
+    c.decide("shop-api")
+    c.respond()
+    c.send(b"", "ACK without data, TSval 500", opts=ts_opts(500))
+    two = http_request(b"/api/two")
+    c.send(two, "GET /api/two, TSval 900 (stale)", opts=ts_opts(900),
+           kind="insert", drop="l7_stale_timestamp")
+    c.send(two, "GET /api/two, TSval 5000, bad TCP checksum",
+           opts=ts_opts(5000), kind="insert", bad="tcp",
+           drop="l4_bad_cksum")
+    c.send(two, "GET /api/two, TSval 1100", opts=ts_opts(1100))
+    c.decide("shop-api")
+    c.respond()
+
+    # PAWS as an insertion (IPv6): the stale segment's bytes are not
+    # seen, so a denied request at its sequence number is inspected.
+    c = shop(sc, "paws-insert-v6", FRONT6, 46019)
+    c.handshake(ts=990)
+    c.send(http_request(b"/api/one"), "GET /api/one, TSval 1000",
+           opts=ts_opts(1000))
+    c.decide("shop-api")
+    c.respond()
+    c.send(http_request(b"/api/two"), "GET /api/two, TSval 900 (stale)",
+           opts=ts_opts(900), kind="insert", drop="l7_stale_timestamp")
+    c.send(http_request(b"/admin"), "GET /admin, TSval 1100",
+           opts=ts_opts(1100), reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+
+    # Serial arithmetic (RFC 1982) across the TSval wrap: 0x10 is newer
+    # than 0xfffffff0, 0xfffffff8 older than 0x10.
+    c = shop(sc, "paws-wrap", FRONT4, 46020)
+    c.handshake(ts=0xFFFFFF00)
+    c.send(http_request(b"/api/one"), "GET /api/one, TSval 0xfffffff0",
+           opts=ts_opts(0xFFFFFFF0))
+    c.decide("shop-api")
+    c.respond()
+    c.send(http_request(b"/api/two"), "GET /api/two, TSval 0x10",
+           opts=ts_opts(0x10))
+    c.decide("shop-api")
+    c.respond()
+    three = http_request(b"/api/three")
+    c.send(three, "GET /api/three, TSval 0xfffffff8 (stale)",
+           opts=ts_opts(0xFFFFFFF8), kind="insert",
+           drop="l7_stale_timestamp")
+    c.send(three, "GET /api/three, TSval 0x20", opts=ts_opts(0x20))
+    c.decide("shop-api")
+    c.respond()
+
+    # The order of the checks: a bad checksum before an MD5 option (no
+    # reset), an option before a stale TSval (reset).
+    c = shop(sc, "check-order", FRONT4, 46021)
+    c.handshake(ts=990)
+    c.send(http_request(b"/api/one"), "GET /api/one, TSval 1000",
+           opts=ts_opts(1000))
+    c.decide("shop-api")
+    c.respond()
+    two = http_request(b"/api/two")
+    c.send(two, "GET /api/two, MD5 option, bad TCP checksum",
+           opts=ts_opts(1100, more=MD5_SIG), kind="insert", bad="tcp",
+           drop="l4_bad_cksum")
+    c.send(two, "GET /api/two, URG and TSval 900", opts=ts_opts(900),
+           urg=1, reset="l7_ambiguous")
+
+
+def strict_scenario():
+    """The addendum: strict client segments on inspected connections."""
+    sc = Scenario("strict", "tests/configs/l7_replay.conf")
+    strict_conversations(sc)
+    return sc
+
+
 SCENARIOS = (main_scenario, pending_scenario, after_reset_scenario,
-             too_large_scenario)
+             too_large_scenario, strict_scenario)
 
 
 # ----------------------------------------------------------- self-check
@@ -629,10 +976,10 @@ SCENARIOS = (main_scenario, pending_scenario, after_reset_scenario,
 def tcp_payload(data):
     """The TCP payload of a frame as sent (scapy would dissect port 443 as
     TLS and rebuild it)."""
+    l4 = l4_offset(data)
     if data[12:14] == b"\x86\xdd":
-        l4, end = 14 + 40, 14 + 40 + struct.unpack_from("!H", data, 18)[0]
+        end = 14 + 40 + struct.unpack_from("!H", data, 18)[0]
     else:
-        l4 = 14 + (data[14] & 15) * 4
         end = 14 + struct.unpack_from("!H", data, 16)[0]
     return data[l4 + (data[l4 + 12] >> 4) * 4:end]
 
@@ -643,7 +990,10 @@ def check_frames(sc):
     new starts at the next byte of its stream, a retransmission repeats
     bytes already sent, an out-of-order one starts past a gap and is
     sent again in order later; every ACK acknowledges what the other side
-    has sent, and the backend acknowledges only what reached it."""
+    has sent, and the backend acknowledges only what reached it. An
+    insertion (a segment the backend would discard) starts at the next
+    byte and leaves the streams alone; the frames meant to carry a wrong
+    checksum do, and only they."""
     streams = {}    # flow -> {"c": [next, {offset: byte}], "s": [...]}
     reached = {}    # flow -> next client byte the backend has received
     forwarded = {f["in"] for f in sc.forwarded}
@@ -658,8 +1008,12 @@ def check_frames(sc):
         else:
             del ip.plen
         del fresh[TCP].chksum, fresh[TCP].dataofs
-        assert raw(Ether(raw(fresh))) == data, \
-            "frame %d: bad length or checksum" % i
+        if i in sc.bad:
+            assert raw(Ether(raw(fresh))) != data, \
+                "frame %d: its checksum should be wrong" % i
+        else:
+            assert raw(Ether(raw(fresh))) == data, \
+                "frame %d: bad length or checksum" % i
         assert len(data) <= 1514, "frame %d: %d bytes" % (i, len(data))
         t = pkt[TCP]
         payload = tcp_payload(data)
@@ -680,6 +1034,9 @@ def check_frames(sc):
                 i, flow, side, t.ack, want)
         nxt, sent = me
         off = (t.seq - nxt) & M32
+        if kind == "insert":
+            assert off == 0 and payload, "frame %d: not an insertion" % i
+            continue
         if kind == "new":
             assert off == 0, "frame %d (%s): seq %d, next %d" % (
                 i, flow, t.seq, nxt)

@@ -347,11 +347,16 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	};
 	const uint8_t *payload =
 		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
+	const struct rte_tcp_hdr *th = tcp_header(m, info);
 	enum mg_drop_reason why = MG_DROP_NONE;
 	struct mg_pkt_tcp_ts ts = { .present = false };
 	enum mg_l7_action act;
 
 	if (dir == MG_FLOW_DIR_REV) {
+		mg_l7_backend_sent(
+			st, rte_be_to_cpu_32(th->sent_seq) + info->payload_len +
+				    !!(info->tcp_flags &
+				       (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)));
 		if (unlikely(st->phase == MG_L7_PHASE_UPGRADE))
 			mg_l7_response(st, payload, info->payload_len);
 		return false;
@@ -362,6 +367,11 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	 * as seen, or different bytes could follow at its place. */
 	if (info->payload_len != 0 && mg_l7_inspecting(st)) {
 		why = mg_pkt_tcp_strict(m, info, &ts);
+		/* a receiver discards data without an acceptable ACK */
+		if (why == MG_DROP_NONE &&
+		    (!(info->tcp_flags & RTE_TCP_ACK_FLAG) ||
+		     !mg_l7_ack_sent(st, rte_be_to_cpu_32(th->recv_ack))))
+			why = MG_DROP_L7_AMBIGUOUS;
 		if (why == MG_DROP_NONE && ts.present &&
 		    mg_l7_timestamp_stale(st, ts.val))
 			why = MG_DROP_L7_STALE_TIMESTAMP;
@@ -376,8 +386,8 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		}
 	}
 	act = mg_l7_input(&c, st, f->service, f->identity,
-			  rte_be_to_cpu_32(tcp_header(m, info)->sent_seq),
-			  payload, info->payload_len, &why);
+			  rte_be_to_cpu_32(th->sent_seq), payload,
+			  info->payload_len, &why);
 	if (likely(act == MG_L7_FORWARD)) {
 		if (ts.present)
 			mg_l7_timestamp_seen(st, ts.val);
@@ -399,10 +409,13 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	    info->tuple.proto == IPPROTO_TCP &&
 	    handshake_health(w, rs, m, info, f, dir, in))
 		return;
-	/* bytes to inspect, or anything after a reset (a verdict's reset
-	 * leaves the flow closed) */
+	/* bytes to inspect, the backend's sequence space (SYN, FIN), or
+	 * anything after a reset (a verdict's reset leaves the flow
+	 * closed) */
 	if (unlikely(f->l7 != MG_L7_NONE) &&
-	    (info->payload_len != 0 || f->state == MG_FLOW_CLOSED) &&
+	    (info->payload_len != 0 || f->state == MG_FLOW_CLOSED ||
+	     (dir == MG_FLOW_DIR_REV &&
+	      (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)))) &&
 	    inspect(w, rs, m, info, f, dir))
 		return;
 	if (info->tuple.proto == IPPROTO_TCP)

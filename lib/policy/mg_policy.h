@@ -67,12 +67,16 @@ struct mg_l7_flow {
 	uint32_t next_seq;  /**< sequence number of the next client byte */
 	uint32_t buf;	    /**< reassembly buffer + 1; 0: none held */
 	uint32_t ts_max;    /**< newest TSval of inspected client data */
+	/** end of what the backend has sent (its SYN and FIN count one),
+	 * written by the worker that receives the backend's direction */
+	uint32_t snd_max;
 	uint16_t buf_len;   /**< bytes held in it */
 	uint8_t phase;	    /**< enum mg_l7_phase */
 	uint8_t body_state; /**< chunked framing position */
 	uint8_t proto;	    /**< enum mg_l7_proto */
 	uint8_t has_ts;	    /**< ts_max is set */
-	uint8_t pad[6];
+	uint8_t has_snd;    /**< snd_max is set */
+	uint8_t pad[1];
 };
 _Static_assert(sizeof(struct mg_l7_flow) == 32,
 	       "per-flow layer-7 state is kept small: one per flow entry");
@@ -99,6 +103,36 @@ static inline bool
 mg_l7_timestamp_stale(const struct mg_l7_flow *st, uint32_t tsval)
 {
 	return st->has_ts && (int32_t)(tsval - st->ts_max) < 0;
+}
+
+/**
+ * Note a segment from the backend that occupies sequence space, ending
+ * before @p end (its sequence number + payload, + 1 for SYN or FIN).
+ *
+ * Thread safety: the worker that receives the backend's direction;
+ * relaxed stores, read by the client side's worker.
+ */
+static inline void
+mg_l7_backend_sent(struct mg_l7_flow *st, uint32_t end)
+{
+	if (!st->has_snd ||
+	    (int32_t)(end - __atomic_load_n(&st->snd_max, __ATOMIC_RELAXED)) >
+		    0)
+		__atomic_store_n(&st->snd_max, end, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->has_snd, 1, __ATOMIC_RELAXED);
+}
+
+/**
+ * Whether a client segment's acknowledgement could be taken by the
+ * backend: a receiver discards data that acknowledges bytes it never
+ * sent (RFC 9293 3.10.7.4), after the gateway would have counted it.
+ */
+static inline bool
+mg_l7_ack_sent(const struct mg_l7_flow *st, uint32_t ack)
+{
+	return !__atomic_load_n(&st->has_snd, __ATOMIC_RELAXED) ||
+	       (int32_t)(ack -
+			 __atomic_load_n(&st->snd_max, __ATOMIC_RELAXED)) <= 0;
 }
 
 /** Remember the TSval of a segment mg_l7_input() forwarded. */

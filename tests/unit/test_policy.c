@@ -580,6 +580,17 @@ test_timestamps_and_reset(void **state)
 	mg_l7_timestamp_seen(&fx->st, 0xfffffff0u);
 	assert_false(mg_l7_timestamp_stale(&fx->st, 5));
 	assert_true(mg_l7_timestamp_stale(&fx->st, 0xffffffe0u));
+	/* acknowledgements of what the backend sent, and no further */
+	assert_true(mg_l7_ack_sent(&fx->st, 12345)); /* nothing known yet */
+	mg_l7_backend_sent(&fx->st, 5001);	     /* SYN-ACK at 5000 */
+	assert_true(mg_l7_ack_sent(&fx->st, 5001));
+	assert_false(mg_l7_ack_sent(&fx->st, 5002));
+	mg_l7_backend_sent(&fx->st, 5101); /* 100 bytes of response */
+	mg_l7_backend_sent(&fx->st, 5051); /* a retransmission */
+	assert_true(mg_l7_ack_sent(&fx->st, 5101));
+	assert_true(mg_l7_ack_sent(&fx->st, 5050));
+	assert_false(mg_l7_ack_sent(&fx->st, 5102));
+	assert_false(mg_l7_ack_sent(&fx->st, 5101 + 0x40000000u));
 	/* a reset from outside: buffer back, everything refused after */
 	assert_int_equal(
 		send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, "GET /", 5, &why),
