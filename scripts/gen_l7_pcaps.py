@@ -21,9 +21,10 @@ strict.pcap   strict client segments on inspected connections (the same
               config): insertion attempts with a bad TCP or IPv4 header
               checksum or a stale TCP timestamp followed by other bytes at
               the same sequence number, IPv4 options, IPv6 extension
-              headers, URG and TCP options outside the accepted set on
-              client data, and what is still allowed (timestamps, SACK,
-              NOPs; anything once a ClientHello has passed);
+              headers, URG, TCP options outside the accepted set, no
+              ACK or an ACK of bytes the backend never sent on client
+              data, and what is still allowed (timestamps, SACK, NOPs,
+              an older ACK; anything once a ClientHello has passed);
 l7.json       per capture: the frames meshgate must forward (in order,
               with their bytes), the pair of resets it must send for each
               refused segment, the drop counters, the per-rule decisions
@@ -182,6 +183,7 @@ class Scenario:
         self.syns = {r: Counter() for r in RULES}
         self.flows = 0
         self.bad = []           # frames with a checksum wrong on purpose
+        self.odd_ack = set()    # client frames not acking the next byte
 
     def add(self, frame, note, bad=None):
         self.frames.append(bytes(frame))
@@ -231,8 +233,9 @@ class Flow:
     A client segment may be shaped (send's keywords): opts, its TCP
     options (a scapy list); urg, an urgent pointer (sets URG); ip_opts,
     IPv4 options (a scapy list); ext, an IPv6 extension header put
-    between the IPv6 header and TCP; bad, "tcp" or "ip": that checksum
-    made wrong after the frame is built."""
+    between the IPv6 header and TCP; ack, an acknowledgement number other
+    than the backend's next byte; bad, "tcp" or "ip": that checksum made
+    wrong after the frame is built."""
 
     def __init__(self, sc, name, cli, vip, be, cli_mac, be_mac, isn,
                  server_isn=0x50000000):
@@ -268,15 +271,17 @@ class Flow:
         return l4 / Raw(payload) if payload else l4
 
     def client_frame(self, flags, payload, seq, opts=None, urg=0,
-                     ip_opts=None, ext=None):
+                     ip_opts=None, ext=None, ack=None):
+        if ack is None:
+            ack = self.sseq
         ip = self._ip(self.cli[0], self.vip[0], ip_opts, ext)
         fin = (Ether(src=self.cli_mac, dst=GW_MAC) / ip /
-               self._tcp(self.cli[1], self.vip[1], flags, seq, self.sseq,
+               self._tcp(self.cli[1], self.vip[1], flags, seq, ack,
                          payload, opts, urg))
         out = ip.copy()
         out.dst = self.be[0]
         fout = (Ether(src=GW_MAC, dst=self.be_mac) / out /
-                self._tcp(self.cli[1], self.be[1], flags, seq, self.sseq,
+                self._tcp(self.cli[1], self.be[1], flags, seq, ack,
                           payload, opts, urg))
         return fin, fout
 
@@ -346,6 +351,8 @@ class Flow:
             self.cseq = seq + len(payload)
         what = "%s %s" % (self.name, what)
         note = (self.name, "c", kind)
+        if shape.get("ack") is not None:
+            self.sc.odd_ack.add(len(self.sc.frames))
         if reset:
             i = self.sc.add(data, note, bad)
             self.sc.refuse(i, reset, what, self.resets(fin),
@@ -828,7 +835,7 @@ def strict_conversations(sc):
            bad="tcp", opts=ts_opts(1010))
     c.send(APP_DATA, "application data, good checksum", opts=ts_opts(1020))
     c.send(APP_DATA, "application data with an MD5 option and TSval 10",
-           opts=ts_opts(10, more=MD5_SIG))
+           opts=ts_opts(10, more=MD5_SIG), kind="insert")
 
     # IPv4 options, an IPv6 extension header, URG, and TCP options
     # outside the accepted set on client data: ambiguous, reset.
@@ -959,6 +966,30 @@ def strict_conversations(sc):
     c.send(two, "GET /api/two, URG and TSval 900", opts=ts_opts(900),
            urg=1, reset="l7_ambiguous")
 
+    # The acknowledgement (a receiver discards data without an acceptable
+    # ACK): no ACK flag, or an ACK of bytes the backend never sent, reset;
+    # an ACK of less than the backend sent (a request crossing a response)
+    # is fine.
+    c = shop(sc, "no-ack", FRONT4, 46022)
+    c.handshake()
+    c.send(http_request(b"/api/items"), "GET /api/items without ACK",
+           flags="P", reset="l7_ambiguous")
+    for port, cli in ((46023, FRONT4), (46024, FRONT6)):
+        c = shop(sc, "ack-%d" % port, cli, port)
+        c.handshake()
+        before = c.sseq
+        c.send(http_request(b"/api/one"), "GET /api/one")
+        c.decide("shop-api")
+        c.respond()
+        c.send(http_request(b"/api/two"),
+               "GET /api/two, acking less than the response",
+               ack=before + 10)
+        c.decide("shop-api")
+        c.respond()
+        c.send(http_request(b"/api/three"),
+               "GET /api/three, acking 1 byte the backend never sent",
+               ack=c.sseq + 1, reset="l7_ambiguous")
+
 
 def strict_scenario():
     """The addendum: strict client segments on inspected connections."""
@@ -984,6 +1015,26 @@ def tcp_payload(data):
     return data[l4 + (data[l4 + 12] >> 4) * 4:end]
 
 
+def rebuilt(data):
+    """The frame with its lengths and checksums computed by scapy."""
+    fresh = Ether(data)
+    if IP in fresh:
+        del fresh[IP].chksum, fresh[IP].len, fresh[IP].ihl
+    else:
+        del fresh[IPv6].plen
+    del fresh[TCP].chksum, fresh[TCP].dataofs
+    return raw(Ether(raw(fresh)))
+
+
+def cksum_error(data):
+    """How far (one's complement) the TCP checksum of `data` is from the
+    right one."""
+    at = l4_offset(data) + 16
+    got = struct.unpack_from("!H", data, at)[0]
+    want = struct.unpack_from("!H", rebuilt(data), at)[0]
+    return cksum_adjust(0xFFFF, u16(want), u16(got))
+
+
 def check_frames(sc):
     """Every frame well-formed (scapy recomputes the same lengths and
     checksums) and every conversation consistent: a client segment marked
@@ -1001,18 +1052,11 @@ def check_frames(sc):
                                                        sc.notes)):
         pkt = Ether(data)
         assert raw(pkt) == data, "frame %d does not survive scapy" % i
-        fresh = pkt.copy()
-        ip = fresh[IP] if IP in fresh else fresh[IPv6]
-        if IP in fresh:
-            del ip.chksum, ip.len, ip.ihl
-        else:
-            del ip.plen
-        del fresh[TCP].chksum, fresh[TCP].dataofs
         if i in sc.bad:
-            assert raw(Ether(raw(fresh))) != data, \
+            assert rebuilt(data) != data, \
                 "frame %d: its checksum should be wrong" % i
         else:
-            assert raw(Ether(raw(fresh))) == data, \
+            assert rebuilt(data) == data, \
                 "frame %d: bad length or checksum" % i
         assert len(data) <= 1514, "frame %d: %d bytes" % (i, len(data))
         t = pkt[TCP]
@@ -1028,7 +1072,7 @@ def check_frames(sc):
                 reached[flow] = me[0]
             continue
         assert me is not None, "frame %d: data before the SYN" % i
-        if "A" in t.flags and peer is not None:
+        if "A" in t.flags and peer is not None and i not in sc.odd_ack:
             want = peer[0] if side == "c" else reached[flow]
             assert t.ack == want, "frame %d (%s %s): ack %d, want %d" % (
                 i, flow, side, t.ack, want)
@@ -1057,6 +1101,19 @@ def check_frames(sc):
                 0 < (end - reached[flow]) & M32 < 0x80000000:
             assert off == 0 or kind != "new", "frame %d: gap" % i
             reached[flow] = end
+    for f in sc.forwarded:
+        out = bytes.fromhex(f["out"])
+        assert (rebuilt(out) != out) == bool(f.get("bad_cksum")), \
+            "%s: the checksums it leaves with" % f["what"]
+        if f.get("bad_cksum"):
+            # the error it came with, carried over by the NAT
+            assert cksum_error(sc.frames[f["in"]]) == cksum_error(out)
+    for r in sc.resets:
+        for side in ("to_client", "to_backend", "to_client_kept",
+                     "to_backend_kept"):
+            if side in r:
+                out = bytes.fromhex(r[side])
+                assert rebuilt(out) == out, "%s %s" % (r["what"], side)
     # every gap was filled
     for flow, st in streams.items():
         nxt, sent = st["c"]

@@ -362,6 +362,13 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		return false;
 	}
 	flow_refresh(rs, f);
+	/* a bare segment's timestamp moves the backend's PAWS reference
+	 * as much as a data segment's */
+	if (info->payload_len == 0 && mg_l7_inspecting(st)) {
+		if (mg_pkt_tcp_timestamp(m, info, &ts))
+			mg_l7_timestamp_seen(st, ts.val);
+		return false;
+	}
 	/* What is inspected must be what the backend takes: a segment it
 	 * would discard (corrupt, stale, or read otherwise) must not count
 	 * as seen, or different bytes could follow at its place. */
@@ -397,6 +404,20 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	return true;
 }
 
+/* Layer-7 state of a connection from its SYN, timestamp included. */
+static void
+l7_start(struct mg_worker *w, const struct rte_mbuf *m,
+	 const struct mg_pkt_info *info, struct mg_l7_flow *st,
+	 enum mg_l7_proto proto)
+{
+	struct mg_pkt_tcp_ts ts;
+
+	mg_l7_flow_init(w->dp->l7_pool, st, proto,
+			rte_be_to_cpu_32(tcp_header(m, info)->sent_seq));
+	if (mg_pkt_tcp_timestamp(m, info, &ts))
+		mg_l7_timestamp_seen(st, ts.val);
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -409,13 +430,14 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	    info->tuple.proto == IPPROTO_TCP &&
 	    handshake_health(w, rs, m, info, f, dir, in))
 		return;
-	/* bytes to inspect, the backend's sequence space (SYN, FIN), or
-	 * anything after a reset (a verdict's reset leaves the flow
-	 * closed) */
+	/* bytes to inspect, anything after a reset (a verdict's reset
+	 * leaves the flow closed), the backend's sequence space (SYN, FIN)
+	 * or the client's timestamps (TCP options) */
 	if (unlikely(f->l7 != MG_L7_NONE) &&
 	    (info->payload_len != 0 || f->state == MG_FLOW_CLOSED ||
-	     (dir == MG_FLOW_DIR_REV &&
-	      (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)))) &&
+	     (dir == MG_FLOW_DIR_REV
+		      ? info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)
+		      : info->payload_off - info->l4_off > 20)) &&
 	    inspect(w, rs, m, info, f, dir))
 		return;
 	if (info->tuple.proto == IPPROTO_TCP)
@@ -564,9 +586,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->out_mac[MG_FLOW_DIR_REV] = eth->src_addr;
 	f->state = t->proto == IPPROTO_TCP ? MG_FLOW_SYN_SENT : MG_FLOW_UDP;
 	if (l7 != MG_L7_NONE)
-		mg_l7_flow_init(
-			w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
-			rte_be_to_cpu_32(tcp_header(m, info)->sent_seq));
+		l7_start(w, m, info, &w->dp->l7_flows[f->index], l7);
 	rc = mg_flow_publish(w->dp->flows, f, w->now);
 	if (rc < 0) {
 		mg_flow_release(w->dp->flows, f);

@@ -516,6 +516,51 @@ tcp_option_plain(uint8_t kind)
 	}
 }
 
+/*
+ * Walk the TCP options from @p o to @p end for the timestamps option.
+ * Returns false when @p strict and an option is malformed, repeated (TS)
+ * or not one tcp_option_plain() accepts; lenient walks stop at the first
+ * malformed option instead.
+ */
+static bool
+tcp_options(const uint8_t *o, const uint8_t *end, bool strict,
+	    struct mg_pkt_tcp_ts *ts)
+{
+	uint32_t val;
+
+	ts->present = false;
+	while (o < end && *o != 0) {
+		if (*o == 1) {
+			o++;
+			continue;
+		}
+		if (end - o < 2 || o[1] < 2 || o[1] > end - o)
+			return !strict;
+		if (strict && !tcp_option_plain(*o))
+			return false;
+		if (*o == 8) {
+			if (o[1] != 10 || (strict && ts->present))
+				return !strict;
+			/* TSval sits 2 bytes off a 4-byte boundary at best */
+			memcpy(&val, o + 2, sizeof(val));
+			ts->present = true;
+			ts->val = rte_be_to_cpu_32(val);
+		}
+		o += o[1];
+	}
+	return true;
+}
+
+bool
+mg_pkt_tcp_timestamp(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		     struct mg_pkt_tcp_ts *ts)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+
+	tcp_options(p + info->l4_off + 20, p + info->payload_off, false, ts);
+	return ts->present;
+}
+
 enum mg_drop_reason
 mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 		  struct mg_pkt_tcp_ts *ts)
@@ -544,23 +589,8 @@ mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 	/* the urgent byte leaves the stream the application reads */
 	if (info->tcp_flags & RTE_TCP_URG_FLAG)
 		return MG_DROP_L7_AMBIGUOUS;
-	while (o < end && *o != 0) {
-		if (*o == 1) {
-			o++;
-			continue;
-		}
-		if (end - o < 2 || o[1] < 2 || o[1] > end - o ||
-		    !tcp_option_plain(*o))
-			return MG_DROP_L7_AMBIGUOUS;
-		if (*o == 8) {
-			if (o[1] != 10 || ts->present)
-				return MG_DROP_L7_AMBIGUOUS;
-			ts->present = true;
-			ts->val = rte_be_to_cpu_32(
-				*(const unaligned_uint32_t *)(o + 2));
-		}
-		o += o[1];
-	}
+	if (!tcp_options(o, end, true, ts))
+		return MG_DROP_L7_AMBIGUOUS;
 	return MG_DROP_NONE;
 }
 
@@ -578,8 +608,9 @@ int
 mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 		 uint32_t seq, uint32_t ack)
 {
-	uint16_t l3_len = (uint16_t)(info->l4_off - info->l3_off);
 	bool v4 = info->l3 == MG_L3_IPV4;
+	uint16_t l3_len =
+		v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
 	unsigned int alen = v4 ? 4 : 16;
 	struct rte_tcp_hdr *tcp;
 	uint8_t *l3, *src, *dst;
@@ -589,7 +620,17 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 	    m->nb_segs != 1 || info->l4_off + sizeof(*tcp) > m->data_len)
 		return -EINVAL;
 	l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
-	tcp = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, info->l4_off);
+	tcp = (struct rte_tcp_hdr *)(l3 + l3_len);
+	/* IPv4 options and IPv6 extension headers go: a reset must not
+	 * send a source route or routing header back as it came */
+	if (info->l4_off != info->l3_off + l3_len) {
+		memmove(tcp, rte_pktmbuf_mtod_offset(m, void *, info->l4_off),
+			sizeof(*tcp));
+		if (v4)
+			l3[0] = 0x45;
+		else
+			((struct rte_ipv6_hdr *)l3)->proto = IPPROTO_TCP;
+	}
 	src = l3 + (v4 ? 12 : 8);
 	dst = src + alen;
 	if (reply) {
@@ -604,8 +645,9 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 	tcp->rx_win = 0;
 	tcp->cksum = 0;
 	tcp->tcp_urp = 0;
-	m->data_len = (uint16_t)(info->l4_off + sizeof(*tcp));
+	m->data_len = (uint16_t)(info->l3_off + l3_len + sizeof(*tcp));
 	m->pkt_len = m->data_len;
+	m->l3_len = l3_len;
 	m->l4_len = sizeof(*tcp);
 	if (v4) {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
@@ -616,9 +658,7 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 	} else {
 		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)l3;
 
-		/* extension headers stay, so they count */
-		ip->payload_len =
-			rte_cpu_to_be_16(l3_len - sizeof(*ip) + sizeof(*tcp));
+		ip->payload_len = rte_cpu_to_be_16(sizeof(*tcp));
 	}
 	tcp->cksum = (uint16_t)~tcp_sum(l3, v4, tcp, sizeof(*tcp));
 	return 0;

@@ -202,20 +202,33 @@ struct mg_pkt_tcp_ts {
  *
  * Thread safety: reentrant.
  */
+/**
+ * The timestamps option of a parsed TCP segment, if it has a well-formed
+ * one (other options are not judged).
+ *
+ * @return ts->present.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_tcp_timestamp(const struct rte_mbuf *m,
+			  const struct mg_pkt_info *info,
+			  struct mg_pkt_tcp_ts *ts);
+
 enum mg_drop_reason mg_pkt_tcp_strict(const struct rte_mbuf *m,
 				      const struct mg_pkt_info *info,
 				      struct mg_pkt_tcp_ts *ts);
 
 /**
  * Turn a parsed TCP packet into a reset (RST|ACK) with the given
- * sequence and acknowledgement numbers: payload and TCP options are cut,
- * window and urgent pointer zeroed, IP length fields set and the IPv4
- * header and TCP checksums computed in full. VLAN tags, IPv4 options and
- * IPv6 extension headers stay. Ethernet addresses are the caller's.
+ * sequence and acknowledgement numbers: payload, TCP options, IPv4
+ * options and IPv6 extension headers are cut (a reset never sends a
+ * source route back), window and urgent pointer zeroed, IP length fields
+ * set and the IPv4 header and TCP checksums computed in full. VLAN tags
+ * stay. Ethernet addresses are the caller's.
  *
  * @param m      Packet; single segment, parsed into @p info, TCP.
- * @param info   Parser result for @p m; stale afterwards except for the
- *               offsets up to l4_off.
+ * @param info   Parser result for @p m; stale afterwards except for
+ *               l3_off.
  * @param reply  true: swap addresses and ports, so the reset goes back
  *               to the packet's sender.
  * @param seq    Sequence number, host order.

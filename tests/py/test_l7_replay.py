@@ -12,8 +12,14 @@ MACs. Keep-alive, pipelined and split heads, bodies skipped by
 Content-Length and chunked framing, non-HTTP and malformed requests,
 out-of-order segments and retransmissions, packets (with and without
 data) after a reset, heads and ClientHellos over l7.max_request_bytes
-(split and whole), SNI allow/deny/absent/GREASE/split, and
-(l7_replay_pending.conf) a third split head with max_pending = 2.
+(split and whole), SNI allow/deny/absent/GREASE/split,
+(l7_replay_pending.conf) a third split head with max_pending = 2, and
+strict client segments (insertion defence): a bad TCP or IPv4 header
+checksum or a stale TCP timestamp drops a segment without a reset and
+without its bytes counting as seen, so other bytes at the same sequence
+number are inspected; IPv4 options, IPv6 extension headers, URG and TCP
+options outside the accepted set, data without an acceptable ACK
+reset as l7_ambiguous; after an allowed ClientHello nothing is checked.
 Drop counters by reason, per-rule decisions (DPDK telemetry
 /meshgate/policies, read once the capture is handled) and the mbuf pool
 back at zero. Captures and expectations come from scripts/gen_l7_pcaps.py.
@@ -38,7 +44,8 @@ GEN = REPO / "scripts" / "gen_l7_pcaps.py"
 L7_CONFIGS = sorted(CONFIGS.glob("l7_replay*.conf"))
 L7_REASONS = ("l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
               "l7_bad_hello", "l7_too_large", "l7_pending_full",
-              "l7_out_of_order", "l7_reset")
+              "l7_out_of_order", "l7_reset", "l7_ambiguous",
+              "l7_stale_timestamp")
 DECISIONS = ("allow", "deny", "dry_run")
 READY_S = 20            # EAL start-up to the first telemetry reply
 HANDLED_S = 20          # every frame of a capture received and handled
@@ -175,8 +182,12 @@ def assert_forwarded(got_frames, expected):
             len(left), "\n  ".join(describe(g) for g in left))
     for i, (got, exp) in enumerate(zip(got_frames, expected)):
         bad = bad_checksums(got)
-        assert not bad, "forwarded frame %d (%s): bad checksums %s\n%s" % (
-            i, exp["what"], bad, describe(got))
+        # one that came in with a wrong TCP checksum, no longer checked,
+        # leaves with the error carried over by the NAT (the bytes below)
+        assert [b[0] for b in bad] == (["TCP"] if exp.get("bad_cksum")
+                                       else []), \
+            "forwarded frame %d (%s): bad checksums %s\n%s" % (
+                i, exp["what"], bad, describe(got))
         want = norm_forwarded(got, exp["out"])
         assert got == want, "forwarded frame %d is not input %d (%s): " \
             "order changed\n got %s\nwant %s" % (
@@ -185,14 +196,18 @@ def assert_forwarded(got_frames, expected):
 
 def assert_resets(got_frames, expected):
     """Exactly the two resets of every refused segment, each once, with
-    valid checksums. A mismatch lists every reset missing and every one
-    not expected."""
+    valid checksums. A segment with IPv4 options or an IPv6 extension
+    header may have them kept in its resets or not (the spec leaves it
+    open: side_kept is the expectation with them). A mismatch lists every
+    reset missing and every one not expected."""
     left = list(got_frames)
     missing = []
     for exp in expected:
         for side in ("to_client", "to_backend"):
-            hit = next((g for g in left if reset_matches(g, exp[side])),
-                       None)
+            wants = [exp[side]] + [exp[k] for k in (side + "_kept",)
+                                   if k in exp]
+            hit = next((g for g in left if any(reset_matches(g, w)
+                                               for w in wants)), None)
             if hit is None:
                 missing.append("input %d (%s, %s) %s: want\n    %s" % (
                     exp["in"], exp["what"], exp["reason"], side,
@@ -293,6 +308,151 @@ def test_l7_too_large_in_one_segment(mg, l7, tmp_path):
     """A request head and a ClientHello over l7.max_request_bytes, each
     whole in one segment, are refused as l7_too_large like split ones."""
     check_run(replay(mg, l7, "too_large", tmp_path))
+
+
+def test_l7_strict_segments(mg, l7, tmp_path):
+    """Strict client segments on inspected connections (strict.pcap):
+    insertions with a bad TCP or IPv4 header checksum or a stale TSval
+    dropped without a reset, the bytes at their sequence number then
+    inspected as new (a denied request reset, an allowed one decided
+    once); IPv4 options, an IPv6 Destination Options header, URG, an MD5
+    or unknown TCP option, no ACK or an ACK of bytes the backend never
+    sent on data reset as l7_ambiguous; timestamps, SACK, NOPs and an
+    ACK of less than the backend sent pass; after an allowed ClientHello
+    nothing is checked (a bad checksum leaves NATed, the error carried
+    over)."""
+    check_run(replay(mg, l7, "strict", tmp_path))
+
+
+ACCEPTED_TCP_OPTIONS = {0, 1, 2, 3, 4, 5, 8}
+# the virtual addresses of tests/configs/l7_replay.conf
+VIPS = ("198.19.0.10", "2001:db8:100::10", "198.19.0.60", "2001:db8:100::60")
+
+
+def tcp_option_kinds(pkt):
+    """The kinds of a TCP header's options, from its bytes."""
+    t = pkt[TCP]
+    opts = bytes(t)[20:t.dataofs * 4]
+    kinds, k = [], 0
+    while k < len(opts):
+        kinds.append(opts[k])
+        if opts[k] == 0:
+            break
+        k += 1 if opts[k] == 1 else opts[k + 1]
+    return kinds
+
+
+def tsval(pkt):
+    return next((v[0] for n, v in pkt[TCP].options if n == "Timestamp"),
+                None)
+
+
+def ambiguous(pkt, backend_end):
+    """What makes a client data segment ambiguous by the addendum's rule
+    2 (and README: no ACK, or an ACK of bytes the backend never sent;
+    backend_end is the end of what it sent), or None."""
+    t = pkt[TCP]
+    if "A" not in t.flags:
+        return "no ACK"
+    if 0 < (t.ack - backend_end) & 0xFFFFFFFF < 0x80000000:
+        return "ACK beyond"
+    if IP in pkt and pkt[IP].ihl > 5:
+        return "IPv4 options"
+    if IPv6 in pkt and pkt[IPv6].nh != 6:
+        return "IPv6 extension header"
+    if "U" in pkt[TCP].flags:
+        return "URG"
+    odd = set(tcp_option_kinds(pkt)) - ACCEPTED_TCP_OPTIONS
+    return "TCP option %s" % sorted(odd) if odd else None
+
+
+def test_l7_strict_spot_checks(l7):
+    """The strict capture says what the addendum says, checked from the
+    frames themselves (so a generator bug cannot make the test agree
+    with a data-path bug): checksums valid except on the frames meant to
+    be bad; each insertion a bad-checksum or stale-TSval segment at the
+    very sequence number of a later one carrying other bytes, dropped
+    without a reset; every l7_ambiguous reset for a segment that has an
+    IPv4 option, an IPv6 extension header, URG, an option outside the
+    accepted set, no ACK or an ACK of bytes the backend never sent, and
+    every forwarded HTTP client data segment none of these."""
+    sc = l7["strict"]
+    frames = [Ether(f) for f in read_frames(l7.pcap("strict"))]
+    bad = set(sc["bad_cksum"])
+    for i, f in enumerate(read_frames(l7.pcap("strict"))):
+        assert bool(bad_checksums(f)) == (i in bad), (i, bad_checksums(f))
+    assert {b[0] for i in bad for b in bad_checksums(bytes(frames[i]))} \
+        == {"IP", "TCP"}
+    reset_in = {r["in"]: r for r in sc["resets"]}
+    fwd_in = {f["in"]: f for f in sc["forwarded"]}
+    client_data = [i for i, p in enumerate(frames)
+                   if (p[IP].dst if IP in p else p[IPv6].dst) in VIPS and
+                   len(p[TCP].payload)]
+
+    def dropped_silently(i):
+        return i not in reset_in and i not in fwd_in
+
+    def key(p):
+        return (p[TCP].sport, p[TCP].seq)
+
+    # insertions: a bad checksum, then other bytes at the same seq that
+    # are inspected (a deny or an allow); never forwarded, never reset
+    deny_after_insert = 0
+    for i in sorted(bad):
+        p = frames[i]
+        if i in fwd_in:         # a ClientHello passed: not checked
+            continue
+        assert dropped_silently(i), "bad checksum, input %d" % i
+        later = [j for j in client_data if j > i and
+                 key(frames[j]) == key(p)]
+        assert later, "input %d: nothing at its sequence number" % i
+        j = later[0]
+        if bytes(frames[j][TCP].payload) != bytes(p[TCP].payload):
+            assert reset_in[j]["reason"] == "l7_deny", reset_in.get(j)
+            deny_after_insert += 1
+    assert deny_after_insert >= 5
+    # PAWS: a stale TSval is older than one before it on the connection
+    stale = 0
+    for i in client_data:
+        p = frames[i]
+        if i in bad or not dropped_silently(i):
+            continue
+        newest = [tsval(frames[j]) for j in client_data if j < i and
+                  frames[j][TCP].sport == p[TCP].sport and
+                  j in fwd_in and tsval(frames[j]) is not None]
+        assert newest and tsval(p) is not None, i
+        assert any(0 < (n - tsval(p)) & 0xFFFFFFFF < 0x80000000
+                   for n in newest), "input %d: TSval not stale" % i
+        stale += 1
+    assert stale == sc["drops"]["l7_stale_timestamp"] == 3
+    # ambiguity
+    backend_end, sent_before = {}, {}
+    for i, p in enumerate(frames):
+        t = p[TCP]
+        if t.sport in (8080, 8443):
+            end = (t.seq + len(t.payload) + ("S" in t.flags) +
+                   ("F" in t.flags)) & 0xFFFFFFFF
+            backend_end[t.dport] = end
+        elif len(t.payload):
+            sent_before[i] = backend_end[t.sport]
+    for i in client_data:
+        why = ambiguous(frames[i], sent_before[i])
+        r = reset_in.get(i)
+        if r is not None and r["reason"] == "l7_ambiguous":
+            assert why, "input %d reset as l7_ambiguous" % i
+        elif why and i not in bad and frames[i][TCP].dport == 80:
+            assert r is not None and r["reason"] == "l7_ambiguous", \
+                "input %d has %s" % (i, why)
+        elif i in fwd_in and frames[i][TCP].dport == 80:
+            # HTTP: every client segment with data is checked
+            assert why is None, "input %d forwarded with %s" % (i, why)
+    kinds = {ambiguous(frames[r["in"]], sent_before[r["in"]]).split(" [")[0]
+             for r in sc["resets"] if r["reason"] == "l7_ambiguous"}
+    assert kinds == {"IPv4 options", "IPv6 extension header", "URG",
+                     "TCP option", "no ACK", "ACK beyond"}, kinds
+    # accepted options on data do pass, SACK included
+    assert any(5 in tcp_option_kinds(frames[i]) for i in client_data
+               if i in fwd_in)
 
 
 def test_l7_spot_checks(l7):

@@ -1646,7 +1646,10 @@ reset_and_check(struct frame *f, bool reply)
 		mg_pkt_tcp_reset(f->m, &before, reply, 0xfffffffe, 12345), 0);
 	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
 	assert_int_equal(info.payload_len, 0);
-	assert_int_equal(info.l4_off, before.l4_off);
+	/* options and extension headers are gone: nothing reflected */
+	assert_int_equal(info.l4_off, info.l3_off + (f->ip4 ? 20 : 40));
+	if (f->ip4)
+		assert_int_equal(f->ip4->version_ihl, 0x45);
 	assert_int_equal(rte_pktmbuf_pkt_len(f->m), info.l4_off + 20);
 	assert_int_equal(info.tcp_flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
 	assert_memory_equal(info.tuple.src,
@@ -1762,6 +1765,13 @@ test_tcp_strict(void **state)
 		assert_reason(strict(&f, &ts), MG_DROP_NONE);
 		assert_true(ts.present);
 		assert_int_equal(ts.val, 0x01020304);
+		memset(&ts, 0, sizeof(ts));
+		assert_true(mg_pkt_tcp_timestamp(
+			f.m,
+			&(struct mg_pkt_info){ .l4_off = f.l4_off,
+					       .payload_off = f.l4_off + 44 },
+			&ts));
+		assert_int_equal(ts.val, 0x01020304);
 		/* one flipped payload bit: the TCP checksum catches it */
 		frame_at(&f, rte_pktmbuf_data_len(f.m) - 1)[0] ^= 0x10;
 		assert_reason(strict(&f, &ts), MG_DROP_L4_BAD_CKSUM);
@@ -1780,6 +1790,12 @@ test_tcp_strict(void **state)
 		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
 		build_tcp_opts(&f, v6, md5, sizeof(md5), RTE_TCP_ACK_FLAG);
 		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
+		/* a lenient walk skips it and finds no timestamp */
+		assert_false(mg_pkt_tcp_timestamp(
+			f.m,
+			&(struct mg_pkt_info){ .l4_off = f.l4_off,
+					       .payload_off = f.l4_off + 40 },
+			&ts));
 		build_tcp_opts(&f, v6, bad_len, sizeof(bad_len),
 			       RTE_TCP_ACK_FLAG);
 		assert_reason(strict(&f, &ts), MG_DROP_L7_AMBIGUOUS);
