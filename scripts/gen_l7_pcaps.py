@@ -931,6 +931,29 @@ def strict_conversations(sc):
            opts=ts_opts(1100), reset="l7_deny")
     c.decide("shop-no-admin", "deny")
 
+    # A bare ACK, or the SYN, moves the backend's PAWS reference too: a
+    # request with an older TSval after them is stale (the backend would
+    # discard it), so a denied one at its place is inspected.
+    c = shop(sc, "paws-bare-ack", FRONT4, 46025)
+    c.handshake(ts=990)
+    c.send(http_request(b"/api/one"), "GET /api/one, TSval 1000",
+           opts=ts_opts(1000))
+    c.decide("shop-api")
+    c.respond()
+    c.send(b"", "ACK without data, TSval 5000", opts=ts_opts(5000))
+    c.send(http_request(b"/api/two"), "GET /api/two, TSval 1100 (stale)",
+           opts=ts_opts(1100), kind="insert", drop="l7_stale_timestamp")
+    c.send(http_request(b"/admin/x"), "GET /admin/x, TSval 6000",
+           opts=ts_opts(6000), reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+    c = shop(sc, "paws-syn", FRONT4, 46026)
+    c.handshake(ts=5000)
+    c.send(http_request(b"/api/two"), "GET /api/two, TSval 1100 (stale)",
+           opts=ts_opts(1100), kind="insert", drop="l7_stale_timestamp")
+    c.send(http_request(b"/admin/x"), "GET /admin/x, TSval 6000",
+           opts=ts_opts(6000), reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+
     # Serial arithmetic (RFC 1982) across the TSval wrap: 0x10 is newer
     # than 0xfffffff0, 0xfffffff8 older than 0x10.
     c = shop(sc, "paws-wrap", FRONT4, 46020)
