@@ -345,61 +345,18 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		.stats = w->stats,
 		.worker = w->qsbr_id,
 	};
-	const uint8_t *payload =
-		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
-	const struct rte_tcp_hdr *th = tcp_header(m, info);
 	enum mg_drop_reason why = MG_DROP_NONE;
-	struct mg_pkt_tcp_ts ts = { .present = false };
 	enum mg_l7_action act;
 
 	if (dir == MG_FLOW_DIR_REV) {
-		mg_l7_backend_sent(
-			st, rte_be_to_cpu_32(th->sent_seq) + info->payload_len +
-				    !!(info->tcp_flags &
-				       (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)));
-		if (unlikely(st->phase == MG_L7_PHASE_UPGRADE))
-			mg_l7_response(st, payload, info->payload_len);
+		mg_l7_backend_segment(st, m, info);
 		return false;
 	}
 	flow_refresh(rs, f);
-	/* a bare segment's timestamp moves the backend's PAWS reference
-	 * as much as a data segment's */
-	if (info->payload_len == 0 && mg_l7_inspecting(st)) {
-		if (mg_pkt_tcp_timestamp(m, info, &ts))
-			mg_l7_timestamp_seen(st, ts.val);
+	act = mg_l7_client_segment(&c, st, f->service, f->identity, m, info,
+				   &why);
+	if (likely(act == MG_L7_FORWARD))
 		return false;
-	}
-	/* What is inspected must be what the backend takes: a segment it
-	 * would discard (corrupt, stale, or read otherwise) must not count
-	 * as seen, or different bytes could follow at its place. */
-	if (info->payload_len != 0 && mg_l7_inspecting(st)) {
-		why = mg_pkt_tcp_strict(m, info, &ts);
-		/* a receiver discards data without an acceptable ACK */
-		if (why == MG_DROP_NONE &&
-		    (!(info->tcp_flags & RTE_TCP_ACK_FLAG) ||
-		     !mg_l7_ack_sent(st, rte_be_to_cpu_32(th->recv_ack))))
-			why = MG_DROP_L7_AMBIGUOUS;
-		if (why == MG_DROP_NONE && ts.present &&
-		    mg_l7_timestamp_stale(st, ts.val))
-			why = MG_DROP_L7_STALE_TIMESTAMP;
-		if (unlikely(why != MG_DROP_NONE)) {
-			act = MG_L7_DROP;
-			if (why == MG_DROP_L7_AMBIGUOUS) {
-				mg_l7_flow_reset(w->dp->l7_pool, st);
-				act = MG_L7_RESET;
-			}
-			l7_refuse(w, m, info, f, st, act, why);
-			return true;
-		}
-	}
-	act = mg_l7_input(&c, st, f->service, f->identity,
-			  rte_be_to_cpu_32(th->sent_seq), payload,
-			  info->payload_len, &why);
-	if (likely(act == MG_L7_FORWARD)) {
-		if (ts.present)
-			mg_l7_timestamp_seen(st, ts.val);
-		return false;
-	}
 	l7_refuse(w, m, info, f, st, act, why);
 	return true;
 }

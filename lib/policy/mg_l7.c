@@ -18,6 +18,7 @@
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_ring.h>
+#include <rte_tcp.h>
 
 #include "l7_parse.h"
 #include "mg_policy.h"
@@ -1055,4 +1056,70 @@ mg_l7_response(struct mg_l7_flow *st, const uint8_t *data, uint32_t len)
 		st->phase = MG_L7_PHASE_PASS;
 	else
 		st->phase = MG_L7_PHASE_HEAD;
+}
+
+static inline uint32_t
+tcp_seq(const struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	return rte_be_to_cpu_32(
+		rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *,
+					info->l4_off)
+			->sent_seq);
+}
+
+enum mg_l7_action
+mg_l7_client_segment(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
+		     uint16_t service, uint16_t identity,
+		     const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		     enum mg_drop_reason *why)
+{
+	const struct rte_tcp_hdr *th = rte_pktmbuf_mtod_offset(
+		m, const struct rte_tcp_hdr *, info->l4_off);
+	struct mg_pkt_tcp_ts ts = { .present = false };
+	enum mg_l7_action act;
+
+	if (mg_l7_inspecting(st)) {
+		if (info->payload_len == 0) {
+			if (mg_pkt_tcp_timestamp(m, info, &ts))
+				mg_l7_timestamp_seen(st, ts.val);
+			return MG_L7_FORWARD;
+		}
+		*why = mg_pkt_tcp_strict(m, info, &ts);
+		if (*why == MG_DROP_NONE &&
+		    (!(info->tcp_flags & RTE_TCP_ACK_FLAG) ||
+		     !mg_l7_ack_sent(st, rte_be_to_cpu_32(th->recv_ack))))
+			*why = MG_DROP_L7_AMBIGUOUS;
+		if (*why == MG_DROP_L7_AMBIGUOUS) {
+			mg_l7_flow_reset(c->pool, st);
+			return MG_L7_RESET;
+		}
+		if (*why == MG_DROP_NONE && ts.present &&
+		    mg_l7_timestamp_stale(st, ts.val))
+			*why = MG_DROP_L7_STALE_TIMESTAMP;
+		if (*why != MG_DROP_NONE)
+			return MG_L7_DROP;
+	}
+	act = mg_l7_input(
+		c, st, service, identity, rte_be_to_cpu_32(th->sent_seq),
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off),
+		info->payload_len, why);
+	if (act == MG_L7_FORWARD && ts.present)
+		mg_l7_timestamp_seen(st, ts.val);
+	return act;
+}
+
+void
+mg_l7_backend_segment(struct mg_l7_flow *st, const struct rte_mbuf *m,
+		      const struct mg_pkt_info *info)
+{
+	/* SYN and FIN take one sequence number each */
+	mg_l7_backend_sent(st,
+			   tcp_seq(m, info) + info->payload_len +
+				   !!(info->tcp_flags &
+				      (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)));
+	if (unlikely(st->phase == MG_L7_PHASE_UPGRADE))
+		mg_l7_response(st,
+			       rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						       info->payload_off),
+			       info->payload_len);
 }

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
 #include "mg_conf.h"
@@ -284,6 +285,42 @@ enum mg_l7_action mg_l7_input(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 			      uint16_t service, uint16_t identity, uint32_t seq,
 			      const uint8_t *data, uint32_t len,
 			      enum mg_drop_reason *why);
+
+/**
+ * A client segment of a connection with layer-7 rules, whole: its
+ * timestamp (bare segments' too) moves the PAWS reference; while the
+ * connection's bytes are inspected, a segment with data must be one the
+ * backend takes as it is (mg_pkt_tcp_strict(), an ACK of what the
+ * backend sent, a fresh timestamp), since a segment the backend discards
+ * after the gateway counted its bytes would let other bytes follow at
+ * its sequence numbers; then its bytes go through mg_l7_input().
+ *
+ * @param m     The segment, parsed into @p info (TCP, client -> service).
+ * @param why   Set for MG_L7_DROP and MG_L7_RESET: the drop reason
+ *              (corrupt: MG_DROP_IPV4_BAD_CKSUM, MG_DROP_L4_BAD_CKSUM;
+ *              stale: MG_DROP_L7_STALE_TIMESTAMP; MG_DROP_L7_AMBIGUOUS,
+ *              which resets; or one of mg_l7_input()'s).
+ * @return As mg_l7_input(); on MG_L7_RESET, st->next_seq is the
+ *         sequence number of a reset toward the backend.
+ *
+ * Thread safety: as mg_l7_input().
+ */
+enum mg_l7_action mg_l7_client_segment(const struct mg_l7_ctx *c,
+				       struct mg_l7_flow *st, uint16_t service,
+				       uint16_t identity,
+				       const struct rte_mbuf *m,
+				       const struct mg_pkt_info *info,
+				       enum mg_drop_reason *why);
+
+/**
+ * A segment from the backend: the end of the sequence space it
+ * occupies (for mg_l7_ack_sent()) and, while an Upgrade request waits,
+ * its answer (mg_l7_response()).
+ *
+ * Thread safety: the worker that receives the backend's direction.
+ */
+void mg_l7_backend_segment(struct mg_l7_flow *st, const struct rte_mbuf *m,
+			   const struct mg_pkt_info *info);
 
 /**
  * Look at the backend's reply to an Upgrade request (only while
