@@ -294,14 +294,11 @@ static int
 start_prometheus(struct gateway *gw)
 {
 	const struct mg_telemetry_conf *t = &gw->conf->telemetry;
-	char addr[64], listen[80], err[256] = "";
+	char err[256] = "";
 
 	if (!t->enabled)
 		return 0;
-	mg_addr_format(&t->addr, addr, sizeof(addr));
-	snprintf(listen, sizeof(listen),
-		 t->addr.family == 6 ? "[%s]:%u" : "%s:%u", addr, t->port);
-	gw->prom = mg_prom_start(listen, err, sizeof(err));
+	gw->prom = mg_prom_start(&t->addr, t->port, err, sizeof(err));
 	if (gw->prom != NULL)
 		return 0;
 	if (t->explicit_listen) {

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,13 +26,6 @@
 #include "meshgate.h"
 #include "prometheus.h"
 
-/*
- * Provided by lib/telemetry: the whole text exposition in a malloc'ed
- * buffer the caller frees; 0 or -errno. Declared here until the library
- * header carries it (a matching redeclaration is harmless after that).
- */
-int mg_telemetry_prometheus(char **buf, size_t *len);
-
 #define PROM_PATH	  "/metrics"
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 /* Scrapes are small and frequent: spend little CPU on them. */
@@ -45,7 +37,7 @@ int mg_telemetry_prometheus(char **buf, size_t *len);
 /* At most this many libmicrohttpd messages per window reach the log. */
 #define PROM_LOG_BURST	  10
 #define PROM_LOG_WINDOW_S 60
-#define PROM_LISTEN_MAX	  128
+#define PROM_LISTEN_MAX	  80
 #define PROM_MSG_MAX	  256
 
 struct mg_prom {
@@ -327,112 +319,31 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return reply_metrics(prom, conn);
 }
 
-static const char *
-parse_port(const char *s, uint16_t *port)
+/* The management address as a socket address; the listen text for
+ * logs. */
+static void
+sock_addr(const struct mg_addr *addr, uint16_t port,
+	  struct sockaddr_storage *ss, char *text, size_t len)
 {
-	unsigned long v = 0;
-	const char *p;
+	char a[48];
 
-	if (*s == '\0')
-		return "needs a port (ADDR:PORT)";
-	for (p = s; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return "has a port that is not a number";
-		v = v * 10 + (unsigned long)(*p - '0');
-		if (v > 65535)
-			return "has a port above 65535";
-	}
-	if (v == 0)
-		return "has port 0; give the port to listen on";
-	*port = (uint16_t)v;
-	return NULL;
-}
-
-/* IPv6 text with an optional %scope (interface name or index). */
-static const char *
-parse_ip6(char *host, struct sockaddr_in6 *sin6)
-{
-	char *scope = strchr(host, '%');
-
-	if (scope != NULL)
-		*scope++ = '\0';
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-		return "is not a numeric IPv6 address";
-	if (scope != NULL) {
-		char *end;
-		unsigned long idx = strtoul(scope, &end, 10);
-
-		if (*scope == '\0' || *end != '\0' || idx > UINT32_MAX)
-			idx = if_nametoindex(scope);
-		if (idx == 0)
-			return "names an unknown interface after '%'";
-		sin6->sin6_scope_id = (uint32_t)idx;
-	}
-	return NULL;
-}
-
-/*
- * "A.B.C.D:PORT" or "[IPv6]:PORT" into a socket address. Numeric only,
- * so a typo fails here instead of binding somewhere unexpected.
- */
-static const char *
-parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6)
-{
-	char host[PROM_LISTEN_MAX];
-	const char *port_s, *why;
-	uint16_t port = 0;
-	size_t n;
-
-	if (listen == NULL || *listen == '\0')
-		return "is empty; expected ADDR:PORT or [ADDR]:PORT";
-	if (strlen(listen) >= sizeof(host))
-		return "is too long";
 	memset(ss, 0, sizeof(*ss));
-	if (listen[0] == '[') {
-		const char *close = strchr(listen, ']');
-
-		if (close == NULL)
-			return "has '[' without ']'";
-		if (close[1] != ':')
-			return "needs ':PORT' after ']'";
-		n = (size_t)(close - listen - 1);
-		memcpy(host, listen + 1, n);
-		host[n] = '\0';
-		port_s = close + 2;
-		*v6 = true;
-	} else {
-		const char *colon = strrchr(listen, ':');
-
-		if (colon == NULL)
-			return "needs a port (ADDR:PORT)";
-		if (memchr(listen, ':', (size_t)(colon - listen)) != NULL)
-			return "looks like IPv6: write it as [ADDR]:PORT";
-		n = (size_t)(colon - listen);
-		memcpy(host, listen, n);
-		host[n] = '\0';
-		port_s = colon + 1;
-		*v6 = false;
-	}
-	if (host[0] == '\0')
-		return "has no address; write 0.0.0.0 or [::] to mean any";
-	why = parse_port(port_s, &port);
-	if (why != NULL)
-		return why;
-	if (*v6) {
+	mg_addr_format(addr, a, sizeof(a));
+	if (addr->family == 6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
-		return parse_ip6(host, sin6);
+		memcpy(&sin6->sin6_addr, addr->bytes, 16);
+		snprintf(text, len, "[%s]:%u", a, port);
 	} else {
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(port);
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return "is not a numeric IPv4 address";
+		memcpy(&sin->sin_addr, addr->bytes, 4);
+		snprintf(text, len, "%s:%u", a, port);
 	}
-	return NULL;
 }
 
 /* The reason a start failed, for the caller's message. */
@@ -452,7 +363,8 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 struct mg_prom *
-mg_prom_start(const char *listen, char *err, size_t errlen)
+mg_prom_start(const struct mg_addr *addr, uint16_t port, char *err,
+	      size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct MHD_OptionItem opts[] = {
@@ -463,33 +375,24 @@ mg_prom_start(const char *listen, char *err, size_t errlen)
 		{ MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	bool v6 = addr->family == 6;
 	sigset_t block, old;
 	struct mg_prom *prom;
 	unsigned int flags;
-	const char *why;
-	bool v6 = false;
-	uint16_t port;
 
-	why = parse_listen(listen, &ss, &v6);
-	if (why != NULL) {
-		set_err(err, errlen, "prometheus listen '%s' %s",
-			listen != NULL ? listen : "", why);
-		return NULL;
-	}
-	if (v6 && MHD_is_feature_supported(MHD_FEATURE_IPv6) != MHD_YES) {
-		set_err(err, errlen,
-			"prometheus listen '%s': libmicrohttpd lacks IPv6",
-			listen);
-		return NULL;
-	}
 	prom = calloc(1, sizeof(*prom));
 	if (prom == NULL) {
 		set_err(err, errlen, "prometheus: out of memory");
 		return NULL;
 	}
-	snprintf(prom->listen, sizeof(prom->listen), "%s", listen);
-	port = v6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-		  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	sock_addr(addr, port, &ss, prom->listen, sizeof(prom->listen));
+	if (v6 && MHD_is_feature_supported(MHD_FEATURE_IPv6) != MHD_YES) {
+		set_err(err, errlen,
+			"prometheus listen %s: libmicrohttpd lacks IPv6",
+			prom->listen);
+		free(prom);
+		return NULL;
+	}
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 		MHD_USE_ERROR_LOG;
@@ -515,7 +418,7 @@ mg_prom_start(const char *listen, char *err, size_t errlen)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (prom->daemon == NULL) {
 		set_err(err, errlen, "prometheus: cannot listen on %s: %s",
-			listen,
+			prom->listen,
 			prom->start_err[0] != '\0'
 				? prom->start_err
 				: "libmicrohttpd refused to start");

@@ -9,32 +9,37 @@
 #define MESHGATE_PROMETHEUS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "mg_conf.h"
 
 /** A running /metrics endpoint (opaque). */
 struct mg_prom;
 
 /**
- * Serve /metrics on exactly @p listen, from a thread of its own.
+ * Serve /metrics on exactly @p addr and @p port, from a thread of its
+ * own.
  *
  * GET (and HEAD) /metrics answer 200 with the text exposition of
  * mg_telemetry_prometheus(), gzip-compressed when the client accepts it;
  * other paths answer 404 and other methods 405. A failure to render
  * answers 500 and is logged; nothing a client sends stops the gateway.
  *
- * @param listen  "ADDR:PORT" for IPv4 or "[ADDR]:PORT" for IPv6, numeric
- *                only (no names, no wildcard implied): "127.0.0.1:9469",
- *                "[::1]:9469". "0.0.0.0:PORT" binds every address only
- *                because it says so.
+ * @param addr    The address, as the config's telemetry.listen gave it
+ *                (validated there); 0.0.0.0 or :: binds every address
+ *                only because the file says so.
+ * @param port    Host order.
  * @param err     Receives the reason on failure (may be NULL).
  * @param errlen  Size of @p err.
- * @return The endpoint, or NULL when @p listen does not parse, the
- *         address cannot be bound (in use, not local) or memory runs out;
- *         @p err then names the address and the reason.
+ * @return The endpoint, or NULL when the address cannot be bound (in
+ *         use, not local) or memory runs out; @p err then names the
+ *         address and the reason.
  *
  * Thread safety: call from the control plane. The handler runs on the
  * libmicrohttpd thread, concurrently with workers and the main lcore.
  */
-struct mg_prom *mg_prom_start(const char *listen, char *err, size_t errlen);
+struct mg_prom *mg_prom_start(const struct mg_addr *addr, uint16_t port,
+			      char *err, size_t errlen);
 
 /**
  * Stop serving: close the socket, finish or drop open connections and
