@@ -68,7 +68,7 @@ struct mg_dataplane {
 	uint32_t l7_capacity;	    /**< buffers in the pool */
 	unsigned int n_workers;
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
-	struct rte_mempool *pool; /**< for ARP/ND requests */
+	struct rte_mempool *pool; /**< for ARP/ND requests and resets */
 	uint64_t tsc_hz;
 	uint32_t hash_seed; /**< per process: callers cannot aim
 			     *   connections at one backend */

@@ -284,13 +284,6 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	}
 }
 
-static inline const struct rte_tcp_hdr *
-tcp_header(const struct rte_mbuf *m, const struct mg_pkt_info *info)
-{
-	return rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *,
-				       info->l4_off);
-}
-
 /*
  * Refuse a client segment of an inspected connection: drop it and, for
  * a reset, answer with RST|ACKs both ways — to the client from the
@@ -304,7 +297,7 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	  const struct mg_l7_flow *st, enum mg_l7_action act,
 	  enum mg_drop_reason why)
 {
-	const struct rte_tcp_hdr *th = tcp_header(m, info);
+	const struct rte_tcp_hdr *th = mg_pkt_tcp_hdr(m, info);
 	uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
 	uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
 	uint8_t back = f->out_port[MG_FLOW_DIR_REV];
@@ -359,20 +352,6 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		return false;
 	l7_refuse(w, m, info, f, st, act, why);
 	return true;
-}
-
-/* Layer-7 state of a connection from its SYN, timestamp included. */
-static void
-l7_start(struct mg_worker *w, const struct rte_mbuf *m,
-	 const struct mg_pkt_info *info, struct mg_l7_flow *st,
-	 enum mg_l7_proto proto)
-{
-	struct mg_pkt_tcp_ts ts;
-
-	mg_l7_flow_init(w->dp->l7_pool, st, proto,
-			rte_be_to_cpu_32(tcp_header(m, info)->sent_seq));
-	if (mg_pkt_tcp_timestamp(m, info, &ts))
-		mg_l7_timestamp_seen(st, ts.val);
 }
 
 /* Rewrite and send one packet of a tracked connection. */
@@ -532,7 +511,6 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->identity = d.identity;
 	f->generation = (uint16_t)mg_ruleset_generation(rs);
 	f->l7 = (uint8_t)l7;
-	f->verdict = d.verdict;
 	f->labels = (uint16_t)d.labels;
 	f->mark = mark_now(w->now); /* the SYN leaves now */
 	f->health = d.health_idx;
@@ -543,7 +521,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->out_mac[MG_FLOW_DIR_REV] = eth->src_addr;
 	f->state = t->proto == IPPROTO_TCP ? MG_FLOW_SYN_SENT : MG_FLOW_UDP;
 	if (l7 != MG_L7_NONE)
-		l7_start(w, m, info, &w->dp->l7_flows[f->index], l7);
+		mg_l7_flow_start(w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
+				 m, info);
 	rc = mg_flow_publish(w->dp->flows, f, w->now);
 	if (rc < 0) {
 		mg_flow_release(w->dp->flows, f);

@@ -576,9 +576,11 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 	if (idx >= t->max_flows || idx % stride != first)
 		idx = first;
 
+	/* every round while connections churn: never wait for the lock
+	 * here, another writer holding it reclaims as well */
 	if (t->qsv != NULL &&
-	    __atomic_load_n(&t->retired_n, __ATOMIC_RELAXED) != 0) {
-		rte_spinlock_lock(&t->lock);
+	    __atomic_load_n(&t->retired_n, __ATOMIC_RELAXED) != 0 &&
+	    rte_spinlock_trylock(&t->lock)) {
 		flow_reclaim(t, RTE_MAX(budget, FLOW_RECLAIM_BURST));
 		rte_spinlock_unlock(&t->lock);
 	}

@@ -65,7 +65,6 @@ struct mg_flow {
 	 * port the client used are key[MG_FLOW_DIR_FWD].dst and .dport */
 	uint16_t service;
 	uint16_t labels;   /**< telemetry series (caller, service, version) */
-	uint8_t verdict;   /**< enum mg_verdict */
 	uint8_t awaiting;  /**< a request is waiting for its response */
 	uint16_t identity; /**< the caller, for per-request decisions */
 	/** TSC >> MG_FLOW_MARK_SHIFT of the SYN, then of the pending

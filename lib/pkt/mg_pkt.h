@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <rte_mbuf.h>
+#include <rte_tcp.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -179,11 +180,31 @@ uint16_t mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n,
 void mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 		const uint8_t *addr, uint16_t port);
 
+/** The TCP header of a parsed TCP segment. */
+static inline const struct rte_tcp_hdr *
+mg_pkt_tcp_hdr(const struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	return rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *,
+				       info->l4_off);
+}
+
 /** The timestamps option of a TCP segment, if it has one. */
 struct mg_pkt_tcp_ts {
 	bool present;
 	uint32_t val; /**< TSval, host order */
 };
+
+/**
+ * The timestamps option of a parsed TCP segment, if it has a well-formed
+ * one (other options are not judged).
+ *
+ * @return ts->present.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_tcp_timestamp(const struct rte_mbuf *m,
+			  const struct mg_pkt_info *info,
+			  struct mg_pkt_tcp_ts *ts);
 
 /**
  * Check a parsed TCP segment the way the strictest receiver would before
@@ -202,18 +223,6 @@ struct mg_pkt_tcp_ts {
  *
  * Thread safety: reentrant.
  */
-/**
- * The timestamps option of a parsed TCP segment, if it has a well-formed
- * one (other options are not judged).
- *
- * @return ts->present.
- *
- * Thread safety: reentrant.
- */
-bool mg_pkt_tcp_timestamp(const struct rte_mbuf *m,
-			  const struct mg_pkt_info *info,
-			  struct mg_pkt_tcp_ts *ts);
-
 enum mg_drop_reason mg_pkt_tcp_strict(const struct rte_mbuf *m,
 				      const struct mg_pkt_info *info,
 				      struct mg_pkt_tcp_ts *ts);

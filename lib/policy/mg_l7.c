@@ -1058,15 +1058,6 @@ mg_l7_response(struct mg_l7_flow *st, const uint8_t *data, uint32_t len)
 		st->phase = MG_L7_PHASE_HEAD;
 }
 
-static inline uint32_t
-tcp_seq(const struct rte_mbuf *m, const struct mg_pkt_info *info)
-{
-	return rte_be_to_cpu_32(
-		rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *,
-					info->l4_off)
-			->sent_seq);
-}
-
 enum mg_l7_action
 mg_l7_client_segment(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 		     uint16_t service, uint16_t identity,
@@ -1114,7 +1105,8 @@ mg_l7_backend_segment(struct mg_l7_flow *st, const struct rte_mbuf *m,
 {
 	/* SYN and FIN take one sequence number each */
 	mg_l7_backend_sent(st,
-			   tcp_seq(m, info) + info->payload_len +
+			   rte_be_to_cpu_32(mg_pkt_tcp_hdr(m, info)->sent_seq) +
+				   info->payload_len +
 				   !!(info->tcp_flags &
 				      (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)));
 	if (unlikely(st->phase == MG_L7_PHASE_UPGRADE))
@@ -1122,4 +1114,17 @@ mg_l7_backend_segment(struct mg_l7_flow *st, const struct rte_mbuf *m,
 			       rte_pktmbuf_mtod_offset(m, const uint8_t *,
 						       info->payload_off),
 			       info->payload_len);
+}
+
+void
+mg_l7_flow_start(struct mg_l7_pool *pool, struct mg_l7_flow *st,
+		 enum mg_l7_proto proto, const struct rte_mbuf *m,
+		 const struct mg_pkt_info *info)
+{
+	struct mg_pkt_tcp_ts ts;
+
+	mg_l7_flow_init(pool, st, proto,
+			rte_be_to_cpu_32(mg_pkt_tcp_hdr(m, info)->sent_seq));
+	if (mg_pkt_tcp_timestamp(m, info, &ts))
+		mg_l7_timestamp_seen(st, ts.val);
 }

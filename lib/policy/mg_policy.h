@@ -233,6 +233,14 @@ void mg_l7_flow_init(struct mg_l7_pool *pool, struct mg_l7_flow *st,
 		     enum mg_l7_proto proto, uint32_t isn);
 
 /**
+ * mg_l7_flow_init() from the connection's SYN @p m, whose timestamp (if
+ * any) is the first PAWS reference.
+ */
+void mg_l7_flow_start(struct mg_l7_pool *pool, struct mg_l7_flow *st,
+		      enum mg_l7_proto proto, const struct rte_mbuf *m,
+		      const struct mg_pkt_info *info);
+
+/**
  * Take back the buffer of a connection that went away (expiry). The
  * buffer is reused only after an RCU grace period, as a worker may still
  * be writing to it.
