@@ -6,6 +6,7 @@ null vdevs, bounded runs, the --stats-json contract and capture reading."""
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,7 +32,15 @@ DROP_REASONS = (
     "udp_truncated", "udp_bad_length", "icmp_truncated", "l4_bad_cksum",
     "l4_proto_unknown", "tx_full",
 )
+# The layer-7 drop reasons, in the contract's order.
+L7_DROP_REASONS = (
+    "l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
+    "l7_bad_hello", "l7_too_large", "l7_pending_full", "l7_out_of_order",
+    "l7_reset", "l7_ambiguous", "l7_stale_timestamp",
+)
 COUNTERS = ("rx", "tx", "drops_total", "busy_polls", "idle_polls")
+# What ASan/UBSan builds print on a finding (UBSan does not fail the run).
+SANITIZER = re.compile(r"runtime error:|Sanitizer")
 
 RUN_TIMEOUT = 30        # s, any single meshgate run
 IDLE_MS = 300           # --exit-on-idle for pcap replays
@@ -180,6 +189,28 @@ def check_stats(stats):
             stats[counter], "lcores do not sum to %s" % counter
     assert stats["mempool"]["size"] > 0
     assert stats["mempool"]["in_use"] == 0, "mbufs leaked"
+
+
+def sanitizer_hits(log):
+    """The lines of `log` that report a sanitizer finding."""
+    return [line for line in log.splitlines() if SANITIZER.search(line)]
+
+
+def assert_no_sanitizer_report(log):
+    hits = sanitizer_hits(log)
+    assert not hits, "sanitizer report:\n" + "\n".join(hits)
+
+
+def check_clean_stop(rc, log, stats):
+    """A gateway stopped by SIGINT: exit 0, no sanitizer report,
+    --stats-json written (`stats`, parsed) and no mbuf leaked. Returns
+    stats."""
+    assert rc == 0, "exit status %s:\n%s" % (rc, log)
+    assert_no_sanitizer_report(log)
+    assert stats is not None, "--stats-json not written:\n" + log
+    assert stats["mempool"]["in_use"] == 0, "mbufs leaked: %s" % \
+        stats["mempool"]
+    return stats
 
 
 def wait_for(predicate, timeout, what, interval=0.05):

@@ -20,7 +20,9 @@ sees a reset and never the denied request, and sniffers on both sides
 check every reset's addresses, sequence and acknowledgement numbers
 against the spec. Every test checks the exact change of every l7_* drop
 counter and every rule's decisions; the last one stops the gateway and
-checks the totals and the mbuf pool."""
+checks the totals and the mbuf pool. The module fixture's teardown stops
+the gateway too (if still running) and checks its exit and mbuf pool, so
+that any selection of the tests (-k) is checked for leaks."""
 
 import collections
 import re
@@ -35,8 +37,8 @@ from pathlib import Path
 import pytest
 
 import netns
-from mgrun import (CONFIGS, eal_args, load_stats, mg_telemetry, unique_prefix,
-                   wait_for)
+from mgrun import (CONFIGS, L7_DROP_REASONS, check_clean_stop, eal_args,
+                   load_stats, mg_telemetry, unique_prefix, wait_for)
 
 _why = netns.available()
 if _why:
@@ -63,10 +65,7 @@ BACKEND_S = 3           # a reset to show in the backend's log
 SPLIT_PAUSE_S = 0.2     # between the two halves of a split request line
 STOP_S = 10
 
-L7_DROPS = ("l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
-            "l7_bad_hello", "l7_too_large", "l7_pending_full",
-            "l7_out_of_order", "l7_reset", "l7_ambiguous",
-            "l7_stale_timestamp")
+L7_DROPS = L7_DROP_REASONS
 DEFAULT_DENY = "default-deny"
 RULES = ("web-no-admin", "web-api", "api-sni", "evil-sni", "web-no-b",
          DEFAULT_DENY)
@@ -333,6 +332,12 @@ class L7E2E:
                           ignore_errors=True)
         return self.stopped
 
+    def check_shutdown(self):
+        """Stops the gateway if still running: exit 0, no sanitizer
+        report, no mbuf leaked. Returns the --stats-json and the log."""
+        rc, log = self.stop_gateway()
+        return check_clean_stop(rc, log, load_stats(self.stats_path)), log
+
     def start_sniffers(self):
         for role in ("cli", "b1"):
             self.sniffers[role] = Sniffer(self.topo[role], "eth0")
@@ -470,6 +475,8 @@ def l7(meshgate_bin, tmp_path_factory):
         env.start_sniffers()
         env.start_gateway()
         yield env
+        # whichever tests ran (-k), the gateway leaked nothing
+        env.check_shutdown()
     finally:
         env.close()
 
@@ -757,23 +764,18 @@ def test_zz_totals_and_clean_shutdown(l7):
     """Last: the totals are what the tests above caused (telemetry, then
     --stats-json after SIGINT), the gateway exits cleanly and no mbuf
     leaked. No connection was retransmitted into after its reset (the
-    resets carried acceptable sequence numbers): l7_reset stays 0."""
+    resets carried acceptable sequence numbers): l7_reset stays 0. The
+    counters are read first, then the gateway is stopped and its pool
+    checked, then the totals are compared."""
     expected = collections.Counter(l7.expected)
-    assert expected["drop:l7_deny"] > 0, "no test before this one passed"
     now = l7.counters()
+    # exit 0, no sanitizer report, --stats-json written, no mbuf leaked
+    stats, log = l7.check_shutdown()
+    assert expected["drop:l7_deny"] > 0, "no test before this one passed"
     got = {k: v for k, v in now.items() if v}
     assert got == {k: v for k, v in expected.items() if v}, \
         "telemetry totals %s, the tests caused %s" % (got, dict(expected))
-    rc, log = l7.stop_gateway()
-    assert rc == 0, log
-    hits = [line for line in log.splitlines()
-            if re.search(r"runtime error:|Sanitizer", line)]
-    assert not hits, "sanitizer report:\n" + "\n".join(hits)
-    stats = load_stats(l7.stats_path)
-    assert stats is not None, "--stats-json not written:\n" + log
     for reason in L7_DROPS:
         assert stats["drops"].get(reason) == expected["drop:" + reason], \
             (reason, stats["drops"])
     assert stats["drops_total"] == sum(stats["drops"].values())
-    assert stats["mempool"]["in_use"] == 0, "mbufs leaked: %s" % \
-        stats["mempool"]
