@@ -48,6 +48,97 @@ build_ruleset(const struct mg_conf *conf, struct mg_health *health,
 	return rs;
 }
 
+struct mg_backend_label {
+	uint32_t health; /* index in the health table */
+	char service[MG_CONF_NAME_LEN];
+	char version[MG_CONF_NAME_LEN];
+};
+
+/* Every (service, version, backend) of @p conf with its health index;
+ * control plane, after the ruleset registered them. NULL on ENOMEM. */
+static struct mg_backend_label *
+backend_labels(const struct mg_conf *conf, struct mg_health *h, unsigned int *n)
+{
+	const struct mg_service_conf *s;
+	const struct mg_version_conf *v;
+	struct mg_backend_label *l;
+	unsigned int i, j, k, cap = 0;
+	int idx;
+
+	for (i = 0; i < conf->n_services; i++)
+		for (j = 0; j < conf->services[i].n_versions; j++)
+			cap += conf->services[i].versions[j].n_backends;
+	l = calloc(RTE_MAX(cap, 1u), sizeof(*l));
+	*n = 0;
+	if (l == NULL)
+		return NULL;
+	for (i = 0; i < conf->n_services; i++) {
+		s = &conf->services[i];
+		for (j = 0; j < s->n_versions; j++) {
+			v = &s->versions[j];
+			for (k = 0; k < v->n_backends; k++) {
+				/* known already: this only looks it up */
+				idx = mg_health_register(h,
+							 &v->backends[k].addr,
+							 v->backends[k].port);
+				if (idx < 0)
+					continue;
+				l[*n].health = (uint32_t)idx;
+				snprintf(l[*n].service, sizeof(l->service),
+					 "%s", s->name);
+				snprintf(l[*n].version, sizeof(l->version),
+					 "%s", v->name);
+				(*n)++;
+			}
+		}
+	}
+	return l;
+}
+
+/* Swap in the labels of @p conf; the old ones are freed. */
+static void
+set_backend_labels(struct mg_dataplane *dp, const struct mg_conf *conf)
+{
+	struct mg_backend_label *fresh, *old;
+	unsigned int n;
+
+	fresh = backend_labels(conf, dp->health, &n);
+	pthread_mutex_lock(&dp->labels_lock);
+	old = dp->labels;
+	dp->labels = fresh;
+	dp->n_labels = fresh != NULL ? n : 0;
+	pthread_mutex_unlock(&dp->labels_lock);
+	free(old);
+}
+
+/* Backend gauges for /metrics (meshgate_backend_up, ..._ejections). */
+static int
+backends_gauges(void *arg, mg_telemetry_backend_emit emit, void *ctx)
+{
+	struct mg_dataplane *dp = arg;
+	struct mg_health_info s;
+	char name[80];
+	unsigned int i;
+
+	pthread_mutex_lock(&dp->labels_lock);
+	for (i = 0; i < dp->n_labels; i++) {
+		const struct mg_backend_label *l = &dp->labels[i];
+
+		if (mg_health_state(dp->health, l->health, rte_rdtsc(), &s) < 0)
+			continue;
+		emit(ctx,
+		     &(struct mg_telemetry_backend){
+			     .service = l->service,
+			     .version = l->version,
+			     .backend = mg_health_name(&s, name, sizeof(name)),
+			     .up = s.up,
+			     .ejections = s.ejections_total,
+		     });
+	}
+	pthread_mutex_unlock(&dp->labels_lock);
+	return 0;
+}
+
 /* Flow-table gauges for /metrics and /meshgate/flows. */
 static int
 flows_gauges(void *arg, struct mg_telemetry_flows *out)
@@ -85,6 +176,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	unsigned int i;
 
 	memset(dp, 0, sizeof(*dp));
+	pthread_mutex_init(&dp->labels_lock, NULL);
 	dp->pool = pool;
 	dp->n_workers = n_workers;
 	dp->tsc_hz = rte_get_tsc_hz();
@@ -144,6 +236,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	dp->max_flows = fp.max_flows;
 	dp->l7_capacity = conf->l7.max_pending;
 	mg_telemetry_set_flows_fn(flows_gauges, dp);
+	set_backend_labels(dp, conf);
+	mg_telemetry_set_backends_fn(backends_gauges, dp);
 	return 0;
 fail:
 	mg_dataplane_fini(dp);
@@ -154,6 +248,9 @@ void
 mg_dataplane_fini(struct mg_dataplane *dp)
 {
 	mg_telemetry_set_flows_fn(NULL, NULL);
+	mg_telemetry_set_backends_fn(NULL, NULL);
+	free(dp->labels);
+	pthread_mutex_destroy(&dp->labels_lock);
 	mg_ruleset_free(dp->ruleset);
 	mg_l7_pool_free(dp->l7_pool);
 	rte_free(dp->l7_flows);
@@ -205,5 +302,6 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
 	 * can still hold the old ruleset */
 	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);
 	mg_ruleset_free(old);
+	set_backend_labels(dp, conf);
 	return 0;
 }

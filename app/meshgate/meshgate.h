@@ -7,6 +7,7 @@
 #ifndef MESHGATE_H
 #define MESHGATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -55,6 +56,8 @@ void mg_port_close(struct mg_port *port);
  * pointer is swapped under RCU on reload; the rest is fixed from start-up
  * to teardown.
  */
+struct mg_backend_label;
+
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
 	bool forward_unmatched;	    /**< wire mode for non-service traffic */
@@ -66,6 +69,11 @@ struct mg_dataplane {
 	struct mg_l7_flow *l7_flows;
 	struct mg_l7_pool *l7_pool; /**< buffers for split request heads */
 	uint32_t l7_capacity;	    /**< buffers in the pool */
+	/** Service and version of each health-table backend, for the
+	 * backend gauges: rebuilt on every (re)load, read by /metrics */
+	struct mg_backend_label *labels;
+	unsigned int n_labels;
+	pthread_mutex_t labels_lock;
 	unsigned int n_workers;
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
 	struct rte_mempool *pool; /**< for ARP/ND requests and resets */

@@ -447,10 +447,8 @@ mg_health_state(const struct mg_health *h, uint32_t idx, uint64_t now,
 	return 0;
 }
 
-/* "198.19.1.3:8080", "[2001:db8::1]:8080", or the address alone for
- * port 0 (the caller's port is kept). */
-static const char *
-backend_name(const struct mg_health_info *s, char *buf, size_t len)
+const char *
+mg_health_name(const struct mg_health_info *s, char *buf, size_t len)
 {
 	char a[64];
 
@@ -495,7 +493,7 @@ mg_health_log_changes(struct mg_health *h, uint64_t now)
 				   "(%u consecutive failures, ejection %u in a "
 				   "row, %llu ms left, %llu in total)",
 				   h->name,
-				   backend_name(&s, name, sizeof(name)),
+				   mg_health_name(&s, name, sizeof(name)),
 				   s.failures, s.level,
 				   (unsigned long long)left_ms,
 				   (unsigned long long)s.ejections_total);
@@ -507,7 +505,7 @@ mg_health_log_changes(struct mg_health *h, uint64_t now)
 				   "%s: backend %s answers again: back in "
 				   "service",
 				   h->name,
-				   backend_name(&s, name, sizeof(name)));
+				   mg_health_name(&s, name, sizeof(name)));
 			b->seen_returns = s.returns_total;
 			changed = true;
 		}

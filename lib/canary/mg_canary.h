@@ -251,6 +251,14 @@ int mg_health_state(const struct mg_health *h, uint32_t idx, uint64_t now,
 		    struct mg_health_info *out);
 
 /**
+ * A backend's name as logs and metrics show it: "198.18.2.21:8080",
+ * "[2001:db8::21]:8080", or the bare address for port 0 (the caller's
+ * port is kept). Returns @p buf.
+ */
+const char *mg_health_name(const struct mg_health_info *s, char *buf,
+			   size_t len);
+
+/**
  * Counts every ejection and every return of any backend. Poll it: when
  * it has not moved, nothing needs logging.
  *
