@@ -181,7 +181,6 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	dp->n_workers = n_workers;
 	dp->tsc_hz = rte_get_tsc_hz();
 	dp->hash_seed = (uint32_t)rte_rand();
-	dp->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
 
@@ -295,9 +294,6 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
 	if (fresh == NULL)
 		return -1;
 	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);
-	__atomic_store_n(&dp->forward_unmatched,
-			 conf->unmatched == MG_UNMATCHED_FORWARD,
-			 __ATOMIC_RELAXED);
 	/* every worker has passed a quiescent point after the swap: none
 	 * can still hold the old ruleset */
 	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);

@@ -60,7 +60,6 @@ struct mg_backend_label;
 
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
-	bool forward_unmatched;	    /**< wire mode for non-service traffic */
 	struct mg_flow_table *flows;
 	uint32_t max_flows;
 	struct mg_neigh_table *neigh;

@@ -402,6 +402,28 @@ is_local(void *arg, const struct mg_addr *addr)
 	return mg_ruleset_is_local(c->rs, c->port, addr);
 }
 
+/* A frame for no service: echo for the gateway's own addresses, else
+ * dropped, or passed on unchanged in wire mode. */
+static void
+not_for_service(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+		struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	struct is_local_ctx lc = { rs, in };
+	struct mg_addr dst;
+
+	tuple_addr(&dst, info->tuple.dst, info->tuple.family);
+	if (is_local(&lc, &dst)) {
+		if (mg_neigh_echo_reply(m, info, &w->dp->mac[in]))
+			tx(w, in, m);
+		else
+			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
+	} else if (mg_ruleset_forward_unmatched(rs)) {
+		tx(w, w->out[in], m);
+	} else {
+		drop(w, m, MG_DROP_NO_SERVICE);
+	}
+}
+
 /* MAC of @p nh, from the config's static entries or the cache. */
 static inline bool
 resolve(struct mg_worker *w, const struct mg_ruleset *rs,
@@ -443,10 +465,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	const struct mg_5tuple *t = &info->tuple;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	uint8_t out = (uint8_t)w->out[in];
-	struct is_local_ctx lc = { rs, in };
 	struct rte_ether_addr mac;
 	struct mg_decision d;
-	struct mg_addr nh, dst;
+	struct mg_addr nh;
 	enum mg_l7_proto l7;
 	struct mg_flow *f;
 	int rc;
@@ -454,14 +475,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (!mg_ruleset_classify(rs, t,
 				 rte_hash_crc(t, sizeof(*t), w->dp->hash_seed),
 				 w->now, &d)) {
-		tuple_addr(&dst, t->dst, t->family);
-		if (is_local(&lc, &dst))
-			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
-		else if (__atomic_load_n(&w->dp->forward_unmatched,
-					 __ATOMIC_RELAXED))
-			tx(w, out, m);
-		else
-			drop(w, m, MG_DROP_NO_SERVICE);
+		not_for_service(w, rs, in, m, info);
 		return;
 	}
 	if (t->proto == IPPROTO_TCP &&
@@ -560,15 +574,13 @@ handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	     struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
 	struct is_local_ctx lc = { rs, in };
-	struct mg_addr dst;
 
 	switch (mg_neigh_input(w->dp->neigh, m, info, &w->dp->mac[in], is_local,
 			       &lc, w->now)) {
 	case MG_NEIGH_REPLY: tx(w, in, m); return;
 	case MG_NEIGH_CONSUMED:
 		/* learned from; in wire mode it also goes on its way */
-		if (__atomic_load_n(&w->dp->forward_unmatched,
-				    __ATOMIC_RELAXED)) {
+		if (mg_ruleset_forward_unmatched(rs)) {
 			tx(w, w->out[in], m);
 		} else {
 			mg_counter_add(&w->stats->local, 1);
@@ -577,18 +589,7 @@ handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	case MG_NEIGH_NOT_NEIGH: break;
 	}
-	tuple_addr(&dst, info->tuple.dst, info->tuple.family);
-	if (is_local(&lc, &dst)) {
-		if (mg_neigh_echo_reply(m, info, &w->dp->mac[in]))
-			tx(w, in, m);
-		else
-			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
-	} else if (__atomic_load_n(&w->dp->forward_unmatched,
-				   __ATOMIC_RELAXED)) {
-		tx(w, w->out[in], m);
-	} else {
-		drop(w, m, MG_DROP_NO_SERVICE);
-	}
+	not_for_service(w, rs, in, m, info);
 }
 
 /*

@@ -127,7 +127,8 @@ struct rs_port {
 
 /* One allocation holds this header and every table after it. */
 struct mg_ruleset {
-	uint32_t generation; /* build sequence number, unique per process */
+	uint32_t generation;	/* build sequence number, unique per process */
+	bool forward_unmatched; /* unmatched = "forward" (wire mode) */
 	/*
 	 * Identity tries, next hop = identity id. A trie costs ~3 KiB plus
 	 * ~400 bytes a prefix where rte_lpm/rte_lpm6 took 64 MiB each up
@@ -1091,6 +1092,7 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 	rs->health = health;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
 	rs->generation = seq;
+	rs->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
 	ret = build_ribs(rs, conf, socket, seq, err, errlen);
 	if (ret < 0)
 		goto fail;
@@ -1337,6 +1339,12 @@ mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	*service = (uint16_t)s;
 	*identity = identity_of(rs, t->family, t->src);
 	return true;
+}
+
+bool
+mg_ruleset_forward_unmatched(const struct mg_ruleset *rs)
+{
+	return rs->forward_unmatched;
 }
 
 uint32_t

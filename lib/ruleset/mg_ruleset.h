@@ -174,6 +174,14 @@ bool mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 bool mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 			uint16_t *service, uint16_t *identity);
 
+/**
+ * Whether IP traffic for no service and not for the gateway leaves
+ * unchanged (unmatched = "forward", wire mode) rather than being
+ * dropped. Part of the ruleset so that a reload changes it together
+ * with the services. Thread safety: lock-free.
+ */
+bool mg_ruleset_forward_unmatched(const struct mg_ruleset *rs);
+
 /** A number that differs between any two rulesets built by a process,
  * so a flow can tell which one its indexes come from. */
 uint32_t mg_ruleset_generation(const struct mg_ruleset *rs);
