@@ -80,13 +80,20 @@ def query(prefix, command, timeout=5.0):
 
 
 def connect_when_ready(prefix, command=None, field=None, wait=20.0,
-                       pid=None):
+                       pid=None, proc=None):
     """Connect once the socket accepts and, when given, `command` answers
     non-null (with `field` present when given). Raises TimeoutError after
-    `wait` seconds, at once if process `pid` (when given) has gone."""
+    `wait` seconds, at once if process `pid` (when given) has gone or
+    `proc` (a subprocess.Popen, when given) has exited. Prefer `proc` for
+    a child of the caller: an exited child that is not reaped yet still
+    exists for `pid`'s check (os.kill(pid, 0))."""
     deadline = time.monotonic() + wait
     last = None
     while True:
+        if proc is not None and proc.poll() is not None:
+            raise TimeoutError("process %d exited (rc %s) before telemetry "
+                               "of %s answered" % (proc.pid, proc.returncode,
+                                                  prefix))
         if pid is not None and not alive(pid):
             raise TimeoutError("process %d exited before telemetry of %s "
                                "answered" % (pid, prefix))
@@ -109,6 +116,7 @@ def connect_when_ready(prefix, command=None, field=None, wait=20.0,
 
 
 def alive(pid):
+    """Whether process `pid` exists (a zombie does: see proc= above)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

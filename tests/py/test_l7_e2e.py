@@ -306,24 +306,14 @@ class L7E2E:
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-
-        def ready():        # a child that exited is a zombie: poll()
-            if self.proc.poll() is not None:
-                return "exited"
-            try:
-                mg_telemetry.connect_when_ready(
-                    self.prefix, "/meshgate/stats", "rx", 0.5).close()
-                return "ready"
-            except TimeoutError:
-                return None
         try:
-            state = wait_for(ready, READY_S, "meshgate telemetry")
-        except AssertionError as err:
-            state = str(err)
-        if state != "ready":
+            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
+                                            "rx", READY_S,
+                                            proc=self.proc).close()
+        except TimeoutError as err:
             rc, log = self.topo.stop(self.proc, signal.SIGKILL)
             pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                state, rc, log), pytrace=False)
+                err, rc, log), pytrace=False)
 
     def stop_gateway(self):
         if self.stopped is None and self.proc is not None:

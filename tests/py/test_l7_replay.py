@@ -96,7 +96,7 @@ def replay(mg, l7, name, tmp_path):
     try:
         with mg_telemetry.connect_when_ready(
                 mg.prefix, "/meshgate/stats", "rx", READY_S,
-                pid=proc.pid) as conn:
+                proc=proc) as conn:
             last = [None]
 
             def settled():

@@ -163,7 +163,7 @@ class E2E:
         try:
             mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
                                             "rx", READY_S,
-                                            pid=self.proc.pid).close()
+                                            proc=self.proc).close()
         except TimeoutError as err:
             rc, log = self.topo.stop(self.proc, signal.SIGKILL)
             pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (

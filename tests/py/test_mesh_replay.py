@@ -283,7 +283,7 @@ def replay_with_telemetry(mg, sc_name, mesh, tmp_path, config, idle_ms=3000):
     try:
         with mg_telemetry.connect_when_ready(
                 mg.prefix, "/meshgate/stats", "rx", TELEMETRY_READY_S,
-                pid=proc.pid) as conn:
+                proc=proc) as conn:
             for _ in range(int(idle_ms / 50)):
                 tel = conn.query("/meshgate/stats")
                 if tel["rx"] >= sc["frames"]["edge"]:

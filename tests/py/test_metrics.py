@@ -206,7 +206,7 @@ class Replay:
         try:
             mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
                                             "rx", READY_S,
-                                            pid=self.proc.pid).close()
+                                            proc=self.proc).close()
         except TimeoutError as err:
             self.fail("telemetry never answered: %s" % err)
         frames = self.want["frames"]
@@ -891,7 +891,7 @@ class SlowE2E:
         try:
             mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
                                             "rx", READY_S,
-                                            pid=self.proc.pid).close()
+                                            proc=self.proc).close()
             wait_for(self.metrics_up, READY_S,
                      "/metrics in the gateway's namespace")
         except (TimeoutError, AssertionError, OSError) as err:

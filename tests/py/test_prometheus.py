@@ -31,7 +31,6 @@ GEN = REPO / "scripts" / "gen_mesh_pcaps.py"
 DASHBOARD = REPO / "scripts" / "grafana" / "meshgate-dashboard.json"
 BASE_CONF = REPO / "app" / "meshgate" / "meshgate.conf"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-NO_OPTION = "meshgate has no telemetry listen option yet"
 
 READY_S = 20            # gateway: EAL start-up to the first 200
 PROM_READY_S = 20       # Prometheus: start to a non-empty query result
@@ -128,21 +127,15 @@ def telemetry_conf(tmp_path, port):
     return path
 
 
-def has_listen_option(run, conf):
-    """Whether --check-config accepts the telemetry group. False only when
-    it is the telemetry group that is rejected; any other error fails."""
+def check_config_accepts(run, conf):
+    """--check-config accepts `conf` (with its telemetry.listen)."""
     rc, _, err, _ = run(["-f", str(conf), "--check-config"])
-    if rc == 0:
-        return True
-    errors = [ln for ln in err.splitlines() if str(conf) + ":" in ln]
-    assert errors and all("telemetry" in ln for ln in errors), \
-        "--check-config rejected %s for another reason:\n%s" % (conf, err)
-    return False
+    assert rc == 0, "--check-config rejected %s:\n%s" % (conf, err)
 
 
 class Gateway:
     """A meshgate replaying the mesh capture for ever (infinite_rx), with
-    its /metrics on `port` when `port` is not None."""
+    its /metrics on `port`."""
 
     def __init__(self, mg, pcap, conf, port, stats_path):
         self.mg, self.port, self.stats_path = mg, port, stats_path
@@ -150,29 +143,21 @@ class Gateway:
         self.proc = mg.start(["-f", str(conf), "--stats-json",
                               str(stats_path)],
                              [pcap_vdev(0, rx=pcap, infinite=True)])
-        self.url = "http://127.0.0.1:%d" % port if port else None
+        self.url = "http://127.0.0.1:%d" % port
 
     def fail(self, why):
         rc, log = self.mg.stop(self.proc, signal.SIGKILL)
         pytest.fail("%s (rc %s):\n%s" % (why, rc, log))
 
     def wait_ready(self):
-        """Telemetry answers, rx is moving and, with a port, /metrics
-        answers 200. Bounded by READY_S."""
-        deadline = time.monotonic() + READY_S
-        while True:
-            # short tries: an exited (unreaped) process still "exists"
-            if self.proc.poll() is not None:
-                self.fail("meshgate exited")
-            try:
-                mg_telemetry.connect_when_ready(
-                    self.prefix, "/meshgate/stats", "rx", 0.5).close()
-                break
-            except TimeoutError as err:
-                if time.monotonic() >= deadline:
-                    self.fail("telemetry never answered: %s" % err)
-        if self.url is None:
-            return
+        """Telemetry answers, rx is moving and /metrics answers 200.
+        Bounded by READY_S each."""
+        try:
+            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
+                                            "rx", READY_S,
+                                            proc=self.proc).close()
+        except TimeoutError as err:
+            self.fail("telemetry never answered: %s" % err)
         deadline = time.monotonic() + READY_S
         last = None
         while time.monotonic() < deadline:
@@ -285,12 +270,10 @@ def mesh_pcap(tmp_path_factory):
 
 @pytest.fixture
 def gateway(mg, run, mesh_pcap, tmp_path):
-    """A gateway serving /metrics on a free port; skipped only while the
-    binary has no telemetry listen option."""
+    """A gateway serving /metrics on a free port."""
     port = free_port()
     conf = telemetry_conf(tmp_path, port)
-    if not has_listen_option(run, conf):
-        pytest.skip(NO_OPTION)
+    check_config_accepts(run, conf)
     gw = Gateway(mg, mesh_pcap, conf, port, tmp_path / "stats.json")
     gw.wait_ready()
     return gw
@@ -406,12 +389,10 @@ def test_real_prometheus_scrapes(gateway, prom_servers):
 def test_mg_top_once(mg, run, mesh_pcap, tmp_path):
     """One snapshot of a gateway replaying for ever: rx moves. mg_top
     reads the DPDK telemetry socket, not /metrics; the endpoint is put on
-    a free port when the binary has the option, so that it never takes
-    the default one."""
+    a free port, so that it never takes the default one."""
     port = free_port()
     conf = telemetry_conf(tmp_path, port)
-    if not has_listen_option(run, conf):
-        conf, port = BASE_CONF, None
+    check_config_accepts(run, conf)
     gw = Gateway(mg, mesh_pcap, conf, port, tmp_path / "stats.json")
     gw.wait_ready()
     proc = subprocess.run([sys.executable, str(MG_TOP), gw.prefix,

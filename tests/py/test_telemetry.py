@@ -44,7 +44,7 @@ def running(mg, captures, tmp_path):
                      "net_null0,no-rx=1"])
     try:
         tel = mg_telemetry.connect_when_ready(mg.prefix, "/meshgate/stats",
-                                              "rx", wait=READY_S)
+                                              "rx", wait=READY_S, proc=proc)
     except TimeoutError:
         rc, log = mg.stop(proc, signal.SIGKILL)
         pytest.fail("telemetry never answered (rc %s):\n%s" % (rc, log))
