@@ -9,6 +9,7 @@ forwarding. Captures and expectations come from scripts/gen_mesh_pcaps.py,
 configs from tests/configs/mesh_*.conf."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -426,10 +427,11 @@ def test_table_full(mg, mesh, tmp_path):
 
 def test_canary_split_and_stickiness(mg, mesh, tmp_path):
     """Service pair: v1 (weight 75, backend .21), v2 (weight 25, .22).
-    400 SYNs of distinct source ports, then each again. Stickiness: the
-    retransmission goes where its SYN went. Split: the v1 share is
-    binomial(400, 0.75) for a fair hash, sd 8.7; the bound is 5 sd
-    (257..343) so a fair hash fails it with probability < 1e-6."""
+    n SYNs of distinct source ports (n from the manifest, 400 today), then
+    each again. Stickiness: the retransmission goes where its SYN went.
+    Split: the v1 share is binomial(n, 0.75) for a fair hash, sd
+    sqrt(n * 0.75 * 0.25); the bound is 0.75 n +- 5 sd (for n = 400:
+    sd 8.7, 257..343) so a fair hash fails it with probability < 1e-6."""
     sc, stats, out = replay(mg, "canary", mesh, tmp_path)
     info = sc["canary"]
     n = info["flows"]
@@ -452,8 +454,13 @@ def test_canary_split_and_stickiness(mg, mesh, tmp_path):
     assert not moved, "retransmitted SYNs changed backend: %s" % moved[:5]
     split = Counter(be for _, be in first)
     v1 = split["198.18.2.21"]
-    assert 257 <= v1 <= 343, "v1 got %d of %d (weight 75%%): %s" % (
-        v1, n, dict(split))
+    weights = info["weights"]
+    assert weights["198.18.2.21"] / sum(weights.values()) == 0.75, weights
+    # 0.75 n +- 5 sd of binomial(n, 0.75), sd = sqrt(n * 0.1875)
+    sd = math.sqrt(n * 0.75 * 0.25)
+    low, high = math.ceil(0.75 * n - 5 * sd), math.floor(0.75 * n + 5 * sd)
+    assert low <= v1 <= high, "v1 got %d of %d, want %d..%d (weight 75%%): " \
+        "%s" % (v1, n, low, high, dict(split))
     check_counter("flows_created", n, stats)
 
 
