@@ -2266,13 +2266,27 @@ load_policy(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
 	load_l7_rule(ld, s, conf, p);
 }
 
-static bool
-policy_covers(const struct mg_policy_conf *p, const struct mg_service_conf *s)
+bool
+mg_conf_policy_covers_service(const struct mg_policy_conf *p,
+			      const struct mg_service_conf *s)
 {
 	unsigned int k;
 
 	for (k = 0; k < p->n_to; k++)
 		if (mg_conf_ref_covers_service(&p->to[k], s))
+			return true;
+	return false;
+}
+
+bool
+mg_conf_policy_covers_identity(const struct mg_conf *conf,
+			       const struct mg_policy_conf *p,
+			       unsigned int identity)
+{
+	unsigned int k;
+
+	for (k = 0; k < p->n_from; k++)
+		if (mg_conf_ref_covers_identity(conf, &p->from[k], identity))
 			return true;
 	return false;
 }
@@ -2298,7 +2312,8 @@ check_l7_services(struct loader *ld, const config_setting_t *list,
 			continue;
 		for (k = 0; k < conf->n_services; k++)
 			if (first[kind][k] == UINT16_MAX &&
-			    policy_covers(p, &conf->services[k]))
+			    mg_conf_policy_covers_service(p,
+							  &conf->services[k]))
 				first[kind][k] = (uint16_t)i;
 	}
 	for (i = 0; i < conf->n_policies; i++) {
@@ -2314,7 +2329,8 @@ check_l7_services(struct loader *ld, const config_setting_t *list,
 		for (k = 0; k < conf->n_services; k++) {
 			const struct mg_service_conf *svc = &conf->services[k];
 
-			if (svc->proto != IPPROTO_UDP || !policy_covers(p, svc))
+			if (svc->proto != IPPROTO_UDP ||
+			    !mg_conf_policy_covers_service(p, svc))
 				continue;
 			err_at(ld, g,
 			       "policy '%s' has '%s' rules but covers UDP "
@@ -2324,7 +2340,8 @@ check_l7_services(struct loader *ld, const config_setting_t *list,
 		}
 		for (k = 0; k < conf->n_services; k++) {
 			if (first[!kind][k] >= i ||
-			    !policy_covers(p, &conf->services[k]))
+			    !mg_conf_policy_covers_service(p,
+							   &conf->services[k]))
 				continue;
 			q = &conf->policies[first[!kind][k]];
 			err_at(ld, g,

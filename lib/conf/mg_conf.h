@@ -432,6 +432,16 @@ bool mg_conf_ref_covers_identity(const struct mg_conf *conf,
 bool mg_conf_ref_covers_service(const struct mg_ref *r,
 				const struct mg_service_conf *s);
 
+/** Whether any of a policy's `to` references covers a service. */
+bool mg_conf_policy_covers_service(const struct mg_policy_conf *p,
+				   const struct mg_service_conf *s);
+
+/** Whether any of a policy's `from` references covers an identity (as in
+ * mg_conf_ref_covers_identity()). */
+bool mg_conf_policy_covers_identity(const struct mg_conf *conf,
+				    const struct mg_policy_conf *p,
+				    unsigned int identity);
+
 /** Name of a port role as written in the config ("edge", "mesh", ...). */
 const char *mg_port_role_name(enum mg_port_role role);
 

@@ -112,30 +112,6 @@ set_err(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool
-covers_service(const struct mg_conf *conf, const struct mg_policy_conf *p,
-	       unsigned int s)
-{
-	unsigned int k;
-
-	for (k = 0; k < p->n_to; k++)
-		if (mg_conf_ref_covers_service(&p->to[k], &conf->services[s]))
-			return true;
-	return false;
-}
-
-static bool
-covers_identity(const struct mg_conf *conf, const struct mg_policy_conf *p,
-		unsigned int id)
-{
-	unsigned int k;
-
-	for (k = 0; k < p->n_from; k++)
-		if (mg_conf_ref_covers_identity(conf, &p->from[k], id))
-			return true;
-	return false;
-}
-
 /* Patterns of one database being gathered; arrays of conf->n_patterns. */
 struct pattern_set {
 	unsigned int n;
@@ -234,7 +210,7 @@ is_l7_rule(const struct mg_conf *conf, const struct mg_policy_conf *p,
 {
 	return p->l7 != MG_L7_NONE &&
 	       !(p->dry_run && p->action == MG_POLICY_ALLOW) &&
-	       covers_service(conf, p, s);
+	       mg_conf_policy_covers_service(p, &conf->services[s]);
 }
 
 /* Enforced allow rules without matchers, per identity. */
@@ -253,11 +229,12 @@ build_l4_allow(struct l7_service *sv, const struct mg_conf *conf,
 		const struct mg_policy_conf *p = &conf->policies[r];
 
 		if (p->l7 != MG_L7_NONE || p->action != MG_POLICY_ALLOW ||
-		    p->dry_run || !covers_service(conf, p, s))
+		    p->dry_run ||
+		    !mg_conf_policy_covers_service(p, &conf->services[s]))
 			continue;
 		for (i = 0; i < n_ids; i++)
 			if (sv->l4_allow[i] == NO_SLOT &&
-			    covers_identity(conf, p, i))
+			    mg_conf_policy_covers_identity(conf, p, i))
 				sv->l4_allow[i] = slots[r];
 	}
 	return 0;
@@ -391,7 +368,7 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 		rule->n_matchers = (uint8_t)rp[k]->n_matchers;
 		sv->n_matchers += rp[k]->n_matchers;
 		for (i = 0; i < l7->n_ids; i++)
-			if (covers_identity(conf, rp[k], i))
+			if (mg_conf_policy_covers_identity(conf, rp[k], i))
 				rule->callers[i / 64] |= 1ull << (i % 64);
 	}
 	/* one database per field, then one per header name */

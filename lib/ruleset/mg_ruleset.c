@@ -885,18 +885,11 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 	for (r = 0; r < conf->n_policies; r++) {
 		const struct mg_policy_conf *p = &conf->policies[r];
 
-		for (i = 0; i < ni; i++) {
-			from[i] = false;
-			for (k = 0; k < p->n_from && !from[i]; k++)
-				from[i] = mg_conf_ref_covers_identity(
-					conf, &p->from[k], i);
-		}
-		for (s = 0; s < ns; s++) {
-			to[s] = false;
-			for (k = 0; k < p->n_to && !to[s]; k++)
-				to[s] = mg_conf_ref_covers_service(
-					&p->to[k], &conf->services[s]);
-		}
+		for (i = 0; i < ni; i++)
+			from[i] = mg_conf_policy_covers_identity(conf, p, i);
+		for (s = 0; s < ns; s++)
+			to[s] = mg_conf_policy_covers_service(
+				p, &conf->services[s]);
 		for (i = 0; i < ni; i++) {
 			if (!from[i])
 				continue;
