@@ -271,16 +271,17 @@ ratio() {
 		'BEGIN { printf "BENCH %s %.3f\n", name, (d > 0 ? n / d : 0) }'
 }
 
-# check_stats NAME JSON [FLOWS]: a benchmark is not a test, but drops, a
-# leak or a wrong number of admitted connections under load are worth a
-# shout (the figure is still printed).
+# check_stats NAME JSON [FLOWS]: a benchmark is not a test, but drops or
+# a wrong number of admitted connections under load are worth a shout
+# (the figure is still printed); a leak (mempool in_use != 0 after the
+# stop) or an unreadable stats file fails the run.
 check_stats() {
-	local name=$1 stats=$2 flows_expected=${3:-}
+	local name=$1 stats=$2 flows_expected=${3:-} rc=0
 	if [[ ! -s $stats ]]; then
 		log "$name: no --stats-json written"
 		return 0
 	fi
-	"$py" - "$stats" "$name" "$flows_expected" <<-'EOF' >&2 || true
+	"$py" - "$stats" "$name" "$flows_expected" <<-'EOF' >&2 || rc=$?
 	import json, sys
 	s = json.load(open(sys.argv[1]))
 	name, want = sys.argv[2], sys.argv[3]
@@ -291,7 +292,15 @@ check_stats() {
 	if want and s.get("flows_created") != int(want):
 	    print("bench: %s: %s flows created, expected %s"
 	          % (name, s.get("flows_created"), want))
+	sys.exit(3 if s["mempool"]["in_use"] != 0 else 0)
 	EOF
+	if ((rc == 3)); then
+		log "$name: mbufs leaked"
+		failed=1
+	elif ((rc != 0)); then
+		log "$name: $stats unreadable (exit status $rc)"
+		failed=1
+	fi
 }
 
 # run_testpmd MODE NAME PCAP [GROUP]: testpmd --forward-mode=MODE on lcore
