@@ -8,9 +8,12 @@
  * /meshgate/ DPDK telemetry commands (queried through the socket).
  */
 
+#define _GNU_SOURCE /* CPU sets and thread affinity */
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +94,21 @@ test_claim_resets_block(void **state)
 			    "main-worker");
 }
 
+/* CPUs this process may run on, saved before rte_eal_init pins the
+ * main thread (-l 0): threads it creates would inherit that pin, and
+ * "concurrent" writers would take turns on one CPU. */
+static cpu_set_t startup_cpus;
+
+/* Thread attributes that undo the inherited pin. */
+static void
+pinned_attr(pthread_attr_t *attr)
+{
+	assert_int_equal(pthread_attr_init(attr), 0);
+	assert_int_equal(pthread_attr_setaffinity_np(
+				 attr, sizeof(startup_cpus), &startup_cpus),
+			 0);
+}
+
 #define WRITES 2000000
 
 static void *
@@ -110,6 +128,7 @@ static void
 test_concurrent_readers(void **state)
 {
 	struct mg_lcore_stats *a, *b;
+	pthread_attr_t attr;
 	pthread_t ta, tb;
 	struct mg_stats_sum s;
 	uint64_t last = 0;
@@ -120,8 +139,10 @@ test_concurrent_readers(void **state)
 	mg_telemetry_lcore_claim(1, MG_LCORE_WORKER);
 	mg_telemetry_lcore_claim(3, MG_LCORE_WORKER);
 	mg_telemetry_lcore_claim(5, MG_LCORE_WORKER);
-	assert_int_equal(pthread_create(&ta, NULL, writer, a), 0);
-	assert_int_equal(pthread_create(&tb, NULL, writer, b), 0);
+	pinned_attr(&attr);
+	assert_int_equal(pthread_create(&ta, &attr, writer, a), 0);
+	assert_int_equal(pthread_create(&tb, &attr, writer, b), 0);
+	pthread_attr_destroy(&attr);
 	do {
 		mg_telemetry_sum(&s);
 		assert_true(s.rx >= last);
@@ -466,6 +487,7 @@ test_two_lcores_exact(void **state)
 	uint64_t bucket[MG_TEL_DURATION_BUCKETS], sum, last = 0;
 	const uint64_t total = 2ull * N_OPS;
 	uint64_t dsum = (uint64_t)N_OPS * (N_OPS - 1); /* 2 * sum(0..N-1) */
+	pthread_attr_t attr;
 	pthread_t t[2];
 	char *text;
 	int i, n;
@@ -479,9 +501,11 @@ test_two_lcores_exact(void **state)
 		w[i].other = mg_telemetry_labelset("be", "shop", "v2");
 		w[i].rule = mg_telemetry_rule("fe-shop");
 	}
+	pinned_attr(&attr);
 	for (i = 0; i < 2; i++)
 		assert_int_equal(
-			pthread_create(&t[i], NULL, tel_writer_main, &w[i]), 0);
+			pthread_create(&t[i], &attr, tel_writer_main, &w[i]), 0);
+	pthread_attr_destroy(&attr);
 	do {
 		assert_int_equal(mg_telemetry_set_read(w[0].set, &s), 0);
 		assert_true(s.opened[MG_TEL_TCP] >= last);
@@ -1127,6 +1151,8 @@ group_setup(void **state)
 	};
 
 	(void)state;
+	if (sched_getaffinity(0, sizeof(startup_cpus), &startup_cpus) != 0)
+		return -1;
 	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
 		return -1;
 	return mg_telemetry_init() == 0 ? 0 : -1;
