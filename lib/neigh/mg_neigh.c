@@ -32,13 +32,11 @@
 #include "mg_neigh.h"
 
 /* Ethernet/IPv4 ARP body (RFC 826); the parser checked the fixed fields. */
-#define ARP_LEN	       28
-#define ARP_PTYPE_IPV4 0x0800
-#define ARP_OP_OFF     6
-#define ARP_SHA_OFF    8
-#define ARP_SPA_OFF    14
-#define ARP_THA_OFF    18
-#define ARP_TPA_OFF    24
+#define ARP_OP_OFF  6
+#define ARP_SHA_OFF 8
+#define ARP_SPA_OFF 14
+#define ARP_THA_OFF 18
+#define ARP_TPA_OFF 24
 
 #define ETH_DST_OFF 0
 #define ETH_SRC_OFF 6
@@ -53,11 +51,9 @@
 #define ECHO_TTL    64
 #define ND_HOPLIMIT 255
 
-/* RFC 4443 / RFC 4861; DPDK 22.11 names none of them. */
-#define ICMP6_ECHO_REQUEST 128
-#define ICMP6_ECHO_REPLY   129
-#define ND_NS		   135
-#define ND_NA		   136
+/* RFC 4861; DPDK 22.11 names neither. */
+#define ND_NS 135
+#define ND_NA 136
 
 /* NS and NA: type, code, checksum, flags + reserved, target. */
 #define ND_HDR	       24
@@ -233,20 +229,6 @@ eth_write(uint8_t *eth, const void *dst, const struct rte_ether_addr *src)
 	memcpy(eth + ETH_SRC_OFF, src, RTE_ETHER_ADDR_LEN);
 }
 
-/*
- * RFC 1624 eqn. 3: fold the change of one 16-bit word into a checksum.
- * All three values are in the same (memory) byte order.
- */
-static inline uint16_t
-cksum_adjust(uint16_t cksum, uint16_t old_word, uint16_t new_word)
-{
-	uint32_t sum = (uint16_t)~cksum;
-
-	sum += (uint16_t)~old_word;
-	sum += new_word;
-	return (uint16_t)~__rte_raw_cksum_reduce(sum);
-}
-
 /* Rewrite the ICMP(v6) type and patch the checksum to match. */
 static inline void
 icmp_set_type(uint8_t *icmp, uint8_t type)
@@ -257,28 +239,16 @@ icmp_set_type(uint8_t *icmp, uint8_t type)
 	icmp[0] = type;
 	memcpy(&new_word, icmp, sizeof(new_word));
 	memcpy(&cksum, icmp + 2, sizeof(cksum));
-	cksum = cksum_adjust(cksum, old_word, new_word);
+	cksum = mg_cksum_adjust(cksum, &old_word, &new_word, 2);
 	memcpy(icmp + 2, &cksum, sizeof(cksum));
 }
 
-/*
- * Ones' complement sum of the RFC 8200 pseudo-header and the ICMPv6
- * message, as rte_ipv6_udptcp_cksum() does, but with the message length
- * given rather than read from a header that may carry extension headers.
- */
-static uint16_t
-icmp6_sum(const uint8_t *src, const uint8_t *dst, const uint8_t *icmp,
-	  uint32_t len)
+/* Source and destination are adjacent in the IPv6 header. */
+static inline uint16_t
+icmp6_sum(const struct rte_ipv6_hdr *ip6, const uint8_t *icmp, uint32_t len)
 {
-	uint32_t phdr[2] = { rte_cpu_to_be_32(len),
-			     rte_cpu_to_be_32(IPPROTO_ICMPV6) };
-	uint32_t sum;
-
-	sum = __rte_raw_cksum(src, IPV6_LEN, 0);
-	sum = __rte_raw_cksum(dst, IPV6_LEN, sum);
-	sum = __rte_raw_cksum(phdr, sizeof(phdr), sum);
-	sum = __rte_raw_cksum(icmp, len, sum);
-	return __rte_raw_cksum_reduce(sum);
+	return mg_cksum_l4(ip6->src_addr, IPV6_LEN, IPPROTO_ICMPV6, icmp,
+			   (uint16_t)len);
 }
 
 /*
@@ -309,7 +279,7 @@ nd_write(uint8_t *l3, const uint8_t *src, const uint8_t *dst, uint8_t type,
 	icmp[ND_HDR + 1] = ND_LLA_OPT / ND_OPT_UNIT;
 	memcpy(icmp + ND_HDR + 2, lla, RTE_ETHER_ADDR_LEN);
 
-	cksum = ~icmp6_sum(ip6->src_addr, ip6->dst_addr, icmp, ND_MSG);
+	cksum = ~icmp6_sum(ip6, icmp, ND_MSG);
 	memcpy(icmp + 2, &cksum, sizeof(cksum));
 }
 
@@ -578,7 +548,7 @@ icmp6_cksum_ok(const struct rte_mbuf *m, const struct rte_ipv6_hdr *ip6,
 	if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
 	    RTE_MBUF_F_RX_L4_CKSUM_GOOD)
 		return true;
-	return icmp6_sum(ip6->src_addr, ip6->dst_addr, icmp, len) == 0xffff;
+	return icmp6_sum(ip6, icmp, len) == 0xffff;
 }
 
 /*
@@ -777,7 +747,7 @@ echo6_reply(struct rte_mbuf *m, const struct mg_pkt_info *info,
 
 	if (info->l4_off != info->l3_off + IPV6_HDR)
 		return false;
-	if (icmp[0] != ICMP6_ECHO_REQUEST || icmp[1] != 0)
+	if (icmp[0] != MG_ICMP6_ECHO_REQUEST || icmp[1] != 0)
 		return false;
 	if (ipv6_is_unspecified(ip6->src_addr) ||
 	    ipv6_is_multicast(ip6->src_addr) ||
@@ -793,7 +763,7 @@ echo6_reply(struct rte_mbuf *m, const struct mg_pkt_info *info,
 	 * The pseudo-header sum survives the swap, so patching the type is
 	 * a full recompute in O(1); a corrupt request stays corrupt.
 	 */
-	icmp_set_type(icmp, ICMP6_ECHO_REPLY);
+	icmp_set_type(icmp, MG_ICMP6_ECHO_REPLY);
 	return true;
 }
 
@@ -810,7 +780,7 @@ mg_neigh_echo_reply(struct rte_mbuf *m, const struct mg_pkt_info *info,
 
 /* ---- requests ---- */
 
-static_assert(RTE_ETHER_HDR_LEN + ARP_LEN <= ETH_FRAME_MIN,
+static_assert(RTE_ETHER_HDR_LEN + MG_ARP_LEN <= ETH_FRAME_MIN,
 	      "an ARP request is padded, never truncated");
 static_assert(RTE_ETHER_HDR_LEN + IPV6_HDR + ND_MSG >= ETH_FRAME_MIN,
 	      "an NS needs no padding");
@@ -826,7 +796,7 @@ arp_request_write(uint8_t *eth, const struct rte_ether_addr *port_mac,
 	eth_write(eth, &bcast, port_mac);
 	store_be16(eth + 12, RTE_ETHER_TYPE_ARP);
 	store_be16(arp, RTE_ARP_HRD_ETHER);
-	store_be16(arp + 2, ARP_PTYPE_IPV4);
+	store_be16(arp + 2, MG_ARP_PTYPE_IPV4);
 	arp[4] = RTE_ETHER_ADDR_LEN;
 	arp[5] = IPV4_LEN;
 	store_be16(arp + ARP_OP_OFF, RTE_ARP_OP_REQUEST);
@@ -867,7 +837,7 @@ mg_neigh_request(struct rte_mempool *mp, const struct rte_ether_addr *port_mac,
 	}
 	if (src->family == 4) {
 		len = ETH_FRAME_MIN;
-		l3_len = ARP_LEN;
+		l3_len = MG_ARP_LEN;
 	} else {
 		len = RTE_ETHER_HDR_LEN + IPV6_HDR + ND_MSG;
 		l3_len = IPV6_HDR;

@@ -30,14 +30,8 @@
 #include "mg_pkt.h"
 
 /* Ethernet/IPv4 ARP: 8 bytes of header, two MAC + IPv4 address pairs. */
-#define ARP_LEN	       28
-#define ARP_PTYPE_IPV4 0x0800
 #define ARP_HLEN_ETHER 6
 #define ARP_PLEN_IPV4  4
-
-/* RFC 4443; DPDK 22.11 only names the ICMPv4 echo types. */
-#define ICMP6_ECHO_REQUEST 128
-#define ICMP6_ECHO_REPLY   129
 
 /* ICMP and ICMPv6 share the 8-byte type/code/cksum/ident/seq layout. */
 #define ICMP_HDR_LEN 8
@@ -172,16 +166,16 @@ parse_arp(struct rte_mbuf *m, const uint8_t *p, uint32_t len,
 {
 	const uint8_t *arp = p + info->l3_off;
 
-	if (unlikely(len - info->l3_off < ARP_LEN))
+	if (unlikely(len - info->l3_off < MG_ARP_LEN))
 		return MG_DROP_ARP_MALFORMED;
 	if (unlikely(load_be16(arp) != RTE_ARP_HRD_ETHER ||
-		     load_be16(arp + 2) != ARP_PTYPE_IPV4 ||
+		     load_be16(arp + 2) != MG_ARP_PTYPE_IPV4 ||
 		     arp[4] != ARP_HLEN_ETHER || arp[5] != ARP_PLEN_IPV4))
 		return MG_DROP_ARP_MALFORMED;
 
 	info->l3 = MG_L3_ARP;
 	m->l2_len = info->l3_off;
-	m->l3_len = ARP_LEN;
+	m->l3_len = MG_ARP_LEN;
 	m->l4_len = 0;
 	return MG_DROP_NONE;
 }
@@ -255,8 +249,8 @@ parse_icmp(const uint8_t *l4, uint32_t l4_len, bool is_v6,
 		return MG_DROP_ICMP_TRUNCATED;
 
 	if (is_v6)
-		echo = ih->icmp_type == ICMP6_ECHO_REQUEST ||
-		       ih->icmp_type == ICMP6_ECHO_REPLY;
+		echo = ih->icmp_type == MG_ICMP6_ECHO_REQUEST ||
+		       ih->icmp_type == MG_ICMP6_ECHO_REPLY;
 	else
 		echo = ih->icmp_type == RTE_IP_ICMP_ECHO_REQUEST ||
 		       ih->icmp_type == RTE_IP_ICMP_ECHO_REPLY;
@@ -486,20 +480,25 @@ mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
 	return (uint16_t)~sum;
 }
 
-/* One's complement sum of the TCP pseudo-header (RFC 793 / RFC 8200
- * 8.1: upper-layer length @p l4_len) and the segment, unfolded. */
-static uint32_t
-tcp_sum(const uint8_t *l3, bool v4, const void *l4, uint16_t l4_len)
+uint16_t
+mg_cksum_l4(const void *addrs, unsigned int alen, uint8_t proto, const void *l4,
+	    uint16_t len)
 {
-	unsigned int alen = v4 ? 4 : 16;
 	uint32_t sum;
 
-	sum = rte_raw_cksum(l3 + (v4 ? 12 : 8), 2 * alen);
-	sum += rte_cpu_to_be_16(IPPROTO_TCP);
-	sum += rte_cpu_to_be_16(l4_len);
-	sum += rte_raw_cksum(l4, l4_len);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (sum & 0xffff) + (sum >> 16);
+	sum = __rte_raw_cksum(addrs, 2 * alen, 0);
+	sum += rte_cpu_to_be_16(proto);
+	sum += rte_cpu_to_be_16(len);
+	sum = __rte_raw_cksum(l4, len, sum);
+	return __rte_raw_cksum_reduce(sum);
+}
+
+/* The TCP sum of a segment whose IP header starts at @p l3. */
+static inline uint16_t
+tcp_sum(const uint8_t *l3, bool v4, const void *l4, uint16_t l4_len)
+{
+	return mg_cksum_l4(l3 + (v4 ? 12 : 8), v4 ? 4 : 16, IPPROTO_TCP, l4,
+			   l4_len);
 }
 
 /* TCP options a strict receiver takes on any segment. */

@@ -23,6 +23,12 @@
 extern "C" {
 #endif
 
+/* Wire constants DPDK 22.11 does not name (RFC 826, RFC 4443). */
+#define MG_ARP_LEN	      28 /**< Ethernet/IPv4 ARP body */
+#define MG_ARP_PTYPE_IPV4     0x0800
+#define MG_ICMP6_ECHO_REQUEST 128
+#define MG_ICMP6_ECHO_REPLY   129
+
 /** Most VLAN tags accepted in front of the L3 header (802.1ad + 802.1Q). */
 #define MG_PKT_MAX_VLANS 2
 /** Most IPv6 extension headers walked before the frame is refused. */
@@ -256,6 +262,21 @@ int mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info,
  */
 uint16_t mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
 			 unsigned int len);
+
+/**
+ * Ones' complement sum (folded, not inverted) of an upper-layer
+ * pseudo-header (RFC 793 / RFC 8200 8.1) and the message: a valid
+ * checksum sums to 0xffff; a new one is its complement.
+ *
+ * @param addrs  Source then destination address, as in the IP header.
+ * @param alen   4 or 16.
+ * @param proto  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6.
+ * @param l4     The message, checksum field included.
+ * @param len    Its length (the upper-layer length, extension headers
+ *               excluded).
+ */
+uint16_t mg_cksum_l4(const void *addrs, unsigned int alen, uint8_t proto,
+		     const void *l4, uint16_t len);
 
 /**
  * Stable short name of a drop reason, e.g. "ipv4_bad_ihl".
