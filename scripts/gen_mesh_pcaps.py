@@ -31,11 +31,13 @@ from collections import Counter
 from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6EchoReply,
                        ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,
                        ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
-                       IPOption_NOP, IPv6, Raw, RawPcapWriter)
+                       IPOption_NOP, IPv6, Raw)
 from scapy.utils6 import in6_getnsma, in6_getnsmac, inet_pton
 import socket
 
-BASE_TIME = 1700000000
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_pcaps import write_pcap  # noqa: E402,F401  (gen_l7/metrics too)
+
 BCAST = "ff:ff:ff:ff:ff:ff"
 
 # The gateway: net_pcap0 and net_pcap1 MACs (DPDK's pcap PMD).
@@ -70,17 +72,6 @@ TABLE_MAX = 1024                # flows.max of app/meshgate/meshgate.conf
 TABLE_SYNS = 1100               # distinct SYNs in table_full.pcap
 CANARY_FLOWS = 400
 CANARY_WEIGHTS = {B1_4: 75, B2_4: 25}
-
-
-def write_pcap(path, frames):
-    """Raw frames with fixed timestamps 1 ms apart (Ethernet)."""
-    writer = RawPcapWriter(path, linktype=1, sync=False)
-    writer.write_header(None)
-    for i, data in enumerate(frames):
-        usec = i * 1000
-        writer.write_packet(data, sec=BASE_TIME + usec // 1000000,
-                            usec=usec % 1000000)
-    writer.close()
 
 
 def ipl(src, dst, **kw):

@@ -9,7 +9,7 @@
 # MG_ALLOW_SKIPS=1. A test whose fixture teardown errs (e.g. the e2e
 # modules' leak checks) counts as failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 scripts/build.sh release || exit 1
 scripts/build.sh asan || exit 1

@@ -65,7 +65,6 @@ BACKEND_S = 3           # a reset to show in the backend's log
 SPLIT_PAUSE_S = 0.2     # between the two halves of a split request line
 STOP_S = 10
 
-L7_DROPS = L7_DROP_REASONS
 DEFAULT_DENY = "default-deny"
 RULES = ("web-no-admin", "web-api", "api-sni", "evil-sni", "web-no-b",
          DEFAULT_DENY)
@@ -351,7 +350,7 @@ class L7E2E:
         assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
         out = collections.Counter()
         drops = mg_telemetry.query(self.prefix, "/meshgate/stats")["drops"]
-        for reason in L7_DROPS:
+        for reason in L7_DROP_REASONS:
             assert reason in drops, "no drop reason %r in telemetry" % reason
             out["drop:" + reason] = drops[reason]
         policies = mg_telemetry.query(self.prefix, "/meshgate/policies")
@@ -765,7 +764,7 @@ def test_zz_totals_and_clean_shutdown(l7):
     got = {k: v for k, v in now.items() if v}
     assert got == {k: v for k, v in expected.items() if v}, \
         "telemetry totals %s, the tests caused %s" % (got, dict(expected))
-    for reason in L7_DROPS:
+    for reason in L7_DROP_REASONS:
         assert stats["drops"].get(reason) == expected["drop:" + reason], \
             (reason, stats["drops"])
     assert stats["drops_total"] == sum(stats["drops"].values())

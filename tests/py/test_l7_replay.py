@@ -32,20 +32,16 @@ import sys
 import pytest
 from scapy.all import IP, TCP, Ether, IPv6, conf as scapy_conf
 
-from mgrun import (CONFIGS, REPO, load_stats, mg_telemetry, pcap_vdev,
-                   read_frames, wait_for)
-from test_mesh_replay import (assert_drops, assert_no_sanitizer_report,
-                              bad_checksums, check_mesh_stats, describe,
-                              norm_forwarded)
+from mgrun import (CONFIGS, L7_DROP_REASONS, REPO, assert_no_sanitizer_report,
+                   load_stats, mg_telemetry, pcap_vdev, read_frames,
+                   wait_for)
+from test_mesh_replay import (assert_drops, bad_checksums, check_mesh_stats,
+                              describe, norm_forwarded)
 
 scapy_conf.verb = 0
 
 GEN = REPO / "scripts" / "gen_l7_pcaps.py"
 L7_CONFIGS = sorted(CONFIGS.glob("l7_replay*.conf"))
-L7_REASONS = ("l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
-              "l7_bad_hello", "l7_too_large", "l7_pending_full",
-              "l7_out_of_order", "l7_reset", "l7_ambiguous",
-              "l7_stale_timestamp")
 DECISIONS = ("allow", "deny", "dry_run")
 READY_S = 20            # EAL start-up to the first telemetry reply
 HANDLED_S = 20          # every frame of a capture received and handled
@@ -252,7 +248,7 @@ def check_run(run):
     forwarded = [f for f in run.out if not is_reset(f)]
     assert_forwarded(forwarded, sc["forwarded"])
     assert_resets(resets, sc["resets"])
-    missing = set(L7_REASONS) - set(stats["drops"])
+    missing = set(L7_DROP_REASONS) - set(stats["drops"])
     assert not missing, "drop reasons missing from stats-json: %s" % \
         sorted(missing)
     assert_drops(stats, sc["drops"])

@@ -21,8 +21,9 @@ from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6ND_NA, IPv6,
                        conf as scapy_conf)
 from scapy.packet import NoPayload
 
-from mgrun import (CONFIGS, DROP_REASONS, IDLE_MS, REPO, load_stats,
-                   mg_telemetry, pcap_vdev, read_frames)
+from mgrun import (CONFIGS, DROP_REASONS, IDLE_MS, REPO,
+                   assert_no_sanitizer_report, load_stats, mg_telemetry,
+                   pcap_vdev, read_frames)
 
 scapy_conf.verb = 0
 
@@ -34,8 +35,6 @@ MESH_REASONS = ("no_service", "local_unhandled", "policy_deny", "tcp_not_syn",
                 "neigh_timeout")
 TELEMETRY_READY_S = 20
 RUN_EXIT_S = 30
-# What ASan/UBSan builds print on a finding (UBSan does not fail the run).
-SANITIZER = re.compile(r"runtime error:|Sanitizer")
 
 
 # ------------------------------------------------------------ fixtures
@@ -77,11 +76,6 @@ def check_mesh_stats(stats):
     assert stats["mempool"]["in_use"] == 0, "mbufs leaked: %s" % \
         stats["mempool"]
     return stats
-
-
-def assert_no_sanitizer_report(log):
-    hits = [line for line in log.splitlines() if SANITIZER.search(line)]
-    assert not hits, "sanitizer report:\n" + "\n".join(hits)
 
 
 def assert_drops(stats, expected):
