@@ -1611,9 +1611,16 @@ test_nat_udp_no_cksum(void **state)
 	f.udp->dgram_cksum = 0;
 	f.ip4->hdr_checksum = 0;
 	f.ip4->hdr_checksum = rte_ipv4_cksum(f.ip4);
+	assert_memory_not_equal(info.tuple.dst, a4, 4);
+	assert_int_not_equal(info.tuple.dport, rte_cpu_to_be_16(81));
 	mg_pkt_nat(f.m, &info, true, a4, rte_cpu_to_be_16(81));
 	assert_int_equal(f.udp->dgram_cksum, 0);
 	assert_int_equal(rte_ipv4_cksum(f.ip4), 0);
+	/* and the rewrite happened */
+	assert_reason(mg_pkt_parse(f.m, &info), MG_DROP_NONE);
+	assert_memory_equal(info.tuple.dst, a4, 4);
+	assert_int_equal(info.tuple.dport, rte_cpu_to_be_16(81));
+	assert_int_equal(f.udp->dgram_cksum, 0);
 }
 
 /* IPv6 pseudo-header checksum over the upper-layer length, which the
