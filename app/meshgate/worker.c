@@ -433,12 +433,14 @@ resolve(struct mg_worker *w, const struct mg_ruleset *rs,
 	       mg_neigh_lookup(w->dp->neigh, nh, w->now, mac);
 }
 
-/* Hold @p m until @p nh answers, asking for it now. */
+/* Hold @p m until @p nh answers, asking for it unless a packet parked
+ * before already did. */
 static void
 park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
      const struct mg_addr *nh, uint8_t out)
 {
 	uint64_t deadline = w->now + w->dp->tsc_hz * PARK_MS / 1000;
+	bool asked = mg_neigh_pending_has(&w->pending, nh);
 	struct mg_addr src;
 	struct rte_mbuf *req;
 
@@ -446,7 +448,7 @@ park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		drop(w, m, MG_DROP_NEIGH_QUEUE_FULL);
 		return;
 	}
-	if (!mg_ruleset_local_addr(rs, out, nh, &src))
+	if (asked || !mg_ruleset_local_addr(rs, out, nh, &src))
 		return; /* no address to ask from: the packet times out */
 	req = mg_neigh_request(w->dp->pool, &w->dp->mac[out], &src, nh);
 	if (req != NULL)

@@ -106,8 +106,6 @@ struct mg_neigh_table {
 };
 
 /* The pending queue indexes slot[] with a mask. */
-static_assert((MG_NEIGH_PENDING_MAX & (MG_NEIGH_PENDING_MAX - 1)) == 0,
-	      "MG_NEIGH_PENDING_MAX must be a power of two");
 
 /* Solicited-node groups ff02::1:ffXX:XXXX (RFC 4291 2.7.1). */
 static const uint8_t snm_prefix[13] = {
@@ -867,10 +865,18 @@ mg_neigh_request(struct rte_mempool *mp, const struct rte_ether_addr *port_mac,
 
 /* ---- pending queue ---- */
 
-static inline struct mg_neigh_parked *
-pending_slot(struct mg_neigh_pending *q, uint32_t i)
+bool
+mg_neigh_pending_has(const struct mg_neigh_pending *q,
+		     const struct mg_addr *next_hop)
 {
-	return &q->slot[(q->head + i) & (MG_NEIGH_PENDING_MAX - 1)];
+	uint32_t i;
+
+	for (i = 0; i < q->count; i++)
+		if (q->slot[i].next_hop.family == next_hop->family &&
+		    memcmp(q->slot[i].next_hop.bytes, next_hop->bytes,
+			   sizeof(next_hop->bytes)) == 0)
+			return true;
+	return false;
 }
 
 int
@@ -881,7 +887,7 @@ mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
 
 	if (q->count >= MG_NEIGH_PENDING_MAX)
 		return -ENOSPC;
-	s = pending_slot(q, q->count);
+	s = &q->slot[q->count];
 	s->m = m;
 	s->next_hop = *next_hop;
 	s->deadline = deadline;
@@ -904,18 +910,18 @@ mg_neigh_pending_run(struct mg_neigh_pending *q, struct mg_neigh_table *t,
 	struct rte_ether_addr mac;
 
 	for (i = 0; i < n; i++) {
-		struct mg_neigh_parked s = *pending_slot(q, i);
+		struct mg_neigh_parked s = q->slot[i];
 
 		if (mg_neigh_lookup(t, &s.next_hop, now, &mac))
 			send(ctx, s.m, s.port, &mac);
 		else if (now > s.deadline)
 			send(ctx, s.m, s.port, NULL);
 		else
-			*pending_slot(q, kept++) = s;
+			q->slot[kept++] = s;
 	}
 	added = q->count - n;
 	for (i = 0; i < added; i++)
-		*pending_slot(q, kept + i) = *pending_slot(q, n + i);
+		q->slot[kept + i] = q->slot[n + i];
 	q->count = kept + added;
 	return n - kept;
 }
@@ -926,7 +932,6 @@ mg_neigh_pending_flush(struct mg_neigh_pending *q)
 	uint32_t i;
 
 	for (i = 0; i < q->count; i++)
-		rte_pktmbuf_free(pending_slot(q, i)->m);
-	q->head = 0;
+		rte_pktmbuf_free(q->slot[i].m);
 	q->count = 0;
 }

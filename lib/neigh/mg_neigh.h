@@ -134,7 +134,6 @@ struct mg_neigh_parked {
 
 /** A worker's bounded queue of parked packets (FIFO). Not shared. */
 struct mg_neigh_pending {
-	uint32_t head;
 	uint32_t count;
 	struct mg_neigh_parked slot[MG_NEIGH_PENDING_MAX];
 };
@@ -148,6 +147,13 @@ struct mg_neigh_pending {
 int mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
 		  const struct mg_addr *next_hop, uint8_t port,
 		  uint64_t deadline);
+
+/**
+ * Whether a packet for @p next_hop is parked already: its request is out,
+ * and another one for each packet behind it would only flood the link.
+ */
+bool mg_neigh_pending_has(const struct mg_neigh_pending *q,
+			  const struct mg_addr *next_hop);
 
 /** Called by mg_neigh_pending_run() for each packet leaving the queue. */
 typedef void (*mg_neigh_release_t)(void *ctx, struct rte_mbuf *m, uint8_t port,
