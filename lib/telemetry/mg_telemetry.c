@@ -480,6 +480,38 @@ tel_set_sum(uint32_t slot, struct mg_tel_set_sum *out)
 }
 
 void
+tel_set_add(struct mg_tel_set_sum *a, const struct mg_tel_set_sum *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < MG_TEL_DIR_MAX; i++)
+		a->bytes[i] += b->bytes[i];
+	for (i = 0; i < MG_TEL_L4_MAX; i++)
+		a->opened[i] += b->opened[i];
+	a->closed += b->closed;
+	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
+		a->requests[i] += b->requests[i];
+	for (i = 0; i < MG_TEL_DURATION_BUCKETS; i++)
+		a->duration_bucket[i] += b->duration_bucket[i];
+	a->duration_sum += b->duration_sum;
+	a->duration_count += b->duration_count;
+}
+
+bool
+tel_set_active(const struct mg_tel_set_sum *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < MG_TEL_L4_MAX; i++)
+		if (s->opened[i] != 0)
+			return true;
+	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
+		if (s->requests[i] != 0)
+			return true;
+	return s->bytes[0] != 0 || s->bytes[1] != 0;
+}
+
+void
 tel_dest_sum(uint32_t dest, uint64_t *bucket, uint64_t *sum)
 {
 	unsigned int c;

@@ -178,40 +178,21 @@ add_name(struct rte_tel_data *d, const char *key, const char *name)
 
 /* Traffic of some label sets added together. */
 struct agg {
-	uint64_t opened[MG_TEL_L4_MAX];
-	uint64_t closed;
-	uint64_t requests[MG_TEL_CLASS_MAX];
-	uint64_t bytes[MG_TEL_DIR_MAX];
+	struct mg_tel_set_sum s;
 	bool seen;
 };
 
 static void
 agg_add(struct agg *a, const struct mg_tel_set_sum *s)
 {
-	unsigned int i;
-
-	for (i = 0; i < MG_TEL_L4_MAX; i++)
-		a->opened[i] += s->opened[i];
-	a->closed += s->closed;
-	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
-		a->requests[i] += s->requests[i];
-	for (i = 0; i < MG_TEL_DIR_MAX; i++)
-		a->bytes[i] += s->bytes[i];
+	tel_set_add(&a->s, s);
 	a->seen = true;
 }
 
 static bool
 agg_active(const struct agg *a)
 {
-	unsigned int i;
-
-	for (i = 0; i < MG_TEL_L4_MAX; i++)
-		if (a->opened[i] != 0)
-			return true;
-	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
-		if (a->requests[i] != 0)
-			return true;
-	return a->bytes[0] != 0 || a->bytes[1] != 0;
+	return tel_set_active(&a->s);
 }
 
 static void
@@ -224,16 +205,16 @@ agg_fill(struct rte_tel_data *d, const struct agg *a)
 	unsigned int i;
 
 	rte_tel_data_add_dict_u64(d, "connections",
-				  a->opened[MG_TEL_TCP] +
-					  a->opened[MG_TEL_UDP]);
-	rte_tel_data_add_dict_u64(d, "tcp_opened", a->opened[MG_TEL_TCP]);
-	rte_tel_data_add_dict_u64(d, "tcp_closed", a->closed);
+				  a->s.opened[MG_TEL_TCP] +
+					  a->s.opened[MG_TEL_UDP]);
+	rte_tel_data_add_dict_u64(d, "tcp_opened", a->s.opened[MG_TEL_TCP]);
+	rte_tel_data_add_dict_u64(d, "tcp_closed", a->s.closed);
 	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
-		rte_tel_data_add_dict_u64(d, req[i], a->requests[i]);
+		rte_tel_data_add_dict_u64(d, req[i], a->s.requests[i]);
 	rte_tel_data_add_dict_u64(d, "received_bytes",
-				  a->bytes[MG_TEL_DIR_REQUEST]);
+				  a->s.bytes[MG_TEL_DIR_REQUEST]);
 	rte_tel_data_add_dict_u64(d, "sent_bytes",
-				  a->bytes[MG_TEL_DIR_RESPONSE]);
+				  a->s.bytes[MG_TEL_DIR_RESPONSE]);
 }
 
 static uint64_t

@@ -89,6 +89,11 @@ uint64_t tel_tsc_hz(void);
 size_t tel_memory_locked(void);
 /* Sums over lcores, under the read lock. */
 void tel_set_sum(uint32_t slot, struct mg_tel_set_sum *out);
+/* Add @p b into @p a, every field. */
+void tel_set_add(struct mg_tel_set_sum *a, const struct mg_tel_set_sum *b);
+/* Whether a label set carried any traffic (connections, requests,
+ * bytes): idle ones are left out of replies. */
+bool tel_set_active(const struct mg_tel_set_sum *s);
 void tel_dest_sum(uint32_t dest, uint64_t *bucket, uint64_t *sum);
 void tel_rule_sum(uint32_t rule, uint64_t *decisions);
 void tel_latency_sum(const struct mg_lcore_stats *s, uint64_t *bucket,

@@ -123,20 +123,6 @@ histogram(FILE *f, const char *name, const struct labels *l,
 	sample_u64(f, metric, l, NULL, NULL, cum);
 }
 
-static bool
-set_active(const struct mg_tel_set_sum *s)
-{
-	unsigned int i;
-
-	for (i = 0; i < MG_TEL_L4_MAX; i++)
-		if (s->opened[i] != 0)
-			return true;
-	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
-		if (s->requests[i] != 0)
-			return true;
-	return s->bytes[0] != 0 || s->bytes[1] != 0;
-}
-
 static void
 set_labels(const struct tel_registry *r, uint32_t slot, struct labels *l)
 {
@@ -173,7 +159,7 @@ set_counter(FILE *f, const struct tel_registry *r,
 	for (i = 0; i < r->n[TEL_KIND_SET]; i++) {
 		struct labels l;
 
-		if (!set_active(&sum[i]))
+		if (!tel_set_active(&sum[i]))
 			continue;
 		set_labels(r, i, &l);
 		sample_u64(f, name, &l, NULL, NULL,
@@ -210,7 +196,7 @@ render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
 	for (i = 0; i < n; i++) {
 		struct labels l;
 
-		if (!set_active(&sum[i]))
+		if (!tel_set_active(&sum[i]))
 			continue;
 		set_labels(r, i, &l);
 		for (c = 0; c < MG_TEL_CLASS_MAX; c++)
