@@ -168,9 +168,11 @@ fixture(const char *extra, uint32_t max_pending, uint32_t bytes)
 	return fx;
 }
 
+/* Every test gives back the buffers it holds: none may leak. */
 static void
 fixture_free(struct fixture *fx)
 {
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 0);
 	mg_l7_pool_free(fx->pool);
 	mg_l7_free(fx->l7);
 	mg_conf_free(fx->conf);
@@ -543,16 +545,39 @@ test_refusals(void **state)
 		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_PENDING_FULL);
 	assert_int_equal(mg_l7_pool_in_use(fx->pool), 2);
-	/* expiry gives a buffer back after a grace period */
+	/* expiry gives a buffer back after a grace period, not before:
+	 * a worker may still be writing to it */
 	mg_l7_flow_release(fx->pool, &other[0]);
 	assert_int_equal(other[0].buf, 0);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 2);
+	open_flow(fx, &other[2], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[2], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_PENDING_FULL);
 	rte_rcu_qsbr_quiescent(qsv, 0);
 	open_flow(fx, &other[2], SVC_SHOP);
 	assert_int_equal(
 		send_seg(fx, &other[2], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
 		MG_L7_FORWARD);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 2);
 	mg_l7_flow_release(fx->pool, &other[1]);
 	mg_l7_flow_release(fx->pool, &other[2]);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 2);
+	/* both come back after the next grace period, for two new split
+	 * heads; those are then reset, which gives them back at once */
+	rte_rcu_qsbr_quiescent(qsv, 0);
+	open_flow(fx, &other[0], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[0], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_FORWARD);
+	open_flow(fx, &other[1], SVC_SHOP);
+	assert_int_equal(
+		send_seg(fx, &other[1], SVC_SHOP, ID_ADMIN, "GET /", 5, &why),
+		MG_L7_FORWARD);
+	assert_int_equal(mg_l7_pool_in_use(fx->pool), 2);
+	mg_l7_flow_reset(fx->pool, &other[0]);
+	mg_l7_flow_reset(fx->pool, &other[1]);
 	fixture_free(fx);
 }
 
