@@ -310,6 +310,21 @@ def test_metrics_endpoint(gateway):
     assert rx and sum(v for _, v in rx) > 0, \
         "no received packets in /metrics:\n" + text[:2000]
     assert samples(text, "meshgate_flow_table_capacity"), text[:2000]
+    # passive health: one series per (service, version, backend) of the
+    # bundled config, up or not, with its ejection count
+    up = dict(samples(text, "meshgate_backend_up"))
+    ejections = dict(samples(text, "meshgate_backend_ejections_total"))
+    for service, version, backend in (
+            ("shop", "v1", "198.18.2.21:8080"), ("shop", "v1",
+                                                 "2001:db8:2::21"),
+            ("sandbox", "v1", "198.18.2.22:9000"),
+            ("pair", "v1", "198.18.2.21"), ("pair", "v2", "198.18.2.22"),
+            ("dns", "v1", "198.18.2.53")):
+        key = ('{destination_service="%s",destination_version="%s",'
+               'backend="%s"}' % (service, version, backend))
+        assert up.get(key) in (0.0, 1.0), (key, sorted(up))
+        assert ejections.get(key, -1) >= 0, (key, sorted(ejections))
+    assert len(up) == len(ejections) == 9, sorted(up)
 
     # gzip when asked; the same exposition once decompressed
     status, headers, zbody = http(url, {"Accept-Encoding": "gzip"})
