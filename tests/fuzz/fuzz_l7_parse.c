@@ -6,7 +6,8 @@
  * runs it). Besides memory safety (ASan/UBSan), it checks the contract
  * the stream walker relies on: a refusal is final — no prefix of the
  * bytes gives another error, no longer input makes them valid — a
- * complete head stays complete at any longer length, and chunked framing
+ * complete head stays complete at any longer length (a complete prefix
+ * is the whole input's head, of the same length), and chunked framing
  * gives the same answer however the body is cut. */
 
 #include <stdbool.h>
@@ -31,6 +32,8 @@ static void
 check_prefix(int r, int r2, uint32_t k)
 {
 	if (r2 < 0)
+		CHECK(r == r2);
+	if (r2 > 0)
 		CHECK(r == r2);
 	if (r > 0)
 		CHECK(r2 == (k >= (uint32_t)r ? r : 0));
@@ -57,15 +60,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = mg_http_parse_head(p, len, &head);
 	for (k = 0; k <= len; k += step)
 		check_prefix(r, mg_http_parse_head(p, k, &head2), k);
-	if (r > 0)
+	if (r > 0) {
 		CHECK(r <= (int)len && head.n_headers <= MG_HTTP_MAX_HEADERS);
+		/* the edge the stride may step over: one byte short, exact */
+		k = (uint32_t)r - 1;
+		check_prefix(r, mg_http_parse_head(p, k, &head2), k);
+		k = (uint32_t)r;
+		check_prefix(r, mg_http_parse_head(p, k, &head2), k);
+	}
 
 	r = mg_tls_parse_client_hello(p, len, tmp, &hello);
 	for (k = 0; k <= len; k += step)
 		check_prefix(r, mg_tls_parse_client_hello(p, k, tmp, &hello2),
 			     k);
-	if (r > 0)
+	if (r > 0) {
 		CHECK(r <= (int)len && strlen(hello.sni) == hello.sni_len);
+		k = (uint32_t)r - 1;
+		check_prefix(r, mg_tls_parse_client_hello(p, k, tmp, &hello2),
+			     k);
+		k = (uint32_t)r;
+		check_prefix(r, mg_tls_parse_client_hello(p, k, tmp, &hello2),
+			     k);
+	}
 
 	c1 = mg_http_chunked(&left1, &st1, p, len, &done1);
 	c2 = mg_http_chunked(&left2, &st2, p, cut, &done2);
