@@ -145,6 +145,12 @@ test_maglev_errors(void **state)
 	assert_int_equal(
 		mg_maglev_build(table_a, 3, (uint64_t[]){ 7, 8, 9 }, 3), 0);
 	assert_int_equal(table_a[0] + table_a[1] + table_a[2], 0 + 1 + 2);
+	assert_in_range(table_a[0], 0, 2);
+	assert_in_range(table_a[1], 0, 2);
+	assert_in_range(table_a[2], 0, 2);
+	assert_int_equal((1u << table_a[0]) | (1u << table_a[1]) |
+				 (1u << table_a[2]),
+			 0x7);
 }
 
 /*

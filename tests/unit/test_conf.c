@@ -1200,7 +1200,11 @@ test_health_rules(void **state)
 	mg_conf_free(c);
 }
 
-/* Every MG_CONF_MAX_* bound is refused with the number and the limit. */
+/* Every MG_CONF_MAX_* bound on the length of a list is refused with the
+ * number and the limit. The others are checked where their key is:
+ * MAX_BURST (test at "between 1 and 256"), MAX_ADDRS and MAX_ROUTES
+ * (their "lists ... at most" errors), MAX_WEIGHT_TOTAL, MAX_MATCHERS
+ * and MAX_PATTERNS; MAX_ERRORS is the size of the error list. */
 static void
 test_bounds(void **state)
 {
@@ -1320,6 +1324,24 @@ test_bounds(void **state)
 					i > 0 ? ", " : "", i / 256, i % 256);
 	snprintf(text + off, cap - off, "\n);\n");
 	expect_error(text, 2, "'neighbours' lists 257 entries; at most 256");
+
+	off = (size_t)snprintf(text, cap, "ports = (\n");
+	for (i = 0; i <= MG_CONF_MAX_PORTS; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s{ name = \"p%d\"; device = "
+					"\"net_pcap%d\"; profile = \"pcap\"; }",
+					i > 0 ? ", " : "", i, i);
+	snprintf(text + off, cap - off, "\n);\n");
+	expect_error(text, 1,
+		     "'ports' lists 5 ports; between 1 and 4 are supported");
+
+	off = (size_t)snprintf(text, cap, P1 "lcores = (\n");
+	for (i = 0; i <= MG_CONF_MAX_LCORES; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"%s{ lcore = %d; queue = %d; }",
+					i > 0 ? ", " : "", i, i);
+	snprintf(text + off, cap - off, "\n);\n");
+	expect_error(text, 2, "'lcores' lists 129 entries; at most 128");
 	free(text);
 }
 

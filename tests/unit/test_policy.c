@@ -722,6 +722,7 @@ test_tls(void **state)
 {
 	struct fixture *fx = fixture("", 4, 1024);
 	enum mg_drop_reason why;
+	uint64_t evil, dflt;
 	uint8_t hello[512];
 	uint32_t n;
 
@@ -746,17 +747,24 @@ test_tls(void **state)
 			 MG_L7_FORWARD);
 	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
 	/* denied names: the deny rule, and default deny */
+	evil = decisions(SLOT(6), MG_TEL_DENY);
+	dflt = decisions(SLOT_DEFAULT, MG_TEL_DENY);
 	n = client_hello(hello, "evil.example");
 	open_flow(fx, &fx->st, SVC_SECURE);
 	assert_int_equal(
 		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
 		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_DENY);
+	assert_int_equal(decisions(SLOT(6), MG_TEL_DENY), evil + 1);
+	assert_int_equal(decisions(SLOT_DEFAULT, MG_TEL_DENY), dflt);
 	n = client_hello(hello, "www.example");
 	open_flow(fx, &fx->st, SVC_SECURE);
 	assert_int_equal(
 		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
 		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
+	assert_int_equal(decisions(SLOT(6), MG_TEL_DENY), evil + 1);
+	assert_int_equal(decisions(SLOT_DEFAULT, MG_TEL_DENY), dflt + 1);
 	/* no SNI at all: no SNI rule can match */
 	n = client_hello(hello, NULL);
 	open_flow(fx, &fx->st, SVC_SECURE);

@@ -1485,7 +1485,7 @@ test_canary_chain(void **state)
 {
 	struct mg_ruleset *rs;
 	struct mg_decision d;
-	uint32_t h, hash;
+	uint32_t h, hash, ledger[2] = { 0, 0 };
 
 	(void)state;
 	rs = build_text(fmt(
@@ -1529,12 +1529,15 @@ test_canary_chain(void **state)
 		/* no canary in ledger: the weights decide, both seen */
 		d = classify(rs, "198.19.1.2", "198.19.0.3", TCP, 80, hash);
 		assert_int_equal(d.pick, MG_PICK_WEIGHT);
+		assert_in_range(d.version, 0, 1);
+		ledger[d.version]++;
 		/* cart's canary 198.19.9.9 is also identity fe, which no
 		 * route of shop names: the chain decides */
 		d = classify(rs, "198.19.9.9", "198.19.0.1", TCP, 80, hash);
 		assert_int_equal(d.version, 1);
 		assert_int_equal(d.pick, MG_PICK_CHAIN);
 	}
+	assert_true(ledger[0] > 0 && ledger[1] > 0);
 	mg_ruleset_free(rs);
 
 	/* the pin beats the chain: qa's prefix holds a canary backend */

@@ -602,6 +602,11 @@ check_bounds(const char *which, const struct mg_tel_bounds *b, int n)
 	for (i = 0; i < n; i++) {
 		assert_int_equal(mg_telemetry_hist_bound(which, i, &sec, &cyc),
 				 0);
+		/* @p b is the lcore block's pointer, the table the writers
+		 * bucket with; hist_bound reads the library's own. They
+		 * must be one table: the floor() check below ties cyc to
+		 * the seconds only, and the last bound is checked nowhere
+		 * else. */
 		assert_int_equal(cyc, b->le[i]);
 		if (i == n - 1) {
 			assert_true(isinf(sec));
