@@ -1771,9 +1771,14 @@ test_pending_deadline(void **state)
 	struct sent s = { 0 };
 
 	(void)state;
+	assert_false(mg_neigh_pending_has(q, &a));
 	m[0] = park_new(&a, 0, T0 + 10);
+	/* a's request is out; b has none yet */
+	assert_true(mg_neigh_pending_has(q, &a));
+	assert_false(mg_neigh_pending_has(q, &b));
 	m[1] = park_new(&b, 1, T0 + 10);
 	m[2] = park_new(&a, 2, T0 + 50);
+	assert_true(mg_neigh_pending_has(q, &b));
 
 	/* At the deadline a packet still waits; past it, it leaves. */
 	assert_int_equal(
@@ -1792,6 +1797,8 @@ test_pending_deadline(void **state)
 	assert_ptr_equal(s.m[2], m[2]);
 	assert_false(s.resolved[2]);
 	assert_int_equal(q->count, 0);
+	/* gone from the queue: the next packet for a asks again */
+	assert_false(mg_neigh_pending_has(q, &a));
 }
 
 static void

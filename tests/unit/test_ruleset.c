@@ -518,8 +518,12 @@ test_resolve_after_reload(void **state)
 	(void)state;
 	old = build_text(
 		fmt(P1 "%sservices = (\n%s,\n%s\n);\n", ids, web, api));
-	new = build_text(
-		fmt(P1 "%sservices = (\n%s,\n%s\n);\n", ids_swapped, api, web));
+	new = build_text(fmt(P1 "unmatched = \"forward\";\n%sservices = "
+				"(\n%s,\n%s\n);\n",
+			     ids_swapped, api, web));
+	/* wire mode travels with the ruleset, swapped with the services */
+	assert_false(mg_ruleset_forward_unmatched(old));
+	assert_true(mg_ruleset_forward_unmatched(new));
 	assert_int_not_equal(mg_ruleset_generation(old),
 			     mg_ruleset_generation(new));
 	assert_true(mg_ruleset_resolve(old, &t, &service, &identity));
