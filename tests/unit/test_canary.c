@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <rte_common.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -515,8 +517,12 @@ run_reporters(struct reporter *r, unsigned int n, bool mixed,
 				 &attr, sizeof(startup_cpus), &startup_cpus),
 			 0);
 	for (i = 0; i < THREADS; i++) {
-		r[i] = (struct reporter){ .h = h, .p = p, .start = &start,
-					  .rank = i, .n = n, .mixed = mixed };
+		r[i] = (struct reporter){ .h = h,
+					  .p = p,
+					  .start = &start,
+					  .rank = i,
+					  .n = n,
+					  .mixed = mixed };
 		assert_int_equal(
 			pthread_create(&tid[i], &attr, report_loop, &r[i]), 0);
 	}
@@ -624,16 +630,11 @@ test_health_concurrent_counts(void **state)
 static int
 setup(void **state)
 {
-	char *argv[] = { "test_canary", "--no-huge",   "--no-pci",
-			 "-m",		"64",	       "--file-prefix",
-			 "test_canary", "-l",	       "0",
-			 "--log-level", "lib.*:error", "--log-level",
-			 "mg.*:error" };
 
 	(void)state;
 	if (sched_getaffinity(0, sizeof(startup_cpus), &startup_cpus) != 0)
 		return -1;
-	return rte_eal_init(RTE_DIM(argv), argv) < 0 ? -1 : 0;
+	return mg_test_eal_init("test_canary", "64", "0", true) < 0 ? -1 : 0;
 }
 
 static int

@@ -17,33 +17,20 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "mg_test.h"
 #include <hs/hs.h>
 
 #include "mg_conf.h"
 
-static char tmpdir[] = "/tmp/mg_test_conf.XXXXXX";
 static struct mg_conf_errors errs;
 
 /* Writes @p text to @p name in the temp dir; returns the path. */
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 static struct mg_conf *
 load_text(const char *text)
 {
-	return mg_conf_load(write_file("t.conf", text), MG_DRIVERS_CONF_DIR,
-			    &errs);
+	return mg_conf_load(mg_test_write_file("t.conf", text),
+			    MG_DRIVERS_CONF_DIR, &errs);
 }
 
 /* Asserts that loading @p text fails with an error that starts with
@@ -57,7 +44,8 @@ expect_error(const char *text, int line, const char *words)
 
 	assert_null(load_text(text));
 	assert_true(errs.n > 0);
-	snprintf(prefix, sizeof(prefix), "%s/t.conf:%d: ", tmpdir, line);
+	snprintf(prefix, sizeof(prefix), "%s/t.conf:%d: ", mg_test_tmpdir,
+		 line);
 	for (i = 0; i < errs.n && i < MG_CONF_MAX_ERRORS; i++)
 		if (strncmp(errs.msg[i], prefix, strlen(prefix)) == 0 &&
 		    strstr(errs.msg[i], words) != NULL)
@@ -207,7 +195,7 @@ test_missing_key_and_file(void **state)
 	assert_int_equal(errs.n, 1);
 	assert_non_null(strstr(errs.msg[0], "needs 'ports'"));
 
-	snprintf(path, sizeof(path), "%s/absent.conf", tmpdir);
+	snprintf(path, sizeof(path), "%s/absent.conf", mg_test_tmpdir);
 	assert_null(mg_conf_load(path, MG_DRIVERS_CONF_DIR, &errs));
 	assert_int_equal(errs.n, 1);
 	assert_non_null(strstr(errs.msg[0], "absent.conf"));
@@ -221,13 +209,15 @@ test_bad_profile_names_its_file(void **state)
 	char expect[PATH_MAX + 32];
 
 	(void)state;
-	mkdir(strcat(strcpy(expect, tmpdir), "/prof"), 0700);
-	write_file("prof/broken.conf", "rx_desc = 512;\ntx_desc = 5;\n");
+	mkdir(strcat(strcpy(expect, mg_test_tmpdir), "/prof"), 0700);
+	mg_test_write_file("prof/broken.conf",
+			   "rx_desc = 512;\ntx_desc = 5;\n");
 	assert_null(load_text("drivers_conf_dir = \"prof\";\nports = (\n"
 			      "{ name = \"a\"; device = \"d\"; "
 			      "profile = \"broken\"; }\n);\n"));
 	assert_int_equal(errs.n, 1);
-	snprintf(expect, sizeof(expect), "%s/prof/broken.conf:2: ", tmpdir);
+	snprintf(expect, sizeof(expect),
+		 "%s/prof/broken.conf:2: ", mg_test_tmpdir);
 	assert_memory_equal(errs.msg[0], expect, strlen(expect));
 }
 
@@ -1835,17 +1825,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return mg_test_tmpdir_make("test_conf");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return mg_test_tmpdir_remove();
 }
 
 int

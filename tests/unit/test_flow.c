@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <netinet/in.h>
 
 #include <rte_common.h>
@@ -958,14 +960,9 @@ test_concurrent_lookup(void **state)
 static int
 group_setup(void **state)
 {
-	char *argv[] = {
-		"test_flow", "--no-huge",     "--no-pci",    "-m",
-		"128",	     "--file-prefix", "test_flow",   "-l",
-		"0,1",	     "--log-level",   "lib.*:error",
-	};
 
 	(void)state;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (mg_test_eal_init("test_flow", "128", "0,1", false) < 0)
 		return -1;
 	return 0;
 }

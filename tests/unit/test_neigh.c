@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -1931,16 +1933,11 @@ test_pending_flush(void **state)
 static int
 group_setup(void **state)
 {
-	char *argv[] = {
-		"test_neigh", "--no-huge",     "--no-pci",    "-m",
-		"128",	      "--file-prefix", "test_neigh",  "-l",
-		"0",	      "--log-level",   "lib.*:error",
-	};
 
 	(void)state;
 	if (sched_getaffinity(0, sizeof(startup_cpus), &startup_cpus) != 0)
 		return -1;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (mg_test_eal_init("test_neigh", "128", "0", false) < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("test_neigh", POOL_SIZE, 0, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE,

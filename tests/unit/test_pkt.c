@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <netinet/in.h>
 
 #include <rte_arp.h>
@@ -1498,15 +1500,9 @@ test_mutations(void **state)
 static int
 group_setup(void **state)
 {
-	char *argv[] = {
-		"test_pkt", "--no-huge",   "--no-pci",
-		"-m",	    "64",	   "--file-prefix",
-		"test_pkt", "--log-level", "lib.*:error",
-		"-l",	    "0",
-	};
 
 	(void)state;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (mg_test_eal_init("test_pkt", "64", "0", false) < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("test_pkt", POOL_SIZE, 0, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE,

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -24,7 +26,6 @@
 
 #include "mg_policy.h"
 
-static char tmpdir[] = "/tmp/mg_test_policy.XXXXXX";
 static struct mg_conf_errors errs;
 static struct mg_lcore_stats *stats;
 static struct rte_rcu_qsbr *qsv;
@@ -93,20 +94,6 @@ static const char policies[] =
 	" { name = \"no-evil\"; action = \"deny\"; from = [\"*\"]; "
 	"to = [\"secure\"]; tls = { sni = \"evil\"; }; } );\n";
 
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 static struct mg_conf *
 load(const char *extra)
 {
@@ -114,8 +101,8 @@ load(const char *extra)
 	struct mg_conf *c;
 
 	snprintf(text, sizeof(text), "%s%s%s", base_conf, policies, extra);
-	c = mg_conf_load(write_file("t.conf", text), MG_DRIVERS_CONF_DIR,
-			 &errs);
+	c = mg_conf_load(mg_test_write_file("t.conf", text),
+			 MG_DRIVERS_CONF_DIR, &errs);
 	if (c == NULL)
 		print_error("config: %s\n", errs.msg[0]);
 	assert_non_null(c);
@@ -811,13 +798,10 @@ test_compile_error_names_line(void **state)
 static int
 setup(void **state)
 {
-	char *argv[] = { "test_policy", "--no-huge",	 "--no-pci",	"-m",
-			 "256",		"--file-prefix", "test_policy", "-l",
-			 "0",		"--log-level",	 "lib.*:error" };
 	size_t sz = rte_rcu_qsbr_get_memsize(1);
 
 	(void)state;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (mg_test_eal_init("test_policy", "256", "0", false) < 0)
 		return -1;
 	if (mg_telemetry_configure(64, 64, 64) < 0)
 		return -1;
@@ -827,21 +811,18 @@ setup(void **state)
 		return -1;
 	rte_rcu_qsbr_thread_register(qsv, 0);
 	rte_rcu_qsbr_thread_online(qsv, 0);
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return mg_test_tmpdir_make("test_policy");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	rte_rcu_qsbr_thread_offline(qsv, 0);
 	rte_free(qsv);
 	mg_telemetry_fini();
 	rte_eal_cleanup();
-	return system(cmd) == 0 ? 0 : -1;
+	return mg_test_tmpdir_remove();
 }
 
 int

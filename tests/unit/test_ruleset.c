@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <netinet/in.h>
 
 #include <rte_byteorder.h>
@@ -26,30 +28,15 @@
 
 #include "mg_ruleset.h"
 
-static char tmpdir[] = "/tmp/mg_test_ruleset.XXXXXX";
 static struct mg_conf_errors errs;
-
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
 
 static struct mg_conf *
 conf_text(const char *text)
 {
 	struct mg_conf *c;
 
-	c = mg_conf_load(write_file("t.conf", text), MG_DRIVERS_CONF_DIR,
-			 &errs);
+	c = mg_conf_load(mg_test_write_file("t.conf", text),
+			 MG_DRIVERS_CONF_DIR, &errs);
 	if (c == NULL)
 		print_error("config: %s\n", errs.msg[0]);
 	assert_non_null(c);
@@ -1905,26 +1892,19 @@ test_canary_defensive(void **state)
 static int
 setup(void **state)
 {
-	char *argv[] = { "test_ruleset", "--no-huge",  "--no-pci",
-			 "-m",		 "256",	       "--file-prefix",
-			 "test_ruleset", "-l",	       "0",
-			 "--log-level",	 "lib.*:error" };
 
 	(void)state;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (mg_test_eal_init("test_ruleset", "256", "0", false) < 0)
 		return -1;
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return mg_test_tmpdir_make("test_ruleset");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[PATH_MAX + 16];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	rte_eal_cleanup();
-	return system(cmd) == 0 ? 0 : -1;
+	return mg_test_tmpdir_remove();
 }
 
 int

@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "mg_test.h"
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 
@@ -104,8 +106,8 @@ static void
 pinned_attr(pthread_attr_t *attr)
 {
 	assert_int_equal(pthread_attr_init(attr), 0);
-	assert_int_equal(pthread_attr_setaffinity_np(
-				 attr, sizeof(startup_cpus), &startup_cpus),
+	assert_int_equal(pthread_attr_setaffinity_np(attr, sizeof(startup_cpus),
+						     &startup_cpus),
 			 0);
 }
 
@@ -504,7 +506,8 @@ test_two_lcores_exact(void **state)
 	pinned_attr(&attr);
 	for (i = 0; i < 2; i++)
 		assert_int_equal(
-			pthread_create(&t[i], &attr, tel_writer_main, &w[i]), 0);
+			pthread_create(&t[i], &attr, tel_writer_main, &w[i]),
+			0);
 	pthread_attr_destroy(&attr);
 	do {
 		assert_int_equal(mg_telemetry_set_read(w[0].set, &s), 0);
@@ -1141,24 +1144,11 @@ test_dpdk_commands(void **state)
 static int
 group_setup(void **state)
 {
-	char *argv[] = {
-		"test_telemetry",
-		"--no-huge",
-		"--no-pci",
-		"-m",
-		"128",
-		"--file-prefix",
-		"test_telemetry",
-		"-l",
-		"0",
-		"--log-level",
-		"lib.*:error",
-	};
 
 	(void)state;
 	if (sched_getaffinity(0, sizeof(startup_cpus), &startup_cpus) != 0)
 		return -1;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (mg_test_eal_init("test_telemetry", "128", "0", false) < 0)
 		return -1;
 	return mg_telemetry_init() == 0 ? 0 : -1;
 }

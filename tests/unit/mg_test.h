@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/* What the unit suites share: the EAL started without hugepages or PCI
+ * under the suite's own file prefix, and a private temporary folder for
+ * the config files a suite writes. Header-only; include after cmocka. */
+
+#ifndef MG_TEST_H
+#define MG_TEST_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rte_common.h>
+#include <rte_eal.h>
+
+/**
+ * rte_eal_init() for suite @p name: --no-huge, --no-pci, @p mem MB,
+ * lcores @p lcores ("0", "0,1"), file prefix @p name, library logs at
+ * error only (and meshgate's too when @p quiet).
+ */
+static inline int
+mg_test_eal_init(const char *name, const char *mem, const char *lcores,
+		 bool quiet)
+{
+	char *argv[] = {
+		(char *)name,	"--no-huge",	 "--no-pci",	"-m",
+		(char *)mem,	"--file-prefix", (char *)name,	"-l",
+		(char *)lcores, "--log-level",	 "lib.*:error", "--log-level",
+		"mg.*:error",
+	};
+
+	return rte_eal_init(quiet ? (int)RTE_DIM(argv) : (int)RTE_DIM(argv) - 2,
+			    argv);
+}
+
+/* The suite's temporary folder, made by mg_test_tmpdir_make(). */
+static char mg_test_tmpdir[64];
+
+static inline int
+mg_test_tmpdir_make(const char *name)
+{
+	snprintf(mg_test_tmpdir, sizeof(mg_test_tmpdir), "/tmp/mg_%s.XXXXXX",
+		 name);
+	return mkdtemp(mg_test_tmpdir) == NULL ? -1 : 0;
+}
+
+static inline int
+mg_test_tmpdir_remove(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mg_test_tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write @p text to @p name in the folder; returns its path (static,
+ * valid until the next call). */
+static inline const char *
+mg_test_write_file(const char *name, const char *text)
+{
+	static char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", mg_test_tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+#endif /* MG_TEST_H */
