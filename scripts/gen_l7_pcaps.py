@@ -990,13 +990,14 @@ def strict_conversations(sc):
            urg=1, reset="l7_ambiguous")
 
     # The acknowledgement (a receiver discards data without an acceptable
-    # ACK): no ACK flag, or an ACK of bytes the backend never sent, reset;
-    # an ACK of less than the backend sent (a request crossing a response)
+    # ACK): no ACK flag, or an ACK of bytes the backend never sent, is
+    # outside what TCP tracking accepts and dropped before inspection; an
+    # ACK of less than the backend sent (a request crossing a response)
     # is fine.
     c = shop(sc, "no-ack", FRONT4, 46022)
     c.handshake()
     c.send(http_request(b"/api/items"), "GET /api/items without ACK",
-           flags="P", reset="l7_ambiguous")
+           flags="P", kind="insert", drop="tcp_out_of_window")
     for port, cli in ((46023, FRONT4), (46024, FRONT6)):
         c = shop(sc, "ack-%d" % port, cli, port)
         c.handshake()
@@ -1011,7 +1012,7 @@ def strict_conversations(sc):
         c.respond()
         c.send(http_request(b"/api/three"),
                "GET /api/three, acking 1 byte the backend never sent",
-               ack=c.sseq + 1, reset="l7_ambiguous")
+               ack=c.sseq + 1, kind="insert", drop="tcp_out_of_window")
 
 
 def strict_scenario():

@@ -11,6 +11,7 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_random.h>
 
 #include "meshgate.h"
@@ -21,6 +22,14 @@
 /* Distinct backends ever configured, reloads included (health entries
  * are never removed, so ejections survive reloads). */
 #define HEALTH_MAX 4096
+/* Indirect mbufs for fragments on their way out: each refers to part of
+ * a datagram held in a direct mbuf (rte_ipv4/6_fragment_packet()). */
+#define INDIRECT_MBUFS 2047
+/* ICMP errors and challenge ACKs a worker originates: per second and
+ * at once (Linux sends at most 1000 ICMP errors a second, bursts of
+ * 50, and as many challenge ACKs). */
+#define CTL_RATE  1000
+#define CTL_BURST 50
 
 static struct mg_ruleset *
 build_ruleset(const struct mg_conf *conf, struct mg_health *health,
@@ -174,6 +183,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	};
 	size_t qsv_size = rte_rcu_qsbr_get_memsize(n_workers);
 	unsigned int i;
+	int rc;
 
 	memset(dp, 0, sizeof(*dp));
 	pthread_mutex_init(&dp->labels_lock, NULL);
@@ -183,6 +193,25 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	dp->hash_seed = (uint32_t)rte_rand();
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
+
+	dp->indirect_pool = rte_pktmbuf_pool_create(
+		"mg_indirect", INDIRECT_MBUFS, 64, 0, 0, (int)rte_socket_id());
+	rc = rte_mbuf_dynflag_register(&(const struct rte_mbuf_dynflag){
+		.name = "mg_reassembled" });
+	if (dp->indirect_pool == NULL || rc < 0) {
+		MG_LOG(ERR, "cannot create the fragmentation pool: %s",
+		       rte_strerror(rte_errno));
+		goto fail;
+	}
+	dp->reassembled_flag = UINT64_C(1) << rc;
+	if (rte_meter_srtcm_profile_config(
+		    &dp->ctl_profile,
+		    &(struct rte_meter_srtcm_params){ .cir = CTL_RATE,
+						      .cbs = CTL_BURST }) !=
+	    0) {
+		MG_LOG(ERR, "cannot configure the control packet meter");
+		goto fail;
+	}
 
 	dp->qsv = rte_zmalloc("mg_qsv", qsv_size, RTE_CACHE_LINE_SIZE);
 	if (dp->qsv == NULL || rte_rcu_qsbr_init(dp->qsv, n_workers) != 0) {
@@ -257,6 +286,7 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	mg_neigh_free(dp->neigh);
 	mg_flow_table_free(dp->flows);
 	rte_free(dp->qsv);
+	rte_mempool_free(dp->indirect_pool);
 	memset(dp, 0, sizeof(*dp));
 }
 
@@ -271,15 +301,19 @@ warn_restart_only(const struct mg_conf *old, const struct mg_conf *new)
 		ports = strcmp(old->ports[i].device, new->ports[i].device) !=
 				0 ||
 			old->ports[i].role != new->ports[i].role ||
+			old->ports[i].mss_clamp != new->ports[i].mss_clamp ||
 			memcmp(&old->ports[i].profile, &new->ports[i].profile,
 			       sizeof(old->ports[i].profile)) != 0;
 	if (ports || old->mode != new->mode || old->burst != new->burst ||
 	    old->mbufs != new->mbufs || old->n_lcores != new->n_lcores ||
 	    memcmp(&old->flows, &new->flows, sizeof(old->flows)) != 0 ||
+	    memcmp(&old->fragments, &new->fragments,
+		   sizeof(old->fragments)) != 0 ||
 	    memcmp(&old->l7, &new->l7, sizeof(old->l7)) != 0)
 		MG_LOG(WARNING,
-		       "%s: mode, ports, burst, mempool, lcores, flows and "
-		       "l7 take effect only after a restart",
+		       "%s: mode, ports (profile, mss_clamp), burst, mempool, "
+		       "lcores, flows, fragments and l7 take effect only "
+		       "after a restart",
 		       new->path);
 }
 

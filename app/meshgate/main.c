@@ -515,9 +515,10 @@ main(int argc, char **argv)
 	if (plan_workers(&gw) < 0)
 		goto out_eal;
 	pool_n = pool_size(&gw);
-	gw.pool = rte_pktmbuf_pool_create(
-		"mg_mbufs", pool_n, gw.conf->mbuf_cache, 0,
-		RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	gw.pool = rte_pktmbuf_pool_create("mg_mbufs", pool_n,
+					  gw.conf->mbuf_cache, 0,
+					  mg_port_data_room(gw.conf),
+					  (int)rte_socket_id());
 	if (gw.pool == NULL) {
 		MG_LOG(ERR, "cannot create a pool of %u mbufs: %s", pool_n,
 		       rte_strerror(rte_errno));

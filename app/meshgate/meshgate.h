@@ -12,8 +12,10 @@
 #include <stdint.h>
 
 #include <rte_ethdev.h>
+#include <rte_ip_frag.h>
 #include <rte_log.h>
 #include <rte_mempool.h>
+#include <rte_meter.h>
 #include <rte_rcu_qsbr.h>
 
 #include "mg_canary.h"
@@ -36,8 +38,15 @@ struct mg_port {
 	uint64_t rx_offloads; /**< RTE_ETH_RX_OFFLOAD_* in effect */
 	uint64_t tx_offloads; /**< RTE_ETH_TX_OFFLOAD_* in effect */
 	uint64_t rss_hf;      /**< RTE_ETH_RSS_* in effect */
+	uint16_t mtu;	      /**< largest IP packet it sends */
 	bool started;
 };
+
+/**
+ * Bytes of mbuf data room for ports with these MTUs: whole frames of
+ * the largest MTU fit one mbuf (jumbo frames too).
+ */
+uint16_t mg_port_data_room(const struct mg_conf *conf);
 
 /**
  * Configure and start one port with @p n_queues RX and TX queues.
@@ -76,6 +85,13 @@ struct mg_dataplane {
 	unsigned int n_workers;
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
 	struct rte_mempool *pool; /**< for ARP/ND requests and resets */
+	/** Indirect mbufs of fragments that share a datagram's data */
+	struct rte_mempool *indirect_pool;
+	/** ol_flags bit of a datagram this gateway reassembled: it may be
+	 * fragmented again on the way out, IPv6 included */
+	uint64_t reassembled_flag;
+	/** Gateway-originated errors and challenge ACKs, per worker */
+	struct rte_meter_srtcm_profile ctl_profile;
 	uint64_t tsc_hz;
 	uint32_t hash_seed; /**< per process: callers cannot aim
 			     *   connections at one backend */
@@ -127,6 +143,13 @@ struct mg_worker {
 	void *control_arg;
 	struct mg_flow_cursor cursor;
 	uint64_t now; /**< TSC at the start of this round */
+	uint16_t mtu[MG_CONF_MAX_PORTS];       /**< of each port */
+	uint16_t mss_clamp[MG_CONF_MAX_PORTS]; /**< 0: none */
+	/** Rate of ICMP errors and challenge ACKs this worker originates */
+	struct rte_meter_srtcm ctl_meter;
+	/** Datagrams being reassembled, and fragments to free */
+	struct rte_ip_frag_tbl *frag_tbl;
+	struct rte_ip_frag_death_row death_row;
 	struct mg_neigh_pending pending;
 } __rte_cache_aligned;
 

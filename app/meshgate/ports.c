@@ -90,6 +90,18 @@ configure(const struct mg_port_conf *pc, struct mg_port *port,
 		map_supported(tx_offload_map, RTE_DIM(tx_offload_map),
 			      p->tx_offloads, info->tx_offload_capa, pc->name,
 			      "tx offload", mg_conf_offload_name);
+	/* Jumbo frames, reassembled datagrams and fragments leave as mbuf
+	 * chains; fragments refer to shared data through indirect mbufs
+	 * from a second pool, which fast free cannot handle. */
+	if (port->tx_offloads & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+		port->tx_offloads &= ~RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+		MG_LOG(NOTICE,
+		       "port %s: not using tx offload mbuf-fast-free: "
+		       "fragments share mbufs across pools",
+		       pc->name);
+	}
+	if (info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+		port->tx_offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	eth.rxmode.offloads = port->rx_offloads;
 	eth.txmode.offloads = port->tx_offloads;
 
@@ -117,15 +129,39 @@ configure(const struct mg_port_conf *pc, struct mg_port *port,
 		       pc->device, rte_strerror(-rc));
 		return rc;
 	}
+	port->mtu = RTE_ETHER_MTU;
+	rte_eth_dev_get_mtu(port->port_id, &port->mtu);
 	if (p->mtu != 0) {
 		rc = rte_eth_dev_set_mtu(port->port_id, p->mtu);
-		if (rc < 0)
+		if (rc == 0 || (rc == -ENOTSUP && p->mtu <= info->max_mtu)) {
+			/* a device without an MTU to set (pcap, ring, null)
+			 * carries whatever it is given */
+			port->mtu = p->mtu;
+		} else {
 			MG_LOG(NOTICE,
 			       "port %s: cannot set MTU %u (%s); "
-			       "keeping the device default",
-			       pc->name, p->mtu, rte_strerror(-rc));
+			       "keeping the device's %u",
+			       pc->name, p->mtu, rte_strerror(-rc), port->mtu);
+		}
 	}
 	return 0;
+}
+
+uint16_t
+mg_port_data_room(const struct mg_conf *conf)
+{
+	uint32_t mtu = RTE_ETHER_MTU, room;
+	unsigned int i;
+
+	for (i = 0; i < conf->n_ports; i++)
+		mtu = RTE_MAX(mtu, conf->ports[i].profile.mtu);
+	/* Ethernet, two VLAN tags and the CRC some PMDs keep, in whole
+	 * KiB: af_packet takes frames up to its framesz less 32 bytes */
+	room = RTE_ALIGN_CEIL(mtu + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN +
+				      RTE_ETHER_CRC_LEN,
+			      1024);
+	room = RTE_MAX(room, (uint32_t)RTE_MBUF_DEFAULT_DATAROOM);
+	return (uint16_t)(room + RTE_PKTMBUF_HEADROOM);
 }
 
 static int

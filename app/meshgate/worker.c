@@ -2,12 +2,15 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* The worker lcore: poll every port's queue, parse, then either answer
- * for the gateway (ARP, ND, echo), follow a tracked connection, or admit
- * a new one (classify, authorize, pick a backend) — and NAT and forward. */
+/* The worker lcore: poll every port's queue, parse, reassemble
+ * fragments, then either answer for the gateway (ARP, ND, echo), follow a
+ * tracked connection (its TCP window checked), translate an ICMP error
+ * about one, or admit a new connection (classify, authorize, pick a
+ * backend) — and NAT, route (TTL, MTU) and forward. */
 
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
+#include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
@@ -28,6 +31,12 @@
 #define PARK_MS 1000
 /* Poll rounds between calls to the control hook in single-core mode. */
 #define CONTROL_EVERY 1024
+/* Fragments one datagram may leave as on the way out: 64 KiB in 1,280-byte
+ * IPv6 packets. */
+#define FRAGS_OUT_MAX 64
+/* The death row is freed before it could overflow (rte_ip_frag appends
+ * to it without a bound check): one datagram's fragments and one more. */
+#define DEATH_ROW_ROOM (MG_PKT_MAX_FRAGS + 1)
 
 /* Unsent frames from a full TX ring: freed here and counted, never
  * retried, so a stuck port cannot hold the pool. */
@@ -40,17 +49,22 @@ tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
 	mg_counter_add(&w->stats->drops[MG_DROP_TX_FULL], unsent);
 }
 
-/* A TCP connection this worker expired is closed, for telemetry. */
+/* A connection this worker removed (expired, or replaced by a new one on
+ * its tuple) is closed, for telemetry, and gives its buffer back. */
 static void
-flow_removed(void *ctx, const struct mg_flow *f)
+flow_gone(struct mg_worker *w, const struct mg_flow *f)
 {
-	struct mg_worker *w = ctx;
-
 	if (f->key[MG_FLOW_DIR_FWD].proto == IPPROTO_TCP)
 		mg_tel_conn_close(w->stats, f->labels);
 	/* a client that stalled inside a request head holds a buffer */
 	if (f->l7 != MG_L7_NONE)
 		mg_l7_flow_release(w->dp->l7_pool, &w->dp->l7_flows[f->index]);
+}
+
+static void
+flow_removed(void *ctx, const struct mg_flow *f)
+{
+	flow_gone(ctx, f);
 }
 
 struct mg_worker *
@@ -82,8 +96,21 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->cursor.stride = n_workers;
 	w->cursor.removed = flow_removed;
 	w->cursor.ctx = w;
+	rte_meter_srtcm_config(&w->ctl_meter, &dp->ctl_profile);
+	/* bucket_entries 4, twice the buckets needed: few collisions */
+	w->frag_tbl = rte_ip_frag_table_create(
+		rte_align32pow2(conf->fragments.max) / 2, 4,
+		conf->fragments.max,
+		dp->tsc_hz * conf->fragments.timeout_ms / 1000, socket);
+	if (w->frag_tbl == NULL) {
+		mg_worker_free(w);
+		rte_errno = ENOMEM;
+		return NULL;
+	}
 	for (i = 0; i < conf->n_ports; i++) {
 		w->port_id[i] = ports[i].port_id;
+		w->mtu[i] = ports[i].mtu;
+		w->mss_clamp[i] = conf->ports[i].mss_clamp;
 		/* two-arm: edge <-> mesh; one-arm: back out the same port */
 		w->out[i] = conf->mode == MG_MODE_TWO_ARM ? (uint16_t)(1 - i)
 							  : (uint16_t)i;
@@ -113,6 +140,10 @@ mg_worker_free(struct mg_worker *w)
 	if (w == NULL)
 		return;
 	mg_neigh_pending_flush(&w->pending);
+	if (w->frag_tbl != NULL) {
+		rte_ip_frag_free_death_row(&w->death_row, 0);
+		rte_ip_frag_table_destroy(w->frag_tbl);
+	}
 	for (i = 0; i < w->n_ports; i++) {
 		if (w->txb[i] == NULL)
 			continue;
@@ -148,11 +179,197 @@ set_macs(struct rte_mbuf *m, const struct rte_ether_addr *src,
 	rte_ether_addr_copy(src, &eth->src_addr);
 }
 
+/* Back to whoever handed us the frame, from our port. */
+static inline void
+reply_macs(struct rte_mbuf *m, const struct rte_ether_addr *port_mac)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(port_mac, &eth->src_addr);
+}
+
 static inline void
 tuple_addr(struct mg_addr *a, const uint8_t *bytes, uint8_t family)
 {
 	a->family = family;
 	memcpy(a->bytes, bytes, sizeof(a->bytes));
+}
+
+/* Whether this worker may originate one more ICMP error or challenge
+ * ACK now: a flood of bad packets must not become a flood of answers. */
+static inline bool
+ctl_allowed(struct mg_worker *w)
+{
+	return rte_meter_srtcm_color_blind_check(&w->ctl_meter,
+						 &w->dp->ctl_profile, w->now,
+						 1) == RTE_COLOR_GREEN;
+}
+
+/* An ICMP error about @p m to its source, from the gateway's address on
+ * port @p in, when the rate allows and the port has an address of the
+ * family. @p m itself is left to the caller. */
+static void
+icmp_error(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	   const struct rte_mbuf *m, const struct mg_pkt_info *info,
+	   enum mg_icmp_kind kind, uint16_t mtu)
+{
+	struct mg_addr peer, src;
+	struct rte_mbuf *e;
+
+	tuple_addr(&peer, info->tuple.src, info->tuple.family);
+	if (!mg_ruleset_local_addr(rs, in, &peer, &src) || !ctl_allowed(w))
+		return;
+	e = mg_pkt_icmp_error(w->dp->pool, m, info, kind, mtu, src.bytes,
+			      &w->dp->mac[in]);
+	if (e != NULL)
+		tx(w, in, e);
+}
+
+/*
+ * A packet to be routed on (a tracked connection's, a new connection's
+ * once classified, an ICMP error being translated) whose TTL / hop
+ * limit would reach 0 (RFC 1812 5.3.1, RFC 8200 3): dropped, answered
+ * with time exceeded, and never tracked or inspected, since it would
+ * die behind the next router. Consumes @p m.
+ */
+static void
+ttl_expired(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	    struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	icmp_error(w, rs, in, m, info, MG_ICMP_TIME_EXCEEDED, 0);
+	drop(w, m, MG_DROP_TTL_EXCEEDED);
+}
+
+/* ---- leaving: MTU and fragments ---- */
+
+static inline bool
+reassembled(const struct mg_worker *w, const struct rte_mbuf *m)
+{
+	return (m->ol_flags & w->dp->reassembled_flag) != 0;
+}
+
+/* The largest fragment a datagram arrived in (its IP length): a
+ * reassembled datagram leaves in fragments no larger, as Linux's
+ * defragmentation does, so the path MTU its sender found still holds. */
+static uint16_t
+arrived_frag_size(const struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	/* the first segment is the first fragment: headers and data; the
+	 * others are the data of the later ones */
+	uint32_t hdr = info->l4_off - info->l3_off;
+	uint32_t data = m->data_len - info->l4_off;
+	const struct rte_mbuf *seg;
+
+	for (seg = m->next; seg != NULL; seg = seg->next)
+		data = RTE_MAX(data, (uint32_t)seg->data_len);
+	/* IPv6 fragments also carried their fragment header */
+	return (uint16_t)RTE_MIN(hdr + data + (info->l3 == MG_L3_IPV6 ? 8 : 0),
+				 (uint32_t)UINT16_MAX);
+}
+
+/*
+ * Whether @p m may leave through port @p out: it fits the MTU, or it may
+ * be fragmented (IPv4 without DF, or a datagram the gateway reassembled)
+ * — *frag_mtu is then the size of its fragments. Otherwise its source
+ * learns the MTU (ICMP fragmentation needed / packet too big, when
+ * @p answer) and it is dropped: returns false, @p m consumed.
+ */
+static bool
+may_leave(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	  uint8_t out, struct rte_mbuf *m, const struct mg_pkt_info *info,
+	  bool answer, uint16_t *frag_mtu)
+{
+	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						    info->l3_off);
+
+	*frag_mtu = 0;
+	if (likely(mg_pkt_l3_len(info) <= w->mtu[out]))
+		return true;
+	if (reassembled(w, m)) {
+		*frag_mtu = RTE_MIN(w->mtu[out], arrived_frag_size(m, info));
+		return true;
+	}
+	if (info->l3 == MG_L3_IPV4 &&
+	    !(l3[6] & (RTE_IPV4_HDR_DF_FLAG >> 8))) {
+		*frag_mtu = w->mtu[out];
+		return true;
+	}
+	if (answer)
+		icmp_error(w, rs, in, m, info, MG_ICMP_FRAG_NEEDED, w->mtu[out]);
+	drop(w, m, MG_DROP_MTU_EXCEEDED);
+	return false;
+}
+
+/* Send @p m (L2 header in place) in fragments of @p mtu bytes of IP. */
+static void
+tx_fragments(struct mg_worker *w, uint8_t out, struct rte_mbuf *m,
+	     const struct mg_pkt_info *info, uint16_t mtu)
+{
+	struct rte_mbuf *frags[FRAGS_OUT_MAX];
+	uint8_t l2[RTE_ETHER_HDR_LEN + MG_PKT_MAX_VLANS * RTE_VLAN_HLEN];
+	uint16_t l2_len = info->l3_off;
+	bool v4 = info->l3 == MG_L3_IPV4;
+	int32_t n, i;
+
+	/* rte_ipv6_fragment_packet() knows no extension headers */
+	if (!v4 && info->l4_off != info->l3_off + sizeof(struct rte_ipv6_hdr)) {
+		drop(w, m, MG_DROP_MTU_EXCEEDED);
+		return;
+	}
+	memcpy(l2, rte_pktmbuf_mtod(m, void *), l2_len);
+	rte_pktmbuf_adj(m, l2_len);
+	if (v4)
+		n = rte_ipv4_fragment_packet(m, frags, FRAGS_OUT_MAX, mtu,
+					     w->dp->pool,
+					     w->dp->indirect_pool);
+	else
+		n = rte_ipv6_fragment_packet(m, frags, FRAGS_OUT_MAX, mtu,
+					     w->dp->pool,
+					     w->dp->indirect_pool);
+	if (n < 0) {
+		drop(w, m, MG_DROP_MTU_EXCEEDED);
+		return;
+	}
+	/* the fragments refer to its data */
+	rte_pktmbuf_free(m);
+	for (i = 0; i < n; i++) {
+		uint8_t *p = (uint8_t *)rte_pktmbuf_prepend(frags[i], l2_len);
+
+		if (p == NULL) {
+			drop(w, frags[i], MG_DROP_MTU_EXCEEDED);
+			continue;
+		}
+		memcpy(p, l2, l2_len);
+		if (v4) {
+			struct rte_ipv4_hdr *ip =
+				(struct rte_ipv4_hdr *)(p + l2_len);
+
+			ip->hdr_checksum = 0;
+			ip->hdr_checksum = rte_ipv4_cksum(ip);
+		}
+		tx(w, out, frags[i]);
+	}
+}
+
+/* Send a packet that is not a tracked connection's (wire mode, a local
+ * answer) out of port @p out, fragmenting where allowed. */
+static void
+tx_any(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+       uint8_t out, struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	uint16_t frag_mtu;
+
+	if (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) {
+		tx(w, out, m);
+		return;
+	}
+	if (!may_leave(w, rs, in, out, m, info, false, &frag_mtu))
+		return;
+	if (unlikely(frag_mtu != 0))
+		tx_fragments(w, out, m, info, frag_mtu);
+	else
+		tx(w, out, m);
 }
 
 /*
@@ -184,18 +401,21 @@ static void admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		  struct rte_mbuf *m, const struct mg_pkt_info *info);
 
 /*
- * Passive health from a handshake: the backend's SYN-ACK is a success,
- * its RST before the connection is established a failure, and so is the
- * client's SYN retransmitted after the connect timeout with no SYN-ACK.
- * In that last case, if the backend is now out, the connection is
- * forgotten and admitted again — no byte has flowed yet, so the client
- * never notices that its SYN went elsewhere. Returns true when @p m was
- * consumed that way.
+ * Passive health from a handshake (@p before: the connection's state
+ * before this segment): the backend's SYN-ACK is a success, its RST
+ * before the connection is established a failure (only a RST at the
+ * exact sequence number gets here), and so is the client's SYN
+ * retransmitted after the connect timeout with no SYN-ACK. In that last
+ * case, if the backend is now out, the connection is forgotten and
+ * admitted again — no byte has flowed yet, so the client never notices
+ * that its SYN went elsewhere. Returns true when @p m was consumed that
+ * way.
  */
 static bool
 handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		 struct rte_mbuf *m, const struct mg_pkt_info *info,
-		 struct mg_flow *f, uint8_t dir, uint16_t in)
+		 struct mg_flow *f, uint8_t dir, uint16_t in,
+		 enum mg_flow_state before)
 {
 	const struct mg_health_params *hp;
 	uint8_t flags = info->tcp_flags;
@@ -208,7 +428,7 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 	if (dir == MG_FLOW_DIR_REV) {
 		if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
 			    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG) &&
-		    f->state == MG_FLOW_SYN_SENT)
+		    before == MG_FLOW_SYN_SENT)
 			mg_health_report(h, f->health, true, w->now, hp);
 		else if (flags & RTE_TCP_RST_FLAG)
 			mg_health_report(h, f->health, false, w->now, hp);
@@ -216,15 +436,15 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 	}
 	if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) !=
 		    RTE_TCP_SYN_FLAG ||
-	    f->state != MG_FLOW_SYN_SENT ||
-	    w->now - __atomic_load_n(&f->last_seen, __ATOMIC_RELAXED) <
+	    before != MG_FLOW_SYN_SENT ||
+	    mg_flow_idle_cycles(w->dp->flows, f, MG_FLOW_DIR_FWD, w->now) <
 		    hp->connect_timeout_tsc)
 		return false;
 	mg_health_report(h, f->health, false, w->now, hp);
 	if (mg_health_up(h, f->health, w->now) ||
 	    mg_flow_remove(w->dp->flows, f) != 0)
 		return false;
-	mg_tel_conn_close(w->stats, f->labels);
+	flow_gone(w, f);
 	admit(w, rs, in, m, info);
 	return true;
 }
@@ -245,42 +465,60 @@ since_mark(uint64_t now, uint32_t mark)
 /*
  * Per-connection telemetry of a TCP packet: bytes each way, the
  * handshake time (SYN forwarded -> SYN-ACK back), and HTTP/1.x request
- * -> first response byte with the response's status class. A request
- * marks the flow; the first reply payload after it ends the wait.
+ * -> first response byte with the response's status class. Each side
+ * writes only its own half: the client's counts requests and marks the
+ * time of the pending one, the backend's counts the requests answered;
+ * a request waits while the two counts differ.
  */
 static inline void
 tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
-	      const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+	      const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir,
+	      enum mg_flow_state before)
 {
+	struct mg_flow_half *h = mg_flow_half(w->dp->flows, f, dir);
+	struct mg_flow_half *fwd = mg_flow_half(w->dp->flows, f, MG_FLOW_DIR_FWD);
 	struct mg_lcore_stats *s = w->stats;
 	const uint8_t *payload;
+	uint8_t other;
 	int cls;
 
-	mg_tel_bytes(s, f->labels, (enum mg_tel_dir)dir,
-		     info->payload_off + info->payload_len - info->l3_off);
-	if (dir == MG_FLOW_DIR_REV && f->state == MG_FLOW_SYN_SENT &&
+	mg_tel_bytes(s, f->labels, (enum mg_tel_dir)dir, mg_pkt_l3_len(info));
+	if (dir == MG_FLOW_DIR_REV && before == MG_FLOW_SYN_SENT &&
 	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
 		    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG))
-		mg_tel_handshake(s, f->labels, since_mark(w->now, f->mark));
+		mg_tel_handshake(s, f->labels,
+				 since_mark(w->now, __atomic_load_n(
+							    &fwd->mark,
+							    __ATOMIC_RELAXED)));
 	if (info->payload_len == 0)
 		return;
 	payload =
 		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
+	other = __atomic_load_n(&mg_flow_half(w->dp->flows, f, !dir)->tel,
+				__ATOMIC_ACQUIRE);
 	if (dir == MG_FLOW_DIR_FWD) {
-		if (!f->awaiting &&
-		    mg_telemetry_http_is_request(payload, info->payload_len)) {
-			f->mark = mark_now(w->now);
-			f->awaiting = 1;
+		if (h->tel == other &&
+		    mg_telemetry_http_is_request(
+			    payload, RTE_MIN(info->payload_len,
+					     m->data_len - info->payload_off))) {
+			__atomic_store_n(&h->mark, mark_now(w->now),
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&h->tel, (uint8_t)(h->tel + 1),
+					 __ATOMIC_RELEASE);
 		}
-	} else if (f->awaiting) {
-		cls = mg_telemetry_http_status_class(payload,
-						     info->payload_len);
+	} else if (h->tel != other) {
+		cls = mg_telemetry_http_status_class(
+			payload, RTE_MIN(info->payload_len,
+					 m->data_len - info->payload_off));
 		if (cls >= 0) {
 			mg_tel_request(s, f->labels, cls);
-			mg_tel_request_duration(s, f->labels,
-						since_mark(w->now, f->mark));
+			mg_tel_request_duration(
+				s, f->labels,
+				since_mark(w->now,
+					   __atomic_load_n(&fwd->mark,
+							   __ATOMIC_RELAXED)));
 		}
-		f->awaiting = 0;
+		__atomic_store_n(&h->tel, other, __ATOMIC_RELEASE);
 	}
 }
 
@@ -309,7 +547,7 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 		rte_pktmbuf_free(m);
 		return;
 	}
-	mg_flow_update(f, MG_FLOW_DIR_FWD, RTE_TCP_RST_FLAG, w->now);
+	mg_flow_tcp_reset(w->dp->flows, f, MG_FLOW_DIR_FWD);
 	rst = rte_pktmbuf_copy(m, w->dp->pool, 0, info->payload_off);
 	if (rst != NULL) {
 		mg_pkt_tcp_reset(rst, info, true, ack, seq + info->payload_len);
@@ -354,39 +592,118 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	return true;
 }
 
+/* A client SYN on a tuple whose connection is closing or closed: it
+ * starts a new connection, decided afresh (verdict under the ruleset in
+ * force, canary pick, layer-7 state) — the old one is forgotten. */
+static void
+renew(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+      struct rte_mbuf *m, const struct mg_pkt_info *info, struct mg_flow *f)
+{
+	if (mg_flow_remove(w->dp->flows, f) == 0)
+		flow_gone(w, f);
+	admit(w, rs, in, m, info);
+}
+
+/* A RST not at the exact sequence number, or a SYN on a live
+ * connection: dropped, and its sender gets the ACK the receiver would
+ * send (RFC 5961): a real peer answers it with an exact RST, a blind
+ * attacker never sees it. */
+static void
+challenge(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
+	  const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+{
+	uint32_t seq, ack;
+
+	mg_counter_add(&w->stats->drops[MG_DROP_TCP_CHALLENGED], 1);
+	mg_flow_challenge(w->dp->flows, f, dir, &seq, &ack);
+	if (!ctl_allowed(w) ||
+	    mg_pkt_tcp_control(m, info, true, seq, ack, RTE_TCP_ACK_FLAG) <
+		    0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	reply_macs(m, &w->dp->mac[in]);
+	tx(w, in, m);
+}
+
+/*
+ * Connection tracking of a TCP segment of @p f (its state before the
+ * segment in *before). Returns false when @p m was consumed: out of the
+ * window, challenged, or a SYN that starts a new connection.
+ */
+static bool
+track_tcp(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	  struct rte_mbuf *m, const struct mg_pkt_info *info,
+	  struct mg_flow *f, uint8_t dir, enum mg_flow_state *before)
+{
+	struct mg_flow_table *ft = w->dp->flows;
+	struct mg_pkt_tcp_seg seg;
+	bool whole;
+
+	*before = mg_flow_state(ft, f);
+	mg_pkt_tcp_seg(m, info, &seg);
+	/* inspected bytes must be bytes the backend takes */
+	whole = dir == MG_FLOW_DIR_FWD && unlikely(f->l7 != MG_L7_NONE) &&
+		info->payload_len != 0 &&
+		mg_l7_inspecting(&w->dp->l7_flows[f->index]);
+	switch (mg_flow_tcp_track(ft, f, dir, &seg, whole)) {
+	case MG_FLOW_ACCEPT: break;
+	case MG_FLOW_NEW: renew(w, rs, in, m, info, f); return false;
+	case MG_FLOW_CHALLENGE: challenge(w, in, m, info, f, dir); return false;
+	default: drop(w, m, MG_DROP_TCP_OUT_OF_WINDOW); return false;
+	}
+	if (unlikely(*before <= MG_FLOW_SYN_RECV) &&
+	    handshake_health(w, rs, m, info, f, dir, in, *before))
+		return false;
+	return true;
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	     struct rte_mbuf *m, const struct mg_pkt_info *info,
 	     struct mg_flow *f, uint8_t dir)
 {
+	enum mg_flow_state before = MG_FLOW_UDP;
 	uint8_t out = f->out_port[dir];
+	bool tcp = info->tuple.proto == IPPROTO_TCP;
+	uint16_t frag_mtu;
 
-	if (unlikely(f->state <= MG_FLOW_SYN_RECV) &&
-	    info->tuple.proto == IPPROTO_TCP &&
-	    handshake_health(w, rs, m, info, f, dir, in))
+	/* before tracking or inspection: a packet that cannot leave must
+	 * not move the connection's state or count as seen */
+	if (!may_leave(w, rs, in, out, m, info, true, &frag_mtu))
+		return;
+	if (tcp && !track_tcp(w, rs, in, m, info, f, dir, &before))
 		return;
 	/* bytes to inspect, anything after a reset (a verdict's reset
 	 * leaves the flow closed), the backend's sequence space (SYN, FIN)
 	 * or the client's timestamps (TCP options) */
 	if (unlikely(f->l7 != MG_L7_NONE) &&
-	    (info->payload_len != 0 || f->state == MG_FLOW_CLOSED ||
+	    (info->payload_len != 0 ||
+	     mg_flow_state(w->dp->flows, f) == MG_FLOW_CLOSED ||
 	     (dir == MG_FLOW_DIR_REV
 		      ? info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)
 		      : info->payload_off - info->l4_off > 20)) &&
 	    inspect(w, rs, m, info, f, dir))
 		return;
-	if (info->tuple.proto == IPPROTO_TCP)
-		tcp_telemetry(w, m, info, f, dir);
-	mg_flow_update(f, dir, info->tcp_flags, w->now);
+	if (tcp)
+		tcp_telemetry(w, m, info, f, dir, before);
+	mg_flow_touch(w->dp->flows, f, dir, w->now);
 	if (dir == MG_FLOW_DIR_FWD)
 		mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
 			   f->key[MG_FLOW_DIR_REV].sport);
 	else
 		mg_pkt_nat(m, info, false, f->key[MG_FLOW_DIR_FWD].dst,
 			   f->key[MG_FLOW_DIR_FWD].dport);
+	mg_pkt_ttl_dec(m, info);
+	if (unlikely(w->mss_clamp[out] != 0) && tcp &&
+	    (info->tcp_flags & RTE_TCP_SYN_FLAG))
+		mg_pkt_tcp_clamp_mss(m, info, w->mss_clamp[out]);
 	set_macs(m, &w->dp->mac[out], &f->out_mac[dir]);
-	tx(w, out, m);
+	if (unlikely(frag_mtu != 0))
+		tx_fragments(w, out, m, info, frag_mtu);
+	else
+		tx(w, out, m);
 }
 
 struct is_local_ctx {
@@ -414,11 +731,11 @@ not_for_service(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	tuple_addr(&dst, info->tuple.dst, info->tuple.family);
 	if (is_local(&lc, &dst)) {
 		if (mg_neigh_echo_reply(m, info, &w->dp->mac[in]))
-			tx(w, in, m);
+			tx_any(w, rs, in, in, m, info);
 		else
 			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
 	} else if (mg_ruleset_forward_unmatched(rs)) {
-		tx(w, w->out[in], m);
+		tx_any(w, rs, in, w->out[in], m, info);
 	} else {
 		drop(w, m, MG_DROP_NO_SERVICE);
 	}
@@ -468,6 +785,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	uint8_t out = (uint8_t)w->out[in];
 	struct rte_ether_addr mac;
+	struct mg_pkt_tcp_seg syn;
 	struct mg_decision d;
 	struct mg_addr nh;
 	enum mg_l7_proto l7;
@@ -480,9 +798,15 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		not_for_service(w, rs, in, m, info);
 		return;
 	}
+	/* routed on, it would die: no connection for it */
+	if (unlikely(mg_pkt_ttl(m, info) <= 1)) {
+		ttl_expired(w, rs, in, m, info);
+		return;
+	}
 	if (t->proto == IPPROTO_TCP &&
 	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
-				RTE_TCP_RST_FLAG)) != RTE_TCP_SYN_FLAG) {
+				RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) !=
+		    RTE_TCP_SYN_FLAG) {
 		drop(w, m, MG_DROP_TCP_NOT_SYN);
 		return;
 	}
@@ -528,14 +852,19 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->generation = (uint16_t)mg_ruleset_generation(rs);
 	f->l7 = (uint8_t)l7;
 	f->labels = (uint16_t)d.labels;
-	f->mark = mark_now(w->now); /* the SYN leaves now */
 	f->health = d.health_idx;
 	f->out_port[MG_FLOW_DIR_FWD] = out;
 	f->out_port[MG_FLOW_DIR_REV] = (uint8_t)in;
 	f->out_mac[MG_FLOW_DIR_FWD] = mac;
 	/* replies go back to whoever handed us the request */
 	f->out_mac[MG_FLOW_DIR_REV] = eth->src_addr;
-	f->state = t->proto == IPPROTO_TCP ? MG_FLOW_SYN_SENT : MG_FLOW_UDP;
+	if (t->proto == IPPROTO_TCP) {
+		mg_pkt_tcp_seg(m, info, &syn);
+		mg_flow_tcp_syn(w->dp->flows, f, &syn);
+		/* the SYN leaves now: the handshake time starts */
+		mg_flow_half(w->dp->flows, f, MG_FLOW_DIR_FWD)->mark =
+			mark_now(w->now);
+	}
 	if (l7 != MG_L7_NONE)
 		mg_l7_flow_start(w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
 				 m, info);
@@ -562,15 +891,100 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	forward_flow(w, rs, in, m, info, f, MG_FLOW_DIR_FWD);
 }
 
+/* TCP and UDP packets, whole: looked up in the flow table. */
 static inline bool
 is_tracked(const struct mg_pkt_info *info)
 {
-	return info->l3 != MG_L3_ARP && (info->tuple.proto == IPPROTO_TCP ||
-					 info->tuple.proto == IPPROTO_UDP);
+	return info->l3 != MG_L3_ARP && info->frag == 0 &&
+	       (info->tuple.proto == IPPROTO_TCP ||
+		info->tuple.proto == IPPROTO_UDP);
 }
 
-/* Frames that are not TCP/UDP: ARP/ND and echo for the gateway, the
- * rest dropped (or passed on in wire mode). */
+/*
+ * An ICMP error that quotes a packet of a tracked connection, in either
+ * direction, goes to the connection's other end, translated as the NAT
+ * translated that packet: about the client's packet (quoted as the
+ * backend received it, client -> backend), to the client with the
+ * virtual address quoted, and from the virtual address if the backend
+ * itself sent it; about the backend's packet (quoted as the client
+ * received it, virtual address -> client), to the backend with the
+ * backend quoted. A TCP quote must lie in the sender's window (RFC
+ * 5927). Returns false when @p m quotes no tracked connection.
+ */
+static bool
+icmp_translate(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	       struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	struct mg_flow_table *ft = w->dp->flows;
+	struct mg_pkt_icmp_quote q;
+	struct mg_5tuple key;
+	const struct mg_5tuple *kp = &key;
+	const struct mg_flow_half *sender, *receiver;
+	struct mg_flow *f;
+	uint8_t dir, out;
+	uint16_t frag_mtu;
+	bool to_client;
+
+	if (!mg_pkt_icmp_quote(m, info, &q))
+		return false;
+	/* the quoted packet reversed is what its receiver sends back */
+	key = q.tuple;
+	memcpy(key.src, q.tuple.dst, 16);
+	memcpy(key.dst, q.tuple.src, 16);
+	key.sport = q.tuple.dport;
+	key.dport = q.tuple.sport;
+	if (mg_flow_lookup_bulk(ft, &kp, 1, &f, &dir) == 0) {
+		drop(w, m, MG_DROP_ICMP_UNMATCHED);
+		return true;
+	}
+	/* matched by the backend's key: the quote is the client's packet */
+	to_client = dir == MG_FLOW_DIR_REV;
+	sender = mg_flow_half(ft, f, to_client ? MG_FLOW_DIR_FWD
+					       : MG_FLOW_DIR_REV);
+	receiver = mg_flow_half(ft, f, to_client ? MG_FLOW_DIR_REV
+						 : MG_FLOW_DIR_FWD);
+	if (q.tuple.proto == IPPROTO_TCP &&
+	    ((int32_t)(q.seq - __atomic_load_n(&sender->end,
+					       __ATOMIC_RELAXED)) > 0 ||
+	     (int32_t)(q.seq - (__atomic_load_n(&sender->end,
+						__ATOMIC_RELAXED) -
+				RTE_MAX(__atomic_load_n(&receiver->maxwin,
+							__ATOMIC_RELAXED),
+					1u))) < 0)) {
+		drop(w, m, MG_DROP_ICMP_UNMATCHED);
+		return true;
+	}
+	out = f->out_port[to_client ? MG_FLOW_DIR_REV : MG_FLOW_DIR_FWD];
+	if (unlikely(mg_pkt_ttl(m, info) <= 1)) {
+		ttl_expired(w, rs, in, m, info);
+		return true;
+	}
+	if (!may_leave(w, rs, in, out, m, info, false, &frag_mtu))
+		return true;
+	if (to_client)
+		mg_pkt_icmp_nat(m, info, &q, true, f->key[MG_FLOW_DIR_FWD].dst,
+				f->key[MG_FLOW_DIR_FWD].dport, false,
+				memcmp(info->tuple.src,
+				       f->key[MG_FLOW_DIR_REV].src, 16) == 0
+					? f->key[MG_FLOW_DIR_FWD].dst
+					: NULL);
+	else
+		mg_pkt_icmp_nat(m, info, &q, false, f->key[MG_FLOW_DIR_REV].src,
+				f->key[MG_FLOW_DIR_REV].sport, true,
+				f->key[MG_FLOW_DIR_REV].src);
+	mg_pkt_ttl_dec(m, info);
+	set_macs(m, &w->dp->mac[out],
+		 &f->out_mac[to_client ? MG_FLOW_DIR_REV : MG_FLOW_DIR_FWD]);
+	if (unlikely(frag_mtu != 0))
+		tx_fragments(w, out, m, info, frag_mtu);
+	else
+		tx(w, out, m);
+	return true;
+}
+
+/* Frames that are not TCP/UDP: ARP/ND and echo for the gateway, ICMP
+ * errors about connections, the rest dropped (or passed on in wire
+ * mode). */
 static void
 handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	     struct rte_mbuf *m, const struct mg_pkt_info *info)
@@ -591,7 +1005,92 @@ handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	case MG_NEIGH_NOT_NEIGH: break;
 	}
+	if (info->l3 != MG_L3_ARP && icmp_translate(w, rs, in, m, info))
+		return;
 	not_for_service(w, rs, in, m, info);
+}
+
+static void process_burst(struct mg_worker *w, const struct mg_ruleset *rs,
+			  uint16_t in, struct rte_mbuf **pkts, uint16_t n);
+
+/*
+ * A fragment goes into this worker's reassembly table (rte_ip_frag;
+ * RSS hashes every fragment of a datagram alike, by addresses only, so
+ * they all meet on one queue). The datagram, once whole, is handled as
+ * if it had arrived in one piece: classified and inspected whole, so no
+ * rule can be walked around by splitting a header across fragments.
+ * What the table refuses is counted: this fragment alone when no entry
+ * is free (frag_table_full); the datagram's fragments when they overlap
+ * or repeat or are too many (ipv4_fragment / ipv6_fragment).
+ */
+static void
+reassemble(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	   struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	struct rte_ip_frag_death_row *dr = &w->death_row;
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
+	bool v4 = info->l3 == MG_L3_IPV4;
+	enum mg_drop_reason bad =
+		v4 ? MG_DROP_IPV4_FRAGMENT : MG_DROP_IPV6_FRAGMENT;
+	uint32_t data = mg_pkt_l3_len(info) - (info->l4_off - info->l3_off);
+	uint32_t before = dr->cnt, i;
+	struct rte_mbuf *whole;
+	bool refused = false;
+
+	/* rte_ip_frag takes the IPv6 fragment header only right after the
+	 * IPv6 header; a fragment but the last carries a multiple of 8
+	 * bytes (RFC 791, RFC 8200 4.5); an empty one carries nothing */
+	if ((!v4 && info->frag_hdr != info->l3_off + 40) || data == 0 ||
+	    (!(info->frag & MG_PKT_FRAG_LAST) && data % 8 != 0)) {
+		drop(w, m, bad);
+		return;
+	}
+	if (v4)
+		whole = rte_ipv4_frag_reassemble_packet(
+			w->frag_tbl, dr, m, w->now, (struct rte_ipv4_hdr *)l3);
+	else
+		whole = rte_ipv6_frag_reassemble_packet(
+			w->frag_tbl, dr, m, w->now, (struct rte_ipv6_hdr *)l3,
+			rte_pktmbuf_mtod_offset(m, struct rte_ipv6_fragment_ext *,
+						info->frag_hdr));
+	for (i = before; i < dr->cnt; i++)
+		refused |= dr->row[i] == m;
+	if (dr->cnt != before)
+		mg_counter_add(&w->stats->drops[!refused ? MG_DROP_FRAG_TIMEOUT
+					       : dr->cnt - before == 1
+						       ? MG_DROP_FRAG_TABLE_FULL
+						       : bad],
+			       dr->cnt - before);
+	if (dr->cnt + DEATH_ROW_ROOM > RTE_DIM(dr->row))
+		rte_ip_frag_free_death_row(dr, 0);
+	if (whole == NULL)
+		return;
+	whole->ol_flags |= w->dp->reassembled_flag;
+	if (v4) {
+		struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(
+			whole, struct rte_ipv4_hdr *, whole->l2_len);
+
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	}
+	process_burst(w, rs, in, &whole, 1);
+}
+
+/* Datagrams not complete in time: their fragments go (as many as the
+ * death row takes at once; the next round takes the rest). */
+static unsigned int
+frag_expire(struct mg_worker *w, uint64_t now)
+{
+	struct rte_ip_frag_death_row *dr = &w->death_row;
+	uint32_t before = dr->cnt, n;
+
+	rte_ip_frag_table_del_expired_entries(w->frag_tbl, dr, now);
+	n = dr->cnt - before;
+	if (n != 0)
+		mg_counter_add(&w->stats->drops[MG_DROP_FRAG_TIMEOUT], n);
+	if (dr->cnt != 0)
+		rte_ip_frag_free_death_row(dr, 0);
+	return n;
 }
 
 /*
@@ -620,6 +1119,8 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	for (i = 0, k = 0; i < n; i++) {
 		if (unlikely(reason[i] != MG_DROP_NONE)) {
 			drop(w, pkts[i], reason[i]);
+		} else if (unlikely(info[i].frag != 0)) {
+			reassemble(w, rs, in, pkts[i], &info[i]);
 		} else if (!is_tracked(&info[i])) {
 			handle_other(w, rs, in, pkts[i], &info[i]);
 		} else {
@@ -630,8 +1131,14 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 						&flows[k], &dir[k]) != 0)
 				hits |= 1ull << k;
 			if (likely(hits & (1ull << k))) {
-				forward_flow(w, rs, in, pkts[i], &info[i],
-					     flows[k], dir[k]);
+				if (unlikely(mg_pkt_ttl(pkts[i], &info[i]) <=
+					     1))
+					ttl_expired(w, rs, in, pkts[i],
+						    &info[i]);
+				else
+					forward_flow(w, rs, in, pkts[i],
+						     &info[i], flows[k],
+						     dir[k]);
 			} else {
 				admit(w, rs, in, pkts[i], &info[i]);
 				admitted = true;
@@ -714,6 +1221,7 @@ mg_worker_main(void *arg)
 			mg_neigh_pending_run(&w->pending, dp->neigh, w->now,
 					     retry_parked, &rc);
 		}
+		frag_expire(w, w->now);
 		/* Flush once per round: batches across ports, bounded
 		 * latency (one poll round) without a drain timer. */
 		for (p = 0; p < w->n_ports; p++)
@@ -737,6 +1245,9 @@ mg_worker_main(void *arg)
 		    ++rounds % CONTROL_EVERY == 0)
 			w->control(w->control_arg, w->qsbr_id);
 	}
+	/* datagrams still incomplete are dropped, and counted so */
+	while (frag_expire(w, UINT64_MAX) != 0)
+		;
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
 	return 0;

@@ -748,9 +748,11 @@ static void
 load_port(struct loader *ld, const config_setting_t *s, const char *dir,
 	  struct mg_port_conf *port)
 {
-	static const char *const keys[] = { "name",	"device",    "profile",
-					    "role",	"addresses", "gateway4",
-					    "gateway6", NULL };
+	static const char *const keys[] = { "name",	 "device",
+					    "profile",	 "role",
+					    "addresses", "gateway4",
+					    "gateway6",	 "mss_clamp",
+					    NULL };
 	config_setting_t *v;
 	uint32_t role = MG_ROLE_BOTH;
 
@@ -773,6 +775,9 @@ load_port(struct loader *ld, const config_setting_t *s, const char *dir,
 	get_choice(ld, s, "role", role_names, &role);
 	port->role = role;
 	load_port_addrs(ld, s, port);
+	/* 536: the IPv4 default MSS (RFC 9293 3.7.1); no MTU needs more
+	 * than 9600 - 40 */
+	get_u16(ld, s, "mss_clamp", 536, 9560, &port->mss_clamp);
 }
 
 /* The port (index) holding the address ports[i].addrs[k] before it in
@@ -989,6 +994,25 @@ load_flows(struct loader *ld, const config_setting_t *root,
 	get_uint(ld, g, "tcp_time_wait", 1, MAX_TIMEOUT_S, &f->tcp_time_wait_s);
 	get_uint(ld, g, "tcp_rst", 1, MAX_TIMEOUT_S, &f->tcp_rst_s);
 	get_uint(ld, g, "udp", 1, MAX_TIMEOUT_S, &f->udp_s);
+}
+
+static void
+load_fragments(struct loader *ld, const config_setting_t *root,
+	       struct mg_frag_conf *f)
+{
+	static const char *const keys[] = { "max", "timeout_ms", NULL };
+	config_setting_t *g =
+		member(ld, root, "fragments", CONFIG_TYPE_GROUP, 0);
+
+	f->max = 256;
+	f->timeout_ms = 3000;
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'fragments'");
+	get_uint(ld, g, "max", 16, 65536, &f->max);
+	/* RFC 791 suggests 15 s; a short wait frees a flood's fragments
+	 * sooner, and fragments of one datagram travel together */
+	get_uint(ld, g, "timeout_ms", 100, 60000, &f->timeout_ms);
 }
 
 static void
@@ -2632,7 +2656,8 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "services",	  "policies",
 					    "neighbours", "unmatched",
 					    "health",	  "telemetry",
-					    "l7",	  NULL };
+					    "l7",	  "fragments",
+					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -2665,6 +2690,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_ports(&ld, root, dir, conf);
 	load_lcores(&ld, root, conf);
 	load_flows(&ld, root, &conf->flows);
+	load_fragments(&ld, root, &conf->fragments);
 	load_l7(&ld, root, &conf->l7);
 	load_identities(&ld, root, conf);
 	/* before services: it holds their defaults */

@@ -318,6 +318,15 @@ struct mg_port_conf {
 	struct mg_prefix addrs[MG_CONF_MAX_ADDRS];
 	struct mg_addr gateway4; /**< family 0: no IPv4 default route */
 	struct mg_addr gateway6; /**< family 0: no IPv6 default route */
+	/** Largest MSS a SYN or SYN-ACK leaving this port may announce;
+	 * larger ones are lowered ("mss_clamp"); 0: left alone */
+	uint16_t mss_clamp;
+};
+
+/** IP fragments: reassembled per worker before classification. */
+struct mg_frag_conf {
+	uint32_t max;	     /**< datagrams being reassembled, per worker */
+	uint32_t timeout_ms; /**< a datagram not complete by then is dropped */
 };
 
 /** An explicit worker: this lcore polls queue @p queue of every port. */
@@ -338,6 +347,7 @@ struct mg_conf {
 	unsigned int n_lcores; /**< 0: one queue per worker lcore */
 	struct mg_lcore_conf lcores[MG_CONF_MAX_LCORES];
 	struct mg_flow_conf flows;
+	struct mg_frag_conf fragments;
 	struct mg_health_conf health; /**< defaults for every service */
 	struct mg_telemetry_conf telemetry;
 	unsigned int n_identities;

@@ -89,6 +89,7 @@ struct flow_retired {
 };
 
 struct mg_flow_table {
+	struct mg_flow_table_hdr hdr; /* first: mg_flow_half() reads it */
 	/* read-mostly, used by every lookup */
 	struct rte_hash *hash;
 	struct mg_flow *flows;
@@ -97,6 +98,7 @@ struct mg_flow_table {
 	struct rte_rcu_qsbr *qsv;
 	uint32_t max_flows;
 	uint64_t timeout[MG_FLOW_STATE_MAX]; /* TSC cycles */
+	uint32_t idle_max[MG_FLOW_STATE_MAX]; /* in last_seen units */
 
 	/*
 	 * Writers. rte_hash adds replace the data of a key that is already
@@ -181,21 +183,36 @@ mg_flow_table_create(const struct mg_flow_params *p)
 	rte_spinlock_init(&t->lock);
 	t->max_flows = n;
 	t->qsv = p->qsv;
+	/* last_seen in units of about a millisecond: 32 bits then span
+	 * seven weeks, far beyond the longest timeout (7 days) twice */
+	while ((p->tsc_hz >> (t->hdr.time_shift + 1)) >= 1000)
+		t->hdr.time_shift++;
 	for (i = 0; i < MG_FLOW_STATE_MAX; i++) {
 		uint64_t s = conf_seconds(p->timeouts, i);
 
 		t->timeout[i] =
 			s > UINT64_MAX / p->tsc_hz ? UINT64_MAX : s * p->tsc_hz;
+		t->idle_max[i] = (uint32_t)RTE_MIN(
+			t->timeout[i] >> t->hdr.time_shift, (uint64_t)INT32_MAX);
 	}
 
 	t->flows = rte_zmalloc_socket("mg_flow", (size_t)n * sizeof(*t->flows),
 				      RTE_CACHE_LINE_SIZE, p->socket);
 	if (t->flows == NULL)
 		goto free_table;
+	/* one array per direction: the workers of the two directions of a
+	 * connection never write the same cache line */
+	for (i = 0; i < 2; i++) {
+		t->hdr.half[i] = rte_zmalloc_socket(
+			"mg_flow_half", (size_t)n * sizeof(struct mg_flow_half),
+			RTE_CACHE_LINE_SIZE, p->socket);
+		if (t->hdr.half[i] == NULL)
+			goto free_halves;
+	}
 	t->meta = rte_malloc_socket("mg_flow_meta",
 				    (size_t)n * sizeof(*t->meta), 0, p->socket);
 	if (t->meta == NULL)
-		goto free_flows;
+		goto free_halves;
 	for (i = 0; i < n; i++) {
 		t->meta[i].pos[0] = -1;
 		t->meta[i].pos[1] = -1;
@@ -245,7 +262,9 @@ free_retired:
 	rte_free(t->retired);
 free_meta:
 	rte_free(t->meta);
-free_flows:
+free_halves:
+	rte_free(t->hdr.half[0]);
+	rte_free(t->hdr.half[1]);
 	rte_free(t->flows);
 free_table:
 	rte_free(t);
@@ -269,6 +288,8 @@ mg_flow_table_free(struct mg_flow_table *t)
 	rte_ring_free(t->free_ring);
 	rte_free(t->retired);
 	rte_free(t->meta);
+	rte_free(t->hdr.half[0]);
+	rte_free(t->hdr.half[1]);
 	rte_free(t->flows);
 	rte_free(t);
 }
@@ -300,10 +321,12 @@ mg_flow_lookup_bulk(struct mg_flow_table *t, const struct mg_5tuple **keys,
 		}
 		v = (uintptr_t)data[i];
 		f = (struct mg_flow *)(v & ~FLOW_DIR_MASK);
-		/* The caller reads the keys (NAT addresses), the decision
-		 * and writes last_seen next: both lines of the entry. */
+		/* The caller reads the keys (NAT addresses) and the
+		 * decision, then both halves and writes its own. */
 		rte_prefetch0(f);
 		rte_prefetch0(RTE_PTR_ADD(f, RTE_CACHE_LINE_SIZE));
+		rte_prefetch0(&t->hdr.half[0][f->index]);
+		rte_prefetch0(&t->hdr.half[1][f->index]);
 		flows[i] = f;
 		dir[i] = (uint8_t)(v & FLOW_DIR_MASK);
 	}
@@ -390,6 +413,8 @@ mg_flow_alloc(struct mg_flow_table *t)
 	}
 	f = &t->flows[index];
 	memset(f, 0, sizeof(*f));
+	memset(&t->hdr.half[0][index], 0, sizeof(struct mg_flow_half));
+	memset(&t->hdr.half[1][index], 0, sizeof(struct mg_flow_half));
 	f->index = index;
 	return f;
 full:
@@ -435,12 +460,9 @@ mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now)
 	/* Both keys equal would make one flow its own reverse. */
 	if (memcmp(&f->key[0], &f->key[1], sizeof(f->key[0])) == 0)
 		return -EEXIST;
-	if (f->key[0].proto != IPPROTO_TCP)
-		f->state = MG_FLOW_UDP;
-	else if (f->state > MG_FLOW_CLOSED)
-		f->state = MG_FLOW_SYN_SENT;
 	f->index = index;
-	f->last_seen = now;
+	t->hdr.half[0][index].last_seen = (uint32_t)(now >> t->hdr.time_shift);
+	t->hdr.half[1][index].last_seen = t->hdr.half[0][index].last_seen;
 	sig[0] = rte_hash_hash(t->hash, &f->key[0]);
 	sig[1] = rte_hash_hash(t->hash, &f->key[1]);
 
@@ -473,73 +495,224 @@ out:
 	return ret;
 }
 
-/*
- * States only move forward in enum order, so two workers that see the
- * two sides of one connection cannot move it back. Compare-and-swap runs
- * on transitions only, a handful per connection.
- */
-static inline void
-state_advance(struct mg_flow *f, uint8_t to)
-{
-	uint8_t cur = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+/* ---- TCP tracking ---- */
 
-	while (cur < to &&
-	       !__atomic_compare_exchange_n(&f->state, &cur, to, true,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
+static inline bool
+seq_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline uint32_t
+ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Fields the other direction's worker reads are stored atomically (a
+ * plain mov on x86) so that the two workers never race in C's sense. */
+static inline void
+st32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Acks may lag what the receiver sent by the sender's largest window,
+ * never less than this (nf_conntrack's MAXACKWINCONST). */
+#define FLOW_MIN_ACK_WINDOW 66000u
+
+uint64_t
+mg_flow_idle_cycles(const struct mg_flow_table *t, const struct mg_flow *f,
+		    unsigned int dir, uint64_t now)
+{
+	uint32_t last = ld32(&mg_flow_half(t, f, dir)->last_seen);
+	uint32_t d = (uint32_t)(now >> t->hdr.time_shift) - last;
+
+	return (int32_t)d < 0 ? 0 : (uint64_t)d << t->hdr.time_shift;
 }
 
 void
-mg_flow_update(struct mg_flow *f, enum mg_flow_dir dir, uint8_t tcp_flags,
-	       uint64_t now)
+mg_flow_tcp_syn(struct mg_flow_table *t, struct mg_flow *f,
+		const struct mg_pkt_tcp_seg *syn)
 {
-	const uint8_t syn_ack = RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG;
-	uint8_t state, fin;
+	struct mg_flow_half *h = mg_flow_half(t, f, MG_FLOW_DIR_FWD);
 
-	__atomic_store_n(&f->last_seen, now, __ATOMIC_RELAXED);
-	state = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
-	if (state == MG_FLOW_UDP || tcp_flags == 0)
-		return;
-	if (tcp_flags & RTE_TCP_RST_FLAG) {
-		state_advance(f, MG_FLOW_CLOSED);
-		return;
+	h->isn = syn->seq;
+	h->end = syn->seq + 1 + syn->len;
+	/* a SYN's window is never scaled (RFC 7323 2.2) */
+	h->maxwin = RTE_MAX((uint32_t)syn->win, 1u);
+	h->flags = MG_HALF_SYN;
+	if (syn->wscale != MG_PKT_NO_WSCALE) {
+		h->flags |= MG_HALF_WSCALE;
+		h->wscale = syn->wscale;
 	}
+}
 
-	switch (state) {
-	case MG_FLOW_SYN_SENT:
-		if (dir == MG_FLOW_DIR_REV && (tcp_flags & syn_ack) == syn_ack)
-			state_advance(f, MG_FLOW_SYN_RECV);
-		return;
-	case MG_FLOW_SYN_RECV:
-		if (dir != MG_FLOW_DIR_FWD ||
-		    (tcp_flags & syn_ack) != RTE_TCP_ACK_FLAG)
-			return;
-		/* The handshake's last ACK may already carry a FIN. */
-		state_advance(f, MG_FLOW_ESTABLISHED);
-		break;
-	case MG_FLOW_ESTABLISHED:
-	case MG_FLOW_FIN_WAIT: break;
-	default: return;
+/* The backend's SYN-ACK, first of its kind. */
+static enum mg_flow_verdict
+track_syn_ack(struct mg_flow_half *h, const struct mg_pkt_tcp_seg *seg)
+{
+	uint8_t flags = MG_HALF_SYN | MG_HALF_ACK | MG_HALF_SYNACKED;
+
+	st32(&h->isn, seg->seq);
+	st32(&h->end, seg->seq + 1 + seg->len);
+	st32(&h->ack, seg->ack);
+	st32(&h->maxwin, RTE_MAX((uint32_t)seg->win, 1u));
+	st32(&h->allow_end, seg->ack + seg->win);
+	if (seg->wscale != MG_PKT_NO_WSCALE) {
+		__atomic_store_n(&h->wscale, seg->wscale, __ATOMIC_RELAXED);
+		flags |= MG_HALF_WSCALE;
 	}
+	__atomic_store_n(&h->flags, flags, __ATOMIC_RELEASE);
+	return MG_FLOW_ACCEPT;
+}
 
-	if (!(tcp_flags & RTE_TCP_FIN_FLAG))
-		return;
-	/* Both sides' FINs may be handled by different workers at once. */
-	fin = __atomic_or_fetch(&f->fin_seen, (uint8_t)(1u << (dir & 1)),
-				__ATOMIC_RELAXED);
-	state_advance(f, fin == 3 ? MG_FLOW_TIME_WAIT : MG_FLOW_FIN_WAIT);
+static enum mg_flow_verdict
+track_syn(struct mg_flow_half *h, const struct mg_flow_half *p, uint8_t hf,
+	  uint8_t pf, enum mg_flow_dir dir, const struct mg_pkt_tcp_seg *seg)
+{
+	uint8_t fl = seg->flags;
+
+	if (fl & (RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG))
+		return MG_FLOW_OUT_OF_WINDOW;
+	if (dir == MG_FLOW_DIR_FWD) {
+		if (fl & RTE_TCP_ACK_FLAG)
+			return MG_FLOW_OUT_OF_WINDOW; /* no simultaneous open */
+		if (mg_flow_tcp_state_of(hf, pf) >= MG_FLOW_FIN_WAIT)
+			return MG_FLOW_NEW;
+		if (!(hf & MG_HALF_SYNACKED)) {
+			if (seg->seq == h->isn)
+				return MG_FLOW_ACCEPT; /* retransmitted */
+			if (!(pf & MG_HALF_SYN))
+				return MG_FLOW_NEW; /* started over */
+		}
+		return MG_FLOW_CHALLENGE;
+	}
+	if (!(fl & RTE_TCP_ACK_FLAG) || seg->ack != ld32(&p->isn) + 1)
+		return MG_FLOW_OUT_OF_WINDOW;
+	if (hf & MG_HALF_SYN)
+		return seg->seq == h->isn ? MG_FLOW_ACCEPT
+					  : MG_FLOW_OUT_OF_WINDOW;
+	return track_syn_ack(h, seg);
+}
+
+static enum mg_flow_verdict
+track_rst(struct mg_flow_half *h, const struct mg_flow_half *p, uint8_t hf,
+	  uint8_t pf, const struct mg_pkt_tcp_seg *seg)
+{
+	bool ok;
+
+	if (!(pf & MG_HALF_SYN)) {
+		/* the client gives up before any answer */
+		ok = seg->seq == h->end;
+	} else if (!(hf & MG_HALF_SYN)) {
+		/* the backend refuses the SYN: RST|ACK of the SYN */
+		ok = (seg->flags & RTE_TCP_ACK_FLAG) &&
+		     seg->ack == ld32(&p->end);
+	} else {
+		ok = seg->seq == h->end ||
+		     ((pf & MG_HALF_ACK) && seg->seq == ld32(&p->ack));
+		if (!ok && (pf & MG_HALF_ACK) &&
+		    !seq_lt(seg->seq, ld32(&p->ack)) &&
+		    !seq_lt(ld32(&p->allow_end), seg->seq))
+			return MG_FLOW_CHALLENGE;
+	}
+	if (!ok)
+		return MG_FLOW_OUT_OF_WINDOW;
+	__atomic_store_n(&h->flags, hf | MG_HALF_RST, __ATOMIC_RELEASE);
+	return MG_FLOW_ACCEPT;
+}
+
+enum mg_flow_verdict
+mg_flow_tcp_track(struct mg_flow_table *t, struct mg_flow *f,
+		  enum mg_flow_dir dir, const struct mg_pkt_tcp_seg *seg,
+		  bool whole)
+{
+	struct mg_flow_half *h = mg_flow_half(t, f, dir);
+	const struct mg_flow_half *p = mg_flow_half(t, f, !dir);
+	uint8_t hf = h->flags;
+	uint8_t pf = __atomic_load_n(&p->flags, __ATOMIC_ACQUIRE);
+	uint32_t data_end = seg->seq + seg->len;
+	uint32_t end = data_end + !!(seg->flags & RTE_TCP_FIN_FLAG);
+	uint32_t limit, p_end, win, ackwin, flags;
+
+	if (unlikely(seg->flags & RTE_TCP_SYN_FLAG))
+		return track_syn(h, p, hf, pf, dir, seg);
+	if (unlikely(seg->flags & RTE_TCP_RST_FLAG))
+		return track_rst(h, p, hf, pf, seg);
+	/* after the handshake every segment acknowledges something */
+	if (unlikely(!(seg->flags & RTE_TCP_ACK_FLAG) ||
+		     !(hf & pf & MG_HALF_SYN)))
+		return MG_FLOW_OUT_OF_WINDOW;
+
+	/* where the receiver's window ends: its last ack + window, or
+	 * before it acknowledged anything, its SYN's window */
+	limit = (pf & MG_HALF_ACK) ? ld32(&p->allow_end)
+				   : h->isn + 1 + ld32(&p->maxwin);
+	if (unlikely(seq_lt(limit, whole ? data_end : seg->seq)))
+		return MG_FLOW_OUT_OF_WINDOW;
+	/* older than anything the receiver could still take */
+	if (unlikely(seq_lt(end, h->end - ld32(&p->maxwin))))
+		return MG_FLOW_OUT_OF_WINDOW;
+	p_end = ld32(&p->end);
+	ackwin = RTE_MAX(h->maxwin, FLOW_MIN_ACK_WINDOW);
+	if (unlikely(seq_lt(p_end, seg->ack) ||
+		     seq_lt(seg->ack, p_end - ackwin)))
+		return MG_FLOW_OUT_OF_WINDOW;
+
+	if (seq_lt(h->end, end))
+		st32(&h->end, end);
+	win = (uint32_t)seg->win << ((hf & pf & MG_HALF_WSCALE) ? h->wscale : 0);
+	if (win > h->maxwin)
+		st32(&h->maxwin, win);
+	flags = hf | MG_HALF_ACK;
+	if (!(hf & MG_HALF_ACK) || seq_lt(h->ack, seg->ack))
+		st32(&h->ack, seg->ack);
+	if (!(hf & MG_HALF_ACK) || seq_lt(h->allow_end, seg->ack + win))
+		st32(&h->allow_end, seg->ack + win);
+	if (!seq_lt(seg->ack, ld32(&p->isn) + 1))
+		flags |= MG_HALF_SYNACKED;
+	if (seg->flags & RTE_TCP_FIN_FLAG)
+		flags |= MG_HALF_FIN;
+	if (flags != hf)
+		__atomic_store_n(&h->flags, (uint8_t)flags, __ATOMIC_RELEASE);
+	return MG_FLOW_ACCEPT;
+}
+
+void
+mg_flow_challenge(const struct mg_flow_table *t, const struct mg_flow *f,
+		  enum mg_flow_dir dir, uint32_t *seq, uint32_t *ack)
+{
+	const struct mg_flow_half *p = mg_flow_half(t, f, !dir);
+	const struct mg_flow_half *h = mg_flow_half(t, f, dir);
+
+	*seq = ld32(&p->end);
+	/* before the receiver acknowledged anything, its ack would be the
+	 * sender's SYN + 1 */
+	*ack = (__atomic_load_n(&p->flags, __ATOMIC_ACQUIRE) & MG_HALF_ACK)
+		       ? ld32(&p->ack)
+		       : h->isn + 1;
+}
+
+void
+mg_flow_tcp_reset(struct mg_flow_table *t, struct mg_flow *f,
+		  enum mg_flow_dir dir)
+{
+	struct mg_flow_half *h = mg_flow_half(t, f, dir);
+
+	__atomic_store_n(&h->flags, h->flags | MG_HALF_RST, __ATOMIC_RELEASE);
 }
 
 static inline bool
 flow_idle(const struct mg_flow_table *t, const struct mg_flow *f, uint64_t now)
 {
-	uint64_t last = __atomic_load_n(&f->last_seen, __ATOMIC_RELAXED);
-	uint8_t state = __atomic_load_n(&f->state, __ATOMIC_RELAXED);
+	uint32_t a = ld32(&t->hdr.half[0][f->index].last_seen);
+	uint32_t b = ld32(&t->hdr.half[1][f->index].last_seen);
+	uint32_t last = seq_lt(a, b) ? b : a;
+	int32_t idle = (int32_t)((uint32_t)(now >> t->hdr.time_shift) - last);
 
-	if (state >= MG_FLOW_STATE_MAX)
-		state = MG_FLOW_CLOSED;
 	/* Another worker's clock may be ahead of ours: then not idle. */
-	return now > last && now - last > t->timeout[state];
+	return idle > 0 && (uint32_t)idle > t->idle_max[mg_flow_state(t, f)];
 }
 
 /* Makes a flow unreachable and retires it. Lock held. */
@@ -642,9 +815,8 @@ mg_flow_count_states(const struct mg_flow_table *t, uint32_t *counts)
 	for (i = 0; i < t->max_flows; i++) {
 		if (!__atomic_load_n(&t->meta[i].live, __ATOMIC_ACQUIRE))
 			continue;
-		s = __atomic_load_n(&t->flows[i].state, __ATOMIC_RELAXED);
-		if (s < MG_FLOW_STATE_MAX)
-			counts[s]++;
+		s = (uint8_t)mg_flow_state(t, &t->flows[i]);
+		counts[s]++;
 	}
 }
 

@@ -11,6 +11,11 @@
  * (rte_rcu_qsbr): a worker may read an entry until its next quiescent
  * report, so nothing is reused under it.
  *
+ * What changes while a connection lives (TCP sequence space, flags,
+ * last activity) is kept per direction in two struct mg_flow_half, each
+ * written only by the worker that receives that direction: one writer
+ * per field, whichever queues the two directions arrive on.
+ *
  * Time is passed in by the caller (TSC cycles) so the fast path reads
  * the clock once per burst and tests can drive expiry.
  */
@@ -20,6 +25,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <netinet/in.h>
 
 #include <rte_common.h>
 #include <rte_ether.h>
@@ -32,15 +39,17 @@
 extern "C" {
 #endif
 
-/** f->mark keeps TSC / 2^8: 32 bits span ~7 minutes at 2.5 GHz, far
- * beyond any handshake or response time worth a histogram bucket. */
+/** mg_flow_half.mark keeps TSC / 2^8: 32 bits span ~7 minutes at
+ * 2.5 GHz, far beyond any handshake or response time worth a histogram
+ * bucket. */
 #define MG_FLOW_MARK_SHIFT 8
 
-/** Connection states. UDP flows are MG_FLOW_UDP throughout. */
+/** Connection states. UDP flows are MG_FLOW_UDP throughout; a TCP
+ * connection's state is derived from both directions' halves. */
 enum mg_flow_state {
 	MG_FLOW_SYN_SENT = 0, /**< client SYN forwarded */
 	MG_FLOW_SYN_RECV,     /**< backend SYN-ACK seen */
-	MG_FLOW_ESTABLISHED,  /**< handshake completed */
+	MG_FLOW_ESTABLISHED,  /**< the client acknowledged the SYN-ACK */
 	MG_FLOW_FIN_WAIT,     /**< one side sent FIN */
 	MG_FLOW_TIME_WAIT,    /**< both sides sent FIN */
 	MG_FLOW_CLOSED,	      /**< RST seen */
@@ -54,10 +63,46 @@ enum mg_flow_dir {
 	MG_FLOW_DIR_REV = 1, /**< backend -> client */
 };
 
+/*
+ * Flags of a flow half: what that direction's sender has sent.
+ */
+#define MG_HALF_SYN	0x01 /**< its SYN: isn and wscale are valid */
+#define MG_HALF_ACK	0x02 /**< an acknowledgement: ack, allow_end valid */
+#define MG_HALF_SYNACKED 0x04 /**< it acknowledged the other side's SYN */
+#define MG_HALF_FIN	0x08 /**< a FIN inside the window */
+#define MG_HALF_RST	0x10 /**< an acceptable RST (or the gateway's) */
+#define MG_HALF_WSCALE	0x20 /**< its SYN offered window scaling */
+
 /**
- * A tracked connection. Decision fields are written once, before the
- * entry is published; state and last_seen are updated by any worker with
- * relaxed stores (a lost update of last_seen only delays expiry).
+ * What one direction of a connection has sent, for TCP window tracking
+ * (RFC 9293 3.10.7.4, the checks of Linux's nf_conntrack tcp_in_window)
+ * and expiry. Written only by the worker that receives that direction
+ * (after DNAT the two directions of one connection may be on two
+ * workers); the other direction's worker reads it with relaxed loads.
+ * Sequence numbers are host order and compared modulo 2^32.
+ */
+struct mg_flow_half {
+	uint32_t last_seen; /**< TSC >> the table's time shift */
+	uint32_t end;	    /**< sequence number after all it sent (SYN and
+			     * FIN count one) */
+	uint32_t ack;	    /**< highest acknowledgement it sent */
+	uint32_t allow_end; /**< highest ack + window it sent: the other
+			     * side may send up to here */
+	uint32_t maxwin;    /**< largest window it advertised, scaled */
+	uint32_t isn;	    /**< its SYN's sequence number */
+	uint32_t mark;	    /**< telemetry of this direction's worker */
+	uint8_t flags;	    /**< MG_HALF_* */
+	uint8_t wscale;	    /**< its SYN's window scale shift */
+	uint8_t tel;	    /**< telemetry of this direction's worker */
+	uint8_t pad;
+};
+
+/**
+ * A tracked connection: its keys and the decision taken when it was
+ * admitted, written before the entry is published and not changed
+ * after (but for the service and identity indexes, which a reload may
+ * renumber: see mg_ruleset_resolve()). What changes per packet lives in
+ * the two struct mg_flow_half of the entry (mg_flow_half()).
  */
 struct mg_flow {
 	struct mg_5tuple key[2]; /**< [dir]: as received from each side */
@@ -65,25 +110,23 @@ struct mg_flow {
 	 * port the client used are key[MG_FLOW_DIR_FWD].dst and .dport */
 	uint16_t service;
 	uint16_t labels;   /**< telemetry series (caller, service, version) */
-	uint8_t awaiting;  /**< a request is waiting for its response */
 	uint16_t identity; /**< the caller, for per-request decisions */
-	/** TSC >> MG_FLOW_MARK_SHIFT of the SYN, then of the pending
-	 * request: the start of the latency being measured */
-	uint32_t mark;
 	/* where each direction leaves: port index and next-hop MAC */
 	uint8_t out_port[2];		  /**< [dir] */
 	struct rte_ether_addr out_mac[2]; /**< [dir] destination MAC */
-	/* tracking */
-	uint8_t state;	  /**< enum mg_flow_state */
-	uint8_t fin_seen; /**< bit per dir */
-	uint8_t l7;	  /**< enum mg_l7_proto: client bytes inspected */
+	uint8_t l7; /**< enum mg_l7_proto: client bytes inspected */
 	/** low bits of the generation of the ruleset that service and
 	 * identity index (mg_ruleset_generation()) */
 	uint16_t generation;
-	uint64_t last_seen; /**< TSC of the last packet */
-	uint32_t index;	    /**< position in the entry array */
-	uint32_t health;    /**< backend's passive-health index */
+	uint32_t index;	 /**< position in the entry array */
+	uint32_t health; /**< backend's passive-health index */
 } __rte_cache_aligned;
+
+/** The part of a table the fast path reads inline. */
+struct mg_flow_table_hdr {
+	struct mg_flow_half *half[2]; /**< [dir][entry index] */
+	uint32_t time_shift; /**< mg_flow_half.last_seen = TSC >> this */
+};
 
 struct mg_flow_table;
 
@@ -128,10 +171,12 @@ uint64_t mg_flow_lookup_bulk(struct mg_flow_table *t,
 
 /**
  * Claim a free entry for a new connection. The caller fills the key[]
- * and decision fields, then calls mg_flow_publish().
+ * and decision fields (and, for TCP, the client's half with
+ * mg_flow_tcp_syn()), then calls mg_flow_publish().
  *
- * @return The zeroed entry, or NULL with rte_errno = ENOSPC when the
- *         table is full (established flows are unaffected).
+ * @return The zeroed entry (both halves zeroed too), or NULL with
+ *         rte_errno = ENOSPC when the table is full (established flows
+ *         are unaffected).
  *
  * Thread safety: multi-thread safe.
  */
@@ -141,11 +186,8 @@ struct mg_flow *mg_flow_alloc(struct mg_flow_table *t);
 void mg_flow_release(struct mg_flow_table *t, struct mg_flow *f);
 
 /**
- * Make @p f reachable by both of its keys. The caller sets the initial
- * state from the first packet before publishing: mg_flow_alloc() leaves
- * MG_FLOW_SYN_SENT (a TCP connection opened by a SYN); a TCP connection
- * adopted mid-stream may be set to MG_FLOW_ESTABLISHED. A flow whose
- * key[0].proto is not TCP is set to MG_FLOW_UDP here. last_seen = @p now.
+ * Make @p f reachable by both of its keys, both halves last seen at
+ * @p now.
  *
  * @return 0; -EEXIST if another worker published the same connection
  *         first (the caller releases @p f and looks up again), or if
@@ -159,18 +201,154 @@ void mg_flow_release(struct mg_flow_table *t, struct mg_flow *f);
  */
 int mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now);
 
+/** The half of @p f that direction @p dir writes. Fast path. */
+static inline struct mg_flow_half *
+mg_flow_half(const struct mg_flow_table *t, const struct mg_flow *f,
+	     unsigned int dir)
+{
+	return &((const struct mg_flow_table_hdr *)t)->half[dir][f->index];
+}
+
+/** State of a TCP connection from its halves' flags. */
+static inline enum mg_flow_state
+mg_flow_tcp_state_of(uint8_t fwd, uint8_t rev)
+{
+	if ((fwd | rev) & MG_HALF_RST)
+		return MG_FLOW_CLOSED;
+	if (fwd & rev & MG_HALF_FIN)
+		return MG_FLOW_TIME_WAIT;
+	if ((fwd | rev) & MG_HALF_FIN)
+		return MG_FLOW_FIN_WAIT;
+	if (fwd & MG_HALF_SYNACKED)
+		return MG_FLOW_ESTABLISHED;
+	if (rev & MG_HALF_SYN)
+		return MG_FLOW_SYN_RECV;
+	return MG_FLOW_SYN_SENT;
+}
+
 /**
- * Advance the state machine with one packet of the flow.
+ * A connection's state, read from both halves (relaxed loads): UDP
+ * flows are MG_FLOW_UDP.
  *
- * @param f          Entry from a lookup.
- * @param dir        Direction of the packet.
- * @param tcp_flags  Its TCP flags (0 for UDP).
- * @param now        TSC.
- *
- * Thread safety: any worker; relaxed stores.
+ * Thread safety: any thread.
  */
-void mg_flow_update(struct mg_flow *f, enum mg_flow_dir dir, uint8_t tcp_flags,
-		    uint64_t now);
+static inline enum mg_flow_state
+mg_flow_state(const struct mg_flow_table *t, const struct mg_flow *f)
+{
+	if (f->key[MG_FLOW_DIR_FWD].proto != IPPROTO_TCP)
+		return MG_FLOW_UDP;
+	return mg_flow_tcp_state_of(
+		__atomic_load_n(&mg_flow_half(t, f, MG_FLOW_DIR_FWD)->flags,
+				__ATOMIC_RELAXED),
+		__atomic_load_n(&mg_flow_half(t, f, MG_FLOW_DIR_REV)->flags,
+				__ATOMIC_RELAXED));
+}
+
+/**
+ * Record that direction @p dir of @p f saw a packet at @p now (stored
+ * only when the clock moved by a unit of the table's time shift, about a
+ * millisecond, so a busy connection does not write it per packet).
+ *
+ * Thread safety: the worker that receives direction @p dir.
+ */
+static inline void
+mg_flow_touch(const struct mg_flow_table *t, const struct mg_flow *f,
+	      unsigned int dir, uint64_t now)
+{
+	struct mg_flow_half *h = mg_flow_half(t, f, dir);
+	uint32_t v = (uint32_t)(now >>
+				((const struct mg_flow_table_hdr *)t)
+					->time_shift);
+
+	if (__atomic_load_n(&h->last_seen, __ATOMIC_RELAXED) != v)
+		__atomic_store_n(&h->last_seen, v, __ATOMIC_RELAXED);
+}
+
+/**
+ * TSC cycles since direction @p dir of @p f last saw a packet (to the
+ * table's time grain).
+ */
+uint64_t mg_flow_idle_cycles(const struct mg_flow_table *t,
+			     const struct mg_flow *f, unsigned int dir,
+			     uint64_t now);
+
+/**
+ * Start tracking a TCP connection from its client's SYN: the client's
+ * half gets the ISN, the end of the SYN, its window and options. Call
+ * between mg_flow_alloc() and mg_flow_publish().
+ */
+void mg_flow_tcp_syn(struct mg_flow_table *t, struct mg_flow *f,
+		     const struct mg_pkt_tcp_seg *syn);
+
+/** What to do with a TCP segment of a tracked connection. */
+enum mg_flow_verdict {
+	MG_FLOW_ACCEPT = 0,	/**< forward it; the half is updated */
+	MG_FLOW_NEW,		/**< a client SYN on a connection that is
+				 * closing or closed, or that restarts a
+				 * handshake nobody answered: it starts a
+				 * new connection; remove this flow and
+				 * admit the SYN */
+	MG_FLOW_CHALLENGE,	/**< drop it and answer its sender with a
+				 * challenge ACK (RFC 5961 3.2, 4.2):
+				 * mg_flow_challenge() */
+	MG_FLOW_OUT_OF_WINDOW,	/**< drop it */
+};
+
+/**
+ * Check a TCP segment of a tracked connection against what each side
+ * has sent and acknowledged, and update direction @p dir's half.
+ *
+ * The checks are those of Linux's nf_conntrack tcp_in_window, with a
+ * window scaled as both SYNs agreed (RFC 7323):
+ * - data must start no later than the receiver's last ack + window
+ *   (with @p whole, end there too: inspected bytes must all be bytes the
+ *   receiver takes), and end no earlier than the sender's end minus the
+ *   receiver's largest window;
+ * - an acknowledgement may not cover bytes the receiver never sent, nor
+ *   lag what it sent by more than the sender's largest window (at least
+ *   66,000 bytes);
+ * - before both SYNs, only the handshake passes; a FIN counts only in
+ *   the window;
+ * - a RST is accepted only at the exact sequence number: the sender's
+ *   next one, or the receiver's last acknowledgement (a reset answering
+ *   a segment). In the window but not exact: MG_FLOW_CHALLENGE. Before
+ *   the backend's SYN-ACK, a backend RST must acknowledge the client's
+ *   SYN;
+ * - a client SYN on a connection that is closing or closed, or with a
+ *   new ISN before the backend answered, is MG_FLOW_NEW; the same ISN
+ *   again before the handshake completes is a retransmission
+ *   (accepted); any other SYN on a live connection is MG_FLOW_CHALLENGE.
+ *   A backend SYN-ACK must acknowledge the client's SYN.
+ *
+ * @param seg    The segment (mg_pkt_tcp_seg()).
+ * @param whole  Its data must lie wholly inside the receiver's window
+ *               (layer-7 inspection).
+ * @return What to do with it.
+ *
+ * Thread safety: the worker that receives direction @p dir; reads the
+ * other half with relaxed loads.
+ */
+enum mg_flow_verdict mg_flow_tcp_track(struct mg_flow_table *t,
+				       struct mg_flow *f, enum mg_flow_dir dir,
+				       const struct mg_pkt_tcp_seg *seg,
+				       bool whole);
+
+/**
+ * Sequence and acknowledgement numbers of a challenge ACK to the sender
+ * of direction @p dir: what the receiving side would send (its next
+ * sequence number and its last acknowledgement).
+ */
+void mg_flow_challenge(const struct mg_flow_table *t, const struct mg_flow *f,
+		       enum mg_flow_dir dir, uint32_t *seq, uint32_t *ack);
+
+/**
+ * Mark direction @p dir as reset: by an accepted RST, or by the gateway
+ * resetting the connection itself (a layer-7 verdict).
+ *
+ * Thread safety: the worker that receives direction @p dir.
+ */
+void mg_flow_tcp_reset(struct mg_flow_table *t, struct mg_flow *f,
+		       enum mg_flow_dir dir);
 
 /**
  * Forget a published connection now (e.g. to steer a handshake that a

@@ -87,6 +87,15 @@ static const char *const drop_names[] = {
 	[MG_DROP_L7_RESET] = "l7_reset",
 	[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
 	[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
+	[MG_DROP_TTL_EXCEEDED] = "ttl_exceeded",
+	[MG_DROP_TCP_OUT_OF_WINDOW] = "tcp_out_of_window",
+	[MG_DROP_TCP_CHALLENGED] = "tcp_challenged",
+	[MG_DROP_ICMP_UNMATCHED] = "icmp_unmatched",
+	[MG_DROP_FRAG_TOO_BIG] = "frag_too_big",
+	[MG_DROP_FRAG_FIRST_SHORT] = "frag_first_short",
+	[MG_DROP_FRAG_TIMEOUT] = "frag_timeout",
+	[MG_DROP_FRAG_TABLE_FULL] = "frag_table_full",
+	[MG_DROP_MTU_EXCEEDED] = "mtu_exceeded",
 };
 
 static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
@@ -200,18 +209,36 @@ ipv4_options_ok(const uint8_t *opt, uint32_t len)
 	return true;
 }
 
+/*
+ * L4 parsers. @l4_len is the L4 length the IP header gives (for a first
+ * fragment, the fragment's data), @room how much of it the first
+ * segment holds: headers must lie there. A first fragment too short for
+ * its header is FRAG_FIRST_SHORT, not truncated: the rest may exist.
+ */
 static inline enum mg_drop_reason
-parse_tcp(const uint8_t *l4, uint32_t l4_len, struct mg_pkt_info *info,
-	  uint32_t *hdr_len)
+short_l4(bool frag, enum mg_drop_reason whole)
+{
+	return frag ? MG_DROP_FRAG_FIRST_SHORT : whole;
+}
+
+static inline enum mg_drop_reason
+parse_tcp(const uint8_t *l4, uint32_t l4_len, uint32_t room, bool frag,
+	  struct mg_pkt_info *info, uint32_t *hdr_len)
 {
 	const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)l4;
 	uint32_t hl;
 
 	if (unlikely(l4_len < sizeof(*th)))
-		return MG_DROP_TCP_TRUNCATED;
+		return short_l4(frag, MG_DROP_TCP_TRUNCATED);
+	if (unlikely(room < sizeof(*th)))
+		return MG_DROP_MULTI_SEG;
 	hl = (uint32_t)(th->data_off >> 4) * 4;
-	if (unlikely(hl < sizeof(*th) || hl > l4_len))
+	if (unlikely(hl < sizeof(*th)))
 		return MG_DROP_TCP_BAD_DOFF;
+	if (unlikely(hl > l4_len))
+		return short_l4(frag, MG_DROP_TCP_BAD_DOFF);
+	if (unlikely(hl > room))
+		return MG_DROP_MULTI_SEG;
 
 	info->tuple.sport = th->src_port;
 	info->tuple.dport = th->dst_port;
@@ -221,14 +248,17 @@ parse_tcp(const uint8_t *l4, uint32_t l4_len, struct mg_pkt_info *info,
 }
 
 static inline enum mg_drop_reason
-parse_udp(const uint8_t *l4, uint32_t l4_len, struct mg_pkt_info *info,
-	  uint32_t *hdr_len)
+parse_udp(const uint8_t *l4, uint32_t l4_len, uint32_t room, bool frag,
+	  struct mg_pkt_info *info, uint32_t *hdr_len)
 {
 	const struct rte_udp_hdr *uh = (const struct rte_udp_hdr *)l4;
 
 	if (unlikely(l4_len < sizeof(*uh)))
-		return MG_DROP_UDP_TRUNCATED;
-	if (unlikely(rte_be_to_cpu_16(uh->dgram_len) != l4_len))
+		return short_l4(frag, MG_DROP_UDP_TRUNCATED);
+	if (unlikely(room < sizeof(*uh)))
+		return MG_DROP_MULTI_SEG;
+	/* a fragment's length is checked once the datagram is whole */
+	if (unlikely(!frag && rte_be_to_cpu_16(uh->dgram_len) != l4_len))
 		return MG_DROP_UDP_BAD_LENGTH;
 
 	info->tuple.sport = uh->src_port;
@@ -239,14 +269,16 @@ parse_udp(const uint8_t *l4, uint32_t l4_len, struct mg_pkt_info *info,
 
 /* Echo identifiers stand in for ports so that pings spread like flows. */
 static inline enum mg_drop_reason
-parse_icmp(const uint8_t *l4, uint32_t l4_len, bool is_v6,
-	   struct mg_pkt_info *info, uint32_t *hdr_len)
+parse_icmp(const uint8_t *l4, uint32_t l4_len, uint32_t room, bool frag,
+	   bool is_v6, struct mg_pkt_info *info, uint32_t *hdr_len)
 {
 	const struct rte_icmp_hdr *ih = (const struct rte_icmp_hdr *)l4;
 	bool echo;
 
 	if (unlikely(l4_len < ICMP_HDR_LEN))
-		return MG_DROP_ICMP_TRUNCATED;
+		return short_l4(frag, MG_DROP_ICMP_TRUNCATED);
+	if (unlikely(room < ICMP_HDR_LEN))
+		return MG_DROP_MULTI_SEG;
 
 	if (is_v6)
 		echo = ih->icmp_type == MG_ICMP6_ECHO_REQUEST ||
@@ -262,27 +294,42 @@ parse_icmp(const uint8_t *l4, uint32_t l4_len, bool is_v6,
 	return MG_DROP_NONE;
 }
 
-/* @l4_len comes from the IP header, so Ethernet padding never counts. */
+/*
+ * @l4_len comes from the IP header, so Ethernet padding never counts;
+ * @seg is the first segment's length. A later fragment has no L4 header
+ * to parse: its data starts at @l4_off.
+ */
 static inline enum mg_drop_reason
-parse_l4(const struct rte_mbuf *m, const uint8_t *p, uint32_t l4_off,
-	 uint32_t l4_len, uint8_t proto, bool is_v6, struct mg_pkt_info *info)
+parse_l4(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
+	 uint32_t l4_off, uint32_t l4_len, uint8_t proto, bool is_v6,
+	 struct mg_pkt_info *info)
 {
 	const uint8_t *l4 = p + l4_off;
-	enum mg_drop_reason r;
+	uint32_t room = seg > l4_off ? seg - l4_off : 0;
+	bool frag = info->frag != 0;
+	enum mg_drop_reason r = MG_DROP_NONE;
 	uint32_t hl = 0;
 
-	if (likely(proto == IPPROTO_TCP))
-		r = parse_tcp(l4, l4_len, info, &hl);
-	else if (likely(proto == IPPROTO_UDP))
-		r = parse_udp(l4, l4_len, info, &hl);
-	else if (proto == (is_v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
-		r = parse_icmp(l4, l4_len, is_v6, info, &hl);
-	else
+	if (unlikely(frag && !(info->frag & MG_PKT_FRAG_FIRST))) {
+		if (unlikely(proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
+			     proto != (is_v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)))
+			return MG_DROP_L4_PROTO_UNKNOWN;
+	} else if (likely(proto == IPPROTO_TCP)) {
+		r = parse_tcp(l4, l4_len, room, frag, info, &hl);
+	} else if (likely(proto == IPPROTO_UDP)) {
+		r = parse_udp(l4, l4_len, room, frag, info, &hl);
+	} else if (proto == (is_v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
+		r = parse_icmp(l4, l4_len, room, frag, is_v6, info, &hl);
+	} else {
 		return MG_DROP_L4_PROTO_UNKNOWN;
-	if (unlikely(r != MG_DROP_NONE))
-		return r;
-	if (unlikely(l4_cksum_bad(m->ol_flags)))
-		return MG_DROP_L4_BAD_CKSUM;
+	}
+	if (likely(!frag) || (info->frag & MG_PKT_FRAG_FIRST)) {
+		if (unlikely(r != MG_DROP_NONE))
+			return r;
+		/* a NIC verdict on a fragment's L4 checksum means nothing */
+		if (unlikely(!frag && l4_cksum_bad(m->ol_flags)))
+			return MG_DROP_L4_BAD_CKSUM;
+	}
 
 	info->tuple.proto = proto;
 	info->l4_off = l4_off;
@@ -291,43 +338,68 @@ parse_l4(const struct rte_mbuf *m, const uint8_t *p, uint32_t l4_off,
 	return MG_DROP_NONE;
 }
 
+/* A fragment's place in its datagram (@data_off .. + @len); the datagram
+ * may not exceed 65,535 bytes (RFC 791; RFC 8200 4.5, RFC 2460's limit
+ * on reassembled payload). */
 static inline enum mg_drop_reason
-parse_ipv4(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
-	   struct mg_pkt_info *info)
+frag_mark(struct mg_pkt_info *info, uint32_t data_off, uint32_t len, bool more)
+{
+	if (unlikely(data_off + len > UINT16_MAX))
+		return MG_DROP_FRAG_TOO_BIG;
+	info->frag = MG_PKT_FRAG | (data_off == 0 ? MG_PKT_FRAG_FIRST : 0) |
+		     (more ? 0 : MG_PKT_FRAG_LAST);
+	info->frag_data = (uint16_t)data_off;
+	return MG_DROP_NONE;
+}
+
+static inline enum mg_drop_reason
+parse_ipv4(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
+	   uint32_t len, struct mg_pkt_info *info)
 {
 	uint32_t off = info->l3_off;
 	const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + off);
 	uint32_t avail = len - off;
 	uint32_t hl, total;
+	enum mg_drop_reason r;
 	uint16_t frag;
 
 	if (unlikely(avail < sizeof(*ip)))
 		return MG_DROP_IPV4_TRUNCATED;
+	if (unlikely(seg - off < sizeof(*ip)))
+		return MG_DROP_MULTI_SEG;
 	if (unlikely(ip->version_ihl >> 4 != 4))
 		return MG_DROP_IPV4_BAD_VERSION;
 	hl = (uint32_t)(ip->version_ihl & RTE_IPV4_HDR_IHL_MASK) *
 	     RTE_IPV4_IHL_MULTIPLIER;
 	if (unlikely(hl < sizeof(*ip) || hl > avail))
 		return MG_DROP_IPV4_BAD_IHL;
+	if (unlikely(hl > seg - off))
+		return MG_DROP_MULTI_SEG;
 	total = rte_be_to_cpu_16(ip->total_length);
 	if (unlikely(total < hl || total > avail))
 		return MG_DROP_IPV4_BAD_LENGTH;
 	if (unlikely(hl > sizeof(*ip)) &&
 	    !ipv4_options_ok((const uint8_t *)(ip + 1), hl - sizeof(*ip)))
 		return MG_DROP_IPV4_BAD_OPTIONS;
-	frag = rte_be_to_cpu_16(ip->fragment_offset);
-	if (unlikely(frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
-		return MG_DROP_IPV4_FRAGMENT;
 	if (unlikely(ip_cksum_bad(m->ol_flags)))
 		return MG_DROP_IPV4_BAD_CKSUM;
+	frag = rte_be_to_cpu_16(ip->fragment_offset);
+	if (unlikely(frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
+		r = frag_mark(info,
+			      (uint32_t)(frag & RTE_IPV4_HDR_OFFSET_MASK) *
+				      RTE_IPV4_HDR_OFFSET_UNITS,
+			      total, frag & RTE_IPV4_HDR_MF_FLAG);
+		if (unlikely(r != MG_DROP_NONE))
+			return r;
+	}
 
 	/* The other 12 bytes stay zero so tuples hash as raw bytes. */
 	memcpy(info->tuple.src, &ip->src_addr, sizeof(ip->src_addr));
 	memcpy(info->tuple.dst, &ip->dst_addr, sizeof(ip->dst_addr));
 	info->tuple.family = 4;
 	info->l3 = MG_L3_IPV4;
-	return parse_l4(m, p, off + hl, total - hl, ip->next_proto_id, false,
-			info);
+	return parse_l4(m, p, seg, off + hl, total - hl, ip->next_proto_id,
+			false, info);
 }
 
 static inline bool
@@ -337,25 +409,35 @@ is_ipv6_ext(uint8_t nh)
 	       nh == IPPROTO_DSTOPTS || nh == IPPROTO_AH;
 }
 
+/* IPv6 fragment header: next header, reserved, offset | M, id. */
+#define IPV6_FRAG_HDR	  8
+#define IPV6_FRAG_OFF_MASK 0xfff8
+#define IPV6_FRAG_MORE	  0x0001
+
 static inline enum mg_drop_reason
-parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
-	   struct mg_pkt_info *info)
+parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
+	   uint32_t len, struct mg_pkt_info *info)
 {
 	uint32_t off = info->l3_off;
 	const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p + off);
 	uint32_t avail = len - off;
-	uint32_t end, l4_off;
+	uint32_t end, l4_off, hdr_end;
 	unsigned int n_ext = 0;
+	enum mg_drop_reason r;
 	uint8_t nh;
 
 	if (unlikely(avail < sizeof(*ip6)))
 		return MG_DROP_IPV6_TRUNCATED;
+	if (unlikely(seg - off < sizeof(*ip6)))
+		return MG_DROP_MULTI_SEG;
 	if (unlikely(p[off] >> 4 != 6))
 		return MG_DROP_IPV6_BAD_VERSION;
 	end = sizeof(*ip6) + rte_be_to_cpu_16(ip6->payload_len);
 	if (unlikely(end > avail))
 		return MG_DROP_IPV6_BAD_LENGTH;
 	end += off;
+	/* extension headers are read from the first segment only */
+	hdr_end = RTE_MIN(end, seg);
 
 	l4_off = off + sizeof(*ip6);
 	nh = ip6->proto;
@@ -367,6 +449,8 @@ parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
 			return MG_DROP_IPV6_EXT_CHAIN;
 		if (unlikely(end - l4_off < 2))
 			return MG_DROP_IPV6_EXT_TRUNCATED;
+		if (unlikely(hdr_end - l4_off < 2))
+			return MG_DROP_MULTI_SEG;
 		/* AH counts 4-byte words (RFC 4302), the rest 8-byte units. */
 		if (nh == IPPROTO_AH)
 			ext_len = ((uint32_t)ext[1] + 2) * 4;
@@ -374,11 +458,34 @@ parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
 			ext_len = ((uint32_t)ext[1] + 1) * 8;
 		if (unlikely(ext_len > end - l4_off))
 			return MG_DROP_IPV6_EXT_TRUNCATED;
+		if (unlikely(ext_len > hdr_end - l4_off))
+			return MG_DROP_MULTI_SEG;
 		nh = ext[0];
 		l4_off += ext_len;
 	}
-	if (unlikely(nh == IPPROTO_FRAGMENT))
-		return MG_DROP_IPV6_FRAGMENT;
+	if (unlikely(nh == IPPROTO_FRAGMENT)) {
+		const uint8_t *fh = p + l4_off;
+		uint16_t fo;
+
+		if (unlikely(end - l4_off < IPV6_FRAG_HDR))
+			return MG_DROP_IPV6_EXT_TRUNCATED;
+		if (unlikely(hdr_end - l4_off < IPV6_FRAG_HDR))
+			return MG_DROP_MULTI_SEG;
+		fo = load_be16(fh + 2);
+		info->frag_hdr = (uint16_t)l4_off;
+		nh = fh[0];
+		l4_off += IPV6_FRAG_HDR;
+		/* an atomic fragment is a whole packet (RFC 6946) */
+		if (fo & (IPV6_FRAG_OFF_MASK | IPV6_FRAG_MORE)) {
+			r = frag_mark(info, fo & IPV6_FRAG_OFF_MASK,
+				      end - l4_off, fo & IPV6_FRAG_MORE);
+			if (unlikely(r != MG_DROP_NONE))
+				return r;
+		}
+		/* nothing but the upper layer may follow in a fragment */
+		if (unlikely(is_ipv6_ext(nh) || nh == IPPROTO_FRAGMENT))
+			return MG_DROP_IPV6_EXT_CHAIN;
+	}
 	/* Refuse what m->l3_len would silently truncate for TX offloads. */
 	if (unlikely(l4_off - off > MBUF_L3_LEN_MAX))
 		return MG_DROP_IPV6_EXT_CHAIN;
@@ -387,7 +494,7 @@ parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t len,
 	memcpy(info->tuple.dst, ip6->dst_addr, sizeof(ip6->dst_addr));
 	info->tuple.family = 6;
 	info->l3 = MG_L3_IPV6;
-	return parse_l4(m, p, l4_off, end - l4_off, nh, true, info);
+	return parse_l4(m, p, seg, l4_off, end - l4_off, nh, true, info);
 }
 
 static inline enum mg_drop_reason
@@ -395,27 +502,28 @@ pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info)
 {
 	const uint8_t *p;
 	enum mg_drop_reason r;
+	uint32_t seg, len;
 	uint16_t type;
-	uint32_t len;
 
-	if (unlikely(m->nb_segs > 1))
-		return MG_DROP_MULTI_SEG;
 	p = rte_pktmbuf_mtod(m, const uint8_t *);
-	len = rte_pktmbuf_data_len(m);
+	seg = rte_pktmbuf_data_len(m);
+	len = rte_pktmbuf_pkt_len(m);
 	if (unlikely(len < RTE_ETHER_HDR_LEN))
 		return MG_DROP_RUNT;
+	if (unlikely(seg < RTE_ETHER_HDR_LEN || seg > len))
+		return MG_DROP_MULTI_SEG;
 
 	memset(info, 0, sizeof(*info));
-	r = parse_l2(m, p, len, info, &type);
+	r = parse_l2(m, p, seg, info, &type);
 	if (unlikely(r != MG_DROP_NONE))
 		return r;
 
 	if (likely(type == RTE_ETHER_TYPE_IPV4))
-		r = parse_ipv4(m, p, len, info);
+		r = parse_ipv4(m, p, seg, len, info);
 	else if (likely(type == RTE_ETHER_TYPE_IPV6))
-		r = parse_ipv6(m, p, len, info);
+		r = parse_ipv6(m, p, seg, len, info);
 	else if (type == RTE_ETHER_TYPE_ARP)
-		return parse_arp(m, p, len, info);
+		return parse_arp(m, p, seg, info);
 	else
 		return MG_DROP_ETHERTYPE_UNKNOWN;
 	if (unlikely(r != MG_DROP_NONE))
@@ -501,6 +609,26 @@ tcp_sum(const uint8_t *l3, bool v4, const void *l4, uint16_t l4_len)
 			   l4_len);
 }
 
+/* The TCP sum of a segment that may continue in further segments. */
+static inline uint16_t
+tcp_sum_mbuf(const struct rte_mbuf *m, const uint8_t *l3, bool v4,
+	     uint32_t l4_off, uint16_t l4_len)
+{
+	uint16_t part = 0;
+	uint32_t sum;
+
+	if (likely(m->nb_segs == 1))
+		return tcp_sum(l3, v4, rte_pktmbuf_mtod_offset(m, const void *,
+							       l4_off),
+			       l4_len);
+	sum = __rte_raw_cksum(l3 + (v4 ? 12 : 8), v4 ? 8 : 32, 0);
+	sum += rte_cpu_to_be_16(IPPROTO_TCP);
+	sum += rte_cpu_to_be_16(l4_len);
+	/* the folded, not inverted, sum of the segments' bytes */
+	rte_raw_cksum_mbuf(m, l4_off, l4_len, &part);
+	return __rte_raw_cksum_reduce(sum + part);
+}
+
 /* TCP options a strict receiver takes on any segment. */
 static inline bool
 tcp_option_plain(uint8_t kind)
@@ -579,7 +707,7 @@ mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 		return MG_DROP_IPV4_BAD_CKSUM;
 	if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) !=
 		    RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-	    tcp_sum(l3, v4, p + info->l4_off, l4_len) != 0xffff)
+	    tcp_sum_mbuf(m, l3, v4, info->l4_off, l4_len) != 0xffff)
 		return MG_DROP_L4_BAD_CKSUM;
 	/* a receiver may drop what it does not like in these (source
 	 * routes, unknown extension headers) after we looked */
@@ -604,8 +732,8 @@ swap_bytes(uint8_t *a, uint8_t *b, unsigned int len)
 }
 
 int
-mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
-		 uint32_t seq, uint32_t ack)
+mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		   bool reply, uint32_t seq, uint32_t ack, uint8_t flags)
 {
 	bool v4 = info->l3 == MG_L3_IPV4;
 	uint16_t l3_len =
@@ -616,8 +744,13 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 
 	if (info->tuple.proto != IPPROTO_TCP ||
 	    (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) ||
-	    m->nb_segs != 1 || info->l4_off + sizeof(*tcp) > m->data_len)
+	    info->frag != 0 || info->l4_off + sizeof(*tcp) > m->data_len)
 		return -EINVAL;
+	if (m->next != NULL) {
+		rte_pktmbuf_free(m->next);
+		m->next = NULL;
+		m->nb_segs = 1;
+	}
 	l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
 	tcp = (struct rte_tcp_hdr *)(l3 + l3_len);
 	/* IPv4 options and IPv6 extension headers go: a reset must not
@@ -640,7 +773,7 @@ mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
 	tcp->sent_seq = rte_cpu_to_be_32(seq);
 	tcp->recv_ack = rte_cpu_to_be_32(ack);
 	tcp->data_off = (sizeof(*tcp) / 4) << 4;
-	tcp->tcp_flags = RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG;
+	tcp->tcp_flags = flags;
 	tcp->rx_win = 0;
 	tcp->cksum = 0;
 	tcp->tcp_urp = 0;
@@ -693,4 +826,392 @@ mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 	}
 	memcpy(a, addr, alen);
 	memcpy(pp, &port, 2);
+}
+
+void
+mg_pkt_tcp_seg(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+	       struct mg_pkt_tcp_seg *seg)
+{
+	const uint8_t *th = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						    info->l4_off);
+	const uint8_t *o = th + 20, *end = th + (info->payload_off -
+						 info->l4_off);
+	uint32_t v;
+
+	memcpy(&v, th + 4, 4);
+	seg->seq = rte_be_to_cpu_32(v);
+	memcpy(&v, th + 8, 4);
+	seg->ack = rte_be_to_cpu_32(v);
+	seg->win = load_be16(th + 14);
+	seg->flags = info->tcp_flags;
+	seg->len = info->payload_len;
+	seg->mss = 0;
+	seg->wscale = MG_PKT_NO_WSCALE;
+	if (likely(!(seg->flags & RTE_TCP_SYN_FLAG)))
+		return;
+	while (o < end && *o != 0) {
+		if (*o == 1) {
+			o++;
+			continue;
+		}
+		if (end - o < 2 || o[1] < 2 || o[1] > end - o)
+			return; /* malformed: what was read stands */
+		if (*o == 2 && o[1] == 4)
+			seg->mss = load_be16(o + 2);
+		else if (*o == 3 && o[1] == 3)
+			seg->wscale = RTE_MIN(o[2], 14); /* RFC 7323 2.3 */
+		o += o[1];
+	}
+}
+
+bool
+mg_pkt_tcp_clamp_mss(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		     uint16_t mss)
+{
+	uint8_t *th = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l4_off);
+	uint8_t *o = th + 20, *end = th + (info->payload_off - info->l4_off);
+	uint16_t *ck = (uint16_t *)(th + 16);
+	uint16_t old, new = rte_cpu_to_be_16(mss);
+
+	while (o < end && *o != 0) {
+		if (*o == 1) {
+			o++;
+			continue;
+		}
+		if (end - o < 2 || o[1] < 2 || o[1] > end - o)
+			return false;
+		if (*o == 2 && o[1] == 4) {
+			if (load_be16(o + 2) <= mss)
+				return false;
+			/* the option may sit at an odd offset: the sum is
+			 * taken over aligned 16-bit words, so adjust over the
+			 * words the two bytes share */
+			if (((o + 2 - th) & 1) == 0) {
+				memcpy(&old, o + 2, 2);
+				*ck = mg_cksum_adjust(*ck, &old, &new, 2);
+				memcpy(o + 2, &new, 2);
+			} else {
+				uint8_t before[4], after[4];
+
+				memcpy(before, o + 1, 4);
+				memcpy(o + 2, &new, 2);
+				memcpy(after, o + 1, 4);
+				*ck = mg_cksum_adjust(*ck, before, after, 4);
+			}
+			return true;
+		}
+		o += o[1];
+	}
+	return false;
+}
+
+void
+mg_pkt_ttl_dec(struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
+
+	if (info->l3 == MG_L3_IPV4) {
+		uint16_t *ck = (uint16_t *)(l3 + 10);
+		uint8_t before[2] = { l3[8], l3[9] };
+
+		l3[8]--;
+		*ck = mg_cksum_adjust(*ck, before, l3 + 8, 2);
+	} else {
+		l3[7]--;
+	}
+}
+
+/* ---- ICMP errors ---- */
+
+#define ICMP4_DEST_UNREACH   3
+#define ICMP4_FRAG_NEEDED    4
+#define ICMP4_ADMIN_PROHIB   13
+#define ICMP4_TIME_EXCEEDED  11
+#define ICMP4_PARAM_PROBLEM  12
+#define ICMP6_DEST_UNREACH   1
+#define ICMP6_ADMIN_PROHIB   1
+#define ICMP6_PACKET_TOO_BIG 2
+#define ICMP6_TIME_EXCEEDED  3
+#define ICMP6_PARAM_PROBLEM  4
+#define ICMP6_REDIRECT	     137
+#define ICMP_ERROR_TTL	     64
+
+static inline bool
+icmp4_is_error(uint8_t type)
+{
+	return type == ICMP4_DEST_UNREACH || type == ICMP4_TIME_EXCEEDED ||
+	       type == ICMP4_PARAM_PROBLEM || type == 4 /* source quench */ ||
+	       type == 5 /* redirect */;
+}
+
+/* A unicast host's address: errors are never sent to anything else. */
+static bool
+unicast_source(const uint8_t *a, bool v4)
+{
+	static const uint8_t zero[16];
+
+	if (v4)
+		return a[0] != 0 && a[0] != 127 && a[0] < 224;
+	return a[0] != 0xff && memcmp(a, zero, 16) != 0 &&
+	       !(memcmp(a, zero, 15) == 0 && a[15] == 1);
+}
+
+struct rte_mbuf *
+mg_pkt_icmp_error(struct rte_mempool *mp, const struct rte_mbuf *m,
+		  const struct mg_pkt_info *info, enum mg_icmp_kind kind,
+		  uint16_t mtu, const uint8_t *src,
+		  const struct rte_ether_addr *port_mac)
+{
+	bool v4 = info->l3 == MG_L3_IPV4;
+	const uint8_t *in = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *ol3 = in + info->l3_off;
+	uint32_t ip_len = v4 ? 20 : 40;
+	uint32_t quote, total, avail;
+	struct rte_mbuf *e;
+	uint8_t *out, *l3, *icmp;
+	const void *qp;
+	uint8_t type, code;
+
+	if (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6)
+		return NULL;
+	if ((info->frag & MG_PKT_FRAG) && !(info->frag & MG_PKT_FRAG_FIRST))
+		return NULL;
+	if (!unicast_source(ol3 + (v4 ? 12 : 8), v4))
+		return NULL;
+	if (info->tuple.proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6) &&
+	    info->payload_off - info->l4_off >= 1) {
+		uint8_t t = in[info->l4_off];
+
+		if (v4 ? icmp4_is_error(t) : (t < 128 || t == ICMP6_REDIRECT))
+			return NULL;
+	}
+	switch (kind) {
+	case MG_ICMP_TIME_EXCEEDED:
+		type = v4 ? ICMP4_TIME_EXCEEDED : ICMP6_TIME_EXCEEDED;
+		code = 0;
+		break;
+	case MG_ICMP_FRAG_NEEDED:
+		type = v4 ? ICMP4_DEST_UNREACH : ICMP6_PACKET_TOO_BIG;
+		code = v4 ? ICMP4_FRAG_NEEDED : 0;
+		break;
+	default:
+		type = v4 ? ICMP4_DEST_UNREACH : ICMP6_DEST_UNREACH;
+		code = v4 ? ICMP4_ADMIN_PROHIB : ICMP6_ADMIN_PROHIB;
+		break;
+	}
+	avail = rte_pktmbuf_pkt_len(m) - info->l3_off;
+	quote = RTE_MIN(avail, (uint32_t)(v4 ? MG_ICMP4_QUOTE_MAX
+					     : MG_ICMP6_QUOTE_MAX));
+	/* the IP packet only, never the Ethernet padding after it */
+	quote = RTE_MIN(quote, mg_pkt_l3_len(info));
+	total = info->l3_off + ip_len + ICMP_HDR_LEN + quote;
+	e = rte_pktmbuf_alloc(mp);
+	if (e == NULL)
+		return NULL;
+	out = (uint8_t *)rte_pktmbuf_append(e, (uint16_t)total);
+	if (out == NULL) {
+		rte_pktmbuf_free(e);
+		return NULL;
+	}
+	/* Ethernet and VLAN tags as received, addresses swapped */
+	memcpy(out, in, info->l3_off);
+	memcpy(out, in + 6, 6);
+	memcpy(out + 6, port_mac, 6);
+	l3 = out + info->l3_off;
+	icmp = l3 + ip_len;
+	/* the quote may span segments; read returns it in place or copied */
+	qp = rte_pktmbuf_read(m, info->l3_off, quote, icmp + ICMP_HDR_LEN);
+	if (qp != icmp + ICMP_HDR_LEN)
+		memcpy(icmp + ICMP_HDR_LEN, qp, quote);
+	icmp[0] = type;
+	icmp[1] = code;
+	memset(icmp + 2, 0, 6);
+	/* v4: next-hop MTU in bytes 6-7 (RFC 1191); v6: a 32-bit MTU */
+	if (kind == MG_ICMP_FRAG_NEEDED) {
+		icmp[6] = (uint8_t)(mtu >> 8);
+		icmp[7] = (uint8_t)mtu;
+	}
+	if (v4) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+		uint16_t ck;
+
+		memset(ip, 0, sizeof(*ip));
+		ip->version_ihl = 0x45;
+		ip->total_length = rte_cpu_to_be_16(
+			(uint16_t)(ip_len + ICMP_HDR_LEN + quote));
+		ip->time_to_live = ICMP_ERROR_TTL;
+		ip->next_proto_id = IPPROTO_ICMP;
+		memcpy(&ip->src_addr, src, 4);
+		memcpy(&ip->dst_addr, ol3 + 12, 4);
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		ck = rte_raw_cksum(icmp, ICMP_HDR_LEN + quote);
+		ck = (uint16_t)~ck;
+		memcpy(icmp + 2, &ck, 2);
+	} else {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
+		uint16_t ck;
+
+		memset(ip6, 0, sizeof(*ip6));
+		ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip6->payload_len =
+			rte_cpu_to_be_16((uint16_t)(ICMP_HDR_LEN + quote));
+		ip6->proto = IPPROTO_ICMPV6;
+		ip6->hop_limits = ICMP_ERROR_TTL;
+		memcpy(ip6->src_addr, src, 16);
+		memcpy(ip6->dst_addr, ol3 + 8, 16);
+		ck = (uint16_t)~mg_cksum_l4(ip6->src_addr, 16, IPPROTO_ICMPV6,
+					    icmp,
+					    (uint16_t)(ICMP_HDR_LEN + quote));
+		memcpy(icmp + 2, &ck, 2);
+	}
+	e->l2_len = info->l3_off;
+	e->l3_len = ip_len;
+	return e;
+}
+
+static inline bool
+icmp_quotes(uint8_t type, bool v4)
+{
+	if (v4)
+		return type == ICMP4_DEST_UNREACH ||
+		       type == ICMP4_TIME_EXCEEDED ||
+		       type == ICMP4_PARAM_PROBLEM;
+	return type == ICMP6_DEST_UNREACH || type == ICMP6_PACKET_TOO_BIG ||
+	       type == ICMP6_TIME_EXCEEDED || type == ICMP6_PARAM_PROBLEM;
+}
+
+bool
+mg_pkt_icmp_quote(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		  struct mg_pkt_icmp_quote *q)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	bool v4 = info->l3 == MG_L3_IPV4;
+	uint32_t off = info->l4_off + ICMP_HDR_LEN, l4, end;
+	uint8_t proto;
+
+	if (info->frag != 0 ||
+	    info->tuple.proto != (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6) ||
+	    !icmp_quotes(p[info->l4_off], v4))
+		return false;
+	/* errors are small: one that does not fit the first segment is
+	 * not one a router sent */
+	end = (uint32_t)info->payload_off + info->payload_len;
+	if (end > rte_pktmbuf_data_len(m) || end < off)
+		return false;
+	memset(q, 0, sizeof(*q));
+	q->l3_off = (uint16_t)off;
+	q->end = (uint16_t)end;
+	if (v4) {
+		uint32_t hl;
+
+		if (end - off < 20 || p[off] >> 4 != 4)
+			return false;
+		hl = (uint32_t)(p[off] & 0x0f) * 4;
+		/* a later fragment quotes no ports */
+		if (hl < 20 || (load_be16(p + off + 6) & RTE_IPV4_HDR_OFFSET_MASK))
+			return false;
+		proto = p[off + 9];
+		memcpy(q->tuple.src, p + off + 12, 4);
+		memcpy(q->tuple.dst, p + off + 16, 4);
+		q->tuple.family = 4;
+		l4 = off + hl;
+	} else {
+		unsigned int n = 0;
+
+		if (end - off < 40 || p[off] >> 4 != 6)
+			return false;
+		proto = p[off + 6];
+		l4 = off + 40;
+		while (is_ipv6_ext(proto) || proto == IPPROTO_FRAGMENT) {
+			if (++n > MG_PKT_MAX_IPV6_EXT || end - l4 < 8)
+				return false;
+			if (proto == IPPROTO_FRAGMENT) {
+				if (load_be16(p + l4 + 2) & IPV6_FRAG_OFF_MASK)
+					return false;
+				proto = p[l4];
+				l4 += IPV6_FRAG_HDR;
+				continue;
+			}
+			proto = p[l4];
+			l4 += proto == IPPROTO_AH
+				      ? ((uint32_t)p[l4 + 1] + 2) * 4
+				      : ((uint32_t)p[l4 + 1] + 1) * 8;
+		}
+		memcpy(q->tuple.src, p + off + 8, 16);
+		memcpy(q->tuple.dst, p + off + 24, 16);
+		q->tuple.family = 6;
+	}
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	/* ports, and TCP's sequence number to check against the window */
+	if (l4 > end || end - l4 < (proto == IPPROTO_TCP ? 8u : 4u))
+		return false;
+	q->tuple.proto = proto;
+	memcpy(&q->tuple.sport, p + l4, 2);
+	memcpy(&q->tuple.dport, p + l4 + 2, 2);
+	if (proto == IPPROTO_TCP) {
+		uint32_t v;
+
+		memcpy(&v, p + l4 + 4, 4);
+		q->seq = rte_be_to_cpu_32(v);
+	}
+	q->l4_off = (uint16_t)l4;
+	return true;
+}
+
+void
+mg_pkt_icmp_nat(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		const struct mg_pkt_icmp_quote *q, bool quoted_dst,
+		const uint8_t *addr, uint16_t port, bool outer_dst,
+		const uint8_t *outer)
+{
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	bool v4 = info->l3 == MG_L3_IPV4;
+	unsigned int alen = v4 ? 4 : 16;
+	uint8_t *ql3 = p + q->l3_off, *ql4 = p + q->l4_off;
+	uint8_t *qa = ql3 + (v4 ? (quoted_dst ? 16 : 12)
+				: (quoted_dst ? 24 : 8));
+	uint8_t *qp = ql4 + (quoted_dst ? 2 : 0);
+	uint32_t have = q->end - q->l4_off;
+	uint32_t ck_off = q->tuple.proto == IPPROTO_TCP ? 16 : 6;
+	uint8_t *l3 = p + info->l3_off, *icmp = p + info->l4_off;
+	uint16_t ck, icmp_len;
+
+	/* the quoted L4 checksum, when the quote holds it (a zero UDP
+	 * checksum over IPv4 means none and stays so) */
+	if (have >= ck_off + 2) {
+		uint16_t *l4ck = (uint16_t *)(ql4 + ck_off);
+
+		if (!(q->tuple.proto == IPPROTO_UDP && v4 && *l4ck == 0)) {
+			ck = mg_cksum_adjust(*l4ck, qa, addr, alen);
+			*l4ck = mg_cksum_adjust(ck, qp, &port, 2);
+		}
+	}
+	if (v4) {
+		uint16_t *qipck = (uint16_t *)(ql3 + 10);
+
+		*qipck = mg_cksum_adjust(*qipck, qa, addr, 4);
+	}
+	memcpy(qa, addr, alen);
+	memcpy(qp, &port, 2);
+	if (outer != NULL)
+		memcpy(l3 + (v4 ? (outer_dst ? 16 : 12) : (outer_dst ? 24 : 8)),
+		       outer, alen);
+
+	/* the quote changed in ways an incremental sum would need every
+	 * step of; an error is short, so sum it again */
+	icmp_len = (uint16_t)(info->payload_off + info->payload_len -
+			      info->l4_off);
+	icmp[2] = icmp[3] = 0;
+	if (v4) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+
+		ck = (uint16_t)~rte_raw_cksum(icmp, icmp_len);
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	} else {
+		ck = (uint16_t)~mg_cksum_l4(l3 + 8, 16, IPPROTO_ICMPV6, icmp,
+					    icmp_len);
+	}
+	memcpy(icmp + 2, &ck, 2);
 }

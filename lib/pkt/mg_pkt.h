@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 
@@ -33,6 +34,14 @@ extern "C" {
 #define MG_PKT_MAX_VLANS 2
 /** Most IPv6 extension headers walked before the frame is refused. */
 #define MG_PKT_MAX_IPV6_EXT 4
+/** Most fragments of one datagram reassembled (rte_ip_frag's build-time
+ * RTE_LIBRTE_IP_FRAG_MAX_FRAG). */
+#define MG_PKT_MAX_FRAGS 8
+
+/* Flags of a parsed frame (mg_pkt_info.frag). */
+#define MG_PKT_FRAG	  0x01 /**< an IPv4 or IPv6 fragment */
+#define MG_PKT_FRAG_FIRST 0x02 /**< ... at offset 0: its L4 header parsed */
+#define MG_PKT_FRAG_LAST  0x04 /**< ... without more fragments */
 
 /**
  * Why a packet was dropped. Parser reasons come first; later stages
@@ -42,7 +51,7 @@ extern "C" {
  */
 enum mg_drop_reason {
 	MG_DROP_NONE = 0,
-	MG_DROP_MULTI_SEG,	/**< chained mbuf; jumbo frames unsupported */
+	MG_DROP_MULTI_SEG,	/**< headers not all in the first segment */
 	MG_DROP_RUNT,		/**< shorter than an Ethernet header */
 	MG_DROP_VLAN_TRUNCATED, /**< frame ends inside a VLAN tag */
 	MG_DROP_VLAN_TOO_MANY,	/**< more than MG_PKT_MAX_VLANS tags */
@@ -53,7 +62,10 @@ enum mg_drop_reason {
 	MG_DROP_IPV4_BAD_IHL,	    /**< IHL < 5 or header past frame end */
 	MG_DROP_IPV4_BAD_OPTIONS,   /**< option TLVs overrun the header */
 	MG_DROP_IPV4_BAD_LENGTH,    /**< total length below IHL or past frame */
-	MG_DROP_IPV4_FRAGMENT,	    /**< MF set or non-zero fragment offset */
+	MG_DROP_IPV4_FRAGMENT,	    /**< an IPv4 fragment reassembly refused:
+				     * overlapping or duplicate data, more
+				     * than MG_PKT_MAX_FRAGS, or a non-final
+				     * one not a multiple of 8 bytes */
 	MG_DROP_IPV4_BAD_CKSUM,	    /**< NIC flagged the header checksum bad */
 	MG_DROP_IPV6_TRUNCATED,	    /**< frame shorter than 40 bytes of IPv6 */
 	MG_DROP_IPV6_BAD_VERSION,   /**< version field is not 6 */
@@ -61,7 +73,7 @@ enum mg_drop_reason {
 	MG_DROP_IPV6_EXT_TRUNCATED, /**< extension header past payload */
 	MG_DROP_IPV6_EXT_CHAIN,	    /**< > MG_PKT_MAX_IPV6_EXT headers, or
 				     * a chain too long for m->l3_len */
-	MG_DROP_IPV6_FRAGMENT,	    /**< fragment extension header present */
+	MG_DROP_IPV6_FRAGMENT,	    /**< the same for an IPv6 fragment */
 	MG_DROP_TCP_TRUNCATED,	    /**< less than 20 bytes of TCP */
 	MG_DROP_TCP_BAD_DOFF,	    /**< data offset < 5 or past the segment */
 	MG_DROP_UDP_TRUNCATED,	    /**< less than 8 bytes of UDP */
@@ -93,6 +105,25 @@ enum mg_drop_reason {
 	MG_DROP_L7_AMBIGUOUS,	 /**< IP options, urgent data or TCP options a
 				  * backend could read otherwise */
 	MG_DROP_L7_STALE_TIMESTAMP, /**< TSval older than the newest (PAWS) */
+	/* sound enforcement: what a router and a stateful firewall refuse */
+	MG_DROP_TTL_EXCEEDED,	   /**< TTL / hop limit would reach 0 */
+	MG_DROP_TCP_OUT_OF_WINDOW, /**< sequence or acknowledgement outside
+				    * the tracked window, or a segment the
+				    * connection's state does not allow */
+	MG_DROP_TCP_CHALLENGED,	   /**< RST not at the exact sequence, or SYN
+				    * on a live connection: dropped and
+				    * answered by a challenge ACK */
+	MG_DROP_ICMP_UNMATCHED,	   /**< ICMP error quoting no tracked
+				    * connection (or outside its window) */
+	MG_DROP_FRAG_TOO_BIG,	   /**< fragment ends past 65,535 bytes */
+	MG_DROP_FRAG_FIRST_SHORT,  /**< first fragment without the whole
+				    * L4 header */
+	MG_DROP_FRAG_TIMEOUT,	   /**< datagram not complete in time */
+	MG_DROP_FRAG_TABLE_FULL,   /**< no room for another datagram */
+	MG_DROP_MTU_EXCEEDED,	   /**< larger than the egress MTU and may
+				    * not be fragmented: answered by ICMP
+				    * fragmentation needed / packet too
+				    * big */
 	MG_DROP_MAX
 };
 
@@ -119,10 +150,18 @@ struct mg_5tuple {
 };
 
 /**
- * What the parser learned about one frame. Offsets count from byte 0.
- * For ARP, l4_off, payload_off and payload_len are 0 and the tuple is
- * zero. VLAN tags the NIC stripped are in n_vlans and vlan_tci but take
- * no room before l3_off.
+ * What the parser learned about one frame. Offsets count from byte 0;
+ * every header up to payload_off lies in the first segment, the payload
+ * may continue in others (multi-segment mbufs: jumbo frames, reassembled
+ * datagrams). For ARP, l4_off, payload_off and payload_len are 0 and the
+ * tuple is zero. VLAN tags the NIC stripped are in n_vlans and vlan_tci
+ * but take no room before l3_off.
+ *
+ * A fragment (frag & MG_PKT_FRAG) has its addresses and protocol in the
+ * tuple; a first fragment also its ports and L4 header, checked against
+ * the fragment alone; for later ones l4_off = payload_off is where the
+ * fragment's data starts and the ports are 0. frag_data is the offset
+ * of that data in the datagram.
  */
 struct mg_pkt_info {
 	struct mg_5tuple tuple; /**< valid for MG_L3_IPV4 / MG_L3_IPV6 */
@@ -134,7 +173,9 @@ struct mg_pkt_info {
 	uint8_t n_vlans;
 	uint8_t l3;	   /**< enum mg_pkt_l3 */
 	uint8_t tcp_flags; /**< TCP flags byte, 0 for other protocols */
-	uint8_t pad;
+	uint8_t frag;	   /**< MG_PKT_FRAG* flags, 0 for whole packets */
+	uint16_t frag_data; /**< fragment: its data's offset in the datagram */
+	uint16_t frag_hdr;  /**< IPv6 fragment: offset of its header */
 };
 
 /**
@@ -144,7 +185,13 @@ struct mg_pkt_info {
  * later rewrites can use them. NIC checksum verdicts in m->ol_flags are
  * honoured: a frame flagged bad is dropped; unknown is not rechecked.
  *
- * @param m     Frame to parse; must be a single segment to be accepted.
+ * Fragments are accepted (info->frag) for reassembly, with their own
+ * checks: a fragment that would end past 65,535 bytes of datagram
+ * (MG_DROP_FRAG_TOO_BIG) and a first fragment without its whole TCP,
+ * UDP or ICMP header (MG_DROP_FRAG_FIRST_SHORT) are refused.
+ *
+ * @param m     Frame to parse; its headers must lie in the first segment
+ *              (MG_DROP_MULTI_SEG otherwise), the payload may not.
  * @param info  Filled on success; unspecified when a reason is returned.
  * @return MG_DROP_NONE if the frame is well formed, else why to drop it.
  *         A frame with several faults gets the reason of the first one
@@ -234,26 +281,192 @@ enum mg_drop_reason mg_pkt_tcp_strict(const struct rte_mbuf *m,
 				      struct mg_pkt_tcp_ts *ts);
 
 /**
- * Turn a parsed TCP packet into a reset (RST|ACK) with the given
- * sequence and acknowledgement numbers: payload, TCP options, IPv4
+ * Turn a parsed TCP packet into a bare control segment (a reset, RST|ACK,
+ * or a challenge ACK, RFC 5961) with the given flags, sequence and
+ * acknowledgement numbers: payload, TCP options, IPv4
  * options and IPv6 extension headers are cut (a reset never sends a
  * source route back), window and urgent pointer zeroed, IP length fields
  * set and the IPv4 header and TCP checksums computed in full. VLAN tags
- * stay. Ethernet addresses are the caller's.
+ * stay. Ethernet addresses are the caller's. Segments after the first
+ * of a chained mbuf are freed.
  *
- * @param m      Packet; single segment, parsed into @p info, TCP.
+ * @param m      Packet, parsed into @p info, TCP.
  * @param info   Parser result for @p m; stale afterwards except for
  *               l3_off.
  * @param reply  true: swap addresses and ports, so the reset goes back
  *               to the packet's sender.
  * @param seq    Sequence number, host order.
  * @param ack    Acknowledgement number, host order.
+ * @param flags  TCP flags of the new segment.
  * @return 0, or -EINVAL if @p m is not a parsed TCP packet.
  *
  * Thread safety: reentrant.
  */
-int mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info,
-		     bool reply, uint32_t seq, uint32_t ack);
+int mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		       bool reply, uint32_t seq, uint32_t ack, uint8_t flags);
+
+/** mg_pkt_tcp_control() with RST|ACK: a reset. */
+static inline int
+mg_pkt_tcp_reset(struct rte_mbuf *m, const struct mg_pkt_info *info, bool reply,
+		 uint32_t seq, uint32_t ack)
+{
+	return mg_pkt_tcp_control(m, info, reply, seq, ack,
+				  RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
+}
+
+/** A TCP segment's header fields as connection tracking reads them. */
+struct mg_pkt_tcp_seg {
+	uint32_t seq;	/**< host order */
+	uint32_t ack;	/**< host order; meaningful with the ACK flag */
+	uint16_t win;	/**< window field, unscaled */
+	uint16_t mss;	/**< SYN: MSS option, 0 when absent */
+	uint16_t len;	/**< payload bytes */
+	uint8_t flags;	/**< TCP flags */
+	uint8_t wscale; /**< SYN: window scale option (capped at 14, RFC
+			 * 7323), MG_PKT_NO_WSCALE when absent */
+};
+
+/** mg_pkt_tcp_seg.wscale of a SYN without the window scale option. */
+#define MG_PKT_NO_WSCALE 0xff
+
+/**
+ * Read a parsed TCP segment's sequence numbers, window and flags; for a
+ * SYN also its MSS and window scale options (well-formed ones only).
+ *
+ * Thread safety: reentrant.
+ */
+void mg_pkt_tcp_seg(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		    struct mg_pkt_tcp_seg *seg);
+
+/**
+ * Lower a SYN's MSS option to @p mss when it is larger, updating the TCP
+ * checksum incrementally. A SYN without the option is left alone (its
+ * peer assumes 536 or 1220 bytes, below any clamp).
+ *
+ * @return true when the option was changed.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_tcp_clamp_mss(struct rte_mbuf *m, const struct mg_pkt_info *info,
+			  uint16_t mss);
+
+/**
+ * TTL (IPv4) or hop limit (IPv6) of a parsed IP packet.
+ */
+static inline uint8_t
+mg_pkt_ttl(const struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						    info->l3_off);
+
+	return info->l3 == MG_L3_IPV4 ? l3[8] : l3[7];
+}
+
+/**
+ * Decrement the TTL or hop limit of a parsed IP packet, as a router does
+ * when forwarding it (the IPv4 header checksum is updated incrementally,
+ * RFC 1624). The caller has checked that it is above 1.
+ *
+ * Thread safety: reentrant.
+ */
+void mg_pkt_ttl_dec(struct rte_mbuf *m, const struct mg_pkt_info *info);
+
+/** Bytes of the IP packet (or fragment), from its L3 header: Ethernet
+ * padding after it excluded. */
+static inline uint32_t
+mg_pkt_l3_len(const struct mg_pkt_info *info)
+{
+	return info->payload_off + info->payload_len - info->l3_off;
+}
+
+/** ICMP errors the gateway sends, mapped to each family's type/code. */
+enum mg_icmp_kind {
+	MG_ICMP_TIME_EXCEEDED = 0, /**< v4 11/0, v6 3/0: TTL exceeded */
+	MG_ICMP_FRAG_NEEDED,	   /**< v4 3/4 with the next-hop MTU,
+				    * v6 2/0 packet too big with the MTU */
+	MG_ICMP_ADMIN_PROHIBITED,  /**< v4 3/13, v6 1/1 */
+};
+
+/** Most bytes of the offending packet an ICMP error quotes: RFC 1812
+ * 4.3.2.3 (576-byte v4 errors) and RFC 4443 2.4 (1280-byte v6). */
+#define MG_ICMP4_QUOTE_MAX (576 - 20 - 8)
+#define MG_ICMP6_QUOTE_MAX (1280 - 40 - 8)
+
+/**
+ * Build an ICMP or ICMPv6 error about a parsed IP packet, to its source
+ * from @p src: the Ethernet header of @p m with its addresses swapped
+ * (source @p port_mac; VLAN tags in the frame are kept), an IP header
+ * (TTL / hop limit 64), the ICMP header and as much of the offending
+ * packet as MG_ICMP4_QUOTE_MAX / MG_ICMP6_QUOTE_MAX allow, checksums
+ * computed. @p m is not changed.
+ *
+ * No error is built (RFC 1122 3.2.2, RFC 4443 2.4 e) about an ICMP error
+ * or an ICMPv6 error or redirect, a non-first fragment, or a packet from
+ * an address that is not a unicast host's (unspecified, multicast,
+ * broadcast, loopback).
+ *
+ * @param mp        Pool for the new frame.
+ * @param m         The offending packet, parsed into @p info.
+ * @param kind      What went wrong.
+ * @param mtu       MG_ICMP_FRAG_NEEDED: the MTU to report; else 0.
+ * @param src       The gateway's address the error comes from (same
+ *                  family as @p m).
+ * @param port_mac  The gateway port's MAC.
+ * @return The frame, or NULL (no error is due, or @p mp is empty).
+ *
+ * Thread safety: reentrant.
+ */
+struct rte_mbuf *mg_pkt_icmp_error(struct rte_mempool *mp,
+				   const struct rte_mbuf *m,
+				   const struct mg_pkt_info *info,
+				   enum mg_icmp_kind kind, uint16_t mtu,
+				   const uint8_t *src,
+				   const struct rte_ether_addr *port_mac);
+
+/** The packet an ICMP error quotes, as found by mg_pkt_icmp_quote(). */
+struct mg_pkt_icmp_quote {
+	struct mg_5tuple tuple; /**< as the quoted packet was sent */
+	uint16_t l3_off;	/**< quoted IP header, from byte 0 */
+	uint16_t l4_off;	/**< quoted L4 header */
+	uint16_t end;		/**< end of the ICMP message (first segment) */
+	uint32_t seq;		/**< quoted TCP sequence number, host order */
+};
+
+/**
+ * Whether a parsed ICMP or ICMPv6 packet is an error that quotes a TCP
+ * or UDP packet (destination unreachable, time exceeded, parameter
+ * problem; ICMPv6 packet too big) with at least its ports (and, for
+ * TCP, its sequence number), and where that quote is.
+ *
+ * @return true with @p q filled.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_icmp_quote(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		       struct mg_pkt_icmp_quote *q);
+
+/**
+ * Translate an ICMP error about a NATed connection: the quoted packet's
+ * source or destination address and port, and the outer packet's source
+ * or destination address; the quoted IPv4 header checksum and (when the
+ * quote holds it) the quoted L4 checksum are updated incrementally, the
+ * ICMP checksum and the outer IPv4 header checksum recomputed.
+ *
+ * @param m             The error, parsed into @p info, quote in @p q.
+ * @param quoted_dst    true: rewrite the quoted destination; false: its
+ *                      source.
+ * @param addr, port    The quoted packet's new address (4 or 16 bytes)
+ *                      and port (network order).
+ * @param outer_dst     true: rewrite the outer destination; false: the
+ *                      outer source.
+ * @param outer         The outer address's new value, or NULL to keep it.
+ *
+ * Thread safety: reentrant.
+ */
+void mg_pkt_icmp_nat(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		     const struct mg_pkt_icmp_quote *q, bool quoted_dst,
+		     const uint8_t *addr, uint16_t port, bool outer_dst,
+		     const uint8_t *outer);
 
 /**
  * Fold the one's complement sum of a checksum update: @p cksum is the

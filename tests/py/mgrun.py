@@ -31,6 +31,8 @@ DROP_REASONS = (
     "ipv6_ext_chain", "ipv6_fragment", "tcp_truncated", "tcp_bad_doff",
     "udp_truncated", "udp_bad_length", "icmp_truncated", "l4_bad_cksum",
     "l4_proto_unknown", "tx_full",
+    # reassembly, before anything else looks at a fragment
+    "frag_too_big", "frag_first_short", "frag_timeout", "frag_table_full",
 )
 # The layer-7 drop reasons, in the contract's order.
 L7_DROP_REASONS = (

@@ -312,8 +312,9 @@ def test_l7_strict_segments(mg, l7, tmp_path):
     dropped without a reset, the bytes at their sequence number then
     inspected as new (a denied request reset, an allowed one decided
     once); IPv4 options, an IPv6 Destination Options header, URG, an MD5
-    or unknown TCP option, no ACK or an ACK of bytes the backend never
-    sent on data reset as l7_ambiguous; timestamps, SACK, NOPs and an
+    or unknown TCP option on data reset as l7_ambiguous; no ACK or an ACK
+    of bytes the backend never sent dropped by TCP tracking before
+    inspection (tcp_out_of_window); timestamps, SACK, NOPs and an
     ACK of less than the backend sent pass; after an allowed ClientHello
     nothing is checked (a bad checksum leaves NATed, the error carried
     over)."""
@@ -369,9 +370,10 @@ def test_l7_strict_spot_checks(l7):
     be bad; each insertion a bad-checksum or stale-TSval segment at the
     very sequence number of a later one carrying other bytes, dropped
     without a reset; every l7_ambiguous reset for a segment that has an
-    IPv4 option, an IPv6 extension header, URG, an option outside the
-    accepted set, no ACK or an ACK of bytes the backend never sent, and
-    every forwarded HTTP client data segment none of these."""
+    IPv4 option, an IPv6 extension header, URG or an option outside the
+    accepted set; every segment with no ACK or an ACK of bytes the
+    backend never sent dropped without a reset (TCP tracking); and every
+    forwarded HTTP client data segment none of these."""
     sc = l7["strict"]
     frames = [Ether(f) for f in read_frames(l7.pcap("strict"))]
     bad = set(sc["bad_cksum"])
@@ -411,20 +413,6 @@ def test_l7_strict_spot_checks(l7):
     # on any client segment forwarded (the SYN and bare ACKs included)
     client = [i for i, p in enumerate(frames)
               if (p[IP].dst if IP in p else p[IPv6].dst) in VIPS]
-    stale = 0
-    for i in client_data:
-        p = frames[i]
-        if i in bad or not dropped_silently(i):
-            continue
-        newest = [tsval(frames[j]) for j in client if j < i and
-                  frames[j][TCP].sport == p[TCP].sport and
-                  j in fwd_in and tsval(frames[j]) is not None]
-        assert newest and tsval(p) is not None, i
-        assert any(0 < (n - tsval(p)) & 0xFFFFFFFF < 0x80000000
-                   for n in newest), "input %d: TSval not stale" % i
-        stale += 1
-    assert stale == sc["drops"]["l7_stale_timestamp"] == 5
-    # ambiguity
     backend_end, sent_before = {}, {}
     for i, p in enumerate(frames):
         t = p[TCP]
@@ -434,11 +422,33 @@ def test_l7_strict_spot_checks(l7):
             backend_end[t.dport] = end
         elif len(t.payload):
             sent_before[i] = backend_end[t.sport]
+    window = ("no ACK", "ACK beyond")
+    stale = out_of_window = 0
+    for i in client_data:
+        p = frames[i]
+        if i in bad or not dropped_silently(i):
+            continue
+        if ambiguous(p, sent_before[i]) in window:
+            out_of_window += 1
+            continue
+        newest = [tsval(frames[j]) for j in client if j < i and
+                  frames[j][TCP].sport == p[TCP].sport and
+                  j in fwd_in and tsval(frames[j]) is not None]
+        assert newest and tsval(p) is not None, i
+        assert any(0 < (n - tsval(p)) & 0xFFFFFFFF < 0x80000000
+                   for n in newest), "input %d: TSval not stale" % i
+        stale += 1
+    assert stale == sc["drops"]["l7_stale_timestamp"] == 5
+    assert out_of_window == sc["drops"]["tcp_out_of_window"] == 3
+    # ambiguity
     for i in client_data:
         why = ambiguous(frames[i], sent_before[i])
         r = reset_in.get(i)
         if r is not None and r["reason"] == "l7_ambiguous":
-            assert why, "input %d reset as l7_ambiguous" % i
+            assert why and why not in window, \
+                "input %d reset as l7_ambiguous" % i
+        elif why in window:
+            assert dropped_silently(i), "input %d has %s" % (i, why)
         elif why and i not in bad and frames[i][TCP].dport == 80:
             assert r is not None and r["reason"] == "l7_ambiguous", \
                 "input %d has %s" % (i, why)
@@ -448,7 +458,7 @@ def test_l7_strict_spot_checks(l7):
     kinds = {ambiguous(frames[r["in"]], sent_before[r["in"]]).split(" [")[0]
              for r in sc["resets"] if r["reason"] == "l7_ambiguous"}
     assert kinds == {"IPv4 options", "IPv6 extension header", "URG",
-                     "TCP option", "no ACK", "ACK beyond"}, kinds
+                     "TCP option"}, kinds
     # accepted options on data do pass, SACK included
     assert any(5 in tcp_option_kinds(frames[i]) for i in client_data
                if i in fwd_in)

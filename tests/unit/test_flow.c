@@ -3,8 +3,10 @@
  */
 
 /*
- * Unit tests of lib/flow: lookups from both sides, a full table, the TCP
- * state machine, expiry on a fake clock, RCU reuse and a concurrent writer.
+ * Unit tests of lib/flow: lookups from both sides, a full table, TCP
+ * tracking (states from both halves, the window, exact resets, SYNs that
+ * start a new connection or draw a challenge ACK), expiry on a fake
+ * clock, RCU reuse and a concurrent writer.
  */
 
 #include <errno.h>
@@ -96,16 +98,96 @@ flow_keys(uint32_t id, uint8_t proto, struct mg_5tuple k[2])
 	k[0].family = k[1].family = 4;
 }
 
+/* Initial sequence numbers of connection @p id's client and backend. */
+#define ISN_C(id) (0xfffff000u + (uint32_t)(id)*7919u)
+#define ISN_S(id) (0x7ffffff0u + (uint32_t)(id)*104729u)
+#define WIN	  8192
+
 static struct mg_flow *
 flow_open(uint32_t id, uint8_t proto, uint64_t now)
 {
 	struct mg_flow *f = mg_flow_alloc(tbl);
+	const struct mg_pkt_tcp_seg syn = {
+		.seq = ISN_C(id),
+		.win = WIN,
+		.flags = SYN,
+		.wscale = MG_PKT_NO_WSCALE,
+	};
 
 	assert_non_null(f);
 	flow_keys(id, proto, f->key);
 	f->service = (uint16_t)id;
+	if (proto == IPPROTO_TCP)
+		mg_flow_tcp_syn(tbl, f, &syn);
 	assert_int_equal(mg_flow_publish(tbl, f, now), 0);
 	return f;
+}
+
+static enum mg_flow_state
+state_of(const struct mg_flow *f)
+{
+	return mg_flow_state(tbl, f);
+}
+
+static uint32_t
+last_seen(const struct mg_flow *f, unsigned int dir)
+{
+	return mg_flow_half(tbl, f, dir)->last_seen;
+}
+
+/*
+ * A TCP conversation as both ends see it, kept apart from what the
+ * tracker stores: the next sequence number each side sends, and what
+ * each acknowledges. seg() sends one segment and advances the sender
+ * when the tracker accepts it.
+ */
+struct conv {
+	struct mg_flow *f;
+	uint32_t next[2];
+	uint16_t win[2];
+};
+
+static struct conv
+conv_open(uint32_t id, uint64_t now)
+{
+	struct conv c = { .f = flow_open(id, IPPROTO_TCP, now) };
+
+	c.next[FWD] = ISN_C(id) + 1;
+	c.next[REV] = ISN_S(id);
+	c.win[FWD] = c.win[REV] = WIN;
+	return c;
+}
+
+static enum mg_flow_verdict
+seg_at(struct conv *c, unsigned int dir, uint8_t flags, uint32_t seq,
+       uint32_t ack, uint16_t len, uint64_t now)
+{
+	const struct mg_pkt_tcp_seg s = {
+		.seq = seq,
+		.ack = ack,
+		.win = c->win[dir],
+		.flags = flags,
+		.len = len,
+		.wscale = MG_PKT_NO_WSCALE,
+	};
+	enum mg_flow_verdict v = mg_flow_tcp_track(tbl, c->f, dir, &s, false);
+
+	if (v == MG_FLOW_ACCEPT)
+		mg_flow_touch(tbl, c->f, dir, now);
+	return v;
+}
+
+static enum mg_flow_verdict
+seg(struct conv *c, unsigned int dir, uint8_t flags, uint16_t len,
+    uint64_t now)
+{
+	enum mg_flow_verdict v =
+		seg_at(c, dir, flags, c->next[dir],
+		       (flags & ACK) ? c->next[!dir] : 0, len, now);
+
+	if (v == MG_FLOW_ACCEPT && !(flags & RST))
+		c->next[dir] += len + !!(flags & SYN) + !!(flags & FIN);
+	return v;
 }
 
 /* Looks one tuple up; returns the entry or NULL, and its direction. */
@@ -146,26 +228,37 @@ expire_all(uint64_t now)
 	mg_flow_expire(tbl, &c, now, UINT32_MAX);
 }
 
-/* Drives a fresh TCP flow to @p state with packets at @p now. */
+/* Drives a fresh TCP conversation to @p state with packets at @p now. */
 static void
-drive(struct mg_flow *f, enum mg_flow_state state, uint64_t now)
+drive(struct conv *c, enum mg_flow_state state, uint64_t now)
 {
 	if (state == MG_FLOW_SYN_SENT || state == MG_FLOW_UDP)
 		return;
-	mg_flow_update(f, REV, SYN | ACK, now);
+	assert_int_equal(seg(c, REV, SYN | ACK, 0, now), MG_FLOW_ACCEPT);
 	if (state == MG_FLOW_SYN_RECV)
 		return;
-	mg_flow_update(f, FWD, ACK, now);
+	assert_int_equal(seg(c, FWD, ACK, 0, now), MG_FLOW_ACCEPT);
 	if (state == MG_FLOW_ESTABLISHED)
 		return;
 	if (state == MG_FLOW_CLOSED) {
-		mg_flow_update(f, REV, RST, now);
+		assert_int_equal(seg(c, REV, RST | ACK, 0, now),
+				 MG_FLOW_ACCEPT);
 		return;
 	}
-	mg_flow_update(f, FWD, FIN | ACK, now);
+	assert_int_equal(seg(c, FWD, FIN | ACK, 0, now), MG_FLOW_ACCEPT);
 	if (state == MG_FLOW_FIN_WAIT)
 		return;
-	mg_flow_update(f, REV, FIN | ACK, now);
+	assert_int_equal(seg(c, REV, FIN | ACK, 0, now), MG_FLOW_ACCEPT);
+}
+
+static struct conv
+conv_in(uint32_t id, enum mg_flow_state state, uint64_t now)
+{
+	struct conv c = conv_open(id, now);
+
+	drive(&c, state, now);
+	assert_int_equal(state_of(c.f), state);
+	return c;
 }
 
 /* ---- tests ---- */
@@ -225,8 +318,9 @@ test_lookup_both_directions(void **state)
 	table_new(16, NULL, NULL);
 	f = flow_open(7, IPPROTO_TCP, 100);
 	assert_int_equal(mg_flow_count(tbl), 1);
-	assert_int_equal(f->state, MG_FLOW_SYN_SENT);
-	assert_int_equal(f->last_seen, 100);
+	assert_int_equal(state_of(f), MG_FLOW_SYN_SENT);
+	assert_int_equal(last_seen(f, FWD), 100);
+	assert_int_equal(last_seen(f, REV), 100);
 
 	flow_keys(7, IPPROTO_TCP, k);
 	dir = 0xff;
@@ -397,7 +491,7 @@ test_duplicate_publish(void **state)
 	assert_int_equal(mg_flow_count(tbl), 1);
 	flow_keys(1, IPPROTO_TCP, k);
 	assert_ptr_equal(lookup1(&k[1], NULL), a);
-	assert_int_equal(a->last_seen, 1);
+	assert_int_equal(last_seen(a, FWD), 1);
 	for (i = 0; i < 3; i++)
 		flow_open(10 + i, IPPROTO_TCP, 3);
 	assert_null(mg_flow_alloc(tbl));
@@ -406,57 +500,72 @@ test_duplicate_publish(void **state)
 static void
 test_tcp_handshake_and_close(void **state)
 {
-	struct mg_flow *f;
+	struct conv c;
 
 	(void)state;
-	table_new(4, NULL, NULL);
-	f = flow_open(1, IPPROTO_TCP, 1);
-	assert_int_equal(f->state, MG_FLOW_SYN_SENT);
+	table_new(8, NULL, NULL);
+	c = conv_open(1, 1);
+	assert_int_equal(state_of(c.f), MG_FLOW_SYN_SENT);
 
-	/* Retransmitted SYN, and a SYN-ACK from the wrong side: no change. */
-	mg_flow_update(f, FWD, SYN, 2);
-	mg_flow_update(f, FWD, SYN | ACK, 3);
-	mg_flow_update(f, REV, ACK, 4);
-	assert_int_equal(f->state, MG_FLOW_SYN_SENT);
-	assert_int_equal(f->last_seen, 4);
+	/* The same SYN again passes; a SYN-ACK from the client's side, an
+	 * ACK before anything was sent back, and a backend SYN-ACK that does
+	 * not acknowledge the SYN do not. */
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(1), 0, 0, 2),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, FWD, SYN | ACK, ISN_C(1), 5, 0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg(&c, FWD, ACK, 0, 3), MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, REV, SYN | ACK, ISN_S(1), ISN_C(1) + 2, 0,
+				4),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, REV, ACK, ISN_S(1), ISN_C(1) + 1, 0, 4),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(state_of(c.f), MG_FLOW_SYN_SENT);
+	assert_int_equal(last_seen(c.f, FWD), 2);
+	assert_int_equal(last_seen(c.f, REV), 1);
 
-	mg_flow_update(f, REV, SYN | ACK, 5);
-	assert_int_equal(f->state, MG_FLOW_SYN_RECV);
-	mg_flow_update(f, REV, SYN | ACK, 6); /* retransmitted */
-	mg_flow_update(f, FWD, SYN, 7);
-	assert_int_equal(f->state, MG_FLOW_SYN_RECV);
-	mg_flow_update(f, FWD, ACK, 8);
-	assert_int_equal(f->state, MG_FLOW_ESTABLISHED);
+	assert_int_equal(seg(&c, REV, SYN | ACK, 0, 5), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_SYN_RECV);
+	/* retransmitted SYN-ACK; another ISN is not the backend's */
+	assert_int_equal(seg_at(&c, REV, SYN | ACK, ISN_S(1), ISN_C(1) + 1, 0,
+				6),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, REV, SYN | ACK, ISN_S(1) + 9,
+				ISN_C(1) + 1, 0, 6),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(1), 0, 0, 7),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_SYN_RECV);
+	assert_int_equal(seg(&c, FWD, ACK, 0, 8), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
 
-	mg_flow_update(f, FWD, PSH | ACK, 9);
-	mg_flow_update(f, REV, PSH | ACK, 10);
-	mg_flow_update(f, REV, SYN | ACK, 11);
-	assert_int_equal(f->state, MG_FLOW_ESTABLISHED);
-	assert_int_equal(f->fin_seen, 0);
+	assert_int_equal(seg(&c, FWD, PSH | ACK, 100, 9), MG_FLOW_ACCEPT);
+	assert_int_equal(seg(&c, REV, PSH | ACK, 300, 10), MG_FLOW_ACCEPT);
+	assert_int_equal(seg(&c, FWD, ACK, 0, 10), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
 
-	mg_flow_update(f, FWD, FIN | ACK, 12);
-	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
-	assert_int_equal(f->fin_seen, 1 << FWD);
-	mg_flow_update(f, FWD, FIN | ACK, 13); /* retransmitted */
-	mg_flow_update(f, REV, ACK, 14);
-	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
-	mg_flow_update(f, REV, FIN | ACK, 15);
-	assert_int_equal(f->state, MG_FLOW_TIME_WAIT);
-	assert_int_equal(f->fin_seen, (1 << FWD) | (1 << REV));
-	mg_flow_update(f, FWD, ACK, 16);
-	assert_int_equal(f->state, MG_FLOW_TIME_WAIT);
-	assert_int_equal(f->last_seen, 16);
+	assert_int_equal(seg(&c, FWD, FIN | ACK, 0, 12), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_FIN_WAIT);
+	/* retransmitted FIN */
+	assert_int_equal(seg_at(&c, FWD, FIN | ACK, c.next[FWD] - 1,
+				c.next[REV], 0, 13),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(seg(&c, REV, ACK, 0, 14), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_FIN_WAIT);
+	assert_int_equal(seg(&c, REV, FIN | ACK, 0, 15), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_TIME_WAIT);
+	assert_int_equal(seg(&c, FWD, ACK, 0, 16), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_TIME_WAIT);
+	assert_int_equal(last_seen(c.f, FWD), 16);
+	assert_int_equal(last_seen(c.f, REV), 15);
 
 	/* The server may close first, and the last ACK may carry a FIN. */
-	f = flow_open(2, IPPROTO_TCP, 1);
-	drive(f, MG_FLOW_ESTABLISHED, 2);
-	mg_flow_update(f, REV, FIN | ACK, 3);
-	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
-	assert_int_equal(f->fin_seen, 1 << REV);
-	f = flow_open(3, IPPROTO_TCP, 1);
-	mg_flow_update(f, REV, SYN | ACK, 2);
-	mg_flow_update(f, FWD, FIN | ACK, 3);
-	assert_int_equal(f->state, MG_FLOW_FIN_WAIT);
+	c = conv_in(2, MG_FLOW_ESTABLISHED, 2);
+	assert_int_equal(seg(&c, REV, FIN | ACK, 0, 3), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_FIN_WAIT);
+	c = conv_in(3, MG_FLOW_SYN_RECV, 2);
+	assert_int_equal(seg(&c, FWD, FIN | ACK, 0, 3), MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_FIN_WAIT);
 }
 
 static void
@@ -466,25 +575,223 @@ test_tcp_rst(void **state)
 		MG_FLOW_SYN_SENT, MG_FLOW_SYN_RECV,  MG_FLOW_ESTABLISHED,
 		MG_FLOW_FIN_WAIT, MG_FLOW_TIME_WAIT,
 	};
+	struct conv c;
+	uint32_t seq, ack;
+	unsigned int i, dir;
+
+	(void)state;
+	table_new(32, NULL, NULL);
+	for (i = 0; i < RTE_DIM(from); i++) {
+		/* a RST at the sender's next sequence number closes it,
+		 * from either side (the backend's before its SYN-ACK: a
+		 * refusal, acknowledging the SYN) */
+		dir = i & 1 ? FWD : REV;
+		c = conv_in(i, from[i], 2);
+		assert_int_equal(seg(&c, dir, RST | ACK, 0, 3), MG_FLOW_ACCEPT);
+		assert_int_equal(state_of(c.f), MG_FLOW_CLOSED);
+		/* a new SYN on a reset connection starts a new one */
+		assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(i) + 77, 0, 0, 4),
+				 MG_FLOW_NEW);
+		assert_int_equal(state_of(c.f), MG_FLOW_CLOSED);
+	}
+
+	/* Exact means exact: in the window but off by one is challenged
+	 * (the receiver's ACK comes back), outside it dropped. */
+	c = conv_in(10, MG_FLOW_ESTABLISHED, 2);
+	assert_int_equal(seg(&c, REV, PSH | ACK, 1000, 3), MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, REV, RST | ACK, c.next[REV] + 1,
+				c.next[FWD], 0, 4),
+			 MG_FLOW_CHALLENGE);
+	mg_flow_challenge(tbl, c.f, REV, &seq, &ack);
+	assert_int_equal(seq, c.next[FWD]);
+	assert_int_equal(ack, c.next[REV] - 1000); /* client acked nothing */
+	assert_int_equal(seg_at(&c, REV, RST, c.next[REV] + 100000,
+				c.next[FWD], 0, 4),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, FWD, RST, c.next[FWD] - 1, 0, 0, 4),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
+	/* the receiver's last ACK is exact too (a reset answering a
+	 * segment takes its ACK as sequence number) */
+	assert_int_equal(seg(&c, FWD, ACK, 0, 5), MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, REV, RST, c.next[REV], 0, 0, 6),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_CLOSED);
+
+	/* Before the SYN-ACK, a backend RST must acknowledge the SYN. */
+	c = conv_open(11, 2);
+	assert_int_equal(seg_at(&c, REV, RST, 0, 0, 0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, REV, RST | ACK, 0, ISN_C(11) + 2, 0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(state_of(c.f), MG_FLOW_SYN_SENT);
+	assert_int_equal(seg_at(&c, REV, RST | ACK, 0, ISN_C(11) + 1, 0, 3),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(state_of(c.f), MG_FLOW_CLOSED);
+}
+
+/* What a caller may not do with a connection's sequence space. */
+static void
+test_tcp_window(void **state)
+{
+	struct conv c;
+	uint32_t edge;
+
+	(void)state;
+	table_new(8, NULL, NULL);
+	/* Nothing but the handshake before the backend's SYN-ACK. */
+	c = conv_open(1, 1);
+	assert_int_equal(seg(&c, FWD, PSH | ACK, 10, 2), MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg(&c, FWD, PSH, 10, 2), MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg(&c, FWD, FIN | ACK, 0, 2), MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(state_of(c.f), MG_FLOW_SYN_SENT);
+
+	c = conv_in(2, MG_FLOW_ESTABLISHED, 1);
+	/* data right up to the backend's window (its SYN-ACK's: WIN) */
+	assert_int_equal(seg(&c, FWD, PSH | ACK, WIN, 2), MG_FLOW_ACCEPT);
+	edge = c.next[FWD];
+	/* starting past the window */
+	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge + 1, c.next[REV], 1,
+				3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	/* starting at its edge passes (a probe), but not if inspected
+	 * bytes must all lie inside */
+	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge, c.next[REV], 1, 3),
+			 MG_FLOW_ACCEPT);
+	{
+		const struct mg_pkt_tcp_seg s = {
+			.seq = edge,
+			.ack = c.next[REV],
+			.win = WIN,
+			.flags = PSH | ACK,
+			.len = 1,
+			.wscale = MG_PKT_NO_WSCALE,
+		};
+
+		assert_int_equal(mg_flow_tcp_track(tbl, c.f, FWD, &s, true),
+				 MG_FLOW_OUT_OF_WINDOW);
+	}
+	/* a FIN outside the window moves nothing */
+	assert_int_equal(seg_at(&c, FWD, FIN | ACK, edge + 5000, c.next[REV],
+				0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
+	/* an ACK of bytes the backend never sent, or far behind them */
+	assert_int_equal(seg_at(&c, FWD, ACK, edge, c.next[REV] + 1, 0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, FWD, ACK, edge, c.next[REV] - 70000, 0,
+				3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	/* data older than anything the backend could still take */
+	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge - 2 * WIN - 10,
+				c.next[REV], 10, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	/* a retransmission inside the window is fine */
+	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge - 100, c.next[REV],
+				100, 3),
+			 MG_FLOW_ACCEPT);
+
+	/* The backend opens its window: more may come. */
+	c.win[REV] = 60000;
+	assert_int_equal(seg(&c, REV, ACK, 0, 4), MG_FLOW_ACCEPT);
+	assert_int_equal(seg(&c, FWD, PSH | ACK, 50000, 5), MG_FLOW_ACCEPT);
+}
+
+/* RFC 7323: windows after the SYNs are scaled when both SYNs agreed. */
+static void
+test_tcp_window_scale(void **state)
+{
+	const struct mg_pkt_tcp_seg syn = {
+		.seq = 1000, .win = 65535, .flags = SYN, .wscale = 7 };
+	struct mg_pkt_tcp_seg s = { .seq = 5000, .ack = 1001, .win = 512,
+				    .flags = SYN | ACK, .wscale = 9 };
 	struct mg_flow *f;
+
+	(void)state;
+	table_new(8, NULL, NULL);
+	f = mg_flow_alloc(tbl);
+	assert_non_null(f);
+	flow_keys(1, IPPROTO_TCP, f->key);
+	mg_flow_tcp_syn(tbl, f, &syn);
+	assert_int_equal(mg_flow_publish(tbl, f, 1), 0);
+	assert_int_equal(mg_flow_tcp_track(tbl, f, REV, &s, false),
+			 MG_FLOW_ACCEPT);
+	/* the SYN-ACK's own window is not scaled: 512 bytes */
+	s = (struct mg_pkt_tcp_seg){ .seq = 1001, .ack = 5001, .win = 512,
+				     .flags = ACK, .len = 0 };
+	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
+			 MG_FLOW_ACCEPT);
+	s.seq = 1001 + 600;
+	s.len = 10;
+	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
+			 MG_FLOW_OUT_OF_WINDOW);
+	/* the backend's next window of 512 is 512 << 9 bytes */
+	s = (struct mg_pkt_tcp_seg){ .seq = 5001, .ack = 1001, .win = 512,
+				     .flags = ACK };
+	assert_int_equal(mg_flow_tcp_track(tbl, f, REV, &s, false),
+			 MG_FLOW_ACCEPT);
+	s = (struct mg_pkt_tcp_seg){ .seq = 1001 + 200000, .ack = 5001,
+				     .win = 100, .flags = ACK | PSH,
+				     .len = 1000 };
+	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
+			 MG_FLOW_ACCEPT);
+	s.seq = 1001 + (512u << 9) + 1;
+	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
+			 MG_FLOW_OUT_OF_WINDOW);
+}
+
+/* A client SYN on a tracked tuple: a new connection when the old one is
+ * closing or closed (or never answered), else a challenge ACK. */
+static void
+test_tcp_syn_reuse(void **state)
+{
+	static const enum mg_flow_state closing[] = {
+		MG_FLOW_FIN_WAIT, MG_FLOW_TIME_WAIT, MG_FLOW_CLOSED };
+	struct conv c;
+	uint32_t seq, ack;
 	unsigned int i;
 
 	(void)state;
 	table_new(16, NULL, NULL);
-	for (i = 0; i < RTE_DIM(from); i++) {
-		f = flow_open(i, IPPROTO_TCP, 1);
-		drive(f, from[i], 2);
-		assert_int_equal(f->state, from[i]);
-		mg_flow_update(f, i & 1 ? FWD : REV, RST | (i & 1 ? ACK : 0),
-			       3);
-		assert_int_equal(f->state, MG_FLOW_CLOSED);
-		/* Nothing reopens a reset connection. */
-		mg_flow_update(f, FWD, SYN, 4);
-		mg_flow_update(f, REV, SYN | ACK, 5);
-		mg_flow_update(f, FWD, FIN, 6);
-		assert_int_equal(f->state, MG_FLOW_CLOSED);
-		assert_int_equal(f->last_seen, 6);
+	for (i = 0; i < RTE_DIM(closing); i++) {
+		c = conv_in(i, closing[i], 1);
+		/* any ISN, below the old one too */
+		assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(i) - 5000, 0, 0, 2),
+				 MG_FLOW_NEW);
+		assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(i) + 1, 0, 0, 2),
+				 MG_FLOW_NEW);
 	}
+	/* Unanswered: the same ISN is a retransmission, another a new
+	 * start. */
+	c = conv_open(5, 1);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(5), 0, 0, 2),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(5) - 1, 0, 0, 2),
+			 MG_FLOW_NEW);
+	/* Answered (SYN_RECV): the same ISN passes, another is challenged */
+	c = conv_in(6, MG_FLOW_SYN_RECV, 1);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(6), 0, 0, 2),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(6) + 9, 0, 0, 2),
+			 MG_FLOW_CHALLENGE);
+	/* Established: every SYN is challenged, with the backend's next
+	 * sequence number and its acknowledgement of the client */
+	c = conv_in(7, MG_FLOW_ESTABLISHED, 1);
+	assert_int_equal(seg(&c, FWD, PSH | ACK, 40, 2), MG_FLOW_ACCEPT);
+	assert_int_equal(seg(&c, REV, ACK, 0, 2), MG_FLOW_ACCEPT);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(7), 0, 0, 3),
+			 MG_FLOW_CHALLENGE);
+	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(7) + 12345, 0, 0, 3),
+			 MG_FLOW_CHALLENGE);
+	mg_flow_challenge(tbl, c.f, FWD, &seq, &ack);
+	assert_int_equal(seq, c.next[REV]);
+	assert_int_equal(ack, c.next[FWD]);
+	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
+	/* SYN+RST and SYN+FIN are no segments at all */
+	assert_int_equal(seg_at(&c, FWD, SYN | RST, ISN_C(7), 0, 0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(seg_at(&c, FWD, SYN | FIN, ISN_C(7), 0, 0, 3),
+			 MG_FLOW_OUT_OF_WINDOW);
 }
 
 static void
@@ -495,26 +802,16 @@ test_udp_and_other_protocols(void **state)
 	(void)state;
 	table_new(4, NULL, NULL);
 	f = flow_open(1, IPPROTO_UDP, 1);
-	assert_int_equal(f->state, MG_FLOW_UDP);
-	mg_flow_update(f, REV, 0, 9);
-	assert_int_equal(f->state, MG_FLOW_UDP);
-	assert_int_equal(f->last_seen, 9);
+	assert_int_equal(state_of(f), MG_FLOW_UDP);
+	mg_flow_touch(tbl, f, REV, 9);
+	assert_int_equal(state_of(f), MG_FLOW_UDP);
+	assert_int_equal(last_seen(f, REV), 9);
+	assert_int_equal(last_seen(f, FWD), 1);
+	assert_int_equal(mg_flow_idle_cycles(tbl, f, FWD, 20), 19);
 
-	/* Non-TCP flows are UDP-like whatever the caller left in state. */
-	f = mg_flow_alloc(tbl);
-	assert_non_null(f);
-	flow_keys(2, IPPROTO_ICMP, f->key);
-	f->state = MG_FLOW_ESTABLISHED;
-	assert_int_equal(mg_flow_publish(tbl, f, 1), 0);
-	assert_int_equal(f->state, MG_FLOW_UDP);
-
-	/* A TCP connection adopted mid-stream keeps its state. */
-	f = mg_flow_alloc(tbl);
-	assert_non_null(f);
-	flow_keys(3, IPPROTO_TCP, f->key);
-	f->state = MG_FLOW_ESTABLISHED;
-	assert_int_equal(mg_flow_publish(tbl, f, 1), 0);
-	assert_int_equal(f->state, MG_FLOW_ESTABLISHED);
+	/* Non-TCP flows are UDP-like. */
+	f = flow_open(2, IPPROTO_ICMP, 1);
+	assert_int_equal(state_of(f), MG_FLOW_UDP);
 }
 
 /* Opens one flow per state at @p t0; ids are the state values. */
@@ -524,11 +821,10 @@ open_one_per_state(uint64_t t0)
 	unsigned int s;
 
 	for (s = 0; s < MG_FLOW_STATE_MAX; s++) {
-		struct mg_flow *f = flow_open(
-			s, s == MG_FLOW_UDP ? IPPROTO_UDP : IPPROTO_TCP, t0);
-
-		drive(f, s, t0);
-		assert_int_equal(f->state, s);
+		if (s == MG_FLOW_UDP)
+			flow_open(s, IPPROTO_UDP, t0);
+		else
+			conv_in(s, s, t0);
 	}
 }
 
@@ -618,10 +914,8 @@ test_expire_configured_timeouts(void **state)
 	/* A SYN flood next to established flows: only the SYNs go. */
 	for (i = 100; i < 140; i++)
 		flow_open(i, IPPROTO_TCP, SEC(20));
-	for (i = 200; i < 210; i++) {
-		f = flow_open(i, IPPROTO_TCP, SEC(20));
-		drive(f, MG_FLOW_ESTABLISHED, SEC(20));
-	}
+	for (i = 200; i < 210; i++)
+		conv_in(i, MG_FLOW_ESTABLISHED, SEC(20));
 	assert_int_equal(mg_flow_expire(tbl, &c, SEC(22), 64), 40);
 	for (i = 100; i < 140; i++)
 		assert_false(flow_found(i, IPPROTO_TCP));
@@ -638,7 +932,7 @@ test_expire_configured_timeouts(void **state)
 	flow_keys(MG_FLOW_ESTABLISHED, IPPROTO_TCP, k);
 	f = lookup1(&k[1], NULL);
 	assert_non_null(f);
-	mg_flow_update(f, REV, ACK, SEC(60));
+	mg_flow_touch(tbl, f, REV, SEC(60));
 	assert_int_equal(mg_flow_expire(tbl, &c, SEC(110), 64), 10);
 	assert_true(state_found(MG_FLOW_ESTABLISHED));
 	assert_int_equal(mg_flow_count(tbl), 1);
@@ -771,7 +1065,7 @@ test_count_states(void **state)
 		assert_int_equal(counts[s], 0);
 	open_one_per_state(1);
 	/* and a second established flow */
-	drive(flow_open(40, IPPROTO_TCP, 1), MG_FLOW_ESTABLISHED, 1);
+	conv_in(40, MG_FLOW_ESTABLISHED, 1);
 	assert_int_equal(mg_flow_count(tbl), MG_FLOW_STATE_MAX + 1);
 	mg_flow_count_states(tbl, counts);
 	for (s = 0; s < MG_FLOW_STATE_MAX; s++)
@@ -1004,6 +1298,9 @@ main(void)
 		FLOW_TEST(test_duplicate_publish),
 		FLOW_TEST(test_tcp_handshake_and_close),
 		FLOW_TEST(test_tcp_rst),
+		FLOW_TEST(test_tcp_window),
+		FLOW_TEST(test_tcp_window_scale),
+		FLOW_TEST(test_tcp_syn_reuse),
 		FLOW_TEST(test_udp_and_other_protocols),
 		FLOW_TEST(test_expire_default_timeouts),
 		FLOW_TEST(test_expire_configured_timeouts),

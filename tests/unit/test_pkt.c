@@ -374,6 +374,8 @@ expect_ok(struct frame *f, struct mg_pkt_info *info)
 
 	memset(info, 0xa5, sizeof(*info));
 	assert_reason(mg_pkt_parse(f->m, info), MG_DROP_NONE);
+	if (f->m->nb_segs != 1)
+		return;
 	memset(&copy, 0x5a, sizeof(copy));
 	assert_reason(parse_copy(f, &copy), MG_DROP_NONE);
 	assert_memory_equal(&copy, info, sizeof(copy));
@@ -418,13 +420,16 @@ check_tuple(const struct mg_pkt_info *info, uint8_t family, uint8_t proto,
 
 /* ---- drop reasons, in enum order ---- */
 
+/* A chained mbuf: headers in the first segment, the payload anywhere. */
 static void
 test_multi_seg(void **state)
 {
+	struct mg_pkt_info info;
 	struct rte_mbuf *tail;
 	struct frame f;
 
 	(void)state;
+	/* payload in a second segment: accepted, lengths over the chain */
 	build_ipv4(&f, IPPROTO_UDP, NULL, 0, 8);
 	tail = rte_pktmbuf_alloc(pool);
 	assert_non_null(tail);
@@ -432,6 +437,23 @@ test_multi_seg(void **state)
 	/* From here the head owns the tail and frees it with itself. */
 	assert_int_equal(rte_pktmbuf_chain(f.m, tail), 0);
 	assert_int_equal(f.m->nb_segs, 2);
+	f.ip4->total_length = rte_cpu_to_be_16(20 + 8 + 8 + 16);
+	f.udp->dgram_len = rte_cpu_to_be_16(8 + 8 + 16);
+	expect_ok(&f, &info);
+	check_layout(&f, &info, 14, 34, 42, 24);
+
+	/* headers split across segments: refused */
+	frame_init(&f);
+	put_eth(&f, RTE_ETHER_TYPE_IPV4);
+	put_ipv4(&f, IPPROTO_TCP, NULL, 0);
+	put_tcp(&f, 5, RTE_TCP_SYN_FLAG);
+	frame_seal(&f);
+	tail = rte_pktmbuf_alloc(pool);
+	assert_non_null(tail);
+	memcpy(rte_pktmbuf_append(tail, 10),
+	       rte_pktmbuf_mtod_offset(f.m, uint8_t *, 14 + 20 + 10), 10);
+	assert_int_equal(rte_pktmbuf_trim(f.m, 10), 0);
+	assert_int_equal(rte_pktmbuf_chain(f.m, tail), 0);
 	expect_drop(&f, MG_DROP_MULTI_SEG);
 }
 
@@ -624,10 +646,21 @@ test_ipv4_bad_options(void **state)
 	}
 }
 
+/* Fragments are accepted for reassembly, with their place marked. */
 static void
 test_ipv4_fragment(void **state)
 {
-	static const uint16_t frag[] = { 0x2000, 0x0001, 0x2001, 0x1fff };
+	static const struct {
+		uint16_t field;	 /* flags and offset */
+		uint8_t flags;	 /* MG_PKT_FRAG* */
+		uint16_t data;	 /* offset of its data in the datagram */
+	} frag[] = {
+		{ 0x2000, MG_PKT_FRAG | MG_PKT_FRAG_FIRST, 0 },
+		{ 0x0001, MG_PKT_FRAG | MG_PKT_FRAG_LAST, 8 },
+		{ 0x2001, MG_PKT_FRAG, 8 },
+		/* 20 + 65472 + 16 bytes: the largest datagram but 27 */
+		{ 0x1ff8, MG_PKT_FRAG | MG_PKT_FRAG_LAST, 65472 },
+	};
 	struct mg_pkt_info info;
 	struct frame f;
 	unsigned int i;
@@ -635,14 +668,36 @@ test_ipv4_fragment(void **state)
 	(void)state;
 	for (i = 0; i < RTE_DIM(frag); i++) {
 		build_ipv4(&f, IPPROTO_UDP, NULL, 0, 8);
-		f.ip4->fragment_offset = rte_cpu_to_be_16(frag[i]);
-		expect_drop(&f, MG_DROP_IPV4_FRAGMENT);
+		f.ip4->fragment_offset = rte_cpu_to_be_16(frag[i].field);
+		expect_ok(&f, &info);
+		assert_int_equal(info.frag, frag[i].flags);
+		assert_int_equal(info.frag_data, frag[i].data);
+		assert_int_equal(info.tuple.proto, IPPROTO_UDP);
+		if (frag[i].flags & MG_PKT_FRAG_FIRST) {
+			/* the UDP header, checked against the fragment */
+			check_tuple(&info, 4, IPPROTO_UDP, SPORT, DPORT);
+			check_layout(&f, &info, 14, 34, 42, 8);
+		} else {
+			/* later fragments: data only, no ports */
+			check_tuple(&info, 4, IPPROTO_UDP, 0, 0);
+			check_layout(&f, &info, 14, 34, 34, 16);
+		}
 	}
+	/* past 65,535 bytes of datagram */
+	build_ipv4(&f, IPPROTO_UDP, NULL, 0, 8);
+	f.ip4->fragment_offset = rte_cpu_to_be_16(0x1ffe);
+	expect_drop(&f, MG_DROP_FRAG_TOO_BIG);
+	/* a first fragment without its whole TCP header */
+	build_ipv4(&f, IPPROTO_TCP, NULL, 0, 0);
+	f.ip4->fragment_offset = rte_cpu_to_be_16(0x2000);
+	f.ip4->total_length = rte_cpu_to_be_16(20 + 16);
+	expect_drop(&f, MG_DROP_FRAG_FIRST_SHORT);
 
 	/* DF alone is not a fragment. */
 	build_ipv4(&f, IPPROTO_UDP, NULL, 0, 8);
 	f.ip4->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	expect_ok(&f, &info);
+	assert_int_equal(info.frag, 0);
 }
 
 static void
@@ -762,13 +817,41 @@ test_ipv6_fragment(void **state)
 		{ IPPROTO_HOPOPTS, 0 },
 		{ IPPROTO_FRAGMENT, 0 },
 	};
+	struct mg_pkt_info info;
+	uint8_t *fh;
 	struct frame f;
 
 	(void)state;
+	/* atomic fragments (offset 0, no more) are whole packets (RFC 6946),
+	 * the fragment header skipped */
 	build_ipv6(&f, &hbh_frag[1], 1, IPPROTO_UDP, 8);
-	expect_drop(&f, MG_DROP_IPV6_FRAGMENT);
+	expect_ok(&f, &info);
+	assert_int_equal(info.frag, 0);
+	check_layout(&f, &info, 14, 62, 70, 8);
 	build_ipv6(&f, hbh_frag, RTE_DIM(hbh_frag), IPPROTO_UDP, 8);
-	expect_drop(&f, MG_DROP_IPV6_FRAGMENT);
+	expect_ok(&f, &info);
+	assert_int_equal(info.frag, 0);
+
+	/* a first fragment, M set */
+	build_ipv6(&f, &hbh_frag[1], 1, IPPROTO_UDP, 8);
+	fh = rte_pktmbuf_mtod_offset(f.m, uint8_t *, 54);
+	fh[3] = 1;
+	expect_ok(&f, &info);
+	assert_int_equal(info.frag, MG_PKT_FRAG | MG_PKT_FRAG_FIRST);
+	assert_int_equal(info.frag_hdr, 54);
+	check_tuple(&info, 6, IPPROTO_UDP, SPORT, DPORT);
+	/* a later one, the last: offset 16 */
+	fh[2] = 0;
+	fh[3] = 16;
+	expect_ok(&f, &info);
+	assert_int_equal(info.frag, MG_PKT_FRAG | MG_PKT_FRAG_LAST);
+	assert_int_equal(info.frag_data, 16);
+	check_tuple(&info, 6, IPPROTO_UDP, 0, 0);
+	check_layout(&f, &info, 14, 62, 62, 16);
+	/* ending past 65,535 */
+	fh[2] = 0xff;
+	fh[3] = 0xf8;
+	expect_drop(&f, MG_DROP_FRAG_TOO_BIG);
 }
 
 static void
@@ -1250,11 +1333,12 @@ test_parse_burst(void **state)
 		pkts[i] = f[i].m;
 
 	memset(reasons, 0xff, sizeof(reasons));
-	assert_int_equal(mg_pkt_parse_burst(pkts, 4, info, reasons), 2);
+	assert_int_equal(mg_pkt_parse_burst(pkts, 4, info, reasons), 3);
 	assert_int_equal(reasons[0], MG_DROP_NONE);
 	assert_int_equal(reasons[1], MG_DROP_RUNT);
 	assert_int_equal(reasons[2], MG_DROP_NONE);
-	assert_int_equal(reasons[3], MG_DROP_IPV4_FRAGMENT);
+	assert_int_equal(reasons[3], MG_DROP_NONE);
+	assert_int_equal(info[3].frag, MG_PKT_FRAG | MG_PKT_FRAG_FIRST);
 	check_layout(&f[0], &info[0], 14, 34, 42, 8);
 	check_tuple(&info[0], 4, IPPROTO_UDP, SPORT, DPORT);
 	check_layout(&f[2], &info[2], 14, 54, 74, 4);
@@ -1317,6 +1401,15 @@ test_reason_names(void **state)
 		[MG_DROP_L7_RESET] = "l7_reset",
 		[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
 		[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
+		[MG_DROP_TTL_EXCEEDED] = "ttl_exceeded",
+		[MG_DROP_TCP_OUT_OF_WINDOW] = "tcp_out_of_window",
+		[MG_DROP_TCP_CHALLENGED] = "tcp_challenged",
+		[MG_DROP_ICMP_UNMATCHED] = "icmp_unmatched",
+		[MG_DROP_FRAG_TOO_BIG] = "frag_too_big",
+		[MG_DROP_FRAG_FIRST_SHORT] = "frag_first_short",
+		[MG_DROP_FRAG_TIMEOUT] = "frag_timeout",
+		[MG_DROP_FRAG_TABLE_FULL] = "frag_table_full",
+		[MG_DROP_MTU_EXCEEDED] = "mtu_exceeded",
 	};
 	unsigned int r, q;
 	const char *name;
@@ -1454,7 +1547,11 @@ check_invariants(const struct mg_pkt_info *info, uint16_t len)
 		assert_memory_equal(info->tuple.dst + 4, zero, sizeof(zero));
 	}
 	assert_true(info->l3_off < info->l4_off);
-	assert_true(info->l4_off < info->payload_off);
+	/* a later fragment has no L4 header: its data starts at l4_off */
+	if (info->frag & MG_PKT_FRAG && !(info->frag & MG_PKT_FRAG_FIRST))
+		assert_int_equal(info->l4_off, info->payload_off);
+	else
+		assert_true(info->l4_off < info->payload_off);
 	assert_true(info->payload_off + info->payload_len <= len);
 }
 
