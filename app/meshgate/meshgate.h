@@ -143,6 +143,9 @@ struct mg_worker {
 	void *control_arg;
 	struct mg_flow_cursor cursor;
 	uint64_t now; /**< TSC at the start of this round */
+	/** Flows this worker removed to make way for another (a new
+	 * connection on a tuple): lookups made before are stale */
+	uint32_t removals;
 	uint16_t mtu[MG_CONF_MAX_PORTS];       /**< of each port */
 	uint16_t mss_clamp[MG_CONF_MAX_PORTS]; /**< 0: none */
 	/** Rate of ICMP errors and challenge ACKs this worker originates */

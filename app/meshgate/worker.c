@@ -445,6 +445,7 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 	    mg_flow_remove(w->dp->flows, f) != 0)
 		return false;
 	flow_gone(w, f);
+	w->removals++;
 	admit(w, rs, in, m, info);
 	return true;
 }
@@ -601,6 +602,7 @@ renew(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 {
 	if (mg_flow_remove(w->dp->flows, f) == 0)
 		flow_gone(w, f);
+	w->removals++;
 	admit(w, rs, in, m, info);
 }
 
@@ -1109,6 +1111,7 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint8_t dir[LOOKUP_MAX];
 	uint64_t hits = 0;
 	uint16_t i, k = 0;
+	uint32_t removals = w->removals;
 	bool admitted = false;
 
 	for (i = 0; i < n; i++)
@@ -1125,11 +1128,22 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			handle_other(w, rs, in, pkts[i], &info[i]);
 		} else {
 			/* a flow admitted earlier in this chunk may be the
-			 * one a later miss belongs to: look again */
-			if (unlikely(!(hits & (1ull << k))) && admitted &&
-			    mg_flow_lookup_bulk(w->dp->flows, &keys[k], 1,
-						&flows[k], &dir[k]) != 0)
+			 * one a later miss belongs to, and a flow replaced
+			 * (a new connection on its tuple) no longer the one
+			 * a hit belongs to: look again */
+			if (unlikely(w->removals != removals)) {
+				hits &= ~(1ull << k);
+				if (mg_flow_lookup_bulk(w->dp->flows, &keys[k],
+							1, &flows[k],
+							&dir[k]) != 0)
+					hits |= 1ull << k;
+			} else if (unlikely(!(hits & (1ull << k))) &&
+				   admitted &&
+				   mg_flow_lookup_bulk(w->dp->flows, &keys[k],
+						       1, &flows[k],
+						       &dir[k]) != 0) {
 				hits |= 1ull << k;
+			}
 			if (likely(hits & (1ull << k))) {
 				if (unlikely(mg_pkt_ttl(pkts[i], &info[i]) <=
 					     1))

@@ -34,6 +34,8 @@
 #define ARP_PLEN_IPV4  4
 
 /* ICMP and ICMPv6 share the 8-byte type/code/cksum/ident/seq layout. */
+/* TTL / hop limit of what the gateway sends on its own account. */
+#define REPLY_TTL 64
 #define ICMP_HDR_LEN 8
 
 /* m->l3_len is a bitfield; a longer IPv6 chain cannot be described. */
@@ -769,6 +771,8 @@ mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
 		swap_bytes(src, dst, alen);
 		swap_bytes((uint8_t *)&tcp->src_port, (uint8_t *)&tcp->dst_port,
 			   2);
+		/* an answer starts its own journey */
+		l3[v4 ? 8 : 7] = REPLY_TTL;
 	}
 	tcp->sent_seq = rte_cpu_to_be_32(seq);
 	tcp->recv_ack = rte_cpu_to_be_32(ack);
@@ -934,7 +938,6 @@ mg_pkt_ttl_dec(struct rte_mbuf *m, const struct mg_pkt_info *info)
 #define ICMP6_TIME_EXCEEDED  3
 #define ICMP6_PARAM_PROBLEM  4
 #define ICMP6_REDIRECT	     137
-#define ICMP_ERROR_TTL	     64
 
 static inline bool
 icmp4_is_error(uint8_t type)
@@ -1039,7 +1042,7 @@ mg_pkt_icmp_error(struct rte_mempool *mp, const struct rte_mbuf *m,
 		ip->version_ihl = 0x45;
 		ip->total_length = rte_cpu_to_be_16(
 			(uint16_t)(ip_len + ICMP_HDR_LEN + quote));
-		ip->time_to_live = ICMP_ERROR_TTL;
+		ip->time_to_live = REPLY_TTL;
 		ip->next_proto_id = IPPROTO_ICMP;
 		memcpy(&ip->src_addr, src, 4);
 		memcpy(&ip->dst_addr, ol3 + 12, 4);
@@ -1056,7 +1059,7 @@ mg_pkt_icmp_error(struct rte_mempool *mp, const struct rte_mbuf *m,
 		ip6->payload_len =
 			rte_cpu_to_be_16((uint16_t)(ICMP_HDR_LEN + quote));
 		ip6->proto = IPPROTO_ICMPV6;
-		ip6->hop_limits = ICMP_ERROR_TTL;
+		ip6->hop_limits = REPLY_TTL;
 		memcpy(ip6->src_addr, src, 16);
 		memcpy(ip6->dst_addr, ol3 + 8, 16);
 		ck = (uint16_t)~mg_cksum_l4(ip6->src_addr, 16, IPPROTO_ICMPV6,

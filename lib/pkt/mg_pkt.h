@@ -293,8 +293,8 @@ enum mg_drop_reason mg_pkt_tcp_strict(const struct rte_mbuf *m,
  * @param m      Packet, parsed into @p info, TCP.
  * @param info   Parser result for @p m; stale afterwards except for
  *               l3_off.
- * @param reply  true: swap addresses and ports, so the reset goes back
- *               to the packet's sender.
+ * @param reply  true: swap addresses and ports, so the segment goes back
+ *               to the packet's sender (with TTL / hop limit 64).
  * @param seq    Sequence number, host order.
  * @param ack    Acknowledgement number, host order.
  * @param flags  TCP flags of the new segment.

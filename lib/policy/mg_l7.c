@@ -1035,6 +1035,48 @@ mg_l7_response(struct mg_l7_flow *st, const uint8_t *data, uint32_t len)
 		st->phase = MG_L7_PHASE_HEAD;
 }
 
+/*
+ * mg_l7_input() on a segment's payload, one mbuf segment at a time (a
+ * jumbo frame or a reassembled datagram is a chain). When a later piece
+ * is refused the whole segment is, so the backend has none of it: the
+ * reset toward it then starts at the segment's first byte.
+ */
+static enum mg_l7_action
+l7_input_mbuf(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
+	      uint16_t service, uint16_t identity, const struct rte_mbuf *m,
+	      const struct mg_pkt_info *info, uint32_t seq,
+	      enum mg_drop_reason *why)
+{
+	uint32_t left = info->payload_len, off = info->payload_off, n;
+	const struct rte_mbuf *seg = m;
+	enum mg_l7_action act;
+
+	if (likely(off + left <= m->data_len))
+		return mg_l7_input(c, st, service, identity, seq,
+				   rte_pktmbuf_mtod_offset(m, const uint8_t *,
+							   off),
+				   left, why);
+	act = mg_l7_input(c, st, service, identity, seq, NULL, 0, why);
+	for (; act == MG_L7_FORWARD && left != 0 && seg != NULL;
+	     seg = seg->next) {
+		if (off >= seg->data_len) {
+			off -= seg->data_len;
+			continue;
+		}
+		n = RTE_MIN((uint32_t)seg->data_len - off, left);
+		act = mg_l7_input(c, st, service, identity,
+				  seq + (info->payload_len - left),
+				  rte_pktmbuf_mtod_offset(seg, const uint8_t *,
+							  off),
+				  n, why);
+		left -= n;
+		off = 0;
+	}
+	if (act == MG_L7_RESET)
+		st->next_seq = seq;
+	return act;
+}
+
 enum mg_l7_action
 mg_l7_client_segment(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 		     uint16_t service, uint16_t identity,
@@ -1067,10 +1109,8 @@ mg_l7_client_segment(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 		if (*why != MG_DROP_NONE)
 			return MG_L7_DROP;
 	}
-	act = mg_l7_input(
-		c, st, service, identity, rte_be_to_cpu_32(th->sent_seq),
-		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off),
-		info->payload_len, why);
+	act = l7_input_mbuf(c, st, service, identity, m, info,
+			    rte_be_to_cpu_32(th->sent_seq), why);
 	if (act == MG_L7_FORWARD && ts.present)
 		mg_l7_timestamp_seen(st, ts.val);
 	return act;
@@ -1090,7 +1130,9 @@ mg_l7_backend_segment(struct mg_l7_flow *st, const struct rte_mbuf *m,
 		mg_l7_response(st,
 			       rte_pktmbuf_mtod_offset(m, const uint8_t *,
 						       info->payload_off),
-			       info->payload_len);
+			       RTE_MIN((uint32_t)info->payload_len,
+				       (uint32_t)(m->data_len -
+						  info->payload_off)));
 }
 
 void
