@@ -104,6 +104,8 @@ static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
 	      "drop_names must name every enum mg_drop_reason value");
 /* mg_pkt_parse_burst() reports reasons in a uint8_t array. */
 static_assert(MG_DROP_MAX <= UINT8_MAX + 1, "drop reasons must fit a byte");
+static_assert(sizeof(struct mg_pkt_info) % 8 == 0,
+	      "tuples in an array of results stay 8-byte aligned");
 /* A NIC may strip two tags before parse_l2() looks at the frame. */
 static_assert(MG_PKT_MAX_VLANS >= 2, "room for both stripped tags");
 

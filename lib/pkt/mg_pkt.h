@@ -176,6 +176,8 @@ struct mg_pkt_info {
 	uint8_t frag;	   /**< MG_PKT_FRAG* flags, 0 for whole packets */
 	uint16_t frag_data; /**< fragment: its data's offset in the datagram */
 	uint16_t frag_hdr;  /**< IPv6 fragment: offset of its header */
+	uint32_t pad;	    /**< a multiple of 8 bytes: in an array, every
+			     * tuple stays 8-byte aligned for hashing */
 };
 
 /**
