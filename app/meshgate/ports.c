@@ -131,7 +131,9 @@ configure(const struct mg_port_conf *pc, struct mg_port *port,
 	}
 	port->mtu = RTE_ETHER_MTU;
 	rte_eth_dev_get_mtu(port->port_id, &port->mtu);
-	if (p->mtu != 0) {
+	if (p->mtu_external) {
+		port->mtu = p->mtu;
+	} else if (p->mtu != 0) {
 		rc = rte_eth_dev_set_mtu(port->port_id, p->mtu);
 		if (rc == 0 || (rc == -ENOTSUP && p->mtu <= info->max_mtu)) {
 			/* a device without an MTU to set (pcap, ring, null)
@@ -161,6 +163,8 @@ mg_port_data_room(const struct mg_conf *conf)
 				      RTE_ETHER_CRC_LEN,
 			      1024);
 	room = RTE_MAX(room, (uint32_t)RTE_MBUF_DEFAULT_DATAROOM);
+	for (i = 0; i < conf->n_ports; i++)
+		room = RTE_MAX(room, conf->ports[i].profile.rx_frame_max);
 	return (uint16_t)(room + RTE_PKTMBUF_HEADROOM);
 }
 

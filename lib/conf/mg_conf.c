@@ -618,11 +618,12 @@ static void
 load_profile(struct loader *ld, const char *dir, const config_setting_t *ref,
 	     struct mg_port_profile *p)
 {
-	static const char *const keys[] = { "description", "rx_desc",
-					    "tx_desc",	   "mtu",
-					    "rss",	   "rss_key",
-					    "rx_offloads", "tx_offloads",
-					    "promiscuous", NULL };
+	static const char *const keys[] = { "description",  "rx_desc",
+					    "tx_desc",	    "mtu",
+					    "mtu_external", "rx_frame_max",
+					    "rss",	    "rss_key",
+					    "rx_offloads",  "tx_offloads",
+					    "promiscuous",  NULL };
 	const char *name = config_setting_get_string(ref);
 	char path[PATH_MAX];
 	struct loader pl;
@@ -657,6 +658,8 @@ load_profile(struct loader *ld, const char *dir, const config_setting_t *ref,
 	get_u16(&pl, root, "rx_desc", 64, 32768, &p->rx_desc);
 	get_u16(&pl, root, "tx_desc", 64, 32768, &p->tx_desc);
 	get_u16(&pl, root, "mtu", 68, 9600, &p->mtu);
+	/* an mbuf's buffer (this and its headroom) is at most 64 KiB */
+	get_u16(&pl, root, "rx_frame_max", 64, 65280, &p->rx_frame_max);
 	get_flags(&pl, root, "rss", rss_names, &p->rss);
 	get_choice(&pl, root, "rss_key", rss_key_names, &sym);
 	p->rss_symmetric = sym != 0;
@@ -665,6 +668,12 @@ load_profile(struct loader *ld, const char *dir, const config_setting_t *ref,
 	s = member(&pl, root, "promiscuous", CONFIG_TYPE_BOOL, 0);
 	if (s != NULL)
 		p->promiscuous = config_setting_get_bool(s);
+	s = member(&pl, root, "mtu_external", CONFIG_TYPE_BOOL, 0);
+	if (s != NULL) {
+		p->mtu_external = config_setting_get_bool(s);
+		if (p->mtu_external && p->mtu == 0)
+			err_at(&pl, s, "'mtu_external' needs an 'mtu'");
+	}
 	config_destroy(&cfg);
 }
 

@@ -281,6 +281,13 @@ struct mg_port_profile {
 	uint16_t rx_desc;
 	uint16_t tx_desc;
 	uint16_t mtu;	      /**< 0: leave the device default */
+	/** The MTU is set outside DPDK (the kernel interface behind
+	 * af_packet; DPDK 22.11's virtual PMDs refuse frames over 1518
+	 * bytes at configuration): take @ref mtu as given */
+	bool mtu_external;
+	/** Largest frame the device may hand over whatever the MTU (0:
+	 * MTU-sized): af_packet reassembles IPv4 fragments in the kernel */
+	uint16_t rx_frame_max;
 	uint32_t rss;	      /**< enum mg_rss_type bits */
 	bool rss_symmetric;   /**< use a symmetric Toeplitz key */
 	uint32_t rx_offloads; /**< enum mg_offload bits */
