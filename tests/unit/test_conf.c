@@ -392,6 +392,67 @@ test_addr_parse_format(void **state)
 	assert_false(mg_prefix_contains(&p, &a));
 }
 
+/* fragments, mss_clamp and the profile keys of jumbo frames. */
+static void
+test_fragments_mss_mtu(void **state)
+{
+	char expect[PATH_MAX + 32];
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_int_equal(c->fragments.max, 256);
+	assert_int_equal(c->fragments.timeout_ms, 3000);
+	assert_int_equal(c->ports[0].mss_clamp, 0);
+	assert_int_equal(c->ports[0].profile.rx_frame_max, 0);
+	assert_false(c->ports[0].profile.mtu_external);
+	mg_conf_free(c);
+	c = load_text("fragments = { max = 16; timeout_ms = 100; };\n"
+		      "ports = ( { name = \"edge\"; device = \"net_pcap0\"; "
+		      "profile = \"pcap-jumbo\"; mss_clamp = 1400; } );\n");
+	assert_non_null(c);
+	assert_int_equal(c->fragments.max, 16);
+	assert_int_equal(c->fragments.timeout_ms, 100);
+	assert_int_equal(c->ports[0].mss_clamp, 1400);
+	assert_int_equal(c->ports[0].profile.mtu, 9000);
+	mg_conf_free(c);
+	expect_error(P1 "fragments = {\n max = 8;\n};\n", 3,
+		     "'max' is 8; it must be between 16 and 65536");
+	expect_error(P1 "fragments = {\n timeout_ms = 60001;\n};\n", 3,
+		     "between 100 and 60000");
+	expect_error(P1 "fragments = {\n maximum = 9;\n};\n", 3,
+		     "maximum");
+	expect_error("ports = (\n{ name = \"edge\"; device = \"d\";\n"
+		     "profile = \"pcap\";\n mss_clamp = 100; }\n);\n",
+		     4, "'mss_clamp' is 100; it must be between 536 and 9560");
+	/* mtu_external without an mtu; rx_frame_max bounds */
+	mkdir(strcat(strcpy(expect, mg_test_tmpdir), "/prof2"), 0700);
+	mg_test_write_file("prof2/ext.conf", "rx_desc = 512;\n"
+			   "mtu_external = true;\n");
+	assert_null(load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
+			      "{ name = \"a\"; device = \"d\"; "
+			      "profile = \"ext\"; }\n);\n"));
+	snprintf(expect, sizeof(expect), "%s/prof2/ext.conf:2: ",
+		 mg_test_tmpdir);
+	assert_memory_equal(errs.msg[0], expect, strlen(expect));
+	assert_non_null(strstr(errs.msg[0], "'mtu_external' needs an 'mtu'"));
+	mg_test_write_file("prof2/big.conf", "rx_frame_max = 70000;\n");
+	assert_null(load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
+			      "{ name = \"a\"; device = \"d\"; "
+			      "profile = \"big\"; }\n);\n"));
+	assert_non_null(strstr(errs.msg[0], "between 64 and 65280"));
+	mg_test_write_file("prof2/ok.conf", "mtu = 9000;\nmtu_external = "
+			   "true;\nrx_frame_max = 12288;\n");
+	c = load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
+		      "{ name = \"a\"; device = \"d\"; "
+		      "profile = \"ok\"; }\n);\n");
+	assert_non_null(c);
+	assert_true(c->ports[0].profile.mtu_external);
+	assert_int_equal(c->ports[0].profile.rx_frame_max, 12288);
+	mg_conf_free(c);
+}
+
 static void
 test_flows(void **state)
 {
@@ -1842,6 +1903,7 @@ main(void)
 		cmocka_unit_test(test_missing_key_and_file),
 		cmocka_unit_test(test_bad_profile_names_its_file),
 		cmocka_unit_test(test_bundled_profiles),
+		cmocka_unit_test(test_fragments_mss_mtu),
 		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_bundled_default),
 		cmocka_unit_test(test_addr_parse_format),
