@@ -450,7 +450,9 @@ park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	}
 	if (asked || !mg_ruleset_local_addr(rs, out, nh, &src))
 		return; /* no address to ask from: the packet times out */
-	req = mg_neigh_request(w->dp->pool, &w->dp->mac[out], &src, nh);
+	/* the cache takes an answer only while this request is out */
+	req = mg_neigh_request(w->dp->neigh, w->dp->pool, &w->dp->mac[out],
+			       &src, nh, w->now, deadline);
 	if (req != NULL)
 		tx(w, out, req);
 }
@@ -578,7 +580,7 @@ handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct is_local_ctx lc = { rs, in };
 
 	switch (mg_neigh_input(w->dp->neigh, m, info, &w->dp->mac[in], is_local,
-			       &lc, w->now)) {
+			       &lc, w->now, &w->stats->neigh_conflicts)) {
 	case MG_NEIGH_REPLY: tx(w, in, m); return;
 	case MG_NEIGH_CONSUMED:
 		/* learned from; in wire mode it also goes on its way */

@@ -337,6 +337,11 @@ render_drops(FILE *f)
 	family(f, "local_packets_total", "counter",
 	       "ARP and ND packets absorbed by the gateway.");
 	sample_u64(f, "local_packets_total", NULL, NULL, NULL, s.local);
+	family(f, "neigh_conflicts_total", "counter",
+	       "ARP and ND frames that contradicted a resolved neighbour "
+	       "unasked (not applied).");
+	sample_u64(f, "neigh_conflicts_total", NULL, NULL, NULL,
+		   s.neigh_conflicts);
 }
 
 static void
