@@ -171,6 +171,15 @@ load_conf(const char *path)
 		fprintf(stderr, "%s: %u more errors not shown\n", path,
 			errs->n - MG_CONF_MAX_ERRORS);
 	free(errs);
+	/* valid, but not working as written: start-up, --check-config
+	 * and reloads all say so */
+	for (i = 0;
+	     conf != NULL && i < conf->warnings.n && i < MG_CONF_MAX_ERRORS;
+	     i++)
+		fprintf(stderr, "%s\n", conf->warnings.msg[i]);
+	if (conf != NULL && conf->warnings.n > MG_CONF_MAX_ERRORS)
+		fprintf(stderr, "%s: %u more warnings not shown\n", path,
+			conf->warnings.n - MG_CONF_MAX_ERRORS);
 	return conf;
 }
 

@@ -318,7 +318,38 @@ def replay_with_telemetry(mg, sc_name, mesh, tmp_path, config, idle_ms=3000):
 def test_check_config_mesh(run, path):
     rc, _, err, _ = run(["-f", str(path), "--check-config"])
     assert rc == 0, err
-    assert str(path) + ":" not in err, err
+    errors = [line for line in err.splitlines()
+              if line.startswith(str(path) + ":") and
+              ": warning: " not in line]
+    assert not errors, err
+
+
+FARAWAY_WARNING = ("warning: backend 198.18.30.5 of service 'faraway' "
+                   "(version 'v1') is in no port's prefix and no port has a "
+                   "gateway4: its connections will be dropped (no_route)")
+
+
+def test_unreachable_backend_warned(run, mg, mesh, tmp_path):
+    """The bundled config's faraway backend is on no port's prefix and
+    the port has no gateway4: --check-config (still exit 0) and start-up
+    both name the backend, its service and its FILE:LINE, where the
+    replay then drops its SYN as no_route."""
+    path = REPO / "app" / "meshgate" / "meshgate.conf"
+    lines = path.read_text().splitlines()
+    line = next(i + 1 for i, text in enumerate(lines)
+                if '"198.18.30.5"' in text)
+    want = "%s:%d: %s" % (path, line, FARAWAY_WARNING)
+    rc, _, err, _ = run(["-f", str(path), "--check-config"])
+    assert rc == 0, err
+    assert err.splitlines().count(want) == 1, err
+    out = tmp_path / "out.pcap"
+    res = mg.run(["-f", str(path), "--exit-on-idle", str(IDLE_MS)],
+                 [pcap_vdev(0, rx=mesh.pcap("no_route"), tx=out)],
+                 stats=True)
+    assert res.rc == 0, res
+    assert res.stderr.splitlines().count(want) == 1, res.stderr
+    check_mesh_stats(res.stats)
+    assert res.stats["drops"]["no_route"] == 1
 
 
 BROKEN_BASE = """\
