@@ -66,6 +66,7 @@ SANDBOX4 = "198.19.0.20"                            # tcp 80, env dev
 FARAWAY4 = "198.19.0.30"                            # tcp 80, off-link
 DYN_VIP4, DYN_VIP6 = "198.19.0.40", "2001:db8:100::40"  # no neighbour
 PAIR4 = "198.19.0.50"                               # canary 75/25
+KEEP4, FIXED4 = "198.19.0.60", "198.19.0.61"        # mesh_health.conf
 DNS_VIP = "198.19.0.53"                             # udp 53
 NOWHERE4, NOWHERE6 = "198.18.7.7", "2001:db8:7::7"  # no service
 
@@ -545,6 +546,40 @@ def spoof_scenario():
     return sc
 
 
+def health_rst_scenario():
+    """tests/configs/mesh_health.conf: the frontend is pinned to each
+    service's canary (.22), which one failure ejects. keep's backends
+    keep the caller's port: a caller connecting to ports the canary does
+    not serve draws its RST each time, which says nothing of the
+    backend's health, so the next connection still goes to the canary.
+    fixed's canary has its own port: its RST is a failure, and the next
+    connection fails over to v1 (.21:8080)."""
+    sc = Scenario("health_rst", "tests/configs/mesh_health.conf")
+    for k, port in enumerate((8001, 8002, 8003, 8050, 80)):
+        c = Conn("tcp", (CLI4, 42000 + k), (KEEP4, port), (B2_4, port),
+                 be_mac=B2_MAC)
+        fin, fout = c.syn()
+        sc.fwd(fin, fout, "SYN to keep:%d, the canary" % port)
+        fin, fout = c.server("RA")
+        sc.fwd(fin, fout, "the canary's RST: port %d closed" % port)
+        sc.flows += 1
+    fin, fout = Conn("tcp", (CLI4, 42010), (KEEP4, 80), (B2_4, 80),
+                     be_mac=B2_MAC).syn()
+    sc.fwd(fin, fout, "next SYN to keep: still the canary")
+    sc.flows += 1
+    c = Conn("tcp", (CLI4, 42100), (FIXED4, 80), (B2_4, 9090),
+             be_mac=B2_MAC)
+    fin, fout = c.syn()
+    sc.fwd(fin, fout, "SYN to fixed, the canary's port 9090")
+    fin, fout = c.server("RA")
+    sc.fwd(fin, fout, "the canary refuses its own port: a failure")
+    sc.flows += 1
+    fin, fout = Conn("tcp", (CLI4, 42101), (FIXED4, 80), (B1_4, 8080)).syn()
+    sc.fwd(fin, fout, "next SYN to fixed: v1, the canary is out")
+    sc.flows += 1
+    return sc
+
+
 def table_full_scenario():
     """the bundled app/meshgate/meshgate.conf (flows.max = 1024): one established flow, then
     SYNs until the table is full; the established flow keeps working."""
@@ -620,7 +655,8 @@ def two_arm_scenario():
 
 
 SCENARIOS = (main_scenario, forward_scenario, no_route_scenario,
-             resolve_scenario, spoof_scenario, table_full_scenario,
+             resolve_scenario, spoof_scenario, health_rst_scenario,
+             table_full_scenario,
              canary_scenario, two_arm_scenario)
 
 

@@ -19,8 +19,11 @@
 #define NEIGH_MAX	  4096
 #define NEIGH_REACHABLE_S 30
 /* Distinct backends ever configured, reloads included (health entries
- * are never removed, so ejections survive reloads). */
-#define HEALTH_MAX 4096
+ * are never removed, so ejections survive reloads), and likewise
+ * distinct (service, version, family) groups with backends: 1 MiB of
+ * ejection slots. */
+#define HEALTH_MAX	  4096
+#define HEALTH_MAX_GROUPS 4096
 
 static struct mg_ruleset *
 build_ruleset(const struct mg_conf *conf, struct mg_health *health,
@@ -131,7 +134,8 @@ backends_gauges(void *arg, mg_telemetry_backend_emit emit, void *ctx)
 			     .service = l->service,
 			     .version = l->version,
 			     .backend = mg_health_name(&s, name, sizeof(name)),
-			     .up = s.up,
+			     /* failing but kept in service by a cap: down */
+			     .up = s.up && !s.held,
 			     .ejections = s.ejections_total,
 		     });
 	}
@@ -203,8 +207,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
-	dp->health = mg_health_create("mg_health", HEALTH_MAX, fp.socket,
-				      dp->tsc_hz);
+	dp->health = mg_health_create("mg_health", HEALTH_MAX,
+				      HEALTH_MAX_GROUPS, fp.socket, dp->tsc_hz);
 	if (dp->health == NULL) {
 		MG_LOG(ERR, "cannot create the health table: %s",
 		       rte_strerror(rte_errno));
@@ -298,6 +302,8 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
 	 * can still hold the old ruleset */
 	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);
 	mg_ruleset_free(old);
+	/* no worker reports under the old versions and caps any more */
+	mg_ruleset_health_sync(fresh, rte_rdtsc());
 	set_backend_labels(dp, conf);
 	return 0;
 }

@@ -1226,7 +1226,8 @@ mg_neigh_pending_has(const struct mg_neigh_pending *q,
 
 int
 mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
-	      const struct mg_addr *next_hop, uint8_t port, uint64_t deadline)
+	      const struct mg_addr *next_hop, uint8_t port, uint64_t deadline,
+	      uint64_t tag)
 {
 	struct mg_neigh_parked *s;
 
@@ -1236,6 +1237,7 @@ mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
 	s->m = m;
 	s->next_hop = *next_hop;
 	s->deadline = deadline;
+	s->tag = tag;
 	s->port = port;
 	q->count++;
 	return 0;
@@ -1258,9 +1260,9 @@ mg_neigh_pending_run(struct mg_neigh_pending *q, struct mg_neigh_table *t,
 		struct mg_neigh_parked s = q->slot[i];
 
 		if (mg_neigh_lookup(t, &s.next_hop, now, &mac))
-			send(ctx, s.m, s.port, &mac);
+			send(ctx, s.m, s.port, &mac, s.tag);
 		else if (now > s.deadline)
-			send(ctx, s.m, s.port, NULL);
+			send(ctx, s.m, s.port, NULL, s.tag);
 		else
 			q->slot[kept++] = s;
 	}

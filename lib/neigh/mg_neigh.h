@@ -208,6 +208,7 @@ struct mg_neigh_parked {
 	struct rte_mbuf *m;
 	struct mg_addr next_hop;
 	uint64_t deadline; /**< TSC after which it is dropped */
+	uint64_t tag;	   /**< the caller's, handed back on release */
 	uint8_t port;	   /**< egress port index */
 };
 
@@ -220,12 +221,14 @@ struct mg_neigh_pending {
 /**
  * Park @p m until @p next_hop resolves or @p deadline passes.
  *
+ * @param tag  Anything the caller needs back on release (the worker:
+ *             the backend the packet was heading to).
  * @return 0, or -ENOSPC when the queue is full (the caller drops @p m
  *         and counts it).
  */
 int mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
 		  const struct mg_addr *next_hop, uint8_t port,
-		  uint64_t deadline);
+		  uint64_t deadline, uint64_t tag);
 
 /**
  * Whether a packet for @p next_hop is parked already: its request is out,
@@ -234,9 +237,11 @@ int mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
 bool mg_neigh_pending_has(const struct mg_neigh_pending *q,
 			  const struct mg_addr *next_hop);
 
-/** Called by mg_neigh_pending_run() for each packet leaving the queue. */
+/** Called by mg_neigh_pending_run() for each packet leaving the queue,
+ * with the tag it was parked with. */
 typedef void (*mg_neigh_release_t)(void *ctx, struct rte_mbuf *m, uint8_t port,
-				   const struct rte_ether_addr *mac);
+				   const struct rte_ether_addr *mac,
+				   uint64_t tag);
 
 /**
  * Release parked packets whose next hop is now known (calling @p send

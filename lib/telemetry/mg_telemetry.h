@@ -547,7 +547,7 @@ struct mg_telemetry_backend {
 	const char *service;
 	const char *version;
 	const char *backend; /**< "address:port" or "[v6]:port" */
-	bool up;	     /**< taking new connections */
+	bool up;	     /**< healthy: not ejected, not failing */
 	uint64_t ejections;  /**< times ejected, monotonic */
 };
 

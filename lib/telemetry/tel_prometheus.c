@@ -395,8 +395,9 @@ emit_backend(void *arg, const struct mg_telemetry_backend *b)
 			       "Times passive health ejected a backend.");
 		else
 			family(ctx->f, "backend_up", "gauge",
-			       "1 when a backend takes new connections, 0 "
-			       "while ejected.");
+			       "1 when a backend is healthy; 0 while "
+			       "ejected, or failing but kept in service "
+			       "by max_ejected_percent.");
 		ctx->started = true;
 	}
 	if (ctx->ejections)

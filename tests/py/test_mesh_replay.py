@@ -485,6 +485,18 @@ def test_neighbour_spoofing(mg, mesh, tmp_path):
         assert "02:00:00:00:06:66" in said[0] and "not applied" in said[0]
 
 
+def test_health_caller_cannot_eject(mg, mesh, tmp_path):
+    """mesh_health.conf pins the frontend to each service's canary, which
+    one failure ejects (eject_after = 1). A caller connecting to ports
+    the port-keeping canary does not serve gets its RST every time, and
+    the next connection still goes to the canary: the caller chose the
+    port, so the RST is no evidence. The fixed-port canary's RST is: the
+    next connection fails over to v1. Frame by frame, every destination
+    address, port and MAC checked."""
+    sc, stats, out = replay(mg, "health_rst", mesh, tmp_path)
+    check_scenario(sc, stats, out)
+
+
 def test_table_full(mg, mesh, tmp_path):
     """flows.max = 1024: an established flow, then 1099 more SYNs; the
     last 76 find the table full; the established flow still works."""

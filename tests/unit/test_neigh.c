@@ -2069,18 +2069,23 @@ struct sent {
 	uint8_t port[SENT_MAX];
 	bool resolved[SENT_MAX];
 	struct rte_ether_addr mac[SENT_MAX];
+	uint64_t tag[SENT_MAX];
 };
+
+/* What park_new() tags a packet for port @p port with. */
+#define TAG(port) (UINT64_C(0x7a6) << 32 | (port))
 
 /* Records and frees, as the worker's TX or drop path would. */
 static void
 record_send(void *ctx, struct rte_mbuf *m, uint8_t port_id,
-	    const struct rte_ether_addr *mac)
+	    const struct rte_ether_addr *mac, uint64_t tag)
 {
 	struct sent *s = ctx;
 
 	assert_true(s->n < SENT_MAX);
 	s->m[s->n] = m;
 	s->port[s->n] = port_id;
+	s->tag[s->n] = tag;
 	s->resolved[s->n] = mac != NULL;
 	if (mac != NULL)
 		s->mac[s->n] = *mac;
@@ -2094,7 +2099,8 @@ park_new(const struct mg_addr *hop, uint8_t port_id, uint64_t deadline)
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 
 	assert_non_null(m);
-	if (mg_neigh_park(&pending, m, hop, port_id, deadline) != 0) {
+	if (mg_neigh_park(&pending, m, hop, port_id, deadline, TAG(port_id)) !=
+	    0) {
 		rte_pktmbuf_free(m);
 		fail_msg("queue full at %u", pending.count);
 	}
@@ -2132,6 +2138,9 @@ test_pending_order(void **state)
 	assert_ptr_equal(s.m[0], m[0]);
 	assert_ptr_equal(s.m[1], m[2]);
 	assert_int_equal(s.port[1], 2);
+	/* each packet comes back with its own tag */
+	assert_int_equal(s.tag[0], TAG(0));
+	assert_int_equal(s.tag[1], TAG(2));
 	assert_true(s.resolved[0] && s.resolved[1]);
 	assert_memory_equal(s.mac[1].addr_bytes, peer_mac, 6);
 	assert_int_equal(q->count, 3);
@@ -2180,6 +2189,7 @@ test_pending_deadline(void **state)
 		mg_neigh_pending_run(q, table, T0 + 11, record_send, &s), 2);
 	assert_ptr_equal(s.m[0], m[0]);
 	assert_false(s.resolved[0]);
+	assert_int_equal(s.tag[0], TAG(0)); /* timed out: tagged too */
 	assert_ptr_equal(s.m[1], m[1]);
 	assert_true(s.resolved[1]);
 	assert_int_equal(q->count, 1);
@@ -2212,7 +2222,7 @@ test_pending_full(void **state)
 			first[i] = m;
 	}
 	m = mbuf_new();
-	assert_int_equal(mg_neigh_park(q, m, &a, 0, T0 + 100), -ENOSPC);
+	assert_int_equal(mg_neigh_park(q, m, &a, 0, T0 + 100, 0), -ENOSPC);
 	assert_int_equal(q->count, MG_NEIGH_PENDING_MAX);
 
 	assert_int_equal(
@@ -2221,7 +2231,7 @@ test_pending_full(void **state)
 	assert_ptr_equal(s.m[1], first[1]);
 	assert_false(s.resolved[0] || s.resolved[1]);
 	mbuf_forget(m);
-	assert_int_equal(mg_neigh_park(q, m, &a, 0, T0 + 100), 0);
+	assert_int_equal(mg_neigh_park(q, m, &a, 0, T0 + 100, 0), 0);
 	assert_int_equal(q->count, MG_NEIGH_PENDING_MAX - 1);
 
 	/* All resolve at once; the late one leaves last. */
@@ -2244,18 +2254,18 @@ struct repark {
 
 static void
 repark_send(void *ctx, struct rte_mbuf *m, uint8_t port_id,
-	    const struct rte_ether_addr *mac)
+	    const struct rte_ether_addr *mac, uint64_t tag)
 {
 	struct repark *r = ctx;
 
 	if (mac != NULL && r->reparked < 2) {
 		r->reparked++;
 		assert_int_equal(mg_neigh_park(&pending, m, &r->next_hop,
-					       port_id, T0 + 50),
+					       port_id, T0 + 50, tag),
 				 0);
 		return;
 	}
-	record_send(&r->sent, m, port_id, mac);
+	record_send(&r->sent, m, port_id, mac, tag);
 }
 
 static void
