@@ -58,6 +58,7 @@ DNS_MAC, DNS4 = "02:00:00:00:02:53", "198.18.2.53"
 ROUTER_MAC, ROUTER4 = "02:00:00:00:02:fe", "198.18.2.254"   # two-arm gw4
 FAR4 = "198.18.30.5"            # off-link backend (no_route / via gateway4)
 DYN_MAC, DYN4, DYN6 = "02:00:00:00:02:99", "198.18.2.99", "2001:db8:2::99"
+ATK_MAC = "02:00:00:00:06:66"   # a spoofer on the link
 
 # Services (VIPs).
 SHOP4, SHOP6 = "198.19.0.10", "2001:db8:100::10"    # tcp 80, 8000-8099
@@ -65,6 +66,7 @@ SANDBOX4 = "198.19.0.20"                            # tcp 80, env dev
 FARAWAY4 = "198.19.0.30"                            # tcp 80, off-link
 DYN_VIP4, DYN_VIP6 = "198.19.0.40", "2001:db8:100::40"  # no neighbour
 PAIR4 = "198.19.0.50"                               # canary 75/25
+KEEP4, FIXED4 = "198.19.0.60", "198.19.0.61"        # mesh_health.conf
 DNS_VIP = "198.19.0.53"                             # udp 53
 NOWHERE4, NOWHERE6 = "198.18.7.7", "2001:db8:7::7"  # no service
 
@@ -138,6 +140,12 @@ class Scenario:
         """Consumed without output and without a drop (an ARP reply)."""
         self.absorbed += 1
         return self._add(frame, port)
+
+    def release(self, i, out, what, port="edge"):
+        """Parked input frame `i` leaves, as `out`, once its next hop
+        answers (at the end of a poll round: not in input order)."""
+        self.forwarded.append({"in": i, "in_port": port, "port": port,
+                               "out": bytes(out).hex(), "what": what})
 
     def manifest(self):
         files = {p: ("%s.pcap" % self.name if len(self.frames) == 1 else
@@ -252,6 +260,26 @@ def ns(src_mac, src_ip, target):
 def in6_getnsma_str(addr):
     return socket.inet_ntop(socket.AF_INET6, in6_getnsma(
         inet_pton(socket.AF_INET6, addr)))
+
+
+def arp_claim(mac, ip, op=2, tpa=None, dst=GW_MAC):
+    """An ARP frame from `mac` saying `ip` is at `mac`: a reply to the
+    gateway's mesh address, or (tpa = ip) a gratuitous announcement."""
+    tpa = tpa or GW4["mesh"]
+    return (Ether(src=mac, dst=dst) /
+            ARP(op=op, hwsrc=mac, psrc=ip,
+                hwdst=GW_MAC if op == 2 and dst == GW_MAC else
+                "00:00:00:00:00:00", pdst=tpa))
+
+
+def na_claim(mac, target, solicited, override=True, dst=None):
+    """An NA from `target` saying it is at `mac`: solicited (to the
+    gateway's mesh address) or unsolicited (to all nodes)."""
+    dst = dst or (GW6["mesh"] if solicited else "ff02::1")
+    return (Ether(src=mac, dst=GW_MAC if solicited else "33:33:00:00:00:01") /
+            IPv6(src=target, dst=dst, hlim=255) /
+            ICMPv6ND_NA(tgt=target, R=0, S=int(solicited), O=int(override)) /
+            ICMPv6NDOptDstLLAddr(lladdr=mac))
 
 
 def na(gw_mac, target, to_mac, to_ip):
@@ -435,6 +463,123 @@ def resolve_scenario():
     return sc
 
 
+def spoof_scenario():
+    """the bundled app/meshgate/meshgate.conf, service dyn (resolved by
+    ARP/ND) and shop (static neighbour .21): a spoofer on the link tries
+    ARP and NA before and after the gateway resolves the backend. Only
+    the backend's answers to the gateway's own requests are learned
+    (first answer wins); later claims from the spoofer are conflicts
+    (counted, not applied); a static neighbour is never moved. Every
+    SYN must reach the backend's real MAC. Released SYNs leave at the
+    end of a poll round, so forwarded frames are compared unordered."""
+    sc = Scenario("spoof", "app/meshgate/meshgate.conf")
+    conflicts = 0
+    # The backend asks for the gateway: answered, the asker not learned
+    # (else the SYN below would leave at once instead of being parked).
+    sc.reply(arp_request(DYN_MAC, DYN4, GW4["mesh"]), "arp",
+             arp_reply(GW_MAC, GW4["mesh"], DYN_MAC, DYN4),
+             "backend asks for the gateway")
+    # Before resolution: never learned.
+    sc.absorb(arp_claim(ATK_MAC, DYN4), "unsolicited ARP reply, spoofer")
+    sc.absorb(arp_claim(ATK_MAC, DYN4, op=1, tpa=DYN4, dst=BCAST),
+              "gratuitous ARP request, spoofer")
+    sc.absorb(arp_claim(ATK_MAC, DYN4, tpa=DYN4, dst=BCAST),
+              "gratuitous ARP reply, spoofer")
+    sc.absorb(na_claim(ATK_MAC, DYN6, solicited=False),
+              "unsolicited NA with override, spoofer")
+    sc.absorb(na_claim(ATK_MAC, DYN6, solicited=True),
+              "solicited NA nobody asked for, spoofer")
+    # IPv4: the SYN is parked and the gateway asks.
+    c = Conn("tcp", (CLI4, 40700), (DYN_VIP4, 80), (DYN4, 80),
+             be_mac=DYN_MAC)
+    fin, fout = c.syn()
+    i = sc.park(fin, "SYN to dyn, parked")
+    sc.emit("arp_request", arp_request(GW_MAC, GW4["mesh"], DYN4),
+            "ARP who-has backend from the gateway", after=i)
+    sc.absorb(arp_claim(DYN_MAC, DYN4), "the backend's answer")
+    sc.release(i, fout, "parked SYN, to the answer's MAC")
+    sc.flows += 1
+    # The answer closed the request: a second one (first wins) and a
+    # gratuitous ARP from the spoofer are conflicts.
+    sc.absorb(arp_claim(ATK_MAC, DYN4), "late ARP reply, spoofer")
+    sc.absorb(arp_claim(ATK_MAC, DYN4, op=1, tpa=DYN4, dst=BCAST),
+              "gratuitous ARP after resolution, spoofer")
+    conflicts += 2
+    fin, fout = Conn("tcp", (CLI4, 40701), (DYN_VIP4, 80), (DYN4, 80),
+                     be_mac=DYN_MAC).syn()
+    sc.fwd(fin, fout, "next SYN to dyn: still the backend's MAC")
+    sc.flows += 1
+    # IPv6 likewise.
+    c6 = Conn("tcp", (CLI6, 40702), (DYN_VIP6, 80), (DYN6, 80),
+              be_mac=DYN_MAC)
+    fin, fout = c6.syn()
+    i = sc.park(fin, "SYNv6 to dyn, parked")
+    sc.emit("ns", ns(GW_MAC, GW6["mesh"], DYN6), "NS for the backend",
+            after=i)
+    sc.absorb(na_claim(DYN_MAC, DYN6, solicited=True), "the backend's NA")
+    sc.release(i, fout, "parked SYNv6, to the NA's MAC")
+    sc.flows += 1
+    sc.absorb(na_claim(ATK_MAC, DYN6, solicited=False),
+              "NA with override after resolution, spoofer")
+    sc.absorb(na_claim(ATK_MAC, DYN6, solicited=True),
+              "second solicited NA, spoofer")
+    conflicts += 2
+    fin, fout = Conn("tcp", (CLI6, 40703), (DYN_VIP6, 80), (DYN6, 80),
+                     be_mac=DYN_MAC).syn()
+    sc.fwd(fin, fout, "next SYNv6 to dyn: still the backend's MAC")
+    sc.flows += 1
+    # Static neighbours: the spoofer's claims move nothing.
+    sc.absorb(arp_claim(ATK_MAC, B1_4), "ARP reply for a static one")
+    sc.absorb(arp_claim(ATK_MAC, B1_4, op=1, tpa=B1_4, dst=BCAST),
+              "gratuitous ARP for a static one")
+    sc.absorb(na_claim(ATK_MAC, B1_6, solicited=False),
+              "NA with override for a static one")
+    for conn in (Conn("tcp", (CLI4, 40704), (SHOP4, 80), (B1_4, 8080)),
+                 Conn("tcp", (CLI6, 40705), (SHOP6, 80), (B1_6, 80))):
+        fin, fout = conn.syn()
+        sc.fwd(fin, fout, "SYN to shop: the static MAC")
+        sc.flows += 1
+    sc.extra["unordered"] = True
+    sc.extra["neigh_conflicts"] = conflicts
+    # one log line per neighbour, however many conflicts
+    sc.extra["conflict_logs"] = {DYN4: DYN_MAC, DYN6: DYN_MAC}
+    return sc
+
+
+def health_rst_scenario():
+    """tests/configs/mesh_health.conf: the frontend is pinned to each
+    service's canary (.22), which one failure ejects. keep's backends
+    keep the caller's port: a caller connecting to ports the canary does
+    not serve draws its RST each time, which says nothing of the
+    backend's health, so the next connection still goes to the canary.
+    fixed's canary has its own port: its RST is a failure, and the next
+    connection fails over to v1 (.21:8080)."""
+    sc = Scenario("health_rst", "tests/configs/mesh_health.conf")
+    for k, port in enumerate((8001, 8002, 8003, 8050, 80)):
+        c = Conn("tcp", (CLI4, 42000 + k), (KEEP4, port), (B2_4, port),
+                 be_mac=B2_MAC)
+        fin, fout = c.syn()
+        sc.fwd(fin, fout, "SYN to keep:%d, the canary" % port)
+        fin, fout = c.server("RA")
+        sc.fwd(fin, fout, "the canary's RST: port %d closed" % port)
+        sc.flows += 1
+    fin, fout = Conn("tcp", (CLI4, 42010), (KEEP4, 80), (B2_4, 80),
+                     be_mac=B2_MAC).syn()
+    sc.fwd(fin, fout, "next SYN to keep: still the canary")
+    sc.flows += 1
+    c = Conn("tcp", (CLI4, 42100), (FIXED4, 80), (B2_4, 9090),
+             be_mac=B2_MAC)
+    fin, fout = c.syn()
+    sc.fwd(fin, fout, "SYN to fixed, the canary's port 9090")
+    fin, fout = c.server("RA")
+    sc.fwd(fin, fout, "the canary refuses its own port: a failure")
+    sc.flows += 1
+    fin, fout = Conn("tcp", (CLI4, 42101), (FIXED4, 80), (B1_4, 8080)).syn()
+    sc.fwd(fin, fout, "next SYN to fixed: v1, the canary is out")
+    sc.flows += 1
+    return sc
+
+
 def table_full_scenario():
     """the bundled app/meshgate/meshgate.conf (flows.max = 1024): one established flow, then
     SYNs until the table is full; the established flow keeps working."""
@@ -510,8 +655,9 @@ def two_arm_scenario():
 
 
 SCENARIOS = (main_scenario, forward_scenario, no_route_scenario,
-             resolve_scenario, table_full_scenario, canary_scenario,
-             two_arm_scenario)
+             resolve_scenario, spoof_scenario, health_rst_scenario,
+             table_full_scenario,
+             canary_scenario, two_arm_scenario)
 
 
 def main(argv=None):

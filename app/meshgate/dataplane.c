@@ -20,8 +20,11 @@
 #define NEIGH_MAX	  4096
 #define NEIGH_REACHABLE_S 30
 /* Distinct backends ever configured, reloads included (health entries
- * are never removed, so ejections survive reloads). */
-#define HEALTH_MAX 4096
+ * are never removed, so ejections survive reloads), and likewise
+ * distinct (service, version, family) groups with backends: 1 MiB of
+ * ejection slots. */
+#define HEALTH_MAX	  4096
+#define HEALTH_MAX_GROUPS 4096
 /* Indirect mbufs for fragments on their way out: each refers to part of
  * a datagram held in a direct mbuf (rte_ipv4/6_fragment_packet()). */
 #define INDIRECT_MBUFS 2047
@@ -140,7 +143,8 @@ backends_gauges(void *arg, mg_telemetry_backend_emit emit, void *ctx)
 			     .service = l->service,
 			     .version = l->version,
 			     .backend = mg_health_name(&s, name, sizeof(name)),
-			     .up = s.up,
+			     /* failing but kept in service by a cap: down */
+			     .up = s.up && !s.held,
 			     .ejections = s.ejections_total,
 		     });
 	}
@@ -232,8 +236,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
-	dp->health = mg_health_create("mg_health", HEALTH_MAX, fp.socket,
-				      dp->tsc_hz);
+	dp->health = mg_health_create("mg_health", HEALTH_MAX,
+				      HEALTH_MAX_GROUPS, fp.socket, dp->tsc_hz);
 	if (dp->health == NULL) {
 		MG_LOG(ERR, "cannot create the health table: %s",
 		       rte_strerror(rte_errno));
@@ -332,6 +336,8 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
 	 * can still hold the old ruleset */
 	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);
 	mg_ruleset_free(old);
+	/* no worker reports under the old versions and caps any more */
+	mg_ruleset_health_sync(fresh, rte_rdtsc());
 	set_backend_labels(dp, conf);
 	return 0;
 }

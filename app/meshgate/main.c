@@ -171,6 +171,15 @@ load_conf(const char *path)
 		fprintf(stderr, "%s: %u more errors not shown\n", path,
 			errs->n - MG_CONF_MAX_ERRORS);
 	free(errs);
+	/* valid, but not working as written: start-up, --check-config
+	 * and reloads all say so */
+	for (i = 0;
+	     conf != NULL && i < conf->warnings.n && i < MG_CONF_MAX_ERRORS;
+	     i++)
+		fprintf(stderr, "%s\n", conf->warnings.msg[i]);
+	if (conf != NULL && conf->warnings.n > MG_CONF_MAX_ERRORS)
+		fprintf(stderr, "%s: %u more warnings not shown\n", path,
+			conf->warnings.n - MG_CONF_MAX_ERRORS);
 	return conf;
 }
 
@@ -347,6 +356,7 @@ control_tick(void *arg, unsigned int qsbr_id)
 	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
 		reload(gw, qsbr_id);
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
+	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);
@@ -393,10 +403,11 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"drops_total\": %" PRIu64 ", \"busy_polls\": %" PRIu64
 		", \"idle_polls\": %" PRIu64 ", \"busy_s\": %.6f"
 		", \"local\": %" PRIu64 ", \"flows_created\": %" PRIu64
-		", \"dry_run_denied\": %" PRIu64,
+		", \"dry_run_denied\": %" PRIu64
+		", \"neigh_conflicts\": %" PRIu64,
 		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
 		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
-		s->flows_created, s->dry_run_denied);
+		s->flows_created, s->dry_run_denied, s->neigh_conflicts);
 }
 
 static int

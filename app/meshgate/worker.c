@@ -425,13 +425,17 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 	hp = mg_ruleset_health_params(rs, f->service);
 	if (hp == NULL || !hp->enabled)
 		return false;
+	/* what counts, and how far, is lib/canary's to say (a RST from a
+	 * port-keeping backend does not): pass the evidence */
 	if (dir == MG_FLOW_DIR_REV) {
 		if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
 			    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG) &&
 		    before == MG_FLOW_SYN_SENT)
-			mg_health_report(h, f->health, true, w->now, hp);
+			mg_ruleset_health_report(rs, f->service, f->health,
+						 MG_HEALTH_SYN_ACK, w->now);
 		else if (flags & RTE_TCP_RST_FLAG)
-			mg_health_report(h, f->health, false, w->now, hp);
+			mg_ruleset_health_report(rs, f->service, f->health,
+						 MG_HEALTH_RST, w->now);
 		return false;
 	}
 	if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) !=
@@ -440,7 +444,8 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 	    mg_flow_idle_cycles(w->dp->flows, f, MG_FLOW_DIR_FWD, w->now) <
 		    hp->connect_timeout_tsc)
 		return false;
-	mg_health_report(h, f->health, false, w->now, hp);
+	mg_ruleset_health_report(rs, f->service, f->health, MG_HEALTH_TIMEOUT,
+				 w->now);
 	if (mg_health_up(h, f->health, w->now) ||
 	    mg_flow_remove(w->dp->flows, f) != 0)
 		return false;
@@ -752,24 +757,26 @@ resolve(struct mg_worker *w, const struct mg_ruleset *rs,
 	       mg_neigh_lookup(w->dp->neigh, nh, w->now, mac);
 }
 
-/* Hold @p m until @p nh answers, asking for it unless a packet parked
- * before already did. */
+/* Hold @p m, heading for backend @p health, until @p nh answers,
+ * asking for it unless a packet parked before already did. */
 static void
 park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
-     const struct mg_addr *nh, uint8_t out)
+     const struct mg_addr *nh, uint8_t out, uint32_t health)
 {
 	uint64_t deadline = w->now + w->dp->tsc_hz * PARK_MS / 1000;
 	bool asked = mg_neigh_pending_has(&w->pending, nh);
 	struct mg_addr src;
 	struct rte_mbuf *req;
 
-	if (mg_neigh_park(&w->pending, m, nh, out, deadline) < 0) {
+	if (mg_neigh_park(&w->pending, m, nh, out, deadline, health) < 0) {
 		drop(w, m, MG_DROP_NEIGH_QUEUE_FULL);
 		return;
 	}
 	if (asked || !mg_ruleset_local_addr(rs, out, nh, &src))
 		return; /* no address to ask from: the packet times out */
-	req = mg_neigh_request(w->dp->pool, &w->dp->mac[out], &src, nh);
+	/* the cache takes an answer only while this request is out */
+	req = mg_neigh_request(w->dp->neigh, w->dp->pool, &w->dp->mac[out],
+			       &src, nh, w->now, deadline);
 	if (req != NULL)
 		tx(w, out, req);
 }
@@ -832,7 +839,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 	if (!resolve(w, rs, &nh, &mac)) {
 		/* retried from the queue once the next hop answers */
-		park(w, rs, m, &nh, out);
+		park(w, rs, m, &nh, out, d.health_idx);
 		return;
 	}
 	f = mg_flow_alloc(w->dp->flows);
@@ -994,7 +1001,7 @@ handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct is_local_ctx lc = { rs, in };
 
 	switch (mg_neigh_input(w->dp->neigh, m, info, &w->dp->mac[in], is_local,
-			       &lc, w->now)) {
+			       &lc, w->now, &w->stats->neigh_conflicts)) {
 	case MG_NEIGH_REPLY: tx(w, in, m); return;
 	case MG_NEIGH_CONSUMED:
 		/* learned from; in wire mode it also goes on its way */
@@ -1186,12 +1193,17 @@ struct retry_ctx {
 
 static void
 retry_parked(void *arg, struct rte_mbuf *m, uint8_t port,
-	     const struct rte_ether_addr *mac)
+	     const struct rte_ether_addr *mac, uint64_t health)
 {
 	struct retry_ctx *c = arg;
 	struct mg_worker *w = c->w;
 
 	if (mac == NULL) {
+		/* a backend whose next hop never answers is not reachable:
+		 * a connect failure, as a SYN timeout */
+		mg_ruleset_health_report(c->rs, MG_RULESET_ANY_SERVICE,
+					 (uint32_t)health, MG_HEALTH_UNRESOLVED,
+					 w->now);
 		drop(w, m, MG_DROP_NEIGH_TIMEOUT);
 		return;
 	}

@@ -7,6 +7,7 @@
  * canary forwarding that are not specific to one ruleset.
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,15 +165,35 @@ mg_maglev_build(uint16_t *table, uint32_t m, const uint64_t *keys, uint32_t n)
  *                up): 48 + 16 bits cover the whole 64-bit TSC, and a
  *                unit is at most 66 us on a 1 GHz TSC, far below any
  *                ejection time;
- *   bits 48..53  level: ejections since the last success (capped);
+ *   bits 48..52  level: ejections since the last success (capped);
+ *   bit  53      held: due for ejection, kept in service by a cap;
  *   bits 54..63  consecutive failures (saturating).
  * The all-zero word is a healthy backend never ejected.
  */
 #define UNIT_SHIFT  16
 #define UNTIL_MASK  ((UINT64_C(1) << 48) - 1)
 #define LEVEL_SHIFT 48
-#define LEVEL_MAX   63u
+#define LEVEL_MAX   31u
+#define HELD_BIT    (UINT64_C(1) << 53)
 #define FAIL_SHIFT  54
+
+/*
+ * A group slot is one 64-bit word too: 0 free, else
+ *   bits  0..47  the claim's token (one per claim, never repeated);
+ *   bit  48      pending: taken by a report whose state CAS is not done;
+ *   bits 49..63  backend index + 1.
+ * The report that wins the state CAS records its token as the backend's
+ * ejection (eject_id), then clears pending. A slot is held while
+ * pending, or while its token is its backend's ejection and that
+ * ejection still runs: one that runs out, ends with an answer or is
+ * replaced frees its slots without anyone writing them, and since
+ * tokens never repeat, a freed slot can never come back to life.
+ */
+#define SLOT_PENDING   (UINT64_C(1) << 48)
+#define SLOT_IDX_SHIFT 49
+
+static_assert(MG_HEALTH_MAX_BACKENDS < (1u << (64 - SLOT_IDX_SHIFT)),
+	      "a backend index + 1 fits a slot");
 
 static inline uint64_t
 st_until(uint64_t w)
@@ -192,19 +213,46 @@ st_failures(uint64_t w)
 	return (uint32_t)(w >> FAIL_SHIFT);
 }
 
-static inline uint64_t
-st_pack(uint32_t failures, uint32_t level, uint64_t until)
+static inline bool
+st_held(uint64_t w)
 {
-	return (uint64_t)failures << FAIL_SHIFT |
-	       (uint64_t)level << LEVEL_SHIFT | until;
+	return (w & HELD_BIT) != 0;
 }
 
-/* What the control plane alone knows about a backend. */
+static inline uint64_t
+st_pack(uint32_t failures, uint32_t level, bool held, uint64_t until)
+{
+	return (uint64_t)failures << FAIL_SHIFT |
+	       (uint64_t)level << LEVEL_SHIFT | (held ? HELD_BIT : 0) | until;
+}
+
+#define TOKEN_MASK UNTIL_MASK
+
+static inline uint64_t
+slot_word(uint32_t idx, uint64_t token, bool pending)
+{
+	return (uint64_t)(idx + 1) << SLOT_IDX_SHIFT |
+	       (pending ? SLOT_PENDING : 0) | (token & TOKEN_MASK);
+}
+
+static inline uint32_t
+slot_backend(uint64_t w)
+{
+	return (uint32_t)(w >> SLOT_IDX_SHIFT) - 1;
+}
+
+/* What the control plane alone knows about a backend (and, written once
+ * before its index is published, its port, which reporters read). */
 struct health_backend {
 	struct mg_addr addr;
 	uint16_t port;
-	uint64_t seen_ejections; /* as of the last mg_health_log_changes */
+	bool seen_held;		 /* as of the last mg_health_log_changes */
+	uint64_t seen_ejections; /* ditto */
 	uint64_t seen_returns;
+};
+
+struct health_group {
+	char key[MG_HEALTH_KEY_LEN];
 };
 
 struct mg_health {
@@ -212,51 +260,68 @@ struct mg_health {
 	uint64_t *state;     /* [max] state words */
 	uint64_t *ejections; /* [max] */
 	uint64_t *returns;   /* [max] */
+	uint64_t *eject_id;  /* [max] token of the current ejection */
+	uint64_t *slots;     /* [max_groups][MG_HEALTH_GROUP_SLOTS] */
 	uint32_t max;
 	uint32_t n; /* registered; store-release by the control plane */
+	uint32_t max_groups;
 	uint64_t tsc_hz;
 	uint64_t generation __rte_cache_aligned;
+	uint64_t claims; /* tokens of pending slots: one per claim */
 	/* control plane only */
 	uint64_t seen_generation __rte_cache_aligned;
 	struct health_backend *be; /* [max] */
-	uint32_t *slots;	   /* open addressing: index + 1, 0 empty */
-	uint32_t slot_mask;
+	uint32_t *index;	   /* open addressing: index + 1, 0 empty */
+	uint32_t index_mask;
+	struct health_group *groups; /* [max_groups] */
+	uint32_t *group_index;	     /* as index, for group keys */
+	uint32_t group_index_mask;
+	uint32_t n_groups;
 	char name[32];
 };
 
-#define HEALTH_MAX_BACKENDS (1u << 24)
+#define HEALTH_MAX_GROUPS (1u << 20)
+
+/* Cache-line aligned offset of the next @p size bytes. */
+static size_t
+carve(size_t *size, size_t bytes)
+{
+	size_t at = RTE_ALIGN_CEIL(*size, RTE_CACHE_LINE_SIZE);
+
+	*size = at + bytes;
+	return at;
+}
 
 struct mg_health *
-mg_health_create(const char *name, uint32_t max_backends, int socket,
-		 uint64_t tsc_hz)
+mg_health_create(const char *name, uint32_t max_backends, uint32_t max_groups,
+		 int socket, uint64_t tsc_hz)
 {
-	size_t off_state, off_ej, off_ret, off_be, off_slots, size;
-	uint32_t n_slots;
+	size_t off_state, off_ej, off_ret, off_id, off_slots, off_be, off_index;
+	size_t off_groups, off_gindex, size = sizeof(struct mg_health);
+	uint32_t n_index, n_gindex;
 	struct mg_health *h;
 
 	if (name == NULL || max_backends == 0 ||
-	    max_backends > HEALTH_MAX_BACKENDS || tsc_hz == 0) {
+	    max_backends > MG_HEALTH_MAX_BACKENDS || max_groups == 0 ||
+	    max_groups > HEALTH_MAX_GROUPS || tsc_hz == 0) {
 		rte_errno = EINVAL;
 		return NULL;
 	}
 	/* at most half full: probes stay short */
-	n_slots = rte_align32pow2(2 * max_backends);
-	size = RTE_ALIGN_CEIL(sizeof(*h), RTE_CACHE_LINE_SIZE);
-	off_state = size;
-	size += RTE_ALIGN_CEIL((size_t)max_backends * sizeof(uint64_t),
-			       RTE_CACHE_LINE_SIZE);
-	off_ej = size;
-	size += RTE_ALIGN_CEIL((size_t)max_backends * sizeof(uint64_t),
-			       RTE_CACHE_LINE_SIZE);
-	off_ret = size;
-	size += RTE_ALIGN_CEIL((size_t)max_backends * sizeof(uint64_t),
-			       RTE_CACHE_LINE_SIZE);
-	off_be = size;
-	size += RTE_ALIGN_CEIL((size_t)max_backends *
-				       sizeof(struct health_backend),
-			       RTE_CACHE_LINE_SIZE);
-	off_slots = size;
-	size += (size_t)n_slots * sizeof(uint32_t);
+	n_index = rte_align32pow2(2 * max_backends);
+	n_gindex = rte_align32pow2(2 * max_groups);
+	off_state = carve(&size, (size_t)max_backends * sizeof(uint64_t));
+	off_ej = carve(&size, (size_t)max_backends * sizeof(uint64_t));
+	off_ret = carve(&size, (size_t)max_backends * sizeof(uint64_t));
+	off_id = carve(&size, (size_t)max_backends * sizeof(uint64_t));
+	off_slots = carve(&size, (size_t)max_groups * MG_HEALTH_GROUP_SLOTS *
+					 sizeof(uint64_t));
+	off_be = carve(&size,
+		       (size_t)max_backends * sizeof(struct health_backend));
+	off_index = carve(&size, (size_t)n_index * sizeof(uint32_t));
+	off_groups =
+		carve(&size, (size_t)max_groups * sizeof(struct health_group));
+	off_gindex = carve(&size, (size_t)n_gindex * sizeof(uint32_t));
 
 	h = rte_zmalloc_socket(name, size, RTE_CACHE_LINE_SIZE, socket);
 	if (h == NULL) {
@@ -266,10 +331,16 @@ mg_health_create(const char *name, uint32_t max_backends, int socket,
 	h->state = (uint64_t *)((char *)h + off_state);
 	h->ejections = (uint64_t *)((char *)h + off_ej);
 	h->returns = (uint64_t *)((char *)h + off_ret);
+	h->eject_id = (uint64_t *)((char *)h + off_id);
+	h->slots = (uint64_t *)((char *)h + off_slots);
 	h->be = (struct health_backend *)((char *)h + off_be);
-	h->slots = (uint32_t *)((char *)h + off_slots);
-	h->slot_mask = n_slots - 1;
+	h->index = (uint32_t *)((char *)h + off_index);
+	h->index_mask = n_index - 1;
+	h->groups = (struct health_group *)((char *)h + off_groups);
+	h->group_index = (uint32_t *)((char *)h + off_gindex);
+	h->group_index_mask = n_gindex - 1;
 	h->max = max_backends;
+	h->max_groups = max_groups;
 	h->tsc_hz = tsc_hz;
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	return h;
@@ -291,9 +362,9 @@ mg_health_register(struct mg_health *h, const struct mg_addr *addr,
 	    (addr->family != 4 && addr->family != 6))
 		return -EINVAL;
 	n = h->n; /* only this thread writes it */
-	slot = (uint32_t)mg_maglev_key(addr, port) & h->slot_mask;
-	for (;; slot = (slot + 1) & h->slot_mask) {
-		idx = h->slots[slot];
+	slot = (uint32_t)mg_maglev_key(addr, port) & h->index_mask;
+	for (;; slot = (slot + 1) & h->index_mask) {
+		idx = h->index[slot];
 		if (idx == 0)
 			break;
 		idx--;
@@ -305,10 +376,44 @@ mg_health_register(struct mg_health *h, const struct mg_addr *addr,
 		return -ENOSPC;
 	h->be[n].addr = *addr;
 	h->be[n].port = port;
-	h->slots[slot] = n + 1;
+	h->index[slot] = n + 1;
 	/* a reader that sees the new count sees the entry */
 	__atomic_store_n(&h->n, n + 1, __ATOMIC_RELEASE);
 	return (int)n;
+}
+
+/* FNV-1a: group keys are short names, registered on the control plane. */
+static uint64_t
+key_hash(const char *key)
+{
+	uint64_t x = 0xcbf29ce484222325ULL;
+
+	for (; *key != '\0'; key++)
+		x = (x ^ (uint8_t)*key) * 0x100000001b3ULL;
+	return mix64(x);
+}
+
+int
+mg_health_group(struct mg_health *h, const char *key)
+{
+	uint32_t slot, idx;
+
+	if (h == NULL || key == NULL || strlen(key) >= MG_HEALTH_KEY_LEN)
+		return -EINVAL;
+	slot = (uint32_t)key_hash(key) & h->group_index_mask;
+	for (;; slot = (slot + 1) & h->group_index_mask) {
+		idx = h->group_index[slot];
+		if (idx == 0)
+			break;
+		if (strcmp(h->groups[idx - 1].key, key) == 0)
+			return (int)idx - 1;
+	}
+	if (h->n_groups == h->max_groups)
+		return -ENOSPC;
+	idx = h->n_groups++;
+	snprintf(h->groups[idx].key, sizeof(h->groups[idx].key), "%s", key);
+	h->group_index[slot] = idx + 1;
+	return (int)idx;
 }
 
 uint32_t
@@ -357,56 +462,305 @@ until_units(uint64_t now, uint64_t d)
 	return RTE_MIN(u, UNTIL_MASK);
 }
 
-enum mg_health_event
-mg_health_report(struct mg_health *h, uint32_t idx, bool ok, uint64_t now,
-		 const struct mg_health_params *p)
+static inline uint64_t *
+group_slots(const struct mg_health *h, uint32_t group)
 {
-	enum mg_health_event ev;
+	return &h->slots[(size_t)group * MG_HEALTH_GROUP_SLOTS];
+}
+
+/* Whether slot word @p w still counts against its group at @p now_u. */
+static bool
+slot_held(const struct mg_health *h, uint64_t w, uint64_t now_u)
+{
+	uint32_t b;
+
+	if (w == 0)
+		return false;
+	if (w & SLOT_PENDING)
+		return true;
+	b = slot_backend(w);
+	return __atomic_load_n(&h->eject_id[b], __ATOMIC_ACQUIRE) ==
+		       (w & TOKEN_MASK) &&
+	       now_u < st_until(
+			       __atomic_load_n(&h->state[b], __ATOMIC_RELAXED));
+}
+
+/*
+ * Take a slot below @p cap of @p group for @p w; false when all held. A
+ * word seen not held can never be held again (its token is no ejection
+ * any more, and tokens never repeat), so replacing it loses nothing.
+ */
+static bool
+slot_take(struct mg_health *h, uint32_t group, uint32_t cap, uint64_t w,
+	  uint64_t now_u)
+{
+	uint64_t *s = group_slots(h, group), old;
+	uint32_t j;
+
+	for (j = 0; j < RTE_MIN(cap, (uint32_t)MG_HEALTH_GROUP_SLOTS); j++) {
+		old = __atomic_load_n(&s[j], __ATOMIC_ACQUIRE);
+		/* a failed CAS reloads old: look at what is there now */
+		while (!slot_held(h, old, now_u))
+			if (__atomic_compare_exchange_n(&s[j], &old, w, false,
+							__ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED))
+				return true;
+	}
+	return false;
+}
+
+/* Turn every slot holding @p from into @p to (0: free it). */
+static void
+slots_swap(struct mg_health *h, const struct mg_health_limit *limits,
+	   unsigned int n_limits, uint64_t from, uint64_t to)
+{
+	unsigned int i, j;
+	uint64_t *s, old;
+
+	for (i = 0; i < n_limits; i++) {
+		if (limits[i].group >= h->max_groups)
+			continue;
+		s = group_slots(h, limits[i].group);
+		for (j = 0; j < MG_HEALTH_GROUP_SLOTS; j++) {
+			old = from;
+			__atomic_compare_exchange_n(&s[j], &old, to, false,
+						    __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED);
+		}
+	}
+}
+
+/*
+ * A pending slot, all with word @p w, in every group of @p limits, or
+ * none at all. A group the table does not know is no group (it cannot
+ * be full).
+ */
+static bool
+slots_claim(struct mg_health *h, uint64_t w, uint64_t now_u,
+	    const struct mg_health_limit *limits, unsigned int n_limits)
+{
+	unsigned int i;
+
+	for (i = 0; i < n_limits; i++) {
+		if (limits[i].group >= h->max_groups)
+			continue;
+		if (!slot_take(h, limits[i].group, limits[i].cap, w, now_u)) {
+			slots_swap(h, limits, i, w, 0);
+			return false;
+		}
+	}
+	return true;
+}
+
+enum mg_health_event
+mg_health_report(struct mg_health *h, uint32_t idx, enum mg_health_evidence ev,
+		 uint64_t now, const struct mg_health_params *p,
+		 const struct mg_health_limit *limits, unsigned int n_limits)
+{
+	uint64_t old, nw, until, due, claim = 0, now_u = now >> UNIT_SHIFT;
+	enum mg_health_event event;
 	uint32_t fails, level, need;
-	uint64_t old, nw, until;
+	bool held, claimed;
 
 	if (h == NULL || p == NULL || !p->enabled ||
 	    idx >= __atomic_load_n(&h->n, __ATOMIC_ACQUIRE))
 		return MG_HEALTH_NO_CHANGE;
+	/* the caller chose the port of a port-keeping backend: its RST
+	 * says the port is closed, not that the backend is down */
+	if (ev == MG_HEALTH_RST && h->be[idx].port == 0)
+		return MG_HEALTH_NO_CHANGE;
+	if (limits == NULL)
+		n_limits = 0;
 	need = RTE_MAX(p->eject_after, 1u);
 	old = __atomic_load_n(&h->state[idx], __ATOMIC_RELAXED);
-	do {
+	for (;;) {
 		fails = st_failures(old);
 		level = st_level(old);
 		until = st_until(old);
-		ev = MG_HEALTH_NO_CHANGE;
-		if (ok) {
+		held = st_held(old);
+		event = MG_HEALTH_NO_CHANGE;
+		claimed = false;
+		due = 0;
+		if (ev == MG_HEALTH_SYN_ACK) {
 			if (old == 0)
 				return MG_HEALTH_NO_CHANGE;
 			/* level > 0: ejected at least once since the last
 			 * success, so this is a return */
 			if (level > 0)
-				ev = MG_HEALTH_RETURNED;
+				event = MG_HEALTH_RETURNED;
 			nw = 0;
 		} else {
 			if (fails < MG_HEALTH_MAX_FAILURES)
 				fails++;
-			if ((now >> UNIT_SHIFT) >= until && fails >= need) {
-				until = until_units(now,
-						    ejection_time(p, level));
-				level = RTE_MIN(level + 1, LEVEL_MAX);
-				ev = MG_HEALTH_EJECTED;
+			if (now_u >= until && fails >= need) {
+				due = until_units(now, ejection_time(p, level));
+				/* rare: only when an ejection is due */
+				claim = slot_word(
+					idx,
+					__atomic_fetch_add(&h->claims, 1,
+							   __ATOMIC_RELAXED),
+					true);
+				claimed = slots_claim(h, claim, now_u, limits,
+						      n_limits);
+				if (claimed) {
+					until = due;
+					level = RTE_MIN(level + 1, LEVEL_MAX);
+					held = false;
+					event = MG_HEALTH_EJECTED;
+				} else if (!held) {
+					held = true;
+					event = MG_HEALTH_HELD;
+				}
 			}
-			nw = st_pack(fails, level, until);
-			if (nw == old)
+			nw = st_pack(fails, level, held, until);
+			if (nw == old) {
+				if (claimed)
+					slots_swap(h, limits, n_limits, claim,
+						   0);
 				return MG_HEALTH_NO_CHANGE;
+			}
 		}
-	} while (!__atomic_compare_exchange_n(&h->state[idx], &old, nw, true,
+		if (__atomic_compare_exchange_n(&h->state[idx], &old, nw, true,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			break;
+		/* lost the race: give back what this attempt took */
+		if (claimed)
+			slots_swap(h, limits, n_limits, claim, 0);
+	}
+	/* the slots are this ejection's from now on */
+	if (claimed) {
+		__atomic_store_n(&h->eject_id[idx], claim & TOKEN_MASK,
+				 __ATOMIC_RELEASE);
+		slots_swap(h, limits, n_limits, claim, claim & ~SLOT_PENDING);
+	}
+	/* only the winning CAS gets here with an event: counted once */
+	if (event == MG_HEALTH_EJECTED)
+		__atomic_fetch_add(&h->ejections[idx], 1, __ATOMIC_RELAXED);
+	else if (event == MG_HEALTH_RETURNED)
+		__atomic_fetch_add(&h->returns[idx], 1, __ATOMIC_RELAXED);
+	/* a held mark set or cleared is news for the log too */
+	if (event != MG_HEALTH_NO_CHANGE || st_held(old) != st_held(nw))
+		__atomic_fetch_add(&h->generation, 1, __ATOMIC_RELEASE);
+	return event;
+}
+
+unsigned int
+mg_health_group_ejected(const struct mg_health *h, uint32_t group, uint64_t now)
+{
+	unsigned int j, n = 0;
+	const uint64_t *s;
+
+	if (h == NULL || group >= h->max_groups)
+		return 0;
+	s = group_slots(h, group);
+	for (j = 0; j < MG_HEALTH_GROUP_SLOTS; j++)
+		n += slot_held(h, __atomic_load_n(&s[j], __ATOMIC_RELAXED),
+			       now >> UNIT_SHIFT);
+	return n;
+}
+
+static bool
+is_member(const uint32_t *members, unsigned int n, uint32_t b)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (members[i] == b)
+			return true;
+	return false;
+}
+
+/* Whether ejected backend @p b holds a slot below @p cap (or a report
+ * is finalising one). */
+static bool
+has_slot(const struct mg_health *h, const uint64_t *s, uint32_t cap, uint32_t b,
+	 uint64_t now_u)
+{
+	uint64_t w;
+	uint32_t j;
+
+	for (j = 0; j < cap; j++) {
+		w = __atomic_load_n(&s[j], __ATOMIC_ACQUIRE);
+		if (w != 0 && slot_backend(w) == b && slot_held(h, w, now_u))
+			return true;
+	}
+	return false;
+}
+
+/* End @p b's ejection (until @p until) for lack of a slot: held. */
+static bool
+cap_return(struct mg_health *h, uint32_t b, uint64_t until)
+{
+	uint64_t old = __atomic_load_n(&h->state[b], __ATOMIC_RELAXED), nw;
+
+	do {
+		/* a report changed it since: that one decided */
+		if (st_until(old) != until)
+			return false;
+		nw = st_pack(st_failures(old), st_level(old), true, 0);
+	} while (!__atomic_compare_exchange_n(&h->state[b], &old, nw, true,
 					      __ATOMIC_RELAXED,
 					      __ATOMIC_RELAXED));
-	/* only the winning CAS gets here with an event: counted once */
-	if (ev == MG_HEALTH_EJECTED)
-		__atomic_fetch_add(&h->ejections[idx], 1, __ATOMIC_RELAXED);
-	else if (ev == MG_HEALTH_RETURNED)
-		__atomic_fetch_add(&h->returns[idx], 1, __ATOMIC_RELAXED);
-	if (ev != MG_HEALTH_NO_CHANGE)
-		__atomic_fetch_add(&h->generation, 1, __ATOMIC_RELEASE);
-	return ev;
+	__atomic_fetch_add(&h->generation, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+unsigned int
+mg_health_group_sync(struct mg_health *h, uint32_t group, uint32_t cap,
+		     const uint32_t *members, unsigned int n, uint64_t now)
+{
+	uint64_t *s, w, until, now_u = now >> UNIT_SHIFT;
+	struct mg_health_info info;
+	unsigned int i, returned = 0;
+	char name[80];
+	uint32_t j, b;
+
+	if (h == NULL || group >= h->max_groups)
+		return 0;
+	s = group_slots(h, group);
+	cap = RTE_MIN(cap, (uint32_t)MG_HEALTH_GROUP_SLOTS);
+	/* past the cap, or of a backend that left: no longer this group's
+	 * (pending slots belong to reports under this ruleset: members,
+	 * below the cap) */
+	for (j = 0; j < MG_HEALTH_GROUP_SLOTS; j++) {
+		w = __atomic_load_n(&s[j], __ATOMIC_RELAXED);
+		if (w == 0 || (w & SLOT_PENDING))
+			continue;
+		if (j >= cap || !slot_held(h, w, now_u) ||
+		    !is_member(members, n, slot_backend(w)))
+			__atomic_compare_exchange_n(&s[j], &w, 0, false,
+						    __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED);
+	}
+	/* every member out holds a slot below the cap, or comes back */
+	for (i = 0; i < n; i++) {
+		b = members[i];
+		if (b >= mg_health_count(h))
+			continue;
+		until = st_until(
+			__atomic_load_n(&h->state[b], __ATOMIC_RELAXED));
+		if (now_u >= until || has_slot(h, s, cap, b, now_u) ||
+		    slot_take(h, group, cap,
+			      slot_word(b,
+					__atomic_load_n(&h->eject_id[b],
+							__ATOMIC_ACQUIRE),
+					false),
+			      now_u))
+			continue;
+		if (!cap_return(h, b, until))
+			continue;
+		returned++;
+		mg_health_state(h, b, now, &info);
+		CANARY_LOG(WARNING,
+			   "%s: backend %s back in service: the new config "
+			   "leaves no room for its ejection in %s "
+			   "(max_ejected_percent, or a stable version's last "
+			   "backend)",
+			   h->name, mg_health_name(&info, name, sizeof(name)),
+			   h->groups[group].key);
+	}
+	return returned;
 }
 
 uint64_t
@@ -437,6 +791,7 @@ mg_health_state(const struct mg_health *h, uint32_t idx, uint64_t now,
 	out->addr = h->be[idx].addr;
 	out->port = h->be[idx].port;
 	out->up = (now >> UNIT_SHIFT) >= st_until(w);
+	out->held = st_held(w);
 	out->failures = st_failures(w);
 	out->level = st_level(w);
 	out->ejected_until = st_until(w) << UNIT_SHIFT;
@@ -500,7 +855,20 @@ mg_health_log_changes(struct mg_health *h, uint64_t now)
 			b->seen_ejections = s.ejections_total;
 			changed = true;
 		}
-		if (s.returns_total != b->seen_returns) {
+		if (s.held && !b->seen_held) {
+			CANARY_LOG(
+				WARNING,
+				"%s: backend %s fails (%u consecutive "
+				"failures) but stays in service: its version "
+				"has as many backends out as "
+				"max_ejected_percent allows (a stable "
+				"version keeps its last one)",
+				h->name, mg_health_name(&s, name, sizeof(name)),
+				s.failures);
+			changed = true;
+		}
+		if (s.returns_total != b->seen_returns ||
+		    (b->seen_held && !s.held && s.failures == 0)) {
 			CANARY_LOG(NOTICE,
 				   "%s: backend %s answers again: back in "
 				   "service",
@@ -509,6 +877,7 @@ mg_health_log_changes(struct mg_health *h, uint64_t now)
 			b->seen_returns = s.returns_total;
 			changed = true;
 		}
+		b->seen_held = s.held;
 		logged += changed;
 	}
 	return logged;

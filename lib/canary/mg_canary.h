@@ -13,6 +13,15 @@
  * shared object that outlives rulesets: workers read it without locks and
  * report connection outcomes to it with compare-and-swap, the control
  * plane registers backends and polls it for changes to log.
+ *
+ * Who can move a backend's health: only evidence a caller cannot choose.
+ * A RST to a SYN counts only for a backend with a fixed port (a caller
+ * picks the port of a port-keeping one, and could pick one it does not
+ * serve); SYN timeouts and next hops that never resolve count for all.
+ * And however the evidence comes, at most a capped number of a
+ * version's backends are out at once (groups, below): the cap is a
+ * compare-and-swap on one of the group's slots, so concurrent reporters
+ * can never exceed it.
  */
 
 #ifndef MG_CANARY_H
@@ -102,6 +111,13 @@ mg_maglev_lookup(const uint16_t *table, uint32_t m, uint32_t hash)
 #define MG_HEALTH_NONE UINT32_MAX
 /** Most consecutive failures counted (eject_after may not exceed it). */
 #define MG_HEALTH_MAX_FAILURES 1023
+/** Most backends a table can register (indices fit 15 bits). */
+#define MG_HEALTH_MAX_BACKENDS 32766
+/** Most backends of one group ejected at once (a version's backends of
+ * one family: at most MG_CONF_MAX_BACKENDS). */
+#define MG_HEALTH_GROUP_SLOTS MG_CONF_MAX_BACKENDS
+/** Longest group key, NUL included. */
+#define MG_HEALTH_KEY_LEN (2 * MG_CONF_NAME_LEN + 8)
 
 /**
  * When a backend is ejected and for how long, in TSC cycles. One per
@@ -120,6 +136,30 @@ enum mg_health_event {
 	MG_HEALTH_NO_CHANGE = 0,
 	MG_HEALTH_EJECTED,  /**< this report ejected the backend */
 	MG_HEALTH_RETURNED, /**< answered after an ejection: back in */
+	MG_HEALTH_HELD,	    /**< due for ejection, but a group is at its
+			     *   cap: kept in service, marked failing */
+};
+
+/** The kind of evidence a report brings. */
+enum mg_health_evidence {
+	MG_HEALTH_SYN_ACK = 0, /**< the backend answered a SYN: success */
+	/** The backend reset a connection before it was established: a
+	 * failure only if the backend has a fixed port (registered with
+	 * port != 0); a port-keeping backend is sent whatever port the
+	 * caller chose, so its RST proves nothing. */
+	MG_HEALTH_RST,
+	MG_HEALTH_TIMEOUT,    /**< no SYN-ACK within connect_timeout */
+	MG_HEALTH_UNRESOLVED, /**< its next hop never answered ARP/ND */
+};
+
+/**
+ * A group the reported backend belongs to (the worker passes those of
+ * the ruleset in force: every version, per address family, that lists
+ * the backend) and how many of the group's backends may be out at once.
+ */
+struct mg_health_limit {
+	uint32_t group; /**< from mg_health_group() */
+	uint32_t cap;	/**< 0..MG_HEALTH_GROUP_SLOTS */
 };
 
 /** A backend's health, for telemetry and logs. */
@@ -127,6 +167,7 @@ struct mg_health_info {
 	struct mg_addr addr;
 	uint16_t port;		  /**< host order, as registered */
 	bool up;		  /**< takes new connections at `now` */
+	bool held;		  /**< failing, kept in service by a cap */
 	uint32_t failures;	  /**< consecutive, saturating */
 	uint32_t level;		  /**< ejections since its last success */
 	uint64_t ejected_until;	  /**< TSC; 0 if never ejected */
@@ -141,9 +182,11 @@ struct mg_health;
  *
  * @param name          For logs and the allocation's type; unique.
  * @param max_backends  Distinct (address, port) pairs ever registered,
- *                      1..2^24. Entries are never removed (indices stay
- *                      stable across reloads): leave room for backends
- *                      that reloads add.
+ *                      1..MG_HEALTH_MAX_BACKENDS. Entries are never
+ *                      removed (indices stay stable across reloads):
+ *                      leave room for backends that reloads add.
+ * @param max_groups    Distinct group keys ever registered, 1..2^20;
+ *                      MG_HEALTH_GROUP_SLOTS x 8 bytes each.
  * @param socket        NUMA socket (SOCKET_ID_ANY allowed).
  * @param tsc_hz        TSC cycles per second (logs, telemetry).
  * @return The table, or NULL with rte_errno set (EINVAL, ENOMEM).
@@ -151,7 +194,8 @@ struct mg_health;
  * Thread safety: control plane. Needs the EAL (rte_malloc).
  */
 struct mg_health *mg_health_create(const char *name, uint32_t max_backends,
-				   int socket, uint64_t tsc_hz);
+				   uint32_t max_groups, int socket,
+				   uint64_t tsc_hz);
 
 /**
  * Free a table. No worker may use it any more, nor any ruleset built
@@ -198,37 +242,91 @@ uint64_t mg_health_tsc_hz(const struct mg_health *h);
 bool mg_health_up(const struct mg_health *h, uint32_t idx, uint64_t now);
 
 /**
- * Report how a new connection to a backend went. Call on events only:
- * SYN-ACK from the backend (@p ok = true); RST from the backend to a
- * connection not yet established, or no SYN-ACK within
- * p->connect_timeout_tsc (@p ok = false).
+ * Report how a new connection to a backend went. Call on events only
+ * (enum mg_health_evidence): SYN-ACK is a success; a timeout or an
+ * unresolved next hop a failure; a RST a failure for a backend with a
+ * fixed port and nothing at all for a port-keeping one.
  *
  * A failure counts one consecutive failure; when there are at least
- * p->eject_after and the backend is not ejected, it is ejected until
- * now + base x 2^level (at most max; rounded up to a grain of 2^16
- * cycles, 66 us at 1 GHz) and its level goes up by one. A
- * failure while ejected changes nothing else (connections admitted
- * before the ejection are still timing out). After the ejection runs
- * out the backend is up again and its next result decides: a failure
- * ejects it again for twice as long, a success puts it back. A success
- * clears failures and level and ends any ejection at once.
+ * p->eject_after and the backend is not ejected, it is due for
+ * ejection: it takes a slot in each of its groups (@p limits) and is
+ * ejected until now + base x 2^level (at most max; rounded up to a
+ * grain of 2^16 cycles, 66 us at 1 GHz), its level up by one. A group
+ * holds as many backends out at once as its cap; when one of them is
+ * full (a cap of 0 always is), the backend stays in service, marked
+ * held (failing), and the next failure tries again. A failure while
+ * ejected changes nothing else (connections admitted before the
+ * ejection are still timing out). After the ejection runs out the
+ * backend is up again, its slots free, and its next result decides: a
+ * failure ejects it again for twice as long, a success puts it back. A
+ * success clears failures, level and held, and ends any ejection at
+ * once (freeing its slots).
  *
- * @param h    Table; NULL accepted (no-op).
- * @param idx  Backend index; MG_HEALTH_NONE or out of range: no-op.
- * @param ok   Outcome.
- * @param now  TSC.
- * @param p    The service's parameters; if !p->enabled, no-op.
+ * @param h         Table; NULL accepted (no-op).
+ * @param idx       Backend index; MG_HEALTH_NONE or out of range: no-op.
+ * @param ev        What happened.
+ * @param now       TSC.
+ * @param p         The service's parameters; if !p->enabled, no-op.
+ * @param limits    The backend's groups and their caps; NULL when
+ *                  @p n_limits is 0 (no cap: ejected whenever due).
+ * @param n_limits  Entries in @p limits.
  * @return What changed (enum mg_health_event); the caller may count or
  *         log it (rate-limited) but need not: mg_health_log_changes()
  *         logs from the control plane.
  *
  * Thread safety: lock-free, any number of concurrent reporters: each
  * change is one compare-and-swap of the backend's state word, so every
- * ejection is decided (and counted) by exactly one report.
+ * ejection is decided (and counted) by exactly one report, and the
+ * group slots it takes first are each a compare-and-swap, so no group
+ * is ever over its cap through reports (see mg_health_group_sync() for
+ * caps and members that a reload changes).
  */
 enum mg_health_event mg_health_report(struct mg_health *h, uint32_t idx,
-				      bool ok, uint64_t now,
-				      const struct mg_health_params *p);
+				      enum mg_health_evidence ev, uint64_t now,
+				      const struct mg_health_params *p,
+				      const struct mg_health_limit *limits,
+				      unsigned int n_limits);
+
+/**
+ * Index of a group, the set of backends a cap applies to (lib/ruleset:
+ * one version's backends of one address family): the same key always
+ * gets the same index, and its slots, across reloads.
+ *
+ * @param h    Table.
+ * @param key  NUL-terminated, shorter than MG_HEALTH_KEY_LEN.
+ * @return The index (>= 0), -EINVAL, or -ENOSPC when max_groups keys
+ *         are registered already.
+ *
+ * Thread safety: control plane only, as mg_health_register().
+ */
+int mg_health_group(struct mg_health *h, const char *key);
+
+/**
+ * Backends of a group out at @p now (holding one of its slots).
+ *
+ * Thread safety: lock-free; a snapshot.
+ */
+unsigned int mg_health_group_ejected(const struct mg_health *h, uint32_t group,
+				     uint64_t now);
+
+/**
+ * Make a group's slots match a new ruleset: its @p members and
+ * @p cap. Call once the ruleset is in force and no worker can still
+ * report under the one before (after the RCU grace period): until then
+ * reports use the old caps and members. Slots at or past @p cap, and
+ * slots of backends no longer members, are freed; a member out without
+ * a slot (it joined the group ejected) takes a free one. An ejected
+ * member that finds none, or that held a slot past a lowered cap and
+ * finds none below it, is returned to service (held: failing): the cap
+ * wins over an ejection it did not decide.
+ *
+ * @return Members returned to service (logged, mg.canary).
+ *
+ * Thread safety: control plane only, concurrent with reports.
+ */
+unsigned int mg_health_group_sync(struct mg_health *h, uint32_t group,
+				  uint32_t cap, const uint32_t *members,
+				  unsigned int n, uint64_t now);
 
 /**
  * Ejections of a backend since the table was created.
@@ -269,8 +367,9 @@ uint64_t mg_health_generation(const struct mg_health *h);
 /**
  * Log (log type mg.canary) what changed since the previous call: each
  * backend ejected (with its consecutive failures, how long and how many
- * times in total) and each backend back in service. Cheap when nothing
- * changed (one load).
+ * times in total), each backend back in service, and each backend
+ * newly held in service by a cap. Cheap when nothing changed (one
+ * load).
  *
  * @param h    Table; NULL accepted.
  * @param now  TSC.

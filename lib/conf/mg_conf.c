@@ -37,12 +37,12 @@ struct name_value {
 	uint32_t value;
 };
 
-static void __attribute__((format(printf, 4, 5)))
-report(struct loader *ld, const char *file, int line, const char *fmt, ...)
+/* "FILE:LINE: " (or "FILE: ") then @p prefix and the message. */
+static void
+vreport(struct loader *ld, struct mg_conf_errors *errs, const char *file,
+	int line, const char *prefix, const char *fmt, va_list ap)
 {
-	struct mg_conf_errors *errs = ld->errs;
 	char *msg;
-	va_list ap;
 	int off;
 
 	if (errs->n < MG_CONF_MAX_ERRORS) {
@@ -51,17 +51,38 @@ report(struct loader *ld, const char *file, int line, const char *fmt, ...)
 			file = ld->path;
 		/* a missing key has no line of its own: name the file */
 		if (line > 0)
-			off = snprintf(msg, MG_CONF_ERROR_LEN, "%s:%d: ", file,
-				       line);
+			off = snprintf(msg, MG_CONF_ERROR_LEN, "%s:%d: %s",
+				       file, line, prefix);
 		else
-			off = snprintf(msg, MG_CONF_ERROR_LEN, "%s: ", file);
-		if (off > 0 && off < MG_CONF_ERROR_LEN) {
-			va_start(ap, fmt);
+			off = snprintf(msg, MG_CONF_ERROR_LEN, "%s: %s", file,
+				       prefix);
+		if (off > 0 && off < MG_CONF_ERROR_LEN)
 			vsnprintf(msg + off, MG_CONF_ERROR_LEN - off, fmt, ap);
-			va_end(ap);
-		}
 	}
 	errs->n++;
+}
+
+static void __attribute__((format(printf, 4, 5)))
+report(struct loader *ld, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ld, ld->errs, file, line, "", fmt, ap);
+	va_end(ap);
+}
+
+/* A valid setting that will not work as written: kept in the config. */
+static void __attribute__((format(printf, 4, 5)))
+warn_setting(struct loader *ld, struct mg_conf *conf, const config_setting_t *s,
+	     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ld, &conf->warnings, config_setting_source_file(s),
+		(int)config_setting_source_line(s), "warning: ", fmt, ap);
+	va_end(ap);
 }
 
 /* Errors about a setting carry the line (and file, for @include) of it. */
@@ -1589,6 +1610,7 @@ health_defaults(struct mg_health_conf *h)
 	h->eject_after = 1;
 	h->base_ejection_ms = 5000;
 	h->max_ejection_ms = 60000;
+	h->max_ejected_percent = 50;
 }
 
 /* A `health` group in @p parent (the root or a service) overrides what
@@ -1597,10 +1619,13 @@ static void
 load_health(struct loader *ld, const config_setting_t *parent,
 	    const char *where, struct mg_health_conf *h)
 {
-	static const char *const keys[] = {
-		"enabled",	    "connect_timeout_ms", "eject_after",
-		"base_ejection_ms", "max_ejection_ms",	  NULL
-	};
+	static const char *const keys[] = { "enabled",
+					    "connect_timeout_ms",
+					    "eject_after",
+					    "base_ejection_ms",
+					    "max_ejection_ms",
+					    "max_ejected_percent",
+					    NULL };
 	config_setting_t *g =
 		member(ld, parent, "health", CONFIG_TYPE_GROUP, 0);
 	config_setting_t *v, *base, *max;
@@ -1618,6 +1643,7 @@ load_health(struct loader *ld, const config_setting_t *parent,
 	/* below 100 ms an ejection is noise; a day is a removal */
 	get_uint(ld, g, "base_ejection_ms", 100, 3600000, &h->base_ejection_ms);
 	get_uint(ld, g, "max_ejection_ms", 100, 86400000, &h->max_ejection_ms);
+	get_uint(ld, g, "max_ejected_percent", 0, 100, &h->max_ejected_percent);
 	base = config_setting_get_member(g, "base_ejection_ms");
 	max = config_setting_get_member(g, "max_ejection_ms");
 	/* only where this group sets one of them: an inherited mistake is
@@ -2568,6 +2594,67 @@ check_backend_loops(struct loader *ld, const config_setting_t *root,
 	free(local);
 }
 
+/* Whether some port can send to @p a: a prefix of one of its addresses
+ * holds it, or it has a gateway of its family. */
+static bool
+backend_routable(const struct mg_conf *conf, const struct mg_addr *a)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < conf->n_ports; i++) {
+		const struct mg_port_conf *p = &conf->ports[i];
+
+		for (j = 0; j < p->n_addrs; j++)
+			if (mg_prefix_contains(&p->addrs[j], a))
+				return true;
+		if ((a->family == 4 ? p->gateway4 : p->gateway6).family != 0)
+			return true;
+	}
+	return false;
+}
+
+/* A backend no port can reach is valid config, but every connection
+ * sent its way would be dropped (no_route): say so, where it is. */
+static void
+check_backend_routes(struct loader *ld, const config_setting_t *root,
+		     struct mg_conf *conf)
+{
+	config_setting_t *list = config_setting_get_member(root, "services");
+	unsigned int i, j, k;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (list == NULL || ld->errs->n > 0)
+		return;
+	for (i = 0; i < conf->n_services; i++) {
+		const struct mg_service_conf *svc = &conf->services[i];
+		config_setting_t *vl = config_setting_get_member(
+			config_setting_get_elem(list, i), "versions");
+
+		for (j = 0; j < svc->n_versions; j++) {
+			const struct mg_version_conf *v = &svc->versions[j];
+			config_setting_t *bl = config_setting_get_member(
+				config_setting_get_elem(vl, j), "backends");
+
+			for (k = 0; k < v->n_backends; k++) {
+				const struct mg_addr *a = &v->backends[k].addr;
+
+				if (backend_routable(conf, a))
+					continue;
+				warn_setting(
+					ld, conf,
+					config_setting_get_elem(bl, k),
+					"backend %s of service '%s' "
+					"(version '%s') is in no port's "
+					"prefix and no port has a "
+					"gateway%u: its connections will "
+					"be dropped (no_route)",
+					mg_addr_format(a, buf, sizeof(buf)),
+					svc->name, v->name, a->family);
+			}
+		}
+	}
+}
+
 /* The profile folder: drivers_conf_dir from the file (relative to the
  * file's folder) or the built-in default. */
 static void
@@ -2710,6 +2797,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_policies(&ld, root, conf);
 	load_neighbours(&ld, root, conf);
 	check_backend_loops(&ld, root, conf);
+	check_backend_routes(&ld, root, conf);
 	/* after ports and services: it may not take their addresses */
 	load_telemetry(&ld, root, conf);
 	config_destroy(&cfg);

@@ -111,6 +111,10 @@ struct mg_health_conf {
 	uint32_t eject_after;	     /**< consecutive failures that eject */
 	uint32_t base_ejection_ms;   /**< first ejection; doubles after */
 	uint32_t max_ejection_ms;    /**< longest ejection */
+	/** Share of a version's backends (of one address family) out at
+	 * once, 0..100, rounded down; a canary version may always lose
+	 * one (if not 0), a stable version never its last. */
+	uint32_t max_ejected_percent;
 };
 
 /** A source or target of a policy: a name, an env label or anything. */
@@ -342,6 +346,12 @@ struct mg_lcore_conf {
 	uint16_t queue;
 };
 
+/** Errors (or warnings) of one load, each "FILE:LINE: message". */
+struct mg_conf_errors {
+	unsigned int n; /**< errors found (may exceed MG_CONF_MAX_ERRORS) */
+	char msg[MG_CONF_MAX_ERRORS][MG_CONF_ERROR_LEN];
+};
+
 /** A validated configuration. Plain data; free with mg_conf_free(). */
 struct mg_conf {
 	char path[PATH_MAX];
@@ -370,12 +380,9 @@ struct mg_conf {
 	/** Every layer-7 pattern, in config order; matchers index it. */
 	uint32_t n_patterns;
 	struct mg_l7_pattern *patterns;
-};
-
-/** Errors of one load, each "FILE:LINE: message". */
-struct mg_conf_errors {
-	unsigned int n; /**< errors found (may exceed MG_CONF_MAX_ERRORS) */
-	char msg[MG_CONF_MAX_ERRORS][MG_CONF_ERROR_LEN];
+	/** "FILE:LINE: warning: ..." about a valid config that will not
+	 * work as written: backends no port can reach (no_route). */
+	struct mg_conf_errors warnings;
 };
 
 /**

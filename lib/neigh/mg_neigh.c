@@ -5,6 +5,12 @@
 /*
  * ARP and IPv6 ND responder and resolver, the shared neighbour cache, the
  * per-worker queues of packets awaiting a next hop, and echo replies.
+ *
+ * The cache is DPDK's rte_hash (lock-free readers) from address to an
+ * entry index; entries carry their own address under an rte_seqcount,
+ * because least-recently-used eviction reuses an index while a reader
+ * may still hold it: such a reader sees a miss, never another
+ * neighbour's MAC.
  */
 
 #include <assert.h>
@@ -27,6 +33,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_seqcount.h>
 #include <rte_spinlock.h>
 
 #include "mg_neigh.h"
@@ -82,27 +89,73 @@ struct neigh_key {
 
 static_assert(sizeof(struct neigh_key) == 20, "neighbour keys are 20 bytes");
 
+/* A packed MAC with this bit set is known; without it, unanswered. */
+#define MAC_KNOWN (UINT64_C(1) << 63)
+#define MAC_MASK  ((UINT64_C(1) << 48) - 1)
+/* A recorded conflict: the claimed MAC, what claimed it (bits 48..55). */
+#define CLAIM_SHIFT 48
+
+/* What made a claim, for the conflict log. */
+enum claim_kind {
+	CLAIM_NONE = 0,
+	CLAIM_ARP_REQUEST,
+	CLAIM_ARP_REPLY,
+	CLAIM_NS,
+	CLAIM_NA,
+};
+
+static const char *const claim_names[] = {
+	[CLAIM_NONE] = "frame",
+	[CLAIM_ARP_REQUEST] = "ARP request",
+	[CLAIM_ARP_REPLY] = "ARP reply",
+	[CLAIM_NS] = "neighbour solicitation",
+	[CLAIM_NA] = "neighbour advertisement",
+};
+
+/* One conflict log line per entry at most this often. */
+#define CONFLICT_LOG_S 60
+
 /*
- * The MAC is packed into one word so that a reader racing an update gets
- * the old or the new address, never half of each.
+ * One neighbour, one cache line. key, mac, learned_tsc and asked_until
+ * change together under seq (writers hold the table's lock), so a
+ * reader never mixes two neighbours. used_tsc and conflict are hints
+ * written with relaxed stores outside it: a race can only credit a use
+ * or a conflict to the entry that replaced the one it was meant for.
  */
 struct neigh_entry {
-	uint64_t mac;
-	uint64_t learned_tsc;
+	rte_seqcount_t seq;
+	struct neigh_key key;
+	uint64_t mac;	      /* MAC_KNOWN | MAC, or 0 while unanswered */
+	uint64_t learned_tsc; /* when an answer set it */
+	uint64_t asked_until; /* a request is outstanding until; 0: none */
+	uint64_t used_tsc;    /* last lookup or request: eviction order */
+	uint64_t conflict;    /* last contradicting claim, 0: none */
+} __rte_cache_aligned;
+
+/* What the control plane alone keeps per entry for its conflict log. */
+struct neigh_logged {
+	uint64_t conflict; /* the claim last logged */
+	uint64_t tsc;	   /* when; 0: never */
 };
 
 struct mg_neigh_table {
 	struct rte_hash *hash;
 	struct neigh_entry *entries; /* indexed by the hash's data */
+	struct neigh_logged *logged; /* control plane */
 	uint64_t reachable_tsc;
+	uint64_t touch_tsc; /* a lookup refreshes used_tsc this often */
+	uint64_t tsc_hz;
 	uint32_t max_entries;
-	uint32_t n_entries; /* entries handed out; under insert_lock */
+	uint32_t n_entries; /* entries handed out; under lock */
+	/* a worker recorded a conflict; the control plane clears it */
+	uint32_t conflict_seen;
+	uint64_t log_next; /* control plane: a held-back conflict is due */
 	/*
-	 * Only a first sighting takes it: choosing a free entry and adding
-	 * its key must be one step, or two workers learning the same new
-	 * neighbour would both take an entry and one would leak.
+	 * Serialises every writer of the hash and of the seqcount-covered
+	 * fields: requests, answers while a request is outstanding, and
+	 * the eviction that makes room. Unsolicited claims never take it.
 	 */
-	rte_spinlock_t insert_lock;
+	rte_spinlock_t lock;
 };
 
 /* The pending queue indexes slot[] with a mask. */
@@ -189,7 +242,7 @@ ipv6_is_solicited_node(const uint8_t *a)
 	return memcmp(a, snm_prefix, sizeof(snm_prefix)) == 0;
 }
 
-/* A sender we may learn, and a station a reply may go to. */
+/* A sender we may believe, and a station a reply may go to. */
 static inline bool
 mac_is_station(const uint8_t *bytes)
 {
@@ -297,6 +350,14 @@ key_set(struct neigh_key *k, const struct mg_addr *ip)
 	return true;
 }
 
+static inline void
+key_addr(const struct neigh_key *k, struct mg_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = k->family;
+	memcpy(a->bytes, k->bytes, sizeof(k->bytes));
+}
+
 /*
  * Workers read the TSC at different moments, so an entry may look learned
  * in the future: that is fresh, not a wrapped-around age.
@@ -307,11 +368,75 @@ entry_fresh(const struct mg_neigh_table *t, uint64_t learned, uint64_t now)
 	return now <= learned || now - learned <= t->reachable_tsc;
 }
 
-static inline void
-entry_store(struct neigh_entry *e, uint64_t mac, uint64_t now)
+/* A request is outstanding until its deadline; 0 is none. */
+static inline bool
+request_open(uint64_t asked_until, uint64_t now)
 {
+	return asked_until != 0 && now <= asked_until;
+}
+
+/* The covered fields of an entry, read consistently. */
+struct entry_view {
+	struct neigh_key key;
+	uint64_t mac;
+	uint64_t learned;
+	uint64_t asked;
+};
+
+static void
+entry_read(const struct neigh_entry *e, struct entry_view *v)
+{
+	uint32_t sn;
+
+	do {
+		sn = rte_seqcount_read_begin(&e->seq);
+		memcpy(&v->key, &e->key, sizeof(v->key));
+		v->mac = __atomic_load_n(&e->mac, __ATOMIC_RELAXED);
+		v->learned = __atomic_load_n(&e->learned_tsc, __ATOMIC_RELAXED);
+		v->asked = __atomic_load_n(&e->asked_until, __ATOMIC_RELAXED);
+	} while (rte_seqcount_read_retry(&e->seq, sn));
+}
+
+/* Under the lock only. */
+static void
+entry_write(struct neigh_entry *e, const struct neigh_key *key, uint64_t mac,
+	    uint64_t learned, uint64_t asked)
+{
+	rte_seqcount_write_begin(&e->seq);
+	memcpy(&e->key, key, sizeof(*key));
 	__atomic_store_n(&e->mac, mac, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->learned_tsc, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->learned_tsc, learned, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->asked_until, asked, __ATOMIC_RELAXED);
+	rte_seqcount_write_end(&e->seq);
+}
+
+/*
+ * @p key's entry with its fields, or NULL. The hash may hand a racing
+ * reader the index of an entry being reused for another neighbour; the
+ * entry's own key, read under its seqcount, tells.
+ */
+static struct neigh_entry *
+entry_find(const struct mg_neigh_table *t, const struct neigh_key *key,
+	   struct entry_view *v)
+{
+	struct neigh_entry *e;
+	void *data;
+
+	if (rte_hash_lookup_data(t->hash, key, &data) < 0)
+		return NULL;
+	e = &t->entries[(uintptr_t)data];
+	entry_read(e, v);
+	return memcmp(&v->key, key, sizeof(*key)) == 0 ? e : NULL;
+}
+
+/* Least-recently-used order, written without the lock, rarely. */
+static inline void
+entry_touch(const struct mg_neigh_table *t, struct neigh_entry *e, uint64_t now)
+{
+	uint64_t used = __atomic_load_n(&e->used_tsc, __ATOMIC_RELAXED);
+
+	if (now > used && now - used >= t->touch_tsc)
+		__atomic_store_n(&e->used_tsc, now, __ATOMIC_RELAXED);
 }
 
 struct mg_neigh_table *
@@ -326,8 +451,8 @@ mg_neigh_create(const char *name, uint32_t max_entries, int socket,
 		/*
 		 * The ext table lets every one of max_entries keys in,
 		 * whatever the bucket collisions. Writers are serialised
-		 * by insert_lock, so the hash's own multi-writer lock and
-		 * per-lcore slot caches would only cost memory.
+		 * by the table's lock, so the hash's own multi-writer lock
+		 * and per-lcore slot caches would only cost memory.
 		 */
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
 			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
@@ -358,11 +483,14 @@ mg_neigh_create(const char *name, uint32_t max_entries, int socket,
 	t->entries = rte_zmalloc_socket(
 		"mg_neigh_entries", (size_t)max_entries * sizeof(*t->entries),
 		RTE_CACHE_LINE_SIZE, socket);
-	if (t->entries == NULL) {
+	t->logged = rte_zmalloc_socket("mg_neigh_logged",
+				       (size_t)max_entries * sizeof(*t->logged),
+				       0, socket);
+	if (t->entries == NULL || t->logged == NULL) {
 		err = ENOMEM;
 		NEIGH_LOG(ERR, "%s: no memory for %u entries", name,
 			  max_entries);
-		goto free_table;
+		goto free_entries;
 	}
 	t->hash = rte_hash_create(&hp);
 	if (t->hash == NULL) {
@@ -377,13 +505,16 @@ mg_neigh_create(const char *name, uint32_t max_entries, int socket,
 		t->reachable_tsc = UINT64_MAX;
 	else
 		t->reachable_tsc = reachable_s * tsc_hz;
+	/* use times finer than this do not change the eviction order */
+	t->touch_tsc = RTE_MAX(tsc_hz / 8, UINT64_C(1));
+	t->tsc_hz = tsc_hz;
 	t->max_entries = max_entries;
-	rte_spinlock_init(&t->insert_lock);
+	rte_spinlock_init(&t->lock);
 	return t;
 
 free_entries:
+	rte_free(t->logged);
 	rte_free(t->entries);
-free_table:
 	rte_free(t);
 fail:
 	rte_errno = err;
@@ -396,6 +527,7 @@ mg_neigh_free(struct mg_neigh_table *t)
 	if (t == NULL)
 		return;
 	rte_hash_free(t->hash);
+	rte_free(t->logged);
 	rte_free(t->entries);
 	rte_free(t);
 }
@@ -404,62 +536,238 @@ bool
 mg_neigh_lookup(struct mg_neigh_table *t, const struct mg_addr *ip,
 		uint64_t now, struct rte_ether_addr *mac)
 {
-	const struct neigh_entry *e;
+	struct neigh_entry *e;
+	struct entry_view v;
 	struct neigh_key key;
-	uint64_t packed, learned;
-	void *data;
 
 	if (unlikely(!key_set(&key, ip)))
 		return false;
-	if (rte_hash_lookup_data(t->hash, &key, &data) < 0)
+	e = entry_find(t, &key, &v);
+	if (e == NULL || !(v.mac & MAC_KNOWN) ||
+	    !entry_fresh(t, v.learned, now))
 		return false;
-
-	e = &t->entries[(uintptr_t)data];
-	packed = __atomic_load_n(&e->mac, __ATOMIC_RELAXED);
-	learned = __atomic_load_n(&e->learned_tsc, __ATOMIC_RELAXED);
-	if (!entry_fresh(t, learned, now))
-		return false;
-	mac_unpack(packed, mac);
+	entry_touch(t, e, now);
+	mac_unpack(v.mac, mac);
 	return true;
 }
 
+/*
+ * Under the lock: an entry for @p key (not in the hash), the next never
+ * used or else the least recently used one, which leaves the hash first.
+ * Returns 0 or a negative errno.
+ */
+static int
+entry_take(struct mg_neigh_table *t, const struct neigh_key *key, uint64_t now,
+	   uint64_t until)
+{
+	uint64_t used, oldest = UINT64_MAX;
+	struct neigh_entry *e;
+	uint32_t idx = 0, i;
+	int32_t pos;
+	int ret;
+
+	if (t->n_entries < t->max_entries) {
+		idx = t->n_entries;
+	} else {
+		/* a scan, on a request to a new next hop in a full cache:
+		 * rare, and the cache holds only next hops asked for */
+		for (i = 0; i < t->n_entries; i++) {
+			used = __atomic_load_n(&t->entries[i].used_tsc,
+					       __ATOMIC_RELAXED);
+			if (used < oldest) {
+				oldest = used;
+				idx = i;
+			}
+		}
+		/*
+		 * RW_CONCURRENCY_LF keeps a deleted key's slot until it is
+		 * freed, for readers that may still compare it. Ours need
+		 * no grace period: they check the entry's own key under its
+		 * seqcount, so one that raced the reuse sees a miss.
+		 */
+		pos = rte_hash_del_key(t->hash, &t->entries[idx].key);
+		if (pos >= 0)
+			(void)rte_hash_free_key_with_position(t->hash, pos);
+	}
+	e = &t->entries[idx];
+	entry_write(e, key, 0, 0, until);
+	__atomic_store_n(&e->used_tsc, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->conflict, 0, __ATOMIC_RELAXED);
+	/* readers cannot reach the entry before the key is added */
+	ret = rte_hash_add_key_data(t->hash, key, (void *)(uintptr_t)idx);
+	if (ret < 0) {
+		/* first in line for the next eviction */
+		__atomic_store_n(&e->used_tsc, 0, __ATOMIC_RELAXED);
+		return ret;
+	}
+	if (idx == t->n_entries)
+		__atomic_store_n(&t->n_entries, idx + 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
 int
+mg_neigh_solicit(struct mg_neigh_table *t, const struct mg_addr *ip,
+		 uint64_t now, uint64_t until)
+{
+	struct neigh_entry *e;
+	struct neigh_key key;
+	void *data;
+	int ret = 0;
+
+	if (!key_set(&key, ip))
+		return -EINVAL;
+	rte_spinlock_lock(&t->lock);
+	if (rte_hash_lookup_data(t->hash, &key, &data) >= 0) {
+		/* the lock's holders are the only writers: plain reads */
+		e = &t->entries[(uintptr_t)data];
+		entry_write(e, &key, e->mac, e->learned_tsc,
+			    RTE_MAX(e->asked_until, until));
+		__atomic_store_n(&e->used_tsc, now, __ATOMIC_RELAXED);
+	} else {
+		ret = entry_take(t, &key, now, until);
+	}
+	rte_spinlock_unlock(&t->lock);
+	return ret;
+}
+
+/* A claim that answers nothing: does it agree with what is known? */
+static enum mg_neigh_claim
+claim_compare(struct mg_neigh_table *t, struct neigh_entry *e, uint64_t known,
+	      uint64_t packed, enum claim_kind kind)
+{
+	if (!(known & MAC_KNOWN))
+		return MG_NEIGH_CLAIM_IGNORED;
+	if (known == packed)
+		return MG_NEIGH_CLAIM_SAME;
+	/* plain stores: the control plane logs the latest, rate-limited */
+	__atomic_store_n(&e->conflict,
+			 (uint64_t)kind << CLAIM_SHIFT | (packed & MAC_MASK),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&t->conflict_seen, 1, __ATOMIC_RELAXED);
+	return MG_NEIGH_CLAIM_CONFLICT;
+}
+
+/* Under the lock: an answer, unless the request closed meanwhile. */
+static enum mg_neigh_claim
+claim_answer(struct mg_neigh_table *t, const struct neigh_key *key,
+	     uint64_t packed, bool override, enum claim_kind kind, uint64_t now)
+{
+	struct neigh_entry *e;
+	void *data;
+
+	if (rte_hash_lookup_data(t->hash, key, &data) < 0)
+		return MG_NEIGH_CLAIM_IGNORED;
+	e = &t->entries[(uintptr_t)data];
+	if (!request_open(e->asked_until, now))
+		return claim_compare(t, e, e->mac, packed, kind);
+	/* RFC 4861 7.2.5: without the override flag an answer fills an
+	 * unanswered entry but does not replace a known MAC */
+	if (!override && (e->mac & MAC_KNOWN) && e->mac != packed)
+		return MG_NEIGH_CLAIM_IGNORED;
+	/* the first valid answer closes the request */
+	entry_write(e, key, packed, now, 0);
+	return MG_NEIGH_CLAIM_APPLIED;
+}
+
+/*
+ * "@p ip is at @p mac". Only an @p answer (an ARP reply or solicited NA
+ * to us) to an outstanding request is applied; anything else is compared
+ * with the entry without the lock, so unsolicited frames, however many,
+ * never make workers wait for each other.
+ */
+static enum mg_neigh_claim
+claim(struct mg_neigh_table *t, const struct mg_addr *ip,
+      const struct rte_ether_addr *mac, bool answer, bool override,
+      enum claim_kind kind, uint64_t now)
+{
+	uint64_t packed = mac_pack(mac) | MAC_KNOWN;
+	enum mg_neigh_claim ret;
+	struct neigh_entry *e;
+	struct entry_view v;
+	struct neigh_key key;
+
+	if (unlikely(!key_set(&key, ip)))
+		return MG_NEIGH_CLAIM_IGNORED;
+	e = entry_find(t, &key, &v);
+	if (e == NULL)
+		return MG_NEIGH_CLAIM_IGNORED;
+	if (!answer || !request_open(v.asked, now))
+		return claim_compare(t, e, v.mac, packed, kind);
+	rte_spinlock_lock(&t->lock);
+	ret = claim_answer(t, &key, packed, override, kind, now);
+	rte_spinlock_unlock(&t->lock);
+	return ret;
+}
+
+enum mg_neigh_claim
 mg_neigh_learn(struct mg_neigh_table *t, const struct mg_addr *ip,
 	       const struct rte_ether_addr *mac, uint64_t now)
 {
-	uint64_t packed = mac_pack(mac);
-	struct neigh_key key;
-	uint32_t idx;
-	void *data;
-	int ret;
+	return claim(t, ip, mac, true, true, CLAIM_NONE, now);
+}
 
-	if (unlikely(!key_set(&key, ip)))
-		return -EINVAL;
+/* Count, for the caller, a claim that contradicted the cache. */
+static inline void
+count_conflict(uint64_t *conflicts, enum mg_neigh_claim c)
+{
+	if (c == MG_NEIGH_CLAIM_CONFLICT && conflicts != NULL)
+		__atomic_store_n(conflicts, *conflicts + 1, __ATOMIC_RELAXED);
+}
 
-	/* A known neighbour, stale or not, is refreshed without a lock. */
-	if (likely(rte_hash_lookup_data(t->hash, &key, &data) >= 0)) {
-		entry_store(&t->entries[(uintptr_t)data], packed, now);
+unsigned int
+mg_neigh_log_conflicts(struct mg_neigh_table *t, uint64_t now)
+{
+	uint64_t c, interval, next = 0;
+	char ip[INET6_ADDRSTRLEN], had[RTE_ETHER_ADDR_FMT_SIZE];
+	char claimed[RTE_ETHER_ADDR_FMT_SIZE];
+	struct rte_ether_addr mac;
+	unsigned int logged = 0;
+	struct entry_view v;
+	struct mg_addr a;
+	uint32_t i, n;
+
+	if (t == NULL)
 		return 0;
-	}
+	/* an exchange: a conflict recorded meanwhile sets it again */
+	if (!__atomic_exchange_n(&t->conflict_seen, 0, __ATOMIC_RELAXED) &&
+	    (t->log_next == 0 || now < t->log_next))
+		return 0;
+	interval = CONFLICT_LOG_S * t->tsc_hz;
+	n = __atomic_load_n(&t->n_entries, __ATOMIC_RELAXED);
+	for (i = 0; i < n; i++) {
+		struct neigh_logged *l = &t->logged[i];
 
-	rte_spinlock_lock(&t->insert_lock);
-	if (rte_hash_lookup_data(t->hash, &key, &data) >= 0) {
-		/* Another writer added it since our first look. */
-		entry_store(&t->entries[(uintptr_t)data], packed, now);
-		ret = 0;
-	} else if (t->n_entries == t->max_entries) {
-		ret = -ENOSPC;
-	} else {
-		/* Readers cannot reach the entry before the key is added. */
-		idx = t->n_entries;
-		entry_store(&t->entries[idx], packed, now);
-		ret = rte_hash_add_key_data(t->hash, &key,
-					    (void *)(uintptr_t)idx);
-		if (ret == 0)
-			t->n_entries++;
+		c = __atomic_load_n(&t->entries[i].conflict, __ATOMIC_RELAXED);
+		/* logged once: the same MAC again says nothing new */
+		if (c == 0 || (c & MAC_MASK) == (l->conflict & MAC_MASK))
+			continue;
+		if (l->tsc != 0 && now - l->tsc < interval) {
+			if (next == 0 || l->tsc + interval < next)
+				next = l->tsc + interval;
+			continue;
+		}
+		entry_read(&t->entries[i], &v);
+		key_addr(&v.key, &a);
+		mac_unpack(v.mac, &mac);
+		rte_ether_format_addr(had, sizeof(had), &mac);
+		mac_unpack(c & MAC_MASK, &mac);
+		rte_ether_format_addr(claimed, sizeof(claimed), &mac);
+		NEIGH_LOG(WARNING,
+			  "%s is at %s (the answer to our request); an "
+			  "unsolicited %s claims %s: not applied (every such "
+			  "frame counts in neigh_conflicts; logged at most "
+			  "once a minute per neighbour)",
+			  mg_addr_format(&a, ip, sizeof(ip)), had,
+			  claim_names[RTE_MIN(c >> CLAIM_SHIFT,
+					      (uint64_t)CLAIM_NA)],
+			  claimed);
+		l->conflict = c;
+		l->tsc = now;
+		logged++;
 	}
-	rte_spinlock_unlock(&t->insert_lock);
-	return ret;
+	/* a claim held back by the minute is looked at again then */
+	t->log_next = next;
+	return logged;
 }
 
 /* ---- ARP ---- */
@@ -467,34 +775,43 @@ mg_neigh_learn(struct mg_neigh_table *t, const struct mg_addr *ip,
 static enum mg_neigh_result
 arp_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 	  const struct mg_pkt_info *info, const struct rte_ether_addr *port_mac,
-	  mg_neigh_is_local_t is_local, void *ctx, uint64_t now)
+	  mg_neigh_is_local_t is_local, void *ctx, uint64_t now,
+	  uint64_t *conflicts)
 {
 	uint8_t *eth = rte_pktmbuf_mtod(m, uint8_t *);
 	uint8_t *arp = eth + info->l3_off;
 	uint16_t op = load_be16(arp + ARP_OP_OFF);
 	struct rte_ether_addr sha;
 	struct mg_addr spa, tpa;
+	bool to_us;
 
 	if (op != RTE_ARP_OP_REQUEST && op != RTE_ARP_OP_REPLY)
 		return MG_NEIGH_CONSUMED;
-	/* Neither learned nor answered: a reply would go to a group. */
+	/* Neither believed nor answered: a reply would go to a group. */
 	if (!mac_is_station(arp + ARP_SHA_OFF))
 		return MG_NEIGH_CONSUMED;
 
 	memcpy(&sha, arp + ARP_SHA_OFF, sizeof(sha));
 	addr_set(&spa, 4, arp + ARP_SPA_OFF);
 	addr_set(&tpa, 4, arp + ARP_TPA_OFF);
+	to_us = addr_is_local(is_local, ctx, &tpa);
 
 	/*
-	 * 0.0.0.0 is a probe (RFC 5227) and has no one to learn; a frame
-	 * claiming one of our own addresses must not divert traffic. A
-	 * full cache still lets the request below be answered.
+	 * 0.0.0.0 is a probe (RFC 5227) and claims nothing; a frame
+	 * claiming one of our own addresses must not divert traffic. Only
+	 * a reply to one of our addresses can answer our request;
+	 * requests and gratuitous ARP (target = sender) are compared.
 	 */
 	if (!ipv4_is_unspecified(spa.bytes) &&
 	    !addr_is_local(is_local, ctx, &spa))
-		(void)mg_neigh_learn(t, &spa, &sha, now);
+		count_conflict(conflicts,
+			       claim(t, &spa, &sha,
+				     op == RTE_ARP_OP_REPLY && to_us, true,
+				     op == RTE_ARP_OP_REPLY ? CLAIM_ARP_REPLY
+							    : CLAIM_ARP_REQUEST,
+				     now));
 
-	if (op != RTE_ARP_OP_REQUEST || !addr_is_local(is_local, ctx, &tpa))
+	if (op != RTE_ARP_OP_REQUEST || !to_us)
 		return MG_NEIGH_CONSUMED;
 
 	store_be16(arp + ARP_OP_OFF, RTE_ARP_OP_REPLY);
@@ -587,7 +904,7 @@ ns_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 	 const struct mg_pkt_info *info, const struct rte_ipv6_hdr *ip6,
 	 const uint8_t *icmp, const struct nd_lla *lla,
 	 const struct rte_ether_addr *port_mac, mg_neigh_is_local_t is_local,
-	 void *ctx, uint64_t now)
+	 void *ctx, uint64_t now, uint64_t *conflicts)
 {
 	const uint8_t *eth = rte_pktmbuf_mtod(m, const uint8_t *);
 	bool dad = ipv6_is_unspecified(ip6->src_addr);
@@ -599,12 +916,14 @@ ns_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 	if (dad && (lla->src != NULL || !ipv6_is_solicited_node(ip6->dst_addr)))
 		return MG_NEIGH_CONSUMED;
 
+	/* A solicitation asks; what it says of its sender is compared. */
 	addr_set(&target, 6, icmp + ND_TARGET_OFF);
 	if (!dad && lla->src != NULL && mac_is_station(lla->src)) {
 		addr_set(&src, 6, ip6->src_addr);
 		memcpy(&mac, lla->src, sizeof(mac));
 		if (!addr_is_local(is_local, ctx, &src))
-			(void)mg_neigh_learn(t, &src, &mac, now);
+			count_conflict(conflicts, claim(t, &src, &mac, false,
+							false, CLAIM_NS, now));
 	}
 
 	if (!addr_is_local(is_local, ctx, &target))
@@ -627,32 +946,44 @@ ns_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 		       : MG_NEIGH_CONSUMED;
 }
 
+/*
+ * Only a solicited NA sent to one of our addresses answers our request
+ * (its override flag as RFC 4861 7.2.5 reads it); an unsolicited one,
+ * override flag or not, is compared.
+ */
 static enum mg_neigh_result
 na_input(struct mg_neigh_table *t, const struct rte_ipv6_hdr *ip6,
 	 const uint8_t *icmp, const struct nd_lla *lla,
-	 mg_neigh_is_local_t is_local, void *ctx, uint64_t now)
+	 mg_neigh_is_local_t is_local, void *ctx, uint64_t now,
+	 uint64_t *conflicts)
 {
+	uint8_t flags = icmp[ND_FLAGS_OFF];
 	struct rte_ether_addr mac;
-	struct mg_addr target;
+	struct mg_addr target, dst;
+	bool answer;
 
 	/* RFC 4861 7.1.2: a multicast NA cannot be solicited. */
-	if (ipv6_is_multicast(ip6->dst_addr) &&
-	    (icmp[ND_FLAGS_OFF] & NA_F_SOLICITED))
+	if (ipv6_is_multicast(ip6->dst_addr) && (flags & NA_F_SOLICITED))
 		return MG_NEIGH_CONSUMED;
 	if (lla->tgt == NULL || !mac_is_station(lla->tgt))
 		return MG_NEIGH_CONSUMED;
 
 	addr_set(&target, 6, icmp + ND_TARGET_OFF);
+	addr_set(&dst, 6, ip6->dst_addr);
 	memcpy(&mac, lla->tgt, sizeof(mac));
-	if (!addr_is_local(is_local, ctx, &target))
-		(void)mg_neigh_learn(t, &target, &mac, now);
+	if (addr_is_local(is_local, ctx, &target))
+		return MG_NEIGH_CONSUMED;
+	answer = (flags & NA_F_SOLICITED) && addr_is_local(is_local, ctx, &dst);
+	count_conflict(conflicts, claim(t, &target, &mac, answer,
+					flags & NA_F_OVERRIDE, CLAIM_NA, now));
 	return MG_NEIGH_CONSUMED;
 }
 
 static enum mg_neigh_result
 nd_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 	 const struct mg_pkt_info *info, const struct rte_ether_addr *port_mac,
-	 mg_neigh_is_local_t is_local, void *ctx, uint64_t now)
+	 mg_neigh_is_local_t is_local, void *ctx, uint64_t now,
+	 uint64_t *conflicts)
 {
 	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
 	const struct rte_ipv6_hdr *ip6 =
@@ -667,7 +998,7 @@ nd_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 
 	/*
 	 * RFC 4861 7.1: hop limit 255 proves the sender is on the link;
-	 * anything that fails a check is dropped without being learned.
+	 * anything that fails a check is dropped without being looked at.
 	 */
 	if (ip6->hop_limits != ND_HOPLIMIT || icmp[1] != 0 || len < ND_HDR ||
 	    !icmp6_cksum_ok(m, ip6, icmp, len) ||
@@ -677,20 +1008,23 @@ nd_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 
 	if (icmp[0] == ND_NS)
 		return ns_input(t, m, info, ip6, icmp, &lla, port_mac, is_local,
-				ctx, now);
-	return na_input(t, ip6, icmp, &lla, is_local, ctx, now);
+				ctx, now, conflicts);
+	return na_input(t, ip6, icmp, &lla, is_local, ctx, now, conflicts);
 }
 
 enum mg_neigh_result
 mg_neigh_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 	       const struct mg_pkt_info *info,
 	       const struct rte_ether_addr *port_mac,
-	       mg_neigh_is_local_t is_local, void *ctx, uint64_t now)
+	       mg_neigh_is_local_t is_local, void *ctx, uint64_t now,
+	       uint64_t *conflicts)
 {
 	if (info->l3 == MG_L3_ARP)
-		return arp_input(t, m, info, port_mac, is_local, ctx, now);
+		return arp_input(t, m, info, port_mac, is_local, ctx, now,
+				 conflicts);
 	if (info->l3 == MG_L3_IPV6 && info->tuple.proto == IPPROTO_ICMPV6)
-		return nd_input(t, m, info, port_mac, is_local, ctx, now);
+		return nd_input(t, m, info, port_mac, is_local, ctx, now,
+				conflicts);
 	return MG_NEIGH_NOT_NEIGH;
 }
 
@@ -821,12 +1155,15 @@ ns_request_write(uint8_t *eth, const struct rte_ether_addr *port_mac,
 }
 
 struct rte_mbuf *
-mg_neigh_request(struct rte_mempool *mp, const struct rte_ether_addr *port_mac,
-		 const struct mg_addr *src, const struct mg_addr *target)
+mg_neigh_request(struct mg_neigh_table *t, struct rte_mempool *mp,
+		 const struct rte_ether_addr *port_mac,
+		 const struct mg_addr *src, const struct mg_addr *target,
+		 uint64_t now, uint64_t until)
 {
 	struct rte_mbuf *m;
 	uint16_t len, l3_len;
 	uint8_t *p;
+	int ret;
 
 	if (src->family != target->family ||
 	    (src->family != 4 && src->family != 6)) {
@@ -860,6 +1197,14 @@ mg_neigh_request(struct rte_mempool *mp, const struct rte_ether_addr *port_mac,
 	m->l2_len = RTE_ETHER_HDR_LEN;
 	m->l3_len = l3_len;
 	m->l4_len = src->family == 4 ? 0 : ICMP_HDR;
+	/* recorded only once there is a request to send: an answer to
+	 * one never sent must not be taken */
+	ret = mg_neigh_solicit(t, target, now, until);
+	if (ret < 0) {
+		rte_pktmbuf_free(m);
+		rte_errno = -ret;
+		return NULL;
+	}
 	return m;
 }
 
@@ -881,7 +1226,8 @@ mg_neigh_pending_has(const struct mg_neigh_pending *q,
 
 int
 mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
-	      const struct mg_addr *next_hop, uint8_t port, uint64_t deadline)
+	      const struct mg_addr *next_hop, uint8_t port, uint64_t deadline,
+	      uint64_t tag)
 {
 	struct mg_neigh_parked *s;
 
@@ -891,6 +1237,7 @@ mg_neigh_park(struct mg_neigh_pending *q, struct rte_mbuf *m,
 	s->m = m;
 	s->next_hop = *next_hop;
 	s->deadline = deadline;
+	s->tag = tag;
 	s->port = port;
 	q->count++;
 	return 0;
@@ -913,9 +1260,9 @@ mg_neigh_pending_run(struct mg_neigh_pending *q, struct mg_neigh_table *t,
 		struct mg_neigh_parked s = q->slot[i];
 
 		if (mg_neigh_lookup(t, &s.next_hop, now, &mac))
-			send(ctx, s.m, s.port, &mac);
+			send(ctx, s.m, s.port, &mac, s.tag);
 		else if (now > s.deadline)
-			send(ctx, s.m, s.port, NULL);
+			send(ctx, s.m, s.port, NULL, s.tag);
 		else
 			q->slot[kept++] = s;
 	}

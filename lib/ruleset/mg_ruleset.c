@@ -92,6 +92,12 @@ struct rs_version {
 	 * whose entries count from the family's first backend; NO_TABLE
 	 * for fewer than two backends */
 	uint32_t maglev[2];
+	/* [0] IPv4, [1] IPv6: the health group of the family's backends
+	 * (MG_HEALTH_NONE without a table or backends) and how many may
+	 * be out at once */
+	uint32_t group[2];
+	uint32_t cap[2];
+	uint16_t service; /* the service it belongs to */
 	char name[MG_CONF_NAME_LEN];
 };
 
@@ -145,12 +151,20 @@ struct mg_ruleset {
 	const struct mg_addr *local;
 
 	unsigned int n_services;
+	unsigned int n_versions; /* of all services */
 	const struct rs_service *services;
 	const struct rs_version *versions;
 	const struct rs_backend *backends;
 	const uint16_t *maglev; /* every version's tables, maglev_m each */
 	uint32_t maglev_m;
 	struct mg_health *health; /* shared, outlives us; NULL: all up */
+	/* by health index below n_health: the groups (versions, per
+	 * family) the backend is in, limits[limit_first[i] ..
+	 * limit_first[i + 1]), and the first service that lists it */
+	uint32_t n_health;
+	uint32_t *limit_first;
+	struct mg_health_limit *limits;
+	uint16_t *health_service;
 
 	/* canary chains: backend addresses of every canary version, sorted
 	 * (callers from them reach canary versions) */
@@ -664,6 +678,50 @@ build_pick(const struct mg_service_conf *s, uint8_t *table)
 	}
 }
 
+/*
+ * How many of a version's @p n backends of one family may be out at
+ * once: max_ejected_percent of them, rounded down; a canary version may
+ * always lose one (unless the percentage is 0), a stable version never
+ * its last, so a caller that makes backends fail cannot push all of a
+ * service's traffic onto its canary.
+ */
+static uint32_t
+group_cap(uint32_t n, uint32_t percent, bool canary)
+{
+	uint32_t cap = n * RTE_MIN(percent, 100u) / 100;
+
+	if (n == 0)
+		return 0;
+	if (canary)
+		return percent > 0 ? RTE_MAX(cap, 1u) : 0;
+	return RTE_MIN(cap, n - 1);
+}
+
+/* The group of version @p v's backends of family @p fam (4 or 6). */
+static int
+register_group(struct mg_ruleset *rs, const struct mg_service_conf *s,
+	       const struct mg_version_conf *v, unsigned int fam,
+	       uint32_t *group, char *err, size_t errlen)
+{
+	char key[MG_HEALTH_KEY_LEN];
+	int idx;
+
+	*group = MG_HEALTH_NONE;
+	if (rs->health == NULL || count_family(v, (uint8_t)fam) == 0)
+		return 0;
+	snprintf(key, sizeof(key), "%s/%s/v%u", s->name, v->name, fam);
+	idx = mg_health_group(rs->health, key);
+	if (idx < 0) {
+		set_err(err, errlen,
+			"cannot track the ejections of version '%s' of "
+			"service '%s': %s",
+			v->name, s->name, strerror(-idx));
+		return idx;
+	}
+	*group = (uint32_t)idx;
+	return 0;
+}
+
 /* ms -> cycles of the clock that mg_ruleset_classify()'s `now` reads. */
 static void
 health_params(const struct mg_health_conf *c, uint64_t hz, bool enabled,
@@ -744,7 +802,7 @@ build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
 	uint8_t *pick = (uint8_t *)rs + l->pick;
 	uint64_t hz = rs->health != NULL ? mg_health_tsc_hz(rs->health)
 					 : rte_get_tsc_hz();
-	unsigned int i, j, nv = 0, nb = 0;
+	unsigned int i, j, f, nv = 0, nb = 0;
 	int n;
 
 	rs->maglev = table;
@@ -774,6 +832,7 @@ build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
 				svc->canary = (uint8_t)j;
 			memcpy(ver->name, v->name, sizeof(ver->name));
 			ver->weight = v->weight;
+			ver->service = (uint16_t)i;
 			ver->first_backend = (uint16_t)nb;
 			n = build_family(rs, v, 4, &bes[nb], &table,
 					 &ver->maglev[0], err, errlen);
@@ -787,13 +846,97 @@ build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
 				return n;
 			ver->n_backends6 = (uint16_t)n;
 			nb += (unsigned int)n;
+			for (f = 0; f < 2; f++) {
+				n = register_group(rs, s, v, f == 0 ? 4 : 6,
+						   &ver->group[f], err, errlen);
+				if (n < 0)
+					return n;
+				ver->cap[f] =
+					group_cap(f == 0 ? ver->n_backends4
+							 : ver->n_backends6,
+						  s->health.max_ejected_percent,
+						  v->canary);
+			}
 		}
 	}
 	rs->services = svcs;
 	rs->versions = vers;
+	rs->n_versions = nv;
 	rs->backends = bes;
 	rs->n_services = conf->n_services;
 	return 0;
+}
+
+/*
+ * For each backend of the health table: the groups it is in with their
+ * caps (every version and family that lists it), and the first service
+ * that does, whose settings apply to a report that names no service.
+ * A version's backends are grouped by family, so backend b of version v
+ * is in group[b < n_backends4 ? 0 : 1].
+ */
+static int
+build_health_limits(struct mg_ruleset *rs, int socket, char *err, size_t errlen)
+{
+	uint32_t n = mg_health_count(rs->health), total = 0, i, h, *fill;
+	const struct rs_version *ver;
+	unsigned int v, b, nb;
+
+	if (rs->health == NULL)
+		return 0;
+	rs->limit_first = rte_zmalloc_socket(
+		"mg_rs_limit_first", (n + 1) * sizeof(uint32_t), 0, socket);
+	rs->health_service =
+		rte_malloc_socket("mg_rs_health_service",
+				  RTE_MAX(n, 1u) * sizeof(uint16_t), 0, socket);
+	fill = calloc(RTE_MAX(n, 1u), sizeof(*fill));
+	if (rs->limit_first == NULL || rs->health_service == NULL ||
+	    fill == NULL)
+		goto nomem;
+	for (v = 0; v < rs->n_versions; v++) {
+		ver = &rs->versions[v];
+		nb = (unsigned int)ver->n_backends4 + ver->n_backends6;
+		for (b = 0; b < nb; b++) {
+			h = rs->backends[ver->first_backend + b].health;
+			if (h < n) {
+				rs->limit_first[h + 1]++;
+				total++;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		rs->limit_first[i + 1] += rs->limit_first[i];
+	rs->limits = rte_malloc_socket("mg_rs_limits",
+				       RTE_MAX(total, 1u) * sizeof(*rs->limits),
+				       0, socket);
+	if (rs->limits == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++)
+		rs->health_service[i] = UINT16_MAX;
+	for (v = 0; v < rs->n_versions; v++) {
+		ver = &rs->versions[v];
+		nb = (unsigned int)ver->n_backends4 + ver->n_backends6;
+		for (b = 0; b < nb; b++) {
+			unsigned int f = b >= ver->n_backends4;
+
+			h = rs->backends[ver->first_backend + b].health;
+			if (h >= n)
+				continue;
+			rs->limits[rs->limit_first[h] + fill[h]++] =
+				(struct mg_health_limit){
+					.group = ver->group[f],
+					.cap = ver->cap[f],
+				};
+			if (rs->health_service[h] == UINT16_MAX)
+				rs->health_service[h] = ver->service;
+		}
+	}
+	free(fill);
+	rs->n_health = n;
+	return 0;
+nomem:
+	free(fill);
+	set_err(err, errlen, "out of memory for the health limits");
+	return -ENOMEM;
 }
 
 /* Backend addresses of canary versions: a caller from one of them is a
@@ -1095,6 +1238,9 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 	ret = build_versions(rs, conf, &l, err, errlen);
 	if (ret < 0)
 		goto fail;
+	ret = build_health_limits(rs, socket, err, errlen);
+	if (ret < 0)
+		goto fail;
 	build_chain(rs, conf, &l);
 	ret = build_matrix(rs, conf, &l, err, errlen);
 	if (ret < 0)
@@ -1130,6 +1276,9 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	rte_rib_free(rs->rib4);
 	rte_free(rs->label_slot);
 	rte_free(rs->rule_slot);
+	rte_free(rs->limit_first);
+	rte_free(rs->limits);
+	rte_free(rs->health_service);
 	mg_l7_free(rs->l7);
 	rte_free(rs);
 }
@@ -1415,6 +1564,65 @@ const struct mg_health_params *
 mg_ruleset_health_params(const struct mg_ruleset *rs, uint16_t service)
 {
 	return service < rs->n_services ? &rs->services[service].health : NULL;
+}
+
+enum mg_health_event
+mg_ruleset_health_report(const struct mg_ruleset *rs, uint16_t service,
+			 uint32_t backend, enum mg_health_evidence ev,
+			 uint64_t now)
+{
+	uint32_t first;
+
+	if (rs->health == NULL || backend >= rs->n_health)
+		return MG_HEALTH_NO_CHANGE;
+	if (service == MG_RULESET_ANY_SERVICE)
+		service = rs->health_service[backend];
+	if (service >= rs->n_services)
+		return MG_HEALTH_NO_CHANGE;
+	first = rs->limit_first[backend];
+	return mg_health_report(
+		rs->health, backend, ev, now, &rs->services[service].health,
+		rs->limits + first, rs->limit_first[backend + 1] - first);
+}
+
+unsigned int
+mg_ruleset_health_sync(const struct mg_ruleset *rs, uint64_t now)
+{
+	uint32_t members[MG_CONF_MAX_BACKENDS];
+	unsigned int v, f, b, n, returned = 0;
+	const struct rs_version *ver;
+
+	if (rs->health == NULL)
+		return 0;
+	for (v = 0; v < rs->n_versions; v++) {
+		ver = &rs->versions[v];
+		for (f = 0; f < 2; f++) {
+			n = n_family(ver, f);
+			for (b = 0; b < n; b++)
+				members[b] =
+					rs->backends[ver->first_backend +
+						     family_base(ver, f) + b]
+						.health;
+			returned += mg_health_group_sync(
+				rs->health, ver->group[f], ver->cap[f], members,
+				n, now);
+		}
+	}
+	return returned;
+}
+
+int
+mg_ruleset_health_cap(const struct mg_ruleset *rs, uint16_t service,
+		      uint8_t version, uint8_t family)
+{
+	const struct rs_version *ver;
+
+	if (service >= rs->n_services ||
+	    version >= rs->services[service].n_versions ||
+	    (family != 4 && family != 6))
+		return -EINVAL;
+	ver = &rs->versions[rs->services[service].first_version + version];
+	return (int)ver->cap[family == 6];
 }
 
 const char *

@@ -81,7 +81,9 @@ struct mg_ruleset;
  * Compile a config into a ruleset.
  *
  * Every backend is registered in @p health (an index that stays the same
- * across reloads, so ejections survive them) and every version gets a
+ * across reloads, so ejections survive them), and so is every version's
+ * group of backends of each family with the cap on how many may be out
+ * at once (mg_ruleset_health_report()); every version gets a
  * Maglev table per address family of mg_maglev_size(MG_CONF_MAX_BACKENDS)
  * = 4099 slots (8 KiB), the same size whatever its backend count, so
  * that a reload adding or removing a backend moves only the connections
@@ -99,7 +101,7 @@ struct mg_ruleset;
  * @return The ruleset, or NULL with rte_errno set (ENOMEM, EINVAL — a
  *         layer-7 pattern Hyperscan refuses is reported as FILE:LINE in
  *         @p err —, or ENOSPC when @p health has no room for a new
- *         backend).
+ *         backend or group).
  *
  * Thread safety: may run on any thread, concurrently with workers reading
  * another ruleset; but registering in @p health is control-plane work,
@@ -199,6 +201,64 @@ uint32_t mg_ruleset_generation(const struct mg_ruleset *rs);
  */
 const struct mg_health_params *
 mg_ruleset_health_params(const struct mg_ruleset *rs, uint16_t service);
+
+/** mg_ruleset_health_report(): the first service listing the backend. */
+#define MG_RULESET_ANY_SERVICE UINT16_MAX
+
+/**
+ * Report evidence about a backend's health (mg_health_report()) under
+ * this ruleset: the service's parameters, and as limits every version
+ * (per address family) that lists the backend, each with its cap:
+ * max_ejected_percent of the version's backends of that family, rounded
+ * down; at least one for a canary version (unless the percentage is 0);
+ * at most all but one for any other, so a stable version never loses
+ * its last backend.
+ *
+ * @param rs       Ruleset in force.
+ * @param service  The connection's service (after a reload, as
+ *                 mg_ruleset_resolve() gives it), or
+ *                 MG_RULESET_ANY_SERVICE for evidence that belongs to
+ *                 the backend alone (an unresolved next hop): the first
+ *                 service that lists it.
+ * @param backend  Health index (struct mg_decision.health_idx).
+ * @param ev       What happened.
+ * @param now      TSC.
+ * @return What changed; MG_HEALTH_NO_CHANGE also when the ruleset has
+ *         no health table, the service is unknown, or the index was
+ *         registered after this ruleset was built. A backend no version
+ *         of the ruleset lists any more has no cap.
+ *
+ * Thread safety: lock-free, any number of concurrent callers.
+ */
+enum mg_health_event mg_ruleset_health_report(const struct mg_ruleset *rs,
+					      uint16_t service,
+					      uint32_t backend,
+					      enum mg_health_evidence ev,
+					      uint64_t now);
+
+/**
+ * After a reload: make the health table's groups match this ruleset's
+ * versions and caps (mg_health_group_sync() for each version and
+ * family). Call once it is in force and the ruleset before it can no
+ * longer be read by any worker.
+ *
+ * @return Backends returned to service because their version had no
+ *         room left for their ejection.
+ *
+ * Thread safety: control plane, concurrent with workers' reports.
+ */
+unsigned int mg_ruleset_health_sync(const struct mg_ruleset *rs, uint64_t now);
+
+/**
+ * How many backends of family @p family (4 or 6) of a version may be
+ * out at once.
+ *
+ * @return The cap, or -EINVAL for an unknown service, version or family.
+ *
+ * Thread safety: lock-free (a read of the immutable ruleset).
+ */
+int mg_ruleset_health_cap(const struct mg_ruleset *rs, uint16_t service,
+			  uint8_t version, uint8_t family);
 
 /** Stable name of an enum mg_pick ("weight", "pinned", ...). */
 const char *mg_ruleset_pick_name(enum mg_pick pick);

@@ -413,6 +413,7 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->local += tel_load(&s->local);
 	out->flows_created += tel_load(&s->flows_created);
 	out->dry_run_denied += tel_load(&s->dry_run_denied);
+	out->neigh_conflicts += tel_load(&s->neigh_conflicts);
 	for (r = 1; r < MG_DROP_MAX; r++) {
 		uint64_t d = tel_load(&s->drops[r]);
 

@@ -144,6 +144,7 @@ struct mg_lcore_stats {
 	uint64_t local;		     /**< ARP/ND absorbed by the gateway */
 	uint64_t flows_created;	     /**< connections admitted */
 	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
+	uint64_t neigh_conflicts;    /**< ARP/ND claims against the cache */
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
 	/** RX to TX of each packet, per poll round. */
 	struct mg_tel_latency latency;
@@ -171,6 +172,7 @@ struct mg_stats_sum {
 	uint64_t local;
 	uint64_t flows_created;
 	uint64_t dry_run_denied;
+	uint64_t neigh_conflicts;
 	uint64_t drops_total;
 	uint64_t drops[MG_DROP_MAX];
 };
@@ -545,7 +547,7 @@ struct mg_telemetry_backend {
 	const char *service;
 	const char *version;
 	const char *backend; /**< "address:port" or "[v6]:port" */
-	bool up;	     /**< taking new connections */
+	bool up;	     /**< healthy: not ejected, not failing */
 	uint64_t ejections;  /**< times ejected, monotonic */
 };
 

@@ -33,6 +33,7 @@ add_totals(struct rte_tel_data *d, const struct mg_stats_sum *s)
 	rte_tel_data_add_dict_u64(d, "local", s->local);
 	rte_tel_data_add_dict_u64(d, "flows_created", s->flows_created);
 	rte_tel_data_add_dict_u64(d, "dry_run_denied", s->dry_run_denied);
+	rte_tel_data_add_dict_u64(d, "neigh_conflicts", s->neigh_conflicts);
 }
 
 static void

@@ -337,6 +337,11 @@ render_drops(FILE *f)
 	family(f, "local_packets_total", "counter",
 	       "ARP and ND packets absorbed by the gateway.");
 	sample_u64(f, "local_packets_total", NULL, NULL, NULL, s.local);
+	family(f, "neigh_conflicts_total", "counter",
+	       "ARP and ND frames that contradicted a resolved neighbour "
+	       "unasked (not applied).");
+	sample_u64(f, "neigh_conflicts_total", NULL, NULL, NULL,
+		   s.neigh_conflicts);
 }
 
 static void
@@ -390,8 +395,9 @@ emit_backend(void *arg, const struct mg_telemetry_backend *b)
 			       "Times passive health ejected a backend.");
 		else
 			family(ctx->f, "backend_up", "gauge",
-			       "1 when a backend takes new connections, 0 "
-			       "while ejected.");
+			       "1 when a backend is healthy; 0 while "
+			       "ejected, or failing but kept in service "
+			       "by max_ejected_percent.");
 		ctx->started = true;
 	}
 	if (ctx->ejections)

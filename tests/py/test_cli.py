@@ -82,9 +82,15 @@ def test_missing_config_file(run, tmp_path, check):
 @pytest.mark.parametrize("path", [DEFAULT_CONF] + GOOD_CONFIGS,
                          ids=lambda p: p.name)
 def test_check_config_valid(run, path):
+    """Valid: exit 0 and no error; a warning (a backend no port can
+    reach, which the bundled config and its dry-run variant keep on
+    purpose) is not an error."""
     rc, out, err, _ = run(["-f", str(path), "--check-config"])
     assert rc == 0, err
-    assert str(path) + ":" not in err, "a valid file gave errors: " + err
+    errors = [line for line in err.splitlines()
+              if line.startswith(str(path) + ":") and
+              ": warning: " not in line]
+    assert not errors, "a valid file gave errors: " + err
 
 
 @pytest.mark.parametrize("path", BAD_CONFIGS, ids=lambda p: p.name)

@@ -8,10 +8,11 @@ echo) in namespaces of their own, all joined by a bridge:
     dev 198.18.9.10 --+-- br0 (ns sw) -+-- b2 198.18.2.22 :80
                       +-- gw0 (ns gw): meshgate, 198.18.{1,9,2}.1
 
-Service shop (198.19.0.10:80 -> b1/b2) and echo (udp 198.19.0.11:7 ->
-b1:7007); callers route 198.19.0.0/16 via the gateway, backends default
-via 198.18.2.1. No static neighbours: the gateway resolves backends by
-ARP. One gateway serves the whole module; the last test stops it and
+Service shop (198.19.0.10:80 and 8000-8099 -> b1/b2, the caller's port
+kept) and echo (udp 198.19.0.11:7 -> b1:7007), and services whose
+backends never answer ARP (ghost, ghosts, ghost1); callers route
+198.19.0.0/16 via the gateway, backends default via 198.18.2.1. No
+static neighbours: the gateway resolves backends by ARP. One gateway serves the whole module; the last test stops it and
 checks its mbuf pool (every test before sent packets through it), and the
 module fixture's teardown does the same (stopping it if still running),
 so that any selection of the tests (-k) is checked for leaks."""
@@ -21,6 +22,7 @@ import shutil
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -44,6 +46,12 @@ GW_ADDRS = {"cli": "198.18.1.1", "dev": "198.18.9.1", "mesh": "198.18.2.1"}
 SHOP_VIP, ECHO_VIP, ECHO_PORT, ECHO_BACKEND_PORT = \
     "198.19.0.10", "198.19.0.11", 7, 7007
 ECHO2_VIP = "198.19.0.13"       # versions v1 -> b1, v2 -> b2
+# services whose backends never answer ARP (no host there)
+GHOST_VIP, GHOSTS_VIP, GHOST1_VIP = "198.19.0.14", "198.19.0.15", \
+    "198.19.0.16"
+GHOST_CANARY = "198.18.2.23"            # ghost v2, canary, pinned
+GHOSTS = ("198.18.2.24", "198.18.2.25")  # ghosts v1, stable
+GHOST1 = "198.18.2.26"                  # ghost1 v1, stable, alone
 EJECTION_S = 3                  # health.base_ejection_ms
 TEMPLATE = CONFIGS / "mesh_e2e.conf"
 UDP_TIMEOUT_S = 1               # flows.udp of mesh_e2e.conf
@@ -485,10 +493,19 @@ def scrape_metrics(env):
     namespace's own loopback: mesh_e2e.conf leaves telemetry.listen at
     its default)."""
     def get():
-        with urllib.request.urlopen(METRICS_URL, timeout=5) as resp:
-            assert resp.status == 200
-            return resp.read().decode()
-    text = netns.in_netns(env.topo["gw"].name, get, timeout=10)
+        # the endpoint starts after the telemetry socket the fixture
+        # waits for: a test that runs first may be early
+        deadline = time.monotonic() + READY_S
+        while True:
+            try:
+                with urllib.request.urlopen(METRICS_URL, timeout=5) as resp:
+                    assert resp.status == 200
+                    return resp.read().decode()
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    text = netns.in_netns(env.topo["gw"].name, get, timeout=READY_S + 10)
     out = {}
     for line in text.splitlines():
         m = METRIC_LINE.match(line)
@@ -501,6 +518,107 @@ def scrape_metrics(env):
 
 def metric(sample, name, **labels):
     return sample.get((name, frozenset(labels.items())), 0)
+
+
+def backend_series(sample, service, version, backend):
+    """(up, ejections) of one backend in a /metrics sample; both must be
+    there."""
+    labels = frozenset({"destination_service": service,
+                        "destination_version": version,
+                        "backend": backend}.items())
+    up = sample.get(("meshgate_backend_up", labels))
+    ejections = sample.get(("meshgate_backend_ejections_total", labels))
+    assert up is not None and ejections is not None, \
+        "no series for %s/%s/%s: %s" % (service, version, backend, sorted(
+            k for k in sample if k[0].startswith("meshgate_backend")))
+    return up, ejections
+
+
+def test_caller_cannot_eject(e2e):
+    """shop's backends keep the caller's port, and 8000-8099 is closed
+    on them: a caller connecting to ports they do not serve draws a RST
+    from the backend every time (curl: connection refused). That says
+    the port is closed, not that the backend is down: with eject_after
+    = 1, twelve such RSTs (each backend's share: all on one has
+    probability 2^-11) eject neither, /metrics shows both up with their
+    ejection counts unchanged, and both still serve port 80."""
+    log_before = len(e2e.log())
+    before = scrape_metrics(e2e)
+    for port in range(8081, 8093):
+        rc, _, _ = e2e.curl("cli", url="http://%s:%d/" % (SHOP_VIP, port),
+                            max_time=2)
+        assert rc == 7, "curl to a closed port: rc %d, not refused" % rc
+    after = scrape_metrics(e2e)
+    for name, addr in BACKENDS.items():
+        up, ejections = backend_series(after, "shop", "v1", addr)
+        _, ejections_before = backend_series(before, "shop", "v1", addr)
+        assert up == 1 and ejections == ejections_before, (name, up,
+                                                           ejections)
+    assert " ejected " not in e2e.log()[log_before:], \
+        e2e.log()[log_before:]
+    seen = {shop_backend(e2e) for _ in range(16)}
+    assert seen == {"b1", "b2"}, seen
+
+
+def test_dead_next_hop_ejected(e2e):
+    """ghost pins the frontend to its canary v2, whose backend never
+    answers ARP. The first SYN waits for it and is dropped after 1 s
+    (neigh_timeout): a connect failure, so the canary's only backend is
+    ejected (a canary may lose it), and the client's next SYN goes to
+    v1 (b1): curl succeeds. /metrics shows the dead backend down and
+    ejected, and the log names it."""
+    log_before = len(e2e.log())
+    timeouts = e2e.drops("neigh_timeout")
+    rc, code, body = e2e.curl("cli", url="http://%s/" % GHOST_VIP,
+                              max_time=8)
+    assert rc == 0 and code == "200" and body.strip() == "backend b1", \
+        (rc, code, body, e2e.log()[log_before:])
+    assert e2e.drops("neigh_timeout") > timeouts
+    up, ejections = backend_series(scrape_metrics(e2e), "ghost", "v2",
+                                   GHOST_CANARY)
+    assert up == 0 and ejections >= 1, (up, ejections)
+    assert re.search(r"backend 198\.18\.2\.23 ejected",
+                     e2e.log()[log_before:]), e2e.log()[log_before:]
+
+
+def test_dead_next_hops_capped(e2e):
+    """ghosts: a stable version whose two backends never answer ARP;
+    32 datagrams from distinct ports reach both (all on one: 2^-31),
+    each waits and times out, a failure each. max_ejected_percent = 50
+    lets one go: exactly one is ejected, the other stays in service,
+    held and logged as failing. ghost1's only backend (a stable
+    version's last) is never ejected. meshgate_backend_up is 0 for all
+    three: ejected or failing."""
+    log_before = len(e2e.log())
+    cli = e2e.topo["cli"]
+    socks = [cli.socket(socket.AF_INET, socket.SOCK_DGRAM)
+             for _ in range(34)]
+    try:
+        for i, sock in enumerate(socks):
+            sock.sendto(b"anyone?", (GHOSTS_VIP if i < 32 else GHOST1_VIP,
+                                     9))
+    finally:
+        for sock in socks:
+            sock.close()
+    last = {}
+
+    def all_down():
+        sample = scrape_metrics(e2e)
+        last["series"] = {b: backend_series(sample, svc, "v1", b)
+                          for svc, b in (("ghosts", GHOSTS[0]),
+                                         ("ghosts", GHOSTS[1]),
+                                         ("ghost1", GHOST1))}
+        return all(up == 0 for up, _ in last["series"].values())
+    wait_for(all_down, 6, "every ghost backend down in /metrics",
+             interval=0.2)
+    series = last["series"]
+    assert sorted(series[b][1] for b in GHOSTS) == [0, 1], series
+    assert series[GHOST1][1] == 0, series
+    log = e2e.log()[log_before:]
+    held = [b for b in GHOSTS if series[b][1] == 0] + [GHOST1]
+    for b in held:
+        assert re.search(r"backend %s fails .* but stays in service" %
+                         re.escape(b), log), log
 
 
 def test_traffic_metrics(e2e):

@@ -583,6 +583,9 @@ test_mesh_example(void **state)
 	assert_int_equal(c->services[3].health.eject_after, 3);
 	assert_int_equal(c->services[3].health.max_ejection_ms, 30000);
 	assert_int_equal(c->services[3].health.base_ejection_ms, 5000);
+	assert_int_equal(c->health.max_ejected_percent, 50);
+	assert_int_equal(c->services[3].health.max_ejected_percent, 100);
+	assert_int_equal(c->warnings.n, 0);
 
 	assert_int_equal(c->n_policies, 9);
 	assert_int_equal(c->policies[0].action, MG_POLICY_DENY);
@@ -1245,9 +1248,107 @@ test_health_rules(void **state)
 	/* the extremes are accepted */
 	c = load_text(P1 "health = { connect_timeout_ms = 60000; "
 			 "eject_after = 1000; base_ejection_ms = 3600000; "
-			 "max_ejection_ms = 86400000; };\n");
+			 "max_ejection_ms = 86400000; max_ejected_percent = "
+			 "100; };\n");
 	assert_non_null(c);
 	assert_int_equal(c->health.eject_after, 1000);
+	assert_int_equal(c->health.max_ejected_percent, 100);
+	mg_conf_free(c);
+
+	/* max_ejected_percent: 0..100, 50 by default, per service too */
+	expect_error(P1 "health = {\nmax_ejected_percent = 101; };\n", 3,
+		     "'max_ejected_percent' is 101; it must be between 0 and "
+		     "100");
+	expect_error(P1 "health = {\nmax_ejected_percent = -1; };\n", 3,
+		     "max_ejected_percent");
+	c = load_text("health = { max_ejected_percent = 0; };\n" CANARY_HEAD
+			      CANARY_VERSIONS
+		      "health = { max_ejected_percent = 30; }; } );\n");
+	assert_non_null(c);
+	assert_int_equal(c->health.max_ejected_percent, 0);
+	assert_int_equal(c->services[0].health.max_ejected_percent, 30);
+	mg_conf_free(c);
+	c = load_text(CANARY_HEAD CANARY_VERSIONS "} );\n");
+	assert_non_null(c);
+	assert_int_equal(c->health.max_ejected_percent, 50);
+	assert_int_equal(c->services[0].health.max_ejected_percent, 50);
+	mg_conf_free(c);
+}
+
+/* The warning of @p c that names @p file at @p line, or fails. */
+static const char *
+warning_at(const struct mg_conf *c, const char *file, int line)
+{
+	char prefix[PATH_MAX + 32];
+	unsigned int i;
+
+	snprintf(prefix, sizeof(prefix), "%s:%d: warning: ", file, line);
+	for (i = 0; i < c->warnings.n && i < MG_CONF_MAX_ERRORS; i++)
+		if (strncmp(c->warnings.msg[i], prefix, strlen(prefix)) == 0)
+			return c->warnings.msg[i];
+	for (i = 0; i < c->warnings.n && i < MG_CONF_MAX_ERRORS; i++)
+		print_error("warning: %s\n", c->warnings.msg[i]);
+	fail_msg("no warning at %s:%d", file, line);
+	return NULL;
+}
+
+/*
+ * A backend that no port's prefix holds and no port's gateway of its
+ * family reaches is valid, but its connections would be dropped as
+ * no_route: the load says so, naming the backend, its service and
+ * version, at its FILE:LINE.
+ */
+static void
+test_backend_routes(void **state)
+{
+	char file[PATH_MAX + 8];
+	const char *w;
+	struct mg_conf *c;
+
+	(void)state;
+	snprintf(file, sizeof(file), "%s/t.conf", mg_test_tmpdir);
+	c = load_text("ports = ( { name = \"edge\"; device = \"net_pcap0\"; "
+		      "profile = \"pcap\"; addresses = [\"198.18.2.1/24\", "
+		      "\"2001:db8:2::1/64\"]; } );\n"
+		      "services = ( { name = \"web\"; protocol = \"tcp\"; "
+		      "addresses = [\"198.19.0.1\", \"2001:db8:100::1\"]; "
+		      "ports = [80];\n"
+		      "versions = ( { name = \"v1\"; weight = 1; backends = [\n"
+		      "\"198.18.2.21\",\n"
+		      "\"198.18.30.5:8080\",\n"
+		      "\"[2001:db8:2::21]:80\",\n"
+		      "\"2001:db8:30::5\" ]; } ); } );\n");
+	assert_non_null(c);
+	assert_int_equal(c->warnings.n, 2);
+	w = warning_at(c, file, 5);
+	assert_non_null(strstr(w, "backend 198.18.30.5 of service 'web' "
+				  "(version 'v1') is in no port's prefix and "
+				  "no port has a gateway4"));
+	assert_non_null(strstr(w, "no_route"));
+	w = warning_at(c, file, 7);
+	assert_non_null(strstr(w, "backend 2001:db8:30::5 of service 'web'"));
+	assert_non_null(strstr(w, "gateway6"));
+	mg_conf_free(c);
+
+	/* a gateway of the family reaches everything off-link */
+	c = load_text("ports = ( { name = \"edge\"; device = \"net_pcap0\"; "
+		      "profile = \"pcap\"; addresses = [\"198.18.2.1/24\"]; "
+		      "gateway4 = \"198.18.2.254\"; } );\n"
+		      "services = ( { name = \"web\"; protocol = \"tcp\"; "
+		      "addresses = [\"198.19.0.1\"]; ports = [80]; versions "
+		      "= ( { name = \"v1\"; backends = [\"198.18.30.5\"]; } "
+		      "); } );\n");
+	assert_non_null(c);
+	assert_int_equal(c->warnings.n, 0);
+	mg_conf_free(c);
+
+	/* the bundled config's service faraway is that case, on purpose */
+	c = mg_conf_load("../app/meshgate/meshgate.conf", MG_DRIVERS_CONF_DIR,
+			 &errs);
+	assert_non_null(c);
+	assert_int_equal(c->warnings.n, 1);
+	assert_non_null(strstr(c->warnings.msg[0],
+			       "backend 198.18.30.5 of service 'faraway'"));
 	mg_conf_free(c);
 }
 
@@ -1921,6 +2022,7 @@ main(void)
 		cmocka_unit_test(test_canary_valid),
 		cmocka_unit_test(test_canary_rules),
 		cmocka_unit_test(test_health_rules),
+		cmocka_unit_test(test_backend_routes),
 		cmocka_unit_test(test_l7_valid),
 		cmocka_unit_test(test_l7_helpers),
 		cmocka_unit_test(test_l7_limits),

@@ -1632,14 +1632,17 @@ health_idx(struct mg_health *h, const char *text, uint16_t port)
 	return (uint32_t)idx;
 }
 
+/* Classify given a health state: ejected straight in the table, without
+ * the caps of mg_ruleset_health_report() (test_health_caps has those). */
 static void
 eject(struct mg_health *h, const struct mg_ruleset *rs, const char *text)
 {
 	const struct mg_health_params *p = mg_ruleset_health_params(rs, 0);
 
 	/* eject_after = 1 by default */
-	assert_int_equal(mg_health_report(h, health_idx(h, text, 0), false,
-					  HEALTH_NOW, p),
+	assert_int_equal(mg_health_report(h, health_idx(h, text, 0),
+					  MG_HEALTH_TIMEOUT, HEALTH_NOW, p,
+					  NULL, 0),
 			 MG_HEALTH_EJECTED);
 }
 
@@ -1667,7 +1670,7 @@ test_health_failover(void **state)
 
 	(void)state;
 	before = heap_in_use();
-	h = mg_health_create("t_rs_health", 64, SOCKET_ID_ANY, hz);
+	h = mg_health_create("t_rs_health", 64, 64, SOCKET_ID_ANY, hz);
 	assert_non_null(h);
 	rs = build_health(
 		fmt(P1 "services = (\n%s,\n%s\n);\n",
@@ -1770,7 +1773,8 @@ test_health_failover(void **state)
 
 	/* c answers again: everything lands on c */
 	assert_int_equal(mg_health_report(h, health_idx(h, "198.19.5.1", 0),
-					  true, HEALTH_NOW, p),
+					  MG_HEALTH_SYN_ACK, HEALTH_NOW, p,
+					  NULL, 0),
 			 MG_HEALTH_RETURNED);
 	for (i = 0; i < FAILOVER_FLOWS; i += 7) {
 		d = classify_flow(rs, i, "198.19.0.3", HEALTH_NOW);
@@ -1808,7 +1812,8 @@ test_health_reload(void **state)
 	char err[256] = "";
 
 	(void)state;
-	h = mg_health_create("t_rs_reload", 3, SOCKET_ID_ANY, rte_get_tsc_hz());
+	h = mg_health_create("t_rs_reload", 3, 8, SOCKET_ID_ANY,
+			     rte_get_tsc_hz());
 	assert_non_null(h);
 	a = build_health(fmt(P1 "services = (\n%s\n);\n",
 			     weighted("s", "198.19.0.1",
@@ -1845,6 +1850,234 @@ test_health_reload(void **state)
 	assert_int_equal(heap_in_use(), before);
 	mg_conf_free(c);
 	mg_ruleset_free(a);
+	mg_health_free(h);
+}
+
+/* Report a failure of backend @p text (port @p port) of service 0. */
+static enum mg_health_event
+report_fail(const struct mg_ruleset *rs, struct mg_health *h, const char *text,
+	    uint16_t port, enum mg_health_evidence ev)
+{
+	return mg_ruleset_health_report(rs, 0, health_idx(h, text, port), ev,
+					HEALTH_NOW);
+}
+
+static unsigned int
+out_of(const struct mg_health *h, const char *const *texts, unsigned int n)
+{
+	unsigned int i, out = 0;
+
+	for (i = 0; i < n; i++)
+		out += !mg_health_up(
+			h, health_idx((struct mg_health *)h, texts[i], 0),
+			HEALTH_NOW);
+	return out;
+}
+
+/*
+ * max_ejected_percent per version and family, through the ruleset: the
+ * caps (rounded down; a canary may always lose one, a stable version
+ * never its last), held backends, a backend shared by two services
+ * limited by both, the settings of the first service for reports that
+ * name none, and a port-keeping backend's RST that counts for nothing.
+ */
+static void
+test_health_caps(void **state)
+{
+	static const char *const v1[] = { "198.19.3.1", "198.19.3.2",
+					  "198.19.3.3", "198.19.3.4",
+					  "198.19.3.5" };
+	struct mg_health_info info;
+	struct mg_ruleset *rs;
+	struct mg_health *h;
+	unsigned int i;
+
+	(void)state;
+	h = mg_health_create("t_rs_caps", 64, 64, SOCKET_ID_ANY,
+			     rte_get_tsc_hz());
+	assert_non_null(h);
+	rs = build_health(
+		fmt(P1 "services = (\n%s,\n%s,\n%s\n);\n",
+		    /* five stable, one canary; 50 % */
+		    weighted("web", "198.19.0.3",
+			     "{ name = \"v1\"; weight = 90; backends = "
+			     "[\"198.19.3.1\", \"198.19.3.2\", \"198.19.3.3\", "
+			     "\"198.19.3.4\", \"198.19.3.5\"]; },"
+			     "{ name = \"v2\"; weight = 10; canary = true; "
+			     "backends = [\"198.19.4.1:8080\"]; }"),
+		    /* 100 %, and 198.19.3.1 shared with web */
+		    fmt("{ name = \"all\"; protocol = \"tcp\"; addresses = "
+			"[\"198.19.0.4\"]; ports = [80]; versions = ( { name "
+			"= \"v\"; backends = [\"198.19.3.1\", \"198.19.5.1\", "
+			"\"198.19.5.2\"]; } ); health = { "
+			"max_ejected_percent = 100; }; }"),
+		    /* 0 %: a canary too keeps its backend */
+		    fmt("{ name = \"none\"; protocol = \"tcp\"; addresses = "
+			"[\"198.19.0.5\"]; ports = [80]; versions = ( { name "
+			"= \"v1\"; weight = 1; backends = [\"198.19.6.1\"]; }, "
+			"{ name = \"v2\"; weight = 1; canary = true; backends "
+			"= [\"198.19.6.2\"]; } ); health = { "
+			"max_ejected_percent = 0; }; }")),
+		h);
+	assert_int_equal(mg_ruleset_health_cap(rs, 0, 0, 4), 2); /* 5/2 */
+	assert_int_equal(mg_ruleset_health_cap(rs, 0, 0, 6), 0);
+	assert_int_equal(mg_ruleset_health_cap(rs, 0, 1, 4), 1); /* 1/2 */
+	assert_int_equal(mg_ruleset_health_cap(rs, 1, 0, 4), 2); /* 3-1 */
+	assert_int_equal(mg_ruleset_health_cap(rs, 2, 0, 4), 0);
+	assert_int_equal(mg_ruleset_health_cap(rs, 2, 1, 4), 0);
+	assert_int_equal(mg_ruleset_health_cap(rs, 0, 2, 4), -EINVAL);
+	assert_int_equal(mg_ruleset_health_cap(rs, 3, 0, 4), -EINVAL);
+	assert_int_equal(mg_ruleset_health_cap(rs, 0, 0, 5), -EINVAL);
+
+	/* a port-keeping backend's RST: the caller chose the port */
+	for (i = 0; i < 5; i++)
+		assert_int_equal(report_fail(rs, h, v1[i], 0, MG_HEALTH_RST),
+				 MG_HEALTH_NO_CHANGE);
+	assert_int_equal(out_of(h, v1, 5), 0);
+	assert_int_equal(
+		mg_health_state(h, health_idx(h, v1[4], 0), HEALTH_NOW, &info),
+		0);
+	assert_int_equal(info.failures, 0);
+	/* the canary's fixed port: its RST counts, and it may go */
+	assert_int_equal(report_fail(rs, h, "198.19.4.1", 8080, MG_HEALTH_RST),
+			 MG_HEALTH_EJECTED);
+
+	/* every stable backend times out: two out, the rest held (up, and
+	 * failing); the stable version's share stays with it */
+	for (i = 5; i-- > 0;)
+		assert_int_equal(
+			report_fail(rs, h, v1[i], 0, MG_HEALTH_TIMEOUT),
+			i >= 3 ? MG_HEALTH_EJECTED : MG_HEALTH_HELD);
+	assert_int_equal(out_of(h, v1, 5), 2);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(mg_health_state(h, health_idx(h, v1[i], 0),
+						 HEALTH_NOW, &info),
+				 0);
+		assert_true(info.held == info.up);
+	}
+	for (i = 0; i < FAILOVER_FLOWS; i += 11)
+		assert_int_not_equal(
+			classify_flow(rs, i, "198.19.0.3", HEALTH_NOW).pick,
+			MG_PICK_ALL_DOWN);
+
+	/* all (100 %, stable): two of its three may go */
+	assert_int_equal(
+		mg_ruleset_health_report(rs, 1, health_idx(h, "198.19.5.1", 0),
+					 MG_HEALTH_UNRESOLVED, HEALTH_NOW),
+		MG_HEALTH_EJECTED);
+	assert_int_equal(
+		mg_ruleset_health_report(rs, 1, health_idx(h, "198.19.5.2", 0),
+					 MG_HEALTH_UNRESOLVED, HEALTH_NOW),
+		MG_HEALTH_EJECTED);
+	/* 198.19.3.1 is in web's v1 and all's v: with room in web (v1[4]
+	 * answers) but none in all, it stays; with room in both, it goes.
+	 * MG_RULESET_ANY_SERVICE reports under web's (the first) settings */
+	assert_int_equal(report_fail(rs, h, v1[4], 0, MG_HEALTH_SYN_ACK),
+			 MG_HEALTH_RETURNED);
+	assert_int_equal(mg_ruleset_health_report(rs, MG_RULESET_ANY_SERVICE,
+						  health_idx(h, v1[0], 0),
+						  MG_HEALTH_UNRESOLVED,
+						  HEALTH_NOW),
+			 MG_HEALTH_NO_CHANGE); /* held already */
+	assert_true(mg_health_up(h, health_idx(h, v1[0], 0), HEALTH_NOW));
+	assert_int_equal(
+		mg_ruleset_health_report(rs, 1, health_idx(h, "198.19.5.1", 0),
+					 MG_HEALTH_SYN_ACK, HEALTH_NOW),
+		MG_HEALTH_RETURNED);
+	assert_int_equal(mg_ruleset_health_report(rs, MG_RULESET_ANY_SERVICE,
+						  health_idx(h, v1[0], 0),
+						  MG_HEALTH_UNRESOLVED,
+						  HEALTH_NOW),
+			 MG_HEALTH_EJECTED);
+	assert_int_equal(out_of(h, v1, 5), 2);
+
+	/* 0 %: nothing goes, canary or not */
+	assert_int_equal(
+		mg_ruleset_health_report(rs, 2, health_idx(h, "198.19.6.2", 0),
+					 MG_HEALTH_TIMEOUT, HEALTH_NOW),
+		MG_HEALTH_HELD);
+	/* unknown backends and services report nothing */
+	assert_int_equal(mg_ruleset_health_report(
+				 rs, 0, 1000, MG_HEALTH_TIMEOUT, HEALTH_NOW),
+			 MG_HEALTH_NO_CHANGE);
+	assert_int_equal(mg_ruleset_health_report(rs, 9, 0, MG_HEALTH_TIMEOUT,
+						  HEALTH_NOW),
+			 MG_HEALTH_NO_CHANGE);
+	mg_ruleset_free(rs);
+	mg_health_free(h);
+}
+
+/*
+ * A reload that lowers the cap or moves an ejected backend into a full
+ * version: once the new ruleset is synced, the cap holds again.
+ */
+static void
+test_health_caps_reload(void **state)
+{
+	static const char *const v1[] = { "198.19.3.1", "198.19.3.2",
+					  "198.19.3.3", "198.19.3.4" };
+	struct mg_ruleset *a, *b;
+	struct mg_health *h;
+	unsigned int i;
+
+	(void)state;
+	h = mg_health_create("t_rs_capre", 64, 64, SOCKET_ID_ANY,
+			     rte_get_tsc_hz());
+	assert_non_null(h);
+	a = build_health(
+		fmt(P1 "services = (\n%s\n);\n",
+		    weighted("web", "198.19.0.3",
+			     "{ name = \"v1\"; weight = 90; backends = "
+			     "[\"198.19.3.1\", \"198.19.3.2\", \"198.19.3.3\", "
+			     "\"198.19.3.4\"]; },"
+			     "{ name = \"v2\"; weight = 10; canary = true; "
+			     "backends = [\"198.19.4.1\"]; }")),
+		h);
+	/* 4 x 50 % = 2 out, and the canary's one */
+	for (i = 0; i < 4; i++)
+		report_fail(a, h, v1[i], 0, MG_HEALTH_TIMEOUT);
+	assert_int_equal(report_fail(a, h, "198.19.4.1", 0, MG_HEALTH_TIMEOUT),
+			 MG_HEALTH_EJECTED);
+	assert_int_equal(out_of(h, v1, 4), 2);
+	assert_int_equal(mg_ruleset_health_sync(a, HEALTH_NOW), 0);
+
+	/* 25 %, and the canary's backend joins v1: one of v1's five may be
+	 * out; two of the three out come back */
+	b = build_health(
+		fmt(P1 "services = (\n%s\n);\n",
+		    weighted("web", "198.19.0.3",
+			     "{ name = \"v1\"; weight = 100; backends = "
+			     "[\"198.19.3.1\", \"198.19.3.2\", \"198.19.3.3\", "
+			     "\"198.19.3.4\", \"198.19.4.1\"]; }")),
+		h);
+	assert_int_equal(mg_ruleset_health_cap(b, 0, 0, 4), 2);
+	mg_ruleset_free(b);
+	b = build_health(
+		fmt(P1 "health = { max_ejected_percent = 25; };\n"
+		       "services = (\n%s\n);\n",
+		    weighted("web", "198.19.0.3",
+			     "{ name = \"v1\"; weight = 100; backends = "
+			     "[\"198.19.3.1\", \"198.19.3.2\", \"198.19.3.3\", "
+			     "\"198.19.3.4\", \"198.19.4.1\"]; }")),
+		h);
+	assert_int_equal(mg_ruleset_health_cap(b, 0, 0, 4), 1);
+	assert_int_equal(mg_ruleset_health_sync(b, HEALTH_NOW), 2);
+	assert_int_equal(out_of(h, v1, 4) +
+				 !mg_health_up(h,
+					       health_idx(h, "198.19.4.1", 0),
+					       HEALTH_NOW),
+			 1);
+	/* and reports under it keep to it */
+	for (i = 0; i < 4; i++)
+		report_fail(b, h, v1[i], 0, MG_HEALTH_TIMEOUT);
+	report_fail(b, h, "198.19.4.1", 0, MG_HEALTH_TIMEOUT);
+	assert_int_equal(out_of(h, v1, 4) +
+				 !mg_health_up(h,
+					       health_idx(h, "198.19.4.1", 0),
+					       HEALTH_NOW),
+			 1);
+	mg_ruleset_free(a);
+	mg_ruleset_free(b);
 	mg_health_free(h);
 }
 
@@ -1932,6 +2165,8 @@ main(void)
 		cmocka_unit_test(test_canary_defensive),
 		cmocka_unit_test(test_health_failover),
 		cmocka_unit_test(test_health_reload),
+		cmocka_unit_test(test_health_caps),
+		cmocka_unit_test(test_health_caps_reload),
 	};
 
 	return cmocka_run_group_tests_name("ruleset", tests, setup, teardown);
