@@ -442,7 +442,8 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		    RTE_TCP_SYN_FLAG ||
 	    before != MG_FLOW_SYN_SENT ||
 	    mg_flow_idle_cycles(w->dp->flows, f, MG_FLOW_DIR_FWD, w->now) <
-		    hp->connect_timeout_tsc)
+		    hp->connect_timeout_tsc ||
+	    mg_pkt_tcp_cksum(m, info) != MG_DROP_NONE)
 		return false;
 	mg_ruleset_health_report(rs, f->service, f->health, MG_HEALTH_TIMEOUT,
 				 w->now);
@@ -812,12 +813,22 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		ttl_expired(w, rs, in, m, info);
 		return;
 	}
-	if (t->proto == IPPROTO_TCP &&
-	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
-				RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) !=
-		    RTE_TCP_SYN_FLAG) {
-		drop(w, m, MG_DROP_TCP_NOT_SYN);
-		return;
+	if (t->proto == IPPROTO_TCP) {
+		enum mg_drop_reason bad;
+
+		if ((info->tcp_flags &
+		     (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
+		      RTE_TCP_FIN_FLAG)) != RTE_TCP_SYN_FLAG) {
+			drop(w, m, MG_DROP_TCP_NOT_SYN);
+			return;
+		}
+		/* a SYN the backend would discard unanswered must not make
+		 * a connection (nor, timing out, a health failure) */
+		bad = mg_pkt_tcp_cksum(m, info);
+		if (unlikely(bad != MG_DROP_NONE)) {
+			drop(w, m, bad);
+			return;
+		}
 	}
 	l7 = t->proto == IPPROTO_TCP
 		     ? mg_l7_service_proto(mg_ruleset_l7(rs), d.service)

@@ -693,17 +693,14 @@ mg_pkt_tcp_timestamp(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 }
 
 enum mg_drop_reason
-mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
-		  struct mg_pkt_tcp_ts *ts)
+mg_pkt_tcp_cksum(const struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	const uint8_t *l3 = p + info->l3_off, *o = p + info->l4_off + 20;
-	const uint8_t *end = p + info->payload_off;
+	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						    info->l3_off);
 	uint16_t l4_len = (uint16_t)(info->payload_off + info->payload_len -
 				     info->l4_off);
 	bool v4 = info->l3 == MG_L3_IPV4;
 
-	ts->present = false;
 	if (v4 &&
 	    (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) !=
 		    RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
@@ -713,6 +710,22 @@ mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 		    RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
 	    tcp_sum_mbuf(m, l3, v4, info->l4_off, l4_len) != 0xffff)
 		return MG_DROP_L4_BAD_CKSUM;
+	return MG_DROP_NONE;
+}
+
+enum mg_drop_reason
+mg_pkt_tcp_strict(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		  struct mg_pkt_tcp_ts *ts)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *o = p + info->l4_off + 20, *end = p + info->payload_off;
+	bool v4 = info->l3 == MG_L3_IPV4;
+	enum mg_drop_reason r;
+
+	ts->present = false;
+	r = mg_pkt_tcp_cksum(m, info);
+	if (r != MG_DROP_NONE)
+		return r;
 	/* a receiver may drop what it does not like in these (source
 	 * routes, unknown extension headers) after we looked */
 	if (info->l4_off - info->l3_off != (v4 ? 20 : 40))

@@ -262,6 +262,17 @@ bool mg_pkt_tcp_timestamp(const struct rte_mbuf *m,
 			  struct mg_pkt_tcp_ts *ts);
 
 /**
+ * Verify a parsed TCP segment's IPv4 header and TCP checksums, computed
+ * here unless the NIC marked them good.
+ *
+ * @return MG_DROP_NONE, MG_DROP_IPV4_BAD_CKSUM or MG_DROP_L4_BAD_CKSUM.
+ *
+ * Thread safety: reentrant.
+ */
+enum mg_drop_reason mg_pkt_tcp_cksum(const struct rte_mbuf *m,
+				     const struct mg_pkt_info *info);
+
+/**
  * Check a parsed TCP segment the way the strictest receiver would before
  * taking its data, so that what a middlebox inspects is what a backend
  * accepts: the IPv4 header and TCP checksums (computed here unless the
