@@ -309,6 +309,20 @@ start_prometheus(struct gateway *gw)
 	return 0;
 }
 
+/* NIC counters for /metrics and /meshgate/ports (telemetry threads). */
+static int
+ports_counters(void *arg, struct mg_telemetry_port *out, unsigned int max)
+{
+	const struct gateway *gw = arg;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < gw->conf->n_ports && n < max; i++)
+		if (gw->ports[i].started &&
+		    mg_port_read(&gw->ports[i], &out[n]) == 0)
+			n++;
+	return (int)n;
+}
+
 /* SIGHUP: the file is read again; a config that fails validation or
  * cannot be built leaves the running ruleset in place. */
 static void
@@ -527,6 +541,7 @@ main(int argc, char **argv)
 		if (mg_port_start(&gw.conf->ports[i], gw.n_queues, gw.pool,
 				  &gw.ports[i]) < 0)
 			goto out_ports;
+	mg_telemetry_set_ports_fn(ports_counters, &gw);
 	if (mg_dataplane_init(&gw.dp, gw.conf, gw.ports, gw.n_workers,
 			      gw.pool) < 0)
 		goto out_ports;
@@ -543,6 +558,7 @@ out_workers:
 	free_workers(&gw);
 	mg_dataplane_fini(&gw.dp);
 out_ports:
+	mg_telemetry_set_ports_fn(NULL, NULL);
 	for (i = 0; i < gw.conf->n_ports; i++)
 		mg_port_close(&gw.ports[i]);
 	/* after close, rings and PMD-held buffers are back in the pool:

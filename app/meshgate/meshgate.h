@@ -31,12 +31,18 @@ extern int mg_logtype_app;
 
 /** A started port and what its NIC actually agreed to. */
 struct mg_port {
+	char name[MG_CONF_NAME_LEN]; /**< the config's, fixed until exit */
 	uint16_t port_id;
 	uint16_t n_queues;
 	uint64_t rx_offloads; /**< RTE_ETH_RX_OFFLOAD_* in effect */
 	uint64_t tx_offloads; /**< RTE_ETH_TX_OFFLOAD_* in effect */
 	uint64_t rss_hf;      /**< RTE_ETH_RSS_* in effect */
 	bool started;
+	/** The PMD's xstats that mg_telemetry_xstat_of_interest() keeps,
+	 * looked up once at start */
+	unsigned int n_xstats;
+	uint64_t xstat_id[MG_TELEMETRY_MAX_XSTATS];
+	char xstat_name[MG_TELEMETRY_MAX_XSTATS][RTE_ETH_XSTATS_NAME_SIZE];
 };
 
 /**
@@ -50,6 +56,25 @@ int mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 
 /** Stop and close a port started by mg_port_start(). */
 void mg_port_close(struct mg_port *port);
+
+/**
+ * Read the NIC's counters of a started port (rte_eth_stats_get() and the
+ * xstats chosen at start). Reads of all ports are serialised: some PMDs
+ * accumulate clear-on-read registers and must not be read twice at once.
+ *
+ * @return 0, or a negative errno from ethdev.
+ *
+ * Thread safety: any control-plane thread; never from a worker.
+ */
+int mg_port_read(const struct mg_port *port, struct mg_telemetry_port *out);
+
+/**
+ * Whether the port's link is up (rte_eth_link_get_nowait()), serialised
+ * with mg_port_read().
+ *
+ * Thread safety: as mg_port_read().
+ */
+bool mg_port_link_up(const struct mg_port *port);
 
 /**
  * What every worker shares, owned by the control plane. The ruleset

@@ -66,7 +66,8 @@ DEST_LABELS = ("destination_service", "destination_version")
 MESHGATE_COMMANDS = ("/meshgate/stats", "/meshgate/lcores",
                      "/meshgate/drops", "/meshgate/services",
                      "/meshgate/identities", "/meshgate/policies",
-                     "/meshgate/flows", "/meshgate/histograms")
+                     "/meshgate/flows", "/meshgate/histograms",
+                     "/meshgate/ports")
 # figures of the per-series telemetry replies
 AGG_FIELDS = ("connections", "tcp_opened", "tcp_closed", "requests_1xx",
               "requests_2xx", "requests_3xx", "requests_4xx",
@@ -638,6 +639,43 @@ def test_stock_client(replay):
     assert replies["/meshgate/stats"]["rx"] == replay.want["frames"]
     assert replies["/meshgate/histograms,handshake_duration"]["count"] == \
         sum(d["handshakes"] for d in replay.want["destinations"])
+    assert replies["/meshgate/ports"]["edge"]["ipackets"] == \
+        replay.want["frames"]
+
+
+PORT_FIGURES = ("ipackets", "opackets", "ibytes", "obytes", "imissed",
+                "ierrors", "oerrors", "rx_nombuf")
+
+
+def test_port_counters(replay):
+    """The NIC's own counters (the pcap PMD's, not meshgate's) in
+    /meshgate/ports and meshgate_port_*{port="edge"}: every frame of the
+    capture received, every frame meshgate sent written, the bytes those
+    frames hold, nothing missed or in error. The figures are the
+    driver's: they agree with meshgate's rx and tx and with the
+    capture's sizes, which the driver never sees from meshgate."""
+    want = replay.want
+    ibytes = sum(len(f) for f in read_frames(replay.pcap))
+    obytes = sum(len(bytes.fromhex(f)) for f in want["tx_frames"])
+    stats = replay.tel("/meshgate/stats")
+    ports = replay.tel("/meshgate/ports")
+    assert list(ports) == ["edge"], ports
+    edge = ports["edge"]
+    assert edge["port"] == "edge" and edge["port_id"] == 0
+    expect = {"ipackets": want["frames"], "opackets": want["forwarded"],
+              "ibytes": ibytes, "obytes": obytes, "imissed": 0,
+              "ierrors": 0, "oerrors": 0, "rx_nombuf": 0}
+    assert {k: edge[k] for k in PORT_FIGURES} == expect
+    assert edge["ipackets"] == stats["rx"]
+    assert edge["opackets"] == stats["tx"]
+    # the PMD has no xstats of its own: nothing beside the basics
+    assert not [k for k in edge if k.startswith("xstat_")], edge
+    m = replay.metrics()
+    for figure in PORT_FIGURES:
+        assert m.value("meshgate_port_%s_total" % figure, port="edge") == \
+            expect[figure], figure
+        assert m.types["meshgate_port_%s_total" % figure] == "counter"
+    assert not m.select("meshgate_port_xstats_total")
 
 
 TRAFFIC_FAMILIES = (
