@@ -22,12 +22,14 @@
 
 #include "meshgate.h"
 #include "prometheus.h"
+#include "startup.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
 #include "mg_telemetry.h"
 
 #define MG_VERSION "0.1.0"
 #define EXIT_USAGE 2
+#define MIB	   (1024.0 * 1024.0)
 /* How often the control tick looks at the counters. */
 #define TICK_US 10000
 
@@ -247,42 +249,14 @@ free_workers(struct gateway *gw)
 	}
 }
 
-/* Enough mbufs to fill every ring and buffer at once, unless the config
- * sets the number (pcap replay with infinite_rx preloads the capture). */
-static uint32_t
-pool_size(const struct gateway *gw)
-{
-	const struct mg_conf *conf = gw->conf;
-	uint32_t n = 0;
-	unsigned int i;
-
-	if (conf->mbufs != 0)
-		return conf->mbufs;
-	for (i = 0; i < conf->n_ports; i++)
-		n += (uint32_t)(conf->ports[i].profile.rx_desc +
-				conf->ports[i].profile.tx_desc) *
-		     gw->n_queues;
-	n += gw->n_workers *
-	     (MG_CONF_MAX_BURST * (conf->n_ports + 1) + conf->mbuf_cache);
-	return rte_align32pow2(n + 1024) - 1;
-}
-
-/*
- * Metric registries are sized once for the life of the process (series
- * must survive reloads): label sets from the config's bound, and room
- * for reloads to double the destinations and rules.
- */
+/* Metric registries are sized once for the life of the process (series
+ * must survive reloads); logs what the series cost per lcore. */
 static int
 configure_telemetry(const struct mg_conf *conf)
 {
-	uint32_t versions = 0, dests, rules;
-	unsigned int i;
+	uint32_t dests, rules;
 
-	for (i = 0; i < conf->n_services; i++)
-		versions += conf->services[i].n_versions;
-	dests = RTE_MAX(2 * versions + 1, 64u);
-	rules = RTE_MAX(2 * (conf->n_policies + 1) + 1, 64u);
-	/* logs what the series cost per lcore */
+	mg_mem_telemetry_slots(conf, &dests, &rules);
 	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
 				      rules);
 }
@@ -453,26 +427,117 @@ write_stats_json(const struct gateway *gw, const char *path,
 	return 0;
 }
 
+/* Workers and queues per port the gateway would run with, without EAL:
+ * the config's lcores, else one per EAL lcore besides the main one (at
+ * least one: the main lcore forwards alone). As plan_workers(). */
+static void
+expected_workers(const struct mg_conf *conf, const struct mg_eal_opts *eo,
+		 unsigned int *n_workers, uint16_t *n_queues)
+{
+	unsigned int i, n = mg_eal_lcore_count(eo);
+
+	*n_queues = 0;
+	if (conf->n_lcores > 0) {
+		*n_workers = conf->n_lcores;
+		for (i = 0; i < conf->n_lcores; i++)
+			if (conf->lcores[i].queue >= *n_queues)
+				*n_queues =
+					(uint16_t)(conf->lcores[i].queue + 1);
+		return;
+	}
+	*n_workers = n > 1 ? n - 1 : 1;
+	*n_queues = (uint16_t)*n_workers;
+}
+
+/* "needs about X MiB of DPDK memory (parts; B bytes per connection of
+ * flows.max = N)" for the messages below. */
+static void
+describe_need(const struct mg_conf *conf, const struct mg_mem_estimate *e,
+	      char *buf, size_t len)
+{
+	char parts[512];
+
+	mg_mem_describe(e, parts, sizeof(parts));
+	snprintf(buf, len,
+		 "needs about %.0f MiB of DPDK memory (%s; %zu bytes per "
+		 "connection of flows.max = %u)",
+		 (double)e->total / MIB, parts, e->per_flow,
+		 conf->flows.max_flows);
+}
+
 /* --check-config: the loader validated every value and pattern; also
- * compile the layer-7 rules, as a reload would. */
+ * compile the layer-7 rules, as a reload would, and check that the
+ * memory the file needs fits in what the EAL options before "--" (or
+ * this machine's hugepages) can give. */
 static int
-check_config(struct mg_conf *conf, const char *path)
+check_config(struct mg_conf *conf, const char *path,
+	     const struct mg_eal_opts *eo)
 {
 	uint32_t *slots = calloc(conf->n_policies + 1, sizeof(*slots));
-	char err[512] = "";
+	char err[512] = "", need[768], why[256];
+	struct mg_mem_estimate e;
 	struct mg_l7 *l7 = NULL;
+	int status = EXIT_SUCCESS;
+	unsigned int n_workers;
+	uint16_t n_queues;
+	uint64_t avail;
 
 	if (slots != NULL)
 		l7 = mg_l7_build(conf, slots, 1, err, sizeof(err));
 	free(slots);
-	mg_conf_free(conf);
 	if (l7 == NULL) {
 		fprintf(stderr, "%s\n", err[0] != '\0' ? err : "out of memory");
-		return EXIT_FAILURE;
+		status = EXIT_FAILURE;
 	}
 	mg_l7_free(l7);
-	printf("%s: configuration is valid\n", path);
-	return EXIT_SUCCESS;
+	expected_workers(conf, eo, &n_workers, &n_queues);
+	mg_mem_estimate(conf, n_workers, n_queues,
+			mg_mem_page_size(eo->no_huge), &e);
+	describe_need(conf, &e, need, sizeof(need));
+	avail = mg_mem_available_offline(eo, why, sizeof(why));
+	if (e.total > avail) {
+		fprintf(stderr,
+			"%s: %s with %u worker(s), but only %.0f MiB can be "
+			"had (%s): lower flows.max (or the other sizes), or "
+			"give DPDK more memory (%s)\n",
+			path, need, n_workers, (double)avail / MIB, why,
+			eo->no_huge
+				? "a larger -m"
+				: "reserve hugepages: scripts/hugepages.sh");
+		status = EXIT_FAILURE;
+	}
+	if (status == EXIT_SUCCESS) {
+		printf("%s: configuration is valid\n", path);
+		printf("%s: %s with %u worker(s); %.0f MiB available (%s)\n",
+		       path, need, n_workers, (double)avail / MIB, why);
+	}
+	mg_conf_free(conf);
+	return status;
+}
+
+/* Fails fast, before any table is allocated, when the config cannot fit
+ * in what EAL can give. Fills @p e for the log line after start-up. */
+static int
+check_memory(const struct gateway *gw, const struct mg_eal_opts *eo,
+	     struct mg_mem_estimate *e)
+{
+	char need[768], why[256];
+	uint64_t avail;
+
+	mg_mem_estimate(gw->conf, gw->n_workers, gw->n_queues,
+			mg_mem_page_size(!rte_eal_has_hugepages()), e);
+	avail = mg_mem_available(eo, why, sizeof(why));
+	if (e->total <= avail)
+		return 0;
+	describe_need(gw->conf, e, need, sizeof(need));
+	MG_LOG(ERR,
+	       "%s: %s with %u worker(s), but EAL can give only %.0f MiB "
+	       "(%s): lower flows.max (or the other sizes), or give DPDK "
+	       "more memory (%s)",
+	       gw->conf->path, need, gw->n_workers, (double)avail / MIB, why,
+	       rte_eal_has_hugepages() ? "reserve more hugepages"
+				       : "a larger -m");
+	return -ENOMEM;
 }
 
 /* Finds "--": EAL options before it, ours after. Without it, everything
@@ -493,7 +558,11 @@ main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct gateway gw = { 0 };
+	struct mg_mem_estimate mem;
+	struct mg_eal_opts eo;
 	unsigned int i, pool_n = 0, in_use = 0;
+	uint64_t heap_base;
+	char parts[512];
 	int sep, rc, status = EXIT_FAILURE;
 
 	rte_openlog_stream(stderr);
@@ -503,16 +572,16 @@ main(int argc, char **argv)
 	if (rc != 0)
 		return rc == 1 ? EXIT_SUCCESS : rc;
 
+	/* EAL sees only the options before "--"; meshgate reads some */
+	mg_eal_opts_scan(sep ? sep : 1, argv, &eo);
 	gw.conf = load_conf(o.conf_path);
 	if (gw.conf == NULL)
 		return EXIT_FAILURE;
 	if (o.check_config)
-		return check_config(gw.conf, o.conf_path);
+		return check_config(gw.conf, o.conf_path, &eo);
 
-	/* EAL sees only the options before "--" */
 	if (rte_eal_init(sep ? sep : 1, argv) < 0) {
-		fprintf(stderr, "meshgate: EAL initialisation failed: %s\n",
-			rte_strerror(rte_errno));
+		status = mg_eal_explain(&eo, rte_errno);
 		goto out_conf;
 	}
 	signal(SIGINT, on_signal);
@@ -526,9 +595,10 @@ main(int argc, char **argv)
 		MG_LOG(ERR, "telemetry: %s", rte_strerror(-rc));
 		goto out_eal;
 	}
-	if (plan_workers(&gw) < 0)
+	if (plan_workers(&gw) < 0 || check_memory(&gw, &eo, &mem) < 0)
 		goto out_eal;
-	pool_n = pool_size(&gw);
+	heap_base = mg_mem_in_use();
+	pool_n = mg_mem_pool_mbufs(gw.conf, gw.n_workers, gw.n_queues);
 	gw.pool = rte_pktmbuf_pool_create(
 		"mg_mbufs", pool_n, gw.conf->mbuf_cache, 0,
 		RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
@@ -547,6 +617,10 @@ main(int argc, char **argv)
 		goto out_ports;
 	if (create_workers(&gw) < 0)
 		goto out_workers;
+	mg_mem_describe(&mem, parts, sizeof(parts));
+	MG_LOG(INFO, "memory: %.1f MiB estimated (%s), %.1f MiB allocated",
+	       (double)mem.total / MIB, parts,
+	       (double)(mg_mem_in_use() - heap_base) / MIB);
 	if (start_prometheus(&gw) < 0)
 		goto out_workers;
 

@@ -195,14 +195,48 @@ tel_registry(void)
 	return registry;
 }
 
+static bool
+sizes_ok(uint32_t max_label_sets, uint32_t max_dests, uint32_t max_rules)
+{
+	return max_label_sets >= 2 && max_label_sets <= MAX_SLOTS &&
+	       max_dests >= 2 && max_dests <= MAX_SLOTS && max_rules >= 2 &&
+	       max_rules <= MAX_SLOTS;
+}
+
+/* The per-lcore arrays: label sets, then destinations, then rules, each
+ * starting on a cache line. */
+static size_t
+arrays_layout(uint32_t max_label_sets, uint32_t max_dests, uint32_t max_rules,
+	      size_t *dests_at, size_t *rules_at)
+{
+	*dests_at = RTE_ALIGN_CEIL(max_label_sets * sizeof(struct mg_tel_set),
+				   RTE_CACHE_LINE_SIZE);
+	*rules_at = *dests_at +
+		    RTE_ALIGN_CEIL(max_dests * sizeof(struct mg_tel_dest),
+				   RTE_CACHE_LINE_SIZE);
+	return *rules_at +
+	       RTE_ALIGN_CEIL(max_rules * sizeof(struct mg_tel_rule),
+			      RTE_CACHE_LINE_SIZE);
+}
+
+size_t
+mg_telemetry_lcore_bytes_for(uint32_t max_label_sets, uint32_t max_dests,
+			     uint32_t max_rules)
+{
+	size_t d, r;
+
+	if (!sizes_ok(max_label_sets, max_dests, max_rules))
+		return 0;
+	return arrays_layout(max_label_sets, max_dests, max_rules, &d, &r);
+}
+
 int
 mg_telemetry_configure(uint32_t max_label_sets, uint32_t max_dests,
 		       uint32_t max_rules)
 {
 	struct tel_registry *r;
 
-	if (max_label_sets < 2 || max_label_sets > MAX_SLOTS || max_dests < 2 ||
-	    max_dests > MAX_SLOTS || max_rules < 2 || max_rules > MAX_SLOTS)
+	if (!sizes_ok(max_label_sets, max_dests, max_rules))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&lock);
 	if (registry != NULL) {
@@ -214,14 +248,8 @@ mg_telemetry_configure(uint32_t max_label_sets, uint32_t max_dests,
 		pthread_rwlock_unlock(&lock);
 		return -ENOMEM;
 	}
-	off_dests = RTE_ALIGN_CEIL(max_label_sets * sizeof(struct mg_tel_set),
-				   RTE_CACHE_LINE_SIZE);
-	off_rules = off_dests +
-		    RTE_ALIGN_CEIL(max_dests * sizeof(struct mg_tel_dest),
-				   RTE_CACHE_LINE_SIZE);
-	arrays_bytes = off_rules +
-		       RTE_ALIGN_CEIL(max_rules * sizeof(struct mg_tel_rule),
-				      RTE_CACHE_LINE_SIZE);
+	arrays_bytes = arrays_layout(max_label_sets, max_dests, max_rules,
+				     &off_dests, &off_rules);
 	registry = r;
 	bounds_setup();
 	pthread_rwlock_unlock(&lock);

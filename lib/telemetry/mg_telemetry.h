@@ -424,6 +424,16 @@ size_t mg_telemetry_memory(void);
 size_t mg_telemetry_lcore_bytes(void);
 
 /**
+ * What mg_telemetry_lcore_bytes() will be once configured with these
+ * sizes (the DPDK memory each claimed lcore then takes), or 0 for sizes
+ * mg_telemetry_configure() refuses.
+ *
+ * Thread safety: pure; needs no EAL.
+ */
+size_t mg_telemetry_lcore_bytes_for(uint32_t max_label_sets, uint32_t max_dests,
+				    uint32_t max_rules);
+
+/**
  * Claim the counter block of an lcore and record its role. Once the
  * library is configured, also allocates (or, on a second claim, zeroes)
  * the lcore's label-set, destination and rule arrays on its socket.

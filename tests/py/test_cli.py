@@ -3,11 +3,16 @@
 """Command line and configuration checking: exit codes, messages, and the
 FILE:LINE: errors of --check-config for every bad file in tests/configs."""
 
+import os
 import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from mgrun import CONFIGS, REPO, pcap_vdev
+from mgrun import CONFIGS, REPO, mg_telemetry, pcap_vdev
 
 DEFAULT_CONF = REPO / "app" / "meshgate" / "meshgate.conf"
 BAD_CONFIGS = sorted(CONFIGS.glob("bad_*.conf"))
@@ -82,9 +87,12 @@ def test_missing_config_file(run, tmp_path, check):
 @pytest.mark.parametrize("path", [DEFAULT_CONF] + GOOD_CONFIGS,
                          ids=lambda p: p.name)
 def test_check_config_valid(run, path):
-    rc, out, err, _ = run(["-f", str(path), "--check-config"])
+    # the benchmark configs hold 131,071 mbufs: 512 MiB in 4 KiB pages
+    rc, out, err, _ = run(["-f", str(path), "--check-config"], mem=1024)
     assert rc == 0, err
     assert str(path) + ":" not in err, "a valid file gave errors: " + err
+    assert re.search(r"^%s: needs about \d+ MiB of DPDK memory \(flow "
+                     r"table " % re.escape(str(path)), out, re.M), out
 
 
 @pytest.mark.parametrize("path", BAD_CONFIGS, ids=lambda p: p.name)
@@ -117,3 +125,235 @@ def test_device_not_found(run, captures, tmp_path):
                          "--exit-on-idle", "300"], vdevs=[vdev])
     assert rc == 1, err                   # an error, not a crash (rc < 0)
     assert "net_pcap5" in err
+
+
+# ------------------------------------------------ exit codes, every path
+
+@pytest.mark.parametrize("eal,app,status,words", [
+    ([], ["-h"], 0, []),
+    ([], ["-v"], 0, []),
+    ([], ["-f"], 2, ["-f", "needs a value"]),
+    ([], ["-f", "x.conf", "--stats-json"], 2, ["--stats-json",
+                                                "needs a value"]),
+    ([], ["-f", "x.conf", "extra"], 2, ["unexpected argument", "extra"]),
+    ([], ["--exit-on-idle", "10"], 2, ["no configuration"]),
+    ([], ["-f", "x.conf", "--exit-on-idle", "0"], 2, ["exit-on-idle"]),
+    (["--no-such-eal-option"], ["-f", str(DEFAULT_CONF)], 2,
+     ["cannot start DPDK", "EAL refused its options"]),
+    ([], ["-f", "/nonexistent/x.conf"], 1, ["/nonexistent/x.conf"]),
+    ([], ["-f", str(CONFIGS / "bad_range.conf")], 1, ["bad_range.conf:"]),
+], ids=["help", "version", "f-no-value", "stats-json-no-value",
+        "extra-argument", "no-config", "idle-zero", "eal-bad-option",
+        "missing-file", "bad-config"])
+def test_exit_status(meshgate_bin, mg, eal, app, status, words):
+    """The README's exit statuses: 0 done, 1 config or runtime error, 2
+    usage error, EAL's options included; each error names what is
+    wrong on stderr."""
+    argv = [str(meshgate_bin), "--no-huge", "--no-pci", "-m", "256",
+            "--file-prefix", mg.new_prefix()] + eal + ["--"] + app
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL, cwd=REPO)
+    assert proc.returncode == status, proc.stderr
+    for w in words:
+        assert w in proc.stderr, (w, proc.stderr)
+
+
+# ------------------------------------------------- EAL errors that help
+
+def one_line(err, start):
+    """The single stderr line that starts with `start`."""
+    lines = [ln for ln in err.splitlines() if ln.startswith(start)]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_lcore_absent(run):
+    """-l naming a CPU the machine lacks: a usage error naming the lcore
+    and the CPUs there are."""
+    absent = os.cpu_count() + 2
+    rc, _, err, _ = run(["-f", str(DEFAULT_CONF)], lcores="0,%d" % absent)
+    assert rc == 2, err
+    line = one_line(err, "meshgate: cannot start DPDK: ")
+    present = open("/sys/devices/system/cpu/present").read().strip()
+    assert "lcore %d is not a CPU of this machine (CPUs present: %s)" % (
+        absent, present) in line, line
+    assert "EAL initialisation failed" not in err
+
+
+def test_file_prefix_in_use(mg, captures):
+    """A second process on a running gateway's --file-prefix: exit 1 and
+    one line naming the prefix, the pid holding it and the fix; the
+    first gateway runs on, undisturbed."""
+    vdev = pcap_vdev(0, rx=captures.sample, infinite=True)
+    first = mg.start(["-f", str(CONFIGS / "one_arm.conf")], [vdev])
+    mg_telemetry.connect_when_ready(mg.prefix, "/meshgate/stats", "rx", 20,
+                                    proc=first).close()
+    proc = subprocess.run(
+        mg.argv(["-f", str(CONFIGS / "one_arm.conf")], [vdev]),
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        cwd=REPO)
+    assert proc.returncode == 1, proc.stderr
+    line = one_line(proc.stderr, "meshgate: cannot start DPDK: ")
+    assert "--file-prefix %s is in use by pid %d (meshgate)" % (
+        mg.prefix, first.pid) in line, line
+    assert "--file-prefix of its own" in line
+    assert first.poll() is None, "the first gateway stopped"
+    assert mg_telemetry.query(mg.prefix, "/meshgate/stats")["rx"] > 0
+    rc, log = mg.stop(first)
+    assert rc == 0, log
+
+
+ROOT_WHY = None if os.geteuid() == 0 else \
+    "needs root (a private mount namespace for hugetlbfs)"
+UNMOUNT_HUGETLBFS = ("awk '$3 == \"hugetlbfs\" {print $2}' /proc/mounts | "
+                     "while read -r m; do umount -l \"$m\"; done")
+
+
+def in_mount_ns(script, *args, timeout=30):
+    """`script` (sh) in a private mount namespace of its own: what it
+    mounts or unmounts is seen by nothing else and gone when it exits.
+    args are $1, $2, ..."""
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         script, "sh"] + [str(a) for a in args], capture_output=True,
+        text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO)
+
+
+def hugepage_eal(mg, *extra):
+    """EAL options without --no-huge, so that hugepages are needed."""
+    return ["--no-pci", "-l", "0,1", "--file-prefix", mg.new_prefix(),
+            "--log-level", "lib.*:error"] + list(extra)
+
+
+@pytest.mark.skipif(ROOT_WHY is not None, reason=str(ROOT_WHY))
+def test_hugetlbfs_not_mounted(meshgate_bin, mg):
+    """No hugetlbfs mounted (none in this private mount namespace):
+    exit 1, one line saying so, how to mount one and --no-huge."""
+    argv = [meshgate_bin] + hugepage_eal(mg) + \
+        ["--", "-f", DEFAULT_CONF]
+    proc = in_mount_ns(UNMOUNT_HUGETLBFS + '; exec "$@"', *argv)
+    assert proc.returncode == 1, proc.stderr
+    line = one_line(proc.stderr, "meshgate: cannot start DPDK: ")
+    assert "no hugetlbfs is mounted" in line, line
+    assert "scripts/hugepages.sh" in line and "--no-huge" in line, line
+
+
+def hugepages_free_mib():
+    """Free (unreserved) hugepage memory of the machine, all sizes."""
+    total = 0
+    base = Path("/sys/kernel/mm/hugepages")
+    for d in base.glob("hugepages-*kB"):
+        kb = int(d.name[len("hugepages-"):-2])
+        free = int((d / "free_hugepages").read_text())
+        resv = int((d / "resv_hugepages").read_text())
+        total += max(free - resv, 0) * kb // 1024
+    return total
+
+
+@pytest.mark.skipif(ROOT_WHY is not None, reason=str(ROOT_WHY))
+def test_too_few_hugepages(meshgate_bin, mg, tmp_path):
+    """-m asks more hugepage memory than is free (a hugetlbfs of our own,
+    in a private mount namespace): exit 1, one line with the figures
+    and the command that reserves more."""
+    ask = hugepages_free_mib() + 64
+    mnt = tmp_path / "huge"
+    mnt.mkdir()
+    argv = [meshgate_bin] + hugepage_eal(
+        mg, "--huge-dir", mnt, "-m", str(ask)) + \
+        ["--", "-f", DEFAULT_CONF]
+    proc = in_mount_ns('mount -t hugetlbfs nodev "$1" && shift && '
+                       'exec "$@"', mnt, *argv)
+    assert proc.returncode == 1, proc.stderr
+    line = one_line(proc.stderr, "meshgate: cannot start DPDK: ")
+    assert ("too few hugepages: -m %d MiB asked" % ask in line or
+            "no hugepages are reserved" in line), line
+    assert "scripts/hugepages.sh" in line, line
+
+
+@pytest.mark.skipif(ROOT_WHY is not None, reason=str(ROOT_WHY))
+def test_not_root(meshgate_bin, mg, tmp_path):
+    """As an unprivileged user (nobody) with hugepages mounted: exit 1,
+    one line saying it is not root and what to do."""
+    mnt = tmp_path / "huge"
+    mnt.mkdir()
+    prefix = mg.new_prefix()
+    argv = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+            "--clear-groups", meshgate_bin, "--no-pci", "-l", "0,1",
+            "--huge-dir", mnt, "--file-prefix", prefix, "--", "-f",
+            DEFAULT_CONF]
+    try:
+        proc = in_mount_ns('mount -t hugetlbfs nodev "$1" && shift && '
+                           'exec "$@"', mnt, *argv)
+    finally:
+        shutil.rmtree("/tmp/dpdk/%s" % prefix, ignore_errors=True)
+    assert proc.returncode == 1, proc.stderr
+    line = one_line(proc.stderr, "meshgate: cannot start DPDK: ")
+    assert line.startswith("meshgate: cannot start DPDK: not root"), line
+    assert "run as root" in line and "--no-huge" in line, line
+
+
+# ------------------------------------------------------ memory, measured
+
+MEM_LINE = re.compile(r"memory: ([\d.]+) MiB estimated \((.*)\), "
+                      r"([\d.]+) MiB allocated")
+NEED = re.compile(r"needs about (\d+) MiB of DPDK memory \(flow table "
+                  r"([\d.]+) MiB.*; (\d+) bytes per connection of "
+                  r"flows\.max = (\d+)\)")
+
+
+def with_flows(tmp_path, n):
+    """The bundled config with flows.max = n."""
+    text = DEFAULT_CONF.read_text()
+    new, k = re.subn(r"(\bmax\s*=\s*)\d+;", r"\g<1>%d;" % n, text, count=1)
+    assert k == 1
+    path = tmp_path / ("flows-%d.conf" % n)
+    path.write_text(new)
+    return path
+
+
+@pytest.mark.parametrize("flows", [1024, 262144])
+def test_memory_estimate_is_the_allocation(run, captures, tmp_path, flows):
+    """The estimate --check-config prints and start-up checks is what the
+    gateway then allocates: allocated <= estimated <= allocated + 5% +
+    2 MiB (the estimate counts a second ruleset, built during a reload,
+    and rounds the fixed tables up)."""
+    conf = with_flows(tmp_path, flows)
+    rc, out, err, _ = run(["-f", str(conf), "--check-config"], mem=512)
+    assert rc == 0, err
+    need = NEED.search(out)
+    assert need and int(need.group(4)) == flows, out
+    vdev = pcap_vdev(0, rx=captures.sample, tx=tmp_path / "out.pcap")
+    rc, _, err, stats = run(["-f", str(conf), "--exit-on-idle", "300"],
+                            [vdev], stats=True, mem=512)
+    assert rc == 0, err
+    m = MEM_LINE.search(err)
+    assert m, err
+    est, alloc = float(m.group(1)), float(m.group(3))
+    assert alloc <= est <= alloc * 1.05 + 2, m.group(0)
+    assert abs(est - int(need.group(1))) <= 1, (m.group(0), need.group(0))
+    assert stats["mempool"]["in_use"] == 0
+
+
+def test_huge_flow_table_fails_fast(run, captures, tmp_path):
+    """flows.max = 16M cannot fit in -m 256: --check-config and start-up
+    both refuse at once (no table allocated), with the figure, its parts
+    and the cost per connection."""
+    conf = with_flows(tmp_path, 16777216)
+    rc, _, err, _ = run(["-f", str(conf), "--check-config"])
+    assert rc == 1, err
+    need = NEED.search(err)
+    assert need, err
+    assert int(need.group(1)) > 4096 and int(need.group(4)) == 16777216
+    assert "but only 256 MiB can be had (--no-huge -m 256)" in err, err
+    assert "lower flows.max" in err
+    vdev = pcap_vdev(0, rx=captures.sample, tx=tmp_path / "out.pcap")
+    start = time.monotonic()
+    rc, _, err2, _ = run(["-f", str(conf), "--exit-on-idle", "300"], [vdev],
+                         timeout=20)
+    elapsed = time.monotonic() - start
+    assert rc == 1, err2
+    assert elapsed < 10, "took %.1f s to refuse" % elapsed
+    need2 = NEED.search(err2)
+    assert need2 and need2.group(1) == need.group(1), err2
+    assert "but EAL can give only" in err2
+    assert "cannot create a flow table" not in err2

@@ -932,6 +932,9 @@ test_memory(void **state)
 		    RTE_ALIGN_CEIL(100 * sizeof(struct mg_tel_dest), line) +
 		    RTE_ALIGN_CEIL(50 * sizeof(struct mg_tel_rule), line);
 	assert_int_equal(mg_telemetry_lcore_bytes(), per_lcore);
+	assert_int_equal(mg_telemetry_lcore_bytes_for(1000, 100, 50),
+			 per_lcore);
+	assert_int_equal(mg_telemetry_lcore_bytes_for(1, 100, 50), 0);
 	base = mg_telemetry_memory();
 	/* the static blocks and the registry, which holds at least its
 	 * per-slot arrays */
