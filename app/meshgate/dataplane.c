@@ -260,36 +260,115 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	memset(dp, 0, sizeof(*dp));
 }
 
-/* Settings a reload cannot change: they size ports, pools and tables. */
 static void
-warn_restart_only(const struct mg_conf *old, const struct mg_conf *new)
+format_listen(const struct mg_telemetry_conf *t, char *buf, size_t len)
 {
-	bool ports = old->n_ports != new->n_ports;
+	char a[48];
+
+	if (!t->enabled) {
+		snprintf(buf, len, "off");
+		return;
+	}
+	mg_addr_format(&t->addr, a, sizeof(a));
+	snprintf(buf, len, t->addr.family == 6 ? "[%s]:%u" : "%s:%u", a,
+		 t->port);
+}
+
+/* Logs one restart-only setting the file changes; counts it. */
+static void
+pending(unsigned int *n, const char *path, const char *what,
+	const char *running, const char *file)
+{
+	MG_LOG(WARNING,
+	       "%s: %s changes from %s to %s only after a restart; %s stays "
+	       "in force",
+	       path, what, running, file, running);
+	(*n)++;
+}
+
+static void
+pending_u(unsigned int *n, const char *path, const char *what, uint64_t running,
+	  uint64_t file)
+{
+	char a[24], b[24];
+
+	if (running == file)
+		return;
+	snprintf(a, sizeof(a), "%" PRIu64, running);
+	snprintf(b, sizeof(b), "%" PRIu64, file);
+	pending(n, path, what, a, b);
+}
+
+static const char *
+mode_name(enum mg_mode m)
+{
+	return m == MG_MODE_TWO_ARM ? "two-arm" : "one-arm";
+}
+
+static bool
+ports_differ(const struct mg_conf *a, const struct mg_conf *b)
+{
 	unsigned int i;
 
-	for (i = 0; !ports && i < old->n_ports; i++)
-		ports = strcmp(old->ports[i].device, new->ports[i].device) !=
-				0 ||
-			old->ports[i].role != new->ports[i].role ||
-			memcmp(&old->ports[i].profile, &new->ports[i].profile,
-			       sizeof(old->ports[i].profile)) != 0;
-	if (ports || old->mode != new->mode || old->burst != new->burst ||
-	    old->mbufs != new->mbufs || old->n_lcores != new->n_lcores ||
-	    memcmp(&old->flows, &new->flows, sizeof(old->flows)) != 0 ||
-	    memcmp(&old->l7, &new->l7, sizeof(old->l7)) != 0)
-		MG_LOG(WARNING,
-		       "%s: mode, ports, burst, mempool, lcores, flows and "
-		       "l7 take effect only after a restart",
-		       new->path);
+	if (a->n_ports != b->n_ports)
+		return true;
+	for (i = 0; i < a->n_ports; i++)
+		if (strcmp(a->ports[i].name, b->ports[i].name) != 0 ||
+		    strcmp(a->ports[i].device, b->ports[i].device) != 0 ||
+		    a->ports[i].role != b->ports[i].role ||
+		    memcmp(&a->ports[i].profile, &b->ports[i].profile,
+			   sizeof(a->ports[i].profile)) != 0)
+			return true;
+	return false;
+}
+
+unsigned int
+mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
+{
+	const char *path = file->path;
+	char a[64], b[64];
+	unsigned int n = 0;
+
+	if (run->mode != file->mode)
+		pending(&n, path, "mode", mode_name(run->mode),
+			mode_name(file->mode));
+	pending_u(&n, path, "burst", run->burst, file->burst);
+	pending_u(&n, path, "mempool.mbufs", run->mbufs, file->mbufs);
+	pending_u(&n, path, "mempool.cache", run->mbuf_cache, file->mbuf_cache);
+	if (ports_differ(run, file))
+		pending(&n, path, "ports (names, devices, roles or profiles)",
+			"the running ports", "the file's");
+	if (run->n_lcores != file->n_lcores ||
+	    memcmp(run->lcores, file->lcores,
+		   run->n_lcores * sizeof(run->lcores[0])) != 0)
+		pending(&n, path, "lcores", "the running workers",
+			"the file's");
+	pending_u(&n, path, "flows.max", run->flows.max_flows,
+		  file->flows.max_flows);
+	if (memcmp(&run->flows, &file->flows, sizeof(run->flows)) != 0 &&
+	    run->flows.max_flows == file->flows.max_flows)
+		pending(&n, path, "flows timeouts", "the running ones",
+			"the file's");
+	pending_u(&n, path, "l7.max_request_bytes", run->l7.max_request_bytes,
+		  file->l7.max_request_bytes);
+	pending_u(&n, path, "l7.max_pending", run->l7.max_pending,
+		  file->l7.max_pending);
+	format_listen(&run->telemetry, a, sizeof(a));
+	format_listen(&file->telemetry, b, sizeof(b));
+	if (strcmp(a, b) != 0)
+		pending(&n, path, "telemetry.listen", a, b);
+	pending_u(&n, path, "telemetry.max_label_sets",
+		  run->telemetry.max_label_sets,
+		  file->telemetry.max_label_sets);
+	return n;
 }
 
 int
-mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
-		    const struct mg_conf *conf, unsigned int qsbr_id)
+mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
+		    unsigned int qsbr_id)
 {
 	struct mg_ruleset *fresh, *old;
 
-	warn_restart_only(running, conf);
 	fresh = build_ruleset(conf, dp->health, dp->n_workers);
 	if (fresh == NULL)
 		return -1;

@@ -30,10 +30,16 @@
 
 /* Long options of EAL 22.11 that take a value ("--x v" or "--x=v"). */
 static const char *const long_with_value[] = {
-	"base-virtaddr", "file-prefix", "huge-dir", "iova-mode", "lcores",
-	"log-level", "trace", "trace-dir", "trace-bufsz", "trace-mode",
-	"main-lcore", "mbuf-pool-ops-name", "block", "allow", "proc-type",
-	"socket-mem", "socket-limit", "syslog", "vdev", "vfio-intr",
+	"base-virtaddr", "file-prefix",
+	"huge-dir",	 "iova-mode",
+	"lcores",	 "log-level",
+	"trace",	 "trace-dir",
+	"trace-bufsz",	 "trace-mode",
+	"main-lcore",	 "mbuf-pool-ops-name",
+	"block",	 "allow",
+	"proc-type",	 "socket-mem",
+	"socket-limit",	 "syslog",
+	"vdev",		 "vfio-intr",
 	"vfio-vf-token", "force-max-simd-bitwidth",
 };
 /* Short options of EAL 22.11 that take a value ("-l0,1" or "-l 0,1"). */
@@ -112,7 +118,9 @@ static void
 short_option(struct mg_eal_opts *o, char opt, const char *value)
 {
 	switch (opt) {
-	case 'm': o->mem_mb = value != NULL ? strtoull(value, NULL, 10) : 0; break;
+	case 'm':
+		o->mem_mb = value != NULL ? strtoull(value, NULL, 10) : 0;
+		break;
 	case 'l': o->corelist = value; break;
 	case 'c': o->coremask = value; break;
 	case 'a':
@@ -135,8 +143,8 @@ mg_eal_opts_scan(int argc, char **argv, struct mg_eal_opts *o)
 
 		if (strncmp(a, "--", 2) == 0 && a[2] != '\0') {
 			const char *name = a + 2, *eq = strchr(name, '=');
-			size_t len = eq != NULL ? (size_t)(eq - name)
-						: strlen(name);
+			size_t len =
+				eq != NULL ? (size_t)(eq - name) : strlen(name);
 
 			if (eq != NULL)
 				value = eq + 1;
@@ -376,8 +384,7 @@ prefix_in_use(const struct mg_eal_opts *o, char *why, size_t len)
 		if (base == NULL)
 			base = "/tmp";
 	}
-	snprintf(path, sizeof(path), "%s/dpdk/%s/config", base,
-		 o->file_prefix);
+	snprintf(path, sizeof(path), "%s/dpdk/%s/config", base, o->file_prefix);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -557,7 +564,8 @@ mg_eal_explain(const struct mg_eal_opts *o, int err)
 		snprintf(why, sizeof(why),
 			 "EAL initialisation failed%s%s; its messages above "
 			 "say where",
-			 err != 0 ? ": " : "", err != 0 ? rte_strerror(err) : "");
+			 err != 0 ? ": " : "",
+			 err != 0 ? rte_strerror(err) : "");
 	}
 	fprintf(stderr, "meshgate: cannot start DPDK: %s\n", why);
 	return status;

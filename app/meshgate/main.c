@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -56,7 +57,8 @@ struct gateway {
 	uint64_t start_tsc;
 	uint64_t stop_tsc;
 	struct mg_dataplane dp;
-	struct mg_prom *prom; /* /metrics endpoint, or NULL */
+	struct mg_prom *prom;		    /* /metrics endpoint, or NULL */
+	struct mg_telemetry_config history; /* loads and reloads */
 	/* control tick state */
 	uint64_t next_tick_tsc;
 	uint64_t last_rx;
@@ -155,8 +157,10 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 	return 0;
 }
 
+/* Loads @p path; its errors go to stderr as FILE:LINE: lines, through
+ * the log (timestamped) when @p log, as they are for a running gateway. */
 static struct mg_conf *
-load_conf(const char *path)
+load_conf(const char *path, bool log)
 {
 	struct mg_conf_errors *errs = malloc(sizeof(*errs));
 	struct mg_conf *conf;
@@ -167,8 +171,13 @@ load_conf(const char *path)
 		return NULL;
 	}
 	conf = mg_conf_load(path, MG_DRIVERS_CONF_DIR, errs);
-	for (i = 0; i < errs->n && i < MG_CONF_MAX_ERRORS; i++)
-		fprintf(stderr, "%s\n", errs->msg[i]);
+	for (i = 0; i < errs->n && i < MG_CONF_MAX_ERRORS; i++) {
+		if (log)
+			rte_log(RTE_LOG_ERR, mg_logtype_app, "%s\n",
+				errs->msg[i]);
+		else
+			fprintf(stderr, "%s\n", errs->msg[i]);
+	}
 	if (errs->n > MG_CONF_MAX_ERRORS)
 		fprintf(stderr, "%s: %u more errors not shown\n", path,
 			errs->n - MG_CONF_MAX_ERRORS);
@@ -297,26 +306,47 @@ ports_counters(void *arg, struct mg_telemetry_port *out, unsigned int max)
 	return (int)n;
 }
 
+static double
+wall_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* SIGHUP: the file is read again; a config that fails validation or
- * cannot be built leaves the running ruleset in place. */
+ * cannot be built leaves the running ruleset in place. Settings that
+ * need a restart keep their running values, and say so. */
 static void
 reload(struct gateway *gw, unsigned int qsbr_id)
 {
+	struct mg_telemetry_config *h = &gw->history;
 	struct mg_conf *conf;
+	unsigned int n;
 
 	MG_LOG(INFO, "%s: reloading", gw->conf->path);
-	conf = load_conf(gw->conf->path);
-	if (conf == NULL) {
+	conf = load_conf(gw->conf->path, true);
+	if (conf == NULL || mg_dataplane_reload(&gw->dp, conf, qsbr_id) != 0) {
 		MG_LOG(ERR, "%s: rejected; the running config stays",
 		       gw->conf->path);
-		return;
+		h->reloads_failure++;
+	} else {
+		n = mg_conf_restart_changes(gw->conf, conf);
+		h->restart_pending = n > 0;
+		h->reloads_success++;
+		h->last_success_s = wall_clock();
+		if (n == 0)
+			MG_LOG(INFO, "%s: new ruleset in force", conf->path);
+		else
+			MG_LOG(INFO,
+			       "%s: new ruleset in force; %u setting(s) wait "
+			       "for a restart (meshgate_config_restart_pending "
+			       "1)",
+			       conf->path, n);
 	}
-	if (mg_dataplane_reload(&gw->dp, gw->conf, conf, qsbr_id) == 0)
-		MG_LOG(INFO, "%s: new ruleset in force", conf->path);
-	else
-		MG_LOG(ERR, "%s: rejected; the running config stays",
-		       conf->path);
 	mg_conf_free(conf);
+	mg_telemetry_set_config(h);
 }
 
 /* Control plane work: reload on SIGHUP and the idle stop. Runs on the
@@ -558,8 +588,11 @@ main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct gateway gw = { 0 };
+	struct mg_dev_locks locks = { 0 };
 	struct mg_mem_estimate mem;
+	char **eal_argv = NULL;
 	struct mg_eal_opts eo;
+	int eal_argc;
 	unsigned int i, pool_n = 0, in_use = 0;
 	uint64_t heap_base;
 	char parts[512];
@@ -574,13 +607,20 @@ main(int argc, char **argv)
 
 	/* EAL sees only the options before "--"; meshgate reads some */
 	mg_eal_opts_scan(sep ? sep : 1, argv, &eo);
-	gw.conf = load_conf(o.conf_path);
+	gw.conf = load_conf(o.conf_path, !o.check_config);
 	if (gw.conf == NULL)
 		return EXIT_FAILURE;
 	if (o.check_config)
 		return check_config(gw.conf, o.conf_path, &eo);
-
-	if (rte_eal_init(sep ? sep : 1, argv) < 0) {
+	/* before EAL probes anything: a refused gateway touches no device */
+	if (mg_dev_lock(gw.conf, &eo, &locks) < 0)
+		goto out_conf;
+	eal_argv = mg_eal_argv(sep ? sep : 1, argv, &eo, &eal_argc);
+	if (eal_argv == NULL) {
+		fprintf(stderr, "meshgate: out of memory\n");
+		goto out_conf;
+	}
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
 		status = mg_eal_explain(&eo, rte_errno);
 		goto out_conf;
 	}
@@ -623,6 +663,8 @@ main(int argc, char **argv)
 	       (double)(mg_mem_in_use() - heap_base) / MIB);
 	if (start_prometheus(&gw) < 0)
 		goto out_workers;
+	gw.history.last_success_s = wall_clock();
+	mg_telemetry_set_config(&gw.history);
 
 	run(&gw, &o);
 	status = EXIT_SUCCESS;
@@ -648,6 +690,8 @@ out_eal:
 	mg_telemetry_fini();
 	rte_eal_cleanup();
 out_conf:
+	mg_dev_unlock(&locks);
+	free(eal_argv);
 	mg_conf_free(gw.conf);
 	return status;
 }

@@ -102,9 +102,8 @@ pool_memsize(uint32_t n, uint32_t cache, size_t page)
 	struct rte_mempool_objsz sz;
 	size_t obj, head;
 
-	obj = rte_mempool_calc_obj_size(sizeof(struct rte_mbuf) +
-						RTE_MBUF_DEFAULT_BUF_SIZE,
-					0, &sz);
+	obj = rte_mempool_calc_obj_size(
+		sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, 0, &sz);
 	head = RTE_MEMPOOL_HEADER_SIZE((struct rte_mempool *)NULL, cache) +
 	       sizeof(struct rte_pktmbuf_pool_private);
 	return objects_memsize(n, obj, page) +

@@ -124,13 +124,23 @@ void mg_dataplane_fini(struct mg_dataplane *dp);
  * Publish a ruleset built from @p conf and free the old one once no
  * worker can read it. On failure the running ruleset stays.
  *
- * @param running  Config in force (to warn about restart-only changes).
  * @param qsbr_id  Caller's RCU reader id, or RTE_QSBR_THRID_INVALID when
  *                 the caller is not a worker.
  * @return 0, or -1 with the reason logged.
  */
-int mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
-			const struct mg_conf *conf, unsigned int qsbr_id);
+int mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
+			unsigned int qsbr_id);
+
+/**
+ * Settings of @p file that differ from the running config @p run and
+ * take effect only after a restart (they size ports, pools, tables and
+ * registries, or, for telemetry.listen, bind the management socket):
+ * each is logged with both values, saying the running one stays.
+ *
+ * @return How many differ.
+ */
+unsigned int mg_conf_restart_changes(const struct mg_conf *run,
+				     const struct mg_conf *file);
 
 /** Called by a worker that also runs the control plane (single core). */
 typedef void (*mg_control_fn)(void *arg, unsigned int qsbr_id);

@@ -9,6 +9,7 @@
 #ifndef MESHGATE_STARTUP_H
 #define MESHGATE_STARTUP_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -136,6 +137,7 @@ uint64_t mg_mem_in_use(void);
 struct mg_dev_locks {
 	unsigned int n;
 	int fd[MG_CONF_MAX_PORTS];
+	char path[MG_CONF_MAX_PORTS][PATH_MAX];
 };
 
 /**
@@ -145,7 +147,8 @@ struct mg_dev_locks {
  * flock()s on files under /run/meshgate (MESHGATE_LOCK_DIR overrides):
  * the kernel drops them when the process dies, so a crash leaves no
  * stale lock. Devices without such a resource (pcap files, null, ring)
- * are not locked.
+ * are not locked. A directory that cannot be written (not root) is
+ * warned about and the gateway starts unguarded.
  *
  * @return 0; -EBUSY with the holder named on stderr; another negative
  *         errno with the reason on stderr.
@@ -153,7 +156,7 @@ struct mg_dev_locks {
 int mg_dev_lock(const struct mg_conf *conf, const struct mg_eal_opts *o,
 		struct mg_dev_locks *locks);
 
-/** Release what mg_dev_lock() took. */
+/** Release what mg_dev_lock() took and remove its files. */
 void mg_dev_unlock(struct mg_dev_locks *locks);
 
 /**

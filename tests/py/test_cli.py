@@ -3,6 +3,7 @@
 """Command line and configuration checking: exit codes, messages, and the
 FILE:LINE: errors of --check-config for every bad file in tests/configs."""
 
+import fcntl
 import os
 import re
 import shutil
@@ -357,3 +358,131 @@ def test_huge_flow_table_fails_fast(run, captures, tmp_path):
     assert need2 and need2.group(1) == need.group(1), err2
     assert "but EAL can give only" in err2
     assert "cannot create a flow table" not in err2
+
+
+# --------------------------------------------- no leftovers, no collisions
+
+HUGE_NEED = 32          # free 2 MiB pages a hugepage run needs here
+HUGEPAGES = Path("/sys/kernel/mm/hugepages/hugepages-2048kB")
+
+
+@pytest.fixture
+def free_hugepages():
+    """At least HUGE_NEED free 2 MiB hugepages: reserved here when the
+    machine has fewer, and given back afterwards (unless someone else
+    changed the reservation meanwhile)."""
+    nr = HUGEPAGES / "nr_hugepages"
+
+    def free():
+        return int((HUGEPAGES / "free_hugepages").read_text()) - \
+            int((HUGEPAGES / "resv_hugepages").read_text())
+    before = int(nr.read_text())
+    added = max(0, HUGE_NEED - free())
+    if added:
+        nr.write_text(str(before + added))
+    try:
+        assert free() >= HUGE_NEED, "cannot reserve %d hugepages" % HUGE_NEED
+        yield
+    finally:
+        if added and int(nr.read_text()) == before + added:
+            nr.write_text(str(before))
+
+
+# Mounts a hugetlbfs of its own, starts the gateway, waits for the test
+# (a line on stdin), then shows the mount's files and the KiB its pages
+# hold, signals the gateway, and shows them again.
+HUGE_RUN = r"""
+dir=$1 sig=$2; shift 2
+mount -t hugetlbfs -o size=256M nodev "$dir" || exit 90
+"$@" & pid=$!
+read -r _
+echo "during $(ls "$dir" | wc -l) $(df -k --output=used "$dir" | tail -1)"
+kill -"$sig" "$pid"; wait "$pid"; echo "rc $?"
+echo "after $(ls "$dir" | wc -l) $(df -k --output=used "$dir" | tail -1)"
+"""
+
+
+@pytest.mark.skipif(ROOT_WHY is not None, reason=str(ROOT_WHY))
+@pytest.mark.parametrize("sig,eal,left", [
+    ("INT", [], False), ("KILL", [], False),
+    ("INT", ["--huge-unlink=never"], True)],
+    ids=["stopped", "killed", "operator-keeps-files"])
+def test_hugepage_files_released(meshgate_bin, mg, captures, tmp_path,
+                                 free_hugepages, sig, eal, left):
+    """On hugepages (a hugetlbfs of the test's own, in a private mount
+    namespace), the gateway's pages are in use while it runs but no file
+    names them (it passes --huge-unlink to EAL), so nothing stays pinned
+    after it stops — by SIGINT or by SIGKILL. An explicit
+    --huge-unlink=never is the operator's choice: the files stay (which
+    shows the check sees them)."""
+    mnt = tmp_path / "huge"
+    mnt.mkdir()
+    conf = tmp_path / "quiet.conf"
+    conf.write_text((CONFIGS / "one_arm.conf").read_text() +
+                    'telemetry = { listen = "off"; };\n')
+    prefix = mg.new_prefix()
+    argv = [meshgate_bin, "--no-pci", "-l", "0,1", "--huge-dir", mnt,
+            "--file-prefix", prefix, "--log-level", "lib.*:error",
+            "--vdev", pcap_vdev(0, rx=captures.sample, infinite=True)] + \
+        eal + ["--", "-f", conf]
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         HUGE_RUN, "sh", str(mnt), sig] + [str(a) for a in argv],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        mg_telemetry.connect_when_ready(prefix, "/meshgate/stats", "rx", 20,
+                                        proc=proc).close()
+        out, err = proc.communicate("go\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    during = re.search(r"^during (\d+)\s+(\d+)$", out, re.M)
+    after = re.search(r"^after (\d+)\s+(\d+)$", out, re.M)
+    assert during and after, out + err
+    assert int(during.group(2)) > 0, "no hugepage in use:\n" + err
+    if sig == "INT":
+        assert re.search(r"^rc 0$", out, re.M), out + err
+    if left:
+        assert int(during.group(1)) > 0 and int(after.group(1)) > 0, out
+        assert int(after.group(2)) > 0, out
+    else:
+        assert (during.group(1), after.group(1)) == ("0", "0"), out
+        assert after.group(2) == "0", "pages still pinned:\n" + out
+
+
+def test_device_lock_pci(meshgate_bin, mg, tmp_path):
+    """A port on a PCI device whose lock another gateway holds (this test
+    holds it, as a gateway would): exit 1 before EAL starts, naming the
+    port, the device, the holder's pid and the lock file. The short form
+    of the address ("00:1f.6") is the same device as the long one."""
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    conf = tmp_path / "pci.conf"
+    conf.write_text('ports = ( { name = "uplink"; device = "00:1f.6"; '
+                    'profile = "e1000"; } );\n'
+                    'telemetry = { listen = "off"; };\n')
+    lock = locks / "pci-0000:00:1f.6.lock"
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("%d\n" % os.getpid())
+        f.flush()
+        proc = subprocess.run(
+            mg.argv(["-f", str(conf)], lcores="0"), capture_output=True,
+            text=True, timeout=30, stdin=subprocess.DEVNULL, cwd=REPO,
+            env=dict(os.environ, MESHGATE_LOCK_DIR=str(locks)))
+    assert proc.returncode == 1, proc.stderr
+    assert ("meshgate: port uplink: device 00:1f.6 is in use by another "
+            "gateway (pid %d, lock %s)" % (os.getpid(), lock)) in \
+        proc.stderr, proc.stderr
+    assert "EAL:" not in proc.stderr, "EAL started:\n" + proc.stderr
+    # released: the next one gets past the lock (and stops later, at
+    # the missing device), and removes the lock file when it exits
+    proc = subprocess.run(
+        mg.argv(["-f", str(conf)], lcores="0"), capture_output=True,
+        text=True, timeout=30, stdin=subprocess.DEVNULL, cwd=REPO,
+        env=dict(os.environ, MESHGATE_LOCK_DIR=str(locks)))
+    assert proc.returncode == 1, proc.stderr
+    assert "no DPDK device '00:1f.6'" in proc.stderr, proc.stderr
+    assert not lock.exists()

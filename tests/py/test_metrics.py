@@ -721,6 +721,63 @@ def test_reload_keeps_counters(replay):
                    rule="frontend-shop-v2", decision="allow") in (None, 0)
 
 
+def config_history(m):
+    return (m.value("meshgate_config_reloads_total", result="success"),
+            m.value("meshgate_config_reloads_total", result="failure"),
+            m.value("meshgate_config_last_reload_success_timestamp_"
+                    "seconds"),
+            m.value("meshgate_config_restart_pending"))
+
+
+def test_reload_restart_only(replay):
+    """SIGHUP with settings that need a restart (telemetry.listen,
+    flows.max): the log names each with its running and new value and
+    says the running one stays; /metrics keeps answering on the running
+    address (the new one stays closed), the flow table keeps its size,
+    meshgate_config_restart_pending turns 1 and the success is counted
+    with its time. A broken file then counts a failure and changes
+    nothing else; the original file back clears the pending flag."""
+    success, failure, stamp, pending = config_history(replay.metrics())
+    assert (failure, pending) == (0, 0), (failure, pending)
+    assert 0 < stamp <= time.time()
+    original = replay.conf.read_text()
+    new_port = free_port()
+    running = "127.0.0.1:%d" % replay.port
+    text = original.replace('"%s"' % running, '"127.0.0.1:%d"' % new_port)
+    text = text.replace("max = 1024;", "max = 2048;")
+    assert text.count("2048") == 1 and str(new_port) in text
+
+    def reload(content, word):
+        mark = len(replay.log())
+        replay.conf.write_text(content)
+        replay.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: word in replay.log()[mark:], 10,
+                 "%r in the log:\n%s" % (word, replay.log()[mark:]))
+        return replay.log()[mark:]
+    log = reload(text, "new ruleset in force")
+    assert ("telemetry.listen changes from %s to 127.0.0.1:%d only after "
+            "a restart; %s stays in force" % (running, new_port, running)) \
+        in log, log
+    assert ("flows.max changes from 1024 to 2048 only after a restart; "
+            "1024 stays in force") in log, log
+    assert "2 setting(s) wait for a restart" in log, log
+    m = replay.metrics()                    # the running address
+    s1, f1, stamp1, pending1 = config_history(m)
+    assert (s1, f1, pending1) == (success + 1, 0, 1)
+    assert stamp < stamp1 <= time.time()
+    assert m.value("meshgate_flow_table_capacity") == 1024
+    with pytest.raises(OSError):
+        http_get("http://127.0.0.1:%d/metrics" % new_port)
+
+    reload(text + "\nbroken(\n", "rejected; the running config stays")
+    assert config_history(replay.metrics()) == (s1, 1, stamp1, 1)
+
+    reload(original, "new ruleset in force")
+    s2, f2, stamp2, pending2 = config_history(replay.metrics())
+    assert (s2, f2, pending2) == (success + 2, 1, 0)
+    assert stamp2 > stamp1
+
+
 FILLERS = 8
 
 
