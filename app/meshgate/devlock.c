@@ -30,11 +30,14 @@
 
 #include "startup.h"
 
-#define LOCK_DIR     "/run/meshgate"
-#define KEY_LEN	     128
+#define LOCK_DIR "/run/meshgate"
+#define KEY_LEN	 128
 /* vdev arguments that name the network interface a port opens */
 static const char *const iface_args[] = {
-	"iface=", "rx_iface=", "rx_iface_in=", "tx_iface=",
+	"iface=",
+	"rx_iface=",
+	"rx_iface_in=",
+	"tx_iface=",
 };
 
 /* "0000:03:00.0" or "03:00.0" (domain 0) as domain:bus:dev.fn; false

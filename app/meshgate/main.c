@@ -33,6 +33,9 @@
 #define MIB	   (1024.0 * 1024.0)
 /* How often the control tick looks at the counters. */
 #define TICK_US 10000
+/* /healthz: how long every worker has to show a new poll round. An idle
+ * worker makes millions a second, a busy one one per burst. */
+#define HEALTH_WINDOW_MS 250
 
 RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
 
@@ -59,6 +62,7 @@ struct gateway {
 	struct mg_dataplane dp;
 	struct mg_prom *prom;		    /* /metrics endpoint, or NULL */
 	struct mg_telemetry_config history; /* loads and reloads */
+	bool running; /* workers launched and not told to quit */
 	/* control tick state */
 	uint64_t next_tick_tsc;
 	uint64_t last_rx;
@@ -270,6 +274,80 @@ configure_telemetry(const struct mg_conf *conf)
 				      rules);
 }
 
+static uint64_t
+polls_of(unsigned int lcore)
+{
+	struct mg_stats_sum s;
+
+	mg_telemetry_lcore_read(lcore, &s);
+	return s.busy_polls + s.idle_polls;
+}
+
+/* /healthz: every worker completes poll rounds. Their poll counters
+ * (each worker bumps one per round anyway) are the heartbeat: each must
+ * move within HEALTH_WINDOW_MS of the request. Runs on the endpoint's
+ * thread and only reads the counters. */
+static bool
+gateway_healthy(void *arg, char *why, size_t len)
+{
+	const struct gateway *gw = arg;
+	uint64_t start[RTE_MAX_LCORE], deadline;
+	bool moved[RTE_MAX_LCORE] = { false };
+	unsigned int i, left = gw->n_workers, stuck = 0;
+
+	if (!__atomic_load_n(&gw->running, __ATOMIC_ACQUIRE)) {
+		snprintf(why, len,
+			 "workers not running (starting or stopping)");
+		return false;
+	}
+	for (i = 0; i < gw->n_workers; i++)
+		start[i] = polls_of(gw->lcore[i]);
+	deadline = rte_get_timer_cycles() +
+		   rte_get_timer_hz() * HEALTH_WINDOW_MS / 1000;
+	do {
+		rte_delay_us_sleep(100);
+		for (i = 0; i < gw->n_workers; i++)
+			if (!moved[i] && polls_of(gw->lcore[i]) != start[i]) {
+				moved[i] = true;
+				left--;
+			}
+	} while (left > 0 && rte_get_timer_cycles() < deadline);
+	if (left == 0)
+		return true;
+	for (i = 0; i < gw->n_workers; i++)
+		if (!moved[i] && stuck++ == 0)
+			snprintf(why, len,
+				 "lcore %u made no poll round in %u ms%s",
+				 gw->lcore[i], HEALTH_WINDOW_MS,
+				 left > 1 ? " (and other lcores)" : "");
+	return false;
+}
+
+/* /ready: workers running, a ruleset in force, every port's link up. */
+static bool
+gateway_ready(void *arg, char *why, size_t len)
+{
+	const struct gateway *gw = arg;
+	unsigned int i;
+
+	if (!__atomic_load_n(&gw->running, __ATOMIC_ACQUIRE)) {
+		snprintf(why, len,
+			 "workers not running (starting or stopping)");
+		return false;
+	}
+	if (__atomic_load_n(&gw->dp.ruleset, __ATOMIC_ACQUIRE) == NULL) {
+		snprintf(why, len, "no ruleset loaded");
+		return false;
+	}
+	for (i = 0; i < gw->conf->n_ports; i++)
+		if (!mg_port_link_up(&gw->ports[i])) {
+			snprintf(why, len, "port %s: link down",
+				 gw->ports[i].name);
+			return false;
+		}
+	return true;
+}
+
 /* The /metrics endpoint on the management address. A bind failure of
  * the implicit default only warns — the data plane never depends on it —
  * but an address the operator wrote must work. */
@@ -277,11 +355,13 @@ static int
 start_prometheus(struct gateway *gw)
 {
 	const struct mg_telemetry_conf *t = &gw->conf->telemetry;
+	const struct mg_prom_checks checks = { gateway_healthy, gateway_ready,
+					       gw };
 	char err[256] = "";
 
 	if (!t->enabled)
 		return 0;
-	gw->prom = mg_prom_start(&t->addr, t->port, err, sizeof(err));
+	gw->prom = mg_prom_start(&t->addr, t->port, &checks, err, sizeof(err));
 	if (gw->prom != NULL)
 		return 0;
 	if (t->explicit_listen) {
@@ -389,17 +469,21 @@ run(struct gateway *gw, const struct options *o)
 	if (gw->main_forwards) {
 		gw->workers[0]->control = control_tick;
 		gw->workers[0]->control_arg = gw;
+		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
 		mg_worker_main(gw->workers[0]);
 	} else {
 		for (i = 0; i < gw->n_workers; i++)
 			rte_eal_remote_launch(mg_worker_main, gw->workers[i],
 					      gw->lcore[i]);
+		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
 		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
 			usleep(TICK_US);
 			control_tick(gw, RTE_QSBR_THRID_INVALID);
 		}
+		__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 		rte_eal_mp_wait_lcore();
 	}
+	__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 	gw->stop_tsc = rte_get_timer_cycles();
 }
 
@@ -598,7 +682,8 @@ main(int argc, char **argv)
 	char parts[512];
 	int sep, rc, status = EXIT_FAILURE;
 
-	rte_openlog_stream(stderr);
+	if (mg_log_setup() < 0)
+		rte_openlog_stream(stderr);
 	sep = split_args(argc, argv);
 	rc = parse_options(sep ? argc - sep : argc, sep ? argv + sep : argv,
 			   argv[0], &o);

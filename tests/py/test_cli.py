@@ -3,6 +3,7 @@
 """Command line and configuration checking: exit codes, messages, and the
 FILE:LINE: errors of --check-config for every bad file in tests/configs."""
 
+import datetime
 import fcntl
 import os
 import re
@@ -486,3 +487,79 @@ def test_device_lock_pci(meshgate_bin, mg, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "no DPDK device '00:1f.6'" in proc.stderr, proc.stderr
     assert not lock.exists()
+
+
+# ------------------------------------------------------------------ logs
+
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) "
+                   r"(.*)$")
+
+
+def run_logged(meshgate_bin, mg, conf, vdev, stderr_path, env=None):
+    """A replay whose stderr goes to a file (so that its device and inode
+    can be named in JOURNAL_STREAM). Returns (rc, stderr text)."""
+    with open(stderr_path, "w") as err:
+        proc = subprocess.run(
+            mg.argv(["-f", str(conf), "--exit-on-idle", "300"], [vdev],
+                    prefix=mg.new_prefix()),
+            stdout=subprocess.DEVNULL, stderr=err, timeout=30,
+            stdin=subprocess.DEVNULL, cwd=REPO,
+            env=dict(os.environ, **(env or {})))
+    return proc.returncode, Path(stderr_path).read_text()
+
+
+def journal_stream(path):
+    st = os.stat(path)
+    return "%d:%d" % (st.st_dev, st.st_ino)
+
+
+def test_log_lines_timestamped(meshgate_bin, mg, captures, tmp_path):
+    """Every line meshgate's log writes carries an RFC 3339 timestamp
+    (local time, milliseconds, offset) taken during the run; a
+    JOURNAL_STREAM that is not this stderr (redirected elsewhere by the
+    service) changes nothing."""
+    vdev = pcap_vdev(0, rx=captures.sample, tx=tmp_path / "out.pcap")
+    errf = tmp_path / "stderr.log"
+    errf.write_text("")
+    start = time.time()
+    rc, err = run_logged(meshgate_bin, mg, CONFIGS / "one_arm.conf", vdev,
+                         errf, {"JOURNAL_STREAM": "1:2"})
+    end = time.time()
+    assert rc == 0, err
+    ours = [ln for ln in err.splitlines() if "meshgate: " in ln]
+    assert len(ours) >= 4, err
+    for line in ours:
+        m = STAMP.match(line)
+        assert m, "no timestamp: %r" % line
+        when = datetime.datetime.fromisoformat(m.group(1)).timestamp()
+        assert start - 1 <= when <= end + 1, line
+        assert m.group(2).startswith("meshgate: "), line
+    assert any("no packet for 300 ms: stopping" in ln for ln in ours)
+
+
+def test_log_for_journald(meshgate_bin, mg, captures, tmp_path):
+    """Run by systemd with stderr to the journal (JOURNAL_STREAM names
+    this stderr): no timestamps (the journal stamps each line) but each
+    line opens with the syslog priority journald records: <6> info,
+    <3> errors."""
+    vdev = pcap_vdev(0, rx=captures.sample, tx=tmp_path / "out.pcap")
+    errf = tmp_path / "stderr.log"
+    errf.write_text("")
+    env = {"JOURNAL_STREAM": journal_stream(errf)}
+    rc, err = run_logged(meshgate_bin, mg, CONFIGS / "one_arm.conf", vdev,
+                         errf, env)
+    assert rc == 0, err
+    ours = [ln for ln in err.splitlines() if "meshgate: " in ln]
+    assert ours, err
+    for line in ours:
+        assert not STAMP.match(line), line
+        assert re.match(r"^<[0-7]>meshgate: ", line), line
+    assert "<6>meshgate: port edge: net_pcap0 is port 0" in err, err
+    # an error, at start-up: priority 3
+    errf2 = tmp_path / "stderr2.log"
+    errf2.write_text("")
+    env = {"JOURNAL_STREAM": journal_stream(errf2)}
+    rc, err = run_logged(meshgate_bin, mg, with_flows(tmp_path, 16777216),
+                         vdev, errf2, env)
+    assert rc == 1, err
+    assert re.search(r"^<3>meshgate: .*needs about \d+ MiB", err, re.M), err
