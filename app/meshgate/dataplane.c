@@ -286,6 +286,17 @@ pending(unsigned int *n, const char *path, const char *what,
 	(*n)++;
 }
 
+/* The same for a setting too long to quote. */
+static void
+differ(unsigned int *n, const char *path, const char *what)
+{
+	MG_LOG(WARNING,
+	       "%s: %s differ from the running ones and change only after a "
+	       "restart; the running ones stay in force",
+	       path, what);
+	(*n)++;
+}
+
 static void
 pending_u(unsigned int *n, const char *path, const char *what, uint64_t running,
 	  uint64_t file)
@@ -322,10 +333,25 @@ ports_differ(const struct mg_conf *a, const struct mg_conf *b)
 	return false;
 }
 
+static bool
+lcores_differ(const struct mg_conf *a, const struct mg_conf *b)
+{
+	unsigned int i;
+
+	if (a->n_lcores != b->n_lcores)
+		return true;
+	for (i = 0; i < a->n_lcores; i++)
+		if (a->lcores[i].lcore != b->lcores[i].lcore ||
+		    a->lcores[i].queue != b->lcores[i].queue)
+			return true;
+	return false;
+}
+
 unsigned int
 mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 {
 	const char *path = file->path;
+	struct mg_flow_conf ft;
 	char a[64], b[64];
 	unsigned int n = 0;
 
@@ -336,19 +362,15 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 	pending_u(&n, path, "mempool.mbufs", run->mbufs, file->mbufs);
 	pending_u(&n, path, "mempool.cache", run->mbuf_cache, file->mbuf_cache);
 	if (ports_differ(run, file))
-		pending(&n, path, "ports (names, devices, roles or profiles)",
-			"the running ports", "the file's");
-	if (run->n_lcores != file->n_lcores ||
-	    memcmp(run->lcores, file->lcores,
-		   run->n_lcores * sizeof(run->lcores[0])) != 0)
-		pending(&n, path, "lcores", "the running workers",
-			"the file's");
+		differ(&n, path, "ports (names, devices, roles or profiles)");
+	if (lcores_differ(run, file))
+		differ(&n, path, "lcores");
 	pending_u(&n, path, "flows.max", run->flows.max_flows,
 		  file->flows.max_flows);
-	if (memcmp(&run->flows, &file->flows, sizeof(run->flows)) != 0 &&
-	    run->flows.max_flows == file->flows.max_flows)
-		pending(&n, path, "flows timeouts", "the running ones",
-			"the file's");
+	ft = file->flows;
+	ft.max_flows = run->flows.max_flows;
+	if (memcmp(&run->flows, &ft, sizeof(ft)) != 0)
+		differ(&n, path, "flows timeouts");
 	pending_u(&n, path, "l7.max_request_bytes", run->l7.max_request_bytes,
 		  file->l7.max_request_bytes);
 	pending_u(&n, path, "l7.max_pending", run->l7.max_pending,

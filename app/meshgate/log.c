@@ -89,7 +89,7 @@ sink_write(void *cookie, const char *buf, size_t size)
 		if (s->line_start) {
 			if (s->journal) {
 				level = rte_log_cur_msg_loglevel();
-				/* RTE_LOG_EMERG (1) .. DEBUG (8): syslog 0..7 */
+				/* EMERG 1 .. DEBUG 8: syslog's 0 .. 7 */
 				if (level < 1 || level > 8)
 					level = RTE_LOG_INFO;
 				n += (size_t)snprintf(out + n, sizeof(out) - n,

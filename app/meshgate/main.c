@@ -36,6 +36,9 @@
 /* /healthz: how long every worker has to show a new poll round. An idle
  * worker makes millions a second, a busy one one per burst. */
 #define HEALTH_WINDOW_MS 250
+/* What EAL allocates for itself (memzones, telemetry, drivers) besides
+ * the estimate, for the -m or hugepages --check-config suggests. */
+#define EAL_OWN_BYTES (8u << 20)
 
 RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
 
@@ -610,14 +613,25 @@ check_config(struct mg_conf *conf, const char *path,
 	describe_need(conf, &e, need, sizeof(need));
 	avail = mg_mem_available_offline(eo, why, sizeof(why));
 	if (e.total > avail) {
+		/* what to ask for: the estimate and room for EAL's own */
+		size_t want = e.total + EAL_OWN_BYTES;
+		size_t page = mg_mem_page_size(false);
+		char fix[96];
+
+		if (eo->no_huge)
+			snprintf(fix, sizeof(fix), "-m %zu or more",
+				 (want + (1 << 20) - 1) >> 20);
+		else
+			snprintf(fix, sizeof(fix),
+				 "%zu hugepages of %zu KiB: "
+				 "scripts/hugepages.sh %zu",
+				 (want + page - 1) / page, page >> 10,
+				 (want + page - 1) / page);
 		fprintf(stderr,
 			"%s: %s with %u worker(s), but only %.0f MiB can be "
 			"had (%s): lower flows.max (or the other sizes), or "
 			"give DPDK more memory (%s)\n",
-			path, need, n_workers, (double)avail / MIB, why,
-			eo->no_huge
-				? "a larger -m"
-				: "reserve hugepages: scripts/hugepages.sh");
+			path, need, n_workers, (double)avail / MIB, why, fix);
 		status = EXIT_FAILURE;
 	}
 	if (status == EXIT_SUCCESS) {

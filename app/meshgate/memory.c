@@ -203,10 +203,15 @@ mg_mem_available_offline(const struct mg_eal_opts *o, char *why, size_t len)
 	avail = mg_hugepages_free(-1, &reserved, &page);
 	if (o->socket_limit_mb != 0 && avail > o->socket_limit_mb * MIB)
 		avail = o->socket_limit_mb * MIB;
+	/* legacy memory maps what -m asks at start and never grows */
+	if (o->legacy_mem && o->mem_mb != 0 && avail > o->mem_mb * MIB)
+		avail = o->mem_mb * MIB;
 	if (reserved != 0) {
-		snprintf(why, len, "free hugepages of %llu KiB%s",
+		snprintf(why, len, "free hugepages of %llu KiB%s%s",
 			 (unsigned long long)(page / 1024),
-			 o->socket_limit_mb != 0 ? ", --socket-limit" : "");
+			 o->socket_limit_mb != 0 ? ", --socket-limit" : "",
+			 o->legacy_mem && o->mem_mb != 0 ? ", --legacy-mem -m"
+							 : "");
 		return avail;
 	}
 	/* no hugepages yet (a host that only checks files): judge by the

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Copyright (c) 2026 meshgate authors
 """Command line and configuration checking: exit codes, messages, and the
-FILE:LINE: errors of --check-config for every bad file in tests/configs."""
+FILE:LINE: errors of --check-config for every bad file in tests/configs;
+EAL failures explained in one line (some in private mount namespaces, one
+as an unprivileged user); the memory estimate against what a start-up
+allocates; hugepage files released; device locks; log line formats."""
 
 import datetime
 import fcntl

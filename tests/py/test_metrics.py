@@ -9,7 +9,9 @@ the tests read it while it idles: every counter of every label set, rule
 and destination must equal what the generator wrote in metrics.json, in
 the Prometheus exposition (checked by promtool too) and through the DPDK
 telemetry commands (scripts/mg_telemetry.py and the stock
-dpdk-telemetry.py). A SIGHUP reload must leave every series as it was.
+dpdk-telemetry.py), and the NIC's own counters must match the capture. A
+SIGHUP reload must leave every series as it was; one that changes
+restart-only settings must keep them and say so.
 The last replay test stops it: clean exit, the frames forwarded, no mbuf
 leaked. Another run with max_label_sets too small for the config must
 lose nothing (the excess goes to the _overflow_ series).

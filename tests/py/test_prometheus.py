@@ -2,7 +2,8 @@
 # Copyright (c) 2026 meshgate authors
 """The Prometheus endpoint and the operator tooling around it: /metrics of
 a gateway replaying the mesh capture (status, content type, promtool,
-gzip, 404/405), a real Prometheus server scraping it, scripts/mg_top.py
+gzip, 404/405), /healthz and /ready (a stalled worker, a link down), a
+real Prometheus server scraping it, scripts/mg_top.py
 against the same gateway, and scripts/grafana/meshgate-dashboard.json
 (valid JSON, only exported metric names and labels, PromQL a real
 Prometheus accepts). Everything listens on loopback, on free ports."""
@@ -393,8 +394,11 @@ def check_probe(url, status, body):
 
 
 def test_health_and_ready(gateway):
-    """Next to /metrics: /healthz and /ready answer 200 "ok" while the
-    gateway forwards; POST is refused as for /metrics."""
+    """Next to /metrics: /healthz and /ready answer 200 "ok" once the
+    workers run (the endpoint starts just before them: until then both
+    say so with a 503); POST is refused as for /metrics."""
+    wait_for(lambda: http(gateway.url + "/ready")[0] == 200, READY_S,
+             "/ready answering 200")
     check_probe(gateway.url + "/healthz", 200, "ok\n")
     check_probe(gateway.url + "/ready", 200, "ok\n")
     assert http(gateway.url + "/healthz", method="POST")[0] == 405
@@ -404,7 +408,7 @@ def test_health_and_ready(gateway):
 
 
 L7_BASE = (CONFIGS / "l7_many_patterns.conf").read_text()
-STALL_PATTERNS = 1500   # a reload that compiles about a second or more
+STALL_PATTERNS = 2000   # a reload that loads and compiles for seconds
 
 
 def l7_conf(path, port, n):
@@ -432,7 +436,8 @@ def test_healthz_sees_a_stalled_worker(mg, run, mesh_pcap, tmp_path):
     gw = Gateway(mg, mesh_pcap, conf, port, tmp_path / "stats.json",
                  lcores="0")
     gw.wait_ready()
-    check_probe(gw.url + "/healthz", 200, "ok\n")
+    wait_for(lambda: http(gw.url + "/healthz")[0] == 200, READY_S,
+             "/healthz answering 200")
     mark = len(gw.log())
     l7_conf(conf, port, STALL_PATTERNS)
     gw.proc.send_signal(signal.SIGHUP)

@@ -181,7 +181,10 @@ def test_nic_missed_counted(meshgate_bin, tmp_path):
             socket.AF_PACKET, socket.SOCK_RAW))
         sock.bind(("nic1", 0))
         sock.setblocking(False)
-        before = mg_telemetry.query(prefix, "/meshgate/ports")["wire"]
+        # the ports answer once started, after the telemetry socket
+        before = wait_for(lambda: (mg_telemetry.query(
+            prefix, "/meshgate/ports") or {}).get("wire"), 10,
+            "/meshgate/ports answering")
         proc.send_signal(signal.SIGSTOP)
         try:
             sent = flood(sock, FLOOD_FRAME, FLOOD)
