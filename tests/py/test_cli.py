@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mgrun import CONFIGS, REPO, mg_telemetry, pcap_vdev
+from mgrun import CONFIGS, REPO, mg_telemetry, pcap_vdev, wait_for
 
 DEFAULT_CONF = REPO / "app" / "meshgate" / "meshgate.conf"
 BAD_CONFIGS = sorted(CONFIGS.glob("bad_*.conf"))
@@ -203,7 +203,8 @@ def test_file_prefix_in_use(mg, captures):
         mg.prefix, first.pid) in line, line
     assert "--file-prefix of its own" in line
     assert first.poll() is None, "the first gateway stopped"
-    assert mg_telemetry.query(mg.prefix, "/meshgate/stats")["rx"] > 0
+    wait_for(lambda: mg_telemetry.query(mg.prefix, "/meshgate/stats")["rx"]
+             > 0, 10, "the first gateway forwarding")
     rc, log = mg.stop(first)
     assert rc == 0, log
 
