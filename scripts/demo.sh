@@ -21,6 +21,19 @@ timeout 60 build/app/meshgate $eal_mem --no-pci -l 0,1 \
 	-- -f app/meshgate/meshgate.conf --exit-on-idle 200 \
 	--stats-json "$demo/stats.json"
 
+# The gateway unlinks its hugepage files as it maps them: none may stay
+# behind, pinning pages, in any hugetlbfs mount.
+left=0
+while read -r _ dir type _; do
+	[ "$type" = hugetlbfs ] || continue
+	n=$(find "$dir" -maxdepth 1 -name 'meshgate-demomap_*' | wc -l)
+	left=$((left + n))
+done </proc/mounts
+if [ "$left" -ne 0 ]; then
+	echo "meshgate: $left hugepage files left behind" >&2
+	exit 1
+fi
+
 /usr/bin/python3 - "$demo" <<'PY'
 import json
 import sys
@@ -43,3 +56,4 @@ print(f"  elapsed    {s['elapsed_s']:>8.3f} s, of which busy "
 print(f"  mbufs in use after exit: {s['mempool']['in_use']} "
       f"of {s['mempool']['size']}")
 PY
+echo "  hugepage files left behind: $left"

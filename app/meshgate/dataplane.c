@@ -25,9 +25,6 @@
  * ejection slots. */
 #define HEALTH_MAX	  4096
 #define HEALTH_MAX_GROUPS 4096
-/* Indirect mbufs for fragments on their way out: each refers to part of
- * a datagram held in a direct mbuf (rte_ipv4/6_fragment_packet()). */
-#define INDIRECT_MBUFS 2047
 /* ICMP errors and challenge ACKs a worker originates: per second and
  * at once (Linux sends at most 1000 ICMP errors a second, bursts of
  * 50, and as many challenge ACKs). */
@@ -199,7 +196,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
 
 	dp->indirect_pool = rte_pktmbuf_pool_create(
-		"mg_indirect", INDIRECT_MBUFS, 64, 0, 0, (int)rte_socket_id());
+		"mg_indirect", MG_INDIRECT_MBUFS, 64, 0, 0,
+		(int)rte_socket_id());
 	rc = rte_mbuf_dynflag_register(&(const struct rte_mbuf_dynflag){
 		.name = "mg_reassembled" });
 	if (dp->indirect_pool == NULL || rc < 0) {
@@ -294,40 +292,143 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	memset(dp, 0, sizeof(*dp));
 }
 
-/* Settings a reload cannot change: they size ports, pools and tables. */
 static void
-warn_restart_only(const struct mg_conf *old, const struct mg_conf *new)
+format_listen(const struct mg_telemetry_conf *t, char *buf, size_t len)
 {
-	bool ports = old->n_ports != new->n_ports;
+	char a[48];
+
+	if (!t->enabled) {
+		snprintf(buf, len, "off");
+		return;
+	}
+	mg_addr_format(&t->addr, a, sizeof(a));
+	snprintf(buf, len, t->addr.family == 6 ? "[%s]:%u" : "%s:%u", a,
+		 t->port);
+}
+
+/* Logs one restart-only setting the file changes; counts it. */
+static void
+pending(unsigned int *n, const char *path, const char *what,
+	const char *running, const char *file)
+{
+	MG_LOG(WARNING,
+	       "%s: %s changes from %s to %s only after a restart; %s stays "
+	       "in force",
+	       path, what, running, file, running);
+	(*n)++;
+}
+
+/* The same for a setting too long to quote. */
+static void
+differ(unsigned int *n, const char *path, const char *what)
+{
+	MG_LOG(WARNING,
+	       "%s: %s differ from the running ones and change only after a "
+	       "restart; the running ones stay in force",
+	       path, what);
+	(*n)++;
+}
+
+static void
+pending_u(unsigned int *n, const char *path, const char *what, uint64_t running,
+	  uint64_t file)
+{
+	char a[24], b[24];
+
+	if (running == file)
+		return;
+	snprintf(a, sizeof(a), "%" PRIu64, running);
+	snprintf(b, sizeof(b), "%" PRIu64, file);
+	pending(n, path, what, a, b);
+}
+
+static const char *
+mode_name(enum mg_mode m)
+{
+	return m == MG_MODE_TWO_ARM ? "two-arm" : "one-arm";
+}
+
+static bool
+ports_differ(const struct mg_conf *a, const struct mg_conf *b)
+{
 	unsigned int i;
 
-	for (i = 0; !ports && i < old->n_ports; i++)
-		ports = strcmp(old->ports[i].device, new->ports[i].device) !=
-				0 ||
-			old->ports[i].role != new->ports[i].role ||
-			old->ports[i].mss_clamp != new->ports[i].mss_clamp ||
-			memcmp(&old->ports[i].profile, &new->ports[i].profile,
-			       sizeof(old->ports[i].profile)) != 0;
-	if (ports || old->mode != new->mode || old->burst != new->burst ||
-	    old->mbufs != new->mbufs || old->n_lcores != new->n_lcores ||
-	    memcmp(&old->flows, &new->flows, sizeof(old->flows)) != 0 ||
-	    memcmp(&old->fragments, &new->fragments,
-		   sizeof(old->fragments)) != 0 ||
-	    memcmp(&old->l7, &new->l7, sizeof(old->l7)) != 0)
-		MG_LOG(WARNING,
-		       "%s: mode, ports (profile, mss_clamp), burst, mempool, "
-		       "lcores, flows, fragments and l7 take effect only "
-		       "after a restart",
-		       new->path);
+	if (a->n_ports != b->n_ports)
+		return true;
+	for (i = 0; i < a->n_ports; i++)
+		if (strcmp(a->ports[i].name, b->ports[i].name) != 0 ||
+		    strcmp(a->ports[i].device, b->ports[i].device) != 0 ||
+		    a->ports[i].role != b->ports[i].role ||
+		    a->ports[i].mss_clamp != b->ports[i].mss_clamp ||
+		    memcmp(&a->ports[i].profile, &b->ports[i].profile,
+			   sizeof(a->ports[i].profile)) != 0)
+			return true;
+	return false;
+}
+
+static bool
+lcores_differ(const struct mg_conf *a, const struct mg_conf *b)
+{
+	unsigned int i;
+
+	if (a->n_lcores != b->n_lcores)
+		return true;
+	for (i = 0; i < a->n_lcores; i++)
+		if (a->lcores[i].lcore != b->lcores[i].lcore ||
+		    a->lcores[i].queue != b->lcores[i].queue)
+			return true;
+	return false;
+}
+
+unsigned int
+mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
+{
+	const char *path = file->path;
+	struct mg_flow_conf ft;
+	char a[64], b[64];
+	unsigned int n = 0;
+
+	if (run->mode != file->mode)
+		pending(&n, path, "mode", mode_name(run->mode),
+			mode_name(file->mode));
+	pending_u(&n, path, "burst", run->burst, file->burst);
+	pending_u(&n, path, "mempool.mbufs", run->mbufs, file->mbufs);
+	pending_u(&n, path, "mempool.cache", run->mbuf_cache, file->mbuf_cache);
+	if (ports_differ(run, file))
+		differ(&n, path,
+		       "ports (names, devices, roles, profiles or mss_clamp)");
+	if (lcores_differ(run, file))
+		differ(&n, path, "lcores");
+	pending_u(&n, path, "flows.max", run->flows.max_flows,
+		  file->flows.max_flows);
+	ft = file->flows;
+	ft.max_flows = run->flows.max_flows;
+	if (memcmp(&run->flows, &ft, sizeof(ft)) != 0)
+		differ(&n, path, "flows timeouts");
+	pending_u(&n, path, "fragments.max", run->fragments.max,
+		  file->fragments.max);
+	pending_u(&n, path, "fragments.timeout_ms", run->fragments.timeout_ms,
+		  file->fragments.timeout_ms);
+	pending_u(&n, path, "l7.max_request_bytes", run->l7.max_request_bytes,
+		  file->l7.max_request_bytes);
+	pending_u(&n, path, "l7.max_pending", run->l7.max_pending,
+		  file->l7.max_pending);
+	format_listen(&run->telemetry, a, sizeof(a));
+	format_listen(&file->telemetry, b, sizeof(b));
+	if (strcmp(a, b) != 0)
+		pending(&n, path, "telemetry.listen", a, b);
+	pending_u(&n, path, "telemetry.max_label_sets",
+		  run->telemetry.max_label_sets,
+		  file->telemetry.max_label_sets);
+	return n;
 }
 
 int
-mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
-		    const struct mg_conf *conf, unsigned int qsbr_id)
+mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
+		    unsigned int qsbr_id)
 {
 	struct mg_ruleset *fresh, *old;
 
-	warn_restart_only(running, conf);
 	fresh = build_ruleset(conf, dp->health, dp->n_workers);
 	if (fresh == NULL)
 		return -1;

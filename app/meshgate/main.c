@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -22,14 +23,22 @@
 
 #include "meshgate.h"
 #include "prometheus.h"
+#include "startup.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
 #include "mg_telemetry.h"
 
 #define MG_VERSION "0.1.0"
 #define EXIT_USAGE 2
+#define MIB	   (1024.0 * 1024.0)
 /* How often the control tick looks at the counters. */
 #define TICK_US 10000
+/* /healthz: how long every worker has to show a new poll round. An idle
+ * worker makes millions a second, a busy one one per burst. */
+#define HEALTH_WINDOW_MS 250
+/* What EAL allocates for itself (memzones, telemetry, drivers) besides
+ * the estimate, for the -m or hugepages --check-config suggests. */
+#define EAL_OWN_BYTES (8u << 20)
 
 RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
 
@@ -54,7 +63,9 @@ struct gateway {
 	uint64_t start_tsc;
 	uint64_t stop_tsc;
 	struct mg_dataplane dp;
-	struct mg_prom *prom; /* /metrics endpoint, or NULL */
+	struct mg_prom *prom;		    /* /metrics endpoint, or NULL */
+	struct mg_telemetry_config history; /* loads and reloads */
+	bool running; /* workers launched and not told to quit */
 	/* control tick state */
 	uint64_t next_tick_tsc;
 	uint64_t last_rx;
@@ -153,8 +164,10 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 	return 0;
 }
 
+/* Loads @p path; its errors go to stderr as FILE:LINE: lines, through
+ * the log (timestamped) when @p log, as they are for a running gateway. */
 static struct mg_conf *
-load_conf(const char *path)
+load_conf(const char *path, bool log)
 {
 	struct mg_conf_errors *errs = malloc(sizeof(*errs));
 	struct mg_conf *conf;
@@ -165,8 +178,13 @@ load_conf(const char *path)
 		return NULL;
 	}
 	conf = mg_conf_load(path, MG_DRIVERS_CONF_DIR, errs);
-	for (i = 0; i < errs->n && i < MG_CONF_MAX_ERRORS; i++)
-		fprintf(stderr, "%s\n", errs->msg[i]);
+	for (i = 0; i < errs->n && i < MG_CONF_MAX_ERRORS; i++) {
+		if (log)
+			rte_log(RTE_LOG_ERR, mg_logtype_app, "%s\n",
+				errs->msg[i]);
+		else
+			fprintf(stderr, "%s\n", errs->msg[i]);
+	}
 	if (errs->n > MG_CONF_MAX_ERRORS)
 		fprintf(stderr, "%s: %u more errors not shown\n", path,
 			errs->n - MG_CONF_MAX_ERRORS);
@@ -256,44 +274,90 @@ free_workers(struct gateway *gw)
 	}
 }
 
-/* Enough mbufs to fill every ring and buffer at once, unless the config
- * sets the number (pcap replay with infinite_rx preloads the capture). */
-static uint32_t
-pool_size(const struct gateway *gw)
-{
-	const struct mg_conf *conf = gw->conf;
-	uint32_t n = 0;
-	unsigned int i;
-
-	if (conf->mbufs != 0)
-		return conf->mbufs;
-	for (i = 0; i < conf->n_ports; i++)
-		n += (uint32_t)(conf->ports[i].profile.rx_desc +
-				conf->ports[i].profile.tx_desc) *
-		     gw->n_queues;
-	n += gw->n_workers *
-	     (MG_CONF_MAX_BURST * (conf->n_ports + 1) + conf->mbuf_cache);
-	return rte_align32pow2(n + 1024) - 1;
-}
-
-/*
- * Metric registries are sized once for the life of the process (series
- * must survive reloads): label sets from the config's bound, and room
- * for reloads to double the destinations and rules.
- */
+/* Metric registries are sized once for the life of the process (series
+ * must survive reloads); logs what the series cost per lcore. */
 static int
 configure_telemetry(const struct mg_conf *conf)
 {
-	uint32_t versions = 0, dests, rules;
-	unsigned int i;
+	uint32_t dests, rules;
 
-	for (i = 0; i < conf->n_services; i++)
-		versions += conf->services[i].n_versions;
-	dests = RTE_MAX(2 * versions + 1, 64u);
-	rules = RTE_MAX(2 * (conf->n_policies + 1) + 1, 64u);
-	/* logs what the series cost per lcore */
+	mg_mem_telemetry_slots(conf, &dests, &rules);
 	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
 				      rules);
+}
+
+static uint64_t
+polls_of(unsigned int lcore)
+{
+	struct mg_stats_sum s;
+
+	mg_telemetry_lcore_read(lcore, &s);
+	return s.busy_polls + s.idle_polls;
+}
+
+/* /healthz: every worker completes poll rounds. Their poll counters
+ * (each worker bumps one per round anyway) are the heartbeat: each must
+ * move within HEALTH_WINDOW_MS of the request. Runs on the endpoint's
+ * thread and only reads the counters. */
+static bool
+gateway_healthy(void *arg, char *why, size_t len)
+{
+	const struct gateway *gw = arg;
+	uint64_t start[RTE_MAX_LCORE], deadline;
+	bool moved[RTE_MAX_LCORE] = { false };
+	unsigned int i, left = gw->n_workers, stuck = 0;
+
+	if (!__atomic_load_n(&gw->running, __ATOMIC_ACQUIRE)) {
+		snprintf(why, len,
+			 "workers not running (starting or stopping)");
+		return false;
+	}
+	for (i = 0; i < gw->n_workers; i++)
+		start[i] = polls_of(gw->lcore[i]);
+	deadline = rte_get_timer_cycles() +
+		   rte_get_timer_hz() * HEALTH_WINDOW_MS / 1000;
+	do {
+		rte_delay_us_sleep(100);
+		for (i = 0; i < gw->n_workers; i++)
+			if (!moved[i] && polls_of(gw->lcore[i]) != start[i]) {
+				moved[i] = true;
+				left--;
+			}
+	} while (left > 0 && rte_get_timer_cycles() < deadline);
+	if (left == 0)
+		return true;
+	for (i = 0; i < gw->n_workers; i++)
+		if (!moved[i] && stuck++ == 0)
+			snprintf(why, len,
+				 "lcore %u made no poll round in %u ms%s",
+				 gw->lcore[i], HEALTH_WINDOW_MS,
+				 left > 1 ? " (and other lcores)" : "");
+	return false;
+}
+
+/* /ready: workers running, a ruleset in force, every port's link up. */
+static bool
+gateway_ready(void *arg, char *why, size_t len)
+{
+	const struct gateway *gw = arg;
+	unsigned int i;
+
+	if (!__atomic_load_n(&gw->running, __ATOMIC_ACQUIRE)) {
+		snprintf(why, len,
+			 "workers not running (starting or stopping)");
+		return false;
+	}
+	if (__atomic_load_n(&gw->dp.ruleset, __ATOMIC_ACQUIRE) == NULL) {
+		snprintf(why, len, "no ruleset loaded");
+		return false;
+	}
+	for (i = 0; i < gw->conf->n_ports; i++)
+		if (!mg_port_link_up(&gw->ports[i])) {
+			snprintf(why, len, "port %s: link down",
+				 gw->ports[i].name);
+			return false;
+		}
+	return true;
 }
 
 /* The /metrics endpoint on the management address. A bind failure of
@@ -303,11 +367,13 @@ static int
 start_prometheus(struct gateway *gw)
 {
 	const struct mg_telemetry_conf *t = &gw->conf->telemetry;
+	const struct mg_prom_checks checks = { gateway_healthy, gateway_ready,
+					       gw };
 	char err[256] = "";
 
 	if (!t->enabled)
 		return 0;
-	gw->prom = mg_prom_start(&t->addr, t->port, err, sizeof(err));
+	gw->prom = mg_prom_start(&t->addr, t->port, &checks, err, sizeof(err));
 	if (gw->prom != NULL)
 		return 0;
 	if (t->explicit_listen) {
@@ -318,26 +384,61 @@ start_prometheus(struct gateway *gw)
 	return 0;
 }
 
+/* NIC counters for /metrics and /meshgate/ports (telemetry threads). */
+static int
+ports_counters(void *arg, struct mg_telemetry_port *out, unsigned int max)
+{
+	const struct gateway *gw = arg;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < gw->conf->n_ports && n < max; i++)
+		if (gw->ports[i].started &&
+		    mg_port_read(&gw->ports[i], &out[n]) == 0)
+			n++;
+	return (int)n;
+}
+
+static double
+wall_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* SIGHUP: the file is read again; a config that fails validation or
- * cannot be built leaves the running ruleset in place. */
+ * cannot be built leaves the running ruleset in place. Settings that
+ * need a restart keep their running values, and say so. */
 static void
 reload(struct gateway *gw, unsigned int qsbr_id)
 {
+	struct mg_telemetry_config *h = &gw->history;
 	struct mg_conf *conf;
+	unsigned int n;
 
 	MG_LOG(INFO, "%s: reloading", gw->conf->path);
-	conf = load_conf(gw->conf->path);
-	if (conf == NULL) {
+	conf = load_conf(gw->conf->path, true);
+	if (conf == NULL || mg_dataplane_reload(&gw->dp, conf, qsbr_id) != 0) {
 		MG_LOG(ERR, "%s: rejected; the running config stays",
 		       gw->conf->path);
-		return;
+		h->reloads_failure++;
+	} else {
+		n = mg_conf_restart_changes(gw->conf, conf);
+		h->restart_pending = n > 0;
+		h->reloads_success++;
+		h->last_success_s = wall_clock();
+		if (n == 0)
+			MG_LOG(INFO, "%s: new ruleset in force", conf->path);
+		else
+			MG_LOG(INFO,
+			       "%s: new ruleset in force; %u setting(s) wait "
+			       "for a restart (meshgate_config_restart_pending "
+			       "1)",
+			       conf->path, n);
 	}
-	if (mg_dataplane_reload(&gw->dp, gw->conf, conf, qsbr_id) == 0)
-		MG_LOG(INFO, "%s: new ruleset in force", conf->path);
-	else
-		MG_LOG(ERR, "%s: rejected; the running config stays",
-		       conf->path);
 	mg_conf_free(conf);
+	mg_telemetry_set_config(h);
 }
 
 /* Control plane work: reload on SIGHUP and the idle stop. Runs on the
@@ -381,17 +482,21 @@ run(struct gateway *gw, const struct options *o)
 	if (gw->main_forwards) {
 		gw->workers[0]->control = control_tick;
 		gw->workers[0]->control_arg = gw;
+		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
 		mg_worker_main(gw->workers[0]);
 	} else {
 		for (i = 0; i < gw->n_workers; i++)
 			rte_eal_remote_launch(mg_worker_main, gw->workers[i],
 					      gw->lcore[i]);
+		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
 		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
 			usleep(TICK_US);
 			control_tick(gw, RTE_QSBR_THRID_INVALID);
 		}
+		__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 		rte_eal_mp_wait_lcore();
 	}
+	__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 	gw->stop_tsc = rte_get_timer_cycles();
 }
 
@@ -450,26 +555,128 @@ write_stats_json(const struct gateway *gw, const char *path,
 	return 0;
 }
 
+/* Workers and queues per port the gateway would run with, without EAL:
+ * the config's lcores, else one per EAL lcore besides the main one (at
+ * least one: the main lcore forwards alone). As plan_workers(). */
+static void
+expected_workers(const struct mg_conf *conf, const struct mg_eal_opts *eo,
+		 unsigned int *n_workers, uint16_t *n_queues)
+{
+	unsigned int i, n = mg_eal_lcore_count(eo);
+
+	*n_queues = 0;
+	if (conf->n_lcores > 0) {
+		*n_workers = conf->n_lcores;
+		for (i = 0; i < conf->n_lcores; i++)
+			if (conf->lcores[i].queue >= *n_queues)
+				*n_queues =
+					(uint16_t)(conf->lcores[i].queue + 1);
+		return;
+	}
+	*n_workers = n > 1 ? n - 1 : 1;
+	*n_queues = (uint16_t)*n_workers;
+}
+
+/* "needs about X MiB of DPDK memory (parts; B bytes per connection of
+ * flows.max = N)" for the messages below. */
+static void
+describe_need(const struct mg_conf *conf, const struct mg_mem_estimate *e,
+	      char *buf, size_t len)
+{
+	char parts[512];
+
+	mg_mem_describe(e, parts, sizeof(parts));
+	snprintf(buf, len,
+		 "needs about %.0f MiB of DPDK memory (%s; %zu bytes per "
+		 "connection of flows.max = %u)",
+		 (double)e->total / MIB, parts, e->per_flow,
+		 conf->flows.max_flows);
+}
+
 /* --check-config: the loader validated every value and pattern; also
- * compile the layer-7 rules, as a reload would. */
+ * compile the layer-7 rules, as a reload would, and check that the
+ * memory the file needs fits in what the EAL options before "--" (or
+ * this machine's hugepages) can give. */
 static int
-check_config(struct mg_conf *conf, const char *path)
+check_config(struct mg_conf *conf, const char *path,
+	     const struct mg_eal_opts *eo)
 {
 	uint32_t *slots = calloc(conf->n_policies + 1, sizeof(*slots));
-	char err[512] = "";
+	char err[512] = "", need[768], why[256];
+	struct mg_mem_estimate e;
 	struct mg_l7 *l7 = NULL;
+	int status = EXIT_SUCCESS;
+	unsigned int n_workers;
+	uint16_t n_queues;
+	uint64_t avail;
 
 	if (slots != NULL)
 		l7 = mg_l7_build(conf, slots, 1, err, sizeof(err));
 	free(slots);
-	mg_conf_free(conf);
 	if (l7 == NULL) {
 		fprintf(stderr, "%s\n", err[0] != '\0' ? err : "out of memory");
-		return EXIT_FAILURE;
+		status = EXIT_FAILURE;
 	}
 	mg_l7_free(l7);
-	printf("%s: configuration is valid\n", path);
-	return EXIT_SUCCESS;
+	expected_workers(conf, eo, &n_workers, &n_queues);
+	mg_mem_estimate(conf, n_workers, n_queues,
+			mg_mem_page_size(eo->no_huge), &e);
+	describe_need(conf, &e, need, sizeof(need));
+	avail = mg_mem_available_offline(eo, why, sizeof(why));
+	if (e.total > avail) {
+		/* what to ask for: the estimate and room for EAL's own */
+		size_t want = e.total + EAL_OWN_BYTES;
+		size_t page = mg_mem_page_size(false);
+		char fix[96];
+
+		if (eo->no_huge)
+			snprintf(fix, sizeof(fix), "-m %zu or more",
+				 (want + (1 << 20) - 1) >> 20);
+		else
+			snprintf(fix, sizeof(fix),
+				 "%zu hugepages of %zu KiB: "
+				 "scripts/hugepages.sh %zu",
+				 (want + page - 1) / page, page >> 10,
+				 (want + page - 1) / page);
+		fprintf(stderr,
+			"%s: %s with %u worker(s), but only %.0f MiB can be "
+			"had (%s): lower flows.max (or the other sizes), or "
+			"give DPDK more memory (%s)\n",
+			path, need, n_workers, (double)avail / MIB, why, fix);
+		status = EXIT_FAILURE;
+	}
+	if (status == EXIT_SUCCESS) {
+		printf("%s: configuration is valid\n", path);
+		printf("%s: %s with %u worker(s); %.0f MiB available (%s)\n",
+		       path, need, n_workers, (double)avail / MIB, why);
+	}
+	mg_conf_free(conf);
+	return status;
+}
+
+/* Fails fast, before any table is allocated, when the config cannot fit
+ * in what EAL can give. Fills @p e for the log line after start-up. */
+static int
+check_memory(const struct gateway *gw, const struct mg_eal_opts *eo,
+	     struct mg_mem_estimate *e)
+{
+	char need[768], why[256];
+	uint64_t avail;
+
+	mg_mem_estimate(gw->conf, gw->n_workers, gw->n_queues,
+			mg_mem_page_size(!rte_eal_has_hugepages()), e);
+	avail = mg_mem_available(eo, why, sizeof(why));
+	if (e->total <= avail)
+		return 0;
+	describe_need(gw->conf, e, need, sizeof(need));
+	MG_LOG(ERR,
+	       "%s: %s with %u worker(s), but EAL can give only %.0f MiB "
+	       "(%s): lower flows.max (or the other sizes), or give DPDK "
+	       "more memory (%s)",
+	       gw->conf->path, need, gw->n_workers, (double)avail / MIB, why,
+	       rte_eal_has_hugepages() ? "reserve more hugepages"
+				       : "a larger -m");
+	return -ENOMEM;
 }
 
 /* Finds "--": EAL options before it, ours after. Without it, everything
@@ -490,26 +697,41 @@ main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct gateway gw = { 0 };
+	struct mg_dev_locks locks = { 0 };
+	struct mg_mem_estimate mem;
+	char **eal_argv = NULL;
+	struct mg_eal_opts eo;
+	int eal_argc;
 	unsigned int i, pool_n = 0, in_use = 0;
+	uint64_t heap_base;
+	char parts[512];
 	int sep, rc, status = EXIT_FAILURE;
 
-	rte_openlog_stream(stderr);
+	if (mg_log_setup() < 0)
+		rte_openlog_stream(stderr);
 	sep = split_args(argc, argv);
 	rc = parse_options(sep ? argc - sep : argc, sep ? argv + sep : argv,
 			   argv[0], &o);
 	if (rc != 0)
 		return rc == 1 ? EXIT_SUCCESS : rc;
 
-	gw.conf = load_conf(o.conf_path);
+	/* EAL sees only the options before "--"; meshgate reads some */
+	mg_eal_opts_scan(sep ? sep : 1, argv, &eo);
+	gw.conf = load_conf(o.conf_path, !o.check_config);
 	if (gw.conf == NULL)
 		return EXIT_FAILURE;
 	if (o.check_config)
-		return check_config(gw.conf, o.conf_path);
-
-	/* EAL sees only the options before "--" */
-	if (rte_eal_init(sep ? sep : 1, argv) < 0) {
-		fprintf(stderr, "meshgate: EAL initialisation failed: %s\n",
-			rte_strerror(rte_errno));
+		return check_config(gw.conf, o.conf_path, &eo);
+	/* before EAL probes anything: a refused gateway touches no device */
+	if (mg_dev_lock(gw.conf, &eo, &locks) < 0)
+		goto out_conf;
+	eal_argv = mg_eal_argv(sep ? sep : 1, argv, &eo, &eal_argc);
+	if (eal_argv == NULL) {
+		fprintf(stderr, "meshgate: out of memory\n");
+		goto out_conf;
+	}
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		status = mg_eal_explain(&eo, rte_errno);
 		goto out_conf;
 	}
 	signal(SIGINT, on_signal);
@@ -523,9 +745,10 @@ main(int argc, char **argv)
 		MG_LOG(ERR, "telemetry: %s", rte_strerror(-rc));
 		goto out_eal;
 	}
-	if (plan_workers(&gw) < 0)
+	if (plan_workers(&gw) < 0 || check_memory(&gw, &eo, &mem) < 0)
 		goto out_eal;
-	pool_n = pool_size(&gw);
+	heap_base = mg_mem_in_use();
+	pool_n = mg_mem_pool_mbufs(gw.conf, gw.n_workers, gw.n_queues);
 	gw.pool = rte_pktmbuf_pool_create("mg_mbufs", pool_n,
 					  gw.conf->mbuf_cache, 0,
 					  mg_port_data_room(gw.conf),
@@ -539,13 +762,20 @@ main(int argc, char **argv)
 		if (mg_port_start(&gw.conf->ports[i], gw.n_queues, gw.pool,
 				  &gw.ports[i]) < 0)
 			goto out_ports;
+	mg_telemetry_set_ports_fn(ports_counters, &gw);
 	if (mg_dataplane_init(&gw.dp, gw.conf, gw.ports, gw.n_workers,
 			      gw.pool) < 0)
 		goto out_ports;
 	if (create_workers(&gw) < 0)
 		goto out_workers;
+	mg_mem_describe(&mem, parts, sizeof(parts));
+	MG_LOG(INFO, "memory: %.1f MiB estimated (%s), %.1f MiB allocated",
+	       (double)mem.total / MIB, parts,
+	       (double)(mg_mem_in_use() - heap_base) / MIB);
 	if (start_prometheus(&gw) < 0)
 		goto out_workers;
+	gw.history.last_success_s = wall_clock();
+	mg_telemetry_set_config(&gw.history);
 
 	run(&gw, &o);
 	status = EXIT_SUCCESS;
@@ -555,6 +785,7 @@ out_workers:
 	free_workers(&gw);
 	mg_dataplane_fini(&gw.dp);
 out_ports:
+	mg_telemetry_set_ports_fn(NULL, NULL);
 	for (i = 0; i < gw.conf->n_ports; i++)
 		mg_port_close(&gw.ports[i]);
 	/* after close, rings and PMD-held buffers are back in the pool:
@@ -570,6 +801,8 @@ out_eal:
 	mg_telemetry_fini();
 	rte_eal_cleanup();
 out_conf:
+	mg_dev_unlock(&locks);
+	free(eal_argv);
 	mg_conf_free(gw.conf);
 	return status;
 }

@@ -33,6 +33,7 @@ extern int mg_logtype_app;
 
 /** A started port and what its NIC actually agreed to. */
 struct mg_port {
+	char name[MG_CONF_NAME_LEN]; /**< the config's, fixed until exit */
 	uint16_t port_id;
 	uint16_t n_queues;
 	uint64_t rx_offloads; /**< RTE_ETH_RX_OFFLOAD_* in effect */
@@ -40,7 +41,16 @@ struct mg_port {
 	uint64_t rss_hf;      /**< RTE_ETH_RSS_* in effect */
 	uint16_t mtu;	      /**< largest IP packet it sends */
 	bool started;
+	/** The PMD's xstats that mg_telemetry_xstat_of_interest() keeps,
+	 * looked up once at start */
+	unsigned int n_xstats;
+	uint64_t xstat_id[MG_TELEMETRY_MAX_XSTATS];
+	char xstat_name[MG_TELEMETRY_MAX_XSTATS][RTE_ETH_XSTATS_NAME_SIZE];
 };
+
+/** Indirect mbufs for fragments on their way out: each refers to part
+ * of a datagram held in a direct mbuf (rte_ipv4/6_fragment_packet()). */
+#define MG_INDIRECT_MBUFS 2047
 
 /**
  * Bytes of mbuf data room for ports with these MTUs: whole frames of
@@ -59,6 +69,25 @@ int mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 
 /** Stop and close a port started by mg_port_start(). */
 void mg_port_close(struct mg_port *port);
+
+/**
+ * Read the NIC's counters of a started port (rte_eth_stats_get() and the
+ * xstats chosen at start). Reads of all ports are serialised: some PMDs
+ * accumulate clear-on-read registers and must not be read twice at once.
+ *
+ * @return 0, or a negative errno from ethdev.
+ *
+ * Thread safety: any control-plane thread; never from a worker.
+ */
+int mg_port_read(const struct mg_port *port, struct mg_telemetry_port *out);
+
+/**
+ * Whether the port's link is up (rte_eth_link_get_nowait()), serialised
+ * with mg_port_read().
+ *
+ * Thread safety: as mg_port_read().
+ */
+bool mg_port_link_up(const struct mg_port *port);
 
 /**
  * What every worker shares, owned by the control plane. The ruleset
@@ -115,13 +144,23 @@ void mg_dataplane_fini(struct mg_dataplane *dp);
  * Publish a ruleset built from @p conf and free the old one once no
  * worker can read it. On failure the running ruleset stays.
  *
- * @param running  Config in force (to warn about restart-only changes).
  * @param qsbr_id  Caller's RCU reader id, or RTE_QSBR_THRID_INVALID when
  *                 the caller is not a worker.
  * @return 0, or -1 with the reason logged.
  */
-int mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *running,
-			const struct mg_conf *conf, unsigned int qsbr_id);
+int mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
+			unsigned int qsbr_id);
+
+/**
+ * Settings of @p file that differ from the running config @p run and
+ * take effect only after a restart (they size ports, pools, tables and
+ * registries, or, for telemetry.listen, bind the management socket):
+ * each is logged with both values, saying the running one stays.
+ *
+ * @return How many differ.
+ */
+unsigned int mg_conf_restart_changes(const struct mg_conf *run,
+				     const struct mg_conf *file);
 
 /** Called by a worker that also runs the control plane (single core). */
 typedef void (*mg_control_fn)(void *arg, unsigned int qsbr_id);

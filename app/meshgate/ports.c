@@ -3,9 +3,11 @@
  */
 
 /* Port bring-up from a drivers-conf profile, degrading for what the NIC
- * lacks instead of failing. */
+ * lacks instead of failing; the NIC's counters for the control plane. */
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -71,6 +73,95 @@ map_supported(const struct bit_map *map, unsigned int n, uint32_t wanted,
 			       port, what, name(map[i].mg));
 	}
 	return out;
+}
+
+/* Serialises every read of a NIC's counters and link (see mg_port_read). */
+static pthread_mutex_t nic_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The xstats of interest of a started port, by id; names kept for the
+ * exporters. A PMD without xstats has none, which is no error. */
+static void
+find_xstats(const char *name, struct mg_port *port)
+{
+	struct rte_eth_xstat_name *names;
+	unsigned int i, skipped = 0;
+	int n;
+
+	port->n_xstats = 0;
+	n = rte_eth_xstats_get_names(port->port_id, NULL, 0);
+	if (n <= 0)
+		return;
+	names = calloc((size_t)n, sizeof(*names));
+	if (names == NULL)
+		return;
+	n = rte_eth_xstats_get_names(port->port_id, names, (unsigned int)n);
+	for (i = 0; n > 0 && i < (unsigned int)n; i++) {
+		if (!mg_telemetry_xstat_of_interest(names[i].name))
+			continue;
+		if (port->n_xstats == MG_TELEMETRY_MAX_XSTATS) {
+			skipped++;
+			continue;
+		}
+		port->xstat_id[port->n_xstats] = i;
+		snprintf(port->xstat_name[port->n_xstats],
+			 sizeof(port->xstat_name[0]), "%s", names[i].name);
+		port->n_xstats++;
+	}
+	free(names);
+	if (skipped > 0)
+		MG_LOG(NOTICE,
+		       "port %s: %u more driver error counters than the %u "
+		       "exported",
+		       name, skipped, MG_TELEMETRY_MAX_XSTATS);
+}
+
+int
+mg_port_read(const struct mg_port *port, struct mg_telemetry_port *out)
+{
+	struct rte_eth_stats st;
+	unsigned int i;
+	int rc, x = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->name = port->name;
+	out->port_id = port->port_id;
+	pthread_mutex_lock(&nic_lock);
+	rc = rte_eth_stats_get(port->port_id, &st);
+	if (rc == 0 && port->n_xstats > 0)
+		x = rte_eth_xstats_get_by_id(port->port_id, port->xstat_id,
+					     out->xstat_value, port->n_xstats);
+	pthread_mutex_unlock(&nic_lock);
+	if (rc != 0)
+		return rc;
+	out->ipackets = st.ipackets;
+	out->opackets = st.opackets;
+	out->ibytes = st.ibytes;
+	out->obytes = st.obytes;
+	out->imissed = st.imissed;
+	out->ierrors = st.ierrors;
+	out->oerrors = st.oerrors;
+	out->rx_nombuf = st.rx_nombuf;
+	/* a failed xstats read leaves them out rather than report zeros */
+	if (x == (int)port->n_xstats) {
+		out->n_xstats = port->n_xstats;
+		for (i = 0; i < port->n_xstats; i++)
+			out->xstat_name[i] = port->xstat_name[i];
+	}
+	return 0;
+}
+
+bool
+mg_port_link_up(const struct mg_port *port)
+{
+	struct rte_eth_link link;
+	int rc;
+
+	if (!port->started)
+		return false;
+	pthread_mutex_lock(&nic_lock);
+	rc = rte_eth_link_get_nowait(port->port_id, &link);
+	pthread_mutex_unlock(&nic_lock);
+	return rc == 0 && link.link_status == RTE_ETH_LINK_UP;
 }
 
 static int
@@ -216,6 +307,7 @@ mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 	int rc;
 
 	memset(port, 0, sizeof(*port));
+	snprintf(port->name, sizeof(port->name), "%s", pc->name);
 	port->n_queues = n_queues;
 	if (rte_eth_dev_get_port_by_name(pc->device, &port->port_id) != 0) {
 		MG_LOG(ERR,
@@ -259,6 +351,7 @@ mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 		return rc;
 	}
 	port->started = true;
+	find_xstats(pc->name, port);
 	MG_LOG(INFO,
 	       "port %s: %s is port %u, %u queue(s), rx offloads "
 	       "0x%" PRIx64 ", tx offloads 0x%" PRIx64 ", rss 0x%" PRIx64,

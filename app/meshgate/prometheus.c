@@ -2,8 +2,9 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* The Prometheus endpoint: a libmicrohttpd daemon on the control plane
- * that renders /metrics on demand, gzip-compressed when asked. */
+/* The management endpoint: a libmicrohttpd daemon on the control plane
+ * that renders /metrics on demand (gzip-compressed when asked) and
+ * answers /healthz and /ready from the gateway's checks. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,8 @@
 #include "prometheus.h"
 
 #define PROM_PATH	  "/metrics"
+#define HEALTH_PATH	  "/healthz"
+#define READY_PATH	  "/ready"
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 /* Scrapes are small and frequent: spend little CPU on them. */
 #define PROM_GZIP_LEVEL Z_BEST_SPEED
@@ -42,6 +45,7 @@
 
 struct mg_prom {
 	struct MHD_Daemon *daemon;
+	struct mg_prom_checks checks;
 	char listen[PROM_LISTEN_MAX];
 	/* set while MHD_start_daemon() runs: its messages explain a failure */
 	bool starting;
@@ -53,7 +57,9 @@ struct mg_prom {
 };
 
 /* Bodies of the answers that carry no metrics. */
-static const char not_found[] = "not found: metrics are at " PROM_PATH "\n";
+static const char not_found[] =
+	"not found: metrics are at " PROM_PATH ", health at " HEALTH_PATH
+	" and " READY_PATH "\n";
 static const char not_allowed[] = "method not allowed: use GET\n";
 static const char failed[] = "metrics unavailable, see the gateway log\n";
 
@@ -283,6 +289,41 @@ reply_metrics(struct mg_prom *prom, struct MHD_Connection *conn)
 	return ret;
 }
 
+/* /healthz or /ready: 200 "ok", or 503 and the reason. */
+static enum MHD_Result
+reply_check(struct mg_prom *prom, struct MHD_Connection *conn,
+	    bool (*check)(void *arg, char *why, size_t len))
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char why[240] = "no check configured";
+	bool ok = false;
+	size_t len;
+	char *body;
+
+	if (check != NULL)
+		ok = check(prom->checks.arg, why, sizeof(why));
+	body = malloc(sizeof(why) + 2);
+	if (body == NULL)
+		return MHD_NO;
+	len = (size_t)snprintf(body, sizeof(why) + 2, "%s\n", ok ? "ok" : why);
+	resp = MHD_create_response_from_buffer_with_free_callback(len, body,
+								  free);
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; charset=utf-8");
+	/* a probe wants the state now, never a cached one */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				"no-store");
+	ret = MHD_queue_response(
+		conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /*
  * One request; libmicrohttpd calls this once the headers are in, then
  * with any body, then once more with none. Answering on the first call
@@ -313,10 +354,14 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	/* libmicrohttpd has already cut the query string off the path */
-	if (strcmp(url, PROM_PATH) != 0)
-		return reply_static(conn, MHD_HTTP_NOT_FOUND, not_found,
-				    sizeof(not_found) - 1);
-	return reply_metrics(prom, conn);
+	if (strcmp(url, PROM_PATH) == 0)
+		return reply_metrics(prom, conn);
+	if (strcmp(url, HEALTH_PATH) == 0)
+		return reply_check(prom, conn, prom->checks.healthy);
+	if (strcmp(url, READY_PATH) == 0)
+		return reply_check(prom, conn, prom->checks.ready);
+	return reply_static(conn, MHD_HTTP_NOT_FOUND, not_found,
+			    sizeof(not_found) - 1);
 }
 
 /* The management address as a socket address; the listen text for
@@ -363,8 +408,8 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 struct mg_prom *
-mg_prom_start(const struct mg_addr *addr, uint16_t port, char *err,
-	      size_t errlen)
+mg_prom_start(const struct mg_addr *addr, uint16_t port,
+	      const struct mg_prom_checks *checks, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct MHD_OptionItem opts[] = {
@@ -385,6 +430,8 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port, char *err,
 		set_err(err, errlen, "prometheus: out of memory");
 		return NULL;
 	}
+	if (checks != NULL)
+		prom->checks = *checks;
 	sock_addr(addr, port, &ss, prom->listen, sizeof(prom->listen));
 	if (v6 && MHD_is_feature_supported(MHD_FEATURE_IPv6) != MHD_YES) {
 		set_err(err, errlen,
@@ -425,8 +472,8 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port, char *err,
 		free(prom);
 		return NULL;
 	}
-	MG_LOG(INFO, "prometheus: serving http://%s%s", prom->listen,
-	       PROM_PATH);
+	MG_LOG(INFO, "prometheus: serving http://%s%s (and %s, %s)",
+	       prom->listen, PROM_PATH, HEALTH_PATH, READY_PATH);
 	return prom;
 }
 

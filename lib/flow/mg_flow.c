@@ -279,6 +279,52 @@ invalid:
 	return NULL;
 }
 
+/*
+ * What rte_hash_create() allocates for @p entries keys of @p key_len
+ * bytes with RW_CONCURRENCY_LF and EXT_TABLE and no multi-writer cache,
+ * as DPDK 22.11's rte_cuckoo_hash.c does: a free-slot ring and an
+ * extendable-bucket ring, main and extendable buckets of 8 entries (one
+ * cache line each), the key store (one dummy slot besides), the list of
+ * buckets to free under LF, and the small control structures.
+ */
+#define HASH_BUCKET_BYTES 64
+#define HASH_BUCKET_KEYS  8
+#define HASH_KEY_ALIGN	  16
+#define HASH_KEY_HEADER	  8    /* the data pointer stored with each key */
+#define HASH_SMALL_BYTES  1024 /* struct rte_hash, tailq entry, counter */
+
+static size_t
+hash_memsize(uint32_t entries, uint32_t key_len)
+{
+	size_t slots = (size_t)entries + 1;
+	size_t buckets = rte_align32pow2(entries) / HASH_BUCKET_KEYS;
+
+	return rte_ring_get_memsize_elem(sizeof(uint32_t),
+					 rte_align32pow2(slots)) +
+	       rte_ring_get_memsize_elem(sizeof(uint32_t),
+					 rte_align32pow2(buckets + 1)) +
+	       2 * buckets * HASH_BUCKET_BYTES + slots * sizeof(uint32_t) +
+	       slots * RTE_ALIGN(HASH_KEY_HEADER + key_len, HASH_KEY_ALIGN) +
+	       HASH_SMALL_BYTES;
+}
+
+size_t
+mg_flow_table_memsize(uint32_t max_flows)
+{
+	size_t n = max_flows;
+
+	if (max_flows == 0 || max_flows > FLOW_MAX_FLOWS)
+		return 0;
+	return sizeof(struct mg_flow_table) + n * sizeof(struct mg_flow) +
+	       2 * n * sizeof(struct mg_flow_half) +
+	       n * sizeof(struct flow_meta) + n * sizeof(struct flow_retired) +
+	       rte_ring_get_memsize_elem(sizeof(uint32_t),
+					 rte_align32pow2(max_flows + 1)) +
+	       hash_memsize(
+		       RTE_MAX(2 * max_flows, (uint32_t)FLOW_HASH_MIN_KEYS),
+		       sizeof(struct mg_5tuple));
+}
+
 void
 mg_flow_table_free(struct mg_flow_table *t)
 {

@@ -153,6 +153,19 @@ struct mg_flow_table *mg_flow_table_create(const struct mg_flow_params *p);
 void mg_flow_table_free(struct mg_flow_table *t);
 
 /**
+ * DPDK memory mg_flow_table_create() takes for @p max_flows connections
+ * with an RCU variable: the entry array, its metadata, the retired FIFO,
+ * the free ring and the rte_hash of twice as many keys, from the same
+ * sizes create uses (rte_hash's from DPDK 22.11's layout). Heap element
+ * headers are not counted.
+ *
+ * @return Bytes; 0 when @p max_flows is out of range.
+ *
+ * Thread safety: pure; needs no EAL.
+ */
+size_t mg_flow_table_memsize(uint32_t max_flows);
+
+/**
  * Look up a burst of tuples.
  *
  * @param t      Table.

@@ -737,6 +737,22 @@ nomem:
 	return NULL;
 }
 
+/* struct rte_rcu_qsbr_dq, private to DPDK: a few words */
+#define DQ_HEADER_BYTES 128
+
+size_t
+mg_l7_pool_memsize(uint32_t n, uint32_t size, unsigned int n_workers)
+{
+	uint32_t ring = rte_align32pow2(n + 1);
+
+	return RTE_ALIGN_CEIL(sizeof(struct mg_l7_pool), RTE_CACHE_LINE_SIZE) +
+	       ((size_t)n + n_workers) * size +
+	       rte_ring_get_memsize_elem(sizeof(uint32_t), ring) +
+	       DQ_HEADER_BYTES +
+	       rte_ring_get_memsize_elem(
+		       __RTE_QSBR_TOKEN_SIZE + sizeof(uint32_t), ring);
+}
+
 void
 mg_l7_pool_free(struct mg_l7_pool *pool)
 {

@@ -217,6 +217,15 @@ struct mg_l7_pool *mg_l7_pool_create(const char *name, uint32_t n,
 /** Free a pool; workers must have stopped. NULL accepted. */
 void mg_l7_pool_free(struct mg_l7_pool *pool);
 
+/**
+ * DPDK memory mg_l7_pool_create() takes with the same arguments: the
+ * buffers (one per worker besides), the free ring and the RCU defer
+ * queue. Heap element headers are not counted.
+ *
+ * @return Bytes. Thread safety: pure; needs no EAL.
+ */
+size_t mg_l7_pool_memsize(uint32_t n, uint32_t size, unsigned int n_workers);
+
 /** Buffers in use now (for telemetry). Thread safety: any thread. */
 uint32_t mg_l7_pool_in_use(const struct mg_l7_pool *pool);
 

@@ -25,6 +25,7 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
+#include <rte_mempool.h>
 #include <rte_rib.h>
 #include <rte_rib6.h>
 
@@ -1263,6 +1264,53 @@ fail:
 	mg_ruleset_free(rs);
 	rte_errno = -ret;
 	return NULL;
+}
+
+/*
+ * An identity trie: struct rte_rib(6) and a node pool (rte_mempool
+ * without cache: header, ring, objects). Node sizes are DPDK 22.11's
+ * struct rte_rib_node and rte_rib6_node, private to librte_rib. The
+ * pool keeps each object within a page: counted as on 4 KiB pages
+ * (--no-huge), where that wastes the most.
+ */
+#define RIB4_NODE_BYTES	 40
+#define RIB6_NODE_BYTES	 56
+#define RIB_HEADER_BYTES 192 /* struct rte_rib(6) and its tailq entry */
+#define RIB_PAGE_BYTES	 4096
+
+static size_t
+rib_memsize(unsigned int prefixes, size_t node_bytes)
+{
+	struct rte_mempool_objsz sz;
+	uint32_t nodes = 2 * prefixes; /* as create_ribs() sizes them */
+	size_t obj, per_page;
+
+	if (prefixes == 0)
+		return 0;
+	obj = rte_mempool_calc_obj_size((uint32_t)node_bytes, 0, &sz);
+	per_page = RIB_PAGE_BYTES / obj;
+	return RIB_HEADER_BYTES +
+	       RTE_ALIGN_CEIL(
+		       RTE_MEMPOOL_HEADER_SIZE((struct rte_mempool *)NULL, 0),
+		       RTE_CACHE_LINE_SIZE) +
+	       rte_ring_get_memsize(rte_align32pow2(nodes + 1)) +
+	       (nodes + per_page - 1) / per_page * RIB_PAGE_BYTES + obj;
+}
+
+size_t
+mg_ruleset_memsize(const struct mg_conf *conf)
+{
+	unsigned int ni = conf->n_identities + 1, nv = 0, s;
+	struct layout l;
+
+	plan(conf, &l);
+	for (s = 0; s < conf->n_services; s++)
+		nv += conf->services[s].n_versions;
+	return RTE_ALIGN_CEIL(l.size, RTE_CACHE_LINE_SIZE) +
+	       RTE_MAX((size_t)ni * nv, (size_t)1) * sizeof(uint32_t) +
+	       (conf->n_policies + 1) * sizeof(uint32_t) +
+	       rib_memsize(count_prefixes(conf, 4), RIB4_NODE_BYTES) +
+	       rib_memsize(count_prefixes(conf, 6), RIB6_NODE_BYTES);
 }
 
 void

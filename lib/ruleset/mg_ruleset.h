@@ -123,6 +123,17 @@ const struct mg_l7 *mg_ruleset_l7(const struct mg_ruleset *rs);
 void mg_ruleset_free(struct mg_ruleset *rs);
 
 /**
+ * DPDK memory mg_ruleset_build() takes for @p conf: the ruleset's one
+ * block, its telemetry slot arrays and the identity tries (rte_rib node
+ * pools of two nodes per prefix, node sizes as DPDK 22.11 has them).
+ * Heap element headers are not counted; the layer-7 databases live in
+ * the C heap, not DPDK's.
+ *
+ * @return Bytes. Thread safety: pure; needs no EAL.
+ */
+size_t mg_ruleset_memsize(const struct mg_conf *conf);
+
+/**
  * Classify the first packet of a connection (client -> virtual address).
  *
  * @p hash is first remixed (murmur3's finalizer), so a linear hash

@@ -42,6 +42,10 @@ static mg_telemetry_flows_fn flows_fn;
 static void *flows_arg;
 static mg_telemetry_backends_fn backends_fn;
 static void *backends_arg;
+static mg_telemetry_ports_fn ports_fn;
+static void *ports_arg;
+static struct mg_telemetry_config config;
+static bool config_set;
 
 /* Bucket bounds in cycles; read by workers, written only while none
  * runs (the first time the TSC rate is known). */
@@ -191,14 +195,48 @@ tel_registry(void)
 	return registry;
 }
 
+static bool
+sizes_ok(uint32_t max_label_sets, uint32_t max_dests, uint32_t max_rules)
+{
+	return max_label_sets >= 2 && max_label_sets <= MAX_SLOTS &&
+	       max_dests >= 2 && max_dests <= MAX_SLOTS && max_rules >= 2 &&
+	       max_rules <= MAX_SLOTS;
+}
+
+/* The per-lcore arrays: label sets, then destinations, then rules, each
+ * starting on a cache line. */
+static size_t
+arrays_layout(uint32_t max_label_sets, uint32_t max_dests, uint32_t max_rules,
+	      size_t *dests_at, size_t *rules_at)
+{
+	*dests_at = RTE_ALIGN_CEIL(max_label_sets * sizeof(struct mg_tel_set),
+				   RTE_CACHE_LINE_SIZE);
+	*rules_at = *dests_at +
+		    RTE_ALIGN_CEIL(max_dests * sizeof(struct mg_tel_dest),
+				   RTE_CACHE_LINE_SIZE);
+	return *rules_at +
+	       RTE_ALIGN_CEIL(max_rules * sizeof(struct mg_tel_rule),
+			      RTE_CACHE_LINE_SIZE);
+}
+
+size_t
+mg_telemetry_lcore_bytes_for(uint32_t max_label_sets, uint32_t max_dests,
+			     uint32_t max_rules)
+{
+	size_t d, r;
+
+	if (!sizes_ok(max_label_sets, max_dests, max_rules))
+		return 0;
+	return arrays_layout(max_label_sets, max_dests, max_rules, &d, &r);
+}
+
 int
 mg_telemetry_configure(uint32_t max_label_sets, uint32_t max_dests,
 		       uint32_t max_rules)
 {
 	struct tel_registry *r;
 
-	if (max_label_sets < 2 || max_label_sets > MAX_SLOTS || max_dests < 2 ||
-	    max_dests > MAX_SLOTS || max_rules < 2 || max_rules > MAX_SLOTS)
+	if (!sizes_ok(max_label_sets, max_dests, max_rules))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&lock);
 	if (registry != NULL) {
@@ -210,14 +248,8 @@ mg_telemetry_configure(uint32_t max_label_sets, uint32_t max_dests,
 		pthread_rwlock_unlock(&lock);
 		return -ENOMEM;
 	}
-	off_dests = RTE_ALIGN_CEIL(max_label_sets * sizeof(struct mg_tel_set),
-				   RTE_CACHE_LINE_SIZE);
-	off_rules = off_dests +
-		    RTE_ALIGN_CEIL(max_dests * sizeof(struct mg_tel_dest),
-				   RTE_CACHE_LINE_SIZE);
-	arrays_bytes = off_rules +
-		       RTE_ALIGN_CEIL(max_rules * sizeof(struct mg_tel_rule),
-				      RTE_CACHE_LINE_SIZE);
+	arrays_bytes = arrays_layout(max_label_sets, max_dests, max_rules,
+				     &off_dests, &off_rules);
 	registry = r;
 	bounds_setup();
 	pthread_rwlock_unlock(&lock);
@@ -242,6 +274,7 @@ mg_telemetry_fini(void)
 		lcore_arrays[i] = NULL;
 	}
 	n_claimed = 0;
+	config_set = false;
 	tel_registry_free(registry);
 	registry = NULL;
 	arrays_bytes = 0;
@@ -668,6 +701,85 @@ tel_backends(mg_telemetry_backend_emit emit, void *ctx)
 	if (backends_fn == NULL)
 		return -ENOTSUP;
 	return backends_fn(backends_arg, emit, ctx);
+}
+
+void
+mg_telemetry_set_ports_fn(mg_telemetry_ports_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	ports_fn = fn;
+	ports_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+int
+tel_ports(struct mg_telemetry_port *out, unsigned int max)
+{
+	int n;
+
+	if (ports_fn == NULL)
+		return -ENOTSUP;
+	memset(out, 0, max * sizeof(*out));
+	n = ports_fn(ports_arg, out, max);
+	return n > (int)max ? (int)max : n;
+}
+
+void
+mg_telemetry_set_config(const struct mg_telemetry_config *c)
+{
+	pthread_rwlock_wrlock(&lock);
+	config = *c;
+	config_set = true;
+	pthread_rwlock_unlock(&lock);
+}
+
+const struct mg_telemetry_config *
+tel_config(void)
+{
+	return config_set ? &config : NULL;
+}
+
+/* Names ethdev gives every port's first xstats: the basic counters. */
+static const char *const generic_xstats[] = {
+	"rx_good_packets", "tx_good_packets",		"rx_good_bytes",
+	"tx_good_bytes",   "rx_missed_errors",		"rx_errors",
+	"tx_errors",	   "rx_mbuf_allocation_errors",
+};
+
+/* Parts of a name that say something was lost or went wrong. */
+static const char *const interesting_words[] = {
+	"error",   "missed", "drop",	      "discard",
+	"no_mbuf", "nombuf", "out_of_buffer", "no_dma",
+};
+
+/* "rx_q<digits>_" or "tx_q<digits>_": ethdev's per-queue copies. */
+static bool
+per_queue(const char *name)
+{
+	const char *p = name + 4;
+
+	if ((strncmp(name, "rx_q", 4) != 0 && strncmp(name, "tx_q", 4) != 0) ||
+	    *p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == '_';
+}
+
+bool
+mg_telemetry_xstat_of_interest(const char *name)
+{
+	unsigned int i;
+
+	if (name == NULL || per_queue(name))
+		return false;
+	for (i = 0; i < RTE_DIM(generic_xstats); i++)
+		if (strcmp(name, generic_xstats[i]) == 0)
+			return false;
+	for (i = 0; i < RTE_DIM(interesting_words); i++)
+		if (strstr(name, interesting_words[i]) != NULL)
+			return true;
+	return false;
 }
 
 int

@@ -426,6 +426,16 @@ size_t mg_telemetry_memory(void);
 size_t mg_telemetry_lcore_bytes(void);
 
 /**
+ * What mg_telemetry_lcore_bytes() will be once configured with these
+ * sizes (the DPDK memory each claimed lcore then takes), or 0 for sizes
+ * mg_telemetry_configure() refuses.
+ *
+ * Thread safety: pure; needs no EAL.
+ */
+size_t mg_telemetry_lcore_bytes_for(uint32_t max_label_sets, uint32_t max_dests,
+				    uint32_t max_rules);
+
+/**
  * Claim the counter block of an lcore and record its role. Once the
  * library is configured, also allocates (or, on a second claim, zeroes)
  * the lcore's label-set, destination and rule arrays on its socket.
@@ -571,6 +581,79 @@ typedef int (*mg_telemetry_backends_fn)(void *arg,
  * Thread safety: call during start-up, before the endpoints serve.
  */
 void mg_telemetry_set_backends_fn(mg_telemetry_backends_fn fn, void *arg);
+
+/** Ports reported at most, and PMD extended statistics per port. */
+#define MG_TELEMETRY_MAX_PORTS	8
+#define MG_TELEMETRY_MAX_XSTATS 32
+
+/**
+ * Counters of one port as its NIC (the PMD) reports them, from
+ * rte_eth_stats_get() and rte_eth_xstats_get_by_id(). Strings belong to
+ * the application and outlive the callback.
+ */
+struct mg_telemetry_port {
+	const char *name; /**< the config's port name */
+	uint16_t port_id;
+	uint64_t ipackets, opackets; /**< frames received, sent */
+	uint64_t ibytes, obytes;
+	uint64_t imissed;   /**< dropped by the NIC: RX ring full */
+	uint64_t ierrors;   /**< erroneous frames received */
+	uint64_t oerrors;   /**< frames the NIC failed to send */
+	uint64_t rx_nombuf; /**< RX mbuf allocation failures */
+	unsigned int n_xstats;
+	/** PMD xstats that mg_telemetry_xstat_of_interest() keeps */
+	const char *xstat_name[MG_TELEMETRY_MAX_XSTATS];
+	uint64_t xstat_value[MG_TELEMETRY_MAX_XSTATS];
+};
+
+/**
+ * Fills in up to @p max ports; returns how many, or a negative errno.
+ * Called from control-plane threads (the telemetry socket, the
+ * Prometheus endpoint), possibly concurrently: the callback serialises
+ * its reads of the NICs.
+ */
+typedef int (*mg_telemetry_ports_fn)(void *arg, struct mg_telemetry_port *out,
+				     unsigned int max);
+
+/**
+ * Register the source of NIC counters (meshgate_port_* and
+ * /meshgate/ports). NULL unregisters; once this returns, the old
+ * callback runs no more.
+ *
+ * Thread safety: control plane; safe against concurrent readers.
+ */
+void mg_telemetry_set_ports_fn(mg_telemetry_ports_fn fn, void *arg);
+
+/**
+ * Whether a PMD extended statistic is exported beside the basic
+ * counters: its name holds "error", "missed", "drop", "discard",
+ * "no_mbuf", "nombuf", "out_of_buffer" or "no_dma", and it is neither
+ * one of the generic xstats every ethdev prepends (rx_good_packets,
+ * rx_missed_errors, rx_errors, tx_errors, rx_mbuf_allocation_errors, ...:
+ * the basic counters again) nor a per-queue one (rx_qN_..., tx_qN_...).
+ *
+ * Thread safety: pure.
+ */
+bool mg_telemetry_xstat_of_interest(const char *name);
+
+/** The configuration's history, as the control plane keeps it. */
+struct mg_telemetry_config {
+	uint64_t reloads_success; /**< reloads that took effect */
+	uint64_t reloads_failure; /**< reloads rejected (file or build) */
+	/** Unix time of the last successful load (start-up included) */
+	double last_success_s;
+	/** The file on disk changes a setting that needs a restart; the
+	 * running value stays until then. */
+	bool restart_pending;
+};
+
+/**
+ * Publish the configuration's history for meshgate_config_* (copied).
+ * Until the first call, those metrics are not exported.
+ *
+ * Thread safety: control plane; safe against concurrent readers.
+ */
+void mg_telemetry_set_config(const struct mg_telemetry_config *c);
 
 /**
  * Render every metric in the Prometheus text exposition format 0.0.4

@@ -459,6 +459,51 @@ handle_flows(const char *cmd __rte_unused, const char *params,
 	return 0;
 }
 
+/* /meshgate/ports: per port (keyed by its name), the NIC's counters and
+ * the xstats of interest as "xstat_NAME". */
+static int
+handle_ports(const char *cmd __rte_unused, const char *params,
+	     struct rte_tel_data *d)
+{
+	struct mg_telemetry_port p[MG_TELEMETRY_MAX_PORTS];
+	unsigned int i, x;
+	int n;
+
+	if (!no_params(params))
+		return -EINVAL;
+	tel_read_lock();
+	n = tel_ports(p, RTE_DIM(p));
+	tel_read_unlock();
+	if (n < 0)
+		return n;
+	rte_tel_data_start_dict(d);
+	for (i = 0; i < (unsigned int)n; i++) {
+		struct rte_tel_data *c = new_dict();
+		char key[KEY_LEN];
+
+		if (c == NULL)
+			return -ENOMEM;
+		add_name(c, "port", p[i].name);
+		rte_tel_data_add_dict_u64(c, "port_id", p[i].port_id);
+		rte_tel_data_add_dict_u64(c, "ipackets", p[i].ipackets);
+		rte_tel_data_add_dict_u64(c, "opackets", p[i].opackets);
+		rte_tel_data_add_dict_u64(c, "ibytes", p[i].ibytes);
+		rte_tel_data_add_dict_u64(c, "obytes", p[i].obytes);
+		rte_tel_data_add_dict_u64(c, "imissed", p[i].imissed);
+		rte_tel_data_add_dict_u64(c, "ierrors", p[i].ierrors);
+		rte_tel_data_add_dict_u64(c, "oerrors", p[i].oerrors);
+		rte_tel_data_add_dict_u64(c, "rx_nombuf", p[i].rx_nombuf);
+		for (x = 0; x < p[i].n_xstats; x++) {
+			make_key(key, "xstat", p[i].xstat_name[x]);
+			key[strlen("xstat")] = '_';
+			rte_tel_data_add_dict_u64(c, key, p[i].xstat_value[x]);
+		}
+		make_key(key, p[i].name, NULL);
+		add_container(d, key, c);
+	}
+	return 0;
+}
+
 /* Cumulative bucket counts under "le_..." keys, count, sum in ns. */
 static void
 hist_fill(struct rte_tel_data *d, enum tel_hist h)
@@ -533,6 +578,10 @@ mg_telemetry_init(void)
 		{ "/meshgate/flows", handle_flows,
 		  "Connections tracked: total, capacity, by state; layer-7 "
 		  "heads held (l7_held, l7_capacity). No parameters." },
+		{ "/meshgate/ports", handle_ports,
+		  "NIC counters per port: packets, bytes, imissed, ierrors, "
+		  "oerrors, rx_nombuf, driver xstats (xstat_*). No "
+		  "parameters." },
 		{ "/meshgate/histograms", handle_histograms,
 		  "Histograms: cumulative buckets, count, sum_ns. Parameter: "
 		  "one histogram's name." },

@@ -418,6 +418,96 @@ render_backends(FILE *f)
 		tel_backends(emit_backend, &ej);
 }
 
+/* The basic counters of a port, each a family of its own. */
+static const struct {
+	const char *name, *help;
+	size_t field;
+} port_counters[] = {
+	{ "port_ipackets_total", "Frames the NIC received.",
+	  offsetof(struct mg_telemetry_port, ipackets) },
+	{ "port_opackets_total", "Frames the NIC sent.",
+	  offsetof(struct mg_telemetry_port, opackets) },
+	{ "port_ibytes_total", "Bytes the NIC received.",
+	  offsetof(struct mg_telemetry_port, ibytes) },
+	{ "port_obytes_total", "Bytes the NIC sent.",
+	  offsetof(struct mg_telemetry_port, obytes) },
+	{ "port_imissed_total",
+	  "Frames the NIC dropped because its RX queue was full (the "
+	  "gateway polled too slowly).",
+	  offsetof(struct mg_telemetry_port, imissed) },
+	{ "port_ierrors_total", "Erroneous frames the NIC received.",
+	  offsetof(struct mg_telemetry_port, ierrors) },
+	{ "port_oerrors_total", "Frames the NIC failed to send.",
+	  offsetof(struct mg_telemetry_port, oerrors) },
+	{ "port_rx_nombuf_total",
+	  "Times the NIC found no mbuf to receive into (pool exhausted).",
+	  offsetof(struct mg_telemetry_port, rx_nombuf) },
+};
+
+/* meshgate_port_*{port}: read once, so that every family agrees. */
+static void
+render_ports(FILE *f)
+{
+	struct mg_telemetry_port p[MG_TELEMETRY_MAX_PORTS];
+	unsigned int k, i, x;
+	bool any_xstat = false;
+	int n;
+
+	n = tel_ports(p, RTE_DIM(p));
+	if (n <= 0)
+		return;
+	for (k = 0; k < RTE_DIM(port_counters); k++) {
+		family(f, port_counters[k].name, "counter",
+		       port_counters[k].help);
+		for (i = 0; i < (unsigned int)n; i++)
+			sample_u64(f, port_counters[k].name, NULL, "port",
+				   p[i].name,
+				   *(const uint64_t *)((const char *)&p[i] +
+						       port_counters[k].field));
+	}
+	for (i = 0; i < (unsigned int)n; i++)
+		any_xstat |= p[i].n_xstats > 0;
+	if (!any_xstat)
+		return;
+	family(f, "port_xstats_total", "counter",
+	       "The NIC driver's own error, miss and drop counters "
+	       "(extended statistics), by name.");
+	for (i = 0; i < (unsigned int)n; i++) {
+		struct labels l = { { "port" }, { p[i].name }, 1 };
+
+		for (x = 0; x < p[i].n_xstats; x++)
+			sample_u64(f, "port_xstats_total", &l, "xstat",
+				   p[i].xstat_name[x], p[i].xstat_value[x]);
+	}
+}
+
+/* meshgate_config_*: reloads and what waits for a restart. */
+static void
+render_config(FILE *f)
+{
+	const struct mg_telemetry_config *c = tel_config();
+
+	if (c == NULL)
+		return;
+	family(f, "config_reloads_total", "counter",
+	       "Configuration reloads (SIGHUP), by result; a failure keeps "
+	       "the running configuration.");
+	sample_u64(f, "config_reloads_total", NULL, "result", "success",
+		   c->reloads_success);
+	sample_u64(f, "config_reloads_total", NULL, "result", "failure",
+		   c->reloads_failure);
+	family(f, "config_last_reload_success_timestamp_seconds", "gauge",
+	       "Unix time of the last successful configuration load, "
+	       "start-up included.");
+	sample_double(f, "config_last_reload_success_timestamp_seconds", NULL,
+		      c->last_success_s);
+	family(f, "config_restart_pending", "gauge",
+	       "1 when the configuration file changes a setting that takes "
+	       "effect only after a restart; the running value stays.");
+	sample_u64(f, "config_restart_pending", NULL, NULL, NULL,
+		   c->restart_pending ? 1 : 0);
+}
+
 /* Per-lcore families, each over every claimed lcore. */
 enum lcore_metric {
 	LC_RX,
@@ -540,7 +630,9 @@ tel_prometheus_render(FILE *f)
 	render_drops(f);
 	render_flows(f);
 	render_backends(f);
+	render_ports(f);
 	render_lcores(f, hz);
+	render_config(f);
 	if (r != NULL)
 		render_registry(f, r);
 	family(f, "telemetry_memory_bytes", "gauge",

@@ -66,8 +66,8 @@ def pcap_vdev(index, rx=None, tx=None, infinite=False):
     return ",".join(args)
 
 
-def eal_args(prefix, lcores="0,1", vdevs=()):
-    args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", prefix,
+def eal_args(prefix, lcores="0,1", vdevs=(), mem=256):
+    args = ["--no-huge", "--no-pci", "-m", str(mem), "--file-prefix", prefix,
             "-l", lcores, "--log-level", "lib.*:error"]
     for vdev in vdevs:
         args += ["--vdev", vdev]
@@ -108,14 +108,15 @@ class Meshgate:
         self.prefixes.append(prefix)
         return prefix
 
-    def argv(self, app_args, vdevs=(), lcores="0,1", prefix=None):
+    def argv(self, app_args, vdevs=(), lcores="0,1", prefix=None, mem=256):
         return [self.binary] + eal_args(prefix or self.prefix, lcores,
-                                        vdevs) + ["--"] + list(app_args)
+                                        vdevs, mem) + ["--"] + list(app_args)
 
     def run(self, app_args, vdevs=(), lcores="0,1", stats=False,
-            timeout=RUN_TIMEOUT, cwd=None):
+            timeout=RUN_TIMEOUT, cwd=None, mem=256):
         """Run to completion. With stats=True, --stats-json is added and
-        the parsed file returned (None when not written)."""
+        the parsed file returned (None when not written). `mem`: EAL's
+        -m, in MiB."""
         app_args = list(app_args)
         prefix = self.new_prefix()
         stats_path = None
@@ -123,7 +124,7 @@ class Meshgate:
             stats_path = self.tmp / ("stats-%s.json" % prefix)
             app_args += ["--stats-json", str(stats_path)]
         proc = subprocess.run(
-            self.argv(app_args, vdevs, lcores, prefix),
+            self.argv(app_args, vdevs, lcores, prefix, mem),
             cwd=cwd or REPO, capture_output=True, text=True,
             timeout=timeout, stdin=subprocess.DEVNULL)
         return Result(proc.returncode, proc.stdout, proc.stderr,

@@ -677,6 +677,78 @@ def test_traffic_metrics(e2e):
             err, opened, last.get("closed"), last.get("flows")))
 
 
+LOCK_DIR = Path("/run/meshgate")
+QUIET_CONF = """mode = "one-arm";
+ports = ( { name = "side"; device = "net_af_packet0"; profile = "af_packet"; } );
+telemetry = { listen = "off"; };
+"""
+
+
+def gateway_argv(e2e, prefix, iface, conf):
+    return [e2e.binary] + eal_args(prefix, "0,1",
+                                   ["net_af_packet0,iface=%s" % iface]) + \
+        ["--", "-f", conf]
+
+
+def test_second_gateway_refused(e2e):
+    """A second gateway on the interface the module's gateway serves,
+    with a file prefix of its own (so DPDK's lock does not stop it):
+    exit 1 before EAL starts, naming the device, the first gateway's pid
+    and the lock; the first one forwards on."""
+    prefix = unique_prefix()
+    try:
+        proc = e2e.topo["gw"].run(gateway_argv(e2e, prefix, "gw0", e2e.conf),
+                                  timeout=30)
+    finally:
+        shutil.rmtree(mg_telemetry.runtime_dir(prefix), ignore_errors=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    m = re.search(r"^meshgate: port gw: device net_af_packet0 is in use by "
+                  r"another gateway \(pid (\d+), lock (\S+)\); stop it, "
+                  r"or give this gateway another device$", proc.stderr,
+                  re.M)
+    assert m, proc.stderr
+    assert int(m.group(1)) == e2e.proc.pid
+    assert Path(m.group(2)).parent == LOCK_DIR
+    assert m.group(2).endswith("-gw0.lock"), m.group(2)
+    assert "EAL:" not in proc.stderr, "EAL started:\n" + proc.stderr
+    rc, code, body = e2e.curl("cli")
+    assert rc == 0 and code == "200", (rc, code, body)
+
+
+def test_lock_freed_by_a_crash(e2e, tmp_path):
+    """A gateway killed with SIGKILL leaves its lock file (with its pid)
+    but no lock: the next gateway on that interface starts, takes the
+    file over, and removes it when it stops."""
+    gw = e2e.topo["gw"]
+    gw.ip("link", "add", "dm0", "type", "veth", "peer", "name", "dm1")
+    gw.ip("link", "set", "dm0", "up")
+    conf = tmp_path / "side.conf"
+    conf.write_text(QUIET_CONF)
+    prefixes = [unique_prefix(), unique_prefix()]
+    procs = []
+    try:
+        for i, prefix in enumerate(prefixes):
+            procs.append(gw.popen(gateway_argv(e2e, prefix, "dm0", conf),
+                                  tmp_path / ("side%d.log" % i)))
+            mg_telemetry.connect_when_ready(prefix, "/meshgate/stats", "rx",
+                                            READY_S, proc=procs[i]).close()
+            locks = list(LOCK_DIR.glob("iface-*-dm0.lock"))
+            assert len(locks) == 1, locks
+            assert int(locks[0].read_text()) == procs[i].pid
+            if i == 0:
+                e2e.topo.stop(procs[0], signal.SIGKILL)
+        rc, log = e2e.topo.stop(procs[1], signal.SIGINT, 10)
+        assert rc == 0, log
+        assert not list(LOCK_DIR.glob("iface-*-dm0.lock"))
+    finally:
+        for proc in procs:
+            e2e.topo.stop(proc, signal.SIGKILL)
+        for prefix in prefixes:
+            shutil.rmtree(mg_telemetry.runtime_dir(prefix),
+                          ignore_errors=True)
+        gw.ip("link", "del", "dm0", check=False)
+
+
 def test_zz_clean_shutdown(e2e):
     """Last: SIGINT stops the gateway cleanly with no mbuf leaked after
     everything this module sent through it."""
@@ -684,3 +756,5 @@ def test_zz_clean_shutdown(e2e):
     stats, log = e2e.check_shutdown()
     assert stats["rx"] > 0
     assert stats["drops_total"] == sum(stats["drops"].values())
+    # its device lock is gone with it
+    assert not list(LOCK_DIR.glob("iface-*-gw0.lock"))

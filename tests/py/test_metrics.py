@@ -9,7 +9,9 @@ the tests read it while it idles: every counter of every label set, rule
 and destination must equal what the generator wrote in metrics.json, in
 the Prometheus exposition (checked by promtool too) and through the DPDK
 telemetry commands (scripts/mg_telemetry.py and the stock
-dpdk-telemetry.py). A SIGHUP reload must leave every series as it was.
+dpdk-telemetry.py), and the NIC's own counters must match the capture. A
+SIGHUP reload must leave every series as it was; one that changes
+restart-only settings must keep them and say so.
 The last replay test stops it: clean exit, the frames forwarded, no mbuf
 leaked. Another run with max_label_sets too small for the config must
 lose nothing (the excess goes to the _overflow_ series).
@@ -66,7 +68,8 @@ DEST_LABELS = ("destination_service", "destination_version")
 MESHGATE_COMMANDS = ("/meshgate/stats", "/meshgate/lcores",
                      "/meshgate/drops", "/meshgate/services",
                      "/meshgate/identities", "/meshgate/policies",
-                     "/meshgate/flows", "/meshgate/histograms")
+                     "/meshgate/flows", "/meshgate/histograms",
+                     "/meshgate/ports")
 # figures of the per-series telemetry replies
 AGG_FIELDS = ("connections", "tcp_opened", "tcp_closed", "requests_1xx",
               "requests_2xx", "requests_3xx", "requests_4xx",
@@ -638,6 +641,43 @@ def test_stock_client(replay):
     assert replies["/meshgate/stats"]["rx"] == replay.want["frames"]
     assert replies["/meshgate/histograms,handshake_duration"]["count"] == \
         sum(d["handshakes"] for d in replay.want["destinations"])
+    assert replies["/meshgate/ports"]["edge"]["ipackets"] == \
+        replay.want["frames"]
+
+
+PORT_FIGURES = ("ipackets", "opackets", "ibytes", "obytes", "imissed",
+                "ierrors", "oerrors", "rx_nombuf")
+
+
+def test_port_counters(replay):
+    """The NIC's own counters (the pcap PMD's, not meshgate's) in
+    /meshgate/ports and meshgate_port_*{port="edge"}: every frame of the
+    capture received, every frame meshgate sent written, the bytes those
+    frames hold, nothing missed or in error. The figures are the
+    driver's: they agree with meshgate's rx and tx and with the
+    capture's sizes, which the driver never sees from meshgate."""
+    want = replay.want
+    ibytes = sum(len(f) for f in read_frames(replay.pcap))
+    obytes = sum(len(bytes.fromhex(f)) for f in want["tx_frames"])
+    stats = replay.tel("/meshgate/stats")
+    ports = replay.tel("/meshgate/ports")
+    assert list(ports) == ["edge"], ports
+    edge = ports["edge"]
+    assert edge["port"] == "edge" and edge["port_id"] == 0
+    expect = {"ipackets": want["frames"], "opackets": want["forwarded"],
+              "ibytes": ibytes, "obytes": obytes, "imissed": 0,
+              "ierrors": 0, "oerrors": 0, "rx_nombuf": 0}
+    assert {k: edge[k] for k in PORT_FIGURES} == expect
+    assert edge["ipackets"] == stats["rx"]
+    assert edge["opackets"] == stats["tx"]
+    # the PMD has no xstats of its own: nothing beside the basics
+    assert not [k for k in edge if k.startswith("xstat_")], edge
+    m = replay.metrics()
+    for figure in PORT_FIGURES:
+        assert m.value("meshgate_port_%s_total" % figure, port="edge") == \
+            expect[figure], figure
+        assert m.types["meshgate_port_%s_total" % figure] == "counter"
+    assert not m.select("meshgate_port_xstats_total")
 
 
 TRAFFIC_FAMILIES = (
@@ -681,6 +721,63 @@ def test_reload_keeps_counters(replay):
                    decision="allow") == 40
     assert m.value("meshgate_policy_decisions_total",
                    rule="frontend-shop-v2", decision="allow") in (None, 0)
+
+
+def config_history(m):
+    return (m.value("meshgate_config_reloads_total", result="success"),
+            m.value("meshgate_config_reloads_total", result="failure"),
+            m.value("meshgate_config_last_reload_success_timestamp_"
+                    "seconds"),
+            m.value("meshgate_config_restart_pending"))
+
+
+def test_reload_restart_only(replay):
+    """SIGHUP with settings that need a restart (telemetry.listen,
+    flows.max): the log names each with its running and new value and
+    says the running one stays; /metrics keeps answering on the running
+    address (the new one stays closed), the flow table keeps its size,
+    meshgate_config_restart_pending turns 1 and the success is counted
+    with its time. A broken file then counts a failure and changes
+    nothing else; the original file back clears the pending flag."""
+    success, failure, stamp, pending = config_history(replay.metrics())
+    assert (failure, pending) == (0, 0), (failure, pending)
+    assert 0 < stamp <= time.time()
+    original = replay.conf.read_text()
+    new_port = free_port()
+    running = "127.0.0.1:%d" % replay.port
+    text = original.replace('"%s"' % running, '"127.0.0.1:%d"' % new_port)
+    text = text.replace("max = 1024;", "max = 2048;")
+    assert text.count("2048") == 1 and str(new_port) in text
+
+    def reload(content, word):
+        mark = len(replay.log())
+        replay.conf.write_text(content)
+        replay.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: word in replay.log()[mark:], 10,
+                 "%r in the log:\n%s" % (word, replay.log()[mark:]))
+        return replay.log()[mark:]
+    log = reload(text, "new ruleset in force")
+    assert ("telemetry.listen changes from %s to 127.0.0.1:%d only after "
+            "a restart; %s stays in force" % (running, new_port, running)) \
+        in log, log
+    assert ("flows.max changes from 1024 to 2048 only after a restart; "
+            "1024 stays in force") in log, log
+    assert "2 setting(s) wait for a restart" in log, log
+    m = replay.metrics()                    # the running address
+    s1, f1, stamp1, pending1 = config_history(m)
+    assert (s1, f1, pending1) == (success + 1, 0, 1)
+    assert stamp < stamp1 <= time.time()
+    assert m.value("meshgate_flow_table_capacity") == 1024
+    with pytest.raises(OSError):
+        http_get("http://127.0.0.1:%d/metrics" % new_port)
+
+    reload(text + "\nbroken(\n", "rejected; the running config stays")
+    assert config_history(replay.metrics()) == (s1, 1, stamp1, 1)
+
+    reload(original, "new ruleset in force")
+    s2, f2, stamp2, pending2 = config_history(replay.metrics())
+    assert (s2, f2, pending2) == (success + 2, 1, 0)
+    assert stamp2 > stamp1
 
 
 FILLERS = 8

@@ -2,7 +2,8 @@
 # Copyright (c) 2026 meshgate authors
 """The Prometheus endpoint and the operator tooling around it: /metrics of
 a gateway replaying the mesh capture (status, content type, promtool,
-gzip, 404/405), a real Prometheus server scraping it, scripts/mg_top.py
+gzip, 404/405), /healthz and /ready (a stalled worker, a link down), a
+real Prometheus server scraping it, scripts/mg_top.py
 against the same gateway, and scripts/grafana/meshgate-dashboard.json
 (valid JSON, only exported metric names and labels, PromQL a real
 Prometheus accepts). Everything listens on loopback, on free ports."""
@@ -22,7 +23,9 @@ import urllib.request
 
 import pytest
 
-from mgrun import REPO, mg_telemetry, pcap_vdev
+import netns
+from mgrun import (CONFIGS, REPO, eal_args, mg_telemetry, pcap_vdev,
+                   unique_prefix, wait_for)
 
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
@@ -137,13 +140,18 @@ class Gateway:
     """A meshgate replaying the mesh capture for ever (infinite_rx), with
     its /metrics on `port`."""
 
-    def __init__(self, mg, pcap, conf, port, stats_path):
+    def __init__(self, mg, pcap, conf, port, stats_path, lcores="0,1"):
         self.mg, self.port, self.stats_path = mg, port, stats_path
         self.prefix = mg.prefix
         self.proc = mg.start(["-f", str(conf), "--stats-json",
                               str(stats_path)],
-                             [pcap_vdev(0, rx=pcap, infinite=True)])
+                             [pcap_vdev(0, rx=pcap, infinite=True)], lcores)
         self.url = "http://127.0.0.1:%d" % port
+
+    def log(self):
+        self.proc.log.flush()
+        self.proc.log.seek(0)
+        return self.proc.log.read()
 
     def fail(self, why):
         rc, log = self.mg.stop(self.proc, signal.SIGKILL)
@@ -371,6 +379,137 @@ def test_dashboard_metrics_exported(gateway):
             "%s is a %s, the dashboard takes it for a histogram" % (
                 name, exported[name])
     gateway.finish()
+
+
+# ------------------------------------------------- /healthz and /ready
+
+def check_probe(url, status, body):
+    """One GET and one HEAD of a probe: status, text body, no caching."""
+    got, headers, text = http(url)
+    assert (got, text.decode()) == (status, body), (got, text)
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["Cache-Control"] == "no-store"
+    got, _, text = http(url, method="HEAD")
+    assert got == status and text == b""
+
+
+def test_health_and_ready(gateway):
+    """Next to /metrics: /healthz and /ready answer 200 "ok" once the
+    workers run (the endpoint starts just before them: until then both
+    say so with a 503); POST is refused as for /metrics."""
+    wait_for(lambda: http(gateway.url + "/ready")[0] == 200, READY_S,
+             "/ready answering 200")
+    check_probe(gateway.url + "/healthz", 200, "ok\n")
+    check_probe(gateway.url + "/ready", 200, "ok\n")
+    assert http(gateway.url + "/healthz", method="POST")[0] == 405
+    status, _, body = http(gateway.url + "/health")
+    assert status == 404 and b"/healthz" in body and b"/ready" in body
+    gateway.finish()
+
+
+L7_BASE = (CONFIGS / "l7_many_patterns.conf").read_text()
+STALL_PATTERNS = 2000   # a reload that loads and compiles for seconds
+
+
+def l7_conf(path, port, n):
+    """l7_many_patterns.conf's gateway with n path patterns and /metrics
+    on `port`."""
+    head = L7_BASE[:L7_BASE.index("\t\tpath = [")]
+    paths = ",\n".join('\t\t\t"^/api/v1/item-%05d(/|$)"' % i
+                       for i in range(n))
+    path.write_text(head + "\t\tpath = [\n" + paths +
+                    "\n\t\t];\n\t}; }\n);\n" +
+                    'telemetry = { listen = "127.0.0.1:%d"; };\n' % port)
+    return path
+
+
+def test_healthz_sees_a_stalled_worker(mg, run, mesh_pcap, tmp_path):
+    """Single-core mode (-l 0): the main lcore forwards and also reloads,
+    so a reload that compiles STALL_PATTERNS anchored patterns stalls
+    forwarding for its length. /healthz, which wants every worker's poll
+    counter to move within 250 ms, answers 503 naming lcore 0 during the
+    stall, and 200 before and after; /ready stays 200 (ports up, a
+    ruleset in force)."""
+    port = free_port()
+    conf = l7_conf(tmp_path / "l7.conf", port, 10)
+    check_config_accepts(run, conf)
+    gw = Gateway(mg, mesh_pcap, conf, port, tmp_path / "stats.json",
+                 lcores="0")
+    gw.wait_ready()
+    wait_for(lambda: http(gw.url + "/healthz")[0] == 200, READY_S,
+             "/healthz answering 200")
+    mark = len(gw.log())
+    l7_conf(conf, port, STALL_PATTERNS)
+    gw.proc.send_signal(signal.SIGHUP)
+    seen = []
+    deadline = time.monotonic() + 60
+    while "new ruleset in force" not in gw.log()[mark:]:
+        assert time.monotonic() < deadline, "reload never ended:\n" + \
+            gw.log()[mark:]
+        assert gw.proc.poll() is None, gw.log()
+        seen.append(http(gw.url + "/healthz")[::2])
+        time.sleep(0.02)
+    stalled = [b for st, b in seen if st == 503]
+    assert stalled, "no 503 during the reload: %s" % seen[:20]
+    assert set(stalled) == {b"lcore 0 made no poll round in 250 ms\n"}, \
+        stalled
+    assert all(st in (200, 503) for st, _ in seen), seen
+    check_probe(gw.url + "/healthz", 200, "ok\n")
+    check_probe(gw.url + "/ready", 200, "ok\n")
+    gw.finish()
+
+
+NETNS_WHY = netns.available()
+TAP_CONF = """mode = "one-arm";
+ports = ( { name = "tapside"; device = "net_tap0"; profile = "tap"; } );
+telemetry = { listen = "127.0.0.1:9469"; };
+"""
+
+
+@pytest.mark.skipif(NETNS_WHY is not None, reason=str(NETNS_WHY))
+def test_ready_follows_the_link(meshgate_bin, tmp_path):
+    """/ready reads each port's link: a gateway on a TAP device (inside a
+    namespace of its own) is ready; with the interface set down it
+    answers 503 naming the port, while /healthz stays 200 (the worker
+    still polls); up again, ready again."""
+    topo = netns.Topology()
+    prefix = unique_prefix()
+    try:
+        ns = topo.add("gw")
+        conf = tmp_path / "tap.conf"
+        conf.write_text(TAP_CONF)
+        proc = ns.popen([meshgate_bin] + eal_args(
+            prefix, "0,1", ["net_tap0,iface=mgtap0"]) +
+            ["--", "-f", conf, "--stats-json", tmp_path / "stats.json"],
+            tmp_path / "meshgate.log")
+        mg_telemetry.connect_when_ready(prefix, "/meshgate/stats", "rx", 20,
+                                        proc=proc).close()
+
+        def probe(path):
+            def get():
+                try:
+                    return http("http://127.0.0.1:9469" + path)
+                except OSError:         # not listening yet
+                    return (None, None, b"")
+            return netns.in_netns(ns.name, get)
+
+        def wait_probe(path, status, body):
+            got = wait_for(lambda: (lambda r: r if r[0] == status else None)(
+                probe(path)), 10, "%s answering %d" % (path, status))
+            assert got[2].decode() == body, got
+        wait_probe("/ready", 200, "ok\n")
+        ns.ip("link", "set", "mgtap0", "down")
+        wait_probe("/ready", 503, "port tapside: link down\n")
+        wait_probe("/healthz", 200, "ok\n")
+        ns.ip("link", "set", "mgtap0", "up")
+        wait_probe("/ready", 200, "ok\n")
+        rc, log = topo.stop(proc, signal.SIGINT, 10)
+        assert rc == 0, log
+        with open(tmp_path / "stats.json") as f:
+            assert json.load(f)["mempool"]["in_use"] == 0
+    finally:
+        topo.destroy()
+        shutil.rmtree(mg_telemetry.runtime_dir(prefix), ignore_errors=True)
 
 
 # ---------------------------------------------------------- Prometheus

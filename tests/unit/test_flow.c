@@ -1249,6 +1249,56 @@ test_concurrent_lookup(void **state)
 	assert_int_equal(mg_flow_count(tbl), cs.published - cs.removed);
 }
 
+/* ---- memory ---- */
+
+static size_t
+heap_allocated(void)
+{
+	struct rte_malloc_socket_stats st;
+
+	assert_int_equal(rte_malloc_get_socket_stats(0, &st), 0);
+	return st.heap_allocsz_bytes;
+}
+
+/* mg_flow_table_memsize() is what create takes from the DPDK heap: the
+ * --check-config estimate and the start-up fit check rest on it. Bound:
+ * heap element headers (64 bytes and alignment per allocation, about a
+ * dozen allocations) and the memzones' rounding, 16 KiB + 0.5%. */
+static void
+test_memsize(void **state)
+{
+	static const uint32_t sizes[] = { 1024, 65536, 100000 };
+	struct mg_flow_conf tmo = { 0 };
+	size_t before, used, est, slack;
+	unsigned int i;
+
+	(void)state;
+	qsv = rte_zmalloc(NULL, rte_rcu_qsbr_get_memsize(1), 64);
+	assert_non_null(qsv);
+	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
+	assert_int_equal(mg_flow_table_memsize(0), 0);
+	assert_int_equal(mg_flow_table_memsize(RTE_HASH_ENTRIES_MAX), 0);
+	for (i = 0; i < RTE_DIM(sizes); i++) {
+		before = heap_allocated();
+		table_new(sizes[i], &tmo, qsv);
+		used = heap_allocated() - before;
+		est = mg_flow_table_memsize(sizes[i]);
+		slack = 16384 + est / 200;
+		print_message(
+			"# %u flows: %zu bytes estimated, %zu allocated\n",
+			sizes[i], est, used);
+		assert_true(est + slack >= used);
+		assert_true(used + slack >= est);
+		mg_flow_table_free(tbl);
+		tbl = NULL;
+		assert_int_equal(heap_allocated(), before);
+	}
+	/* it grows with the table: two keys and one entry per flow */
+	assert_true(
+		mg_flow_table_memsize(2000) - mg_flow_table_memsize(1000) >
+		1000 * (sizeof(struct mg_flow) + 2 * sizeof(struct mg_5tuple)));
+}
+
 /* ---- fixtures ---- */
 
 static int
@@ -1308,6 +1358,7 @@ main(void)
 		FLOW_TEST(test_expire_budget_and_stride),
 		FLOW_TEST(test_count_states),
 		FLOW_TEST(test_concurrent_lookup),
+		FLOW_TEST(test_memsize),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1825,7 +1825,7 @@ build_tcp_opts(struct frame *f, bool v6, const uint8_t *opts, uint8_t opts_len,
 	else
 		put_ipv4(f, IPPROTO_TCP, NULL, 0);
 	put_tcp(f, 5 + opts_len / 4, flags);
-	if (opts_len != 0) /* memcpy from NULL is undefined, even of 0 */
+	if (opts_len != 0) /* memcpy() from NULL is undefined, even of 0 */
 		memcpy(frame_at(f, f->l4_off + 20), opts, opts_len);
 	put_payload(f, 40);
 	frame_seal(f);

@@ -795,6 +795,48 @@ test_compile_error_names_line(void **state)
 	mg_conf_free(c);
 }
 
+static size_t
+heap_allocated(void)
+{
+	struct rte_malloc_socket_stats st;
+
+	assert_int_equal(rte_malloc_get_socket_stats(0, &st), 0);
+	return st.heap_allocsz_bytes;
+}
+
+/* mg_l7_pool_memsize() is what create takes (the memory estimate rests
+ * on it), to within heap element headers: 4 KiB + 0.5%. */
+static void
+test_pool_memsize(void **state)
+{
+	static const uint32_t shapes[][3] = {
+		{ 1, 256, 1 },
+		{ 1024, 4096, 2 },
+		{ 5000, 1500, 4 },
+	};
+	struct mg_l7_pool *pool;
+	size_t before, used, est, slack;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < RTE_DIM(shapes); i++) {
+		before = heap_allocated();
+		pool = mg_l7_pool_create("tpm", shapes[i][0], shapes[i][1],
+					 shapes[i][2], SOCKET_ID_ANY, qsv);
+		assert_non_null(pool);
+		used = heap_allocated() - before;
+		est = mg_l7_pool_memsize(shapes[i][0], shapes[i][1],
+					 shapes[i][2]);
+		slack = 4096 + est / 200;
+		print_message("# pool %u x %u: %zu bytes estimated, %zu "
+			      "allocated\n",
+			      shapes[i][0], shapes[i][1], est, used);
+		assert_true(est + slack >= used && used + slack >= est);
+		mg_l7_pool_free(pool);
+		assert_int_equal(heap_allocated(), before);
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -840,6 +882,7 @@ main(void)
 		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_compile_error_names_line),
+		cmocka_unit_test(test_pool_memsize),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, setup, teardown);

@@ -1089,6 +1089,17 @@ heap_in_use(void)
 
 #define RULESET_MAX_BYTES (1u << 20)
 
+/* mg_ruleset_memsize() is what a build takes (the start-up memory check
+ * rests on it), to within heap element headers: 8 KiB + 1%. */
+static void
+check_memsize(const struct mg_conf *c, size_t used)
+{
+	size_t est = mg_ruleset_memsize(c), slack = 8192 + est / 100;
+
+	assert_true(est + slack >= used);
+	assert_true(used + slack >= est);
+}
+
 /*
  * An edge box holds two rulesets during a reload: the bundled example,
  * dual-stack, must cost under 1 MiB of DPDK memory (the rte_lpm/rte_lpm6
@@ -1108,10 +1119,51 @@ test_mesh_example_memory(void **state)
 	before = heap_in_use();
 	rs = build_conf(c);
 	used = heap_in_use() - before;
-	print_message("# mesh-example ruleset: %zu bytes of DPDK heap\n", used);
+	print_message("# mesh-example ruleset: %zu bytes of DPDK heap, "
+		      "%zu estimated\n",
+		      used, mg_ruleset_memsize(c));
 	assert_true(used < RULESET_MAX_BYTES);
+	check_memsize(c, used);
 	mg_ruleset_free(rs);
 	assert_int_equal(heap_in_use(), before);
+	mg_conf_free(c);
+}
+
+/* Many prefixes of both families: the tries' node pools dominate. */
+static void
+test_memsize_many_prefixes(void **state)
+{
+	char *text = malloc(1 << 20), *p;
+	struct mg_ruleset *rs;
+	struct mg_conf *c;
+	size_t before, used;
+	unsigned int i, j;
+
+	(void)state;
+	assert_non_null(text);
+	p = text + sprintf(text, "ports = ({ name = \"e\"; device = "
+				 "\"net_null0\"; profile = \"null\"; });\n"
+				 "identities = (\n");
+	for (i = 0; i < 64; i++) {
+		p += sprintf(p, "{ name = \"id%u\"; prefixes = [", i);
+		for (j = 0; j < 16; j++)
+			p += sprintf(
+				p,
+				"%s\"10.%u.%u.0/24\", \"2001:db8:%x:%x::/64\"",
+				j ? ", " : "", i, j, i, j);
+		p += sprintf(p, "]; }%s\n", i < 63 ? "," : "");
+	}
+	sprintf(p, ");\n");
+	c = conf_text(text);
+	free(text);
+	before = heap_in_use();
+	rs = build_conf(c);
+	used = heap_in_use() - before;
+	print_message("# 2048 prefixes: %zu bytes of DPDK heap, %zu "
+		      "estimated\n",
+		      used, mg_ruleset_memsize(c));
+	check_memsize(c, used);
+	mg_ruleset_free(rs);
 	mg_conf_free(c);
 }
 
@@ -2156,6 +2208,7 @@ main(void)
 		cmocka_unit_test(test_backend_port),
 		cmocka_unit_test(test_mesh_example),
 		cmocka_unit_test(test_mesh_example_memory),
+		cmocka_unit_test(test_memsize_many_prefixes),
 		cmocka_unit_test(test_two_rulesets),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_canary_shares),

@@ -932,6 +932,9 @@ test_memory(void **state)
 		    RTE_ALIGN_CEIL(100 * sizeof(struct mg_tel_dest), line) +
 		    RTE_ALIGN_CEIL(50 * sizeof(struct mg_tel_rule), line);
 	assert_int_equal(mg_telemetry_lcore_bytes(), per_lcore);
+	assert_int_equal(mg_telemetry_lcore_bytes_for(1000, 100, 50),
+			 per_lcore);
+	assert_int_equal(mg_telemetry_lcore_bytes_for(1, 100, 50), 0);
 	base = mg_telemetry_memory();
 	/* the static blocks and the registry, which holds at least its
 	 * per-slot arrays */
@@ -1139,6 +1142,141 @@ test_dpdk_commands(void **state)
 	free(r);
 }
 
+/* ---- NIC counters and the configuration's history ---- */
+
+static int
+ports_cb(void *arg, struct mg_telemetry_port *out, unsigned int max)
+{
+	(void)arg;
+	assert_true(max >= 2);
+	out[0] = (struct mg_telemetry_port){
+		.name = "edge",
+		.port_id = 0,
+		.ipackets = 100,
+		.opackets = 90,
+		.ibytes = 6400,
+		.obytes = 5760,
+		.imissed = 7,
+		.ierrors = 1,
+		.oerrors = 2,
+		.rx_nombuf = 3,
+		.n_xstats = 2,
+		.xstat_name = { "rx_crc_errors", "rx-odd name" },
+		.xstat_value = { 4, 5 },
+	};
+	out[1] = (struct mg_telemetry_port){ .name = "mesh", .port_id = 1 };
+	return 2;
+}
+
+static void
+test_xstat_filter(void **state)
+{
+	/* names real PMDs report (ixgbe, i40e, ice, mlx5, virtio, vhost)
+	 * and the generic ones ethdev prepends to each list */
+	static const char *const keep[] = {
+		"rx_crc_errors",       "rx_illegal_byte_errors",
+		"rx_length_errors",    "mac_local_errors",
+		"rx_dropped_packets",  "tx_dropped_packets",
+		"rx_out_of_buffer",    "rx_discards_phy",
+		"tx_errors_phy",       "rx_missed_pkts",
+		"rx_no_dma_resources", "rx_qx_errors",
+	};
+	static const char *const skip[] = {
+		"rx_good_packets",
+		"tx_good_bytes",
+		"rx_missed_errors",
+		"rx_errors",
+		"tx_errors",
+		"rx_mbuf_allocation_errors",
+		"rx_q0_errors",
+		"tx_q15_packets",
+		"rx_q3_mbuf_allocation_errors",
+		"rx_unicast_packets",
+		"rx_size_64_packets",
+		"rx_xon_packets",
+		"",
+	};
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < RTE_DIM(keep); i++)
+		if (!mg_telemetry_xstat_of_interest(keep[i]))
+			fail_msg("%s left out", keep[i]);
+	for (i = 0; i < RTE_DIM(skip); i++)
+		if (mg_telemetry_xstat_of_interest(skip[i]))
+			fail_msg("%s kept", skip[i]);
+	assert_false(mg_telemetry_xstat_of_interest(NULL));
+}
+
+static void
+test_ports_and_config(void **state)
+{
+	struct mg_telemetry_config c = {
+		.reloads_success = 2,
+		.reloads_failure = 1,
+		.last_success_s = 1767225600.25,
+		.restart_pending = true,
+	};
+	char *text, *r;
+
+	(void)state;
+	text = render();
+	assert_null(strstr(text, "meshgate_port_"));
+	assert_null(strstr(text, "meshgate_config_"));
+	free(text);
+	r = tel_query("/meshgate/ports");
+	assert_has(r, "{\"/meshgate/ports\":null}");
+	free(r);
+
+	mg_telemetry_set_ports_fn(ports_cb, NULL);
+	mg_telemetry_set_config(&c);
+	text = render();
+	promtool_check(text);
+	check_families(text);
+	assert_line(text, "# TYPE meshgate_port_imissed_total counter");
+	assert_line(text, "meshgate_port_ipackets_total{port=\"edge\"} 100");
+	assert_line(text, "meshgate_port_opackets_total{port=\"edge\"} 90");
+	assert_line(text, "meshgate_port_ibytes_total{port=\"edge\"} 6400");
+	assert_line(text, "meshgate_port_obytes_total{port=\"edge\"} 5760");
+	assert_line(text, "meshgate_port_imissed_total{port=\"edge\"} 7");
+	assert_line(text, "meshgate_port_ierrors_total{port=\"edge\"} 1");
+	assert_line(text, "meshgate_port_oerrors_total{port=\"edge\"} 2");
+	assert_line(text, "meshgate_port_rx_nombuf_total{port=\"edge\"} 3");
+	assert_line(text, "meshgate_port_imissed_total{port=\"mesh\"} 0");
+	assert_line(text, "meshgate_port_xstats_total{port=\"edge\","
+			  "xstat=\"rx_crc_errors\"} 4");
+	assert_line(text, "meshgate_port_xstats_total{port=\"edge\","
+			  "xstat=\"rx-odd name\"} 5");
+	assert_line(text,
+		    "meshgate_config_reloads_total{result=\"success\"} 2");
+	assert_line(text,
+		    "meshgate_config_reloads_total{result=\"failure\"} 1");
+	assert_line(text, "meshgate_config_last_reload_success_timestamp_"
+			  "seconds 1767225600.25");
+	assert_line(text, "meshgate_config_restart_pending 1");
+	free(text);
+
+	r = tel_query("/meshgate/ports");
+	assert_has(r, "{\"/meshgate/ports\":{\"edge\":{\"port\":\"edge\","
+		      "\"port_id\":0,\"ipackets\":100,\"opackets\":90,"
+		      "\"ibytes\":6400,\"obytes\":5760,\"imissed\":7,"
+		      "\"ierrors\":1,\"oerrors\":2,\"rx_nombuf\":3,"
+		      "\"xstat_rx_crc_errors\":4,\"xstat_rx_odd_name\":5},"
+		      "\"mesh\":{\"port\":\"mesh\",\"port_id\":1,");
+	free(r);
+	r = tel_query("/meshgate/ports,edge");
+	assert_has(r, "{\"/meshgate/ports\":null}");
+	free(r);
+
+	c.restart_pending = false;
+	mg_telemetry_set_config(&c);
+	mg_telemetry_set_ports_fn(NULL, NULL);
+	text = render();
+	assert_line(text, "meshgate_config_restart_pending 0");
+	assert_null(strstr(text, "meshgate_port_"));
+	free(text);
+}
+
 /* ---- fixtures ---- */
 
 static int
@@ -1180,6 +1318,8 @@ main(void)
 		TEL_TEST(test_memory),
 		TEL_TEST(test_http_parsers),
 		TEL_TEST(test_dpdk_commands),
+		cmocka_unit_test(test_xstat_filter),
+		TEL_TEST(test_ports_and_config),
 	};
 
 	return cmocka_run_group_tests_name("telemetry", tests, group_setup,
