@@ -864,7 +864,7 @@ head(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 		return rc < 0 ? -(int)parse_reason[-rc] : 0;
 	if (!decide_http(c, sv, id, &h))
 		return -MG_DROP_L7_DENY;
-	if (h.upgrade) {
+	if (h.upgrade.p != NULL) {
 		/* the other protocol starts after the backend's 101; a body
 		 * would be read as HTTP while we cannot tell */
 		if (h.body != MG_HTTP_BODY_NONE)
