@@ -79,8 +79,9 @@ SEC_MAC, SEC_BE4, SEC_BE6, SEC_BE_PORT = \
 MAX_REQUEST_BYTES = 1024        # l7.max_request_bytes of both configs
 MAX_PENDING = 2                 # l7.max_pending of l7_replay_pending.conf
 
-RULES = ("shop-no-admin", "shop-api", "batch-shop", "audit-debug",
-         "secure-no-admin", "secure-api", "batch-secure", "default-deny")
+RULES = ("shop-no-admin", "shop-no-admin-host", "shop-no-debug", "shop-ws",
+         "shop-api", "batch-shop", "audit-debug", "secure-no-admin",
+         "secure-api", "batch-secure", "batch-no-sni", "default-deny")
 DECISIONS = ("allow", "deny", "dry_run")
 
 # a header that makes a head longer than l7.max_request_bytes
@@ -648,16 +649,17 @@ def tls_conversations(sc):
     c.decide("secure-api")
     c.server("PA", SERVER_HELLO, "ServerHello")
 
-    # No SNI: frontend's only allow rule needs one, so default deny;
-    # batch's L4 rule allows it.
+    # No SNI: no rule lets frontend without one, so l7_no_sni against
+    # the default; batch-no-sni (allow_no_sni) lets batch, whose L4 rule
+    # alone would not.
     c = secure(sc, "tls-no-sni", FRONT4, 42005)
     c.handshake()
-    c.send(client_hello(None), "ClientHello without SNI", reset="l7_deny")
+    c.send(client_hello(None), "ClientHello without SNI", reset="l7_no_sni")
     c.decide("default-deny", "deny")
     c = secure(sc, "tls-no-sni-l4", BATCH4, 42006, cli_mac=BATCH_MAC)
     c.handshake()
-    c.send(client_hello(None), "ClientHello without SNI (L4 rule)")
-    c.decide("batch-secure")
+    c.send(client_hello(None), "ClientHello without SNI (allow_no_sni)")
+    c.decide("batch-no-sni")
     c.server("PA", SERVER_HELLO, "ServerHello")
 
     c = secure(sc, "tls-other-sni", FRONT4, 42007)

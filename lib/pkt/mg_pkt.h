@@ -93,6 +93,8 @@ enum mg_drop_reason {
 	MG_DROP_L7_AMBIGUOUS,	 /**< IP options, urgent data or TCP options a
 				  * backend could read otherwise */
 	MG_DROP_L7_STALE_TIMESTAMP, /**< TSval older than the newest (PAWS) */
+	MG_DROP_L7_NO_SNI,	    /**< ClientHello without SNI, not allowed */
+	MG_DROP_L7_UPGRADE_DENY, /**< Upgrade no rule's http.upgrade allows */
 	MG_DROP_MAX
 };
 
