@@ -152,7 +152,7 @@ threading.Event().wait(600)     # never outlives a forgotten test run
 
 Segment = collections.namedtuple(
     "Segment", "src sport dst dport seq ack flags payload")
-RST, RST_ACK = 0x04, 0x14
+SYN, RST, RST_ACK = 0x02, 0x04, 0x14
 SNIFF_MAX = 20000       # frames kept per interface
 
 
@@ -212,11 +212,18 @@ class Sniffer:
         self.done = True
         self.thread.join(2)
 
-    def of(self, client, port):
-        """The segments of the client's connection from `port`."""
-        return [s for s in list(self.segments)
-                if (s.src, s.sport) == (client, port) or
-                (s.dst, s.dport) == (client, port)]
+    def of(self, client, port, peer):
+        """The segments of the client's last connection from `port` to
+        `peer` (address, port), from its SYN on: the kernel may give the
+        same local port to connections to other services, and to this
+        one again once a reset connection is gone."""
+        tup = (client, port) + tuple(peer)
+        segs = [s for s in list(self.segments)
+                if (s.src, s.sport, s.dst, s.dport) == tup or
+                (s.dst, s.dport, s.src, s.sport) == tup]
+        syns = [i for i, s in enumerate(segs)
+                if (s.src, s.sport) == (client, port) and s.flags & SYN]
+        return segs[syns[-1]:] if syns else segs
 
 
 class Curl:
@@ -396,14 +403,17 @@ class L7E2E:
         raise KeyError(name)
 
     def backend(self, peer_port, proto="http", v6=False):
-        """The backend's events for the client's connection from port
-        `peer_port`: [(event, detail)]."""
+        """The backend's events for the client's last connection from
+        port `peer_port` (the kernel may give a port again once a reset
+        connection is gone): [(event, detail)] from its "conn" on."""
         peer = ("[%s]:%d" if v6 else "%s:%d") % (CLI6 if v6 else CLI4,
                                                  peer_port)
         out = []
         for line in self.backend_log.read_text().splitlines():
             words = line.split(" ", 3)
             if words[0] == proto and words[2] == peer:
+                if words[1] == "conn":
+                    out = []
                 out.append((words[1], words[3] if len(words) > 3 else ""))
         return out
 
@@ -502,8 +512,8 @@ def check_resets(env, port, v6=False, tls=False):
     last = {}
 
     def both_reset():
-        last["cli"] = env.sniffers["cli"].of(client, port)
-        last["b1"] = env.sniffers["b1"].of(client, port)
+        last["cli"] = env.sniffers["cli"].of(client, port, (vip, vport))
+        last["b1"] = env.sniffers["b1"].of(client, port, (backend, bport))
         return any(s.flags & RST and s.dport == port for s in last["cli"]) \
             and any(s.flags & RST and s.sport == port for s in last["b1"])
     try:
@@ -670,7 +680,8 @@ def test_split_request_line_denied(l7):
     events = l7.backend_reset(port)
     assert requests_seen(l7, port) == [], events
     check_resets(l7, port)
-    first = [s for s in l7.sniffers["b1"].of(CLI4, port)
+    first = [s for s in l7.sniffers["b1"].of(CLI4, port,
+                                             (B1, HTTP_BACKEND_PORT))
              if s.payload == b"GET /ad"]
     assert first, "the first half did not reach the backend"
     l7.expect(before, drop_l7_deny=1, web_no_admin_deny=1)
