@@ -354,7 +354,8 @@ def test_l7_normal_forms_spot_checks(l7):
     assert b"Upgrade: h2c" in head(r["in"]) and \
         r["reason"] == "l7_upgrade_deny"
     ws = fwd["nf-ws a frame reading 'GET /admin ...', after the 101"]
-    assert b"GET /admin HTTP/1.1" in bytes(Ether(frames[ws["in"]])[TCP].payload)
+    frame = Ether(frames[ws["in"]])
+    assert b"GET /admin HTTP/1.1" in bytes(frame[TCP].payload)
     after = by_what["nf-connection-upgrade GET /admin after it (denied)"]
     assert fwd["nf-connection-upgrade a 101 nobody asked for"]["in"] < \
         after["in"]
