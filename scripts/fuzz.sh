@@ -20,6 +20,8 @@ if [ $# -gt 0 ]; then
 	exec "$out/fuzz_l7_parse" "$@"
 fi
 printf '\x07GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n' >"$out/corpus/get"
+printf '\x05GET /a;b/c?d HTTP/1.1\r\nHost: A.b.:80\r\nUpgrade: websocket, h2c\r\n\r\n' \
+	>"$out/corpus/normal"
 printf '\x11POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n' \
 	>"$out/corpus/chunked"
 printf '\x03\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03%s\x00\x00\x02\x13\x01\x01\x00\x00\x00' \

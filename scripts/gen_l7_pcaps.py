@@ -17,6 +17,15 @@ after_reset.pcap, too_large.pcap
               segments without data after a deny, and a head and a
               ClientHello over l7.max_request_bytes in one segment (the
               same config as main);
+normal_forms.pcap
+              the forms a request or ClientHello is matched in (the same
+              config): a query or ";params" after a denied path, a Host
+              with port, trailing dot and capitals, no Host, a denied
+              query, an h2c upgrade and an unknown one denied, a websocket
+              upgrade allowed and opaque after its 101, Connection:
+              Upgrade alone (never opaque, even after a 101), SNI with a
+              trailing dot and capitals, a ClientHello without SNI denied
+              and explicitly allowed;
 strict.pcap   strict client segments on inspected connections (the same
               config): insertion attempts with a bad TCP or IPv4 header
               checksum or a stale TCP timestamp followed by other bytes at
@@ -79,8 +88,9 @@ SEC_MAC, SEC_BE4, SEC_BE6, SEC_BE_PORT = \
 MAX_REQUEST_BYTES = 1024        # l7.max_request_bytes of both configs
 MAX_PENDING = 2                 # l7.max_pending of l7_replay_pending.conf
 
-RULES = ("shop-no-admin", "shop-api", "batch-shop", "audit-debug",
-         "secure-no-admin", "secure-api", "batch-secure", "default-deny")
+RULES = ("shop-no-admin", "shop-no-admin-host", "shop-no-debug", "shop-ws",
+         "shop-api", "batch-shop", "audit-debug", "secure-no-admin",
+         "secure-api", "batch-secure", "batch-no-sni", "default-deny")
 DECISIONS = ("allow", "deny", "dry_run")
 
 # a header that makes a head longer than l7.max_request_bytes
@@ -648,16 +658,17 @@ def tls_conversations(sc):
     c.decide("secure-api")
     c.server("PA", SERVER_HELLO, "ServerHello")
 
-    # No SNI: frontend's only allow rule needs one, so default deny;
-    # batch's L4 rule allows it.
+    # No SNI: no rule lets frontend without one, so l7_no_sni against
+    # the default; batch-no-sni (allow_no_sni) lets batch, whose L4 rule
+    # alone would not.
     c = secure(sc, "tls-no-sni", FRONT4, 42005)
     c.handshake()
-    c.send(client_hello(None), "ClientHello without SNI", reset="l7_deny")
+    c.send(client_hello(None), "ClientHello without SNI", reset="l7_no_sni")
     c.decide("default-deny", "deny")
     c = secure(sc, "tls-no-sni-l4", BATCH4, 42006, cli_mac=BATCH_MAC)
     c.handshake()
-    c.send(client_hello(None), "ClientHello without SNI (L4 rule)")
-    c.decide("batch-secure")
+    c.send(client_hello(None), "ClientHello without SNI (allow_no_sni)")
+    c.decide("batch-no-sni")
     c.server("PA", SERVER_HELLO, "ServerHello")
 
     c = secure(sc, "tls-other-sni", FRONT4, 42007)
@@ -747,6 +758,170 @@ def too_large_scenario():
     hello = client_hello("api.example", pad=MAX_REQUEST_BYTES)
     c.send(hello, "ClientHello SNI api.example, %d bytes" % len(hello),
            reset="l7_too_large")
+    return sc
+
+
+def raw_request(line, headers=b""):
+    """A request head written out whole: `line`, then `headers`."""
+    return line + b"\r\n" + headers + b"\r\n"
+
+
+SWITCHING = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+             b"Connection: Upgrade\r\n\r\n")
+WS_HEADERS = (b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n")
+# an unmasked frame whose bytes read as a denied request: what passes
+# once a connection is opaque, and only then
+_WS_TEXT = b"GET /admin HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+WS_FRAME = b"\x81" + bytes([len(_WS_TEXT)]) + _WS_TEXT
+
+
+def normal_forms_conversations(sc):
+    """Each field matched in its normal form, however the request or
+    ClientHello writes it. batch has an L4 allow on both services, so
+    only a deny rule (or the upgrade and no-SNI rules) refuse its
+    requests: every refusal below is a form that would pass if read as
+    sent."""
+    # The path ends at '?', and ";params" do not hide a segment from
+    # ^/admin(/|$) (IPv4 and IPv6).
+    for port, cli, path in ((47001, BATCH4, b"/admin?x"),
+                            (47002, BATCH4, b"/admin;x"),
+                            (47003, BATCH6, b"/admin;x/y"),
+                            (47004, BATCH4, b"/admin;jsessionid=1?y=2")):
+        c = shop(sc, "nf-path-%d" % port, cli, port, cli_mac=BATCH_MAC)
+        c.handshake()
+        c.send(http_request(b"/api/items"), "GET /api/items")
+        c.decide("batch-shop")
+        c.respond()
+        c.send(http_request(path), "GET %s (denied)" % path.decode(),
+               reset="l7_deny")
+        c.decide("shop-no-admin", "deny")
+
+    # The query: a parameter denied by http.query; the path of the same
+    # request is allowed.
+    c = shop(sc, "nf-query", BATCH4, 47005, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(http_request(b"/api/items?debug=10"), "GET /api/items?debug=10")
+    c.decide("batch-shop")
+    c.respond()
+    c.send(http_request(b"/api/items?page=2&debug=1"),
+           "GET /api/items?page=2&debug=1 (denied)", reset="l7_deny")
+    c.decide("shop-no-debug", "deny")
+
+    # Host without port or trailing dot, in any case: denied by a host
+    # rule (IPv4, IPv6), allowed by one (frontend's shop-api).
+    for port, cli, host in ((47006, BATCH4, b"Admin.Example:80"),
+                            (47007, BATCH6, b"ADMIN.EXAMPLE.:8080")):
+        c = shop(sc, "nf-host-%d" % port, cli, port, cli_mac=BATCH_MAC)
+        c.handshake()
+        c.send(http_request(b"/api/items", host=host),
+               "GET /api/items, Host %s (denied)" % host.decode(),
+               reset="l7_deny")
+        c.decide("shop-no-admin-host", "deny")
+    c = shop(sc, "nf-host-allowed", FRONT4, 47008)
+    c.handshake()
+    c.send(http_request(b"/api/items", host=b"Shop.Example.:80"),
+           "GET /api/items, Host Shop.Example.:80")
+    c.decide("shop-api")
+    c.respond()
+    c.send(http_request(b"/api/items", host=b"[2001:db8:100::10]:80"),
+           "GET /api/items, Host [2001:db8:100::10]:80 (no rule)",
+           reset="l7_deny")
+    c.decide("default-deny", "deny")
+
+    # No Host (HTTP/1.0): no host rule matches it, the deny as little as
+    # frontend's allow.
+    c = shop(sc, "nf-no-host", BATCH4, 47009, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(raw_request(b"GET /api/items HTTP/1.0"), "GET, HTTP/1.0, no Host")
+    c.decide("batch-shop")
+    c.respond()
+    c = shop(sc, "nf-no-host-front", FRONT4, 47010)
+    c.handshake()
+    c.send(raw_request(b"GET /api/items HTTP/1.0", b"Accept: */*\r\n"),
+           "GET, HTTP/1.0, no Host (denied)", reset="l7_deny")
+    c.decide("default-deny", "deny")
+
+    # Upgrades: h2c and an unknown protocol denied although the request
+    # is one shop-api allows; websocket from batch denied although its L4
+    # rule allows everything else.
+    c = shop(sc, "nf-h2c", FRONT4, 47011)
+    c.handshake()
+    c.send(http_request(b"/api/items",
+                        headers=b"Connection: Upgrade, HTTP2-Settings\r\n"
+                                b"Upgrade: h2c\r\n"
+                                b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"
+                                b"\r\n"),
+           "GET /api/items, Upgrade: h2c (denied)",
+           reset="l7_upgrade_deny")
+    c.decide("default-deny", "deny")
+    c = shop(sc, "nf-upgrade-unknown-v6", FRONT6, 47012)
+    c.handshake()
+    c.send(http_request(b"/api/ws", headers=b"Upgrade: websocket, x-tunnel"
+                        b"\r\nConnection: Upgrade\r\n"),
+           "GET /api/ws, Upgrade: websocket, x-tunnel (denied)",
+           reset="l7_upgrade_deny")
+    c.decide("default-deny", "deny")
+    c = shop(sc, "nf-ws-batch", BATCH4, 47013, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(http_request(b"/api/ws", headers=WS_HEADERS),
+           "GET /api/ws, Upgrade: websocket, from batch (denied)",
+           reset="l7_upgrade_deny")
+    c.decide("default-deny", "deny")
+
+    # websocket where shop-ws allows it: after the backend's 101 the
+    # connection is opaque, so bytes that read as a denied request pass.
+    c = shop(sc, "nf-ws", FRONT4, 47014)
+    c.handshake()
+    c.send(http_request(b"/api/ws", headers=WS_HEADERS),
+           "GET /api/ws, Upgrade: websocket")
+    c.decide("shop-ws")
+    c.server("PA", SWITCHING, "101 Switching Protocols")
+    c.send(WS_FRAME, "a frame reading 'GET /admin ...', after the 101")
+
+    # Connection: Upgrade without Upgrade is plain HTTP; a 101 from the
+    # backend after it opens nothing: the next request is inspected.
+    c = shop(sc, "nf-connection-upgrade", FRONT4, 47015)
+    c.handshake()
+    c.send(http_request(b"/api/items", headers=b"Connection: Upgrade\r\n"),
+           "GET /api/items, Connection: Upgrade, no Upgrade")
+    c.decide("shop-api")
+    c.server("PA", SWITCHING, "a 101 nobody asked for")
+    c.send(http_request(b"/admin"), "GET /admin after it (denied)",
+           reset="l7_deny")
+    c.decide("shop-no-admin", "deny")
+
+    # SNI: a trailing dot and capitals are the same name.
+    c = secure(sc, "nf-sni-dot", FRONT4, 47016)
+    c.handshake()
+    c.send(client_hello("API.Example."), "ClientHello SNI API.Example.")
+    c.decide("secure-api")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+    c = secure(sc, "nf-sni-admin-dot-v6", BATCH6, 47017, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(client_hello("Admin.Example."),
+           "ClientHello SNI Admin.Example. (denied)", reset="l7_deny")
+    c.decide("secure-no-admin", "deny")
+
+    # No SNI: denied unless a rule allows it (IPv6 both ways).
+    c = secure(sc, "nf-no-sni-v6", FRONT6, 47018)
+    c.handshake()
+    c.send(client_hello(None), "ClientHello without SNI (denied)",
+           reset="l7_no_sni")
+    c.decide("default-deny", "deny")
+    c = secure(sc, "nf-no-sni-allowed-v6", BATCH6, 47019, cli_mac=BATCH_MAC)
+    c.handshake()
+    c.send(client_hello(None, grease=True),
+           "ClientHello without SNI (allow_no_sni)")
+    c.decide("batch-no-sni")
+    c.server("PA", SERVER_HELLO, "ServerHello")
+    c.send(APP_DATA, "application data")
+
+
+def normal_forms_scenario():
+    sc = Scenario("normal_forms", "tests/configs/l7_replay.conf")
+    normal_forms_conversations(sc)
     return sc
 
 
@@ -1023,7 +1198,7 @@ def strict_scenario():
 
 
 SCENARIOS = (main_scenario, pending_scenario, after_reset_scenario,
-             too_large_scenario, strict_scenario)
+             too_large_scenario, strict_scenario, normal_forms_scenario)
 
 
 # ----------------------------------------------------------- self-check
@@ -1147,6 +1322,8 @@ def check_frames(sc):
                        (client_hello("api.example", grease=True),
                         "api.example"),
                        (client_hello(None), None),
+                       (client_hello(None, grease=True), None),
+                       (client_hello("API.Example."), "API.Example."),
                        (client_hello("api.example", pad=MAX_REQUEST_BYTES),
                         "api.example")):
         check_hello(hello, sni)

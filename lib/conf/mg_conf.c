@@ -1983,17 +1983,22 @@ load_refs(struct loader *ld, const config_setting_t *s, const char *key,
 unsigned int
 mg_conf_pattern_flags(enum mg_l7_field field)
 {
-	/* DNS names are caseless; a method or path is not */
-	return field == MG_L7_HOST || field == MG_L7_SNI ? HS_FLAG_CASELESS : 0;
+	/* DNS names and upgrade tokens ("WebSocket") are caseless; a
+	 * method, path or query is not */
+	return field == MG_L7_HOST || field == MG_L7_SNI ||
+			       field == MG_L7_UPGRADE
+		       ? HS_FLAG_CASELESS
+		       : 0;
 }
 
 const char *
 mg_conf_field_name(enum mg_l7_field field)
 {
 	static const char *const names[MG_L7_FIELD_MAX] = {
-		[MG_L7_METHOD] = "method", [MG_L7_PATH] = "path",
-		[MG_L7_HOST] = "host",	   [MG_L7_HEADER] = "header",
-		[MG_L7_SNI] = "sni",
+		[MG_L7_METHOD] = "method",   [MG_L7_PATH] = "path",
+		[MG_L7_HOST] = "host",	     [MG_L7_HEADER] = "header",
+		[MG_L7_SNI] = "sni",	     [MG_L7_QUERY] = "query",
+		[MG_L7_UPGRADE] = "upgrade",
 	};
 
 	return (unsigned int)field < MG_L7_FIELD_MAX ? names[field] : "unknown";
@@ -2149,7 +2154,8 @@ next_matcher(struct loader *ld, const config_setting_t *s,
 	if (!ld->matchers_full)
 		err_at(ld, s,
 		       "policy '%s': more than %d matchers (method, path, "
-		       "host and each header count one each)",
+		       "query, host, upgrade and each header count one "
+		       "each)",
 		       p->name, MG_CONF_MAX_MATCHERS);
 	ld->matchers_full = true;
 	return NULL;
@@ -2225,37 +2231,69 @@ load_headers(struct loader *ld, const config_setting_t *list,
 	}
 }
 
+/* tls.allow_no_sni = true: this allow rule takes a ClientHello without
+ * a server name (its sni matcher, if any, cannot see one). */
+static void
+load_allow_no_sni(struct loader *ld, const config_setting_t *g,
+		  const config_setting_t *v, struct mg_policy_conf *p)
+{
+	int t = config_setting_type(v);
+
+	if (t != CONFIG_TYPE_BOOL) {
+		err_at(ld, v,
+		       "policy '%s': tls.allow_no_sni must be true or false, "
+		       "not %s",
+		       p->name, type_name(t));
+		return;
+	}
+	if (p->action != MG_POLICY_ALLOW) {
+		err_at(ld, v,
+		       "policy '%s': tls.allow_no_sni is for allow rules; a "
+		       "deny rule never matches a ClientHello without SNI",
+		       p->name);
+		return;
+	}
+	p->allow_no_sni = config_setting_get_bool(v);
+	if (!p->allow_no_sni && config_setting_get_member(g, "sni") == NULL)
+		err_at(ld, v,
+		       "policy '%s': tls.allow_no_sni is false and there is "
+		       "no tls.sni: the rule would match nothing",
+		       p->name);
+}
+
 /* An `http` or `tls` group: its keys in config order, one matcher each
  * (one per entry of http.headers). */
 static void
 load_matchers(struct loader *ld, const config_setting_t *g,
 	      struct mg_conf *conf, struct mg_policy_conf *p)
 {
-	static const char *const http_keys[] = { "method", "path", "host",
-						 "headers", NULL };
-	static const char *const tls_keys[] = { "sni", NULL };
+	/* both groups' keys: one of the other group gets its own message */
+	static const char *const keys[] = { "method", "path",	      "query",
+					    "host",   "headers",      "upgrade",
+					    "sni",    "allow_no_sni", NULL };
 	static const struct name_value http_fields[] = {
-		{ "method", MG_L7_METHOD },
-		{ "path", MG_L7_PATH },
-		{ "host", MG_L7_HOST },
-		{ NULL, 0 },
+		{ "method", MG_L7_METHOD },   { "path", MG_L7_PATH },
+		{ "query", MG_L7_QUERY },     { "host", MG_L7_HOST },
+		{ "upgrade", MG_L7_UPGRADE }, { NULL, 0 },
 	};
 	static const struct name_value tls_fields[] = {
 		{ "sni", MG_L7_SNI },
 		{ NULL, 0 },
 	};
+	static const char http_list[] = "method, path, query, host, headers "
+					"or upgrade";
+	static const char tls_list[] = "sni or allow_no_sni";
 	bool http = p->l7 == MG_L7_HTTP;
 	const char *group = http ? "http" : "tls";
 	char where[MG_CONF_NAME_LEN + 32], what[16];
 	int i, n = config_setting_length(g);
 
 	snprintf(where, sizeof(where), "'%s' of policy '%s'", group, p->name);
-	check_keys(ld, g, http ? http_keys : tls_keys, where);
+	check_keys(ld, g, keys, where);
 	if (n == 0) {
 		err_at(ld, g,
 		       "policy '%s': '%s' is empty; give at least one of %s",
-		       p->name, group,
-		       http ? "method, path, host or headers" : "sni");
+		       p->name, group, http ? http_list : tls_list);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -2268,8 +2306,23 @@ load_matchers(struct loader *ld, const config_setting_t *g,
 			load_headers(ld, v, conf, p);
 			continue;
 		}
-		if (!lookup_name(http ? http_fields : tls_fields, key, &field))
-			continue; /* reported by check_keys */
+		if (!http && strcmp(key, "allow_no_sni") == 0) {
+			load_allow_no_sni(ld, g, v, p);
+			continue;
+		}
+		if (!lookup_name(http ? http_fields : tls_fields, key,
+				 &field)) {
+			if (lookup_name(http ? tls_fields : http_fields, key,
+					&field) ||
+			    strcmp(key, "headers") == 0 ||
+			    strcmp(key, "allow_no_sni") == 0)
+				err_at(ld, v,
+				       "policy '%s': '%s' is a key of '%s', "
+				       "not of '%s' (which takes %s)",
+				       p->name, key, http ? "tls" : "http",
+				       group, http ? http_list : tls_list);
+			continue; /* else reported by check_keys */
+		}
 		m = next_matcher(ld, v, p);
 		if (m == NULL)
 			continue;
@@ -2287,6 +2340,7 @@ load_l7_rule(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
 	config_setting_t *tls = member(ld, s, "tls", CONFIG_TYPE_GROUP, 0);
 
 	p->l7 = MG_L7_NONE;
+	p->allow_no_sni = false;
 	ld->matchers_full = false;
 	if (http != NULL && tls != NULL) {
 		err_at(ld, tls,

@@ -48,8 +48,9 @@ extern "C" {
 #define MG_CONF_MAX_ROUTES	8 /**< pinned-version routes per service */
 /** Total of all version weights of one service may not exceed this. */
 #define MG_CONF_MAX_WEIGHT_TOTAL 1000000
-/* Layer-7 rules: matchers per policy (method, path, host, headers or
- * sni), patterns in the whole config, and the length of one pattern. */
+/* Layer-7 rules: matchers per policy (method, path, query, host,
+ * headers, upgrade or sni), patterns in the whole config, and the length
+ * of one pattern. */
 #define MG_CONF_MAX_MATCHERS 8
 #define MG_CONF_MAX_PATTERNS 65536
 #define MG_CONF_PATTERN_LEN  1024
@@ -169,13 +170,16 @@ enum mg_l7_proto {
 	MG_L7_TLS,	/**< TLS ClientHello (`tls` group) */
 };
 
-/** The part of a request (or ClientHello) a matcher reads. */
+/** The part of a request (or ClientHello) a matcher reads, in its
+ * normal form (README, "Layer-7 rules"). */
 enum mg_l7_field {
 	MG_L7_METHOD = 0, /**< request method token */
-	MG_L7_PATH,	  /**< request target, query included */
-	MG_L7_HOST,	  /**< Host header value; caseless */
+	MG_L7_PATH,	  /**< target up to '?' (also without ";params") */
+	MG_L7_HOST,	  /**< Host without port, trailing dot; caseless */
 	MG_L7_HEADER,	  /**< value of a named header */
-	MG_L7_SNI,	  /**< TLS server_name; caseless */
+	MG_L7_SNI,	  /**< TLS server_name, no trailing dot; caseless */
+	MG_L7_QUERY,	  /**< target after the '?', as sent */
+	MG_L7_UPGRADE,	  /**< each protocol Upgrade offers; caseless */
 	MG_L7_FIELD_MAX
 };
 
@@ -224,6 +228,10 @@ struct mg_policy_conf {
 	/** MG_L7_NONE: the rule decides at the connection's first packet;
 	 * else per request, when all of its matchers match. */
 	uint8_t l7; /**< enum mg_l7_proto */
+	/** MG_L7_TLS allow rules (tls.allow_no_sni): a ClientHello without
+	 * a server name matches this rule, whose sni matcher it cannot
+	 * meet; without such a rule it is denied (MG_DROP_L7_NO_SNI) */
+	bool allow_no_sni;
 	unsigned int n_matchers;
 	struct mg_matcher_conf matchers[MG_CONF_MAX_MATCHERS];
 	int line;
@@ -406,7 +414,8 @@ struct mg_conf *mg_conf_load(const char *path, const char *drivers_dir,
 
 /**
  * Hyperscan compile flags for patterns of @p field (HS_FLAG_CASELESS for
- * host and SNI, as DNS names are), without HS_FLAG_SINGLEMATCH. The
+ * host and SNI, as DNS names are, and for upgrade protocols, which
+ * servers compare caselessly), without HS_FLAG_SINGLEMATCH. The
  * loader validates every pattern with these; the ruleset compiles with
  * them.
  */

@@ -105,6 +105,8 @@ enum mg_drop_reason {
 	MG_DROP_L7_AMBIGUOUS,	 /**< IP options, urgent data or TCP options a
 				  * backend could read otherwise */
 	MG_DROP_L7_STALE_TIMESTAMP, /**< TSval older than the newest (PAWS) */
+	MG_DROP_L7_NO_SNI,	    /**< ClientHello without SNI, not allowed */
+	MG_DROP_L7_UPGRADE_DENY, /**< Upgrade no rule's http.upgrade allows */
 	/* sound enforcement: what a router and a stateful firewall refuse */
 	MG_DROP_TTL_EXCEEDED,	   /**< TTL / hop limit would reach 0 */
 	MG_DROP_TCP_OUT_OF_WINDOW, /**< sequence or acknowledgement outside

@@ -44,14 +44,28 @@ enum mg_http_body_kind {
 	MG_HTTP_BODY_CHUNKED,  /**< Transfer-Encoding: chunked */
 };
 
-/** A parsed request head. Strings point into the parsed buffer. */
+/** Most protocols one Upgrade header may offer; more is a bad request. */
+#define MG_HTTP_MAX_UPGRADES 8
+
+/**
+ * A parsed request head. Strings point into the parsed buffer. The
+ * normal forms policy matches (path, query, host) are slices of it, so
+ * they cost no copy; mg_http_parse_head() says what each one holds.
+ */
 struct mg_http_head {
 	struct mg_l7_str method;
-	struct mg_l7_str target; /**< origin-form, query included */
-	struct mg_l7_str host;	 /**< Host value; len 0 when absent */
+	struct mg_l7_str target; /**< as sent, query included */
+	struct mg_l7_str path;	 /**< target up to '?' ("*" for OPTIONS *) */
+	struct mg_l7_str query;	 /**< after the '?'; len 0 when none */
+	/** Host without its port and trailing dot; len 0 when absent or
+	 * empty (p is NULL only when absent) */
+	struct mg_l7_str host;
+	/** Upgrade's value, a checked list of protocols; p is NULL when
+	 * the request has no Upgrade header */
+	struct mg_l7_str upgrade;
 	uint8_t minor;		 /**< HTTP/1.<minor>: 0 or 1 */
 	uint8_t body;		 /**< enum mg_http_body_kind */
-	bool upgrade;		 /**< an Upgrade header is present */
+	bool path_params;	 /**< a path segment carries ";params" */
 	uint64_t content_length; /**< MG_HTTP_BODY_LENGTH */
 	uint32_t n_headers;	 /**< Host included */
 	struct mg_http_header headers[MG_HTTP_MAX_HEADERS];
@@ -68,13 +82,31 @@ struct mg_http_head {
  * because an intermediary that does not rewrite paths must not let
  * peers read one request two ways:
  * - a target whose path (before '?') is not canonical: "//", a "." or
- *   ".." segment, '\', or a %-escape of '.', '/' or '\' (any case);
- *   CONNECT and absolute-form targets;
+ *   ".." segment, a segment empty before its ";params" that is not the
+ *   last ("/;x/a" would be "//a" without them), '\', or a %-escape of
+ *   an unreserved character, '/', '\', ';', a control or DEL (any
+ *   case); '#' anywhere in the target (a fragment is never sent, and a
+ *   server that cut it off would read another path); CONNECT and
+ *   absolute-form targets;
+ * - a Host that is not "host[:port]": a DNS-like name (letters, digits,
+ *   '-', '_', dot-separated labels, one trailing dot allowed) or an IP
+ *   literal in brackets (hex digits, ':' and '.'), then an optional ':'
+ *   and at most 5 digits;
+ * - an Upgrade value that is not a list of 1 to MG_HTTP_MAX_UPGRADES
+ *   protocols (token or token/token, separated by commas and optional
+ *   spaces), or a repeated Upgrade;
  * - Content-Length together with Transfer-Encoding; Transfer-Encoding
  *   other than exactly "chunked" (case-insensitive); Content-Length not
  *   1*DIGIT (at most 18 digits) or repeated; Host repeated; HTTP/1.1
  *   without Host; Transfer-Encoding in an HTTP/1.0 request;
  * - more than MG_HTTP_MAX_HEADERS fields.
+ *
+ * On success @p h holds the normal forms policy reads: path and query
+ * split at the first '?'; path_params set when a segment has ";params"
+ * (the caller may read the path without them too); host without ":port"
+ * and without a trailing dot ("Admin.Example.:80" gives "Admin.Example";
+ * letter case is left to caseless matching, "[2001:db8::1]:80" gives
+ * "[2001:db8::1]").
  *
  * A method token longer than 20 bytes, or a first line that stops
  * looking like "TOKEN SP target SP HTTP/1.x" is MG_L7_ERR_NOT_HTTP; any
@@ -115,7 +147,9 @@ int mg_http_chunked(uint64_t *left, uint8_t *state, const uint8_t *p,
 struct mg_tls_hello {
 	bool has_sni;
 	uint16_t sni_len;
-	char sni[MG_TLS_MAX_SNI + 1]; /**< NUL-terminated host_name */
+	/** host_name in its normal form, NUL-terminated: lowercase,
+	 * without a trailing dot */
+	char sni[MG_TLS_MAX_SNI + 1];
 };
 
 /**
@@ -126,9 +160,10 @@ struct mg_tls_hello {
  * fields and extensions fill it exactly; extensions may each appear once
  * and unknown ones (GREASE included) are skipped. From server_name
  * (RFC 6066), the one host_name entry is kept: 1..255 bytes of letters,
- * digits, '-', '.' and '_'. A hello with no server_name extension is
- * fine (has_sni false); an empty or repeated host_name, or other bytes,
- * is a bad hello.
+ * digits, '-' and '_' in dot-separated labels (none empty, one trailing
+ * dot allowed), lowercased and without the trailing dot. A hello with
+ * no server_name extension is fine (has_sni false); an empty or
+ * repeated host_name, or other bytes, is a bad hello.
  *
  * @param p    Bytes from the client.
  * @param len  Their number.

@@ -19,13 +19,17 @@
 #define C_HEX	0x08
 /* Target bytes the path check looks at; the rest are skipped fast. */
 #define C_PATHX 0x10
+/* Bytes of a host name's labels: letters, digits, '-', '_' */
+#define C_HOST 0x20
+/* '#': ends a query (a fragment) */
+#define C_FRAG 0x40
 
 static const uint8_t cls[256] = {
 	['\t'] = C_FIELD,
 	[' '] = C_FIELD,
 	['!'] = C_TCHAR | C_VCHAR | C_FIELD,
 	['"'] = C_VCHAR | C_FIELD,
-	['#'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['#'] = C_TCHAR | C_VCHAR | C_FIELD | C_PATHX | C_FRAG,
 	['$'] = C_TCHAR | C_VCHAR | C_FIELD,
 	['%'] = C_TCHAR | C_VCHAR | C_FIELD | C_PATHX,
 	['&'] = C_TCHAR | C_VCHAR | C_FIELD,
@@ -35,25 +39,25 @@ static const uint8_t cls[256] = {
 	['*'] = C_TCHAR | C_VCHAR | C_FIELD,
 	['+'] = C_TCHAR | C_VCHAR | C_FIELD,
 	[','] = C_VCHAR | C_FIELD,
-	['-'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['-'] = C_TCHAR | C_VCHAR | C_FIELD | C_HOST,
 	['.'] = C_TCHAR | C_VCHAR | C_FIELD,
 	['/'] = C_VCHAR | C_FIELD | C_PATHX,
-	['0' ... '9'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX,
+	['0' ... '9'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX | C_HOST,
 	[':'] = C_VCHAR | C_FIELD,
 	[';'] = C_VCHAR | C_FIELD | C_PATHX,
 	['<' ... '>'] = C_VCHAR | C_FIELD,
 	['?'] = C_VCHAR | C_FIELD | C_PATHX,
 	['@'] = C_VCHAR | C_FIELD,
-	['A' ... 'F'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX,
-	['G' ... 'Z'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['A' ... 'F'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX | C_HOST,
+	['G' ... 'Z'] = C_TCHAR | C_VCHAR | C_FIELD | C_HOST,
 	['['] = C_VCHAR | C_FIELD,
 	['\\'] = C_VCHAR | C_FIELD | C_PATHX,
 	[']'] = C_VCHAR | C_FIELD,
 	['^'] = C_TCHAR | C_VCHAR | C_FIELD,
-	['_'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['_'] = C_TCHAR | C_VCHAR | C_FIELD | C_HOST,
 	['`'] = C_TCHAR | C_VCHAR | C_FIELD,
-	['a' ... 'f'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX,
-	['g' ... 'z'] = C_TCHAR | C_VCHAR | C_FIELD,
+	['a' ... 'f'] = C_TCHAR | C_VCHAR | C_FIELD | C_HEX | C_HOST,
+	['g' ... 'z'] = C_TCHAR | C_VCHAR | C_FIELD | C_HOST,
 	['{'] = C_VCHAR | C_FIELD,
 	['|'] = C_TCHAR | C_VCHAR | C_FIELD,
 	['}'] = C_VCHAR | C_FIELD,
@@ -122,14 +126,18 @@ dot_segment(const uint8_t *s, const uint8_t *semi)
 
 /* Percent-escapes a server may decode before routing: an unreserved
  * byte (RFC 3986 2.3, which says never to encode them, so no honest
- * client does) could rename the path behind a pattern's back ("%61dmin"),
- * and '/' or '\' would move segment boundaries. */
+ * client does) could rename the path behind a pattern's back ("%61dmin");
+ * '/' or '\' would move segment boundaries, ';' would start parameters
+ * that a server decoding first strips ("/admin%3Bx"), and a NUL or
+ * another control could end the path early in a C server
+ * ("/admin%00.html"). */
 static inline bool
 escape_refused(int v)
 {
 	return (v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z') ||
 	       (v >= '0' && v <= '9') || v == '-' || v == '.' || v == '_' ||
-	       v == '~' || v == '/' || v == '\\';
+	       v == '~' || v == '/' || v == '\\' || v == ';' || v < 0x20 ||
+	       v == 0x7f;
 }
 
 /*
@@ -137,10 +145,13 @@ escape_refused(int v)
  * visible ASCII (normally the SP before the version) and return its
  * index, or len. *bad is set when the origin-form path is not canonical;
  * the caller reports it only once the line proves to be HTTP, so that
- * e.g. "SET key value" on a Redis port reads as not HTTP.
+ * e.g. "SET key value" on a Redis port reads as not HTTP. *qmark is set
+ * to the index of the '?' that starts the query (left alone when there
+ * is none), *params when a segment carries ";params".
  */
 static inline uint32_t
-scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad)
+scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad,
+	    uint32_t *qmark, bool *params)
 {
 	const uint8_t *seg, *semi = NULL;
 	uint8_t c;
@@ -164,24 +175,31 @@ scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad)
 		c = p[i];
 		if (!(cls[c] & C_VCHAR) || c == '?') {
 			/* End of the path: the last segment may be "." or
-			 * "..", but "/a/" (empty last segment) is fine. */
+			 * "..", but "/a/" or "/a/;p" (empty last segment)
+			 * is fine. */
 			if (dot_segment(seg, semi ? semi : p + i))
 				*bad = true;
+			if (c == '?')
+				*qmark = i;
 			break;
 		}
 		switch (c) {
 		case '/':
-			if (p + i == seg ||
+			/* "//", and "/;p/": without its parameters, as some
+			 * servers map it, that segment is empty too */
+			if ((semi ? semi : p + i) == seg ||
 			    dot_segment(seg, semi ? semi : p + i))
 				*bad = true;
 			seg = p + i + 1;
 			semi = NULL;
 			break;
 		case ';':
+			*params = true;
 			if (semi == NULL)
 				semi = p + i;
 			break;
-		case '\\': *bad = true; break;
+		case '\\':
+		case '#': *bad = true; break;
 		case '%':
 			/* An escape cut by the end of the data is checked
 			 * when it arrives whole. */
@@ -198,10 +216,100 @@ scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad)
 		}
 		i++;
 	}
-	/* The query: any visible ASCII. */
-	while (i < len && (cls[p[i]] & C_VCHAR))
+	/* The query: any visible ASCII but '#', which would end it. */
+	for (;;) {
+		while (i < len && (cls[p[i]] & (C_VCHAR | C_FRAG)) == C_VCHAR)
+			i++;
+		if (i == len || p[i] != '#')
+			return i;
+		*bad = true;
 		i++;
-	return i;
+	}
+}
+
+/*
+ * Host's value (RFC 9110 7.2: uri-host [":" port]) in its normal form,
+ * into @p out: without the port and without a trailing dot, which name
+ * the same virtual host to the servers that route on it. Letter case is
+ * kept: patterns on the host are caseless. Returns false when the value
+ * is not a host name or an IP literal with an optional port: an odd
+ * form (percent-escapes, sub-delims, IPvFuture, zone ids, empty labels)
+ * is refused rather than guessed at, since a server might map it to a
+ * name a rule denies. @p v is a whole field value: the byte after it (a
+ * trailing space or tab, or the CR) is there to read and ends both
+ * scans below, which need no bounds check.
+ */
+static bool
+host_normal(const struct mg_l7_str *v, struct mg_l7_str *out)
+{
+	const uint8_t *s = v->p;
+	uint32_t n = v->len, i, t0, end, digits, colons = 0;
+
+	out->p = s;
+	out->len = 0;
+	if (n == 0)
+		return true; /* no authority (RFC 9112 3.2): no host to match */
+	if (s[0] == '[') {
+		for (i = 1; (cls[s[i]] & C_HEX) || s[i] == ':' || s[i] == '.';
+		     i++)
+			colons += s[i] == ':';
+		if (i >= n || s[i] != ']' || colons < 2)
+			return false;
+		end = ++i;
+	} else {
+		/* labels of letters, digits, '-' and '_', none empty, then
+		 * maybe one trailing dot */
+		for (i = 0;;) {
+			for (t0 = i; cls[s[i]] & C_HOST; i++)
+				;
+			if (i == t0)
+				return false;
+			end = i;
+			if (i >= n || s[i] != '.' || ++i == n || s[i] == ':')
+				break;
+		}
+	}
+	if (i < n) {
+		if (s[i] != ':')
+			return false;
+		for (digits = 0, i++; i < n; i++, digits++)
+			if (s[i] < '0' || s[i] > '9' || digits == 5)
+				return false;
+	}
+	out->len = end;
+	return true;
+}
+
+/* Upgrade's value (RFC 9110 7.8): 1#protocol, protocol = token ["/"
+ * token], at most MG_HTTP_MAX_UPGRADES of them and no empty element (a
+ * client that means one protocol names it once). */
+static bool
+upgrade_ok(const struct mg_l7_str *v)
+{
+	const uint8_t *s = v->p;
+	uint32_t i = 0, n = 0, t0, part;
+
+	for (;;) {
+		for (part = 0; part < 2; part++) {
+			for (t0 = i; i < v->len && (cls[s[i]] & C_TCHAR); i++)
+				;
+			if (i == t0)
+				return false;
+			if (i == v->len || s[i] != '/' || part == 1)
+				break;
+			i++;
+		}
+		if (++n > MG_HTTP_MAX_UPGRADES)
+			return false;
+		while (i < v->len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i == v->len)
+			return true;
+		if (s[i++] != ',')
+			return false;
+		while (i < v->len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+	}
 }
 
 /* Parse Content-Length's value: 1*DIGIT, at most MAX_CL_DIGITS. */
@@ -227,7 +335,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 {
 	static const uint8_t version[] = "HTTP/1.";
 	struct mg_http_header *f;
-	uint32_t i, t0, k, n0, v0, v1;
+	uint32_t i, t0, k, n0, v0, v1, qmark = 0;
 	bool bad_target = false, seen_cl = false, seen_te = false;
 
 	/* Request line: the shape "TOKEN SP target SP HTTP/1.x" decides
@@ -244,13 +352,23 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 	t0 = ++i;
 	if (i == len)
 		return 0;
-	i = scan_target(p, i, len, &bad_target);
+	h->path_params = false;
+	i = scan_target(p, i, len, &bad_target, &qmark, &h->path_params);
 	if (i == len)
 		return 0;
 	if (i == t0 || p[i] != ' ')
 		return -MG_L7_ERR_NOT_HTTP;
 	h->target.p = p + t0;
 	h->target.len = i - t0;
+	/* t0 > 0, so qmark 0 means no query */
+	h->path = h->target;
+	h->query.p = NULL;
+	h->query.len = 0;
+	if (qmark != 0) {
+		h->path.len = qmark - t0;
+		h->query.p = p + qmark + 1;
+		h->query.len = i - qmark - 1;
+	}
 	i++;
 	for (k = 0; k < sizeof(version) - 1; k++, i++) {
 		if (i == len)
@@ -290,8 +408,9 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 
 	h->host.p = NULL;
 	h->host.len = 0;
+	h->upgrade.p = NULL;
+	h->upgrade.len = 0;
 	h->body = MG_HTTP_BODY_NONE;
-	h->upgrade = false;
 	h->content_length = 0;
 	h->n_headers = 0;
 
@@ -345,13 +464,16 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 		case 4:
 			if (!NAME_IS(f->name.p, 4, "host"))
 				break;
-			if (h->host.p != NULL)
+			if (h->host.p != NULL ||
+			    !host_normal(&f->value, &h->host))
 				return -MG_L7_ERR_BAD_REQUEST;
-			h->host = f->value;
 			break;
 		case 7:
-			if (NAME_IS(f->name.p, 7, "upgrade"))
-				h->upgrade = true;
+			if (!NAME_IS(f->name.p, 7, "upgrade"))
+				break;
+			if (h->upgrade.p != NULL || !upgrade_ok(&f->value))
+				return -MG_L7_ERR_BAD_REQUEST;
+			h->upgrade = f->value;
 			break;
 		case 14:
 			if (!NAME_IS(f->name.p, 14, "content-length"))

@@ -36,12 +36,17 @@ enum rule_kind {
 	RULE_DRY_DENY,
 };
 
+/* l7_rule.flags */
+#define RULE_F_UPGRADE 0x01 /* has an http.upgrade matcher */
+#define RULE_F_NO_SNI  0x02 /* tls.allow_no_sni = true */
+
 /* A policy with matchers, as one service sees it. */
 struct l7_rule {
 	uint8_t kind; /* enum rule_kind */
 	uint8_t n_matchers;
 	uint16_t first_matcher; /* service-local matcher ids */
 	uint32_t slot;		/* telemetry rule slot */
+	uint8_t flags;		/* RULE_F_* */
 	uint64_t callers[ID_WORDS];
 };
 
@@ -198,6 +203,8 @@ field_label(enum mg_l7_field f)
 	case MG_L7_PATH: return "http.path";
 	case MG_L7_HOST: return "http.host";
 	case MG_L7_HEADER: return "http.headers";
+	case MG_L7_QUERY: return "http.query";
+	case MG_L7_UPGRADE: return "http.upgrade";
 	default: return "tls.sni";
 	}
 }
@@ -367,6 +374,11 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 		rule->first_matcher = (uint16_t)sv->n_matchers;
 		rule->n_matchers = (uint8_t)rp[k]->n_matchers;
 		sv->n_matchers += rp[k]->n_matchers;
+		for (i = 0; i < rp[k]->n_matchers; i++)
+			if (rp[k]->matchers[i].field == MG_L7_UPGRADE)
+				rule->flags |= RULE_F_UPGRADE;
+		if (rp[k]->allow_no_sni && rule->kind == RULE_ALLOW)
+			rule->flags |= RULE_F_NO_SNI;
 		for (i = 0; i < l7->n_ids; i++)
 			if (mg_conf_policy_covers_identity(conf, rp[k], i))
 				rule->callers[i / 64] |= 1ull << (i % 64);
@@ -530,11 +542,15 @@ covers(const struct l7_rule *r, unsigned int id)
 	return (r->callers[id / 64] >> (id % 64)) & 1;
 }
 
+/* A rule without matchers (tls.allow_no_sni alone) matches no request
+ * that has fields: it speaks only of a ClientHello without SNI. */
 static inline bool
 all_matched(const struct l7_rule *r, const struct matched *m)
 {
 	unsigned int i, id;
 
+	if (r->n_matchers == 0)
+		return false;
 	for (i = 0; i < r->n_matchers; i++) {
 		id = r->first_matcher + i;
 		if (!((m->bits[id / 64] >> (id % 64)) & 1))
@@ -556,11 +572,23 @@ any_rule_covers(const struct l7_service *sv, unsigned int id)
 	return false;
 }
 
-/* The decision on one request whose matched fields are in @p m (see the
- * file comment of mg_policy.h). Counts it; returns true to allow. */
-static bool
-decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
-       const struct matched *m)
+/* How one reading of a request is decided: the slot of the rule that
+ * decides, and the drop reason when it denies (MG_DROP_NONE: allowed). */
+struct verdict {
+	uint32_t slot;
+	enum mg_drop_reason why;
+};
+
+/*
+ * The verdict on a request whose matched fields are in @p m (see the file
+ * comment of mg_policy.h). An Upgrade request (@p upgrade) is allowed
+ * only by an allow rule whose http.upgrade matcher matches too: once the
+ * backend answers 101 the connection passes uninspected, so neither an
+ * L4 rule nor a rule about the request alone may open it.
+ */
+static __rte_always_inline struct verdict
+judge(const struct mg_l7 *l7, const struct l7_service *sv, unsigned int id,
+      const struct matched *m, bool upgrade)
 {
 	const struct l7_rule *r;
 	uint32_t allow = NO_SLOT;
@@ -568,33 +596,69 @@ decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
 
 	for (k = 0; k < sv->n_rules; k++) {
 		r = &sv->rules[k];
-		if (r->kind == RULE_DENY && covers(r, id) &&
-		    all_matched(r, m)) {
-			mg_tel_decision(c->stats, r->slot, MG_TEL_DENY);
-			return false;
-		}
+		if (r->kind == RULE_DENY && covers(r, id) && all_matched(r, m))
+			return (struct verdict){ r->slot, MG_DROP_L7_DENY };
 	}
-	if (id < c->l7->n_ids)
+	if (upgrade) {
+		for (k = 0; k < sv->n_rules; k++) {
+			r = &sv->rules[k];
+			if (r->kind == RULE_ALLOW &&
+			    (r->flags & RULE_F_UPGRADE) && covers(r, id) &&
+			    all_matched(r, m))
+				return (struct verdict){ r->slot,
+							 MG_DROP_NONE };
+		}
+		return (struct verdict){ l7->default_slot,
+					 MG_DROP_L7_UPGRADE_DENY };
+	}
+	if (id < l7->n_ids)
 		allow = sv->l4_allow[id];
 	for (k = 0; allow == NO_SLOT && k < sv->n_rules; k++) {
 		r = &sv->rules[k];
 		if (r->kind == RULE_ALLOW && covers(r, id) && all_matched(r, m))
 			allow = r->slot;
 	}
-	if (allow == NO_SLOT) {
-		mg_tel_decision(c->stats, c->l7->default_slot, MG_TEL_DENY);
-		return false;
+	if (allow == NO_SLOT)
+		return (struct verdict){ l7->default_slot, MG_DROP_L7_DENY };
+	return (struct verdict){ allow, MG_DROP_NONE };
+}
+
+/*
+ * The decision on one request, counted. @p m holds what its fields
+ * matched; @p other, when not NULL, what they matched read the other
+ * way (a path with ";params": @p m without them, @p other as sent).
+ * A request read two ways is allowed only when both readings are, and
+ * a deny of either denies it. Returns MG_DROP_NONE to allow, else why
+ * it is denied.
+ */
+static enum mg_drop_reason
+decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
+       const struct matched *m, const struct matched *other, bool upgrade)
+{
+	struct verdict v = judge(c->l7, sv, id, m, upgrade), v2;
+	const struct l7_rule *r;
+	unsigned int k;
+
+	if (v.why == MG_DROP_NONE && other != NULL) {
+		v2 = judge(c->l7, sv, id, other, upgrade);
+		if (v2.why != MG_DROP_NONE)
+			v = v2;
 	}
-	mg_tel_decision(c->stats, allow, MG_TEL_ALLOW);
+	if (v.why != MG_DROP_NONE) {
+		mg_tel_decision(c->stats, v.slot, MG_TEL_DENY);
+		return v.why;
+	}
+	mg_tel_decision(c->stats, v.slot, MG_TEL_ALLOW);
 	for (k = 0; k < sv->n_rules; k++) {
 		r = &sv->rules[k];
 		if (r->kind == RULE_DRY_DENY && covers(r, id) &&
-		    all_matched(r, m)) {
+		    (all_matched(r, m) ||
+		     (other != NULL && all_matched(r, other)))) {
 			mg_tel_decision(c->stats, r->slot, MG_TEL_DRY_RUN);
 			break;
 		}
 	}
-	return true;
+	return MG_DROP_NONE;
 }
 
 /* Matchers the request's method matches: from the table for a common
@@ -628,19 +692,88 @@ name_is(const struct mg_l7_str *name, const struct l7_header_db *h)
 	       strncasecmp((const char *)name->p, h->name, h->name_len) == 0;
 }
 
-static bool
+/*
+ * Matchers the offered protocols of an Upgrade value (checked by the
+ * parser: tokens or token/token, separated by commas and spaces) match.
+ * A rule's upgrade matcher matches only when each protocol matches one
+ * of its patterns: the server may switch to any of them.
+ */
+static void
+match_upgrade(const struct l7_service *sv, hs_scratch_t *scratch,
+	      const struct mg_l7_str *v, unsigned int words, struct matched *m)
+{
+	struct matched every, one;
+	const uint8_t *p = v->p;
+	uint32_t i = 0, t0;
+	unsigned int w;
+	bool first = true;
+
+	if (sv->db[MG_L7_UPGRADE].hs == NULL || p == NULL)
+		return;
+	for (;;) {
+		while (i < v->len &&
+		       (p[i] == ',' || p[i] == ' ' || p[i] == '\t'))
+			i++;
+		for (t0 = i;
+		     i < v->len && p[i] != ',' && p[i] != ' ' && p[i] != '\t';
+		     i++)
+			;
+		if (i == t0)
+			break;
+		memset(one.bits, 0, words * 8);
+		scan(&sv->db[MG_L7_UPGRADE], scratch, p + t0, i - t0, &one);
+		for (w = 0; w < words; w++)
+			every.bits[w] = first ? one.bits[w]
+					      : every.bits[w] & one.bits[w];
+		first = false;
+	}
+	for (w = 0; !first && w < words; w++)
+		m->bits[w] |= every.bits[w];
+}
+
+/* @p path without its segments' ";params" (Tomcat's and Spring's reading
+ * of "/admin;x/y": "/admin/y"), written to @p out; returns its length. */
+static uint32_t
+strip_params(const struct mg_l7_str *path, uint8_t *out)
+{
+	uint32_t i, n = 0;
+	bool in_params = false;
+
+	for (i = 0; i < path->len; i++) {
+		if (path->p[i] == '/')
+			in_params = false;
+		else if (path->p[i] == ';')
+			in_params = true;
+		if (!in_params)
+			out[n++] = path->p[i];
+	}
+	return n;
+}
+
+/*
+ * The request's fields in their normal forms (see mg_http_parse_head())
+ * through the service's databases, then the decision. A path with
+ * ";params" is read both ways, without them into @p work (the
+ * worker's work area: a head, so its path, is never longer): some
+ * servers strip them ("/admin;x" is /admin to Tomcat), others keep them
+ * as part of the segment (nginx), and the rules must hold for either.
+ */
+static enum mg_drop_reason
 decide_http(const struct mg_l7_ctx *c, const struct l7_service *sv,
-	    unsigned int id, const struct mg_http_head *head)
+	    unsigned int id, const struct mg_http_head *head, uint8_t *work)
 {
 	hs_scratch_t *scratch = c->l7->scratch[c->worker];
-	struct matched m;
-	unsigned int i, h;
+	const struct l7_db *path_db = &sv->db[MG_L7_PATH];
+	struct matched m, as_sent;
+	unsigned int i, h, words = (sv->n_matchers + 63) / 64;
+	bool two = false;
+	uint32_t n;
 
 	if (any_rule_covers(sv, id)) {
-		memset(m.bits, 0, (sv->n_matchers + 63) / 64 * 8);
+		memset(m.bits, 0, words * 8);
 		match_method(sv, scratch, &head->method, &m);
-		scan(&sv->db[MG_L7_PATH], scratch, head->target.p,
-		     head->target.len, &m);
+		scan(&sv->db[MG_L7_QUERY], scratch, head->query.p,
+		     head->query.len, &m);
 		scan(&sv->db[MG_L7_HOST], scratch, head->host.p, head->host.len,
 		     &m);
 		for (h = 0; h < sv->n_headers; h++)
@@ -650,23 +783,55 @@ decide_http(const struct mg_l7_ctx *c, const struct l7_service *sv,
 					scan(&sv->headers[h].db, scratch,
 					     head->headers[i].value.p,
 					     head->headers[i].value.len, &m);
+		match_upgrade(sv, scratch, &head->upgrade, words, &m);
+		if (unlikely(head->path_params) && path_db->hs != NULL) {
+			memcpy(as_sent.bits, m.bits, words * 8);
+			scan(path_db, scratch, head->path.p, head->path.len,
+			     &as_sent);
+			n = strip_params(&head->path, work);
+			scan(path_db, scratch, work, n, &m);
+			two = true;
+		} else {
+			scan(path_db, scratch, head->path.p, head->path.len,
+			     &m);
+		}
 	}
-	return decide(c, sv, id, &m);
+	return decide(c, sv, id, &m, two ? &as_sent : NULL,
+		      head->upgrade.p != NULL);
 }
 
-static bool
+/*
+ * The decision on a ClientHello. One without SNI cannot meet an sni
+ * matcher, so no deny rule could see it: it is allowed only by an allow
+ * rule that says so (tls.allow_no_sni), else denied (MG_DROP_L7_NO_SNI)
+ * against the default rule, even for a caller an L4 rule allows.
+ */
+static enum mg_drop_reason
 decide_tls(const struct mg_l7_ctx *c, const struct l7_service *sv,
 	   unsigned int id, const struct mg_tls_hello *hello)
 {
+	const struct l7_rule *r;
 	struct matched m;
+	unsigned int k;
 
+	if (!hello->has_sni) {
+		for (k = 0; k < sv->n_rules; k++) {
+			r = &sv->rules[k];
+			if ((r->flags & RULE_F_NO_SNI) && covers(r, id)) {
+				mg_tel_decision(c->stats, r->slot,
+						MG_TEL_ALLOW);
+				return MG_DROP_NONE;
+			}
+		}
+		mg_tel_decision(c->stats, c->l7->default_slot, MG_TEL_DENY);
+		return MG_DROP_L7_NO_SNI;
+	}
 	if (any_rule_covers(sv, id)) {
 		memset(m.bits, 0, (sv->n_matchers + 63) / 64 * 8);
-		if (hello->has_sni)
-			scan(&sv->db[MG_L7_SNI], c->l7->scratch[c->worker],
-			     (const uint8_t *)hello->sni, hello->sni_len, &m);
+		scan(&sv->db[MG_L7_SNI], c->l7->scratch[c->worker],
+		     (const uint8_t *)hello->sni, hello->sni_len, &m);
 	}
-	return decide(c, sv, id, &m);
+	return decide(c, sv, id, &m, NULL, false);
 }
 
 /* ---- reassembly buffers ---- */
@@ -863,6 +1028,7 @@ head(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 {
 	struct mg_http_head h;
 	struct mg_tls_hello hello;
+	enum mg_drop_reason why;
 	int rc;
 
 	if (st->proto == MG_L7_TLS) {
@@ -870,19 +1036,24 @@ head(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 			p, len, pool_work(c->pool, c->worker), &hello);
 		if (rc <= 0)
 			return rc < 0 ? -(int)parse_reason[-rc] : 0;
-		if (!decide_tls(c, sv, id, &hello))
-			return -MG_DROP_L7_DENY;
+		why = decide_tls(c, sv, id, &hello);
+		if (why != MG_DROP_NONE)
+			return -(int)why;
 		st->phase = MG_L7_PHASE_PASS;
 		return rc;
 	}
 	rc = mg_http_parse_head(p, len, &h);
 	if (rc <= 0)
 		return rc < 0 ? -(int)parse_reason[-rc] : 0;
-	if (!decide_http(c, sv, id, &h))
-		return -MG_DROP_L7_DENY;
-	if (h.upgrade) {
-		/* the other protocol starts after the backend's 101; a body
-		 * would be read as HTTP while we cannot tell */
+	why = decide_http(c, sv, id, &h, pool_work(c->pool, c->worker));
+	if (why != MG_DROP_NONE)
+		return -(int)why;
+	if (h.upgrade.p != NULL) {
+		/* Allowed as an upgrade: a rule's http.upgrade matched every
+		 * protocol offered (decide()), which is what lets a 101
+		 * pass the rest uninspected. The other protocol starts
+		 * after the backend's 101; a body would be read as HTTP
+		 * while we cannot tell. */
 		if (h.body != MG_HTTP_BODY_NONE)
 			return -MG_DROP_L7_BAD_REQUEST;
 		st->phase = MG_L7_PHASE_UPGRADE;

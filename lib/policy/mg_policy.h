@@ -19,14 +19,25 @@
  * dropped. A connection holds a buffer only while its head is split, so
  * the memory per connection is sizeof(struct mg_l7_flow).
  *
+ * Fields are matched in their normal forms (mg_http_parse_head(),
+ * mg_tls_parse_client_hello()): the path without the query, the query,
+ * Host without port and trailing dot, the server name lowercased and
+ * without a trailing dot. A path with ";params" is read both as sent
+ * and without them; a request is allowed only if both readings are.
+ *
  * Request semantics, for the caller's identity and the service:
  * 1. the first enforced deny rule with matchers that all match denies;
- * 2. else an enforced allow rule without matchers (an L4 rule) allows;
- * 3. else the first enforced allow rule whose matchers all match
+ * 2. a request with Upgrade is allowed only by the first enforced allow
+ *    rule with an http.upgrade matcher whose matchers all match, else
+ *    denied (MG_DROP_L7_UPGRADE_DENY): a 101 makes the rest opaque;
+ * 3. else an enforced allow rule without matchers (an L4 rule) allows;
+ * 4. else the first enforced allow rule whose matchers all match
  *    allows;
- * 4. else default deny.
- * An allowed request that a dry-run deny rule matches is counted
- * against that rule and forwarded.
+ * 5. else default deny.
+ * A ClientHello without a server name is allowed only by an enforced
+ * allow rule with tls.allow_no_sni, else denied (MG_DROP_L7_NO_SNI). An
+ * allowed request that a dry-run deny rule matches is counted against
+ * that rule and forwarded.
  */
 
 #ifndef MG_POLICY_H
@@ -52,8 +63,10 @@ enum mg_l7_phase {
 	MG_L7_PHASE_HEAD = 0, /**< at or inside a request head / ClientHello */
 	MG_L7_PHASE_BODY,     /**< Content-Length body: body_left bytes */
 	MG_L7_PHASE_CHUNKED,  /**< chunked body being walked */
-	MG_L7_PHASE_UPGRADE,  /**< an allowed Upgrade request awaits its
-			       * response: 101 passes the rest, else HEAD */
+	MG_L7_PHASE_UPGRADE,  /**< an Upgrade request a rule's http.upgrade
+			       * allowed awaits its response: 101 passes
+			       * the rest, else HEAD; no other request
+			       * gets here */
 	MG_L7_PHASE_PASS,     /**< decided for good (TLS, no L7 rules) */
 	MG_L7_PHASE_DENIED,   /**< reset; every further packet is refused */
 };
@@ -157,8 +170,9 @@ struct mg_l7_pool;
 
 /**
  * Compile the layer-7 rules of a config: per service, one database per
- * field (method, path, host, sni) and per header name that its rules
- * use, and @p n_scratch Hyperscan scratch spaces that fit all of them.
+ * field (method, path, query, host, upgrade, sni) and per header name
+ * that its rules use, and @p n_scratch Hyperscan scratch spaces that fit
+ * all of them.
  *
  * @param conf        Validated config; not referenced after the call.
  * @param rule_slots  Telemetry slot of each policy (conf->n_policies)
@@ -281,7 +295,9 @@ struct mg_l7_ctx {
  * Bytes already seen (a retransmission) are forwarded without a second
  * look; a segment that starts beyond the next expected byte is dropped
  * (MG_DROP_L7_OUT_OF_ORDER), since its gap could hide a head. Every
- * request decided is counted against its rule (mg_tel_decision()).
+ * request decided is counted against its rule (mg_tel_decision()); a
+ * denied one resets (MG_DROP_L7_DENY, MG_DROP_L7_UPGRADE_DENY,
+ * MG_DROP_L7_NO_SNI).
  *
  * @param c         Worker context.
  * @param st        The connection's state.

@@ -110,15 +110,17 @@ seen_before(struct ext_seen *s, uint32_t type)
 	return false;
 }
 
-/* A DNS name as RFC 6066 wants it in host_name: letters, digits, '-',
- * '_' in dot-separated labels; no empty label, so no trailing dot. */
+/* A DNS name in host_name: letters, digits, '-', '_' in dot-separated
+ * labels, none empty. RFC 6066 wants no trailing dot, but servers that
+ * take one anyway name the same host with it (nginx strips it), so one
+ * is accepted and left out of the normal form. */
 static bool
 host_name_ok(const uint8_t *s, uint32_t n)
 {
 	uint32_t i;
 	uint8_t c;
 
-	if (n == 0 || n > MG_TLS_MAX_SNI || s[0] == '.' || s[n - 1] == '.')
+	if (n == 0 || n > MG_TLS_MAX_SNI || s[0] == '.')
 		return false;
 	for (i = 0; i < n; i++) {
 		c = s[i];
@@ -135,16 +137,22 @@ host_name_ok(const uint8_t *s, uint32_t n)
 static enum step
 parse_server_name(const uint8_t *b, uint32_t n, struct mg_tls_hello *h)
 {
-	uint32_t name_len;
+	uint32_t name_len, i;
 
 	if (n < 5 || be16(b) != n - 2 || b[2] != SNI_HOST_NAME)
 		return STEP_BAD;
 	name_len = be16(b + 3);
 	if (name_len != n - 5 || !host_name_ok(b + 5, name_len))
 		return STEP_BAD;
+	/* the normal form: lowercase, without the trailing dot */
+	b += 5;
+	if (b[name_len - 1] == '.')
+		name_len--;
 	h->has_sni = true;
 	h->sni_len = (uint16_t)name_len;
-	memcpy(h->sni, b + 5, name_len);
+	for (i = 0; i < name_len; i++)
+		h->sni[i] =
+			(char)(b[i] >= 'A' && b[i] <= 'Z' ? b[i] | 0x20 : b[i]);
 	h->sni[name_len] = '\0';
 	return STEP_OK;
 }

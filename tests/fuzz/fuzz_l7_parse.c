@@ -62,6 +62,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_prefix(r, mg_http_parse_head(p, k, &head2), k);
 	if (r > 0) {
 		CHECK(r <= (int)len && head.n_headers <= MG_HTTP_MAX_HEADERS);
+		/* path and query: the target cut at its first '?' */
+		CHECK(head.path.p == head.target.p &&
+		      memchr(head.path.p, '?', head.path.len) == NULL);
+		CHECK(head.query.p == NULL
+			      ? head.path.len == head.target.len
+			      : head.query.p == head.path.p + head.path.len +
+							1 &&
+					head.query.p + head.query.len ==
+						head.target.p +
+							head.target.len);
+		CHECK(head.host.len == 0 ||
+		      head.host.p[head.host.len - 1] != '.');
 		/* the edge the stride may step over: one byte short, exact */
 		k = (uint32_t)r - 1;
 		check_prefix(r, mg_http_parse_head(p, k, &head2), k);

@@ -38,7 +38,8 @@ DROP_REASONS = (
 L7_DROP_REASONS = (
     "l7_deny", "l7_not_http", "l7_bad_request", "l7_not_tls",
     "l7_bad_hello", "l7_too_large", "l7_pending_full", "l7_out_of_order",
-    "l7_reset", "l7_ambiguous", "l7_stale_timestamp",
+    "l7_reset", "l7_ambiguous", "l7_stale_timestamp", "l7_no_sni",
+    "l7_upgrade_deny",
 )
 COUNTERS = ("rx", "tx", "drops_total", "busy_polls", "idle_polls")
 # What ASan/UBSan builds print on a finding (UBSan does not fail the run).

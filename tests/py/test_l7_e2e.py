@@ -11,10 +11,14 @@ every connection, request, TLS server name and reset it sees:
                                            2001:db8:{1,2}::1
 
 tests/configs/l7_e2e.conf: service web (198.19.0.20 and 2001:db8:100::20
-port 80 -> b1:8080) with HTTP rules (the client may GET ^/api/, ^/admin
-is denied to everyone, anything else falls to the default deny) and
-service secure (198.19.0.21:443 -> b1:8443) with SNI rules (api.example
-allowed, evil.example denied, anything else by default). A denied request
+port 80 -> b1:8080) with HTTP rules (the client may GET ^/api/,
+^/admin(/|$) and the host admin.example are denied to everyone, anything
+else, upgrades included, falls to the default deny) and service secure
+(198.19.0.21:443 -> b1:8443) with SNI rules (api.example allowed,
+evil.example denied, anything else by default, no SNI as l7_no_sni).
+Paths, Host and SNI are matched in their normal forms (curl with a
+query, ";params", Host with port and capitals, an h2c upgrade, an
+address without SNI). A denied request
 must reset the connection both ways: the client sees a reset, the backend
 sees a reset and never the denied request, and sniffers on both sides
 check every reset's addresses, sequence and acknowledgement numbers
@@ -66,8 +70,8 @@ SPLIT_PAUSE_S = 0.2     # between the two halves of a split request line
 STOP_S = 10
 
 DEFAULT_DENY = "default-deny"
-RULES = ("web-no-admin", "web-api", "api-sni", "evil-sni", "web-no-b",
-         DEFAULT_DENY)
+RULES = ("web-no-admin", "web-no-admin-host", "web-api", "api-sni",
+         "evil-sni", "web-no-b", DEFAULT_DENY)
 RELOAD_S = 15           # a reload to be in force (it compiles the rules)
 DECISIONS = ("allow", "deny", "dry_run")
 
@@ -148,7 +152,7 @@ threading.Event().wait(600)     # never outlives a forgotten test run
 
 Segment = collections.namedtuple(
     "Segment", "src sport dst dport seq ack flags payload")
-RST, RST_ACK = 0x04, 0x14
+SYN, RST, RST_ACK = 0x02, 0x04, 0x14
 SNIFF_MAX = 20000       # frames kept per interface
 
 
@@ -208,11 +212,18 @@ class Sniffer:
         self.done = True
         self.thread.join(2)
 
-    def of(self, client, port):
-        """The segments of the client's connection from `port`."""
-        return [s for s in list(self.segments)
-                if (s.src, s.sport) == (client, port) or
-                (s.dst, s.dport) == (client, port)]
+    def of(self, client, port, peer):
+        """The segments of the client's last connection from `port` to
+        `peer` (address, port), from its SYN on: the kernel may give the
+        same local port to connections to other services, and to this
+        one again once a reset connection is gone."""
+        tup = (client, port) + tuple(peer)
+        segs = [s for s in list(self.segments)
+                if (s.src, s.sport, s.dst, s.dport) == tup or
+                (s.dst, s.dport, s.src, s.sport) == tup]
+        syns = [i for i, s in enumerate(segs)
+                if (s.src, s.sport) == (client, port) and s.flags & SYN]
+        return segs[syns[-1]:] if syns else segs
 
 
 class Curl:
@@ -392,14 +403,17 @@ class L7E2E:
         raise KeyError(name)
 
     def backend(self, peer_port, proto="http", v6=False):
-        """The backend's events for the client's connection from port
-        `peer_port`: [(event, detail)]."""
+        """The backend's events for the client's last connection from
+        port `peer_port` (the kernel may give a port again once a reset
+        connection is gone): [(event, detail)] from its "conn" on."""
         peer = ("[%s]:%d" if v6 else "%s:%d") % (CLI6 if v6 else CLI4,
                                                  peer_port)
         out = []
         for line in self.backend_log.read_text().splitlines():
             words = line.split(" ", 3)
             if words[0] == proto and words[2] == peer:
+                if words[1] == "conn":
+                    out = []
                 out.append((words[1], words[3] if len(words) > 3 else ""))
         return out
 
@@ -498,8 +512,8 @@ def check_resets(env, port, v6=False, tls=False):
     last = {}
 
     def both_reset():
-        last["cli"] = env.sniffers["cli"].of(client, port)
-        last["b1"] = env.sniffers["b1"].of(client, port)
+        last["cli"] = env.sniffers["cli"].of(client, port, (vip, vport))
+        last["b1"] = env.sniffers["b1"].of(client, port, (backend, bport))
         return any(s.flags & RST and s.dport == port for s in last["cli"]) \
             and any(s.flags & RST and s.sport == port for s in last["b1"])
     try:
@@ -560,6 +574,59 @@ def test_denied_path_resets(l7, v6):
     l7.expect(before, drop_l7_deny=1, web_no_admin_deny=1)
 
 
+@FAMILIES
+def test_denied_path_normal_forms(l7, v6):
+    """GET /admin?x and /admin;x/y: ^/admin(/|$) sees /admin in both (the
+    path ends at '?'; a path with ";params" is read without them too),
+    so each connection is reset both ways and the backend never reads
+    the request."""
+    before = l7.counters()
+    for path in ("/admin?x", "/admin;x/y"):
+        r = l7.curl(WEBS[v6] + path)
+        assert r.reset(56), (path, r)
+        assert "> GET %s HTTP/1.1" % path in r.stderr, r
+        port = r.transfers[0][1]
+        events = l7.backend_reset(port, v6=v6)
+        assert requests_seen(l7, port, v6=v6) == [], (path, events)
+        check_resets(l7, port, v6=v6)
+    l7.expect(before, drop_l7_deny=2, web_no_admin_deny=2)
+
+
+def test_denied_host_normal_forms(l7):
+    """curl -H 'Host: Admin.Example:80' (and 'admin.example.') on a path
+    the client may GET: the host rule sees admin.example, so the request
+    is reset both ways; the same path with Host api.example passes."""
+    before = l7.counters()
+    for host in ("Admin.Example:80", "admin.example."):
+        r = l7.curl("-H", "Host: " + host, WEB + "/api/x")
+        assert r.reset(56), (host, r)
+        assert "> Host: %s" % host in r.stderr, r
+        port = r.transfers[0][1]
+        events = l7.backend_reset(port)
+        assert requests_seen(l7, port) == [], (host, events)
+        check_resets(l7, port)
+    r = l7.curl("-H", "Host: API.Example:80", WEB + "/api/x")
+    assert r.rc == 0 and [t[0] for t in r.transfers] == ["200"], r
+    l7.expect(before, drop_l7_deny=2, web_no_admin_host_deny=2,
+              web_api_allow=1)
+
+
+def test_h2c_upgrade_denied(l7):
+    """curl --http2 on http:// asks to upgrade an allowed GET /api/x to
+    h2c: no rule allows an upgrade, so it is refused (l7_upgrade_deny,
+    counted against the default deny) and reset both ways before the
+    backend reads it."""
+    before = l7.counters()
+    r = l7.curl("--http2", WEB + "/api/x")
+    assert r.reset(56), r
+    assert "> Upgrade: h2c" in r.stderr, r
+    port = r.transfers[0][1]
+    events = l7.backend_reset(port)
+    assert requests_seen(l7, port) == [], events
+    check_resets(l7, port)
+    l7.expect(before, drop_l7_upgrade_deny=1, default_deny_deny=1)
+
+
 def test_default_deny(l7):
     """Requests no rule allows (another path; /api/ with another method)
     are denied by default, with the same resets."""
@@ -613,7 +680,8 @@ def test_split_request_line_denied(l7):
     events = l7.backend_reset(port)
     assert requests_seen(l7, port) == [], events
     check_resets(l7, port)
-    first = [s for s in l7.sniffers["b1"].of(CLI4, port)
+    first = [s for s in l7.sniffers["b1"].of(CLI4, port,
+                                             (B1, HTTP_BACKEND_PORT))
              if s.payload == b"GET /ad"]
     assert first, "the first half did not reach the backend"
     l7.expect(before, drop_l7_deny=1, web_no_admin_deny=1)
@@ -668,6 +736,21 @@ def test_tls_denied_sni(l7, name, rule):
     assert not [e for e in events if e[0] in ("sni", "req")], events
     check_resets(l7, port, tls=True)
     l7.expect(before, drop_l7_deny=1, **{rule + "_deny": 1})
+
+
+def test_tls_no_sni_denied(l7):
+    """https://198.19.0.21/: curl sends no SNI to an address, and no rule
+    allows a ClientHello without one (allow_no_sni): reset (curl exit
+    35) as l7_no_sni against the default deny; the backend never reads
+    the hello."""
+    before = l7.counters()
+    r = l7.curl("-k", "https://%s/" % TLS_VIP)
+    assert r.reset(35), r
+    port = r.transfers[0][1]
+    events = l7.backend_reset(port, "https")
+    assert not [e for e in events if e[0] in ("sni", "req")], events
+    check_resets(l7, port, tls=True)
+    l7.expect(before, drop_l7_no_sni=1, default_deny_deny=1)
 
 
 # ------------------------------------------------------------- the end

@@ -12,7 +12,11 @@ MACs. Keep-alive, pipelined and split heads, bodies skipped by
 Content-Length and chunked framing, non-HTTP and malformed requests,
 out-of-order segments and retransmissions, packets (with and without
 data) after a reset, heads and ClientHellos over l7.max_request_bytes
-(split and whole), SNI allow/deny/absent/GREASE/split,
+(split and whole), SNI allow/deny/absent/GREASE/split, the normal
+forms fields are matched in (a query or ";params" after a denied path,
+Host with port, trailing dot and capitals, no Host, a query rule, h2c and
+unknown upgrades denied, a websocket upgrade opaque after its 101, SNI
+with a trailing dot, no SNI denied or explicitly allowed),
 (l7_replay_pending.conf) a third split head with max_pending = 2, and
 strict client segments (insertion defence): a bad TCP or IPv4 header
 checksum or a stale TCP timestamp drops a segment without a reset and
@@ -304,6 +308,59 @@ def test_l7_too_large_in_one_segment(mg, l7, tmp_path):
     """A request head and a ClientHello over l7.max_request_bytes, each
     whole in one segment, are refused as l7_too_large like split ones."""
     check_run(replay(mg, l7, "too_large", tmp_path))
+
+
+def test_l7_normal_forms(mg, l7, tmp_path):
+    """normal_forms.pcap: every field matched in its normal form. Denied
+    (both resets) for a path with a query or ";params" after /admin, a
+    denied query parameter, Host Admin.Example:80 and ADMIN.EXAMPLE.:8080,
+    frontend's request without Host, h2c and an unknown upgrade protocol,
+    a websocket upgrade from an L4-allowed caller, GET /admin after a
+    101 the request never asked for, SNI Admin.Example., a ClientHello
+    without SNI (l7_no_sni); allowed for Host Shop.Example.:80, batch
+    without Host, SNI API.Example., a ClientHello without SNI where
+    allow_no_sni says so, and a websocket upgrade shop-ws allows, whose
+    bytes after the 101 pass uninspected."""
+    run = replay(mg, l7, "normal_forms", tmp_path)
+    drops = run.sc["drops"]
+    assert drops["l7_upgrade_deny"] == 3 and drops["l7_no_sni"] == 1, drops
+    check_run(run)
+
+
+def test_l7_normal_forms_spot_checks(l7):
+    """The normal-forms capture says what the issue says, from the frames
+    themselves: each path, query and Host refused is one a rule matches
+    only in its normal form, the frame after the websocket 101 is
+    forwarded though it reads as GET /admin, and the one after the
+    unasked-for 101 is refused."""
+    sc = l7["normal_forms"]
+    frames = read_frames(l7.pcap("normal_forms"))
+    by_what = {r["what"]: r for r in sc["resets"]}
+    fwd = {f["what"]: f for f in sc["forwarded"]}
+
+    def head(i):
+        return bytes(Ether(frames[i])[TCP].payload).split(b"\r\n")
+
+    for what, line in (("nf-path-47001 GET /admin?x (denied)",
+                        b"GET /admin?x HTTP/1.1"),
+                       ("nf-path-47002 GET /admin;x (denied)",
+                        b"GET /admin;x HTTP/1.1")):
+        assert head(by_what[what]["in"])[0] == line
+        assert by_what[what]["reason"] == "l7_deny"
+    r = by_what["nf-host-47006 GET /api/items, Host Admin.Example:80 "
+                "(denied)"]
+    assert b"Host: Admin.Example:80" in head(r["in"])
+    r = by_what["nf-h2c GET /api/items, Upgrade: h2c (denied)"]
+    assert b"Upgrade: h2c" in head(r["in"]) and \
+        r["reason"] == "l7_upgrade_deny"
+    ws = fwd["nf-ws a frame reading 'GET /admin ...', after the 101"]
+    frame = Ether(frames[ws["in"]])
+    assert b"GET /admin HTTP/1.1" in bytes(frame[TCP].payload)
+    after = by_what["nf-connection-upgrade GET /admin after it (denied)"]
+    assert fwd["nf-connection-upgrade a 101 nobody asked for"]["in"] < \
+        after["in"]
+    assert by_what["nf-no-sni-v6 ClientHello without SNI (denied)"][
+        "reason"] == "l7_no_sni"
 
 
 def test_l7_strict_segments(mg, l7, tmp_path):

@@ -587,7 +587,7 @@ test_mesh_example(void **state)
 	assert_int_equal(c->services[3].health.max_ejected_percent, 100);
 	assert_int_equal(c->warnings.n, 0);
 
-	assert_int_equal(c->n_policies, 9);
+	assert_int_equal(c->n_policies, 11);
 	assert_int_equal(c->policies[0].action, MG_POLICY_DENY);
 	assert_int_equal(c->policies[0].from[0].kind, MG_REF_ENV);
 	assert_string_equal(c->policies[0].from[0].name, "dev");
@@ -602,7 +602,7 @@ test_mesh_example(void **state)
 	/* its layer-7 rules and limits */
 	assert_int_equal(c->l7.max_request_bytes, 4096);
 	assert_int_equal(c->l7.max_pending, 1024);
-	assert_int_equal(c->n_patterns, 8);
+	assert_int_equal(c->n_patterns, 11);
 	assert_int_equal(c->policies[6].l7, MG_L7_HTTP);
 	assert_int_equal(c->policies[6].action, MG_POLICY_DENY);
 	assert_int_equal(c->policies[6].n_matchers, 1);
@@ -615,9 +615,16 @@ test_mesh_example(void **state)
 	assert_string_equal(c->policies[7].matchers[3].header, "x-probe");
 	assert_int_equal(c->policies[7].matchers[3].first, 5);
 	assert_int_equal(c->policies[7].matchers[3].n, 2);
+	assert_false(c->policies[7].allow_no_sni);
 	assert_int_equal(c->policies[8].l7, MG_L7_TLS);
 	assert_int_equal(c->policies[8].matchers[0].field, MG_L7_SNI);
+	assert_true(c->policies[8].allow_no_sni);
 	assert_string_equal(c->patterns[7].regex, "^admin\\.shop\\.example$");
+	assert_int_equal(c->policies[9].matchers[0].field, MG_L7_QUERY);
+	assert_string_equal(c->patterns[8].regex, "(^|&)debug=");
+	assert_int_equal(c->policies[10].n_matchers, 2);
+	assert_int_equal(c->policies[10].matchers[1].field, MG_L7_UPGRADE);
+	assert_string_equal(c->patterns[10].regex, "^websocket$");
 
 	assert_int_equal(c->n_neighbours, 3);
 	assert_int_equal(c->neighbours[1].mac[5], 0x01);
@@ -1631,11 +1638,17 @@ test_l7_helpers(void **state)
 	assert_int_equal(mg_conf_pattern_flags(MG_L7_METHOD), 0);
 	assert_int_equal(mg_conf_pattern_flags(MG_L7_PATH), 0);
 	assert_int_equal(mg_conf_pattern_flags(MG_L7_HEADER), 0);
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_QUERY), 0);
+	assert_int_equal(mg_conf_pattern_flags(MG_L7_UPGRADE),
+			 HS_FLAG_CASELESS);
 	assert_string_equal(mg_conf_field_name(MG_L7_METHOD), "method");
 	assert_string_equal(mg_conf_field_name(MG_L7_PATH), "path");
 	assert_string_equal(mg_conf_field_name(MG_L7_HOST), "host");
 	assert_string_equal(mg_conf_field_name(MG_L7_HEADER), "header");
 	assert_string_equal(mg_conf_field_name(MG_L7_SNI), "sni");
+	assert_string_equal(mg_conf_field_name(MG_L7_QUERY), "query");
+	assert_string_equal(mg_conf_field_name(MG_L7_UPGRADE), "upgrade");
+	assert_string_equal(mg_conf_field_name(MG_L7_FIELD_MAX), "unknown");
 
 	/* identities: 1 = fe (prod), 2 = ci (dev), 0 = unknown */
 	c = load_text(P1 L7_BASE);
@@ -1737,9 +1750,10 @@ test_l7_rules(void **state)
 		     7, "policy 'a' has both 'http' (line 6) and 'tls'");
 	expect_error(l7_policy("http = { };"), 6,
 		     "policy 'a': 'http' is empty; give at least one of "
-		     "method, path, host or headers");
+		     "method, path, query, host, headers or upgrade");
 	expect_error(l7_policy("tls = { };"), 6,
-		     "policy 'a': 'tls' is empty; give at least one of sni");
+		     "policy 'a': 'tls' is empty; give at least one of sni or "
+		     "allow_no_sni");
 	expect_error(l7_policy("http = \"^/\";"), 6,
 		     "'http' must be a group { }, not a string");
 	expect_error(l7_policy("tls = ( \"x\" );"), 6,
@@ -1747,7 +1761,10 @@ test_l7_rules(void **state)
 	expect_error(l7_policy("http = { path = \"^/\";\npth = \"^/\"; };"), 7,
 		     "unknown key 'pth' in 'http' of policy 'a'");
 	expect_error(l7_policy("tls = { sni = \"x\";\nhost = \"x\"; };"), 7,
-		     "unknown key 'host' in 'tls' of policy 'a'");
+		     "policy 'a': 'host' is a key of 'http', not of 'tls' "
+		     "(which takes sni or allow_no_sni)");
+	expect_error(l7_policy("tls = { sni = \"x\";\nhots = \"x\"; };"), 7,
+		     "unknown key 'hots' in 'tls' of policy 'a'");
 	expect_error(l7_policy("http = {\npath = 80; };"), 7,
 		     "policy 'a': http.path must be a string or a list of "
 		     "strings, not an integer");
@@ -1785,6 +1802,114 @@ test_l7_rules(void **state)
 		     "http.method pattern 'G*' matches the empty string");
 	expect_error(l7_policy("tls = {\nsni = [\"x\", \"$\"]; };"), 7,
 		     "tls.sni pattern '$' matches the empty string");
+}
+
+/* http.query, http.upgrade and tls.allow_no_sni: what they load, and
+ * every way to get them wrong, at the line of the key. */
+static void
+test_l7_normal_form_keys(void **state)
+{
+	const struct mg_policy_conf *p;
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1 L7_BASE
+		      "policies = (\n"
+		      "{ name = \"ws\"; action = \"allow\"; from = [\"fe\"]; "
+		      "to = [\"shop\"];\n"
+		      "  http = { query = [\"^page=[0-9]+$\", \"(^|&)id=\"];\n"
+		      "           upgrade = \"^websocket$\"; }; },\n"
+		      "{ name = \"nosni\"; action = \"allow\"; "
+		      "from = [\"fe\"]; to = [\"secure\"];\n"
+		      "  tls = { allow_no_sni = true; }; },\n"
+		      "{ name = \"sni\"; action = \"allow\"; from = [\"ci\"]; "
+		      "to = [\"secure\"];\n"
+		      "  tls = { allow_no_sni = false; sni = \"^a$\"; }; },\n"
+		      "{ name = \"dry\"; action = \"allow\"; dry_run = true; "
+		      "from = [\"ci\"]; to = [\"secure\"];\n"
+		      "  tls = { sni = \"^b$\"; allow_no_sni = true; }; }\n"
+		      ");\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	p = &c->policies[0];
+	assert_int_equal(p->l7, MG_L7_HTTP);
+	assert_int_equal(p->n_matchers, 2);
+	check_matcher(c, &p->matchers[0], MG_L7_QUERY, 6, 0, 2);
+	check_matcher(c, &p->matchers[1], MG_L7_UPGRADE, 7, 2, 1);
+	assert_false(p->allow_no_sni);
+	p = &c->policies[1];
+	assert_int_equal(p->l7, MG_L7_TLS);
+	assert_int_equal(p->n_matchers, 0); /* allow_no_sni alone */
+	assert_true(p->allow_no_sni);
+	p = &c->policies[2];
+	assert_int_equal(p->n_matchers, 1);
+	assert_false(p->allow_no_sni);
+	assert_true(c->policies[3].allow_no_sni); /* a dry-run allow: inert */
+	mg_conf_free(c);
+
+	/* types and patterns */
+	expect_error(l7_policy("http = {\nquery = 5; };"), 7,
+		     "policy 'a': http.query must be a string or a list of "
+		     "strings, not an integer");
+	expect_error(l7_policy("http = {\nupgrade = ( \"websocket\", 1 ); };"),
+		     7,
+		     "policy 'a': http.upgrade must be a string or a list of "
+		     "strings, not an integer");
+	expect_error(l7_policy("http = {\nquery = \"a(\"; };"), 7,
+		     "policy 'a': http.query pattern 'a(': Missing close "
+		     "parenthesis");
+	expect_error(l7_policy("http = {\nupgrade = \"[z-a]\"; };"), 7,
+		     "policy 'a': http.upgrade pattern '[z-a]': Range out of "
+		     "order");
+	expect_error(l7_policy("http = {\nquery = \"x?\"; };"), 7,
+		     "policy 'a': http.query pattern 'x?' matches the empty "
+		     "string");
+	expect_error(l7_policy("http = {\nupgrade = []; };"), 7,
+		     "policy 'a': http.upgrade must not be an empty list");
+	expect_error(l7_policy("tls = {\nallow_no_sni = \"yes\"; };"), 7,
+		     "policy 'a': tls.allow_no_sni must be true or false, not "
+		     "a string");
+	expect_error(l7_policy("tls = {\nallow_no_sni = 1; };"), 7,
+		     "tls.allow_no_sni must be true or false, not an integer");
+	expect_error(l7_policy("tls = {\nallow_no_sni = false; };"), 7,
+		     "policy 'a': tls.allow_no_sni is false and there is no "
+		     "tls.sni: the rule would match nothing");
+	/* keys of the other group */
+	expect_error(l7_policy("tls = { sni = \"x\";\nquery = \"y\"; };"), 7,
+		     "policy 'a': 'query' is a key of 'http', not of 'tls' "
+		     "(which takes sni or allow_no_sni)");
+	expect_error(l7_policy("tls = {\nupgrade = \"websocket\"; };"), 7,
+		     "policy 'a': 'upgrade' is a key of 'http', not of 'tls'");
+	expect_error(l7_policy("http = { path = \"^/\";\n"
+			       "allow_no_sni = true; };"),
+		     7,
+		     "policy 'a': 'allow_no_sni' is a key of 'tls', not of "
+		     "'http' (which takes method, path, query, host, headers "
+		     "or upgrade)");
+	expect_error(l7_policy("tls = { sni = \"x\";\nheaders = (); };"), 7,
+		     "policy 'a': 'headers' is a key of 'http', not of 'tls'");
+	/* allow_no_sni on a deny rule, dry run or not */
+	expect_error(P1 L7_BASE
+		     "policies = (\n"
+		     "{ name = \"d\"; action = \"deny\"; "
+		     "from = [\"*\"]; to = [\"secure\"];\n"
+		     "tls = { sni = \"x\";\nallow_no_sni = true; }; }"
+		     "\n);\n",
+		     7,
+		     "policy 'd': tls.allow_no_sni is for allow rules; a deny "
+		     "rule never matches a ClientHello without SNI");
+	expect_error(P1 L7_BASE "policies = (\n"
+				"{ name = \"d\"; action = \"deny\"; "
+				"dry_run = true; from = [\"*\"]; "
+				"to = [\"secure\"];\ntls = { sni = \"x\"; "
+				"allow_no_sni = false; }; }\n);\n",
+		     6, "policy 'd': tls.allow_no_sni is for allow rules");
+	/* each error once, at its own line */
+	expect_error(l7_policy("http = { path = \"^/\";\nquery = 1;\n"
+			       "upgrade = \"(\"; };"),
+		     8, "http.upgrade pattern '(':");
+	assert_int_equal(errs.n, 2);
 }
 
 static void
@@ -2027,6 +2152,7 @@ main(void)
 		cmocka_unit_test(test_l7_helpers),
 		cmocka_unit_test(test_l7_limits),
 		cmocka_unit_test(test_l7_rules),
+		cmocka_unit_test(test_l7_normal_form_keys),
 		cmocka_unit_test(test_l7_headers),
 		cmocka_unit_test(test_l7_bounds),
 		cmocka_unit_test(test_l7_services),

@@ -88,10 +88,13 @@ test_http_get(void **state)
 	http_check(GET_200, 0);
 	assert_str(&head.method, "GET");
 	assert_str(&head.target, "/api/v1/items?id=42&sort=desc");
+	assert_str(&head.path, "/api/v1/items");
+	assert_str(&head.query, "id=42&sort=desc");
+	assert_false(head.path_params);
 	assert_str(&head.host, "shop.example");
 	assert_int_equal(head.minor, 1);
 	assert_int_equal(head.body, MG_HTTP_BODY_NONE);
-	assert_false(head.upgrade);
+	assert_null(head.upgrade.p);
 	assert_int_equal(head.n_headers, 5);
 	assert_str(&head.headers[0].name, "Host");
 	assert_str(&head.headers[3].name, "X-Env");
@@ -164,6 +167,8 @@ test_http_options_star(void **state)
 	http_check(req, 0);
 	assert_str(&head.method, "OPTIONS");
 	assert_str(&head.target, "*");
+	assert_str(&head.path, "*");
+	assert_null(head.query.p);
 }
 
 /* Methods are case-sensitive tokens, not a list. */
@@ -205,12 +210,13 @@ test_http_fields(void **state)
 	http_check(req, 0);
 	assert_int_equal(head.n_headers, 7);
 	assert_str(&head.headers[0].name, "hOsT");
-	assert_str(&head.host, "x.example:8080");
+	assert_str(&head.headers[0].value, "x.example:8080");
+	assert_str(&head.host, "x.example"); /* without the port */
 	assert_int_equal(head.headers[1].value.len, 0);
 	assert_int_equal(head.headers[2].value.len, 0);
 	assert_str(&head.headers[3].value, "a  b\tc");
 	assert_str(&head.headers[4].value, "caf\xc3\xa9");
-	assert_true(head.upgrade);
+	assert_str(&head.upgrade, "websocket");
 }
 
 /* Targets that look odd but read one way only. */
@@ -231,6 +237,10 @@ test_http_targets_ok(void **state)
 		"/a/.x/b",
 		"/p%25",
 		"/%3F%23",
+		"/a/;jsessionid=1",
+		"/;x",
+		"/a%2C%3d%40",
+		"/a%80",
 	};
 	char req[256];
 	unsigned int i;
@@ -242,6 +252,169 @@ test_http_targets_ok(void **state)
 		http_check(req, 0);
 		assert_str(&head.target, ok[i]);
 	}
+}
+
+/* The path and query policy reads: split at the first '?', the path's
+ * ";params" noted (mg_l7.c reads the path with and without them). */
+static void
+test_http_path_query(void **state)
+{
+	static const struct {
+		const char *target, *path, *query; /* query NULL: none */
+		bool params;
+	} cases[] = {
+		{ "/admin", "/admin", NULL, false },
+		{ "/admin?x", "/admin", "x", false },
+		{ "/admin?", "/admin", "", false },
+		{ "/a?x=1?y=/../%2e", "/a", "x=1?y=/../%2e", false },
+		{ "/admin;x", "/admin;x", NULL, true },
+		{ "/admin;x/y?q", "/admin;x/y", "q", true },
+		{ "/a;b;c/d;e", "/a;b;c/d;e", NULL, true },
+		{ "/app/;jsessionid=1", "/app/;jsessionid=1", NULL, true },
+		{ "/;jsessionid=1", "/;jsessionid=1", NULL, true },
+		{ "/a?b;c", "/a", "b;c", false },
+		{ "/%3F%23", "/%3F%23", NULL, false },
+	};
+	char req[256];
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < DIM(cases); i++) {
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n",
+			 cases[i].target);
+		http_check(req, 0);
+		assert_str(&head.target, cases[i].target);
+		assert_str(&head.path, cases[i].path);
+		if (cases[i].query == NULL) {
+			assert_null(head.query.p);
+			assert_int_equal(head.query.len, 0);
+		} else {
+			assert_str(&head.query, cases[i].query);
+		}
+		if (head.path_params != cases[i].params)
+			fail_msg("%s: path_params %d", cases[i].target,
+				 head.path_params);
+	}
+}
+
+/* Host in its normal form: no port, no trailing dot; case is kept for
+ * caseless patterns. A request without Host has none (p NULL). */
+static void
+test_http_host_forms(void **state)
+{
+	static const char *const ok[][2] = {
+		{ "admin.example", "admin.example" },
+		{ "Admin.Example.:80", "Admin.Example" },
+		{ "ADMIN.EXAMPLE:8080", "ADMIN.EXAMPLE" },
+		{ "admin.example.", "admin.example" },
+		{ "admin.example:", "admin.example" },
+		{ "a:65535", "a" },
+		{ "x_y-1.example", "x_y-1.example" },
+		{ "198.18.0.1:80", "198.18.0.1" },
+		{ "[2001:db8::1]:80", "[2001:db8::1]" },
+		{ "[2001:DB8::1]", "[2001:DB8::1]" },
+		{ "[::ffff:198.18.0.1]:8080", "[::ffff:198.18.0.1]" },
+		{ "[::]", "[::]" },
+		{ "", "" },
+	};
+	static const char *const bad[] = {
+		".",
+		".example",
+		"a..b",
+		"a.b..",
+		":80",
+		"a:80:80",
+		"a:123456",
+		"a:8x",
+		"a b",
+		"a@b",
+		"a/b",
+		"a%2eb",
+		"a;b",
+		"a,b",
+		"[2001:db8::1",
+		"[2001:db8::1]x",
+		"[2001:db8::1]:x",
+		"[v1.x]",
+		"[fe80::1%25e0]",
+		"[1.2.3.4]",
+		"[]",
+		"caf\xc3\xa9",
+	};
+	char req[256];
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < DIM(ok); i++) {
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n",
+			 ok[i][0]);
+		http_check(req, 0);
+		assert_str(&head.host, ok[i][1]);
+		assert_non_null(head.host.p);
+		assert_str(&head.headers[0].value, ok[i][0]);
+	}
+	for (i = 0; i < DIM(bad); i++) {
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n",
+			 bad[i]);
+		http_check(req, -MG_L7_ERR_BAD_REQUEST);
+	}
+	/* HTTP/1.0 without Host: none at all, not an empty one */
+	http_check("GET /admin HTTP/1.0\r\n\r\n", 0);
+	assert_null(head.host.p);
+	assert_int_equal(head.host.len, 0);
+	/* a Host that is checked only once its line ends */
+	assert_int_equal(http("GET / HTTP/1.1\r\nHost: a..b"), 0);
+	assert_int_equal(http("GET / HTTP/1.1\r\nHost: a..b\r\n"),
+			 -MG_L7_ERR_BAD_REQUEST);
+}
+
+static void
+test_http_upgrade(void **state)
+{
+	static const char *const ok[] = {
+		"websocket",   "WebSocket",	  "h2c",       "h2c, websocket",
+		"foo/1.1,bar", "a,b,c,d,e,f,g,h", "x/y \t, z",
+	};
+	static const char *const bad[] = {
+		",websocket",
+		"websocket,",
+		"websocket,,h2c",
+		"a b",
+		"a/",
+		"/a",
+		"a/b/c",
+		"a,b,c,d,e,f,g,h,i",
+		"web\"socket",
+		"a=b",
+	};
+	char req[256];
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < DIM(ok); i++) {
+		snprintf(req, sizeof(req),
+			 "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: %s\r\n"
+			 "Connection: Upgrade\r\n\r\n",
+			 ok[i]);
+		http_check(req, 0);
+		assert_str(&head.upgrade, ok[i]);
+	}
+	for (i = 0; i < DIM(bad); i++) {
+		snprintf(req, sizeof(req),
+			 "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: %s\r\n\r\n",
+			 bad[i]);
+		http_check(req, -MG_L7_ERR_BAD_REQUEST);
+	}
+	/* empty, or twice */
+	http_check("GET / HTTP/1.1\r\nHost: a\r\nUpgrade:\r\n\r\n",
+		   -MG_L7_ERR_BAD_REQUEST);
+	http_check("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n"
+		   "upgrade: h2c\r\n\r\n",
+		   -MG_L7_ERR_BAD_REQUEST);
+	/* Connection: Upgrade alone is no upgrade */
+	http_check("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n\r\n",
+		   0);
+	assert_null(head.upgrade.p);
 }
 
 static void
@@ -368,6 +541,20 @@ test_http_bad_request(void **state)
 		"GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /a% HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n",
+		/* escapes a server could decode into a shorter path or new
+		 * parameters */
+		"GET /admin%3Bx HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /admin%3b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /admin%00.html HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a%1f HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a%7F HTTP/1.1\r\nHost: a\r\n\r\n",
+		/* a segment empty without its parameters */
+		"GET /;x/admin HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a/;x/b HTTP/1.1\r\nHost: a\r\n\r\n",
+		/* a fragment, in the path or the query */
+		"GET /admin#x HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a?b#c HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /# HTTP/1.1\r\nHost: a\r\n\r\n",
 		/* other target forms */
 		"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -875,7 +1062,8 @@ test_tls_grease(void **state)
 	n = records(rec, w.b, w.n, NULL, 0);
 	tls_prefixes(rec, n);
 	assert_true(hello.has_sni);
-	assert_string_equal(hello.sni, "Shop-1_a.Example");
+	/* the normal form is lowercase */
+	assert_string_equal(hello.sni, "shop-1_a.example");
 	assert_int_equal(hello.sni_len, 16);
 }
 
@@ -930,7 +1118,7 @@ assert_bad_hello(const uint8_t *rec, uint32_t n, const char *what,
 }
 
 static const char *const bad_names[] = {
-	"", "a b", "a/b", "a..b", ".a", "a.", "a\x80", "a:443", "a\x01",
+	"", "a b", "a/b", "a..b", ".a", ".", "a..", "a\x80", "a:443", "a\x01",
 };
 
 /* server_name bodies; octal escapes, since a letter after one ends it. */
@@ -971,6 +1159,43 @@ test_tls_duplicate_ext(void **state)
 		assert_bad_hello(rec, records(rec, w.b, w.n, &cut, 1), "dup",
 				 i);
 	}
+}
+
+/* The normal form of a server name: lowercase, one trailing dot left
+ * out (a 255-byte name with it is 254 bytes). */
+static void
+test_tls_sni_normal_form(void **state)
+{
+	static const char *const names[][2] = {
+		{ "API.Example.", "api.example" },
+		{ "api.example.", "api.example" },
+		{ "a.", "a" },
+		{ "Shop-1_A", "shop-1_a" },
+	};
+	static struct wr w;
+	static uint8_t rec[1 << 15];
+	char name[MG_TLS_MAX_SNI + 1];
+	unsigned int i;
+	uint32_t n;
+
+	(void)state;
+	for (i = 0; i < DIM(names); i++) {
+		build_hello(&w, suites_grease, DIM(suites_grease), exts_grease,
+			    DIM(exts_grease), names[i][0]);
+		n = records(rec, w.b, w.n, NULL, 0);
+		tls_prefixes(rec, n);
+		assert_true(hello.has_sni);
+		assert_string_equal(hello.sni, names[i][1]);
+		assert_int_equal(hello.sni_len, strlen(names[i][1]));
+	}
+	memset(name, 'a', sizeof(name));
+	name[MG_TLS_MAX_SNI - 1] = '.';
+	name[MG_TLS_MAX_SNI] = '\0';
+	build_hello(&w, suites_grease, DIM(suites_grease), exts_grease,
+		    DIM(exts_grease), name);
+	n = records(rec, w.b, w.n, NULL, 0);
+	assert_int_equal(tls(rec, n), n);
+	assert_int_equal(hello.sni_len, MG_TLS_MAX_SNI - 1);
 }
 
 static void
@@ -1166,6 +1391,25 @@ check_head(const struct mg_http_head *h, const uint8_t *b, int r)
 	}
 	if (h->host.p != NULL)
 		assert_true(h->host.p + h->host.len <= b + r);
+	/* the normal forms are slices of the target */
+	assert_ptr_equal(h->path.p, h->target.p);
+	if (h->query.p == NULL)
+		assert_int_equal(h->path.len, h->target.len);
+	else
+		assert_true(h->query.p == h->path.p + h->path.len + 1 &&
+			    h->query.p[-1] == '?' &&
+			    h->query.p + h->query.len ==
+				    h->target.p + h->target.len);
+	assert_true(memchr(h->path.p, '?', h->path.len) == NULL);
+	assert_true(h->path_params ==
+		    (memchr(h->path.p, ';', h->path.len) != NULL));
+	if (h->host.len != 0)
+		assert_true(
+			h->host.p[h->host.len - 1] != '.' &&
+			memchr(h->host.p, ':', h->host.len) ==
+				(h->host.p[0] == '['
+					 ? memchr(h->host.p, ':', h->host.len)
+					 : NULL));
 }
 
 /* A copy in a heap block of exactly @p n bytes, so ASan reports any
@@ -1353,6 +1597,9 @@ main(void)
 		cmocka_unit_test(test_http_methods),
 		cmocka_unit_test(test_http_fields),
 		cmocka_unit_test(test_http_targets_ok),
+		cmocka_unit_test(test_http_path_query),
+		cmocka_unit_test(test_http_host_forms),
+		cmocka_unit_test(test_http_upgrade),
 		cmocka_unit_test(test_http_pipelined),
 		cmocka_unit_test(test_http_empty_prefixes),
 		cmocka_unit_test(test_http_not_http),
@@ -1367,6 +1614,7 @@ main(void)
 		cmocka_unit_test(test_tls_grease),
 		cmocka_unit_test(test_tls_split_records),
 		cmocka_unit_test(test_tls_duplicate_ext),
+		cmocka_unit_test(test_tls_sni_normal_form),
 		cmocka_unit_test(test_tls_bad_sni),
 		cmocka_unit_test(test_tls_bad_lengths),
 		cmocka_unit_test(test_tls_not_tls),

@@ -1401,6 +1401,8 @@ test_reason_names(void **state)
 		[MG_DROP_L7_RESET] = "l7_reset",
 		[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
 		[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
+		[MG_DROP_L7_NO_SNI] = "l7_no_sni",
+		[MG_DROP_L7_UPGRADE_DENY] = "l7_upgrade_deny",
 		[MG_DROP_TTL_EXCEEDED] = "ttl_exceeded",
 		[MG_DROP_TCP_OUT_OF_WINDOW] = "tcp_out_of_window",
 		[MG_DROP_TCP_CHALLENGED] = "tcp_challenged",

@@ -40,7 +40,7 @@ static struct rte_rcu_qsbr *qsv;
 #define SVC_SECURE  1
 #define SVC_PLAIN   2
 /* Rule slots: policy index + 1; default deny after them. */
-#define N_POLICIES   7
+#define N_POLICIES   12
 #define SLOT(policy) ((policy) + 1)
 #define SLOT_DEFAULT (N_POLICIES + 1)
 
@@ -66,7 +66,7 @@ static const char base_conf[] =
 	"ports = [80]; versions = ( { name = \"v1\"; backends = "
 	"[\"198.19.1.3\"]; } ); } );\n";
 
-/* Policy 0..6, in this order (see SLOT()). */
+/* Policy 0..11, in this order (see SLOT()). */
 static const char policies[] =
 	"policies = (\n"
 	/* 0 */
@@ -75,7 +75,7 @@ static const char policies[] =
 	"path = \"^/api/\"; }; },\n"
 	/* 1 */
 	" { name = \"no-admin\"; action = \"deny\"; from = [\"*\"]; "
-	"to = [\"shop\"]; http = { path = \"^/admin\"; }; },\n"
+	"to = [\"shop\"]; http = { path = \"^/admin(/|$)\"; }; },\n"
 	/* 2: an L4 allow: admin may ask anything not denied */
 	" { name = \"admin-all\"; action = \"allow\"; from = [\"admin\"]; "
 	"to = [\"shop\", \"plain\"]; },\n"
@@ -92,7 +92,25 @@ static const char policies[] =
 	" { name = \"api-sni\"; action = \"allow\"; from = [\"*\"]; "
 	"to = [\"secure\"]; tls = { sni = \"^api\\\\.example$\"; }; },\n"
 	" { name = \"no-evil\"; action = \"deny\"; from = [\"*\"]; "
-	"to = [\"secure\"]; tls = { sni = \"evil\"; }; } );\n";
+	"to = [\"secure\"]; tls = { sni = \"evil\"; }; },\n"
+	/* 7: websockets for frontend on one path */
+	" { name = \"ws\"; action = \"allow\"; from = [\"frontend\"]; "
+	"to = [\"shop\"]; http = { path = \"^/api/ws$\"; "
+	"upgrade = \"^websocket$\"; }; },\n"
+	/* 8: a query parameter */
+	" { name = \"no-debug\"; action = \"deny\"; from = [\"*\"]; "
+	"to = [\"shop\"]; http = { query = \"(^|&)debug=1(&|$)\"; }; },\n"
+	/* 9: admin may send a ClientHello without SNI */
+	" { name = \"admin-no-sni\"; action = \"allow\"; "
+	"from = [\"admin\"]; to = [\"secure\"]; "
+	"tls = { allow_no_sni = true; }; },\n"
+	/* 10: a pattern on the parameters themselves */
+	" { name = \"no-session-id\"; action = \"deny\"; from = [\"*\"]; "
+	"to = [\"shop\"]; http = { path = \";jsessionid=\"; }; },\n"
+	/* 11: a host */
+	" { name = \"no-admin-host\"; action = \"deny\"; from = [\"*\"]; "
+	"to = [\"shop\"]; http = { host = \"^admin\\\\.example$\"; }; } "
+	");\n";
 
 static struct mg_conf *
 load(const char *extra)
@@ -219,7 +237,24 @@ expect_request(struct fixture *fx, uint16_t id, const char *req,
 		assert_int_equal(why, MG_DROP_L7_DENY);
 }
 
-#define GET(path) "GET " path " HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+/* One request on a fresh connection to @p svc that is refused: reset
+ * for @p why, counted as a deny against @p slot. */
+static void
+expect_refused(struct fixture *fx, uint16_t svc, uint16_t id, const void *req,
+	       uint32_t len, uint32_t slot, enum mg_drop_reason want_why)
+{
+	uint64_t before = decisions(slot, MG_TEL_DENY);
+	enum mg_drop_reason why;
+
+	open_flow(fx, &fx->st, svc);
+	assert_int_equal(send_seg(fx, &fx->st, svc, id, req, len, &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, want_why);
+	assert_int_equal(decisions(slot, MG_TEL_DENY), before + 1);
+}
+
+#define GET(path)	     "GET " path " HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+#define GET_HOST(path, host) "GET " path " HTTP/1.1\r\nHost: " host "\r\n\r\n"
 
 static void
 test_build(void **state)
@@ -234,9 +269,10 @@ test_build(void **state)
 	assert_int_equal(mg_l7_service_proto(fx->l7, 99), MG_L7_NONE);
 	mg_l7_get_stats(fx->l7, &s);
 	assert_int_equal(s.n_services, 2);
-	/* shop: method (4), path (2), host (1), x-debug (1); secure: sni */
-	assert_int_equal(s.n_patterns, 10);
-	assert_int_equal(s.n_databases, 5);
+	/* shop: method (4), path (4), host (2), x-debug (1), query (1),
+	 * upgrade (1); secure: sni (2) */
+	assert_int_equal(s.n_patterns, 15);
+	assert_int_equal(s.n_databases, 7);
 	assert_true(s.database_bytes > 0);
 	assert_true(s.scratch_bytes > 0);
 	fixture_free(fx);
@@ -295,6 +331,90 @@ test_decisions(void **state)
 	expect_request(fx, ID_FRONTEND,
 		       "PURGE /api/x HTTP/1.1\r\nHost: a\r\n\r\n", MG_L7_RESET,
 		       SLOT_DEFAULT, MG_TEL_DENY);
+	fixture_free(fx);
+}
+
+/*
+ * Rules see each field in its normal form: the path without the query
+ * (http.query has it), a path with ";params" read with and without them,
+ * the Host without port and trailing dot. admin has an L4 allow, so
+ * only a deny rule stops its requests; frontend only the allow rules'
+ * matches let through.
+ */
+static void
+test_normal_forms(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	enum mg_drop_reason why;
+
+	(void)state;
+	/* the query is not part of the path */
+	expect_request(fx, ID_ADMIN, GET("/admin?x"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/admin?"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/administrator?x"), MG_L7_FORWARD,
+		       SLOT(2), MG_TEL_ALLOW);
+	expect_request(fx, ID_FRONTEND, GET("/api/x?page=2"), MG_L7_FORWARD,
+		       SLOT(0), MG_TEL_ALLOW);
+	/* and http.query has it, without the '?' */
+	expect_request(fx, ID_ADMIN, GET("/api/x?debug=1"), MG_L7_RESET,
+		       SLOT(8), MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/api/x?a=b&debug=1"), MG_L7_RESET,
+		       SLOT(8), MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/api/x?debug=10"), MG_L7_FORWARD,
+		       SLOT(2), MG_TEL_ALLOW);
+	expect_request(fx, ID_ADMIN, GET("/debug=1"), MG_L7_FORWARD, SLOT(2),
+		       MG_TEL_ALLOW);
+	/* ";params" hide no segment: read without them, /admin */
+	expect_request(fx, ID_ADMIN, GET("/admin;x"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/admin;x/y"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/admin;a=1;b=2?q"), MG_L7_RESET,
+		       SLOT(1), MG_TEL_DENY);
+	expect_request(fx, ID_FRONTEND, GET("/admin;x"), MG_L7_RESET, SLOT(1),
+		       MG_TEL_DENY);
+	/* ... and read as sent, the parameters are seen too */
+	expect_request(fx, ID_ADMIN, GET("/x;jsessionid=1"), MG_L7_RESET,
+		       SLOT(10), MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET("/x;v=1/y"), MG_L7_FORWARD, SLOT(2),
+		       MG_TEL_ALLOW);
+	/* an allow must hold for both readings: "/api;v=2/items" is
+	 * /api/items to Tomcat, but not under /api/ to nginx */
+	expect_request(fx, ID_FRONTEND, GET("/api/items;v=2"), MG_L7_FORWARD,
+		       SLOT(0), MG_TEL_ALLOW);
+	expect_request(fx, ID_FRONTEND, GET("/api;v=2/items"), MG_L7_RESET,
+		       SLOT_DEFAULT, MG_TEL_DENY);
+	/* Host: no port, no trailing dot, any case */
+	expect_request(fx, ID_ADMIN, GET_HOST("/x", "Admin.Example:80"),
+		       MG_L7_RESET, SLOT(11), MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET_HOST("/x", "ADMIN.EXAMPLE.:8080"),
+		       MG_L7_RESET, SLOT(11), MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET_HOST("/x", "admin.example."),
+		       MG_L7_RESET, SLOT(11), MG_TEL_DENY);
+	expect_request(fx, ID_ADMIN, GET_HOST("/x", "admin.example.org"),
+		       MG_L7_FORWARD, SLOT(2), MG_TEL_ALLOW);
+	expect_request(fx, ID_ADMIN, GET_HOST("/x", "[2001:db8::1]:80"),
+		       MG_L7_FORWARD, SLOT(2), MG_TEL_ALLOW);
+	expect_request(fx, ID_DEVBOX,
+		       "GET /x HTTP/1.1\r\nHost: Shop.Example.:8080\r\n"
+		       "X-Debug: on\r\n\r\n",
+		       MG_L7_FORWARD, SLOT(3), MG_TEL_ALLOW);
+	/* no Host (HTTP/1.0), or an empty one: no host rule matches */
+	expect_request(fx, ID_ADMIN, "GET /x HTTP/1.0\r\n\r\n", MG_L7_FORWARD,
+		       SLOT(2), MG_TEL_ALLOW);
+	expect_request(fx, ID_DEVBOX, "GET /x HTTP/1.0\r\nX-Debug: on\r\n\r\n",
+		       MG_L7_RESET, SLOT_DEFAULT, MG_TEL_DENY);
+	expect_request(fx, ID_DEVBOX,
+		       "GET /x HTTP/1.1\r\nHost:\r\nX-Debug: on\r\n\r\n",
+		       MG_L7_RESET, SLOT_DEFAULT, MG_TEL_DENY);
+	/* forms the parser refuses, whatever the rules (no decision) */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_ADMIN, GET("/admin%3bx"), &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_BAD_REQUEST);
 	fixture_free(fx);
 }
 
@@ -617,20 +737,22 @@ test_timestamps_and_reset(void **state)
 	fixture_free(fx);
 }
 
+#define UPGRADE(path, protocols)                                               \
+	"GET " path " HTTP/1.1\r\nHost: a\r\nUpgrade: " protocols              \
+	"\r\nConnection: Upgrade\r\n\r\n"
+
 static void
 test_upgrade(void **state)
 {
 	struct fixture *fx = fixture("", 4, 1024);
-	static const char ws[] = "GET /api/ws HTTP/1.1\r\nHost: a\r\n"
-				 "Upgrade: websocket\r\nConnection: Upgrade"
-				 "\r\n\r\n";
+	static const char ws[] = UPGRADE("/api/ws", "websocket");
 	static const char frame[] = "\x81\x05hello";
 	enum mg_drop_reason why;
 
 	(void)state;
-	open_flow(fx, &fx->st, SVC_SHOP);
-	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND, ws, &why),
-			 MG_L7_FORWARD);
+	/* allowed by the rule that names the protocol: opaque after 101 */
+	expect_request(fx, ID_FRONTEND, ws, MG_L7_FORWARD, SLOT(7),
+		       MG_TEL_ALLOW);
 	assert_int_equal(fx->st.phase, MG_L7_PHASE_UPGRADE);
 	mg_l7_response(&fx->st, (const uint8_t *)"HTTP/1.1 101 Switching", 22);
 	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
@@ -654,6 +776,51 @@ test_upgrade(void **state)
 		send_seg(fx, &fx->st, SVC_SHOP, ID_FRONTEND, frame, 7, &why),
 		MG_L7_RESET);
 	assert_int_equal(why, MG_DROP_L7_BAD_REQUEST);
+	/* protocols compare caselessly */
+	expect_request(fx, ID_FRONTEND, UPGRADE("/api/ws", "WebSocket"),
+		       MG_L7_FORWARD, SLOT(7), MG_TEL_ALLOW);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_UPGRADE);
+	mg_l7_flow_reset(fx->pool, &fx->st);
+
+	/* h2c, an unknown protocol, or one of several not allowed: denied
+	 * by default, whatever allows the request as plain HTTP */
+	expect_refused(fx, SVC_SHOP, ID_FRONTEND, UPGRADE("/api/x", "h2c"),
+		       sizeof(UPGRADE("/api/x", "h2c")) - 1, SLOT_DEFAULT,
+		       MG_DROP_L7_UPGRADE_DENY);
+	expect_refused(fx, SVC_SHOP, ID_FRONTEND, UPGRADE("/api/ws", "h2c"),
+		       sizeof(UPGRADE("/api/ws", "h2c")) - 1, SLOT_DEFAULT,
+		       MG_DROP_L7_UPGRADE_DENY);
+	expect_refused(fx, SVC_SHOP, ID_FRONTEND,
+		       UPGRADE("/api/ws", "websocket, h2c"),
+		       sizeof(UPGRADE("/api/ws", "websocket, h2c")) - 1,
+		       SLOT_DEFAULT, MG_DROP_L7_UPGRADE_DENY);
+	expect_refused(fx, SVC_SHOP, ID_FRONTEND,
+		       UPGRADE("/api/ws", "websocket/13"),
+		       sizeof(UPGRADE("/api/ws", "websocket/13")) - 1,
+		       SLOT_DEFAULT, MG_DROP_L7_UPGRADE_DENY);
+	expect_refused(fx, SVC_SHOP, ID_FRONTEND,
+		       UPGRADE("/api/other", "websocket"),
+		       sizeof(UPGRADE("/api/other", "websocket")) - 1,
+		       SLOT_DEFAULT, MG_DROP_L7_UPGRADE_DENY);
+	/* an L4 allow does not open a connection either */
+	expect_refused(fx, SVC_SHOP, ID_ADMIN, ws, sizeof(ws) - 1, SLOT_DEFAULT,
+		       MG_DROP_L7_UPGRADE_DENY);
+	/* a deny rule still comes first */
+	expect_refused(fx, SVC_SHOP, ID_FRONTEND,
+		       UPGRADE("/admin", "websocket"),
+		       sizeof(UPGRADE("/admin", "websocket")) - 1, SLOT(1),
+		       MG_DROP_L7_DENY);
+	/* Connection: Upgrade without Upgrade is plain HTTP: allowed, and
+	 * the connection stays inspected */
+	expect_request(fx, ID_FRONTEND,
+		       "GET /api/x HTTP/1.1\r\nHost: a\r\n"
+		       "Connection: Upgrade\r\n\r\n",
+		       MG_L7_FORWARD, SLOT(0), MG_TEL_ALLOW);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_HEAD);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, GET("/admin"), &why),
+		MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_DENY);
 	fixture_free(fx);
 }
 
@@ -704,6 +871,22 @@ client_hello(uint8_t *out, const char *sni)
 	return n;
 }
 
+/* A ClientHello on a fresh connection, allowed and counted against
+ * @p slot; the rest of the connection passes. */
+static void
+expect_tls(struct fixture *fx, uint16_t id, const uint8_t *hello, uint32_t n,
+	   uint32_t slot)
+{
+	uint64_t before = decisions(slot, MG_TEL_ALLOW);
+	enum mg_drop_reason why;
+
+	open_flow(fx, &fx->st, SVC_SECURE);
+	assert_int_equal(send_seg(fx, &fx->st, SVC_SECURE, id, hello, n, &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
+	assert_int_equal(decisions(slot, MG_TEL_ALLOW), before + 1);
+}
+
 static void
 test_tls(void **state)
 {
@@ -752,13 +935,22 @@ test_tls(void **state)
 	assert_int_equal(why, MG_DROP_L7_DENY);
 	assert_int_equal(decisions(SLOT(6), MG_TEL_DENY), evil + 1);
 	assert_int_equal(decisions(SLOT_DEFAULT, MG_TEL_DENY), dflt + 1);
-	/* no SNI at all: no SNI rule can match */
+	/* the normal form of the name: lowercase, no trailing dot */
+	n = client_hello(hello, "API.Example.");
+	expect_tls(fx, ID_FRONTEND, hello, n, SLOT(5));
+	/* a rule with allow_no_sni alone does not match a name */
+	n = client_hello(hello, "www.example");
+	expect_refused(fx, SVC_SECURE, ID_ADMIN, hello, n, SLOT_DEFAULT,
+		       MG_DROP_L7_DENY);
+	/* no SNI: no sni rule could see it, so denied unless a rule says
+	 * so (admin-no-sni), counted against the default */
 	n = client_hello(hello, NULL);
-	open_flow(fx, &fx->st, SVC_SECURE);
-	assert_int_equal(
-		send_seg(fx, &fx->st, SVC_SECURE, ID_UNKNOWN, hello, n, &why),
-		MG_L7_RESET);
-	assert_int_equal(why, MG_DROP_L7_DENY);
+	expect_refused(fx, SVC_SECURE, ID_UNKNOWN, hello, n, SLOT_DEFAULT,
+		       MG_DROP_L7_NO_SNI);
+	expect_refused(fx, SVC_SECURE, ID_FRONTEND, hello, n, SLOT_DEFAULT,
+		       MG_DROP_L7_NO_SNI);
+	expect_tls(fx, ID_ADMIN, hello, n, SLOT(9));
+	assert_int_equal(fx->st.phase, MG_L7_PHASE_PASS);
 	/* plain HTTP on the TLS service */
 	open_flow(fx, &fx->st, SVC_SECURE);
 	assert_int_equal(send_text(fx, SVC_SECURE, ID_UNKNOWN, GET("/"), &why),
@@ -779,7 +971,7 @@ test_compile_error_names_line(void **state)
 	/* a pattern the loader would have refused, slipped in afterwards:
 	 * the compile error still names its file and line */
 	for (i = 0; i < c->n_patterns; i++)
-		if (strcmp(c->patterns[i].regex, "^/admin") == 0)
+		if (strcmp(c->patterns[i].regex, "^/admin(/|$)") == 0)
 			break;
 	assert_true(i < c->n_patterns);
 	free(c->patterns[i].regex);
@@ -873,6 +1065,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_normal_forms),
 		cmocka_unit_test(test_keep_alive_and_pipelining),
 		cmocka_unit_test(test_bodies_are_skipped),
 		cmocka_unit_test(test_split_heads),
