@@ -20,22 +20,46 @@
 
 /**
  * rte_eal_init() for suite @p name: --no-huge, --no-pci, @p mem MB,
- * lcores @p lcores ("0", "0,1"), file prefix @p name, library logs at
- * error only (and meshgate's too when @p quiet).
+ * lcores @p lcores ("0", "0,1"), file prefix @p name-PID (two runs of a
+ * suite at once, release and sanitizer builds, never share one), library
+ * logs at error only (and meshgate's too when @p quiet).
  */
+/* EAL's runtime folder of this process, removed at exit. */
+static char mg_test_runtime_dir[PATH_MAX];
+
+static inline void
+mg_test_runtime_dir_remove(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mg_test_runtime_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", mg_test_runtime_dir);
+}
+
 static inline int
 mg_test_eal_init(const char *name, const char *mem, const char *lcores,
 		 bool quiet)
 {
+	static char prefix[64];
+	int ret;
 	char *argv[] = {
 		(char *)name,	"--no-huge",	 "--no-pci",	"-m",
-		(char *)mem,	"--file-prefix", (char *)name,	"-l",
+		(char *)mem,	"--file-prefix", prefix,	"-l",
 		(char *)lcores, "--log-level",	 "lib.*:error", "--log-level",
 		"mg.*:error",
 	};
 
-	return rte_eal_init(quiet ? (int)RTE_DIM(argv) : (int)RTE_DIM(argv) - 2,
-			    argv);
+	snprintf(prefix, sizeof(prefix), "%s-%d", name, (int)getpid());
+
+	ret = rte_eal_init(quiet ? (int)RTE_DIM(argv) : (int)RTE_DIM(argv) - 2,
+			   argv);
+	if (ret >= 0) {
+		snprintf(mg_test_runtime_dir, sizeof(mg_test_runtime_dir),
+			 "%s", rte_eal_get_runtime_dir());
+		atexit(mg_test_runtime_dir_remove);
+	}
+	return ret;
 }
 
 /* The suite's temporary folder, made by mg_test_tmpdir_make(). */
