@@ -551,6 +551,32 @@ mg_neigh_lookup(struct mg_neigh_table *t, const struct mg_addr *ip,
 	return true;
 }
 
+bool
+mg_neigh_lookup_stale(struct mg_neigh_table *t, const struct mg_addr *ip,
+		       uint64_t now, struct rte_ether_addr *mac, bool *refresh)
+{
+	struct neigh_entry *e;
+	struct entry_view v;
+	struct neigh_key key;
+	uint64_t grace = MG_NEIGH_STALE_S * t->tsc_hz;
+
+	*refresh = false;
+	if (unlikely(!key_set(&key, ip)))
+		return false;
+	e = entry_find(t, &key, &v);
+	if (e == NULL || !(v.mac & MAC_KNOWN))
+		return false;
+	if (unlikely(!entry_fresh(t, v.learned, now))) {
+		/* past reachable: fresh is false only for a finite one */
+		if (now - v.learned - t->reachable_tsc > grace)
+			return false;
+		*refresh = !request_open(v.asked, now);
+	}
+	entry_touch(t, e, now);
+	mac_unpack(v.mac, mac);
+	return true;
+}
+
 /*
  * Under the lock: an entry for @p key (not in the hash), the next never
  * used or else the least recently used one, which leaves the hash first.

@@ -78,6 +78,26 @@ void mg_neigh_free(struct mg_neigh_table *t);
 bool mg_neigh_lookup(struct mg_neigh_table *t, const struct mg_addr *ip,
 		     uint64_t now, struct rte_ether_addr *mac);
 
+/** Seconds a stale entry is still used while it is asked for again. */
+#define MG_NEIGH_STALE_S 5
+
+/**
+ * As mg_neigh_lookup(), but an entry gone stale less than
+ * MG_NEIGH_STALE_S seconds ago is still used, as Linux's STALE, DELAY and
+ * PROBE states do: traffic keeps flowing while the neighbour is asked
+ * again, and only that answer may change the MAC. *@p refresh is set when
+ * the entry is stale and no request for it is outstanding: the caller
+ * asks (mg_neigh_request()).
+ *
+ * @return true with @p mac set if known, fresh or stale within the
+ *         grace; false otherwise (ask for it and wait).
+ *
+ * Thread safety: lock-free, concurrent with every other call.
+ */
+bool mg_neigh_lookup_stale(struct mg_neigh_table *t, const struct mg_addr *ip,
+			   uint64_t now, struct rte_ether_addr *mac,
+			   bool *refresh);
+
 /**
  * Record that the gateway asked for @p ip: a reply is accepted until
  * @p until (TSC). Creates an incomplete entry if there is none, evicting

@@ -1737,6 +1737,54 @@ test_cache_stale(void **state)
 	assert_memory_equal(mac.addr_bytes, other_mac, 6);
 }
 
+/* A stale entry keeps being used for MG_NEIGH_STALE_S seconds while it
+ * is asked for again (one request at a time), as Linux's STALE state:
+ * no packet waits for a neighbour that answered a moment ago. */
+static void
+test_cache_stale_grace(void **state)
+{
+	static const uint8_t other4[4] = { 192, 0, 2, 3 };
+	struct mg_addr a = addr4(peer4), b = addr4(other4);
+	struct rte_ether_addr pm = mac_of(peer_mac), om = mac_of(other_mac);
+	uint64_t stale = T0 + REACHABLE + 1;
+	uint64_t grace = (uint64_t)MG_NEIGH_STALE_S * TSC_HZ;
+	struct rte_ether_addr mac;
+	bool refresh = true;
+
+	(void)state;
+	resolve(&a, &pm, T0);
+	assert_true(mg_neigh_lookup_stale(table, &a, T0 + 1, &mac, &refresh));
+	assert_false(refresh);
+	assert_memory_equal(mac.addr_bytes, peer_mac, 6);
+	/* stale: still used, and to be asked for */
+	assert_true(mg_neigh_lookup_stale(table, &a, stale, &mac, &refresh));
+	assert_true(refresh);
+	assert_memory_equal(mac.addr_bytes, peer_mac, 6);
+	/* asked: no second request while the first is out */
+	assert_int_equal(mg_neigh_solicit(table, &a, stale, stale + 1000), 0);
+	assert_true(mg_neigh_lookup_stale(table, &a, stale + 10, &mac,
+					  &refresh));
+	assert_false(refresh);
+	/* the request closed unanswered: asked again */
+	assert_true(mg_neigh_lookup_stale(table, &a, stale + 2000, &mac,
+					  &refresh));
+	assert_true(refresh);
+	/* past the grace: not used any more */
+	assert_false(mg_neigh_lookup_stale(table, &a, stale + grace, &mac,
+					   &refresh));
+	/* an answer makes it fresh again, with the MAC of the answer */
+	resolve(&a, &om, stale + grace);
+	assert_true(mg_neigh_lookup_stale(table, &a, stale + grace + 1, &mac,
+					  &refresh));
+	assert_false(refresh);
+	assert_memory_equal(mac.addr_bytes, other_mac, 6);
+	/* unknown and unanswered neighbours are not used */
+	assert_false(mg_neigh_lookup_stale(table, &b, T0, &mac, &refresh));
+	assert_int_equal(mg_neigh_solicit(table, &b, T0, T0 + 1000), 0);
+	assert_false(mg_neigh_lookup_stale(table, &b, T0, &mac, &refresh));
+	assert_false(refresh);
+}
+
 static void
 test_cache_overwrite(void **state)
 {
@@ -2427,6 +2475,7 @@ main(void)
 		NEIGH_TEST(test_request_refused),
 		NEIGH_TEST(test_cache_learn_lookup),
 		NEIGH_TEST(test_cache_stale),
+		NEIGH_TEST(test_cache_stale_grace),
 		NEIGH_TEST(test_cache_overwrite),
 		NEIGH_TEST(test_cache_lru),
 		NEIGH_TEST(test_cache_conflict_log),
