@@ -71,6 +71,30 @@
 #       and print each figure's median; the L7 runs must show one allow of
 #       the rule bench-api per request (read from /meshgate/policies once
 #       the capture is handled), or the script says so.
+#   meshgate_synflood_established_ratio,
+#   meshgate_synflood_half_open_peak, meshgate_half_open_budget [synflood]:
+#       est_once.pcap (5,000 connections, whole handshakes, then 10
+#       rounds of one data segment each: 65,000 frames) and
+#       synflood.pcap (the same with a spoofed SYN after every data
+#       segment: 115,000 frames, half of them SYNs once the handshakes
+#       are done), each replayed forever (infinite_rx; a loop repeats
+#       the data as retransmissions, and the flood's tuples, evicted long
+#       since, as new connections) through tests/configs/
+#       bench_synflood.conf (half-open budget 16,384), in BENCH_PAIRS
+#       alternating pairs (3). The established frames' rate of the flood
+#       run is its rx rate times their share of synflood.pcap (13/23);
+#       the ratio is the median of the pairs' (printed on stderr). The
+#       peak is the highest half-open count of the flood runs
+#       (--stats-json overload.half_open_peak), checked against the
+#       budget. Both runs keep the worker saturated, so the ratio is the
+#       share of the core the flood's SYNs leave to the established
+#       connections (README, Benchmarks).
+#   meshgate_ratelimit_cost_ratio [ratelimit]: est_once.pcap replayed
+#       forever through bench_ratelimit.conf (a limit on the callers'
+#       identity and on each source that the capture never reaches:
+#       every connection and packet metered, none refused) over
+#       bench_synflood.conf (no limit), rx rates, median of BENCH_PAIRS
+#       alternating pairs.
 #
 # Environment:
 #   BENCH_SECONDS  measurement window, s (5)     BENCH_WARMUP  warm-up, s (2)
@@ -78,6 +102,7 @@
 #                                                  for the first three runs
 #   BENCH_ONLY     runs, comma-separated (names above); default all
 #   BENCH_L7_RUNS  runs of each l7 config, alternating (3)
+#   BENCH_PAIRS    alternating pairs of the synflood and ratelimit runs (3)
 #   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
 #                  when hugetlbfs has the run's memory (>= 1 GiB) free
 #   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
@@ -104,6 +129,8 @@ est_pcap=$benchdir/established.pcap
 new_pcap=$benchdir/newflows.pcap
 l7_est_pcap=$benchdir/l7_established.pcap
 l7_new_pcap=$benchdir/l7_newflows.pcap
+once_pcap=$benchdir/est_once.pcap
+flood_pcap=$benchdir/synflood.pcap
 # What gen_bench_pcaps.py writes by default; the configs are sized for it.
 est_conns=10000
 est_frames=100000
@@ -112,6 +139,9 @@ l7_est_conns=10000
 l7_est_requests=300000
 l7_new_conns=100000
 l7_runs=${BENCH_L7_RUNS:-3}
+pairs=${BENCH_PAIRS:-3}
+once_conns=5000
+once_rounds=10
 
 ready_wait=20                     # s for EAL start-up and the first reply
 stop_wait=10                      # s between SIGINT and SIGKILL
@@ -177,11 +207,11 @@ stop_process() {
 	forget_pid "$pid"
 }
 
-# eal_mem MBUFS: memory options for a pool of MBUFS mbufs (~2.4 KiB each)
+# eal_mem MBUFS: memory options for a pool of MBUFS mbufs (~4.2 KiB each)
 # plus 256 MiB for the rest, at least 512 MiB.
 eal_mem() {
 	local huge=${BENCH_HUGE:-auto} free_kb
-	local mb=$(((256 + ($1 * 2560 + 1048575) / 1048576 + 127) / 128))
+	local mb=$(((256 + ($1 * 4352 + 1048575) / 1048576 + 127) / 128))
 	mb=$((mb * 128))
 	((mb >= 512)) || mb=512
 	if [[ $huge == auto ]]; then
@@ -521,6 +551,77 @@ run_l7() {
 	ratio "$ratio_name" "$name" "${name}_l4_only"
 }
 
+# rate_run CONF NAME PCAP JSON: meshgate replays PCAP forever; prints the
+# rx rate (Mpps) over the window, writes JSON (--stats-json) at the stop.
+rate_run() {
+	local conf=$1 name=$2 capture=$3 stats=$4
+	local prefix="mgb-$2-$$-$RANDOM" value
+	prefixes+=("$prefix")
+	# shellcheck disable=SC2046
+	start_bg "$work/$name.log" "$meshgate" \
+		$(eal_args "$prefix" "$capture" 1 "$(conf_mbufs "$conf")") -- \
+		-f "$conf" --stats-json "$stats"
+	local pid=$bg_pid
+	value=$(measure "$name" "$pid" "$prefix" /meshgate/stats rx) || {
+		stop_process "$pid"
+		return 1
+	}
+	stop_process "$pid"
+	echo "${value%% *}"
+}
+
+# run_pairs GROUP NAME CONF_A PCAP_A CONF_B PCAP_B SHARE_B: BENCH_PAIRS
+# alternating pairs of rate runs (A then B, same core, same window); each
+# pair's ratio is (B's rate x SHARE_B) / A's rate, SHARE_B the part of
+# B's input that counts (the established frames of synflood.pcap). Prints
+# the pairs on stderr and their median as NAME; the B runs' --stats-json
+# files are left in $work/NAME-b-*.json.
+run_pairs() {
+	local group=$1 name=$2 conf_a=$3 pcap_a=$4 conf_b=$5 pcap_b=$6
+	local share=$7 r a b
+	local -a rows=()
+	want "$group" || return 0
+	have_meshgate "$name" || return 0
+	for ((r = 1; r <= pairs; r++)); do
+		a=$(rate_run "$conf_a" "$name-a" "$pcap_a" \
+			"$work/$name-a-$r.json") &&
+			b=$(rate_run "$conf_b" "$name-b" "$pcap_b" \
+				"$work/$name-b-$r.json") || {
+			failed=1
+			return 0
+		}
+		check_stats "$name-a-$r" "$work/$name-a-$r.json"
+		rows+=("$a $b")
+	done
+	ran=$((ran + 1))
+	printf '%s\n' "${rows[@]}" | "$py" -c '
+import statistics, sys
+name, share = sys.argv[1], float(sys.argv[2])
+pairs = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+ratios = [b * share / a for a, b in pairs]
+print("bench: %s pairs (B x %.3f / A): %s" % (name, share, "; ".join(
+    "%.3f x %.3f / %.3f = %.3f" % (b, share, a, r)
+    for (a, b), r in zip(pairs, ratios))), file=sys.stderr)
+print("BENCH %s %.3f" % (name, statistics.median(ratios)))
+' "$name" "$share"
+}
+
+# synflood_peak: the half-open peak of the flood runs (--stats-json), next
+# to the budget; fails when the peak passed it.
+synflood_peak() {
+	want synflood || return 0
+	"$py" - "$work"/meshgate_synflood_established_ratio-b-*.json <<-'PY' ||
+	import json, sys
+	runs = [json.load(open(p)) for p in sys.argv[1:]]
+	peak = max(s["overload"]["half_open_peak"] for s in runs)
+	budget = runs[0]["overload"]["half_open_budget"]
+	print("BENCH meshgate_synflood_half_open_peak %d" % peak)
+	print("BENCH meshgate_half_open_budget %d" % budget)
+	sys.exit(peak > budget)
+	PY
+		failed=1
+}
+
 # gen_if_stale CAPTURE GENERATOR ARGS...: (re)writes CAPTURE when missing
 # or older than its generator.
 gen_if_stale() {
@@ -558,6 +659,14 @@ if want l7_newflows; then
 	gen_if_stale "$l7_new_pcap" "$root/scripts/gen_bench_pcaps.py" \
 		"$benchdir" --only l7_newflows
 fi
+if want synflood || want ratelimit; then
+	gen_if_stale "$once_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only est_once
+fi
+if want synflood; then
+	gen_if_stale "$flood_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only synflood
+fi
 
 run_testpmd io testpmd_io "$pcap"
 run_testpmd 5tswap testpmd_5tswap "$pcap"
@@ -584,6 +693,17 @@ run_l7 l7_established meshgate_l7_established "$l7_est_pcap" mpps \
 	"$l7_est_conns" "$l7_est_requests"
 run_l7 l7_newflows meshgate_l7_new_flows "$l7_new_pcap" flows \
 	"$l7_new_conns" "$l7_new_conns"
+
+# overload protection: a SYN flood, and the cost of metering
+run_pairs synflood meshgate_synflood_established_ratio \
+	"$root/tests/configs/bench_synflood.conf" "$once_pcap" \
+	"$root/tests/configs/bench_synflood.conf" "$flood_pcap" \
+	"$(awk -v c="$once_conns" -v r="$once_rounds" \
+		'BEGIN { printf "%.6f", (3 + r) / (3 + 2 * r) }')"
+synflood_peak
+run_pairs ratelimit meshgate_ratelimit_cost_ratio \
+	"$root/tests/configs/bench_synflood.conf" "$once_pcap" \
+	"$root/tests/configs/bench_ratelimit.conf" "$once_pcap" 1
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap

@@ -5,7 +5,7 @@
 scripts/profile.sh.
 
     gen_bench_pcaps.py OUTDIR [--only established,newflows,l7_established,
-                                      l7_newflows]
+                                      l7_newflows,est_once,synflood]
                        [--conns N] [--rounds R] [--new-flows N]
                        [--l7-conns N] [--l7-rounds R] [--l7-new-flows N]
 
@@ -25,6 +25,16 @@ l7_established.pcap
                   ONCE inspects every request head; replayed with
                   infinite_rx, every loop after the first would only be
                   retransmissions, forwarded without inspection.
+est_once.pcap     N connections (5,000) with whole handshakes (client
+                  SYN, backend SYN-ACK, client ACK; one-arm, one backend,
+                  as l7_established.pcap), then R rounds (10) of one
+                  6-byte data segment per connection, each continuing its
+                  byte stream: replayed once, every data segment is an
+                  established connection's new bytes.
+synflood.pcap     est_once.pcap with a spoofed SYN after every frame once
+                  the handshakes are done (half of the input from then
+                  on): distinct sources of 198.18.128.0/17 ("public" of
+                  bench_synflood.conf) and ports, never answered.
 l7_newflows.pcap  N connections (100,000), each a handshake and one GET
                   request, in blocks of 64 (64 SYNs, their SYN-ACKs, ACKs,
                   requests): a connection set-up with its inspection.
@@ -300,6 +310,34 @@ def l7_newflow_frames(n):
     return frames
 
 
+PUBLIC = ipaddress.IPv4Network("198.18.128.0/17")
+
+
+def est_once_frames(conns, rounds, flood=False):
+    tf = TcpFrames()
+    cs = [L7Conn(tf, i) for i in range(conns)]
+    frames = [c.syn() for c in cs] + [c.syn_ack() for c in cs] + \
+        [c.ack() for c in cs]
+    rng = random.Random(SEED + 11)
+    order = list(range(conns))
+    vip = int(ipaddress.IPv4Address(VIP))
+    hosts = PUBLIC.num_addresses - 2
+    k = 0
+    for r in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            frames.append(cs[i]._client(PSH | ACK, b"mgbnch"))
+            if flood:
+                src = int(PUBLIC.network_address) + 1 + k % hosts
+                sport = 1024 + (k // hosts * 7919 + k * 31) % 64000
+                frames.append(tf.build(CALLER_MAC, src, vip, sport,
+                                       VIP_PORT, SYN, isn(k + 77), 0, b"",
+                                       k & 0xFFFF))
+                k += 1
+    check_l7(frames[:2] + frames[3 * conns:3 * conns + 2] + frames[-2:])
+    return frames
+
+
 def write_pcap(path, frames):
     """Classic pcap (Ethernet), frames 1 us apart; written to a temporary
     name first so a reader never sees half a file."""
@@ -332,10 +370,14 @@ def main(argv=None):
                     help="requests per connection there (30)")
     ap.add_argument("--l7-new-flows", type=int, default=100000,
                     help="connections in l7_newflows.pcap (100000)")
+    ap.add_argument("--once-conns", type=int, default=5000,
+                    help="connections of est_once and synflood (5000)")
+    ap.add_argument("--once-rounds", type=int, default=10,
+                    help="data rounds of est_once and synflood (10)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     unknown = only - {"established", "newflows", "l7_established",
-                      "l7_newflows"}
+                      "l7_newflows", "est_once", "synflood"}
     if unknown:
         ap.error("unknown capture(s): %s" % ", ".join(sorted(unknown)))
     limit = (CALLERS.num_addresses - 2) * 64000
@@ -359,6 +401,13 @@ def main(argv=None):
     if "l7_newflows" in only:
         write_pcap(os.path.join(args.outdir, "l7_newflows.pcap"),
                    l7_newflow_frames(args.l7_new_flows))
+    if "est_once" in only:
+        write_pcap(os.path.join(args.outdir, "est_once.pcap"),
+                   est_once_frames(args.once_conns, args.once_rounds))
+    if "synflood" in only:
+        write_pcap(os.path.join(args.outdir, "synflood.pcap"),
+                   est_once_frames(args.once_conns, args.once_rounds,
+                                   True))
     return 0
 
 

@@ -70,8 +70,7 @@ KEEP4, FIXED4 = "198.19.0.60", "198.19.0.61"        # mesh_health.conf
 DNS_VIP = "198.19.0.53"                             # udp 53
 NOWHERE4, NOWHERE6 = "198.18.7.7", "2001:db8:7::7"  # no service
 
-TABLE_MAX = 1024                # flows.max of app/meshgate/meshgate.conf
-TABLE_SYNS = 1100               # distinct SYNs in table_full.pcap
+FLOOD_SYNS = 1100               # distinct SYNs in syn_flood.pcap
 CANARY_FLOWS = 400
 CANARY_WEIGHTS = {B1_4: 75, B2_4: 25}
 
@@ -580,24 +579,23 @@ def health_rst_scenario():
     return sc
 
 
-def table_full_scenario():
-    """the bundled app/meshgate/meshgate.conf (flows.max = 1024): one established flow, then
-    SYNs until the table is full; the established flow keeps working."""
-    sc = Scenario("table_full", "app/meshgate/meshgate.conf")
+def syn_flood_scenario():
+    """the bundled app/meshgate/meshgate.conf (flows.max = 1024, half-open
+    budget 512): one established flow, then more SYNs than the table
+    holds: each is admitted, the oldest half-open ones evicted for them;
+    the established flow keeps working."""
+    sc = Scenario("syn_flood", "app/meshgate/meshgate.conf")
     est = Conn("tcp", ("198.18.1.20", 30000), (SHOP4, 80), (B1_4, 8080))
     for side, flags in (("c", "S"), ("s", "SA"), ("c", "A")):
         fin, fout = (est.client if side == "c" else est.server)(flags)
         sc.fwd(fin, fout, "established flow %s %s" % (side, flags))
-    for k in range(1, TABLE_SYNS):
+    for k in range(1, FLOOD_SYNS):
         src = "198.18.1.%d" % (21 + k // 1000)
         conn = Conn("tcp", (src, 10000 + k % 1000), (SHOP4, 80),
                     (B1_4, 8080))
         fin, fout = conn.syn()
-        if k < TABLE_MAX:
-            sc.fwd(fin, fout, "SYN %d" % k)
-        else:
-            sc.drop(fin, "flow_table_full", "SYN %d (table full)" % k)
-    sc.flows = TABLE_MAX
+        sc.fwd(fin, fout, "SYN %d" % k)
+    sc.flows = FLOOD_SYNS
     for side, flags, payload in (("c", "PA", HTTP_GET), ("s", "PA", HTTP_OK)):
         fin, fout = (est.client if side == "c" else est.server)(flags,
                                                                payload)
@@ -656,7 +654,7 @@ def two_arm_scenario():
 
 SCENARIOS = (main_scenario, forward_scenario, no_route_scenario,
              resolve_scenario, spoof_scenario, health_rst_scenario,
-             table_full_scenario,
+             syn_flood_scenario,
              canary_scenario, two_arm_scenario)
 
 

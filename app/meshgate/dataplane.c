@@ -6,6 +6,9 @@
  * table, neighbour cache, and the RCU variable that guards them. */
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -31,19 +34,34 @@
 #define CTL_RATE  1000
 #define CTL_BURST 50
 
+unsigned int
+mg_limit_regions(const struct mg_conf *conf)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < conf->n_limits; i++)
+		n += conf->limits[i].per_source;
+	/* room for a reload to add as many again, and one when none */
+	return RTE_MIN(RTE_MAX(2 * n, 1u), (unsigned int)MG_TEL_MAX_LIMITS);
+}
+
 static struct mg_ruleset *
-build_ruleset(const struct mg_conf *conf, struct mg_health *health,
-	      unsigned int n_workers)
+build_ruleset(const struct mg_conf *conf, struct mg_dataplane *dp)
 {
 	struct mg_l7_stats l7;
 	char err[512] = "";
 	struct mg_ruleset *rs;
 
-	rs = mg_ruleset_build(conf, (int)rte_socket_id(), health, n_workers,
-			      err, sizeof(err));
+	rs = mg_ruleset_build(conf, (int)rte_socket_id(), dp->health,
+			      dp->n_workers, err, sizeof(err));
 	if (rs == NULL) {
 		MG_LOG(ERR, "%s: cannot build the ruleset: %s", conf->path,
 		       err[0] != '\0' ? err : rte_strerror(rte_errno));
+		return NULL;
+	}
+	if (mg_ruleset_set_limits(rs, conf, dp->limits, err, sizeof(err)) < 0) {
+		MG_LOG(ERR, "%s", err);
+		mg_ruleset_free(rs);
 		return NULL;
 	}
 	mg_l7_get_stats(mg_ruleset_l7(rs), &l7);
@@ -149,6 +167,119 @@ backends_gauges(void *arg, mg_telemetry_backend_emit emit, void *ctx)
 	return 0;
 }
 
+struct mg_limit_label {
+	uint32_t id; /* in dp->limits */
+	char name[MG_CONF_NAME_LEN];
+	char identity[MG_CONF_NAME_LEN];
+	char service[MG_CONF_NAME_LEN]; /* "" for every service */
+};
+
+/* Swap in the labels of @p conf's limits (registered by the ruleset
+ * just built); the old ones are freed. */
+static void
+set_limit_labels(struct mg_dataplane *dp, const struct mg_conf *conf,
+		 const struct mg_ruleset *rs)
+{
+	struct mg_limit_label *fresh, *old;
+	const struct mg_ruleset_limit *rl;
+	unsigned int i, n = 0;
+
+	fresh = calloc(RTE_MAX(conf->n_limits, 1u), sizeof(*fresh));
+	for (i = 0; fresh != NULL && i < conf->n_limits; i++) {
+		const struct mg_limit_conf *lc = &conf->limits[i];
+
+		rl = mg_ruleset_limit_of(rs, i);
+		if (rl == NULL)
+			continue;
+		fresh[n].id = rl->id;
+		snprintf(fresh[n].name, sizeof(fresh->name), "%s", lc->name);
+		snprintf(fresh[n].identity, sizeof(fresh->identity), "%s",
+			 lc->identity != 0
+				 ? conf->identities[lc->identity - 1].name
+				 : "unknown");
+		snprintf(fresh[n].service, sizeof(fresh->service), "%s",
+			 lc->service >= 0 ? conf->services[lc->service].name
+					  : "");
+		n++;
+	}
+	pthread_mutex_lock(&dp->labels_lock);
+	old = dp->limit_labels;
+	dp->limit_labels = fresh;
+	dp->n_limit_labels = n;
+	pthread_mutex_unlock(&dp->labels_lock);
+	free(old);
+}
+
+/* Limit gauges for /metrics and /meshgate/limits. */
+static int
+limits_gauges(void *arg, mg_telemetry_limit_emit emit, void *ctx)
+{
+	struct mg_dataplane *dp = arg;
+	unsigned int i;
+	int rc = 0;
+
+	pthread_mutex_lock(&dp->labels_lock);
+	for (i = 0; i < dp->n_limit_labels && rc == 0; i++) {
+		const struct mg_limit_label *l = &dp->limit_labels[i];
+
+		rc = emit(
+			ctx,
+			&(struct mg_telemetry_limit){
+				.id = l->id,
+				.name = l->name,
+				.identity = l->identity,
+				.service = l->service,
+				.conns = mg_limit_conns(
+					dp->limits,
+					mg_limit_bucket(dp->limits, l->id)),
+				.sources = mg_limit_sources(dp->limits, l->id),
+			});
+	}
+	pthread_mutex_unlock(&dp->labels_lock);
+	return rc;
+}
+
+char *
+mg_dataplane_overload_json(struct mg_dataplane *dp)
+{
+	uint64_t drops[MG_TEL_LIMIT_MAX];
+	char *buf = NULL;
+	size_t len = 0;
+	unsigned int i, r;
+	FILE *f;
+
+	f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return NULL;
+	fprintf(f,
+		"{\"half_open_budget\": %u, \"half_open_peak\": %" PRIu64
+		", \"limits\": {",
+		mg_flow_half_open_budget(dp->flows),
+		mg_telemetry_half_open_peak());
+	pthread_mutex_lock(&dp->labels_lock);
+	for (i = 0; i < dp->n_limit_labels; i++) {
+		const struct mg_limit_label *l = &dp->limit_labels[i];
+
+		/* names are config names: no quote or backslash in them */
+		fprintf(f, "%s\"%s\": {\"connections\": %u", i ? ", " : "",
+			l->name,
+			mg_limit_conns(dp->limits,
+				       mg_limit_bucket(dp->limits, l->id)));
+		mg_telemetry_limit_drops(l->id, drops);
+		for (r = 0; r < MG_TEL_LIMIT_MAX; r++)
+			fprintf(f, ", \"%s\": %" PRIu64,
+				mg_tel_limit_reason_name(r), drops[r]);
+		fprintf(f, "}");
+	}
+	pthread_mutex_unlock(&dp->labels_lock);
+	fprintf(f, "}}");
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* Flow-table gauges for /metrics and /meshgate/flows. */
 static int
 flows_gauges(void *arg, struct mg_telemetry_flows *out)
@@ -163,6 +294,8 @@ flows_gauges(void *arg, struct mg_telemetry_flows *out)
 	out->capacity = dp->max_flows;
 	out->l7_held = mg_l7_pool_in_use(dp->l7_pool);
 	out->l7_capacity = dp->l7_capacity;
+	out->half_open = mg_flow_half_open(dp->flows);
+	out->half_open_budget = mg_flow_half_open_budget(dp->flows);
 	out->n_states = MG_FLOW_STATE_MAX;
 	mg_flow_count_states(dp->flows, out->by_state);
 	for (i = 0; i < MG_FLOW_STATE_MAX; i++)
@@ -180,6 +313,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		.max_flows = conf->flows.max_flows,
 		.socket = (int)rte_socket_id(),
 		.timeouts = &conf->flows,
+		.max_half_open = conf->flows.max_half_open,
 		.tsc_hz = rte_get_tsc_hz(),
 	};
 	size_t qsv_size = rte_rcu_qsbr_get_memsize(n_workers);
@@ -260,7 +394,15 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	       conf->l7.max_pending, conf->l7.max_request_bytes,
 	       (size_t)conf->l7.max_pending * conf->l7.max_request_bytes /
 		       1024);
-	dp->ruleset = build_ruleset(conf, dp->health, n_workers);
+	dp->limits = mg_limit_table_create(
+		"mg_limits", MG_TEL_MAX_LIMITS, mg_limit_regions(conf),
+		conf->limit_sources, n_workers, fp.socket, dp->tsc_hz);
+	if (dp->limits == NULL) {
+		MG_LOG(ERR, "cannot create the limit table: %s",
+		       rte_strerror(rte_errno));
+		goto fail;
+	}
+	dp->ruleset = build_ruleset(conf, dp);
 	if (dp->ruleset == NULL)
 		goto fail;
 	dp->max_flows = fp.max_flows;
@@ -268,6 +410,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	mg_telemetry_set_flows_fn(flows_gauges, dp);
 	set_backend_labels(dp, conf);
 	mg_telemetry_set_backends_fn(backends_gauges, dp);
+	set_limit_labels(dp, conf, dp->ruleset);
+	mg_telemetry_set_limits_fn(limits_gauges, dp);
 	return 0;
 fail:
 	mg_dataplane_fini(dp);
@@ -279,7 +423,9 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 {
 	mg_telemetry_set_flows_fn(NULL, NULL);
 	mg_telemetry_set_backends_fn(NULL, NULL);
+	mg_telemetry_set_limits_fn(NULL, NULL);
 	free(dp->labels);
+	free(dp->limit_labels);
 	pthread_mutex_destroy(&dp->labels_lock);
 	mg_ruleset_free(dp->ruleset);
 	mg_l7_pool_free(dp->l7_pool);
@@ -287,6 +433,7 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	mg_health_free(dp->health);
 	mg_neigh_free(dp->neigh);
 	mg_flow_table_free(dp->flows);
+	mg_limit_table_free(dp->limits);
 	rte_free(dp->qsv);
 	rte_mempool_free(dp->indirect_pool);
 	memset(dp, 0, sizeof(*dp));
@@ -401,8 +548,19 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 		differ(&n, path, "lcores");
 	pending_u(&n, path, "flows.max", run->flows.max_flows,
 		  file->flows.max_flows);
+	if (run->flows.max_half_open != file->flows.max_half_open) {
+		/* 0: the default, a quarter of flows.max */
+		snprintf(a, sizeof(a), "%u", run->flows.max_half_open);
+		snprintf(b, sizeof(b), "%u", file->flows.max_half_open);
+		pending(&n, path, "flows.max_half_open",
+			run->flows.max_half_open != 0 ? a : "flows.max / 4",
+			file->flows.max_half_open != 0 ? b : "flows.max / 4");
+	}
+	pending_u(&n, path, "limit_sources", run->limit_sources,
+		  file->limit_sources);
 	ft = file->flows;
 	ft.max_flows = run->flows.max_flows;
+	ft.max_half_open = run->flows.max_half_open;
 	if (memcmp(&run->flows, &ft, sizeof(ft)) != 0)
 		differ(&n, path, "flows timeouts");
 	pending_u(&n, path, "fragments.max", run->fragments.max,
@@ -429,7 +587,7 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
 {
 	struct mg_ruleset *fresh, *old;
 
-	fresh = build_ruleset(conf, dp->health, dp->n_workers);
+	fresh = build_ruleset(conf, dp);
 	if (fresh == NULL)
 		return -1;
 	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);
@@ -440,5 +598,6 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
 	/* no worker reports under the old versions and caps any more */
 	mg_ruleset_health_sync(fresh, rte_rdtsc());
 	set_backend_labels(dp, conf);
+	set_limit_labels(dp, conf, fresh);
 	return 0;
 }

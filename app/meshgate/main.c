@@ -33,6 +33,8 @@
 #define MIB	   (1024.0 * 1024.0)
 /* How often the control tick looks at the counters. */
 #define TICK_US 10000
+/* Ticks between two splits of the limits' rates among workers. */
+#define REBALANCE_TICKS 10
 /* /healthz: how long every worker has to show a new poll round. An idle
  * worker makes millions a second, a busy one one per burst. */
 #define HEALTH_WINDOW_MS 250
@@ -68,9 +70,13 @@ struct gateway {
 	bool running; /* workers launched and not told to quit */
 	/* control tick state */
 	uint64_t next_tick_tsc;
+	unsigned int ticks;
 	uint64_t last_rx;
 	uint64_t last_rx_change_tsc;
 	uint64_t idle_limit_tsc;
+	/* the "overload" object of --stats-json, taken before the data
+	 * plane is freed */
+	char *overload_json;
 };
 
 static bool quit;
@@ -458,6 +464,8 @@ control_tick(void *arg, unsigned int qsbr_id)
 		reload(gw, qsbr_id);
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
 	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
+	if (++gw->ticks % REBALANCE_TICKS == 0)
+		mg_limit_rebalance(gw->dp.limits);
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);
@@ -546,7 +554,10 @@ write_stats_json(const struct gateway *gw, const char *path,
 		fprintf(f, "}");
 		sep = ", ";
 	}
-	fprintf(f, "},\n \"mempool\": {\"size\": %u, \"in_use\": %u}}\n",
+	fprintf(f, "}");
+	if (gw->overload_json != NULL)
+		fprintf(f, ",\n \"overload\": %s", gw->overload_json);
+	fprintf(f, ",\n \"mempool\": {\"size\": %u, \"in_use\": %u}}\n",
 		pool_n, pool_in_use);
 	if (fclose(f) != 0) {
 		MG_LOG(ERR, "cannot write %s: %s", path, strerror(errno));
@@ -779,6 +790,8 @@ main(int argc, char **argv)
 
 	run(&gw, &o);
 	status = EXIT_SUCCESS;
+	if (o.stats_json != NULL)
+		gw.overload_json = mg_dataplane_overload_json(&gw.dp);
 	mg_prom_stop(gw.prom);
 
 out_workers:
@@ -804,5 +817,6 @@ out_conf:
 	mg_dev_unlock(&locks);
 	free(eal_argv);
 	mg_conf_free(gw.conf);
+	free(gw.overload_json);
 	return status;
 }

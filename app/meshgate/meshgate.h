@@ -95,6 +95,7 @@ bool mg_port_link_up(const struct mg_port *port);
  * to teardown.
  */
 struct mg_backend_label;
+struct mg_limit_label;
 
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
@@ -111,6 +112,11 @@ struct mg_dataplane {
 	struct mg_backend_label *labels;
 	unsigned int n_labels;
 	pthread_mutex_t labels_lock;
+	/** Per-caller limits' buckets, kept on reload, and the labels of
+	 * the configured ones (under labels_lock) */
+	struct mg_limit_table *limits;
+	struct mg_limit_label *limit_labels;
+	unsigned int n_limit_labels;
 	unsigned int n_workers;
 	struct rte_rcu_qsbr *qsv; /**< one reader per worker */
 	struct rte_mempool *pool; /**< for ARP/ND requests and resets */
@@ -127,6 +133,10 @@ struct mg_dataplane {
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
 };
 
+/** Limits that may keep per-source buckets, for a gateway started with
+ * @p conf (reloads may add some). */
+unsigned int mg_limit_regions(const struct mg_conf *conf);
+
 /**
  * Create the shared state: RCU variable for @p n_workers readers, flow
  * table, neighbour cache and the first ruleset.
@@ -136,6 +146,14 @@ struct mg_dataplane {
 int mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		      const struct mg_port *ports, unsigned int n_workers,
 		      struct rte_mempool *pool);
+
+/**
+ * The half-open budget and peak and each limit's drops by reason and
+ * connections, as a JSON object (for --stats-json).
+ *
+ * @return A string to free(), or NULL (ENOMEM).
+ */
+char *mg_dataplane_overload_json(struct mg_dataplane *dp);
 
 /** Free what mg_dataplane_init() created; workers must have stopped. */
 void mg_dataplane_fini(struct mg_dataplane *dp);

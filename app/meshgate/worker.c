@@ -37,6 +37,9 @@
 /* The death row is freed before it could overflow (rte_ip_frag appends
  * to it without a bound check): one datagram's fragments and one more. */
 #define DEATH_ROW_ROOM (MG_PKT_MAX_FRAGS + 1)
+/* Evictions a new connection tries for a place in the half-open budget
+ * before it is dropped (other workers may take the places made). */
+#define HALF_OPEN_TRIES 4
 
 /* Unsent frames from a full TX ring: freed here and counted, never
  * retried, so a stuck port cannot hold the pool. */
@@ -49,6 +52,23 @@ tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
 	mg_counter_add(&w->stats->drops[MG_DROP_TX_FULL], unsent);
 }
 
+/* A connection closed or forgotten no longer counts under its caller's
+ * limit: given back once, by whichever worker sees that first. */
+static void
+limit_end(struct mg_worker *w, const struct mg_flow *f)
+{
+	/* the flag is the only field of a published entry that workers
+	 * write concurrently, and only this way */
+	uint8_t *held = (uint8_t *)(uintptr_t)&f->limit_held;
+
+	if (__atomic_load_n(held, __ATOMIC_RELAXED) == 0 ||
+	    __atomic_exchange_n(held, 0, __ATOMIC_ACQ_REL) == 0)
+		return;
+	mg_limit_release(w->dp->limits,
+			 mg_limit_bucket(w->dp->limits, f->limit));
+	mg_limit_release(w->dp->limits, f->limit_src);
+}
+
 /* A connection this worker removed (expired, or replaced by a new one on
  * its tuple) is closed, for telemetry, and gives its buffer back. */
 static void
@@ -56,15 +76,21 @@ flow_gone(struct mg_worker *w, const struct mg_flow *f)
 {
 	if (f->key[MG_FLOW_DIR_FWD].proto == IPPROTO_TCP)
 		mg_tel_conn_close(w->stats, f->labels);
+	limit_end(w, f);
 	/* a client that stalled inside a request head holds a buffer */
 	if (f->l7 != MG_L7_NONE)
 		mg_l7_flow_release(w->dp->l7_pool, &w->dp->l7_flows[f->index]);
 }
 
+/* Expired, or evicted for a new connection: a packet of the same burst
+ * looked up before must look again (see dispatch()). */
 static void
 flow_removed(void *ctx, const struct mg_flow *f)
 {
-	flow_gone(ctx, f);
+	struct mg_worker *w = ctx;
+
+	flow_gone(w, f);
+	w->removals++;
 }
 
 struct mg_worker *
@@ -666,6 +692,128 @@ track_tcp(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	return true;
 }
 
+static void
+limit_drop(struct mg_worker *w, struct rte_mbuf *m, uint32_t id,
+	   enum mg_limit_verdict v)
+{
+	static const struct {
+		enum mg_tel_limit_reason tel;
+		enum mg_drop_reason drop;
+	} why[MG_LIMIT_VERDICTS] = {
+		[MG_LIMIT_CONN_RATE] = { MG_TEL_LIMIT_CONN_RATE,
+					 MG_DROP_RATE_LIMITED_CONN },
+		[MG_LIMIT_CONNS] = { MG_TEL_LIMIT_CONNS, MG_DROP_CONN_LIMIT },
+		[MG_LIMIT_PKT_RATE] = { MG_TEL_LIMIT_PKT_RATE,
+					MG_DROP_RATE_LIMITED_PPS },
+	};
+
+	mg_tel_limit_drop(w->stats, id, why[v].tel);
+	drop(w, m, why[v].drop);
+}
+
+/*
+ * A new connection of a caller under limit @p l: within the budget of
+ * its source address (when the limit has one), then of the identity.
+ * On success the connection holds a count in each bucket (the source's
+ * in *src, MG_LIMIT_NONE without one) until flow_gone(); on refusal
+ * nothing is held and @p m is dropped under the reason.
+ */
+static bool
+limit_admit(struct mg_worker *w, const struct mg_ruleset_limit *l,
+	    const struct mg_5tuple *t, struct rte_mbuf *m, uint32_t *src)
+{
+	struct mg_limit_table *lt = w->dp->limits;
+	enum mg_limit_verdict v;
+	bool overflow;
+
+	*src = MG_LIMIT_NONE;
+	if (l->per_source) {
+		*src = mg_limit_source_bucket(lt, l->id, t->src,
+					      t->family == 4 ? 4 : 16, w->now,
+					      &overflow);
+		if (*src != MG_LIMIT_NONE) {
+			v = mg_limit_admit(lt, w->qsbr_id, *src, &l->source,
+					   w->now);
+			if (v != MG_LIMIT_OK) {
+				*src = MG_LIMIT_NONE;
+				limit_drop(w, m, l->id, v);
+				return false;
+			}
+		}
+	}
+	v = mg_limit_admit(lt, w->qsbr_id, mg_limit_bucket(lt, l->id), &l->all,
+			   w->now);
+	if (v == MG_LIMIT_OK)
+		return true;
+	mg_limit_release(lt, *src);
+	*src = MG_LIMIT_NONE;
+	limit_drop(w, m, l->id, v);
+	return false;
+}
+
+/* The connection's packets within its caller's packet or byte rate
+ * (the limit's, as the ruleset in force has it). */
+static inline bool
+limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
+	     struct rte_mbuf *m, const struct mg_flow *f)
+{
+	struct mg_limit_table *lt = w->dp->limits;
+	const struct mg_ruleset_limit *l;
+
+	l = mg_ruleset_limit_by_id(rs, f->limit);
+	if (l == NULL)
+		return true; /* a reload took the limit away */
+	if (f->limit_src != MG_LIMIT_NONE && l->per_source &&
+	    !mg_limit_packet(lt, w->qsbr_id, f->limit_src, &l->source,
+			     m->pkt_len, w->now)) {
+		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
+		return false;
+	}
+	if (!mg_limit_packet(lt, w->qsbr_id, mg_limit_bucket(lt, l->id),
+			     &l->all, m->pkt_len, w->now)) {
+		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A place in the half-open budget (flows.max_half_open) for a new
+ * connection: when it is spent, the oldest half-open connection is
+ * evicted for this one. Established connections are never evicted.
+ */
+static bool
+half_open_take(struct mg_worker *w)
+{
+	struct mg_flow_table *ft = w->dp->flows;
+	unsigned int tries;
+
+	/* other workers may take the place an eviction made */
+	for (tries = 0; tries < HALF_OPEN_TRIES; tries++) {
+		if (mg_flow_half_open_take(ft)) {
+			mg_tel_half_open(w->stats, mg_flow_half_open(ft));
+			return true;
+		}
+		if (!mg_flow_evict_oldest(ft, flow_removed, w))
+			break;
+	}
+	return false;
+}
+
+/* Give back what a connection that was not recorded took. */
+static void
+admit_cancel(struct mg_worker *w, const struct mg_ruleset_limit *l,
+	     uint32_t src, bool half_open)
+{
+	if (half_open)
+		mg_flow_half_open_cancel(w->dp->flows);
+	if (l != NULL) {
+		mg_limit_release(w->dp->limits,
+				 mg_limit_bucket(w->dp->limits, l->id));
+		mg_limit_release(w->dp->limits, src);
+	}
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -683,6 +831,16 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	if (tcp && !track_tcp(w, rs, in, m, info, f, dir, &before))
 		return;
+	/* closed (both FINs, or a RST): no longer a concurrent one */
+	if (unlikely(f->limit_held) && tcp &&
+	    mg_flow_state(w->dp->flows, f) >= MG_FLOW_TIME_WAIT)
+		limit_end(w, f);
+	/* after tracking: only packets the connection takes count */
+	if (unlikely(f->limit != UINT16_MAX) && !limit_packet(w, rs, m, f))
+		return;
+	/* a UDP flow is half open until its first answer */
+	if (!tcp && dir == MG_FLOW_DIR_REV)
+		mg_flow_answered(w->dp->flows, f);
 	/* bytes to inspect, anything after a reset (a verdict's reset
 	 * leaves the flow closed), the backend's sequence space (SYN, FIN)
 	 * or the client's timestamps (TCP options) */
@@ -749,13 +907,39 @@ not_for_service(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 }
 
-/* MAC of @p nh, from the config's static entries or the cache. */
+/* Ask for @p nh on port @p out (from the gateway's address on its
+ * prefix); the cache takes an answer until @p deadline. */
+static void
+ask(struct mg_worker *w, const struct mg_ruleset *rs, const struct mg_addr *nh,
+    uint8_t out, uint64_t deadline)
+{
+	struct rte_mbuf *req;
+	struct mg_addr src;
+
+	if (!mg_ruleset_local_addr(rs, out, nh, &src))
+		return; /* no address to ask from */
+	req = mg_neigh_request(w->dp->neigh, w->dp->pool, &w->dp->mac[out],
+			       &src, nh, w->now, deadline);
+	if (req != NULL)
+		tx(w, out, req);
+}
+
+/* MAC of @p nh, from the config's static entries or the cache; a stale
+ * entry is still used while it is asked for again on port @p out. */
 static inline bool
 resolve(struct mg_worker *w, const struct mg_ruleset *rs,
-	const struct mg_addr *nh, struct rte_ether_addr *mac)
+	const struct mg_addr *nh, uint8_t out, struct rte_ether_addr *mac)
 {
-	return mg_ruleset_static_neigh(rs, nh, mac->addr_bytes) ||
-	       mg_neigh_lookup(w->dp->neigh, nh, w->now, mac);
+	bool refresh;
+
+	if (mg_ruleset_static_neigh(rs, nh, mac->addr_bytes))
+		return true;
+	if (!mg_neigh_lookup_stale(w->dp->neigh, nh, w->now, mac, &refresh))
+		return false;
+	if (unlikely(refresh))
+		ask(w, rs, nh, out,
+		    w->now + w->dp->tsc_hz * PARK_MS / 1000);
+	return true;
 }
 
 /* Hold @p m, heading for backend @p health, until @p nh answers,
@@ -766,20 +950,14 @@ park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 {
 	uint64_t deadline = w->now + w->dp->tsc_hz * PARK_MS / 1000;
 	bool asked = mg_neigh_pending_has(&w->pending, nh);
-	struct mg_addr src;
-	struct rte_mbuf *req;
 
 	if (mg_neigh_park(&w->pending, m, nh, out, deadline, health) < 0) {
 		drop(w, m, MG_DROP_NEIGH_QUEUE_FULL);
 		return;
 	}
-	if (asked || !mg_ruleset_local_addr(rs, out, nh, &src))
-		return; /* no address to ask from: the packet times out */
-	/* the cache takes an answer only while this request is out */
-	req = mg_neigh_request(w->dp->neigh, w->dp->pool, &w->dp->mac[out],
-			       &src, nh, w->now, deadline);
-	if (req != NULL)
-		tx(w, out, req);
+	/* without an address to ask from, the packet times out */
+	if (!asked)
+		ask(w, rs, nh, out, deadline);
 }
 
 /*
@@ -794,6 +972,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	const struct mg_5tuple *t = &info->tuple;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	uint8_t out = (uint8_t)w->out[in];
+	struct mg_flow_table *ft = w->dp->flows;
+	const struct mg_ruleset_limit *lim;
+	uint32_t limit_src = MG_LIMIT_NONE;
 	struct rte_ether_addr mac;
 	struct mg_pkt_tcp_seg syn;
 	struct mg_decision d;
@@ -848,13 +1029,25 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		drop(w, m, MG_DROP_NO_ROUTE);
 		return;
 	}
-	if (!resolve(w, rs, &nh, &mac)) {
+	if (!resolve(w, rs, &nh, out, &mac)) {
 		/* retried from the queue once the next hop answers */
 		park(w, rs, m, &nh, out, d.health_idx);
 		return;
 	}
-	f = mg_flow_alloc(w->dp->flows);
+	lim = mg_ruleset_limit(rs, d.identity, d.service);
+	if (lim != NULL && !limit_admit(w, lim, t, m, &limit_src))
+		return;
+	/* every new connection is half open until answered */
+	if (!half_open_take(w)) {
+		admit_cancel(w, lim, limit_src, false);
+		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
+		return;
+	}
+	f = mg_flow_alloc(ft);
 	if (f == NULL) {
+		admit_cancel(w, lim, limit_src, true);
+		/* room for the next one, once the grace period is over */
+		mg_flow_evict_oldest(ft, flow_removed, w);
 		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
 		return;
 	}
@@ -878,19 +1071,25 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->out_mac[MG_FLOW_DIR_FWD] = mac;
 	/* replies go back to whoever handed us the request */
 	f->out_mac[MG_FLOW_DIR_REV] = eth->src_addr;
+	f->half_open = 1;
+	if (lim != NULL) {
+		f->limit = (uint16_t)lim->id;
+		f->limit_src = limit_src;
+		f->limit_held = 1;
+	}
 	if (t->proto == IPPROTO_TCP) {
 		mg_pkt_tcp_seg(m, info, &syn);
-		mg_flow_tcp_syn(w->dp->flows, f, &syn);
+		mg_flow_tcp_syn(ft, f, &syn);
 		/* the SYN leaves now: the handshake time starts */
-		mg_flow_half(w->dp->flows, f, MG_FLOW_DIR_FWD)->mark =
-			mark_now(w->now);
+		mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->mark = mark_now(w->now);
 	}
 	if (l7 != MG_L7_NONE)
 		mg_l7_flow_start(w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
 				 m, info);
-	rc = mg_flow_publish(w->dp->flows, f, w->now);
+	rc = mg_flow_publish(ft, f, w->now);
 	if (rc < 0) {
-		mg_flow_release(w->dp->flows, f);
+		mg_flow_release(ft, f);
+		admit_cancel(w, lim, limit_src, true);
 		/* -EEXIST: a retransmitted SYN raced its twin on another
 		 * worker; the twin's flow carries the connection */
 		drop(w, m,
@@ -898,6 +1097,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 				   : MG_DROP_FLOW_TABLE_FULL);
 		return;
 	}
+	mg_flow_half_open_push(ft, f);
 	mg_counter_add(&w->stats->flows_created, 1);
 	/* with layer-7 rules, decisions are taken and counted per request */
 	if (l7 == MG_L7_NONE)

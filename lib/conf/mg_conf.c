@@ -995,6 +995,7 @@ load_flows(struct loader *ld, const config_setting_t *root,
 	   struct mg_flow_conf *f)
 {
 	static const char *const keys[] = { "max",
+					    "max_half_open",
 					    "tcp_syn",
 					    "tcp_established",
 					    "tcp_fin",
@@ -1002,7 +1003,8 @@ load_flows(struct loader *ld, const config_setting_t *root,
 					    "tcp_rst",
 					    "udp",
 					    NULL };
-	config_setting_t *g = member(ld, root, "flows", CONFIG_TYPE_GROUP, 0);
+	config_setting_t *g = member(ld, root, "flows", CONFIG_TYPE_GROUP, 0),
+			 *h;
 
 	/* written even without the group: the flow table never has to
 	 * guess what a 0 means */
@@ -1013,10 +1015,21 @@ load_flows(struct loader *ld, const config_setting_t *root,
 	f->tcp_time_wait_s = 10;
 	f->tcp_rst_s = 2;
 	f->udp_s = 30;
+	f->max_half_open = 0;
+	if (g != NULL) {
+		check_keys(ld, g, keys, "'flows'");
+		get_uint(ld, g, "max", 1024, 1 << 24, &f->max_flows);
+		get_uint(ld, g, "max_half_open", 64, 1 << 24,
+			 &f->max_half_open);
+		h = config_setting_get_member(g, "max_half_open");
+		if (h != NULL && f->max_half_open > f->max_flows)
+			err_at(ld, h,
+			       "'max_half_open' is %u, more than flows.max "
+			       "(%u)",
+			       f->max_half_open, f->max_flows);
+	}
 	if (g == NULL)
 		return;
-	check_keys(ld, g, keys, "'flows'");
-	get_uint(ld, g, "max", 1024, 1 << 24, &f->max_flows);
 	get_uint(ld, g, "tcp_syn", 1, MAX_TIMEOUT_S, &f->tcp_syn_s);
 	get_uint(ld, g, "tcp_established", 1, MAX_TIMEOUT_S,
 		 &f->tcp_established_s);
@@ -2528,6 +2541,168 @@ parse_mac(const char *text, uint8_t mac[6])
 	return true;
 }
 
+/* Largest rate or burst of a limit: far beyond any link, far below
+ * where rte_meter's arithmetic overflows. */
+#define MAX_LIMIT_RATE 1000000000000ull
+
+static void
+load_rate(struct loader *ld, const config_setting_t *g, const char *key,
+	  const char *what, struct mg_rate_conf *r)
+{
+	static const char *const keys[] = { "rate", "burst", NULL };
+	config_setting_t *s = member(ld, g, key, CONFIG_TYPE_GROUP, 0), *v;
+	long long x;
+
+	if (s == NULL)
+		return;
+	check_keys(ld, s, keys, what);
+	v = require(ld, s, "rate", CONFIG_TYPE_INT, CONFIG_TYPE_INT64, what);
+	if (v != NULL) {
+		x = config_setting_get_int64(v);
+		if (x < 1 || (unsigned long long)x > MAX_LIMIT_RATE)
+			err_at(ld, v,
+			       "'rate' is %lld; it must be between 1 and %llu",
+			       x, MAX_LIMIT_RATE);
+		else
+			r->rate = (uint64_t)x;
+	}
+	/* a second's worth unless told */
+	r->burst = r->rate;
+	v = member(ld, s, "burst", CONFIG_TYPE_INT, CONFIG_TYPE_INT64);
+	if (v != NULL) {
+		x = config_setting_get_int64(v);
+		if (x < 1 || (unsigned long long)x > MAX_LIMIT_RATE)
+			err_at(ld, v,
+			       "'burst' is %lld; it must be between 1 and "
+			       "%llu",
+			       x, MAX_LIMIT_RATE);
+		else
+			r->burst = (uint64_t)x;
+	}
+}
+
+/* The budget of an identity, or of each source of one. */
+static void
+load_limit_bucket(struct loader *ld, const config_setting_t *g,
+		  const char *what, struct mg_limit_bucket_conf *b)
+{
+	config_setting_t *p = config_setting_get_member(g, "packets");
+	config_setting_t *y = config_setting_get_member(g, "bytes");
+
+	load_rate(ld, g, "new_connections", what, &b->conn);
+	get_uint(ld, g, "max_connections", 1, 1 << 24, &b->max_conns);
+	if (p != NULL && y != NULL) {
+		err_at(ld, y, "%s has both 'packets' and 'bytes'; give one",
+		       what);
+		return;
+	}
+	b->bytes = y != NULL;
+	load_rate(ld, g, b->bytes ? "bytes" : "packets", what, &b->pkt);
+}
+
+static bool
+limit_bucket_empty(const struct mg_limit_bucket_conf *b)
+{
+	return b->conn.rate == 0 && b->max_conns == 0 && b->pkt.rate == 0;
+}
+
+static void
+load_limits(struct loader *ld, const config_setting_t *root,
+	    struct mg_conf *conf)
+{
+	static const char *const keys[] = {
+		"name",		   "identity",	"service",  "new_connections",
+		"max_connections", "packets",	"bytes",    "per_source",
+		NULL
+	};
+	static const char *const src_keys[] = { "new_connections",
+						"max_connections", "packets",
+						"bytes", NULL };
+	bool broken;
+	config_setting_t *list = get_section(ld, root, "limits",
+					     MG_CONF_MAX_LIMITS, &broken);
+	unsigned int i, j;
+
+	conf->limit_sources = 1024;
+	get_uint(ld, root, "limit_sources", 8, 1 << 20, &conf->limit_sources);
+	if (list == NULL)
+		return;
+	conf->n_limits = (unsigned int)config_setting_length(list);
+	for (i = 0; i < conf->n_limits; i++) {
+		config_setting_t *s = config_setting_get_elem(list, i), *v, *ps;
+		struct mg_limit_conf *l = &conf->limits[i];
+		char buf[MG_CONF_NAME_LEN];
+
+		l->service = -1;
+		if (!is_group(ld, s, "limit"))
+			continue;
+		l->line = (int)config_setting_source_line(s);
+		check_keys(ld, s, keys, "a limit");
+		v = get_name(ld, s, "name", true, "a limit", l->name,
+			     sizeof(l->name));
+		for (j = 0; v != NULL && j < i; j++)
+			if (strcmp(l->name, conf->limits[j].name) == 0)
+				err_at(ld, v,
+				       "limit '%s' is defined twice (first at "
+				       "line %d)",
+				       l->name, conf->limits[j].line);
+		v = get_name(ld, s, "identity", true, "a limit", buf,
+			     sizeof(buf));
+		if (v != NULL) {
+			for (j = 0; j < conf->n_identities; j++)
+				if (strcmp(buf, conf->identities[j].name) == 0)
+					break;
+			if (j < conf->n_identities)
+				l->identity = (uint16_t)(j + 1);
+			else if (strcmp(buf, "unknown") != 0)
+				err_at(ld, v,
+				       "limit '%s': no identity '%s' (identities "
+				       "and \"unknown\" are limited)",
+				       l->name, buf);
+		}
+		v = get_name(ld, s, "service", false, "a limit", buf,
+			     sizeof(buf));
+		if (v != NULL) {
+			for (j = 0; j < conf->n_services; j++)
+				if (strcmp(buf, conf->services[j].name) == 0)
+					break;
+			if (j < conf->n_services)
+				l->service = (int)j;
+			else
+				err_at(ld, v, "limit '%s': no service '%s'",
+				       l->name, buf);
+		}
+		load_limit_bucket(ld, s, "a limit", &l->all);
+		ps = member(ld, s, "per_source", CONFIG_TYPE_GROUP, 0);
+		if (ps != NULL) {
+			check_keys(ld, ps, src_keys, "'per_source'");
+			load_limit_bucket(ld, ps, "'per_source'", &l->source);
+			l->per_source = !limit_bucket_empty(&l->source);
+			if (!l->per_source)
+				err_at(ld, ps,
+				       "limit '%s': 'per_source' limits "
+				       "nothing",
+				       l->name);
+		}
+		if (limit_bucket_empty(&l->all) && !l->per_source)
+			err_at(ld, s,
+			       "limit '%s' limits nothing: give "
+			       "new_connections, max_connections, packets "
+			       "or bytes",
+			       l->name);
+		/* one limit per caller and service: the one naming the
+		 * service beats the one for every service */
+		for (j = 0; j < i; j++)
+			if (conf->limits[j].identity == l->identity &&
+			    conf->limits[j].service == l->service)
+				err_at(ld, s,
+				       "limit '%s' covers the same caller and "
+				       "service as '%s' (line %d)",
+				       l->name, conf->limits[j].name,
+				       conf->limits[j].line);
+	}
+}
+
 static void
 load_neighbours(struct loader *ld, const config_setting_t *root,
 		struct mg_conf *conf)
@@ -2807,6 +2982,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "neighbours", "unmatched",
 					    "health",	  "telemetry",
 					    "l7",	  "fragments",
+					    "limits",	  "limit_sources",
 					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
@@ -2849,6 +3025,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_services(&ld, root, conf);
 	/* after identities and services: rules refer to both */
 	load_policies(&ld, root, conf);
+	load_limits(&ld, root, conf);
 	load_neighbours(&ld, root, conf);
 	check_backend_loops(&ld, root, conf);
 	check_backend_routes(&ld, root, conf);

@@ -46,6 +46,7 @@ extern "C" {
 #define MG_CONF_MAX_NEIGHBOURS	256
 #define MG_CONF_MAX_ADDRS	4 /**< gateway addresses per port */
 #define MG_CONF_MAX_ROUTES	8 /**< pinned-version routes per service */
+#define MG_CONF_MAX_LIMITS	64 /**< limits per file */
 /** Total of all version weights of one service may not exceed this. */
 #define MG_CONF_MAX_WEIGHT_TOTAL 1000000
 /* Layer-7 rules: matchers per policy (method, path, query, host,
@@ -253,6 +254,10 @@ struct mg_flow_conf {
 	uint32_t tcp_time_wait_s; /**< both sides closed */
 	uint32_t tcp_rst_s;	  /**< after a reset */
 	uint32_t udp_s;
+	/** connections not yet established at once: past it, the oldest
+	 * is evicted for a new one; 0: a quarter of max_flows (lib/flow's
+	 * default) */
+	uint32_t max_half_open;
 };
 
 /** The management endpoint (Prometheus) and metric bounds. */
@@ -342,6 +347,31 @@ struct mg_port_conf {
 	uint16_t mss_clamp;
 };
 
+/** A rate of a limit: per second, with a burst; rate 0: none. */
+struct mg_rate_conf {
+	uint64_t rate;
+	uint64_t burst;
+};
+
+/** What a limit allows the identity, or each of its sources. */
+struct mg_limit_bucket_conf {
+	struct mg_rate_conf conn; /**< "new_connections" */
+	uint32_t max_conns;	  /**< "max_connections"; 0: none */
+	struct mg_rate_conf pkt;  /**< "packets" or "bytes" */
+	bool bytes;		  /**< pkt is "bytes" */
+};
+
+/** A limit on a caller identity's traffic ("limits"). */
+struct mg_limit_conf {
+	char name[MG_CONF_NAME_LEN];
+	int line;
+	uint16_t identity; /**< 1 + index into identities; 0 = unknown */
+	int service;	   /**< index into services, or -1: every service */
+	struct mg_limit_bucket_conf all; /**< the identity as a whole */
+	bool per_source;
+	struct mg_limit_bucket_conf source; /**< each source address */
+};
+
 /** IP fragments: reassembled per worker before classification. */
 struct mg_frag_conf {
 	uint32_t max;	     /**< datagrams being reassembled, per worker */
@@ -373,6 +403,9 @@ struct mg_conf {
 	struct mg_lcore_conf lcores[MG_CONF_MAX_LCORES];
 	struct mg_flow_conf flows;
 	struct mg_frag_conf fragments;
+	unsigned int n_limits;
+	struct mg_limit_conf limits[MG_CONF_MAX_LIMITS];
+	uint32_t limit_sources; /**< source addresses tracked per limit */
 	struct mg_health_conf health; /**< defaults for every service */
 	struct mg_telemetry_conf telemetry;
 	unsigned int n_identities;

@@ -109,6 +109,12 @@ struct mg_flow_table {
 	 */
 	rte_spinlock_t lock __rte_cache_aligned;
 	uint32_t count;
+	/* half-open connections: how many, the budget, and the order they
+	 * came in ((alloc_gen << 32 | index) entries; stale ones are
+	 * skipped when popped) */
+	uint32_t half_open __rte_cache_aligned;
+	uint32_t max_half_open;
+	struct rte_ring *half_ring;
 	struct flow_retired *retired; /* FIFO of max_flows slots */
 	uint32_t retired_head;
 	uint32_t retired_n;
@@ -236,6 +242,18 @@ mg_flow_table_create(const struct mg_flow_params *p)
 	}
 	for (i = 0; i < n; i++)
 		rte_ring_enqueue_elem(t->free_ring, &i, sizeof(i));
+	t->max_half_open = p->max_half_open != 0 ? RTE_MIN(p->max_half_open, n)
+						 : RTE_MAX(n / 4, 1u);
+	snprintf(ring_name, sizeof(ring_name), "MGH_%s", p->name);
+	/* twice the table: when it fills, its oldest entry is stale or
+	 * the oldest half-open connection, fair to evict either way */
+	t->half_ring =
+		rte_ring_create_elem(ring_name, sizeof(uint64_t),
+				     rte_align32pow2(2 * n), p->socket, 0);
+	if (t->half_ring == NULL) {
+		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
+		goto free_ring;
+	}
 
 	hp.name = p->name;
 	hp.entries = RTE_MAX(2 * n, (uint32_t)FLOW_HASH_MIN_KEYS);
@@ -257,6 +275,7 @@ mg_flow_table_create(const struct mg_flow_params *p)
 	return t;
 
 free_ring:
+	rte_ring_free(t->half_ring);
 	rte_ring_free(t->free_ring);
 free_retired:
 	rte_free(t->retired);
@@ -320,6 +339,8 @@ mg_flow_table_memsize(uint32_t max_flows)
 	       n * sizeof(struct flow_meta) + n * sizeof(struct flow_retired) +
 	       rte_ring_get_memsize_elem(sizeof(uint32_t),
 					 rte_align32pow2(max_flows + 1)) +
+	       rte_ring_get_memsize_elem(sizeof(uint64_t),
+					 rte_align32pow2(2 * max_flows)) +
 	       hash_memsize(
 		       RTE_MAX(2 * max_flows, (uint32_t)FLOW_HASH_MIN_KEYS),
 		       sizeof(struct mg_5tuple));
@@ -332,6 +353,7 @@ mg_flow_table_free(struct mg_flow_table *t)
 		return;
 	rte_hash_free(t->hash);
 	rte_ring_free(t->free_ring);
+	rte_ring_free(t->half_ring);
 	rte_free(t->retired);
 	rte_free(t->meta);
 	rte_free(t->hdr.half[0]);
@@ -443,7 +465,7 @@ struct mg_flow *
 mg_flow_alloc(struct mg_flow_table *t)
 {
 	struct mg_flow *f;
-	uint32_t index;
+	uint32_t index, gen;
 
 	if (rte_ring_dequeue_elem(t->free_ring, &index, sizeof(index)) != 0) {
 		/* Retired entries are the only reserve left; if the lock is
@@ -458,10 +480,14 @@ mg_flow_alloc(struct mg_flow_table *t)
 			goto full;
 	}
 	f = &t->flows[index];
+	gen = f->alloc_gen + 1;
 	memset(f, 0, sizeof(*f));
 	memset(&t->hdr.half[0][index], 0, sizeof(struct mg_flow_half));
 	memset(&t->hdr.half[1][index], 0, sizeof(struct mg_flow_half));
 	f->index = index;
+	f->alloc_gen = gen;
+	f->limit = UINT16_MAX;
+	f->limit_src = UINT32_MAX;
 	return f;
 full:
 	rte_errno = ENOSPC;
@@ -542,6 +568,15 @@ out:
 }
 
 /* ---- TCP tracking ---- */
+
+/* The connection is no longer half open: give its place back, once. */
+static inline void
+half_open_end(struct mg_flow_table *t, struct mg_flow *f)
+{
+	if (__atomic_load_n(&f->half_open, __ATOMIC_RELAXED) != 0 &&
+	    __atomic_exchange_n(&f->half_open, 0, __ATOMIC_ACQ_REL) != 0)
+		__atomic_sub_fetch(&t->half_open, 1, __ATOMIC_RELEASE);
+}
 
 static inline bool
 seq_lt(uint32_t a, uint32_t b)
@@ -716,8 +751,11 @@ mg_flow_tcp_track(struct mg_flow_table *t, struct mg_flow *f,
 		st32(&h->ack, seg->ack);
 	if (!(hf & MG_HALF_ACK) || seq_lt(h->allow_end, seg->ack + win))
 		st32(&h->allow_end, seg->ack + win);
-	if (!seq_lt(seg->ack, ld32(&p->isn) + 1))
+	if (!seq_lt(seg->ack, ld32(&p->isn) + 1)) {
 		flags |= MG_HALF_SYNACKED;
+		if (dir == MG_FLOW_DIR_FWD)
+			half_open_end(t, f);
+	}
 	if (seg->flags & RTE_TCP_FIN_FLAG)
 		flags |= MG_HALF_FIN;
 	if (flags != hf)
@@ -768,6 +806,7 @@ flow_remove(struct mg_flow_table *t, uint32_t index)
 	struct mg_flow *f = &t->flows[index];
 	struct flow_meta *m = &t->meta[index];
 
+	half_open_end(t, f);
 	m->pos[0] = rte_hash_del_key(t->hash, &f->key[0]);
 	m->pos[1] = rte_hash_del_key(t->hash, &f->key[1]);
 	__atomic_store_n(&m->live, 0, __ATOMIC_RELEASE);
@@ -829,6 +868,112 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 	}
 	c->next = idx;
 	return removed;
+}
+
+bool
+mg_flow_half_open_take(struct mg_flow_table *t)
+{
+	uint32_t n = __atomic_load_n(&t->half_open, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= t->max_half_open)
+			return false;
+	} while (!__atomic_compare_exchange_n(&t->half_open, &n, n + 1, true,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+void
+mg_flow_answered(struct mg_flow_table *t, struct mg_flow *f)
+{
+	half_open_end(t, f);
+}
+
+void
+mg_flow_half_open_cancel(struct mg_flow_table *t)
+{
+	__atomic_sub_fetch(&t->half_open, 1, __ATOMIC_RELEASE);
+}
+
+static inline uint64_t
+half_entry(const struct mg_flow *f)
+{
+	return (uint64_t)f->alloc_gen << 32 | f->index;
+}
+
+/* Remove the connection of ring entry @p e if it is still half open
+ * (entries of connections established, removed or reused are stale). */
+static bool
+evict_entry(struct mg_flow_table *t, uint64_t e,
+	    void (*removed)(void *ctx, const struct mg_flow *f), void *ctx)
+{
+	uint32_t index = (uint32_t)e;
+	struct mg_flow *f;
+	bool gone = false;
+
+	if (index >= t->max_flows)
+		return false;
+	f = &t->flows[index];
+	if (!__atomic_load_n(&t->meta[index].live, __ATOMIC_ACQUIRE) ||
+	    f->alloc_gen != (uint32_t)(e >> 32) ||
+	    !__atomic_load_n(&f->half_open, __ATOMIC_ACQUIRE))
+		return false;
+	rte_spinlock_lock(&t->lock);
+	if (t->meta[index].live && f->alloc_gen == (uint32_t)(e >> 32) &&
+	    __atomic_load_n(&f->half_open, __ATOMIC_ACQUIRE)) {
+		flow_remove(t, index);
+		gone = true;
+	}
+	rte_spinlock_unlock(&t->lock);
+	if (gone && removed != NULL)
+		removed(ctx, f);
+	return gone;
+}
+
+/* Entries popped at most per eviction: stale ones are skipped. */
+#define EVICT_TRIES 16
+
+bool
+mg_flow_evict_oldest(struct mg_flow_table *t,
+		     void (*removed)(void *ctx, const struct mg_flow *f),
+		     void *ctx)
+{
+	unsigned int i;
+	uint64_t e;
+
+	for (i = 0; i < EVICT_TRIES; i++) {
+		if (rte_ring_dequeue_elem(t->half_ring, &e, sizeof(e)) != 0)
+			return false;
+		if (evict_entry(t, e, removed, ctx))
+			return true;
+	}
+	return false;
+}
+
+void
+mg_flow_half_open_push(struct mg_flow_table *t, const struct mg_flow *f)
+{
+	uint64_t e = half_entry(f), old;
+
+	/* full: the oldest entry leaves the ring — stale, or a half-open
+	 * connection that then waits for its timeout instead of eviction */
+	while (rte_ring_enqueue_elem(t->half_ring, &e, sizeof(e)) != 0) {
+		if (rte_ring_dequeue_elem(t->half_ring, &old, sizeof(old)) != 0)
+			return;
+	}
+}
+
+uint32_t
+mg_flow_half_open(const struct mg_flow_table *t)
+{
+	return __atomic_load_n(&t->half_open, __ATOMIC_RELAXED);
+}
+
+uint32_t
+mg_flow_half_open_budget(const struct mg_flow_table *t)
+{
+	return t->max_half_open;
 }
 
 int

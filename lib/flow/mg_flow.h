@@ -120,6 +120,19 @@ struct mg_flow {
 	uint16_t generation;
 	uint32_t index;	 /**< position in the entry array */
 	uint32_t health; /**< backend's passive-health index */
+	uint32_t alloc_gen; /**< bumped each time the entry is allocated */
+	/** per-caller limit buckets the connection counts against (see
+	 * lib/limit): the limit's id and the source's bucket, or NONE */
+	uint32_t limit_src;
+	uint16_t limit;
+	/** 1 while the connection is half open (not established) and
+	 * counts against flows.max_half_open; cleared exactly once, by
+	 * whoever sees it end (the handshake's last ACK, or removal) */
+	uint8_t half_open;
+	/** 1 while the connection holds a count under its limit; cleared
+	 * exactly once, by whoever sees it close or removes it (the
+	 * application, lib/limit) */
+	uint8_t limit_held;
 } __rte_cache_aligned;
 
 /** The part of a table the fast path reads inline. */
@@ -136,6 +149,8 @@ struct mg_flow_params {
 	uint32_t max_flows; /**< connections; keys are twice that */
 	int socket;
 	const struct mg_flow_conf *timeouts; /**< seconds, copied */
+	/** half-open connections at once (0: a quarter of max_flows) */
+	uint32_t max_half_open;
 	uint64_t tsc_hz;		     /**< cycles per second */
 	struct rte_rcu_qsbr *qsv; /**< workers report quiescence here */
 };
@@ -362,6 +377,58 @@ void mg_flow_challenge(const struct mg_flow_table *t, const struct mg_flow *f,
  */
 void mg_flow_tcp_reset(struct mg_flow_table *t, struct mg_flow *f,
 		       enum mg_flow_dir dir);
+
+/**
+ * Take a place for a new half-open connection (a TCP SYN) in the budget
+ * of max_half_open. On success the caller sets f->half_open = 1 before
+ * publishing (the place is given back when the connection is
+ * established or removed) and records the connection with
+ * mg_flow_half_open_push() after publishing; when the caller does not
+ * publish, mg_flow_half_open_cancel() gives the place back.
+ *
+ * @return true, or false when the budget is spent (mg_flow_evict_oldest()
+ *         makes room).
+ *
+ * Thread safety: multi-thread safe (compare-and-swap on the count: the
+ * budget is never exceeded).
+ */
+bool mg_flow_half_open_take(struct mg_flow_table *t);
+
+/** Give back a place taken by mg_flow_half_open_take() that no published
+ * connection holds. */
+void mg_flow_half_open_cancel(struct mg_flow_table *t);
+
+/**
+ * Record a published half-open connection in the order of arrival, for
+ * mg_flow_evict_oldest().
+ *
+ * Thread safety: multi-thread safe.
+ */
+void mg_flow_half_open_push(struct mg_flow_table *t, const struct mg_flow *f);
+
+/**
+ * Remove the oldest connection that is still half open (never an
+ * established one), calling @p removed(@p ctx, f) as expiry does.
+ *
+ * @return true when one was removed.
+ *
+ * Thread safety: multi-thread safe.
+ */
+bool mg_flow_evict_oldest(struct mg_flow_table *t,
+			  void (*removed)(void *ctx, const struct mg_flow *f),
+			  void *ctx);
+
+/**
+ * A UDP flow's first answer: it is no longer half open. Cheap when it
+ * was answered already (one load).
+ *
+ * Thread safety: multi-thread safe.
+ */
+void mg_flow_answered(struct mg_flow_table *t, struct mg_flow *f);
+
+/** Half-open connections now, and the budget. Any thread. */
+uint32_t mg_flow_half_open(const struct mg_flow_table *t);
+uint32_t mg_flow_half_open_budget(const struct mg_flow_table *t);
 
 /**
  * Forget a published connection now (e.g. to steer a handshake that a

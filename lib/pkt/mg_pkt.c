@@ -100,6 +100,9 @@ static const char *const drop_names[] = {
 	[MG_DROP_FRAG_TIMEOUT] = "frag_timeout",
 	[MG_DROP_FRAG_TABLE_FULL] = "frag_table_full",
 	[MG_DROP_MTU_EXCEEDED] = "mtu_exceeded",
+	[MG_DROP_RATE_LIMITED_CONN] = "rate_limited_conn",
+	[MG_DROP_CONN_LIMIT] = "conn_limit",
+	[MG_DROP_RATE_LIMITED_PPS] = "rate_limited_pps",
 };
 
 static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,

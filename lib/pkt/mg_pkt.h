@@ -126,6 +126,13 @@ enum mg_drop_reason {
 				    * not be fragmented: answered by ICMP
 				    * fragmentation needed / packet too
 				    * big */
+	/* overload protection: per-caller limits ("limits") */
+	MG_DROP_RATE_LIMITED_CONN, /**< new connection over a limit's
+				    * new_connections rate */
+	MG_DROP_CONN_LIMIT,	   /**< new connection over a limit's
+				    * max_connections */
+	MG_DROP_RATE_LIMITED_PPS,  /**< packet over a limit's packets or
+				    * bytes rate */
 	MG_DROP_MAX
 };
 

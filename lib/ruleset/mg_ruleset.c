@@ -191,6 +191,13 @@ struct mg_ruleset {
 	uint32_t *label_slot;
 	uint32_t *rule_slot;
 	struct mg_l7 *l7; /* layer-7 rules and their Hyperscan databases */
+	/* caller limits: compiled ones, [identity][service] -> index + 1
+	 * (0: none), table id -> index + 1 */
+	unsigned int n_climits;
+	struct mg_ruleset_limit *climits;
+	uint8_t *climit_cell;
+	uint32_t n_climit_ids;
+	uint8_t *climit_by_id;
 };
 
 /* Makes RIB names unique across concurrent and successive builds. */
@@ -1327,8 +1334,117 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	rte_free(rs->limit_first);
 	rte_free(rs->limits);
 	rte_free(rs->health_service);
+	rte_free(rs->climits);
+	rte_free(rs->climit_cell);
+	rte_free(rs->climit_by_id);
 	mg_l7_free(rs->l7);
 	rte_free(rs);
+}
+
+static int
+limit_params(struct mg_limit_params *p, const struct mg_limit_bucket_conf *b)
+{
+	const struct mg_limit_rate conn = { b->conn.rate, b->conn.burst };
+	const struct mg_limit_rate pkt = { b->pkt.rate, b->pkt.burst };
+
+	return mg_limit_params_init(p, &conn, &pkt, b->max_conns, b->bytes);
+}
+
+int
+mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
+		      struct mg_limit_table *t, char *err, size_t errlen)
+{
+	unsigned int n = conf->n_limits, i, id_cells, cell;
+	int id;
+
+	if (n == 0)
+		return 0;
+	if (t == NULL) {
+		set_err(err, errlen, "limits need a limit table");
+		return -EINVAL;
+	}
+	id_cells = (conf->n_identities + 1) * RTE_MAX(conf->n_services, 1u);
+	rs->climits = rte_zmalloc("mg_rs_limits", n * sizeof(*rs->climits),
+				  RTE_CACHE_LINE_SIZE);
+	rs->climit_cell = rte_zmalloc("mg_rs_limits", id_cells, 0);
+	rs->n_climit_ids = MG_TEL_MAX_LIMITS;
+	rs->climit_by_id = rte_zmalloc("mg_rs_limits", rs->n_climit_ids, 0);
+	if (rs->climits == NULL || rs->climit_cell == NULL ||
+	    rs->climit_by_id == NULL) {
+		set_err(err, errlen, "out of memory for limits");
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		const struct mg_limit_conf *lc = &conf->limits[i];
+		struct mg_ruleset_limit *l = &rs->climits[i];
+		unsigned int s;
+
+		id = mg_limit_register(t, lc->name, lc->per_source);
+		if (id == -ENOBUFS) {
+			set_err(err, errlen,
+				"%s:%d: limit '%s': no room for another "
+				"per_source limit until a restart",
+				conf->path, lc->line, lc->name);
+			return -ENOSPC;
+		}
+		if (id < 0 || (uint32_t)id >= rs->n_climit_ids) {
+			set_err(err, errlen,
+				"%s:%d: limit '%s': no room for another limit "
+				"name until a restart",
+				conf->path, lc->line, lc->name);
+			return -ENOSPC;
+		}
+		l->id = (uint32_t)id;
+		l->per_source = lc->per_source;
+		if (limit_params(&l->all, &lc->all) < 0 ||
+		    (lc->per_source &&
+		     limit_params(&l->source, &lc->source) < 0)) {
+			set_err(err, errlen,
+				"%s:%d: limit '%s': a rate rte_meter cannot "
+				"meter",
+				conf->path, lc->line, lc->name);
+			return -EINVAL;
+		}
+		rs->climit_by_id[id] = (uint8_t)(i + 1);
+		/* the limit naming the service beats the one for all */
+		for (s = 0; s < conf->n_services; s++) {
+			if (lc->service >= 0 && (unsigned int)lc->service != s)
+				continue;
+			cell = lc->identity * conf->n_services + s;
+			if (lc->service >= 0 || rs->climit_cell[cell] == 0)
+				rs->climit_cell[cell] = (uint8_t)(i + 1);
+		}
+	}
+	rs->n_climits = n;
+	return 0;
+}
+
+const struct mg_ruleset_limit *
+mg_ruleset_limit(const struct mg_ruleset *rs, uint16_t identity,
+		 uint16_t service)
+{
+	uint8_t i;
+
+	if (rs->n_climits == 0 || identity > rs->n_identities ||
+	    service >= rs->n_services)
+		return NULL;
+	i = rs->climit_cell[identity * rs->n_services + service];
+	return i != 0 ? &rs->climits[i - 1] : NULL;
+}
+
+const struct mg_ruleset_limit *
+mg_ruleset_limit_of(const struct mg_ruleset *rs, unsigned int i)
+{
+	return i < rs->n_climits ? &rs->climits[i] : NULL;
+}
+
+const struct mg_ruleset_limit *
+mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
+{
+	if (id >= rs->n_climit_ids || rs->climit_by_id == NULL ||
+	    rs->climit_by_id[id] == 0)
+		return NULL;
+	return &rs->climits[rs->climit_by_id[id] - 1];
 }
 
 /* ---- fast-path reads: no locks, no allocation, no writes ---- */

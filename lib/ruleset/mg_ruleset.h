@@ -24,6 +24,7 @@
 
 #include "mg_canary.h"
 #include "mg_conf.h"
+#include "mg_limit.h"
 #include "mg_pkt.h"
 #include "mg_policy.h"
 
@@ -112,6 +113,49 @@ struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
 				    struct mg_health *health,
 				    unsigned int n_workers, char *err,
 				    size_t errlen);
+
+/** A limit on a caller's traffic, compiled from the config's "limits". */
+struct mg_ruleset_limit {
+	uint32_t id;	 /**< in the limit table: stable across reloads */
+	bool per_source; /**< each source address has a budget too */
+	struct mg_limit_params all;    /**< the identity as a whole */
+	struct mg_limit_params source; /**< each source address */
+};
+
+/**
+ * Compile the config's limits into @p rs, registering each limit's name
+ * in @p t (a limit keeps its id, so its buckets, across reloads). Part
+ * of building: call after mg_ruleset_build() and before publishing the
+ * ruleset. Without it the ruleset limits nothing.
+ *
+ * @return 0; -ENOSPC when @p t holds no more names (a restart sizes it
+ *         for the file); -EINVAL for a rate rte_meter refuses, or
+ *         per-source limits when @p t keeps no sources; -ENOMEM. @p err
+ *         says which.
+ *
+ * Thread safety: control plane (registration), before publishing.
+ */
+int mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
+			  struct mg_limit_table *t, char *err, size_t errlen);
+
+/**
+ * The limit a new connection from @p identity to @p service counts
+ * against: the one naming both, else the one naming the identity alone.
+ *
+ * @return The limit, or NULL. Thread safety: lock-free.
+ */
+const struct mg_ruleset_limit *mg_ruleset_limit(const struct mg_ruleset *rs,
+						uint16_t identity,
+						uint16_t service);
+
+/** The limit compiled from the config's @p i-th, or NULL. */
+const struct mg_ruleset_limit *mg_ruleset_limit_of(const struct mg_ruleset *rs,
+						   unsigned int i);
+
+/** The limit of table id @p id in this ruleset, or NULL (a reload took
+ * it away). Thread safety: lock-free. */
+const struct mg_ruleset_limit *
+mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id);
 
 /**
  * The ruleset's layer-7 rules (lib/policy), for mg_l7_input() and

@@ -41,6 +41,8 @@ static size_t off_dests, off_rules;
 static mg_telemetry_flows_fn flows_fn;
 static void *flows_arg;
 static mg_telemetry_backends_fn backends_fn;
+static mg_telemetry_limits_fn limits_fn;
+static void *limits_arg;
 static void *backends_arg;
 static mg_telemetry_ports_fn ports_fn;
 static void *ports_arg;
@@ -692,7 +694,69 @@ tel_flows(struct mg_telemetry_flows *out)
 	rc = flows_fn(flows_arg, out);
 	if (rc == 0 && out->n_states > MG_TELEMETRY_MAX_STATES)
 		out->n_states = MG_TELEMETRY_MAX_STATES;
+	if (rc == 0)
+		out->half_open_peak = mg_telemetry_half_open_peak();
 	return rc;
+}
+
+void
+mg_telemetry_set_limits_fn(mg_telemetry_limits_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	limits_fn = fn;
+	limits_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+int
+tel_limits(mg_telemetry_limit_emit emit, void *ctx)
+{
+	if (limits_fn == NULL)
+		return -ENOTSUP;
+	return limits_fn(limits_arg, emit, ctx);
+}
+
+uint64_t
+mg_telemetry_half_open_peak(void)
+{
+	uint64_t peak = 0;
+	unsigned int c;
+
+	for (c = 0; c < RTE_MAX_LCORE; c++) {
+		const struct mg_lcore_stats *s = tel_lcore(c);
+
+		if (s != NULL)
+			peak = RTE_MAX(peak, tel_load(&s->half_open_peak));
+	}
+	return peak;
+}
+
+void
+mg_telemetry_limit_drops(uint32_t id, uint64_t *drops)
+{
+	unsigned int c, r;
+
+	memset(drops, 0, MG_TEL_LIMIT_MAX * sizeof(*drops));
+	if (id >= MG_TEL_MAX_LIMITS)
+		return;
+	for (c = 0; c < RTE_MAX_LCORE; c++) {
+		const struct mg_lcore_stats *s = tel_lcore(c);
+
+		for (r = 0; s != NULL && r < MG_TEL_LIMIT_MAX; r++)
+			drops[r] += tel_load(&s->limit_drops[id][r]);
+	}
+}
+
+const char *
+mg_tel_limit_reason_name(enum mg_tel_limit_reason r)
+{
+	static const char *const names[MG_TEL_LIMIT_MAX] = {
+		[MG_TEL_LIMIT_CONN_RATE] = "rate_limited_conn",
+		[MG_TEL_LIMIT_CONNS] = "conn_limit",
+		[MG_TEL_LIMIT_PKT_RATE] = "rate_limited_pps",
+	};
+
+	return (unsigned int)r < MG_TEL_LIMIT_MAX ? names[r] : "invalid";
 }
 
 int

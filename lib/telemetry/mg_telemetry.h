@@ -134,6 +134,18 @@ struct mg_tel_rule {
 	uint64_t decisions[MG_TEL_DECISION_MAX];
 };
 
+/** Limits a process can count drops for (twice a file's maximum: room
+ * for reloads to rename). */
+#define MG_TEL_MAX_LIMITS 128
+
+/** Why a limit dropped (meshgate_limit_drops_total{reason}). */
+enum mg_tel_limit_reason {
+	MG_TEL_LIMIT_CONN_RATE = 0, /**< rate_limited_conn */
+	MG_TEL_LIMIT_CONNS,	    /**< conn_limit */
+	MG_TEL_LIMIT_PKT_RATE,	    /**< rate_limited_pps */
+	MG_TEL_LIMIT_MAX
+};
+
 /** Counters of one lcore. Written by that lcore only. */
 struct mg_lcore_stats {
 	uint64_t rx;		     /**< frames received */
@@ -146,6 +158,10 @@ struct mg_lcore_stats {
 	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
 	uint64_t neigh_conflicts;    /**< ARP/ND claims against the cache */
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
+	/** drops by limit id and enum mg_tel_limit_reason */
+	uint64_t limit_drops[MG_TEL_MAX_LIMITS][MG_TEL_LIMIT_MAX];
+	/** most half-open connections this lcore saw after admitting one */
+	uint64_t half_open_peak;
 	/** RX to TX of each packet, per poll round. */
 	struct mg_tel_latency latency;
 	/* Set by mg_telemetry_lcore_claim(), read-only afterwards. The
@@ -185,6 +201,23 @@ static inline void
 mg_counter_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+/** A drop by limit @p id for @p why. One writer: the calling lcore. */
+static inline void
+mg_tel_limit_drop(struct mg_lcore_stats *s, uint32_t id,
+		  enum mg_tel_limit_reason why)
+{
+	if (id < MG_TEL_MAX_LIMITS)
+		mg_counter_add(&s->limit_drops[id][why], 1);
+}
+
+/** Note @p n half-open connections after an admission. */
+static inline void
+mg_tel_half_open(struct mg_lcore_stats *s, uint64_t n)
+{
+	if (n > s->half_open_peak)
+		__atomic_store_n(&s->half_open_peak, n, __ATOMIC_RELAXED);
 }
 
 /**
@@ -533,6 +566,12 @@ struct mg_telemetry_flows {
 	 * segments for layer-7 inspection, and how many can be. */
 	uint32_t l7_held;
 	uint32_t l7_capacity;
+	/** Connections not yet established, the budget of them
+	 * (flows.max_half_open), and the most seen (filled in by the
+	 * library from the lcores) */
+	uint32_t half_open;
+	uint32_t half_open_budget;
+	uint64_t half_open_peak;
 };
 
 /**
@@ -551,6 +590,36 @@ typedef int (*mg_telemetry_flows_fn)(void *arg, struct mg_telemetry_flows *out);
  * Thread safety: call during start-up, before the endpoints serve.
  */
 void mg_telemetry_set_flows_fn(mg_telemetry_flows_fn fn, void *arg);
+
+/** One limit (lib/limit), for meshgate_limit_* and /meshgate/limits. */
+struct mg_telemetry_limit {
+	uint32_t id;	      /**< index of its drop counters */
+	const char *name;
+	const char *identity; /**< the caller */
+	const char *service;  /**< "" for every service */
+	uint32_t conns;	      /**< concurrent connections, whole identity */
+	uint32_t sources;     /**< per-source budgets held */
+};
+
+typedef int (*mg_telemetry_limit_emit)(void *ctx,
+				       const struct mg_telemetry_limit *l);
+typedef int (*mg_telemetry_limits_fn)(void *arg, mg_telemetry_limit_emit emit,
+				      void *ctx);
+
+/** Register the source of limit labels and gauges; NULL unregisters. */
+void mg_telemetry_set_limits_fn(mg_telemetry_limits_fn fn, void *arg);
+
+/**
+ * Drops of limit @p id by reason (enum mg_tel_limit_reason), summed over
+ * lcores, into @p drops[MG_TEL_LIMIT_MAX]. Any thread.
+ */
+void mg_telemetry_limit_drops(uint32_t id, uint64_t *drops);
+
+/** The most half-open connections any lcore saw. Any thread. */
+uint64_t mg_telemetry_half_open_peak(void);
+
+/** Name of a limit drop reason ("rate_limited_conn", ...). */
+const char *mg_tel_limit_reason_name(enum mg_tel_limit_reason r);
 
 /** Passive health of one backend, for meshgate_backend_up. */
 struct mg_telemetry_backend {

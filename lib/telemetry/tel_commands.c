@@ -447,6 +447,9 @@ handle_flows(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_u64(d, "capacity", f.capacity);
 	rte_tel_data_add_dict_u64(d, "l7_held", f.l7_held);
 	rte_tel_data_add_dict_u64(d, "l7_capacity", f.l7_capacity);
+	rte_tel_data_add_dict_u64(d, "half_open", f.half_open);
+	rte_tel_data_add_dict_u64(d, "half_open_budget", f.half_open_budget);
+	rte_tel_data_add_dict_u64(d, "half_open_peak", f.half_open_peak);
 	for (i = 0; i < f.n_states; i++) {
 		char key[KEY_LEN];
 
@@ -457,6 +460,48 @@ handle_flows(const char *cmd __rte_unused, const char *params,
 	}
 	add_container(d, "states", states);
 	return 0;
+}
+
+/* One limit of /meshgate/limits, keyed by its name. */
+static int
+limit_dict(void *ctx, const struct mg_telemetry_limit *l)
+{
+	struct rte_tel_data *d = ctx, *c = new_dict();
+	uint64_t drops[MG_TEL_LIMIT_MAX];
+	char key[KEY_LEN];
+	unsigned int r;
+
+	if (c == NULL)
+		return -ENOMEM;
+	add_name(c, "limit", l->name);
+	add_name(c, "identity", l->identity);
+	add_name(c, "service", l->service[0] != '\0' ? l->service : "*");
+	rte_tel_data_add_dict_u64(c, "connections", l->conns);
+	rte_tel_data_add_dict_u64(c, "sources", l->sources);
+	mg_telemetry_limit_drops(l->id, drops);
+	for (r = 0; r < MG_TEL_LIMIT_MAX; r++)
+		rte_tel_data_add_dict_u64(c, mg_tel_limit_reason_name(r),
+					  drops[r]);
+	make_key(key, l->name, NULL);
+	add_container(d, key, c);
+	return 0;
+}
+
+/* /meshgate/limits: per limit, its caller, connections, sources held
+ * and drops by reason. */
+static int
+handle_limits(const char *cmd __rte_unused, const char *params,
+	      struct rte_tel_data *d)
+{
+	int rc;
+
+	if (!no_params(params))
+		return -EINVAL;
+	rte_tel_data_start_dict(d);
+	tel_read_lock();
+	rc = tel_limits(limit_dict, d);
+	tel_read_unlock();
+	return rc == -ENOTSUP ? 0 : rc;
 }
 
 /* /meshgate/ports: per port (keyed by its name), the NIC's counters and
@@ -576,8 +621,12 @@ mg_telemetry_init(void)
 		  "Decisions per policy rule: allow, deny, dry_run. No "
 		  "parameters." },
 		{ "/meshgate/flows", handle_flows,
-		  "Connections tracked: total, capacity, by state; layer-7 "
-		  "heads held (l7_held, l7_capacity). No parameters." },
+		  "Connections: total, capacity, by state, half_open(_budget, "
+		  "_peak); layer-7 heads l7_held, l7_capacity. No "
+		  "parameters." },
+		{ "/meshgate/limits", handle_limits,
+		  "Per caller limit: identity, service, connections, sources, "
+		  "drops by reason. No parameters." },
 		{ "/meshgate/ports", handle_ports,
 		  "NIC counters per port: packets, bytes, imissed, ierrors, "
 		  "oerrors, rx_nombuf, driver xstats (xstat_*). No "

@@ -370,6 +370,88 @@ render_flows(FILE *f)
 	       "Request heads that can be held at once (l7.max_pending).");
 	sample_u64(f, "l7_held_heads_capacity", NULL, NULL, NULL,
 		   fl.l7_capacity);
+	family(f, "flows_half_open", "gauge",
+	       "Connections not yet established (they count against "
+	       "flows.max_half_open).");
+	sample_u64(f, "flows_half_open", NULL, NULL, NULL, fl.half_open);
+	family(f, "flows_half_open_budget", "gauge",
+	       "Half-open connections at most (flows.max_half_open); the "
+	       "oldest is evicted for a new one.");
+	sample_u64(f, "flows_half_open_budget", NULL, NULL, NULL,
+		   fl.half_open_budget);
+	family(f, "flows_half_open_peak", "gauge",
+	       "Most half-open connections seen since start.");
+	sample_u64(f, "flows_half_open_peak", NULL, NULL, NULL,
+		   fl.half_open_peak);
+}
+
+struct limit_ctx {
+	FILE *f;
+	int which; /* 0 drops, 1 connections, 2 sources */
+	bool started;
+};
+
+static int
+emit_limit(void *arg, const struct mg_telemetry_limit *lim)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "limit_drops_total", "counter",
+		  "Packets and new connections a caller limit dropped, by "
+		  "reason." },
+		{ "limit_connections", "gauge",
+		  "Concurrent connections a caller limit counts (the whole "
+		  "identity)." },
+		{ "limit_sources", "gauge",
+		  "Source addresses with a budget of their own under a "
+		  "limit." },
+	};
+	struct limit_ctx *ctx = arg;
+	struct labels l = {
+		{ "limit", "source_workload", "destination_service" },
+		{ lim->name, lim->identity,
+		  lim->service[0] != '\0' ? lim->service : "*" },
+		3
+	};
+	uint64_t drops[MG_TEL_LIMIT_MAX];
+	unsigned int r;
+
+	if (!ctx->started) {
+		family(ctx->f, fam[ctx->which].name, fam[ctx->which].type,
+		       fam[ctx->which].help);
+		ctx->started = true;
+	}
+	switch (ctx->which) {
+	case 0:
+		mg_telemetry_limit_drops(lim->id, drops);
+		for (r = 0; r < MG_TEL_LIMIT_MAX; r++)
+			sample_u64(ctx->f, "limit_drops_total", &l, "reason",
+				   mg_tel_limit_reason_name(r), drops[r]);
+		break;
+	case 1:
+		sample_u64(ctx->f, "limit_connections", &l, NULL, NULL,
+			   lim->conns);
+		break;
+	default:
+		sample_u64(ctx->f, "limit_sources", &l, NULL, NULL,
+			   lim->sources);
+		break;
+	}
+	return 0;
+}
+
+static void
+render_limits(FILE *f)
+{
+	int which;
+
+	for (which = 0; which < 3; which++) {
+		struct limit_ctx ctx = { f, which, false };
+
+		if (tel_limits(emit_limit, &ctx) != 0)
+			return;
+	}
 }
 
 struct backend_ctx {
@@ -630,6 +712,7 @@ tel_prometheus_render(FILE *f)
 	render_drops(f);
 	render_flows(f);
 	render_backends(f);
+	render_limits(f);
 	render_ports(f);
 	render_lcores(f, hz);
 	render_config(f);

@@ -1682,6 +1682,116 @@ test_l7_helpers(void **state)
 	mg_conf_free(c);
 }
 
+/* Caller limits: what each key sets, defaults, and every error with its
+ * line. */
+#define LIM_HEAD                                                               \
+	P1 "identities = ( { name = \"partner\"; prefixes = "                 \
+	   "[\"198.18.64.0/18\"]; } );\n"                                      \
+	   "services = ( { name = \"shop\"; protocol = \"tcp\"; "              \
+	   "addresses = [\"198.19.0.1\"]; ports = [80]; versions = ( { "      \
+	   "name = \"v1\"; backends = [\"198.19.1.1\"]; } ); } );\n"
+
+static void
+test_limits(void **state)
+{
+	const struct mg_limit_conf *l;
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_int_equal(c->n_limits, 0);
+	assert_int_equal(c->limit_sources, 1024);
+	assert_int_equal(c->flows.max_half_open, 0); /* lib/flow: max / 4 */
+	mg_conf_free(c);
+
+	c = load_text(LIM_HEAD
+		      "limit_sources = 4096;\n"
+		      "flows = { max = 10000; max_half_open = 2000; };\n"
+		      "limits = (\n"
+		      "{ name = \"partners\"; identity = \"partner\";\n"
+		      "  new_connections = { rate = 100; burst = 20; };\n"
+		      "  max_connections = 500;\n"
+		      "  packets = { rate = 10000; };\n"
+		      "  per_source = { new_connections = { rate = 10; };\n"
+		      "                 bytes = { rate = 1000000; "
+		      "burst = 50000; }; }; },\n"
+		      "{ name = \"strangers-shop\"; identity = \"unknown\";\n"
+		      "  service = \"shop\"; max_connections = 10; }\n"
+		      ");\n");
+	assert_non_null(c);
+	assert_int_equal(c->limit_sources, 4096);
+	assert_int_equal(c->flows.max_half_open, 2000);
+	assert_int_equal(c->n_limits, 2);
+	l = &c->limits[0];
+	assert_string_equal(l->name, "partners");
+	assert_int_equal(l->line, 7);
+	assert_int_equal(l->identity, 1);
+	assert_int_equal(l->service, -1);
+	assert_int_equal(l->all.conn.rate, 100);
+	assert_int_equal(l->all.conn.burst, 20);
+	assert_int_equal(l->all.max_conns, 500);
+	assert_false(l->all.bytes);
+	assert_int_equal(l->all.pkt.rate, 10000);
+	assert_int_equal(l->all.pkt.burst, 10000); /* a second's worth */
+	assert_true(l->per_source);
+	assert_int_equal(l->source.conn.rate, 10);
+	assert_int_equal(l->source.conn.burst, 10);
+	assert_true(l->source.bytes);
+	assert_int_equal(l->source.pkt.rate, 1000000);
+	assert_int_equal(l->source.pkt.burst, 50000);
+	l = &c->limits[1];
+	assert_int_equal(l->identity, 0); /* unknown */
+	assert_int_equal(l->service, 0);
+	assert_int_equal(l->all.max_conns, 10);
+	assert_false(l->per_source);
+	mg_conf_free(c);
+
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"nobody\"; max_connections = 1; }\n);\n",
+		     5, "limit 'x': no identity 'nobody'");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\";\n service = \"cart\"; "
+			      "max_connections = 1; }\n);\n",
+		     6, "limit 'x': no service 'cart'");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\"; }\n);\n",
+		     5, "limit 'x' limits nothing");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\";\n per_source = { }; }\n);\n",
+		     6, "limit 'x': 'per_source' limits nothing");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\";\n new_connections = { rate = 0; "
+			      "}; }\n);\n",
+		     6, "'rate' is 0; it must be between 1 and");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\";\n packets = { burst = 5; }; }\n);\n",
+		     6, "rate");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\";\n packets = { rate = 5; };\n"
+			      " bytes = { rate = 5; }; }\n);\n",
+		     7, "has both 'packets' and 'bytes'");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\";\n max_connections = 1;\n"
+			      " rate = 5; }\n);\n",
+		     7, "rate");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
+			      "\"partner\"; max_connections = 1; },\n"
+			      "{ name = \"x\"; identity = \"partner\"; "
+			      "service = \"shop\"; max_connections = 2; }\n);\n",
+		     6, "limit 'x' is defined twice (first at line 5)");
+	expect_error(LIM_HEAD "limits = (\n{ name = \"a\"; identity = "
+			      "\"partner\"; max_connections = 1; },\n"
+			      "{ name = \"b\"; identity = \"partner\"; "
+			      "max_connections = 2; }\n);\n",
+		     6, "limit 'b' covers the same caller and service as 'a' "
+			"(line 5)");
+	expect_error(LIM_HEAD "limit_sources = 4;\n", 4,
+		     "'limit_sources' is 4; it must be between 8 and");
+	expect_error(P1 "flows = {\n max = 2000;\n max_half_open = 4000;\n};\n",
+		     4, "'max_half_open' is 4000, more than flows.max");
+}
+
 static void
 test_l7_limits(void **state)
 {
@@ -2151,6 +2261,7 @@ main(void)
 		cmocka_unit_test(test_l7_valid),
 		cmocka_unit_test(test_l7_helpers),
 		cmocka_unit_test(test_l7_limits),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_l7_rules),
 		cmocka_unit_test(test_l7_normal_form_keys),
 		cmocka_unit_test(test_l7_headers),

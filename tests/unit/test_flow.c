@@ -1319,6 +1319,149 @@ group_teardown(void **state)
 }
 
 /* Runs even when a test fails half-way, so names can be reused. */
+/* ---- the half-open budget ---- */
+
+/* Opens connection @p id as admission does: a place in the budget, the
+ * flag, published, recorded in arrival order. */
+static struct conv
+half_open_conn(uint32_t id, uint64_t now)
+{
+	struct mg_flow *f = mg_flow_alloc(tbl);
+	const struct mg_pkt_tcp_seg syn = {
+		.seq = ISN_C(id),
+		.win = WIN,
+		.flags = SYN,
+		.wscale = MG_PKT_NO_WSCALE,
+	};
+	struct conv c;
+
+	assert_true(mg_flow_half_open_take(tbl));
+	assert_non_null(f);
+	flow_keys(id, IPPROTO_TCP, f->key);
+	f->half_open = 1;
+	mg_flow_tcp_syn(tbl, f, &syn);
+	assert_int_equal(mg_flow_publish(tbl, f, now), 0);
+	mg_flow_half_open_push(tbl, f);
+	c = (struct conv){ .f = f };
+	c.next[FWD] = ISN_C(id) + 1;
+	c.next[REV] = ISN_S(id);
+	c.win[FWD] = c.win[REV] = WIN;
+	return c;
+}
+
+static unsigned int n_evicted;
+static uint32_t evicted_port;
+
+static void
+on_evict(void *ctx, const struct mg_flow *f)
+{
+	(void)ctx;
+	n_evicted++;
+	evicted_port = rte_be_to_cpu_16(f->key[FWD].sport);
+}
+
+static void
+test_half_open_budget(void **state)
+{
+	const struct mg_flow_params p = {
+		.name = "test_flow",
+		.max_flows = 64,
+		.socket = SOCKET_ID_ANY,
+		.tsc_hz = HZ,
+		.max_half_open = 4,
+	};
+	struct conv c[5];
+	unsigned int i;
+
+	(void)state;
+	tbl = mg_flow_table_create(&p);
+	assert_non_null(tbl);
+	assert_int_equal(mg_flow_half_open_budget(tbl), 4);
+	for (i = 0; i < 4; i++)
+		c[i] = half_open_conn(i, 1);
+	assert_int_equal(mg_flow_half_open(tbl), 4);
+	/* spent: never exceeded */
+	assert_false(mg_flow_half_open_take(tbl));
+	assert_int_equal(mg_flow_half_open(tbl), 4);
+
+	/* the handshake's last ACK ends half-openness, once */
+	assert_int_equal(seg(&c[1], REV, SYN | ACK, 0, 2), MG_FLOW_ACCEPT);
+	assert_int_equal(mg_flow_half_open(tbl), 4); /* SYN-ACK: not yet */
+	assert_int_equal(seg(&c[1], FWD, ACK, 0, 2), MG_FLOW_ACCEPT);
+	assert_int_equal(mg_flow_half_open(tbl), 3);
+	assert_int_equal(seg(&c[1], FWD, ACK, 10, 3), MG_FLOW_ACCEPT);
+	assert_int_equal(mg_flow_half_open(tbl), 3);
+
+	/* eviction takes the oldest that is still half open: 0, then 2 —
+	 * 1 is established and skipped */
+	n_evicted = 0;
+	assert_true(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_int_equal(n_evicted, 1);
+	assert_int_equal(evicted_port, 10000);
+	assert_false(flow_found(0, IPPROTO_TCP));
+	assert_int_equal(mg_flow_half_open(tbl), 2);
+	assert_true(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_int_equal(evicted_port, 10002);
+	assert_true(flow_found(1, IPPROTO_TCP));
+	assert_int_equal(state_of(c[1].f), MG_FLOW_ESTABLISHED);
+
+	/* removal by expiry gives the place back too */
+	c[4] = half_open_conn(4, 5);
+	assert_int_equal(mg_flow_half_open(tbl), 2);
+	assert_int_equal(mg_flow_remove(tbl, c[3].f), 0);
+	assert_int_equal(mg_flow_half_open(tbl), 1);
+	/* a removed entry in the order is stale: skipped */
+	assert_true(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_int_equal(evicted_port, 10004);
+	assert_int_equal(mg_flow_half_open(tbl), 0);
+	/* nothing half open left: an established connection is never
+	 * evicted */
+	assert_false(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_true(flow_found(1, IPPROTO_TCP));
+	assert_int_equal(n_evicted, 3);
+
+	/* a place taken but not used is given back */
+	assert_true(mg_flow_half_open_take(tbl));
+	mg_flow_half_open_cancel(tbl);
+	assert_int_equal(mg_flow_half_open(tbl), 0);
+
+	/* UDP: half open until the first answer */
+	{
+		struct mg_flow *f = mg_flow_alloc(tbl);
+
+		assert_true(mg_flow_half_open_take(tbl));
+		flow_keys(5, IPPROTO_UDP, f->key);
+		f->half_open = 1;
+		assert_int_equal(mg_flow_publish(tbl, f, 6), 0);
+		assert_int_equal(mg_flow_half_open(tbl), 1);
+		mg_flow_answered(tbl, f);
+		mg_flow_answered(tbl, f);
+		assert_int_equal(mg_flow_half_open(tbl), 0);
+	}
+}
+
+/* The default budget is a quarter of the table, and never above it. */
+static void
+test_half_open_default(void **state)
+{
+	struct mg_flow_params p = {
+		.name = "test_flow",
+		.max_flows = 1000,
+		.socket = SOCKET_ID_ANY,
+		.tsc_hz = HZ,
+	};
+
+	(void)state;
+	tbl = mg_flow_table_create(&p);
+	assert_non_null(tbl);
+	assert_int_equal(mg_flow_half_open_budget(tbl), 250);
+	mg_flow_table_free(tbl);
+	p.max_half_open = 5000;
+	tbl = mg_flow_table_create(&p);
+	assert_non_null(tbl);
+	assert_int_equal(mg_flow_half_open_budget(tbl), 1000);
+}
+
 static int
 test_teardown(void **state)
 {
@@ -1359,6 +1502,8 @@ main(void)
 		FLOW_TEST(test_count_states),
 		FLOW_TEST(test_concurrent_lookup),
 		FLOW_TEST(test_memsize),
+		FLOW_TEST(test_half_open_budget),
+		FLOW_TEST(test_half_open_default),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1412,6 +1412,9 @@ test_reason_names(void **state)
 		[MG_DROP_FRAG_TIMEOUT] = "frag_timeout",
 		[MG_DROP_FRAG_TABLE_FULL] = "frag_table_full",
 		[MG_DROP_MTU_EXCEEDED] = "mtu_exceeded",
+		[MG_DROP_RATE_LIMITED_CONN] = "rate_limited_conn",
+		[MG_DROP_CONN_LIMIT] = "conn_limit",
+		[MG_DROP_RATE_LIMITED_PPS] = "rate_limited_pps",
 	};
 	unsigned int r, q;
 	const char *name;

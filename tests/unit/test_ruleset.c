@@ -528,6 +528,119 @@ test_resolve_after_reload(void **state)
 	mg_ruleset_free(new);
 }
 
+/* Caller limits compiled into a ruleset: the one naming the service
+ * beats the identity's own; ids are the table's and survive a reload
+ * that reorders or drops limits. */
+static void
+test_limits(void **state)
+{
+	static const char ids[] =
+		"identities = ( { name = \"a\"; prefixes = [\"10.0.1.0/24\"]; "
+		"}, { name = \"b\"; prefixes = [\"10.0.2.0/24\"]; } );\n";
+	const char *web =
+		svc("web", "", "tcp", "[\"198.19.0.1\"]", "[80]", "198.19.1.1");
+	const char *api =
+		svc("api", "", "tcp", "[\"198.19.0.2\"]", "[80]", "198.19.1.2");
+	const char *lims =
+		"limits = (\n"
+		"{ name = \"a-api\"; identity = \"a\"; service = \"api\"; "
+		"max_connections = 5; },\n"
+		"{ name = \"a-all\"; identity = \"a\"; max_connections = 9;\n"
+		"  per_source = { new_connections = { rate = 3; }; }; },\n"
+		"{ name = \"strangers\"; identity = \"unknown\"; "
+		"new_connections = { rate = 10; }; }\n);\n";
+	const char *lims2 =
+		"limits = (\n"
+		"{ name = \"strangers\"; identity = \"unknown\"; "
+		"max_connections = 1; },\n"
+		"{ name = \"b-all\"; identity = \"b\"; max_connections = 2; },\n"
+		"{ name = \"b-web\"; identity = \"b\"; service = \"web\";\n"
+		"  per_source = { max_connections = 1; }; }\n);\n";
+	const struct mg_ruleset_limit *l, *l2;
+	struct mg_limit_table *t;
+	struct mg_ruleset *rs, *rs2;
+	struct mg_conf *c;
+	char err[256] = "";
+	uint32_t strangers;
+
+	(void)state;
+	t = mg_limit_table_create("test_rs_limits", 8, 2, 64, 1, SOCKET_ID_ANY,
+				  rte_get_tsc_hz());
+	assert_non_null(t);
+	c = conf_text(fmt(P1 "%sservices = (\n%s,\n%s\n);\n%s", ids, web, api,
+			  lims));
+	rs = build_conf(c);
+	/* not yet compiled: no limits */
+	assert_null(mg_ruleset_limit(rs, 1, 0));
+	assert_int_equal(mg_ruleset_set_limits(rs, c, t, err, sizeof(err)), 0);
+	mg_conf_free(c);
+	/* a -> web: the identity's; a -> api: the service's own */
+	l = mg_ruleset_limit(rs, 1, 0);
+	assert_non_null(l);
+	assert_string_equal(mg_limit_name(t, l->id), "a-all");
+	assert_true(l->per_source);
+	assert_int_equal(l->all.max_conns, 9);
+	assert_int_equal(l->source.conn.rate, 3);
+	l = mg_ruleset_limit(rs, 1, 1);
+	assert_non_null(l);
+	assert_string_equal(mg_limit_name(t, l->id), "a-api");
+	assert_false(l->per_source);
+	assert_ptr_equal(mg_ruleset_limit_by_id(rs, l->id), l);
+	assert_ptr_equal(mg_ruleset_limit_of(rs, 0), l);
+	assert_null(mg_ruleset_limit_of(rs, 3));
+	/* b: none; unknown callers: theirs */
+	assert_null(mg_ruleset_limit(rs, 2, 0));
+	assert_null(mg_ruleset_limit(rs, 2, 1));
+	l = mg_ruleset_limit(rs, MG_IDENTITY_UNKNOWN, 1);
+	assert_non_null(l);
+	strangers = l->id;
+	assert_string_equal(mg_limit_name(t, strangers), "strangers");
+	/* out of range asks get nothing */
+	assert_null(mg_ruleset_limit(rs, 99, 0));
+	assert_null(mg_ruleset_limit(rs, 1, 99));
+	assert_null(mg_ruleset_limit_by_id(rs, 99));
+
+	/* the reload: "strangers" keeps its id; "a-*" are gone from the
+	 * new ruleset but keep theirs in the table */
+	c = conf_text(fmt(P1 "%sservices = (\n%s,\n%s\n);\n%s", ids, web, api,
+			  lims2));
+	rs2 = build_conf(c);
+	assert_int_equal(mg_ruleset_set_limits(rs2, c, t, err, sizeof(err)),
+			 0);
+	mg_conf_free(c);
+	l2 = mg_ruleset_limit(rs2, MG_IDENTITY_UNKNOWN, 0);
+	assert_non_null(l2);
+	assert_int_equal(l2->id, strangers);
+	assert_int_equal(l2->all.max_conns, 1);
+	assert_null(mg_ruleset_limit_by_id(rs2, mg_ruleset_limit(rs, 1, 0)->id));
+	assert_string_equal(mg_limit_name(t,
+					  mg_ruleset_limit(rs2, 2, 0)->id),
+			    "b-web");
+	assert_string_equal(mg_limit_name(t,
+					  mg_ruleset_limit(rs2, 2, 1)->id),
+			    "b-all");
+	assert_int_equal(mg_limit_count(t), 5);
+	mg_ruleset_free(rs2);
+
+	/* a third per_source limit finds no region left: refused, with
+	 * the line */
+	c = conf_text(fmt(P1 "%sservices = (\n%s,\n%s\n);\n"
+			     "limits = (\n{ name = \"b-api\"; identity = "
+			     "\"b\"; service = \"api\";\n"
+			     "  per_source = { max_connections = 1; }; }\n);\n",
+			  ids, web, api));
+	rs2 = build_conf(c);
+	assert_int_equal(mg_ruleset_set_limits(rs2, c, t, err, sizeof(err)),
+			 -ENOSPC);
+	assert_non_null(strstr(err, "t.conf:8: limit 'b-api': no room for "
+				    "another per_source limit until a "
+				    "restart"));
+	mg_conf_free(c);
+	mg_ruleset_free(rs2);
+	mg_ruleset_free(rs);
+	mg_limit_table_free(t);
+}
+
 /* fe (prod), ci (dev), ops (no env); shop (prod), ledger (dev),
  * dns (infra). */
 static const char *
@@ -2200,6 +2313,7 @@ main(void)
 		cmocka_unit_test(test_identity_random),
 		cmocka_unit_test(test_service_lookup),
 		cmocka_unit_test(test_resolve_after_reload),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_policy_default_and_allow),
 		cmocka_unit_test(test_policy_deny_beats_allow),
 		cmocka_unit_test(test_policy_env_and_any),

@@ -736,11 +736,33 @@ flows_cb(void *arg, struct mg_telemetry_flows *out)
 	out->capacity = 1024;
 	out->l7_held = 2;
 	out->l7_capacity = 64;
+	out->half_open = 3;
+	out->half_open_budget = 256;
 	out->n_states = 2;
 	out->state_name[0] = "syn_sent";
 	out->by_state[0] = 3;
 	out->state_name[1] = "established";
 	out->by_state[1] = 7;
+	return 0;
+}
+
+/* Two limits: one on a whole identity, one narrowed to a service. */
+static int
+limits_cb(void *arg, mg_telemetry_limit_emit emit, void *ctx)
+{
+	(void)arg;
+	emit(ctx, &(struct mg_telemetry_limit){ .id = 0,
+						.name = "partners",
+						.identity = "partner",
+						.service = "",
+						.conns = 12,
+						.sources = 3 });
+	emit(ctx, &(struct mg_telemetry_limit){ .id = 5,
+						.name = "qa-shop",
+						.identity = "qa",
+						.service = "shop",
+						.conns = 0,
+						.sources = 0 });
 	return 0;
 }
 
@@ -772,6 +794,7 @@ test_prometheus_text(void **state)
 	assert_int_equal(mg_telemetry_configure(32, 16, 8), 0);
 	mg_telemetry_set_flows_fn(flows_cb, NULL);
 	mg_telemetry_set_backends_fn(backends_cb, NULL);
+	mg_telemetry_set_limits_fn(limits_cb, NULL);
 	a = mg_telemetry_lcore_claim(1, MG_LCORE_WORKER);
 	b = mg_telemetry_lcore_claim(2, MG_LCORE_WORKER);
 	assert_non_null(a);
@@ -810,6 +833,13 @@ test_prometheus_text(void **state)
 	mg_counter_add(&a->idle_polls, 9);
 	mg_counter_add(&a->busy_cycles, 1);
 	mg_counter_add(&a->flows_created, 5);
+	mg_tel_limit_drop(a, 0, MG_TEL_LIMIT_CONN_RATE);
+	mg_tel_limit_drop(b, 0, MG_TEL_LIMIT_CONN_RATE);
+	mg_tel_limit_drop(b, 5, MG_TEL_LIMIT_PKT_RATE);
+	mg_tel_limit_drop(b, MG_TEL_MAX_LIMITS, MG_TEL_LIMIT_CONNS); /* none */
+	mg_tel_half_open(a, 40);
+	mg_tel_half_open(b, 70);
+	mg_tel_half_open(b, 20); /* a peak stays */
 
 	text = render();
 	promtool_check(text);
@@ -884,6 +914,24 @@ test_prometheus_text(void **state)
 	assert_line(text, "meshgate_flow_table_capacity 1024");
 	assert_line(text, "meshgate_l7_held_heads 2");
 	assert_line(text, "meshgate_l7_held_heads_capacity 64");
+	assert_line(text, "meshgate_flows_half_open 3");
+	assert_line(text, "meshgate_flows_half_open_budget 256");
+	assert_line(text, "meshgate_flows_half_open_peak 70");
+	assert_line(text, "meshgate_limit_drops_total{limit=\"partners\","
+			  "source_workload=\"partner\",destination_service="
+			  "\"*\",reason=\"rate_limited_conn\"} 2");
+	assert_line(text, "meshgate_limit_drops_total{limit=\"partners\","
+			  "source_workload=\"partner\",destination_service="
+			  "\"*\",reason=\"conn_limit\"} 0");
+	assert_line(text, "meshgate_limit_drops_total{limit=\"qa-shop\","
+			  "source_workload=\"qa\",destination_service="
+			  "\"shop\",reason=\"rate_limited_pps\"} 1");
+	assert_line(text, "meshgate_limit_connections{limit=\"partners\","
+			  "source_workload=\"partner\",destination_service="
+			  "\"*\"} 12");
+	assert_line(text, "meshgate_limit_sources{limit=\"partners\","
+			  "source_workload=\"partner\",destination_service="
+			  "\"*\"} 3");
 	assert_line(text,
 		    "meshgate_backend_up{destination_service=\"shop\","
 		    "destination_version=\"v1\",backend=\"198.18.2.21:8080\"} "
@@ -907,8 +955,10 @@ test_prometheus_text(void **state)
 	free(text);
 	mg_telemetry_set_flows_fn(NULL, NULL);
 	mg_telemetry_set_backends_fn(NULL, NULL);
+	mg_telemetry_set_limits_fn(NULL, NULL);
 	text = render();
 	assert_null(strstr(text, "meshgate_flows{"));
+	assert_null(strstr(text, "meshgate_limit_"));
 	assert_null(strstr(text, "meshgate_flow_table_capacity"));
 	assert_null(strstr(text, "meshgate_backend_up"));
 	promtool_check(text);
@@ -1118,10 +1168,24 @@ test_dpdk_commands(void **state)
 	mg_telemetry_set_flows_fn(flows_cb, NULL);
 	r = tel_query("/meshgate/flows");
 	assert_has(r, "{\"/meshgate/flows\":{\"total\":10,\"capacity\":1024,"
-		      "\"l7_held\":2,\"l7_capacity\":64,"
-		      "\"states\":{\"syn_sent\":3,\"established\":7}}}");
+		      "\"l7_held\":2,\"l7_capacity\":64,\"half_open\":3,"
+		      "\"half_open_budget\":256,\"half_open_peak\":");
+	assert_has(r, "\"states\":{\"syn_sent\":3,\"established\":7}}}");
 	free(r);
 	mg_telemetry_set_flows_fn(NULL, NULL);
+	r = tel_query("/meshgate/limits"); /* no callback: no limits */
+	assert_has(r, "{\"/meshgate/limits\":{}}");
+	free(r);
+	mg_telemetry_set_limits_fn(limits_cb, NULL);
+	r = tel_query("/meshgate/limits");
+	assert_has(r, "{\"/meshgate/limits\":{\"partners\":{\"limit\":"
+		      "\"partners\",\"identity\":\"partner\",\"service\":\"*\",\"connections\":12,"
+		      "\"sources\":3,\"rate_limited_conn\":");
+	/* keys are made safe; the name is kept */
+	assert_has(r, "\"qa_shop\":{\"limit\":\"qa-shop\",\"identity\":"
+		      "\"qa\",\"service\":\"shop\",");
+	free(r);
+	mg_telemetry_set_limits_fn(NULL, NULL);
 	r = tel_query("/meshgate/histograms");
 	assert_has(r, "\"handshake_duration\":{\"le_50us\":0,");
 	assert_has(r, "\"le_500us\":0,\"le_1ms\":1,");
