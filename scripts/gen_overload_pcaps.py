@@ -27,6 +27,11 @@ tablefull.pcap (overload.conf) 1,024 connections established one after
               another fill flows.max; further SYNs are flow_table_full
               (no half-open one to evict), and the established
               connections go on.
+rate-q0.pcap, rate-q1.pcap
+              (overload_rate.conf) UDP queries of 40 flows of "bulk" to
+              dns, 30 in the first capture and 10 in the second: the two
+              queues of a port, replayed forever, each polled by its own
+              worker (test_two_workers_rate).
 overload.json per scenario: the frames meshgate must send, in order,
               with their bytes, the drop counters, the connections
               created and what --stats-json's "overload" object must say.
@@ -226,6 +231,16 @@ def tablefull_scenario():
 SCENARIOS = (limits_scenario, halfopen_scenario, tablefull_scenario)
 
 
+def rate_captures(outdir):
+    """Two captures of UDP queries from "bulk", 3 flows to 1."""
+    from gen_mesh_pcaps import write_pcap
+    for name, first, n in (("rate-q0.pcap", 0, 30), ("rate-q1.pcap", 30, 10)):
+        frames = [bytes(udp_pair("198.18.7.%d" % (10 + k), 33000 + k,
+                                 b"rate%d" % k)[0])
+                  for k in range(first, first + n)]
+        write_pcap(os.path.join(outdir, name), frames)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outdir")
@@ -235,6 +250,7 @@ def main(argv=None):
     for make in SCENARIOS:
         sc = make()
         manifest[sc.name] = sc.write(args.outdir)
+    rate_captures(args.outdir)
     with open(os.path.join(args.outdir, "overload.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     return 0

@@ -12,11 +12,12 @@ is); --stats-json's "overload" object is checked against them too."""
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from scapy.all import TCP, UDP, Ether
 
-from mgrun import REPO
+from mgrun import REPO, mg_telemetry
 from test_enforcement import check, replay
 
 GEN = REPO / "scripts" / "gen_overload_pcaps.py"
@@ -81,3 +82,54 @@ def test_table_full_of_established(mg, captures, tmp_path):
     check(run)
     check_overload(run)
     assert run.stats["drops"]["flow_table_full"] == 50
+
+
+RATE = 20000                    # packets a second: overload_rate.conf
+WINDOW_S = 10
+WARMUP_S = 2
+
+
+def test_two_workers_rate(mg, captures, tmp_path):
+    """One caller's packet rate (20,000/s) with its traffic on two queues,
+    each polled by its own worker (lcores 1 and 2, sharing a core),
+    offered far more than the rate: what is forwarded over 10 s of wall
+    time is the rate within +-5% (the bound of issue 11; the error comes
+    from the split between workers, re-made every 100 ms, and the
+    measurement's own start and end). Both workers forward a share."""
+    outdir, _manifest = captures
+    vdev = ",".join(["net_pcap0", "rx_pcap=%s" % (outdir / "rate-q0.pcap"),
+                     "rx_pcap=%s" % (outdir / "rate-q1.pcap"),
+                     "tx_pcap=/dev/null", "tx_pcap=/dev/null",
+                     "infinite_rx=1"])
+    prefix = mg.new_prefix()
+    argv = [mg.binary, "--no-huge", "--no-pci", "-m", "512",
+            "--file-prefix", prefix, "--lcores", "0@0,1@1,2@1",
+            "--log-level", "lib.*:error", "--vdev", vdev, "--",
+            "-f", str(REPO / "tests" / "configs" / "overload_rate.conf")]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        with mg_telemetry.connect_when_ready(prefix, "/meshgate/flows",
+                                             "total", 20, proc=proc) as tel:
+            time.sleep(WARMUP_S)
+            t0, s0 = time.monotonic(), tel.query("/meshgate/stats")
+            time.sleep(WINDOW_S)
+            t1, s1 = time.monotonic(), tel.query("/meshgate/stats")
+            lcores = tel.query("/meshgate/lcores")
+            limits = tel.query("/meshgate/limits")
+    finally:
+        proc.send_signal(2)
+        err = proc.communicate(timeout=20)[1].decode()
+    assert proc.returncode == 0, err
+    rate = (s1["tx"] - s0["tx"]) / (t1 - t0)
+    print("forwarded %.0f packets/s of %d, %d dropped in the window" % (
+        rate, RATE, s1["drops"]["rate_limited_pps"] -
+        s0["drops"]["rate_limited_pps"]))
+    assert abs(rate - RATE) <= 0.05 * RATE, rate
+    # offered far more than the rate, so the meter refused most
+    assert s1["drops"]["rate_limited_pps"] - \
+        s0["drops"]["rate_limited_pps"] > RATE * WINDOW_S
+    assert limits["bulk_pps"]["rate_limited_pps"] >= \
+        s1["drops"]["rate_limited_pps"]
+    workers = [lc for lc in lcores.values() if lc.get("role") == "worker"]
+    assert len(workers) == 2 and all(w["tx"] > 0 for w in workers), lcores
