@@ -19,15 +19,19 @@
 #       (tests/configs/bench.conf); the two meshgate_vs_* ratios.
 #   testpmd_5tswap_established_mpps, meshgate_established_mpps,
 #   meshgate_established_cycles_per_pkt [established]: established.pcap
-#       (10,000 SYNs to a service VIP, then 9 rounds of one 60-byte data
-#       segment per connection: all flow-table hits after the first loop)
+#       (10,000 connections to a service VIP with whole handshakes, the
+#       backend's SYN-ACKs included, then 9 rounds of one 60-byte data
+#       segment per connection: all flow-table hits after the first
+#       loop, which repeats the handshakes as challenged SYNs and
+#       duplicates, and the data as retransmissions inside the window)
 #       through testpmd 5tswap and through the service-mesh fast path
-#       (tests/configs/bench_mesh.conf: lookup, DNAT, MAC rewrite, count).
+#       (tests/configs/bench_mesh.conf, one-arm: lookup, connection
+#       tracking, DNAT, MAC rewrite, count).
 #       cycles_per_pkt is meshgate's busy_cycles delta over its rx delta,
 #       from the same two telemetry replies as the rate (busy_cycles
 #       covers whole poll rounds, TX flush and expiry included).
 #       meshgate_established_vs_5tswap_ratio divides by testpmd 5tswap on
-#       the same capture (a 100,000-frame preload can cost the rx side
+#       the same capture (a 120,000-frame preload can cost the rx side
 #       more than bench.pcap's 1,024 frames; both sides pay it);
 #       meshgate_established_vs_5tswap_bench_pcap_ratio divides by
 #       testpmd_5tswap_mpps (bench.pcap) instead.
@@ -133,7 +137,7 @@ once_pcap=$benchdir/est_once.pcap
 flood_pcap=$benchdir/synflood.pcap
 # What gen_bench_pcaps.py writes by default; the configs are sized for it.
 est_conns=10000
-est_frames=100000
+est_frames=120000
 new_syns=200000
 l7_est_conns=10000
 l7_est_requests=300000

@@ -10,10 +10,14 @@ scripts/profile.sh.
                        [--l7-conns N] [--l7-rounds R] [--l7-new-flows N]
 
 established.pcap  N connections (10,000) from allowed callers to the bench
-                  service's VIP: first the N SYNs, then R rounds (9) of one
-                  data segment per connection, each round in its own fixed
-                  order. Replayed with infinite_rx, every loop after the
-                  first is all flow-table hits; the first is R/(R+1) hits.
+                  service's VIP, one-arm with its one backend: whole
+                  handshakes (client SYN, backend SYN-ACK, client ACK) in
+                  blocks of 64 connections, then R rounds (9) of one data
+                  segment per connection, each round in its own fixed
+                  order. Replayed with infinite_rx, a loop after the first
+                  repeats the handshakes (a SYN on a live connection is
+                  challenged) and the data as retransmissions inside the
+                  window: all flow-table hits, R/(R+3) of them data.
 newflows.pcap     N distinct SYNs (200,000) to the same VIP: one new
                   connection per frame, replayed once.
 l7_established.pcap
@@ -149,24 +153,23 @@ def check(frames):
 
 
 def established_frames(conns, rounds):
-    syn = Template("S", b"")
-    data = Template("PA", b"mgbnch"[:DATA_LEN])
-    tuples = [tuple_of(i) for i in range(conns)]
+    tf = TcpFrames()
+    cs = [L7Conn(tf, i) for i in range(conns)]
     frames = []
-    for i, (src, sport) in enumerate(tuples):
-        frames.append(syn.build(src, sport, isn(i), 0, len(frames) & 0xFFFF))
+    for first in range(0, conns, L7_BLOCK):
+        block = cs[first:first + L7_BLOCK]
+        frames += [c.syn() for c in block] + \
+            [c.syn_ack() for c in block] + [c.ack() for c in block]
     rng = random.Random(SEED)
     order = list(range(conns))
     for r in range(rounds):
         # Each round in its own order: flow entries are allocated in SYN
         # order, and a replay in that order would walk memory linearly.
         rng.shuffle(order)
-        for i in order:
-            src, sport = tuples[i]
-            seq = (isn(i) + 1 + r * DATA_LEN) & 0xFFFFFFFF
-            frames.append(data.build(src, sport, seq, 1,
-                                     len(frames) & 0xFFFF))
-    check(frames[:3] + frames[conns:conns + 3] + frames[-3:])
+        frames += [cs[i]._client(PSH | ACK, b"mgbnch"[:DATA_LEN])
+                   for i in order]
+    assert all(len(f) == FRAME for f in frames)
+    check_l7(frames[:3] + frames[3 * conns:3 * conns + 3] + frames[-3:])
     return frames
 
 

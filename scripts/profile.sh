@@ -3,8 +3,9 @@
 # Copyright (c) 2026 meshgate authors
 #
 # Where the instructions of meshgate's service-mesh fast path go: callgrind
-# on a finite replay of build/bench/established.pcap (10,000 SYNs to a
-# service VIP, then 9 rounds of data segments: 90% flow-table hits) through
+# on a finite replay of build/bench/established.pcap (10,000 connections
+# to a service VIP, whole handshakes, then 9 rounds of data segments: 92%
+# flow-table hits) through
 # tests/configs/bench_mesh.conf, single core (-l 0: everything on one
 # thread), --no-huge, --exit-on-idle. Prints `PROFILE <stage> <instructions
 # per packet>`, then a table with shares on stderr. Not part of bench.sh.
@@ -26,7 +27,7 @@
 # ("rte_eth_rx_burst:net_pcap"). A function reached from several stages
 # is shared among them in proportion to their calls' inclusive costs.
 # "admit" is the first packet of each connection only (classification,
-# backend choice, flow insert; 10% of this capture's packets), and
+# backend choice, flow insert; 8% of this capture's packets), and
 # "total_hits" is the total without it. The rx side here is a pcap *file*
 # read (pcap_next_ex, one copy per frame); bench.sh's infinite_rx replays
 # from memory instead.
@@ -35,6 +36,8 @@
 #   MESHGATE_BIN   binary to profile; default: build-prof/app/meshgate,
 #                  configured here (--buildtype=debugoptimized: -O2 -g)
 #   PROFILE_IDLE_MS  short and long idle tails, ms ("200 1000")
+#   PROFILE_CONF, PROFILE_PCAP  another config and capture (a replay once:
+#                  sequence numbers that move on, e.g. est_once.pcap)
 #   PROFILE_OUT    keep the callgrind files and stats JSON in this folder
 #                  (for callgrind_annotate)
 
@@ -42,8 +45,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
-conf=$root/tests/configs/bench_mesh.conf
-capture=$root/build/bench/established.pcap
+conf=${PROFILE_CONF:-$root/tests/configs/bench_mesh.conf}
+capture=${PROFILE_PCAP:-$root/build/bench/established.pcap}
 builddir=$root/build-prof
 read -r idle_short idle_long <<<"${PROFILE_IDLE_MS:-200 1000}"
 run_limit=900                   # s, bound on one valgrind run
