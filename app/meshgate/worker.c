@@ -741,8 +741,7 @@ limit_admit(struct mg_worker *w, const struct mg_ruleset_limit *l,
 			}
 		}
 	}
-	v = mg_limit_admit(lt, w->qsbr_id, mg_limit_bucket(lt, l->id), &l->all,
-			   w->now);
+	v = mg_limit_admit(lt, w->qsbr_id, l->bucket, &l->all, w->now);
 	if (v == MG_LIMIT_OK)
 		return true;
 	mg_limit_release(lt, *src);
@@ -760,17 +759,18 @@ limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
 	struct mg_limit_table *lt = w->dp->limits;
 	const struct mg_ruleset_limit *l;
 
+	/* NULL: a reload took the limit away */
 	l = mg_ruleset_limit_by_id(rs, f->limit);
-	if (l == NULL)
-		return true; /* a reload took the limit away */
-	if (f->limit_src != MG_LIMIT_NONE && l->per_source &&
+	if (l == NULL || likely(!l->meter_all && !l->meter_source))
+		return true;
+	if (l->meter_source && f->limit_src != MG_LIMIT_NONE &&
 	    !mg_limit_packet(lt, w->qsbr_id, f->limit_src, &l->source,
 			     m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
-	if (!mg_limit_packet(lt, w->qsbr_id, mg_limit_bucket(lt, l->id),
-			     &l->all, m->pkt_len, w->now)) {
+	if (l->meter_all && !mg_limit_packet(lt, w->qsbr_id, l->bucket,
+					     &l->all, m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
@@ -808,8 +808,7 @@ admit_cancel(struct mg_worker *w, const struct mg_ruleset_limit *l,
 	if (half_open)
 		mg_flow_half_open_cancel(w->dp->flows);
 	if (l != NULL) {
-		mg_limit_release(w->dp->limits,
-				 mg_limit_bucket(w->dp->limits, l->id));
+		mg_limit_release(w->dp->limits, l->bucket);
 		mg_limit_release(w->dp->limits, src);
 	}
 }
@@ -833,6 +832,7 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	/* closed (both FINs, or a RST): no longer a concurrent one */
 	if (unlikely(f->limit_held) && tcp &&
+	    (info->tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) &&
 	    mg_flow_state(w->dp->flows, f) >= MG_FLOW_TIME_WAIT)
 		limit_end(w, f);
 	/* after tracking: only packets the connection takes count */

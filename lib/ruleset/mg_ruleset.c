@@ -1395,7 +1395,10 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 			return -ENOSPC;
 		}
 		l->id = (uint32_t)id;
+		l->bucket = mg_limit_bucket(t, l->id);
 		l->per_source = lc->per_source;
+		l->meter_all = lc->all.pkt.rate != 0;
+		l->meter_source = lc->per_source && lc->source.pkt.rate != 0;
 		if (limit_params(&l->all, &lc->all) < 0 ||
 		    (lc->per_source &&
 		     limit_params(&l->source, &lc->source) < 0)) {

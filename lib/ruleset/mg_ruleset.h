@@ -117,7 +117,10 @@ struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
 /** A limit on a caller's traffic, compiled from the config's "limits". */
 struct mg_ruleset_limit {
 	uint32_t id;	 /**< in the limit table: stable across reloads */
+	uint32_t bucket; /**< the identity's bucket (mg_limit_bucket()) */
 	bool per_source; /**< each source address has a budget too */
+	/** packets or bytes are metered: for the identity, per source */
+	bool meter_all, meter_source;
 	struct mg_limit_params all;    /**< the identity as a whole */
 	struct mg_limit_params source; /**< each source address */
 };
