@@ -31,8 +31,6 @@
 /* How often the control tick looks at the counters. */
 #define TICK_US 10000
 
-RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
-
 struct options {
 	const char *conf_path;
 	const char *stats_json;

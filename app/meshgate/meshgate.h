@@ -148,4 +148,27 @@ void mg_worker_free(struct mg_worker *w);
 /** The run-to-completion loop; returns when *w->quit becomes true. */
 int mg_worker_main(void *arg);
 
+/**
+ * One received burst through the whole per-packet decision, as the loop
+ * handles it: parse, flow lookup, admission, NAT, layer-7 inspection,
+ * resets, ARP/ND and echo. For harnesses that drive a worker without a
+ * NIC (tests/fuzz); the loop itself does not call it.
+ *
+ * The caller does what the loop does around it: sets w->now, runs
+ * w->pending (mg_neigh_pending_run()), flushes w->txb, expires flows
+ * and reports RCU quiescence.
+ *
+ * @param w     Worker context.
+ * @param port  Index of the port the frames came in on (< w->n_ports).
+ * @param pkts  Frames; each is consumed: sent (into w->txb), parked in
+ *              w->pending or freed.
+ * @param n     Number of frames.
+ * @return Frames consumed: min(n, MG_CONF_MAX_BURST), or 0 for a port
+ *         index out of range; the caller keeps the rest.
+ *
+ * Thread safety: the worker's own thread only, as the loop.
+ */
+uint16_t mg_worker_process(struct mg_worker *w, uint16_t port,
+			   struct rte_mbuf **pkts, uint16_t n);
+
 #endif /* MESHGATE_H */

@@ -741,3 +741,15 @@ mg_worker_main(void *arg)
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
 	return 0;
 }
+
+uint16_t
+mg_worker_process(struct mg_worker *w, uint16_t port, struct rte_mbuf **pkts,
+		  uint16_t n)
+{
+	if (port >= w->n_ports)
+		return 0;
+	n = RTE_MIN(n, (uint16_t)BURST_MAX);
+	process_burst(w, __atomic_load_n(&w->dp->ruleset, __ATOMIC_ACQUIRE),
+		      port, pkts, n);
+	return n;
+}
