@@ -238,6 +238,11 @@ icmp_set_type(uint8_t *icmp, uint8_t type)
 	memcpy(&new_word, icmp, sizeof(new_word));
 	memcpy(&cksum, icmp + 2, sizeof(cksum));
 	cksum = mg_cksum_adjust(cksum, &old_word, &new_word, 2);
+	/* RFC 1624 eqn. 3 gives 0 where the message now sums to +0 (an
+	 * all-zero echo reply): only ~0 verifies there, and it verifies
+	 * wherever 0 does */
+	if (cksum == 0)
+		cksum = 0xffff;
 	memcpy(icmp + 2, &cksum, sizeof(cksum));
 }
 
