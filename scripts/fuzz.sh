@@ -151,8 +151,9 @@ junit_write() {
 
 # run_target TARGET: fuzz it for $budget; 0, or 1 with the finding told.
 run_target() {
-	local t=$1 run=$out/run/$t find=$out/findings/$t
-	local log rc start secs execs rate seeds art repro report
+	local t=$1
+	local run=$out/run/$t find=$out/findings/$t
+	local log rc start secs execs rate seeds art report
 	settings "$t"
 	mkdir -p "$run" "$out/grown/$t"
 	rm -rf "$find" && mkdir -p "$find"
@@ -253,7 +254,9 @@ done
 [ ${#budget[@]} -gt 0 ] || budget=("-max_total_time=${FUZZ_SECONDS:-60}")
 
 if [ $mode = replay ]; then
-	[ ${#chosen[@]} -ge 2 ] && is_target "${chosen[0]}" || usage
+	if [ ${#chosen[@]} -lt 2 ] || ! is_target "${chosen[0]}"; then
+		usage
+	fi
 	t=${chosen[0]}
 	files=()
 	for f in "${chosen[@]:1}"; do files+=("$(realpath "$f")"); done
