@@ -204,7 +204,7 @@ selftest() {
 	local inj log start secs fails=0
 	settings decision
 	mkdir -p "$out/run/selftest"
-	for inj in leak double cksum flow; do
+	for inj in leak double cksum flow vip; do
 		log=$out/run/selftest/$inj.log
 		start=$(date +%s)
 		set +e

@@ -15,14 +15,16 @@
  * pool's in-use count is the parked packets' once TX is flushed and the
  * output drained: a leak or a double free moves it); every output frame
  * parses and its IPv4 header and L4 checksums verify (summed here) unless
- * its input's were left wrong on purpose. After each input: every flow
- * is reachable by both its keys, leaves by a real port, and a flow
- * stamped with the ruleset in force holds the service and caller that
- * ruleset gives its key (no index into a freed or older ruleset); no two
- * flows hold one layer-7 buffer. Layer-7 code that kept a pointer into
- * a freed ruleset is an ASan report (its Hyperscan state is malloc'd).
- * check_flow() is the place for further per-flow invariants: it sees
- * every live flow after every input, for the cost of one table walk.
+ * its input's were left wrong on purpose; no TCP or UDP frame from a
+ * caller leaves still addressed to a service (every connection is NATed
+ * or dropped; see virtual_dst() for the one exemption). After each input: every
+ * flow is reachable by both its keys, leaves by a real port, and a flow stamped
+ * with the ruleset in force holds the service and caller that ruleset gives its
+ * key (no index into a freed or older ruleset); no two flows hold one layer-7
+ * buffer. Layer-7 code that kept a pointer into a freed ruleset is an ASan
+ * report (its Hyperscan state is malloc'd). check_flow() is the place for
+ * further per-flow invariants: it sees every live flow after every input, for
+ * the cost of one table walk.
  *
  * Input: records, each a 4-byte header then a frame.
  *   [0..1]  frame length, big endian (0: no frame, the record only
@@ -44,7 +46,7 @@
  * needs earlier inputs' state replays from that much of the journal
  * alone: `MG_FUZZ_REPLAY=1 fuzz_decision JOURNAL` (every reload it holds
  * is honoured). scripts/fuzz.sh cuts it and prints the command.
- * MG_FUZZ_INJECT=leak|double|cksum|flow breaks one invariant on
+ * MG_FUZZ_INJECT=leak|double|cksum|flow|vip breaks one invariant on
  * purpose, to show that its check fires.
  */
 
@@ -106,7 +108,8 @@ enum inject {
 	INJECT_LEAK,
 	INJECT_DOUBLE,
 	INJECT_CKSUM,
-	INJECT_FLOW
+	INJECT_FLOW,
+	INJECT_VIP
 };
 
 static struct {
@@ -221,6 +224,28 @@ sent_as_is(const struct rte_mbuf *m)
 	return false;
 }
 
+/*
+ * Whether @p t is addressed to a service by a source that is not the
+ * gateway's. Known gap, left to admission (app/meshgate/worker.c): a
+ * caller that claims one of the gateway's or a service's addresses as
+ * its source is admitted like any other, and its backend's replies go
+ * back to that address; the exemption is that case only.
+ */
+static bool
+virtual_dst(const struct mg_5tuple *t)
+{
+	const struct mg_ruleset *rs =
+		__atomic_load_n(&state.dp.ruleset, __ATOMIC_ACQUIRE);
+	uint16_t service, identity;
+	struct mg_addr src;
+
+	if (!mg_ruleset_resolve(rs, t, &service, &identity))
+		return false;
+	src.family = t->family;
+	memcpy(src.bytes, t->src, sizeof(src.bytes));
+	return !mg_ruleset_is_local(rs, 0, &src);
+}
+
 static void
 check_output(struct rte_mbuf *m)
 {
@@ -235,7 +260,20 @@ check_output(struct rte_mbuf *m)
 	r = mg_pkt_parse(m, &info);
 	FZ_CHECK(r == MG_DROP_NONE, "an output frame does not parse: %s",
 		 mg_drop_reason_name(r));
-	if (info.l3 == MG_L3_ARP || sent_as_is(m))
+	if (info.l3 == MG_L3_ARP)
+		return;
+	/* a caller's connection to a service leaves NATed to a backend, or
+	 * not at all: nothing from outside gets past the gateway still
+	 * addressed to a service */
+	if (state.inject == INJECT_VIP && info.tuple.family == 4) {
+		/* as if forwarded without its NAT: to shop's 198.19.0.10:80 */
+		memcpy(info.tuple.dst, (const uint8_t[]){ 198, 19, 0, 10 }, 4);
+		info.tuple.dport = rte_cpu_to_be_16(80);
+	}
+	if (info.tuple.proto == IPPROTO_TCP || info.tuple.proto == IPPROTO_UDP)
+		FZ_CHECK(!virtual_dst(&info.tuple),
+			 "a frame left for a service's virtual address");
+	if (sent_as_is(m))
 		return;
 	if (state.inject == INJECT_CKSUM)
 		p[info.payload_off - 1] ^= 1;
@@ -520,8 +558,8 @@ check_tables(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const char *const inject[] = { "", "leak", "double", "cksum",
-					      "flow" };
+	static const char *const inject[] = { "",      "leak", "double",
+					      "cksum", "flow", "vip" };
 	struct mg_conf_errors *errs = malloc(sizeof(*errs));
 	const char *names[2] = { MG_FUZZ_DIR "/decision.conf",
 				 MG_FUZZ_DIR "/decision_reload.conf" };
