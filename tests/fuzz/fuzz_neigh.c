@@ -17,8 +17,8 @@
  * reply keeps checksums that were valid; the gateway's own addresses
  * never enter the cache, whatever a frame claims; a neighbour frame
  * failing RFC 4861's checks (hop limit, code, checksum) changes no
- * entry; every entry holds a station MAC; a request parses and asks for
- * the right address.
+ * entry; the entry a frame names holds a station MAC, if any; a request
+ * parses and asks for the right address.
  *
  * Input: a 1-byte header, then the frame.
  *   [0]  bits 0-1 NIC IP checksum verdict, 2-3 L4 verdict (unknown, bad,
