@@ -15,6 +15,9 @@ packages=(
 	# the /metrics tests: promtool and a real server, started on loopback
 	# by the tests themselves (Debian also enables a system service)
 	prometheus
+	# fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer
+	# runtimes, llvm-symbolizer for readable reports
+	clang libclang-rt-14-dev llvm
 	# tooling and profiling
 	clang-format valgrind
 )

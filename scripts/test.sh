@@ -3,7 +3,10 @@
 # Sets up a fresh Debian 12 machine (packages, builds) and runs every
 # test: cmocka unit suites in the release and ASan/UBSan builds, then the
 # packet-level pytest suites against the release binary and, for the
-# replays, the sanitizer binary. Ends with "N passed, N failed, N skipped".
+# replays, the sanitizer binary, then every libFuzzer target for
+# FUZZ_SECONDS (30) and the self-test of the decision target's checks
+# (scripts/fuzz.sh: one testcase each; a finding fails and prints its
+# reproducer). Ends with "N passed, N failed, N skipped".
 # A skipped test fails the run (CI runs as root with everything installed,
 # so a skip there is an end-to-end test that silently did not run) unless
 # MG_ALLOW_SKIPS=1. A test whose fixture teardown errs (e.g. the e2e
@@ -40,6 +43,19 @@ MESHGATE_BIN=$PWD/build-asan/app/meshgate run_pytest py-asan \
 	tests/py/test_replay.py tests/py/test_mesh_replay.py \
 	tests/py/test_l7_replay.py tests/py/test_metrics.py \
 	tests/py/test_enforcement.py tests/py/test_overload.py
+
+# fuzz.sh writes its testcases itself; one that stops before (a build
+# that fails) must still count as a failure
+run_fuzz() {
+	local name=$1
+	shift
+	scripts/fuzz.sh "$@" --junit "$out/$name.xml" ||
+		[ -f "$out/$name.xml" ] ||
+		printf '<testsuite name="%s"><testcase classname="fuzz" name="%s"><failure message="scripts/fuzz.sh stopped before any target ran"/></testcase></testsuite>\n' \
+			"$name" "$name" >"$out/$name.xml"
+}
+run_fuzz fuzz --seconds "${FUZZ_SECONDS:-30}"
+run_fuzz fuzz-selftest --selftest
 
 /usr/bin/python3 - "$out"/*.xml <<'PY'
 import os

@@ -19,6 +19,8 @@
 
 #include "meshgate.h"
 
+RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
+
 /* Neighbours cached per gateway; far more than an edge segment holds. */
 #define NEIGH_MAX	  4096
 #define NEIGH_REACHABLE_S 30

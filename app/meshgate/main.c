@@ -42,8 +42,6 @@
  * the estimate, for the -m or hugepages --check-config suggests. */
 #define EAL_OWN_BYTES (8u << 20)
 
-RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
-
 struct options {
 	const char *conf_path;
 	const char *stats_json;

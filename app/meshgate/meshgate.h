@@ -231,4 +231,46 @@ void mg_worker_free(struct mg_worker *w);
 /** The run-to-completion loop; returns when *w->quit becomes true. */
 int mg_worker_main(void *arg);
 
+/**
+ * One received burst through the whole per-packet decision, as the loop
+ * handles it: parse, flow lookup, admission, NAT, layer-7 inspection,
+ * resets, ARP/ND and echo. For harnesses that drive a worker without a
+ * NIC (tests/fuzz); the loop itself does not call it.
+ *
+ * The caller does what the loop does around it: sets w->now, runs
+ * w->pending (mg_neigh_pending_run()), flushes w->txb, expires flows
+ * and reports RCU quiescence.
+ *
+ * @param w     Worker context.
+ * @param port  Index of the port the frames came in on (< w->n_ports).
+ * @param pkts  Frames; each is consumed: sent (into w->txb), parked in
+ *              w->pending or freed.
+ * @param n     Number of frames.
+ * @return Frames consumed: min(n, MG_CONF_MAX_BURST), or 0 for a port
+ *         index out of range; the caller keeps the rest.
+ *
+ * Thread safety: the worker's own thread only, as the loop.
+ */
+uint16_t mg_worker_process(struct mg_worker *w, uint16_t port,
+			   struct rte_mbuf **pkts, uint16_t n);
+
+/**
+ * Release the packets parked in w->pending whose next hop resolved (they
+ * go on as if just received on the port they came in on) or timed out
+ * (dropped as neigh_timeout, a connect failure for the backend), as the
+ * loop does once a round.
+ *
+ * Thread safety: the worker's own thread only, as the loop.
+ */
+void mg_worker_run_parked(struct mg_worker *w);
+
+/**
+ * Drop every datagram still being reassembled (counted as frag_timeout),
+ * as the loop does when it stops; harnesses call it to account for
+ * every mbuf.
+ *
+ * Thread safety: the worker's own thread only, as the loop.
+ */
+void mg_worker_drop_fragments(struct mg_worker *w);
+
 #endif /* MESHGATE_H */

@@ -1422,6 +1422,25 @@ retry_parked(void *arg, struct rte_mbuf *m, uint8_t port,
 	process_burst(w, c->rs, w->out[port], &m, 1);
 }
 
+void
+mg_worker_drop_fragments(struct mg_worker *w)
+{
+	/* datagrams still incomplete are dropped, and counted so */
+	while (frag_expire(w, UINT64_MAX) != 0)
+		;
+}
+
+void
+mg_worker_run_parked(struct mg_worker *w)
+{
+	struct retry_ctx rc = {
+		w, __atomic_load_n(&w->dp->ruleset, __ATOMIC_ACQUIRE)
+	};
+
+	mg_neigh_pending_run(&w->pending, w->dp->neigh, w->now, retry_parked,
+			     &rc);
+}
+
 int
 mg_worker_main(void *arg)
 {
@@ -1452,12 +1471,8 @@ mg_worker_main(void *arg)
 			rx += n;
 			process_burst(w, rs, p, pkts, n);
 		}
-		if (unlikely(w->pending.count != 0)) {
-			struct retry_ctx rc = { w, rs };
-
-			mg_neigh_pending_run(&w->pending, dp->neigh, w->now,
-					     retry_parked, &rc);
-		}
+		if (unlikely(w->pending.count != 0))
+			mg_worker_run_parked(w);
 		frag_expire(w, w->now);
 		/* Flush once per round: batches across ports, bounded
 		 * latency (one poll round) without a drain timer. */
@@ -1482,10 +1497,20 @@ mg_worker_main(void *arg)
 		    ++rounds % CONTROL_EVERY == 0)
 			w->control(w->control_arg, w->qsbr_id);
 	}
-	/* datagrams still incomplete are dropped, and counted so */
-	while (frag_expire(w, UINT64_MAX) != 0)
-		;
+	mg_worker_drop_fragments(w);
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
 	return 0;
+}
+
+uint16_t
+mg_worker_process(struct mg_worker *w, uint16_t port, struct rte_mbuf **pkts,
+		  uint16_t n)
+{
+	if (port >= w->n_ports)
+		return 0;
+	n = RTE_MIN(n, (uint16_t)BURST_MAX);
+	process_burst(w, __atomic_load_n(&w->dp->ruleset, __ATOMIC_ACQUIRE),
+		      port, pkts, n);
+	return n;
 }

@@ -596,14 +596,12 @@ get_addr(struct loader *ld, const config_setting_t *g, const char *key,
 	}
 }
 
-/* Reads a libconfig file, reporting I/O and syntax errors as FILE:LINE. */
+/* Reports why libconfig could not read @p path (I/O or syntax, as
+ * FILE:LINE) and releases @p cfg. */
 static bool
-read_file(struct loader *ld, config_t *cfg, const char *path,
-	  const config_setting_t *from)
+read_failed(struct loader *ld, config_t *cfg, const char *path,
+	    const config_setting_t *from)
 {
-	config_init(cfg);
-	if (config_read_file(cfg, path) == CONFIG_TRUE)
-		return true;
 	if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {
 		if (from != NULL)
 			err_at(ld, from, "cannot read '%s': %s", path,
@@ -619,6 +617,48 @@ read_file(struct loader *ld, config_t *cfg, const char *path,
 	}
 	config_destroy(cfg);
 	return false;
+}
+
+/* Reads a libconfig file, reporting I/O and syntax errors as FILE:LINE. */
+static bool
+read_file(struct loader *ld, config_t *cfg, const char *path,
+	  const config_setting_t *from)
+{
+	config_init(cfg);
+	if (config_read_file(cfg, path) == CONFIG_TRUE)
+		return true;
+	return read_failed(ld, cfg, path, from);
+}
+
+/*
+ * Reads @p len bytes of config text, exactly as config_read_file() would
+ * read a file holding them (a NUL byte is a syntax error, not the end);
+ * errors name @p name.
+ */
+static bool
+read_text(struct loader *ld, config_t *cfg, const char *name, const char *text,
+	  size_t len)
+{
+	FILE *f;
+	int ok;
+
+	config_init(cfg);
+	/* fmemopen() refuses an empty buffer */
+	if (len == 0) {
+		if (config_read_string(cfg, "") == CONFIG_TRUE)
+			return true;
+		return read_failed(ld, cfg, name, NULL);
+	}
+	f = fmemopen((void *)(uintptr_t)text, len, "r");
+	if (f == NULL) {
+		report(ld, name, 0, "cannot read the text: %s",
+		       strerror(errno));
+		config_destroy(cfg);
+		return false;
+	}
+	ok = config_read(cfg, f);
+	fclose(f);
+	return ok == CONFIG_TRUE || read_failed(ld, cfg, name, NULL);
 }
 
 /* Profile names become file names: keep them to [a-z0-9_-]. */
@@ -2970,9 +3010,11 @@ load_telemetry(struct loader *ld, const config_setting_t *root,
 	t->port = b.port;
 }
 
-struct mg_conf *
-mg_conf_load(const char *path, const char *drivers_dir,
-	     struct mg_conf_errors *errs)
+/* mg_conf_load() of the file @p path, or of @p len bytes at @p text
+ * (when not NULL) named @p path. */
+static struct mg_conf *
+conf_load(const char *path, const char *text, size_t len,
+	  const char *drivers_dir, struct mg_conf_errors *errs)
 {
 	static const char *const keys[] = { "mode",	  "burst",
 					    "mempool",	  "ports",
@@ -3000,7 +3042,8 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	snprintf(conf->path, sizeof(conf->path), "%s", path);
 	conf->burst = 32;
 	conf->mbuf_cache = 256;
-	if (!read_file(&ld, &cfg, path, NULL)) {
+	if (text != NULL ? !read_text(&ld, &cfg, path, text, len)
+			 : !read_file(&ld, &cfg, path, NULL)) {
 		mg_conf_free(conf);
 		return NULL;
 	}
@@ -3038,6 +3081,22 @@ mg_conf_load(const char *path, const char *drivers_dir,
 		return NULL;
 	}
 	return conf;
+}
+
+struct mg_conf *
+mg_conf_load(const char *path, const char *drivers_dir,
+	     struct mg_conf_errors *errs)
+{
+	return conf_load(path, NULL, 0, drivers_dir, errs);
+}
+
+struct mg_conf *
+mg_conf_load_string(const char *text, size_t len, const char *name,
+		    const char *drivers_dir, struct mg_conf_errors *errs)
+{
+	if (text == NULL)
+		text = "";
+	return conf_load(name, text, len, drivers_dir, errs);
 }
 
 void

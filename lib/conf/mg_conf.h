@@ -446,6 +446,30 @@ struct mg_conf *mg_conf_load(const char *path, const char *drivers_dir,
 			     struct mg_conf_errors *errs);
 
 /**
+ * Load and validate a configuration held in memory, exactly as
+ * mg_conf_load() would load a file holding the same bytes (a NUL byte
+ * is a syntax error there too). For callers that have the text already
+ * and for the config fuzzer, which loads millions of them.
+ *
+ * @param text          The config text; need not end with a NUL. NULL
+ *                      with @p len 0 is an empty config.
+ * @param len           Its length in bytes.
+ * @param name          The name errors carry ("NAME:LINE: message") and
+ *                      the config's path: a relative drivers_conf_dir
+ *                      is taken from its folder. @include names are
+ *                      taken as a file's would be (from the process's
+ *                      working directory).
+ * @param drivers_dir   As for mg_conf_load().
+ * @param errs          Receives the errors; must not be NULL.
+ * @return As mg_conf_load().
+ *
+ * Thread safety: reentrant; call from the control plane only.
+ */
+struct mg_conf *mg_conf_load_string(const char *text, size_t len,
+				    const char *name, const char *drivers_dir,
+				    struct mg_conf_errors *errs);
+
+/**
  * Hyperscan compile flags for patterns of @p field (HS_FLAG_CASELESS for
  * host and SNI, as DNS names are, and for upgrade protocols, which
  * servers compare caselessly), without HS_FLAG_SINGLEMATCH. The

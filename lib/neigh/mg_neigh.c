@@ -291,6 +291,11 @@ icmp_set_type(uint8_t *icmp, uint8_t type)
 	memcpy(&new_word, icmp, sizeof(new_word));
 	memcpy(&cksum, icmp + 2, sizeof(cksum));
 	cksum = mg_cksum_adjust(cksum, &old_word, &new_word, 2);
+	/* RFC 1624 eqn. 3 gives 0 where the message now sums to +0 (an
+	 * all-zero echo reply): only ~0 verifies there, and it verifies
+	 * wherever 0 does */
+	if (cksum == 0)
+		cksum = 0xffff;
 	memcpy(icmp + 2, &cksum, sizeof(cksum));
 }
 
@@ -1048,7 +1053,10 @@ mg_neigh_input(struct mg_neigh_table *t, struct rte_mbuf *m,
 	if (info->l3 == MG_L3_ARP)
 		return arp_input(t, m, info, port_mac, is_local, ctx, now,
 				 conflicts);
-	if (info->l3 == MG_L3_IPV6 && info->tuple.proto == IPPROTO_ICMPV6)
+	/* RFC 6980 5: neighbour discovery in a fragment, or reassembled
+	 * from fragments (a chain), is not neighbour discovery */
+	if (info->l3 == MG_L3_IPV6 && info->tuple.proto == IPPROTO_ICMPV6 &&
+	    info->frag == 0 && m->nb_segs == 1)
 		return nd_input(t, m, info, port_mac, is_local, ctx, now,
 				conflicts);
 	return MG_NEIGH_NOT_NEIGH;
@@ -1129,6 +1137,10 @@ bool
 mg_neigh_echo_reply(struct rte_mbuf *m, const struct mg_pkt_info *info,
 		    const struct rte_ether_addr *port_mac)
 {
+	/* a fragment's ICMP header may be in another one; a datagram
+	 * reassembled has it in its first segment */
+	if (info->frag != 0)
+		return false;
 	if (info->l3 == MG_L3_IPV4 && info->tuple.proto == IPPROTO_ICMP)
 		return echo4_reply(m, info, port_mac);
 	if (info->l3 == MG_L3_IPV6 && info->tuple.proto == IPPROTO_ICMPV6)

@@ -176,6 +176,8 @@ enum mg_neigh_result {
  * believed. A request for a local address becomes the reply in place,
  * from @p port_mac; its sender is not learned (RFC 826 would: an
  * unauthenticated request would then steer our traffic to its sender).
+ * ICMPv6 in a fragment or reassembled from fragments is not neighbour
+ * discovery (RFC 6980): MG_NEIGH_NOT_NEIGH.
  *
  * @param conflicts  The caller's counter (its lcore's, one writer): one
  *                   more for each claim that contradicts a known entry.
@@ -194,7 +196,8 @@ enum mg_neigh_result mg_neigh_input(struct mg_neigh_table *t,
  * Turn an ICMP echo request (IPv4) or ICMPv6 echo request addressed to
  * the gateway into its reply, in place (addresses, MACs, type, checksum).
  *
- * @return true if @p m was an echo request and is now the reply.
+ * @return true if @p m was an echo request and is now the reply; false
+ *         for anything else, fragments included (reassemble them first).
  */
 bool mg_neigh_echo_reply(struct rte_mbuf *m, const struct mg_pkt_info *info,
 			 const struct rte_ether_addr *port_mac);

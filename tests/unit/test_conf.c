@@ -221,6 +221,120 @@ test_bad_profile_names_its_file(void **state)
 	assert_memory_equal(errs.msg[0], expect, strlen(expect));
 }
 
+/* Reads @p path whole into a malloc'd buffer; *len gets its size. */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	buf = malloc((size_t)n);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* Two loads of one config are equal: patterns by text, the rest byte
+ * for byte. */
+static void
+assert_same_conf(struct mg_conf *a, struct mg_conf *b)
+{
+	struct mg_l7_pattern *pa = a->patterns, *pb = b->patterns;
+	uint32_t i;
+
+	assert_int_equal(a->n_patterns, b->n_patterns);
+	for (i = 0; i < a->n_patterns; i++) {
+		assert_string_equal(pa[i].regex, pb[i].regex);
+		assert_int_equal(pa[i].line, pb[i].line);
+	}
+	a->patterns = NULL;
+	b->patterns = NULL;
+	assert_memory_equal(a, b, sizeof(*a));
+	a->patterns = pa;
+	b->patterns = pb;
+}
+
+/* Text in memory loads as the file holding it would, under its name. */
+static void
+test_load_string(void **state)
+{
+	static const char nul[] = "mode = \"one-arm\";\n\0ports = ();\n";
+	const char *path = "configs/mesh-example.conf";
+	struct mg_conf *file, *mem;
+	char expect[PATH_MAX + 32], msg[MG_CONF_ERROR_LEN];
+	const char *lit;
+	size_t len;
+	char *text;
+	FILE *f;
+
+	(void)state;
+	text = slurp(path, &len);
+	file = mg_conf_load(path, MG_DRIVERS_CONF_DIR, &errs);
+	assert_non_null(file);
+	/* not NUL-terminated: the length alone bounds it */
+	mem = mg_conf_load_string(text, len, path, MG_DRIVERS_CONF_DIR, &errs);
+	assert_non_null(mem);
+	assert_int_equal(errs.n, 0);
+	assert_same_conf(file, mem);
+	mg_conf_free(file);
+	mg_conf_free(mem);
+	free(text);
+
+	/* errors carry the name and the line */
+	lit = "ports = (\n { name = \"a\"; profile = \"pcap\"; }\n);\n";
+	assert_null(mg_conf_load_string(lit, strlen(lit), "mem.conf",
+					MG_DRIVERS_CONF_DIR, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "mem.conf:2: a port needs 'device'");
+
+	/* a NUL is a syntax error where it stands, as in a file */
+	assert_null(mg_conf_load_string(nul, sizeof(nul) - 1, "nul.conf",
+					MG_DRIVERS_CONF_DIR, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_memory_equal(errs.msg[0], "nul.conf:2: syntax error",
+			    strlen("nul.conf:2: syntax error"));
+	/* ... and the same bytes in a file say the same */
+	snprintf(msg, sizeof(msg), "%s", errs.msg[0]);
+	snprintf(expect, sizeof(expect), "%s/nul.conf", mg_test_tmpdir);
+	f = fopen(expect, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(nul, 1, sizeof(nul) - 1, f), sizeof(nul) - 1);
+	fclose(f);
+	assert_null(mg_conf_load(expect, MG_DRIVERS_CONF_DIR, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0] + strlen(expect),
+			    msg + strlen("nul.conf"));
+
+	/* empty text is an empty file; NULL with no length too */
+	assert_null(mg_conf_load_string(NULL, 0, "empty.conf",
+					MG_DRIVERS_CONF_DIR, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0],
+			    "empty.conf: the config needs 'ports'");
+
+	/* a relative drivers_conf_dir is taken from the name's folder */
+	snprintf(expect, sizeof(expect), "%s/memprof", mg_test_tmpdir);
+	assert_int_equal(mkdir(expect, 0700), 0);
+	mg_test_write_file("memprof/p.conf", "rx_desc = 256;\n");
+	snprintf(expect, sizeof(expect), "%s/any.conf", mg_test_tmpdir);
+	lit = "drivers_conf_dir = \"memprof\";\nports = ({ name = \"a\"; "
+	      "device = \"d\"; profile = \"p\"; });\n";
+	mem = mg_conf_load_string(lit, strlen(lit), expect, MG_DRIVERS_CONF_DIR,
+				  &errs);
+	assert_non_null(mem);
+	assert_int_equal(mem->ports[0].profile.rx_desc, 256);
+	assert_string_equal(mem->path, expect);
+	mg_conf_free(mem);
+}
+
 /* Every profile shipped in drivers-conf/ loads cleanly. */
 static void
 test_bundled_profiles(void **state)
@@ -2238,6 +2352,7 @@ main(void)
 		cmocka_unit_test(test_port_rules),
 		cmocka_unit_test(test_missing_key_and_file),
 		cmocka_unit_test(test_bad_profile_names_its_file),
+		cmocka_unit_test(test_load_string),
 		cmocka_unit_test(test_bundled_profiles),
 		cmocka_unit_test(test_fragments_mss_mtu),
 		cmocka_unit_test(test_telemetry),

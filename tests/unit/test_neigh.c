@@ -1499,6 +1499,93 @@ test_echo_untagged(void **state)
 	assert_icmp6_cksum(rte_pktmbuf_mtod(m, uint8_t *), l3_off);
 }
 
+/*
+ * Regression (fuzz_neigh): an echo request whose ICMP message is zero
+ * but for its type (identifier 0, sequence 0, zero payload) — here with
+ * IPv4 options and a byte of padding, as the fuzzer sent it. Its reply
+ * sums to +0: the incremental update gave checksum 0, which no receiver
+ * accepts; it must be 0xffff.
+ */
+static void
+test_echo4_zero_message(void **state)
+{
+	static const uint8_t frame[] = {
+		0x02, 0x00, 0x89, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00,
+		0x00, 0x00, 0x01, 0x08, 0x00, 0x46, 0x00, 0x00, 0x24,
+		0x00, 0x01, 0x00, 0x00, 0x40, 0x01, 0xcb, 0xff, 0x00,
+		0x00, 0x00, 0x0a, 0xc6, 0x12, 0x13, 0x00, 0x01, 0x01,
+		0x01, 0x01, 0x08, 0x00, 0xf7, 0xff, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x12,
+	};
+	struct mg_pkt_info info;
+	struct rte_mbuf *m;
+	struct bytes in;
+	const uint8_t *icmp;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	put(&in, frame, sizeof(frame));
+	/* the request's ICMP checksum is right (its header's is not) */
+	assert_int_equal(ref_fold(ref_add(in.b + 14 + 24, 12, 0)), 0xffff);
+	m = parsed(&in, &info);
+	assert_true(mg_neigh_echo_reply(m, &info, &port));
+	icmp = rte_pktmbuf_mtod_offset(m, const uint8_t *, info.l4_off);
+	assert_int_equal(icmp[0], 0);
+	assert_int_equal(icmp[2] << 8 | icmp[3], 0xffff);
+	assert_ipv4_cksums(rte_pktmbuf_mtod(m, uint8_t *), 14);
+
+	/* the same through the builder: no payload but the test's own */
+	build_echo4(&in, 0, 8);
+	memset(in.b + 14 + 20 + 4, 0, in.len - 14 - 20 - 4);
+	set_be16(in.b + 14 + 20 + 2, 0xf7ff);
+	m = parsed(&in, &info);
+	assert_true(mg_neigh_echo_reply(m, &info, &port));
+	assert_ipv4_cksums(rte_pktmbuf_mtod(m, uint8_t *), 14);
+}
+
+/* Found by fuzz_neigh: a later fragment's data is not an ICMP header
+ * (here it looks like an echo request), and the header of a first
+ * fragment is checked against the whole datagram only: the worker
+ * reassembles first, the library answers whole datagrams only. */
+static void
+test_echo_fragment(void **state)
+{
+	struct mg_pkt_info info;
+	struct rte_mbuf *m;
+	struct bytes in;
+
+	(void)state;
+	build_echo4(&in, 0, 8);
+	set_be16(in.b + 14 + 6, 0x0001); /* offset 8, the last fragment */
+	m = parsed(&in, &info);
+	assert_true(info.frag & MG_PKT_FRAG);
+	assert_false(mg_neigh_echo_reply(m, &info, &port));
+	assert_memory_equal(rte_pktmbuf_mtod(m, uint8_t *), in.b, in.len);
+
+	build_echo4(&in, 0, 8);
+	set_be16(in.b + 14 + 6, 0x2000); /* the first of several */
+	m = parsed(&in, &info);
+	assert_true(info.frag & MG_PKT_FRAG_FIRST);
+	assert_false(mg_neigh_echo_reply(m, &info, &port));
+}
+
+/* RFC 6980 5: neighbour discovery inside fragments is ignored (the
+ * library's contract; its checksum and options would span fragments). */
+static void
+test_ns_fragment(void **state)
+{
+	struct mg_pkt_info info;
+	struct rte_mbuf *m;
+	struct bytes in;
+
+	(void)state;
+	build_nd(&in, &ns_for_local);
+	m = parsed(&in, &info);
+	info.frag = MG_PKT_FRAG | MG_PKT_FRAG_FIRST;
+	assert_int_equal(input(m, &info), MG_NEIGH_NOT_NEIGH);
+	assert_memory_equal(rte_pktmbuf_mtod(m, uint8_t *), in.b, in.len);
+}
+
 static void
 test_echo_refused(void **state)
 {
@@ -2468,7 +2555,10 @@ main(void)
 		NEIGH_TEST(test_echo4),
 		NEIGH_TEST(test_echo6),
 		NEIGH_TEST(test_echo_untagged),
+		NEIGH_TEST(test_echo4_zero_message),
 		NEIGH_TEST(test_echo_refused),
+		NEIGH_TEST(test_echo_fragment),
+		NEIGH_TEST(test_ns_fragment),
 		NEIGH_TEST(test_odd_alignment),
 		NEIGH_TEST(test_request_arp),
 		NEIGH_TEST(test_request_ns),
