@@ -458,6 +458,8 @@ control_tick(void *arg, unsigned int qsbr_id)
 		reload(gw, qsbr_id);
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
 	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
+	/* retire SAs once safe; lingering ones expire; stops are logged */
+	mg_esp_tick(gw->dp.esp, rte_rdtsc());
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);

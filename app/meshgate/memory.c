@@ -166,6 +166,9 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 		    rte_rcu_qsbr_get_memsize(n_workers));
 	/* a reload builds the new ruleset before it frees the old one */
 	add(e, "rulesets", 2 * mg_ruleset_memsize(conf));
+	/* the cryptodev and its pools, made whether or not there are peers
+	 * yet (a reload may bring some) */
+	add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
 	add(e, "fixed tables", FIXED_BYTES);
 	e->per_flow = max_flows != 0 ? (flows + l7_flows) / max_flows : 0;
 }

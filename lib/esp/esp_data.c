@@ -231,6 +231,11 @@ take_esp(struct mg_esp_worker *ew, const struct mg_esp_set *set, uint16_t port,
 		return true;
 	}
 	esp = rte_pktmbuf_mtod_offset(m, const uint8_t *, esp_off);
+	if (udp && load_be32(esp) == 0) {
+		drop_pkt(ew, m, ESP_D_MALFORMED, NULL,
+			 peer_by_remote(set, t->family, t->src));
+		return true;
+	}
 	e = esp_in_lookup(set, load_be32(esp));
 	peer = e != NULL ? &set->peers[e->peer] : NULL;
 	/* the SPI, and the tunnel it belongs to: outer addresses, UDP or
@@ -707,7 +712,9 @@ complete_in(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 
 		/* refused before the headers went: padding or next header
 		 * wrong; after: its sequence number (a duplicate authenticated
-		 * in the same burst, or one the window left behind) */
+		 * in the same burst, or one the window left behind; a
+		 * duplicate the burst's later packets also left behind counts
+		 * as out of window) */
 		drop_pkt(ew, m,
 			 m->pkt_len == mb->aux ? ESP_D_MALFORMED
 					       : seq_refusal(sa, mb->seq),

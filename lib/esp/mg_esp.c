@@ -33,6 +33,16 @@ RTE_LOG_REGISTER(mg_logtype_esp, mg.esp, INFO);
 
 /* Sessions: every SA slot, one scratch. */
 #define SESS_POOL (MG_ESP_MAX_SAS + 1)
+/* For the memory estimate, without a device: a session's header
+ * (struct rte_cryptodev_sym_session, two cache lines), crypto_aesni_mb's
+ * private data and the pool's private data, as DPDK 22.11 has them;
+ * what the PMD allocates per queue pair besides its ring, its IMB_MGR
+ * mostly (about 450 KiB measured with DPDK 22.11 and IPsec-MB 1.3,
+ * tests/unit/test_esp.c holds the estimate to it). */
+#define SESS_HEADER_BYTES    64
+#define SESS_PRIV_BYTES	     1408
+#define SESS_POOL_PRIV_BYTES 64
+#define QP_PMD_BYTES	     (464 * 1024)
 /* Operations a worker may hold at once: its queue pair full, both
  * staging areas and a dequeued burst; and the pool's per-lcore cache. */
 #define OPS_PER_WORKER(depth) ((depth) + 2 * ESP_STAGE + ESP_DEQ_BURST)
@@ -246,18 +256,36 @@ device_create(struct mg_esp *esp, uint32_t depth)
 	return 0;
 }
 
+/* rte_mempool_create(): objects (each within a page unless they are
+ * small), the ring, the header with a cache per possible lcore. */
+static size_t
+mempool_bytes(uint32_t n, size_t elt, uint32_t cache, size_t priv)
+{
+	struct rte_mempool_objsz sz;
+	size_t obj = rte_mempool_calc_obj_size((uint32_t)elt, 0, &sz);
+
+	return n * obj + rte_ring_get_memsize(rte_align32pow2(n + 1)) +
+	       RTE_ALIGN_CEIL(RTE_MEMPOOL_HEADER_SIZE(
+				      (struct rte_mempool *)NULL, cache) +
+				      priv,
+			      RTE_CACHE_LINE_SIZE);
+}
+
 size_t
 mg_esp_memsize(unsigned int n_workers, uint32_t qp_depth)
 {
-	size_t op = ESP_IV_OFFSET + sizeof(struct esp_op_priv) + 64;
-	size_t ops = (size_t)n_workers * OPS_PER_WORKER(qp_depth) +
-		     (size_t)n_workers * OP_CACHE * 2;
+	size_t ops = mempool_bytes(n_workers * OPS_PER_WORKER(qp_depth),
+				   ESP_IV_OFFSET + sizeof(struct esp_op_priv),
+				   OP_CACHE,
+				   sizeof(struct rte_crypto_op_pool_private));
+	size_t sessions =
+		mempool_bytes(SESS_POOL, SESS_HEADER_BYTES + SESS_PRIV_BYTES, 0,
+			      SESS_POOL_PRIV_BYTES);
 
-	/* operations, sessions (an expanded key each: a few hundred
-	 * bytes), rings, and the workers' contexts */
-	return ops * op + SESS_POOL * 1024 +
-	       (size_t)n_workers *
-		       (qp_depth * 16 + sizeof(struct mg_esp_worker));
+	return sizeof(struct mg_esp) + ops + sessions +
+	       n_workers * (sizeof(struct mg_esp_worker) +
+			    rte_ring_get_memsize(rte_align32pow2(qp_depth)) +
+			    QP_PMD_BYTES);
 }
 
 struct mg_esp *
@@ -1143,6 +1171,39 @@ mg_esp_peer_endpoint(const struct mg_esp_set *set, uint16_t peer,
 		return false;
 	*remote = set->peers[i].remote;
 	return true;
+}
+
+uint16_t
+mg_esp_inner_mtu(const struct mg_esp_set *set, uint16_t peer, uint16_t mtu)
+{
+	const struct mg_esp_sa *sa;
+	int16_t i;
+
+	if (set == NULL || peer == 0 || peer > MG_ESP_MAX_PEER_IDS)
+		return mtu;
+	i = set->peer_index[peer];
+	if (i < 0)
+		return mtu;
+	sa = set->peers[i].out;
+	return mtu > sa->overhead ? (uint16_t)(mtu - sa->overhead) : 0;
+}
+
+uint16_t
+mg_esp_egress_of(const struct mg_esp_marks *k, const struct mg_esp_set *set,
+		 const struct rte_mbuf *m, uint8_t family, const uint8_t *dst)
+{
+	const struct mg_esp_mbuf *mb =
+		RTE_MBUF_DYNFIELD(m, k->offset, const struct mg_esp_mbuf *);
+	uint16_t p;
+
+	if (set == NULL || set->n_peers == 0)
+		return 0;
+	if (m->ol_flags & k->encap)
+		return mb->egress;
+	if (m->ol_flags & k->decap)
+		return mb->origin;
+	p = esp_route_lookup(set, family, dst);
+	return p != 0 ? set->peers[p - 1].id : 0;
 }
 
 /* ---- housekeeping ---- */

@@ -113,6 +113,20 @@ mg_esp_set_egress(const struct mg_esp_marks *k, struct rte_mbuf *m,
 	RTE_MBUF_DYNFIELD(m, k->offset, struct mg_esp_mbuf *)->egress = peer;
 }
 
+/** Copy the peer marks of @p from to @p to (fragments of a packet). */
+static inline void
+mg_esp_copy_marks(const struct mg_esp_marks *k, struct rte_mbuf *to,
+		  const struct rte_mbuf *from)
+{
+	uint64_t both = k->decap | k->encap;
+
+	if (both == 0)
+		return;
+	to->ol_flags = (to->ol_flags & ~both) | (from->ol_flags & both);
+	*RTE_MBUF_DYNFIELD(to, k->offset, struct mg_esp_mbuf *) =
+		*RTE_MBUF_DYNFIELD(from, k->offset, const struct mg_esp_mbuf *);
+}
+
 /** Parameters of mg_esp_create(). */
 struct mg_esp_params {
 	unsigned int n_workers; /**< one queue pair each */
@@ -218,6 +232,22 @@ int mg_esp_identity(const struct mg_esp_set *set, uint16_t peer);
  * Thread safety: lock-free.
  */
 uint16_t mg_esp_route(const struct mg_esp_set *set, const struct mg_addr *addr);
+
+/**
+ * The largest IP packet that, sent through peer @p peer, leaves as an
+ * ESP packet of at most @p mtu bytes (the outer header, ESP's header,
+ * IV, padding, trailer and ICV taken off); @p mtu itself when @p set
+ * has no such peer.
+ */
+uint16_t mg_esp_inner_mtu(const struct mg_esp_set *set, uint16_t peer,
+			  uint16_t mtu);
+
+/** The peer @p m leaves to when nothing but its destination decides:
+ * as mg_esp_output() chooses it (marks, then routes). 0: in clear. */
+uint16_t mg_esp_egress_of(const struct mg_esp_marks *k,
+			  const struct mg_esp_set *set,
+			  const struct rte_mbuf *m, uint8_t family,
+			  const uint8_t *dst);
 
 /**
  * The next hop toward peer @p peer's endpoint is looked up for this

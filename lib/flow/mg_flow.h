@@ -120,6 +120,10 @@ struct mg_flow {
 	uint16_t generation;
 	uint32_t index;	 /**< position in the entry array */
 	uint32_t health; /**< backend's passive-health index */
+	/** [dir]: the ESP peer (lib/esp's id) that direction's packets
+	 * must arrive from, 0 for in clear; the other direction leaves
+	 * encrypted to it */
+	uint16_t peer[2];
 } __rte_cache_aligned;
 
 /** The part of a table the fast path reads inline. */

@@ -28,7 +28,9 @@
 
 #include "mg_test.h"
 
+#include <rte_cryptodev.h>
 #include <rte_cycles.h>
+#include <rte_malloc.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -47,9 +49,25 @@ static struct mg_esp *esp;
 static struct mg_esp_worker *ew;
 static struct mg_lcore_stats *stats;
 static struct mg_conf_errors errs;
+static size_t create_bytes; /* DPDK heap mg_esp_create() and a worker took */
 
 static const uint8_t mac_gw[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac_rt[6] = { 0x02, 0, 0, 0, 0, 0xfe };
+
+static size_t
+heap_in_use(void)
+{
+	struct rte_malloc_socket_stats st;
+	unsigned int i;
+	size_t sum = 0;
+
+	for (i = 0; i < rte_socket_count(); i++) {
+		if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) ==
+		    0)
+			sum += st.heap_allocsz_bytes;
+	}
+	return sum;
+}
 
 /* ---- configs ---- */
 
@@ -742,6 +760,23 @@ test_output_stage(void **state)
 	mg_esp_tick(esp, 0);
 }
 
+/* What the memory estimate counts is what creation takes (within 10 %
+ * and 64 KiB: heap element headers and the PMD's small allocations are
+ * not itemised). */
+static void
+test_memsize(void **state)
+{
+	size_t est = mg_esp_memsize(1, 512);
+
+	(void)state;
+	print_message("# ESP with one worker: %zu bytes of DPDK heap, %zu "
+		      "estimated; session private data %u bytes\n",
+		      create_bytes, est,
+		      rte_cryptodev_sym_get_private_session_size(esp->dev_id));
+	assert_true(create_bytes <= est);
+	assert_true(est <= create_bytes + create_bytes / 10 + 65536);
+}
+
 static int
 setup(void **state)
 {
@@ -761,12 +796,14 @@ setup(void **state)
 				       RTE_MBUF_DEFAULT_BUF_SIZE,
 				       SOCKET_ID_ANY);
 	stats = calloc(1, sizeof(*stats));
+	create_bytes = heap_in_use();
 	esp = mg_esp_create(&p);
 	if (pool == NULL || stats == NULL || esp == NULL)
 		return -1;
 	ew = mg_esp_worker_create(esp, 0, stats, SOCKET_ID_ANY);
 	if (ew == NULL)
 		return -1;
+	create_bytes = heap_in_use() - create_bytes;
 	key_file("k1.key", "000102030405060708090a0b0c0d0e0f10111213\n");
 	key_file("k2.key", "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3\n");
 	key_file("k3.key", "202122232425262728292a2b2c2d2e2f303132333435"
@@ -801,6 +838,7 @@ main(void)
 		cmocka_unit_test(test_rebuild_linger_retire),
 		cmocka_unit_test(test_input_stage),
 		cmocka_unit_test(test_output_stage),
+		cmocka_unit_test(test_memsize),
 	};
 
 	return cmocka_run_group_tests_name("esp", tests, setup, teardown);
