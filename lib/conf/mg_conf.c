@@ -656,13 +656,20 @@ static void
 load_profile(struct loader *ld, const char *dir, const config_setting_t *ref,
 	     struct mg_port_profile *p)
 {
-	static const char *const keys[] = { "description",  "rx_desc",
-					    "tx_desc",	    "mtu",
-					    "mtu_external", "rx_frame_max",
-					    "rss",	    "rss_key",
-					    "rx_offloads",  "tx_offloads",
-					    "promiscuous",  NULL };
+	static const char *const keys[] = {
+		"description", "rx_desc",      "tx_desc",
+		"mtu",	       "mtu_external", "rx_frame_max",
+		"rss",	       "rss_key",      "rx_offloads",
+		"tx_offloads", "promiscuous",  "ipsec",
+		NULL
+	};
+	static const struct name_value ipsec_names[] = {
+		{ "lookaside", 0 },
+		{ "inline-crypto", 1 },
+		{ NULL, 0 },
+	};
 	const char *name = config_setting_get_string(ref);
+	uint32_t ipsec = 0;
 	char path[PATH_MAX];
 	struct loader pl;
 	config_setting_t *root, *s;
@@ -706,6 +713,8 @@ load_profile(struct loader *ld, const char *dir, const config_setting_t *ref,
 	s = member(&pl, root, "promiscuous", CONFIG_TYPE_BOOL, 0);
 	if (s != NULL)
 		p->promiscuous = config_setting_get_bool(s);
+	get_choice(&pl, root, "ipsec", ipsec_names, &ipsec);
+	p->ipsec_inline = ipsec != 0;
 	s = member(&pl, root, "mtu_external", CONFIG_TYPE_BOOL, 0);
 	if (s != NULL) {
 		p->mtu_external = config_setting_get_bool(s);

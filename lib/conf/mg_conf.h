@@ -322,6 +322,10 @@ struct mg_port_profile {
 	uint32_t rx_offloads; /**< enum mg_offload bits */
 	uint32_t tx_offloads; /**< enum mg_offload bits */
 	bool promiscuous;
+	/** ESP on this port through the NIC's inline crypto (rte_security,
+	 * "ipsec = inline-crypto") where it offers it; else, and by
+	 * default, through the crypto_aesni_mb cryptodev */
+	bool ipsec_inline;
 };
 
 /** Which side of the gateway a port faces. */

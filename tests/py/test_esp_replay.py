@@ -429,3 +429,31 @@ def test_peers_telemetry(mg, tmp_path):
         k = key(name).hex()
         for text in (json.dumps(peers), body, log):
             assert k[:16] not in text and k[-16:] not in text
+
+
+def test_inline_crypto_profile_falls_back(mg, tmp_path):
+    """A driver profile that asks for inline IPsec crypto (rte_security)
+    on a device without it (net_pcap): said at start-up, and ESP works
+    through the cryptodev all the same."""
+    prof = tmp_path / "drivers"
+    prof.mkdir()
+    (prof / "pcap-inline.conf").write_text(
+        (Path(CONFIGS).parent.parent / "drivers-conf" /
+         "pcap.conf").read_text() + 'ipsec = "inline-crypto";\n')
+    conf = conf_copy(tmp_path, 'drivers_conf_dir = "%s";\n' % prof)
+    conf.write_text(conf.read_text().replace('profile = "pcap"',
+                                             'profile = "pcap-inline"'))
+    p = PEERS["b4"]
+    frames = ([p.frame(syn(INNER4, SHOP4))] + gap() +
+              [Ether(src=BACKEND_MAC, dst=GW_MAC) /
+               synack(BACKEND4, INNER4, 8080)])
+    rx, tx = tmp_path / "i.pcap", tmp_path / "i-out.pcap"
+    wrpcap(str(rx), frames)
+    r = mg.run(["-f", str(conf), "--exit-on-idle", str(IDLE_MS)],
+               [pcap_vdev(0, rx=rx, tx=tx)], stats=True)
+    assert r.rc == 0, r
+    assert "profile pcap-inline asks for inline IPsec crypto, which " \
+        "net_pcap0 does not offer" in r.stderr, r.stderr
+    out = [Ether(f) for f in read_frames(tx)]
+    assert len(esp_frames(out, p)) == 1
+    assert r.stats["mempool"]["in_use"] == 0

@@ -222,6 +222,39 @@ test_bad_profile_names_its_file(void **state)
 	assert_memory_equal(errs.msg[0], expect, strlen(expect));
 }
 
+/* A profile may ask for inline IPsec crypto; anything else is refused
+ * at its line. */
+static void
+test_profile_ipsec(void **state)
+{
+	char prof[PATH_MAX];
+	struct mg_conf *c;
+
+	(void)state;
+	mkdir(strcat(strcpy(prof, mg_test_tmpdir), "/prof2"), 0700);
+	mg_test_write_file("prof2/inl.conf", "ipsec = \"inline-crypto\";\n");
+	mg_test_write_file("prof2/look.conf", "ipsec = \"lookaside\";\n");
+	mg_test_write_file("prof2/bad.conf",
+			   "rx_desc = 512;\nipsec = \"yes\";\n");
+	c = load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
+		      "{ name = \"a\"; device = \"d\"; profile = \"inl\"; },\n"
+		      "{ name = \"b\"; device = \"e\"; profile = \"look\"; }\n"
+		      ");\n");
+	assert_non_null(c);
+	assert_true(c->ports[0].profile.ipsec_inline);
+	assert_false(c->ports[1].profile.ipsec_inline);
+	mg_conf_free(c);
+	assert_null(load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
+			      "{ name = \"a\"; device = \"d\"; "
+			      "profile = \"bad\"; }\n);\n"));
+	snprintf(prof, sizeof(prof),
+		 "%s/prof2/bad.conf:2: 'ipsec' has "
+		 "unknown value 'yes' (expected one of: lookaside, "
+		 "inline-crypto)",
+		 mg_test_tmpdir);
+	assert_string_equal(errs.msg[0], prof);
+}
+
 /* Every profile shipped in drivers-conf/ loads cleanly. */
 static void
 test_bundled_profiles(void **state)
@@ -2483,6 +2516,7 @@ main(void)
 		cmocka_unit_test(test_missing_key_and_file),
 		cmocka_unit_test(test_bad_profile_names_its_file),
 		cmocka_unit_test(test_bundled_profiles),
+		cmocka_unit_test(test_profile_ipsec),
 		cmocka_unit_test(test_fragments_mss_mtu),
 		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_bundled_default),
