@@ -99,6 +99,34 @@
 #       every connection and packet metered, none refused) over
 #       bench_synflood.conf (no limit), rx rates, median of BENCH_PAIRS
 #       alternating pairs.
+#   meshgate_esp_encrypt_gbps, cryptoperf_aes_gcm128_gbps,
+#   meshgate_esp_vs_cryptoperf_ratio [esp_encrypt]: ESP through one worker
+#       against the bare cipher on the same lcore. esp_encrypt.pcap
+#       (scripts/gen_esp_pcaps.py: 1,024 UDP flows of 1,400-byte frames)
+#       replayed with infinite_rx through tests/configs/bench_esp.conf,
+#       whose service's backend sits behind a peer: every packet a flow
+#       hit, DNATed and encrypted (AES-GCM-128, librte_ipsec over
+#       crypto_aesni_mb) to net_null0. Next to dpdk-test-crypto-perf
+#       (throughput, crypto_aesni_mb, aead aes-gcm 128-bit key, 12-byte IV,
+#       8-byte AAD, 16-byte ICV, 1,400-byte buffers, bursts of 32, a pool
+#       of 1,024 buffers like the capture's 1,024 frames) on lcore 1.
+#       Gbps counts 1,400 bytes a packet (the frame the cipher's buffer
+#       stands for; what GCM covers is its IP packet and the trailer).
+#       meshgate's rate is rx over its BUSY cycles (rounds that received
+#       something) in the window, so that a worker fed slower than it can
+#       go is not counted idle; its raw rate and busy ratio are logged.
+#   meshgate_esp_decrypt_gbps, meshgate_esp_decrypt_vs_cryptoperf_ratio
+#   [esp_decrypt]: the same the other way. A capture of tunnel packets
+#       cannot loop (its sequence numbers would repeat and the replay
+#       window refuses them before any decryption), so another meshgate,
+#       single-core on lcore 0 (tests/configs/bench_esp_gen.conf),
+#       encrypts esp_gen.pcap (infinite_rx) toward the measured one over
+#       net_memif0; the measured one decrypts, admits (peer:bench-peer)
+#       and forwards in clear to net_null0. cryptoperf with --aead-op
+#       decrypt next to it.
+#       Both esp groups alternate meshgate and cryptoperf BENCH_ESP_RUNS
+#       times (3), print every pair, and report the medians (the ratio
+#       is the median of the pairs' ratios).
 #
 # Environment:
 #   BENCH_SECONDS  measurement window, s (5)     BENCH_WARMUP  warm-up, s (2)
@@ -107,6 +135,8 @@
 #   BENCH_ONLY     runs, comma-separated (names above); default all
 #   BENCH_L7_RUNS  runs of each l7 config, alternating (3)
 #   BENCH_PAIRS    alternating pairs of the synflood and ratelimit runs (3)
+#   BENCH_ESP_RUNS pairs of each esp group, alternating (3)
+#   CRYPTOPERF     (dpdk-test-crypto-perf)
 #   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
 #                  when hugetlbfs has the run's memory (>= 1 GiB) free
 #   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
@@ -123,6 +153,7 @@ py=/usr/bin/python3
 telemetry="$root/scripts/mg_telemetry.py"
 meshgate=${MESHGATE_BIN:-$root/build/app/meshgate}
 testpmd=${TESTPMD:-dpdk-testpmd}
+cryptoperf=${CRYPTOPERF:-dpdk-test-crypto-perf}
 window=${BENCH_SECONDS:-5}
 warmup=${BENCH_WARMUP:-2}
 flows=${BENCH_FLOWS:-1024}
@@ -146,6 +177,11 @@ l7_runs=${BENCH_L7_RUNS:-3}
 pairs=${BENCH_PAIRS:-3}
 once_conns=5000
 once_rounds=10
+esp_runs=${BENCH_ESP_RUNS:-3}
+esp_enc_pcap=$benchdir/esp_encrypt.pcap
+esp_gen_pcap=$benchdir/esp_gen.pcap
+esp_frame=1400                    # bytes a packet counts for, as cryptoperf's
+esp_ops=4000000                   # cryptoperf operations a run
 
 ready_wait=20                     # s for EAL start-up and the first reply
 stop_wait=10                      # s between SIGINT and SIGKILL
@@ -626,6 +662,158 @@ synflood_peak() {
 		failed=1
 }
 
+# esp_busy_rate NAME PREFIX PID: meshgate's lcore 1 over the window: rx
+# per second of its busy cycles (Mpps), its raw rate and busy ratio;
+# prints "MPPS RAW_MPPS BUSY_RATIO".
+esp_busy_rate() {
+	local name=$1 prefix=$2 pid=$3
+	if ! "$py" - "$root/scripts" "$prefix" "$pid" "$ready_wait" "$warmup" \
+		"$window" <<-'EOF'
+	import sys, time
+	sys.path.insert(0, sys.argv[1])
+	import mg_telemetry
+	prefix, pid = sys.argv[2], int(sys.argv[3])
+	wait, warmup, window = map(float, sys.argv[4:7])
+	with mg_telemetry.connect_when_ready(prefix, "/meshgate/lcores", "1",
+	                                     wait, pid=pid) as tel:
+	    time.sleep(warmup)
+	    t0, a = time.monotonic(), tel.query("/meshgate/lcores")["1"]
+	    time.sleep(window)
+	    t1, b = time.monotonic(), tel.query("/meshgate/lcores")["1"]
+	rx = b["rx"] - a["rx"]
+	busy = b["busy_cycles"] - a["busy_cycles"]
+	hz = (b["elapsed_cycles"] - a["elapsed_cycles"]) / (t1 - t0)
+	if rx <= 0 or busy <= 0:
+	    sys.exit("no packets in the window")
+	print("%.3f %.3f %.3f" % (rx * hz / busy / 1e6, rx / (t1 - t0) / 1e6,
+	                          busy / (hz * (t1 - t0))))
+	EOF
+	then
+		log "$name: no rate; last lines of its log:"
+		tail -n 20 "$work/$name.log" >&2
+		return 1
+	fi
+}
+
+# esp_meshgate DIRECTION NAME: one meshgate ESP run (encrypt or decrypt);
+# prints its Gbps.
+esp_meshgate() {
+	local dir=$1 name=$2 prefix="mgb-$2-$$-$RANDOM" value
+	local conf=$root/tests/configs/bench_esp.conf stats="$work/$name.json"
+	local gen_pid='' gen_prefix sock
+	prefixes+=("$prefix")
+	if [[ $dir == decrypt ]]; then
+		# the generator: another gateway on lcore 0 that encrypts
+		gen_prefix="mgb-$2-gen-$$-$RANDOM"
+		prefixes+=("$gen_prefix")
+		sock=$work/memif-$RANDOM.sock
+		sed 's|"keys/|"'"$root"'/tests/configs/keys/|;
+		     s|device = "net_pcap0"; profile = "pcap"; role = "edge"|device = "net_memif0"; profile = "null"; role = "edge"|' \
+			"$conf" >"$work/$name.conf"
+		echo "drivers_conf_dir = \"$root/drivers-conf\";" \
+			>>"$work/$name.conf"
+		conf=$work/$name.conf
+		# shellcheck disable=SC2046
+		start_bg "$work/$name-gen.log" "$meshgate" -l 0 --no-pci \
+			$(eal_mem "$(conf_mbufs "$conf")") \
+			--file-prefix "$gen_prefix" --log-level 'lib.*:error' \
+			--vdev "net_pcap0,rx_pcap=$esp_gen_pcap,infinite_rx=1" \
+			--vdev "net_memif0,role=server,socket=$sock,rsize=12" \
+			-- -f "$root/tests/configs/bench_esp_gen.conf"
+		gen_pid=$bg_pid
+		# shellcheck disable=SC2046
+		start_bg "$work/$name.log" "$meshgate" -l 0,1 --no-pci \
+			$(eal_mem "$(conf_mbufs "$conf")") \
+			--file-prefix "$prefix" --log-level 'lib.*:error' \
+			--vdev "net_memif0,role=client,socket=$sock,rsize=12" \
+			--vdev net_null0,no-rx=1 -- -f "$conf" \
+			--stats-json "$stats"
+	else
+		# shellcheck disable=SC2046
+		start_bg "$work/$name.log" "$meshgate" \
+			$(eal_args "$prefix" "$esp_enc_pcap" 1 \
+				"$(conf_mbufs "$conf")") -- \
+			-f "$conf" --stats-json "$stats"
+	fi
+	local pid=$bg_pid rc=0
+	if value=$(esp_busy_rate "$name" "$prefix" "$pid"); then
+		log "$name: ${value%% *} Mpps busy, raw and busy ratio:" \
+			"${value#* }"
+	else
+		rc=1
+	fi
+	stop_process "$pid"
+	[[ -z $gen_pid ]] || stop_process "$gen_pid"
+	check_stats "$name" "$stats"
+	((rc == 0)) || return 1
+	awk -v m="${value%% *}" -v b="$esp_frame" \
+		'BEGIN { printf "%.3f\n", m * b * 8 / 1000 }'
+}
+
+# esp_cryptoperf OP NAME: dpdk-test-crypto-perf, AES-GCM-128 OP (encrypt,
+# decrypt) of 1,400-byte buffers on lcore 1; prints its Gbps.
+esp_cryptoperf() {
+	local op=$1 name=$2 prefix="mgb-$2-$$-$RANDOM"
+	prefixes+=("$prefix")
+	# shellcheck disable=SC2046
+	timeout --signal=INT --kill-after="$stop_wait" "$lifetime" \
+		"$cryptoperf" -l 0,1 --no-pci $(eal_mem 16384) \
+		--file-prefix "$prefix" --log-level 'lib.*:error' \
+		--vdev crypto_aesni_mb_bench -- --ptest throughput \
+		--devtype crypto_aesni_mb --optype aead --aead-algo aes-gcm \
+		--aead-op "$op" --aead-key-sz 16 --aead-iv-sz 12 \
+		--aead-aad-sz 8 --digest-sz 16 --buffer-sz "$esp_frame" \
+		--burst-sz 32 --pool-sz 1024 --total-ops "$esp_ops" --silent \
+		</dev/null >"$work/$name.log" 2>&1 || {
+		log "$name: $cryptoperf failed; last lines of its log:"
+		tail -n 20 "$work/$name.log" >&2
+		return 1
+	}
+	# the result row: lcore, buffer size, burst, enqueued, dequeued,
+	# failed enqueues, failed dequeues, MOps, Gbps, cycles a buffer
+	awk '$1 == 1 && $2 == '"$esp_frame"' { g = $9 } END {
+		if (g == "") exit 1; print g }' "$work/$name.log"
+}
+
+# run_esp GROUP DIRECTION OP NAME RATIO: BENCH_ESP_RUNS pairs of meshgate
+# and cryptoperf, alternating; prints every pair, the medians and the
+# median of the pairs' ratios.
+run_esp() {
+	local group=$1 dir=$2 op=$3 name=$4 ratio_name=$5 r m c
+	local -a mg=() cp=() ratios=()
+	want "$group" || return 0
+	have_meshgate "$name" || return 0
+	command -v "$cryptoperf" >/dev/null || {
+		log "$group: $cryptoperf not found"
+		failed=1
+		return 0
+	}
+	for ((r = 1; r <= esp_runs; r++)); do
+		if ! m=$(esp_meshgate "$dir" "$name-$r") ||
+			! c=$(esp_cryptoperf "$op" "cryptoperf-$op-$r"); then
+			failed=1
+			return 0
+		fi
+		mg+=("$m")
+		cp+=("$c")
+		ratios+=("$(awk -v a="$m" -v b="$c" \
+			'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')")
+		log "$group pair $r: meshgate $m Gbps, cryptoperf $c Gbps," \
+			"ratio ${ratios[-1]}"
+		echo "BENCH_PAIR $group $r meshgate $m cryptoperf $c ratio" \
+			"${ratios[-1]}"
+	done
+	ran=$((ran + 1))
+	median() { printf '%s\n' "$@" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+	echo "BENCH ${name}_gbps $(median "${mg[@]}")"
+	[[ $op == decrypt ]] ||
+		echo "BENCH cryptoperf_aes_gcm128_gbps $(median "${cp[@]}")"
+	[[ $op == encrypt ]] ||
+		echo "BENCH cryptoperf_aes_gcm128_decrypt_gbps $(median "${cp[@]}")"
+	echo "BENCH $ratio_name $(median "${ratios[@]}")"
+}
+
 # gen_if_stale CAPTURE GENERATOR ARGS...: (re)writes CAPTURE when missing
 # or older than its generator.
 gen_if_stale() {
@@ -671,6 +859,14 @@ if want synflood; then
 	gen_if_stale "$flood_pcap" "$root/scripts/gen_bench_pcaps.py" \
 		"$benchdir" --only synflood
 fi
+if want esp_encrypt || want esp_decrypt; then
+	gen_if_stale "$esp_enc_pcap" "$root/scripts/gen_esp_pcaps.py" \
+		"$benchdir"
+	gen_if_stale "$esp_gen_pcap" "$root/scripts/gen_esp_pcaps.py" \
+		"$benchdir"
+	# the configs name the test keys, which must be the owner's alone
+	chmod 600 "$root"/tests/configs/keys/*.key
+fi
 
 run_testpmd io testpmd_io "$pcap"
 run_testpmd 5tswap testpmd_5tswap "$pcap"
@@ -708,6 +904,11 @@ synflood_peak
 run_pairs ratelimit meshgate_ratelimit_cost_ratio \
 	"$root/tests/configs/bench_synflood.conf" "$once_pcap" \
 	"$root/tests/configs/bench_ratelimit.conf" "$once_pcap" 1
+# ESP through one worker next to the bare cipher on the same lcore
+run_esp esp_encrypt encrypt encrypt meshgate_esp_encrypt \
+	meshgate_esp_vs_cryptoperf_ratio
+run_esp esp_decrypt decrypt decrypt meshgate_esp_decrypt \
+	meshgate_esp_decrypt_vs_cryptoperf_ratio
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap

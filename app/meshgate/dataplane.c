@@ -47,8 +47,37 @@ mg_limit_regions(const struct mg_conf *conf)
 	return RTE_MIN(RTE_MAX(2 * n, 1u), (unsigned int)MG_TEL_MAX_LIMITS);
 }
 
+/* The ESP peers of @p conf, attached to @p rs (SAs that keep their SPI
+ * taken from @p running, the set in force). */
+static int
+attach_esp(struct mg_dataplane *dp, const struct mg_conf *conf,
+	   struct mg_ruleset *rs, const struct mg_esp_set *running)
+{
+	struct mg_esp_set *set;
+	char err[512] = "";
+
+	if (conf->n_peers == 0)
+		return 0;
+	if (dp->esp == NULL) {
+		MG_LOG(ERR,
+		       "%s: peers need ESP, which could not be set up at "
+		       "start-up (see mg.esp above); restart",
+		       conf->path);
+		return -1;
+	}
+	set = mg_esp_set_build(dp->esp, conf, running, rte_rdtsc(), err,
+			       sizeof(err));
+	if (set == NULL) {
+		MG_LOG(ERR, "%s", err[0] != '\0' ? err : "cannot set up ESP");
+		return -1;
+	}
+	mg_ruleset_set_esp(rs, set);
+	return 0;
+}
+
 static struct mg_ruleset *
-build_ruleset(const struct mg_conf *conf, struct mg_dataplane *dp)
+build_ruleset(struct mg_dataplane *dp, const struct mg_conf *conf,
+	      const struct mg_esp_set *running)
 {
 	struct mg_l7_stats l7;
 	char err[512] = "";
@@ -63,6 +92,10 @@ build_ruleset(const struct mg_conf *conf, struct mg_dataplane *dp)
 	}
 	if (mg_ruleset_set_limits(rs, conf, dp->limits, err, sizeof(err)) < 0) {
 		MG_LOG(ERR, "%s", err);
+		mg_ruleset_free(rs);
+		return NULL;
+	}
+	if (attach_esp(dp, conf, rs, running) < 0) {
 		mg_ruleset_free(rs);
 		return NULL;
 	}
@@ -404,9 +437,23 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
-	dp->ruleset = build_ruleset(conf, dp);
+	dp->esp = mg_esp_create(&(const struct mg_esp_params){
+		.n_workers = n_workers,
+		.socket = fp.socket,
+		.qp_depth = MG_ESP_QP_DEPTH,
+		.qsv = dp->qsv,
+		.tsc_hz = dp->tsc_hz,
+	});
+	if (dp->esp == NULL)
+		MG_LOG(WARNING, "ESP is unavailable: %s",
+		       rte_strerror(rte_errno));
+	dp->ruleset = build_ruleset(dp, conf, NULL);
 	if (dp->ruleset == NULL)
 		goto fail;
+	if (dp->esp != NULL) {
+		mg_esp_publish(dp->esp, mg_ruleset_esp(dp->ruleset));
+		mg_telemetry_set_esp_fn(mg_esp_telemetry, dp->esp);
+	}
 	dp->max_flows = fp.max_flows;
 	dp->l7_capacity = conf->l7.max_pending;
 	mg_telemetry_set_flows_fn(flows_gauges, dp);
@@ -426,10 +473,14 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	mg_telemetry_set_flows_fn(NULL, NULL);
 	mg_telemetry_set_backends_fn(NULL, NULL);
 	mg_telemetry_set_limits_fn(NULL, NULL);
+	mg_telemetry_set_esp_fn(NULL, NULL);
 	free(dp->labels);
 	free(dp->limit_labels);
 	pthread_mutex_destroy(&dp->labels_lock);
 	mg_ruleset_free(dp->ruleset);
+	/* after the workers and the ruleset (its ESP set): every session
+	 * freed, every key zeroised */
+	mg_esp_free(dp->esp);
 	mg_l7_pool_free(dp->l7_pool);
 	rte_free(dp->l7_flows);
 	mg_health_free(dp->health);
@@ -589,10 +640,14 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
 {
 	struct mg_ruleset *fresh, *old;
 
-	fresh = build_ruleset(conf, dp);
+	/* make before break: the new set holds the SAs that stay (and the
+	 * inbound ones that linger) before the old one lets them go */
+	fresh = build_ruleset(dp, conf, mg_ruleset_esp(dp->ruleset));
 	if (fresh == NULL)
 		return -1;
 	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);
+	if (dp->esp != NULL)
+		mg_esp_publish(dp->esp, mg_ruleset_esp(fresh));
 	/* every worker has passed a quiescent point after the swap: none
 	 * can still hold the old ruleset */
 	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);

@@ -464,6 +464,8 @@ control_tick(void *arg, unsigned int qsbr_id)
 	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
 	if (++gw->ticks % REBALANCE_TICKS == 0)
 		mg_limit_rebalance(gw->dp.limits);
+	/* retire SAs once safe; lingering ones expire; stops are logged */
+	mg_esp_tick(gw->dp.esp, rte_rdtsc());
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);

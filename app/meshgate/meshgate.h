@@ -20,6 +20,7 @@
 
 #include "mg_canary.h"
 #include "mg_conf.h"
+#include "mg_esp.h"
 #include "mg_flow.h"
 #include "mg_neigh.h"
 #include "mg_policy.h"
@@ -47,6 +48,10 @@ struct mg_port {
 	uint64_t xstat_id[MG_TELEMETRY_MAX_XSTATS];
 	char xstat_name[MG_TELEMETRY_MAX_XSTATS][RTE_ETH_XSTATS_NAME_SIZE];
 };
+
+/** Descriptors of each worker's cryptodev queue pair (ESP): operations
+ * in flight between two poll rounds. */
+#define MG_ESP_QP_DEPTH 2048
 
 /** Indirect mbufs for fragments on their way out: each refers to part
  * of a datagram held in a direct mbuf (rte_ipv4/6_fragment_packet()). */
@@ -131,6 +136,9 @@ struct mg_dataplane {
 	uint32_t hash_seed; /**< per process: callers cannot aim
 			     *   connections at one backend */
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
+	/** ESP (lib/esp): the cryptodev, keys and SAs; NULL when it could
+	 * not be created (then a config with peers is refused) */
+	struct mg_esp *esp;
 };
 
 /** Limits that may keep per-source buckets, for a gateway started with
@@ -211,6 +219,12 @@ struct mg_worker {
 	struct rte_ip_frag_tbl *frag_tbl;
 	struct rte_ip_frag_death_row death_row;
 	struct mg_neigh_pending pending;
+	/** ESP: this worker's queue pair and staging (NULL without ESP),
+	 * the mbuf marks, and the ruleset and ESP set of this round */
+	struct mg_esp_worker *esp;
+	struct mg_esp_marks marks;
+	const struct mg_ruleset *rs;
+	const struct mg_esp_set *esp_set;
 } __rte_cache_aligned;
 
 /**

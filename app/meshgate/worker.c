@@ -6,7 +6,10 @@
  * fragments, then either answer for the gateway (ARP, ND, echo), follow a
  * tracked connection (its TCP window checked), translate an ICMP error
  * about one, or admit a new connection (classify, authorize, pick a
- * backend) — and NAT, route (TTL, MTU) and forward. */
+ * backend) — and NAT, route (TTL, MTU) and forward. ESP between edge
+ * nodes (lib/esp) hooks in twice: tunnel packets leave a parsed burst
+ * for decryption (and come back later as if received, marked with
+ * their peer), and frames for a peer are encrypted as they leave. */
 
 #include <rte_errno.h>
 #include <rte_hash_crc.h>
@@ -155,6 +158,14 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 		mg_worker_free(w);
 		return NULL;
 	}
+	w->marks = mg_esp_marks(dp->esp);
+	if (dp->esp != NULL) {
+		w->esp = mg_esp_worker_create(dp->esp, rank, w->stats, socket);
+		if (w->esp == NULL) {
+			mg_worker_free(w);
+			return NULL;
+		}
+	}
 	return w;
 }
 
@@ -165,6 +176,8 @@ mg_worker_free(struct mg_worker *w)
 
 	if (w == NULL)
 		return;
+	/* what is in its queue pair comes back and is freed */
+	mg_esp_worker_free(w->esp);
 	mg_neigh_pending_flush(&w->pending);
 	if (w->frag_tbl != NULL) {
 		rte_ip_frag_free_death_row(&w->death_row, 0);
@@ -187,11 +200,22 @@ drop(struct mg_worker *w, struct rte_mbuf *m, enum mg_drop_reason why)
 }
 
 static inline void
-tx(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
+tx_raw(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
 {
 	mg_counter_add(
 		&w->stats->tx,
 		rte_eth_tx_buffer(w->port_id[port], w->queue, w->txb[port], m));
+}
+
+static bool esp_out(struct mg_worker *w, uint16_t port, struct rte_mbuf *m);
+
+/* Every frame leaves here: through a peer's SA when it goes to one. */
+static inline void
+tx(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
+{
+	if (unlikely(w->esp_set != NULL) && esp_out(w, port, m))
+		return;
+	tx_raw(w, port, m);
 }
 
 /* Ethernet source = our port, destination = the next hop. */
@@ -222,6 +246,168 @@ tuple_addr(struct mg_addr *a, const uint8_t *bytes, uint8_t family)
 	memcpy(a->bytes, bytes, sizeof(a->bytes));
 }
 
+/* ---- ESP (lib/esp): the input and output hooks, and what binds a
+ * connection to the peers its two sides sit behind ---- */
+
+/* The peer @p m was decapsulated from; 0: it came in clear. */
+static inline uint16_t
+origin(const struct mg_worker *w, const struct rte_mbuf *m)
+{
+	return mg_esp_origin(&w->marks, m);
+}
+
+/* Send @p m to peer @p peer (0: in clear), whatever its destination. */
+static inline void
+egress(const struct mg_worker *w, struct rte_mbuf *m, uint16_t peer)
+{
+	mg_esp_set_egress(&w->marks, m, peer);
+}
+
+/* Input hook, on a parsed burst: tunnel packets for the gateway's
+ * endpoints are taken (decrypted later, see esp_round()); clear packets
+ * from behind a peer get reason esp_required. */
+static inline uint16_t
+esp_in(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+       struct rte_mbuf **pkts, struct mg_pkt_info *info, uint8_t *reason,
+       uint16_t n)
+{
+	const struct mg_esp_set *set = mg_ruleset_esp(rs);
+
+	if (likely(set == NULL))
+		return n;
+	return mg_esp_input(w->esp, set, in, pkts, info, reason, n, w->now);
+}
+
+static void tx_fragments(struct mg_worker *w, uint8_t out, struct rte_mbuf *m,
+			 const struct mg_pkt_info *info, uint16_t mtu);
+
+/* Output hook, in tx(): a frame for a peer is staged for encryption.
+ * Returns false when it leaves in clear. Packets of connections were
+ * sized for the tunnel before they were rewritten (may_leave()); what
+ * still does not fit is fragmented when IPv4 allows, else dropped. */
+static bool
+esp_out(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
+{
+	struct mg_pkt_info info;
+	uint16_t inner = 0;
+
+	switch (mg_esp_output(w->esp, w->esp_set, port, m, w->mtu[port],
+			      &inner)) {
+	case MG_ESP_CLEAR: return false;
+	case MG_ESP_TAKEN: return true;
+	case MG_ESP_TOO_BIG: break;
+	}
+	if (mg_pkt_parse(m, &info) == MG_DROP_NONE && info.l3 == MG_L3_IPV4 &&
+	    inner >= 68 &&
+	    !(rte_pktmbuf_mtod_offset(m, const uint8_t *, info.l3_off)[6] &
+	      (RTE_IPV4_HDR_DF_FLAG >> 8))) {
+		tx_fragments(w, (uint8_t)port, m, &info, inner);
+		return true;
+	}
+	drop(w, m, MG_DROP_MTU_EXCEEDED);
+	return true;
+}
+
+/* The largest IP packet @p m may be to leave through port @p out: less
+ * the tunnel's overhead when it goes through a peer. */
+static inline uint16_t
+link_mtu(const struct mg_worker *w, uint8_t out, const struct rte_mbuf *m,
+	 const struct mg_pkt_info *info)
+{
+	if (likely(w->esp_set == NULL))
+		return w->mtu[out];
+	return mg_esp_inner_mtu(w->esp_set,
+				mg_esp_egress_of(&w->marks, w->esp_set, m,
+						 info->tuple.family,
+						 info->tuple.dst),
+				w->mtu[out]);
+}
+
+static void process_burst(struct mg_worker *w, const struct mg_ruleset *rs,
+			  uint16_t in, struct rte_mbuf **pkts, uint16_t n);
+
+/* Decrypted packets go through the data path again, as received. */
+static void
+esp_decapsulated(void *ctx, uint16_t in, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct mg_worker *w = ctx;
+
+	process_burst(w, w->rs, in, pkts, n);
+}
+
+static void
+esp_encapsulated(void *ctx, uint16_t port, struct rte_mbuf *m)
+{
+	tx_raw(ctx, port, m);
+}
+
+/* Once a round: what the round staged goes to the cryptodev, what it
+ * finished comes back (decrypted packets may stage more: next round). */
+static void
+esp_round(struct mg_worker *w)
+{
+	const struct mg_esp_sink sink = { esp_decapsulated, esp_encapsulated,
+					  w };
+
+	mg_esp_flush(w->esp);
+	mg_esp_poll(w->esp, &sink);
+	mg_esp_flush(w->esp);
+}
+
+/* Whether the caller of a new connection is a peer: its identity then
+ * ("peer:NAME"), whatever the source address; *caller is
+ * MG_RULESET_BY_SOURCE for clear traffic. False: a peer the config no
+ * longer has (@p m dropped). */
+static inline bool
+caller_of(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
+	  uint32_t *caller)
+{
+	uint16_t from = origin(w, m);
+	int id;
+
+	*caller = MG_RULESET_BY_SOURCE;
+	if (likely(from == 0))
+		return true;
+	id = mg_esp_identity(mg_ruleset_esp(rs), from);
+	if (id < 0) {
+		mg_esp_drop(w->esp, from, m, MG_DROP_ESP_WRONG_PEER);
+		return false;
+	}
+	*caller = (uint32_t)id;
+	return true;
+}
+
+/* A packet of a connection must come from where its side of the
+ * connection does: in clear, or through that side's peer. */
+static inline bool
+from_its_side(struct mg_worker *w, struct rte_mbuf *m, const struct mg_flow *f,
+	      uint8_t dir)
+{
+	uint16_t from = origin(w, m);
+
+	if (likely(from == f->peer[dir]))
+		return true;
+	if (from == 0)
+		mg_esp_drop(w->esp, f->peer[dir], m, MG_DROP_ESP_REQUIRED);
+	else
+		mg_esp_drop(w->esp, from, m, MG_DROP_ESP_WRONG_PEER);
+	return false;
+}
+
+/* The fragments of a datagram came all in clear or all from one peer:
+ * a fragment in clear must not complete a peer's datagram. */
+static bool
+one_origin(const struct mg_worker *w, const struct rte_mbuf *m)
+{
+	uint16_t first = origin(w, m);
+	const struct rte_mbuf *seg;
+
+	for (seg = m->next; seg != NULL; seg = seg->next)
+		if (origin(w, seg) != first)
+			return false;
+	return true;
+}
+
 /* Whether this worker may originate one more ICMP error or challenge
  * ACK now: a flood of bad packets must not become a flood of answers. */
 static inline bool
@@ -248,8 +434,10 @@ icmp_error(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	e = mg_pkt_icmp_error(w->dp->pool, m, info, kind, mtu, src.bytes,
 			      &w->dp->mac[in]);
-	if (e != NULL)
-		tx(w, in, e);
+	if (e == NULL)
+		return;
+	egress(w, e, origin(w, m)); /* back the way @p m came */
+	tx(w, in, e);
 }
 
 /*
@@ -308,21 +496,22 @@ may_leave(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 {
 	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
 						    info->l3_off);
+	uint16_t mtu = link_mtu(w, out, m, info);
 
 	*frag_mtu = 0;
-	if (likely(mg_pkt_l3_len(info) <= w->mtu[out]))
+	if (likely(mg_pkt_l3_len(info) <= mtu))
 		return true;
 	if (reassembled(w, m)) {
-		*frag_mtu = RTE_MIN(w->mtu[out], arrived_frag_size(m, info));
+		*frag_mtu = RTE_MIN(mtu, arrived_frag_size(m, info));
 		return true;
 	}
 	if (info->l3 == MG_L3_IPV4 &&
 	    !(l3[6] & (RTE_IPV4_HDR_DF_FLAG >> 8))) {
-		*frag_mtu = w->mtu[out];
+		*frag_mtu = mtu;
 		return true;
 	}
 	if (answer)
-		icmp_error(w, rs, in, m, info, MG_ICMP_FRAG_NEEDED, w->mtu[out]);
+		icmp_error(w, rs, in, m, info, MG_ICMP_FRAG_NEEDED, mtu);
 	drop(w, m, MG_DROP_MTU_EXCEEDED);
 	return false;
 }
@@ -357,6 +546,8 @@ tx_fragments(struct mg_worker *w, uint8_t out, struct rte_mbuf *m,
 		drop(w, m, MG_DROP_MTU_EXCEEDED);
 		return;
 	}
+	for (i = 0; i < n; i++)
+		mg_esp_copy_marks(&w->marks, frags[i], m);
 	/* the fragments refer to its data */
 	rte_pktmbuf_free(m);
 	for (i = 0; i < n; i++) {
@@ -416,6 +607,13 @@ flow_refresh(const struct mg_ruleset *rs, struct mg_flow *f)
 				&identity)) {
 		service = UINT16_MAX;
 		identity = MG_IDENTITY_UNKNOWN;
+	}
+	/* a peer's connection is the peer's, whatever its address */
+	if (unlikely(f->peer[MG_FLOW_DIR_FWD] != 0)) {
+		int id = mg_esp_identity(mg_ruleset_esp(rs),
+					 f->peer[MG_FLOW_DIR_FWD]);
+
+		identity = id < 0 ? MG_IDENTITY_UNKNOWN : (uint16_t)id;
 	}
 	/* any worker may do this; they all store the same values */
 	f->service = service;
@@ -585,8 +783,10 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	if (rst != NULL) {
 		mg_pkt_tcp_reset(rst, info, true, ack, seq + info->payload_len);
 		set_macs(rst, &w->dp->mac[back], &f->out_mac[MG_FLOW_DIR_REV]);
+		egress(w, rst, f->peer[MG_FLOW_DIR_FWD]);
 		tx(w, back, rst);
 	}
+	egress(w, m, f->peer[MG_FLOW_DIR_REV]);
 	mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
 		   f->key[MG_FLOW_DIR_REV].sport);
 	mg_pkt_tcp_reset(m, info, false, st->next_seq, ack);
@@ -657,6 +857,7 @@ challenge(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
 		return;
 	}
 	reply_macs(m, &w->dp->mac[in]);
+	egress(w, m, f->peer[dir]); /* back to its sender */
 	tx(w, in, m);
 }
 
@@ -824,6 +1025,9 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	bool tcp = info->tuple.proto == IPPROTO_TCP;
 	uint16_t frag_mtu;
 
+	/* to the other side, through the peer it sits behind (if any):
+	 * decided first, so that the MTU is the tunnel's */
+	egress(w, m, f->peer[!dir]);
 	/* before tracking or inspection: a packet that cannot leave must
 	 * not move the connection's state or count as seen */
 	if (!may_leave(w, rs, in, out, m, info, true, &frag_mtu))
@@ -900,7 +1104,8 @@ not_for_service(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			tx_any(w, rs, in, in, m, info);
 		else
 			drop(w, m, MG_DROP_LOCAL_UNHANDLED);
-	} else if (mg_ruleset_forward_unmatched(rs)) {
+	} else if (mg_ruleset_forward_unmatched(rs) && origin(w, m) == 0) {
+		/* wire mode bridges clear traffic; a peer reaches services */
 		tx_any(w, rs, in, w->out[in], m, info);
 	} else {
 		drop(w, m, MG_DROP_NO_SERVICE);
@@ -981,11 +1186,15 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct mg_addr nh;
 	enum mg_l7_proto l7;
 	struct mg_flow *f;
+	uint32_t caller;
 	int rc;
 
-	if (!mg_ruleset_classify(rs, t,
-				 rte_hash_crc(t, sizeof(*t), w->dp->hash_seed),
-				 w->now, &d)) {
+	if (!caller_of(w, rs, m, &caller))
+		return;
+	if (!mg_ruleset_classify_as(
+		    rs, t, caller,
+		    rte_hash_crc(t, sizeof(*t), w->dp->hash_seed), w->now,
+		    &d)) {
 		not_for_service(w, rs, in, m, info);
 		return;
 	}
@@ -1077,6 +1286,10 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		f->limit_src = limit_src;
 		f->limit_held = 1;
 	}
+	/* each side in clear, or behind its peer, for the connection's life */
+	f->peer[MG_FLOW_DIR_FWD] = origin(w, m);
+	f->peer[MG_FLOW_DIR_REV] =
+		mg_esp_route(mg_ruleset_esp(rs), &d.backend_addr);
 	if (t->proto == IPPROTO_TCP) {
 		mg_pkt_tcp_seg(m, info, &syn);
 		mg_flow_tcp_syn(ft, f, &syn);
@@ -1159,6 +1372,11 @@ icmp_translate(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 	/* matched by the backend's key: the quote is the client's packet */
 	to_client = dir == MG_FLOW_DIR_REV;
+	/* from the side it is about, and on to the other: each its way */
+	if (!from_its_side(w, m, f,
+			   to_client ? MG_FLOW_DIR_REV : MG_FLOW_DIR_FWD))
+		return true;
+	egress(w, m, f->peer[to_client ? MG_FLOW_DIR_FWD : MG_FLOW_DIR_REV]);
 	sender = mg_flow_half(ft, f, to_client ? MG_FLOW_DIR_FWD
 					       : MG_FLOW_DIR_REV);
 	receiver = mg_flow_half(ft, f, to_client ? MG_FLOW_DIR_REV
@@ -1211,8 +1429,12 @@ handle_other(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 {
 	struct is_local_ctx lc = { rs, in };
 
-	switch (mg_neigh_input(w->dp->neigh, m, info, &w->dp->mac[in], is_local,
-			       &lc, w->now, &w->stats->neigh_conflicts)) {
+	/* neighbours are learned on the link, never through a tunnel */
+	switch (origin(w, m) != 0
+			? MG_NEIGH_NOT_NEIGH
+			: mg_neigh_input(w->dp->neigh, m, info, &w->dp->mac[in],
+					 is_local, &lc, w->now,
+					 &w->stats->neigh_conflicts)) {
 	case MG_NEIGH_REPLY: tx(w, in, m); return;
 	case MG_NEIGH_CONSUMED:
 		/* learned from; in wire mode it also goes on its way */
@@ -1285,6 +1507,10 @@ reassemble(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		rte_ip_frag_free_death_row(dr, 0);
 	if (whole == NULL)
 		return;
+	if (unlikely(!one_origin(w, whole))) {
+		drop(w, whole, bad);
+		return;
+	}
 	whole->ol_flags |= w->dp->reassembled_flag;
 	if (v4) {
 		struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(
@@ -1363,8 +1589,11 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 				hits |= 1ull << k;
 			}
 			if (likely(hits & (1ull << k))) {
-				if (unlikely(mg_pkt_ttl(pkts[i], &info[i]) <=
-					     1))
+				if (unlikely(!from_its_side(w, pkts[i],
+							    flows[k], dir[k])))
+					; /* dropped: not from its side */
+				else if (unlikely(mg_pkt_ttl(pkts[i],
+							     &info[i]) <= 1))
 					ttl_expired(w, rs, in, pkts[i],
 						    &info[i]);
 				else
@@ -1390,6 +1619,7 @@ process_burst(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint16_t i;
 
 	mg_pkt_parse_burst(pkts, n, info, reason);
+	n = esp_in(w, rs, in, pkts, info, reason, n);
 	for (i = 0; i < n; i += LOOKUP_MAX)
 		dispatch(w, rs, in, pkts + i, info + i, reason + i,
 			 RTE_MIN(LOOKUP_MAX, n - i));
@@ -1462,6 +1692,8 @@ mg_worker_main(void *arg)
 		/* nothing read before this point is referenced after it */
 		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
 		rs = __atomic_load_n(&dp->ruleset, __ATOMIC_ACQUIRE);
+		w->rs = rs;
+		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
 		w->now = rte_rdtsc();
 		for (p = 0; p < w->n_ports; p++) {
 			n = rte_eth_rx_burst(w->port_id[p], w->queue, pkts,
@@ -1474,6 +1706,8 @@ mg_worker_main(void *arg)
 		if (unlikely(w->pending.count != 0))
 			mg_worker_run_parked(w);
 		frag_expire(w, w->now);
+		if (unlikely(w->esp != NULL) && mg_esp_busy(w->esp))
+			esp_round(w);
 		/* Flush once per round: batches across ports, bounded
 		 * latency (one poll round) without a drain timer. */
 		for (p = 0; p < w->n_ports; p++)

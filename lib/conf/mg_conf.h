@@ -55,6 +55,17 @@ extern "C" {
 #define MG_CONF_MAX_MATCHERS 8
 #define MG_CONF_MAX_PATTERNS 65536
 #define MG_CONF_PATTERN_LEN  1024
+/* ESP peers: edge nodes reached through SAs, each also an identity
+ * "peer:NAME" (so its name leaves room for the prefix). */
+#define MG_CONF_MAX_PEERS	  64
+#define MG_CONF_MAX_PEER_INBOUND  4  /**< inbound SAs at once, per peer */
+#define MG_CONF_MAX_PEER_PREFIXES 32 /**< per peer */
+#define MG_CONF_MAX_PEER_SERVICES 16 /**< per peer */
+#define MG_CONF_PEER_PREFIX	  "peer:"
+#define MG_CONF_PEER_NAME_LEN	  (MG_CONF_NAME_LEN - 5)
+#define MG_CONF_KEY_PATH_LEN	  512
+/** Longest key file content: AES-256 key and 4-byte salt. */
+#define MG_CONF_MAX_KEY_LEN 36
 
 /**
  * An IPv4 or IPv6 address. IPv4 uses the first four bytes, the rest is
@@ -71,12 +82,18 @@ struct mg_prefix {
 	uint8_t len;	     /**< 0..32 or 0..128 */
 };
 
-/** A caller: traffic from its prefixes is attributed to it. */
+/**
+ * A caller: traffic from its prefixes is attributed to it. Every peer
+ * adds one more, "peer:NAME", after those of the file: it has no
+ * prefixes (clear traffic never is it); traffic decapsulated from the
+ * peer's SAs is it, whatever its inner address.
+ */
 struct mg_identity_conf {
 	char name[MG_CONF_NAME_LEN];
 	char env[MG_CONF_NAME_LEN]; /**< label such as "prod"; may be empty */
 	unsigned int n_prefixes;
 	struct mg_prefix prefixes[MG_CONF_MAX_PREFIXES];
+	uint16_t peer; /**< 1 + index into peers of "peer:NAME"; 0 else */
 	int line;
 };
 
@@ -310,6 +327,10 @@ struct mg_port_profile {
 	uint32_t rx_offloads; /**< enum mg_offload bits */
 	uint32_t tx_offloads; /**< enum mg_offload bits */
 	bool promiscuous;
+	/** ESP on this port through the NIC's inline crypto (rte_security,
+	 * "ipsec = inline-crypto") where it offers it; else, and by
+	 * default, through the crypto_aesni_mb cryptodev */
+	bool ipsec_inline;
 };
 
 /** Which side of the gateway a port faces. */
@@ -384,6 +405,58 @@ struct mg_lcore_conf {
 	uint16_t queue;
 };
 
+/** ESP transforms (RFC 4106 AES-GCM with a 16-byte ICV). */
+enum mg_esp_algo {
+	MG_ESP_AES_GCM_128 = 0, /**< "aes-gcm-128": 16-byte key, 4-byte salt */
+	MG_ESP_AES_GCM_256,	/**< "aes-gcm-256": 32-byte key, 4-byte salt */
+	MG_ESP_ALGO_MAX
+};
+
+/** One SA of a peer: its SPI, transform and key file. */
+struct mg_sa_conf {
+	uint32_t spi;
+	uint8_t algo; /**< enum mg_esp_algo */
+	/** The key file, relative paths taken from the config file's
+	 * folder: hex digits of key then salt (the key material `ip xfrm`
+	 * takes for rfc4106(gcm(aes))). Only the name is kept here; the key
+	 * is read where it is used, into locked memory. */
+	char key_file[MG_CONF_KEY_PATH_LEN];
+	/** Outbound: the first sequence number sent (default 1) */
+	uint64_t initial_seq;
+	int line;     /**< the SA's group */
+	int key_line; /**< its key_file setting */
+};
+
+/**
+ * A peer: another edge node, reached through ESP in tunnel mode.
+ * Traffic to its prefixes and to the backends of its services leaves
+ * encrypted through its outbound SA; traffic from them must arrive
+ * through one of its inbound SAs (in clear it is dropped, esp_required).
+ */
+struct mg_peer_conf {
+	char name[MG_CONF_PEER_NAME_LEN];
+	char env[MG_CONF_NAME_LEN]; /**< env label of its identity */
+	struct mg_addr local;	    /**< our tunnel endpoint: a port address */
+	struct mg_addr remote;	    /**< the peer's, same family */
+	bool udp_encap;		    /**< ESP in UDP, port 4500 (RFC 3948) */
+	uint16_t remote_port;	    /**< the peer's UDP port, host order */
+	bool esn;		    /**< 64-bit sequence numbers */
+	uint32_t replay_window;	    /**< packets, 64..4096 */
+	/** Seconds an inbound SA a reload removed keeps being accepted */
+	uint32_t rekey_linger_s;
+	unsigned int n_inbound;
+	struct mg_sa_conf inbound[MG_CONF_MAX_PEER_INBOUND];
+	struct mg_sa_conf outbound;
+	unsigned int n_prefixes;
+	struct mg_prefix prefixes[MG_CONF_MAX_PEER_PREFIXES];
+	/** Services whose backends sit behind the peer: indexes into
+	 * services */
+	unsigned int n_services;
+	uint16_t services[MG_CONF_MAX_PEER_SERVICES];
+	uint16_t identity; /**< 1 + index into identities ("peer:NAME") */
+	int line;
+};
+
 /** Errors (or warnings) of one load, each "FILE:LINE: message". */
 struct mg_conf_errors {
 	unsigned int n; /**< errors found (may exceed MG_CONF_MAX_ERRORS) */
@@ -416,6 +489,9 @@ struct mg_conf {
 	struct mg_policy_conf policies[MG_CONF_MAX_POLICIES];
 	unsigned int n_neighbours;
 	struct mg_neighbour_conf neighbours[MG_CONF_MAX_NEIGHBOURS];
+	/** ESP peers; each adds an identity after those of the file */
+	unsigned int n_peers;
+	struct mg_peer_conf peers[MG_CONF_MAX_PEERS];
 	enum mg_unmatched unmatched;
 	struct mg_l7_conf l7;
 	/** Every layer-7 pattern, in config order; matchers index it. */
@@ -531,6 +607,33 @@ bool mg_conf_policy_covers_service(const struct mg_policy_conf *p,
 bool mg_conf_policy_covers_identity(const struct mg_conf *conf,
 				    const struct mg_policy_conf *p,
 				    unsigned int identity);
+
+/** Name of an ESP transform as written in the config ("aes-gcm-128"). */
+const char *mg_conf_esp_algo_name(enum mg_esp_algo algo);
+
+/** Bytes of key material of an ESP transform (key and salt), or 0. */
+size_t mg_conf_esp_key_len(enum mg_esp_algo algo);
+
+/**
+ * Read an ESP key file: hex digits of exactly @p len bytes (an optional
+ * "0x", whitespace around). Refused: a file that is not a regular one
+ * (symbolic links are not followed), or that group or others may read
+ * or write (like ssh's keys: chmod 600). The file is read with read(2)
+ * into a stack buffer that is zeroised before returning, so the only
+ * copy left is @p key: give locked memory.
+ *
+ * @param path    The file.
+ * @param key     Receives @p len bytes; zeroised on failure.
+ * @param len     mg_conf_esp_key_len() of the SA's transform.
+ * @param why     Receives the reason of a refusal, never key material.
+ * @param whylen  Its size.
+ * @return 0, or a negative errno (EACCES for the permissions, EINVAL for
+ *         the content, the open or read error otherwise).
+ *
+ * Thread safety: reentrant.
+ */
+int mg_conf_key_read(const char *path, uint8_t *key, size_t len, char *why,
+		     size_t whylen);
 
 /** Name of a port role as written in the config ("edge", "mesh", ...). */
 const char *mg_port_role_name(enum mg_port_role role);

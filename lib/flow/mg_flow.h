@@ -133,6 +133,10 @@ struct mg_flow {
 	 * exactly once, by whoever sees it close or removes it (the
 	 * application, lib/limit) */
 	uint8_t limit_held;
+	/** [dir]: the ESP peer (lib/esp's id) that direction's packets
+	 * must arrive from, 0 for in clear; the other direction leaves
+	 * encrypted to it */
+	uint16_t peer[2];
 } __rte_cache_aligned;
 
 /** The part of a table the fast path reads inline. */

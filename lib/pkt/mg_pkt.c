@@ -103,6 +103,16 @@ static const char *const drop_names[] = {
 	[MG_DROP_RATE_LIMITED_CONN] = "rate_limited_conn",
 	[MG_DROP_CONN_LIMIT] = "conn_limit",
 	[MG_DROP_RATE_LIMITED_PPS] = "rate_limited_pps",
+	[MG_DROP_ESP_REQUIRED] = "esp_required",
+	[MG_DROP_ESP_UNKNOWN_SPI] = "esp_unknown_spi",
+	[MG_DROP_ESP_MALFORMED] = "esp_malformed",
+	[MG_DROP_ESP_REPLAY] = "esp_replay",
+	[MG_DROP_ESP_OUT_OF_WINDOW] = "esp_out_of_window",
+	[MG_DROP_ESP_BAD_ICV] = "esp_bad_icv",
+	[MG_DROP_ESP_SEQ_EXHAUSTED] = "esp_seq_exhausted",
+	[MG_DROP_ESP_CRYPTO_FULL] = "esp_crypto_full",
+	[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
+	[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
 };
 
 static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
@@ -276,6 +286,20 @@ parse_udp(const uint8_t *l4, uint32_t l4_len, uint32_t room, bool frag,
 	return MG_DROP_NONE;
 }
 
+/* ESP (RFC 4303): the SPI and sequence number must be there; the rest
+ * is lib/esp's to judge, and only for the gateway's tunnel endpoints.
+ * The payload is the whole ESP packet, from its header. */
+static inline enum mg_drop_reason
+parse_esp(uint32_t l4_len, uint32_t room, bool frag, uint32_t *hdr_len)
+{
+	if (unlikely(l4_len < MG_ESP_HDR_LEN))
+		return short_l4(frag, MG_DROP_ESP_MALFORMED);
+	if (unlikely(room < MG_ESP_HDR_LEN))
+		return MG_DROP_MULTI_SEG;
+	*hdr_len = 0;
+	return MG_DROP_NONE;
+}
+
 /* Echo identifiers stand in for ports so that pings spread like flows. */
 static inline enum mg_drop_reason
 parse_icmp(const uint8_t *l4, uint32_t l4_len, uint32_t room, bool frag,
@@ -321,6 +345,7 @@ parse_l4(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
 
 	if (unlikely(frag && !(info->frag & MG_PKT_FRAG_FIRST))) {
 		if (unlikely(proto != IPPROTO_TCP && proto != IPPROTO_UDP &&
+			     proto != IPPROTO_ESP &&
 			     proto != (is_v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)))
 			return MG_DROP_L4_PROTO_UNKNOWN;
 	} else if (likely(proto == IPPROTO_TCP)) {
@@ -329,6 +354,8 @@ parse_l4(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
 		r = parse_udp(l4, l4_len, room, frag, info, &hl);
 	} else if (proto == (is_v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
 		r = parse_icmp(l4, l4_len, room, frag, is_v6, info, &hl);
+	} else if (proto == IPPROTO_ESP) {
+		r = parse_esp(l4_len, room, frag, &hl);
 	} else {
 		return MG_DROP_L4_PROTO_UNKNOWN;
 	}

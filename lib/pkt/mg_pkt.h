@@ -29,6 +29,7 @@ extern "C" {
 #define MG_ARP_PTYPE_IPV4     0x0800
 #define MG_ICMP6_ECHO_REQUEST 128
 #define MG_ICMP6_ECHO_REPLY   129
+#define MG_ESP_HDR_LEN	      8 /**< SPI and sequence number (RFC 4303) */
 
 /** Most VLAN tags accepted in front of the L3 header (802.1ad + 802.1Q). */
 #define MG_PKT_MAX_VLANS 2
@@ -51,10 +52,10 @@ extern "C" {
  */
 enum mg_drop_reason {
 	MG_DROP_NONE = 0,
-	MG_DROP_MULTI_SEG,	/**< headers not all in the first segment */
-	MG_DROP_RUNT,		/**< shorter than an Ethernet header */
-	MG_DROP_VLAN_TRUNCATED, /**< frame ends inside a VLAN tag */
-	MG_DROP_VLAN_TOO_MANY,	/**< more than MG_PKT_MAX_VLANS tags */
+	MG_DROP_MULTI_SEG,	    /**< headers not all in the first segment */
+	MG_DROP_RUNT,		    /**< shorter than an Ethernet header */
+	MG_DROP_VLAN_TRUNCATED,	    /**< frame ends inside a VLAN tag */
+	MG_DROP_VLAN_TOO_MANY,	    /**< more than MG_PKT_MAX_VLANS tags */
 	MG_DROP_ETHERTYPE_UNKNOWN,  /**< not ARP, IPv4 or IPv6 */
 	MG_DROP_ARP_MALFORMED,	    /**< short or not Ethernet/IPv4 ARP */
 	MG_DROP_IPV4_TRUNCATED,	    /**< frame shorter than 20 bytes of IPv4 */
@@ -80,7 +81,7 @@ enum mg_drop_reason {
 	MG_DROP_UDP_BAD_LENGTH,	    /**< UDP length differs from IP payload */
 	MG_DROP_ICMP_TRUNCATED,	    /**< less than 8 bytes of ICMP/ICMPv6 */
 	MG_DROP_L4_BAD_CKSUM,	    /**< NIC flagged the L4 checksum bad */
-	MG_DROP_L4_PROTO_UNKNOWN,   /**< not TCP, UDP, ICMP or ICMPv6 */
+	MG_DROP_L4_PROTO_UNKNOWN,   /**< not TCP, UDP, ICMP(v6) or ESP */
 	MG_DROP_TX_FULL,	    /**< TX queue full; mbuf freed */
 	/* service-mesh stage */
 	MG_DROP_NO_SERVICE,	  /**< not for a service or the gateway */
@@ -133,6 +134,25 @@ enum mg_drop_reason {
 				    * max_connections */
 	MG_DROP_RATE_LIMITED_PPS,  /**< packet over a limit's packets or
 				    * bytes rate */
+	/* ESP between edge nodes (lib/esp) */
+	MG_DROP_ESP_REQUIRED,	   /**< in clear from a peer's prefix, or on
+				    * a connection whose sender is behind a
+				    * peer */
+	MG_DROP_ESP_UNKNOWN_SPI,   /**< ESP for a tunnel endpoint with no
+				    * SA for its SPI and outer addresses */
+	MG_DROP_ESP_MALFORMED,	   /**< ESP too short, badly padded, not IP
+				    * inside; ESP-in-UDP that is not ESP */
+	MG_DROP_ESP_REPLAY,	   /**< a sequence number already received */
+	MG_DROP_ESP_OUT_OF_WINDOW, /**< a sequence number below the replay
+				    * window */
+	MG_DROP_ESP_BAD_ICV,	   /**< authentication (ICV) failed */
+	MG_DROP_ESP_SEQ_EXHAUSTED, /**< outbound SA stopped: its sequence
+				    * numbers would wrap */
+	MG_DROP_ESP_CRYPTO_FULL,   /**< crypto queue or operations full */
+	MG_DROP_ESP_WRONG_PEER,	   /**< decapsulated from another peer than
+				    * the connection's */
+	MG_DROP_ESP_WRONG_QUEUE,   /**< an SA's packet on a worker that does
+				    * not own its replay window */
 	MG_DROP_MAX
 };
 

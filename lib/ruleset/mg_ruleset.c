@@ -198,6 +198,7 @@ struct mg_ruleset {
 	uint8_t *climit_cell;
 	uint32_t n_climit_ids;
 	uint8_t *climit_by_id;
+	struct mg_esp_set *esp; /* ESP peers of the same config, or NULL */
 };
 
 /* Makes RIB names unique across concurrent and successive builds. */
@@ -1338,6 +1339,7 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	rte_free(rs->climit_cell);
 	rte_free(rs->climit_by_id);
 	mg_l7_free(rs->l7);
+	mg_esp_set_free(rs->esp);
 	rte_free(rs);
 }
 
@@ -1448,6 +1450,19 @@ mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
 	    rs->climit_by_id[id] == 0)
 		return NULL;
 	return &rs->climits[rs->climit_by_id[id] - 1];
+}
+
+void
+mg_ruleset_set_esp(struct mg_ruleset *rs, struct mg_esp_set *set)
+{
+	mg_esp_set_free(rs->esp);
+	rs->esp = set;
+}
+
+const struct mg_esp_set *
+mg_ruleset_esp(const struct mg_ruleset *rs)
+{
+	return rs->esp;
 }
 
 /* ---- fast-path reads: no locks, no allocation, no writes ---- */
@@ -1666,6 +1681,15 @@ bool
 mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 		    uint32_t hash, uint64_t now, struct mg_decision *d)
 {
+	return mg_ruleset_classify_as(rs, t, MG_RULESET_BY_SOURCE, hash, now,
+				      d);
+}
+
+bool
+mg_ruleset_classify_as(const struct mg_ruleset *rs, const struct mg_5tuple *t,
+		       uint32_t identity, uint32_t hash, uint64_t now,
+		       struct mg_decision *d)
+{
 	const struct rs_version *ver;
 	const struct rs_backend *be;
 	const struct rs_service *svc;
@@ -1680,7 +1704,10 @@ mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 	hash = remix(hash);
 	svc = &rs->services[s];
 	d->service = (uint16_t)s;
-	d->identity = identity_of(rs, t->family, t->src);
+	d->identity =
+		identity != MG_RULESET_BY_SOURCE && identity <= rs->n_identities
+			? (uint16_t)identity
+			: identity_of(rs, t->family, t->src);
 	cell = &rs->matrix[d->identity * rs->n_services + (unsigned int)s];
 	d->verdict = cell->verdict;
 	d->rule = cell->rule;
@@ -1830,8 +1857,14 @@ mg_ruleset_next_hop(const struct mg_ruleset *rs, unsigned int port,
 	const struct mg_addr *gw;
 	unsigned int i;
 
+	struct mg_addr endpoint;
+
 	if (port >= rs->n_ports)
 		return false;
+	if (rs->esp != NULL &&
+	    mg_esp_peer_endpoint(rs->esp, mg_esp_route(rs->esp, dst),
+				 &endpoint))
+		dst = &endpoint;
 	p = &rs->ports[port];
 	for (i = 0; i < p->n_addrs; i++)
 		if (mg_prefix_contains(&p->addrs[i], dst)) {

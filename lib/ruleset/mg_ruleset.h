@@ -25,6 +25,7 @@
 #include "mg_canary.h"
 #include "mg_conf.h"
 #include "mg_limit.h"
+#include "mg_esp.h"
 #include "mg_pkt.h"
 #include "mg_policy.h"
 
@@ -220,6 +221,37 @@ size_t mg_ruleset_memsize(const struct mg_conf *conf);
 bool mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 			 uint32_t hash, uint64_t now, struct mg_decision *d);
 
+/** mg_ruleset_classify_as(): the caller is who its source prefix says. */
+#define MG_RULESET_BY_SOURCE UINT32_MAX
+
+/**
+ * mg_ruleset_classify() for a packet whose caller is known otherwise
+ * than by its source address: traffic decapsulated from an ESP peer is
+ * that peer's identity ("peer:NAME"), whatever its inner address.
+ *
+ * @param identity  1 + index into the config's identities, or
+ *                  MG_RULESET_BY_SOURCE (then as mg_ruleset_classify()).
+ *
+ * Thread safety: as mg_ruleset_classify().
+ */
+bool mg_ruleset_classify_as(const struct mg_ruleset *rs,
+			    const struct mg_5tuple *t, uint32_t identity,
+			    uint32_t hash, uint64_t now, struct mg_decision *d);
+
+/**
+ * Attach the ESP peers of the config the ruleset was built from (its
+ * identities are the set's), before publishing it: workers then get
+ * both from one pointer, and next hops toward what sits behind a peer
+ * are the peer's endpoint's. The ruleset owns @p set from here and
+ * frees it with itself (mg_esp_set_free()).
+ *
+ * Thread safety: control plane, before the ruleset is published.
+ */
+void mg_ruleset_set_esp(struct mg_ruleset *rs, struct mg_esp_set *set);
+
+/** The ESP set attached to @p rs, or NULL. Lock-free. */
+const struct mg_esp_set *mg_ruleset_esp(const struct mg_ruleset *rs);
+
 /**
  * The service and caller identity of a connection, as in
  * mg_ruleset_classify() but without choosing a version: for connections
@@ -334,7 +366,9 @@ bool mg_ruleset_is_local(const struct mg_ruleset *rs, unsigned int port,
 /**
  * Next hop for @p dst leaving on port index @p port: @p dst itself when
  * on-link (inside one of the port's address prefixes), else the port's
- * gateway for that family.
+ * gateway for that family. A destination behind an ESP peer (its
+ * prefixes, its services' backends) is reached through the peer's
+ * endpoint: the next hop is that of the endpoint.
  *
  * @return true with *nh set, false when there is no route.
  *

@@ -46,6 +46,8 @@ static void *limits_arg;
 static void *backends_arg;
 static mg_telemetry_ports_fn ports_fn;
 static void *ports_arg;
+static mg_telemetry_esp_fn esp_fn;
+static void *esp_arg;
 static struct mg_telemetry_config config;
 static bool config_set;
 
@@ -774,6 +776,23 @@ mg_telemetry_set_ports_fn(mg_telemetry_ports_fn fn, void *arg)
 	ports_fn = fn;
 	ports_arg = arg;
 	pthread_rwlock_unlock(&lock);
+}
+
+void
+mg_telemetry_set_esp_fn(mg_telemetry_esp_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	esp_fn = fn;
+	esp_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+int
+tel_esp(mg_telemetry_esp_emit emit, void *ctx)
+{
+	if (esp_fn == NULL)
+		return -ENOTSUP;
+	return esp_fn(esp_arg, emit, ctx);
 }
 
 int

@@ -651,6 +651,55 @@ typedef int (*mg_telemetry_backends_fn)(void *arg,
  */
 void mg_telemetry_set_backends_fn(mg_telemetry_backends_fn fn, void *arg);
 
+/** One ESP peer (lib/esp), for meshgate_esp_* and /meshgate/peers.
+ * Strings outlive the callback. */
+struct mg_telemetry_esp_peer {
+	const char *name;
+	const char *identity; /**< "peer:NAME" */
+	const char *local;    /**< our endpoint */
+	const char *remote;   /**< its endpoint (":port" with UDP) */
+	bool udp_encap;
+	/** Drops of the peer's traffic not tied to one of its SAs
+	 * (esp_unknown_spi from its address, esp_required, esp_wrong_peer,
+	 * no_route), by reason */
+	uint64_t drops[MG_DROP_MAX];
+};
+
+/** One SA of a peer. */
+struct mg_telemetry_esp_sa {
+	uint32_t spi;
+	bool inbound;
+	/** "active"; "lingering" (inbound, removed by a reload, still
+	 * accepted); "stopped" (outbound, sequence numbers exhausted) */
+	const char *state;
+	const char *algorithm;
+	uint64_t packets, bytes; /**< decapsulated / encapsulated */
+	/** Outbound: the last sequence number sent; inbound: the highest
+	 * authenticated (the top of the replay window) */
+	uint64_t seq;
+	uint32_t replay_window; /**< inbound: its size in packets */
+	bool esn;
+	uint64_t drops[MG_DROP_MAX]; /**< by reason */
+};
+
+/** Called once per peer with @p sa NULL, then once per SA of it. */
+typedef int (*mg_telemetry_esp_emit)(void *ctx,
+				     const struct mg_telemetry_esp_peer *p,
+				     const struct mg_telemetry_esp_sa *sa);
+
+/** Walks the peers of the ESP set in force (lib/esp). Called from
+ * control-plane threads, possibly concurrently. */
+typedef int (*mg_telemetry_esp_fn)(void *arg, mg_telemetry_esp_emit emit,
+				   void *ctx);
+
+/**
+ * Register the source of ESP telemetry (meshgate_esp_* in /metrics,
+ * /meshgate/peers). NULL unregisters.
+ *
+ * Thread safety: call during start-up, before the endpoints serve.
+ */
+void mg_telemetry_set_esp_fn(mg_telemetry_esp_fn fn, void *arg);
+
 /** Ports reported at most, and PMD extended statistics per port. */
 #define MG_TELEMETRY_MAX_PORTS	8
 #define MG_TELEMETRY_MAX_XSTATS 32

@@ -549,6 +549,148 @@ handle_ports(const char *cmd __rte_unused, const char *params,
 	return 0;
 }
 
+/* /meshgate/peers[,NAME]: per ESP peer, its endpoints, drops not tied
+ * to an SA, and per SA ("in_0x00001001", "out_...") its state, packets,
+ * bytes, sequence number, replay window and drops (non-zero reasons). */
+struct peers_ctx {
+	struct rte_tel_data *d;
+	const char *only;
+	struct rte_tel_data *peer; /* the peer being filled */
+	struct rte_tel_data *sas;
+	bool found;
+	int rc;
+};
+
+static struct rte_tel_data *
+esp_drops(const uint64_t *drops)
+{
+	struct rte_tel_data *c = new_dict();
+	unsigned int r;
+
+	for (r = 1; c != NULL && r < MG_DROP_MAX; r++)
+		if (drops[r] != 0)
+			rte_tel_data_add_dict_u64(c, mg_drop_reason_name(r),
+						  drops[r]);
+	return c;
+}
+
+static void
+peer_done(struct peers_ctx *c, const char *name)
+{
+	char key[KEY_LEN];
+
+	if (c->peer == NULL)
+		return;
+	add_container(c->peer, "sas", c->sas);
+	make_key(key, name, NULL);
+	add_container(c->d, key, c->peer);
+	c->peer = c->sas = NULL;
+}
+
+static int
+emit_peer(void *arg, const struct mg_telemetry_esp_peer *p,
+	  const struct mg_telemetry_esp_sa *sa)
+{
+	struct peers_ctx *c = arg;
+	struct rte_tel_data *s, *drops;
+	char key[KEY_LEN];
+
+	if (c->only != NULL && strcmp(c->only, p->name) != 0)
+		return 0;
+	if (sa == NULL) {
+		c->found = true;
+		c->peer = new_dict();
+		c->sas = new_dict();
+		if (c->peer == NULL || c->sas == NULL) {
+			rte_tel_data_free(c->peer);
+			rte_tel_data_free(c->sas);
+			c->peer = c->sas = NULL;
+			c->rc = -ENOMEM;
+			return 0;
+		}
+		add_name(c->peer, "peer", p->name);
+		add_name(c->peer, "identity", p->identity);
+		add_name(c->peer, "local", p->local);
+		add_name(c->peer, "remote", p->remote);
+		rte_tel_data_add_dict_string(c->peer, "encap",
+					     p->udp_encap ? "udp" : "esp");
+		drops = esp_drops(p->drops);
+		if (drops != NULL)
+			add_container(c->peer, "drops", drops);
+		return 0;
+	}
+	if (c->peer == NULL)
+		return 0;
+	s = new_dict();
+	if (s == NULL)
+		return 0;
+	rte_tel_data_add_dict_string(s, "state", sa->state);
+	rte_tel_data_add_dict_string(s, "algorithm", sa->algorithm);
+	rte_tel_data_add_dict_u64(s, "spi", sa->spi);
+	rte_tel_data_add_dict_u64(s, "packets", sa->packets);
+	rte_tel_data_add_dict_u64(s, "bytes", sa->bytes);
+	rte_tel_data_add_dict_u64(s, "seq", sa->seq);
+	rte_tel_data_add_dict_u64(s, "esn", sa->esn);
+	if (sa->inbound)
+		rte_tel_data_add_dict_u64(s, "replay_window",
+					  sa->replay_window);
+	drops = esp_drops(sa->drops);
+	if (drops != NULL)
+		add_container(s, "drops", drops);
+	snprintf(key, sizeof(key), "%s_0x%08x", sa->inbound ? "in" : "out",
+		 sa->spi);
+	add_container(c->sas, key, s);
+	return 0;
+}
+
+/* emit_peer() fills one peer at a time; this one closes each. */
+struct peers_walk {
+	struct peers_ctx *c;
+	const char *current;
+	char name[KEY_LEN];
+};
+
+static int
+walk_peer(void *arg, const struct mg_telemetry_esp_peer *p,
+	  const struct mg_telemetry_esp_sa *sa)
+{
+	struct peers_walk *w = arg;
+
+	if (sa == NULL && w->current != NULL) {
+		peer_done(w->c, w->name);
+		w->current = NULL;
+	}
+	if (sa == NULL) {
+		snprintf(w->name, sizeof(w->name), "%s", p->name);
+		w->current = w->name;
+	}
+	return emit_peer(w->c, p, sa);
+}
+
+static int
+handle_peers(const char *cmd __rte_unused, const char *params,
+	     struct rte_tel_data *d)
+{
+	struct peers_ctx c = { .d = d,
+			       .only = no_params(params) ? NULL : params };
+	struct peers_walk w = { .c = &c };
+	int rc;
+
+	rte_tel_data_start_dict(d);
+	tel_read_lock();
+	rc = tel_esp(walk_peer, &w);
+	tel_read_unlock();
+	if (w.current != NULL)
+		peer_done(&c, w.name);
+	if (rc == -ENOTSUP)
+		rc = 0; /* no ESP: no peers */
+	if (rc < 0)
+		return rc;
+	if (c.rc < 0)
+		return c.rc;
+	return c.only != NULL && !c.found ? -EINVAL : 0;
+}
+
 /* Cumulative bucket counts under "le_..." keys, count, sum in ns. */
 static void
 hist_fill(struct rte_tel_data *d, enum tel_hist h)
@@ -631,6 +773,9 @@ mg_telemetry_init(void)
 		  "NIC counters per port: packets, bytes, imissed, ierrors, "
 		  "oerrors, rx_nombuf, driver xstats (xstat_*). No "
 		  "parameters." },
+		{ "/meshgate/peers", handle_peers,
+		  "ESP peers: endpoints, drops; per SA state, packets, "
+		  "bytes, seq, replay window, drops. Parameter: a peer." },
 		{ "/meshgate/histograms", handle_histograms,
 		  "Histograms: cumulative buckets, count, sum_ns. Parameter: "
 		  "one histogram's name." },

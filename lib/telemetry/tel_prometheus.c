@@ -500,6 +500,121 @@ render_backends(FILE *f)
 		tel_backends(emit_backend, &ej);
 }
 
+/* ---- ESP peers and SAs ---- */
+
+enum esp_family {
+	ESP_SA_PACKETS = 0,
+	ESP_SA_BYTES,
+	ESP_SA_SEQ,
+	ESP_SA_WINDOW,
+	ESP_SA_DROPS,
+	ESP_PEER_DROPS,
+	ESP_FAMILY_MAX
+};
+
+static const struct {
+	const char *name, *type, *help;
+} esp_families[ESP_FAMILY_MAX] = {
+	[ESP_SA_PACKETS] = { "esp_sa_packets_total", "counter",
+			     "Packets an SA decapsulated (inbound) or "
+			     "encapsulated (outbound)." },
+	[ESP_SA_BYTES] = { "esp_sa_bytes_total", "counter",
+			   "Bytes of inner packets an SA carried." },
+	[ESP_SA_SEQ] = { "esp_sa_sequence_number", "gauge",
+			 "Outbound: the last sequence number sent; inbound: "
+			 "the highest authenticated (top of the replay "
+			 "window)." },
+	[ESP_SA_WINDOW] = { "esp_sa_replay_window", "gauge",
+			    "Inbound: the anti-replay window, in packets." },
+	[ESP_SA_DROPS] = { "esp_sa_drops_total", "counter",
+			   "Packets of an SA dropped, by reason (replay, "
+			   "window, authentication, sequence numbers "
+			   "exhausted, ...)." },
+	[ESP_PEER_DROPS] = { "esp_peer_drops_total", "counter",
+			     "A peer's packets dropped before an SA was "
+			     "found (unknown SPI from its address), or for "
+			     "arriving in clear or from the wrong peer." },
+};
+
+struct esp_ctx {
+	FILE *f;
+	enum esp_family fam;
+	bool started;
+};
+
+static int
+emit_esp(void *arg, const struct mg_telemetry_esp_peer *p,
+	 const struct mg_telemetry_esp_sa *sa)
+{
+	struct esp_ctx *c = arg;
+	const uint64_t *drops;
+	char spi[16];
+	struct labels l = { { "peer", "spi", "direction", "state" },
+			    { p->name, spi, NULL, NULL },
+			    3 };
+	unsigned int r;
+
+	if ((c->fam == ESP_PEER_DROPS) != (sa == NULL))
+		return 0;
+	if (c->fam == ESP_SA_WINDOW && !sa->inbound)
+		return 0;
+	if (!c->started) {
+		family(c->f, esp_families[c->fam].name,
+		       esp_families[c->fam].type, esp_families[c->fam].help);
+		c->started = true;
+	}
+	if (sa == NULL) {
+		l.n = 1;
+		drops = p->drops;
+	} else {
+		snprintf(spi, sizeof(spi), "0x%08x", sa->spi);
+		l.v[2] = sa->inbound ? "in" : "out";
+		drops = sa->drops;
+	}
+	switch (c->fam) {
+	case ESP_SA_PACKETS:
+		sample_u64(c->f, esp_families[c->fam].name, &l, NULL, NULL,
+			   sa->packets);
+		break;
+	case ESP_SA_BYTES:
+		sample_u64(c->f, esp_families[c->fam].name, &l, NULL, NULL,
+			   sa->bytes);
+		break;
+	case ESP_SA_SEQ:
+		l.v[3] = sa->state;
+		l.n = 4;
+		sample_u64(c->f, esp_families[c->fam].name, &l, NULL, NULL,
+			   sa->seq);
+		break;
+	case ESP_SA_WINDOW:
+		sample_u64(c->f, esp_families[c->fam].name, &l, NULL, NULL,
+			   sa->replay_window);
+		break;
+	default:
+		for (r = 1; r < MG_DROP_MAX; r++)
+			if (drops[r] != 0)
+				sample_u64(c->f, esp_families[c->fam].name, &l,
+					   "reason", mg_drop_reason_name(r),
+					   drops[r]);
+		break;
+	}
+	return 0;
+}
+
+/* meshgate_esp_*: one walk per family, so each family's samples stay
+ * together as the format wants. */
+static void
+render_esp(FILE *f)
+{
+	struct esp_ctx c = { f, ESP_SA_PACKETS, false };
+
+	for (c.fam = 0; c.fam < ESP_FAMILY_MAX; c.fam++) {
+		c.started = false;
+		if (tel_esp(emit_esp, &c) != 0)
+			return;
+	}
+}
+
 /* The basic counters of a port, each a family of its own. */
 static const struct {
 	const char *name, *help;
@@ -713,6 +828,7 @@ tel_prometheus_render(FILE *f)
 	render_flows(f);
 	render_backends(f);
 	render_limits(f);
+	render_esp(f);
 	render_ports(f);
 	render_lcores(f, hz);
 	render_config(f);

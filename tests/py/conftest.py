@@ -19,6 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mgrun  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_key_modes():
+    """The example configs' test keys (tests/configs/keys) readable by
+    their owner only, as meshgate demands of key files: git keeps no such
+    mode."""
+    for key in (mgrun.CONFIGS / "keys").glob("*.key"):
+        os.chmod(key, 0o600)
+
+
 @pytest.fixture(scope="session")
 def meshgate_bin():
     path = Path(os.environ.get("MESHGATE_BIN",

@@ -41,6 +41,12 @@ L7_DROP_REASONS = (
     "l7_reset", "l7_ambiguous", "l7_stale_timestamp", "l7_no_sni",
     "l7_upgrade_deny",
 )
+# ESP between edge nodes (lib/esp), in the contract's order.
+ESP_DROP_REASONS = (
+    "esp_required", "esp_unknown_spi", "esp_malformed", "esp_replay",
+    "esp_out_of_window", "esp_bad_icv", "esp_seq_exhausted",
+    "esp_crypto_full", "esp_wrong_peer", "esp_wrong_queue",
+)
 COUNTERS = ("rx", "tx", "drops_total", "busy_polls", "idle_polls")
 # What ASan/UBSan builds print on a finding (UBSan does not fail the run).
 SANITIZER = re.compile(r"runtime error:|Sanitizer")

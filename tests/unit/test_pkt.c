@@ -1001,8 +1001,37 @@ test_l4_proto_unknown(void **state)
 	expect_drop(&f, MG_DROP_L4_PROTO_UNKNOWN);
 	build_ipv6(&f, NULL, 0, IPPROTO_NONE, 0);
 	expect_drop(&f, MG_DROP_L4_PROTO_UNKNOWN);
-	build_ipv6(&f, &dst, 1, IPPROTO_ESP, 16);
+	build_ipv6(&f, &dst, 1, IPPROTO_SCTP, 16);
 	expect_drop(&f, MG_DROP_L4_PROTO_UNKNOWN);
+}
+
+/* ESP is parsed as far as its SPI and sequence number, behind IPv6
+ * extension headers too; what follows is lib/esp's to judge. */
+static void
+test_esp(void **state)
+{
+	static const struct ext6 dst = { IPPROTO_DSTOPTS, 0 };
+	struct mg_pkt_info info;
+	struct frame f;
+
+	(void)state;
+	build_ipv4(&f, IPPROTO_ESP, NULL, 0, 40);
+	expect_ok(&f, &info);
+	assert_int_equal(info.tuple.proto, IPPROTO_ESP);
+	assert_int_equal(info.payload_off, info.l4_off);
+	assert_int_equal(info.payload_len, 40);
+	assert_int_equal(info.tuple.sport, 0);
+	assert_int_equal(info.tuple.dport, 0);
+	build_ipv6(&f, &dst, 1, IPPROTO_ESP, 16);
+	expect_ok(&f, &info);
+	assert_int_equal(info.tuple.proto, IPPROTO_ESP);
+	assert_int_equal(info.l4_off, info.l3_off + 40 + 8);
+	assert_int_equal(info.payload_len, 16);
+	/* the SPI and sequence number are the least ESP has */
+	build_ipv4(&f, IPPROTO_ESP, NULL, 0, MG_ESP_HDR_LEN - 1);
+	expect_drop(&f, MG_DROP_ESP_MALFORMED);
+	build_ipv6(&f, NULL, 0, IPPROTO_ESP, MG_ESP_HDR_LEN);
+	expect_ok(&f, &info);
 }
 
 /* ---- accepted frames ---- */
@@ -1415,6 +1444,16 @@ test_reason_names(void **state)
 		[MG_DROP_RATE_LIMITED_CONN] = "rate_limited_conn",
 		[MG_DROP_CONN_LIMIT] = "conn_limit",
 		[MG_DROP_RATE_LIMITED_PPS] = "rate_limited_pps",
+		[MG_DROP_ESP_REQUIRED] = "esp_required",
+		[MG_DROP_ESP_UNKNOWN_SPI] = "esp_unknown_spi",
+		[MG_DROP_ESP_MALFORMED] = "esp_malformed",
+		[MG_DROP_ESP_REPLAY] = "esp_replay",
+		[MG_DROP_ESP_OUT_OF_WINDOW] = "esp_out_of_window",
+		[MG_DROP_ESP_BAD_ICV] = "esp_bad_icv",
+		[MG_DROP_ESP_SEQ_EXHAUSTED] = "esp_seq_exhausted",
+		[MG_DROP_ESP_CRYPTO_FULL] = "esp_crypto_full",
+		[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
+		[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
 	};
 	unsigned int r, q;
 	const char *name;
@@ -1970,6 +2009,7 @@ main(void)
 		PKT_TEST(test_icmp_truncated),
 		PKT_TEST(test_l4_bad_cksum),
 		PKT_TEST(test_l4_proto_unknown),
+		PKT_TEST(test_esp),
 		PKT_TEST(test_tcp4),
 		PKT_TEST(test_tcp4_options),
 		PKT_TEST(test_udp4),

@@ -1060,6 +1060,7 @@ test_mesh_example(void **state)
 	uint32_t h;
 
 	(void)state;
+	mg_test_key_modes();
 	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
 			 &errs);
 	assert_non_null(c);
@@ -1226,6 +1227,7 @@ test_mesh_example_memory(void **state)
 	size_t before, used;
 
 	(void)state;
+	mg_test_key_modes();
 	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
 			 &errs);
 	assert_non_null(c);
@@ -1291,6 +1293,7 @@ test_two_rulesets(void **state)
 
 	(void)state;
 	before = heap_in_use();
+	mg_test_key_modes();
 	c = mg_conf_load("configs/mesh-example.conf", MG_DRIVERS_CONF_DIR,
 			 &errs);
 	assert_non_null(c);
@@ -1307,7 +1310,7 @@ test_two_rulesets(void **state)
 			       "[\"198.19.0.10\", \"2001:db8:100::10\"]",
 			       "[80]", DUAL_BACKENDS)));
 	assert_true(heap_in_use() - before < 2 * RULESET_MAX_BYTES);
-	assert_int_equal(mg_ruleset_n_identities(a), 4);
+	assert_int_equal(mg_ruleset_n_identities(a), 5); /* and peer:edge-b */
 	assert_int_equal(mg_ruleset_n_identities(b), 2);
 	assert_string_equal(mg_ruleset_identity_name(a, 1), "frontend");
 	assert_string_equal(mg_ruleset_identity_name(b, 1), "x");
