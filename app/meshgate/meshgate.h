@@ -122,8 +122,9 @@ struct mg_dataplane {
 	/** Gateway-originated errors and challenge ACKs, per worker */
 	struct rte_meter_srtcm_profile ctl_profile;
 	uint64_t tsc_hz;
-	uint32_t hash_seed; /**< per process: callers cannot aim
-			     *   connections at one backend */
+	/** Seed of the version and backend choice, from the config
+	 *  (hash_seed): HA peers choose alike (README, "HA pairs") */
+	uint32_t hash_seed;
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
 };
 
