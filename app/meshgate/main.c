@@ -31,8 +31,9 @@
 #define MG_VERSION "0.1.0"
 #define EXIT_USAGE 2
 #define MIB	   (1024.0 * 1024.0)
-/* How often the control tick looks at the counters. */
-#define TICK_US 10000
+/* How often the control tick looks at the counters: each wake-up of an
+ * idle box costs CPU, 50 a second stays under 0.2% of a core. */
+#define TICK_US 20000
 /* /healthz: how long every worker has to show a new poll round. An idle
  * worker makes millions a second, a busy one one per burst. */
 #define HEALTH_WINDOW_MS 250
@@ -79,7 +80,9 @@ static bool reload_requested;
 static void
 on_signal(int sig)
 {
-	if (sig == SIGHUP)
+	if (sig == SIGUSR1)
+		mg_idle_test_stall_arm();
+	else if (sig == SIGHUP)
 		__atomic_store_n(&reload_requested, true, __ATOMIC_RELAXED);
 	else
 		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
@@ -259,6 +262,7 @@ create_workers(struct gateway *gw)
 			       gw->lcore[i], rte_strerror(rte_errno));
 			return -rte_errno;
 		}
+		mg_idle_prepare(gw->workers[i], gw->conf);
 	}
 	return 0;
 }
@@ -411,7 +415,7 @@ wall_clock(void)
  * cannot be built leaves the running ruleset in place. Settings that
  * need a restart keep their running values, and say so. */
 static void
-reload(struct gateway *gw, unsigned int qsbr_id)
+reload(struct gateway *gw)
 {
 	struct mg_telemetry_config *h = &gw->history;
 	struct mg_conf *conf;
@@ -419,7 +423,8 @@ reload(struct gateway *gw, unsigned int qsbr_id)
 
 	MG_LOG(INFO, "%s: reloading", gw->conf->path);
 	conf = load_conf(gw->conf->path, true);
-	if (conf == NULL || mg_dataplane_reload(&gw->dp, conf, qsbr_id) != 0) {
+	if (conf == NULL || mg_dataplane_reload(&gw->dp, conf,
+						  RTE_QSBR_THRID_INVALID) != 0) {
 		MG_LOG(ERR, "%s: rejected; the running config stays",
 		       gw->conf->path);
 		h->reloads_failure++;
@@ -441,13 +446,14 @@ reload(struct gateway *gw, unsigned int qsbr_id)
 	mg_telemetry_set_config(h);
 }
 
-/* Control plane work: reload on SIGHUP and the idle stop. Runs on the
- * main lcore, or inside the forwarding loop in single-core mode (then
- * @p qsbr_id is that loop's RCU reader id). */
+/* Control plane work: reload on SIGHUP and the idle stop, every
+ * TICK_US. Runs on the main lcore, or in single-core mode (where the
+ * main lcore forwards) on a control thread of its own: a reload's parse
+ * and Hyperscan compile never stall forwarding, only the ruleset
+ * pointer swap reaches the loop (under RCU, as with worker lcores). */
 static void
-control_tick(void *arg, unsigned int qsbr_id)
+control_tick(struct gateway *gw)
 {
-	struct gateway *gw = arg;
 	uint64_t now = rte_get_timer_cycles();
 	struct mg_stats_sum s;
 
@@ -455,7 +461,7 @@ control_tick(void *arg, unsigned int qsbr_id)
 		return;
 	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
 	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
-		reload(gw, qsbr_id);
+		reload(gw);
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
 	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
 	if (gw->idle_limit_tsc == 0)
@@ -472,32 +478,56 @@ control_tick(void *arg, unsigned int qsbr_id)
 }
 
 static void
+control_loop(struct gateway *gw)
+{
+	while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
+		usleep(TICK_US);
+		control_tick(gw);
+	}
+}
+
+static void *
+control_thread(void *arg)
+{
+	control_loop(arg);
+	return NULL;
+}
+
+static int
 run(struct gateway *gw, const struct options *o)
 {
+	pthread_t control;
 	unsigned int i;
+	int rc;
 
 	gw->start_tsc = rte_get_timer_cycles();
 	gw->last_rx_change_tsc = gw->start_tsc;
 	gw->idle_limit_tsc = o->exit_on_idle_ms * rte_get_timer_hz() / 1000;
 	if (gw->main_forwards) {
-		gw->workers[0]->control = control_tick;
-		gw->workers[0]->control_arg = gw;
+		/* EAL puts control threads on the CPUs no lcore uses */
+		rc = rte_ctrl_thread_create(&control, "mg-control", NULL,
+					    control_thread, gw);
+		if (rc != 0) {
+			MG_LOG(ERR, "cannot start the control thread: %s",
+			       strerror(rc));
+			return -rc;
+		}
 		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
 		mg_worker_main(gw->workers[0]);
+		/* the loop stopped on quit, and so does the thread */
+		pthread_join(control, NULL);
 	} else {
 		for (i = 0; i < gw->n_workers; i++)
 			rte_eal_remote_launch(mg_worker_main, gw->workers[i],
 					      gw->lcore[i]);
 		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
-		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
-			usleep(TICK_US);
-			control_tick(gw, RTE_QSBR_THRID_INVALID);
-		}
+		control_loop(gw);
 		__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 		rte_eal_mp_wait_lcore();
 	}
 	__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 	gw->stop_tsc = rte_get_timer_cycles();
+	return 0;
 }
 
 static void
@@ -737,6 +767,9 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	/* test hook: SIGUSR1 stalls every worker once (see idle.c) */
+	if (getenv("MESHGATE_TEST_STALL_MS") != NULL)
+		signal(SIGUSR1, on_signal);
 
 	rc = mg_telemetry_init();
 	if (rc == 0)
@@ -760,6 +793,7 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < gw.conf->n_ports; i++)
 		if (mg_port_start(&gw.conf->ports[i], gw.n_queues, gw.pool,
+				  gw.conf->idle.mode == MG_IDLE_INTERRUPT,
 				  &gw.ports[i]) < 0)
 			goto out_ports;
 	mg_telemetry_set_ports_fn(ports_counters, &gw);
@@ -777,8 +811,8 @@ main(int argc, char **argv)
 	gw.history.last_success_s = wall_clock();
 	mg_telemetry_set_config(&gw.history);
 
-	run(&gw, &o);
-	status = EXIT_SUCCESS;
+	if (run(&gw, &o) == 0)
+		status = EXIT_SUCCESS;
 	mg_prom_stop(gw.prom);
 
 out_workers:
