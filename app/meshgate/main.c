@@ -185,7 +185,7 @@ static const char *
 profiles_dir(void)
 {
 	static char dir[PATH_MAX];
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], rel[PATH_MAX + 64];
 	ssize_t n;
 
 	if (dir[0] != '\0')
@@ -193,9 +193,10 @@ profiles_dir(void)
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = '\0';
-		snprintf(dir, sizeof(dir), "%s/%s", dirname(exe),
+		snprintf(rel, sizeof(rel), "%s/%s", dirname(exe),
 			 MG_DRIVERS_CONF_REL);
-		if (access(dir, R_OK | X_OK) == 0)
+		/* the real path: errors name the file an operator edits */
+		if (realpath(rel, dir) != NULL && access(dir, R_OK | X_OK) == 0)
 			return dir;
 	}
 	snprintf(dir, sizeof(dir), "%s", MG_DRIVERS_CONF_DIR);
@@ -663,10 +664,13 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"idle_polls\": %" PRIu64 ", \"busy_s\": %.6f"
 		", \"local\": %" PRIu64 ", \"flows_created\": %" PRIu64
 		", \"dry_run_denied\": %" PRIu64
-		", \"neigh_conflicts\": %" PRIu64,
+		", \"neigh_conflicts\": %" PRIu64
+		", \"idle_wait_s\": %.6f, \"stall_max_us\": %" PRIu64,
 		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
 		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
-		s->flows_created, s->dry_run_denied, s->neigh_conflicts);
+		s->flows_created, s->dry_run_denied, s->neigh_conflicts,
+		(double)s->idle_wait_cycles / (double)rte_get_tsc_hz(),
+		s->stall_max_cycles * 1000000 / rte_get_tsc_hz());
 }
 
 static int
