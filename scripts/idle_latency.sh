@@ -11,8 +11,11 @@
 #   IDLE_DEVS=tap SLOW_COUNT=10 scripts/idle_latency.sh
 #
 # af_packet has no RX interrupts ("interrupt" idles as adaptive there);
-# tap has them. Output: one line per device, mode and rate:
-#   LATENCY <dev> <mode> <rate>pps p50_us <x> p99_us <y> (n=<count>)
+# tap has them. Before the pings, the whole process's CPU while nothing
+# arrives (utime + stime over IDLE_CPU_SECONDS, 10). Output, per device,
+# lcore set (IDLE_LCORES, "0,1"; "0 0,1" for both) and mode:
+#   IDLECPU <dev> <lcores> <mode> <percent of one core>
+#   LATENCY <dev> <lcores> <mode> <rate>pps p50_us <x> p99_us <y> (n=<count>)
 # Needs root (namespaces). Every ping is bounded in count and time; the
 # namespaces and the gateway are removed on exit.
 set -euo pipefail
@@ -23,6 +26,8 @@ devs=${IDLE_DEVS:-af_packet tap}
 modes=${IDLE_MODES:-poll adaptive interrupt}
 slow=${SLOW_COUNT:-30}         # pings at 1/s
 fast=${FAST_COUNT:-10000}      # pings at 10,000/s
+lcore_sets=${IDLE_LCORES:-0,1}
+cpu_secs=${IDLE_CPU_SECONDS:-10}
 tag=mgl$$
 work=$(mktemp -d /tmp/mg-latency.XXXXXX)
 gw_pid=
@@ -46,7 +51,7 @@ quantiles() {
 }
 
 run_mode() {
-	local dev=$1 mode=$2 vdev conf=$work/$dev-$mode.conf pinger target
+	local dev=$1 lcores=$2 mode=$3 vdev t0 t1 conf=$work/$dev-$mode.conf pinger target
 	cat >"$conf" <<-EOF
 	drivers_conf_dir = "$root/drivers-conf";
 	ports = ( { name = "p"; device = "net_${dev}0";
@@ -61,8 +66,9 @@ run_mode() {
 		vdev="net_tap0,iface=mgtap"
 		pinger=$tag-gw
 	fi
-	ip netns exec "$tag-gw" timeout 600 "$meshgate" --no-huge -m 256 \
-		--no-pci -l 0,1 --file-prefix "$tag" --log-level 'lib.*:error' \
+	# exec: the pid is the gateway's own (its CPU is read below)
+	ip netns exec "$tag-gw" "$meshgate" --no-huge -m 256 \
+		--no-pci -l "$lcores" --file-prefix "$tag" --log-level 'lib.*:error' \
 		--vdev "$vdev" -- -f "$conf" >"$work/gw.log" 2>&1 &
 	gw_pid=$!
 	for _ in $(seq 100); do
@@ -74,15 +80,22 @@ run_mode() {
 		ip -n "$tag-gw" link set mgtap up
 	fi
 	target=198.18.7.1
+	sleep 2
+	t0=$(awk '{ print $14 + $15 }' "/proc/$gw_pid/stat")
+	sleep "$cpu_secs"
+	t1=$(awk '{ print $14 + $15 }' "/proc/$gw_pid/stat")
+	awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$cpu_secs" \
+		-v l="IDLECPU $dev $lcores $mode" \
+		'BEGIN { printf "%s %.2f\n", l, 100 * d / hz / s }'
 	# ARP resolved before anything is timed
 	ip netns exec "$pinger" ping -c 2 -W 2 "$target" >/dev/null || true
 	sleep 1
 	ip netns exec "$pinger" timeout $((slow + 10)) \
 		ping -c "$slow" -i 1 -W 2 "$target" >"$work/slow" || true
-	echo "LATENCY $dev $mode 1pps $(quantiles "$work/slow")"
+	echo "LATENCY $dev $lcores $mode 1pps $(quantiles "$work/slow")"
 	ip netns exec "$pinger" timeout 60 \
 		ping -c "$fast" -i 0.0001 -W 2 "$target" >"$work/fast" || true
-	echo "LATENCY $dev $mode 10000pps $(quantiles "$work/fast")"
+	echo "LATENCY $dev $lcores $mode 10000pps $(quantiles "$work/fast")"
 	kill -INT "$gw_pid"
 	wait "$gw_pid" || true
 	gw_pid=
@@ -101,7 +114,9 @@ ip -n "$tag-cli" link set cli0 up
 ip -n "$tag-cli" addr add 198.18.7.10/24 dev cli0
 
 for dev in $devs; do
-	for mode in $modes; do
-		run_mode "$dev" "$mode"
+	for lcores in $lcore_sets; do
+		for mode in $modes; do
+			run_mode "$dev" "$lcores" "$mode"
+		done
 	done
 done

@@ -46,17 +46,18 @@ mg_idle_test_stall_arm(void)
 }
 
 /* The hook: this worker stops making rounds for stall_ms, once per
- * SIGUSR1, still online for RCU as a stuck worker would be. */
-static void
+ * SIGUSR1, still online for RCU as a stuck worker would be; the stall
+ * counts in stall_max_cycles. Returns whether it stalled. */
+static bool
 test_stall(struct mg_worker *w)
 {
 	uint32_t gen = __atomic_load_n(&stall_gen, __ATOMIC_RELAXED);
 
 	if (likely(gen == w->seen_stall))
-		return;
+		return false;
 	w->seen_stall = gen;
 	rte_delay_us_sleep(stall_ms * 1000u);
-	w->round_ref = rte_rdtsc();
+	return true;
 }
 
 /* Every port's driver delivers RX interrupts for this worker's queue:
@@ -224,8 +225,8 @@ mg_idle_wait(struct mg_worker *w)
 	uint64_t busy = w->stats->busy_polls, t0, t1;
 	struct timespec ts;
 
-	if (unlikely(stall_ms != 0))
-		test_stall(w);
+	if (unlikely(stall_ms != 0) && test_stall(w))
+		return;
 	if (w->idle_mode == MG_IDLE_POLL)
 		return;
 	/* a new idle period: spin first */

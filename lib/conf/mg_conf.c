@@ -2808,10 +2808,10 @@ mg_conf_idle_mode_name(enum mg_idle_mode mode)
 	return name_of(idle_names, mode);
 }
 
-/* An idle worker wakes up 500 times a second: about 1% of a core on a
- * 2-vCPU VM, where a wake-up costs ~20 us; the first packet after
+/* An idle worker wakes up 333 times a second: about 1% of a core on a
+ * 2-vCPU VM, where a wake-up costs 20-35 us; the first packet after
  * idling waits at most this long. */
-#define IDLE_MAX_SLEEP_US_DEFAULT 2000
+#define IDLE_MAX_SLEEP_US_DEFAULT 3000
 
 /* What makes the gateway an appliance: how workers idle, the seed of
  * the backend choice, the memory budget (applied by the app, which

@@ -44,7 +44,7 @@ def quiet(text):
 # ------------------------------------------------------------ idle modes
 
 @pytest.mark.parametrize("mode,words", [
-    ("adaptive", "idle mode adaptive: sleeps of 8..2000 us"),
+    ("adaptive", "idle mode adaptive: sleeps of 8..3000 us"),
     ("poll", "idle mode poll: busy-polls"),
     ("interrupt", "port edge has no RX interrupts; idling as adaptive")])
 def test_idle_modes_on_pcap(mg, tmp_path, mode, words):

@@ -463,8 +463,10 @@ def test_single_core_reload_does_not_stall(mg, run, mesh_pcap, tmp_path):
 def test_healthz_sees_a_stalled_worker(mg, mesh_pcap, tmp_path):
     """A worker that stops making poll rounds (the test hook: with
     MESHGATE_TEST_STALL_MS set, SIGUSR1 stalls every worker once, for
-    that long, at its next idle round: the capture is replayed once) turns /healthz 503 naming its lcore, and 200 again after;
-    /ready stays 200 (ports up, a ruleset in force)."""
+    that long, at its next idle round: the capture is replayed once)
+    turns /healthz 503 naming its lcore, and 200 again after; /ready
+    stays 200 (ports up, a ruleset in force); the stall shows as the
+    worker's stall_max_us."""
     port = free_port()
     conf = tmp_path / "gw.conf"
     conf.write_text(BASE_CONF.read_text() +
@@ -483,6 +485,11 @@ def test_healthz_sees_a_stalled_worker(mg, mesh_pcap, tmp_path):
     check_probe(gw.url + "/ready", 200, "ok\n")
     wait_for(lambda: http(gw.url + "/healthz")[0] == 200, READY_S,
              "/healthz answering 200 again")
+    # the stall is the longest the worker ever stood still (a lower
+    # bound: the hook sleeps 1.5 s)
+    with mg_telemetry.connect_when_ready(gw.prefix, "/meshgate/stats", "rx",
+                                         READY_S, proc=gw.proc) as tel:
+        assert tel.query("/meshgate/stats")["stall_max_us"] >= 1500000
     gw.finish()
 
 

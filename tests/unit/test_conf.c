@@ -307,7 +307,7 @@ test_appliance(void **state)
 	c = load_text("ports = ( " PORT_PCAP " );\n");
 	assert_non_null(c);
 	assert_int_equal(c->idle.mode, MG_IDLE_ADAPTIVE);
-	assert_int_equal(c->idle.max_sleep_us, 2000);
+	assert_int_equal(c->idle.max_sleep_us, 3000);
 	assert_int_equal(c->hash_seed, MG_CONF_HASH_SEED_DEFAULT);
 	assert_int_equal(c->memory_mb, 0);
 	assert_false(c->flows_max_set);
