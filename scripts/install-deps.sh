@@ -11,7 +11,7 @@ packages=(
 	libconfig-dev libpcap-dev libmicrohttpd-dev zlib1g-dev libsystemd-dev
 	# tests (end-to-end ones build namespaces and use real clients)
 	libcmocka-dev python3 python3-scapy python3-pytest tshark iproute2
-	ethtool curl procps openssl systemd
+	ethtool curl procps openssl systemd iputils-ping
 	# the /metrics tests: promtool and a real server, started on loopback
 	# by the tests themselves (Debian also enables a system service)
 	prometheus

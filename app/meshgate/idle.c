@@ -199,23 +199,25 @@ mg_idle_stop(struct mg_worker *w)
 }
 
 /* Waits for any port's RX interrupt, at most max_sleep_us (epoll's
- * milliseconds, rounded up). A driver without an enable call (net_tap:
- * the interrupt is its file descriptor becoming readable, edge
- * triggered and registered for good) loses no wake-up; one that
- * arms per call (virtio) may miss a packet that came just before the
- * arming, which then waits out the timeout. */
-static void
+ * milliseconds, rounded up); returns whether one came. A driver without
+ * an enable call (net_tap: the interrupt is its file descriptor becoming
+ * readable, edge triggered and registered for good) loses no wake-up;
+ * one that arms per call (virtio) may miss a packet that came just
+ * before the arming, which then waits out the timeout. */
+static bool
 wait_interrupt(struct mg_worker *w)
 {
 	struct rte_epoll_event ev[MG_CONF_MAX_PORTS];
 	int timeout_ms = (int)((w->max_sleep_us + 999) / 1000);
 	uint16_t p;
+	int n;
 
 	for (p = 0; p < w->n_ports; p++)
 		rte_eth_dev_rx_intr_enable(w->port_id[p], w->queue);
-	rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, w->n_ports, timeout_ms);
+	n = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, w->n_ports, timeout_ms);
 	for (p = 0; p < w->n_ports; p++)
 		rte_eth_dev_rx_intr_disable(w->port_id[p], w->queue);
+	return n > 0;
 }
 
 void
@@ -246,7 +248,11 @@ mg_idle_wait(struct mg_worker *w)
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	t0 = rte_rdtsc();
 	if (w->intr) {
-		wait_interrupt(w);
+		/* an interrupt may come before the driver shows the packet
+		 * (net_tap reads only once its SIGIO reached some thread):
+		 * spin again rather than wait for the next one */
+		if (wait_interrupt(w))
+			w->idle_start = rte_rdtsc();
 	} else {
 		ts.tv_sec = w->sleep_us / 1000000;
 		ts.tv_nsec = (long)(w->sleep_us % 1000000) * 1000;
