@@ -82,6 +82,11 @@ struct gateway {
 	uint64_t wd_next_tsc;
 	uint64_t wd_polls[RTE_MAX_LCORE];
 	bool wd_starved; /* logged once per stall */
+	/* a reload runs on a thread of its own, so that the control tick
+	 * (the watchdog above all) goes on while it compiles */
+	pthread_t reloader;
+	bool reloading;	  /* control tick only */
+	bool reload_done; /* set by the reload thread */
 };
 
 static bool quit;
@@ -512,9 +517,8 @@ reload(struct gateway *gw)
 {
 	struct mg_telemetry_config *h = &gw->history;
 	struct mg_conf *conf;
-	unsigned int n;
-
 	char err[1024];
+	unsigned int n;
 	bool ok;
 
 	MG_LOG(INFO, "%s: reloading", gw->conf->path);
@@ -558,10 +562,56 @@ reload(struct gateway *gw)
 			  "the running config stays");
 }
 
-/* Control plane work: reload on SIGHUP and the idle stop, every
- * TICK_US. Runs on the main lcore, or in single-core mode (where the
- * main lcore forwards) on a control thread of its own: a reload's parse
- * and Hyperscan compile never stall forwarding, only the ruleset
+static void *
+reload_thread(void *arg)
+{
+	struct gateway *gw = arg;
+
+	reload(gw);
+	__atomic_store_n(&gw->reload_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A finished reload's thread is joined; with @p wait, a running one is
+ * waited for (at exit: its compile cannot be cut short). */
+static void
+reload_reap(struct gateway *gw, bool wait)
+{
+	if (!gw->reloading ||
+	    (!wait && !__atomic_load_n(&gw->reload_done, __ATOMIC_ACQUIRE)))
+		return;
+	pthread_join(gw->reloader, NULL);
+	gw->reloading = false;
+}
+
+/* SIGHUP: one reload at a time, on its own thread (a request during a
+ * reload waits for the next tick after it). */
+static void
+reload_start(struct gateway *gw)
+{
+	int rc;
+
+	reload_reap(gw, false);
+	if (gw->reloading ||
+	    !__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
+		return;
+	gw->reload_done = false;
+	rc = rte_ctrl_thread_create(&gw->reloader, "mg-reload", NULL,
+				    reload_thread, gw);
+	if (rc == 0) {
+		gw->reloading = true;
+		return;
+	}
+	MG_LOG(WARNING, "no reload thread (%s): reloading in the control tick",
+	       strerror(rc));
+	reload(gw);
+}
+
+/* Control plane work, every TICK_US: the systemd watchdog, reloads on
+ * SIGHUP (on their own thread), logs of health and neighbour changes,
+ * the idle stop. Runs on the main lcore, or in single-core mode (where
+ * the main lcore forwards) on a control thread of its own: a reload's
+ * parse and Hyperscan compile never stall forwarding, only the ruleset
  * pointer swap reaches the loop (under RCU, as with worker lcores). */
 static void
 control_tick(struct gateway *gw)
@@ -573,10 +623,13 @@ control_tick(struct gateway *gw)
 		return;
 	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
 	watchdog_tick(gw, now);
-	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
-		reload(gw);
-	mg_health_log_changes(gw->dp.health, rte_rdtsc());
-	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
+	reload_start(gw);
+	/* the health table's and the cache's control-plane side is the
+	 * reload's while it runs (it syncs health to the new ruleset) */
+	if (!gw->reloading) {
+		mg_health_log_changes(gw->dp.health, rte_rdtsc());
+		mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
+	}
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);
@@ -598,6 +651,7 @@ control_loop(struct gateway *gw)
 		control_tick(gw);
 	}
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	reload_reap(gw, true);
 }
 
 /* Workers launched: systemd may start what depends on the gateway. */

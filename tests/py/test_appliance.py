@@ -359,6 +359,43 @@ def test_sd_notify_and_watchdog(mg, tmp_path):
         note.close()
 
 
+def test_watchdog_fed_through_a_long_reload(mg, tmp_path):
+    """A reload compiles on a thread of its own, so the control tick
+    goes on feeding the watchdog: single-core mode (-l 0), the 10,000
+    patterns of l7_many_patterns.conf reloaded (seconds: the test
+    checks it took over a second, or it would prove nothing), and
+    WATCHDOG=1 keeps arriving between RELOADING=1 and READY=1."""
+    conf = tmp_path / "many.conf"
+    conf.write_text(quiet((CONFIGS / "l7_many_patterns.conf").read_text()))
+    pcap = tmp_path / "in.pcap"
+    wrpcap(str(pcap), [Ether(dst=GW_MAC) / IP(src="198.18.1.2",
+                                              dst="198.19.0.10") /
+                       TCP(sport=40000, dport=80, flags="S")])
+    note = NotifySocket(tmp_path / "notify.sock")
+    try:
+        proc = mg.start(["-f", str(conf), "--stats-json",
+                         str(tmp_path / "stats.json")],
+                        [pcap_vdev(0, rx=pcap)], "0",
+                        env={"NOTIFY_SOCKET": note.path,
+                             "WATCHDOG_USEC": "1000000"})
+        wait_for(lambda: note.seen("READY=1"), 120, "READY=1")
+        wait_for(lambda: note.seen("WATCHDOG=1"), NOTIFY_S, "WATCHDOG=1")
+        mark = len(note.msgs)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: note.seen("READY=1", mark), 120,
+                 "READY=1 after the reload")
+        begin = note.seen("RELOADING=1", mark)[0]
+        end = note.seen("READY=1", mark)[0]
+        assert end - begin > 1, "the reload took %.2f s" % (end - begin)
+        fed = [t for t in note.seen("WATCHDOG=1", mark) if begin < t < end]
+        assert fed, "no WATCHDOG=1 in the %.1f s reload" % (end - begin)
+        rc, log = mg.stop(proc)
+        assert "new ruleset in force" in log, log
+        check_clean_stop(rc, log, load_stats(tmp_path / "stats.json"))
+    finally:
+        note.close()
+
+
 # ------------------------------------------------------------ HA peers
 
 PAIR_VIP = "198.19.0.50"       # the bundled config's 75/25 service
