@@ -803,7 +803,9 @@ if want reload && have_meshgate reload; then
 	done
 	sleep "$warmup"
 	if base=$(stall); then
-		kill -HUP "$pid"
+		# to the gateway itself: timeout(1) would pass a SIGHUP on
+		# and then kill its child after --kill-after
+		kill -HUP "$(pgrep -P "$pid" | head -n 1)"
 		for ((i = 0; i < 3000; i++)); do
 			grep -q "new ruleset in force" "$rlog" && break
 			sleep 0.1
