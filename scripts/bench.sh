@@ -128,6 +128,36 @@
 #       times (3), print every pair, and report the medians (the ratio
 #       is the median of the pairs' ratios).
 #
+#   meshgate_idle_cpu_percent [idle]: the bundled config (default idle
+#       mode, adaptive) on -l 0,1 after its capture (sample.pcap, replayed
+#       once) is over: the whole process's CPU time (utime + stime of
+#       /proc/PID/stat) over BENCH_IDLE_SECONDS (10), in % of one core;
+#       also meshgate_idle_cpu_percent_single_lcore (-l 0: the main lcore
+#       forwards) and meshgate_idle_cpu_percent_poll (idle mode poll, for
+#       scale: a whole core).
+#   meshgate_adaptive_vs_poll_ratio [adaptive]: established.pcap through
+#       bench_mesh.conf in the default idle mode over the same with
+#       idle = { mode = "poll"; }: BENCH_PAIRS (3) pairs, the two configs
+#       alternating, each pair's rates printed; the figure is the median
+#       of the pairs' ratios (target >= 0.98: under load a worker never
+#       idles).
+#   meshgate_footprint_mb [footprint]: etc/meshgate.conf (memory_mb =
+#       64, 65,536 connections; its port swapped for net_pcap0) on
+#       hugepages of its own (a private hugetlbfs; pages reserved for the
+#       run if too few are free, then given back), -l 0,1: the hugepages
+#       the process maps (Shared_Hugetlb + Private_Hugetlb of
+#       /proc/PID/smaps) plus its VmRSS, in MiB, once it forwards (target
+#       <= 64); meshgate_footprint_hugepages_mb and meshgate_footprint_rss_mb
+#       are the two parts.
+#   meshgate_reload_max_gap_us [reload]: single lcore (-l 0, the main
+#       lcore forwards; the control thread compiles), idle mode poll,
+#       tests/configs/l7_many_patterns.conf (10,000 patterns), bench.pcap
+#       replayed with infinite_rx: the worker's longest stall between two
+#       poll rounds (stall_max_us of /meshgate/stats) after a SIGHUP
+#       reload of the same file has put the new ruleset in force (target
+#       <= 1000); the same figure before the reload is logged (it bounds
+#       what start-up and the machine's own noise cost).
+#
 # Environment:
 #   BENCH_SECONDS  measurement window, s (5)     BENCH_WARMUP  warm-up, s (2)
 #   BENCH_FLOWS    flows in bench.pcap (1024)    BENCH_PCAP    capture to use
@@ -139,6 +169,7 @@
 #   CRYPTOPERF     (dpdk-test-crypto-perf)
 #   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
 #                  when hugetlbfs has the run's memory (>= 1 GiB) free
+#   BENCH_PAIRS    adaptive/poll pairs (3)      BENCH_IDLE_SECONDS (10)
 #   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
 #
 # Captures are generated on first use into build/bench/ (gen_pcaps.py,
@@ -824,7 +855,8 @@ gen_if_stale() {
 	"$py" "$gen" "$@" >&2
 }
 
-if want testpmd_io || want testpmd_5tswap || want meshgate_fwd; then
+if want testpmd_io || want testpmd_5tswap || want meshgate_fwd ||
+	want idle || want footprint || want reload; then
 	if [[ ! -s $pcap ]]; then
 		log "generating $pcap ($flows flows)"
 		"$py" "$root/scripts/gen_pcaps.py" "$(dirname "$pcap")" \
@@ -909,6 +941,216 @@ run_esp esp_encrypt encrypt encrypt meshgate_esp_encrypt \
 	meshgate_esp_vs_cryptoperf_ratio
 run_esp esp_decrypt decrypt decrypt meshgate_esp_decrypt \
 	meshgate_esp_decrypt_vs_cryptoperf_ratio
+# ---- the appliance: idle CPU, adaptive vs poll, footprint, reloads
+
+# idle_conf MODE OUT: the bundled config with idle.mode MODE, its
+# management endpoint off (runs may overlap a scraper's port)
+idle_conf() {
+	{
+		echo "drivers_conf_dir = \"$root/drivers-conf\";"
+		cat "$root/app/meshgate/meshgate.conf"
+		echo "idle = { mode = \"$1\"; };"
+		echo 'telemetry = { listen = "off"; };'
+	} >"$2"
+}
+
+# cpu_ticks PID: utime + stime of the whole process, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# idle_cpu NAME LCORES MODE: % of one core the process used while idle
+idle_cpu() {
+	local name=$1 lcores=$2 mode=$3 prefix="mgb-$1-$$" conf t0 t1 hz mpid
+	local secs=${BENCH_IDLE_SECONDS:-10}
+	conf=$work/$name.conf
+	idle_conf "$mode" "$conf"
+	prefixes+=("$prefix")
+	start_bg "$work/$name.log" "$meshgate" -l "$lcores" --no-pci \
+		--no-huge -m 256 --file-prefix "$prefix" \
+		--log-level 'lib.*:error' \
+		--vdev "net_pcap0,rx_pcap=$pcap" -- -f "$conf"
+	local pid=$bg_pid
+	# start-up, and the capture's few frames, are over well before
+	sleep 3
+	if ! kill -0 "$pid" 2>/dev/null; then
+		log "$name: meshgate exited; last lines of its log:"
+		tail -n 20 "$work/$name.log" >&2
+		failed=1
+		return 0
+	fi
+	hz=$(getconf CLK_TCK)
+	# start_bg's pid is timeout(1)'s: the gateway is its child
+	mpid=$(pgrep -P "$pid" | head -n 1)
+	t0=$(cpu_ticks "$mpid")
+	sleep "$secs"
+	t1=$(cpu_ticks "$mpid")
+	stop_process "$pid"
+	ran=$((ran + 1))
+	awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v n="$name" \
+		'BEGIN { printf "BENCH %s %.2f\n", n, 100 * d / hz / s }'
+}
+
+if want idle; then
+	have_meshgate idle && {
+		idle_cpu meshgate_idle_cpu_percent 0,1 adaptive
+		idle_cpu meshgate_idle_cpu_percent_single_lcore 0 adaptive
+		idle_cpu meshgate_idle_cpu_percent_poll 0,1 poll
+	}
+fi
+
+# rate_once CONF NAME PCAP: meshgate's rx rate (Mpps) on PCAP replayed
+# for ever, printed; the run is otherwise run_meshgate's
+rate_once() {
+	local conf=$1 name=$2 capture=$3 prefix="mgb-$2-$$-$RANDOM" value
+	prefixes+=("$prefix")
+	# shellcheck disable=SC2046
+	start_bg "$work/$name.log" "$meshgate" \
+		$(eal_args "$prefix" "$capture" 1 "$(conf_mbufs "$conf")") -- \
+		-f "$conf"
+	local pid=$bg_pid
+	if value=$(measure "$name" "$pid" "$prefix" /meshgate/stats rx); then
+		echo "${value%% *}"
+	fi
+	stop_process "$pid"
+}
+
+if want adaptive && have_meshgate adaptive; then
+	gen_if_stale "$est_pcap" "$root/scripts/gen_bench_pcaps.py" \
+		"$benchdir" --only established
+	poll_conf=$work/bench_mesh_poll.conf
+	{ cat "$root/tests/configs/bench_mesh.conf"
+	  echo 'idle = { mode = "poll"; };'; } >"$poll_conf"
+	ratios=()
+	for ((r = 1; r <= ${BENCH_PAIRS:-3}; r++)); do
+		a=$(rate_once "$root/tests/configs/bench_mesh.conf" \
+			"adaptive-$r" "$est_pcap") || a=
+		p=$(rate_once "$poll_conf" "poll-$r" "$est_pcap") || p=
+		if [[ -z $a || -z $p ]]; then
+			log "adaptive pair $r: no rate"
+			failed=1
+			continue
+		fi
+		ratios+=("$(awk -v a="$a" -v p="$p" \
+			'BEGIN { printf "%.4f", (p > 0 ? a / p : 0) }')")
+		log "adaptive pair $r: adaptive $a Mpps, poll $p Mpps," \
+			"ratio ${ratios[-1]}"
+	done
+	if ((${#ratios[@]} > 0)); then
+		ran=$((ran + 1))
+		printf '%s\n' "${ratios[@]}" | sort -g |
+			awk '{ v[NR] = $1 } END { printf \
+			"BENCH meshgate_adaptive_vs_poll_ratio %.3f\n", \
+			v[int((NR + 1) / 2)] }'
+	fi
+fi
+
+# The footprint run: in a private mount namespace, a hugetlbfs of its
+# own; prints "hugepages_kb rss_kb" of the gateway once it forwards.
+FOOTPRINT_RUN='
+dir=$1; shift
+mount -t hugetlbfs -o size=256M nodev "$dir" || exit 90
+"$@" >"$FOOT_LOG" 2>&1 & pid=$!
+i=0
+while ! grep -q "forwarding on queue" "$FOOT_LOG" && [ $i -lt 300 ]; do
+	kill -0 $pid 2>/dev/null || break; sleep 0.1; i=$((i + 1)); done
+sleep 2
+awk "/^(Shared|Private)_Hugetlb:/ { h += \$2 } END { printf \"%d \", h }" \
+	/proc/$pid/smaps
+awk "/^VmRSS:/ { print \$2 }" /proc/$pid/status
+kill -INT $pid; wait $pid
+'
+
+if want footprint && have_meshgate footprint; then
+	fconf=$work/footprint.conf
+	sed -e 's/device = "0000:03:00.0";/device = "net_pcap0";/' \
+		-e 's/profile = "ixgbe";/profile = "pcap";/' \
+		-e 's/listen = "127.0.0.1:9469";/listen = "off";/' \
+		"$root/etc/meshgate.conf" >"$fconf"
+	echo "drivers_conf_dir = \"$root/drivers-conf\";" >>"$fconf"
+	nr=/proc/sys/vm/nr_hugepages
+	before=$(cat $nr)
+	free=$(awk '/^HugePages_Free/ { print $2 }' /proc/meminfo)
+	((free >= 64)) || echo $((before + 64 - free)) >$nr
+	mkdir -p "$work/huge"
+	prefix="mgb-footprint-$$"
+	prefixes+=("$prefix")
+	if out=$(FOOT_LOG=$work/footprint.log timeout 120 unshare --mount \
+		--propagation private sh -c "$FOOTPRINT_RUN" sh "$work/huge" \
+		"$meshgate" -l 0,1 --no-pci --file-prefix "$prefix" \
+		--huge-dir "$work/huge" --log-level 'lib.*:error' \
+		--vdev "net_pcap0,rx_pcap=$pcap" -- -f "$fconf") && [[ $out =~ ^([0-9]+)\ ([0-9]+)$ ]]; then
+		ran=$((ran + 1))
+		h=${BASH_REMATCH[1]} r=${BASH_REMATCH[2]}
+		awk -v h="$h" -v r="$r" 'BEGIN {
+			printf "BENCH meshgate_footprint_mb %.1f\n", (h + r) / 1024
+			printf "BENCH meshgate_footprint_hugepages_mb %.1f\n", h / 1024
+			printf "BENCH meshgate_footprint_rss_mb %.1f\n", r / 1024 }'
+		grep -h "memory:" "$work/footprint.log" | sed 's/^/bench: /' >&2
+	else
+		log "footprint: no figure ($out); last lines of its log:"
+		tail -n 20 "$work/footprint.log" >&2
+		failed=1
+	fi
+	[[ $(cat $nr) != "$before" ]] && echo "$before" >$nr
+fi
+
+if want reload && have_meshgate reload; then
+	rconf=$work/reload.conf
+	{ cat "$root/tests/configs/l7_many_patterns.conf"
+	  echo 'idle = { mode = "poll"; };'
+	  echo 'telemetry = { listen = "off"; };'; } >"$rconf"
+	prefix="mgb-reload-$$"
+	prefixes+=("$prefix")
+	rlog=$work/reload.log
+	# two compiles of 10,000 patterns (start-up, reload): seconds each
+	lifetime_saved=$lifetime
+	lifetime=600
+	start_bg "$rlog" "$meshgate" -l 0 --no-pci --no-huge -m 512 \
+		--file-prefix "$prefix" --log-level 'lib.*:error' \
+		--vdev "net_pcap0,rx_pcap=$pcap,infinite_rx=1" -- -f "$rconf"
+	pid=$bg_pid
+	lifetime=$lifetime_saved
+	stall() {
+		"$py" - "$root/scripts" "$prefix" "$pid" "$ready_wait" <<-'EOF'
+		import sys
+		sys.path.insert(0, sys.argv[1])
+		import mg_telemetry
+		with mg_telemetry.connect_when_ready(sys.argv[2], "/meshgate/stats",
+		        "rx", float(sys.argv[4]), pid=int(sys.argv[3])) as tel:
+		    print(tel.query("/meshgate/stats")["stall_max_us"])
+		EOF
+	}
+	# the first load compiles for seconds before the worker starts
+	for ((i = 0; i < 600; i++)); do
+		grep -q "forwarding on queue" "$rlog" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep "$warmup"
+	if base=$(stall); then
+		# to the gateway itself: timeout(1) would pass a SIGHUP on
+		# and then kill its child after --kill-after
+		kill -HUP "$(pgrep -P "$pid" | head -n 1)"
+		for ((i = 0; i < 3000; i++)); do
+			grep -q "new ruleset in force" "$rlog" && break
+			sleep 0.1
+		done
+		if grep -q "new ruleset in force" "$rlog" && after=$(stall); then
+			ran=$((ran + 1))
+			log "reload: longest stall ${base} us before the reload," \
+				"${after} us with it"
+			echo "BENCH meshgate_reload_max_gap_us $after"
+		else
+			log "reload: the reload never ended; last lines of its log:"
+			tail -n 20 "$rlog" >&2
+			failed=1
+		fi
+	else
+		log "reload: no telemetry; last lines of its log:"
+		tail -n 20 "$rlog" >&2
+		failed=1
+	fi
+	stop_process "$pid"
+fi
 
 ratio meshgate_vs_io_ratio meshgate_fwd testpmd_io
 ratio meshgate_vs_5tswap_ratio meshgate_fwd testpmd_5tswap

@@ -8,10 +8,10 @@ packages=(
 	# build
 	build-essential pkg-config meson ninja-build
 	libdpdk-dev dpdk dpdk-dev libhyperscan-dev libipsec-mb-dev
-	libconfig-dev libpcap-dev libmicrohttpd-dev zlib1g-dev
+	libconfig-dev libpcap-dev libmicrohttpd-dev zlib1g-dev libsystemd-dev
 	# tests (end-to-end ones build namespaces and use real clients)
 	libcmocka-dev python3 python3-scapy python3-pytest tshark iproute2
-	ethtool curl procps openssl
+	ethtool curl procps openssl systemd iputils-ping
 	# the /metrics tests: promtool and a real server, started on loopback
 	# by the tests themselves (Debian also enables a system service)
 	prometheus

@@ -15,7 +15,6 @@
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
-#include <rte_random.h>
 
 #include "meshgate.h"
 
@@ -360,7 +359,10 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	dp->pool = pool;
 	dp->n_workers = n_workers;
 	dp->tsc_hz = rte_get_tsc_hz();
-	dp->hash_seed = (uint32_t)rte_rand();
+	/* the config's, not the process's: HA peers and a restarted
+	 * gateway pick the same backends (the flow table's own seed is
+	 * random, lib/flow) */
+	dp->hash_seed = conf->hash_seed;
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
 
@@ -631,6 +633,14 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 	pending_u(&n, path, "telemetry.max_label_sets",
 		  run->telemetry.max_label_sets,
 		  file->telemetry.max_label_sets);
+	if (run->idle.mode != file->idle.mode)
+		pending(&n, path, "idle.mode",
+			mg_conf_idle_mode_name(run->idle.mode),
+			mg_conf_idle_mode_name(file->idle.mode));
+	pending_u(&n, path, "idle.max_sleep_us", run->idle.max_sleep_us,
+		  file->idle.max_sleep_us);
+	pending_u(&n, path, "hash_seed", run->hash_seed, file->hash_seed);
+	pending_u(&n, path, "memory_mb", run->memory_mb, file->memory_mb);
 	return n;
 }
 

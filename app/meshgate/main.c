@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_pdump.h>
+#include <systemd/sd-daemon.h>
 
 #include "meshgate.h"
 #include "prometheus.h"
@@ -31,10 +35,11 @@
 #define MG_VERSION "0.1.0"
 #define EXIT_USAGE 2
 #define MIB	   (1024.0 * 1024.0)
-/* How often the control tick looks at the counters. */
-#define TICK_US 10000
-/* Ticks between two splits of the limits' rates among workers. */
-#define REBALANCE_TICKS 10
+/* How often the control tick looks at the counters: each wake-up of an
+ * idle box costs CPU, 50 a second about 0.1% of a core. */
+#define TICK_US 20000
+/* Ticks between two splits of the limits' rates among workers (100 ms). */
+#define REBALANCE_TICKS 5
 /* /healthz: how long every worker has to show a new poll round. An idle
  * worker makes millions a second, a busy one one per burst. */
 #define HEALTH_WINDOW_MS 250
@@ -75,6 +80,17 @@ struct gateway {
 	/* the "overload" object of --stats-json, taken before the data
 	 * plane is freed */
 	char *overload_json;
+	/* systemd watchdog (0: not asked for): fed every interval while
+	 * every worker's poll counter moved since the last feed */
+	uint64_t wd_interval_tsc;
+	uint64_t wd_next_tsc;
+	uint64_t wd_polls[RTE_MAX_LCORE];
+	bool wd_starved; /* logged once per stall */
+	/* a reload runs on a thread of its own, so that the control tick
+	 * (the watchdog above all) goes on while it compiles */
+	pthread_t reloader;
+	bool reloading;	  /* control tick only */
+	bool reload_done; /* set by the reload thread */
 };
 
 static bool quit;
@@ -83,7 +99,9 @@ static bool reload_requested;
 static void
 on_signal(int sig)
 {
-	if (sig == SIGHUP)
+	if (sig == SIGUSR1)
+		mg_idle_test_stall_arm();
+	else if (sig == SIGHUP)
 		__atomic_store_n(&reload_requested, true, __ATOMIC_RELAXED);
 	else
 		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
@@ -168,6 +186,32 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 	return 0;
 }
 
+/* Where the profiles are unless the config names a folder: installed
+ * beside the binary (bindir/../share/meshgate/drivers-conf, so a DESTDIR
+ * or a moved prefix works), else the source tree's (the build tree's
+ * binary, tests). */
+static const char *
+profiles_dir(void)
+{
+	static char dir[PATH_MAX];
+	char exe[PATH_MAX], rel[PATH_MAX + 64];
+	ssize_t n;
+
+	if (dir[0] != '\0')
+		return dir;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(rel, sizeof(rel), "%s/%s", dirname(exe),
+			 MG_DRIVERS_CONF_REL);
+		/* the real path: errors name the file an operator edits */
+		if (realpath(rel, dir) != NULL && access(dir, R_OK | X_OK) == 0)
+			return dir;
+	}
+	snprintf(dir, sizeof(dir), "%s", MG_DRIVERS_CONF_DIR);
+	return dir;
+}
+
 /* Loads @p path; its errors go to stderr as FILE:LINE: lines, through
  * the log (timestamped) when @p log, as they are for a running gateway. */
 static struct mg_conf *
@@ -181,7 +225,7 @@ load_conf(const char *path, bool log)
 		fprintf(stderr, "meshgate: out of memory\n");
 		return NULL;
 	}
-	conf = mg_conf_load(path, MG_DRIVERS_CONF_DIR, errs);
+	conf = mg_conf_load(path, profiles_dir(), errs);
 	for (i = 0; i < errs->n && i < MG_CONF_MAX_ERRORS; i++) {
 		if (log)
 			rte_log(RTE_LOG_ERR, mg_logtype_app, "%s\n",
@@ -263,6 +307,7 @@ create_workers(struct gateway *gw)
 			       gw->lcore[i], rte_strerror(rte_errno));
 			return -rte_errno;
 		}
+		mg_idle_prepare(gw->workers[i], gw->conf);
 	}
 	return 0;
 }
@@ -297,6 +342,63 @@ polls_of(unsigned int lcore)
 
 	mg_telemetry_lcore_read(lcore, &s);
 	return s.busy_polls + s.idle_polls;
+}
+
+/* ---- systemd: Type=notify, and a watchdog fed on workers' progress ---- */
+
+/* The longest an idle worker goes without a poll round is
+ * idle.max_sleep_us (at most 200 ms): a watchdog interval of 250 ms or
+ * more always sees a live worker's counter move. */
+#define WATCHDOG_MIN_INTERVAL_MS 250
+
+static void
+watchdog_setup(struct gateway *gw)
+{
+	uint64_t usec = 0, ms;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	/* fed three times a watchdog period, as sd_watchdog_enabled(3)
+	 * advises twice */
+	ms = RTE_MAX(usec / 3000, (uint64_t)WATCHDOG_MIN_INTERVAL_MS);
+	if (ms * 2 > usec / 1000)
+		MG_LOG(WARNING,
+		       "systemd watchdog: WatchdogSec=%" PRIu64 " ms is short "
+		       "for feeds every %" PRIu64
+		       " ms; give it 1 s or more",
+		       usec / 1000, ms);
+	gw->wd_interval_tsc = rte_get_timer_hz() * ms / 1000;
+	MG_LOG(INFO,
+	       "systemd watchdog: fed every %" PRIu64
+	       " ms while every worker makes poll rounds",
+	       ms);
+}
+
+static void
+watchdog_tick(struct gateway *gw, uint64_t now)
+{
+	unsigned int i, stuck = RTE_MAX_LCORE;
+	uint64_t p;
+
+	if (gw->wd_interval_tsc == 0 || now < gw->wd_next_tsc)
+		return;
+	gw->wd_next_tsc = now + gw->wd_interval_tsc;
+	for (i = 0; i < gw->n_workers; i++) {
+		p = polls_of(gw->lcore[i]);
+		if (p == gw->wd_polls[i] && stuck == RTE_MAX_LCORE)
+			stuck = gw->lcore[i];
+		gw->wd_polls[i] = p;
+	}
+	if (stuck == RTE_MAX_LCORE) {
+		sd_notify(0, "WATCHDOG=1");
+		gw->wd_starved = false;
+	} else if (!gw->wd_starved) {
+		gw->wd_starved = true;
+		MG_LOG(ERR,
+		       "lcore %u made no poll round in %" PRIu64
+		       " ms: the systemd watchdog is not fed",
+		       stuck, gw->wd_interval_tsc * 1000 / rte_get_timer_hz());
+	}
 }
 
 /* /healthz: every worker completes poll rounds. Their poll counters
@@ -415,15 +517,30 @@ wall_clock(void)
  * cannot be built leaves the running ruleset in place. Settings that
  * need a restart keep their running values, and say so. */
 static void
-reload(struct gateway *gw, unsigned int qsbr_id)
+reload(struct gateway *gw)
 {
 	struct mg_telemetry_config *h = &gw->history;
 	struct mg_conf *conf;
+	char err[1024];
 	unsigned int n;
+	bool ok;
 
 	MG_LOG(INFO, "%s: reloading", gw->conf->path);
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading the config");
 	conf = load_conf(gw->conf->path, true);
-	if (conf == NULL || mg_dataplane_reload(&gw->dp, conf, qsbr_id) != 0) {
+	/* sized by the same budget as the running one, so that an
+	 * unchanged file changes no restart-only size */
+	if (conf != NULL &&
+	    mg_mem_fit(conf, gw->n_workers, gw->n_queues,
+		       mg_mem_page_size(!rte_eal_has_hugepages()), err,
+		       sizeof(err)) < 0) {
+		rte_log(RTE_LOG_ERR, mg_logtype_app, "%s\n", err);
+		mg_conf_free(conf);
+		conf = NULL;
+	}
+	ok = conf != NULL &&
+	     mg_dataplane_reload(&gw->dp, conf, RTE_QSBR_THRID_INVALID) == 0;
+	if (!ok) {
 		MG_LOG(ERR, "%s: rejected; the running config stays",
 		       gw->conf->path);
 		h->reloads_failure++;
@@ -443,29 +560,86 @@ reload(struct gateway *gw, unsigned int qsbr_id)
 	}
 	mg_conf_free(conf);
 	mg_telemetry_set_config(h);
+	sd_notify(0, ok ? "READY=1\nSTATUS=forwarding; the reloaded config "
+			  "is in force"
+			: "READY=1\nSTATUS=forwarding; a reload was rejected, "
+			  "the running config stays");
 }
 
-/* Control plane work: reload on SIGHUP and the idle stop. Runs on the
- * main lcore, or inside the forwarding loop in single-core mode (then
- * @p qsbr_id is that loop's RCU reader id). */
-static void
-control_tick(void *arg, unsigned int qsbr_id)
+static void *
+reload_thread(void *arg)
 {
 	struct gateway *gw = arg;
+
+	reload(gw);
+	__atomic_store_n(&gw->reload_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A finished reload's thread is joined; with @p wait, a running one is
+ * waited for (at exit: its compile cannot be cut short). */
+static void
+reload_reap(struct gateway *gw, bool wait)
+{
+	if (!gw->reloading ||
+	    (!wait && !__atomic_load_n(&gw->reload_done, __ATOMIC_ACQUIRE)))
+		return;
+	pthread_join(gw->reloader, NULL);
+	gw->reloading = false;
+}
+
+/* SIGHUP: one reload at a time, on its own thread (a request during a
+ * reload waits for the next tick after it). */
+static void
+reload_start(struct gateway *gw)
+{
+	int rc;
+
+	reload_reap(gw, false);
+	if (gw->reloading ||
+	    !__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
+		return;
+	gw->reload_done = false;
+	rc = rte_ctrl_thread_create(&gw->reloader, "mg-reload", NULL,
+				    reload_thread, gw);
+	if (rc == 0) {
+		gw->reloading = true;
+		return;
+	}
+	MG_LOG(WARNING, "no reload thread (%s): reloading in the control tick",
+	       strerror(rc));
+	reload(gw);
+}
+
+/* Control plane work, every TICK_US: the systemd watchdog, reloads on
+ * SIGHUP (on their own thread), logs of health and neighbour changes,
+ * the idle stop. Runs on the main lcore, or in single-core mode (where
+ * the main lcore forwards) on a control thread of its own: a reload's
+ * parse and Hyperscan compile never stall forwarding, only the ruleset
+ * pointer swap reaches the loop (under RCU, as with worker lcores). */
+static void
+control_tick(struct gateway *gw)
+{
 	uint64_t now = rte_get_timer_cycles();
 	struct mg_stats_sum s;
 
 	if (now < gw->next_tick_tsc)
 		return;
 	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
-	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
-		reload(gw, qsbr_id);
-	mg_health_log_changes(gw->dp.health, rte_rdtsc());
-	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
-	if (++gw->ticks % REBALANCE_TICKS == 0)
-		mg_limit_rebalance(gw->dp.limits);
-	/* retire SAs once safe; lingering ones expire; stops are logged */
-	mg_esp_tick(gw->dp.esp, rte_rdtsc());
+	watchdog_tick(gw, now);
+	reload_start(gw);
+	/* the control-plane side of the health table, the cache, the limits
+	 * and ESP's SAs is the reload's while it runs (it syncs health to
+	 * the new ruleset, registers limits, builds the new set of SAs) */
+	if (!gw->reloading) {
+		mg_health_log_changes(gw->dp.health, rte_rdtsc());
+		mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
+		if (++gw->ticks % REBALANCE_TICKS == 0)
+			mg_limit_rebalance(gw->dp.limits);
+		/* retire SAs once safe; lingering ones expire; stops are
+		 * logged */
+		mg_esp_tick(gw->dp.esp, rte_rdtsc());
+	}
 	if (gw->idle_limit_tsc == 0)
 		return;
 	mg_telemetry_sum(&s);
@@ -480,32 +654,69 @@ control_tick(void *arg, unsigned int qsbr_id)
 }
 
 static void
+control_loop(struct gateway *gw)
+{
+	while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
+		usleep(TICK_US);
+		control_tick(gw);
+	}
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	reload_reap(gw, true);
+}
+
+/* Workers launched: systemd may start what depends on the gateway. */
+static void
+notify_ready(struct gateway *gw)
+{
+	sd_notifyf(0, "READY=1\nSTATUS=forwarding: %u worker(s), %u port(s)",
+		   gw->n_workers, gw->conf->n_ports);
+}
+
+static void *
+control_thread(void *arg)
+{
+	control_loop(arg);
+	return NULL;
+}
+
+static int
 run(struct gateway *gw, const struct options *o)
 {
+	pthread_t control;
 	unsigned int i;
+	int rc;
 
 	gw->start_tsc = rte_get_timer_cycles();
 	gw->last_rx_change_tsc = gw->start_tsc;
 	gw->idle_limit_tsc = o->exit_on_idle_ms * rte_get_timer_hz() / 1000;
+	watchdog_setup(gw);
 	if (gw->main_forwards) {
-		gw->workers[0]->control = control_tick;
-		gw->workers[0]->control_arg = gw;
+		/* EAL puts control threads on the CPUs no lcore uses */
+		rc = rte_ctrl_thread_create(&control, "mg-control", NULL,
+					    control_thread, gw);
+		if (rc != 0) {
+			MG_LOG(ERR, "cannot start the control thread: %s",
+			       strerror(rc));
+			return -rc;
+		}
 		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
+		notify_ready(gw);
 		mg_worker_main(gw->workers[0]);
+		/* the loop stopped on quit, and so does the thread */
+		pthread_join(control, NULL);
 	} else {
 		for (i = 0; i < gw->n_workers; i++)
 			rte_eal_remote_launch(mg_worker_main, gw->workers[i],
 					      gw->lcore[i]);
 		__atomic_store_n(&gw->running, true, __ATOMIC_RELEASE);
-		while (!__atomic_load_n(&quit, __ATOMIC_RELAXED)) {
-			usleep(TICK_US);
-			control_tick(gw, RTE_QSBR_THRID_INVALID);
-		}
+		notify_ready(gw);
+		control_loop(gw);
 		__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 		rte_eal_mp_wait_lcore();
 	}
 	__atomic_store_n(&gw->running, false, __ATOMIC_RELEASE);
 	gw->stop_tsc = rte_get_timer_cycles();
+	return 0;
 }
 
 static void
@@ -517,10 +728,13 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"idle_polls\": %" PRIu64 ", \"busy_s\": %.6f"
 		", \"local\": %" PRIu64 ", \"flows_created\": %" PRIu64
 		", \"dry_run_denied\": %" PRIu64
-		", \"neigh_conflicts\": %" PRIu64,
+		", \"neigh_conflicts\": %" PRIu64
+		", \"idle_wait_s\": %.6f, \"stall_max_us\": %" PRIu64,
 		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
 		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
-		s->flows_created, s->dry_run_denied, s->neigh_conflicts);
+		s->flows_created, s->dry_run_denied, s->neigh_conflicts,
+		(double)s->idle_wait_cycles / (double)rte_get_tsc_hz(),
+		s->stall_max_cycles * 1000000 / rte_get_tsc_hz());
 }
 
 static int
@@ -613,7 +827,7 @@ check_config(struct mg_conf *conf, const char *path,
 	     const struct mg_eal_opts *eo)
 {
 	uint32_t *slots = calloc(conf->n_policies + 1, sizeof(*slots));
-	char err[512] = "", need[768], why[256];
+	char err[1024] = "", need[768], why[256];
 	struct mg_mem_estimate e;
 	struct mg_l7 *l7 = NULL;
 	int status = EXIT_SUCCESS;
@@ -630,6 +844,11 @@ check_config(struct mg_conf *conf, const char *path,
 	}
 	mg_l7_free(l7);
 	expected_workers(conf, eo, &n_workers, &n_queues);
+	if (mg_mem_fit(conf, n_workers, n_queues,
+		       mg_mem_page_size(eo->no_huge), err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		status = EXIT_FAILURE;
+	}
 	mg_mem_estimate(conf, n_workers, n_queues,
 			mg_mem_page_size(eo->no_huge), &e);
 	describe_need(conf, &e, need, sizeof(need));
@@ -660,6 +879,14 @@ check_config(struct mg_conf *conf, const char *path,
 		printf("%s: configuration is valid\n", path);
 		printf("%s: %s with %u worker(s); %.0f MiB available (%s)\n",
 		       path, need, n_workers, (double)avail / MIB, why);
+		if (conf->memory_mb != 0)
+			printf("%s: memory_mb = %u: flows.max %u%s, "
+			       "l7.max_pending %u%s, %u mbufs\n",
+			       path, conf->memory_mb, conf->flows.max_flows,
+			       conf->flows_max_set ? "" : " (sized by it)",
+			       conf->l7.max_pending,
+			       conf->l7_pending_set ? "" : " (sized by it)",
+			       mg_mem_pool_mbufs(conf, n_workers, n_queues));
 	}
 	mg_conf_free(conf);
 	return status;
@@ -715,7 +942,7 @@ main(int argc, char **argv)
 	int eal_argc;
 	unsigned int i, pool_n = 0, in_use = 0;
 	uint64_t heap_base;
-	char parts[512];
+	char parts[1024];
 	int sep, rc, status = EXIT_FAILURE;
 
 	if (mg_log_setup() < 0)
@@ -748,7 +975,15 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	/* test hook: SIGUSR1 stalls every worker once (see idle.c) */
+	if (getenv("MESHGATE_TEST_STALL_MS") != NULL)
+		signal(SIGUSR1, on_signal);
 
+	/* the stock dpdk-dumpcap (a secondary process) captures from the
+	 * ports through it */
+	if (rte_pdump_init() != 0)
+		MG_LOG(WARNING, "no packet capture (rte_pdump_init: %s)",
+		       rte_strerror(rte_errno));
 	rc = mg_telemetry_init();
 	if (rc == 0)
 		rc = configure_telemetry(gw.conf);
@@ -756,7 +991,15 @@ main(int argc, char **argv)
 		MG_LOG(ERR, "telemetry: %s", rte_strerror(-rc));
 		goto out_eal;
 	}
-	if (plan_workers(&gw) < 0 || check_memory(&gw, &eo, &mem) < 0)
+	if (plan_workers(&gw) < 0)
+		goto out_eal;
+	if (mg_mem_fit(gw.conf, gw.n_workers, gw.n_queues,
+		       mg_mem_page_size(!rte_eal_has_hugepages()), parts,
+		       sizeof(parts)) < 0) {
+		rte_log(RTE_LOG_ERR, mg_logtype_app, "%s\n", parts);
+		goto out_eal;
+	}
+	if (check_memory(&gw, &eo, &mem) < 0)
 		goto out_eal;
 	heap_base = mg_mem_in_use();
 	pool_n = mg_mem_pool_mbufs(gw.conf, gw.n_workers, gw.n_queues);
@@ -771,6 +1014,7 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < gw.conf->n_ports; i++)
 		if (mg_port_start(&gw.conf->ports[i], gw.n_queues, gw.pool,
+				  gw.conf->idle.mode == MG_IDLE_INTERRUPT,
 				  &gw.ports[i]) < 0)
 			goto out_ports;
 	mg_telemetry_set_ports_fn(ports_counters, &gw);
@@ -783,13 +1027,19 @@ main(int argc, char **argv)
 	MG_LOG(INFO, "memory: %.1f MiB estimated (%s), %.1f MiB allocated",
 	       (double)mem.total / MIB, parts,
 	       (double)(mg_mem_in_use() - heap_base) / MIB);
+	if (gw.conf->memory_mb != 0)
+		MG_LOG(INFO,
+		       "memory: budget memory_mb = %u: flows.max %u, "
+		       "l7.max_pending %u, %u mbufs",
+		       gw.conf->memory_mb, gw.conf->flows.max_flows,
+		       gw.conf->l7.max_pending, pool_n);
 	if (start_prometheus(&gw) < 0)
 		goto out_workers;
 	gw.history.last_success_s = wall_clock();
 	mg_telemetry_set_config(&gw.history);
 
-	run(&gw, &o);
-	status = EXIT_SUCCESS;
+	if (run(&gw, &o) == 0)
+		status = EXIT_SUCCESS;
 	if (o.stats_json != NULL)
 		gw.overload_json = mg_dataplane_overload_json(&gw.dp);
 	mg_prom_stop(gw.prom);
@@ -812,6 +1062,7 @@ out_ports:
 	rte_mempool_free(gw.pool);
 out_eal:
 	mg_telemetry_fini();
+	rte_pdump_uninit();
 	rte_eal_cleanup();
 out_conf:
 	mg_dev_unlock(&locks);

@@ -8,6 +8,7 @@
  * a table too large fails at once with the figures, not after seconds of
  * allocation. */
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -173,7 +174,75 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	 * yet (a reload may bring some) */
 	add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
 	add(e, "fixed tables", FIXED_BYTES);
+	RTE_BUILD_BUG_ON(MG_MEM_PARTS < 9);
 	e->per_flow = max_flows != 0 ? (flows + l7_flows) / max_flows : 0;
+}
+
+/* Layer-7 buffers for @p flows connections when the file sets none:
+ * heads split across segments are rare, one in 256 is plenty. */
+static uint32_t
+pending_for(uint32_t flows)
+{
+	return RTE_MIN(RTE_MAX(flows / 256, 16u), 1024u);
+}
+
+static size_t
+estimate_with(struct mg_conf *conf, unsigned int n_workers, uint16_t n_queues,
+	      size_t page, uint32_t flows, struct mg_mem_estimate *e)
+{
+	conf->flows.max_flows = flows;
+	if (!conf->l7_pending_set)
+		conf->l7.max_pending = pending_for(flows);
+	mg_mem_estimate(conf, n_workers, n_queues, page, e);
+	return e->total;
+}
+
+int
+mg_mem_fit(struct mg_conf *conf, unsigned int n_workers, uint16_t n_queues,
+	   size_t page, char *err, size_t len)
+{
+	size_t budget = (size_t)conf->memory_mb * MIB, parts_len = 512;
+	uint32_t lo = 1, hi = (1u << 24) / 1024, mid;
+	struct mg_mem_estimate e;
+	char parts[512];
+
+	if (conf->memory_mb == 0)
+		return 0;
+	budget = budget > MG_MEM_EAL_OWN_BYTES ? budget - MG_MEM_EAL_OWN_BYTES
+					       : 0;
+	if (!conf->flows_max_set &&
+	    estimate_with(conf, n_workers, n_queues, page, 1024, &e) <=
+		    budget) {
+		/* the most connections, in steps of 1024, that fit */
+		while (lo < hi) {
+			mid = lo + (hi - lo + 1) / 2;
+			if (estimate_with(conf, n_workers, n_queues, page,
+					  mid * 1024, &e) <= budget)
+				lo = mid;
+			else
+				hi = mid - 1;
+		}
+		estimate_with(conf, n_workers, n_queues, page, lo * 1024, &e);
+		return 0;
+	}
+	if (!conf->flows_max_set)
+		estimate_with(conf, n_workers, n_queues, page, 1024, &e);
+	else
+		estimate_with(conf, n_workers, n_queues, page,
+			      conf->flows.max_flows, &e);
+	if (e.total <= budget)
+		return 0;
+	mg_mem_describe(&e, parts, parts_len);
+	snprintf(err, len,
+		 "%s:%d: memory_mb = %u cannot hold what the file asks: it "
+		 "needs about %zu MiB (%s; and %u MiB for EAL itself) with "
+		 "%u worker(s); lower flows.max (%u), l7.max_pending or "
+		 "mempool.mbufs, or raise memory_mb to %zu",
+		 conf->path, conf->memory_line, conf->memory_mb,
+		 (size_t)((e.total + MIB - 1) / MIB), parts,
+		 MG_MEM_EAL_OWN_BYTES >> 20, n_workers, conf->flows.max_flows,
+		 (size_t)((e.total + MG_MEM_EAL_OWN_BYTES + MIB - 1) / MIB));
+	return -ENOMEM;
 }
 
 void

@@ -65,12 +65,14 @@ uint16_t mg_port_data_room(const struct mg_conf *conf);
 
 /**
  * Configure and start one port with @p n_queues RX and TX queues.
- * Offloads and RSS types the device lacks are logged and left out.
+ * Offloads and RSS types the device lacks are logged and left out; so
+ * are RX interrupts (@p rx_intr: idle mode interrupt) when the device
+ * refuses them.
  *
  * @return 0, or a negative errno with the reason logged.
  */
 int mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
-		  struct rte_mempool *pool, struct mg_port *port);
+		  struct rte_mempool *pool, bool rx_intr, struct mg_port *port);
 
 /** Stop and close a port started by mg_port_start(). */
 void mg_port_close(struct mg_port *port);
@@ -133,8 +135,9 @@ struct mg_dataplane {
 	/** Gateway-originated errors and challenge ACKs, per worker */
 	struct rte_meter_srtcm_profile ctl_profile;
 	uint64_t tsc_hz;
-	uint32_t hash_seed; /**< per process: callers cannot aim
-			     *   connections at one backend */
+	/** Seed of the version and backend choice, from the config
+	 *  (hash_seed): HA peers choose alike (README, "HA pairs") */
+	uint32_t hash_seed;
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
 	/** ESP (lib/esp): the cryptodev, keys and SAs; NULL when it could
 	 * not be created (then a config with peers is refused) */
@@ -188,9 +191,6 @@ int mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
 unsigned int mg_conf_restart_changes(const struct mg_conf *run,
 				     const struct mg_conf *file);
 
-/** Called by a worker that also runs the control plane (single core). */
-typedef void (*mg_control_fn)(void *arg, unsigned int qsbr_id);
-
 /** Per-lcore context of the forwarding loop. Owned by one worker. */
 struct mg_worker {
 	unsigned int lcore_id;
@@ -204,8 +204,6 @@ struct mg_worker {
 	struct mg_lcore_stats *stats;
 	const bool *quit; /**< set by the control plane */
 	struct mg_dataplane *dp;
-	mg_control_fn control; /**< NULL unless single-core */
-	void *control_arg;
 	struct mg_flow_cursor cursor;
 	uint64_t now; /**< TSC at the start of this round */
 	/** Flows this worker removed to make way for another (a new
@@ -225,6 +223,17 @@ struct mg_worker {
 	struct mg_esp_marks marks;
 	const struct mg_ruleset *rs;
 	const struct mg_esp_set *esp_set;
+	/* Idling (idle.c): written by this worker only */
+	uint64_t round_ref;   /**< TSC a stall is measured from */
+	uint64_t idle_start;  /**< TSC of this idle period's first round */
+	uint64_t seen_busy;   /**< busy_polls when the period began */
+	uint32_t sleep_us;    /**< next sleep of the back-off; 0: spin */
+	uint32_t max_sleep_us;
+	uint64_t spin_tsc;    /**< spin this long before waiting */
+	uint8_t idle_mode;    /**< enum mg_idle_mode in effect */
+	bool intr;	      /**< waits on every port's RX interrupt */
+	uint32_t seen_stall;  /**< test hook generation handled */
+	const char *port_name[MG_CONF_MAX_PORTS]; /**< for logs */
 } __rte_cache_aligned;
 
 /**
@@ -241,6 +250,35 @@ struct mg_worker *mg_worker_create(unsigned int lcore_id, unsigned int rank,
 
 /** Free a worker context; frees any mbufs still buffered or parked. */
 void mg_worker_free(struct mg_worker *w);
+
+/**
+ * Choose how @p w idles (idle.mode, and what the CPU and the ports'
+ * drivers offer) and set it up on the control plane: DPDK's PMD power
+ * management (monitor) on the worker's queues for "adaptive", RX
+ * interrupts asked of the ports for "interrupt". Logs what it chose.
+ * Call after the ports started, before the worker runs.
+ */
+void mg_idle_prepare(struct mg_worker *w, const struct mg_conf *conf);
+
+/** On the worker's own thread, before its first round: registers its
+ * queues' RX interrupts with the thread's epoll set (interrupt mode). */
+void mg_idle_start(struct mg_worker *w);
+
+/**
+ * After a round that received nothing: spin a little, then wait — an RX
+ * interrupt or a sleep, each longer, up to max_sleep_us — offline for
+ * RCU while waiting. Counts the wait in idle_wait_cycles.
+ */
+void mg_idle_wait(struct mg_worker *w);
+
+/** On the worker's thread after its last round: unregisters. */
+void mg_idle_stop(struct mg_worker *w);
+
+/**
+ * Test hook (MESHGATE_TEST_STALL_MS): after SIGUSR1 every worker stalls
+ * once for that long, as a stuck worker would.
+ */
+void mg_idle_test_stall_arm(void);
 
 /** The run-to-completion loop; returns when *w->quit becomes true. */
 int mg_worker_main(void *arg);

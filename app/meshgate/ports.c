@@ -167,7 +167,7 @@ mg_port_link_up(const struct mg_port *port)
 
 static int
 configure(const struct mg_port_conf *pc, struct mg_port *port,
-	  const struct rte_eth_dev_info *info, uint8_t *key)
+	  const struct rte_eth_dev_info *info, bool rx_intr, uint8_t *key)
 {
 	const struct mg_port_profile *p = &pc->profile;
 	struct rte_eth_conf eth = { 0 };
@@ -214,8 +214,18 @@ configure(const struct mg_port_conf *pc, struct mg_port *port,
 		}
 	}
 
+	/* RX interrupts for idle.mode "interrupt": only devices with an
+	 * interrupt vector per queue deliver them (mg_idle_prepare()) */
+	eth.intr_conf.rxq = rx_intr;
 	rc = rte_eth_dev_configure(port->port_id, port->n_queues,
 				   port->n_queues, &eth);
+	if (rc < 0 && rx_intr) {
+		MG_LOG(NOTICE, "port %s: refuses RX interrupts (%s)", pc->name,
+		       rte_strerror(-rc));
+		eth.intr_conf.rxq = 0;
+		rc = rte_eth_dev_configure(port->port_id, port->n_queues,
+					   port->n_queues, &eth);
+	}
 	if (rc < 0) {
 		MG_LOG(ERR, "port %s (%s): configure failed: %s", pc->name,
 		       pc->device, rte_strerror(-rc));
@@ -331,7 +341,7 @@ check_inline_ipsec(const struct mg_port_conf *pc, const struct mg_port *port,
 
 int
 mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
-	      struct rte_mempool *pool, struct mg_port *port)
+	      struct rte_mempool *pool, bool rx_intr, struct mg_port *port)
 {
 	uint8_t key[RSS_KEY_MAX];
 	struct rte_eth_dev_info info;
@@ -363,7 +373,7 @@ mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 		return -ENOTSUP;
 	}
 
-	rc = configure(pc, port, &info, key);
+	rc = configure(pc, port, &info, rx_intr, key);
 	if (rc == 0)
 		rc = setup_queues(pc, port, &info, pool);
 	if (rc == 0 && pc->profile.promiscuous) {

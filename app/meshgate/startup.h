@@ -78,7 +78,7 @@ int mg_eal_explain(const struct mg_eal_opts *o, int err);
 uint64_t mg_hugepages_free(int node, uint64_t *reserved, uint64_t *page_size);
 
 /** DPDK memory a configuration needs, by the parts the code allocates. */
-#define MG_MEM_PARTS 14
+#define MG_MEM_PARTS 16
 struct mg_mem_estimate {
 	const char *what[MG_MEM_PARTS];
 	size_t bytes[MG_MEM_PARTS];
@@ -106,6 +106,25 @@ void mg_mem_telemetry_slots(const struct mg_conf *conf, uint32_t *dests,
  */
 void mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 		     uint16_t n_queues, size_t page, struct mg_mem_estimate *e);
+
+/** What EAL takes for itself besides what the estimate counts (its
+ * memzones, telemetry, the multi-process channel): measured under
+ * 4 MiB with DPDK 22.11; a budget keeps this much aside. */
+#define MG_MEM_EAL_OWN_BYTES (4u << 20)
+
+/**
+ * Apply the memory budget (memory_mb) to @p conf: what the file leaves
+ * out is sized to fit — flows.max to the most connections the budget
+ * holds (a multiple of 1024), l7.max_pending to one buffer per 256 of
+ * them (16..1024) — and a file whose sizes cannot fit is refused. The
+ * mbuf pool is sized from the ports' rings, as without a budget (it is
+ * what the NIC needs, not a choice). Nothing happens without memory_mb.
+ *
+ * @param err  Receives "FILE:LINE: memory_mb = N ..." when refused.
+ * @return 0, or -ENOMEM when it cannot fit.
+ */
+int mg_mem_fit(struct mg_conf *conf, unsigned int n_workers,
+	       uint16_t n_queues, size_t page, char *err, size_t len);
 
 /** The pages DPDK memory comes in: the system's with --no-huge, else
  * the default hugepage size. Mbufs never cross one. */

@@ -32,8 +32,6 @@
 #define EXPIRE_BUDGET_IDLE 64
 /* How long a packet waits for its next hop to resolve. */
 #define PARK_MS 1000
-/* Poll rounds between calls to the control hook in single-core mode. */
-#define CONTROL_EVERY 1024
 /* Fragments one datagram may leave as on the way out: 64 KiB in 1,280-byte
  * IPv6 packets. */
 #define FRAGS_OUT_MAX 64
@@ -138,6 +136,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	}
 	for (i = 0; i < conf->n_ports; i++) {
 		w->port_id[i] = ports[i].port_id;
+		w->port_name[i] = ports[i].name;
 		w->mtu[i] = ports[i].mtu;
 		w->mss_clamp[i] = conf->ports[i].mss_clamp;
 		/* two-arm: edge <-> mesh; one-arm: back out the same port */
@@ -1678,12 +1677,12 @@ mg_worker_main(void *arg)
 	struct mg_dataplane *dp = w->dp;
 	struct rte_mbuf *pkts[BURST_MAX];
 	struct mg_lcore_stats *stats = w->stats;
-	unsigned int rounds = 0;
 
 	MG_LOG(INFO, "lcore %u: forwarding on queue %u of %u port(s)",
 	       w->lcore_id, w->queue, w->n_ports);
 	rte_rcu_qsbr_thread_register(dp->qsv, w->qsbr_id);
 	rte_rcu_qsbr_thread_online(dp->qsv, w->qsbr_id);
+	mg_idle_start(w);
 	while (!__atomic_load_n(w->quit, __ATOMIC_RELAXED)) {
 		const struct mg_ruleset *rs;
 		uint64_t rx = 0, sent = 0;
@@ -1695,6 +1694,12 @@ mg_worker_main(void *arg)
 		w->rs = rs;
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
 		w->now = rte_rdtsc();
+		/* the longest time forwarding ever stood still */
+		if (unlikely(w->now - w->round_ref > stats->stall_max_cycles))
+			__atomic_store_n(&stats->stall_max_cycles,
+					 w->now - w->round_ref,
+					 __ATOMIC_RELAXED);
+		w->round_ref = w->now;
 		for (p = 0; p < w->n_ports; p++) {
 			n = rte_eth_rx_burst(w->port_id[p], w->queue, pkts,
 					     w->burst);
@@ -1721,16 +1726,16 @@ mg_worker_main(void *arg)
 			       rx ? EXPIRE_BUDGET_BUSY : EXPIRE_BUDGET_IDLE);
 		if (rx == 0) {
 			mg_counter_add(&stats->idle_polls, 1);
+			/* last in the round: it may leave RCU while waiting */
+			mg_idle_wait(w);
 		} else {
 			mg_counter_add(&stats->rx, rx);
 			mg_counter_add(&stats->busy_polls, 1);
 			mg_counter_add(&stats->busy_cycles,
 				       rte_rdtsc() - w->now);
 		}
-		if (unlikely(w->control != NULL) &&
-		    ++rounds % CONTROL_EVERY == 0)
-			w->control(w->control_arg, w->qsbr_id);
 	}
+	mg_idle_stop(w);
 	mg_worker_drop_fragments(w);
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);

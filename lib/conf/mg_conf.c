@@ -3624,6 +3624,61 @@ load_telemetry(struct loader *ld, const config_setting_t *root,
 	t->port = b.port;
 }
 
+static const struct name_value idle_names[] = {
+	{ "adaptive", MG_IDLE_ADAPTIVE },
+	{ "interrupt", MG_IDLE_INTERRUPT },
+	{ "poll", MG_IDLE_POLL },
+	{ NULL, 0 },
+};
+
+const char *
+mg_conf_idle_mode_name(enum mg_idle_mode mode)
+{
+	return name_of(idle_names, mode);
+}
+
+/* An idle worker wakes up 333 times a second: about 1% of a core on a
+ * 2-vCPU VM, where a wake-up costs 20-35 us; the first packet after
+ * idling waits at most this long. */
+#define IDLE_MAX_SLEEP_US_DEFAULT 3000
+
+/* What makes the gateway an appliance: how workers idle, the seed of
+ * the backend choice, the memory budget (applied by the app, which
+ * knows what each part costs; here only read and bounded). */
+static void
+load_appliance(struct loader *ld, const config_setting_t *root,
+	       struct mg_conf *conf)
+{
+	static const char *const keys[] = { "mode", "max_sleep_us", NULL };
+	config_setting_t *g = member(ld, root, "idle", CONFIG_TYPE_GROUP, 0);
+	config_setting_t *s;
+
+	conf->idle.mode = MG_IDLE_ADAPTIVE;
+	conf->idle.max_sleep_us = IDLE_MAX_SLEEP_US_DEFAULT;
+	if (g != NULL) {
+		check_keys(ld, g, keys, "'idle'");
+		get_choice(ld, g, "mode", idle_names, &conf->idle.mode);
+		get_uint(ld, g, "max_sleep_us", 1, MG_CONF_MAX_SLEEP_US,
+			 &conf->idle.max_sleep_us);
+	}
+	conf->hash_seed = MG_CONF_HASH_SEED_DEFAULT;
+	/* libconfig reads 0x80000000 and up as negative ints unless
+	 * written with an L suffix: 31 bits say nothing twice */
+	get_uint(ld, root, "hash_seed", 0, INT32_MAX, &conf->hash_seed);
+	/* 16 MiB holds the smallest flow table and pool; 1 TiB is beyond
+	 * any edge box */
+	s = member(ld, root, "memory_mb", CONFIG_TYPE_INT, CONFIG_TYPE_INT64);
+	if (s != NULL) {
+		get_uint(ld, root, "memory_mb", 16, 1 << 20, &conf->memory_mb);
+		conf->memory_line = (int)config_setting_source_line(s);
+	}
+	/* libconfig's lookup takes no const; it only reads */
+	conf->flows_max_set = config_setting_lookup((config_setting_t *)root,
+						    "flows.max") != NULL;
+	conf->l7_pending_set = config_setting_lookup((config_setting_t *)root,
+						     "l7.max_pending") != NULL;
+}
+
 /* mg_conf_load() of the file @p path, or of @p len bytes at @p text
  * (when not NULL) named @p path. */
 static struct mg_conf *
@@ -3639,7 +3694,8 @@ conf_load(const char *path, const char *text, size_t len,
 					    "health",	  "telemetry",
 					    "l7",	  "fragments",
 					    "limits",	  "limit_sources",
-					    "peers",
+					    "peers",	  "idle",
+					    "hash_seed",  "memory_mb",
 					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX], conf_dir[PATH_MAX];
@@ -3695,6 +3751,7 @@ conf_load(const char *path, const char *text, size_t len,
 	check_backend_routes(&ld, root, conf);
 	/* after ports and services: it may not take their addresses */
 	load_telemetry(&ld, root, conf);
+	load_appliance(&ld, root, conf);
 	config_destroy(&cfg);
 	keys_free(&ld);
 

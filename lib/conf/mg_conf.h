@@ -456,6 +456,31 @@ struct mg_peer_conf {
 	uint16_t identity; /**< 1 + index into identities ("peer:NAME") */
 	int line;
 };
+/** How a worker waits when a poll round received nothing (`idle`). */
+enum mg_idle_mode {
+	/** Keep polling after a short spin, then pause and sleep, each
+	 * sleep longer, up to max_sleep_us; DPDK's power management
+	 * (rte_power_pmd_mgmt monitor) where the CPU and driver have it */
+	MG_IDLE_ADAPTIVE = 0,
+	/** Wait for the queues' RX interrupts (rte_epoll_wait) where the
+	 * driver has them, at most max_sleep_us; else as adaptive */
+	MG_IDLE_INTERRUPT,
+	/** Busy-poll: a whole core, the least latency */
+	MG_IDLE_POLL,
+};
+
+/** Longest idle wait: /healthz and the systemd watchdog want a poll
+ * round from every worker within 250 ms. */
+#define MG_CONF_MAX_SLEEP_US 200000
+
+struct mg_idle_conf {
+	uint32_t mode;	       /**< enum mg_idle_mode */
+	uint32_t max_sleep_us; /**< longest wait without a poll round */
+};
+
+/** Default `hash_seed`: the same on every gateway, so HA peers with the
+ * same config choose the same backends (README: set your own). */
+#define MG_CONF_HASH_SEED_DEFAULT 0x6d657368u
 
 /** Errors (or warnings) of one load, each "FILE:LINE: message". */
 struct mg_conf_errors {
@@ -500,6 +525,18 @@ struct mg_conf {
 	/** "FILE:LINE: warning: ..." about a valid config that will not
 	 * work as written: backends no port can reach (no_route). */
 	struct mg_conf_errors warnings;
+	struct mg_idle_conf idle;
+	/** Seed of the hash that picks a new connection's version and
+	 * backend (`hash_seed`): the same on HA peers */
+	uint32_t hash_seed;
+	/** The memory budget, MiB (`memory_mb`; 0: none): sizes what the
+	 * file leaves out (flows.max, l7.max_pending, mempool.mbufs) and
+	 * refuses what cannot fit; at @ref memory_line */
+	uint32_t memory_mb;
+	int memory_line;
+	/** Which of the budget's sizes the file wrote itself */
+	bool flows_max_set;
+	bool l7_pending_set;
 };
 
 /**
@@ -634,6 +671,8 @@ size_t mg_conf_esp_key_len(enum mg_esp_algo algo);
  */
 int mg_conf_key_read(const char *path, uint8_t *key, size_t len, char *why,
 		     size_t whylen);
+/** Name of an idle mode as written in the config ("adaptive", ...). */
+const char *mg_conf_idle_mode_name(enum mg_idle_mode mode);
 
 /** Name of a port role as written in the config ("edge", "mesh", ...). */
 const char *mg_port_role_name(enum mg_port_role role);

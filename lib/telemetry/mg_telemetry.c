@@ -451,6 +451,9 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->flows_created += tel_load(&s->flows_created);
 	out->dry_run_denied += tel_load(&s->dry_run_denied);
 	out->neigh_conflicts += tel_load(&s->neigh_conflicts);
+	out->idle_wait_cycles += tel_load(&s->idle_wait_cycles);
+	out->stall_max_cycles =
+		RTE_MAX(out->stall_max_cycles, tel_load(&s->stall_max_cycles));
 	for (r = 1; r < MG_DROP_MAX; r++) {
 		uint64_t d = tel_load(&s->drops[r]);
 

@@ -162,6 +162,11 @@ struct mg_lcore_stats {
 	uint64_t limit_drops[MG_TEL_MAX_LIMITS][MG_TEL_LIMIT_MAX];
 	/** most half-open connections this lcore saw after admitting one */
 	uint64_t half_open_peak;
+	/** TSC cycles an idle worker spent waiting (sleep, interrupt) */
+	uint64_t idle_wait_cycles;
+	/** Longest time between two poll rounds not spent waiting idle:
+	 * how long forwarding ever stalled (a maximum, not a counter) */
+	uint64_t stall_max_cycles;
 	/** RX to TX of each packet, per poll round. */
 	struct mg_tel_latency latency;
 	/* Set by mg_telemetry_lcore_claim(), read-only afterwards. The
@@ -191,6 +196,8 @@ struct mg_stats_sum {
 	uint64_t neigh_conflicts;
 	uint64_t drops_total;
 	uint64_t drops[MG_DROP_MAX];
+	uint64_t idle_wait_cycles;
+	uint64_t stall_max_cycles; /**< the largest of any lcore */
 };
 
 /**

@@ -34,6 +34,10 @@ add_totals(struct rte_tel_data *d, const struct mg_stats_sum *s)
 	rte_tel_data_add_dict_u64(d, "flows_created", s->flows_created);
 	rte_tel_data_add_dict_u64(d, "dry_run_denied", s->dry_run_denied);
 	rte_tel_data_add_dict_u64(d, "neigh_conflicts", s->neigh_conflicts);
+	rte_tel_data_add_dict_u64(d, "idle_wait_cycles", s->idle_wait_cycles);
+	rte_tel_data_add_dict_u64(d, "stall_max_us",
+				  s->stall_max_cycles * 1000000 /
+					  rte_get_tsc_hz());
 }
 
 static void

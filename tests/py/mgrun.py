@@ -142,12 +142,14 @@ class Meshgate:
         return self.run(["-f", str(config), "--exit-on-idle", str(IDLE_MS)],
                         vdevs, lcores, stats=True)
 
-    def start(self, app_args, vdevs=(), lcores="0,1"):
-        """Start in the background on self.prefix; see stop()."""
+    def start(self, app_args, vdevs=(), lcores="0,1", env=None):
+        """Start in the background on self.prefix; see stop(). `env`:
+        variables added to the environment."""
         out = open(self.tmp / ("%s.log" % self.prefix), "w+")
         proc = subprocess.Popen(self.argv(app_args, vdevs, lcores),
                                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True)
+                                stdin=subprocess.DEVNULL, text=True,
+                                env=dict(os.environ, **(env or {})))
         proc.log = out
         self.procs.append(proc)
         return proc

@@ -446,6 +446,57 @@ test_telemetry(void **state)
 		     3, "between 16 and 65536");
 }
 
+/* idle, hash_seed and memory_mb: defaults, values, refusals. */
+static void
+test_appliance(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text("ports = ( " PORT_PCAP " );\n");
+	assert_non_null(c);
+	assert_int_equal(c->idle.mode, MG_IDLE_ADAPTIVE);
+	assert_int_equal(c->idle.max_sleep_us, 3000);
+	assert_int_equal(c->hash_seed, MG_CONF_HASH_SEED_DEFAULT);
+	assert_int_equal(c->memory_mb, 0);
+	assert_false(c->flows_max_set);
+	assert_false(c->l7_pending_set);
+	mg_conf_free(c);
+	c = load_text("ports = ( " PORT_PCAP " );\n"
+		      "idle = { mode = \"interrupt\"; max_sleep_us = 200000; };"
+		      "\nhash_seed = 12345;\nflows = { max = 4096; };\n"
+		      "memory_mb = 64;\nl7 = { max_pending = 16; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->idle.mode, MG_IDLE_INTERRUPT);
+	assert_int_equal(c->idle.max_sleep_us, 200000);
+	assert_int_equal(c->hash_seed, 12345);
+	assert_int_equal(c->memory_mb, 64);
+	assert_int_equal(c->memory_line, 5);
+	assert_true(c->flows_max_set);
+	assert_true(c->l7_pending_set);
+	mg_conf_free(c);
+	c = load_text("ports = ( " PORT_PCAP " );\nidle = { mode = \"poll\"; "
+		      "};\nhash_seed = 0;\n");
+	assert_non_null(c);
+	assert_int_equal(c->idle.mode, MG_IDLE_POLL);
+	assert_int_equal(c->hash_seed, 0);
+	mg_conf_free(c);
+
+	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n mode = \"sleepy\";\n};\n", 3,
+		     "expected one of: adaptive, interrupt, poll");
+	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n max_sleep_us = 0;\n};\n", 3,
+		     "between 1 and 200000");
+	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n max_sleep_us = 250000;\n};\n", 3,
+		     "between 1 and 200000");
+	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n sleep = 5;\n};\n", 3,
+		     "unknown key 'sleep' in 'idle'");
+	/* 0xFFFFFFFF is a negative int to libconfig */
+	expect_error("ports = ( " PORT_PCAP " );\n" "\nhash_seed = 0xFFFFFFFF;\n", 3,
+		     "between 0 and 2147483647");
+	expect_error("ports = ( " PORT_PCAP " );\n" "\nhash_seed = \"abc\";\n", 3, "must be an integer");
+	expect_error("ports = ( " PORT_PCAP " );\n" "\nmemory_mb = 8;\n", 3, "between 16 and 1048576");
+}
+
 static void
 test_bundled_default(void **state)
 {
@@ -2757,6 +2808,7 @@ main(void)
 		cmocka_unit_test(test_fragments_mss_mtu),
 		cmocka_unit_test(test_telemetry),
 		cmocka_unit_test(test_bundled_default),
+		cmocka_unit_test(test_appliance),
 		cmocka_unit_test(test_addr_parse_format),
 		cmocka_unit_test(test_flows),
 		cmocka_unit_test(test_mesh_example),
