@@ -17,6 +17,10 @@ window.pcap   a second SYN on a live connection, spoofed RSTs and FINs
               inside and outside the window, data past the window and an
               ACK of bytes never sent: challenge ACKs (RFC 5961) or drops,
               and the connection goes on untouched.
+martian.pcap  callers claiming a gateway address as their source (a
+              service's virtual address, the gateway's own on either
+              side, v4 and v6, TCP and UDP): dropped, never a connection;
+              a real caller's connection goes on.
 ttl.pcap      TTL / hop limit 1 and 0: dropped, answered with time
               exceeded from the gateway's address, never tracked or
               inspected (the same bytes with a sane TTL are inspected as
@@ -479,6 +483,26 @@ def ttl_scenario():
     return sc
 
 
+def martian_scenario():
+    """No caller has the gateway's address or a service's: refused, or
+    the backend's answers would come back to the gateway itself."""
+    sc = Scenario("martian", ENFORCE)
+    for fam in (4, 6):
+        for src, sport in ((SHOP[0][fam], 80), (GW[fam]["cli"], 43100),
+                           (GW[fam]["mesh"], 43101), (DNS[0][fam], 53)):
+            sc.drop(Ether(src=CLI_MAC, dst=GW_MAC) /
+                    ip(src, PLAIN[0][fam]) /
+                    TCP(sport=sport, dport=80, flags="S", seq=7,
+                        window=WIN, options=[("MSS", 1460)]),
+                    "martian_source")
+        sc.drop(Ether(src=CLI_MAC, dst=GW_MAC) /
+                ip(SECURE[0][fam], DNS[0][fam]) /
+                UDP(sport=443, dport=53) / Raw(b"query"), "martian_source")
+    # a caller's own connection is untouched
+    Conn(sc, PLAIN, 4, 43102).handshake()
+    return sc
+
+
 def quoted(frame, n=None, **change):
     """The IP packet of `frame` as a translated ICMP error quotes it:
     fields changed as the NAT changes them, checksums valid, the first
@@ -791,7 +815,8 @@ def jumbo_scenario():
     return sc
 
 
-SCENARIOS = (reuse_scenario, window_scenario, ttl_scenario, icmp_scenario,
+SCENARIOS = (reuse_scenario, window_scenario, martian_scenario,
+             ttl_scenario, icmp_scenario,
              frag_scenario, fragfull_scenario, mtu_scenario, jumbo_scenario)
 
 

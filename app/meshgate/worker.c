@@ -1164,6 +1164,18 @@ park(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		ask(w, rs, nh, out, deadline);
 }
 
+/* A caller claiming the gateway's or a service's address: spoofed, and
+ * the backend's answers would come back to the gateway as a connection
+ * of their own (the reverse key a later connection could match). */
+static inline bool
+martian(const struct mg_ruleset *rs, const struct mg_5tuple *t)
+{
+	struct mg_addr src;
+
+	tuple_addr(&src, t->src, t->family);
+	return mg_ruleset_is_gateway_addr(rs, &src);
+}
+
 /*
  * First packet of a connection arriving on port index @p in: classify,
  * authorize, pick the backend, resolve its next hop, record the flow and
@@ -1195,6 +1207,10 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		    rte_hash_crc(t, sizeof(*t), w->dp->hash_seed), w->now,
 		    &d)) {
 		not_for_service(w, rs, in, m, info);
+		return;
+	}
+	if (unlikely(martian(rs, t))) {
+		drop(w, m, MG_DROP_MARTIAN_SOURCE);
 		return;
 	}
 	/* routed on, it would die: no connection for it */

@@ -113,6 +113,7 @@ static const char *const drop_names[] = {
 	[MG_DROP_ESP_CRYPTO_FULL] = "esp_crypto_full",
 	[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
 	[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
+	[MG_DROP_MARTIAN_SOURCE] = "martian_source",
 };
 
 static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,

@@ -153,6 +153,9 @@ enum mg_drop_reason {
 				    * the connection's */
 	MG_DROP_ESP_WRONG_QUEUE,   /**< an SA's packet on a worker that does
 				    * not own its replay window */
+	/* admission */
+	MG_DROP_MARTIAN_SOURCE, /**< new connection from one of the
+				 * gateway's own or virtual addresses */
 	MG_DROP_MAX
 };
 

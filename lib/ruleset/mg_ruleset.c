@@ -1850,6 +1850,20 @@ mg_ruleset_is_local(const struct mg_ruleset *rs, unsigned int port,
 }
 
 bool
+mg_ruleset_is_gateway_addr(const struct mg_ruleset *rs,
+			   const struct mg_addr *addr)
+{
+	unsigned int p, i;
+
+	for (p = 0; p < rs->n_ports; p++)
+		for (i = 0; i < rs->ports[p].n_addrs; i++)
+			if (cmp_addr(&rs->ports[p].addrs[i].addr, addr) == 0)
+				return true;
+	return bsearch(addr, rs->local, rs->n_local, sizeof(*rs->local),
+		       cmp_addr) != NULL;
+}
+
+bool
 mg_ruleset_next_hop(const struct mg_ruleset *rs, unsigned int port,
 		    const struct mg_addr *dst, struct mg_addr *nh)
 {

@@ -364,6 +364,17 @@ bool mg_ruleset_is_local(const struct mg_ruleset *rs, unsigned int port,
 			 const struct mg_addr *addr);
 
 /**
+ * Whether @p addr is the gateway's on any port (one of its own addresses)
+ * or a service's virtual address. No caller has such a source: a
+ * connection from one is spoofed (a "martian" source, RFC 1812 5.3.7),
+ * and its replies would go to the gateway itself.
+ *
+ * Thread safety: lock-free.
+ */
+bool mg_ruleset_is_gateway_addr(const struct mg_ruleset *rs,
+				const struct mg_addr *addr);
+
+/**
  * Next hop for @p dst leaving on port index @p port: @p dst itself when
  * on-link (inside one of the port's address prefixes), else the port's
  * gateway for that family. A destination behind an ESP peer (its

@@ -17,11 +17,11 @@
  * parses and its IPv4 header and L4 checksums verify (summed here) unless
  * its input's were left wrong on purpose; no TCP or UDP frame from a
  * caller leaves still addressed to a service (every connection is NATed
- * or dropped; see virtual_dst() for the one exemption). After each input: every
- * flow is reachable by both its keys, leaves by a real port, and a flow stamped
- * with the ruleset in force holds the service and caller that ruleset gives its
- * key (no index into a freed or older ruleset); no two flows hold one layer-7
- * buffer. Layer-7 code that kept a pointer into a freed ruleset is an ASan
+ * or dropped, and a caller claiming a gateway address is refused). After
+ * each input: every flow is reachable by both its keys, leaves by a real
+ * port, and a flow stamped with the ruleset in force holds the service and
+ * caller that ruleset gives its key (no index into a freed or older
+ * ruleset); no two flows hold one layer-7 buffer. Layer-7 code that kept a pointer into a freed ruleset is an ASan
  * report (its Hyperscan state is malloc'd). check_flow() is the place for
  * further per-flow invariants: it sees every live flow after every input, for
  * the cost of one table walk.
@@ -224,26 +224,17 @@ sent_as_is(const struct rte_mbuf *m)
 	return false;
 }
 
-/*
- * Whether @p t is addressed to a service by a source that is not the
- * gateway's. Known gap, left to admission (app/meshgate/worker.c): a
- * caller that claims one of the gateway's or a service's addresses as
- * its source is admitted like any other, and its backend's replies go
- * back to that address; the exemption is that case only.
- */
+/* Whether @p t is addressed to a service's virtual address and port
+ * (admission refuses callers that claim the gateway's or a service's
+ * address as their source, martian_source, so no reply goes there). */
 static bool
 virtual_dst(const struct mg_5tuple *t)
 {
 	const struct mg_ruleset *rs =
 		__atomic_load_n(&state.dp.ruleset, __ATOMIC_ACQUIRE);
 	uint16_t service, identity;
-	struct mg_addr src;
 
-	if (!mg_ruleset_resolve(rs, t, &service, &identity))
-		return false;
-	src.family = t->family;
-	memcpy(src.bytes, t->src, sizeof(src.bytes));
-	return !mg_ruleset_is_local(rs, 0, &src);
+	return mg_ruleset_resolve(rs, t, &service, &identity);
 }
 
 static void
@@ -585,7 +576,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	state.n_ports = state.conf[0]->n_ports;
 	for (i = 0; i < state.n_ports; i++)
 		if (mg_port_start(&state.conf[0]->ports[i], 1, state.pool,
-				  &state.ports[i]) < 0)
+				  false, &state.ports[i]) < 0)
 			exit(1);
 	state.tsc_ms = rte_get_tsc_hz() / 1000;
 	state.start = rte_get_tsc_hz() * 1000;

@@ -241,6 +241,7 @@ check_info(const struct rte_mbuf *m, const struct mg_pkt_info *in)
 				 in->tuple.dport == 0 && in->tcp_flags == 0,
 			 "a later fragment with an L4 header");
 		FZ_CHECK(proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
+				 proto == IPPROTO_ESP ||
 				 proto == (in->l3 == MG_L3_IPV4
 						   ? IPPROTO_ICMP
 						   : IPPROTO_ICMPV6),
@@ -262,6 +263,15 @@ check_info(const struct rte_mbuf *m, const struct mg_pkt_info *in)
 			 "UDP length %u, IP says %u", be16(l4 + 4), l4_len);
 		FZ_CHECK(memcmp(&in->tuple.sport, l4, 4) == 0, "UDP ports");
 		FZ_CHECK(in->tcp_flags == 0, "UDP with TCP flags");
+		break;
+	case IPPROTO_ESP:
+		/* SPI and sequence number there; the rest is lib/esp's */
+		FZ_CHECK(l4_len >= MG_ESP_HDR_LEN &&
+				 in->payload_off == in->l4_off &&
+				 in->tuple.sport == 0 && in->tuple.dport == 0 &&
+				 in->tcp_flags == 0,
+			 "ESP of %u bytes parsed as payload %u+%u", l4_len,
+			 in->payload_off, in->payload_len);
 		break;
 	default:
 		FZ_CHECK(proto == (in->l3 == MG_L3_IPV4 ? IPPROTO_ICMP
@@ -459,9 +469,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	m = frame_new(frame, len, &pr);
 	r = mg_pkt_parse(m, &info);
-	/* the parser's reasons, and the two fragment checks it makes */
+	/* the parser's reasons, the two fragment checks it makes and
+	 * ESP's header check */
 	FZ_CHECK(r < MG_DROP_TX_FULL || r == MG_DROP_FRAG_TOO_BIG ||
-			 r == MG_DROP_FRAG_FIRST_SHORT,
+			 r == MG_DROP_FRAG_FIRST_SHORT ||
+			 r == MG_DROP_ESP_MALFORMED,
 		 "parser gave a later stage's reason %s",
 		 mg_drop_reason_name(r));
 	FZ_CHECK(strcmp(mg_drop_reason_name(r), "invalid") != 0,

@@ -226,6 +226,23 @@ def test_window(mg, captures, tmp_path):
     assert run.stats["drops"]["tcp_out_of_window"] == 13
 
 
+def test_martian(mg, captures, tmp_path):
+    """A caller claiming a service's virtual address or the gateway's
+    own (v4, v6, TCP, UDP) is refused under martian_source: nothing
+    leaves for it, no connection; a real caller's goes on."""
+    run = replay(mg, captures, "martian", tmp_path)
+    check(run)
+    assert run.stats["drops"]["martian_source"] == 10
+    assert run.stats["flows_created"] == 1
+    gateway = {"198.19.0.10", "198.19.0.53", "198.19.0.60", "198.18.1.1",
+               "198.18.2.1", "2001:db8:100::10", "2001:db8:100::53",
+               "2001:db8:100::60", "2001:db8:1::1", "2001:db8:2::1"}
+    assert len(run.out["edge"]) == 3
+    for f in run.out["edge"]:
+        p = Ether(f)
+        assert p[IP].dst not in gateway, p.summary()
+
+
 def test_ttl(mg, captures, tmp_path):
     """TTL / hop limit 1 or 0: time exceeded from the gateway's address,
     no connection, nothing inspected; every forwarded frame one less."""

@@ -1454,6 +1454,7 @@ test_reason_names(void **state)
 		[MG_DROP_ESP_CRYPTO_FULL] = "esp_crypto_full",
 		[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
 		[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
+		[MG_DROP_MARTIAN_SOURCE] = "martian_source",
 	};
 	unsigned int r, q;
 	const char *name;
