@@ -517,10 +517,13 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"idle_polls\": %" PRIu64 ", \"busy_s\": %.6f"
 		", \"local\": %" PRIu64 ", \"flows_created\": %" PRIu64
 		", \"dry_run_denied\": %" PRIu64
-		", \"neigh_conflicts\": %" PRIu64,
+		", \"neigh_conflicts\": %" PRIu64
+		", \"deny_replies\": %" PRIu64
+		", \"deny_replies_suppressed\": %" PRIu64,
 		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
 		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
-		s->flows_created, s->dry_run_denied, s->neigh_conflicts);
+		s->flows_created, s->dry_run_denied, s->neigh_conflicts,
+		s->deny_replies, s->deny_replies_suppressed);
 }
 
 static int

@@ -207,6 +207,9 @@ struct mg_worker {
 	uint16_t mss_clamp[MG_CONF_MAX_PORTS]; /**< 0: none */
 	/** Rate of ICMP errors and challenge ACKs this worker originates */
 	struct rte_meter_srtcm ctl_meter;
+	/** Rate of answers to refused connections (deny_action "reset"),
+	 * apart: a flood of them must not silence the errors above */
+	struct rte_meter_srtcm deny_meter;
 	/** Datagrams being reassembled, and fragments to free */
 	struct rte_ip_frag_tbl *frag_tbl;
 	struct rte_ip_frag_death_row death_row;

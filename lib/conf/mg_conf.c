@@ -323,6 +323,12 @@ static const struct name_value unmatched_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value deny_action_names[] = {
+	{ "reset", MG_DENY_RESET },
+	{ "drop", MG_DENY_DROP },
+	{ NULL, 0 },
+};
+
 static const struct name_value role_names[] = {
 	{ "edge", MG_ROLE_EDGE },
 	{ "mesh", MG_ROLE_MESH },
@@ -2372,10 +2378,11 @@ static void
 load_policy(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
 	    struct mg_policy_conf *p)
 {
-	static const char *const keys[] = { "name",    "action", "from", "to",
-					    "dry_run", "http",	 "tls",	 NULL };
+	static const char *const keys[] = { "name",	"action", "from",
+					    "to",	"dry_run", "http",
+					    "tls",	"deny_action", NULL };
+	uint32_t action = MG_POLICY_DENY, deny = conf->deny_action;
 	config_setting_t *v;
-	uint32_t action = MG_POLICY_DENY;
 
 	if (!is_group(ld, s, "policy"))
 		return;
@@ -2390,6 +2397,16 @@ load_policy(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
 	load_refs(ld, s, "from", conf, p);
 	load_refs(ld, s, "to", conf, p);
 	load_l7_rule(ld, s, conf, p);
+	v = config_setting_get_member(s, "deny_action");
+	get_choice(ld, s, "deny_action", deny_action_names, &deny);
+	p->deny_action = deny;
+	/* a request refused by its matchers is always reset both ways
+	 * (README, "Layer-7 rules") */
+	if (v != NULL && (action != MG_POLICY_DENY || p->l7 != MG_L7_NONE))
+		err_at(ld, v,
+		       "policy '%s': deny_action is for deny rules without "
+		       "'http' or 'tls' matchers",
+		       p->name);
 }
 
 bool
@@ -2983,12 +3000,13 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "health",	  "telemetry",
 					    "l7",	  "fragments",
 					    "limits",	  "limit_sources",
-					    NULL };
+					    "deny_action", NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
 	struct mg_conf *conf;
 	uint32_t mode = MG_MODE_ONE_ARM, unmatched = MG_UNMATCHED_DROP;
+	uint32_t deny = MG_DENY_RESET;
 	config_t cfg;
 
 	memset(errs, 0, sizeof(*errs));
@@ -3010,6 +3028,9 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	conf->mode = mode;
 	get_choice(&ld, root, "unmatched", unmatched_names, &unmatched);
 	conf->unmatched = unmatched;
+	/* before policies: it holds their default */
+	get_choice(&ld, root, "deny_action", deny_action_names, &deny);
+	conf->deny_action = deny;
 	get_u16(&ld, root, "burst", 1, MG_CONF_MAX_BURST, &conf->burst);
 	load_mempool(&ld, root, conf);
 	profile_dir(&ld, root, path, drivers_dir, dir, sizeof(dir));

@@ -164,6 +164,14 @@ enum mg_policy_action {
 	MG_POLICY_DENY,
 };
 
+/** What a refused new connection gets besides being dropped
+ * (`deny_action`, globally and per deny rule). */
+enum mg_deny_action {
+	MG_DENY_RESET = 0, /**< a TCP SYN a RST, a UDP datagram an ICMP
+			    * administratively prohibited (rate-limited) */
+	MG_DENY_DROP,	   /**< nothing: the caller times out */
+};
+
 /** The application protocol a policy's layer-7 matchers read. */
 enum mg_l7_proto {
 	MG_L7_NONE = 0, /**< an L4 rule: no matchers */
@@ -221,6 +229,9 @@ struct mg_l7_conf {
 struct mg_policy_conf {
 	char name[MG_CONF_NAME_LEN];
 	enum mg_policy_action action;
+	/** MG_POLICY_DENY without matchers: its deny_action, else the
+	 * config's */
+	enum mg_deny_action deny_action;
 	bool dry_run;
 	unsigned int n_from;
 	struct mg_ref from[MG_CONF_MAX_REFS]; /**< identities */
@@ -417,6 +428,8 @@ struct mg_conf {
 	unsigned int n_neighbours;
 	struct mg_neighbour_conf neighbours[MG_CONF_MAX_NEIGHBOURS];
 	enum mg_unmatched unmatched;
+	/** For the default deny and deny rules that do not set theirs */
+	enum mg_deny_action deny_action;
 	struct mg_l7_conf l7;
 	/** Every layer-7 pattern, in config order; matchers index it. */
 	uint32_t n_patterns;

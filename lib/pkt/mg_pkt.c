@@ -967,9 +967,8 @@ icmp4_is_error(uint8_t type)
 	       type == 5 /* redirect */;
 }
 
-/* A unicast host's address: errors are never sent to anything else. */
-static bool
-unicast_source(const uint8_t *a, bool v4)
+bool
+mg_pkt_unicast_addr(const uint8_t *a, bool v4)
 {
 	static const uint8_t zero[16];
 
@@ -999,7 +998,7 @@ mg_pkt_icmp_error(struct rte_mempool *mp, const struct rte_mbuf *m,
 		return NULL;
 	if ((info->frag & MG_PKT_FRAG) && !(info->frag & MG_PKT_FRAG_FIRST))
 		return NULL;
-	if (!unicast_source(ol3 + (v4 ? 12 : 8), v4))
+	if (!mg_pkt_unicast_addr(ol3 + (v4 ? 12 : 8), v4))
 		return NULL;
 	if (info->tuple.proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6) &&
 	    info->payload_off - info->l4_off >= 1) {

@@ -401,6 +401,18 @@ mg_pkt_l3_len(const struct mg_pkt_info *info)
 	return info->payload_off + info->payload_len - info->l3_off;
 }
 
+/**
+ * Whether an address may be a unicast host's: not unspecified,
+ * loopback, multicast or the IPv4 limited broadcast (nor class E). The
+ * gateway answers nothing else (a reply to a group is an amplifier).
+ *
+ * @param a   The address: 4 bytes for IPv4, else 16.
+ * @param v4  Its family.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_unicast_addr(const uint8_t *a, bool v4);
+
 /** ICMP errors the gateway sends, mapped to each family's type/code. */
 enum mg_icmp_kind {
 	MG_ICMP_TIME_EXCEEDED = 0, /**< v4 11/0, v6 3/0: TTL exceeded */

@@ -449,6 +449,8 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->flows_created += tel_load(&s->flows_created);
 	out->dry_run_denied += tel_load(&s->dry_run_denied);
 	out->neigh_conflicts += tel_load(&s->neigh_conflicts);
+	out->deny_replies += tel_load(&s->deny_replies);
+	out->deny_replies_suppressed += tel_load(&s->deny_replies_suppressed);
 	for (r = 1; r < MG_DROP_MAX; r++) {
 		uint64_t d = tel_load(&s->drops[r]);
 

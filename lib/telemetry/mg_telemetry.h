@@ -157,6 +157,10 @@ struct mg_lcore_stats {
 	uint64_t flows_created;	     /**< connections admitted */
 	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
 	uint64_t neigh_conflicts;    /**< ARP/ND claims against the cache */
+	/** refused connections answered (deny_action "reset"): RST or
+	 * ICMP sent, or not sent because the rate was spent */
+	uint64_t deny_replies;
+	uint64_t deny_replies_suppressed;
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
 	/** drops by limit id and enum mg_tel_limit_reason */
 	uint64_t limit_drops[MG_TEL_MAX_LIMITS][MG_TEL_LIMIT_MAX];
@@ -189,6 +193,8 @@ struct mg_stats_sum {
 	uint64_t flows_created;
 	uint64_t dry_run_denied;
 	uint64_t neigh_conflicts;
+	uint64_t deny_replies;
+	uint64_t deny_replies_suppressed;
 	uint64_t drops_total;
 	uint64_t drops[MG_DROP_MAX];
 };

@@ -34,6 +34,9 @@ add_totals(struct rte_tel_data *d, const struct mg_stats_sum *s)
 	rte_tel_data_add_dict_u64(d, "flows_created", s->flows_created);
 	rte_tel_data_add_dict_u64(d, "dry_run_denied", s->dry_run_denied);
 	rte_tel_data_add_dict_u64(d, "neigh_conflicts", s->neigh_conflicts);
+	rte_tel_data_add_dict_u64(d, "deny_replies", s->deny_replies);
+	rte_tel_data_add_dict_u64(d, "deny_replies_suppressed",
+				  s->deny_replies_suppressed);
 }
 
 static void

@@ -342,6 +342,15 @@ render_drops(FILE *f)
 	       "unasked (not applied).");
 	sample_u64(f, "neigh_conflicts_total", NULL, NULL, NULL,
 		   s.neigh_conflicts);
+	family(f, "deny_replies_total", "counter",
+	       "Refused connections answered with a RST or an ICMP "
+	       "administratively prohibited (deny_action reset).");
+	sample_u64(f, "deny_replies_total", NULL, NULL, NULL, s.deny_replies);
+	family(f, "deny_replies_suppressed_total", "counter",
+	       "Refused connections left unanswered because the worker's "
+	       "reply rate was spent.");
+	sample_u64(f, "deny_replies_suppressed_total", NULL, NULL, NULL,
+		   s.deny_replies_suppressed);
 }
 
 static void

@@ -935,6 +935,63 @@ test_policy_rules(void **state)
 		     6, "unknown key 'priority' in a policy");
 }
 
+/* deny_action: global default "reset", overridden per L4 deny rule. */
+static void
+test_deny_action(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1 TWO_SERVICES
+		      "policies = (\n"
+		      "{ name = \"a\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; },\n"
+		      "{ name = \"b\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; deny_action = \"drop\"; }\n);\n");
+	assert_non_null(c);
+	assert_int_equal(c->deny_action, MG_DENY_RESET);
+	assert_int_equal(c->policies[0].deny_action, MG_DENY_RESET);
+	assert_int_equal(c->policies[1].deny_action, MG_DENY_DROP);
+	mg_conf_free(c);
+
+	c = load_text(P1 TWO_SERVICES
+		      "deny_action = \"drop\";\n"
+		      "policies = (\n"
+		      "{ name = \"a\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; },\n"
+		      "{ name = \"b\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; deny_action = \"reset\"; }\n);\n");
+	assert_non_null(c);
+	assert_int_equal(c->deny_action, MG_DENY_DROP);
+	assert_int_equal(c->policies[0].deny_action, MG_DENY_DROP);
+	assert_int_equal(c->policies[1].deny_action, MG_DENY_RESET);
+	mg_conf_free(c);
+
+	expect_error(P1 TWO_SERVICES "deny_action = \"reject\";\n", 4,
+		     "'deny_action' has unknown value 'reject' (expected one "
+		     "of: reset, drop)");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
+		     "to = [\"*\"]; deny_action = 1; }\n);\n",
+		     6, "'deny_action' must be a string");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"allow\"; from = [\"*\"];\n"
+		     "to = [\"*\"]; deny_action = \"drop\"; }\n);\n",
+		     6,
+		     "policy 'a': deny_action is for deny rules without "
+		     "'http' or 'tls' matchers");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
+		     "to = [\"shop\"]; deny_action = \"drop\";\n"
+		     "http = { path = [\"^/admin\"]; }; }\n);\n",
+		     6,
+		     "policy 'a': deny_action is for deny rules without "
+		     "'http' or 'tls' matchers");
+}
+
 static void
 test_neighbour_rules(void **state)
 {
@@ -2250,6 +2307,7 @@ main(void)
 		cmocka_unit_test(test_service_sharing),
 		cmocka_unit_test(test_version_rules),
 		cmocka_unit_test(test_policy_rules),
+		cmocka_unit_test(test_deny_action),
 		cmocka_unit_test(test_neighbour_rules),
 		cmocka_unit_test(test_port_addr_rules),
 		cmocka_unit_test(test_port_addr_valid),
