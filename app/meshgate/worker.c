@@ -575,7 +575,7 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	struct mg_lcore_stats *s = w->stats;
 	const uint8_t *payload;
 	uint8_t other;
-	int cls;
+	int code;
 
 	mg_tel_bytes(s, f->labels, (enum mg_tel_dir)dir, mg_pkt_l3_len(info));
 	if (dir == MG_FLOW_DIR_REV && before == MG_FLOW_SYN_SENT &&
@@ -602,11 +602,12 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 					 __ATOMIC_RELEASE);
 		}
 	} else if (h->tel != other) {
-		cls = mg_telemetry_http_status_class(
+		code = mg_telemetry_http_status(
 			payload, RTE_MIN(info->payload_len,
 					 m->data_len - info->payload_off));
-		if (cls >= 0) {
-			mg_tel_request(s, f->labels, cls);
+		if (code >= 0) {
+			mg_tel_request(s, f->labels, code / 100 - 1);
+			mg_tel_response_code(s, f->labels, code);
 			mg_tel_request_duration(
 				s, f->labels,
 				since_mark(w->now,

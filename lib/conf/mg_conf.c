@@ -2946,8 +2946,15 @@ static void
 load_telemetry(struct loader *ld, const config_setting_t *root,
 	       struct mg_conf *conf)
 {
-	static const char *const keys[] = { "listen", "max_label_sets", NULL };
+	static const char *const keys[] = { "listen", "max_label_sets",
+					    "naming", NULL };
+	static const struct name_value naming_names[] = {
+		{ "meshgate", 0 },
+		{ "istio", 1 },
+		{ NULL, 0 },
+	};
 	struct mg_telemetry_conf *t = &conf->telemetry;
+	uint32_t naming = 0;
 	const char *listen = MG_CONF_TELEMETRY_LISTEN;
 	config_setting_t *g, *s = NULL;
 	struct mg_backend_conf b;
@@ -2960,6 +2967,8 @@ load_telemetry(struct loader *ld, const config_setting_t *root,
 		check_keys(ld, g, keys, "'telemetry'");
 		get_uint(ld, g, "max_label_sets", 16, 65536,
 			 &t->max_label_sets);
+		get_choice(ld, g, "naming", naming_names, &naming);
+		t->istio = naming == 1;
 		s = member(ld, g, "listen", CONFIG_TYPE_STRING, 0);
 		if (s != NULL)
 			listen = config_setting_get_string(s);

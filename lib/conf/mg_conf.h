@@ -278,6 +278,9 @@ struct mg_telemetry_conf {
 	struct mg_addr addr;	 /**< where /metrics is served */
 	uint16_t port;		 /**< host order */
 	uint32_t max_label_sets; /**< (caller, service, version) series */
+	/** naming = "istio": traffic series under Istio's names, labels
+	 * and units; else meshgate's ("meshgate", the default) */
+	bool istio;
 };
 
 /** Default management endpoint: loopback only. */

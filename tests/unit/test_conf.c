@@ -268,14 +268,22 @@ test_telemetry(void **state)
 		"127.0.0.1");
 	assert_int_equal(c->telemetry.port, 9469);
 	assert_int_equal(c->telemetry.max_label_sets, 1024);
+	assert_false(c->telemetry.istio);
 	mg_conf_free(c);
 	c = load_text("ports = ( " PORT_PCAP " );\ntelemetry = { listen = "
-		      "\"[::1]:9470\"; max_label_sets = 64; };\n");
+		      "\"[::1]:9470\"; max_label_sets = 64; "
+		      "naming = \"istio\"; };\n");
 	assert_non_null(c);
 	assert_int_equal(c->telemetry.addr.family, 6);
 	assert_int_equal(c->telemetry.port, 9470);
 	assert_int_equal(c->telemetry.max_label_sets, 64);
+	assert_true(c->telemetry.istio);
 	mg_conf_free(c);
+	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
+		     "naming = \"prometheus\"; };\n",
+		     3,
+		     "'naming' has unknown value 'prometheus' (expected one "
+		     "of: meshgate, istio)");
 	c = load_text("ports = ( " PORT_PCAP " );\n"
 		      "telemetry = { listen = \"off\"; };\n");
 	assert_non_null(c);

@@ -974,7 +974,7 @@ test_memory(void **state)
 	size_t base, per_lcore;
 
 	(void)state;
-	assert_int_equal(sizeof(struct mg_tel_set), 232);
+	assert_int_equal(sizeof(struct mg_tel_set), 424);
 	assert_int_equal(sizeof(struct mg_tel_dest), 152);
 	assert_int_equal(sizeof(struct mg_tel_rule), 24);
 	assert_int_equal(mg_telemetry_configure(1000, 100, 50), 0);
@@ -1048,6 +1048,12 @@ test_http_parsers(void **state)
 					 cases[i].text, strlen(cases[i].text)),
 				 cases[i].cls);
 	/* the length bounds the parse */
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 404 Not Found", 22),
+			 404);
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.0 599\r\n", 14), 599);
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 600 X\r\n", 16), -1);
+	assert_int_equal(mg_tel_code_slot(503), 22);
+	assert_int_equal(mg_tel_code_slot(418), -1);
 	assert_int_equal(mg_telemetry_http_status_class("HTTP/1.1 200 OK", 12),
 			 -1);
 	assert_int_equal(mg_telemetry_http_status_class(NULL, 20), -1);
