@@ -829,7 +829,7 @@ names_free(struct tel_names *t)
 {
 	unsigned int i;
 
-	for (i = 0; t->name != NULL && i < t->n; i++) {
+	for (i = 0; t->name != NULL && t->ns != NULL && i < t->n; i++) {
 		free(t->name[i]);
 		free(t->ns[i]);
 	}
