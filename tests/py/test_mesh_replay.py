@@ -636,6 +636,8 @@ def test_deny_flood_rate(mg, mesh, tmp_path):
     sent = stats["deny_replies"]
     assert sent + stats["deny_replies_suppressed"] == n, stats
     assert stats["tx"] == len(out) == sent
+    print("deny flood: %d answered, %d suppressed, %.2f s" % (
+        sent, stats["deny_replies_suppressed"], wall))
     assert 50 <= sent <= 50 + 1000 * wall, (sent, wall)
     assert stats["deny_replies_suppressed"] > 0, (stats, wall)
     ports = [Ether(f)[TCP].dport for f in out]
