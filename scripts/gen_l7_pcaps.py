@@ -66,7 +66,7 @@ from scapy.all import (IP, TCP, Ether, IPOption, IPOption_NOP,
 from scapy.layers.tls.all import TLS, TLSClientHello
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_mesh_pcaps import GW_MAC, ipl, write_pcap  # noqa: E402
+from gen_mesh_pcaps import GW_MAC, deny_reset, ipl, write_pcap  # noqa: E402
 
 # Callers: identity frontend (an allow rule with matchers) and batch (an
 # L4 allow rule); UNK4 is covered by no identity.
@@ -188,6 +188,7 @@ class Scenario:
         self.notes = []         # per frame: (flow, side, kind) for check()
         self.forwarded = []     # {"in", "out", "what"} in order
         self.resets = []        # {"in", "reason", "to_client", ...}
+        self.deny_replies = []  # RSTs answering SYNs the L4 rules deny
         self.drops = Counter()
         self.requests = {r: Counter() for r in RULES}
         self.syns = {r: Counter() for r in RULES}
@@ -223,6 +224,7 @@ class Scenario:
         return {"config": self.config, "pcap": "%s.pcap" % self.name,
                 "frames": len(self.frames), "forwarded": self.forwarded,
                 "resets": self.resets, "bad_cksum": self.bad,
+                "deny_replies": self.deny_replies,
                 "drops": dict(sorted(self.drops.items())),
                 "request_decisions": table(self.requests),
                 "syn_decisions": table(self.syns),
@@ -335,9 +337,11 @@ class Flow:
         self.sc.flows += 1
 
     def syn_denied(self, rule):
-        """A SYN the L4 rules deny: counted against `rule` as before."""
+        """A SYN the L4 rules deny: counted against `rule` as before, and
+        answered with a RST (deny_action "reset", the default)."""
         fin, _ = self.client_frame("S", b"", self.cseq)
         self.sc.add(fin, (self.name, "c", "new"))
+        self.sc.deny_replies.append(raw(deny_reset(fin)).hex())
         self.sc.drops["policy_deny"] += 1
         self.sc.syns[rule]["deny"] += 1
 

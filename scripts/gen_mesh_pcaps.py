@@ -28,8 +28,9 @@ import os
 import sys
 from collections import Counter
 
-from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6EchoReply,
-                       ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS,
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach,
+                       ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA,
+                       ICMPv6ND_NS,
                        ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
                        IPOption_NOP, IPv6, Raw)
 from scapy.utils6 import in6_getnsma, in6_getnsmac, inet_pton
@@ -71,6 +72,8 @@ DNS_VIP = "198.19.0.53"                             # udp 53
 NOWHERE4, NOWHERE6 = "198.18.7.7", "2001:db8:7::7"  # no service
 
 FLOOD_SYNS = 1100               # distinct SYNs in syn_flood.pcap
+DENY_FLOOD = 3000               # refused SYNs in deny_flood.pcap
+DNS_VIP6 = "2001:db8:100::53"   # udp 53, mesh_deny.conf
 CANARY_FLOWS = 400
 CANARY_WEIGHTS = {B1_4: 75, B2_4: 25}
 
@@ -121,6 +124,17 @@ class Scenario:
         self.local.append({"in": i, "in_port": port,
                            "port": out_port or port, "kind": kind,
                            "out": bytes(out).hex(), "what": what})
+        return i
+
+    def deny(self, frame, out, what, port="edge"):
+        """Refused by the policy (policy_deny) and, when `out` is not
+        None, answered with it (deny_action "reset": a RST or an ICMP
+        administratively prohibited)."""
+        i = self.drop(frame, "policy_deny", what, port)
+        if out is not None:
+            self.local.append({"in": i, "in_port": port, "port": port,
+                               "kind": "deny", "out": bytes(out).hex(),
+                               "what": what})
         return i
 
     def emit(self, kind, out, what, after, port="edge"):
@@ -318,6 +332,35 @@ def udp_frame(src_mac, src, dst, sport, dport, payload=b"ping",
             UDP(sport=sport, dport=dport) / Raw(payload))
 
 
+def deny_reset(syn, gw_mac=GW_MAC):
+    """The RST|ACK a refused SYN gets (RFC 9293 3.10.7.1): from the
+    address and port it called, sequence 0, acknowledging the SYN and its
+    data; IP options cut, the IP header otherwise as it came, TTL 64."""
+    ip = syn[IP] if IP in syn else syn[IPv6]
+    t = syn[TCP]
+    l3 = (IP(src=ip.dst, dst=ip.src, id=ip.id, flags=ip.flags, tos=ip.tos,
+             ttl=64) if IP in syn else
+          IPv6(src=ip.dst, dst=ip.src, tc=ip.tc, fl=ip.fl, hlim=64))
+    return (Ether(src=gw_mac, dst=syn[Ether].src) / l3 /
+            TCP(sport=t.dport, dport=t.sport, flags="RA", seq=0,
+                ack=(t.seq + 1 + len(t.payload)) & 0xffffffff, window=0))
+
+
+def deny_prohibited(dgram, gw_mac=GW_MAC):
+    """The ICMP administratively prohibited a refused datagram gets
+    (v4 3/13, v6 1/1), from the address it called, quoting it whole
+    (it is short)."""
+    if IP in dgram:
+        quote = bytes(dgram[IP])
+        return (Ether(src=gw_mac, dst=dgram[Ether].src) /
+                IP(src=dgram[IP].dst, dst=dgram[IP].src, id=0, ttl=64) /
+                ICMP(type=3, code=13) / Raw(quote))
+    quote = bytes(dgram[IPv6])
+    return (Ether(src=gw_mac, dst=dgram[Ether].src) /
+            IPv6(src=dgram[IPv6].dst, dst=dgram[IPv6].src, hlim=64) /
+            ICMPv6DestUnreach(code=1) / Raw(quote))
+
+
 # ------------------------------------------------------------- scenarios
 
 HTTP_GET = b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n"
@@ -377,13 +420,14 @@ def main_scenario():
         sc.fwd(fin, fout, "devbox->sandbox %s %s" % (side, flags))
     sc.flows += 1
     # ... but never prod: the enforced deny beats the allow.
-    sc.drop(tcp_syn(DEV_MAC, DEV4, SHOP4, 41001, 80), "policy_deny",
-            "devbox->shop (dev never prod)")
+    # (deny_action "reset", the default: a RST from the VIP)
+    syn = tcp_syn(DEV_MAC, DEV4, SHOP4, 41001, 80)
+    sc.deny(syn, deny_reset(syn), "devbox->shop (dev never prod)")
     # Unknown callers: default deny.
-    sc.drop(tcp_syn(UNK_MAC, UNK4, SHOP4, 42000, 80), "policy_deny",
-            "unknown v4 -> shop")
-    sc.drop(tcp_syn(UNK_MAC, UNK6, SHOP6, 42001, 80), "policy_deny",
-            "unknown v6 -> shop")
+    syn = tcp_syn(UNK_MAC, UNK4, SHOP4, 42000, 80)
+    sc.deny(syn, deny_reset(syn), "unknown v4 -> shop")
+    syn = tcp_syn(UNK_MAC, UNK6, SHOP6, 42001, 80)
+    sc.deny(syn, deny_reset(syn), "unknown v6 -> shop")
     # A connection must start with a SYN.
     sc.drop(tcp_syn(CLI_MAC, "198.18.1.11", SHOP4, 40100, 80, flags="A"),
             "tcp_not_syn", "ACK without a flow")
@@ -415,8 +459,8 @@ def forward_scenario():
     fin, fout = Conn("tcp", (CLI4, 40000), (SHOP4, 80), (B1_4, 8080)).syn()
     sc.fwd(fin, fout, "frontend->shop SYN still DNATed")
     sc.flows += 1
-    sc.drop(tcp_syn(UNK_MAC, UNK4, SHOP4, 42000, 80), "policy_deny",
-            "unknown -> shop still denied")
+    syn = tcp_syn(UNK_MAC, UNK4, SHOP4, 42000, 80)
+    sc.deny(syn, deny_reset(syn), "unknown -> shop still denied")
     sc.drop(tcp_syn(CLI_MAC, CLI4, GW4["cli"], 40400, 22), "local_unhandled",
             "TCP to the port address still local")
     sc.reply(arp_request(CLI_MAC, CLI4, SHOP4), "arp",
@@ -603,6 +647,56 @@ def syn_flood_scenario():
     return sc
 
 
+def deny_scenario():
+    """mesh_deny.conf: what a refused connection gets. Default deny and
+    rules without deny_action answer (the global "reset"); the rule
+    dev-never-prod says "drop". Never answered: a frame sent to the
+    broadcast MAC, a source that is no unicast host's, a RST, ICMP."""
+    sc = Scenario("deny", "tests/configs/mesh_deny.conf")
+    syn = tcp_syn(UNK_MAC, UNK4, SHOP4, 42000, 80)
+    sc.deny(syn, deny_reset(syn), "unknown v4 SYN: RST")
+    syn = (Ether(src=UNK_MAC, dst=GW_MAC) / IPv6(src=UNK6, dst=SHOP6) /
+           TCP(sport=42001, dport=8001, flags="S", seq=0xfffffff0,
+               options=[("MSS", 1400)]) / Raw(b"hello"))
+    sc.deny(syn, deny_reset(syn), "unknown v6 SYN with data: RST acks it")
+    syn = (Ether(src=UNK_MAC, dst=GW_MAC) /
+           IP(src=UNK4, dst=SHOP4, id=9, flags="DF",
+              options=[IPOption_NOP()] * 4) /
+           TCP(sport=42002, dport=80, flags="S", seq=5))
+    sc.deny(syn, deny_reset(syn), "unknown v4 SYN with IP options: RST")
+    d = udp_frame(UNK_MAC, UNK4, DNS_VIP, 42003, 53, b"\x12\x34query")
+    sc.deny(d, deny_prohibited(d), "unknown v4 UDP: ICMP 3/13")
+    d = udp_frame(UNK_MAC, UNK6, DNS_VIP6, 42004, 53, b"\x12\x34query6")
+    sc.deny(d, deny_prohibited(d), "unknown v6 UDP: ICMPv6 1/1")
+    sc.deny(tcp_syn(DEV_MAC, DEV4, SHOP4, 41001, 80), None,
+            "devbox->shop, rule deny_action drop: nothing")
+    sc.deny(tcp_syn(UNK_MAC, UNK4, SHOP4, 42005, 80, gw_mac=BCAST), None,
+            "SYN to the broadcast MAC: nothing")
+    sc.deny(udp_frame(UNK_MAC, UNK4, DNS_VIP, 42006, 53, gw_mac=BCAST),
+            None, "UDP to the broadcast MAC: nothing")
+    sc.deny(tcp_syn(UNK_MAC, "224.0.0.5", SHOP4, 42007, 80), None,
+            "SYN from a multicast source: nothing")
+    sc.deny(udp_frame(UNK_MAC, "0.0.0.0", DNS_VIP, 42008, 53), None,
+            "UDP from 0.0.0.0: nothing")
+    sc.deny(udp_frame(UNK_MAC, "ff02::1", DNS_VIP6, 42009, 53), None,
+            "UDP from ff02::1: nothing")
+    sc.drop(tcp_syn(UNK_MAC, UNK4, SHOP4, 42010, 80, flags="R"),
+            "tcp_not_syn", "RST: never answered")
+    sc.drop(tcp_syn(UNK_MAC, UNK4, SHOP4, 42011, 80, flags="SA"),
+            "tcp_not_syn", "SYN-ACK: not a new connection, no answer")
+    return sc
+
+
+def deny_flood_scenario():
+    """mesh_deny.conf: DENY_FLOOD refused SYNs from one (spoofable)
+    source: at most one RST each, within the worker's reply rate."""
+    sc = Scenario("deny_flood", "tests/configs/mesh_deny.conf")
+    for k in range(DENY_FLOOD):
+        syn = tcp_syn(UNK_MAC, UNK4, SHOP4, 10000 + k, 80)
+        sc.deny(syn, None, "refused SYN %d" % k)
+    return sc
+
+
 def canary_scenario():
     """the bundled app/meshgate/meshgate.conf, service pair: versions v1 (weight 75, backend
     .21) and v2 (weight 25, backend .22). 400 SYNs, then each again (a
@@ -641,8 +735,8 @@ def two_arm_scenario():
         sc.fwd(fin, fout, "edge->mesh %s %s" % (c.proto, c.vip[0]),
                out_port="mesh")
         sc.flows += 1
-    sc.drop(tcp_syn(DEV_MAC, DEV4, SHOP4, 41001, 80), "policy_deny",
-            "devbox->shop")
+    syn = tcp_syn(DEV_MAC, DEV4, SHOP4, 41001, 80)
+    sc.deny(syn, deny_reset(syn), "devbox->shop")
     sc.reply(arp_request(CLI_MAC, CLI4, GW4["cli"]), "arp",
              arp_reply(GW_MAC, GW4["cli"], CLI_MAC, CLI4),
              "ARP for the edge address on the edge")
@@ -654,7 +748,7 @@ def two_arm_scenario():
 
 SCENARIOS = (main_scenario, forward_scenario, no_route_scenario,
              resolve_scenario, spoof_scenario, health_rst_scenario,
-             syn_flood_scenario,
+             syn_flood_scenario, deny_scenario, deny_flood_scenario,
              canary_scenario, two_arm_scenario)
 
 

@@ -323,16 +323,47 @@ free_workers(struct gateway *gw)
 	}
 }
 
+/* telemetry.naming, and the env of every caller and service, which
+ * Istio's labels carry as namespaces ("unknown" when it has none). */
+static int
+telemetry_naming(const struct mg_conf *conf)
+{
+	struct mg_tel_namespace callers[MG_CONF_MAX_IDENTITIES];
+	struct mg_tel_namespace services[MG_CONF_MAX_SERVICES];
+	unsigned int i;
+
+	for (i = 0; i < conf->n_identities; i++)
+		callers[i] = (struct mg_tel_namespace){
+			conf->identities[i].name,
+			conf->identities[i].env[0] != '\0'
+				? conf->identities[i].env
+				: "unknown",
+		};
+	for (i = 0; i < conf->n_services; i++)
+		services[i] = (struct mg_tel_namespace){
+			conf->services[i].name,
+			conf->services[i].env[0] != '\0' ? conf->services[i].env
+							  : "unknown",
+		};
+	return mg_telemetry_set_naming(conf->telemetry.istio
+					       ? MG_TEL_NAMING_ISTIO
+					       : MG_TEL_NAMING_MESHGATE,
+				       callers, conf->n_identities, services,
+				       conf->n_services);
+}
+
 /* Metric registries are sized once for the life of the process (series
  * must survive reloads); logs what the series cost per lcore. */
 static int
 configure_telemetry(const struct mg_conf *conf)
 {
 	uint32_t dests, rules;
+	int rc;
 
 	mg_mem_telemetry_slots(conf, &dests, &rules);
-	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
-				      rules);
+	rc = mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
+				    rules);
+	return rc < 0 ? rc : telemetry_naming(conf);
 }
 
 static uint64_t
@@ -549,6 +580,9 @@ reload(struct gateway *gw)
 		h->restart_pending = n > 0;
 		h->reloads_success++;
 		h->last_success_s = wall_clock();
+		if (telemetry_naming(conf) < 0)
+			MG_LOG(WARNING, "telemetry: out of memory for the new "
+					"naming; the old one stays");
 		if (n == 0)
 			MG_LOG(INFO, "%s: new ruleset in force", conf->path);
 		else
@@ -729,12 +763,15 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"local\": %" PRIu64 ", \"flows_created\": %" PRIu64
 		", \"dry_run_denied\": %" PRIu64
 		", \"neigh_conflicts\": %" PRIu64
-		", \"idle_wait_s\": %.6f, \"stall_max_us\": %" PRIu64,
+		", \"idle_wait_s\": %.6f, \"stall_max_us\": %" PRIu64
+		", \"deny_replies\": %" PRIu64
+		", \"deny_replies_suppressed\": %" PRIu64,
 		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
 		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
 		s->flows_created, s->dry_run_denied, s->neigh_conflicts,
 		(double)s->idle_wait_cycles / (double)rte_get_tsc_hz(),
-		s->stall_max_cycles * 1000000 / rte_get_tsc_hz());
+		s->stall_max_cycles * 1000000 / rte_get_tsc_hz(),
+		s->deny_replies, s->deny_replies_suppressed);
 }
 
 static int

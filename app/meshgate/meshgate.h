@@ -42,6 +42,17 @@ struct mg_port {
 	uint64_t rss_hf;      /**< RTE_ETH_RSS_* in effect */
 	uint16_t mtu;	      /**< largest IP packet it sends */
 	bool started;
+	/** Per RX queue: the callback completing checksums the kernel
+	 * left undone (net_af_packet), else NULL */
+	const struct rte_eth_rxtx_callback *rx_cb[MG_CONF_MAX_LCORES];
+	/** What that callback needs to say when the kernel hands over
+	 * frames larger than the ring's (TSO, GSO or GRO super-frames) */
+	struct mg_port_kernel {
+		char ifname[MG_CONF_DEVICE_LEN]; /**< its interface */
+		const char *name;	  /**< the port's */
+		uint16_t mtu;
+		uint64_t warned; /**< TSC of the last warning, atomic */
+	} kernel;
 	/** The PMD's xstats that mg_telemetry_xstat_of_interest() keeps,
 	 * looked up once at start */
 	unsigned int n_xstats;
@@ -213,6 +224,9 @@ struct mg_worker {
 	uint16_t mss_clamp[MG_CONF_MAX_PORTS]; /**< 0: none */
 	/** Rate of ICMP errors and challenge ACKs this worker originates */
 	struct rte_meter_srtcm ctl_meter;
+	/** Rate of answers to refused connections (deny_action "reset"),
+	 * apart: a flood of them must not silence the errors above */
+	struct rte_meter_srtcm deny_meter;
 	/** Datagrams being reassembled, and fragments to free */
 	struct rte_ip_frag_tbl *frag_tbl;
 	struct rte_ip_frag_death_row death_row;

@@ -6,14 +6,20 @@
  * lacks instead of failing; the NIC's counters for the control plane. */
 
 #include <errno.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_security.h>
 
 #include "meshgate.h"
+#include "mg_pkt.h"
 
 /* Same 16-bit pattern throughout: Toeplitz then hashes (a,b) and (b,a)
  * alike, so both directions of a connection land on one queue. */
@@ -165,6 +171,101 @@ mg_port_link_up(const struct mg_port *port)
 	return rc == 0 && link.link_status == RTE_ETH_LINK_UP;
 }
 
+/* Seconds between two warnings about super-frames on one port. */
+#define SUPER_FRAME_WARN_S 60
+
+/*
+ * A frame the ring cut (its IP length is more than arrived) or a TCP
+ * segment larger than the MTU that no router may have fragmented (DF,
+ * or IPv6, which the kernel does not reassemble for af_packet): a
+ * TSO/GSO or GRO super-frame, which the gateway cannot send on. Said at
+ * most once a minute per port, from whichever worker sees one first.
+ */
+static void
+super_frame(struct mg_port_kernel *k, const struct rte_mbuf *m,
+	    const struct mg_pkt_info *info, enum mg_drop_reason r)
+{
+	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						    info->l3_off);
+	uint32_t arrived = rte_pktmbuf_pkt_len(m) - info->l3_off;
+	uint64_t now, last;
+	uint32_t claimed;
+	bool v4;
+
+	if (r == MG_DROP_IPV4_BAD_LENGTH || r == MG_DROP_IPV6_BAD_LENGTH) {
+		v4 = r == MG_DROP_IPV4_BAD_LENGTH;
+		if (rte_pktmbuf_data_len(m) < info->l3_off + (v4 ? 4 : 6))
+			return;
+		claimed = v4 ? (uint32_t)(l3[2] << 8 | l3[3])
+			     : 40u + (uint32_t)(l3[4] << 8 | l3[5]);
+		if (claimed <= arrived)
+			return;
+	} else if (r == MG_DROP_NONE && info->tuple.proto == IPPROTO_TCP &&
+		   info->frag == 0 && mg_pkt_l3_len(info) > k->mtu &&
+		   (info->l3 == MG_L3_IPV6 ||
+		    (l3[6] & (RTE_IPV4_HDR_DF_FLAG >> 8)))) {
+		claimed = mg_pkt_l3_len(info);
+	} else {
+		return;
+	}
+	now = rte_rdtsc();
+	last = __atomic_load_n(&k->warned, __ATOMIC_RELAXED);
+	if ((last != 0 &&
+	     now - last < SUPER_FRAME_WARN_S * rte_get_tsc_hz()) ||
+	    !__atomic_compare_exchange_n(&k->warned, &last, now, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	MG_LOG(WARNING,
+	       "port %s: %s handed over an IP packet of %u bytes (MTU %u; "
+	       "%u arrived): a TSO/GSO or GRO super-frame, which cannot be "
+	       "sent on; it is dropped (%s). Turn segmentation offload off "
+	       "where it comes from: on the interface that sends to %s "
+	       "(a veth's peer: ethtool -K PEER tso off gso off) and on %s "
+	       "itself (ethtool -K %s gro off)",
+	       k->name, k->ifname, claimed, k->mtu, arrived,
+	       r != MG_DROP_NONE ? mg_drop_reason_name(r) : "mtu_exceeded",
+	       k->ifname, k->ifname, k->ifname);
+}
+
+/*
+ * net_af_packet receives from the Linux stack, which hands over packets
+ * whose TCP or UDP checksum a NIC was to compute (CHECKSUM_PARTIAL: a
+ * veth whose peer has tx checksum offload on, its default; GRO on a
+ * NIC). DPDK 22.11's PMD drops the ring's TP_STATUS_CSUMNOTREADY flag,
+ * so each such packet is recognised by its content and completed here,
+ * in the RX burst, before the worker parses it: connection tracking,
+ * the SYN check at admission, layer-7 inspection and the NAT's
+ * incremental update then all see a correct checksum. The worker parses
+ * each frame again; af_packet copies every frame anyway.
+ */
+static uint16_t
+complete_cksums(uint16_t port_id, uint16_t queue, struct rte_mbuf **pkts,
+		uint16_t n, uint16_t max, void *arg)
+{
+	struct mg_pkt_info info;
+	enum mg_drop_reason r;
+	uint16_t i;
+
+	RTE_SET_USED(port_id);
+	RTE_SET_USED(queue);
+	RTE_SET_USED(max);
+	for (i = 0; i < n; i++) {
+		r = mg_pkt_parse(pkts[i], &info);
+		if (likely(r == MG_DROP_NONE))
+			mg_pkt_l4_cksum_complete(pkts[i], &info);
+		super_frame(arg, pkts[i], &info, r);
+	}
+	return n;
+}
+
+/* Whether the device hands over what the kernel's stack received. */
+static bool
+from_kernel(const struct rte_eth_dev_info *info)
+{
+	return info->driver_name != NULL &&
+	       strcmp(info->driver_name, "net_af_packet") == 0;
+}
+
 static int
 configure(const struct mg_port_conf *pc, struct mg_port *port,
 	  const struct rte_eth_dev_info *info, bool rx_intr, uint8_t *key)
@@ -289,6 +390,19 @@ setup_queues(const struct mg_port_conf *pc, struct mg_port *port,
 		return rc;
 	rxconf.offloads = port->rx_offloads;
 	txconf.offloads = port->tx_offloads;
+	if (from_kernel(info)) {
+		char ifname[IF_NAMESIZE];
+
+		port->kernel.name = port->name;
+		port->kernel.mtu = port->mtu;
+		if (if_indextoname(info->if_index, ifname) != NULL)
+			snprintf(port->kernel.ifname,
+				 sizeof(port->kernel.ifname), "%s", ifname);
+		else
+			snprintf(port->kernel.ifname,
+				 sizeof(port->kernel.ifname), "%s",
+				 pc->device);
+	}
 	for (q = 0; q < port->n_queues; q++) {
 		rc = rte_eth_rx_queue_setup(port->port_id, q, rx_desc,
 					    (unsigned int)socket, &rxconf,
@@ -305,7 +419,23 @@ setup_queues(const struct mg_port_conf *pc, struct mg_port *port,
 			       pc->name, q, rte_strerror(-rc));
 			return rc;
 		}
+		if (!from_kernel(info))
+			continue;
+		port->rx_cb[q] = rte_eth_add_rx_callback(
+			port->port_id, q, complete_cksums, &port->kernel);
+		if (port->rx_cb[q] == NULL) {
+			MG_LOG(ERR,
+			       "port %s: cannot add the checksum completion "
+			       "to rx queue %u: %s",
+			       pc->name, q, rte_strerror(rte_errno));
+			return -rte_errno;
+		}
 	}
+	if (from_kernel(info))
+		MG_LOG(INFO,
+		       "port %s: TCP and UDP checksums the kernel left to "
+		       "offload are completed in software",
+		       pc->name);
 	return 0;
 }
 
@@ -337,6 +467,23 @@ check_inline_ipsec(const struct mg_port_conf *pc, const struct mg_port *port,
 		       "security offloads): ESP goes through the "
 		       "crypto_aesni_mb cryptodev",
 		       pc->name, pc->profile.name, pc->device);
+}
+
+/* Remove and free the RX callbacks of a stopped port. */
+static void
+remove_callbacks(struct mg_port *port)
+{
+	uint16_t q;
+
+	for (q = 0; q < MG_CONF_MAX_LCORES; q++) {
+		if (port->rx_cb[q] == NULL)
+			continue;
+		/* the port is stopped: no worker runs the callback now */
+		if (rte_eth_remove_rx_callback(port->port_id, q,
+					       port->rx_cb[q]) == 0)
+			rte_free((void *)(uintptr_t)port->rx_cb[q]);
+		port->rx_cb[q] = NULL;
+	}
 }
 
 int
@@ -388,6 +535,7 @@ mg_port_start(const struct mg_port_conf *pc, uint16_t n_queues,
 	if (rc < 0) {
 		MG_LOG(ERR, "port %s (%s): start failed: %s", pc->name,
 		       pc->device, rte_strerror(-rc));
+		remove_callbacks(port);
 		rte_eth_dev_close(port->port_id);
 		return rc;
 	}
@@ -409,6 +557,7 @@ mg_port_close(struct mg_port *port)
 	if (!port->started)
 		return;
 	rte_eth_dev_stop(port->port_id);
+	remove_callbacks(port);
 	rte_eth_dev_close(port->port_id);
 	port->started = false;
 }

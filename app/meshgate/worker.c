@@ -124,6 +124,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->cursor.removed = flow_removed;
 	w->cursor.ctx = w;
 	rte_meter_srtcm_config(&w->ctl_meter, &dp->ctl_profile);
+	rte_meter_srtcm_config(&w->deny_meter, &dp->ctl_profile);
 	/* bucket_entries 4, twice the buckets needed: few collisions */
 	w->frag_tbl = rte_ip_frag_table_create(
 		rte_align32pow2(conf->fragments.max) / 2, 4,
@@ -440,6 +441,69 @@ icmp_error(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 }
 
 /*
+ * A new connection the policy refuses: dropped as policy_deny and, under
+ * deny_action "reset", answered from the virtual address it called so
+ * that the caller gives up at once — a SYN (the only TCP segment that
+ * reaches admission) with a RST|ACK, a UDP datagram with an ICMP
+ * administratively prohibited. At most one answer per refused packet,
+ * never larger than it plus an IP and an ICMP header, within the
+ * worker's own rate: a spoofed flood cannot be turned against its
+ * victim. Nothing answers a source that is not a unicast host's, a
+ * frame sent to a group MAC, nor ICMP (errors included): RSTs never
+ * reach here. Consumes @p m.
+ */
+static void
+deny(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
+     const struct mg_pkt_info *info, uint8_t action)
+{
+	const struct rte_ether_hdr *eth =
+		rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	bool v4 = info->tuple.family == 4;
+	uint16_t from = origin(w, m);
+	struct rte_mbuf *e;
+	uint32_t seq;
+
+	mg_counter_add(&w->stats->drops[MG_DROP_POLICY_DENY], 1);
+	if (action != MG_DENY_RESET ||
+	    (info->tuple.proto != IPPROTO_TCP &&
+	     info->tuple.proto != IPPROTO_UDP) ||
+	    rte_is_multicast_ether_addr(&eth->dst_addr) ||
+	    !mg_pkt_unicast_addr(info->tuple.src, v4)) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (rte_meter_srtcm_color_blind_check(&w->deny_meter,
+					      &w->dp->ctl_profile, w->now,
+					      1) != RTE_COLOR_GREEN) {
+		mg_counter_add(&w->stats->deny_replies_suppressed, 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (info->tuple.proto == IPPROTO_TCP) {
+		seq = rte_be_to_cpu_32(mg_pkt_tcp_hdr(m, info)->sent_seq);
+		/* RFC 9293 3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><RST,ACK>,
+		 * the SYN counting one */
+		if (mg_pkt_tcp_reset(m, info, true, 0,
+				     seq + 1 + info->payload_len) < 0) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+		reply_macs(m, &w->dp->mac[in]);
+		e = m;
+	} else {
+		e = mg_pkt_icmp_error(w->dp->pool, m, info,
+				      MG_ICMP_ADMIN_PROHIBITED, 0,
+				      info->tuple.dst, &w->dp->mac[in]);
+		rte_pktmbuf_free(m);
+		if (e == NULL)
+			return;
+	}
+	mg_counter_add(&w->stats->deny_replies, 1);
+	egress(w, e, from); /* back the way @p m came: its peer's SA, if any */
+	tx(w, in, e);
+}
+
+/*
  * A packet to be routed on (a tracked connection's, a new connection's
  * once classified, an ICMP error being translated) whose TTL / hop
  * limit would reach 0 (RFC 1812 5.3.1, RFC 8200 3): dropped, answered
@@ -710,7 +774,7 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	struct mg_lcore_stats *s = w->stats;
 	const uint8_t *payload;
 	uint8_t other;
-	int cls;
+	int code;
 
 	mg_tel_bytes(s, f->labels, (enum mg_tel_dir)dir, mg_pkt_l3_len(info));
 	if (dir == MG_FLOW_DIR_REV && before == MG_FLOW_SYN_SENT &&
@@ -737,11 +801,12 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 					 __ATOMIC_RELEASE);
 		}
 	} else if (h->tel != other) {
-		cls = mg_telemetry_http_status_class(
+		code = mg_telemetry_http_status(
 			payload, RTE_MIN(info->payload_len,
 					 m->data_len - info->payload_off));
-		if (cls >= 0) {
-			mg_tel_request(s, f->labels, cls);
+		if (code >= 0) {
+			mg_tel_request(s, f->labels, code / 100 - 1);
+			mg_tel_response_code(s, f->labels, code);
 			mg_tel_request_duration(
 				s, f->labels,
 				since_mark(w->now,
@@ -1246,7 +1311,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 	if (d.verdict == MG_VERDICT_DENY) {
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
-		drop(w, m, MG_DROP_POLICY_DENY);
+		deny(w, in, m, info, d.deny_action);
 		return;
 	}
 	if (!mg_ruleset_next_hop(rs, out, &d.backend_addr, &nh)) {

@@ -340,6 +340,12 @@ static const struct name_value unmatched_names[] = {
 	{ NULL, 0 },
 };
 
+static const struct name_value deny_action_names[] = {
+	{ "reset", MG_DENY_RESET },
+	{ "drop", MG_DENY_DROP },
+	{ NULL, 0 },
+};
+
 static const struct name_value role_names[] = {
 	{ "edge", MG_ROLE_EDGE },
 	{ "mesh", MG_ROLE_MESH },
@@ -3001,10 +3007,11 @@ static void
 load_policy(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
 	    struct mg_policy_conf *p)
 {
-	static const char *const keys[] = { "name",    "action", "from", "to",
-					    "dry_run", "http",	 "tls",	 NULL };
+	static const char *const keys[] = { "name",	"action", "from",
+					    "to",	"dry_run", "http",
+					    "tls",	"deny_action", NULL };
+	uint32_t action = MG_POLICY_DENY, deny = conf->deny_action;
 	config_setting_t *v;
-	uint32_t action = MG_POLICY_DENY;
 
 	if (!is_group(ld, s, "policy"))
 		return;
@@ -3019,6 +3026,16 @@ load_policy(struct loader *ld, const config_setting_t *s, struct mg_conf *conf,
 	load_refs(ld, s, "from", conf, p);
 	load_refs(ld, s, "to", conf, p);
 	load_l7_rule(ld, s, conf, p);
+	v = config_setting_get_member(s, "deny_action");
+	get_choice(ld, s, "deny_action", deny_action_names, &deny);
+	p->deny_action = deny;
+	/* a request refused by its matchers is always reset both ways
+	 * (README, "Layer-7 rules") */
+	if (v != NULL && (action != MG_POLICY_DENY || p->l7 != MG_L7_NONE))
+		err_at(ld, v,
+		       "policy '%s': deny_action is for deny rules without "
+		       "'http' or 'tls' matchers",
+		       p->name);
 }
 
 bool
@@ -3583,8 +3600,15 @@ static void
 load_telemetry(struct loader *ld, const config_setting_t *root,
 	       struct mg_conf *conf)
 {
-	static const char *const keys[] = { "listen", "max_label_sets", NULL };
+	static const char *const keys[] = { "listen", "max_label_sets",
+					    "naming", NULL };
+	static const struct name_value naming_names[] = {
+		{ "meshgate", 0 },
+		{ "istio", 1 },
+		{ NULL, 0 },
+	};
 	struct mg_telemetry_conf *t = &conf->telemetry;
+	uint32_t naming = 0;
 	const char *listen = MG_CONF_TELEMETRY_LISTEN;
 	config_setting_t *g, *s = NULL;
 	struct mg_backend_conf b;
@@ -3597,6 +3621,8 @@ load_telemetry(struct loader *ld, const config_setting_t *root,
 		check_keys(ld, g, keys, "'telemetry'");
 		get_uint(ld, g, "max_label_sets", 16, 65536,
 			 &t->max_label_sets);
+		get_choice(ld, g, "naming", naming_names, &naming);
+		t->istio = naming == 1;
 		s = member(ld, g, "listen", CONFIG_TYPE_STRING, 0);
 		if (s != NULL)
 			listen = config_setting_get_string(s);
@@ -3696,12 +3722,13 @@ conf_load(const char *path, const char *text, size_t len,
 					    "limits",	  "limit_sources",
 					    "peers",	  "idle",
 					    "hash_seed",  "memory_mb",
-					    NULL };
+					    "deny_action", NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX], conf_dir[PATH_MAX];
 	config_setting_t *root;
 	struct mg_conf *conf;
 	uint32_t mode = MG_MODE_ONE_ARM, unmatched = MG_UNMATCHED_DROP;
+	uint32_t deny = MG_DENY_RESET;
 	config_t cfg;
 
 	memset(errs, 0, sizeof(*errs));
@@ -3724,6 +3751,9 @@ conf_load(const char *path, const char *text, size_t len,
 	conf->mode = mode;
 	get_choice(&ld, root, "unmatched", unmatched_names, &unmatched);
 	conf->unmatched = unmatched;
+	/* before policies: it holds their default */
+	get_choice(&ld, root, "deny_action", deny_action_names, &deny);
+	conf->deny_action = deny;
 	get_u16(&ld, root, "burst", 1, MG_CONF_MAX_BURST, &conf->burst);
 	load_mempool(&ld, root, conf);
 	profile_dir(&ld, root, path, drivers_dir, dir, sizeof(dir));

@@ -181,6 +181,14 @@ enum mg_policy_action {
 	MG_POLICY_DENY,
 };
 
+/** What a refused new connection gets besides being dropped
+ * (`deny_action`, globally and per deny rule). */
+enum mg_deny_action {
+	MG_DENY_RESET = 0, /**< a TCP SYN a RST, a UDP datagram an ICMP
+			    * administratively prohibited (rate-limited) */
+	MG_DENY_DROP,	   /**< nothing: the caller times out */
+};
+
 /** The application protocol a policy's layer-7 matchers read. */
 enum mg_l7_proto {
 	MG_L7_NONE = 0, /**< an L4 rule: no matchers */
@@ -238,6 +246,9 @@ struct mg_l7_conf {
 struct mg_policy_conf {
 	char name[MG_CONF_NAME_LEN];
 	enum mg_policy_action action;
+	/** MG_POLICY_DENY without matchers: its deny_action, else the
+	 * config's */
+	enum mg_deny_action deny_action;
 	bool dry_run;
 	unsigned int n_from;
 	struct mg_ref from[MG_CONF_MAX_REFS]; /**< identities */
@@ -284,6 +295,9 @@ struct mg_telemetry_conf {
 	struct mg_addr addr;	 /**< where /metrics is served */
 	uint16_t port;		 /**< host order */
 	uint32_t max_label_sets; /**< (caller, service, version) series */
+	/** naming = "istio": traffic series under Istio's names, labels
+	 * and units; else meshgate's ("meshgate", the default) */
+	bool istio;
 };
 
 /** Default management endpoint: loopback only. */
@@ -518,6 +532,8 @@ struct mg_conf {
 	unsigned int n_peers;
 	struct mg_peer_conf peers[MG_CONF_MAX_PEERS];
 	enum mg_unmatched unmatched;
+	/** For the default deny and deny rules that do not set theirs */
+	enum mg_deny_action deny_action;
 	struct mg_l7_conf l7;
 	/** Every layer-7 pattern, in config order; matchers index it. */
 	uint32_t n_patterns;

@@ -646,24 +646,83 @@ tcp_sum(const uint8_t *l3, bool v4, const void *l4, uint16_t l4_len)
 			   l4_len);
 }
 
-/* The TCP sum of a segment that may continue in further segments. */
+/* The TCP or UDP sum of a message that may continue in further
+ * segments. */
 static inline uint16_t
-tcp_sum_mbuf(const struct rte_mbuf *m, const uint8_t *l3, bool v4,
-	     uint32_t l4_off, uint16_t l4_len)
+l4_sum_mbuf(const struct rte_mbuf *m, const uint8_t *l3, bool v4,
+	    uint8_t proto, uint32_t l4_off, uint16_t l4_len)
 {
 	uint16_t part = 0;
 	uint32_t sum;
 
 	if (likely(m->nb_segs == 1))
-		return tcp_sum(l3, v4, rte_pktmbuf_mtod_offset(m, const void *,
-							       l4_off),
-			       l4_len);
+		return mg_cksum_l4(l3 + (v4 ? 12 : 8), v4 ? 4 : 16, proto,
+				   rte_pktmbuf_mtod_offset(m, const void *,
+							   l4_off),
+				   l4_len);
 	sum = __rte_raw_cksum(l3 + (v4 ? 12 : 8), v4 ? 8 : 32, 0);
-	sum += rte_cpu_to_be_16(IPPROTO_TCP);
+	sum += rte_cpu_to_be_16(proto);
 	sum += rte_cpu_to_be_16(l4_len);
 	/* the folded, not inverted, sum of the segments' bytes */
 	rte_raw_cksum_mbuf(m, l4_off, l4_len, &part);
 	return __rte_raw_cksum_reduce(sum + part);
+}
+
+/* The folded sum (not inverted) of an upper-layer pseudo-header. */
+static inline uint16_t
+pseudo_sum(const uint8_t *l3, bool v4, uint8_t proto, uint16_t l4_len)
+{
+	uint32_t sum = __rte_raw_cksum(l3 + (v4 ? 12 : 8), v4 ? 8 : 32, 0);
+
+	sum += rte_cpu_to_be_16(proto);
+	sum += rte_cpu_to_be_16(l4_len);
+	return __rte_raw_cksum_reduce(sum);
+}
+
+/* Two 16-bit ones' complement values are equal (0 and 0xffff are both
+ * zero). */
+static inline bool
+cksum_equal(uint16_t a, uint16_t b)
+{
+	return a == b || ((a == 0 || a == 0xffff) && (b == 0 || b == 0xffff));
+}
+
+bool
+mg_pkt_l4_cksum_complete(struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	uint8_t proto = info->tuple.proto;
+	bool v4 = info->l3 == MG_L3_IPV4;
+	uint16_t l4_len, ck, field, *fp;
+	const uint8_t *l3;
+
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) ||
+	    (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) ||
+	    info->frag != 0 ||
+	    (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
+		    RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		return false;
+	l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l3_off);
+	fp = rte_pktmbuf_mtod_offset(m, uint16_t *,
+				     info->l4_off +
+					     (proto == IPPROTO_TCP ? 16 : 6));
+	l4_len = (uint16_t)(info->payload_off + info->payload_len -
+			    info->l4_off);
+	memcpy(&field, fp, 2);
+	/* a computed checksum is the complement of a sum over the whole
+	 * segment; Linux leaves the pseudo-header's sum itself for the NIC
+	 * to finish. Anything else is left as it came (a corrupt segment
+	 * stays corrupt, for its receiver to refuse), and so is a
+	 * UDP-over-IPv4 datagram without one (zero) */
+	if ((v4 && proto == IPPROTO_UDP && field == 0) ||
+	    !cksum_equal(field, pseudo_sum(l3, v4, proto, l4_len)))
+		return false;
+	memset(fp, 0, 2);
+	ck = (uint16_t)~l4_sum_mbuf(m, l3, v4, proto, info->l4_off, l4_len);
+	/* UDP sends a computed zero as all ones (RFC 768) */
+	if (ck == 0 && proto == IPPROTO_UDP)
+		ck = 0xffff;
+	memcpy(fp, &ck, 2);
+	return true;
 }
 
 /* TCP options a strict receiver takes on any segment. */
@@ -741,7 +800,8 @@ mg_pkt_tcp_cksum(const struct rte_mbuf *m, const struct mg_pkt_info *info)
 		return MG_DROP_IPV4_BAD_CKSUM;
 	if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) !=
 		    RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-	    tcp_sum_mbuf(m, l3, v4, info->l4_off, l4_len) != 0xffff)
+	    l4_sum_mbuf(m, l3, v4, IPPROTO_TCP, info->l4_off, l4_len) !=
+		    0xffff)
 		return MG_DROP_L4_BAD_CKSUM;
 	return MG_DROP_NONE;
 }
@@ -995,9 +1055,8 @@ icmp4_is_error(uint8_t type)
 	       type == 5 /* redirect */;
 }
 
-/* A unicast host's address: errors are never sent to anything else. */
-static bool
-unicast_source(const uint8_t *a, bool v4)
+bool
+mg_pkt_unicast_addr(const uint8_t *a, bool v4)
 {
 	static const uint8_t zero[16];
 
@@ -1027,7 +1086,7 @@ mg_pkt_icmp_error(struct rte_mempool *mp, const struct rte_mbuf *m,
 		return NULL;
 	if ((info->frag & MG_PKT_FRAG) && !(info->frag & MG_PKT_FRAG_FIRST))
 		return NULL;
-	if (!unicast_source(ol3 + (v4 ? 12 : 8), v4))
+	if (!mg_pkt_unicast_addr(ol3 + (v4 ? 12 : 8), v4))
 		return NULL;
 	if (info->tuple.proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6) &&
 	    info->payload_off - info->l4_off >= 1) {

@@ -305,6 +305,31 @@ enum mg_drop_reason mg_pkt_tcp_cksum(const struct rte_mbuf *m,
 				     const struct mg_pkt_info *info);
 
 /**
+ * Complete the TCP or UDP checksum of a parsed packet that a Linux stack
+ * handed over before computing it. A socket's segment, or one the
+ * kernel merged (GRO), is checksummed by the NIC it leaves through
+ * (CHECKSUM_PARTIAL): until then its checksum field holds the folded sum
+ * of its pseudo-header, not the complement of a sum over the segment.
+ * Devices that receive from the kernel (net_af_packet over a veth whose
+ * peer has tx checksum offload on, or a NIC with GRO) pass such packets
+ * on, and DPDK 22.11's af_packet PMD drops the flag
+ * (TP_STATUS_CSUMNOTREADY) that tells them apart. A packet whose field
+ * holds its pseudo-header's sum gets its checksum computed over the
+ * whole segment, in full (never incrementally from that field); any
+ * other is left as it came. A packet whose L4 checksum the NIC marked
+ * good, a fragment, or a UDP-over-IPv4 datagram without a checksum
+ * (zero) is left alone.
+ *
+ * @param m     Packet, parsed into @p info; may be chained.
+ * @param info  Parser result for @p m.
+ * @return true when the checksum was computed here.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_l4_cksum_complete(struct rte_mbuf *m,
+			      const struct mg_pkt_info *info);
+
+/**
  * Check a parsed TCP segment the way the strictest receiver would before
  * taking its data, so that what a middlebox inspects is what a backend
  * accepts: the IPv4 header and TCP checksums (computed here unless the
@@ -423,6 +448,18 @@ mg_pkt_l3_len(const struct mg_pkt_info *info)
 {
 	return info->payload_off + info->payload_len - info->l3_off;
 }
+
+/**
+ * Whether an address may be a unicast host's: not unspecified,
+ * loopback, multicast or the IPv4 limited broadcast (nor class E). The
+ * gateway answers nothing else (a reply to a group is an amplifier).
+ *
+ * @param a   The address: 4 bytes for IPv4, else 16.
+ * @param v4  Its family.
+ *
+ * Thread safety: reentrant.
+ */
+bool mg_pkt_unicast_addr(const uint8_t *a, bool v4);
 
 /** ICMP errors the gateway sends, mapped to each family's type/code. */
 enum mg_icmp_kind {

@@ -117,7 +117,8 @@ struct rs_cell {
 	uint16_t rule;
 	uint16_t dry_rule;
 	uint8_t verdict;
-	uint8_t pin; /* pinned version, or NO_VERSION */
+	uint8_t pin;	     /* pinned version, or NO_VERSION */
+	uint8_t deny_action; /* enum mg_deny_action, for MG_VERDICT_DENY */
 };
 
 struct rs_neigh {
@@ -1078,9 +1079,12 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 		c->pin = pinned_version(conf, k / ns, k % ns);
 
 		c->dry_rule = MG_RULE_DEFAULT;
+		c->deny_action = (uint8_t)conf->deny_action;
 		if (f->deny != MG_RULE_DEFAULT) {
 			c->verdict = MG_VERDICT_DENY;
 			c->rule = f->deny;
+			c->deny_action =
+				(uint8_t)conf->policies[f->deny].deny_action;
 		} else if (f->allow != MG_RULE_DEFAULT) {
 			c->rule = f->allow;
 			c->verdict = MG_VERDICT_ALLOW;
@@ -1710,6 +1714,7 @@ mg_ruleset_classify_as(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 			: identity_of(rs, t->family, t->src);
 	cell = &rs->matrix[d->identity * rs->n_services + (unsigned int)s];
 	d->verdict = cell->verdict;
+	d->deny_action = cell->deny_action;
 	d->rule = cell->rule;
 	d->dry_rule = cell->dry_rule;
 

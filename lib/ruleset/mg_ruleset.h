@@ -63,6 +63,8 @@ struct mg_decision {
 	uint16_t dry_rule; /**< dry-run rule that would deny, or DEFAULT */
 	uint8_t verdict;   /**< enum mg_verdict */
 	uint8_t version;   /**< index into the service's versions */
+	/** enum mg_deny_action: what MG_VERDICT_DENY answers */
+	uint8_t deny_action;
 	uint16_t backend;  /**< index into that version's backends */
 	struct mg_addr backend_addr;
 	uint8_t pick;	       /**< enum mg_pick */

@@ -51,6 +51,18 @@ static void *esp_arg;
 static struct mg_telemetry_config config;
 static bool config_set;
 
+/* telemetry.naming, and the namespace of each caller [0] and service
+ * [1] name: written under the write lock, read by the renderers under
+ * the read lock */
+static enum mg_tel_naming naming;
+static struct tel_names {
+	unsigned int n;
+	char **name;
+	char **ns;
+} ns_of[2];
+
+static void names_free(struct tel_names *t);
+
 /* Bucket bounds in cycles; read by workers, written only while none
  * runs (the first time the TSC rate is known). */
 static struct mg_tel_bounds bounds[2]; /* duration, latency */
@@ -279,6 +291,9 @@ mg_telemetry_fini(void)
 	}
 	n_claimed = 0;
 	config_set = false;
+	names_free(&ns_of[0]);
+	names_free(&ns_of[1]);
+	naming = MG_TEL_NAMING_MESHGATE;
 	tel_registry_free(registry);
 	registry = NULL;
 	arrays_bytes = 0;
@@ -454,6 +469,8 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->idle_wait_cycles += tel_load(&s->idle_wait_cycles);
 	out->stall_max_cycles =
 		RTE_MAX(out->stall_max_cycles, tel_load(&s->stall_max_cycles));
+	out->deny_replies += tel_load(&s->deny_replies);
+	out->deny_replies_suppressed += tel_load(&s->deny_replies_suppressed);
 	for (r = 1; r < MG_DROP_MAX; r++) {
 		uint64_t d = tel_load(&s->drops[r]);
 
@@ -513,6 +530,8 @@ tel_set_sum(uint32_t slot, struct mg_tel_set_sum *out)
 		out->closed += tel_load(&x->closed);
 		for (i = 0; i < MG_TEL_CLASS_MAX; i++)
 			out->requests[i] += tel_load(&x->requests[i]);
+		for (i = 0; i < MG_TEL_CODE_MAX; i++)
+			out->codes[i] += tel_load(&x->codes[i]);
 		out->duration_count += hist_add(out->duration_bucket,
 						x->request_duration.bucket,
 						MG_TEL_DURATION_BUCKETS);
@@ -532,6 +551,8 @@ tel_set_add(struct mg_tel_set_sum *a, const struct mg_tel_set_sum *b)
 	a->closed += b->closed;
 	for (i = 0; i < MG_TEL_CLASS_MAX; i++)
 		a->requests[i] += b->requests[i];
+	for (i = 0; i < MG_TEL_CODE_MAX; i++)
+		a->codes[i] += b->codes[i];
 	for (i = 0; i < MG_TEL_DURATION_BUCKETS; i++)
 		a->duration_bucket[i] += b->duration_bucket[i];
 	a->duration_sum += b->duration_sum;
@@ -825,6 +846,85 @@ tel_config(void)
 	return config_set ? &config : NULL;
 }
 
+static void
+names_free(struct tel_names *t)
+{
+	unsigned int i;
+
+	for (i = 0; t->name != NULL && t->ns != NULL && i < t->n; i++) {
+		free(t->name[i]);
+		free(t->ns[i]);
+	}
+	free(t->name);
+	free(t->ns);
+	memset(t, 0, sizeof(*t));
+}
+
+static int
+names_copy(struct tel_names *t, const struct mg_tel_namespace *v,
+	   unsigned int n)
+{
+	unsigned int i;
+
+	t->n = n;
+	t->name = calloc(n + 1, sizeof(*t->name));
+	t->ns = calloc(n + 1, sizeof(*t->ns));
+	if (t->name == NULL || t->ns == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		t->name[i] = strdup(v[i].name);
+		t->ns[i] = strdup(v[i].ns);
+		if (t->name[i] == NULL || t->ns[i] == NULL)
+			goto fail;
+	}
+	return 0;
+fail:
+	names_free(t);
+	return -ENOMEM;
+}
+
+int
+mg_telemetry_set_naming(enum mg_tel_naming how,
+			const struct mg_tel_namespace *callers,
+			unsigned int n_callers,
+			const struct mg_tel_namespace *services,
+			unsigned int n_services)
+{
+	struct tel_names fresh[2] = { { 0 }, { 0 } }, old[2];
+
+	if (names_copy(&fresh[0], callers, n_callers) < 0 ||
+	    names_copy(&fresh[1], services, n_services) < 0) {
+		names_free(&fresh[0]);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&lock);
+	memcpy(old, ns_of, sizeof(old));
+	memcpy(ns_of, fresh, sizeof(ns_of));
+	naming = how;
+	pthread_rwlock_unlock(&lock);
+	names_free(&old[0]);
+	names_free(&old[1]);
+	return 0;
+}
+
+enum mg_tel_naming
+tel_naming(void)
+{
+	return naming;
+}
+
+const char *
+tel_namespace(unsigned int kind, const char *name)
+{
+	const struct tel_names *t = &ns_of[kind & 1];
+	unsigned int i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->name[i], name) == 0)
+			return t->ns[i];
+	return "unknown";
+}
+
 /* Names ethdev gives every port's first xstats: the basic counters. */
 static const char *const generic_xstats[] = {
 	"rx_good_packets", "tx_good_packets",		"rx_good_bytes",
@@ -900,7 +1000,7 @@ is_digit(uint8_t c)
 }
 
 int
-mg_telemetry_http_status_class(const void *data, uint32_t len)
+mg_telemetry_http_status(const void *data, uint32_t len)
 {
 	const uint8_t *p = data;
 
@@ -911,7 +1011,15 @@ mg_telemetry_http_status_class(const void *data, uint32_t len)
 	    p[9] < '1' || p[9] > '5' || !is_digit(p[10]) || !is_digit(p[11]) ||
 	    (p[12] != ' ' && p[12] != '\r'))
 		return -1;
-	return p[9] - '1';
+	return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
+int
+mg_telemetry_http_status_class(const void *data, uint32_t len)
+{
+	int code = mg_telemetry_http_status(data, len);
+
+	return code < 0 ? -1 : code / 100 - 1;
 }
 
 bool

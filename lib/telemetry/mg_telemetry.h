@@ -62,6 +62,64 @@ enum mg_tel_class {
 	MG_TEL_CLASS_MAX
 };
 
+/** HTTP status codes counted one by one (for Istio's response_code);
+ * any other is counted in its class only. */
+#define MG_TEL_CODES                                                         \
+	100, 101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, \
+		401, 403, 404, 405, 409, 429, 500, 502, 503, 504
+#define MG_TEL_CODE_MAX 24
+
+/**
+ * Slot of an HTTP status code among MG_TEL_CODES, or -1 for another.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+static inline int
+mg_tel_code_slot(int code)
+{
+	switch (code) {
+	case 100: return 0;
+	case 101: return 1;
+	case 200: return 2;
+	case 201: return 3;
+	case 202: return 4;
+	case 204: return 5;
+	case 206: return 6;
+	case 301: return 7;
+	case 302: return 8;
+	case 303: return 9;
+	case 304: return 10;
+	case 307: return 11;
+	case 308: return 12;
+	case 400: return 13;
+	case 401: return 14;
+	case 403: return 15;
+	case 404: return 16;
+	case 405: return 17;
+	case 409: return 18;
+	case 429: return 19;
+	case 500: return 20;
+	case 502: return 21;
+	case 503: return 22;
+	case 504: return 23;
+	default: return -1;
+	}
+}
+
+/** How /metrics names the traffic series (telemetry.naming). */
+enum mg_tel_naming {
+	MG_TEL_NAMING_MESHGATE = 0, /**< meshgate_requests_total, seconds */
+	MG_TEL_NAMING_ISTIO,	    /**< istio_requests_total, Istio's labels
+				     * and milliseconds */
+};
+
+/** A caller or service name and the namespace Istio's labels give it
+ * (its env). */
+struct mg_tel_namespace {
+	const char *name;
+	const char *ns;
+};
+
 /**
  * Direction of traffic; the values are those of enum mg_flow_dir, so a
  * worker passes the direction its flow lookup matched.
@@ -115,12 +173,13 @@ struct mg_tel_latency {
 	uint64_t sum;				 /**< TSC cycles */
 };
 
-/** Counters of one label set on one lcore (232 bytes). */
+/** Counters of one label set on one lcore (424 bytes). */
 struct mg_tel_set {
 	uint64_t bytes[MG_TEL_DIR_MAX];		 /**< L3 bytes, TCP */
 	uint64_t opened[MG_TEL_L4_MAX];		 /**< new connections */
 	uint64_t closed;			 /**< TCP connections */
 	uint64_t requests[MG_TEL_CLASS_MAX];	 /**< HTTP responses */
+	uint64_t codes[MG_TEL_CODE_MAX];	 /**< of them, by MG_TEL_CODES */
 	struct mg_tel_duration request_duration; /**< request -> reply */
 };
 
@@ -157,6 +216,10 @@ struct mg_lcore_stats {
 	uint64_t flows_created;	     /**< connections admitted */
 	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
 	uint64_t neigh_conflicts;    /**< ARP/ND claims against the cache */
+	/** refused connections answered (deny_action "reset"): RST or
+	 * ICMP sent, or not sent because the rate was spent */
+	uint64_t deny_replies;
+	uint64_t deny_replies_suppressed;
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
 	/** drops by limit id and enum mg_tel_limit_reason */
 	uint64_t limit_drops[MG_TEL_MAX_LIMITS][MG_TEL_LIMIT_MAX];
@@ -194,6 +257,8 @@ struct mg_stats_sum {
 	uint64_t flows_created;
 	uint64_t dry_run_denied;
 	uint64_t neigh_conflicts;
+	uint64_t deny_replies;
+	uint64_t deny_replies_suppressed;
 	uint64_t drops_total;
 	uint64_t drops[MG_DROP_MAX];
 	uint64_t idle_wait_cycles;
@@ -302,6 +367,21 @@ mg_tel_request(struct mg_lcore_stats *s, uint32_t slot, int cls)
 {
 	if (likely(slot < s->n_sets && (unsigned int)cls < MG_TEL_CLASS_MAX))
 		mg_counter_add(&s->sets[slot].requests[cls], 1);
+}
+
+/**
+ * Count the status code of a response mg_tel_request() counted, when it
+ * is one of MG_TEL_CODES; any other code counts nothing here.
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_response_code(struct mg_lcore_stats *s, uint32_t slot, int code)
+{
+	int k = mg_tel_code_slot(code);
+
+	if (likely(slot < s->n_sets && k >= 0))
+		mg_counter_add(&s->sets[slot].codes[k], 1);
 }
 
 /* Adds one observation of weight @p n to a histogram. */
@@ -516,6 +596,7 @@ struct mg_tel_set_sum {
 	uint64_t opened[MG_TEL_L4_MAX];
 	uint64_t closed;
 	uint64_t requests[MG_TEL_CLASS_MAX];
+	uint64_t codes[MG_TEL_CODE_MAX]; /**< by MG_TEL_CODES */
 	uint64_t duration_bucket[MG_TEL_DURATION_BUCKETS];
 	uint64_t duration_sum; /**< TSC cycles */
 	uint64_t duration_count;
@@ -781,6 +862,25 @@ struct mg_telemetry_config {
 void mg_telemetry_set_config(const struct mg_telemetry_config *c);
 
 /**
+ * Choose how the traffic series are exported (telemetry.naming) and give
+ * each caller and service the namespace Istio's labels carry (copied;
+ * replaces what an earlier call gave). Until the first call, the
+ * naming is MG_TEL_NAMING_MESHGATE.
+ *
+ * @param naming      The naming.
+ * @param callers     Identity names and their env (@p n_callers).
+ * @param services    Service names and their env (@p n_services).
+ * @return 0; -ENOMEM (the earlier naming stays).
+ *
+ * Thread safety: control plane; safe against concurrent readers.
+ */
+int mg_telemetry_set_naming(enum mg_tel_naming naming,
+			    const struct mg_tel_namespace *callers,
+			    unsigned int n_callers,
+			    const struct mg_tel_namespace *services,
+			    unsigned int n_services);
+
+/**
  * Render every metric in the Prometheus text exposition format 0.0.4
  * (# HELP and # TYPE for each family, escaped label values, histograms as
  * _bucket{le}/_sum/_count in seconds).
@@ -802,6 +902,14 @@ int mg_telemetry_prometheus(char **buf, size_t *len);
  * Thread safety: pure; fast-path safe.
  */
 int mg_telemetry_http_status_class(const void *data, uint32_t len);
+
+/**
+ * Status code (100..599) of an HTTP/1.x response from the start of its
+ * status line, or -1 as mg_telemetry_http_status_class().
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+int mg_telemetry_http_status(const void *data, uint32_t len);
 
 /**
  * Whether @p data starts an HTTP/1.x request line: a known method

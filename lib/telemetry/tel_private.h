@@ -108,6 +108,10 @@ int tel_esp(mg_telemetry_esp_emit emit, void *ctx);
 int tel_ports(struct mg_telemetry_port *out, unsigned int max);
 /* The configuration's history, NULL until the application sets it. */
 const struct mg_telemetry_config *tel_config(void);
+/* Under the read lock: telemetry.naming, and the namespace of a caller
+ * (kind 0) or service (kind 1) name, "unknown" when none was given. */
+enum mg_tel_naming tel_naming(void);
+const char *tel_namespace(unsigned int kind, const char *name);
 
 /* Histogram layouts: bounds in seconds and their renderings. */
 enum tel_hist {

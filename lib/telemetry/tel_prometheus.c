@@ -167,6 +167,221 @@ set_counter(FILE *f, const struct tel_registry *r,
 	}
 }
 
+/* ---- telemetry.naming = "istio" ---- */
+
+static const int istio_code[MG_TEL_CODE_MAX] = { MG_TEL_CODES };
+
+/* Istio's standard labels of one label set, as one reporter sees it. */
+struct istio_labels {
+	const char *reporter;
+	const char *source;
+	const char *source_ns;
+	const char *service;
+	const char *service_ns;
+	const char *version;
+	const char *protocol;
+	char workload[2 * 64 + 2];
+};
+
+static void
+istio_fill(const struct tel_registry *r, uint32_t slot,
+	   struct istio_labels *l)
+{
+	const struct tel_set_key *k = &r->sets[slot];
+
+	l->source = r->names[k->identity];
+	l->service = r->names[k->service];
+	l->version = r->names[k->version];
+	l->source_ns = tel_namespace(0, l->source);
+	l->service_ns = tel_namespace(1, l->service);
+	/* a version of a service is what Istio calls a workload: the
+	 * Deployment reviews-v1 of service reviews */
+	snprintf(l->workload, sizeof(l->workload), "%s-%s", l->service,
+		 l->version);
+}
+
+static void
+istio_label(FILE *f, const char *k, const char *v, bool first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", k);
+	put_value(f, v);
+	fputc('"', f);
+}
+
+/* "istio_NAME{reporter=...,...[,extra_k=extra_v]}" */
+static void
+istio_series(FILE *f, const char *name, const struct istio_labels *l,
+	     const char *extra_k, const char *extra_v)
+{
+	bool dest = strcmp(l->reporter, "destination") == 0;
+
+	fprintf(f, "istio_%s{", name);
+	istio_label(f, "reporter", l->reporter, true);
+	istio_label(f, "source_workload", l->source, false);
+	istio_label(f, "source_workload_namespace", l->source_ns, false);
+	istio_label(f, "source_app", l->source, false);
+	istio_label(f, "destination_service", l->service, false);
+	istio_label(f, "destination_service_name", l->service, false);
+	istio_label(f, "destination_service_namespace", l->service_ns, false);
+	istio_label(f, "destination_workload", l->workload, false);
+	istio_label(f, "destination_workload_namespace", l->service_ns,
+		    false);
+	istio_label(f, "destination_version", l->version, false);
+	istio_label(f, "destination_app", l->service, false);
+	istio_label(f, "request_protocol", l->protocol, false);
+	istio_label(f, "response_flags", "-", false);
+	/* what a sidecar reports without mTLS; a client's side cannot
+	 * tell */
+	istio_label(f, "connection_security_policy", dest ? "none" : "unknown",
+		    false);
+	if (extra_k != NULL)
+		istio_label(f, extra_k, extra_v, false);
+	fputc('}', f);
+}
+
+static void
+istio_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP istio_%s %s\n# TYPE istio_%s %s\n", name, help,
+		name, type);
+}
+
+static void
+istio_u64(FILE *f, const char *name, const struct istio_labels *l,
+	  const char *extra_k, const char *extra_v, uint64_t v)
+{
+	istio_series(f, name, l, extra_k, extra_v);
+	fprintf(f, " %" PRIu64 "\n", v);
+}
+
+/* istio_requests_total by response_code: each counted code, and what
+ * else of its class as "2xx" and so on. */
+static void
+istio_requests(FILE *f, const struct istio_labels *l,
+	       const struct mg_tel_set_sum *s)
+{
+	uint64_t known[MG_TEL_CLASS_MAX] = { 0 };
+	char code[8];
+	unsigned int k, c;
+
+	for (k = 0; k < MG_TEL_CODE_MAX; k++) {
+		if (s->codes[k] == 0)
+			continue;
+		known[istio_code[k] / 100 - 1] += s->codes[k];
+		snprintf(code, sizeof(code), "%d", istio_code[k]);
+		istio_u64(f, "requests_total", l, "response_code", code,
+			  s->codes[k]);
+	}
+	for (c = 0; c < MG_TEL_CLASS_MAX; c++)
+		if (s->requests[c] > known[c])
+			istio_u64(f, "requests_total", l, "response_code",
+				  class_name[c], s->requests[c] - known[c]);
+}
+
+/* NAME_bucket{le} in milliseconds, NAME_sum in milliseconds, _count. */
+static void
+istio_histogram(FILE *f, const struct istio_labels *l,
+		const struct mg_tel_set_sum *s, uint64_t hz)
+{
+	const struct tel_hist_def *def = tel_hist_def(TEL_HIST_REQUEST);
+	uint64_t cum = 0;
+	char le[32];
+	unsigned int i;
+
+	for (i = 0; i < def->n_bucket; i++) {
+		cum += s->duration_bucket[i];
+		if (i + 1 < def->n_bucket)
+			snprintf(le, sizeof(le), "%.12g",
+				 (double)def->bound_ns[i] / 1e6);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		istio_u64(f, "request_duration_milliseconds_bucket", l, "le",
+			  le, cum);
+	}
+	istio_series(f, "request_duration_milliseconds_sum", l, NULL, NULL);
+	fprintf(f, " %.12g\n",
+		(double)s->duration_sum * 1e3 / (double)hz);
+	istio_u64(f, "request_duration_milliseconds_count", l, NULL, NULL,
+		  cum);
+}
+
+/*
+ * The traffic series under Istio's standard metric names, labels and
+ * units, so that Istio's dashboards and Kiali read them unchanged. The
+ * gateway stands where both of Istio's sidecars would (the caller's and
+ * the service's): every series is reported once as reporter "source"
+ * and once as "destination", as a pair of sidecars would; Istio's
+ * queries always select one reporter.
+ */
+static void
+istio_traffic(FILE *f, const struct tel_registry *r,
+	      const struct mg_tel_set_sum *sum, uint32_t n, uint64_t hz)
+{
+	static const char *const reporters[] = { "destination", "source" };
+	static const struct {
+		const char *name;
+		const char *help;
+		size_t field;
+	} tcp[] = {
+		{ "tcp_connections_opened_total", "TCP connections opened.",
+		  offsetof(struct mg_tel_set_sum, opened[MG_TEL_TCP]) },
+		{ "tcp_connections_closed_total", "TCP connections closed.",
+		  offsetof(struct mg_tel_set_sum, closed) },
+		{ "tcp_received_bytes_total",
+		  "Bytes (IP) a service received on TCP connections.",
+		  offsetof(struct mg_tel_set_sum, bytes[MG_TEL_DIR_REQUEST]) },
+		{ "tcp_sent_bytes_total",
+		  "Bytes (IP) a service sent on TCP connections.",
+		  offsetof(struct mg_tel_set_sum, bytes[MG_TEL_DIR_RESPONSE]) },
+	};
+	struct istio_labels l;
+	unsigned int k, p;
+	uint32_t i;
+
+	istio_family(f, "requests_total", "counter",
+		     "HTTP requests, by response code.");
+	for (i = 0; i < n; i++) {
+		if (!tel_set_active(&sum[i]))
+			continue;
+		istio_fill(r, i, &l);
+		l.protocol = "http";
+		for (p = 0; p < RTE_DIM(reporters); p++) {
+			l.reporter = reporters[p];
+			istio_requests(f, &l, &sum[i]);
+		}
+	}
+	if (hz != 0) {
+		istio_family(f, "request_duration_milliseconds", "histogram",
+			     "Time from a request's first byte to the first "
+			     "byte of its response, in milliseconds.");
+		for (i = 0; i < n; i++) {
+			if (sum[i].duration_count == 0)
+				continue;
+			istio_fill(r, i, &l);
+			l.protocol = "http";
+			for (p = 0; p < RTE_DIM(reporters); p++) {
+				l.reporter = reporters[p];
+				istio_histogram(f, &l, &sum[i], hz);
+			}
+		}
+	}
+	for (k = 0; k < RTE_DIM(tcp); k++) {
+		istio_family(f, tcp[k].name, "counter", tcp[k].help);
+		for (i = 0; i < n; i++) {
+			if (!tel_set_active(&sum[i]))
+				continue;
+			istio_fill(r, i, &l);
+			l.protocol = "tcp";
+			for (p = 0; p < RTE_DIM(reporters); p++) {
+				l.reporter = reporters[p];
+				istio_u64(f, tcp[k].name, &l, NULL, NULL,
+					  *(const uint64_t *)((const char *)&sum[i] +
+							      tcp[k].field));
+			}
+		}
+	}
+}
+
 static int
 render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
 {
@@ -190,6 +405,10 @@ render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
 			sum[i].opened[MG_TEL_TCP] + sum[i].opened[MG_TEL_UDP];
 	}
 
+	if (tel_naming() == MG_TEL_NAMING_ISTIO) {
+		istio_traffic(f, r, sum, n, hz);
+		goto rest;
+	}
 	family(f, "requests_total", "counter",
 	       "HTTP requests, by caller, destination and class of the "
 	       "response's status code.");
@@ -235,7 +454,7 @@ render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
 		"Bytes (IP) of TCP connections from the service back to "
 		"the caller.",
 		offsetof(struct mg_tel_set_sum, bytes[MG_TEL_DIR_RESPONSE]));
-
+rest:
 	if (hz != 0) {
 		family(f, "handshake_duration_seconds", "histogram",
 		       "Time from forwarding a client's SYN to the backend's "
@@ -342,6 +561,15 @@ render_drops(FILE *f)
 	       "unasked (not applied).");
 	sample_u64(f, "neigh_conflicts_total", NULL, NULL, NULL,
 		   s.neigh_conflicts);
+	family(f, "deny_replies_total", "counter",
+	       "Refused connections answered with a RST or an ICMP "
+	       "administratively prohibited (deny_action reset).");
+	sample_u64(f, "deny_replies_total", NULL, NULL, NULL, s.deny_replies);
+	family(f, "deny_replies_suppressed_total", "counter",
+	       "Refused connections left unanswered because the worker's "
+	       "reply rate was spent.");
+	sample_u64(f, "deny_replies_suppressed_total", NULL, NULL, NULL,
+		   s.deny_replies_suppressed);
 }
 
 static void

@@ -201,16 +201,19 @@ class Topology:
                 ns.set_sysctl("net.ipv6.conf.%s.disable_ipv6" % scope, 1)
         return ns
 
-    def veth(self, a, if_a, b, if_b, mac_a=None, mac_b=None):
+    def veth(self, a, if_a, b, if_b, mac_a=None, mac_b=None,
+             offloads=False):
         """A veth pair between namespaces a and b (Netns), both ends up,
         tx checksum offload off (so af_packet and the bridge see complete
-        checksums, and no TSO super-frames)."""
+        checksums, and no TSO super-frames) unless `offloads` (the
+        kernel's defaults kept)."""
         sh([IP, "link", "add", "name", if_a, "netns", a.name, "type", "veth",
             "peer", "name", if_b, "netns", b.name])
         for ns, ifname, mac in ((a, if_a, mac_a), (b, if_b, mac_b)):
             if mac:
                 ns.ip("link", "set", ifname, "address", mac)
-            ns.run(["ethtool", "-K", ifname, "tx", "off"], check=True)
+            if not offloads:
+                ns.run(["ethtool", "-K", ifname, "tx", "off"], check=True)
             ns.ip("link", "set", ifname, "up")
 
     def bridge(self, ns, name="br0"):
@@ -219,12 +222,12 @@ class Topology:
         ns.ip("link", "set", name, "up")
 
     def attach(self, ns, sw, ifname="eth0", mac=None, addrs=(), routes=(),
-               bridge="br0"):
+               bridge="br0", offloads=False):
         """Connect `ns` to the bridge in `sw`: veth `ifname` in ns (with
         addresses and routes: (prefix, via) pairs), its peer sw-<role>
-        enslaved to the bridge."""
+        enslaved to the bridge; `offloads` as for veth()."""
         port = ("sw-%s" % ns.role)[:15]
-        self.veth(ns, ifname, sw, port, mac_a=mac)
+        self.veth(ns, ifname, sw, port, mac_a=mac, offloads=offloads)
         sw.ip("link", "set", port, "master", bridge)
         for addr in addrs:
             ns.ip("addr", "add", addr, "dev", ifname)

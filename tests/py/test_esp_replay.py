@@ -290,6 +290,16 @@ def test_identity_is_the_peer(mg, tmp_path):
                  if f.haslayer(TCP) and f[IP].dst == BACKEND4)
     assert fwd == [(41002, 8080), (41002, 8080), (41003, 9090)], fwd
     assert stats["flows_created"] == 2
+    # each refusal is answered the way its SYN came (deny_action reset):
+    # b4's caller through b4's SA, never in clear; the clear one in clear
+    resets = [decrypt(b4, f) for f in esp_frames(out, b4)]
+    resets = [(i[IP].src, i[TCP].sport, i[TCP].dport) for i in resets
+              if i.haslayer(TCP) and i[TCP].flags == "RA"]
+    assert resets == [(ADMIN4, 80, 41001)], resets
+    clear = [(f[TCP].sport, f[TCP].dport) for f in out
+             if f.haslayer(TCP) and f[TCP].flags == "RA"]
+    assert clear == [(80, 41004)], clear
+    assert stats["deny_replies"] == 2
 
 
 def test_remote_backend_behind_peer(mg, tmp_path):

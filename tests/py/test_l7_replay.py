@@ -248,8 +248,15 @@ def expected_decisions(sc):
 
 def check_run(run):
     sc, stats = run.sc, run.stats
-    resets = [f for f in run.out if is_reset(f)]
-    forwarded = [f for f in run.out if not is_reset(f)]
+    # the RSTs answering SYNs the L4 rules deny (deny_action "reset"),
+    # byte for byte: from the VIP, sequence 0, acknowledging the SYN
+    denied = [f for f in run.out if f.hex() in sc["deny_replies"]]
+    assert sorted(f.hex() for f in denied) == sorted(sc["deny_replies"])
+    for f in denied:
+        assert not bad_checksums(f), describe(f)
+    rest = [f for f in run.out if f.hex() not in sc["deny_replies"]]
+    resets = [f for f in rest if is_reset(f)]
+    forwarded = [f for f in rest if not is_reset(f)]
     assert_forwarded(forwarded, sc["forwarded"])
     assert_resets(resets, sc["resets"])
     missing = set(L7_DROP_REASONS) - set(stats["drops"])
@@ -257,7 +264,8 @@ def check_run(run):
         sorted(missing)
     assert_drops(stats, sc["drops"])
     assert stats["tx"] == len(run.out) == \
-        len(sc["forwarded"]) + 2 * len(sc["resets"]), \
+        len(sc["forwarded"]) + 2 * len(sc["resets"]) + \
+        len(sc["deny_replies"]), \
         "tx %d, %d frames written" % (stats["tx"], len(run.out))
     assert stats["flows_created"] == sc["flows_created"], stats
     got = policy_figures(run.policies)

@@ -17,7 +17,8 @@ import time
 from collections import Counter
 
 import pytest
-from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6ND_NA, IPv6,
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach,
+                       ICMPv6ND_NA, IPerror, IPerror6, IPv6, UDPerror,
                        conf as scapy_conf)
 from scapy.packet import NoPayload
 
@@ -246,13 +247,19 @@ def assert_local(got_frames, expected, port=None):
         "\n  ".join(describe(g) for g in left)
 
 
-def split_output(frames):
-    return ([f for f in frames if not is_local(f)],
-            [f for f in frames if is_local(f)])
+def split_output(frames, expected_local=()):
+    """(forwarded, generated): a RST answering a refused SYN is told from
+    a forwarded one by the scenario's expectation of it."""
+    deny = [e for e in expected_local if e["kind"] == "deny"]
+
+    def local(f):
+        return is_local(f) or any(local_matches(f, e) for e in deny)
+    return ([f for f in frames if not local(f)],
+            [f for f in frames if local(f)])
 
 
 def check_scenario(sc, stats, out_frames, port="edge", tel=None):
-    fwd, local = split_output(out_frames)
+    fwd, local = split_output(out_frames, sc["local"])
     assert_forwarded(fwd, sc["forwarded"], port,
                      ordered=not sc.get("unordered"))
     assert_local(local, sc["local"], port)
@@ -261,6 +268,10 @@ def check_scenario(sc, stats, out_frames, port="edge", tel=None):
         "tx %d, %d frames written" % (stats["tx"], len(out_frames))
     check_counter("flows_created", sc["flows_created"], stats, tel)
     check_counter("local", sc["local_absorbed"], stats, tel)
+    # every answer due is sent: the scenarios stay within the rate
+    check_counter("deny_replies",
+                  sum(e["kind"] == "deny" for e in sc["local"]), stats, tel)
+    check_counter("deny_replies_suppressed", 0, stats, tel)
 
 
 def replay(mg, sc_name, mesh, tmp_path, config=None, lcores="0,1",
@@ -565,13 +576,77 @@ def test_two_arm(mg, mesh, tmp_path):
     for port, path in (("edge", edge_out), ("mesh", mesh_out)):
         frames = read_frames(path)
         written += len(frames)
-        fwd, local = split_output(frames)
+        fwd, local = split_output(frames, sc["local"])
         assert_forwarded(fwd, sc["forwarded"], port)
         assert_local(local, sc["local"], port)
     assert_drops(stats, sc["drops"])
     assert stats["tx"] == written
     check_counter("flows_created", sc["flows_created"], stats)
     check_counter("local", sc["local_absorbed"], stats)
+
+
+def test_deny_answers(mg, mesh, tmp_path):
+    """mesh_deny.conf: a refused SYN gets a RST|ACK from the VIP and port
+    it called (sequence 0, acknowledging the SYN and its data), a refused
+    UDP datagram an ICMP 3/13 (ICMPv6 1/1) from the VIP quoting it, all
+    with correct checksums (byte for byte against scapy's frames);
+    deny_action "drop" on a rule, a frame to the broadcast MAC, a
+    non-unicast source, a RST and a SYN-ACK get nothing. Each is counted
+    policy_deny (or tcp_not_syn) as before."""
+    sc, stats, out = replay(mg, "deny", mesh, tmp_path)
+    check_scenario(sc, stats, out)
+    assert len(out) == 5, [describe(f) for f in out]
+    for f in out:
+        p = Ether(f)
+        assert p[Ether].src == "02:70:63:61:70:00"
+        assert p[Ether].dst == "02:00:00:00:05:05", describe(f)
+        if TCP in p:
+            ip = p[IP] if IP in p else p[IPv6]
+            assert ip.src in ("198.19.0.10", "2001:db8:100::10")
+            assert p[TCP].flags == "RA" and p[TCP].seq == 0
+            assert p[TCP].sport in (80, 8001)
+        elif IP in p:
+            assert (p[IP].src, p[ICMP].type, p[ICMP].code) == \
+                ("198.19.0.53", 3, 13)
+            assert p[IPerror].dst == "198.19.0.53" and \
+                p[UDPerror].dport == 53
+        else:
+            u = p[ICMPv6DestUnreach]
+            assert (p[IPv6].src, u.type, u.code) == \
+                ("2001:db8:100::53", 1, 1)
+            assert p[IPerror6].dst == "2001:db8:100::53"
+        assert not bad_checksums(f), describe(f)
+    acks = sorted(Ether(f)[TCP].ack for f in out if TCP in Ether(f))
+    # 77 + SYN; 0xfffffff0 + SYN + 5 bytes, wrapping; 5 + SYN
+    assert acks == sorted([78, 6, (0xfffffff0 + 6) & 0xffffffff]), acks
+
+
+def test_deny_flood_rate(mg, mesh, tmp_path):
+    """DENY_FLOOD refused SYNs from one source, one worker: each gets at
+    most one RST (no two answer the same SYN), and the answers stay within
+    the worker's reply rate: at most burst 50 + 1000/s over the run's
+    wall time; the rest are counted deny_replies_suppressed. Bound: the
+    replay must take under (3000 - 50) / 1000 s for anything to be
+    suppressed, which a pcap replay of 3000 frames does by far."""
+    t0 = time.monotonic()
+    sc, stats, out = replay(mg, "deny_flood", mesh, tmp_path)
+    wall = time.monotonic() - t0
+    n = sc["frames"]["edge"]
+    assert_drops(stats, sc["drops"])
+    sent = stats["deny_replies"]
+    assert sent + stats["deny_replies_suppressed"] == n, stats
+    assert stats["tx"] == len(out) == sent
+    print("deny flood: %d answered, %d suppressed, %.2f s" % (
+        sent, stats["deny_replies_suppressed"], wall))
+    assert 50 <= sent <= 50 + 1000 * wall, (sent, wall)
+    assert stats["deny_replies_suppressed"] > 0, (stats, wall)
+    ports = [Ether(f)[TCP].dport for f in out]
+    assert len(set(ports)) == len(ports), "a SYN answered twice"
+    for f in out:
+        p = Ether(f)
+        assert p[TCP].flags == "RA" and p[TCP].ack == 78 and \
+            10000 <= p[TCP].dport < 10000 + n, describe(f)
+        assert not bad_checksums(f), describe(f)
 
 
 def test_captures_are_deterministic(mesh, tmp_path):

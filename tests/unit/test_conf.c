@@ -417,14 +417,22 @@ test_telemetry(void **state)
 		"127.0.0.1");
 	assert_int_equal(c->telemetry.port, 9469);
 	assert_int_equal(c->telemetry.max_label_sets, 1024);
+	assert_false(c->telemetry.istio);
 	mg_conf_free(c);
 	c = load_text("ports = ( " PORT_PCAP " );\ntelemetry = { listen = "
-		      "\"[::1]:9470\"; max_label_sets = 64; };\n");
+		      "\"[::1]:9470\"; max_label_sets = 64; "
+		      "naming = \"istio\"; };\n");
 	assert_non_null(c);
 	assert_int_equal(c->telemetry.addr.family, 6);
 	assert_int_equal(c->telemetry.port, 9470);
 	assert_int_equal(c->telemetry.max_label_sets, 64);
+	assert_true(c->telemetry.istio);
 	mg_conf_free(c);
+	expect_error("ports = ( " PORT_PCAP " );\ntelemetry = {\n"
+		     "naming = \"prometheus\"; };\n",
+		     3,
+		     "'naming' has unknown value 'prometheus' (expected one "
+		     "of: meshgate, istio)");
 	c = load_text("ports = ( " PORT_PCAP " );\n"
 		      "telemetry = { listen = \"off\"; };\n");
 	assert_non_null(c);
@@ -1141,6 +1149,63 @@ test_policy_rules(void **state)
 		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
 		     "to = [\"*\"]; priority = 1; }\n);\n",
 		     6, "unknown key 'priority' in a policy");
+}
+
+/* deny_action: global default "reset", overridden per L4 deny rule. */
+static void
+test_deny_action(void **state)
+{
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1 TWO_SERVICES
+		      "policies = (\n"
+		      "{ name = \"a\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; },\n"
+		      "{ name = \"b\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; deny_action = \"drop\"; }\n);\n");
+	assert_non_null(c);
+	assert_int_equal(c->deny_action, MG_DENY_RESET);
+	assert_int_equal(c->policies[0].deny_action, MG_DENY_RESET);
+	assert_int_equal(c->policies[1].deny_action, MG_DENY_DROP);
+	mg_conf_free(c);
+
+	c = load_text(P1 TWO_SERVICES
+		      "deny_action = \"drop\";\n"
+		      "policies = (\n"
+		      "{ name = \"a\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; },\n"
+		      "{ name = \"b\"; action = \"deny\"; from = [\"*\"]; "
+		      "to = [\"*\"]; deny_action = \"reset\"; }\n);\n");
+	assert_non_null(c);
+	assert_int_equal(c->deny_action, MG_DENY_DROP);
+	assert_int_equal(c->policies[0].deny_action, MG_DENY_DROP);
+	assert_int_equal(c->policies[1].deny_action, MG_DENY_RESET);
+	mg_conf_free(c);
+
+	expect_error(P1 TWO_SERVICES "deny_action = \"reject\";\n", 4,
+		     "'deny_action' has unknown value 'reject' (expected one "
+		     "of: reset, drop)");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
+		     "to = [\"*\"]; deny_action = 1; }\n);\n",
+		     6, "'deny_action' must be a string");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"allow\"; from = [\"*\"];\n"
+		     "to = [\"*\"]; deny_action = \"drop\"; }\n);\n",
+		     6,
+		     "policy 'a': deny_action is for deny rules without "
+		     "'http' or 'tls' matchers");
+	expect_error(P1 TWO_SERVICES
+		     "policies = (\n"
+		     "{ name = \"a\"; action = \"deny\"; from = [\"*\"];\n"
+		     "to = [\"shop\"]; deny_action = \"drop\";\n"
+		     "http = { path = [\"^/admin\"]; }; }\n);\n",
+		     6,
+		     "policy 'a': deny_action is for deny rules without "
+		     "'http' or 'tls' matchers");
 }
 
 static void
@@ -2817,6 +2882,7 @@ main(void)
 		cmocka_unit_test(test_service_sharing),
 		cmocka_unit_test(test_version_rules),
 		cmocka_unit_test(test_policy_rules),
+		cmocka_unit_test(test_deny_action),
 		cmocka_unit_test(test_neighbour_rules),
 		cmocka_unit_test(test_port_addr_rules),
 		cmocka_unit_test(test_port_addr_valid),

@@ -1735,6 +1735,72 @@ test_nat_rewrite(void **state)
 	}
 }
 
+/*
+ * A segment a Linux stack left for offload (CHECKSUM_PARTIAL: the field
+ * holds the folded pseudo-header sum, as rte_ipv4/6_phdr_cksum() make
+ * it) is completed in full, and NAT after it yields valid checksums; a
+ * complete, a corrupt, a NIC-verified segment and a UDP/IPv4 datagram
+ * without a checksum are left as they are.
+ */
+static void
+test_l4_cksum_complete(void **state)
+{
+	static const uint8_t a4[4] = { 198, 19, 1, 7 };
+	static const uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x42 };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	struct mg_pkt_info info;
+	uint16_t *ck, good, partial;
+	unsigned int i, v6;
+	struct frame f;
+
+	(void)state;
+	for (v6 = 0; v6 < 2; v6++)
+		for (i = 0; i < RTE_DIM(protos); i++) {
+			if (v6)
+				build_ipv6(&f, NULL, 0, protos[i], 23);
+			else
+				build_ipv4(&f, protos[i], NULL, 0, 23);
+			assert_reason(mg_pkt_parse(f.m, &info), MG_DROP_NONE);
+			frame_checksum(&f, &info);
+			ck = (uint16_t *)frame_at(
+				&f, info.l4_off +
+					    (protos[i] == IPPROTO_TCP ? 16 : 6));
+			good = *ck;
+			partial = v6 ? rte_ipv6_phdr_cksum(f.ip6, 0)
+				     : rte_ipv4_phdr_cksum(f.ip4, 0);
+			assert_int_not_equal(good, partial);
+
+			/* complete already: left alone */
+			assert_false(mg_pkt_l4_cksum_complete(f.m, &info));
+			assert_int_equal(*ck, good);
+			/* corrupt: left for the receiver to refuse */
+			*ck = good ^ 0x0101;
+			assert_false(mg_pkt_l4_cksum_complete(f.m, &info));
+			assert_int_equal(*ck, good ^ 0x0101);
+			/* partial, but the NIC vouched for it: left alone */
+			*ck = partial;
+			f.m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+			assert_false(mg_pkt_l4_cksum_complete(f.m, &info));
+			assert_int_equal(*ck, partial);
+			f.m->ol_flags &= ~RTE_MBUF_F_RX_L4_CKSUM_MASK;
+			/* partial: computed in full */
+			assert_true(mg_pkt_l4_cksum_complete(f.m, &info));
+			assert_int_equal(*ck, good);
+			assert_checksums_valid(&f, &info);
+			/* and the NAT's incremental update stays right */
+			mg_pkt_nat(f.m, &info, true, v6 ? a6 : a4,
+				   rte_cpu_to_be_16(8080));
+			assert_checksums_valid(&f, &info);
+		}
+
+	/* UDP over IPv4 without a checksum keeps none */
+	build_ipv4(&f, IPPROTO_UDP, NULL, 0, 9);
+	assert_reason(mg_pkt_parse(f.m, &info), MG_DROP_NONE);
+	f.udp->dgram_cksum = 0;
+	assert_false(mg_pkt_l4_cksum_complete(f.m, &info));
+	assert_int_equal(f.udp->dgram_cksum, 0);
+}
+
 /* UDP over IPv4 without a checksum keeps none. */
 static void
 test_nat_udp_no_cksum(void **state)
@@ -2028,6 +2094,7 @@ main(void)
 		PKT_TEST(test_truncation_sweep),
 		PKT_TEST(test_mutations),
 		PKT_TEST(test_nat_rewrite),
+		PKT_TEST(test_l4_cksum_complete),
 		PKT_TEST(test_nat_udp_no_cksum),
 		PKT_TEST(test_tcp_reset),
 		PKT_TEST(test_tcp_strict),

@@ -772,6 +772,43 @@ test_policy_deny_beats_allow(void **state)
 	mg_ruleset_free(rs);
 }
 
+/* A denial answers as its rule says, else as the config says. */
+static void
+test_policy_deny_action(void **state)
+{
+	char text[8192];
+	struct mg_ruleset *rs;
+
+	(void)state;
+	rs = with_policies(2,
+			   fmt("{ name = \"quiet\"; action = \"deny\"; "
+			       "from = [\"ci\"]; to = [\"shop\"]; "
+			       "deny_action = \"drop\"; }"),
+			   rule("loud", "deny", "[\"fe\"]", "[\"shop\"]"));
+	check(rs, CI, SHOP, MG_VERDICT_DENY, 0, DEF);
+	assert_int_equal(classify(rs, CI, SHOP, 0).deny_action, MG_DENY_DROP);
+	assert_int_equal(classify(rs, FE, SHOP, 0).deny_action,
+			 MG_DENY_RESET);
+	/* no rule: the default deny answers */
+	assert_int_equal(classify(rs, NOBODY, SHOP, 0).deny_action,
+			 MG_DENY_RESET);
+	mg_ruleset_free(rs);
+
+	snprintf(text, sizeof(text),
+		 "%sdeny_action = \"drop\";\npolicies = (\n%s\n);\n",
+		 policy_base(),
+		 fmt("{ name = \"loud\"; action = \"deny\"; "
+		     "from = [\"fe\"]; to = [\"shop\"]; "
+		     "deny_action = \"reset\"; }"));
+	rs = build_text(text);
+	assert_int_equal(classify(rs, FE, SHOP, 0).deny_action,
+			 MG_DENY_RESET);
+	assert_int_equal(classify(rs, NOBODY, SHOP, 0).deny_action,
+			 MG_DENY_DROP);
+	assert_int_equal(classify(rs, CI, SHOP, 0).deny_action, MG_DENY_DROP);
+	mg_ruleset_free(rs);
+}
+
 static void
 test_policy_env_and_any(void **state)
 {
@@ -2319,6 +2356,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_policy_default_and_allow),
 		cmocka_unit_test(test_policy_deny_beats_allow),
+		cmocka_unit_test(test_policy_deny_action),
 		cmocka_unit_test(test_policy_env_and_any),
 		cmocka_unit_test(test_policy_dry_run),
 		cmocka_unit_test(test_weighted_pick),

@@ -953,6 +953,92 @@ test_prometheus_text(void **state)
 	assert_line(text, "meshgate_telemetry_memory_bytes %zu",
 		    mg_telemetry_memory());
 	free(text);
+
+	/* telemetry.naming = "istio": the same series under Istio's
+	 * names, labels and milliseconds, as both reporters; exact codes
+	 * where counted, the rest of a class as "2xx" */
+	mg_tel_response_code(b, s1, 200);
+	mg_tel_response_code(b, s1, 200);
+	mg_tel_response_code(a, s1, 503);
+	{
+		static const struct mg_tel_namespace callers[] = {
+			{ "frontend", "prod" },
+		};
+		static const struct mg_tel_namespace services[] = {
+			{ "shop", "shop-ns" },
+		};
+
+		assert_int_equal(mg_telemetry_set_naming(MG_TEL_NAMING_ISTIO,
+							 callers, 1, services,
+							 1),
+				 0);
+	}
+#define ISTIO_S1(rep, csp)                                                    \
+	"{reporter=\"" rep "\",source_workload=\"frontend\","                 \
+	"source_workload_namespace=\"prod\",source_app=\"frontend\","         \
+	"destination_service=\"shop\",destination_service_name=\"shop\","     \
+	"destination_service_namespace=\"shop-ns\","                          \
+	"destination_workload=\"shop-v1\","                                   \
+	"destination_workload_namespace=\"shop-ns\","                         \
+	"destination_version=\"v1\",destination_app=\"shop\","                \
+	"request_protocol=\"%s\",response_flags=\"-\","                      \
+	"connection_security_policy=\"" csp "\""
+	/* (not promtool's lint: it wants seconds, Istio's name says
+	 * milliseconds; the e2e test's Prometheus scrapes it) */
+	text = render();
+	assert_null(strstr(text, "meshgate_requests_total"));
+	assert_null(strstr(text, "meshgate_tcp_sent_bytes_total"));
+	assert_line(text, "# TYPE istio_requests_total counter");
+	assert_line(text,
+		    "# TYPE istio_request_duration_milliseconds histogram");
+	assert_line(text,
+		    "istio_requests_total" ISTIO_S1("destination", "none")
+			    ",response_code=\"200\"} 2",
+		    "http");
+	assert_line(text,
+		    "istio_requests_total" ISTIO_S1("destination", "none")
+			    ",response_code=\"2xx\"} 1",
+		    "http");
+	assert_line(text,
+		    "istio_requests_total" ISTIO_S1("destination", "none")
+			    ",response_code=\"503\"} 1",
+		    "http");
+	assert_null(strstr(text, "response_code=\"5xx\""));
+	assert_line(text,
+		    "istio_requests_total" ISTIO_S1("source", "unknown")
+			    ",response_code=\"200\"} 2",
+		    "http");
+	/* 3 ms: in le 5, not in le 2.5 (milliseconds) */
+	assert_line(text,
+		    "istio_request_duration_milliseconds_bucket" ISTIO_S1(
+			    "destination", "none") ",le=\"2.5\"} 0",
+		    "http");
+	assert_line(text,
+		    "istio_request_duration_milliseconds_bucket" ISTIO_S1(
+			    "destination", "none") ",le=\"5\"} 1",
+		    "http");
+	assert_line(text,
+		    "istio_tcp_received_bytes_total" ISTIO_S1("source",
+							      "unknown") "} 1500",
+		    "tcp");
+	assert_line(text,
+		    "istio_tcp_sent_bytes_total" ISTIO_S1("destination",
+							  "none") "} 9000",
+		    "tcp");
+	assert_line(text,
+		    "istio_tcp_connections_opened_total" ISTIO_S1(
+			    "destination", "none") "} 2",
+		    "tcp");
+	/* a caller the naming does not know: namespace "unknown" */
+	assert_non_null(strstr(text, "source_workload=\"qa\","
+				     "source_workload_namespace=\"unknown\""));
+	/* the rest keeps meshgate's names */
+	assert_line(text, "meshgate_drops_total{reason=\"runt\"} 2");
+#undef ISTIO_S1
+	free(text);
+	assert_int_equal(mg_telemetry_set_naming(MG_TEL_NAMING_MESHGATE, NULL,
+						 0, NULL, 0),
+			 0);
 	mg_telemetry_set_flows_fn(NULL, NULL);
 	mg_telemetry_set_backends_fn(NULL, NULL);
 	mg_telemetry_set_limits_fn(NULL, NULL);
@@ -974,7 +1060,7 @@ test_memory(void **state)
 	size_t base, per_lcore;
 
 	(void)state;
-	assert_int_equal(sizeof(struct mg_tel_set), 232);
+	assert_int_equal(sizeof(struct mg_tel_set), 424);
 	assert_int_equal(sizeof(struct mg_tel_dest), 152);
 	assert_int_equal(sizeof(struct mg_tel_rule), 24);
 	assert_int_equal(mg_telemetry_configure(1000, 100, 50), 0);
@@ -1048,6 +1134,20 @@ test_http_parsers(void **state)
 					 cases[i].text, strlen(cases[i].text)),
 				 cases[i].cls);
 	/* the length bounds the parse */
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 404 Not Found", 22),
+			 404);
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.0 599\r\n", 14), 599);
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 600 X\r\n", 16), -1);
+	assert_int_equal(mg_tel_code_slot(418), -1);
+	{
+		/* the slot of each counted code is its place in the list */
+		static const int codes[] = { MG_TEL_CODES };
+		unsigned int k;
+
+		assert_int_equal(RTE_DIM(codes), MG_TEL_CODE_MAX);
+		for (k = 0; k < RTE_DIM(codes); k++)
+			assert_int_equal(mg_tel_code_slot(codes[k]), (int)k);
+	}
 	assert_int_equal(mg_telemetry_http_status_class("HTTP/1.1 200 OK", 12),
 			 -1);
 	assert_int_equal(mg_telemetry_http_status_class(NULL, 20), -1);
