@@ -1123,13 +1123,13 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (tcp)
 		tcp_telemetry(w, m, info, f, dir, before);
 	mg_flow_touch(w->dp->flows, f, dir, w->now);
+	/* NAT and the TTL decrement in one pass */
 	if (dir == MG_FLOW_DIR_FWD)
-		mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
-			   f->key[MG_FLOW_DIR_REV].sport);
+		mg_pkt_rewrite(m, info, true, f->key[MG_FLOW_DIR_REV].src,
+			       f->key[MG_FLOW_DIR_REV].sport, true);
 	else
-		mg_pkt_nat(m, info, false, f->key[MG_FLOW_DIR_FWD].dst,
-			   f->key[MG_FLOW_DIR_FWD].dport);
-	mg_pkt_ttl_dec(m, info);
+		mg_pkt_rewrite(m, info, false, f->key[MG_FLOW_DIR_FWD].dst,
+			       f->key[MG_FLOW_DIR_FWD].dport, true);
 	if (unlikely(w->mss_clamp[out] != 0) && tcp &&
 	    (info->tcp_flags & RTE_TCP_SYN_FLAG))
 		mg_pkt_tcp_clamp_mss(m, info, w->mss_clamp[out]);

@@ -607,22 +607,8 @@ uint16_t
 mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
 		unsigned int len)
 {
-	const uint8_t *o = old, *n = new;
-	uint32_t sum = (uint16_t)~cksum;
-	unsigned int i;
-
 	/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), byte order agnostic */
-	for (i = 0; i + 1 < len; i += 2) {
-		uint16_t ow, nw;
-
-		memcpy(&ow, o + i, 2);
-		memcpy(&nw, n + i, 2);
-		sum += (uint16_t)~ow;
-		sum += nw;
-	}
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return mg_cksum_apply(cksum, mg_cksum_diff(old, new, len));
 }
 
 uint16_t
@@ -912,32 +898,7 @@ void
 mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 	   const uint8_t *addr, uint16_t port)
 {
-	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
-	uint8_t *l3 = p + info->l3_off, *l4 = p + info->l4_off;
-	bool v4 = info->l3 == MG_L3_IPV4;
-	unsigned int alen = v4 ? 4 : 16;
-	uint8_t *a = v4 ? l3 + (dst ? 16 : 12) : l3 + (dst ? 24 : 8);
-	uint8_t *pp = l4 + (dst ? 2 : 0);
-	uint16_t *l4ck, ck;
-
-	l4ck = (uint16_t *)(l4 + (info->tuple.proto == IPPROTO_TCP ? 16 : 6));
-	if (info->tuple.proto == IPPROTO_UDP && v4 && *l4ck == 0)
-		l4ck = NULL; /* no checksum: leave it so */
-	if (l4ck != NULL) {
-		ck = mg_cksum_adjust(*l4ck, a, addr, alen);
-		ck = mg_cksum_adjust(ck, pp, &port, 2);
-		/* UDP sends a computed zero as all ones (RFC 768) */
-		if (ck == 0 && info->tuple.proto == IPPROTO_UDP)
-			ck = 0xffff;
-		*l4ck = ck;
-	}
-	if (v4) {
-		uint16_t *ipck = (uint16_t *)(l3 + 10);
-
-		*ipck = mg_cksum_adjust(*ipck, a, addr, 4);
-	}
-	memcpy(a, addr, alen);
-	memcpy(pp, &port, 2);
+	mg_pkt_rewrite(m, info, dst, addr, port, false);
 }
 
 void
