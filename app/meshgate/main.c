@@ -23,6 +23,7 @@
 
 #include "meshgate.h"
 #include "prometheus.h"
+#include "shadow.h"
 #include "startup.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
@@ -47,6 +48,8 @@ RTE_LOG_REGISTER(mg_logtype_app, mg.app, INFO);
 struct options {
 	const char *conf_path;
 	const char *stats_json;
+	const char *shadow;	   /* --shadow: candidate config */
+	const char *shadow_report; /* --shadow-report: JSON at exit */
 	bool check_config;
 	uint64_t exit_on_idle_ms; /* 0: run until signalled */
 };
@@ -102,6 +105,13 @@ usage(FILE *out, const char *prog)
 		"      --exit-on-idle MS   stop after MS ms without a packet\n"
 		"      --stats-json FILE   write final counters as JSON at "
 		"exit\n"
+		"      --shadow FILE       evaluate candidate config FILE "
+		"beside -f, never\n"
+		"                          enforced\n"
+		"      --shadow-report FILE  write every connection and "
+		"request the\n"
+		"                          candidate decides differently, as "
+		"JSON at exit\n"
 		"  -h, --help              show this help\n"
 		"  -v, --version           show the version\n",
 		prog);
@@ -116,6 +126,8 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 		{ "check-config", no_argument, NULL, 'c' },
 		{ "exit-on-idle", required_argument, NULL, 'i' },
 		{ "stats-json", required_argument, NULL, 's' },
+		{ "shadow", required_argument, NULL, 'S' },
+		{ "shadow-report", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
@@ -144,6 +156,8 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 			}
 			break;
 		case 's': o->stats_json = optarg; break;
+		case 'S': o->shadow = optarg; break;
+		case 'R': o->shadow_report = optarg; break;
 		case 'h': usage(stdout, prog); return 1;
 		case 'v': printf("meshgate %s\n", MG_VERSION); return 1;
 		case ':':
@@ -290,6 +304,45 @@ configure_telemetry(const struct mg_conf *conf)
 	mg_mem_telemetry_slots(conf, &dests, &rules);
 	return mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
 				      rules);
+}
+
+/* Disagreements each worker keeps: a replay's report lists them all
+ * (the C heap; pages are touched only as records are written), a
+ * running gateway shows the last few. */
+#define SHADOW_REPORT_RECORDS (1u << 18)
+#define SHADOW_LIVE_RECORDS   64
+
+/* The candidate of --shadow: loaded and built beside the ruleset in
+ * force, before the workers start. */
+static int
+start_shadow(struct gateway *gw, const struct options *o)
+{
+	const char *path = o->shadow;
+	struct mg_conf *cand;
+	int rc;
+
+	if (path == NULL)
+		return 0;
+	gw->dp.shadow = mg_shadow_create(
+		gw->conf->flows.max_flows, gw->n_workers,
+		o->shadow_report != NULL ? SHADOW_REPORT_RECORDS
+					 : SHADOW_LIVE_RECORDS,
+		gw->conf->l7.max_pending, gw->conf->l7.max_request_bytes,
+		gw->dp.qsv);
+	if (gw->dp.shadow == NULL)
+		return -1;
+	cand = load_conf(path, true);
+	if (cand == NULL) {
+		MG_LOG(ERR, "%s: the shadow config is not valid", path);
+		return -1;
+	}
+	rc = mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv,
+			   RTE_QSBR_THRID_INVALID);
+	if (rc == 0)
+		MG_LOG(INFO, "%s: evaluated as a shadow of %s, not enforced",
+		       path, gw->conf->path);
+	mg_conf_free(cand);
+	return rc;
 }
 
 static uint64_t
@@ -733,6 +786,14 @@ main(int argc, char **argv)
 		return EXIT_FAILURE;
 	if (o.check_config)
 		return check_config(gw.conf, o.conf_path, &eo);
+	if (o.shadow_report != NULL && o.shadow == NULL) {
+		fprintf(stderr,
+			"%s: --shadow-report needs a candidate: --shadow "
+			"FILE\n",
+			argv[0]);
+		mg_conf_free(gw.conf);
+		return EXIT_USAGE;
+	}
 	/* before EAL probes anything: a refused gateway touches no device */
 	if (mg_dev_lock(gw.conf, &eo, &locks) < 0)
 		goto out_conf;
@@ -777,7 +838,7 @@ main(int argc, char **argv)
 	if (mg_dataplane_init(&gw.dp, gw.conf, gw.ports, gw.n_workers,
 			      gw.pool) < 0)
 		goto out_ports;
-	if (create_workers(&gw) < 0)
+	if (start_shadow(&gw, &o) < 0 || create_workers(&gw) < 0)
 		goto out_workers;
 	mg_mem_describe(&mem, parts, sizeof(parts));
 	MG_LOG(INFO, "memory: %.1f MiB estimated (%s), %.1f MiB allocated",
@@ -796,6 +857,11 @@ main(int argc, char **argv)
 
 out_workers:
 	free_workers(&gw);
+	if (status == EXIT_SUCCESS && o.shadow_report != NULL &&
+	    mg_shadow_report(gw.dp.shadow, o.shadow_report) < 0)
+		status = EXIT_FAILURE;
+	mg_shadow_free(gw.dp.shadow);
+	gw.dp.shadow = NULL;
 	mg_dataplane_fini(&gw.dp);
 out_ports:
 	mg_telemetry_set_ports_fn(NULL, NULL);

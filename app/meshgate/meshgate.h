@@ -96,6 +96,7 @@ bool mg_port_link_up(const struct mg_port *port);
  */
 struct mg_backend_label;
 struct mg_limit_label;
+struct mg_shadow;
 
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
@@ -131,6 +132,8 @@ struct mg_dataplane {
 	uint32_t hash_seed; /**< per process: callers cannot aim
 			     *   connections at one backend */
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
+	/** Shadow evaluation of a candidate config (shadow.h), or NULL */
+	struct mg_shadow *shadow;
 };
 
 /** Limits that may keep per-source buckets, for a gateway started with
@@ -211,6 +214,7 @@ struct mg_worker {
 	struct rte_ip_frag_tbl *frag_tbl;
 	struct rte_ip_frag_death_row death_row;
 	struct mg_neigh_pending pending;
+	struct mg_shadow *shadow; /**< dp->shadow, or NULL */
 } __rte_cache_aligned;
 
 /**

@@ -17,6 +17,7 @@
 #include <rte_tcp.h>
 
 #include "meshgate.h"
+#include "shadow.h"
 #include "mg_pkt.h"
 
 /* Frames looked at per burst never exceed this (config caps burst). */
@@ -80,6 +81,8 @@ flow_gone(struct mg_worker *w, const struct mg_flow *f)
 	/* a client that stalled inside a request head holds a buffer */
 	if (f->l7 != MG_L7_NONE)
 		mg_l7_flow_release(w->dp->l7_pool, &w->dp->l7_flows[f->index]);
+	if (unlikely(w->shadow != NULL))
+		mg_shadow_flow_gone(w, f);
 }
 
 /* Expired, or evicted for a new connection: a packet of the same burst
@@ -117,6 +120,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->n_ports = (uint16_t)conf->n_ports;
 	w->quit = quit;
 	w->dp = dp;
+	w->shadow = dp->shadow;
 	w->cursor.first = rank;
 	w->cursor.next = rank;
 	w->cursor.stride = n_workers;
@@ -600,7 +604,8 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
  */
 static bool
 inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
-	const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+	const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir,
+	struct mg_shadow_l7 *out)
 {
 	struct mg_l7_flow *st = &w->dp->l7_flows[f->index];
 	const struct mg_l7_ctx c = {
@@ -608,6 +613,7 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		.pool = w->dp->l7_pool,
 		.stats = w->stats,
 		.worker = w->qsbr_id,
+		.trace = out != NULL ? &out->trace : NULL,
 	};
 	enum mg_drop_reason why = MG_DROP_NONE;
 	enum mg_l7_action act;
@@ -619,6 +625,10 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	flow_refresh(rs, f);
 	act = mg_l7_client_segment(&c, st, f->service, f->identity, m, info,
 				   &why);
+	if (unlikely(out != NULL)) {
+		out->act = (uint8_t)act;
+		out->why = (uint8_t)why;
+	}
 	if (likely(act == MG_L7_FORWARD))
 		return false;
 	l7_refuse(w, m, info, f, st, act, why);
@@ -814,6 +824,23 @@ admit_cancel(struct mg_worker *w, const struct mg_ruleset_limit *l,
 	}
 }
 
+/* Whether a segment of a connection with layer-7 rules goes through
+ * inspect(): bytes to inspect, anything after a reset (a verdict's
+ * reset leaves the flow closed), the backend's sequence space (SYN,
+ * FIN) or the client's timestamps (TCP options). */
+static inline bool
+l7_needs(struct mg_worker *w, const struct mg_pkt_info *info,
+	 struct mg_flow *f, uint8_t dir)
+{
+	return f->l7 != MG_L7_NONE &&
+	       (info->payload_len != 0 ||
+		mg_flow_state(w->dp->flows, f) == MG_FLOW_CLOSED ||
+		(dir == MG_FLOW_DIR_REV
+			 ? info->tcp_flags &
+				   (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)
+			 : info->payload_off - info->l4_off > 20));
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -841,17 +868,15 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	/* a UDP flow is half open until its first answer */
 	if (!tcp && dir == MG_FLOW_DIR_REV)
 		mg_flow_answered(w->dp->flows, f);
-	/* bytes to inspect, anything after a reset (a verdict's reset
-	 * leaves the flow closed), the backend's sequence space (SYN, FIN)
-	 * or the client's timestamps (TCP options) */
-	if (unlikely(f->l7 != MG_L7_NONE) &&
-	    (info->payload_len != 0 ||
-	     mg_flow_state(w->dp->flows, f) == MG_FLOW_CLOSED ||
-	     (dir == MG_FLOW_DIR_REV
-		      ? info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)
-		      : info->payload_off - info->l4_off > 20)) &&
-	    inspect(w, rs, m, info, f, dir))
+	if (unlikely(w->shadow != NULL) && tcp) {
+		/* the candidate's rules see the segment too (shadow.h) */
+		if (mg_shadow_segment(w, rs, m, info, f, dir,
+				      l7_needs(w, info, f, dir), inspect))
+			return;
+	} else if (unlikely(f->l7 != MG_L7_NONE) && l7_needs(w, info, f, dir) &&
+		   inspect(w, rs, m, info, f, dir, NULL)) {
 		return;
+	}
 	if (tcp)
 		tcp_telemetry(w, m, info, f, dir, before);
 	mg_flow_touch(w->dp->flows, f, dir, w->now);
@@ -977,15 +1002,26 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint32_t limit_src = MG_LIMIT_NONE;
 	struct rte_ether_addr mac;
 	struct mg_pkt_tcp_seg syn;
+	uint32_t hash = rte_hash_crc(t, sizeof(*t), w->dp->hash_seed);
+	struct mg_shadow_pick sp;
 	struct mg_decision d;
 	struct mg_addr nh;
 	enum mg_l7_proto l7;
 	struct mg_flow *f;
 	int rc;
 
-	if (!mg_ruleset_classify(rs, t,
-				 rte_hash_crc(t, sizeof(*t), w->dp->hash_seed),
-				 w->now, &d)) {
+	if (!mg_ruleset_classify(rs, t, hash, w->now, &d)) {
+		/* a connection's first packet the candidate may take */
+		if (unlikely(w->shadow != NULL) &&
+		    (t->proto == IPPROTO_UDP ||
+		     (t->proto == IPPROTO_TCP &&
+		      (info->tcp_flags &
+		       (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
+			RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) ==
+			      RTE_TCP_SYN_FLAG))) {
+			mg_shadow_classify(w, t, hash, &sp);
+			mg_shadow_admitted(w, rs, t, NULL, &sp, NULL, m, info);
+		}
 		not_for_service(w, rs, in, m, info);
 		return;
 	}
@@ -1020,7 +1056,11 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		drop(w, m, MG_DROP_L7_BAD_REQUEST);
 		return;
 	}
+	if (unlikely(w->shadow != NULL))
+		mg_shadow_classify(w, t, hash, &sp);
 	if (d.verdict == MG_VERDICT_DENY) {
+		if (unlikely(w->shadow != NULL))
+			mg_shadow_admitted(w, rs, t, &d, &sp, NULL, m, info);
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
 		drop(w, m, MG_DROP_POLICY_DENY);
 		return;
@@ -1086,6 +1126,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (l7 != MG_L7_NONE)
 		mg_l7_flow_start(w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
 				 m, info);
+	if (unlikely(w->shadow != NULL))
+		mg_shadow_admitted(w, rs, t, &d, &sp, f, m, info);
 	rc = mg_flow_publish(ft, f, w->now);
 	if (rc < 0) {
 		mg_flow_release(ft, f);

@@ -1941,3 +1941,15 @@ mg_ruleset_rule_name(const struct mg_ruleset *rs, uint16_t rule)
 		return "default-deny";
 	return rule < rs->n_rules ? rs->rule_names[rule] : "invalid";
 }
+
+const char *
+mg_ruleset_rule_name_of_slot(const struct mg_ruleset *rs, uint32_t slot)
+{
+	unsigned int i;
+
+	/* rare (a disagreement to report): a scan is fine */
+	for (i = 0; i < rs->n_rules; i++)
+		if (rs->rule_slot[i] == slot)
+			return rs->rule_names[i];
+	return rs->rule_slot[rs->n_rules] == slot ? "default-deny" : "unknown";
+}

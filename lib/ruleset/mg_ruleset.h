@@ -374,6 +374,19 @@ const char *mg_ruleset_identity_name(const struct mg_ruleset *rs,
 /** "default-deny" for MG_RULE_DEFAULT. */
 const char *mg_ruleset_rule_name(const struct mg_ruleset *rs, uint16_t rule);
 
+/**
+ * Name of the rule whose telemetry slot is @p slot (the slot a layer-7
+ * decision reports, struct mg_l7_trace): a scan of the rules, for
+ * reports, not the fast path.
+ *
+ * @return The name, "default-deny", or "unknown" when no rule of this
+ *         ruleset has the slot (the telemetry registry overflowed).
+ *
+ * Thread safety: lock-free.
+ */
+const char *mg_ruleset_rule_name_of_slot(const struct mg_ruleset *rs,
+					 uint32_t slot);
+
 #ifdef __cplusplus
 }
 #endif
