@@ -80,6 +80,7 @@ struct gateway {
 	/* the "overload" object of --stats-json, taken before the data
 	 * plane is freed */
 	char *overload_json;
+	const char *shadow_cli; /* --shadow: wins over the config's */
 };
 
 static bool quit;
@@ -107,7 +108,8 @@ usage(FILE *out, const char *prog)
 		"exit\n"
 		"      --shadow FILE       evaluate candidate config FILE "
 		"beside -f, never\n"
-		"                          enforced\n"
+		"                          enforced (overrides the config's "
+		"'shadow')\n"
 		"      --shadow-report FILE  write every connection and "
 		"request the\n"
 		"                          candidate decides differently, as "
@@ -312,16 +314,19 @@ configure_telemetry(const struct mg_conf *conf)
 #define SHADOW_REPORT_RECORDS (1u << 18)
 #define SHADOW_LIVE_RECORDS   64
 
-/* The candidate of --shadow: loaded and built beside the ruleset in
- * force, before the workers start. */
+/* The candidate of --shadow, else of the config's `shadow`: loaded and
+ * built beside the ruleset in force, before the workers start. Without
+ * one, no shadow state is allocated (a reload that adds one waits for a
+ * restart). */
 static int
 start_shadow(struct gateway *gw, const struct options *o)
 {
-	const char *path = o->shadow;
+	const char *path = gw->conf->shadow; /* --shadow's, if given */
 	struct mg_conf *cand;
 	int rc;
 
-	if (path == NULL)
+	gw->shadow_cli = o->shadow;
+	if (path[0] == '\0')
 		return 0;
 	gw->dp.shadow = mg_shadow_create(
 		gw->conf->flows.max_flows, gw->n_workers,
@@ -338,11 +343,49 @@ start_shadow(struct gateway *gw, const struct options *o)
 	}
 	rc = mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv,
 			   RTE_QSBR_THRID_INVALID);
-	if (rc == 0)
+	if (rc == 0) {
 		MG_LOG(INFO, "%s: evaluated as a shadow of %s, not enforced",
 		       path, gw->conf->path);
+		mg_shadow_publish(gw->dp.shadow);
+	}
 	mg_conf_free(cand);
 	return rc;
+}
+
+/* On reload: the candidate named now (--shadow wins) is loaded again; a
+ * bad one leaves the running candidate, an empty name stops the
+ * evaluation. Returns true when a setting waits for a restart. */
+static bool
+reload_shadow(struct gateway *gw, const struct mg_conf *conf,
+	      unsigned int qsbr_id)
+{
+	const char *path =
+		gw->shadow_cli != NULL ? gw->shadow_cli : conf->shadow;
+	struct mg_conf *cand;
+
+	if (gw->dp.shadow == NULL) {
+		if (path[0] != '\0')
+			MG_LOG(WARNING,
+			       "%s: shadow \"%s\" takes effect after a "
+			       "restart (started without one)",
+			       conf->path, path);
+		return path[0] != '\0';
+	}
+	if (path[0] == '\0') {
+		if (mg_shadow_path(gw->dp.shadow)[0] != '\0')
+			MG_LOG(INFO, "shadow evaluation stopped");
+		mg_shadow_set(gw->dp.shadow, NULL, gw->dp.qsv, qsbr_id);
+		return false;
+	}
+	cand = load_conf(path, true);
+	if (cand == NULL ||
+	    mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv, qsbr_id) != 0)
+		MG_LOG(ERR, "%s: shadow rejected; the running one stays",
+		       path);
+	else
+		MG_LOG(INFO, "%s: shadow reloaded", path);
+	mg_conf_free(cand);
+	return false;
 }
 
 static uint64_t
@@ -484,6 +527,7 @@ reload(struct gateway *gw, unsigned int qsbr_id)
 		h->reloads_failure++;
 	} else {
 		n = mg_conf_restart_changes(gw->conf, conf);
+		n += reload_shadow(gw, conf, qsbr_id);
 		h->restart_pending = n > 0;
 		h->reloads_success++;
 		h->last_success_s = wall_clock();
@@ -682,6 +726,16 @@ check_config(struct mg_conf *conf, const char *path,
 		status = EXIT_FAILURE;
 	}
 	mg_l7_free(l7);
+	if (conf->shadow[0] != '\0') {
+		struct mg_conf *cand = load_conf(conf->shadow, false);
+
+		if (cand == NULL) {
+			fprintf(stderr, "%s: its shadow %s is not valid\n",
+				path, conf->shadow);
+			status = EXIT_FAILURE;
+		}
+		mg_conf_free(cand);
+	}
 	expected_workers(conf, eo, &n_workers, &n_queues);
 	mg_mem_estimate(conf, n_workers, n_queues,
 			mg_mem_page_size(eo->no_huge), &e);
@@ -784,13 +838,19 @@ main(int argc, char **argv)
 	gw.conf = load_conf(o.conf_path, !o.check_config);
 	if (gw.conf == NULL)
 		return EXIT_FAILURE;
+	/* --shadow stands for the config's `shadow` (the memory estimate
+	 * counts it); a reload keeps it */
+	if (o.shadow != NULL)
+		snprintf(gw.conf->shadow, sizeof(gw.conf->shadow), "%s",
+			 o.shadow);
 	if (o.check_config)
 		return check_config(gw.conf, o.conf_path, &eo);
-	if (o.shadow_report != NULL && o.shadow == NULL) {
+	if (o.shadow_report != NULL && o.shadow == NULL &&
+	    gw.conf->shadow[0] == '\0') {
 		fprintf(stderr,
-			"%s: --shadow-report needs a candidate: --shadow "
-			"FILE\n",
-			argv[0]);
+			"%s: --shadow-report needs a candidate: --shadow FILE "
+			"or 'shadow' in %s\n",
+			argv[0], o.conf_path);
 		mg_conf_free(gw.conf);
 		return EXIT_USAGE;
 	}

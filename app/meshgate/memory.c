@@ -20,6 +20,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "meshgate.h"
+#include "shadow.h"
 #include "startup.h"
 
 #define MIB (1024ull * 1024)
@@ -170,6 +171,13 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	    mg_limit_table_memsize(MG_TEL_MAX_LIMITS, mg_limit_regions(conf),
 				   conf->limit_sources, n_workers));
 	add(e, "fixed tables", FIXED_BYTES);
+	/* the candidate's ruleset is taken to be the size of this one */
+	if (conf->shadow[0] != '\0')
+		add(e, "shadow",
+		    mg_shadow_memsize(max_flows, n_workers,
+				      conf->l7.max_pending,
+				      conf->l7.max_request_bytes) +
+			    2 * mg_ruleset_memsize(conf));
 	e->per_flow = max_flows != 0 ? (flows + l7_flows) / max_flows : 0;
 }
 

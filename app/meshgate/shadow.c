@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@
 #include <time.h>
 
 #include <rte_cycles.h>
+#include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_telemetry.h>
 #include <rte_tcp.h>
 
 #include "meshgate.h"
@@ -44,19 +47,36 @@ struct shadow_flow {
 	uint32_t requests; /* decided so far, either side */
 };
 
+/* Series of meshgate_shadow_disagreements_total a worker keeps: (kind,
+ * caller, service) in an open-addressed table; slot `kind` takes what
+ * does not fit ("_overflow_"). */
+#define SHADOW_SERIES 256
+#define SHADOW_PROBES 8
+
+struct shadow_series {
+	uint64_t count;
+	uint8_t used; /* stored with release once the names are written */
+	uint8_t kind;
+	char identity[MG_CONF_NAME_LEN];
+	char service[MG_CONF_NAME_LEN];
+};
+
 /* One worker's disagreements: counts and the last `cap` records. The
  * worker is the only writer; `written` is stored with release after a
- * record is complete. */
+ * record is complete. A reader copies records below `written` and then
+ * reads `written` again: a record the worker may have overwritten in
+ * between (cap or fewer positions behind the new value) is discarded. */
 struct shadow_log {
 	uint64_t written;
 	uint64_t connections;
 	uint64_t kinds[MG_SHADOW_KINDS];
 	uint32_t cap;
 	struct mg_shadow_rec *recs;
+	struct shadow_series series[SHADOW_SERIES];
 } __rte_cache_aligned;
 
 struct mg_shadow {
-	struct mg_ruleset *rs; /* the candidate; __atomic_load_n */
+	struct mg_shadow_head head; /* first: see shadow.h */
 	struct shadow_flow *flows;
 	struct mg_l7_flow *l7_flows;
 	struct mg_l7_pool *l7_pool;
@@ -130,6 +150,17 @@ fail:
 	return NULL;
 }
 
+size_t
+mg_shadow_memsize(uint32_t max_flows, unsigned int n_workers,
+		  uint32_t l7_pending, uint32_t l7_bytes)
+{
+	return (size_t)max_flows * (sizeof(struct shadow_flow) +
+				    sizeof(struct mg_l7_flow)) +
+	       mg_l7_pool_memsize(l7_pending, l7_bytes, n_workers) +
+	       n_workers * sizeof(struct shadow_log) +
+	       sizeof(struct mg_lcore_stats);
+}
+
 void
 mg_shadow_free(struct mg_shadow *sh)
 {
@@ -137,7 +168,8 @@ mg_shadow_free(struct mg_shadow *sh)
 
 	if (sh == NULL)
 		return;
-	mg_ruleset_free(sh->rs);
+	mg_shadow_publish(NULL);
+	mg_ruleset_free(sh->head.rs);
 	mg_l7_pool_free(sh->l7_pool);
 	for (i = 0; sh->logs != NULL && i < sh->n_workers; i++)
 		free(sh->logs[i].recs);
@@ -153,11 +185,13 @@ mg_shadow_set(struct mg_shadow *sh, const struct mg_conf *conf,
 	      struct rte_rcu_qsbr *qsv, unsigned int qsbr_id)
 {
 	struct mg_ruleset *fresh = NULL, *old;
+	struct mg_l7_stats l7;
 	char err[512] = "";
 
 	if (conf != NULL) {
-		fresh = mg_ruleset_build(conf, (int)rte_socket_id(), NULL,
-					 sh->n_workers, err, sizeof(err));
+		fresh = mg_ruleset_build_shadow(conf, (int)rte_socket_id(),
+						sh->n_workers, err,
+						sizeof(err));
 		if (fresh == NULL) {
 			MG_LOG(ERR, "%s: cannot build the shadow ruleset: %s",
 			       conf->path,
@@ -165,7 +199,15 @@ mg_shadow_set(struct mg_shadow *sh, const struct mg_conf *conf,
 			return -1;
 		}
 	}
-	old = __atomic_exchange_n(&sh->rs, fresh, __ATOMIC_ACQ_REL);
+	/* before the ruleset: a worker that sees the new one may skip a
+	 * segment for a moment, never read rules that are gone */
+	if (fresh != NULL) {
+		mg_l7_get_stats(mg_ruleset_l7(fresh), &l7);
+		__atomic_store_n(&sh->head.any_l7,
+				 (uint8_t)(l7.n_services != 0),
+				 __ATOMIC_RELAXED);
+	}
+	old = __atomic_exchange_n(&sh->head.rs, fresh, __ATOMIC_ACQ_REL);
 	snprintf(sh->path, sizeof(sh->path), "%s",
 		 conf != NULL ? conf->path : "");
 	if (old != NULL) {
@@ -185,7 +227,7 @@ void
 mg_shadow_classify(struct mg_worker *w, const struct mg_5tuple *t,
 		   uint32_t hash, struct mg_shadow_pick *p)
 {
-	p->rs = __atomic_load_n(&w->shadow->rs, __ATOMIC_ACQUIRE);
+	p->rs = __atomic_load_n(&w->shadow->head.rs, __ATOMIC_ACQUIRE);
 	p->service = p->rs != NULL &&
 		     mg_ruleset_classify(p->rs, t, hash, w->now, &p->d);
 }
@@ -217,6 +259,45 @@ side_l4(struct mg_shadow_side *s, const struct mg_ruleset *rs,
 	s->backend_port = rte_be_to_cpu_16(d->backend_port);
 }
 
+/* Count one disagreement of @p kind in its series. */
+static void
+count_series(struct shadow_log *lg, unsigned int kind, const char *identity,
+	     const char *service)
+{
+	uint32_t h = rte_hash_crc(identity, strlen(identity), kind);
+	struct shadow_series *e = NULL;
+	unsigned int i, at;
+
+	h = rte_hash_crc(service, strlen(service), h);
+	for (i = 0; i < SHADOW_PROBES && e == NULL; i++) {
+		at = MG_SHADOW_KINDS +
+		     (h + i) % (SHADOW_SERIES - MG_SHADOW_KINDS);
+		if (!lg->series[at].used) {
+			e = &lg->series[at];
+			e->kind = (uint8_t)kind;
+			snprintf(e->identity, sizeof(e->identity), "%s",
+				 identity);
+			snprintf(e->service, sizeof(e->service), "%s", service);
+			__atomic_store_n(&e->used, 1, __ATOMIC_RELEASE);
+		} else if (lg->series[at].kind == kind &&
+			   strcmp(lg->series[at].identity, identity) == 0 &&
+			   strcmp(lg->series[at].service, service) == 0) {
+			e = &lg->series[at];
+		}
+	}
+	if (e == NULL) {
+		e = &lg->series[kind];
+		if (!e->used) {
+			e->kind = (uint8_t)kind;
+			snprintf(e->identity, sizeof(e->identity),
+				 "_overflow_");
+			snprintf(e->service, sizeof(e->service), "_overflow_");
+			__atomic_store_n(&e->used, 1, __ATOMIC_RELEASE);
+		}
+	}
+	__atomic_store_n(&e->count, e->count + 1, __ATOMIC_RELAXED);
+}
+
 static void
 record(struct mg_worker *w, const struct mg_5tuple *t, uint32_t request,
        uint16_t kinds, const char *identity, const struct mg_shadow_side *c,
@@ -227,9 +308,13 @@ record(struct mg_worker *w, const struct mg_5tuple *t, uint32_t request,
 	unsigned int i;
 
 	for (i = 0; i < MG_SHADOW_KINDS; i++)
-		if (kinds & (1u << i))
+		if (kinds & (1u << i)) {
 			__atomic_store_n(&lg->kinds[i], lg->kinds[i] + 1,
 					 __ATOMIC_RELAXED);
+			count_series(lg, i, identity,
+				     c->service[0] != '\0' ? c->service
+							   : k->service);
+		}
 	if (lg->cap == 0)
 		return;
 	r = &lg->recs[lg->written % lg->cap];
@@ -345,7 +430,7 @@ mg_shadow_segment(struct mg_worker *w, const struct mg_ruleset *rs,
 	struct mg_shadow *sh = w->shadow;
 	struct shadow_flow *sf = &sh->flows[f->index];
 	const struct mg_ruleset *cand =
-		__atomic_load_n(&sh->rs, __ATOMIC_ACQUIRE);
+		__atomic_load_n(&sh->head.rs, __ATOMIC_ACQUIRE);
 	struct mg_l7_flow *st = &sh->l7_flows[f->index];
 	struct mg_shadow_l7 cr = { .act = MG_L7_FORWARD };
 	struct mg_shadow_l7 kr = { .act = MG_L7_FORWARD };
@@ -511,6 +596,14 @@ mg_shadow_rec_json(FILE *o, const struct mg_shadow *sh,
 }
 
 static int
+by_time_rec(const void *a, const void *b)
+{
+	const struct mg_shadow_rec *x = a, *y = b;
+
+	return x->tsc < y->tsc ? -1 : x->tsc > y->tsc;
+}
+
+static int
 by_time(const void *a, const void *b)
 {
 	const struct mg_shadow_rec *x = *(const struct mg_shadow_rec *const *)a;
@@ -570,4 +663,215 @@ mg_shadow_report(const struct mg_shadow *sh, const char *path)
 		MG_LOG(ERR, "cannot write %s: %s", path, strerror(errno));
 	}
 	return rc;
+}
+
+/* ---- telemetry: meshgate_shadow_disagreements_total, /meshgate/shadow */
+
+/* The shadow state telemetry reads, set while it exists. */
+static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mg_shadow *registered;
+
+struct series_sum {
+	uint8_t kind;
+	const char *identity, *service;
+	uint64_t count;
+};
+
+/* Every worker's series, summed by (kind, caller, service). Runs under
+ * lib/telemetry's read lock; mg_shadow_free() unregisters first. */
+static int
+shadow_series(void *arg, mg_telemetry_shadow_emit emit, void *ctx)
+{
+	const struct mg_shadow *sh = arg;
+	const struct shadow_series *e;
+	struct series_sum *all;
+	unsigned int i, j, k, n = 0;
+	int rc = 0;
+
+	all = calloc((size_t)sh->n_workers * SHADOW_SERIES, sizeof(*all));
+	if (all == NULL)
+		return -ENOMEM;
+	for (i = 0; i < sh->n_workers; i++)
+		for (j = 0; j < SHADOW_SERIES; j++) {
+			e = &sh->logs[i].series[j];
+			if (!__atomic_load_n(&e->used, __ATOMIC_ACQUIRE))
+				continue;
+			for (k = 0; k < n; k++)
+				if (all[k].kind == e->kind &&
+				    strcmp(all[k].identity, e->identity) == 0 &&
+				    strcmp(all[k].service, e->service) == 0)
+					break;
+			if (k == n) {
+				all[n].kind = e->kind;
+				all[n].identity = e->identity;
+				all[n++].service = e->service;
+			}
+			all[k].count +=
+				__atomic_load_n(&e->count, __ATOMIC_RELAXED);
+		}
+	for (k = 0; k < n && rc == 0; k++)
+		rc = emit(ctx, &(const struct mg_telemetry_shadow){
+				       .kind = kind_names[all[k].kind],
+				       .identity = all[k].identity,
+				       .service = all[k].service,
+				       .count = all[k].count,
+			       });
+	free(all);
+	return rc;
+}
+
+/* One side as a line: "allow by rule (service version backend)". */
+static void
+side_text(const struct mg_shadow_side *s, char *buf, size_t len)
+{
+	char be[INET6_ADDRSTRLEN] = "";
+	int n;
+
+	if (s->backend.family != 0)
+		inet_ntop(s->backend.family == 6 ? AF_INET6 : AF_INET,
+			  s->backend.bytes, be, sizeof(be));
+	n = snprintf(buf, len, "%s%s%s%s%s service=%s%s%s%s%s",
+		     s->allow ? "allow" : "deny", s->rule[0] ? " rule=" : "",
+		     s->rule, s->reason[0] ? " reason=" : "", s->reason,
+		     s->service[0] ? s->service : "-",
+		     s->version[0] ? " version=" : "", s->version,
+		     be[0] ? " backend=" : "", be);
+	if (n < 0 || (size_t)n >= len) /* cut to what the caller holds */
+		buf[len - 1] = '\0';
+}
+
+static void
+tuple_text(const struct mg_5tuple *t, bool src, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(t->family == 6 ? AF_INET6 : AF_INET, src ? t->src : t->dst, a,
+		  sizeof(a));
+	snprintf(buf, len, t->family == 6 ? "[%s]:%u" : "%s:%u", a,
+		 rte_be_to_cpu_16(src ? t->sport : t->dport));
+}
+
+/* The last records of every worker, newest last; @p max at most. */
+static unsigned int
+recent(const struct mg_shadow *sh, struct mg_shadow_rec *out, unsigned int max)
+{
+	const struct shadow_log *lg;
+	unsigned int i, n = 0, got, keep, j;
+	uint64_t w0, w1, first, p;
+
+	for (i = 0; i < sh->n_workers && sh->logs[i].cap != 0; i++) {
+		lg = &sh->logs[i];
+		w0 = __atomic_load_n(&lg->written, __ATOMIC_ACQUIRE);
+		first = w0 > max ? w0 - max : 0;
+		if (w0 - first > lg->cap)
+			first = w0 - lg->cap;
+		got = 0;
+		for (p = first; p < w0 && n + got < 2 * max; p++)
+			out[n + got++] = lg->recs[p % lg->cap];
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		w1 = __atomic_load_n(&lg->written, __ATOMIC_RELAXED);
+		/* positions the worker may have rewritten meanwhile */
+		keep = 0;
+		for (j = 0; j < got; j++)
+			if (first + j + lg->cap > w1)
+				out[n + keep++] = out[n + j];
+		n += keep;
+	}
+	qsort(out, n, sizeof(*out), by_time_rec);
+	if (n > max) {
+		memmove(out, out + (n - max), max * sizeof(*out));
+		n = max;
+	}
+	return n;
+}
+
+#define SHADOW_TEL_RECENT 10
+
+static int
+handle_shadow(const char *cmd __rte_unused, const char *params,
+	      struct rte_tel_data *d)
+{
+	uint64_t connections, kinds[MG_SHADOW_KINDS];
+	struct mg_shadow_rec *recs;
+	struct rte_tel_data *r;
+	char key[24], buf[RTE_TEL_MAX_STRING_LEN];
+	unsigned int i, k, n;
+	const char *sep;
+
+	if (params != NULL && params[0] != '\0')
+		return -EINVAL;
+	recs = calloc(2 * SHADOW_TEL_RECENT * RTE_MAX_LCORE, sizeof(*recs));
+	if (recs == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_dict(d);
+	pthread_mutex_lock(&registered_lock);
+	if (registered == NULL ||
+	    __atomic_load_n(&registered->head.rs, __ATOMIC_ACQUIRE) == NULL) {
+		rte_tel_data_add_dict_string(d, "candidate", "");
+		pthread_mutex_unlock(&registered_lock);
+		free(recs);
+		return 0;
+	}
+	/* a long path is cut to what a telemetry string holds */
+	if (snprintf(buf, sizeof(buf), "%s", registered->path) >=
+	    (int)sizeof(buf))
+		buf[sizeof(buf) - 1] = '\0';
+	rte_tel_data_add_dict_string(d, "candidate", buf);
+	mg_shadow_totals(registered, &connections, kinds);
+	rte_tel_data_add_dict_u64(d, "connections", connections);
+	for (k = 0; k < MG_SHADOW_KINDS; k++)
+		rte_tel_data_add_dict_u64(d, kind_names[k], kinds[k]);
+	n = recent(registered, recs, SHADOW_TEL_RECENT);
+	for (i = 0; i < n; i++) {
+		r = rte_tel_data_alloc();
+		if (r == NULL)
+			break;
+		rte_tel_data_start_dict(r);
+		buf[0] = '\0';
+		for (k = 0, sep = ""; k < MG_SHADOW_KINDS; k++)
+			if (recs[i].kinds & (1u << k)) {
+				strncat(buf, sep,
+					sizeof(buf) - strlen(buf) - 1);
+				strncat(buf, kind_names[k],
+					sizeof(buf) - strlen(buf) - 1);
+				sep = ",";
+			}
+		rte_tel_data_add_dict_string(r, "kinds", buf);
+		tuple_text(&recs[i].tuple, true, buf, sizeof(buf));
+		rte_tel_data_add_dict_string(r, "src", buf);
+		tuple_text(&recs[i].tuple, false, buf, sizeof(buf));
+		rte_tel_data_add_dict_string(r, "dst", buf);
+		rte_tel_data_add_dict_string(
+			r, "proto",
+			recs[i].tuple.proto == IPPROTO_TCP ? "tcp" : "udp");
+		rte_tel_data_add_dict_string(r, "identity", recs[i].identity);
+		rte_tel_data_add_dict_u64(r, "request", recs[i].request);
+		side_text(&recs[i].cur, buf, sizeof(buf));
+		rte_tel_data_add_dict_string(r, "current", buf);
+		side_text(&recs[i].cand, buf, sizeof(buf));
+		rte_tel_data_add_dict_string(r, "candidate", buf);
+		snprintf(key, sizeof(key), "recent_%u", i);
+		rte_tel_data_add_dict_container(d, key, r, 0);
+	}
+	pthread_mutex_unlock(&registered_lock);
+	free(recs);
+	return 0;
+}
+
+/* help strings: fewer than RTE_TEL_MAX_STRING_LEN characters */
+RTE_INIT(shadow_telemetry)
+{
+	rte_telemetry_register_cmd(
+		"/meshgate/shadow", handle_shadow,
+		"Shadow config: candidate, connections, disagreements by "
+		"kind, the last ones (recent_N). No parameters.");
+}
+
+void
+mg_shadow_publish(struct mg_shadow *sh)
+{
+	pthread_mutex_lock(&registered_lock);
+	registered = sh;
+	pthread_mutex_unlock(&registered_lock);
+	mg_telemetry_set_shadow_fn(sh != NULL ? shadow_series : NULL, sh);
 }

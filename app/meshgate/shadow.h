@@ -57,6 +57,27 @@ struct mg_shadow_rec {
 
 struct mg_shadow;
 struct mg_worker;
+
+/** The part of the shadow state the forwarding loop reads per packet
+ * (the rest is shadow.c's): the first member of struct mg_shadow. */
+struct mg_shadow_head {
+	struct mg_ruleset *rs; /**< the candidate, or NULL; atomic */
+	uint8_t any_l7;	       /**< the candidate has layer-7 rules */
+};
+
+/**
+ * Whether the candidate has layer-7 rules at all: without any, segments
+ * of connections the current config does not inspect need no shadow
+ * work (the established fast path stays as it is).
+ *
+ * Thread safety: any thread; a relaxed load.
+ */
+static inline bool
+mg_shadow_l7_any(const struct mg_shadow *sh)
+{
+	return __atomic_load_n(&((const struct mg_shadow_head *)sh)->any_l7,
+			       __ATOMIC_RELAXED) != 0;
+}
 struct mg_dataplane;
 
 /** The candidate's view of a connection being admitted. */
@@ -86,6 +107,15 @@ struct mg_shadow *mg_shadow_create(uint32_t max_flows, unsigned int n_workers,
 				   uint32_t records, uint32_t l7_pending,
 				   uint32_t l7_bytes, struct rte_rcu_qsbr *qsv);
 
+/**
+ * DPDK memory mg_shadow_create() takes with these arguments (not the
+ * candidate's ruleset, nor the records, which live in the C heap).
+ *
+ * @return Bytes. Thread safety: pure; needs no EAL.
+ */
+size_t mg_shadow_memsize(uint32_t max_flows, unsigned int n_workers,
+			 uint32_t l7_pending, uint32_t l7_bytes);
+
 /** Free it (and its ruleset); workers must have stopped. NULL accepted. */
 void mg_shadow_free(struct mg_shadow *sh);
 
@@ -101,6 +131,15 @@ void mg_shadow_free(struct mg_shadow *sh);
  */
 int mg_shadow_set(struct mg_shadow *sh, const struct mg_conf *conf,
 		  struct rte_rcu_qsbr *qsv, unsigned int qsbr_id);
+
+/**
+ * Make @p sh the state /meshgate/shadow and
+ * meshgate_shadow_disagreements_total read; NULL withdraws it (waiting
+ * for a reader in progress). mg_shadow_free() withdraws it too.
+ *
+ * Thread safety: control plane.
+ */
+void mg_shadow_publish(struct mg_shadow *sh);
 
 /** Path of the candidate in force ("" for none). Control plane. */
 const char *mg_shadow_path(const struct mg_shadow *sh);

@@ -868,7 +868,11 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	/* a UDP flow is half open until its first answer */
 	if (!tcp && dir == MG_FLOW_DIR_REV)
 		mg_flow_answered(w->dp->flows, f);
-	if (unlikely(w->shadow != NULL) && tcp) {
+	if (unlikely(w->shadow != NULL) && tcp &&
+	    (f->l7 != MG_L7_NONE ||
+	     (mg_shadow_l7_any(w->shadow) &&
+	      (info->payload_len != 0 ||
+	       (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)))))) {
 		/* the candidate's rules see the segment too (shadow.h) */
 		if (mg_shadow_segment(w, rs, m, info, f, dir,
 				      l7_needs(w, info, f, dir), inspect))

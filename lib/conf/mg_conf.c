@@ -2907,6 +2907,37 @@ profile_dir(struct loader *ld, const config_setting_t *root, const char *path,
 	snprintf(out, len, "%s/%s", dirname(copy), v);
 }
 
+/* A path written in @p path's file: absolute, or relative to its folder. */
+static void
+relative_path(const char *path, const char *v, char *out, size_t len)
+{
+	char copy[PATH_MAX];
+
+	if (v[0] == '/') {
+		snprintf(out, len, "%s", v);
+		return;
+	}
+	snprintf(copy, sizeof(copy), "%s", path);
+	snprintf(out, len, "%s/%s", dirname(copy), v);
+}
+
+/* "shadow": a candidate config to evaluate beside this one. The app
+ * loads it (its errors are its own file's); here only the path. */
+static void
+load_shadow(struct loader *ld, const config_setting_t *root,
+	    struct mg_conf *conf)
+{
+	config_setting_t *s = member(ld, root, "shadow", CONFIG_TYPE_STRING, 0);
+	char path[PATH_MAX];
+
+	if (s == NULL)
+		return;
+	conf->shadow_line = (int)config_setting_source_line(s);
+	if (!copy_string(ld, s, "shadow", path, sizeof(path)))
+		return;
+	relative_path(conf->path, path, conf->shadow, sizeof(conf->shadow));
+}
+
 /* The management address is served by the kernel; one of the gateway's
  * data-plane addresses (owned by DPDK) would never see a scrape. */
 static bool
@@ -2983,7 +3014,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "health",	  "telemetry",
 					    "l7",	  "fragments",
 					    "limits",	  "limit_sources",
-					    NULL };
+					    "shadow",	  NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -3031,6 +3062,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	check_backend_routes(&ld, root, conf);
 	/* after ports and services: it may not take their addresses */
 	load_telemetry(&ld, root, conf);
+	load_shadow(&ld, root, conf);
 	config_destroy(&cfg);
 
 	if (errs->n > 0) {

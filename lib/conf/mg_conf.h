@@ -421,6 +421,10 @@ struct mg_conf {
 	/** Every layer-7 pattern, in config order; matchers index it. */
 	uint32_t n_patterns;
 	struct mg_l7_pattern *patterns;
+	/** A candidate config evaluated beside this one, never enforced
+	 * ("shadow", relative to this file's folder); "" for none */
+	char shadow[PATH_MAX];
+	int shadow_line;
 	/** "FILE:LINE: warning: ..." about a valid config that will not
 	 * work as written: backends no port can reach (no_route). */
 	struct mg_conf_errors warnings;

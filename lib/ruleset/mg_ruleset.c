@@ -190,6 +190,7 @@ struct mg_ruleset {
 	unsigned int n_all_versions;
 	uint32_t *label_slot;
 	uint32_t *rule_slot;
+	bool telemetry; /* slots registered in lib/telemetry */
 	struct mg_l7 *l7; /* layer-7 rules and their Hyperscan databases */
 	/* caller limits: compiled ones, [identity][service] -> index + 1
 	 * (0: none), table id -> index + 1 */
@@ -1181,6 +1182,13 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 		set_err(err, errlen, "out of memory for telemetry slots");
 		return -ENOMEM;
 	}
+	if (!rs->telemetry) {
+		/* nothing counted: private slots that still tell the rules
+		 * apart (mg_ruleset_rule_name_of_slot()); label sets 0 */
+		for (i = 0; i <= conf->n_policies; i++)
+			rs->rule_slot[i] = i;
+		return 0;
+	}
 	for (i = 0; i < conf->n_policies; i++)
 		rs->rule_slot[i] = slot_or_overflow(
 			mg_telemetry_rule(conf->policies[i].name));
@@ -1205,10 +1213,29 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 	return 0;
 }
 
+static struct mg_ruleset *build(const struct mg_conf *conf, int socket,
+				 struct mg_health *health,
+				 unsigned int n_workers, bool telemetry,
+				 char *err, size_t errlen);
+
 struct mg_ruleset *
 mg_ruleset_build(const struct mg_conf *conf, int socket,
 		 struct mg_health *health, unsigned int n_workers, char *err,
 		 size_t errlen)
+{
+	return build(conf, socket, health, n_workers, true, err, errlen);
+}
+
+struct mg_ruleset *
+mg_ruleset_build_shadow(const struct mg_conf *conf, int socket,
+			unsigned int n_workers, char *err, size_t errlen)
+{
+	return build(conf, socket, NULL, n_workers, false, err, errlen);
+}
+
+static struct mg_ruleset *
+build(const struct mg_conf *conf, int socket, struct mg_health *health,
+      unsigned int n_workers, bool telemetry, char *err, size_t errlen)
 {
 	struct mg_ruleset *rs;
 	struct layout l;
@@ -1234,6 +1261,7 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 		return NULL;
 	}
 	rs->health = health;
+	rs->telemetry = telemetry;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
 	rs->generation = seq;
 	rs->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;

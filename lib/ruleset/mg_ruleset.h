@@ -114,6 +114,22 @@ struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
 				    unsigned int n_workers, char *err,
 				    size_t errlen);
 
+/**
+ * mg_ruleset_build() for a shadow (candidate) ruleset that decides but
+ * never counts: no health table (every backend up), and nothing
+ * registered in lib/telemetry, so its rules, services and callers add
+ * no series. Its decisions carry label-set slot 0 and private rule
+ * slots (policy index; default deny after the last), which only
+ * mg_ruleset_rule_name_of_slot() should read.
+ *
+ * @return As mg_ruleset_build().
+ *
+ * Thread safety: as mg_ruleset_build().
+ */
+struct mg_ruleset *mg_ruleset_build_shadow(const struct mg_conf *conf,
+					   int socket, unsigned int n_workers,
+					   char *err, size_t errlen);
+
 /** A limit on a caller's traffic, compiled from the config's "limits". */
 struct mg_ruleset_limit {
 	uint32_t id;	 /**< in the limit table: stable across reloads */

@@ -43,6 +43,8 @@ static void *flows_arg;
 static mg_telemetry_backends_fn backends_fn;
 static mg_telemetry_limits_fn limits_fn;
 static void *limits_arg;
+static mg_telemetry_shadow_fn shadow_fn;
+static void *shadow_arg;
 static void *backends_arg;
 static mg_telemetry_ports_fn ports_fn;
 static void *ports_arg;
@@ -714,6 +716,23 @@ tel_limits(mg_telemetry_limit_emit emit, void *ctx)
 	if (limits_fn == NULL)
 		return -ENOTSUP;
 	return limits_fn(limits_arg, emit, ctx);
+}
+
+void
+mg_telemetry_set_shadow_fn(mg_telemetry_shadow_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	shadow_fn = fn;
+	shadow_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+int
+tel_shadow(mg_telemetry_shadow_emit emit, void *ctx)
+{
+	if (shadow_fn == NULL)
+		return -ENOTSUP;
+	return shadow_fn(shadow_arg, emit, ctx);
 }
 
 uint64_t

@@ -454,6 +454,40 @@ render_limits(FILE *f)
 	}
 }
 
+struct shadow_ctx {
+	FILE *f;
+	bool started;
+};
+
+static int
+emit_shadow(void *arg, const struct mg_telemetry_shadow *s)
+{
+	struct shadow_ctx *ctx = arg;
+	struct labels l = { { "kind", "source_workload",
+			      "destination_service" },
+			    { s->kind, s->identity, s->service },
+			    3 };
+
+	if (!ctx->started) {
+		family(ctx->f, "shadow_disagreements_total", "counter",
+		       "Connections and requests the shadow (candidate) "
+		       "config decides differently from the one in force, "
+		       "by kind.");
+		ctx->started = true;
+	}
+	sample_u64(ctx->f, "shadow_disagreements_total", &l, NULL, NULL,
+		   s->count);
+	return 0;
+}
+
+static void
+render_shadow(FILE *f)
+{
+	struct shadow_ctx ctx = { f, false };
+
+	tel_shadow(emit_shadow, &ctx);
+}
+
 struct backend_ctx {
 	FILE *f;
 	bool ejections; /* which family is being written */
@@ -713,6 +747,7 @@ tel_prometheus_render(FILE *f)
 	render_flows(f);
 	render_backends(f);
 	render_limits(f);
+	render_shadow(f);
 	render_ports(f);
 	render_lcores(f, hz);
 	render_config(f);

@@ -1,17 +1,24 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Copyright (c) 2026 meshgate authors
-"""Shadow replay: `--shadow CANDIDATE --shadow-report FILE` beside
+"""Shadow evaluation. Replay: `--shadow CANDIDATE --shadow-report FILE` beside
 tests/configs/shadow_current.conf. A capture of eight connections, each
 made so that shadow_candidate.conf decides it differently in one way (or
 not at all), gives exactly one record of each kind, with its tuple,
 caller, both decisions and rule names; the summary counts them and the
 connections. The output and counters are those of a run without a
-shadow (frame for frame), and the mbuf pool is back at zero."""
+shadow (frame for frame), and the mbuf pool is back at zero. Live:
+`shadow = "path"` in the config, the same counts in /metrics and
+/meshgate/shadow, and the candidate reloaded with the config."""
+
+import signal
+import urllib.request
 
 from scapy.all import IP, TCP, UDP, Ether, Raw, wrpcap
 
-from mgrun import (CONFIGS, assert_no_sanitizer_report, load_stats,
-                   pcap_vdev, read_frames)
+from mgrun import (CONFIGS, assert_no_sanitizer_report, check_clean_stop,
+                   load_stats, mg_telemetry, pcap_vdev, read_frames,
+                   wait_for)
+from test_metrics import free_port
 
 GW_MAC = "02:70:63:61:70:00"      # net_pcap0's MAC
 CUR = CONFIGS / "shadow_current.conf"
@@ -220,3 +227,106 @@ def test_report_needs_candidate(mg, tmp_path):
         ["-f", str(CUR), "--shadow-report", str(tmp_path / "r.json")])
     assert rc == 2
     assert "--shadow-report needs a candidate" in err
+
+
+# ------------------------------------------------------------- live
+
+READY_S = 20
+HANDLED_S = 20
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_live_shadow(mg, tmp_path):
+    """`shadow = "path"` in a running gateway: the same disagreements
+    counted in meshgate_shadow_disagreements_total and listed by
+    /meshgate/shadow; a SIGHUP loads the candidate named then, a bad
+    one leaves the running one, none stops the evaluation."""
+    pcap = tmp_path / "in.pcap"
+    capture(pcap)
+    frames = len(read_frames(pcap))
+    port = free_port()
+    base = CUR.read_text().replace('listen = "off"',
+                                   'listen = "127.0.0.1:%d"' % port)
+    conf = tmp_path / "live.conf"
+    conf.write_text(base + '\nshadow = "%s";\n' % CAND)
+    stats_path = tmp_path / "stats.json"
+    proc = mg.start(["-f", str(conf), "--stats-json", str(stats_path)],
+                    [pcap_vdev(0, rx=pcap, tx=tmp_path / "out.pcap")])
+    try:
+        with mg_telemetry.connect_when_ready(
+                mg.prefix, "/meshgate/stats", "rx", READY_S,
+                proc=proc) as tel:
+            wait_for(lambda: tel.query("/meshgate/stats")["rx"] == frames,
+                     HANDLED_S, "%d frames received" % frames)
+            sh = wait_for(lambda: (lambda s: s if s["connections"] == 8
+                                   else None)(tel.query("/meshgate/shadow")),
+                          HANDLED_S, "8 connections compared")
+            assert sh["candidate"] == str(CAND)
+            for kind in KINDS:
+                assert sh[kind] == 1, (kind, sh)
+            recent = [sh["recent_%d" % i] for i in range(6)]
+            assert "recent_6" not in sh
+            by_src = {r["src"]: r for r in recent}
+            r = by_src["198.18.4.10:40004"]
+            assert r["kinds"] == "allow_to_deny"
+            assert r["identity"] == "batch" and r["request"] == 0
+            assert r["current"] == ("allow rule=batch-shop service=shop "
+                                    "version=v1 backend=198.18.2.21")
+            assert r["candidate"] == ("deny rule=default-deny "
+                                      "reason=policy_deny service=shop")
+            r = by_src["198.18.1.10:40002"]
+            assert r["kinds"] == "l7_allow_to_deny" and r["request"] == 1
+
+            text = scrape("http://127.0.0.1:%d/metrics" % port)
+            # the candidate adds no series of its own
+            assert 'rule="shop-api-v2"' not in text
+            assert 'destination_service="metrics",' not in text
+            series = sorted(line for line in text.splitlines()
+                            if line.startswith(
+                                "meshgate_shadow_disagreements_total{"))
+            assert series == sorted([
+                'meshgate_shadow_disagreements_total{kind="%s",'
+                'source_workload="%s",destination_service="%s"} 1'
+                % kis for kis in (
+                    ("allow_to_deny", "batch", "shop"),
+                    ("deny_to_allow", "frontend", "metrics"),
+                    ("service_changed", "frontend", "metrics"),
+                    ("l7_allow_to_deny", "frontend", "shop"),
+                    ("l7_deny_to_allow", "frontend", "shop"),
+                    ("version_changed", "ops", "shop"),
+                    ("backend_changed", "frontend", "dns"))]), series
+
+            # reload: a bad candidate leaves the running one
+            bad = tmp_path / "bad.conf"
+            bad.write_text("mode = \"sideways\";\n")
+            conf.write_text(base + '\nshadow = "%s";\n' % bad)
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "shadow rejected" in mg_log(proc), 10,
+                     "the bad candidate rejected")
+            assert tel.query("/meshgate/shadow")["candidate"] == str(CAND)
+            # another candidate: in force; the counts stay
+            conf.write_text(base + '\nshadow = "%s";\n' % CUR)
+            proc.send_signal(signal.SIGHUP)
+            sh = wait_for(lambda: (lambda s: s if s["candidate"] == str(CUR)
+                                   else None)(tel.query("/meshgate/shadow")),
+                          10, "the new candidate in force")
+            assert sh["connections"] == 8
+            # none: the evaluation stops
+            conf.write_text(base)
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: tel.query("/meshgate/shadow")["candidate"]
+                     == "", 10, "the evaluation stopped")
+    finally:
+        rc, log = mg.stop(proc)
+    check_clean_stop(rc, log, load_stats(stats_path))
+    assert "%s:1" % bad in log, log      # its error, FILE:LINE
+
+
+def mg_log(proc):
+    proc.log.flush()
+    proc.log.seek(0)
+    return proc.log.read()

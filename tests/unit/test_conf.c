@@ -629,6 +629,16 @@ test_mesh_example(void **state)
 	assert_int_equal(c->n_neighbours, 3);
 	assert_int_equal(c->neighbours[1].mac[5], 0x01);
 	assert_int_equal(c->neighbours[2].addr.family, 6);
+	assert_string_equal(c->shadow, "configs/mesh-example-candidate.conf");
+	mg_conf_free(c);
+
+	/* the candidate it names loads, and has no shadow of its own */
+	c = mg_conf_load("configs/mesh-example-candidate.conf",
+			 MG_DRIVERS_CONF_DIR, &errs);
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_string_equal(c->shadow, "");
 	mg_conf_free(c);
 }
 
@@ -2211,6 +2221,39 @@ test_l7_many_patterns(void **state)
 	mg_conf_free(c);
 }
 
+/* shadow: absent by default, a path relative to the file's folder or
+ * absolute, and its errors at its line. */
+static void
+test_shadow_key(void **state)
+{
+	char want[PATH_MAX + 32];
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_string_equal(c->shadow, "");
+	mg_conf_free(c);
+
+	c = load_text(P1 "shadow = \"cand.conf\";\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	snprintf(want, sizeof(want), "%s/cand.conf", mg_test_tmpdir);
+	assert_string_equal(c->shadow, want);
+	assert_int_equal(c->shadow_line, 2);
+	mg_conf_free(c);
+
+	c = load_text(P1 "shadow = \"/etc/x.conf\";\n");
+	assert_non_null(c);
+	assert_string_equal(c->shadow, "/etc/x.conf");
+	mg_conf_free(c);
+
+	expect_error(P1 "shadow = 5;\n", 2,
+		     "'shadow' must be a string, not an integer");
+	expect_error(P1 "shadow = \"\";\n", 2, "'shadow' must not be empty");
+}
+
 static int
 setup(void **state)
 {
@@ -2268,6 +2311,7 @@ main(void)
 		cmocka_unit_test(test_l7_bounds),
 		cmocka_unit_test(test_l7_services),
 		cmocka_unit_test(test_l7_many_patterns),
+		cmocka_unit_test(test_shadow_key),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
