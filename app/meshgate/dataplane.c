@@ -578,6 +578,11 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 	pending_u(&n, path, "telemetry.max_label_sets",
 		  run->telemetry.max_label_sets,
 		  file->telemetry.max_label_sets);
+	pending_u(&n, path, "recorder.packets", run->recorder.packets,
+		  file->recorder.packets);
+	if (strcmp(run->recorder.dir, file->recorder.dir) != 0)
+		pending(&n, path, "recorder.dir", run->recorder.dir,
+			file->recorder.dir);
 	return n;
 }
 

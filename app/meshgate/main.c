@@ -23,6 +23,7 @@
 
 #include "meshgate.h"
 #include "prometheus.h"
+#include "recorder.h"
 #include "shadow.h"
 #include "startup.h"
 #include "mg_conf.h"
@@ -91,6 +92,8 @@ on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		__atomic_store_n(&reload_requested, true, __ATOMIC_RELAXED);
+	else if (sig == SIGUSR2)
+		mg_recorder_request();
 	else
 		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
 }
@@ -544,6 +547,34 @@ reload(struct gateway *gw, unsigned int qsbr_id)
 	mg_telemetry_set_config(h);
 }
 
+/* SIGUSR2 or /meshgate/recorder: every worker's ring to a pcapng file
+ * in recorder.dir. Here, on the thread that reloads, the ruleset that
+ * names the entries cannot be freed meanwhile. */
+static void
+dump_recorder(struct gateway *gw)
+{
+	struct mg_recorder *rings[RTE_MAX_LCORE];
+	char path[PATH_MAX] = "";
+	unsigned int i, count = 0;
+	int rc = -ENODEV;
+
+	for (i = 0; i < gw->n_workers; i++)
+		rings[i] = gw->workers[i]->recorder;
+	if (gw->conf->recorder.packets != 0)
+		rc = mg_recorder_dump(
+			rings, gw->n_workers,
+			__atomic_load_n(&gw->dp.ruleset, __ATOMIC_ACQUIRE),
+			gw->conf->recorder.dir, path, sizeof(path), &count);
+	if (rc == 0)
+		MG_LOG(INFO, "flight recorder: %u packet(s) written to %s",
+		       count, path);
+	else
+		MG_LOG(ERR, "flight recorder: cannot write %s: %s",
+		       path[0] != '\0' ? path : "(off: recorder.packets = 0)",
+		       strerror(-rc));
+	mg_recorder_done(rc, path, count);
+}
+
 /* Control plane work: reload on SIGHUP and the idle stop. Runs on the
  * main lcore, or inside the forwarding loop in single-core mode (then
  * @p qsbr_id is that loop's RCU reader id). */
@@ -559,6 +590,8 @@ control_tick(void *arg, unsigned int qsbr_id)
 	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
 	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
 		reload(gw, qsbr_id);
+	if (mg_recorder_pending())
+		dump_recorder(gw);
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
 	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
 	if (++gw->ticks % REBALANCE_TICKS == 0)
@@ -869,6 +902,7 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	signal(SIGUSR2, on_signal);
 
 	rc = mg_telemetry_init();
 	if (rc == 0)

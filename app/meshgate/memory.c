@@ -171,6 +171,9 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	    mg_limit_table_memsize(MG_TEL_MAX_LIMITS, mg_limit_regions(conf),
 				   conf->limit_sources, n_workers));
 	add(e, "fixed tables", FIXED_BYTES);
+	if (conf->recorder.packets != 0)
+		add(e, "flight recorder",
+		    n_workers * mg_recorder_memsize(conf->recorder.packets));
 	/* the candidate's ruleset is taken to be the size of this one */
 	if (conf->shadow[0] != '\0')
 		add(e, "shadow",

@@ -25,6 +25,7 @@
 #include "mg_policy.h"
 #include "mg_ruleset.h"
 #include "mg_telemetry.h"
+#include "recorder.h"
 
 extern int mg_logtype_app;
 #define MG_LOG(level, fmt, ...)                                                \
@@ -215,6 +216,10 @@ struct mg_worker {
 	struct rte_ip_frag_death_row death_row;
 	struct mg_neigh_pending pending;
 	struct mg_shadow *shadow; /**< dp->shadow, or NULL */
+	/** The flight recorder's ring of this lcore, or NULL (off), and
+	 * what the drop about to be recorded was about */
+	struct mg_recorder *recorder;
+	struct mg_recorder_ctx rec_ctx;
 } __rte_cache_aligned;
 
 /**

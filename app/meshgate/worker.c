@@ -159,6 +159,14 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 		mg_worker_free(w);
 		return NULL;
 	}
+	if (conf->recorder.packets != 0) {
+		w->recorder = mg_recorder_create(conf->recorder.packets,
+						 lcore_id, socket);
+		if (w->recorder == NULL) {
+			mg_worker_free(w);
+			return NULL;
+		}
+	}
 	return w;
 }
 
@@ -180,6 +188,7 @@ mg_worker_free(struct mg_worker *w)
 		rte_pktmbuf_free_bulk(w->txb[i]->pkts, w->txb[i]->length);
 		rte_free(w->txb[i]);
 	}
+	mg_recorder_free(w->recorder);
 	rte_free(w);
 }
 
@@ -187,6 +196,11 @@ static inline void
 drop(struct mg_worker *w, struct rte_mbuf *m, enum mg_drop_reason why)
 {
 	mg_counter_add(&w->stats->drops[why], 1);
+	if (unlikely(w->recorder != NULL)) {
+		mg_recorder_add(w->recorder, m, (uint8_t)why, &w->rec_ctx,
+				w->now);
+		w->rec_ctx.valid = 0;
+	}
 	rte_pktmbuf_free(m);
 }
 
@@ -570,7 +584,7 @@ static void
 l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	  const struct mg_pkt_info *info, struct mg_flow *f,
 	  const struct mg_l7_flow *st, enum mg_l7_action act,
-	  enum mg_drop_reason why)
+	  enum mg_drop_reason why, const struct mg_recorder_ctx *rc)
 {
 	const struct rte_tcp_hdr *th = mg_pkt_tcp_hdr(m, info);
 	uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
@@ -580,6 +594,8 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	struct rte_mbuf *rst;
 
 	mg_counter_add(&w->stats->drops[why], 1);
+	if (unlikely(w->recorder != NULL))
+		mg_recorder_add(w->recorder, m, (uint8_t)why, rc, w->now);
 	if (act != MG_L7_RESET) {
 		rte_pktmbuf_free(m);
 		return;
@@ -608,14 +624,20 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	struct mg_shadow_l7 *out)
 {
 	struct mg_l7_flow *st = &w->dp->l7_flows[f->index];
+	struct mg_l7_trace own = { 0 };
 	const struct mg_l7_ctx c = {
 		.l7 = mg_ruleset_l7(rs),
 		.pool = w->dp->l7_pool,
 		.stats = w->stats,
 		.worker = w->qsbr_id,
-		.trace = out != NULL ? &out->trace : NULL,
+		/* the recorder names the rule of a denied request */
+		.trace = out != NULL		? &out->trace
+			 : w->recorder != NULL ? &own
+					       : NULL,
 	};
+	const struct mg_l7_trace *t = c.trace;
 	enum mg_drop_reason why = MG_DROP_NONE;
+	struct mg_recorder_ctx rc;
 	enum mg_l7_action act;
 
 	if (dir == MG_FLOW_DIR_REV) {
@@ -631,7 +653,15 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	}
 	if (likely(act == MG_L7_FORWARD))
 		return false;
-	l7_refuse(w, m, info, f, st, act, why);
+	rc = (struct mg_recorder_ctx){
+		.valid = 1,
+		.identity = f->identity,
+		.service = f->service,
+		.gen = f->generation,
+		.rule_is_slot = t != NULL && t->decided != 0,
+		.rule = t != NULL && t->decided != 0 ? t->slot : UINT32_MAX,
+	};
+	l7_refuse(w, m, info, f, st, act, why, &rc);
 	return true;
 }
 
@@ -1066,6 +1096,14 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		if (unlikely(w->shadow != NULL))
 			mg_shadow_admitted(w, rs, t, &d, &sp, NULL, m, info);
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
+		if (unlikely(w->recorder != NULL))
+			w->rec_ctx = (struct mg_recorder_ctx){
+				.valid = 1,
+				.identity = d.identity,
+				.service = d.service,
+				.gen = (uint16_t)mg_ruleset_generation(rs),
+				.rule = d.rule,
+			};
 		drop(w, m, MG_DROP_POLICY_DENY);
 		return;
 	}

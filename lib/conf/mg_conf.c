@@ -2938,6 +2938,29 @@ load_shadow(struct loader *ld, const config_setting_t *root,
 	relative_path(conf->path, path, conf->shadow, sizeof(conf->shadow));
 }
 
+/* "recorder": how many dropped or denied packets each lcore keeps, and
+ * where a dump goes. */
+static void
+load_recorder(struct loader *ld, const config_setting_t *root,
+	      struct mg_conf *conf)
+{
+	static const char *const keys[] = { "packets", "dir", NULL };
+	struct mg_recorder_conf *r = &conf->recorder;
+	config_setting_t *g, *s;
+	char dir[PATH_MAX];
+
+	r->packets = 256;
+	snprintf(r->dir, sizeof(r->dir), "/var/tmp");
+	g = member(ld, root, "recorder", CONFIG_TYPE_GROUP, 0);
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'recorder'");
+	get_uint(ld, g, "packets", 0, 65536, &r->packets);
+	s = member(ld, g, "dir", CONFIG_TYPE_STRING, 0);
+	if (s != NULL && copy_string(ld, s, "dir", dir, sizeof(dir)))
+		relative_path(conf->path, dir, r->dir, sizeof(r->dir));
+}
+
 /* The management address is served by the kernel; one of the gateway's
  * data-plane addresses (owned by DPDK) would never see a scrape. */
 static bool
@@ -3014,7 +3037,8 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "health",	  "telemetry",
 					    "l7",	  "fragments",
 					    "limits",	  "limit_sources",
-					    "shadow",	  NULL };
+					    "shadow",	  "recorder",
+					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -3063,6 +3087,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	/* after ports and services: it may not take their addresses */
 	load_telemetry(&ld, root, conf);
 	load_shadow(&ld, root, conf);
+	load_recorder(&ld, root, conf);
 	config_destroy(&cfg);
 
 	if (errs->n > 0) {

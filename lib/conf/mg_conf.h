@@ -378,6 +378,13 @@ struct mg_frag_conf {
 	uint32_t timeout_ms; /**< a datagram not complete by then is dropped */
 };
 
+/** The flight recorder: the last dropped or denied packets, per lcore
+ * ("recorder"). */
+struct mg_recorder_conf {
+	uint32_t packets;   /**< kept per lcore; 0: off */
+	char dir[PATH_MAX]; /**< where dumps are written */
+};
+
 /** An explicit worker: this lcore polls queue @p queue of every port. */
 struct mg_lcore_conf {
 	unsigned int lcore;
@@ -425,6 +432,7 @@ struct mg_conf {
 	 * ("shadow", relative to this file's folder); "" for none */
 	char shadow[PATH_MAX];
 	int shadow_line;
+	struct mg_recorder_conf recorder;
 	/** "FILE:LINE: warning: ..." about a valid config that will not
 	 * work as written: backends no port can reach (no_route). */
 	struct mg_conf_errors warnings;

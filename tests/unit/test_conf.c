@@ -630,6 +630,8 @@ test_mesh_example(void **state)
 	assert_int_equal(c->neighbours[1].mac[5], 0x01);
 	assert_int_equal(c->neighbours[2].addr.family, 6);
 	assert_string_equal(c->shadow, "configs/mesh-example-candidate.conf");
+	assert_int_equal(c->recorder.packets, 256);
+	assert_string_equal(c->recorder.dir, "/var/tmp");
 	mg_conf_free(c);
 
 	/* the candidate it names loads, and has no shadow of its own */
@@ -2221,10 +2223,10 @@ test_l7_many_patterns(void **state)
 	mg_conf_free(c);
 }
 
-/* shadow: absent by default, a path relative to the file's folder or
- * absolute, and its errors at its line. */
+/* shadow and recorder: defaults, paths relative to the file's folder
+ * or absolute, and each error at its line. */
 static void
-test_shadow_key(void **state)
+test_operate_keys(void **state)
 {
 	char want[PATH_MAX + 32];
 	struct mg_conf *c;
@@ -2248,6 +2250,26 @@ test_shadow_key(void **state)
 	assert_non_null(c);
 	assert_string_equal(c->shadow, "/etc/x.conf");
 	mg_conf_free(c);
+
+	/* recorder: defaults, a relative dir, each error at its line */
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_int_equal(c->recorder.packets, 256);
+	assert_string_equal(c->recorder.dir, "/var/tmp");
+	mg_conf_free(c);
+	c = load_text(P1 "recorder = { packets = 0; dir = \"dumps\"; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->recorder.packets, 0);
+	snprintf(want, sizeof(want), "%s/dumps", mg_test_tmpdir);
+	assert_string_equal(c->recorder.dir, want);
+	mg_conf_free(c);
+	expect_error(P1 "recorder = {\npackets = 65537; };\n", 3,
+		     "'packets' is 65537; it must be between 0 and 65536");
+	expect_error(P1 "recorder = {\ndir = \"\"; };\n", 3,
+		     "'dir' must not be empty");
+	expect_error(P1 "recorder = {\nsize = 1; };\n", 3,
+		     "unknown key 'size' in 'recorder'");
+	expect_error(P1 "recorder = 5;\n", 2, "'recorder' must be a group");
 
 	expect_error(P1 "shadow = 5;\n", 2,
 		     "'shadow' must be a string, not an integer");
@@ -2311,7 +2333,7 @@ main(void)
 		cmocka_unit_test(test_l7_bounds),
 		cmocka_unit_test(test_l7_services),
 		cmocka_unit_test(test_l7_many_patterns),
-		cmocka_unit_test(test_shadow_key),
+		cmocka_unit_test(test_operate_keys),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);
