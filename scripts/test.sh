@@ -40,7 +40,8 @@ MESHGATE_BIN=$PWD/build-asan/app/meshgate run_pytest py-asan \
 	tests/py/test_replay.py tests/py/test_mesh_replay.py \
 	tests/py/test_l7_replay.py tests/py/test_metrics.py \
 	tests/py/test_enforcement.py tests/py/test_overload.py \
-	tests/py/test_shadow.py tests/py/test_recorder.py
+	tests/py/test_shadow.py tests/py/test_recorder.py \
+	tests/py/test_denylog.py
 
 /usr/bin/python3 - "$out"/*.xml <<'PY'
 import os

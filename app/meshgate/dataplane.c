@@ -583,6 +583,12 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 	if (strcmp(run->recorder.dir, file->recorder.dir) != 0)
 		pending(&n, path, "recorder.dir", run->recorder.dir,
 			file->recorder.dir);
+	if (run->deny_log.enabled != file->deny_log.enabled ||
+	    run->deny_log.syslog != file->deny_log.syslog ||
+	    strcmp(run->deny_log.file, file->deny_log.file) != 0 ||
+	    run->deny_log.rate != file->deny_log.rate ||
+	    run->deny_log.burst != file->deny_log.burst)
+		differ(&n, path, "deny_log settings");
 	return n;
 }
 

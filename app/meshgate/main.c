@@ -23,6 +23,7 @@
 
 #include "meshgate.h"
 #include "prometheus.h"
+#include "denylog.h"
 #include "recorder.h"
 #include "shadow.h"
 #include "startup.h"
@@ -588,8 +589,15 @@ control_tick(void *arg, unsigned int qsbr_id)
 	if (now < gw->next_tick_tsc)
 		return;
 	gw->next_tick_tsc = now + rte_get_timer_hz() * TICK_US / 1000000;
-	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED))
+	if (__atomic_exchange_n(&reload_requested, false, __ATOMIC_RELAXED)) {
 		reload(gw, qsbr_id);
+		mg_denylog_reopen(gw->dp.denylog);
+	}
+	/* the thread that reloads: the ruleset stays valid meanwhile */
+	if (gw->dp.denylog != NULL)
+		mg_denylog_flush(gw->dp.denylog,
+				 __atomic_load_n(&gw->dp.ruleset,
+						 __ATOMIC_ACQUIRE));
 	if (mg_recorder_pending())
 		dump_recorder(gw);
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
@@ -932,6 +940,12 @@ main(int argc, char **argv)
 	if (mg_dataplane_init(&gw.dp, gw.conf, gw.ports, gw.n_workers,
 			      gw.pool) < 0)
 		goto out_ports;
+	if (gw.conf->deny_log.enabled) {
+		gw.dp.denylog =
+			mg_denylog_create(&gw.conf->deny_log, gw.n_workers);
+		if (gw.dp.denylog == NULL)
+			goto out_workers;
+	}
 	if (start_shadow(&gw, &o) < 0 || create_workers(&gw) < 0)
 		goto out_workers;
 	mg_mem_describe(&mem, parts, sizeof(parts));
@@ -951,6 +965,12 @@ main(int argc, char **argv)
 
 out_workers:
 	free_workers(&gw);
+	if (gw.dp.denylog != NULL) {
+		/* what the workers logged last */
+		mg_denylog_flush(gw.dp.denylog, gw.dp.ruleset);
+		mg_denylog_free(gw.dp.denylog);
+		gw.dp.denylog = NULL;
+	}
 	if (status == EXIT_SUCCESS && o.shadow_report != NULL &&
 	    mg_shadow_report(gw.dp.shadow, o.shadow_report) < 0)
 		status = EXIT_FAILURE;

@@ -98,6 +98,8 @@ bool mg_port_link_up(const struct mg_port *port);
 struct mg_backend_label;
 struct mg_limit_label;
 struct mg_shadow;
+struct mg_denylog;
+struct mg_denylog_worker;
 
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
@@ -135,6 +137,7 @@ struct mg_dataplane {
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
 	/** Shadow evaluation of a candidate config (shadow.h), or NULL */
 	struct mg_shadow *shadow;
+	struct mg_denylog *denylog; /**< deny_log (denylog.h), or NULL */
 };
 
 /** Limits that may keep per-source buckets, for a gateway started with
@@ -220,6 +223,7 @@ struct mg_worker {
 	 * what the drop about to be recorded was about */
 	struct mg_recorder *recorder;
 	struct mg_recorder_ctx rec_ctx;
+	struct mg_denylog_worker *denylog; /**< its deny log, or NULL */
 } __rte_cache_aligned;
 
 /**

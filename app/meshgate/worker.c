@@ -17,6 +17,7 @@
 #include <rte_tcp.h>
 
 #include "meshgate.h"
+#include "denylog.h"
 #include "shadow.h"
 #include "mg_pkt.h"
 
@@ -121,6 +122,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->quit = quit;
 	w->dp = dp;
 	w->shadow = dp->shadow;
+	w->denylog = mg_denylog_worker(dp->denylog, rank);
 	w->cursor.first = rank;
 	w->cursor.next = rank;
 	w->cursor.stride = n_workers;
@@ -596,6 +598,10 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	mg_counter_add(&w->stats->drops[why], 1);
 	if (unlikely(w->recorder != NULL))
 		mg_recorder_add(w->recorder, m, (uint8_t)why, rc, w->now);
+	/* a verdict on a request, not a segment dropped to be resent */
+	if (unlikely(w->denylog != NULL) && act == MG_L7_RESET)
+		mg_denylog_add(w->denylog, &f->key[MG_FLOW_DIR_FWD],
+			       (uint8_t)why, rc, w->now);
 	if (act != MG_L7_RESET) {
 		rte_pktmbuf_free(m);
 		return;
@@ -631,9 +637,10 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		.stats = w->stats,
 		.worker = w->qsbr_id,
 		/* the recorder names the rule of a denied request */
-		.trace = out != NULL		? &out->trace
-			 : w->recorder != NULL ? &own
-					       : NULL,
+		.trace = out != NULL ? &out->trace
+			 : w->recorder != NULL || w->denylog != NULL
+				 ? &own
+				 : NULL,
 	};
 	const struct mg_l7_trace *t = c.trace;
 	enum mg_drop_reason why = MG_DROP_NONE;
@@ -1096,7 +1103,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		if (unlikely(w->shadow != NULL))
 			mg_shadow_admitted(w, rs, t, &d, &sp, NULL, m, info);
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
-		if (unlikely(w->recorder != NULL))
+		if (unlikely(w->recorder != NULL || w->denylog != NULL)) {
 			w->rec_ctx = (struct mg_recorder_ctx){
 				.valid = 1,
 				.identity = d.identity,
@@ -1104,6 +1111,11 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 				.gen = (uint16_t)mg_ruleset_generation(rs),
 				.rule = d.rule,
 			};
+			if (w->denylog != NULL)
+				mg_denylog_add(w->denylog, t,
+					       MG_DROP_POLICY_DENY, &w->rec_ctx,
+					       w->now);
+		}
 		drop(w, m, MG_DROP_POLICY_DENY);
 		return;
 	}

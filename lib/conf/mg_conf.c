@@ -2961,6 +2961,41 @@ load_recorder(struct loader *ld, const config_setting_t *root,
 		relative_path(conf->path, dir, r->dir, sizeof(r->dir));
 }
 
+/* "deny_log": a JSON line per denied connection or request, to a file
+ * or to syslog, at most `rate` a second. */
+static void
+load_deny_log(struct loader *ld, const config_setting_t *root,
+	      struct mg_conf *conf)
+{
+	static const char *const keys[] = { "file", "syslog", "rate", "burst",
+					    NULL };
+	struct mg_deny_log_conf *d = &conf->deny_log;
+	config_setting_t *g, *file, *sys;
+	char path[PATH_MAX];
+
+	d->rate = 100;
+	g = member(ld, root, "deny_log", CONFIG_TYPE_GROUP, 0);
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'deny_log'");
+	file = member(ld, g, "file", CONFIG_TYPE_STRING, 0);
+	sys = member(ld, g, "syslog", CONFIG_TYPE_BOOL, 0);
+	d->syslog = sys != NULL && config_setting_get_bool(sys);
+	if (file != NULL && d->syslog)
+		err_at(ld, file,
+		       "'deny_log' has 'file' and 'syslog = true': choose one");
+	else if (file == NULL && !d->syslog &&
+		 config_setting_get_member(g, "file") == NULL &&
+		 (sys != NULL || config_setting_get_member(g, "syslog") == NULL))
+		err_at(ld, g, "'deny_log' needs 'file' or 'syslog = true'");
+	if (file != NULL && copy_string(ld, file, "file", path, sizeof(path)))
+		relative_path(conf->path, path, d->file, sizeof(d->file));
+	get_uint(ld, g, "rate", 1, 1000000, &d->rate);
+	d->burst = d->rate;
+	get_uint(ld, g, "burst", 1, 10000000, &d->burst);
+	d->enabled = d->syslog || d->file[0] != '\0';
+}
+
 /* The management address is served by the kernel; one of the gateway's
  * data-plane addresses (owned by DPDK) would never see a scrape. */
 static bool
@@ -3038,7 +3073,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 					    "l7",	  "fragments",
 					    "limits",	  "limit_sources",
 					    "shadow",	  "recorder",
-					    NULL };
+					    "deny_log",	  NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX];
 	config_setting_t *root;
@@ -3088,6 +3123,7 @@ mg_conf_load(const char *path, const char *drivers_dir,
 	load_telemetry(&ld, root, conf);
 	load_shadow(&ld, root, conf);
 	load_recorder(&ld, root, conf);
+	load_deny_log(&ld, root, conf);
 	config_destroy(&cfg);
 
 	if (errs->n > 0) {

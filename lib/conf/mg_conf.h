@@ -385,6 +385,15 @@ struct mg_recorder_conf {
 	char dir[PATH_MAX]; /**< where dumps are written */
 };
 
+/** One JSON line per denied connection or request ("deny_log"). */
+struct mg_deny_log_conf {
+	bool enabled;
+	bool syslog;	     /**< to syslog (LOG_AUTHPRIV) instead of a file */
+	char file[PATH_MAX]; /**< appended to; reopened on SIGHUP */
+	uint32_t rate;	     /**< lines per second, the whole gateway */
+	uint32_t burst;	     /**< lines at once */
+};
+
 /** An explicit worker: this lcore polls queue @p queue of every port. */
 struct mg_lcore_conf {
 	unsigned int lcore;
@@ -433,6 +442,7 @@ struct mg_conf {
 	char shadow[PATH_MAX];
 	int shadow_line;
 	struct mg_recorder_conf recorder;
+	struct mg_deny_log_conf deny_log;
 	/** "FILE:LINE: warning: ..." about a valid config that will not
 	 * work as written: backends no port can reach (no_route). */
 	struct mg_conf_errors warnings;

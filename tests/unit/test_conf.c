@@ -632,6 +632,10 @@ test_mesh_example(void **state)
 	assert_string_equal(c->shadow, "configs/mesh-example-candidate.conf");
 	assert_int_equal(c->recorder.packets, 256);
 	assert_string_equal(c->recorder.dir, "/var/tmp");
+	assert_true(c->deny_log.enabled);
+	assert_string_equal(c->deny_log.file, "/var/log/meshgate/deny.log");
+	assert_int_equal(c->deny_log.rate, 100);
+	assert_int_equal(c->deny_log.burst, 200);
 	mg_conf_free(c);
 
 	/* the candidate it names loads, and has no shadow of its own */
@@ -2223,7 +2227,7 @@ test_l7_many_patterns(void **state)
 	mg_conf_free(c);
 }
 
-/* shadow and recorder: defaults, paths relative to the file's folder
+/* shadow, recorder and deny_log: defaults, paths relative to the file's folder
  * or absolute, and each error at its line. */
 static void
 test_operate_keys(void **state)
@@ -2270,6 +2274,40 @@ test_operate_keys(void **state)
 	expect_error(P1 "recorder = {\nsize = 1; };\n", 3,
 		     "unknown key 'size' in 'recorder'");
 	expect_error(P1 "recorder = 5;\n", 2, "'recorder' must be a group");
+
+	/* deny_log: off by default; a file or syslog, rate and burst */
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_false(c->deny_log.enabled);
+	mg_conf_free(c);
+	c = load_text(P1 "deny_log = { file = \"/tmp/deny.log\"; rate = 5; };\n");
+	assert_non_null(c);
+	assert_true(c->deny_log.enabled);
+	assert_false(c->deny_log.syslog);
+	assert_string_equal(c->deny_log.file, "/tmp/deny.log");
+	assert_int_equal(c->deny_log.rate, 5);
+	assert_int_equal(c->deny_log.burst, 5);
+	mg_conf_free(c);
+	c = load_text(P1 "deny_log = { syslog = true; burst = 7; };\n");
+	assert_non_null(c);
+	assert_true(c->deny_log.enabled && c->deny_log.syslog);
+	assert_int_equal(c->deny_log.rate, 100);
+	assert_int_equal(c->deny_log.burst, 7);
+	mg_conf_free(c);
+	expect_error(P1 "deny_log = {\nrate = 5; };\n", 2,
+		     "'deny_log' needs 'file' or 'syslog = true'");
+	expect_error(P1 "deny_log = { syslog = false; };\n", 2,
+		     "'deny_log' needs 'file' or 'syslog = true'");
+	expect_error(P1 "deny_log = { syslog = true;\nfile = \"x\"; };\n", 3,
+		     "'deny_log' has 'file' and 'syslog = true': choose one");
+	expect_error(P1 "deny_log = { syslog = true;\nrate = 0; };\n", 3,
+		     "'rate' is 0; it must be between 1 and 1000000");
+	expect_error(P1 "deny_log = { syslog = true;\nburst = 0; };\n", 3,
+		     "'burst' is 0; it must be between 1 and 10000000");
+	expect_error(P1 "deny_log = { syslog = \"yes\"; };\n", 2,
+		     "'syslog' must be true or false");
+	expect_error(P1 "deny_log = { syslog = true;\nfacility = 1; };\n", 3,
+		     "unknown key 'facility' in 'deny_log'");
 
 	expect_error(P1 "shadow = 5;\n", 2,
 		     "'shadow' must be a string, not an integer");
