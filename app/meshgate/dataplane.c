@@ -402,6 +402,15 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
+	dp->n_label_sets = conf->telemetry.max_label_sets;
+	dp->conn_errors = rte_zmalloc_socket(
+		"mg_conn_errors",
+		(size_t)n_workers * dp->n_label_sets * sizeof(uint64_t),
+		RTE_CACHE_LINE_SIZE, fp.socket);
+	if (dp->conn_errors == NULL) {
+		MG_LOG(ERR, "cannot allocate connect failure counters");
+		goto fail;
+	}
 	dp->ruleset = build_ruleset(conf, dp);
 	if (dp->ruleset == NULL)
 		goto fail;
@@ -434,6 +443,7 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	mg_neigh_free(dp->neigh);
 	mg_flow_table_free(dp->flows);
 	mg_limit_table_free(dp->limits);
+	rte_free(dp->conn_errors);
 	rte_free(dp->qsv);
 	rte_mempool_free(dp->indirect_pool);
 	memset(dp, 0, sizeof(*dp));

@@ -25,6 +25,7 @@
 #include "prometheus.h"
 #include "denylog.h"
 #include "recorder.h"
+#include "rollback.h"
 #include "shadow.h"
 #include "startup.h"
 #include "mg_conf.h"
@@ -83,6 +84,11 @@ struct gateway {
 	 * plane is freed */
 	char *overload_json;
 	const char *shadow_cli; /* --shadow: wins over the config's */
+	/* the config in force (conf until the first reload), which a
+	 * canary rollback edits and publishes again */
+	struct mg_conf *live;
+	struct mg_rollback *rollback;
+	uint64_t next_rollback_tsc;
 };
 
 static bool quit;
@@ -532,17 +538,27 @@ reload(struct gateway *gw, unsigned int qsbr_id)
 	} else {
 		n = mg_conf_restart_changes(gw->conf, conf);
 		n += reload_shadow(gw, conf, qsbr_id);
+		/* a reload restores every rolled-back weight */
+		if (gw->rollback != NULL &&
+		    mg_rollback_reset(gw->rollback, conf) != 0)
+			MG_LOG(ERR, "canary rollback: out of memory; no "
+				    "version is tracked");
+		if (gw->live != gw->conf)
+			mg_conf_free(gw->live);
+		gw->live = conf;
+		conf = NULL;
 		h->restart_pending = n > 0;
 		h->reloads_success++;
 		h->last_success_s = wall_clock();
 		if (n == 0)
-			MG_LOG(INFO, "%s: new ruleset in force", conf->path);
+			MG_LOG(INFO, "%s: new ruleset in force",
+			       gw->live->path);
 		else
 			MG_LOG(INFO,
 			       "%s: new ruleset in force; %u setting(s) wait "
 			       "for a restart (meshgate_config_restart_pending "
 			       "1)",
-			       conf->path, n);
+			       gw->live->path, n);
 	}
 	mg_conf_free(conf);
 	mg_telemetry_set_config(h);
@@ -600,6 +616,19 @@ control_tick(void *arg, unsigned int qsbr_id)
 						 __ATOMIC_ACQUIRE));
 	if (mg_recorder_pending())
 		dump_recorder(gw);
+	if (gw->rollback != NULL && now >= gw->next_rollback_tsc) {
+		gw->next_rollback_tsc = now + rte_get_timer_hz();
+		if (mg_rollback_tick(gw->rollback,
+				     __atomic_load_n(&gw->dp.ruleset,
+						     __ATOMIC_ACQUIRE))) {
+			/* the weights of the config in force, with the
+			 * canary's 0: new connections only */
+			mg_rollback_apply(gw->rollback, gw->live);
+			if (mg_dataplane_reload(&gw->dp, gw->live, qsbr_id) != 0)
+				MG_LOG(ERR, "canary rollback: cannot publish "
+					    "the ruleset; the weights stay");
+		}
+	}
 	mg_health_log_changes(gw->dp.health, rte_rdtsc());
 	mg_neigh_log_conflicts(gw->dp.neigh, rte_rdtsc());
 	if (++gw->ticks % REBALANCE_TICKS == 0)
@@ -946,6 +975,11 @@ main(int argc, char **argv)
 		if (gw.dp.denylog == NULL)
 			goto out_workers;
 	}
+	gw.live = gw.conf;
+	gw.rollback = mg_rollback_create(gw.dp.conn_errors, gw.n_workers,
+					 gw.dp.n_label_sets);
+	if (gw.rollback == NULL || mg_rollback_reset(gw.rollback, gw.conf) < 0)
+		goto out_workers;
 	if (start_shadow(&gw, &o) < 0 || create_workers(&gw) < 0)
 		goto out_workers;
 	mg_mem_describe(&mem, parts, sizeof(parts));
@@ -976,6 +1010,8 @@ out_workers:
 		status = EXIT_FAILURE;
 	mg_shadow_free(gw.dp.shadow);
 	gw.dp.shadow = NULL;
+	mg_rollback_free(gw.rollback);
+	gw.rollback = NULL;
 	mg_dataplane_fini(&gw.dp);
 out_ports:
 	mg_telemetry_set_ports_fn(NULL, NULL);
@@ -996,6 +1032,8 @@ out_eal:
 out_conf:
 	mg_dev_unlock(&locks);
 	free(eal_argv);
+	if (gw.live != gw.conf)
+		mg_conf_free(gw.live);
 	mg_conf_free(gw.conf);
 	free(gw.overload_json);
 	return status;

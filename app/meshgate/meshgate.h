@@ -138,6 +138,12 @@ struct mg_dataplane {
 	/** Shadow evaluation of a candidate config (shadow.h), or NULL */
 	struct mg_shadow *shadow;
 	struct mg_denylog *denylog; /**< deny_log (denylog.h), or NULL */
+	/** Connect failures (a backend's RST before the connection is
+	 * established, no SYN-ACK in time) by worker and label-set slot:
+	 * [n_workers][n_label_sets], each row written by its worker, read
+	 * by the canary rollback */
+	uint64_t *conn_errors;
+	uint32_t n_label_sets;
 };
 
 /** Limits that may keep per-source buckets, for a gateway started with
@@ -224,6 +230,7 @@ struct mg_worker {
 	struct mg_recorder *recorder;
 	struct mg_recorder_ctx rec_ctx;
 	struct mg_denylog_worker *denylog; /**< its deny log, or NULL */
+	uint64_t *conn_errors; /**< its row of dp->conn_errors */
 } __rte_cache_aligned;
 
 /**

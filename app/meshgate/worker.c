@@ -123,6 +123,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->dp = dp;
 	w->shadow = dp->shadow;
 	w->denylog = mg_denylog_worker(dp->denylog, rank);
+	w->conn_errors = dp->conn_errors + (size_t)rank * dp->n_label_sets;
 	w->cursor.first = rank;
 	w->cursor.next = rank;
 	w->cursor.stride = n_workers;
@@ -443,6 +444,18 @@ flow_refresh(const struct mg_ruleset *rs, struct mg_flow *f)
 	__atomic_store_n(&f->generation, gen, __ATOMIC_RELEASE);
 }
 
+/* A connect failure of @p f's label set, for the canary rollback. */
+static inline void
+conn_error(struct mg_worker *w, const struct mg_flow *f)
+{
+	uint64_t *c;
+
+	if (f->labels >= w->dp->n_label_sets)
+		return;
+	c = &w->conn_errors[f->labels];
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
 static void admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		  struct rte_mbuf *m, const struct mg_pkt_info *info);
 
@@ -479,9 +492,11 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		    before == MG_FLOW_SYN_SENT)
 			mg_ruleset_health_report(rs, f->service, f->health,
 						 MG_HEALTH_SYN_ACK, w->now);
-		else if (flags & RTE_TCP_RST_FLAG)
+		else if (flags & RTE_TCP_RST_FLAG) {
 			mg_ruleset_health_report(rs, f->service, f->health,
 						 MG_HEALTH_RST, w->now);
+			conn_error(w, f);
+		}
 		return false;
 	}
 	if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) !=
@@ -493,6 +508,7 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		return false;
 	mg_ruleset_health_report(rs, f->service, f->health, MG_HEALTH_TIMEOUT,
 				 w->now);
+	conn_error(w, f);
 	if (mg_health_up(h, f->health, w->now) ||
 	    mg_flow_remove(w->dp->flows, f) != 0)
 		return false;

@@ -1445,13 +1445,69 @@ load_backends(struct loader *ld, const config_setting_t *s,
 	}
 }
 
+/* A number (integer or not) strictly between @p lo and @p hi. */
+static void
+get_ratio(struct loader *ld, const config_setting_t *group, const char *key,
+	  double lo, double hi, double *out)
+{
+	config_setting_t *s = config_setting_get_member(group, key);
+	double v;
+
+	if (s == NULL)
+		return;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
+	default:
+		err_at(ld, s, "'%s' must be a number, not %s", key,
+		       type_name(config_setting_type(s)));
+		return;
+	}
+	if (!(v > lo && v < hi)) {
+		err_at(ld, s, "'%s' is %g; it must be above %g and below %g",
+		       key, v, lo, hi);
+		return;
+	}
+	*out = v;
+}
+
+/* A version's `rollback` group: every key is needed, so that what
+ * pulls a canary back is written where it is configured. */
+static void
+load_rollback(struct loader *ld, const config_setting_t *s,
+	      struct mg_version_conf *v)
+{
+	static const char *const keys[] = { "max_error_ratio", "min_requests",
+					    "window_s", NULL };
+	config_setting_t *g = member(ld, s, "rollback", CONFIG_TYPE_GROUP, 0);
+	struct mg_rollback_conf *r = &v->rollback;
+	unsigned int i;
+
+	if (g == NULL)
+		return;
+	r->line = (int)config_setting_source_line(g);
+	check_keys(ld, g, keys, "'rollback'");
+	for (i = 0; keys[i] != NULL; i++)
+		if (config_setting_get_member(g, keys[i]) == NULL)
+			err_at(ld, g, "'rollback' of version '%s' needs '%s'",
+			       v->name, keys[i]);
+	get_ratio(ld, g, "max_error_ratio", 0, 1, &r->max_error_ratio);
+	/* fewer outcomes prove nothing at the test's confidence */
+	get_uint(ld, g, "min_requests", 10, 100000000, &r->min_requests);
+	/* a window is at least ten of the control plane's one-second
+	 * samples, at most a day of them */
+	get_uint(ld, g, "window_s", 10, 86400, &r->window_s);
+	r->enabled = true;
+}
+
 static void
 load_version(struct loader *ld, const config_setting_t *s,
 	     const struct mg_service_conf *svc, bool several,
 	     struct mg_version_conf *v)
 {
-	static const char *const keys[] = { "name", "weight", "backends",
-					    "canary", NULL };
+	static const char *const keys[] = { "name",	"weight", "backends",
+					    "canary",	"rollback", NULL };
 	config_setting_t *c;
 
 	if (!is_group(ld, s, "version"))
@@ -1473,6 +1529,34 @@ load_version(struct loader *ld, const config_setting_t *s,
 		       "service has several versions)",
 		       v->name, svc->name);
 	load_backends(ld, s, svc, v);
+	load_rollback(ld, s, v);
+}
+
+/* A version with `rollback` is compared with the service's stable
+ * versions (weight > 0, no rollback of their own): there must be one,
+ * and its weight is where the rolled-back share goes. */
+static void
+check_rollback(struct loader *ld, const config_setting_t *list,
+	       const struct mg_service_conf *svc)
+{
+	unsigned int i, stable = 0;
+
+	for (i = 0; i < svc->n_versions; i++)
+		stable += !svc->versions[i].rollback.enabled &&
+			  svc->versions[i].weight > 0;
+	for (i = 0; i < svc->n_versions && stable == 0; i++)
+		if (svc->versions[i].rollback.enabled) {
+			err_at(ld,
+			       config_setting_get_member(
+				       config_setting_get_elem(list, i),
+				       "rollback"),
+			       "version '%s' of service '%s' has 'rollback' "
+			       "but the service has no stable version (one "
+			       "with weight above 0 and no 'rollback') to "
+			       "compare it with and to take its share",
+			       svc->versions[i].name, svc->name);
+			return;
+		}
 }
 
 static void
@@ -1517,6 +1601,7 @@ load_versions(struct loader *ld, const config_setting_t *s,
 			}
 	}
 	svc->n_versions = n;
+	check_rollback(ld, list, svc);
 	if (total > MG_CONF_MAX_WEIGHT_TOTAL)
 		err_at(ld, list,
 		       "weights of service '%s' add up to %llu; at most %d",

@@ -90,6 +90,20 @@ struct mg_backend_conf {
 	uint16_t port; /**< host order; 0 keeps the port the caller used */
 };
 
+/**
+ * Automatic rollback of a version ("rollback"): when its error ratio
+ * over the last window_s seconds exceeds the stable versions' by more
+ * than max_error_ratio, with statistical confidence, its weight drops
+ * to 0 on the box until the next reload.
+ */
+struct mg_rollback_conf {
+	bool enabled;		/**< the version has a rollback group */
+	double max_error_ratio; /**< tolerated excess, (0, 1) */
+	uint32_t min_requests;	/**< outcomes in the window before any test */
+	uint32_t window_s;	/**< sliding window, seconds */
+	int line;
+};
+
 /** One version of a service and its share of new connections. */
 struct mg_version_conf {
 	char name[MG_CONF_NAME_LEN];
@@ -99,6 +113,7 @@ struct mg_version_conf {
 	bool canary;
 	unsigned int n_backends;
 	struct mg_backend_conf backends[MG_CONF_MAX_BACKENDS];
+	struct mg_rollback_conf rollback;
 	int line;
 };
 

@@ -1981,3 +1981,27 @@ mg_ruleset_rule_name_of_slot(const struct mg_ruleset *rs, uint32_t slot)
 			return rs->rule_names[i];
 	return rs->rule_slot[rs->n_rules] == slot ? "default-deny" : "unknown";
 }
+
+unsigned int
+mg_ruleset_version_labels(const struct mg_ruleset *rs, uint16_t service,
+			  uint8_t version, uint32_t *slots, unsigned int max)
+{
+	const struct rs_service *svc;
+	unsigned int i, k, n = 0;
+	uint32_t slot;
+
+	if (service >= rs->n_services ||
+	    version >= rs->services[service].n_versions)
+		return 0;
+	svc = &rs->services[service];
+	for (i = 0; i <= rs->n_identities && n < max; i++) {
+		slot = rs->label_slot[i * rs->n_all_versions +
+				      svc->first_version + version];
+		/* 0: a pair the policy denies, or the shared overflow */
+		for (k = 0; slot != 0 && k < n && slots[k] != slot; k++)
+			;
+		if (slot != 0 && k == n)
+			slots[n++] = slot;
+	}
+	return n;
+}

@@ -376,6 +376,20 @@ bool mg_ruleset_local_addr(const struct mg_ruleset *rs, unsigned int port,
 bool mg_ruleset_static_neigh(const struct mg_ruleset *rs,
 			     const struct mg_addr *addr, uint8_t mac[6]);
 
+/**
+ * The telemetry label sets (mg_telemetry_labelset()) of every caller of
+ * a version: its traffic summed is the version's (canary rollback).
+ * The shared overflow slot 0 is left out.
+ *
+ * @return How many were written to @p slots (at most @p max); 0 for an
+ *         unknown service or version.
+ *
+ * Thread safety: lock-free.
+ */
+unsigned int mg_ruleset_version_labels(const struct mg_ruleset *rs,
+				       uint16_t service, uint8_t version,
+				       uint32_t *slots, unsigned int max);
+
 /** Sizes, for telemetry and names of ids in decisions. */
 unsigned int mg_ruleset_n_services(const struct mg_ruleset *rs);
 unsigned int mg_ruleset_n_identities(const struct mg_ruleset *rs);

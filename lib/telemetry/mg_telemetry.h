@@ -645,6 +645,20 @@ typedef int (*mg_telemetry_shadow_fn)(void *arg, mg_telemetry_shadow_emit emit,
  */
 void mg_telemetry_set_shadow_fn(mg_telemetry_shadow_fn fn, void *arg);
 
+typedef int (*mg_telemetry_canary_emit)(void *ctx, const char *service,
+					const char *version, bool rolled_back);
+typedef int (*mg_telemetry_canary_fn)(void *arg, mg_telemetry_canary_emit emit,
+				      void *ctx);
+
+/**
+ * Register the source of meshgate_canary_rolled_back (one gauge per
+ * version with automatic rollback); NULL unregisters (and waits for a
+ * render in progress).
+ *
+ * Thread safety: control plane.
+ */
+void mg_telemetry_set_canary_fn(mg_telemetry_canary_fn fn, void *arg);
+
 /** Passive health of one backend, for meshgate_backend_up. */
 struct mg_telemetry_backend {
 	const char *service;

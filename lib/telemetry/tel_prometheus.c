@@ -488,6 +488,34 @@ render_shadow(FILE *f)
 	tel_shadow(emit_shadow, &ctx);
 }
 
+static int
+emit_canary(void *arg, const char *service, const char *version,
+	    bool rolled_back)
+{
+	struct shadow_ctx *ctx = arg;
+	struct labels l = { { "destination_service", "destination_version" },
+			    { service, version },
+			    2 };
+
+	if (!ctx->started) {
+		family(ctx->f, "canary_rolled_back", "gauge",
+		       "1 once a version with automatic rollback has been "
+		       "rolled back (weight 0 until a reload).");
+		ctx->started = true;
+	}
+	sample_u64(ctx->f, "canary_rolled_back", &l, NULL, NULL,
+		   rolled_back ? 1 : 0);
+	return 0;
+}
+
+static void
+render_canary(FILE *f)
+{
+	struct shadow_ctx ctx = { f, false };
+
+	tel_canary(emit_canary, &ctx);
+}
+
 struct backend_ctx {
 	FILE *f;
 	bool ejections; /* which family is being written */
@@ -748,6 +776,7 @@ tel_prometheus_render(FILE *f)
 	render_backends(f);
 	render_limits(f);
 	render_shadow(f);
+	render_canary(f);
 	render_ports(f);
 	render_lcores(f, hz);
 	render_config(f);

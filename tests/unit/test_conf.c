@@ -630,6 +630,10 @@ test_mesh_example(void **state)
 	assert_int_equal(c->neighbours[1].mac[5], 0x01);
 	assert_int_equal(c->neighbours[2].addr.family, 6);
 	assert_string_equal(c->shadow, "configs/mesh-example-candidate.conf");
+	assert_true(s->versions[1].rollback.enabled);
+	assert_int_equal(s->versions[1].rollback.min_requests, 200);
+	assert_int_equal(s->versions[1].rollback.window_s, 60);
+	assert_false(s->versions[0].rollback.enabled);
 	assert_int_equal(c->recorder.packets, 256);
 	assert_string_equal(c->recorder.dir, "/var/tmp");
 	assert_true(c->deny_log.enabled);
@@ -2227,6 +2231,89 @@ test_l7_many_patterns(void **state)
 	mg_conf_free(c);
 }
 
+/* Lines 2-5: a service whose v2 (line 4) may carry a rollback group. */
+#define ROLLBACK_HEAD                                                          \
+	P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "              \
+	   "addresses = [\"198.19.0.1\"]; ports = [80];\n"                       \
+	   "versions = ( { name = \"v1\"; weight = 90; "                         \
+	   "backends = [\"198.19.1.1\"]; },\n"                                   \
+	   "{ name = \"v2\"; weight = 10; backends = [\"198.19.1.2\"];\n"
+
+/*
+ * A version's rollback group: every key required, each in range, and
+ * only in a service with a stable version to compare with; absent, the
+ * version has none.
+ */
+static void
+test_rollback(void **state)
+{
+	const struct mg_rollback_conf *r;
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(ROLLBACK_HEAD
+		      "rollback = { max_error_ratio = 0.05; min_requests = "
+		      "200; window_s = 60; }; } ); } );\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_false(c->services[0].versions[0].rollback.enabled);
+	r = &c->services[0].versions[1].rollback;
+	assert_true(r->enabled);
+	assert_true(r->max_error_ratio > 0.0499 && r->max_error_ratio < 0.0501);
+	assert_int_equal(r->min_requests, 200);
+	assert_int_equal(r->window_s, 60);
+	assert_int_equal(r->line, 5);
+	mg_conf_free(c);
+	/* an integer ratio is a number too (but 1 is out of range) */
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 1; min_requests = 200;\n"
+		     "window_s = 60; }; } ); } );\n",
+		     5, "'max_error_ratio' is 1; it must be above 0 and below 1");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.0; min_requests = 200;\n"
+		     "window_s = 60; }; } ); } );\n",
+		     5, "'max_error_ratio' is 0; it must be above 0");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = \"5%\"; min_requests = "
+		     "200;\nwindow_s = 60; }; } ); } );\n",
+		     5, "'max_error_ratio' must be a number, not a string");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.1;\nmin_requests = 9; "
+		     "window_s = 60; }; } ); } );\n",
+		     6, "'min_requests' is 9; it must be between 10 and");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.1; min_requests = 10;\n"
+		     "window_s = 86401; }; } ); } );\n",
+		     6, "'window_s' is 86401; it must be between 10 and 86400");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.1; min_requests = 10; "
+		     "window_s = 60;\nwindow = 5; }; } ); } );\n",
+		     6, "unknown key 'window' in 'rollback'");
+	expect_error(ROLLBACK_HEAD "rollback = { max_error_ratio = 0.1;\n"
+				   "window_s = 60; }; } ); } );\n",
+		     5, "'rollback' of version 'v2' needs 'min_requests'");
+	expect_error(ROLLBACK_HEAD "rollback = true; } ); } );\n", 5,
+		     "'rollback' must be a group { }");
+	/* nothing stable to compare with: v1 has weight 0, or a rollback */
+	expect_error(P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\"]; ports = [80];\n"
+			"versions = ( { name = \"v1\"; weight = 0; "
+			"backends = [\"198.19.1.1\"]; },\n"
+			"{ name = \"v2\"; weight = 10; backends = "
+			"[\"198.19.1.2\"];\nrollback = { max_error_ratio = "
+			"0.1; min_requests = 10; window_s = 60; }; } ); } );\n",
+		     5,
+		     "version 'v2' of service 'shop' has 'rollback' but the "
+		     "service has no stable version");
+	expect_error(P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\"]; ports = [80];\n"
+			"versions = ( { name = \"v1\"; backends = "
+			"[\"198.19.1.1\"];\nrollback = { max_error_ratio = "
+			"0.1; min_requests = 10; window_s = 60; }; } ); } );\n",
+		     4, "has no stable version");
+}
+
 /* shadow, recorder and deny_log: defaults, paths relative to the file's folder
  * or absolute, and each error at its line. */
 static void
@@ -2371,6 +2458,7 @@ main(void)
 		cmocka_unit_test(test_l7_bounds),
 		cmocka_unit_test(test_l7_services),
 		cmocka_unit_test(test_l7_many_patterns),
+		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_operate_keys),
 	};
 
