@@ -152,9 +152,12 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 				 FRAG_ENTRY_BYTES +
 			 RTE_CACHE_LINE_SIZE));
 	mg_mem_telemetry_slots(conf, &dests, &rules);
+	/* and each worker's connect failures per label set (rollback) */
 	add(e, "telemetry",
-	    n_workers * mg_telemetry_lcore_bytes_for(
-				conf->telemetry.max_label_sets, dests, rules));
+	    n_workers * (mg_telemetry_lcore_bytes_for(
+				 conf->telemetry.max_label_sets, dests, rules) +
+			 (size_t)conf->telemetry.max_label_sets *
+				 sizeof(uint64_t)));
 	for (i = 0; i < conf->n_ports; i++)
 		rings += ((size_t)conf->ports[i].profile.rx_desc +
 			  conf->ports[i].profile.tx_desc) *
