@@ -1,16 +1,50 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Sets up a fresh Debian 12 machine and runs meshgate on its bundled
-# default config (app/meshgate/meshgate.conf), replaying a capture of
-# callers talking to its services (allowed, denied, dry-run, ARP, echo)
-# through net_pcap, then prints what the gateway did.
+# Sets up a fresh Debian 12 machine and shows meshgate at work.
+#   scripts/demo.sh           live: meshgate on net_af_packet in network
+#                             namespaces between two callers and two
+#                             versions of a service (real HTTP servers),
+#                             ~10 s of curl, then the canary split, the
+#                             denials and p50/p99 latency from /metrics
+#                             (scripts/demo_live.py; needs root)
+#   scripts/demo.sh --replay  a capture of callers talking to the bundled
+#                             config's services (allowed, denied,
+#                             dry-run, ARP, echo) through net_pcap
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+"") mode=live ;;
+--replay) mode=replay ;;
+*) echo "usage: $0 [--replay]" >&2; exit 2 ;;
+esac
 
 scripts/build.sh release
 eal_mem=$(scripts/hugepages.sh)
 demo=build/demo
 mkdir -p "$demo"
+
+# The gateway unlinks its hugepage files as it maps them: none may stay
+# behind, pinning pages, in any hugetlbfs mount.
+hugepage_files() {
+	local left=0 n
+	while read -r _ dir type _; do
+		[ "$type" = hugetlbfs ] || continue
+		n=$(find "$dir" -maxdepth 1 -name "$1map_*" | wc -l)
+		left=$((left + n))
+	done </proc/mounts
+	echo "$left"
+}
+
+if [ "$mode" = live ]; then
+	# shellcheck disable=SC2086 # eal_mem is a list of options
+	timeout 120 /usr/bin/python3 scripts/demo_live.py build/app/meshgate \
+		"$demo/live" $eal_mem
+	left=$(hugepage_files meshgate-demo-live)
+	echo "  hugepage files left behind: $left"
+	[ "$left" -eq 0 ]
+	exit
+fi
 /usr/bin/python3 scripts/gen_mesh_pcaps.py "$demo" >/dev/null
 
 echo "meshgate: replaying $demo/main.pcap (EAL memory: $eal_mem)"
@@ -21,14 +55,7 @@ timeout 60 build/app/meshgate $eal_mem --no-pci -l 0,1 \
 	-- -f app/meshgate/meshgate.conf --exit-on-idle 200 \
 	--stats-json "$demo/stats.json"
 
-# The gateway unlinks its hugepage files as it maps them: none may stay
-# behind, pinning pages, in any hugetlbfs mount.
-left=0
-while read -r _ dir type _; do
-	[ "$type" = hugetlbfs ] || continue
-	n=$(find "$dir" -maxdepth 1 -name 'meshgate-demomap_*' | wc -l)
-	left=$((left + n))
-done </proc/mounts
+left=$(hugepage_files meshgate-demo)
 if [ "$left" -ne 0 ]; then
 	echo "meshgate: $left hugepage files left behind" >&2
 	exit 1

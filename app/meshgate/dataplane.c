@@ -439,6 +439,15 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       rte_strerror(rte_errno));
 		goto fail;
 	}
+	dp->n_label_sets = conf->telemetry.max_label_sets;
+	dp->conn_errors = rte_zmalloc_socket(
+		"mg_conn_errors",
+		(size_t)n_workers * dp->n_label_sets * sizeof(uint64_t),
+		RTE_CACHE_LINE_SIZE, fp.socket);
+	if (dp->conn_errors == NULL) {
+		MG_LOG(ERR, "cannot allocate connect failure counters");
+		goto fail;
+	}
 	dp->esp = mg_esp_create(&(const struct mg_esp_params){
 		.n_workers = n_workers,
 		.socket = fp.socket,
@@ -489,6 +498,7 @@ mg_dataplane_fini(struct mg_dataplane *dp)
 	mg_neigh_free(dp->neigh);
 	mg_flow_table_free(dp->flows);
 	mg_limit_table_free(dp->limits);
+	rte_free(dp->conn_errors);
 	rte_free(dp->qsv);
 	rte_mempool_free(dp->indirect_pool);
 	memset(dp, 0, sizeof(*dp));
@@ -641,6 +651,17 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 		  file->idle.max_sleep_us);
 	pending_u(&n, path, "hash_seed", run->hash_seed, file->hash_seed);
 	pending_u(&n, path, "memory_mb", run->memory_mb, file->memory_mb);
+	pending_u(&n, path, "recorder.packets", run->recorder.packets,
+		  file->recorder.packets);
+	if (strcmp(run->recorder.dir, file->recorder.dir) != 0)
+		pending(&n, path, "recorder.dir", run->recorder.dir,
+			file->recorder.dir);
+	if (run->deny_log.enabled != file->deny_log.enabled ||
+	    run->deny_log.syslog != file->deny_log.syslog ||
+	    strcmp(run->deny_log.file, file->deny_log.file) != 0 ||
+	    run->deny_log.rate != file->deny_log.rate ||
+	    run->deny_log.burst != file->deny_log.burst)
+		differ(&n, path, "deny_log settings");
 	return n;
 }
 

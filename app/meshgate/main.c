@@ -27,6 +27,10 @@
 
 #include "meshgate.h"
 #include "prometheus.h"
+#include "denylog.h"
+#include "recorder.h"
+#include "rollback.h"
+#include "shadow.h"
 #include "startup.h"
 #include "mg_conf.h"
 #include "mg_pkt.h"
@@ -50,6 +54,8 @@
 struct options {
 	const char *conf_path;
 	const char *stats_json;
+	const char *shadow;	   /* --shadow: candidate config */
+	const char *shadow_report; /* --shadow-report: JSON at exit */
 	bool check_config;
 	uint64_t exit_on_idle_ms; /* 0: run until signalled */
 };
@@ -91,6 +97,12 @@ struct gateway {
 	pthread_t reloader;
 	bool reloading;	  /* control tick only */
 	bool reload_done; /* set by the reload thread */
+	const char *shadow_cli; /* --shadow: wins over the config's */
+	/* the config in force (conf until the first reload), which a
+	 * canary rollback edits and publishes again */
+	struct mg_conf *live;
+	struct mg_rollback *rollback;
+	uint64_t next_rollback_tsc;
 };
 
 static bool quit;
@@ -103,6 +115,8 @@ on_signal(int sig)
 		mg_idle_test_stall_arm();
 	else if (sig == SIGHUP)
 		__atomic_store_n(&reload_requested, true, __ATOMIC_RELAXED);
+	else if (sig == SIGUSR2)
+		mg_recorder_request();
 	else
 		__atomic_store_n(&quit, true, __ATOMIC_RELAXED);
 }
@@ -118,6 +132,14 @@ usage(FILE *out, const char *prog)
 		"      --exit-on-idle MS   stop after MS ms without a packet\n"
 		"      --stats-json FILE   write final counters as JSON at "
 		"exit\n"
+		"      --shadow FILE       evaluate candidate config FILE "
+		"beside -f, never\n"
+		"                          enforced (overrides the config's "
+		"'shadow')\n"
+		"      --shadow-report FILE  write every connection and "
+		"request the\n"
+		"                          candidate decides differently, as "
+		"JSON at exit\n"
 		"  -h, --help              show this help\n"
 		"  -v, --version           show the version\n",
 		prog);
@@ -132,6 +154,8 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 		{ "check-config", no_argument, NULL, 'c' },
 		{ "exit-on-idle", required_argument, NULL, 'i' },
 		{ "stats-json", required_argument, NULL, 's' },
+		{ "shadow", required_argument, NULL, 'S' },
+		{ "shadow-report", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
@@ -160,6 +184,8 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 			}
 			break;
 		case 's': o->stats_json = optarg; break;
+		case 'S': o->shadow = optarg; break;
+		case 'R': o->shadow_report = optarg; break;
 		case 'h': usage(stdout, prog); return 1;
 		case 'v': printf("meshgate %s\n", MG_VERSION); return 1;
 		case ':':
@@ -364,6 +390,86 @@ configure_telemetry(const struct mg_conf *conf)
 	rc = mg_telemetry_configure(conf->telemetry.max_label_sets, dests,
 				    rules);
 	return rc < 0 ? rc : telemetry_naming(conf);
+}
+
+/* Disagreements each worker keeps: a replay's report lists them all
+ * (the C heap; pages are touched only as records are written), a
+ * running gateway shows the last few. */
+#define SHADOW_REPORT_RECORDS (1u << 18)
+#define SHADOW_LIVE_RECORDS   64
+
+/* The candidate of --shadow, else of the config's `shadow`: loaded and
+ * built beside the ruleset in force, before the workers start. Without
+ * one, no shadow state is allocated (a reload that adds one waits for a
+ * restart). */
+static int
+start_shadow(struct gateway *gw, const struct options *o)
+{
+	const char *path = gw->conf->shadow; /* --shadow's, if given */
+	struct mg_conf *cand;
+	int rc;
+
+	gw->shadow_cli = o->shadow;
+	if (path[0] == '\0')
+		return 0;
+	gw->dp.shadow = mg_shadow_create(
+		gw->conf->flows.max_flows, gw->n_workers,
+		o->shadow_report != NULL ? SHADOW_REPORT_RECORDS
+					 : SHADOW_LIVE_RECORDS,
+		gw->conf->l7.max_pending, gw->conf->l7.max_request_bytes,
+		gw->dp.qsv);
+	if (gw->dp.shadow == NULL)
+		return -1;
+	cand = load_conf(path, true);
+	if (cand == NULL) {
+		MG_LOG(ERR, "%s: the shadow config is not valid", path);
+		return -1;
+	}
+	rc = mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv,
+			   RTE_QSBR_THRID_INVALID);
+	if (rc == 0) {
+		MG_LOG(INFO, "%s: evaluated as a shadow of %s, not enforced",
+		       path, gw->conf->path);
+		mg_shadow_publish(gw->dp.shadow);
+	}
+	mg_conf_free(cand);
+	return rc;
+}
+
+/* On reload: the candidate named now (--shadow wins) is loaded again; a
+ * bad one leaves the running candidate, an empty name stops the
+ * evaluation. Returns true when a setting waits for a restart. */
+static bool
+reload_shadow(struct gateway *gw, const struct mg_conf *conf,
+	      unsigned int qsbr_id)
+{
+	const char *path =
+		gw->shadow_cli != NULL ? gw->shadow_cli : conf->shadow;
+	struct mg_conf *cand;
+
+	if (gw->dp.shadow == NULL) {
+		if (path[0] != '\0')
+			MG_LOG(WARNING,
+			       "%s: shadow \"%s\" takes effect after a "
+			       "restart (started without one)",
+			       conf->path, path);
+		return path[0] != '\0';
+	}
+	if (path[0] == '\0') {
+		if (mg_shadow_path(gw->dp.shadow)[0] != '\0')
+			MG_LOG(INFO, "shadow evaluation stopped");
+		mg_shadow_set(gw->dp.shadow, NULL, gw->dp.qsv, qsbr_id);
+		return false;
+	}
+	cand = load_conf(path, true);
+	if (cand == NULL ||
+	    mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv, qsbr_id) != 0)
+		MG_LOG(ERR, "%s: shadow rejected; the running one stays",
+		       path);
+	else
+		MG_LOG(INFO, "%s: shadow reloaded", path);
+	mg_conf_free(cand);
+	return false;
 }
 
 static uint64_t
@@ -577,27 +683,67 @@ reload(struct gateway *gw)
 		h->reloads_failure++;
 	} else {
 		n = mg_conf_restart_changes(gw->conf, conf);
-		h->restart_pending = n > 0;
-		h->reloads_success++;
-		h->last_success_s = wall_clock();
+		n += reload_shadow(gw, conf, RTE_QSBR_THRID_INVALID);
+		/* a reload restores every rolled-back weight */
+		if (gw->rollback != NULL &&
+		    mg_rollback_reset(gw->rollback, conf) != 0)
+			MG_LOG(ERR, "canary rollback: out of memory; no "
+				    "version is tracked");
 		if (telemetry_naming(conf) < 0)
 			MG_LOG(WARNING, "telemetry: out of memory for the new "
 					"naming; the old one stays");
+		if (gw->live != gw->conf)
+			mg_conf_free(gw->live);
+		gw->live = conf;
+		conf = NULL;
+		h->restart_pending = n > 0;
+		h->reloads_success++;
+		h->last_success_s = wall_clock();
 		if (n == 0)
-			MG_LOG(INFO, "%s: new ruleset in force", conf->path);
+			MG_LOG(INFO, "%s: new ruleset in force",
+			       gw->live->path);
 		else
 			MG_LOG(INFO,
 			       "%s: new ruleset in force; %u setting(s) wait "
 			       "for a restart (meshgate_config_restart_pending "
 			       "1)",
-			       conf->path, n);
+			       gw->live->path, n);
 	}
 	mg_conf_free(conf);
 	mg_telemetry_set_config(h);
+	mg_denylog_reopen(gw->dp.denylog);
 	sd_notify(0, ok ? "READY=1\nSTATUS=forwarding; the reloaded config "
 			  "is in force"
 			: "READY=1\nSTATUS=forwarding; a reload was rejected, "
 			  "the running config stays");
+}
+
+/* SIGUSR2 or /meshgate/recorder: every worker's ring to a pcapng file
+ * in recorder.dir. From the control tick while no reload runs: the
+ * ruleset that names the entries cannot be freed meanwhile. */
+static void
+dump_recorder(struct gateway *gw)
+{
+	struct mg_recorder *rings[RTE_MAX_LCORE];
+	char path[PATH_MAX] = "";
+	unsigned int i, count = 0;
+	int rc = -ENODEV;
+
+	for (i = 0; i < gw->n_workers; i++)
+		rings[i] = gw->workers[i]->recorder;
+	if (gw->conf->recorder.packets != 0)
+		rc = mg_recorder_dump(
+			rings, gw->n_workers,
+			__atomic_load_n(&gw->dp.ruleset, __ATOMIC_ACQUIRE),
+			gw->conf->recorder.dir, path, sizeof(path), &count);
+	if (rc == 0)
+		MG_LOG(INFO, "flight recorder: %u packet(s) written to %s",
+		       count, path);
+	else
+		MG_LOG(ERR, "flight recorder: cannot write %s: %s",
+		       path[0] != '\0' ? path : "(off: recorder.packets = 0)",
+		       strerror(-rc));
+	mg_recorder_done(rc, path, count);
 }
 
 static void *
@@ -645,6 +791,27 @@ reload_start(struct gateway *gw)
 	reload(gw);
 }
 
+/* Once a second: a canary worse than its stable versions is rolled back
+ * (its weight 0 in the config in force, published as a reload is; a
+ * Hyperscan compile here delays the control tick, not forwarding). */
+static void
+rollback_tick(struct gateway *gw, uint64_t now)
+{
+	if (gw->rollback == NULL || now < gw->next_rollback_tsc)
+		return;
+	gw->next_rollback_tsc = now + rte_get_timer_hz();
+	if (!mg_rollback_tick(gw->rollback,
+			      __atomic_load_n(&gw->dp.ruleset,
+					      __ATOMIC_ACQUIRE)))
+		return;
+	/* the weights of the config in force, with the canary's 0: new
+	 * connections only */
+	mg_rollback_apply(gw->rollback, gw->live);
+	if (mg_dataplane_reload(&gw->dp, gw->live, RTE_QSBR_THRID_INVALID) != 0)
+		MG_LOG(ERR, "canary rollback: cannot publish the ruleset; the "
+			    "weights stay");
+}
+
 /* Control plane work, every TICK_US: the systemd watchdog, reloads on
  * SIGHUP (on their own thread), logs of health and neighbour changes,
  * the idle stop. Runs on the main lcore, or in single-core mode (where
@@ -673,6 +840,15 @@ control_tick(struct gateway *gw)
 		/* retire SAs once safe; lingering ones expire; stops are
 		 * logged */
 		mg_esp_tick(gw->dp.esp, rte_rdtsc());
+		/* the ruleset that names their entries stays valid: only
+		 * this thread publishes one while no reload runs */
+		if (gw->dp.denylog != NULL)
+			mg_denylog_flush(gw->dp.denylog,
+					 __atomic_load_n(&gw->dp.ruleset,
+							 __ATOMIC_ACQUIRE));
+		if (mg_recorder_pending())
+			dump_recorder(gw);
+		rollback_tick(gw, now);
 	}
 	if (gw->idle_limit_tsc == 0)
 		return;
@@ -880,6 +1056,16 @@ check_config(struct mg_conf *conf, const char *path,
 		status = EXIT_FAILURE;
 	}
 	mg_l7_free(l7);
+	if (conf->shadow[0] != '\0') {
+		struct mg_conf *cand = load_conf(conf->shadow, false);
+
+		if (cand == NULL) {
+			fprintf(stderr, "%s: its shadow %s is not valid\n",
+				path, conf->shadow);
+			status = EXIT_FAILURE;
+		}
+		mg_conf_free(cand);
+	}
 	expected_workers(conf, eo, &n_workers, &n_queues);
 	if (mg_mem_fit(conf, n_workers, n_queues,
 		       mg_mem_page_size(eo->no_huge), err, sizeof(err)) < 0) {
@@ -995,8 +1181,22 @@ main(int argc, char **argv)
 	gw.conf = load_conf(o.conf_path, !o.check_config);
 	if (gw.conf == NULL)
 		return EXIT_FAILURE;
+	/* --shadow stands for the config's `shadow` (the memory estimate
+	 * counts it); a reload keeps it */
+	if (o.shadow != NULL)
+		snprintf(gw.conf->shadow, sizeof(gw.conf->shadow), "%s",
+			 o.shadow);
 	if (o.check_config)
 		return check_config(gw.conf, o.conf_path, &eo);
+	if (o.shadow_report != NULL && o.shadow == NULL &&
+	    gw.conf->shadow[0] == '\0') {
+		fprintf(stderr,
+			"%s: --shadow-report needs a candidate: --shadow FILE "
+			"or 'shadow' in %s\n",
+			argv[0], o.conf_path);
+		mg_conf_free(gw.conf);
+		return EXIT_USAGE;
+	}
 	/* before EAL probes anything: a refused gateway touches no device */
 	if (mg_dev_lock(gw.conf, &eo, &locks) < 0)
 		goto out_conf;
@@ -1015,6 +1215,7 @@ main(int argc, char **argv)
 	/* test hook: SIGUSR1 stalls every worker once (see idle.c) */
 	if (getenv("MESHGATE_TEST_STALL_MS") != NULL)
 		signal(SIGUSR1, on_signal);
+	signal(SIGUSR2, on_signal);
 
 	/* the stock dpdk-dumpcap (a secondary process) captures from the
 	 * ports through it */
@@ -1058,7 +1259,18 @@ main(int argc, char **argv)
 	if (mg_dataplane_init(&gw.dp, gw.conf, gw.ports, gw.n_workers,
 			      gw.pool) < 0)
 		goto out_ports;
-	if (create_workers(&gw) < 0)
+	if (gw.conf->deny_log.enabled) {
+		gw.dp.denylog =
+			mg_denylog_create(&gw.conf->deny_log, gw.n_workers);
+		if (gw.dp.denylog == NULL)
+			goto out_workers;
+	}
+	gw.live = gw.conf;
+	gw.rollback = mg_rollback_create(gw.dp.conn_errors, gw.n_workers,
+					 gw.dp.n_label_sets);
+	if (gw.rollback == NULL || mg_rollback_reset(gw.rollback, gw.conf) < 0)
+		goto out_workers;
+	if (start_shadow(&gw, &o) < 0 || create_workers(&gw) < 0)
 		goto out_workers;
 	mg_mem_describe(&mem, parts, sizeof(parts));
 	MG_LOG(INFO, "memory: %.1f MiB estimated (%s), %.1f MiB allocated",
@@ -1083,6 +1295,19 @@ main(int argc, char **argv)
 
 out_workers:
 	free_workers(&gw);
+	if (gw.dp.denylog != NULL) {
+		/* what the workers logged last */
+		mg_denylog_flush(gw.dp.denylog, gw.dp.ruleset);
+		mg_denylog_free(gw.dp.denylog);
+		gw.dp.denylog = NULL;
+	}
+	if (status == EXIT_SUCCESS && o.shadow_report != NULL &&
+	    mg_shadow_report(gw.dp.shadow, o.shadow_report) < 0)
+		status = EXIT_FAILURE;
+	mg_shadow_free(gw.dp.shadow);
+	gw.dp.shadow = NULL;
+	mg_rollback_free(gw.rollback);
+	gw.rollback = NULL;
 	mg_dataplane_fini(&gw.dp);
 out_ports:
 	mg_telemetry_set_ports_fn(NULL, NULL);
@@ -1104,6 +1329,8 @@ out_eal:
 out_conf:
 	mg_dev_unlock(&locks);
 	free(eal_argv);
+	if (gw.live != gw.conf)
+		mg_conf_free(gw.live);
 	mg_conf_free(gw.conf);
 	free(gw.overload_json);
 	return status;

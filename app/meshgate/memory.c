@@ -21,6 +21,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "meshgate.h"
+#include "shadow.h"
 #include "startup.h"
 
 #define MIB (1024ull * 1024)
@@ -152,9 +153,12 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 				 FRAG_ENTRY_BYTES +
 			 RTE_CACHE_LINE_SIZE));
 	mg_mem_telemetry_slots(conf, &dests, &rules);
+	/* and each worker's connect failures per label set (rollback) */
 	add(e, "telemetry",
-	    n_workers * mg_telemetry_lcore_bytes_for(
-				conf->telemetry.max_label_sets, dests, rules));
+	    n_workers * (mg_telemetry_lcore_bytes_for(
+				 conf->telemetry.max_label_sets, dests, rules) +
+			 (size_t)conf->telemetry.max_label_sets *
+				 sizeof(uint64_t)));
 	for (i = 0; i < conf->n_ports; i++)
 		rings += ((size_t)conf->ports[i].profile.rx_desc +
 			  conf->ports[i].profile.tx_desc) *
@@ -174,7 +178,17 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	 * yet (a reload may bring some) */
 	add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
 	add(e, "fixed tables", FIXED_BYTES);
-	RTE_BUILD_BUG_ON(MG_MEM_PARTS < 9);
+	if (conf->recorder.packets != 0)
+		add(e, "flight recorder",
+		    n_workers * mg_recorder_memsize(conf->recorder.packets));
+	/* the candidate's ruleset is taken to be the size of this one */
+	if (conf->shadow[0] != '\0')
+		add(e, "shadow",
+		    mg_shadow_memsize(max_flows, n_workers,
+				      conf->l7.max_pending,
+				      conf->l7.max_request_bytes) +
+			    2 * mg_ruleset_memsize(conf));
+	RTE_BUILD_BUG_ON(MG_MEM_PARTS < 13);
 	e->per_flow = max_flows != 0 ? (flows + l7_flows) / max_flows : 0;
 }
 

@@ -26,6 +26,7 @@
 #include "mg_policy.h"
 #include "mg_ruleset.h"
 #include "mg_telemetry.h"
+#include "recorder.h"
 
 extern int mg_logtype_app;
 #define MG_LOG(level, fmt, ...)                                                \
@@ -114,6 +115,9 @@ bool mg_port_link_up(const struct mg_port *port);
  */
 struct mg_backend_label;
 struct mg_limit_label;
+struct mg_shadow;
+struct mg_denylog;
+struct mg_denylog_worker;
 
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
@@ -153,6 +157,15 @@ struct mg_dataplane {
 	/** ESP (lib/esp): the cryptodev, keys and SAs; NULL when it could
 	 * not be created (then a config with peers is refused) */
 	struct mg_esp *esp;
+	/** Shadow evaluation of a candidate config (shadow.h), or NULL */
+	struct mg_shadow *shadow;
+	struct mg_denylog *denylog; /**< deny_log (denylog.h), or NULL */
+	/** Connect failures (a backend's RST before the connection is
+	 * established, no SYN-ACK in time) by worker and label-set slot:
+	 * [n_workers][n_label_sets], each row written by its worker, read
+	 * by the canary rollback */
+	uint64_t *conn_errors;
+	uint32_t n_label_sets;
 };
 
 /** Limits that may keep per-source buckets, for a gateway started with
@@ -248,6 +261,13 @@ struct mg_worker {
 	bool intr;	      /**< waits on every port's RX interrupt */
 	uint32_t seen_stall;  /**< test hook generation handled */
 	const char *port_name[MG_CONF_MAX_PORTS]; /**< for logs */
+	struct mg_shadow *shadow; /**< dp->shadow, or NULL */
+	/** The flight recorder's ring of this lcore, or NULL (off), and
+	 * what the drop about to be recorded was about */
+	struct mg_recorder *recorder;
+	struct mg_recorder_ctx rec_ctx;
+	struct mg_denylog_worker *denylog; /**< its deny log, or NULL */
+	uint64_t *conn_errors; /**< its row of dp->conn_errors */
 } __rte_cache_aligned;
 
 /**

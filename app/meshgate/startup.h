@@ -78,7 +78,7 @@ int mg_eal_explain(const struct mg_eal_opts *o, int err);
 uint64_t mg_hugepages_free(int node, uint64_t *reserved, uint64_t *page_size);
 
 /** DPDK memory a configuration needs, by the parts the code allocates. */
-#define MG_MEM_PARTS 16
+#define MG_MEM_PARTS 13
 struct mg_mem_estimate {
 	const char *what[MG_MEM_PARTS];
 	size_t bytes[MG_MEM_PARTS];

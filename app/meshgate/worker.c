@@ -20,6 +20,8 @@
 #include <rte_tcp.h>
 
 #include "meshgate.h"
+#include "denylog.h"
+#include "shadow.h"
 #include "mg_pkt.h"
 
 /* Frames looked at per burst never exceed this (config caps burst). */
@@ -81,6 +83,8 @@ flow_gone(struct mg_worker *w, const struct mg_flow *f)
 	/* a client that stalled inside a request head holds a buffer */
 	if (f->l7 != MG_L7_NONE)
 		mg_l7_flow_release(w->dp->l7_pool, &w->dp->l7_flows[f->index]);
+	if (unlikely(w->shadow != NULL))
+		mg_shadow_flow_gone(w, f);
 }
 
 /* Expired, or evicted for a new connection: a packet of the same burst
@@ -118,6 +122,9 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->n_ports = (uint16_t)conf->n_ports;
 	w->quit = quit;
 	w->dp = dp;
+	w->shadow = dp->shadow;
+	w->denylog = mg_denylog_worker(dp->denylog, rank);
+	w->conn_errors = dp->conn_errors + (size_t)rank * dp->n_label_sets;
 	w->cursor.first = rank;
 	w->cursor.next = rank;
 	w->cursor.stride = n_workers;
@@ -166,6 +173,14 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 			return NULL;
 		}
 	}
+	if (conf->recorder.packets != 0) {
+		w->recorder = mg_recorder_create(conf->recorder.packets,
+						 lcore_id, socket);
+		if (w->recorder == NULL) {
+			mg_worker_free(w);
+			return NULL;
+		}
+	}
 	return w;
 }
 
@@ -189,13 +204,28 @@ mg_worker_free(struct mg_worker *w)
 		rte_pktmbuf_free_bulk(w->txb[i]->pkts, w->txb[i]->length);
 		rte_free(w->txb[i]);
 	}
+	mg_recorder_free(w->recorder);
 	rte_free(w);
+}
+
+/* Count @p m as dropped for @p why, and keep it in the flight recorder;
+ * the caller still owns it (it may become an answer). */
+static inline void
+count_drop(struct mg_worker *w, const struct rte_mbuf *m,
+	   enum mg_drop_reason why)
+{
+	mg_counter_add(&w->stats->drops[why], 1);
+	if (unlikely(w->recorder != NULL)) {
+		mg_recorder_add(w->recorder, m, (uint8_t)why, &w->rec_ctx,
+				w->now);
+		w->rec_ctx.valid = 0;
+	}
 }
 
 static inline void
 drop(struct mg_worker *w, struct rte_mbuf *m, enum mg_drop_reason why)
 {
-	mg_counter_add(&w->stats->drops[why], 1);
+	count_drop(w, m, why);
 	rte_pktmbuf_free(m);
 }
 
@@ -463,7 +493,7 @@ deny(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
 	struct rte_mbuf *e;
 	uint32_t seq;
 
-	mg_counter_add(&w->stats->drops[MG_DROP_POLICY_DENY], 1);
+	count_drop(w, m, MG_DROP_POLICY_DENY);
 	if (action != MG_DENY_RESET ||
 	    (info->tuple.proto != IPPROTO_TCP &&
 	     info->tuple.proto != IPPROTO_UDP) ||
@@ -684,6 +714,18 @@ flow_refresh(const struct mg_ruleset *rs, struct mg_flow *f)
 	__atomic_store_n(&f->generation, gen, __ATOMIC_RELEASE);
 }
 
+/* A connect failure of @p f's label set, for the canary rollback. */
+static inline void
+conn_error(struct mg_worker *w, const struct mg_flow *f)
+{
+	uint64_t *c;
+
+	if (f->labels >= w->dp->n_label_sets)
+		return;
+	c = &w->conn_errors[f->labels];
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
 static void admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		  struct rte_mbuf *m, const struct mg_pkt_info *info);
 
@@ -720,9 +762,11 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		    before == MG_FLOW_SYN_SENT)
 			mg_ruleset_health_report(rs, f->service, f->health,
 						 MG_HEALTH_SYN_ACK, w->now);
-		else if (flags & RTE_TCP_RST_FLAG)
+		else if (flags & RTE_TCP_RST_FLAG) {
 			mg_ruleset_health_report(rs, f->service, f->health,
 						 MG_HEALTH_RST, w->now);
+			conn_error(w, f);
+		}
 		return false;
 	}
 	if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) !=
@@ -734,6 +778,7 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		return false;
 	mg_ruleset_health_report(rs, f->service, f->health, MG_HEALTH_TIMEOUT,
 				 w->now);
+	conn_error(w, f);
 	if (mg_health_up(h, f->health, w->now) ||
 	    mg_flow_remove(w->dp->flows, f) != 0)
 		return false;
@@ -828,7 +873,7 @@ static void
 l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	  const struct mg_pkt_info *info, struct mg_flow *f,
 	  const struct mg_l7_flow *st, enum mg_l7_action act,
-	  enum mg_drop_reason why)
+	  enum mg_drop_reason why, const struct mg_recorder_ctx *rc)
 {
 	const struct rte_tcp_hdr *th = mg_pkt_tcp_hdr(m, info);
 	uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
@@ -838,6 +883,12 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	struct rte_mbuf *rst;
 
 	mg_counter_add(&w->stats->drops[why], 1);
+	if (unlikely(w->recorder != NULL))
+		mg_recorder_add(w->recorder, m, (uint8_t)why, rc, w->now);
+	/* a verdict on a request, not a segment dropped to be resent */
+	if (unlikely(w->denylog != NULL) && act == MG_L7_RESET)
+		mg_denylog_add(w->denylog, &f->key[MG_FLOW_DIR_FWD],
+			       (uint8_t)why, rc, w->now);
 	if (act != MG_L7_RESET) {
 		rte_pktmbuf_free(m);
 		return;
@@ -864,16 +915,25 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
  */
 static bool
 inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
-	const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+	const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir,
+	struct mg_shadow_l7 *out)
 {
 	struct mg_l7_flow *st = &w->dp->l7_flows[f->index];
+	struct mg_l7_trace own = { 0 };
 	const struct mg_l7_ctx c = {
 		.l7 = mg_ruleset_l7(rs),
 		.pool = w->dp->l7_pool,
 		.stats = w->stats,
 		.worker = w->qsbr_id,
+		/* the recorder names the rule of a denied request */
+		.trace = out != NULL ? &out->trace
+			 : w->recorder != NULL || w->denylog != NULL
+				 ? &own
+				 : NULL,
 	};
+	const struct mg_l7_trace *t = c.trace;
 	enum mg_drop_reason why = MG_DROP_NONE;
+	struct mg_recorder_ctx rc;
 	enum mg_l7_action act;
 
 	if (dir == MG_FLOW_DIR_REV) {
@@ -883,9 +943,21 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	flow_refresh(rs, f);
 	act = mg_l7_client_segment(&c, st, f->service, f->identity, m, info,
 				   &why);
+	if (unlikely(out != NULL)) {
+		out->act = (uint8_t)act;
+		out->why = (uint8_t)why;
+	}
 	if (likely(act == MG_L7_FORWARD))
 		return false;
-	l7_refuse(w, m, info, f, st, act, why);
+	rc = (struct mg_recorder_ctx){
+		.valid = 1,
+		.identity = f->identity,
+		.service = f->service,
+		.gen = f->generation,
+		.rule_is_slot = t != NULL && t->decided != 0,
+		.rule = t != NULL && t->decided != 0 ? t->slot : UINT32_MAX,
+	};
+	l7_refuse(w, m, info, f, st, act, why, &rc);
 	return true;
 }
 
@@ -1078,6 +1150,23 @@ admit_cancel(struct mg_worker *w, const struct mg_ruleset_limit *l,
 	}
 }
 
+/* Whether a segment of a connection with layer-7 rules goes through
+ * inspect(): bytes to inspect, anything after a reset (a verdict's
+ * reset leaves the flow closed), the backend's sequence space (SYN,
+ * FIN) or the client's timestamps (TCP options). */
+static inline bool
+l7_needs(struct mg_worker *w, const struct mg_pkt_info *info,
+	 struct mg_flow *f, uint8_t dir)
+{
+	return f->l7 != MG_L7_NONE &&
+	       (info->payload_len != 0 ||
+		mg_flow_state(w->dp->flows, f) == MG_FLOW_CLOSED ||
+		(dir == MG_FLOW_DIR_REV
+			 ? info->tcp_flags &
+				   (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)
+			 : info->payload_off - info->l4_off > 20));
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -1109,17 +1198,19 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	/* a UDP flow is half open until its first answer */
 	if (!tcp && dir == MG_FLOW_DIR_REV)
 		mg_flow_answered(w->dp->flows, f);
-	/* bytes to inspect, anything after a reset (a verdict's reset
-	 * leaves the flow closed), the backend's sequence space (SYN, FIN)
-	 * or the client's timestamps (TCP options) */
-	if (unlikely(f->l7 != MG_L7_NONE) &&
-	    (info->payload_len != 0 ||
-	     mg_flow_state(w->dp->flows, f) == MG_FLOW_CLOSED ||
-	     (dir == MG_FLOW_DIR_REV
-		      ? info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)
-		      : info->payload_off - info->l4_off > 20)) &&
-	    inspect(w, rs, m, info, f, dir))
+	if (unlikely(w->shadow != NULL) && tcp &&
+	    (f->l7 != MG_L7_NONE ||
+	     (mg_shadow_l7_any(w->shadow) &&
+	      (info->payload_len != 0 ||
+	       (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)))))) {
+		/* the candidate's rules see the segment too (shadow.h) */
+		if (mg_shadow_segment(w, rs, m, info, f, dir,
+				      l7_needs(w, info, f, dir), inspect))
+			return;
+	} else if (unlikely(f->l7 != MG_L7_NONE) && l7_needs(w, info, f, dir) &&
+		   inspect(w, rs, m, info, f, dir, NULL)) {
 		return;
+	}
 	if (tcp)
 		tcp_telemetry(w, m, info, f, dir, before);
 	mg_flow_touch(w->dp->flows, f, dir, w->now);
@@ -1258,6 +1349,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint32_t limit_src = MG_LIMIT_NONE;
 	struct rte_ether_addr mac;
 	struct mg_pkt_tcp_seg syn;
+	uint32_t hash = rte_hash_crc(t, sizeof(*t), w->dp->hash_seed);
+	struct mg_shadow_pick sp;
 	struct mg_decision d;
 	struct mg_addr nh;
 	enum mg_l7_proto l7;
@@ -1267,10 +1360,18 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 
 	if (!caller_of(w, rs, m, &caller))
 		return;
-	if (!mg_ruleset_classify_as(
-		    rs, t, caller,
-		    rte_hash_crc(t, sizeof(*t), w->dp->hash_seed), w->now,
-		    &d)) {
+	if (!mg_ruleset_classify_as(rs, t, caller, hash, w->now, &d)) {
+		/* a connection's first packet the candidate may take */
+		if (unlikely(w->shadow != NULL) &&
+		    (t->proto == IPPROTO_UDP ||
+		     (t->proto == IPPROTO_TCP &&
+		      (info->tcp_flags &
+		       (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
+			RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) ==
+			      RTE_TCP_SYN_FLAG))) {
+			mg_shadow_classify(w, t, hash, &sp);
+			mg_shadow_admitted(w, rs, t, NULL, &sp, NULL, m, info);
+		}
 		not_for_service(w, rs, in, m, info);
 		return;
 	}
@@ -1309,8 +1410,25 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		drop(w, m, MG_DROP_L7_BAD_REQUEST);
 		return;
 	}
+	if (unlikely(w->shadow != NULL))
+		mg_shadow_classify(w, t, hash, &sp);
 	if (d.verdict == MG_VERDICT_DENY) {
+		if (unlikely(w->shadow != NULL))
+			mg_shadow_admitted(w, rs, t, &d, &sp, NULL, m, info);
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
+		if (unlikely(w->recorder != NULL || w->denylog != NULL)) {
+			w->rec_ctx = (struct mg_recorder_ctx){
+				.valid = 1,
+				.identity = d.identity,
+				.service = d.service,
+				.gen = (uint16_t)mg_ruleset_generation(rs),
+				.rule = d.rule,
+			};
+			if (w->denylog != NULL)
+				mg_denylog_add(w->denylog, t,
+					       MG_DROP_POLICY_DENY, &w->rec_ctx,
+					       w->now);
+		}
 		deny(w, in, m, info, d.deny_action);
 		return;
 	}
@@ -1379,6 +1497,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (l7 != MG_L7_NONE)
 		mg_l7_flow_start(w->dp->l7_pool, &w->dp->l7_flows[f->index], l7,
 				 m, info);
+	if (unlikely(w->shadow != NULL))
+		mg_shadow_admitted(w, rs, t, &d, &sp, f, m, info);
 	rc = mg_flow_publish(ft, f, w->now);
 	if (rc < 0) {
 		mg_flow_release(ft, f);

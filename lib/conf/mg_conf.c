@@ -1517,13 +1517,69 @@ load_backends(struct loader *ld, const config_setting_t *s,
 	}
 }
 
+/* A number (integer or not) strictly between @p lo and @p hi. */
+static void
+get_ratio(struct loader *ld, const config_setting_t *group, const char *key,
+	  double lo, double hi, double *out)
+{
+	config_setting_t *s = config_setting_get_member(group, key);
+	double v;
+
+	if (s == NULL)
+		return;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
+	default:
+		err_at(ld, s, "'%s' must be a number, not %s", key,
+		       type_name(config_setting_type(s)));
+		return;
+	}
+	if (!(v > lo && v < hi)) {
+		err_at(ld, s, "'%s' is %g; it must be above %g and below %g",
+		       key, v, lo, hi);
+		return;
+	}
+	*out = v;
+}
+
+/* A version's `rollback` group: every key is needed, so that what
+ * pulls a canary back is written where it is configured. */
+static void
+load_rollback(struct loader *ld, const config_setting_t *s,
+	      struct mg_version_conf *v)
+{
+	static const char *const keys[] = { "max_error_ratio", "min_requests",
+					    "window_s", NULL };
+	config_setting_t *g = member(ld, s, "rollback", CONFIG_TYPE_GROUP, 0);
+	struct mg_rollback_conf *r = &v->rollback;
+	unsigned int i;
+
+	if (g == NULL)
+		return;
+	r->line = (int)config_setting_source_line(g);
+	check_keys(ld, g, keys, "'rollback'");
+	for (i = 0; keys[i] != NULL; i++)
+		if (config_setting_get_member(g, keys[i]) == NULL)
+			err_at(ld, g, "'rollback' of version '%s' needs '%s'",
+			       v->name, keys[i]);
+	get_ratio(ld, g, "max_error_ratio", 0, 1, &r->max_error_ratio);
+	/* fewer outcomes prove nothing at the test's confidence */
+	get_uint(ld, g, "min_requests", 10, 100000000, &r->min_requests);
+	/* a window is at least ten of the control plane's one-second
+	 * samples, at most a day of them */
+	get_uint(ld, g, "window_s", 10, 86400, &r->window_s);
+	r->enabled = true;
+}
+
 static void
 load_version(struct loader *ld, const config_setting_t *s,
 	     const struct mg_service_conf *svc, bool several,
 	     struct mg_version_conf *v)
 {
-	static const char *const keys[] = { "name", "weight", "backends",
-					    "canary", NULL };
+	static const char *const keys[] = { "name",	"weight", "backends",
+					    "canary",	"rollback", NULL };
 	config_setting_t *c;
 
 	if (!is_group(ld, s, "version"))
@@ -1545,6 +1601,34 @@ load_version(struct loader *ld, const config_setting_t *s,
 		       "service has several versions)",
 		       v->name, svc->name);
 	load_backends(ld, s, svc, v);
+	load_rollback(ld, s, v);
+}
+
+/* A version with `rollback` is compared with the service's stable
+ * versions (weight > 0, no rollback of their own): there must be one,
+ * and its weight is where the rolled-back share goes. */
+static void
+check_rollback(struct loader *ld, const config_setting_t *list,
+	       const struct mg_service_conf *svc)
+{
+	unsigned int i, stable = 0;
+
+	for (i = 0; i < svc->n_versions; i++)
+		stable += !svc->versions[i].rollback.enabled &&
+			  svc->versions[i].weight > 0;
+	for (i = 0; i < svc->n_versions && stable == 0; i++)
+		if (svc->versions[i].rollback.enabled) {
+			err_at(ld,
+			       config_setting_get_member(
+				       config_setting_get_elem(list, i),
+				       "rollback"),
+			       "version '%s' of service '%s' has 'rollback' "
+			       "but the service has no stable version (one "
+			       "with weight above 0 and no 'rollback') to "
+			       "compare it with and to take its share",
+			       svc->versions[i].name, svc->name);
+			return;
+		}
 }
 
 static void
@@ -1589,6 +1673,7 @@ load_versions(struct loader *ld, const config_setting_t *s,
 			}
 	}
 	svc->n_versions = n;
+	check_rollback(ld, list, svc);
 	if (total > MG_CONF_MAX_WEIGHT_TOTAL)
 		err_at(ld, list,
 		       "weights of service '%s' add up to %llu; at most %d",
@@ -3578,6 +3663,95 @@ profile_dir(struct loader *ld, const config_setting_t *root, const char *path,
 	snprintf(out, len, "%s/%s", dirname(copy), v);
 }
 
+/* A path written in @p path's file: absolute, or relative to its folder. */
+static void
+relative_path(const char *path, const char *v, char *out, size_t len)
+{
+	char copy[PATH_MAX];
+
+	if (v[0] == '/') {
+		snprintf(out, len, "%s", v);
+		return;
+	}
+	snprintf(copy, sizeof(copy), "%s", path);
+	snprintf(out, len, "%s/%s", dirname(copy), v);
+}
+
+/* "shadow": a candidate config to evaluate beside this one. The app
+ * loads it (its errors are its own file's); here only the path. */
+static void
+load_shadow(struct loader *ld, const config_setting_t *root,
+	    struct mg_conf *conf)
+{
+	config_setting_t *s = member(ld, root, "shadow", CONFIG_TYPE_STRING, 0);
+	char path[PATH_MAX];
+
+	if (s == NULL)
+		return;
+	conf->shadow_line = (int)config_setting_source_line(s);
+	if (!copy_string(ld, s, "shadow", path, sizeof(path)))
+		return;
+	relative_path(conf->path, path, conf->shadow, sizeof(conf->shadow));
+}
+
+/* "recorder": how many dropped or denied packets each lcore keeps, and
+ * where a dump goes. */
+static void
+load_recorder(struct loader *ld, const config_setting_t *root,
+	      struct mg_conf *conf)
+{
+	static const char *const keys[] = { "packets", "dir", NULL };
+	struct mg_recorder_conf *r = &conf->recorder;
+	config_setting_t *g, *s;
+	char dir[PATH_MAX];
+
+	r->packets = 256;
+	snprintf(r->dir, sizeof(r->dir), "/var/tmp");
+	g = member(ld, root, "recorder", CONFIG_TYPE_GROUP, 0);
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'recorder'");
+	get_uint(ld, g, "packets", 0, 65536, &r->packets);
+	s = member(ld, g, "dir", CONFIG_TYPE_STRING, 0);
+	if (s != NULL && copy_string(ld, s, "dir", dir, sizeof(dir)))
+		relative_path(conf->path, dir, r->dir, sizeof(r->dir));
+}
+
+/* "deny_log": a JSON line per denied connection or request, to a file
+ * or to syslog, at most `rate` a second. */
+static void
+load_deny_log(struct loader *ld, const config_setting_t *root,
+	      struct mg_conf *conf)
+{
+	static const char *const keys[] = { "file", "syslog", "rate", "burst",
+					    NULL };
+	struct mg_deny_log_conf *d = &conf->deny_log;
+	config_setting_t *g, *file, *sys;
+	char path[PATH_MAX];
+
+	d->rate = 100;
+	g = member(ld, root, "deny_log", CONFIG_TYPE_GROUP, 0);
+	if (g == NULL)
+		return;
+	check_keys(ld, g, keys, "'deny_log'");
+	file = member(ld, g, "file", CONFIG_TYPE_STRING, 0);
+	sys = member(ld, g, "syslog", CONFIG_TYPE_BOOL, 0);
+	d->syslog = sys != NULL && config_setting_get_bool(sys);
+	if (file != NULL && d->syslog)
+		err_at(ld, file,
+		       "'deny_log' has 'file' and 'syslog = true': choose one");
+	else if (file == NULL && !d->syslog &&
+		 config_setting_get_member(g, "file") == NULL &&
+		 (sys != NULL || config_setting_get_member(g, "syslog") == NULL))
+		err_at(ld, g, "'deny_log' needs 'file' or 'syslog = true'");
+	if (file != NULL && copy_string(ld, file, "file", path, sizeof(path)))
+		relative_path(conf->path, path, d->file, sizeof(d->file));
+	get_uint(ld, g, "rate", 1, 1000000, &d->rate);
+	d->burst = d->rate;
+	get_uint(ld, g, "burst", 1, 10000000, &d->burst);
+	d->enabled = d->syslog || d->file[0] != '\0';
+}
+
 /* The management address is served by the kernel; one of the gateway's
  * data-plane addresses (owned by DPDK) would never see a scrape. */
 static bool
@@ -3722,7 +3896,9 @@ conf_load(const char *path, const char *text, size_t len,
 					    "limits",	  "limit_sources",
 					    "peers",	  "idle",
 					    "hash_seed",  "memory_mb",
-					    "deny_action", NULL };
+					    "deny_action", "shadow",
+					    "recorder",	  "deny_log",
+					    NULL };
 	struct loader ld = { .errs = errs, .path = path };
 	char dir[PATH_MAX], conf_dir[PATH_MAX];
 	config_setting_t *root;
@@ -3782,6 +3958,9 @@ conf_load(const char *path, const char *text, size_t len,
 	/* after ports and services: it may not take their addresses */
 	load_telemetry(&ld, root, conf);
 	load_appliance(&ld, root, conf);
+	load_shadow(&ld, root, conf);
+	load_recorder(&ld, root, conf);
+	load_deny_log(&ld, root, conf);
 	config_destroy(&cfg);
 	keys_free(&ld);
 

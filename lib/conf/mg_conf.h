@@ -107,6 +107,20 @@ struct mg_backend_conf {
 	uint16_t port; /**< host order; 0 keeps the port the caller used */
 };
 
+/**
+ * Automatic rollback of a version ("rollback"): when its error ratio
+ * over the last window_s seconds exceeds the stable versions' by more
+ * than max_error_ratio, with statistical confidence, its weight drops
+ * to 0 on the box until the next reload.
+ */
+struct mg_rollback_conf {
+	bool enabled;		/**< the version has a rollback group */
+	double max_error_ratio; /**< tolerated excess, (0, 1) */
+	uint32_t min_requests;	/**< outcomes in the window before any test */
+	uint32_t window_s;	/**< sliding window, seconds */
+	int line;
+};
+
 /** One version of a service and its share of new connections. */
 struct mg_version_conf {
 	char name[MG_CONF_NAME_LEN];
@@ -116,6 +130,7 @@ struct mg_version_conf {
 	bool canary;
 	unsigned int n_backends;
 	struct mg_backend_conf backends[MG_CONF_MAX_BACKENDS];
+	struct mg_rollback_conf rollback;
 	int line;
 };
 
@@ -413,6 +428,22 @@ struct mg_frag_conf {
 	uint32_t timeout_ms; /**< a datagram not complete by then is dropped */
 };
 
+/** The flight recorder: the last dropped or denied packets, per lcore
+ * ("recorder"). */
+struct mg_recorder_conf {
+	uint32_t packets;   /**< kept per lcore; 0: off */
+	char dir[PATH_MAX]; /**< where dumps are written */
+};
+
+/** One JSON line per denied connection or request ("deny_log"). */
+struct mg_deny_log_conf {
+	bool enabled;
+	bool syslog;	     /**< to syslog (LOG_AUTHPRIV) instead of a file */
+	char file[PATH_MAX]; /**< appended to; reopened on SIGHUP */
+	uint32_t rate;	     /**< lines per second, the whole gateway */
+	uint32_t burst;	     /**< lines at once */
+};
+
 /** An explicit worker: this lcore polls queue @p queue of every port. */
 struct mg_lcore_conf {
 	unsigned int lcore;
@@ -538,6 +569,12 @@ struct mg_conf {
 	/** Every layer-7 pattern, in config order; matchers index it. */
 	uint32_t n_patterns;
 	struct mg_l7_pattern *patterns;
+	/** A candidate config evaluated beside this one, never enforced
+	 * ("shadow", relative to this file's folder); "" for none */
+	char shadow[PATH_MAX];
+	int shadow_line;
+	struct mg_recorder_conf recorder;
+	struct mg_deny_log_conf deny_log;
 	/** "FILE:LINE: warning: ..." about a valid config that will not
 	 * work as written: backends no port can reach (no_route). */
 	struct mg_conf_errors warnings;

@@ -623,6 +623,15 @@ judge(const struct mg_l7 *l7, const struct l7_service *sv, unsigned int id,
 	return (struct verdict){ allow, MG_DROP_NONE };
 }
 
+/* Note a decision for a caller comparing rulesets (struct mg_l7_trace). */
+static inline void
+trace(const struct mg_l7_ctx *c, uint32_t slot, bool denied)
+{
+	c->trace->decided++;
+	c->trace->slot = slot;
+	c->trace->denied = denied;
+}
+
 /*
  * The decision on one request, counted. @p m holds what its fields
  * matched; @p other, when not NULL, what they matched read the other
@@ -644,6 +653,8 @@ decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
 		if (v2.why != MG_DROP_NONE)
 			v = v2;
 	}
+	if (unlikely(c->trace != NULL))
+		trace(c, v.slot, v.why != MG_DROP_NONE);
 	if (v.why != MG_DROP_NONE) {
 		mg_tel_decision(c->stats, v.slot, MG_TEL_DENY);
 		return v.why;
@@ -818,11 +829,15 @@ decide_tls(const struct mg_l7_ctx *c, const struct l7_service *sv,
 		for (k = 0; k < sv->n_rules; k++) {
 			r = &sv->rules[k];
 			if ((r->flags & RULE_F_NO_SNI) && covers(r, id)) {
+				if (unlikely(c->trace != NULL))
+					trace(c, r->slot, false);
 				mg_tel_decision(c->stats, r->slot,
 						MG_TEL_ALLOW);
 				return MG_DROP_NONE;
 			}
 		}
+		if (unlikely(c->trace != NULL))
+			trace(c, c->l7->default_slot, true);
 		mg_tel_decision(c->stats, c->l7->default_slot, MG_TEL_DENY);
 		return MG_DROP_L7_NO_SNI;
 	}

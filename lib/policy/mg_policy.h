@@ -281,12 +281,24 @@ void mg_l7_flow_release(struct mg_l7_pool *pool, struct mg_l7_flow *st);
  */
 void mg_l7_flow_reset(struct mg_l7_pool *pool, struct mg_l7_flow *st);
 
+/**
+ * What mg_l7_input() decided during one call, for a caller that compares
+ * two rulesets' decisions (shadow mode): how many request heads or
+ * ClientHellos were decided, and the last one's rule and verdict.
+ */
+struct mg_l7_trace {
+	uint32_t decided; /**< heads decided; the caller zeroes it */
+	uint32_t slot;	  /**< telemetry slot of the last deciding rule */
+	uint8_t denied;	  /**< the last one was denied */
+};
+
 /** Per-worker context of mg_l7_input(). */
 struct mg_l7_ctx {
 	const struct mg_l7 *l7; /**< the current ruleset's rules */
 	struct mg_l7_pool *pool;
 	struct mg_lcore_stats *stats; /**< decisions are counted here */
 	unsigned int worker;	      /**< scratch and work area index */
+	struct mg_l7_trace *trace;    /**< NULL, or filled per decision */
 };
 
 /**

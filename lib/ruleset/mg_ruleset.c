@@ -191,6 +191,7 @@ struct mg_ruleset {
 	unsigned int n_all_versions;
 	uint32_t *label_slot;
 	uint32_t *rule_slot;
+	bool telemetry; /* slots registered in lib/telemetry */
 	struct mg_l7 *l7; /* layer-7 rules and their Hyperscan databases */
 	/* caller limits: compiled ones, [identity][service] -> index + 1
 	 * (0: none), table id -> index + 1 */
@@ -1186,6 +1187,13 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 		set_err(err, errlen, "out of memory for telemetry slots");
 		return -ENOMEM;
 	}
+	if (!rs->telemetry) {
+		/* nothing counted: private slots that still tell the rules
+		 * apart (mg_ruleset_rule_name_of_slot()); label sets 0 */
+		for (i = 0; i <= conf->n_policies; i++)
+			rs->rule_slot[i] = i;
+		return 0;
+	}
 	for (i = 0; i < conf->n_policies; i++)
 		rs->rule_slot[i] = slot_or_overflow(
 			mg_telemetry_rule(conf->policies[i].name));
@@ -1210,10 +1218,29 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 	return 0;
 }
 
+static struct mg_ruleset *build(const struct mg_conf *conf, int socket,
+				 struct mg_health *health,
+				 unsigned int n_workers, bool telemetry,
+				 char *err, size_t errlen);
+
 struct mg_ruleset *
 mg_ruleset_build(const struct mg_conf *conf, int socket,
 		 struct mg_health *health, unsigned int n_workers, char *err,
 		 size_t errlen)
+{
+	return build(conf, socket, health, n_workers, true, err, errlen);
+}
+
+struct mg_ruleset *
+mg_ruleset_build_shadow(const struct mg_conf *conf, int socket,
+			unsigned int n_workers, char *err, size_t errlen)
+{
+	return build(conf, socket, NULL, n_workers, false, err, errlen);
+}
+
+static struct mg_ruleset *
+build(const struct mg_conf *conf, int socket, struct mg_health *health,
+      unsigned int n_workers, bool telemetry, char *err, size_t errlen)
 {
 	struct mg_ruleset *rs;
 	struct layout l;
@@ -1239,6 +1266,7 @@ mg_ruleset_build(const struct mg_conf *conf, int socket,
 		return NULL;
 	}
 	rs->health = health;
+	rs->telemetry = telemetry;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
 	rs->generation = seq;
 	rs->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
@@ -1995,4 +2023,40 @@ mg_ruleset_rule_name(const struct mg_ruleset *rs, uint16_t rule)
 	if (rule == MG_RULE_DEFAULT)
 		return "default-deny";
 	return rule < rs->n_rules ? rs->rule_names[rule] : "invalid";
+}
+
+const char *
+mg_ruleset_rule_name_of_slot(const struct mg_ruleset *rs, uint32_t slot)
+{
+	unsigned int i;
+
+	/* rare (a disagreement to report): a scan is fine */
+	for (i = 0; i < rs->n_rules; i++)
+		if (rs->rule_slot[i] == slot)
+			return rs->rule_names[i];
+	return rs->rule_slot[rs->n_rules] == slot ? "default-deny" : "unknown";
+}
+
+unsigned int
+mg_ruleset_version_labels(const struct mg_ruleset *rs, uint16_t service,
+			  uint8_t version, uint32_t *slots, unsigned int max)
+{
+	const struct rs_service *svc;
+	unsigned int i, k, n = 0;
+	uint32_t slot;
+
+	if (service >= rs->n_services ||
+	    version >= rs->services[service].n_versions)
+		return 0;
+	svc = &rs->services[service];
+	for (i = 0; i <= rs->n_identities && n < max; i++) {
+		slot = rs->label_slot[i * rs->n_all_versions +
+				      svc->first_version + version];
+		/* 0: a pair the policy denies, or the shared overflow */
+		for (k = 0; slot != 0 && k < n && slots[k] != slot; k++)
+			;
+		if (slot != 0 && k == n)
+			slots[n++] = slot;
+	}
+	return n;
 }

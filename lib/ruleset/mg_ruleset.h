@@ -117,6 +117,22 @@ struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
 				    unsigned int n_workers, char *err,
 				    size_t errlen);
 
+/**
+ * mg_ruleset_build() for a shadow (candidate) ruleset that decides but
+ * never counts: no health table (every backend up), and nothing
+ * registered in lib/telemetry, so its rules, services and callers add
+ * no series. Its decisions carry label-set slot 0 and private rule
+ * slots (policy index; default deny after the last), which only
+ * mg_ruleset_rule_name_of_slot() should read.
+ *
+ * @return As mg_ruleset_build().
+ *
+ * Thread safety: as mg_ruleset_build().
+ */
+struct mg_ruleset *mg_ruleset_build_shadow(const struct mg_conf *conf,
+					   int socket, unsigned int n_workers,
+					   char *err, size_t errlen);
+
 /** A limit on a caller's traffic, compiled from the config's "limits". */
 struct mg_ruleset_limit {
 	uint32_t id;	 /**< in the limit table: stable across reloads */
@@ -410,6 +426,20 @@ bool mg_ruleset_local_addr(const struct mg_ruleset *rs, unsigned int port,
 bool mg_ruleset_static_neigh(const struct mg_ruleset *rs,
 			     const struct mg_addr *addr, uint8_t mac[6]);
 
+/**
+ * The telemetry label sets (mg_telemetry_labelset()) of every caller of
+ * a version: its traffic summed is the version's (canary rollback).
+ * The shared overflow slot 0 is left out.
+ *
+ * @return How many were written to @p slots (at most @p max); 0 for an
+ *         unknown service or version.
+ *
+ * Thread safety: lock-free.
+ */
+unsigned int mg_ruleset_version_labels(const struct mg_ruleset *rs,
+				       uint16_t service, uint8_t version,
+				       uint32_t *slots, unsigned int max);
+
 /** Sizes, for telemetry and names of ids in decisions. */
 unsigned int mg_ruleset_n_services(const struct mg_ruleset *rs);
 unsigned int mg_ruleset_n_identities(const struct mg_ruleset *rs);
@@ -423,6 +453,19 @@ const char *mg_ruleset_identity_name(const struct mg_ruleset *rs,
 				     uint16_t identity);
 /** "default-deny" for MG_RULE_DEFAULT. */
 const char *mg_ruleset_rule_name(const struct mg_ruleset *rs, uint16_t rule);
+
+/**
+ * Name of the rule whose telemetry slot is @p slot (the slot a layer-7
+ * decision reports, struct mg_l7_trace): a scan of the rules, for
+ * reports, not the fast path.
+ *
+ * @return The name, "default-deny", or "unknown" when no rule of this
+ *         ruleset has the slot (the telemetry registry overflowed).
+ *
+ * Thread safety: lock-free.
+ */
+const char *mg_ruleset_rule_name_of_slot(const struct mg_ruleset *rs,
+					 uint32_t slot);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,10 @@ static void *flows_arg;
 static mg_telemetry_backends_fn backends_fn;
 static mg_telemetry_limits_fn limits_fn;
 static void *limits_arg;
+static mg_telemetry_shadow_fn shadow_fn;
+static void *shadow_arg;
+static mg_telemetry_canary_fn canary_fn;
+static void *canary_arg;
 static void *backends_arg;
 static mg_telemetry_ports_fn ports_fn;
 static void *ports_arg;
@@ -740,6 +744,40 @@ tel_limits(mg_telemetry_limit_emit emit, void *ctx)
 	if (limits_fn == NULL)
 		return -ENOTSUP;
 	return limits_fn(limits_arg, emit, ctx);
+}
+
+void
+mg_telemetry_set_shadow_fn(mg_telemetry_shadow_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	shadow_fn = fn;
+	shadow_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+void
+mg_telemetry_set_canary_fn(mg_telemetry_canary_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&lock);
+	canary_fn = fn;
+	canary_arg = arg;
+	pthread_rwlock_unlock(&lock);
+}
+
+int
+tel_canary(mg_telemetry_canary_emit emit, void *ctx)
+{
+	if (canary_fn == NULL)
+		return -ENOTSUP;
+	return canary_fn(canary_arg, emit, ctx);
+}
+
+int
+tel_shadow(mg_telemetry_shadow_emit emit, void *ctx)
+{
+	if (shadow_fn == NULL)
+		return -ENOTSUP;
+	return shadow_fn(shadow_arg, emit, ctx);
 }
 
 uint64_t

@@ -709,6 +709,44 @@ uint64_t mg_telemetry_half_open_peak(void);
 /** Name of a limit drop reason ("rate_limited_conn", ...). */
 const char *mg_tel_limit_reason_name(enum mg_tel_limit_reason r);
 
+/**
+ * Disagreements of a shadow (candidate) config of one kind, caller and
+ * service, for meshgate_shadow_disagreements_total.
+ */
+struct mg_telemetry_shadow {
+	const char *kind;     /**< "allow_to_deny", ... */
+	const char *identity; /**< the caller */
+	const char *service;  /**< the service the current config has */
+	uint64_t count;
+};
+
+typedef int (*mg_telemetry_shadow_emit)(void *ctx,
+					const struct mg_telemetry_shadow *s);
+typedef int (*mg_telemetry_shadow_fn)(void *arg, mg_telemetry_shadow_emit emit,
+				      void *ctx);
+
+/**
+ * Register the source of shadow disagreement counts; NULL unregisters
+ * (and waits for a render in progress).
+ *
+ * Thread safety: control plane.
+ */
+void mg_telemetry_set_shadow_fn(mg_telemetry_shadow_fn fn, void *arg);
+
+typedef int (*mg_telemetry_canary_emit)(void *ctx, const char *service,
+					const char *version, bool rolled_back);
+typedef int (*mg_telemetry_canary_fn)(void *arg, mg_telemetry_canary_emit emit,
+				      void *ctx);
+
+/**
+ * Register the source of meshgate_canary_rolled_back (one gauge per
+ * version with automatic rollback); NULL unregisters (and waits for a
+ * render in progress).
+ *
+ * Thread safety: control plane.
+ */
+void mg_telemetry_set_canary_fn(mg_telemetry_canary_fn fn, void *arg);
+
 /** Passive health of one backend, for meshgate_backend_up. */
 struct mg_telemetry_backend {
 	const char *service;

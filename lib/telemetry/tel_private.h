@@ -103,6 +103,8 @@ int tel_backends(mg_telemetry_backend_emit emit, void *ctx);
 int tel_limits(mg_telemetry_limit_emit emit, void *ctx);
 /* The ESP peers and SAs, or -ENOTSUP when no source is registered. */
 int tel_esp(mg_telemetry_esp_emit emit, void *ctx);
+int tel_shadow(mg_telemetry_shadow_emit emit, void *ctx);
+int tel_canary(mg_telemetry_canary_emit emit, void *ctx);
 /* Up to @p max ports (zeroed first); their number, or a negative errno
  * when no source is registered. */
 int tel_ports(struct mg_telemetry_port *out, unsigned int max);

@@ -682,6 +682,68 @@ render_limits(FILE *f)
 	}
 }
 
+struct shadow_ctx {
+	FILE *f;
+	bool started;
+};
+
+static int
+emit_shadow(void *arg, const struct mg_telemetry_shadow *s)
+{
+	struct shadow_ctx *ctx = arg;
+	struct labels l = { { "kind", "source_workload",
+			      "destination_service" },
+			    { s->kind, s->identity, s->service },
+			    3 };
+
+	if (!ctx->started) {
+		family(ctx->f, "shadow_disagreements_total", "counter",
+		       "Connections and requests the shadow (candidate) "
+		       "config decides differently from the one in force, "
+		       "by kind.");
+		ctx->started = true;
+	}
+	sample_u64(ctx->f, "shadow_disagreements_total", &l, NULL, NULL,
+		   s->count);
+	return 0;
+}
+
+static void
+render_shadow(FILE *f)
+{
+	struct shadow_ctx ctx = { f, false };
+
+	tel_shadow(emit_shadow, &ctx);
+}
+
+static int
+emit_canary(void *arg, const char *service, const char *version,
+	    bool rolled_back)
+{
+	struct shadow_ctx *ctx = arg;
+	struct labels l = { { "destination_service", "destination_version" },
+			    { service, version },
+			    2 };
+
+	if (!ctx->started) {
+		family(ctx->f, "canary_rolled_back", "gauge",
+		       "1 once a version with automatic rollback has been "
+		       "rolled back (weight 0 until a reload).");
+		ctx->started = true;
+	}
+	sample_u64(ctx->f, "canary_rolled_back", &l, NULL, NULL,
+		   rolled_back ? 1 : 0);
+	return 0;
+}
+
+static void
+render_canary(FILE *f)
+{
+	struct shadow_ctx ctx = { f, false };
+
+	tel_canary(emit_canary, &ctx);
+}
+
 struct backend_ctx {
 	FILE *f;
 	bool ejections; /* which family is being written */
@@ -1057,6 +1119,8 @@ tel_prometheus_render(FILE *f)
 	render_backends(f);
 	render_limits(f);
 	render_esp(f);
+	render_shadow(f);
+	render_canary(f);
 	render_ports(f);
 	render_lcores(f, hz);
 	render_config(f);

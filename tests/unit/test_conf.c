@@ -845,6 +845,26 @@ test_mesh_example(void **state)
 	assert_int_equal(c->n_neighbours, 3);
 	assert_int_equal(c->neighbours[1].mac[5], 0x01);
 	assert_int_equal(c->neighbours[2].addr.family, 6);
+	assert_string_equal(c->shadow, "configs/mesh-example-candidate.conf");
+	assert_true(s->versions[1].rollback.enabled);
+	assert_int_equal(s->versions[1].rollback.min_requests, 200);
+	assert_int_equal(s->versions[1].rollback.window_s, 60);
+	assert_false(s->versions[0].rollback.enabled);
+	assert_int_equal(c->recorder.packets, 256);
+	assert_string_equal(c->recorder.dir, "/var/tmp");
+	assert_true(c->deny_log.enabled);
+	assert_string_equal(c->deny_log.file, "/var/log/meshgate/deny.log");
+	assert_int_equal(c->deny_log.rate, 100);
+	assert_int_equal(c->deny_log.burst, 200);
+	mg_conf_free(c);
+
+	/* the candidate it names loads, and has no shadow of its own */
+	c = mg_conf_load("configs/mesh-example-candidate.conf",
+			 MG_DRIVERS_CONF_DIR, &errs);
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_string_equal(c->shadow, "");
 	mg_conf_free(c);
 }
 
@@ -2829,6 +2849,176 @@ test_key_read(void **state)
 	assert_memory_equal(key, zero, 20);
 }
 
+/* Lines 2-5: a service whose v2 (line 4) may carry a rollback group. */
+#define ROLLBACK_HEAD                                                          \
+	P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "              \
+	   "addresses = [\"198.19.0.1\"]; ports = [80];\n"                       \
+	   "versions = ( { name = \"v1\"; weight = 90; "                         \
+	   "backends = [\"198.19.1.1\"]; },\n"                                   \
+	   "{ name = \"v2\"; weight = 10; backends = [\"198.19.1.2\"];\n"
+
+/*
+ * A version's rollback group: every key required, each in range, and
+ * only in a service with a stable version to compare with; absent, the
+ * version has none.
+ */
+static void
+test_rollback(void **state)
+{
+	const struct mg_rollback_conf *r;
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(ROLLBACK_HEAD
+		      "rollback = { max_error_ratio = 0.05; min_requests = "
+		      "200; window_s = 60; }; } ); } );\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	assert_false(c->services[0].versions[0].rollback.enabled);
+	r = &c->services[0].versions[1].rollback;
+	assert_true(r->enabled);
+	assert_true(r->max_error_ratio > 0.0499 && r->max_error_ratio < 0.0501);
+	assert_int_equal(r->min_requests, 200);
+	assert_int_equal(r->window_s, 60);
+	assert_int_equal(r->line, 5);
+	mg_conf_free(c);
+	/* an integer ratio is a number too (but 1 is out of range) */
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 1; min_requests = 200;\n"
+		     "window_s = 60; }; } ); } );\n",
+		     5, "'max_error_ratio' is 1; it must be above 0 and below 1");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.0; min_requests = 200;\n"
+		     "window_s = 60; }; } ); } );\n",
+		     5, "'max_error_ratio' is 0; it must be above 0");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = \"5%\"; min_requests = "
+		     "200;\nwindow_s = 60; }; } ); } );\n",
+		     5, "'max_error_ratio' must be a number, not a string");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.1;\nmin_requests = 9; "
+		     "window_s = 60; }; } ); } );\n",
+		     6, "'min_requests' is 9; it must be between 10 and");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.1; min_requests = 10;\n"
+		     "window_s = 86401; }; } ); } );\n",
+		     6, "'window_s' is 86401; it must be between 10 and 86400");
+	expect_error(ROLLBACK_HEAD
+		     "rollback = { max_error_ratio = 0.1; min_requests = 10; "
+		     "window_s = 60;\nwindow = 5; }; } ); } );\n",
+		     6, "unknown key 'window' in 'rollback'");
+	expect_error(ROLLBACK_HEAD "rollback = { max_error_ratio = 0.1;\n"
+				   "window_s = 60; }; } ); } );\n",
+		     5, "'rollback' of version 'v2' needs 'min_requests'");
+	expect_error(ROLLBACK_HEAD "rollback = true; } ); } );\n", 5,
+		     "'rollback' must be a group { }");
+	/* nothing stable to compare with: v1 has weight 0, or a rollback */
+	expect_error(P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\"]; ports = [80];\n"
+			"versions = ( { name = \"v1\"; weight = 0; "
+			"backends = [\"198.19.1.1\"]; },\n"
+			"{ name = \"v2\"; weight = 10; backends = "
+			"[\"198.19.1.2\"];\nrollback = { max_error_ratio = "
+			"0.1; min_requests = 10; window_s = 60; }; } ); } );\n",
+		     5,
+		     "version 'v2' of service 'shop' has 'rollback' but the "
+		     "service has no stable version");
+	expect_error(P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "
+			"addresses = [\"198.19.0.1\"]; ports = [80];\n"
+			"versions = ( { name = \"v1\"; backends = "
+			"[\"198.19.1.1\"];\nrollback = { max_error_ratio = "
+			"0.1; min_requests = 10; window_s = 60; }; } ); } );\n",
+		     4, "has no stable version");
+}
+
+/* shadow, recorder and deny_log: defaults, paths relative to the file's folder
+ * or absolute, and each error at its line. */
+static void
+test_operate_keys(void **state)
+{
+	char want[PATH_MAX + 32];
+	struct mg_conf *c;
+
+	(void)state;
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_string_equal(c->shadow, "");
+	mg_conf_free(c);
+
+	c = load_text(P1 "shadow = \"cand.conf\";\n");
+	if (c == NULL)
+		print_error("%s\n", errs.msg[0]);
+	assert_non_null(c);
+	snprintf(want, sizeof(want), "%s/cand.conf", mg_test_tmpdir);
+	assert_string_equal(c->shadow, want);
+	assert_int_equal(c->shadow_line, 2);
+	mg_conf_free(c);
+
+	c = load_text(P1 "shadow = \"/etc/x.conf\";\n");
+	assert_non_null(c);
+	assert_string_equal(c->shadow, "/etc/x.conf");
+	mg_conf_free(c);
+
+	/* recorder: defaults, a relative dir, each error at its line */
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_int_equal(c->recorder.packets, 256);
+	assert_string_equal(c->recorder.dir, "/var/tmp");
+	mg_conf_free(c);
+	c = load_text(P1 "recorder = { packets = 0; dir = \"dumps\"; };\n");
+	assert_non_null(c);
+	assert_int_equal(c->recorder.packets, 0);
+	snprintf(want, sizeof(want), "%s/dumps", mg_test_tmpdir);
+	assert_string_equal(c->recorder.dir, want);
+	mg_conf_free(c);
+	expect_error(P1 "recorder = {\npackets = 65537; };\n", 3,
+		     "'packets' is 65537; it must be between 0 and 65536");
+	expect_error(P1 "recorder = {\ndir = \"\"; };\n", 3,
+		     "'dir' must not be empty");
+	expect_error(P1 "recorder = {\nsize = 1; };\n", 3,
+		     "unknown key 'size' in 'recorder'");
+	expect_error(P1 "recorder = 5;\n", 2, "'recorder' must be a group");
+
+	/* deny_log: off by default; a file or syslog, rate and burst */
+	c = load_text(P1);
+	assert_non_null(c);
+	assert_false(c->deny_log.enabled);
+	mg_conf_free(c);
+	c = load_text(P1 "deny_log = { file = \"/tmp/deny.log\"; rate = 5; };\n");
+	assert_non_null(c);
+	assert_true(c->deny_log.enabled);
+	assert_false(c->deny_log.syslog);
+	assert_string_equal(c->deny_log.file, "/tmp/deny.log");
+	assert_int_equal(c->deny_log.rate, 5);
+	assert_int_equal(c->deny_log.burst, 5);
+	mg_conf_free(c);
+	c = load_text(P1 "deny_log = { syslog = true; burst = 7; };\n");
+	assert_non_null(c);
+	assert_true(c->deny_log.enabled && c->deny_log.syslog);
+	assert_int_equal(c->deny_log.rate, 100);
+	assert_int_equal(c->deny_log.burst, 7);
+	mg_conf_free(c);
+	expect_error(P1 "deny_log = {\nrate = 5; };\n", 2,
+		     "'deny_log' needs 'file' or 'syslog = true'");
+	expect_error(P1 "deny_log = { syslog = false; };\n", 2,
+		     "'deny_log' needs 'file' or 'syslog = true'");
+	expect_error(P1 "deny_log = { syslog = true;\nfile = \"x\"; };\n", 3,
+		     "'deny_log' has 'file' and 'syslog = true': choose one");
+	expect_error(P1 "deny_log = { syslog = true;\nrate = 0; };\n", 3,
+		     "'rate' is 0; it must be between 1 and 1000000");
+	expect_error(P1 "deny_log = { syslog = true;\nburst = 0; };\n", 3,
+		     "'burst' is 0; it must be between 1 and 10000000");
+	expect_error(P1 "deny_log = { syslog = \"yes\"; };\n", 2,
+		     "'syslog' must be true or false");
+	expect_error(P1 "deny_log = { syslog = true;\nfacility = 1; };\n", 3,
+		     "unknown key 'facility' in 'deny_log'");
+
+	expect_error(P1 "shadow = 5;\n", 2,
+		     "'shadow' must be a string, not an integer");
+	expect_error(P1 "shadow = \"\";\n", 2, "'shadow' must not be empty");
+}
+
 static int
 setup(void **state)
 {
@@ -2904,6 +3094,8 @@ main(void)
 		cmocka_unit_test(test_peers_valid),
 		cmocka_unit_test(test_peer_rules),
 		cmocka_unit_test(test_key_read),
+		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_operate_keys),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, setup, teardown);

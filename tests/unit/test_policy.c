@@ -464,6 +464,54 @@ test_keep_alive_and_pipelining(void **state)
 	fixture_free(fx);
 }
 
+/*
+ * A trace (shadow mode) sees every decision of a call: how many heads,
+ * the last one's rule slot and verdict; none for an incomplete head or
+ * a parse error. It changes no counting.
+ */
+static void
+test_trace(void **state)
+{
+	struct fixture *fx = fixture("", 4, 1024);
+	struct mg_l7_trace t;
+	enum mg_drop_reason why;
+	uint64_t allowed = decisions(SLOT(0), MG_TEL_ALLOW);
+
+	(void)state;
+	fx->ctx.trace = &t;
+	open_flow(fx, &fx->st, SVC_SHOP);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
+				   GET("/api/1") GET("/api/2"), &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(t.decided, 2);
+	assert_int_equal(t.slot, SLOT(0));
+	assert_int_equal(t.denied, 0);
+	assert_int_equal(decisions(SLOT(0), MG_TEL_ALLOW), allowed + 2);
+	/* half a head: nothing decided yet */
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
+				   "GET /admin HTTP/1.1\r\n", &why),
+			 MG_L7_FORWARD);
+	assert_int_equal(t.decided, 0);
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
+				   "Host: a\r\n\r\n", &why),
+			 MG_L7_RESET);
+	assert_int_equal(t.decided, 1);
+	assert_int_equal(t.slot, SLOT(1));
+	assert_int_equal(t.denied, 1);
+	/* not HTTP: refused without a decision */
+	open_flow(fx, &fx->st, SVC_SHOP);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
+				   "\x16\x03\x01 not http\r\n\r\n", &why),
+			 MG_L7_RESET);
+	assert_int_equal(why, MG_DROP_L7_NOT_HTTP);
+	assert_int_equal(t.decided, 0);
+	fx->ctx.trace = NULL;
+	fixture_free(fx);
+}
+
 static void
 test_bodies_are_skipped(void **state)
 {
@@ -1067,6 +1115,7 @@ main(void)
 		cmocka_unit_test(test_decisions),
 		cmocka_unit_test(test_normal_forms),
 		cmocka_unit_test(test_keep_alive_and_pipelining),
+		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_bodies_are_skipped),
 		cmocka_unit_test(test_split_heads),
 		cmocka_unit_test(test_sequence_numbers),

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright (c) 2026 meshgate authors
+ */
+
+/*
+ * The deny log. A worker never does I/O: it puts a small record on its
+ * own single-producer/single-consumer rte_ring, if its token bucket
+ * (its share of the gateway's rate) allows, and counts what it does not
+ * log. The control plane drains the rings every tick, names the caller,
+ * service and rule, and writes one JSON line each.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+
+#include "denylog.h"
+#include "meshgate.h"
+
+/* Records a worker may have waiting: a tick (10 ms) of a high rate. */
+#define RING_SIZE 1024
+
+struct deny_rec {
+	uint64_t tsc;
+	struct mg_5tuple tuple;
+	struct mg_recorder_ctx ctx;
+	uint8_t why;
+	uint8_t lcore_rank;
+};
+
+struct mg_denylog_worker {
+	struct rte_ring *ring;
+	struct deny_rec *recs; /* RING_SIZE slots the ring hands around */
+	struct rte_ring *free;
+	uint64_t tokens;     /* scaled by hz: tokens * hz */
+	uint64_t last;	     /* TSC of the last refill */
+	uint64_t rate;	     /* lines a second */
+	uint64_t burst;	     /* lines */
+	uint64_t suppressed; /* the worker's; read relaxed */
+	unsigned int rank;
+} __rte_cache_aligned;
+
+struct mg_denylog {
+	FILE *f; /* NULL: syslog */
+	char path[PATH_MAX];
+	unsigned int n_workers;
+	uint64_t hz;
+	uint64_t reported; /* suppressed already reported */
+	uint64_t next_report;
+	struct mg_denylog_worker *w;
+};
+
+struct mg_denylog *
+mg_denylog_create(const struct mg_deny_log_conf *c, unsigned int n_workers)
+{
+	struct mg_denylog *dl = calloc(1, sizeof(*dl));
+	char name[RTE_RING_NAMESIZE];
+	unsigned int i, j;
+
+	if (dl == NULL)
+		goto fail;
+	dl->n_workers = n_workers;
+	dl->hz = rte_get_tsc_hz();
+	if (c->syslog) {
+		openlog("meshgate", LOG_PID, LOG_AUTHPRIV);
+	} else {
+		snprintf(dl->path, sizeof(dl->path), "%s", c->file);
+		dl->f = fopen(dl->path, "ae");
+		if (dl->f == NULL) {
+			MG_LOG(ERR, "deny_log: cannot open %s: %s", dl->path,
+			       strerror(errno));
+			free(dl);
+			return NULL;
+		}
+	}
+	dl->w = rte_zmalloc("mg_denylog", n_workers * sizeof(*dl->w),
+			    RTE_CACHE_LINE_SIZE);
+	if (dl->w == NULL)
+		goto fail;
+	for (i = 0; i < n_workers; i++) {
+		struct mg_denylog_worker *w = &dl->w[i];
+
+		w->rank = i;
+		w->rate = RTE_MAX((uint64_t)c->rate / n_workers, (uint64_t)1);
+		w->burst = RTE_MAX((uint64_t)c->burst / n_workers, (uint64_t)1);
+		w->tokens = w->burst * dl->hz;
+		w->last = rte_get_tsc_cycles();
+		snprintf(name, sizeof(name), "mg_deny%u", i);
+		w->ring = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
+					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "mg_denyf%u", i);
+		w->free = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
+					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		w->recs = rte_zmalloc("mg_deny_recs",
+				      RING_SIZE * sizeof(*w->recs), 0);
+		if (w->ring == NULL || w->free == NULL || w->recs == NULL)
+			goto fail;
+		/* a ring of RING_SIZE holds RING_SIZE - 1 */
+		for (j = 0; j < RING_SIZE - 1; j++)
+			rte_ring_enqueue(w->free, &w->recs[j]);
+	}
+	return dl;
+fail:
+	MG_LOG(ERR, "deny_log: out of memory");
+	mg_denylog_free(dl);
+	return NULL;
+}
+
+void
+mg_denylog_free(struct mg_denylog *dl)
+{
+	unsigned int i;
+
+	if (dl == NULL)
+		return;
+	for (i = 0; dl->w != NULL && i < dl->n_workers; i++) {
+		rte_ring_free(dl->w[i].ring);
+		rte_ring_free(dl->w[i].free);
+		rte_free(dl->w[i].recs);
+	}
+	rte_free(dl->w);
+	if (dl->f != NULL)
+		fclose(dl->f);
+	else
+		closelog();
+	free(dl);
+}
+
+struct mg_denylog_worker *
+mg_denylog_worker(struct mg_denylog *dl, unsigned int rank)
+{
+	return dl != NULL && rank < dl->n_workers ? &dl->w[rank] : NULL;
+}
+
+void
+mg_denylog_add(struct mg_denylog_worker *w, const struct mg_5tuple *t,
+	       uint8_t why, const struct mg_recorder_ctx *c, uint64_t tsc)
+{
+	uint64_t hz = rte_get_tsc_hz(), cap = w->burst * hz;
+	struct deny_rec *r;
+	void *slot;
+
+	uint64_t el = tsc - w->last;
+
+	/* tokens in units of 1/hz: refilled by rate per cycle elapsed
+	 * (a long pause fills the bucket without overflowing) */
+	w->tokens = el >= cap / w->rate
+			    ? cap
+			    : RTE_MIN(cap, w->tokens + el * w->rate);
+	w->last = tsc;
+	if (w->tokens < hz || rte_ring_dequeue(w->free, &slot) != 0) {
+		__atomic_store_n(&w->suppressed, w->suppressed + 1,
+				 __ATOMIC_RELAXED);
+		return;
+	}
+	w->tokens -= hz;
+	r = slot;
+	r->tsc = tsc;
+	r->tuple = *t;
+	r->why = why;
+	r->lcore_rank = (uint8_t)w->rank;
+	if (c != NULL && c->valid)
+		r->ctx = *c;
+	else
+		r->ctx.valid = 0;
+	/* never full: as many slots as the ring holds */
+	rte_ring_enqueue(w->ring, r);
+}
+
+static void
+addr_text(const uint8_t *a, uint8_t family, char *buf, size_t len)
+{
+	inet_ntop(family == 6 ? AF_INET6 : AF_INET, a, buf, (socklen_t)len);
+}
+
+static void
+emit(struct mg_denylog *dl, const char *line)
+{
+	if (dl->f != NULL) {
+		fputs(line, dl->f);
+		fputc('\n', dl->f);
+	} else {
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line);
+	}
+}
+
+static void
+now_text(char *buf, size_t len, uint64_t tsc, uint64_t hz)
+{
+	uint64_t now = rte_rdtsc(), back_ns;
+	struct timespec ts;
+	struct tm tm;
+	char s[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	back_ns = (now - RTE_MIN(tsc, now)) * 1000000000ull / hz;
+	if ((uint64_t)ts.tv_nsec >= back_ns % 1000000000ull) {
+		ts.tv_nsec -= (long)(back_ns % 1000000000ull);
+	} else {
+		ts.tv_nsec += 1000000000l - (long)(back_ns % 1000000000ull);
+		ts.tv_sec--;
+	}
+	ts.tv_sec -= (time_t)(back_ns / 1000000000ull);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.20s.%06uZ", s,
+		 (unsigned int)(ts.tv_nsec / 1000) % 1000000u);
+}
+
+static void
+write_rec(struct mg_denylog *dl, const struct mg_ruleset *rs,
+	  const struct deny_rec *r)
+{
+	const struct mg_recorder_ctx *c = &r->ctx;
+	bool named = rs != NULL && c->valid &&
+		     c->gen == (uint16_t)mg_ruleset_generation(rs);
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], when[48];
+	char id[48] = "null", svc[48] = "null", rule[48] = "null";
+	char line[512];
+
+	addr_text(r->tuple.src, r->tuple.family, src, sizeof(src));
+	addr_text(r->tuple.dst, r->tuple.family, dst, sizeof(dst));
+	now_text(when, sizeof(when), r->tsc, dl->hz);
+	if (named) {
+		snprintf(id, sizeof(id), "\"%s\"",
+			 mg_ruleset_identity_name(rs, c->identity));
+		if (c->service != UINT16_MAX)
+			snprintf(svc, sizeof(svc), "\"%s\"",
+				 mg_ruleset_service_name(rs, c->service));
+		if (c->rule != UINT32_MAX)
+			snprintf(rule, sizeof(rule), "\"%s\"",
+				 c->rule_is_slot
+					 ? mg_ruleset_rule_name_of_slot(rs,
+									c->rule)
+					 : mg_ruleset_rule_name(
+						   rs, (uint16_t)c->rule));
+	} else if (c->valid) {
+		/* taken under a ruleset reloaded since: ids */
+		snprintf(id, sizeof(id), "\"#%u\"", c->identity);
+		if (c->service != UINT16_MAX)
+			snprintf(svc, sizeof(svc), "\"#%u\"", c->service);
+	}
+	snprintf(line, sizeof(line),
+		 "{\"time\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", "
+		 "\"sport\": %u, \"dst\": \"%s\", \"dport\": %u, "
+		 "\"identity\": %s, \"service\": %s, \"rule\": %s, "
+		 "\"reason\": \"%s\"}",
+		 when, r->tuple.proto == IPPROTO_TCP ? "tcp" : "udp", src,
+		 rte_be_to_cpu_16(r->tuple.sport), dst,
+		 rte_be_to_cpu_16(r->tuple.dport), id, svc, rule,
+		 mg_drop_reason_name(r->why));
+	emit(dl, line);
+}
+
+void
+mg_denylog_flush(struct mg_denylog *dl, const struct mg_ruleset *rs)
+{
+	uint64_t suppressed = 0, now = rte_rdtsc();
+	void *recs[64];
+	unsigned int i, k, n;
+	char line[160], when[48];
+	bool wrote = false;
+
+	for (i = 0; i < dl->n_workers; i++) {
+		struct mg_denylog_worker *w = &dl->w[i];
+
+		while ((n = rte_ring_dequeue_burst(w->ring, recs, 64, NULL)) !=
+		       0) {
+			for (k = 0; k < n; k++)
+				write_rec(dl, rs, recs[k]);
+			rte_ring_enqueue_bulk(w->free, recs, n, NULL);
+			wrote = true;
+		}
+		suppressed += __atomic_load_n(&w->suppressed, __ATOMIC_RELAXED);
+	}
+	if (suppressed != dl->reported && now >= dl->next_report) {
+		now_text(when, sizeof(when), now, dl->hz);
+		snprintf(line, sizeof(line),
+			 "{\"time\": \"%s\", \"suppressed\": %" PRIu64 "}",
+			 when, suppressed - dl->reported);
+		emit(dl, line);
+		dl->reported = suppressed;
+		dl->next_report = now + dl->hz;
+		wrote = true;
+	}
+	if (wrote && dl->f != NULL)
+		fflush(dl->f);
+}
+
+void
+mg_denylog_reopen(struct mg_denylog *dl)
+{
+	FILE *f;
+
+	if (dl == NULL || dl->f == NULL)
+		return;
+	f = fopen(dl->path, "ae");
+	if (f == NULL) {
+		MG_LOG(ERR,
+		       "deny_log: cannot reopen %s: %s; still writing "
+		       "to the file opened before",
+		       dl->path, strerror(errno));
+		return;
+	}
+	fclose(dl->f);
+	dl->f = f;
+}
