@@ -116,6 +116,9 @@ struct mg_esp_sa {
 	uint64_t top;	      /* inbound: highest authenticated sequence
 			       * number, written by the owner only (the
 			       * window's top, as librte_ipsec keeps it) */
+	uint64_t *seen;	      /* inbound: the numbers taken, one bit each
+			       * (RFC 6479 blocks of 64), by the owner */
+	uint32_t seen_mask;   /* blocks - 1 */
 	bool stopped;	      /* outbound: sequence numbers exhausted */
 	uint8_t algo;	      /* enum mg_esp_algo */
 	uint8_t key_len;      /* key and salt */

@@ -358,6 +358,8 @@ sa_clear(struct mg_esp *esp, struct mg_esp_sa *sa)
 		rte_free(sa->sa);
 	}
 	sa->sa = NULL;
+	rte_free(sa->seen);
+	sa->seen = NULL;
 	memset(&sa->ss, 0, sizeof(sa->ss));
 	free(sa->drain);
 	sa->drain = NULL;
@@ -582,6 +584,23 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 		set_err(err, errlen, conf, "%d: SA 0x%x refused: %s", sc->line,
 			sc->spi, rte_strerror(-size));
 		goto fail;
+	}
+	if (inbound) {
+		/* esp_data.c's own window: enough blocks of 64 for any W
+		 * consecutive numbers, a power of two */
+		uint32_t blocks = rte_align32pow2(
+			(uint32_t)(RTE_ALIGN_CEIL(pc->replay_window, 64) / 64 +
+				   1));
+
+		sa->seen = rte_zmalloc_socket("mg_esp_window",
+					      blocks * sizeof(uint64_t),
+					      RTE_CACHE_LINE_SIZE, esp->socket);
+		if (sa->seen == NULL) {
+			set_err(err, errlen, conf, "%d: out of memory",
+				sc->line);
+			goto fail;
+		}
+		sa->seen_mask = blocks - 1;
 	}
 	sa->sa = rte_zmalloc_socket("mg_ipsec_sa", (size_t)size,
 				    RTE_CACHE_LINE_SIZE, esp->socket);
