@@ -175,7 +175,7 @@ esn_of(uint64_t top, uint32_t seq, uint32_t window)
 static inline uint64_t
 full_seq(const struct mg_esp_sa *sa, uint64_t top, uint32_t seq)
 {
-	return sa->esn ? esn_of(top, seq, sa->window) : seq;
+	return sa->esn ? esn_of(top, seq, sa->lib_window) : seq;
 }
 
 /*
@@ -184,8 +184,10 @@ full_seq(const struct mg_esp_sa *sa, uint64_t top, uint32_t seq)
  * through a 32-bit variable, so numbers whose low 6 bits are 32 or more
  * are never recorded and their replays are taken; and its blocks (the
  * window's size rounded up to a power of two) are too few for a window
- * of 128, 1024 (our default) or any other 64 * 2^k beyond 64, whose
- * oldest numbers' bits are cleared while still inside it. librte_ipsec
+ * of 128, 1024 (our default) or any other 64 * 2^k beyond 64: a number
+ * left in the window shares its bit with one right of the top, whose
+ * bit is then cleared (a replay taken) or set (a fresh number refused;
+ * sa_create() gives it a window just larger for that). librte_ipsec
  * also takes the number W below the top (W + 1 numbers). This window is
  * RFC 4303's (the top and the W - 1 below it) in RFC 6479's blocks of
  * 64 bits, enough that W consecutive numbers never share one (a power

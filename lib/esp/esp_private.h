@@ -109,6 +109,8 @@ struct mg_esp_sa {
 	uint16_t overhead; /* outbound: most bytes ESP adds to a packet */
 	uint16_t remote_port;
 	uint32_t window;
+	uint32_t lib_window;  /* inbound: librte_ipsec's (sa_create()),
+			       * what ESN high bits are reconstructed by */
 	uint64_t iv_mask;     /* outbound: IV = sequence number ^ this */
 	uint64_t seq_start;   /* outbound: the first sequence number */
 	uint64_t seq_max;     /* outbound: the last one usable */
