@@ -116,8 +116,8 @@ struct mg_esp_sa {
 	uint64_t seq_max;     /* outbound: the last one usable */
 	uint32_t owner;	      /* inbound: worker owning its window */
 	uint64_t top;	      /* inbound: highest authenticated sequence
-			       * number, written by the owner only (the
-			       * window's top, as librte_ipsec keeps it) */
+			       * number, written by the owner only (our
+			       * window's top, esp_data.c) */
 	uint64_t *seen;	      /* inbound: the numbers taken, one bit each
 			       * (RFC 6479 blocks of 64), by the owner */
 	uint32_t seen_mask;   /* blocks - 1 */
