@@ -422,7 +422,6 @@ write_config(void)
 		perror("fuzz_esp: mkdtemp");
 		exit(1);
 	}
-	atexit(remove_dir);
 	for (i = 0; i < N_SA; i++) {
 		snprintf(name, sizeof(name), "in%u.key", i);
 		snprintf(text, sizeof(text), "%s\n", sas[i].hex);
@@ -452,6 +451,8 @@ build_set(void)
 		/* no RCU here: the old SAs retire at once */
 		mg_esp_tick(st.esp, 0);
 	}
+	/* the files live only while they are read: a finding aborts */
+	write_config();
 	c = mg_conf_load(st.conf, MG_DRIVERS_CONF_DIR, &errs);
 	if (c == NULL) {
 		fprintf(stderr, "fuzz_esp: %s\n", errs.msg[0]);
@@ -459,6 +460,7 @@ build_set(void)
 	}
 	st.set = mg_esp_set_build(st.esp, c, NULL, 0, err, sizeof(err));
 	mg_conf_free(c);
+	remove_dir();
 	if (st.set == NULL) {
 		fprintf(stderr, "fuzz_esp: %s\n", err);
 		exit(1);
@@ -515,7 +517,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		else
 			IMB_AES256_GCM_PRE(st.mb, key, &st.gk[i]);
 	}
-	write_config();
 	build_set();
 	return 0;
 }
