@@ -28,7 +28,7 @@ shopt -u patsub_replacement 2>/dev/null || true # "&" in ${v//x/y} is literal
 cd "$(dirname "$0")/.."
 root=$PWD
 
-targets=(pkt decision neigh conf l7)
+targets=(pkt decision neigh conf l7 esp)
 out=$root/build-fuzz
 bin=$out/tests/fuzz
 
@@ -105,6 +105,7 @@ settings() {
 	conf) flags+=(-max_len=16384 -detect_leaks=0
 		      "-dict=$out/corpus/conf.dict") ;;
 	l7) flags+=(-max_len=4096 "-dict=$out/corpus/l7.dict") ;;
+	esp) flags+=(-max_len=2048) ;;
 	esac
 }
 

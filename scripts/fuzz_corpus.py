@@ -22,10 +22,16 @@ decision/  frames as records (4-byte header each): every TCP or UDP
 l7/        the client byte streams of the layer-7 captures (each segment
            alone and a connection's segments joined), behind the cut byte
 conf/      every config of the repository and every driver profile
+esp/       ESP of tests/fuzz/fuzz_esp.c's peers and keys, encrypted by
+           scapy's SecurityAssociation (raw mode: IPv4, IPv6 with ESN,
+           UDP encapsulation, VLAN tags, sequence numbers across a block
+           of 64), frames that are not ESP for it, and encrypt-mode
+           headers (every SA, sequence-number kind, plaintext built or
+           given, mutations)
 
 and the dictionaries conf.dict (every quoted word of lib/conf/mg_conf.c,
 libconfig's syntax) and l7.dict (HTTP and TLS tokens). Frames come from
-the pcaps' bytes: no scapy needed here.
+the pcaps' bytes: scapy only for ESP.
 """
 
 import hashlib
@@ -212,13 +218,121 @@ def l7_dict():
     return "".join('"%s"\n' % esc(t) for t in L7_TOKENS)
 
 
+# fuzz_esp.c's SAs: SPI, key and salt (hex), outer source and
+# destination, UDP-encapsulated, ESN, peer MAC, an inner source behind it.
+ESP_SAS = [
+    (0x1001, "000102030405060708090a0b0c0d0e0f10111213",
+     "198.18.0.2", "198.18.0.1", False, False, "02:00:00:00:00:02",
+     "198.18.50.7", "2001:db8:50::7"),
+    (0x1011, "101112131415161718191a1b1c1d1e1f20212223",
+     "198.18.0.2", "198.18.0.1", False, False, "02:00:00:00:00:02",
+     "198.18.50.7", "2001:db8:50::7"),
+    (0x1002, "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d"
+     "3e3f40414243", "198.18.0.3", "198.18.0.1", True, False,
+     "02:00:00:00:00:03", "198.18.51.7", "2001:db8:51::7"),
+    (0x1003, "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d"
+     "7e7f80818283", "2001:db8::3", "2001:db8::1", False, True,
+     "02:00:00:00:00:04", "198.18.52.7", "2001:db8:52::7"),
+]
+ESP_GW_MAC = "02:70:63:61:70:00"
+
+
+def esp_seeds(out):
+    """fuzz_esp.c's seeds (its header comment has the format)."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.ipsec import ESP, SecurityAssociation
+    from scapy.layers.l2 import Dot1Q, Ether
+
+    for i, (spi, key, src, dst, udp, esn, mac, in4, in6) in \
+            enumerate(ESP_SAS):
+        v6 = ":" in src
+        tun = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
+        nat = UDP(sport=4500, dport=4500) if udp else None
+        for high in ((0, 1) if esn else (0,)):
+            sa = SecurityAssociation(
+                ESP, spi=spi, crypt_algo="AES-GCM",
+                crypt_key=bytes.fromhex(key), tunnel_header=tun,
+                nat_t_header=nat, esn_en=esn, esn=high)
+            for n, seq in enumerate((1, 2, 31, 32, 33, 63, 64, 65, 100,
+                                     129, 1000)):
+                inner = (IPv6(src=in6, dst="2001:db8:ff::10")
+                         if n % 3 == 2 else
+                         IP(src=in4, dst="198.19.0.10")) / \
+                    UDP(sport=40000, dport=80) / (b"seed %d" % seq)
+                l2 = Ether(src=mac, dst=ESP_GW_MAC)
+                if n % 4 == 3:
+                    l2 = l2 / Dot1Q(vlan=100)
+                enc = sa.encrypt(inner, seq_num=seq)
+                if udp:
+                    # scapy sized the UDP header before the ESP went in;
+                    # over IPv4 no checksum (RFC 3948)
+                    enc[UDP].len = 8 + len(enc[UDP].payload)
+                    enc[UDP].chksum = 0
+                fr = bytes(l2 / enc)
+                out.add(b"\x00" + fr)
+                if n % 2 == 0:
+                    out.add(b"\x20" + fr)
+                if n == 0:
+                    out.add(b"\x00" + fr + bytes(6))  # Ethernet padding
+    # not ESP for the set: a NAT keepalive, IKE's non-ESP marker, clear
+    # traffic from a peer's prefix, ESP to another address, an unknown
+    # SPI, a fragment
+    eth = Ether(src="02:00:00:00:00:03", dst=ESP_GW_MAC)
+    for fr in (
+            eth / IP(src="198.18.0.3", dst="198.18.0.1") /
+            UDP(sport=4500, dport=4500) / b"\xff",
+            eth / IP(src="198.18.0.3", dst="198.18.0.1") /
+            UDP(sport=4500, dport=4500) / (bytes(4) + b"ike" * 10),
+            eth / IP(src="198.18.50.7", dst="198.19.0.10") /
+            UDP(sport=40000, dport=80) / b"clear",
+            eth / IP(src="198.18.0.2", dst="198.18.0.9", proto=50) /
+            (struct.pack("!II", 0x1001, 1) + bytes(48)),
+            eth / IP(src="198.18.0.2", dst="198.18.0.1", proto=50) /
+            (struct.pack("!II", 0x7777, 1) + bytes(48)),
+            eth / IP(src="198.18.0.2", dst="198.18.0.1", proto=50,
+                     flags="MF") / (struct.pack("!II", 0x1001, 1) +
+                                    bytes(48))):
+        out.add(b"\x00" + bytes(fr))
+    # encrypt mode: [0] mode, SA, kind, flags; [1..8] value; [9] layout
+    values = {0: (1, 100, 0xffffffff, 0x100000005), 1: (1, 0xffff, 0xffc1,
+                                                       64),
+              2: (0,), 3: (0, 1, 0xff)}
+    for sa in range(4):
+        for kind, vals in values.items():
+            for v in vals:
+                for flags, layout in ((0x00, 0x00), (0x20, 0x01),
+                                      (0x20, 0x06), (0x00, 0x1a),
+                                      (0x00, 0xe0)):
+                    out.add(bytes([0x80 | flags | kind << 2 | sa]) +
+                            struct.pack("!Q", v) + bytes([layout]) +
+                            b"payload %d" % v)
+        # a plaintext of its own: IPv4/UDP padded right, pad wrong,
+        # next header IPv6, not IP, too short, not a multiple of 4
+        ip = bytes(IP(src=ESP_SAS[sa][7], dst="198.19.0.10") /
+                   UDP(sport=40000, dport=80) / b"own")
+        pad = (4 - (len(ip) + 2) % 4) % 4
+        good = ip + bytes(range(1, pad + 1)) + bytes([pad, 4])
+        for pt in (good, ip + bytes([2] * pad) + bytes([pad, 4])
+                   if pad else ip + b"\x02\x01\x01\x04",
+                   good[:-1] + b"\x29", b"\x00" + good[1:],
+                   good[:20], good + b"\x00"):
+            out.add(bytes([0x90 | sa]) + struct.pack("!Q", 7) + b"\x00" +
+                    pt)
+        # mutated: in the SPI, the sequence number, the IV, the ICV
+        for at in (1, 6, 12, 0xffff):
+            out.add(bytes([0xc0 | sa]) + struct.pack("!Q", 9) + b"\x00" +
+                    bytes([1]) + struct.pack("!HB", at, 0x40) + b"mut")
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 2
     pcapdir, outdir = argv[1], argv[2]
-    pkt, neigh, dec, l7, conf = (Out(outdir, t) for t in
-                                 ("pkt", "neigh", "decision", "l7", "conf"))
+    pkt, neigh, dec, l7, conf, esp = (
+        Out(outdir, t) for t in
+        ("pkt", "neigh", "decision", "l7", "conf", "esp"))
 
     for sub, name, frames in pcaps(pcapdir):
         taken = 0
@@ -279,11 +393,13 @@ def main(argv):
                 with open(os.path.join(d, name), "rb") as f:
                     conf.add(f.read())
 
+    esp_seeds(esp)
+
     with open(os.path.join(outdir, "conf.dict"), "w") as f:
         f.write(conf_dict(os.path.join(ROOT, "lib/conf/mg_conf.c")))
     with open(os.path.join(outdir, "l7.dict"), "w") as f:
         f.write(l7_dict())
-    for o in (pkt, neigh, dec, l7, conf):
+    for o in (pkt, neigh, dec, l7, conf, esp):
         print("%s: %d seeds" % (os.path.basename(o.dir), len(o)))
     return 0
 

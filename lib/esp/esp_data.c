@@ -175,20 +175,65 @@ esn_of(uint64_t top, uint32_t seq, uint32_t window)
 static inline uint64_t
 full_seq(const struct mg_esp_sa *sa, uint64_t top, uint32_t seq)
 {
-	return sa->esn ? esn_of(top, seq, sa->window) : seq;
+	return sa->esn ? esn_of(top, seq, sa->lib_window) : seq;
 }
 
-/* Why librte_ipsec refused an inbound packet's sequence number: the
- * window's top is the one it checks against (one worker owns it). */
+/*
+ * The replay window, kept here as well as in librte_ipsec, whose own
+ * record (DPDK 22.11) cannot be trusted: it sets a sequence number's bit
+ * through a 32-bit variable, so numbers whose low 6 bits are 32 or more
+ * are never recorded and their replays are taken; and its blocks (the
+ * window's size rounded up to a power of two) are too few for a window
+ * of 128, 1024 (our default) or any other 64 * 2^k beyond 64: a number
+ * left in the window shares its bit with one right of the top, whose
+ * bit is then cleared (a replay taken) or set (a fresh number refused;
+ * sa_create() gives it a window just larger for that). librte_ipsec
+ * also takes the number W below the top (W + 1 numbers). This window is
+ * RFC 4303's (the top and the W - 1 below it) in RFC 6479's blocks of
+ * 64 bits, enough that W consecutive numbers never share one (a power
+ * of two, sa_create()); the owner worker alone writes it.
+ * Returns ESP_D_MAX if @p sqn may be taken.
+ */
+static enum esp_drop
+window_check(const struct mg_esp_sa *sa, uint64_t sqn)
+{
+	uint64_t top = sa->top;
+
+	if (sqn > top)
+		return ESP_D_MAX;
+	if (sqn == 0 || top - sqn >= sa->window)
+		return ESP_D_OUT_OF_WINDOW;
+	if (sa->seen[(sqn >> 6) & sa->seen_mask] >> (sqn & 63) & 1)
+		return ESP_D_REPLAY;
+	return ESP_D_MAX;
+}
+
+/* Record @p sqn (authenticated) as taken, moving the window. */
+static void
+window_take(struct mg_esp_sa *sa, uint64_t sqn)
+{
+	uint64_t top = sa->top, i, n;
+
+	if (sqn > top) {
+		/* the blocks the window enters start empty */
+		n = (sqn >> 6) - (top >> 6);
+		if (n > (uint64_t)sa->seen_mask + 1)
+			n = (uint64_t)sa->seen_mask + 1;
+		for (i = 1; i <= n; i++)
+			sa->seen[((top >> 6) + i) & sa->seen_mask] = 0;
+		__atomic_store_n(&sa->top, sqn, __ATOMIC_RELAXED);
+	}
+	sa->seen[(sqn >> 6) & sa->seen_mask] |= UINT64_C(1) << (sqn & 63);
+}
+
+/* Why an inbound packet's sequence number is refused (or, when the
+ * window would take it, the packet was malformed). */
 static enum esp_drop
 seq_refusal(const struct mg_esp_sa *sa, uint32_t seq)
 {
-	uint64_t top = sa->top;
-	uint64_t sqn = full_seq(sa, top, seq);
+	enum esp_drop d = window_check(sa, full_seq(sa, sa->top, seq));
 
-	if (sqn == 0 || sqn + sa->window < top)
-		return ESP_D_OUT_OF_WINDOW;
-	return sqn <= top ? ESP_D_REPLAY : ESP_D_MALFORMED;
+	return d != ESP_D_MAX ? d : ESP_D_MALFORMED;
 }
 
 static void flush_in(struct mg_esp_worker *ew);
@@ -207,6 +252,7 @@ take_esp(struct mg_esp_worker *ew, const struct mg_esp_set *set, uint16_t port,
 	struct mg_esp_sa *sa;
 	uint32_t esp_off, esp_len, owner, want;
 	const uint8_t *esp;
+	enum esp_drop d;
 	bool udp;
 
 	if (t->proto == IPPROTO_ESP)
@@ -270,6 +316,13 @@ take_esp(struct mg_esp_worker *ew, const struct mg_esp_set *set, uint16_t port,
 	if (esp_len < ESP_MIN_LEN ||
 	    (esp_len - MG_ESP_HDR_LEN - ESP_IV_LEN - ESP_ICV_LEN) % 4 != 0) {
 		drop_pkt(ew, m, ESP_D_MALFORMED, sa, 0);
+		return true;
+	}
+	/* a replay or a number left of the window costs no decryption
+	 * (checked again once authenticated: the window may move first) */
+	d = window_check(sa, full_seq(sa, sa->top, load_be32(esp + 4)));
+	if (d != ESP_D_MAX) {
+		drop_pkt(ew, m, d, sa, 0);
 		return true;
 	}
 	/* Ethernet padding is no part of the packet the ICV covers */
@@ -698,13 +751,20 @@ complete_in(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 	rte_mempool_put_bulk(ew->op_pool, (void **)ops, n);
 	/* the window moves, the headers go */
 	k = g != 0 ? rte_ipsec_pkt_process(&sa->ss, good, g) : 0;
+	/* what librte_ipsec took, our window takes too, or refuses: a
+	 * replay it missed, or a duplicate of the same burst */
 	for (x = 0; x < k; x++) {
 		struct rte_mbuf *m = good[x];
 		uint64_t sqn =
 			full_seq(sa, sa->top, esp_mbuf(&ew->marks, m)->seq);
+		enum esp_drop d = window_check(sa, sqn);
 
-		if (sqn > sa->top)
-			__atomic_store_n(&sa->top, sqn, __ATOMIC_RELAXED);
+		if (d != ESP_D_MAX) {
+			drop_pkt(ew, m, d, sa, 0);
+			good[x] = NULL;
+			continue;
+		}
+		window_take(sa, sqn);
 	}
 	for (x = k; x < g; x++) {
 		struct rte_mbuf *m = good[x];
@@ -721,6 +781,8 @@ complete_in(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 			 sa, 0);
 	}
 	for (x = 0; x < k; x++) {
+		if (good[x] == NULL)
+			continue;
 		if (!reframe(ew, sa, good[x])) {
 			drop_pkt(ew, good[x], ESP_D_MALFORMED, sa, 0);
 			good[x] = NULL;

@@ -109,13 +109,18 @@ struct mg_esp_sa {
 	uint16_t overhead; /* outbound: most bytes ESP adds to a packet */
 	uint16_t remote_port;
 	uint32_t window;
+	uint32_t lib_window;  /* inbound: librte_ipsec's (sa_create()),
+			       * what ESN high bits are reconstructed by */
 	uint64_t iv_mask;     /* outbound: IV = sequence number ^ this */
 	uint64_t seq_start;   /* outbound: the first sequence number */
 	uint64_t seq_max;     /* outbound: the last one usable */
 	uint32_t owner;	      /* inbound: worker owning its window */
 	uint64_t top;	      /* inbound: highest authenticated sequence
-			       * number, written by the owner only (the
-			       * window's top, as librte_ipsec keeps it) */
+			       * number, written by the owner only (our
+			       * window's top, esp_data.c) */
+	uint64_t *seen;	      /* inbound: the numbers taken, one bit each
+			       * (RFC 6479 blocks of 64), by the owner */
+	uint32_t seen_mask;   /* blocks - 1 */
 	bool stopped;	      /* outbound: sequence numbers exhausted */
 	uint8_t algo;	      /* enum mg_esp_algo */
 	uint8_t key_len;      /* key and salt */

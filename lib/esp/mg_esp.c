@@ -358,6 +358,8 @@ sa_clear(struct mg_esp *esp, struct mg_esp_sa *sa)
 		rte_free(sa->sa);
 	}
 	sa->sa = NULL;
+	rte_free(sa->seen);
+	sa->seen = NULL;
 	memset(&sa->ss, 0, sizeof(sa->ss));
 	free(sa->drain);
 	sa->drain = NULL;
@@ -479,6 +481,23 @@ set_err(char *err, size_t errlen, const struct mg_conf *conf, const char *fmt,
 	va_end(ap);
 }
 
+/* The window librte_ipsec keeps for a replay window of @p w: @p w, or
+ * just above it where its blocks of 64 (the window's rounded up to a
+ * power of two, two at least) are fewer than the window's numbers span,
+ * top included; with fewer, a number in the window shares its bit with
+ * one right of the top, and fresh packets are refused. Ours is checked
+ * besides (esp_data.c), at @p w exactly. */
+static uint32_t
+lib_window(uint32_t w)
+{
+	for (;; w++) {
+		uint32_t blocks = rte_align32pow2(RTE_MAX((w + 63) / 64, 2u));
+
+		if ((w - 1) / 64 + 2 <= blocks)
+			return w;
+	}
+}
+
 /* Create an SA of peer @p pc from @p sc: key read into the locked
  * store, librte_ipsec SA, cryptodev session. */
 static struct mg_esp_sa *
@@ -528,6 +547,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	sa->family = pc->local.family;
 	sa->remote_port = pc->remote_port;
 	sa->window = pc->replay_window;
+	sa->lib_window = lib_window(pc->replay_window);
 	sa->owner = UINT32_MAX;
 	sa->algo = sc->algo;
 	sa->key_len = (uint8_t)key_len;
@@ -564,7 +584,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	prm.ipsec_xform.options.udp_encap = pc->udp_encap && !inbound;
 	prm.ipsec_xform.udp.sport = MG_ESP_NATT_PORT;
 	prm.ipsec_xform.udp.dport = pc->remote_port;
-	prm.ipsec_xform.replay_win_sz = inbound ? pc->replay_window : 0;
+	prm.ipsec_xform.replay_win_sz = inbound ? sa->lib_window : 0;
 	prm.ipsec_xform.esn.value = inbound ? 0 : sc->initial_seq;
 	prm.crypto_xform = &xf;
 	/* The ESP trailer's next header says the inner family; librte_ipsec
@@ -582,6 +602,23 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 		set_err(err, errlen, conf, "%d: SA 0x%x refused: %s", sc->line,
 			sc->spi, rte_strerror(-size));
 		goto fail;
+	}
+	if (inbound) {
+		/* esp_data.c's own window: enough blocks of 64 for any W
+		 * consecutive numbers, a power of two */
+		uint32_t blocks = rte_align32pow2(
+			(uint32_t)(RTE_ALIGN_CEIL(pc->replay_window, 64) / 64 +
+				   1));
+
+		sa->seen = rte_zmalloc_socket("mg_esp_window",
+					      blocks * sizeof(uint64_t),
+					      RTE_CACHE_LINE_SIZE, esp->socket);
+		if (sa->seen == NULL) {
+			set_err(err, errlen, conf, "%d: out of memory",
+				sc->line);
+			goto fail;
+		}
+		sa->seen_mask = blocks - 1;
 	}
 	sa->sa = rte_zmalloc_socket("mg_ipsec_sa", (size_t)size,
 				    RTE_CACHE_LINE_SIZE, esp->socket);

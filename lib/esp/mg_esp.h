@@ -366,8 +366,11 @@ bool mg_esp_busy(const struct mg_esp_worker *ew);
  *             NULL.
  * @param why  Receives the drop reason when @p m was dropped;
  *             MG_DROP_NONE when it was decapsulated or was no ESP for
- *             the set (then *out is @p m itself, untouched).
- * @return 1 decapsulated, 0 not ESP for the set, -1 dropped.
+ *             the set (then *out is @p m itself, untouched), or
+ *             MG_DROP_ESP_REQUIRED for such a frame that came in clear
+ *             from a peer's prefix (for the caller to drop).
+ * @return 1 decapsulated, 0 not ESP for the set (or not parseable),
+ *         -1 dropped.
  *
  * Thread safety: the worker owning @p ew, outside its loop.
  */

@@ -364,7 +364,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (info.l3 == MG_L3_ARP) {
 		addr_set(&claim, 4, l3 + 14);
 	} else if (info.l3 == MG_L3_IPV6 &&
-		   info.tuple.proto == IPPROTO_ICMPV6) {
+		   info.tuple.proto == IPPROTO_ICMPV6 && info.frag == 0) {
+		/* a fragment's data is no ICMPv6 message (and a later one
+		 * may have none): only whole datagrams are read */
 		l4 = frame + info.l4_off;
 		nd = l4[0] == ND_NS || l4[0] == ND_NA;
 		/* NS: the sender is learned; NA: the target */

@@ -5,7 +5,7 @@
 /*
  * libFuzzer target `pkt`: lib/pkt's parser on raw frames (Ethernet, VLAN
  * stacks, ARP, IPv4 and its options, IPv6 and its extension chain, TCP
- * and its options, UDP, ICMP), then, on an accepted frame, the helpers
+ * and its options, UDP, ICMP, ESP), then, on an accepted frame, the helpers
  * the worker applies to it: mg_pkt_tcp_strict(), mg_pkt_tcp_timestamp(),
  * mg_pkt_nat() and mg_pkt_tcp_reset() on copies. Each frame lives in a
  * heap buffer of its exact size, so a read past it is an ASan report.
@@ -221,8 +221,7 @@ check_info(const struct rte_mbuf *m, const struct mg_pkt_info *in)
 	FZ_CHECK(frag_data + l4_len <= UINT16_MAX,
 		 "a fragment past 65,535 bytes accepted");
 	/* a NIC's verdict on a fragment's L4 checksum means nothing */
-	FZ_CHECK(frag ||
-			 (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) !=
+	FZ_CHECK(frag || (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) !=
 				 RTE_MBUF_F_RX_L4_CKSUM_BAD,
 		 "NIC-flagged bad L4 accepted");
 	/* lengths come from the IP header: padding is never payload */
@@ -237,8 +236,9 @@ check_info(const struct rte_mbuf *m, const struct mg_pkt_info *in)
 	l4 = p + in->l4_off;
 	if (frag && !(frag & MG_PKT_FRAG_FIRST)) {
 		/* a later fragment: data only, no ports */
-		FZ_CHECK(in->payload_off == in->l4_off && in->tuple.sport == 0 &&
-				 in->tuple.dport == 0 && in->tcp_flags == 0,
+		FZ_CHECK(in->payload_off == in->l4_off &&
+				 in->tuple.sport == 0 && in->tuple.dport == 0 &&
+				 in->tcp_flags == 0,
 			 "a later fragment with an L4 header");
 		FZ_CHECK(proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
 				 proto == IPPROTO_ESP ||
@@ -249,6 +249,17 @@ check_info(const struct rte_mbuf *m, const struct mg_pkt_info *in)
 		return;
 	}
 	switch (proto) {
+	case IPPROTO_ESP:
+		/* the payload is the whole ESP packet: SPI and sequence
+		 * number at least (lib/esp judges the rest) */
+		FZ_CHECK(in->payload_off == in->l4_off &&
+				 (frag || l4_len >= MG_ESP_HDR_LEN),
+			 "ESP of %u bytes, payload at +%u", l4_len,
+			 in->payload_off - in->l4_off);
+		FZ_CHECK(in->tuple.sport == 0 && in->tuple.dport == 0 &&
+				 in->tcp_flags == 0,
+			 "ESP with ports or TCP flags");
+		break;
 	case IPPROTO_TCP:
 		hl = (uint32_t)(l4[12] >> 4) * 4;
 		FZ_CHECK(hl >= 20 && in->payload_off - in->l4_off == hl,
@@ -263,15 +274,6 @@ check_info(const struct rte_mbuf *m, const struct mg_pkt_info *in)
 			 "UDP length %u, IP says %u", be16(l4 + 4), l4_len);
 		FZ_CHECK(memcmp(&in->tuple.sport, l4, 4) == 0, "UDP ports");
 		FZ_CHECK(in->tcp_flags == 0, "UDP with TCP flags");
-		break;
-	case IPPROTO_ESP:
-		/* SPI and sequence number there; the rest is lib/esp's */
-		FZ_CHECK(l4_len >= MG_ESP_HDR_LEN &&
-				 in->payload_off == in->l4_off &&
-				 in->tuple.sport == 0 && in->tuple.dport == 0 &&
-				 in->tcp_flags == 0,
-			 "ESP of %u bytes parsed as payload %u+%u", l4_len,
-			 in->payload_off, in->payload_len);
 		break;
 	default:
 		FZ_CHECK(proto == (in->l3 == MG_L3_IPV4 ? IPPROTO_ICMP

@@ -79,6 +79,9 @@ key_file(const char *name, const char *hex)
 	assert_int_equal(chmod(path, 0600), 0);
 }
 
+/* The replay window of pair_conf()'s peers. */
+static unsigned int pair_window = 64;
+
 /* A's view: its endpoint 198.18.0.1, peer "b" at 198.18.0.2 behind
  * which 198.18.50.0/24 and 2001:db8:50::/64 sit. B's is the mirror. */
 static const char *
@@ -92,14 +95,14 @@ pair_conf(bool mirror, const char *extra_in, const char *out_extra,
 		 "profile = \"null\"; addresses = [\"198.18.0.%d/24\", "
 		 "\"2001:db8::%d/64\"]; } );\n"
 		 "peers = ( { name = \"%s\"; local = \"198.18.0.%d\"; "
-		 "remote = \"198.18.0.%d\"; replay_window = 64; %s\n"
+		 "remote = \"198.18.0.%d\"; replay_window = %u; %s\n"
 		 "inbound = ( { spi = %s; algorithm = \"aes-gcm-128\"; "
 		 "key_file = \"%s\"; }%s );\n"
 		 "outbound = { spi = %s; algorithm = \"aes-gcm-128\"; "
 		 "key_file = \"%s\"; %s };\n"
 		 "prefixes = [\"%s\", \"%s\"]; } );\n",
 		 mirror ? 2 : 1, mirror ? 2 : 1, mirror ? "a" : "b",
-		 mirror ? 2 : 1, mirror ? 1 : 2, peer_extra,
+		 mirror ? 2 : 1, mirror ? 1 : 2, pair_window, peer_extra,
 		 mirror ? "0x2001" : "0x1001", mirror ? "k1.key" : "k2.key",
 		 extra_in, mirror ? "0x1001" : "0x2001",
 		 mirror ? "k2.key" : "k1.key", out_extra,
@@ -411,6 +414,98 @@ test_replay_and_tamper(void **state)
 	p[1] = 60;
 	((struct rte_ipv4_hdr *)(p - 2))->hdr_checksum = 0;
 	expect_drop(b, c, MG_DROP_ESP_MALFORMED);
+	for (i = 0; i < RTE_DIM(enc); i++)
+		rte_pktmbuf_free(enc[i]);
+	mg_esp_set_free(a);
+	mg_esp_set_free(b);
+	mg_esp_tick(esp, 0);
+}
+
+/* Every sequence number taken is refused the second time, whatever its
+ * bit in a block of 64 (librte_ipsec records none of 32-63: the fuzz
+ * target esp found its replays taken), and the window is RFC 4303's: the
+ * top and the W - 1 below it. */
+static void
+test_replay_every_number(void **state)
+{
+	struct rte_mbuf *enc[200], *dec;
+	struct mg_esp_set *a, *b;
+	enum mg_drop_reason why;
+	unsigned int i;
+
+	(void)state;
+	a = set_of(pair_conf(false, "", "", ""), NULL, 0);
+	b = set_of(pair_conf(true, "", "", ""), NULL, 0);
+	for (i = 0; i < RTE_DIM(enc); i++)
+		enc[i] = encrypt(
+			a, frame(false, "198.18.60.7", "198.18.50.9", "x"));
+	/* 1 to 130 in order, each replayed at once */
+	for (i = 0; i < 130; i++) {
+		assert_int_equal(decrypt(b, copy(enc[i]), &dec, &why), 1);
+		rte_pktmbuf_free(dec);
+		expect_drop(b, copy(enc[i]), MG_DROP_ESP_REPLAY);
+	}
+	/* top 130, window 64: 67..130; 66 is out (librte_ipsec took it) */
+	expect_drop(b, copy(enc[65]), MG_DROP_ESP_OUT_OF_WINDOW);
+	expect_drop(b, copy(enc[66]), MG_DROP_ESP_REPLAY);
+	/* 200, then 140..199 skipped but for 170 and 163 (bits 42, 35) */
+	assert_int_equal(decrypt(b, copy(enc[199]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	assert_int_equal(decrypt(b, copy(enc[169]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	assert_int_equal(decrypt(b, copy(enc[162]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	expect_drop(b, copy(enc[169]), MG_DROP_ESP_REPLAY);
+	expect_drop(b, copy(enc[162]), MG_DROP_ESP_REPLAY);
+	/* top 200: 137..200 */
+	expect_drop(b, copy(enc[135]), MG_DROP_ESP_OUT_OF_WINDOW);
+	assert_int_equal(decrypt(b, copy(enc[136]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	for (i = 0; i < RTE_DIM(enc); i++)
+		rte_pktmbuf_free(enc[i]);
+	mg_esp_set_free(a);
+	mg_esp_set_free(b);
+	mg_esp_tick(esp, 0);
+}
+
+/* A window of 128 keeps all of it as the top moves block by block
+ * (librte_ipsec's two blocks of 64 lost the oldest numbers' bits), and
+ * a number taken left in the window refuses none right of the top (in
+ * two blocks, they shared a bit: the fuzz target esp found it). */
+static void
+test_replay_window_128(void **state)
+{
+	static const unsigned int order[] = { 130, 192, 256 };
+	struct rte_mbuf *enc[264], *dec;
+	struct mg_esp_set *a, *b;
+	enum mg_drop_reason why;
+	unsigned int i;
+
+	(void)state;
+	pair_window = 128;
+	a = set_of(pair_conf(false, "", "", ""), NULL, 0);
+	b = set_of(pair_conf(true, "", "", ""), NULL, 0);
+	pair_window = 64;
+	for (i = 0; i < RTE_DIM(enc); i++)
+		enc[i] = encrypt(
+			a, frame(false, "198.18.60.7", "198.18.50.9", "x"));
+	for (i = 0; i < RTE_DIM(order); i++) {
+		assert_int_equal(
+			decrypt(b, copy(enc[order[i] - 1]), &dec, &why), 1);
+		rte_pktmbuf_free(dec);
+	}
+	/* top 256: 129..256 are in the window, 130 and 192 taken */
+	expect_drop(b, copy(enc[129]), MG_DROP_ESP_REPLAY);
+	expect_drop(b, copy(enc[191]), MG_DROP_ESP_REPLAY);
+	expect_drop(b, copy(enc[127]), MG_DROP_ESP_OUT_OF_WINDOW);
+	assert_int_equal(decrypt(b, copy(enc[128]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	/* 135 (bit 7, two blocks below 256's), then 263 (bit 7) */
+	assert_int_equal(decrypt(b, copy(enc[134]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	assert_int_equal(decrypt(b, copy(enc[262]), &dec, &why), 1);
+	rte_pktmbuf_free(dec);
+	expect_drop(b, copy(enc[262]), MG_DROP_ESP_REPLAY);
 	for (i = 0; i < RTE_DIM(enc); i++)
 		rte_pktmbuf_free(enc[i]);
 	mg_esp_set_free(a);
@@ -833,6 +928,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_replay_and_tamper),
+		cmocka_unit_test(test_replay_every_number),
+		cmocka_unit_test(test_replay_window_128),
 		cmocka_unit_test(test_udp_ipv6_outer),
 		cmocka_unit_test(test_sequence_end),
 		cmocka_unit_test(test_rebuild_linger_retire),
