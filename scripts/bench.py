@@ -1305,7 +1305,9 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     b = Bench()
-    # SIGTERM like Ctrl-C: both unwind through the finally below
+    # SIGTERM like Ctrl-C: both unwind through the finally below (SIGINT
+    # too when started in the background, which ignores it)
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     try:
         run(b)
