@@ -43,6 +43,42 @@ Figures (BENCH_ONLY names in brackets):
       meshgate's --stats-json, both counted by meshgate (busy_s: the
       worker's time in poll rounds that received packets, pcap file
       reading included).
+  testpmd_newflows_replay_mpps [newflows]: dpdk-testpmd io replaying
+      newflows.pcap once (no infinite_rx), as the meshgate run does: its
+      rx over its busy cycles (--record-core-cycles: the forwarding rounds
+      that received packets, pcap file reading included, as meshgate's
+      busy_s). What the replay alone costs a frame;
+      meshgate_new_flows_vs_replay_ratio is meshgate_new_flows_per_s over
+      it (in frames a second: each frame of newflows.pcap is a new
+      connection).
+  testpmd_5tswap_established2way_mpps, meshgate_established2way_mpps,
+  meshgate_established2way_vs_5tswap_ratio [established2way]:
+      established2way.pcap (gen_bench_pcaps.py: 10,000 connections whose
+      handshakes go through the gateway, the backend's SYN-ACK from
+      198.18.2.21:8080 to the client as the gateway's DNAT made it, so
+      it hits the connection's reverse key; then 50 rounds of one 6-byte
+      data segment each way per connection, client to VIP and backend
+      to client alternating in two independent orders: 1,030,000
+      frames) replayed ONCE (a loop would repeat sequence numbers: the
+      retransmission path) through tests/configs/bench_mesh_2way.conf
+      (one-arm), next to testpmd 5tswap replaying the same capture once.
+      meshgate's rate covers the data frames only: rx over busy_cycles
+      of lcore 1 between two /meshgate/lcores samples, the first once
+      the 30,000 handshake frames are received, the second once every
+      frame is (polled every millisecond). testpmd's: its rx over its
+      busy cycles (as newflows). Both pay the same pcap reading, one
+      copy per frame. The run shouts unless every frame was forwarded,
+      none dropped and every connection admitted once. BENCH_PAIRS (3)
+      alternating pairs, each printed (BENCH_PAIR); the figures are the
+      medians, the ratio the median of the pairs' ratios.
+  testpmd_5tswap_established2way_1m_mpps, meshgate_established2way_1m_mpps,
+  meshgate_established2way_1m_vs_5tswap_ratio [established2way_1m]: the
+      same with 1,000,000 connections and 2 rounds
+      (established2way_1m.pcap, 7,000,000 frames, 532 MB, written once
+      into build/bench/ in a minute or two) through
+      bench_mesh_2way_1m.conf (flows.max 1,048,576: a flow table of
+      about 400 MiB, which no cache holds; the run asks EAL for 512 MiB
+      more than the pool needs).
   meshgate_canary_established_mpps [established],
   meshgate_canary_new_flows_per_s [newflows]: the same two runs with the
       service split 99/1 between two versions (bench_canary*.conf), and
@@ -171,11 +207,15 @@ Environment:
   CRYPTOPERF     (dpdk-test-crypto-perf)
   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
                  when hugetlbfs has the run's memory (>= 1 GiB) free
-  BENCH_PAIRS    adaptive/poll pairs (3)      BENCH_IDLE_SECONDS (10)
+  BENCH_PAIRS    adaptive/poll and established2way pairs (3)
+  BENCH_IDLE_SECONDS (10)
+  BENCH_ONCE_LIFETIME  bound on a replay-once run of established2way*,
+                 s (300)
   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
 
 Captures are generated on first use into build/bench/ (gen_pcaps.py,
 gen_bench_pcaps.py) and again whenever their generator is newer.
+One group: BENCH_ONLY=established2way BENCH_SECONDS=2 scripts/bench.sh
 To add a figure, add a run to run() below (Bench.run_testpmd or
 Bench.run_meshgate for a rate, Bench.run_newflows for a replay once), then
 a ratio line if it compares.
@@ -213,6 +253,7 @@ BENCH_DIR = os.path.join(ROOT, "build", "bench")
 EST_CONNS = 10000
 EST_FRAMES = 120000
 NEW_SYNS = 200000
+TWO_WAY_1M_CONNS = 1000000
 L7_EST_CONNS = 10000
 L7_EST_REQUESTS = 300000
 L7_NEW_CONNS = 100000
@@ -316,6 +357,9 @@ class Bench:
         # slack.
         self.lifetime = int(self.warmup + self.window + 0.999) + \
             READY_WAIT + STOP_WAIT + 20
+        # a replay once of the largest capture (7,000,000 frames) on a
+        # busy machine
+        self.once_lifetime = int(env.get("BENCH_ONCE_LIFETIME", "300"))
         self.work = tempfile.mkdtemp(prefix="mg-bench.")
         self.procs = []
         self.prefixes = []
@@ -598,6 +642,147 @@ class Bench:
         self.values[name] = value
         bench(name + "_per_s", "%.0f" % value)
         self.check_stats(name, self.path(name + ".json"), flows_expected)
+
+    # ------------------------------------------------ replays once, next
+    # to testpmd: both pay the same pcap reading
+
+    def testpmd_once(self, mode, name, capture, frames, mem_mb=0):
+        """testpmd --forward-mode=MODE replaying capture ONCE on lcore 1;
+        its Mpps over its busy cycles (--record-core-cycles: the cycles
+        of the forwarding rounds that received packets, pcap reading
+        included, as meshgate's busy_cycles)."""
+        prefix = self.prefix(name)
+        p = self.start(name + ".log", [self.testpmd] + self.eal_args(
+            prefix, capture, False, 16384, mem_mb=mem_mb) + [
+            "--", "--forward-mode=" + mode, "--auto-start", "--nb-cores=1",
+            "--total-num-mbufs=16384", "--record-core-cycles",
+            "--stats-period", "3600"], lifetime=self.once_lifetime)
+        try:
+            with mg_telemetry.connect_when_ready(
+                    prefix, "/ethdev/stats,0", "ipackets", READY_WAIT,
+                    proc=p) as tel:
+                deadline = time.monotonic() + self.once_lifetime
+                while tel.query("/ethdev/stats,0")["ipackets"] < frames:
+                    if time.monotonic() > deadline or p.poll() is not None:
+                        raise ValueError("not every frame received")
+                    time.sleep(0.05)
+        except (OSError, TimeoutError, ValueError, TypeError) as err:
+            log("%s: %s; last lines of its log:" % (name, err))
+            tail(self.path(name + ".log"))
+            self.stop(p)
+            raise Failed(name)
+        # SIGINT: testpmd stops forwarding and prints its statistics
+        self.stop(p)
+        with open(self.path(name + ".log"), errors="replace") as f:
+            m = re.search(r"CPU cycles/packet=([0-9.]+) \(total cycles=(\d+)"
+                          r" / total \S+ packets=(\d+)\) at (\d+) MHz",
+                          f.read())
+        if not m or int(m.group(2)) == 0:
+            log("%s: no cycle count; last lines of its log:" % name)
+            tail(self.path(name + ".log"))
+            raise Failed(name)
+        cycles, packets, mhz = int(m.group(2)), int(m.group(3)), \
+            int(m.group(4))
+        # testpmd's forwarding statistics (packets and cycles alike) may
+        # start after the first frames: its own count is the one to use
+        log("%s: %d of %d frames in %.3f busy s (%s cycles a frame)"
+            % (name, packets, frames, cycles / mhz / 1e6, m.group(1)))
+        return packets * mhz / cycles
+
+    def meshgate_2way(self, name, conf, capture, frames, first, conns,
+                      mem_mb):
+        """meshgate replaying capture ONCE (--exit-on-idle); its Mpps over
+        the busy cycles of lcore 1 from frame `first` (the first data
+        segment, once every handshake is through) to the last: two
+        /meshgate/lcores samples taken by polling, the second once every
+        frame is received. Shouts unless every frame was forwarded, none
+        dropped and every connection admitted once."""
+        p, prefix, stats = self.start_meshgate(
+            name, conf, capture, False, ["--exit-on-idle", str(IDLE_MS)],
+            mem_mb=mem_mb, lifetime=self.once_lifetime)
+        samples = []
+        try:
+            with mg_telemetry.connect_when_ready(
+                    prefix, "/meshgate/lcores", "1", READY_WAIT,
+                    proc=p) as tel:
+                deadline = time.monotonic() + self.once_lifetime
+                for mark in (first, frames):
+                    while True:
+                        t, c = time.monotonic(), \
+                            tel.query("/meshgate/lcores")["1"]
+                        if c["rx"] >= mark:
+                            samples.append((t, c))
+                            break
+                        if time.monotonic() > deadline:
+                            raise ValueError("%d of %d frames received"
+                                             % (c["rx"], mark))
+                        time.sleep(0.001)
+        except (OSError, TimeoutError, ValueError, KeyError,
+                TypeError) as err:
+            log("%s: no rate (%s); last lines of its log:" % (name, err))
+            tail(self.path(name + ".log"))
+            self.stop(p)
+            raise Failed(name)
+        rc = self.wait(p)
+        s = self.once_result(name, rc, stats)
+        self.check_stats(name, stats, conns)
+        if s["rx"] != frames or s["tx"] != frames:
+            log("%s: rx %d, tx %d of %d frames: not every frame of both "
+                "directions was forwarded" % (name, s["rx"], s["tx"], frames))
+        (t0, a), (t1, b) = samples
+        rx = b["rx"] - a["rx"]
+        busy = b["busy_cycles"] - a["busy_cycles"]
+        hz = (b["elapsed_cycles"] - a["elapsed_cycles"]) / (t1 - t0)
+        if rx <= 0 or busy <= 0:
+            log("%s: no data frames between the samples" % name)
+            raise Failed(name)
+        log("%s: %d data frames in %.3f busy s (%.0f cycles a frame)"
+            % (name, rx, busy / hz, busy / rx))
+        return rx * hz / busy / 1e6
+
+    def run_2way(self, group, name, conf, capture, conns, mem_mb=0):
+        """BENCH_PAIRS alternating pairs of testpmd 5tswap and meshgate on
+        the same capture replayed once; prints every pair, the medians
+        and the median of the pairs' ratios."""
+        if not self.want(group) or not self.have_meshgate(name):
+            return
+        frames = pcap_frames(capture)
+        first = 3 * conns       # the handshakes come first
+        tp, mg, ratios = [], [], []
+        tp_name = "testpmd_5tswap_" + name[len("meshgate_"):]
+        for r in range(1, self.pairs + 1):
+            try:
+                t = self.testpmd_once("5tswap", "%s-%d" % (tp_name, r),
+                                      capture, frames, mem_mb)
+                m = self.meshgate_2way("%s-%d" % (name, r), conf, capture,
+                                       frames, first, conns, mem_mb)
+            except Failed:
+                self.failed = True
+                return
+            tp.append(t)
+            mg.append(m)
+            ratios.append(m / t if t > 0 else 0)
+            print("BENCH_PAIR %s %d testpmd_5tswap %.3f meshgate %.3f ratio "
+                  "%.3f" % (group, r, t, m, ratios[-1]), flush=True)
+        self.ran += 1
+        bench(tp_name + "_mpps", "%.3f" % median(tp))
+        bench(name + "_mpps", "%.3f" % median(mg))
+        bench(name + "_vs_5tswap_ratio", "%.3f" % median(ratios))
+
+    def run_newflows_replay(self, capture):
+        """testpmd io replaying newflows.pcap once: what the replay alone
+        costs a frame, next to meshgate_new_flows_per_s (same reading)."""
+        if not self.want("newflows"):
+            return
+        name = "testpmd_newflows_replay"
+        try:
+            v = self.testpmd_once("io", name, capture, pcap_frames(capture))
+        except Failed:
+            self.failed = True
+            return
+        self.ran += 1
+        self.values[name] = v
+        bench(name + "_mpps", "%.3f" % v)
 
     # ------------------------------------------------ layer 7
 
@@ -1193,6 +1378,10 @@ def generate(b):
                 "for %d" % (n, EST_FRAMES))
     if b.want("newflows"):
         gen_if_stale(cap("newflows"), gen, BENCH_DIR, "--only", "newflows")
+    # established2way_1m.pcap takes a minute or two: written once, kept
+    for group in ("established2way", "established2way_1m"):
+        if b.want(group):
+            gen_if_stale(cap(group), gen, BENCH_DIR, "--only", group)
     for group in ("l7_established", "l7_newflows"):
         if b.want(group):
             gen_if_stale(cap(group), gen, BENCH_DIR, "--only", group)
@@ -1229,6 +1418,7 @@ def run(b):
                   "established")
     b.run_meshgate(conf("bench_mesh"), "meshgate_established",
                    cap("established"), "established", EST_CONNS)
+    b.run_newflows_replay(cap("newflows"))
     b.run_newflows(conf("bench_newflows"), "meshgate_new_flows",
                    cap("newflows"), NEW_SYNS)
     # the established run again while /metrics is scraped every second
@@ -1242,6 +1432,15 @@ def run(b):
                    cap("established"), "established", EST_CONNS)
     b.run_newflows(conf("bench_canary_newflows"), "meshgate_canary_new_flows",
                    cap("newflows"), NEW_SYNS)
+
+    # both directions of completed connections, replayed once next to
+    # testpmd 5tswap on the same capture; 1,000,000 connections do not
+    # fit in cache (their flow table: 452 MiB)
+    b.run_2way("established2way", "meshgate_established2way",
+               conf("bench_mesh_2way"), cap("established2way"), EST_CONNS)
+    b.run_2way("established2way_1m", "meshgate_established2way_1m",
+               conf("bench_mesh_2way_1m"), cap("established2way_1m"),
+               TWO_WAY_1M_CONNS, mem_mb=512)
 
     # layer-7 inspection next to the same captures without L7 rules
     b.run_l7("l7_established", "meshgate_l7_established",
@@ -1288,6 +1487,12 @@ def run(b):
             "meshgate_established_mpps_scraped", "meshgate_established")
     b.ratio("meshgate_canary_vs_single_established_ratio",
             "meshgate_canary_established", "meshgate_established")
+    # connections a second over frames a second of the bare replay
+    flows = b.values.get("meshgate_new_flows")
+    replay = b.values.get("testpmd_newflows_replay")
+    if flows is not None and replay:
+        bench("meshgate_new_flows_vs_replay_ratio",
+              "%.3f" % (flows / 1e6 / replay))
 
     if b.ran == 0 and not b.failed:
         log("BENCH_ONLY='%s' matched no run" % b.only)
