@@ -424,8 +424,7 @@ class Bench:
             except Exception as err:  # keep cleaning
                 log("stopping pid %d: %s" % (p.pid, err))
         for p in self.prefixes:
-            shutil.rmtree(os.path.join("/var/run/dpdk", p),
-                          ignore_errors=True)
+            shutil.rmtree(mg_telemetry.runtime_dir(p), ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
 
     # ------------------------------------------------ options
@@ -705,6 +704,10 @@ class Bench:
             with mg_telemetry.connect_when_ready(
                     prefix, "/meshgate/lcores", "1", READY_WAIT,
                     proc=p) as tel:
+                # the TSC rate over the whole run, not the data phase's
+                # fraction of a second
+                start = (time.monotonic(),
+                         tel.query("/meshgate/lcores")["1"])
                 deadline = time.monotonic() + self.once_lifetime
                 for mark in (first, frames):
                     while True:
@@ -729,10 +732,11 @@ class Bench:
         if s["rx"] != frames or s["tx"] != frames:
             log("%s: rx %d, tx %d of %d frames: not every frame of both "
                 "directions was forwarded" % (name, s["rx"], s["tx"], frames))
-        (t0, a), (t1, b) = samples
+        (_, a), (t1, b) = samples
         rx = b["rx"] - a["rx"]
         busy = b["busy_cycles"] - a["busy_cycles"]
-        hz = (b["elapsed_cycles"] - a["elapsed_cycles"]) / (t1 - t0)
+        hz = (b["elapsed_cycles"] - start[1]["elapsed_cycles"]) / \
+            (t1 - start[0])
         if rx <= 0 or busy <= 0:
             log("%s: no data frames between the samples" % name)
             raise Failed(name)
@@ -986,6 +990,11 @@ class Bench:
                 "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % esp_gen,
                 "--vdev", "net_memif0,role=server,socket=%s,rsize=12" % sock,
                 "--", "-f", os.path.join(CONFIGS, "bench_esp_gen.conf")])
+            # the client's port fails to start without the server's socket
+            deadline = time.monotonic() + READY_WAIT
+            while not os.path.exists(sock) and gen.poll() is None and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
             p = self.start(name + ".log", [
                 self.meshgate, "-l", "0,1", "--no-pci"] + mem + [
                 "--file-prefix", prefix, "--log-level", "lib.*:error",
