@@ -41,7 +41,8 @@ PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 VIP = int.from_bytes(bytes(map(int, gen.VIP.split("."))), "big")
 BACKEND = int.from_bytes(bytes(map(int, gen.L7_BACKEND.split("."))), "big")
 SYN, ACK, PSH = gen.SYN, gen.ACK, gen.PSH
-# bench_mesh_2way.conf's gateway MAC on net_pcap0, and what it sends to
+# net_pcap0's MAC (what the gateway sends from), the callers' router and
+# the backend (what it sends to)
 GW_MAC, CALLER_MAC, BACKEND_MAC = gen.GW_MAC, gen.CALLER_MAC, gen.BACKEND_MAC
 
 
@@ -123,7 +124,13 @@ class Fifo:
             data = data[os.write(self.fd, data):]
 
     def close(self):
+        """EOF for the reader; a writer still waiting for one (the
+        gateway never started) is let go by a reader of our own."""
         self.opener.join(1)
+        if self.opener.is_alive():
+            reader = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            self.opener.join(5)
+            os.close(reader)
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -231,6 +238,7 @@ def test_two_way_on_two_queues(meshgate_bin, tmp_path):
             pkt = Ether(data)
             check_checksums(pkt)
             ip, tcp = pkt[IP], pkt[TCP]
+            assert pkt.src == GW_MAC, pkt.summary()
             if q == 0:      # client to backend, DNATed
                 assert (ip.dst, tcp.dport) == (gen.L7_BACKEND,
                                                gen.L7_BACKEND_PORT), \
