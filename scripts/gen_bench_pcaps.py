@@ -55,10 +55,12 @@ established2way.pcap
                   which every connection sends one 6-byte data segment
                   each way: client to VIP and backend to client
                   alternating, the two directions in two independent
-                  orders (a reply never follows its request), each
-                  segment continuing its direction's byte stream and
-                  acknowledging the other's. Replayed ONCE: every data
-                  segment is new bytes of an established connection.
+                  orders (a connection's two segments of a round are
+                  seldom next to each other), each segment continuing
+                  its direction's byte stream and acknowledging what the
+                  other side has sent before it in the capture. Replayed
+                  ONCE: every data segment is new bytes of an
+                  established connection.
 established2way_1m.pcap
                   the same with N = 1,000,000 connections and R = 2
                   rounds (7,000,000 frames, about 530 MB): streamed to
