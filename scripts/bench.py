@@ -62,15 +62,20 @@ Figures (BENCH_ONLY names in brackets):
       frames) replayed ONCE (a loop would repeat sequence numbers: the
       retransmission path) through tests/configs/bench_mesh_2way.conf
       (one-arm), next to testpmd 5tswap replaying the same capture once.
-      meshgate's rate covers the data frames only: rx over busy_cycles
-      of lcore 1 between two /meshgate/lcores samples, the first once
-      the 30,000 handshake frames are received, the second once every
-      frame is (polled every millisecond). testpmd's: its rx over its
-      busy cycles (as newflows). Both pay the same pcap reading, one
-      copy per frame. The run shouts unless every frame was forwarded,
-      none dropped and every connection admitted once. BENCH_PAIRS (3)
-      alternating pairs, each printed (BENCH_PAIR); the figures are the
-      medians, the ratio the median of the pairs' ratios.
+      Both are measured over the same frames, data only: the receive
+      counter (meshgate: /meshgate/lcores, lcore 1's rx; testpmd:
+      /ethdev/stats,0 ipackets) polled every millisecond, sampled once
+      the 30,000 handshake frames are received and again 80% of the way
+      from there to the end; frames over wall time between the two
+      samples (the replay keeps the worker busy between them; a second
+      sample taken after the end gives no figure). Both pay the same
+      pcap reading, one copy per frame. Logged besides: meshgate's busy
+      cycles per frame over the same samples, testpmd's over the whole
+      capture (--record-core-cycles). The run shouts unless every frame
+      was forwarded, none dropped and every connection admitted once.
+      BENCH_PAIRS (3) alternating pairs, each printed (BENCH_PAIR); the
+      figures are the medians, the ratio the median of the pairs'
+      ratios.
   testpmd_5tswap_established2way_1m_mpps, meshgate_established2way_1m_mpps,
   meshgate_established2way_1m_vs_5tswap_ratio [established2way_1m]: the
       same with 1,000,000 connections and 2 rounds
@@ -645,11 +650,14 @@ class Bench:
     # ------------------------------------------------ replays once, next
     # to testpmd: both pay the same pcap reading
 
-    def testpmd_once(self, mode, name, capture, frames, mem_mb=0):
-        """testpmd --forward-mode=MODE replaying capture ONCE on lcore 1;
-        its Mpps over its busy cycles (--record-core-cycles: the cycles
-        of the forwarding rounds that received packets, pcap reading
-        included, as meshgate's busy_cycles)."""
+    def testpmd_once(self, mode, name, capture, frames, mem_mb=0,
+                     window=None):
+        """testpmd --forward-mode=MODE replaying capture ONCE on lcore 1.
+        Without window: its Mpps over its busy cycles for the whole
+        capture (--record-core-cycles: the forwarding rounds that
+        received packets, pcap reading included, as meshgate's busy_s).
+        With window (first, last): its rx rate between the first sample
+        past frame `first` and the first past frame `last` (data_rate)."""
         prefix = self.prefix(name)
         p = self.start(name + ".log", [self.testpmd] + self.eal_args(
             prefix, capture, False, 16384, mem_mb=mem_mb) + [
@@ -659,12 +667,17 @@ class Bench:
             # (up to a second of the capture) before forwarding starts
             "--no-flush-rx", "--stats-period", "3600"],
             lifetime=self.once_lifetime)
+        rate = None
         try:
             with mg_telemetry.connect_when_ready(
                     prefix, "/ethdev/stats,0", "ipackets", READY_WAIT,
                     proc=p) as tel:
+                def count():
+                    return tel.query("/ethdev/stats,0")["ipackets"]
+                if window:
+                    rate = self.data_rate(count, *window, frames)
                 deadline = time.monotonic() + self.once_lifetime
-                while tel.query("/ethdev/stats,0")["ipackets"] < frames:
+                while count() < frames:
                     if time.monotonic() > deadline or p.poll() is not None:
                         raise ValueError("not every frame received")
                     time.sleep(0.05)
@@ -685,42 +698,57 @@ class Bench:
             tail(self.path(name + ".log"))
             raise Failed(name)
         cycles, mhz = int(m.group(2)), int(m.group(4))
-        log("%s: %d frames in %.3f busy s (%s cycles a frame)"
-            % (name, frames, cycles / mhz / 1e6, m.group(1)))
-        return frames * mhz / cycles
+        log("%s: %d frames in %.3f busy s (%s cycles a frame)%s"
+            % (name, frames, cycles / mhz / 1e6, m.group(1),
+               "" if rate is None else "; %.3f Mpps in the window" % rate))
+        return rate if window else frames * mhz / cycles
 
-    def meshgate_2way(self, name, conf, capture, frames, first, conns,
-                      mem_mb):
-        """meshgate replaying capture ONCE (--exit-on-idle); its Mpps over
-        the busy cycles of lcore 1 from frame `first` (the first data
-        segment, once every handshake is through) to the last: two
-        /meshgate/lcores samples taken by polling, the second once every
-        frame is received. Shouts unless every frame was forwarded, none
-        dropped and every connection admitted once."""
-        p, prefix, stats = self.start_meshgate(
-            name, conf, capture, False, ["--exit-on-idle", str(IDLE_MS)],
-            mem_mb=mem_mb, lifetime=self.once_lifetime)
+    def data_rate(self, count, first, last, frames):
+        """Mpps between two samples of count() (a receive counter polled
+        every millisecond): the first at or past frame `first`, the
+        second at or past frame `last`. The replay feeds the worker
+        flat out between the two, so the wall time is its busy time;
+        meshgate and testpmd are measured over the same frames. A second
+        sample taken once all `frames` were received may include idle
+        time (this poller was not scheduled in time): no figure then."""
+        deadline = time.monotonic() + self.once_lifetime
         samples = []
+        for mark in (first, last):
+            while True:
+                t, n = time.monotonic(), count()
+                if n >= mark:
+                    samples.append((t, n))
+                    break
+                if time.monotonic() > deadline:
+                    raise ValueError("%d of %d frames received" % (n, mark))
+                time.sleep(0.001)
+        (t0, n0), (t1, n1) = samples
+        if t1 <= t0 or n1 <= n0:
+            raise ValueError("no frames between the samples")
+        if n1 >= frames:
+            raise ValueError("the replay was over at the second sample "
+                             "(the machine too busy to sample in time)")
+        return (n1 - n0) / (t1 - t0) / 1e6
+
+    def meshgate_2way(self, name, conf, capture, frames, window, conns,
+                      mem_mb):
+        """meshgate replaying capture ONCE (--exit-on-idle); its rx rate
+        over window (data_rate, /meshgate/stats rx). Logs lcore 1's busy
+        cycles per frame over the same samples. Shouts unless every frame
+        was forwarded, none dropped and every connection admitted once."""
+        # a longer idle: the samples are read before the gateway goes
+        p, prefix, stats = self.start_meshgate(
+            name, conf, capture, False, ["--exit-on-idle", "3000"],
+            mem_mb=mem_mb, lifetime=self.once_lifetime)
+        lcores = []
         try:
             with mg_telemetry.connect_when_ready(
                     prefix, "/meshgate/lcores", "1", READY_WAIT,
                     proc=p) as tel:
-                # the TSC rate over the whole run, not the data phase's
-                # fraction of a second
-                start = (time.monotonic(),
-                         tel.query("/meshgate/lcores")["1"])
-                deadline = time.monotonic() + self.once_lifetime
-                for mark in (first, frames):
-                    while True:
-                        t, c = time.monotonic(), \
-                            tel.query("/meshgate/lcores")["1"]
-                        if c["rx"] >= mark:
-                            samples.append((t, c))
-                            break
-                        if time.monotonic() > deadline:
-                            raise ValueError("%d of %d frames received"
-                                             % (c["rx"], mark))
-                        time.sleep(0.001)
+                def count():
+                    lcores.append(tel.query("/meshgate/lcores")["1"])
+                    return lcores[-1]["rx"]
+                rate = self.data_rate(count, *window, frames)
         except (OSError, TimeoutError, ValueError, KeyError,
                 TypeError) as err:
             log("%s: no rate (%s); last lines of its log:" % (name, err))
@@ -733,34 +761,35 @@ class Bench:
         if s["rx"] != frames or s["tx"] != frames:
             log("%s: rx %d, tx %d of %d frames: not every frame of both "
                 "directions was forwarded" % (name, s["rx"], s["tx"], frames))
-        (_, a), (t1, b) = samples
-        rx = b["rx"] - a["rx"]
-        busy = b["busy_cycles"] - a["busy_cycles"]
-        hz = (b["elapsed_cycles"] - start[1]["elapsed_cycles"]) / \
-            (t1 - start[0])
-        if rx <= 0 or busy <= 0:
-            log("%s: no data frames between the samples" % name)
-            raise Failed(name)
-        log("%s: %d data frames in %.3f busy s (%.0f cycles a frame)"
-            % (name, rx, busy / hz, busy / rx))
-        return rx * hz / busy / 1e6
+        # data_rate's two samples: the first at or past window[0], and
+        # the last of all
+        a = next(c for c in lcores if c["rx"] >= window[0])
+        b = lcores[-1]
+        if b["rx"] > a["rx"]:
+            log("%s: %.3f Mpps, %.0f busy cycles a frame in the window"
+                % (name, rate, (b["busy_cycles"] - a["busy_cycles"]) /
+                   (b["rx"] - a["rx"])))
+        return rate
 
     def run_2way(self, group, name, conf, capture, conns, mem_mb=0):
         """BENCH_PAIRS alternating pairs of testpmd 5tswap and meshgate on
-        the same capture replayed once; prints every pair, the medians
-        and the median of the pairs' ratios."""
+        the same capture replayed once, each measured over the same
+        frames: from the first data segment (after the handshakes) to
+        80% of the way to the end; prints every pair, the medians and
+        the median of the pairs' ratios."""
         if not self.want(group) or not self.have_meshgate(name):
             return
         frames = pcap_frames(capture)
         first = 3 * conns       # the handshakes come first
+        window = (first, first + (frames - first) * 8 // 10)
         tp, mg, ratios = [], [], []
         tp_name = "testpmd_5tswap_" + name[len("meshgate_"):]
         for r in range(1, self.pairs + 1):
             try:
                 t = self.testpmd_once("5tswap", "%s-%d" % (tp_name, r),
-                                      capture, frames, mem_mb)
+                                      capture, frames, mem_mb, window)
                 m = self.meshgate_2way("%s-%d" % (name, r), conf, capture,
-                                       frames, first, conns, mem_mb)
+                                       frames, window, conns, mem_mb)
             except Failed:
                 self.failed = True
                 return
