@@ -585,7 +585,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	state.n_ports = state.conf[0]->n_ports;
 	for (i = 0; i < state.n_ports; i++)
 		if (mg_port_start(&state.conf[0]->ports[i], 1, state.pool,
-				  &state.ports[i]) < 0)
+				  false, &state.ports[i]) < 0)
 			exit(1);
 	state.tsc_ms = rte_get_tsc_hz() / 1000;
 	state.start = rte_get_tsc_hz() * 1000;
