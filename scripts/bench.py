@@ -214,8 +214,8 @@ Environment:
                  when hugetlbfs has the run's memory (>= 1 GiB) free
   BENCH_PAIRS    adaptive/poll and established2way pairs (3)
   BENCH_IDLE_SECONDS (10)
-  BENCH_ONCE_LIFETIME  bound on a replay-once run of established2way*,
-                 s (300)
+  BENCH_ONCE_LIFETIME  bound on a replay-once run next to testpmd
+                 (established2way*, testpmd_newflows_replay), s (300)
   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
 
 Captures are generated on first use into build/bench/ (gen_pcaps.py,
