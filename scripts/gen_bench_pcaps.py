@@ -5,9 +5,12 @@
 scripts/profile.sh.
 
     gen_bench_pcaps.py OUTDIR [--only established,newflows,l7_established,
-                                      l7_newflows,est_once,synflood]
+                                      l7_newflows,est_once,synflood,
+                                      established2way,established2way_1m]
                        [--conns N] [--rounds R] [--new-flows N]
                        [--l7-conns N] [--l7-rounds R] [--l7-new-flows N]
+                       [--2way-conns N] [--2way-rounds R]
+                       [--2way-1m-conns N] [--2way-1m-rounds R]
 
 established.pcap  N connections (10,000) from allowed callers to the bench
                   service's VIP, one-arm with its one backend: whole
@@ -42,6 +45,26 @@ synflood.pcap     est_once.pcap with a spoofed SYN after every frame once
 l7_newflows.pcap  N connections (100,000), each a handshake and one GET
                   request, in blocks of 64 (64 SYNs, their SYN-ACKs, ACKs,
                   requests): a connection set-up with its inspection.
+established2way.pcap
+                  N connections (10,000) through the gateway both ways,
+                  one-arm as established.pcap: whole handshakes in blocks
+                  of 64 (client SYN to the VIP; the backend's SYN-ACK from
+                  198.18.2.21:8080 to the client, which is what the
+                  gateway's DNAT sent it and so hits the connection's
+                  reverse key; the client's ACK), then R rounds (50) in
+                  which every connection sends one 6-byte data segment
+                  each way: client to VIP and backend to client
+                  alternating, the two directions in two independent
+                  orders (a connection's two segments of a round are
+                  seldom next to each other), each segment continuing
+                  its direction's byte stream and acknowledging what the
+                  other side has sent before it in the capture. Replayed
+                  ONCE: every data segment is new bytes of an
+                  established connection.
+established2way_1m.pcap
+                  the same with N = 1,000,000 connections and R = 2
+                  rounds (7,000,000 frames, about 530 MB): streamed to
+                  the file, a minute or two to write; generate once.
 
 Every frame of established.pcap and newflows.pcap is 60 bytes (64 on the
 wire): IPv4 + TCP, SYNs padded, data segments carrying 6 bytes. Addresses,
@@ -271,6 +294,16 @@ class L7Conn:
     def ack(self):
         return self._client(ACK)
 
+    def server(self, flags, payload=b""):
+        """A segment of the backend to the client, as the backend sends
+        it: from its own address and port (the gateway translates it back
+        to the VIP)."""
+        f = self.tf.build(BACKEND_MAC, self.backend, self.src,
+                          L7_BACKEND_PORT, self.sport, flags, self.sseq,
+                          self.cseq, payload, self.i & 0xFFFF)
+        self.sseq += len(payload)
+        return f
+
     def request(self, r):
         return self._client(PSH | ACK, l7_request(self.i, r))
 
@@ -341,11 +374,42 @@ def est_once_frames(conns, rounds, flood=False):
     return frames
 
 
+def established2way_frames(conns, rounds, seed):
+    """established2way.pcap's frames, yielded one by one (1,000,000
+    connections do not fit in a list of frames)."""
+    tf = TcpFrames()
+    cs = [L7Conn(tf, i) for i in range(conns)]
+    checked = []
+    for first in range(0, conns, L7_BLOCK):
+        block = cs[first:first + L7_BLOCK]
+        for make in (L7Conn.syn, L7Conn.syn_ack, L7Conn.ack):
+            for c in block:
+                f = make(c)
+                if len(checked) < 3 or first == 0 and make is L7Conn.syn_ack:
+                    checked.append(f)
+                yield f
+    rng = random.Random(seed)
+    up, down = list(range(conns)), list(range(conns))
+    last = []
+    for r in range(rounds):
+        rng.shuffle(up)
+        rng.shuffle(down)
+        for i, j in zip(up, down):
+            a = cs[i]._client(PSH | ACK, b"mgbnch")
+            b = cs[j].server(PSH | ACK, b"hcnbgm")
+            if len(last) < 2:
+                last += [a, b]
+            yield a
+            yield b
+    check_l7(checked[:6] + last)
+
+
 def write_pcap(path, frames):
     """Classic pcap (Ethernet), frames 1 us apart; written to a temporary
-    name first so a reader never sees half a file."""
+    name first so a reader never sees half a file. frames may be any
+    iterable (a generator is written as it goes)."""
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with open(tmp, "wb", buffering=1 << 20) as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         rec = struct.Struct("<IIII")
         for i, data in enumerate(frames):
@@ -360,7 +424,8 @@ def main(argv=None):
     ap.add_argument("outdir")
     ap.add_argument("--only", default="established,newflows",
                     help="comma-separated subset of established,newflows,"
-                    "l7_established,l7_newflows")
+                    "l7_established,l7_newflows,est_once,synflood,"
+                    "established2way,established2way_1m")
     ap.add_argument("--conns", type=int, default=10000,
                     help="connections in established.pcap (10000)")
     ap.add_argument("--rounds", type=int, default=9,
@@ -377,19 +442,36 @@ def main(argv=None):
                     help="connections of est_once and synflood (5000)")
     ap.add_argument("--once-rounds", type=int, default=10,
                     help="data rounds of est_once and synflood (10)")
+    ap.add_argument("--2way-conns", dest="way_conns", type=int,
+                    default=10000,
+                    help="connections in established2way.pcap (10000)")
+    ap.add_argument("--2way-rounds", dest="way_rounds", type=int,
+                    default=50, help="data rounds there, one segment "
+                    "each way per connection (50)")
+    ap.add_argument("--2way-1m-conns", dest="way_1m_conns", type=int,
+                    default=1000000,
+                    help="connections in established2way_1m.pcap (1000000)")
+    ap.add_argument("--2way-1m-rounds", dest="way_1m_rounds", type=int,
+                    default=2, help="data rounds there (2)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     unknown = only - {"established", "newflows", "l7_established",
-                      "l7_newflows", "est_once", "synflood"}
+                      "l7_newflows", "est_once", "synflood",
+                      "established2way", "established2way_1m"}
     if unknown:
         ap.error("unknown capture(s): %s" % ", ".join(sorted(unknown)))
     limit = (CALLERS.num_addresses - 2) * 64000
     if not all(1 <= n <= limit for n in (args.conns, args.new_flows,
-                                          args.l7_conns, args.l7_new_flows)):
-        ap.error("--conns, --new-flows, --l7-conns and --l7-new-flows must "
-                 "be in 1..%d" % limit)
-    if not 0 <= args.rounds <= 1000 or not 1 <= args.l7_rounds <= 1000:
-        ap.error("--rounds must be in 0..1000, --l7-rounds in 1..1000")
+                                          args.l7_conns, args.l7_new_flows,
+                                          args.way_conns,
+                                          args.way_1m_conns)):
+        ap.error("--conns, --new-flows, --l7-conns, --l7-new-flows and "
+                 "the --2way conns must be in 1..%d" % limit)
+    if not 0 <= args.rounds <= 1000 or not all(
+            1 <= r <= 1000 for r in (args.l7_rounds, args.way_rounds,
+                                     args.way_1m_rounds)):
+        ap.error("--rounds must be in 0..1000, --l7-rounds and the --2way "
+                 "rounds in 1..1000")
     os.makedirs(args.outdir, exist_ok=True)
 
     if "established" in only:
@@ -411,6 +493,14 @@ def main(argv=None):
         write_pcap(os.path.join(args.outdir, "synflood.pcap"),
                    est_once_frames(args.once_conns, args.once_rounds,
                                    True))
+    if "established2way" in only:
+        write_pcap(os.path.join(args.outdir, "established2way.pcap"),
+                   established2way_frames(args.way_conns, args.way_rounds,
+                                          SEED + 13))
+    if "established2way_1m" in only:
+        write_pcap(os.path.join(args.outdir, "established2way_1m.pcap"),
+                   established2way_frames(args.way_1m_conns,
+                                          args.way_1m_rounds, SEED + 17))
     return 0
 
 
