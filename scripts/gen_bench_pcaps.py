@@ -97,6 +97,7 @@ CALLER_MAC = "02:00:00:00:40:01"  # the edge router in front of the callers
 # Callers: the identity "bench-callers" of the bench configs. Sources are
 # hosts of this /18 (16,382 of them), ports spread over the rest.
 CALLERS = ipaddress.IPv4Network("198.18.64.0/18")
+CALLER_HOSTS = CALLERS.num_addresses - 3     # .2 up to the last but one
 VIP, VIP_PORT = "198.19.0.10", 80   # service "bench"
 
 ETH_LEN, IP_LEN = 14, 20
@@ -106,9 +107,11 @@ SEED = 0x6d67               # "mg"
 
 def tuple_of(i):
     """(source address as int, source port) of connection i: distinct for
-    every i < hosts * 64,000."""
-    hosts = CALLERS.num_addresses - 2
-    src = int(CALLERS.network_address) + 1 + i % hosts
+    every i < hosts * 64,000. The callers' hosts start at .2: the first is
+    the gateway's own address (bench_*.conf), a caller claiming it is
+    refused as martian_source."""
+    hosts = CALLER_HOSTS
+    src = int(CALLERS.network_address) + 2 + i % hosts
     sport = 1024 + (i // hosts * 7919 + i * 31) % 64000
     return src, sport
 
@@ -134,7 +137,7 @@ class Template:
         if payload:
             l4 = l4 / Raw(payload)
         pkt = Ether(src=CALLER_MAC, dst=GW_MAC) / \
-            IP(src=str(CALLERS.network_address + 1), dst=VIP, ttl=64,
+            IP(src=str(CALLERS.network_address + 2), dst=VIP, ttl=64,
                flags="DF", id=0) / l4
         data = raw(pkt)
         self.ip_total = len(data) - ETH_LEN
@@ -220,7 +223,7 @@ class TcpFrames:
 
     def __init__(self):
         pkt = Ether(src=CALLER_MAC, dst=GW_MAC) / \
-            IP(src=str(CALLERS.network_address + 1), dst=VIP, ttl=64,
+            IP(src=str(CALLERS.network_address + 2), dst=VIP, ttl=64,
                flags="DF", id=0) / TCP(sport=1024, dport=VIP_PORT,
                                        flags="S", window=64240)
         data = raw(pkt)
@@ -460,7 +463,7 @@ def main(argv=None):
                       "established2way", "established2way_1m"}
     if unknown:
         ap.error("unknown capture(s): %s" % ", ".join(sorted(unknown)))
-    limit = (CALLERS.num_addresses - 2) * 64000
+    limit = CALLER_HOSTS * 64000
     if not all(1 <= n <= limit for n in (args.conns, args.new_flows,
                                           args.l7_conns, args.l7_new_flows,
                                           args.way_conns,

@@ -61,10 +61,11 @@ def udp_packet(src, sport, dst, ident):
 
 
 def encrypt_frames(flows):
-    hosts = CALLERS.num_addresses - 2
+    # from .2: .1 is the gateway's own address (bench_esp.conf)
+    hosts = CALLERS.num_addresses - 3
     frames = []
     for i in range(flows):
-        src = str(CALLERS.network_address + 1 + i % hosts)
+        src = str(CALLERS.network_address + 2 + i % hosts)
         pkt = udp_packet(src, 1024 + i, REMOTE_VIP, i & 0xffff)
         frames.append(mac(GW_MAC) + mac(CALLER_MAC) + b"\x08\x00" + pkt)
         assert len(frames[-1]) == FRAME
