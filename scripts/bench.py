@@ -142,6 +142,14 @@ Figures (BENCH_ONLY names in brackets):
       every connection and packet metered, none refused) over
       bench_synflood.conf (no limit), rx rates, median of BENCH_PAIRS
       alternating pairs.
+  meshgate_shadow_cost_ratio [shadow]: est_once.pcap replayed forever
+      through bench_synflood.conf with a live shadow (build/bench/
+      bench_shadow.conf: the same file naming bench_shadow_candidate.conf,
+      the same config whose policy admits bench-callers only) over the
+      same without a shadow, rx rates, median of BENCH_PAIRS alternating
+      pairs (issue target >= 0.97). The candidate is consulted on
+      admissions and requests only: the established packets pay its
+      branch.
   meshgate_esp_encrypt_gbps, cryptoperf_aes_gcm128_gbps,
   meshgate_esp_vs_cryptoperf_ratio [esp_encrypt]: ESP through one worker
       against the bare cipher on the same lcore. esp_encrypt.pcap
@@ -207,7 +215,8 @@ Environment:
                                                  for the first three runs
   BENCH_ONLY     runs, comma-separated (names above); default all
   BENCH_L7_RUNS  runs of each l7 config, alternating (3)
-  BENCH_PAIRS    alternating pairs of the synflood and ratelimit runs (3)
+  BENCH_PAIRS    alternating pairs of the synflood, ratelimit and shadow
+                 runs (3)
   BENCH_ESP_RUNS pairs of each esp group, alternating (3)
   CRYPTOPERF     (dpdk-test-crypto-perf)
   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
@@ -913,11 +922,13 @@ class Bench:
         finally:
             self.stop(p)
 
-    def run_pairs(self, group, name, conf_a, pcap_a, conf_b, pcap_b, share):
+    def run_pairs(self, group, name, conf_a, pcap_a, conf_b, pcap_b, share,
+                  b_says=None):
         """BENCH_PAIRS alternating pairs of rate runs (A then B, same
         core, same window); each pair's ratio is (B's rate x share) / A's
         rate, share the part of B's input that counts. Prints the pairs
-        and their median as NAME; returns the B runs' stats files."""
+        and their median as NAME; returns the B runs' stats files. With
+        b_says, each B run's log must contain it (what makes B differ)."""
         if not self.want(group) or not self.have_meshgate(name):
             return []
         rows, b_stats = [], []
@@ -927,6 +938,12 @@ class Bench:
                                   "%s-a-%d" % (name, r))
                 b = self.rate_run(conf_b, name + "-b", pcap_b,
                                   "%s-b-%d" % (name, r))
+                if b_says is not None:
+                    with open(self.path(name + "-b.log"), "rb") as f:
+                        if b_says.encode() not in f.read():
+                            log("%s-b-%d: its log never says %r" %
+                                (name, r, b_says))
+                            raise Failed()
             except Failed:
                 self.failed = True
                 return []
@@ -1424,8 +1441,10 @@ def generate(b):
     for group in ("l7_established", "l7_newflows"):
         if b.want(group):
             gen_if_stale(cap(group), gen, BENCH_DIR, "--only", group)
-    if b.want("synflood") or b.want("ratelimit"):
+    if b.want("synflood") or b.want("ratelimit") or b.want("shadow"):
         gen_if_stale(cap("est_once"), gen, BENCH_DIR, "--only", "est_once")
+    if b.want("shadow"):
+        shadow_confs()
     if b.want("synflood"):
         gen_if_stale(cap("synflood"), gen, BENCH_DIR, "--only", "synflood")
     if b.want("esp_encrypt") or b.want("esp_decrypt"):
@@ -1437,6 +1456,20 @@ def generate(b):
         for k in os.listdir(keys):
             if k.endswith(".key"):
                 os.chmod(os.path.join(keys, k), 0o600)
+
+
+def shadow_confs():
+    """build/bench/bench_shadow.conf: bench_synflood.conf with a live
+    shadow, a candidate that differs in its policy (public refused)."""
+    with open(conf("bench_synflood")) as f:
+        text = f.read()
+    policy = 'from = ["bench-callers", "public"];'
+    if policy not in text:
+        raise SystemExit("bench_synflood.conf: no %r to narrow" % policy)
+    write_file(os.path.join(BENCH_DIR, "bench_shadow_candidate.conf"),
+               text.replace(policy, 'from = ["bench-callers"];'))
+    write_file(os.path.join(BENCH_DIR, "bench_shadow.conf"),
+               text + '\nshadow = "bench_shadow_candidate.conf";\n')
 
 
 def cap(name):
@@ -1497,6 +1530,13 @@ def run(b):
     b.run_pairs("ratelimit", "meshgate_ratelimit_cost_ratio",
                 conf("bench_synflood"), cap("est_once"),
                 conf("bench_ratelimit"), cap("est_once"), 1.0)
+
+    # a live shadow config, consulted on admissions only
+    b.run_pairs("shadow", "meshgate_shadow_cost_ratio",
+                conf("bench_synflood"), cap("est_once"),
+                os.path.join(BENCH_DIR, "bench_shadow.conf"),
+                cap("est_once"), 1.0,
+                b_says="evaluated as a shadow of")
 
     # ESP through one worker next to the bare cipher on the same lcore
     b.run_esp("esp_encrypt", "encrypt", "encrypt", "meshgate_esp_encrypt",
