@@ -178,8 +178,11 @@ def test_offloads_are_the_defaults(env):
         ns = env.topo[role]
         assert feature(ns, ifname, "tx-checksumming") == "on", role
         assert feature(ns, ifname, "tcp-segmentation-offload") == "on", role
-    assert "checksums the kernel left to offload are completed in " \
-        "software" in env.log()
+    # said when the port starts, which may follow telemetry's first
+    # answer (its commands are registered before the ports start)
+    wait_for(lambda: "checksums the kernel left to offload are completed "
+             "in software" in env.log(), READY_S,
+             "the checksum completion said in the log")
 
 
 def test_tcp_through_nat(env):
