@@ -144,9 +144,9 @@ Figures (BENCH_ONLY names in brackets):
       alternating pairs.
   meshgate_shadow_cost_ratio [shadow]: est_once.pcap replayed forever
       through bench_synflood.conf with a live shadow (build/bench/
-      bench_shadow.conf: the same file naming bench_shadow_candidate.conf,
-      the same config whose policy admits bench-callers only) over the
-      same without a shadow, rx rates, median of BENCH_PAIRS alternating
+      bench_shadow.conf: that file naming bench_shadow_candidate.conf, a
+      copy whose policy admits bench-callers only) over the same
+      without a shadow, rx rates, median of BENCH_PAIRS alternating
       pairs (issue target >= 0.97). The candidate is consulted on
       admissions and requests only: the established packets pay its
       branch.
