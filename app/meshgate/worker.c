@@ -714,7 +714,8 @@ flow_refresh(const struct mg_ruleset *rs, struct mg_flow *f)
 	__atomic_store_n(&f->generation, gen, __ATOMIC_RELEASE);
 }
 
-/* A connect failure of @p f's label set, for the canary rollback. */
+/* A connect failure of @p f's label set, or a backend's reset with a
+ * request waiting: an error outcome for the canary rollback. */
 static inline void
 conn_error(struct mg_worker *w, const struct mg_flow *f)
 {
@@ -829,6 +830,18 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 				 since_mark(w->now, __atomic_load_n(
 							    &fwd->mark,
 							    __ATOMIC_RELAXED)));
+	/* the backend reset the connection with a request waiting: that
+	 * request's outcome is an error of its version (canary rollback;
+	 * only a RST at the exact sequence number gets here) */
+	if (unlikely(info->tcp_flags & RTE_TCP_RST_FLAG) &&
+	    dir == MG_FLOW_DIR_REV) {
+		other = __atomic_load_n(&fwd->tel, __ATOMIC_ACQUIRE);
+		if (h->tel != other) {
+			conn_error(w, f);
+			__atomic_store_n(&h->tel, other, __ATOMIC_RELEASE);
+		}
+		return;
+	}
 	if (info->payload_len == 0)
 		return;
 	payload =

@@ -9,8 +9,9 @@ shop (weights 50/50), v2 with
 A v2 that answers 500 to every second request is rolled back: within a
 few seconds of 200 requests /meshgate/canary says so and why,
 meshgate_canary_rolled_back is 1, the log says it once, and every new
-connection goes to v1; a SIGHUP restores v2's weight. A v2 that answers
-200 to everything is never rolled back.
+connection goes to v1; a SIGHUP restores v2's weight. A v2 that resets
+every second connection with the request unanswered is rolled back the
+same way. A v2 that answers 200 to everything is never rolled back.
 
 The test (one-sided two-proportion z-test, z > 6): under H0 (the canary
 at most max_error_ratio worse than stable) one test rolls back with
@@ -65,14 +66,22 @@ policies = ( { name = "frontend-shop"; action = "allow";
 """ % METRICS
 
 SERVER = r'''
-import http.server, sys
-name, addr, every = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import http.server, socket, struct, sys
+name, addr, every, how = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 n = [0]
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     def do_GET(self):
         n[0] += 1
-        code = 500 if every and n[0] % every == 0 else 200
+        failing = every and n[0] % every == 0
+        if failing and how == "reset":
+            # no answer: a RST (linger 0) with the request unanswered
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        code = 500 if failing else 200
         body = name.encode()
         self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
@@ -105,7 +114,7 @@ print(dict(c))
 
 
 class Gateway:
-    def __init__(self, binary, tmp, v2_fails_every):
+    def __init__(self, binary, tmp, v2_fails_every, v2_fails_how="500"):
         self.tmp = Path(tmp)
         self.topo = netns.Topology()
         self.prefix = unique_prefix()
@@ -123,7 +132,8 @@ class Gateway:
             t.attach(ns, sw, mac=mac, addrs=[addr + "/24"],
                      routes=[("default", "198.18.2.1")])
             proc = ns.popen(["/usr/bin/python3", "-u", "-c", SERVER, name,
-                             addr, v2_fails_every if name == "v2" else 0],
+                             addr, v2_fails_every if name == "v2" else 0,
+                             v2_fails_how],
                             self.tmp / ("http-%s.log" % name))
             wait_for(lambda: "ready" in Path(proc.log_path).read_text() or
                      proc.poll() is not None, 10, "server %s" % name)
@@ -197,6 +207,25 @@ def test_failing_canary_rolled_back(meshgate_bin, tmp_path):
         assert g.metric() == 0
         got = g.requests(40)
         assert got.get("v2 200", 0) + got.get("v2 500", 0) > 0, got
+    finally:
+        g.close()
+
+
+def test_resetting_canary_rolled_back(meshgate_bin, tmp_path):
+    """v2 resets every second connection once the request is in: each
+    reset is an error outcome of v2, which is rolled back."""
+    g = Gateway(meshgate_bin, tmp_path, v2_fails_every=2,
+                v2_fails_how="reset")
+    try:
+        got = g.requests(200)
+        assert got.get("error", 0) > 20 and "v2 500" not in got, got
+        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
+            g.canary()), 5, "v2 rolled back")
+        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
+                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
+        assert g.metric() == 1
+        got = g.requests(40)
+        assert got == {"v1 200": 40}, got
     finally:
         g.close()
 
