@@ -121,6 +121,15 @@ class LabelSet:
         self.requests = Counter()
         self.request_durations = 0
         self.received_bytes = self.sent_bytes = 0
+        # sizes (head + body) the gateway can tell from a first segment
+        self.sizes = {"request": [], "response": []}
+
+    def sized(self, request=None, response=None):
+        """Note the size of a request and / or response message."""
+        if request is not None:
+            self.sizes["request"].append(len(request))
+        if response is not None:
+            self.sizes["response"].append(len(response))
 
     def manifest(self):
         m = dict(self.labels)
@@ -131,6 +140,8 @@ class LabelSet:
                   "request_durations": self.request_durations,
                   "received_bytes": self.received_bytes,
                   "sent_bytes": self.sent_bytes})
+        for msg, sizes in self.sizes.items():
+            m[msg + "_bytes"] = {"count": len(sizes), "sum": sum(sizes)}
         return m
 
 
@@ -225,6 +236,7 @@ def frontend(m):
                       "frontend->shop #%d" % i))
         ls.requests[cls] += 1
         ls.request_durations += 1
+        ls.sized(request(i), resp)
         tcp_admitted(m, ls, "frontend-shop")
         # IPv4 two at a time, interleaved; IPv6 one by one
         if len(batch) == 2 or i in FRONT_V6:
@@ -246,6 +258,7 @@ def batch_callers(m):
                        "batch->shop 404 #%d" % i)])
         ls.requests["4xx"] += 1
         ls.request_durations += 1
+        ls.sized(request(100 + i), NOT_FOUND)
         tcp_admitted(m, ls, "batch-shop", "audit-batch")
     # keep-alive: 3 requests, each answered once; the first response's
     # body segment starts like a status line and must not count
@@ -255,6 +268,8 @@ def batch_callers(m):
         "batch->shop keep-alive")])
     ls.requests["2xx"] += 3
     ls.request_durations += 3
+    for req, resp in pairs:
+        ls.sized(req, resp)
     tcp_admitted(m, ls, "batch-shop", "audit-batch")
     # no HTTP request from the client: the status line counts nothing
     run_conns(m, [(ls, conn(32200), http_steps(
@@ -264,13 +279,16 @@ def batch_callers(m):
     # Expect: 100-continue: the interim response is the first one after
     # the request, so it is the one counted (1xx); the body that follows
     # is no request, so the final 201 counts nothing
-    steps = http_steps([(b"POST /upload HTTP/1.1\r\nHost: shop\r\n"
-                         b"Expect: 100-continue\r\nContent-Length: 4"
-                         b"\r\n\r\n", b"HTTP/1.1 100 Continue\r\n\r\n"),
-                        (b"data", response(201, b"Created"))])
+    post = (b"POST /upload HTTP/1.1\r\nHost: shop\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+    cont = b"HTTP/1.1 100 Continue\r\n\r\n"
+    steps = http_steps([(post, cont), (b"data", response(201, b"Created"))])
     run_conns(m, [(ls, conn(32300), steps, "batch->shop 100-continue")])
     ls.requests["1xx"] += 1
     ls.request_durations += 1
+    # the request's size is its head and the 4 bytes its length
+    # announces (sent later); the interim response has no body
+    ls.sized(post + b"data", cont)
     tcp_admitted(m, ls, "batch-shop", "audit-batch")
     # reset by the server instead of an answer: no request counted; the
     # connection is closed once removed (flows.tcp_rst)
@@ -278,6 +296,7 @@ def batch_callers(m):
     run_conns(m, [(ls, c, [("c", "S", b""), ("s", "SA", b""),
                            ("c", "A", b""), ("c", "PA", request(400)),
                            ("s", "R", b"")], "batch->shop reset")])
+    ls.sized(request(400))      # a request, never answered
     tcp_admitted(m, ls, "batch-shop", "audit-batch")
 
 

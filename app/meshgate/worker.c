@@ -804,8 +804,9 @@ since_mark(uint64_t now, uint32_t mark)
 
 /*
  * Per-connection telemetry of a TCP packet: bytes each way, the
- * handshake time (SYN forwarded -> SYN-ACK back), and HTTP/1.x request
- * -> first response byte with the response's status class. Each side
+ * handshake time (SYN forwarded -> SYN-ACK back), HTTP/1.x request
+ * -> first response byte with the response's status class, and the
+ * sizes of both when their first segment tells them. Each side
  * writes only its own half: the client's counts requests and marks the
  * time of the pending one, the backend's counts the requests answered;
  * a request waits while the two counts differ.
@@ -819,6 +820,8 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	struct mg_flow_half *fwd = mg_flow_half(w->dp->flows, f, MG_FLOW_DIR_FWD);
 	struct mg_lcore_stats *s = w->stats;
 	const uint8_t *payload;
+	int64_t size;
+	uint32_t seen;
 	uint8_t other;
 	int code;
 
@@ -846,22 +849,23 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 		return;
 	payload =
 		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->payload_off);
+	seen = RTE_MIN(info->payload_len, m->data_len - info->payload_off);
 	other = __atomic_load_n(&mg_flow_half(w->dp->flows, f, !dir)->tel,
 				__ATOMIC_ACQUIRE);
 	if (dir == MG_FLOW_DIR_FWD) {
 		if (h->tel == other &&
-		    mg_telemetry_http_is_request(
-			    payload, RTE_MIN(info->payload_len,
-					     m->data_len - info->payload_off))) {
+		    mg_telemetry_http_is_request(payload, seen)) {
 			__atomic_store_n(&h->mark, mark_now(w->now),
 					 __ATOMIC_RELAXED);
 			__atomic_store_n(&h->tel, (uint8_t)(h->tel + 1),
 					 __ATOMIC_RELEASE);
+			size = mg_telemetry_http_request_size(payload, seen);
+			if (size >= 0)
+				mg_tel_message_size(s, f->labels,
+						    MG_TEL_DIR_REQUEST, size);
 		}
 	} else if (h->tel != other) {
-		code = mg_telemetry_http_status(
-			payload, RTE_MIN(info->payload_len,
-					 m->data_len - info->payload_off));
+		code = mg_telemetry_http_status(payload, seen);
 		if (code >= 0) {
 			mg_tel_request(s, f->labels, code / 100 - 1);
 			mg_tel_response_code(s, f->labels, code);
@@ -870,6 +874,10 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 				since_mark(w->now,
 					   __atomic_load_n(&fwd->mark,
 							   __ATOMIC_RELAXED)));
+			size = mg_telemetry_http_response_size(payload, seen);
+			if (size >= 0)
+				mg_tel_message_size(s, f->labels,
+						    MG_TEL_DIR_RESPONSE, size);
 		}
 		__atomic_store_n(&h->tel, other, __ATOMIC_RELEASE);
 	}

@@ -540,13 +540,19 @@ tel_set_sum(uint32_t slot, struct mg_tel_set_sum *out)
 						x->request_duration.bucket,
 						MG_TEL_DURATION_BUCKETS);
 		out->duration_sum += tel_load(&x->request_duration.sum);
+		for (i = 0; i < MG_TEL_DIR_MAX; i++) {
+			out->size_count[i] += hist_add(out->size_bucket[i],
+						       x->size[i].bucket,
+						       MG_TEL_SIZE_BUCKETS);
+			out->size_sum[i] += tel_load(&x->size[i].sum);
+		}
 	}
 }
 
 void
 tel_set_add(struct mg_tel_set_sum *a, const struct mg_tel_set_sum *b)
 {
-	unsigned int i;
+	unsigned int d, i;
 
 	for (i = 0; i < MG_TEL_DIR_MAX; i++)
 		a->bytes[i] += b->bytes[i];
@@ -561,6 +567,12 @@ tel_set_add(struct mg_tel_set_sum *a, const struct mg_tel_set_sum *b)
 		a->duration_bucket[i] += b->duration_bucket[i];
 	a->duration_sum += b->duration_sum;
 	a->duration_count += b->duration_count;
+	for (d = 0; d < MG_TEL_DIR_MAX; d++) {
+		for (i = 0; i < MG_TEL_SIZE_BUCKETS; i++)
+			a->size_bucket[d][i] += b->size_bucket[d][i];
+		a->size_sum[d] += b->size_sum[d];
+		a->size_count[d] += b->size_count[d];
+	}
 }
 
 bool
@@ -1085,4 +1097,140 @@ mg_telemetry_http_is_request(const void *data, uint32_t len)
 		    memcmp(p, methods[i].text, methods[i].len) == 0)
 			return true;
 	return false;
+}
+
+/* RFC 9110 tchar: a character of a field name. */
+static bool
+is_tchar(uint8_t c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Whether [p, p + n) is @p lower (all lowercase) in any case. */
+static bool
+name_is(const uint8_t *p, size_t n, const char *lower)
+{
+	size_t i;
+
+	if (n != strlen(lower))
+		return false;
+	for (i = 0; i < n; i++)
+		if ((p[i] | 0x20) != (uint8_t)lower[i])
+			return false;
+	return true;
+}
+
+/* Content-Length's value [p, e): optional SP/HTAB, digits, SP/HTAB.
+ * -1 when empty, not digits only, or above INT64_MAX. */
+static int64_t
+length_value(const uint8_t *p, const uint8_t *e)
+{
+	int64_t v = 0;
+
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (p == e)
+		return -1;
+	for (; p < e; p++) {
+		if (!is_digit(*p) || v > (INT64_MAX - (*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
+/* What a head tells of its message's size. */
+struct head_info {
+	uint32_t head;	/* bytes up to and with the empty line */
+	int64_t length; /* Content-Length, -1 without one */
+	bool chunked;	/* a Transfer-Encoding field */
+};
+
+/*
+ * Parse the head at @p p (its start line already recognised) within
+ * @p len bytes: every line ends in CRLF and holds no other CR, every
+ * field line is "token:value". 0 and @p out; -1 when the head does not
+ * end within @p len, is malformed, or has two Content-Length fields.
+ */
+static int
+head_parse(const uint8_t *p, uint32_t len, struct head_info *out)
+{
+	const uint8_t *end = p + len, *line = p, *nl, *colon;
+	bool start = true;
+
+	out->length = -1;
+	out->chunked = false;
+	for (;;) {
+		if (end - line < 2)
+			return -1;
+		if (!start && line[0] == '\r' && line[1] == '\n') {
+			out->head = (uint32_t)(line + 2 - p);
+			return 0;
+		}
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL || nl == line || nl[-1] != '\r' ||
+		    memchr(line, '\r', (size_t)(nl - 1 - line)) != NULL)
+			return -1;
+		if (start) {
+			start = false;
+			line = nl + 1;
+			continue;
+		}
+		for (colon = line; colon < nl - 1 && is_tchar(*colon); colon++)
+			;
+		if (colon == line || *colon != ':')
+			return -1;
+		if (name_is(line, (size_t)(colon - line), "content-length")) {
+			if (out->length >= 0)
+				return -1;
+			out->length = length_value(colon + 1, nl - 1);
+			if (out->length < 0)
+				return -1;
+		} else if (name_is(line, (size_t)(colon - line),
+				   "transfer-encoding")) {
+			out->chunked = true;
+		}
+		line = nl + 1;
+	}
+}
+
+/* head + Content-Length, -1 when their sum overflows. */
+static int64_t
+head_plus_body(const struct head_info *h)
+{
+	if (h->length > INT64_MAX - (int64_t)h->head)
+		return -1;
+	return (int64_t)h->head + h->length;
+}
+
+int64_t
+mg_telemetry_http_request_size(const void *data, uint32_t len)
+{
+	struct head_info h;
+
+	if (!mg_telemetry_http_is_request(data, len) ||
+	    head_parse(data, len, &h) < 0 || h.chunked)
+		return -1;
+	if (h.length < 0)
+		return h.head; /* no body */
+	return head_plus_body(&h);
+}
+
+int64_t
+mg_telemetry_http_response_size(const void *data, uint32_t len)
+{
+	int code = mg_telemetry_http_status(data, len);
+	struct head_info h;
+
+	if (code < 0 || head_parse(data, len, &h) < 0)
+		return -1;
+	if (code < 200 || code == 204 || code == 304)
+		return h.head; /* never a body */
+	if (h.chunked || h.length < 0)
+		return -1;
+	return head_plus_body(&h);
 }

@@ -23,9 +23,9 @@
  *
  * Fast path (a worker, on its own block; never blocks, never allocates):
  * mg_tel_conn_open(), mg_tel_conn_close(), mg_tel_bytes(),
- * mg_tel_request(), mg_tel_request_duration(), mg_tel_handshake(),
- * mg_tel_decision(), mg_tel_latency() and mg_counter_add() on the block's
- * own fields.
+ * mg_tel_request(), mg_tel_request_duration(), mg_tel_message_size(),
+ * mg_tel_handshake(), mg_tel_decision(), mg_tel_latency() and
+ * mg_counter_add() on the block's own fields.
  */
 
 #ifndef MG_TELEMETRY_H
@@ -161,6 +161,10 @@ struct mg_tel_bounds {
 	uint8_t first[65];
 };
 
+/** Buckets of request and response sizes (Istio's): 8 bounds from 1 to
+ * 10^7 bytes, each ten times the last, then +Inf. */
+#define MG_TEL_SIZE_BUCKETS 9
+
 /** Duration histogram (request, handshake). Count = sum of buckets. */
 struct mg_tel_duration {
 	uint64_t bucket[MG_TEL_DURATION_BUCKETS]; /**< non-cumulative */
@@ -173,7 +177,13 @@ struct mg_tel_latency {
 	uint64_t sum;				 /**< TSC cycles */
 };
 
-/** Counters of one label set on one lcore (424 bytes). */
+/** Size histogram (HTTP head + body). Count = sum of buckets. */
+struct mg_tel_size {
+	uint64_t bucket[MG_TEL_SIZE_BUCKETS]; /**< non-cumulative */
+	uint64_t sum;			      /**< bytes */
+};
+
+/** Counters of one label set on one lcore (584 bytes). */
 struct mg_tel_set {
 	uint64_t bytes[MG_TEL_DIR_MAX];		 /**< L3 bytes, TCP */
 	uint64_t opened[MG_TEL_L4_MAX];		 /**< new connections */
@@ -181,6 +191,8 @@ struct mg_tel_set {
 	uint64_t requests[MG_TEL_CLASS_MAX];	 /**< HTTP responses */
 	uint64_t codes[MG_TEL_CODE_MAX];	 /**< of them, by MG_TEL_CODES */
 	struct mg_tel_duration request_duration; /**< request -> reply */
+	/** sizes of requests [MG_TEL_DIR_REQUEST] and responses */
+	struct mg_tel_size size[MG_TEL_DIR_MAX];
 };
 
 /** Counters of one destination (service, version) on one lcore. */
@@ -412,6 +424,45 @@ mg_tel_request_duration(struct mg_lcore_stats *s, uint32_t slot,
 }
 
 /**
+ * Bucket of a size in bytes: the first i with @p bytes <= 10^i, or the
+ * last (+Inf) above 10^7.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+static inline unsigned int
+mg_tel_size_bucket(uint64_t bytes)
+{
+	unsigned int i = 0;
+	uint64_t le = 1;
+
+	while (i < MG_TEL_SIZE_BUCKETS - 1 && bytes > le) {
+		i++;
+		le *= 10;
+	}
+	return i;
+}
+
+/**
+ * Observe the size (head and body, bytes) of an HTTP request
+ * (@p dir MG_TEL_DIR_REQUEST) or response (MG_TEL_DIR_RESPONSE) of label
+ * set @p slot; see mg_telemetry_http_request_size().
+ *
+ * Thread safety: only the lcore that owns @p s.
+ */
+static inline void
+mg_tel_message_size(struct mg_lcore_stats *s, uint32_t slot,
+		    enum mg_tel_dir dir, uint64_t bytes)
+{
+	struct mg_tel_size *h;
+
+	if (unlikely(slot >= s->n_sets))
+		return;
+	h = &s->sets[slot].size[dir & 1];
+	mg_counter_add(&h->bucket[mg_tel_size_bucket(bytes)], 1);
+	mg_counter_add(&h->sum, bytes);
+}
+
+/**
  * Observe a TCP handshake as the gateway sees it: from forwarding the
  * client's SYN to the backend's SYN-ACK coming back, in TSC cycles. Kept
  * per destination (service, version) of label set @p slot.
@@ -600,6 +651,10 @@ struct mg_tel_set_sum {
 	uint64_t duration_bucket[MG_TEL_DURATION_BUCKETS];
 	uint64_t duration_sum; /**< TSC cycles */
 	uint64_t duration_count;
+	/** request [MG_TEL_DIR_REQUEST] and response sizes */
+	uint64_t size_bucket[MG_TEL_DIR_MAX][MG_TEL_SIZE_BUCKETS];
+	uint64_t size_sum[MG_TEL_DIR_MAX]; /**< bytes */
+	uint64_t size_count[MG_TEL_DIR_MAX];
 };
 
 /**
@@ -957,6 +1012,41 @@ int mg_telemetry_http_status(const void *data, uint32_t len);
  * Thread safety: pure; fast-path safe.
  */
 bool mg_telemetry_http_is_request(const void *data, uint32_t len);
+
+/**
+ * Size in bytes of an HTTP/1.x request whose head starts at @p data
+ * (mg_telemetry_http_is_request()), when these @p len bytes tell it: the
+ * whole head (up to its empty line, CRLF CRLF) and a known body, i.e.
+ * one Content-Length (name in any case, value only digits between
+ * optional spaces and tabs) or neither Content-Length nor
+ * Transfer-Encoding (no body). Size = head + Content-Length.
+ *
+ * Strict: every line ends in CRLF, no bare CR, every field line is a
+ * token name, a colon and a value; otherwise the size is unknown.
+ * Reads nothing at or past @p data + @p len.
+ *
+ * @return The size; -1 when unknown: not a request, head not complete
+ *         within @p len, Transfer-Encoding (chunked), two
+ *         Content-Length fields (even equal), a bad or overflowing
+ *         value, or a malformed head.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+int64_t mg_telemetry_http_request_size(const void *data, uint32_t len);
+
+/**
+ * Size in bytes of an HTTP/1.x response whose status line starts at
+ * @p data (mg_telemetry_http_status() >= 0), as
+ * mg_telemetry_http_request_size(): head + Content-Length; a status
+ * 1xx, 204 or 304 has no body (size = head). A response without
+ * Content-Length (read to close) or with Transfer-Encoding has no known
+ * size. A response to HEAD is not told apart: its Content-Length counts.
+ *
+ * @return The size; -1 when unknown (as mg_telemetry_http_request_size()).
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+int64_t mg_telemetry_http_response_size(const void *data, uint32_t len);
 
 /** Stable name of an lcore role ("worker", "main-worker", "unused"). */
 const char *mg_lcore_role_name(enum mg_lcore_role role);

@@ -123,6 +123,46 @@ histogram(FILE *f, const char *name, const struct labels *l,
 	sample_u64(f, metric, l, NULL, NULL, cum);
 }
 
+/* "le" of the size buckets, in bytes (Istio's). */
+static const char *const size_le[MG_TEL_SIZE_BUCKETS] = {
+	"1", "10", "100", "1000", "10000", "100000", "1000000", "10000000",
+	"+Inf",
+};
+
+/* Names of the size families (after meshgate_ or istio_). */
+static const char *const size_name[MG_TEL_DIR_MAX] = {
+	[MG_TEL_DIR_REQUEST] = "request_bytes",
+	[MG_TEL_DIR_RESPONSE] = "response_bytes",
+};
+
+/* Help of the size families, by direction. */
+static const char *const size_help[MG_TEL_DIR_MAX] = {
+	[MG_TEL_DIR_REQUEST] = "Size of HTTP requests (head and body), "
+			       "when their first segment tells it.",
+	[MG_TEL_DIR_RESPONSE] = "Size of HTTP responses (head and body), "
+				"when their first segment tells it.",
+};
+
+/* NAME_bucket{...,le}, NAME_sum and NAME_count of size @p d, in bytes. */
+static void
+size_histogram(FILE *f, const char *name, const struct labels *l,
+	       const struct mg_tel_set_sum *s, unsigned int d)
+{
+	char metric[96];
+	uint64_t cum = 0;
+	unsigned int i;
+
+	snprintf(metric, sizeof(metric), "%s_bucket", name);
+	for (i = 0; i < MG_TEL_SIZE_BUCKETS; i++) {
+		cum += s->size_bucket[d][i];
+		sample_u64(f, metric, l, "le", size_le[i], cum);
+	}
+	snprintf(metric, sizeof(metric), "%s_sum", name);
+	sample_u64(f, metric, l, NULL, NULL, s->size_sum[d]);
+	snprintf(metric, sizeof(metric), "%s_count", name);
+	sample_u64(f, metric, l, NULL, NULL, cum);
+}
+
 static void
 set_labels(const struct tel_registry *r, uint32_t slot, struct labels *l)
 {
@@ -305,6 +345,26 @@ istio_histogram(FILE *f, const struct istio_labels *l,
 		  cum);
 }
 
+/* istio_NAME_bucket{le}, _sum and _count of size @p d, in bytes. */
+static void
+istio_size_histogram(FILE *f, const char *name, const struct istio_labels *l,
+		     const struct mg_tel_set_sum *s, unsigned int d)
+{
+	char metric[64];
+	uint64_t cum = 0;
+	unsigned int i;
+
+	snprintf(metric, sizeof(metric), "%s_bucket", name);
+	for (i = 0; i < MG_TEL_SIZE_BUCKETS; i++) {
+		cum += s->size_bucket[d][i];
+		istio_u64(f, metric, l, "le", size_le[i], cum);
+	}
+	snprintf(metric, sizeof(metric), "%s_sum", name);
+	istio_u64(f, metric, l, NULL, NULL, s->size_sum[d]);
+	snprintf(metric, sizeof(metric), "%s_count", name);
+	istio_u64(f, metric, l, NULL, NULL, cum);
+}
+
 /*
  * The traffic series under Istio's standard metric names, labels and
  * units, so that Istio's dashboards and Kiali read them unchanged. The
@@ -362,6 +422,20 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 			for (p = 0; p < RTE_DIM(reporters); p++) {
 				l.reporter = reporters[p];
 				istio_histogram(f, &l, &sum[i], hz);
+			}
+		}
+	}
+	for (k = 0; k < MG_TEL_DIR_MAX; k++) {
+		istio_family(f, size_name[k], "histogram", size_help[k]);
+		for (i = 0; i < n; i++) {
+			if (sum[i].size_count[k] == 0)
+				continue;
+			istio_fill(r, i, &l);
+			l.protocol = "http";
+			for (p = 0; p < RTE_DIM(reporters); p++) {
+				l.reporter = reporters[p];
+				istio_size_histogram(f, size_name[k], &l,
+						     &sum[i], k);
 			}
 		}
 	}
@@ -437,6 +511,17 @@ render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
 				  tel_hist_def(TEL_HIST_REQUEST),
 				  sum[i].duration_bucket, sum[i].duration_sum,
 				  hz);
+		}
+	}
+	for (c = 0; c < MG_TEL_DIR_MAX; c++) {
+		family(f, size_name[c], "histogram", size_help[c]);
+		for (i = 0; i < n; i++) {
+			struct labels l;
+
+			if (sum[i].size_count[c] == 0)
+				continue;
+			set_labels(r, i, &l);
+			size_histogram(f, size_name[c], &l, &sum[i], c);
 		}
 	}
 	set_counter(f, r, sum, "tcp_connections_opened_total",

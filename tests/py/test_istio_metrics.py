@@ -10,11 +10,9 @@ the metric names, labels and units those panels read, run with
 `promtool query instant`. Every panel must return data, and the values
 must be right: request rates > 0, success rate 1 (all 200), durations in
 milliseconds (p50 between the 250 and 500 ms bucket bounds, for a 0.3 s
-backend), bytes > 0.
-
-Not exported, so not queried: istio_request_bytes and
-istio_response_bytes (the dashboard's request and response size
-panels; meshgate does not measure message sizes)."""
+backend), bytes > 0, request and response sizes in bytes (quantiles in
+the (10, 100] bucket, the mean within the bounds of what curl sends and
+exactly what the backend answers)."""
 
 import math
 import re
@@ -28,8 +26,8 @@ import pytest
 import mgrun
 from mgrun import mg_telemetry, wait_for
 from test_metrics import (E2E_CONF, E2E_METRICS, NETNS_WHY, PROMTOOL,
-                          PROM_QUERY_S, READY_S, SLOW_S, SLOW_VIP,
-                          NsPrometheus, SlowE2E)
+                          PROM_QUERY_S, READY_S, SLOW_S, SLOW_SERVER,
+                          SLOW_VIP, NsPrometheus, SlowE2E)
 
 pytestmark = pytest.mark.skipif(NETNS_WHY is not None, reason=str(NETNS_WHY))
 
@@ -40,6 +38,18 @@ SVC = 'destination_service=~"slow"'
 # namespace ($srcwl, $srcns = All), every destination workload
 SRC = 'source_workload=~".*",source_workload_namespace=~".*"'
 DST = 'destination_workload=~".*",destination_workload_namespace=~".*"'
+
+# Message sizes (head + body), as the gateway must measure them. The
+# backend's one answer (SLOW_SERVER, checked in the test), all in one
+# segment:
+RESPONSE_BYTES = len(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                     b"Connection: close\r\n\r\nslow\n")      # 62
+# curl's GET: the request line, Host and the empty line at least; its
+# User-Agent ("curl/7.88.1") and Accept add under 60 bytes
+REQUEST_MIN = len("GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % SLOW_VIP)
+REQUEST_MAX = REQUEST_MIN + 60
+SIZE_BOUNDS = {"request": (REQUEST_MIN, REQUEST_MAX),
+               "response": (RESPONSE_BYTES, RESPONSE_BYTES)}
 
 
 def rate(metric, sel, by=None, window="1m", fn="irate"):
@@ -54,10 +64,29 @@ def success(sel, by=None):
         rate("istio_requests_total", sel, by, "5m"))
 
 
-def quantile(q, sel, by=None):
+def quantile(q, sel, by=None,
+             metric="istio_request_duration_milliseconds_bucket"):
     keys = "le" if by is None else by + ", le"
-    return "histogram_quantile(%s, %s)" % (
-        q, rate("istio_request_duration_milliseconds_bucket", sel, keys))
+    return "histogram_quantile(%s, %s)" % (q, rate(metric, sel, keys))
+
+
+def sizes(title, sel, by=None):
+    """The dashboard's request and response size panels (P50, P90, P95,
+    P99 of istio_request_bytes and istio_response_bytes), and the mean
+    size of each as _sum over _count."""
+    out = []
+    for msg in ("request", "response"):
+        metric = "istio_%s_bytes" % msg
+        out += [("%s %s Size P%s" % (title, msg.capitalize(),
+                                     q[2:] or "50"),
+                 quantile(q, sel, by, metric + "_bucket"), "bytes")
+                for q in ("0.50", "0.90", "0.95", "0.99")]
+        out.append(("%s %s Size mean" % (title, msg.capitalize()),
+                    "%s / %s" % (rate(metric + "_sum", sel, by, "5m",
+                                      "increase"),
+                                 rate(metric + "_count", sel, by, "5m",
+                                      "increase")), "mean " + msg))
+    return out
 
 
 def panels():
@@ -77,6 +106,7 @@ def panels():
         ]
         out += [("%s Request Duration P%s" % (side, q[2:] or "50"),
                  quantile(q, sel), "ms") for q in ("0.50", "0.90", "0.99")]
+        out += sizes(side, sel)
     out += [
         ("TCP Received Bytes",
          rate("istio_tcp_received_bytes_total",
@@ -105,6 +135,7 @@ def panels():
         out += [("%s: Incoming Request Duration P%s" % (row, q[2:] or "50"),
                  quantile(q, sel, by), "ms")
                 for q in ("0.50", "0.90", "0.99")]
+        out += sizes("%s: Incoming" % row, sel, by)
         out += [
             ("%s: Bytes Received from Incoming TCP Connection" % row,
              rate("istio_tcp_received_bytes_total", sel, by), "rate"),
@@ -179,6 +210,13 @@ def check_value(kind, v):
         return v > 0
     if kind == "ratio":
         return v == 1
+    if kind == "bytes":
+        # every request and response is in (10, 100] bytes: quantiles
+        # interpolate within that bucket
+        return 10 < v <= 100
+    if kind.startswith("mean "):
+        lo, hi = SIZE_BOUNDS[kind[5:]]
+        return lo - 1e-6 <= v <= hi + 1e-6
     # a 0.3 s backend: p50..p99 fall in the (250, 500] ms bucket
     return 250 < v <= 500
 
@@ -192,6 +230,7 @@ def test_istio_dashboard_panels(istio_e2e, tmp_path):
     assert "meshgate_requests_total" not in text
     for name in ("istio_requests_total",
                  "istio_request_duration_milliseconds_bucket",
+                 "istio_request_bytes_bucket", "istio_response_bytes_bucket",
                  "istio_tcp_sent_bytes_total",
                  "istio_tcp_received_bytes_total",
                  "istio_tcp_connections_opened_total",
@@ -221,6 +260,19 @@ def test_istio_dashboard_panels(istio_e2e, tmp_path):
     dur = m.select("istio_request_duration_milliseconds_sum",
                    reporter="destination")[0][1]
     assert SLOW_S * 1000 <= dur < 500, dur
+    # sizes in bytes: the one request and its response
+    for line in (r'b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"',
+                 r'b"Connection: close\r\n\r\n%s"', r'body = b"slow\n"'):
+        assert line in SLOW_SERVER, line  # RESPONSE_BYTES is its answer
+    for msg, (lo, hi) in SIZE_BOUNDS.items():
+        name = "istio_%s_bytes" % msg
+        for rep in ("destination", "source"):
+            assert m.select(name + "_count", reporter=rep)[0][1] == 1, name
+            size = m.select(name + "_sum", reporter=rep)[0][1]
+            assert lo <= size <= hi, (name, size, lo, hi)
+            b = {lab["le"]: v for lab, v in m.select(name + "_bucket",
+                                                    reporter=rep)}
+            assert b["10"] == 0 and b["100"] == 1 and b["+Inf"] == 1, b
 
     load = env.topo["cli"].popen(
         ["/usr/bin/timeout", str(LOAD_S), "/bin/sh", "-c",

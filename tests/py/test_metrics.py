@@ -412,6 +412,33 @@ def test_duration_observations(replay):
         assert total is not None and 0 <= total < 1, (labels, total)
 
 
+def test_message_sizes(replay):
+    """Request and response sizes (head + body, bytes), per label set:
+    one observation per request whose head the capture sends in one
+    segment (answered or not), one per first response after it (the
+    100 Continue, not the 201 after it), with the exact sum of their
+    sizes; nothing for UDP or a client that sends no HTTP."""
+    m = replay.metrics()
+    for msg in ("request", "response"):
+        name = "meshgate_%s_bytes" % msg
+        assert m.types[name] == "histogram", name
+        for entry in replay.want["label_sets"]:
+            labels = {k: entry[k] for k in SET_LABELS}
+            want = entry[msg + "_bytes"]
+            buckets, total, count = histogram(m, name, labels)
+            if want["count"] == 0:
+                assert count in (None, 0), (name, labels, count)
+                continue
+            assert count == want["count"], (name, labels, count, want)
+            assert total == want["sum"], (name, labels, total, want)
+            check_histogram(buckets, count)
+    # the capture has both: not a check that passes on nothing
+    assert any(e["request_bytes"]["count"] > e["response_bytes"]["count"]
+               for e in replay.want["label_sets"])
+    assert sum(e["response_bytes"]["count"]
+               for e in replay.want["label_sets"]) > 0
+
+
 def test_policy_decisions(replay):
     """meshgate_policy_decisions_total: allow per allowing rule, deny per
     deny rule and default-deny, dry_run for the dry-run rule, once per
