@@ -39,7 +39,7 @@ struct loader {
 	bool matchers_full;    /* MG_CONF_MAX_MATCHERS reported, this policy */
 	uint32_t patterns_cap; /* entries allocated in conf->patterns */
 	bool peers_broken;
-	const char *dir; /* the config file's folder, for key files */
+	const char *dir; /* the config file's folder: paths in it are relative to it */
 	/* every SA key of the load, to refuse one key in two SAs: locked
 	 * and kept out of core dumps, zeroised when the load ends */
 	uint8_t (*keys)[MG_CONF_MAX_KEY_LEN];
@@ -223,6 +223,31 @@ copy_string(struct loader *ld, const config_setting_t *s, const char *key,
 		return false;
 	}
 	memcpy(buf, v, strlen(v) + 1);
+	return true;
+}
+
+/* A path written in the config (string @p s, key @p key): absolute, or
+ * relative to the config file's folder. False, with an error at its
+ * line, when empty or when the result does not fit @p len. */
+static bool
+path_value(struct loader *ld, const config_setting_t *s, const char *key,
+	   char *out, size_t len)
+{
+	const char *v = config_setting_get_string(s);
+	int n;
+
+	if (v == NULL || *v == '\0') {
+		err_at(ld, s, "'%s' must not be empty", key);
+		return false;
+	}
+	n = v[0] == '/' ? snprintf(out, len, "%s", v)
+			: snprintf(out, len, "%s/%s", ld->dir, v);
+	if (n < 0 || (size_t)n >= len) {
+		err_at(ld, s, "'%s': the path '%s' is longer than %zu characters",
+		       key, v, len - 1);
+		out[0] = '\0';
+		return false;
+	}
 	return true;
 }
 
@@ -2227,18 +2252,8 @@ load_key(struct loader *ld, const config_setting_t *v,
 	unsigned int i;
 	uint8_t *key;
 
-	if (file[0] == '\0') {
-		err_at(ld, v, "'key_file' must not be empty");
+	if (!path_value(ld, v, "key_file", sa->key_file, sizeof(sa->key_file)))
 		return;
-	}
-	if ((size_t)snprintf(sa->key_file, sizeof(sa->key_file), "%s%s%s",
-			     file[0] == '/' ? "" : ld->dir,
-			     file[0] == '/' ? "" : "/",
-			     file) >= sizeof(sa->key_file)) {
-		err_at(ld, v, "key file path '%s' is too long", file);
-		sa->key_file[0] = '\0';
-		return;
-	}
 	if (len == 0 || !keys_alloc(ld))
 		return;
 	key = ld->keys[ld->n_keys];
@@ -3643,38 +3658,14 @@ check_backend_routes(struct loader *ld, const config_setting_t *root,
 /* The profile folder: drivers_conf_dir from the file (relative to the
  * file's folder) or the built-in default. */
 static void
-profile_dir(struct loader *ld, const config_setting_t *root, const char *path,
-	    const char *def, char *out, size_t len)
+profile_dir(struct loader *ld, const config_setting_t *root, const char *def,
+	    char *out, size_t len)
 {
 	config_setting_t *s =
 		member(ld, root, "drivers_conf_dir", CONFIG_TYPE_STRING, 0);
-	char copy[PATH_MAX];
-	const char *v;
 
-	snprintf(out, len, "%s", def);
-	if (s == NULL)
-		return;
-	v = config_setting_get_string(s);
-	if (v[0] == '/') {
-		snprintf(out, len, "%s", v);
-		return;
-	}
-	snprintf(copy, sizeof(copy), "%s", path);
-	snprintf(out, len, "%s/%s", dirname(copy), v);
-}
-
-/* A path written in @p path's file: absolute, or relative to its folder. */
-static void
-relative_path(const char *path, const char *v, char *out, size_t len)
-{
-	char copy[PATH_MAX];
-
-	if (v[0] == '/') {
-		snprintf(out, len, "%s", v);
-		return;
-	}
-	snprintf(copy, sizeof(copy), "%s", path);
-	snprintf(out, len, "%s/%s", dirname(copy), v);
+	if (s == NULL || !path_value(ld, s, "drivers_conf_dir", out, len))
+		snprintf(out, len, "%s", def);
 }
 
 /* "shadow": a candidate config to evaluate beside this one. The app
@@ -3684,14 +3675,11 @@ load_shadow(struct loader *ld, const config_setting_t *root,
 	    struct mg_conf *conf)
 {
 	config_setting_t *s = member(ld, root, "shadow", CONFIG_TYPE_STRING, 0);
-	char path[PATH_MAX];
 
 	if (s == NULL)
 		return;
 	conf->shadow_line = (int)config_setting_source_line(s);
-	if (!copy_string(ld, s, "shadow", path, sizeof(path)))
-		return;
-	relative_path(conf->path, path, conf->shadow, sizeof(conf->shadow));
+	path_value(ld, s, "shadow", conf->shadow, sizeof(conf->shadow));
 }
 
 /* "recorder": how many dropped or denied packets each lcore keeps, and
@@ -3703,7 +3691,6 @@ load_recorder(struct loader *ld, const config_setting_t *root,
 	static const char *const keys[] = { "packets", "dir", NULL };
 	struct mg_recorder_conf *r = &conf->recorder;
 	config_setting_t *g, *s;
-	char dir[PATH_MAX];
 
 	r->packets = 256;
 	snprintf(r->dir, sizeof(r->dir), "/var/tmp");
@@ -3713,8 +3700,8 @@ load_recorder(struct loader *ld, const config_setting_t *root,
 	check_keys(ld, g, keys, "'recorder'");
 	get_uint(ld, g, "packets", 0, 65536, &r->packets);
 	s = member(ld, g, "dir", CONFIG_TYPE_STRING, 0);
-	if (s != NULL && copy_string(ld, s, "dir", dir, sizeof(dir)))
-		relative_path(conf->path, dir, r->dir, sizeof(r->dir));
+	if (s != NULL)
+		path_value(ld, s, "dir", r->dir, sizeof(r->dir));
 }
 
 /* "deny_log": a JSON line per denied connection or request, to a file
@@ -3727,7 +3714,6 @@ load_deny_log(struct loader *ld, const config_setting_t *root,
 					    NULL };
 	struct mg_deny_log_conf *d = &conf->deny_log;
 	config_setting_t *g, *file, *sys;
-	char path[PATH_MAX];
 
 	d->rate = 100;
 	g = member(ld, root, "deny_log", CONFIG_TYPE_GROUP, 0);
@@ -3744,8 +3730,8 @@ load_deny_log(struct loader *ld, const config_setting_t *root,
 		 config_setting_get_member(g, "file") == NULL &&
 		 (sys != NULL || config_setting_get_member(g, "syslog") == NULL))
 		err_at(ld, g, "'deny_log' needs 'file' or 'syslog = true'");
-	if (file != NULL && copy_string(ld, file, "file", path, sizeof(path)))
-		relative_path(conf->path, path, d->file, sizeof(d->file));
+	if (file != NULL)
+		path_value(ld, file, "file", d->file, sizeof(d->file));
 	get_uint(ld, g, "rate", 1, 1000000, &d->rate);
 	d->burst = d->rate;
 	get_uint(ld, g, "burst", 1, 10000000, &d->burst);
@@ -3914,6 +3900,9 @@ conf_load(const char *path, const char *text, size_t len,
 		return NULL;
 	}
 	snprintf(conf->path, sizeof(conf->path), "%s", path);
+	/* paths written in the file are relative to its folder */
+	snprintf(conf_dir, sizeof(conf_dir), "%s", path);
+	ld.dir = dirname(conf_dir);
 	conf->burst = 32;
 	conf->mbuf_cache = 256;
 	if (text != NULL ? !read_text(&ld, &cfg, path, text, len)
@@ -3932,7 +3921,7 @@ conf_load(const char *path, const char *text, size_t len,
 	conf->deny_action = deny;
 	get_u16(&ld, root, "burst", 1, MG_CONF_MAX_BURST, &conf->burst);
 	load_mempool(&ld, root, conf);
-	profile_dir(&ld, root, path, drivers_dir, dir, sizeof(dir));
+	profile_dir(&ld, root, drivers_dir, dir, sizeof(dir));
 	load_ports(&ld, root, dir, conf);
 	load_lcores(&ld, root, conf);
 	load_flows(&ld, root, &conf->flows);
@@ -3941,8 +3930,6 @@ conf_load(const char *path, const char *text, size_t len,
 	load_identities(&ld, root, conf);
 	/* after identities (each peer is one more), before services and
 	 * policies (routes and rules may name "peer:NAME") */
-	snprintf(conf_dir, sizeof(conf_dir), "%s", path);
-	ld.dir = dirname(conf_dir);
 	load_peers(&ld, root, conf);
 	/* before services: it holds their defaults */
 	health_defaults(&conf->health);

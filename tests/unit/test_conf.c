@@ -3017,6 +3017,20 @@ test_operate_keys(void **state)
 	expect_error(P1 "shadow = 5;\n", 2,
 		     "'shadow' must be a string, not an integer");
 	expect_error(P1 "shadow = \"\";\n", 2, "'shadow' must not be empty");
+	{
+		/* a relative path that does not fit once the config's folder
+		 * is put in front: refused at its line, never cut short */
+		static char text[PATH_MAX + 256];
+		char name[PATH_MAX];
+
+		memset(name, 'a', PATH_MAX - 8);
+		name[PATH_MAX - 8] = '\0';
+		snprintf(text, sizeof(text), P1 "shadow = \"%s\";\n", name);
+		expect_error(text, 2, "'shadow': the path 'aaaa");
+		snprintf(text, sizeof(text),
+			 P1 "deny_log = { file = \"%s\"; };\n", name);
+		expect_error(text, 2, "'file': the path 'aaaa");
+	}
 }
 
 static int
