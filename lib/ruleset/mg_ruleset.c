@@ -1866,34 +1866,45 @@ mg_ruleset_pick_name(enum mg_pick pick)
 	return (unsigned int)pick < MG_PICK_MAX ? names[pick] : "invalid";
 }
 
+/* Whether @p addr is one of port @p p's own addresses. */
+static bool
+port_owns(const struct rs_port *p, const struct mg_addr *addr)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->n_addrs; i++)
+		if (cmp_addr(&p->addrs[i].addr, addr) == 0)
+			return true;
+	return false;
+}
+
+/* Whether @p addr is a service's virtual address (they answer on every
+ * port). */
+static bool
+is_virtual(const struct mg_ruleset *rs, const struct mg_addr *addr)
+{
+	return bsearch(addr, rs->local, rs->n_local, sizeof(*rs->local),
+		       cmp_addr) != NULL;
+}
+
 bool
 mg_ruleset_is_local(const struct mg_ruleset *rs, unsigned int port,
 		    const struct mg_addr *addr)
 {
-	unsigned int i;
-
-	if (port >= rs->n_ports)
-		return false;
-	for (i = 0; i < rs->ports[port].n_addrs; i++)
-		if (cmp_addr(&rs->ports[port].addrs[i].addr, addr) == 0)
-			return true;
-	/* virtual addresses answer on every port */
-	return bsearch(addr, rs->local, rs->n_local, sizeof(*rs->local),
-		       cmp_addr) != NULL;
+	return port < rs->n_ports &&
+	       (port_owns(&rs->ports[port], addr) || is_virtual(rs, addr));
 }
 
 bool
 mg_ruleset_is_gateway_addr(const struct mg_ruleset *rs,
 			   const struct mg_addr *addr)
 {
-	unsigned int p, i;
+	unsigned int p;
 
 	for (p = 0; p < rs->n_ports; p++)
-		for (i = 0; i < rs->ports[p].n_addrs; i++)
-			if (cmp_addr(&rs->ports[p].addrs[i].addr, addr) == 0)
-				return true;
-	return bsearch(addr, rs->local, rs->n_local, sizeof(*rs->local),
-		       cmp_addr) != NULL;
+		if (port_owns(&rs->ports[p], addr))
+			return true;
+	return is_virtual(rs, addr);
 }
 
 bool
