@@ -398,6 +398,21 @@ configure_telemetry(const struct mg_conf *conf)
 #define SHADOW_REPORT_RECORDS (1u << 18)
 #define SHADOW_LIVE_RECORDS   64
 
+/* Candidate config @p path loaded and handed to the shadow (which builds
+ * its ruleset); -1 when the file or its ruleset is not valid (their
+ * errors logged). */
+static int
+shadow_load(struct gateway *gw, const char *path, unsigned int qsbr_id)
+{
+	struct mg_conf *cand = load_conf(path, true);
+	int rc = cand == NULL ? -1
+			      : mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv,
+					      qsbr_id);
+
+	mg_conf_free(cand);
+	return rc;
+}
+
 /* The candidate of --shadow, else of the config's `shadow`: loaded and
  * built beside the ruleset in force, before the workers start. Without
  * one, no shadow state is allocated (a reload that adds one waits for a
@@ -406,8 +421,6 @@ static int
 start_shadow(struct gateway *gw, const struct options *o)
 {
 	const char *path = gw->conf->shadow; /* --shadow's, if given */
-	struct mg_conf *cand;
-	int rc;
 
 	gw->shadow_cli = o->shadow;
 	if (path[0] == '\0')
@@ -420,20 +433,14 @@ start_shadow(struct gateway *gw, const struct options *o)
 		gw->dp.qsv);
 	if (gw->dp.shadow == NULL)
 		return -1;
-	cand = load_conf(path, true);
-	if (cand == NULL) {
+	if (shadow_load(gw, path, RTE_QSBR_THRID_INVALID) != 0) {
 		MG_LOG(ERR, "%s: the shadow config is not valid", path);
 		return -1;
 	}
-	rc = mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv,
-			   RTE_QSBR_THRID_INVALID);
-	if (rc == 0) {
-		MG_LOG(INFO, "%s: evaluated as a shadow of %s, not enforced",
-		       path, gw->conf->path);
-		mg_shadow_publish(gw->dp.shadow);
-	}
-	mg_conf_free(cand);
-	return rc;
+	MG_LOG(INFO, "%s: evaluated as a shadow of %s, not enforced", path,
+	       gw->conf->path);
+	mg_shadow_publish(gw->dp.shadow);
+	return 0;
 }
 
 /* On reload: the candidate named now (--shadow wins) is loaded again; a
@@ -445,7 +452,6 @@ reload_shadow(struct gateway *gw, const struct mg_conf *conf,
 {
 	const char *path =
 		gw->shadow_cli != NULL ? gw->shadow_cli : conf->shadow;
-	struct mg_conf *cand;
 
 	if (gw->dp.shadow == NULL) {
 		if (path[0] != '\0')
@@ -461,14 +467,11 @@ reload_shadow(struct gateway *gw, const struct mg_conf *conf,
 		mg_shadow_set(gw->dp.shadow, NULL, gw->dp.qsv, qsbr_id);
 		return false;
 	}
-	cand = load_conf(path, true);
-	if (cand == NULL ||
-	    mg_shadow_set(gw->dp.shadow, cand, gw->dp.qsv, qsbr_id) != 0)
+	if (shadow_load(gw, path, qsbr_id) != 0)
 		MG_LOG(ERR, "%s: shadow rejected; the running one stays",
 		       path);
 	else
 		MG_LOG(INFO, "%s: shadow reloaded", path);
-	mg_conf_free(cand);
 	return false;
 }
 
