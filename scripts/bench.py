@@ -7,6 +7,10 @@
 Forwarding rate of meshgate next to dpdk-testpmd: same capture, same
 single worker core, same vdevs, same measurement. Prints one line per
 figure, `BENCH <name> <value>`; the ratios are what compare across boxes.
+The rate runs go in BENCH_PAIRS rounds (testpmd and meshgate, or the two
+configs compared, alternating on the same core): a figure is the median
+of its rounds, a ratio the median of the rounds' ratios, each round's
+printed as `BENCH_PAIR name round A a B b ratio r`.
 
 Every run: -l 0,1 so lcore 1 forwards, --vdev net_pcap0 (a capture) and
 net_null0 (no-rx, the sink). Rate runs replay their capture with
@@ -215,13 +219,11 @@ Environment:
                                                  for the first three runs
   BENCH_ONLY     runs, comma-separated (names above); default all
   BENCH_L7_RUNS  runs of each l7 config, alternating (3)
-  BENCH_PAIRS    alternating pairs of the synflood, ratelimit and shadow
-                 runs (3)
+  BENCH_PAIRS    rounds of every rate run, alternating pairs (3)
   BENCH_ESP_RUNS pairs of each esp group, alternating (3)
   CRYPTOPERF     (dpdk-test-crypto-perf)
   BENCH_HUGE     1 use hugepages, 0 --no-huge, auto (default): hugepages
                  when hugetlbfs has the run's memory (>= 1 GiB) free
-  BENCH_PAIRS    adaptive/poll and established2way pairs (3)
   BENCH_IDLE_SECONDS (10)
   BENCH_ONCE_LIFETIME  bound on a replay-once run next to testpmd
                  (established2way*, testpmd_newflows_replay), s (300)
@@ -377,7 +379,8 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="mg-bench.")
         self.procs = []
         self.prefixes = []
-        self.values = {}
+        self.values = {}        # figure -> its value in each round
+        self.shown = {}         # figure -> (printed name, format)
         self.failed = False
         self.ran = 0
         self.serial = 0
@@ -517,17 +520,37 @@ class Bench:
             raise Failed(name)
         return float("%.3f" % ((c1 - c0) / (t1 - t0) / 1e6)), ratio
 
-    def record(self, name, value):
-        """A rate in Mpps: kept for the ratios and printed; a name that
-        already says its unit (..._mpps_scraped) keeps it."""
+    def record(self, name, value, unit="_mpps", fmt="%.3f"):
+        """One round's value of a figure (a rate in Mpps unless unit
+        says otherwise; a name that already says its unit, as
+        ..._mpps_scraped, keeps it), kept for the ratios; show() prints
+        the median of the rounds."""
         self.ran += 1
-        self.values[name] = value
-        bench(name if "_mpps" in name else name + "_mpps", "%.3f" % value)
+        shown = name if not unit or unit in name else name + unit
+        self.values.setdefault(name, []).append(value)
+        self.shown[name] = (shown, fmt)
+        log("%s round %d: %s" % (shown, len(self.values[name]),
+                                 fmt % value))
 
-    def ratio(self, name, num, den):
-        if num in self.values and den in self.values:
-            d = self.values[den]
-            bench(name, "%.3f" % (self.values[num] / d if d > 0 else 0))
+    def show(self):
+        """Each recorded figure: the median of its rounds."""
+        for name, runs in self.values.items():
+            shown, fmt = self.shown[name]
+            bench(shown, fmt % median(runs))
+
+    def ratio(self, name, num, den, scale=1.0):
+        """NAME: the median of the rounds' num / den (x scale), each
+        round's printed as a BENCH_PAIR line; rounds ran A and B
+        alternately, on the same core."""
+        a, b = self.values.get(num), self.values.get(den)
+        if not a or not b or len(a) != len(b):
+            return
+        ratios = [x * scale / y if y > 0 else 0 for x, y in zip(a, b)]
+        for r, (x, y, q) in enumerate(zip(a, b, ratios), 1):
+            print("BENCH_PAIR %s %d %s %s %s %s ratio %.3f" % (
+                name, r, num, self.shown[num][1] % x, den,
+                self.shown[den][1] % y, q), flush=True)
+        bench(name, "%.3f" % median(ratios))
 
     def check_stats(self, name, stats, flows_expected=None):
         """A benchmark is not a test, but drops or a wrong number of
@@ -612,7 +635,7 @@ class Bench:
                                         "rx", per)
             self.record(name, mpps)
             if per:
-                bench(name + "_cycles_per_pkt", "%.1f" % cycles)
+                self.record(name + "_cycles_per_pkt", cycles, "", "%.1f")
         except Failed:
             self.failed = True
         finally:
@@ -650,10 +673,8 @@ class Bench:
         except Failed:
             self.failed = True
             return
-        self.ran += 1
         value = s["flows_created"] / s["busy_s"] if s["busy_s"] else 0
-        self.values[name] = value
-        bench(name + "_per_s", "%.0f" % value)
+        self.record(name, value, "_per_s", "%.0f")
         self.check_stats(name, self.path(name + ".json"), flows_expected)
 
     # ------------------------------------------------ replays once, next
@@ -823,9 +844,7 @@ class Bench:
         except Failed:
             self.failed = True
             return
-        self.ran += 1
-        self.values[name] = v
-        bench(name + "_mpps", "%.3f" % v)
+        self.record(name, v)
 
     # ------------------------------------------------ layer 7
 
@@ -856,12 +875,13 @@ class Bench:
 
     def run_l7(self, group, name, capture, kind, conns, requests):
         """capture through bench_l7.conf and bench_l7_off.conf,
-        alternating, l7_runs times each; the median of each and their
-        ratio. kind: mpps (rx / busy_s) or flows (flows_created /
-        busy_s)."""
+        alternating, l7_runs times each; the median of each, and the
+        median of the pairs' ratios. kind: mpps (rx / busy_s) or flows
+        (flows_created / busy_s)."""
         if not self.want(group) or not self.have_meshgate(name):
             return
-        runs = {"on": [], "off": []}
+        unit = "_mpps" if kind == "mpps" else "_per_s"
+        fmt = "%.3f" if kind == "mpps" else "%.0f"
         for r in range(1, self.l7_runs + 1):
             for tag in ("on", "off"):
                 conf = os.path.join(CONFIGS, "bench_l7.conf" if tag == "on"
@@ -874,22 +894,12 @@ class Bench:
                     return
                 n = s["rx"] / 1e6 if kind == "mpps" else s["flows_created"]
                 v = n / s["busy_s"] if s["busy_s"] else 0
-                runs[tag].append(float(("%.3f" if kind == "mpps"
-                                        else "%.0f") % v))
+                self.record(name if tag == "on" else name + "_l4_only",
+                            float(fmt % v), unit, fmt)
                 self.check_stats(run, self.path(run + ".json"), conns)
                 if tag == "on":
                     self.l7_inspected(policies, "%s-%d" % (name, r),
                                       requests)
-        self.ran += 1
-        unit = "_mpps" if kind == "mpps" else "_per_s"
-        fmt = "%.3f" if kind == "mpps" else "%.0f"
-        self.values[name] = median(runs["on"])
-        self.values[name + "_l4_only"] = median(runs["off"])
-        log("%s%s runs: L7 %s; L4 only %s" % (
-            name, unit, " ".join(fmt % v for v in runs["on"]),
-            " ".join(fmt % v for v in runs["off"])))
-        bench(name + unit, fmt % self.values[name])
-        bench(name + "_l4_only" + unit, fmt % self.values[name + "_l4_only"])
         self.ratio("meshgate_l7_vs_l4_%s_ratio" % name[len("meshgate_l7_"):],
                    name, name + "_l4_only")
 
@@ -953,9 +963,9 @@ class Bench:
             rows.append((a, b))
         self.ran += 1
         ratios = [b * share / a for a, b in rows]
-        log("%s pairs (B x %.3f / A): %s" % (name, share, "; ".join(
-            "%.3f x %.3f / %.3f = %.3f" % (b, share, a, q)
-            for (a, b), q in zip(rows, ratios))))
+        for r, ((a, b), q) in enumerate(zip(rows, ratios), 1):
+            print("BENCH_PAIR %s %d a %.3f b %.3f share %.3f ratio %.3f" %
+                  (name, r, a, b, share, q), flush=True)
         bench(name, "%.3f" % statistics.median(ratios))
         return b_stats
 
@@ -1483,27 +1493,33 @@ def conf(name):
 def run(b):
     """Every group, in the old driver's order."""
     generate(b)
-    b.run_testpmd("io", "testpmd_io", b.pcap)
-    b.run_testpmd("5tswap", "testpmd_5tswap", b.pcap)
-    b.run_meshgate(conf("bench"), "meshgate_fwd", b.pcap)
-    b.run_testpmd("5tswap", "testpmd_5tswap_established", cap("established"),
-                  "established")
-    b.run_meshgate(conf("bench_mesh"), "meshgate_established",
-                   cap("established"), "established", EST_CONNS)
-    b.run_newflows_replay(cap("newflows"))
-    b.run_newflows(conf("bench_newflows"), "meshgate_new_flows",
-                   cap("newflows"), NEW_SYNS)
-    # the established run again while /metrics is scraped every second
-    # (the configs serve it on the default 127.0.0.1:9469)
-    b.run_meshgate(conf("bench_mesh"), "meshgate_established_mpps_scraped",
-                   cap("established"), "established", EST_CONNS,
-                   scrape_url="http://127.0.0.1:9469/metrics")
-    # the same with a two-version (99/1) service: Maglev and the weighted
-    # pick only cost on the first packet of a connection
-    b.run_meshgate(conf("bench_canary"), "meshgate_canary_established",
-                   cap("established"), "established", EST_CONNS)
-    b.run_newflows(conf("bench_canary_newflows"), "meshgate_canary_new_flows",
-                   cap("newflows"), NEW_SYNS)
+    # the rate runs in BENCH_PAIRS rounds, each round every run once in
+    # this order: testpmd and meshgate alternate on the same core, and
+    # every ratio below is the median of the rounds' ratios
+    for _ in range(b.pairs):
+        b.run_testpmd("io", "testpmd_io", b.pcap)
+        b.run_testpmd("5tswap", "testpmd_5tswap", b.pcap)
+        b.run_meshgate(conf("bench"), "meshgate_fwd", b.pcap)
+        b.run_testpmd("5tswap", "testpmd_5tswap_established",
+                      cap("established"), "established")
+        b.run_meshgate(conf("bench_mesh"), "meshgate_established",
+                       cap("established"), "established", EST_CONNS)
+        b.run_newflows_replay(cap("newflows"))
+        b.run_newflows(conf("bench_newflows"), "meshgate_new_flows",
+                       cap("newflows"), NEW_SYNS)
+        # the established run again while /metrics is scraped every
+        # second (the configs serve it on the default 127.0.0.1:9469)
+        b.run_meshgate(conf("bench_mesh"),
+                       "meshgate_established_mpps_scraped",
+                       cap("established"), "established", EST_CONNS,
+                       scrape_url="http://127.0.0.1:9469/metrics")
+        # the same with a two-version (99/1) service: Maglev and the
+        # weighted pick only cost on the first packet of a connection
+        b.run_meshgate(conf("bench_canary"), "meshgate_canary_established",
+                       cap("established"), "established", EST_CONNS)
+        b.run_newflows(conf("bench_canary_newflows"),
+                       "meshgate_canary_new_flows", cap("newflows"),
+                       NEW_SYNS)
 
     # both directions of completed connections, replayed once next to
     # testpmd 5tswap on the same capture; 1,000,000 connections do not
@@ -1556,6 +1572,7 @@ def run(b):
     if b.want("reload") and b.have_meshgate("reload"):
         b.run_reload()
 
+    b.show()
     b.ratio("meshgate_vs_io_ratio", "meshgate_fwd", "testpmd_io")
     b.ratio("meshgate_vs_5tswap_ratio", "meshgate_fwd", "testpmd_5tswap")
     b.ratio("meshgate_established_vs_5tswap_ratio", "meshgate_established",
@@ -1566,12 +1583,10 @@ def run(b):
             "meshgate_established_mpps_scraped", "meshgate_established")
     b.ratio("meshgate_canary_vs_single_established_ratio",
             "meshgate_canary_established", "meshgate_established")
-    # connections a second over frames a second of the bare replay
-    flows = b.values.get("meshgate_new_flows")
-    replay = b.values.get("testpmd_newflows_replay")
-    if flows is not None and replay:
-        bench("meshgate_new_flows_vs_replay_ratio",
-              "%.3f" % (flows / 1e6 / replay))
+    # connections a second over frames a second (in millions) of the
+    # bare replay
+    b.ratio("meshgate_new_flows_vs_replay_ratio", "meshgate_new_flows",
+            "testpmd_newflows_replay", 1e-6)
 
     if b.ran == 0 and not b.failed:
         log("BENCH_ONLY='%s' matched no run" % b.only)
