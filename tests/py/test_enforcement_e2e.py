@@ -186,10 +186,7 @@ class Net:
                 ["/usr/bin/python3", "-u", "-c", UDP_BIG, B1[fam], 5353,
                  BIG_ANSWER], self.tmp / ("udp%d.log" % fam)))
         for proc, word in zip(procs, ("Serving HTTP", "ready") * 2):
-            wait_for(lambda: word in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, SERVER_READY_S,
-                     "server %s" % proc.args)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            netns.wait_ready(proc, word, SERVER_READY_S)
 
     def start_gateway(self, profile="af_packet",
                       vdev_args=",framesz=12288,blocksz=12288"):

@@ -301,14 +301,11 @@ class L7E2E:
                   "-keyout", self.key_path, "-out", self.cert_path])
 
     def start_backend(self):
-        proc = self.topo["b1"].popen(
+        self.topo["b1"].serve(
             ["/usr/bin/python3", "-u", "-c", BACKEND, B1 + "," + B1_6,
              self.backend_log, self.cert_path, self.key_path,
              HTTP_BACKEND_PORT, TLS_BACKEND_PORT],
-            self.tmp / "backend.out")
-        wait_for(lambda: "ready" in Path(proc.log_path).read_text() or
-                 proc.poll() is not None, SERVER_READY_S, "the backend")
-        assert proc.poll() is None, Path(proc.log_path).read_text()
+            self.tmp / "backend.out", timeout=SERVER_READY_S)
 
     def start_gateway(self):
         shutil.copy(CONFIG, self.conf)

@@ -179,13 +179,9 @@ class Net:
         root.mkdir(exist_ok=True)
         (root / "big.bin").write_bytes(bytes(range(256)) * 4096 * 8)  # 8 MB
         (root / "small").write_text("small\n")
-        self.server = self.topo["b1"].popen(
+        self.server = self.topo["b1"].serve(
             ["/usr/bin/python3", "-u", "-c", SERVER, B1, root],
             self.tmp / "server.log")
-        wait_for(lambda: "ready" in Path(self.server.log_path).read_text()
-                 or self.server.poll() is not None, 10, "the web server")
-        assert self.server.poll() is None, \
-            Path(self.server.log_path).read_text()
 
     def start_gateway(self):
         drivers = self.tmp / "drivers"

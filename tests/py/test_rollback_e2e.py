@@ -131,13 +131,9 @@ class Gateway:
             ns = t.add(name, hosts={addr: name})
             t.attach(ns, sw, mac=mac, addrs=[addr + "/24"],
                      routes=[("default", "198.18.2.1")])
-            proc = ns.popen(["/usr/bin/python3", "-u", "-c", SERVER, name,
-                             addr, v2_fails_every if name == "v2" else 0,
-                             v2_fails_how],
-                            self.tmp / ("http-%s.log" % name))
-            wait_for(lambda: "ready" in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, 10, "server %s" % name)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            ns.serve(["/usr/bin/python3", "-u", "-c", SERVER, name, addr,
+                      v2_fails_every if name == "v2" else 0, v2_fails_how],
+                     self.tmp / ("http-%s.log" % name))
         self.conf = self.tmp / "rollback.conf"
         self.conf.write_text(CONF)
         self.stats_path = self.tmp / "stats.json"
