@@ -157,6 +157,17 @@ class Gateway:
         assert "shop/v2" in reply, (reply, self.log())
         return reply["shop/v2"]
 
+    def check_rolled_back(self):
+        """v2 rolled back within 5 s, for its error ratio against
+        stable's; the metric says so; new connections go to v1 only."""
+        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
+            self.canary()), 5, "v2 rolled back")
+        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
+                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
+        assert self.metric() == 1
+        got = self.requests(40)
+        assert got == {"v1 200": 40}, got
+
     def metric(self):
         text = self.topo["gw"].run(
             ["curl", "-sS", "--max-time", "5", "http://%s/metrics" %
@@ -186,14 +197,7 @@ def test_failing_canary_rolled_back(meshgate_bin, tmp_path):
         assert g.canary()["rolled_back"] == 0
         got = g.requests(200)
         assert got.get("v2 500", 0) > 20, got
-        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
-            g.canary()), 5, "v2 rolled back")
-        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
-                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
-        assert g.metric() == 1
-        # new connections: v1 only
-        got = g.requests(40)
-        assert got == {"v1 200": 40}, got
+        g.check_rolled_back()
         time.sleep(1.5)          # a tick or two more: logged once
         assert g.log().count("canary shop/v2 rolled back") == 1, g.log()
         # a reload restores it
@@ -215,13 +219,7 @@ def test_resetting_canary_rolled_back(meshgate_bin, tmp_path):
     try:
         got = g.requests(200)
         assert got.get("error", 0) > 20 and "v2 500" not in got, got
-        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
-            g.canary()), 5, "v2 rolled back")
-        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
-                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
-        assert g.metric() == 1
-        got = g.requests(40)
-        assert got == {"v1 200": 40}, got
+        g.check_rolled_back()
     finally:
         g.close()
 
