@@ -24,7 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from mgrun import wait_for
+import pytest
+
+from mgrun import mg_telemetry, wait_for
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "ip"
 CLONE_NEWNET = 0x40000000
@@ -290,6 +292,19 @@ class Topology:
             text = proc.log.read()
             proc.log.close()
         return proc.returncode, text
+
+    def wait_up(self, proc, prefix, timeout, command="/meshgate/stats",
+                key="rx"):
+        """Wait (bounded) for meshgate `proc`, started by popen() with EAL
+        file prefix `prefix`, to answer telemetry `command` with `key`;
+        else kill it and fail the test with its log."""
+        try:
+            mg_telemetry.connect_when_ready(prefix, command, key, timeout,
+                                            proc=proc).close()
+        except TimeoutError as err:
+            rc, log = self.stop(proc, signal.SIGKILL)
+            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
+                err, rc, log), pytrace=False)
 
     def destroy(self):
         """Kill what we started, delete our namespaces (and so their

@@ -210,14 +210,7 @@ class Net:
         argv = [self.binary] + eal_args(self.prefix, "0,1", [vdev]) + \
             ["--", "-f", conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def log(self):
         return Path(self.proc.log_path).read_text()

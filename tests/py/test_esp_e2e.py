@@ -219,9 +219,7 @@ class E2E:
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                        "rx", READY_S,
-                                        proc=self.proc).close()
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def query(self, cmd):
         return mg_telemetry.query(self.prefix, cmd)

@@ -313,14 +313,7 @@ class L7E2E:
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log), pytrace=False)
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def stop_gateway(self):
         if self.stopped is None and self.proc is not None:

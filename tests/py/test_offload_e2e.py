@@ -96,14 +96,7 @@ class Env:
             ["--", "-f", str(CONFIGS / "offload_e2e.conf"),
              "--stats-json", str(self.stats_path)]
         self.proc = self.topo["gw"].popen(argv, self.log_path)
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def stats(self):
         assert self.proc.poll() is None, "meshgate exited:\n" + self.log()

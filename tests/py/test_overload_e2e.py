@@ -195,15 +195,9 @@ class Net:
             self.prefix, "0,1", ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            # the flow table answers once the data plane is up
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/flows",
-                                            "total", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        # the flow table answers once the data plane is up
+        self.topo.wait_up(self.proc, self.prefix, READY_S,
+                          "/meshgate/flows", "total")
 
     def query(self, cmd):
         assert self.proc.poll() is None, "meshgate exited:\n" + \

@@ -143,9 +143,7 @@ class Gateway:
         self.proc = gw.popen(argv, self.tmp / "meshgate.log")
         # telemetry answers from EAL's start; the rollback state is
         # there once the gateway is up
-        mg_telemetry.connect_when_ready(self.prefix, "/meshgate/canary",
-                                        "shop/v2", 20,
-                                        proc=self.proc).close()
+        t.wait_up(self.proc, self.prefix, 20, "/meshgate/canary", "shop/v2")
 
     def requests(self, n):
         proc = self.topo["cli"].run(["/usr/bin/python3", "-c", CLIENT, VIP,
