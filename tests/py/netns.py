@@ -22,16 +22,41 @@ import string
 import subprocess
 import threading
 import time
+from pathlib import Path
+
+import pytest
+
+from mgrun import mg_telemetry, wait_for
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "ip"
 CLONE_NEWNET = 0x40000000
 CMD_TIMEOUT = 10                # s, any one ip/ethtool/sysctl command
 STOP_TIMEOUT = 3                # s, SIGTERM to exit before SIGKILL
+SERVER_READY_S = 10             # s, a server to say its ready word
 TAG_RE = re.compile(r"^mgt(\d+)[a-z]-")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _letters = itertools.cycle(string.ascii_lowercase)
 _live = []
+
+# A UDP echo server: python3 -u -c UDP_ECHO ADDR PORT [NAME] answers each
+# datagram with NAME:datagram (the datagram alone without NAME); says
+# "ready" once bound.
+UDP_ECHO = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(1)
+tag = sys.argv[3].encode() + b":" if len(sys.argv) > 3 else b""
+print("ready", flush=True)
+end = time.monotonic() + 300    # never outlives a forgotten test run
+while time.monotonic() < end:
+    try:
+        data, peer = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    s.sendto(tag + data, peer)
+"""
 
 
 def sh(args, timeout=CMD_TIMEOUT, check=True, input=None):
@@ -97,6 +122,18 @@ def _kill_netns_pids(name):
             pass
 
 
+def wait_ready(proc, word, timeout=SERVER_READY_S):
+    """Wait (bounded) for a process started by Netns.popen() to write
+    `word` to its log. Returns proc; AssertionError with the log when it
+    exits first or stays silent `timeout` seconds."""
+    log = Path(proc.log_path)
+    wait_for(lambda: word in log.read_text(errors="replace") or
+             proc.poll() is not None, timeout,
+             "%r from %s" % (word, proc.args))
+    assert proc.poll() is None, log.read_text(errors="replace")
+    return proc
+
+
 def in_netns(name, fn, timeout=10):
     """fn() called in a thread that has joined namespace `name`. A socket
     made there stays in that namespace when used from any thread."""
@@ -155,6 +192,10 @@ class Netns:
         proc.log, proc.log_path = log, log_path
         self.topo.procs.append(proc)
         return proc
+
+    def serve(self, args, log_path, word="ready", timeout=SERVER_READY_S):
+        """popen() a server and wait_ready() for its `word`."""
+        return wait_ready(self.popen(args, log_path), word, timeout)
 
     def socket(self, family=socket.AF_INET, type=socket.SOCK_STREAM,
                proto=0):
@@ -251,6 +292,19 @@ class Topology:
             text = proc.log.read()
             proc.log.close()
         return proc.returncode, text
+
+    def wait_up(self, proc, prefix, timeout, command="/meshgate/stats",
+                key="rx"):
+        """Wait (bounded) for meshgate `proc`, started by popen() with EAL
+        file prefix `prefix`, to answer telemetry `command` with `key`;
+        else kill it and fail the test with its log."""
+        try:
+            mg_telemetry.connect_when_ready(prefix, command, key, timeout,
+                                            proc=proc).close()
+        except TimeoutError as err:
+            rc, log = self.stop(proc, signal.SIGKILL)
+            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
+                err, rc, log), pytrace=False)
 
     def destroy(self):
         """Kill what we started, delete our namespaces (and so their

@@ -186,10 +186,7 @@ class Net:
                 ["/usr/bin/python3", "-u", "-c", UDP_BIG, B1[fam], 5353,
                  BIG_ANSWER], self.tmp / ("udp%d.log" % fam)))
         for proc, word in zip(procs, ("Serving HTTP", "ready") * 2):
-            wait_for(lambda: word in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, SERVER_READY_S,
-                     "server %s" % proc.args)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            netns.wait_ready(proc, word, SERVER_READY_S)
 
     def start_gateway(self, profile="af_packet",
                       vdev_args=",framesz=12288,blocksz=12288"):
@@ -213,14 +210,7 @@ class Net:
         argv = [self.binary] + eal_args(self.prefix, "0,1", [vdev]) + \
             ["--", "-f", conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def log(self):
         return Path(self.proc.log_path).read_text()

@@ -50,21 +50,6 @@ CURL_S = 5
 STREAM = 900
 STREAM_PPS = 150
 
-UDP_ECHO = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(1)
-print("ready", flush=True)
-end = time.monotonic() + 300
-while time.monotonic() < end:
-    try:
-        data, peer = s.recvfrom(2048)
-    except socket.timeout:
-        continue
-    s.sendto(data, peer)
-"""
-
 # N datagrams at a steady rate to HOST:PORT, each numbered; the echoes
 # counted as they come; waits (bounded) for the last ones; JSON result.
 UDP_STREAM = """
@@ -177,12 +162,10 @@ class E2E:
             ["/usr/bin/python3", "-u", "-m", "http.server", "80", "--bind",
              B1, "--directory", root], self.tmp / "http.log")
         echo = self.topo["b1"].popen(
-            ["/usr/bin/python3", "-u", "-c", UDP_ECHO, B1, 7007],
+            ["/usr/bin/python3", "-u", "-c", netns.UDP_ECHO, B1, 7007],
             self.tmp / "echo.log")
         for proc, word in ((http, "Serving HTTP"), (echo, "ready")):
-            wait_for(lambda: word in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, 10, "server %s" % proc.args)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            netns.wait_ready(proc, word)
 
     def set_peer(self, out, inbound):
         """The peer's SAs: `out` (spi, key name), `inbound` [(spi, key
@@ -236,9 +219,7 @@ class E2E:
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                        "rx", READY_S,
-                                        proc=self.proc).close()
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def query(self, cmd):
         return mg_telemetry.query(self.prefix, cmd)

@@ -301,14 +301,11 @@ class L7E2E:
                   "-keyout", self.key_path, "-out", self.cert_path])
 
     def start_backend(self):
-        proc = self.topo["b1"].popen(
+        self.topo["b1"].serve(
             ["/usr/bin/python3", "-u", "-c", BACKEND, B1 + "," + B1_6,
              self.backend_log, self.cert_path, self.key_path,
              HTTP_BACKEND_PORT, TLS_BACKEND_PORT],
-            self.tmp / "backend.out")
-        wait_for(lambda: "ready" in Path(proc.log_path).read_text() or
-                 proc.poll() is not None, SERVER_READY_S, "the backend")
-        assert proc.poll() is None, Path(proc.log_path).read_text()
+            self.tmp / "backend.out", timeout=SERVER_READY_S)
 
     def start_gateway(self):
         shutil.copy(CONFIG, self.conf)
@@ -316,14 +313,7 @@ class L7E2E:
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log), pytrace=False)
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def stop_gateway(self):
         if self.stopped is None and self.proc is not None:

@@ -61,21 +61,6 @@ SERVER_READY_S = 10
 CURL_S = 3                      # --max-time of a curl expected to work
 RELOAD_S = 8                    # a reload to take effect
 
-UDP_ECHO = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(1)
-print("ready", flush=True)
-end = time.monotonic() + 300    # never outlives a forgotten test run
-while time.monotonic() < end:
-    try:
-        data, peer = s.recvfrom(2048)
-    except socket.timeout:
-        continue
-    s.sendto(sys.argv[3].encode() + b":" + data, peer)
-"""
-
 
 class E2E:
     """The topology, the servers and the gateway of this module."""
@@ -124,15 +109,12 @@ class E2E:
                 self.tmp / ("http-%s.log" % name)))
         for name, addr in BACKENDS.items():
             procs.append(self.topo[name].popen(
-                ["/usr/bin/python3", "-u", "-c", UDP_ECHO, addr,
+                ["/usr/bin/python3", "-u", "-c", netns.UDP_ECHO, addr,
                  ECHO_BACKEND_PORT, name],
                 self.tmp / ("udp-echo-%s.log" % name)))
         for proc, word in zip(procs, ("Serving HTTP", "Serving HTTP",
                                       "ready", "ready")):
-            wait_for(lambda: word in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, SERVER_READY_S,
-                     "server %s" % proc.args)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            netns.wait_ready(proc, word, SERVER_READY_S)
         self.http_logs = {name: self.tmp / ("http-%s.log" % name)
                           for name in BACKENDS}
 
@@ -168,14 +150,7 @@ class E2E:
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def stop_gateway(self):
         if self.stopped is None and self.proc is not None:

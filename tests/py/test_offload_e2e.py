@@ -38,24 +38,8 @@ B1_MAC = "02:6d:67:02:00:21"
 CLI4, B1 = "198.18.1.10", "198.18.2.21"
 SHOP_VIP, ECHO_VIP = "198.19.0.10", "198.19.0.11"
 READY_S = 20                    # EAL start-up, telemetry answering
-SERVER_READY_S = 10
 CURL_S = 3
 BIG = 2 << 20                   # bytes of the download that brings TSO
-
-UDP_ECHO = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(1)
-print("ready", flush=True)
-end = time.monotonic() + 300    # never outlives a forgotten test run
-while time.monotonic() < end:
-    try:
-        data, peer = s.recvfrom(2048)
-    except socket.timeout:
-        continue
-    s.sendto(b"echo:" + data, peer)
-"""
 
 UDP_ASK = """
 import socket, sys
@@ -102,26 +86,17 @@ class Env:
         procs = [(b1.popen(["/usr/bin/python3", "-u", "-m", "http.server",
                             "8080", "--bind", B1, "--directory", root],
                            self.tmp / "http.log"), "Serving HTTP"),
-                 (b1.popen(["/usr/bin/python3", "-u", "-c", UDP_ECHO, B1,
-                            "7007"], self.tmp / "udp.log"), "ready")]
+                 (b1.popen(["/usr/bin/python3", "-u", "-c", netns.UDP_ECHO,
+                            B1, "7007", "echo"], self.tmp / "udp.log"),
+                  "ready")]
         for proc, word in procs:
-            wait_for(lambda: word in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, SERVER_READY_S,
-                     "server %s" % proc.args)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            netns.wait_ready(proc, word)
         argv = [self.binary] + eal_args(self.prefix, "0,1",
                                         ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", str(CONFIGS / "offload_e2e.conf"),
              "--stats-json", str(self.stats_path)]
         self.proc = self.topo["gw"].popen(argv, self.log_path)
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        self.topo.wait_up(self.proc, self.prefix, READY_S)
 
     def stats(self):
         assert self.proc.poll() is None, "meshgate exited:\n" + self.log()

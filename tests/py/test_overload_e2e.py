@@ -179,13 +179,9 @@ class Net:
         root.mkdir(exist_ok=True)
         (root / "big.bin").write_bytes(bytes(range(256)) * 4096 * 8)  # 8 MB
         (root / "small").write_text("small\n")
-        self.server = self.topo["b1"].popen(
+        self.server = self.topo["b1"].serve(
             ["/usr/bin/python3", "-u", "-c", SERVER, B1, root],
             self.tmp / "server.log")
-        wait_for(lambda: "ready" in Path(self.server.log_path).read_text()
-                 or self.server.poll() is not None, 10, "the web server")
-        assert self.server.poll() is None, \
-            Path(self.server.log_path).read_text()
 
     def start_gateway(self):
         drivers = self.tmp / "drivers"
@@ -199,15 +195,9 @@ class Net:
             self.prefix, "0,1", ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", conf, "--stats-json", self.stats_path]
         self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            # the flow table answers once the data plane is up
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/flows",
-                                            "total", READY_S,
-                                            proc=self.proc).close()
-        except TimeoutError as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log))
+        # the flow table answers once the data plane is up
+        self.topo.wait_up(self.proc, self.prefix, READY_S,
+                          "/meshgate/flows", "total")
 
     def query(self, cmd):
         assert self.proc.poll() is None, "meshgate exited:\n" + \

@@ -131,13 +131,9 @@ class Gateway:
             ns = t.add(name, hosts={addr: name})
             t.attach(ns, sw, mac=mac, addrs=[addr + "/24"],
                      routes=[("default", "198.18.2.1")])
-            proc = ns.popen(["/usr/bin/python3", "-u", "-c", SERVER, name,
-                             addr, v2_fails_every if name == "v2" else 0,
-                             v2_fails_how],
-                            self.tmp / ("http-%s.log" % name))
-            wait_for(lambda: "ready" in Path(proc.log_path).read_text() or
-                     proc.poll() is not None, 10, "server %s" % name)
-            assert proc.poll() is None, Path(proc.log_path).read_text()
+            ns.serve(["/usr/bin/python3", "-u", "-c", SERVER, name, addr,
+                      v2_fails_every if name == "v2" else 0, v2_fails_how],
+                     self.tmp / ("http-%s.log" % name))
         self.conf = self.tmp / "rollback.conf"
         self.conf.write_text(CONF)
         self.stats_path = self.tmp / "stats.json"
@@ -147,9 +143,7 @@ class Gateway:
         self.proc = gw.popen(argv, self.tmp / "meshgate.log")
         # telemetry answers from EAL's start; the rollback state is
         # there once the gateway is up
-        mg_telemetry.connect_when_ready(self.prefix, "/meshgate/canary",
-                                        "shop/v2", 20,
-                                        proc=self.proc).close()
+        t.wait_up(self.proc, self.prefix, 20, "/meshgate/canary", "shop/v2")
 
     def requests(self, n):
         proc = self.topo["cli"].run(["/usr/bin/python3", "-c", CLIENT, VIP,
@@ -160,6 +154,17 @@ class Gateway:
         reply = mg_telemetry.query(self.prefix, "/meshgate/canary")
         assert "shop/v2" in reply, (reply, self.log())
         return reply["shop/v2"]
+
+    def check_rolled_back(self):
+        """v2 rolled back within 5 s, for its error ratio against
+        stable's; the metric says so; new connections go to v1 only."""
+        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
+            self.canary()), 5, "v2 rolled back")
+        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
+                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
+        assert self.metric() == 1
+        got = self.requests(40)
+        assert got == {"v1 200": 40}, got
 
     def metric(self):
         text = self.topo["gw"].run(
@@ -190,14 +195,7 @@ def test_failing_canary_rolled_back(meshgate_bin, tmp_path):
         assert g.canary()["rolled_back"] == 0
         got = g.requests(200)
         assert got.get("v2 500", 0) > 20, got
-        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
-            g.canary()), 5, "v2 rolled back")
-        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
-                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
-        assert g.metric() == 1
-        # new connections: v1 only
-        got = g.requests(40)
-        assert got == {"v1 200": 40}, got
+        g.check_rolled_back()
         time.sleep(1.5)          # a tick or two more: logged once
         assert g.log().count("canary shop/v2 rolled back") == 1, g.log()
         # a reload restores it
@@ -219,13 +217,7 @@ def test_resetting_canary_rolled_back(meshgate_bin, tmp_path):
     try:
         got = g.requests(200)
         assert got.get("error", 0) > 20 and "v2 500" not in got, got
-        c = wait_for(lambda: (lambda c: c if c["rolled_back"] else None)(
-            g.canary()), 5, "v2 rolled back")
-        assert re.match(r"errors 0\.\d+ \(\d+/\d+\) vs stable 0\.000 "
-                        r"\(0/\d+\) in 10 s: z \d+\.\d > 6\.0$", c["why"]), c
-        assert g.metric() == 1
-        got = g.requests(40)
-        assert got == {"v1 200": 40}, got
+        g.check_rolled_back()
     finally:
         g.close()
 

@@ -21,6 +21,7 @@ directions do not depend on each other's timing."""
 import os
 import random
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -29,7 +30,8 @@ import threading
 from scapy.all import IP, TCP, Ether, Raw, raw
 
 from mgrun import (CONFIGS, REPO, check_clean_stop, check_stats, eal_args,
-                   load_stats, mg_telemetry, read_frames, wait_for)
+                   load_stats, mg_telemetry, read_frames, unique_prefix,
+                   wait_for)
 
 sys.path.insert(0, str(REPO / "scripts"))
 import gen_bench_pcaps as gen  # noqa: E402
@@ -171,7 +173,7 @@ def test_two_way_on_two_queues(meshgate_bin, tmp_path):
     outs = [tmp_path / ("out%d.pcap" % q) for q in (0, 1)]
     vdev = ",".join(["net_pcap0"] + ["rx_pcap=%s" % f.path for f in fifos] +
                     ["tx_pcap=%s" % o for o in outs])
-    prefix = "mgt-2q-%d" % os.getpid()
+    prefix = unique_prefix()
     stats_path = tmp_path / "stats.json"
     argv = [str(meshgate_bin)] + eal_args(prefix, vdevs=[vdev], mem=512)
     # two workers sharing the second core, as test_overload's rate test
@@ -202,7 +204,7 @@ def test_two_way_on_two_queues(meshgate_bin, tmp_path):
         for f in fifos:
             f.close()
         if proc.poll() is None:
-            proc.send_signal(2)
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
@@ -216,7 +218,8 @@ def test_two_way_on_two_queues(meshgate_bin, tmp_path):
     check_stats(stats)
     n0 = sum(len(p[0]) for p in plan)
     n1 = sum(len(p[1]) for p in plan)
-    assert stats["rx"] == stats["tx"] == n0 + n1, {k: v for k, v in stats["drops"].items() if v}
+    assert stats["rx"] == stats["tx"] == n0 + n1, {k: v for k, v in
+                                                   stats["drops"].items() if v}
     assert stats["drops_total"] == 0, {k: v for k, v in
                                        stats["drops"].items() if v}
     assert stats["flows_created"] == CONNS
