@@ -24,9 +24,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from mgrun import mg_telemetry, wait_for
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "ip"
 CLONE_NEWNET = 0x40000000
@@ -126,6 +123,8 @@ def wait_ready(proc, word, timeout=SERVER_READY_S):
     """Wait (bounded) for a process started by Netns.popen() to write
     `word` to its log. Returns proc; AssertionError with the log when it
     exits first or stays silent `timeout` seconds."""
+    from mgrun import wait_for   # not at the top: scripts/demo_live.py
+                                 # imports this module without pytest
     log = Path(proc.log_path)
     wait_for(lambda: word in log.read_text(errors="replace") or
              proc.poll() is not None, timeout,
@@ -298,6 +297,9 @@ class Topology:
         """Wait (bounded) for meshgate `proc`, started by popen() with EAL
         file prefix `prefix`, to answer telemetry `command` with `key`;
         else kill it and fail the test with its log."""
+        import pytest
+        from mgrun import mg_telemetry
+
         try:
             mg_telemetry.connect_when_ready(prefix, command, key, timeout,
                                             proc=proc).close()
