@@ -4,10 +4,11 @@
 
 /*
  * The deny log. A worker never does I/O: it puts a small record on its
- * own single-producer/single-consumer rte_ring, if its token bucket
- * (its share of the gateway's rate) allows, and counts what it does not
- * log. The control plane drains the rings every tick, names the caller,
- * service and rule, and writes one JSON line each.
+ * own single-producer/single-consumer rte_ring, if its rte_meter (srTCM
+ * with no excess bucket, its share of the gateway's rate) allows, and
+ * counts what it does not log. The control plane drains the rings every
+ * tick, names the caller, service and rule, and writes one JSON line
+ * each.
  */
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
+#include <rte_meter.h>
 #include <rte_ring.h>
 
 #include "denylog.h"
@@ -44,10 +46,8 @@ struct mg_denylog_worker {
 	struct rte_ring *ring;
 	struct deny_rec *recs; /* RING_SIZE slots the ring hands around */
 	struct rte_ring *free;
-	uint64_t tokens;     /* scaled by hz: tokens * hz */
-	uint64_t last;	     /* TSC of the last refill */
-	uint64_t rate;	     /* lines a second */
-	uint64_t burst;	     /* lines */
+	struct rte_meter_srtcm meter; /* lines: green passes */
+	struct rte_meter_srtcm_profile prof;
 	uint64_t suppressed; /* the worker's; read relaxed */
 	unsigned int rank;
 } __rte_cache_aligned;
@@ -66,6 +66,11 @@ struct mg_denylog *
 mg_denylog_create(const struct mg_deny_log_conf *c, unsigned int n_workers)
 {
 	struct mg_denylog *dl = calloc(1, sizeof(*dl));
+	/* each worker's share: lines a second, and a burst (no excess) */
+	struct rte_meter_srtcm_params share = {
+		.cir = RTE_MAX((uint64_t)c->rate / n_workers, (uint64_t)1),
+		.cbs = RTE_MAX((uint64_t)c->burst / n_workers, (uint64_t)1),
+	};
 	char name[RTE_RING_NAMESIZE];
 	unsigned int i, j;
 
@@ -93,10 +98,9 @@ mg_denylog_create(const struct mg_deny_log_conf *c, unsigned int n_workers)
 		struct mg_denylog_worker *w = &dl->w[i];
 
 		w->rank = i;
-		w->rate = RTE_MAX((uint64_t)c->rate / n_workers, (uint64_t)1);
-		w->burst = RTE_MAX((uint64_t)c->burst / n_workers, (uint64_t)1);
-		w->tokens = w->burst * dl->hz;
-		w->last = rte_get_tsc_cycles();
+		if (rte_meter_srtcm_profile_config(&w->prof, &share) != 0 ||
+		    rte_meter_srtcm_config(&w->meter, &w->prof) != 0)
+			goto fail;
 		snprintf(name, sizeof(name), "mg_deny%u", i);
 		w->ring = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
 					  RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -148,24 +152,16 @@ void
 mg_denylog_add(struct mg_denylog_worker *w, const struct mg_5tuple *t,
 	       uint8_t why, const struct mg_recorder_ctx *c, uint64_t tsc)
 {
-	uint64_t hz = rte_get_tsc_hz(), cap = w->burst * hz;
 	struct deny_rec *r;
 	void *slot;
 
-	uint64_t el = tsc - w->last;
-
-	/* tokens in units of 1/hz: refilled by rate per cycle elapsed
-	 * (a long pause fills the bucket without overflowing) */
-	w->tokens = el >= cap / w->rate
-			    ? cap
-			    : RTE_MIN(cap, w->tokens + el * w->rate);
-	w->last = tsc;
-	if (w->tokens < hz || rte_ring_dequeue(w->free, &slot) != 0) {
+	if (rte_meter_srtcm_color_blind_check(&w->meter, &w->prof, tsc, 1) !=
+		    RTE_COLOR_GREEN ||
+	    rte_ring_dequeue(w->free, &slot) != 0) {
 		__atomic_store_n(&w->suppressed, w->suppressed + 1,
 				 __ATOMIC_RELAXED);
 		return;
 	}
-	w->tokens -= hz;
 	r = slot;
 	r->tsc = tsc;
 	r->tuple = *t;
