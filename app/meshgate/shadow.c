@@ -602,13 +602,12 @@ by_time_rec(const void *a, const void *b)
 	return x->tsc < y->tsc ? -1 : x->tsc > y->tsc;
 }
 
+/* by_time_rec() of the records two pointers point to */
 static int
 by_time(const void *a, const void *b)
 {
-	const struct mg_shadow_rec *x = *(const struct mg_shadow_rec *const *)a;
-	const struct mg_shadow_rec *y = *(const struct mg_shadow_rec *const *)b;
-
-	return x->tsc < y->tsc ? -1 : x->tsc > y->tsc;
+	return by_time_rec(*(const struct mg_shadow_rec *const *)a,
+			   *(const struct mg_shadow_rec *const *)b);
 }
 
 int
