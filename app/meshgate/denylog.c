@@ -4,10 +4,11 @@
 
 /*
  * The deny log. A worker never does I/O: it puts a small record on its
- * own single-producer/single-consumer rte_ring, if its token bucket
- * (its share of the gateway's rate) allows, and counts what it does not
- * log. The control plane drains the rings every tick, names the caller,
- * service and rule, and writes one JSON line each.
+ * own single-producer/single-consumer rte_ring, if its rte_meter (srTCM
+ * with no excess bucket, its share of the gateway's rate) allows, and
+ * counts what it does not log. The control plane drains the rings every
+ * tick, names the caller, service and rule, and writes one JSON line
+ * each.
  */
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
+#include <rte_meter.h>
 #include <rte_ring.h>
 
 #include "denylog.h"
@@ -41,13 +43,9 @@ struct deny_rec {
 };
 
 struct mg_denylog_worker {
-	struct rte_ring *ring;
-	struct deny_rec *recs; /* RING_SIZE slots the ring hands around */
-	struct rte_ring *free;
-	uint64_t tokens;     /* scaled by hz: tokens * hz */
-	uint64_t last;	     /* TSC of the last refill */
-	uint64_t rate;	     /* lines a second */
-	uint64_t burst;	     /* lines */
+	struct rte_ring *ring;	      /* struct deny_rec, by value */
+	struct rte_meter_srtcm meter; /* lines: green passes */
+	struct rte_meter_srtcm_profile prof;
 	uint64_t suppressed; /* the worker's; read relaxed */
 	unsigned int rank;
 } __rte_cache_aligned;
@@ -66,9 +64,16 @@ struct mg_denylog *
 mg_denylog_create(const struct mg_deny_log_conf *c, unsigned int n_workers)
 {
 	struct mg_denylog *dl = calloc(1, sizeof(*dl));
+	/* each worker's share: lines a second, and a burst (no excess) */
+	struct rte_meter_srtcm_params share = {
+		.cir = RTE_MAX((uint64_t)c->rate / n_workers, (uint64_t)1),
+		.cbs = RTE_MAX((uint64_t)c->burst / n_workers, (uint64_t)1),
+	};
 	char name[RTE_RING_NAMESIZE];
-	unsigned int i, j;
+	unsigned int i;
 
+	/* rte_ring's elements are multiples of 4 bytes */
+	RTE_BUILD_BUG_ON(sizeof(struct deny_rec) % 4 != 0);
 	if (dl == NULL)
 		goto fail;
 	dl->n_workers = n_workers;
@@ -93,23 +98,15 @@ mg_denylog_create(const struct mg_deny_log_conf *c, unsigned int n_workers)
 		struct mg_denylog_worker *w = &dl->w[i];
 
 		w->rank = i;
-		w->rate = RTE_MAX((uint64_t)c->rate / n_workers, (uint64_t)1);
-		w->burst = RTE_MAX((uint64_t)c->burst / n_workers, (uint64_t)1);
-		w->tokens = w->burst * dl->hz;
-		w->last = rte_get_tsc_cycles();
-		snprintf(name, sizeof(name), "mg_deny%u", i);
-		w->ring = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
-					  RING_F_SP_ENQ | RING_F_SC_DEQ);
-		snprintf(name, sizeof(name), "mg_denyf%u", i);
-		w->free = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
-					  RING_F_SP_ENQ | RING_F_SC_DEQ);
-		w->recs = rte_zmalloc("mg_deny_recs",
-				      RING_SIZE * sizeof(*w->recs), 0);
-		if (w->ring == NULL || w->free == NULL || w->recs == NULL)
+		if (rte_meter_srtcm_profile_config(&w->prof, &share) != 0 ||
+		    rte_meter_srtcm_config(&w->meter, &w->prof) != 0)
 			goto fail;
-		/* a ring of RING_SIZE holds RING_SIZE - 1 */
-		for (j = 0; j < RING_SIZE - 1; j++)
-			rte_ring_enqueue(w->free, &w->recs[j]);
+		snprintf(name, sizeof(name), "mg_deny%u", i);
+		w->ring = rte_ring_create_elem(name, sizeof(struct deny_rec),
+					       RING_SIZE, SOCKET_ID_ANY,
+					       RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (w->ring == NULL)
+			goto fail;
 	}
 	return dl;
 fail:
@@ -125,11 +122,8 @@ mg_denylog_free(struct mg_denylog *dl)
 
 	if (dl == NULL)
 		return;
-	for (i = 0; dl->w != NULL && i < dl->n_workers; i++) {
+	for (i = 0; dl->w != NULL && i < dl->n_workers; i++)
 		rte_ring_free(dl->w[i].ring);
-		rte_ring_free(dl->w[i].free);
-		rte_free(dl->w[i].recs);
-	}
 	rte_free(dl->w);
 	if (dl->f != NULL)
 		fclose(dl->f);
@@ -148,35 +142,23 @@ void
 mg_denylog_add(struct mg_denylog_worker *w, const struct mg_5tuple *t,
 	       uint8_t why, const struct mg_recorder_ctx *c, uint64_t tsc)
 {
-	uint64_t hz = rte_get_tsc_hz(), cap = w->burst * hz;
-	struct deny_rec *r;
-	void *slot;
+	struct deny_rec r;
 
-	uint64_t el = tsc - w->last;
-
-	/* tokens in units of 1/hz: refilled by rate per cycle elapsed
-	 * (a long pause fills the bucket without overflowing) */
-	w->tokens = el >= cap / w->rate
-			    ? cap
-			    : RTE_MIN(cap, w->tokens + el * w->rate);
-	w->last = tsc;
-	if (w->tokens < hz || rte_ring_dequeue(w->free, &slot) != 0) {
-		__atomic_store_n(&w->suppressed, w->suppressed + 1,
-				 __ATOMIC_RELAXED);
-		return;
-	}
-	w->tokens -= hz;
-	r = slot;
-	r->tsc = tsc;
-	r->tuple = *t;
-	r->why = why;
-	r->lcore_rank = (uint8_t)w->rank;
+	if (rte_meter_srtcm_color_blind_check(&w->meter, &w->prof, tsc, 1) !=
+	    RTE_COLOR_GREEN)
+		goto suppressed;
+	r.tsc = tsc;
+	r.tuple = *t;
+	r.why = why;
+	r.lcore_rank = (uint8_t)w->rank;
 	if (c != NULL && c->valid)
-		r->ctx = *c;
+		r.ctx = *c;
 	else
-		r->ctx.valid = 0;
-	/* never full: as many slots as the ring holds */
-	rte_ring_enqueue(w->ring, r);
+		r.ctx.valid = 0;
+	if (rte_ring_enqueue_elem(w->ring, &r, sizeof(r)) == 0)
+		return;
+suppressed:
+	__atomic_store_n(&w->suppressed, w->suppressed + 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -268,7 +250,7 @@ void
 mg_denylog_flush(struct mg_denylog *dl, const struct mg_ruleset *rs)
 {
 	uint64_t suppressed = 0, now = rte_rdtsc();
-	void *recs[64];
+	struct deny_rec recs[64];
 	unsigned int i, k, n;
 	char line[160], when[48];
 	bool wrote = false;
@@ -276,11 +258,11 @@ mg_denylog_flush(struct mg_denylog *dl, const struct mg_ruleset *rs)
 	for (i = 0; i < dl->n_workers; i++) {
 		struct mg_denylog_worker *w = &dl->w[i];
 
-		while ((n = rte_ring_dequeue_burst(w->ring, recs, 64, NULL)) !=
-		       0) {
+		while ((n = rte_ring_dequeue_burst_elem(
+				w->ring, recs, sizeof(recs[0]), RTE_DIM(recs),
+				NULL)) != 0) {
 			for (k = 0; k < n; k++)
-				write_rec(dl, rs, recs[k]);
-			rte_ring_enqueue_bulk(w->free, recs, n, NULL);
+				write_rec(dl, rs, &recs[k]);
 			wrote = true;
 		}
 		suppressed += __atomic_load_n(&w->suppressed, __ATOMIC_RELAXED);

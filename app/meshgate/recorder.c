@@ -45,7 +45,8 @@ struct rec_entry {
 };
 
 struct mg_recorder {
-	uint64_t written; /* entries ever added; the worker's alone */
+	uint64_t written; /* entries ever added; the worker's alone,
+			   * stored atomically (a dump reads it) */
 	uint32_t n;
 	unsigned int lcore;
 	struct rec_entry e[];
@@ -106,7 +107,8 @@ mg_recorder_add(struct mg_recorder *r, const struct rte_mbuf *m, uint8_t why,
 	if (p != NULL && p != e->data)
 		memcpy(e->data, p, e->caplen);
 	__atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
-	r->written++;
+	/* take() reads it meanwhile */
+	__atomic_store_n(&r->written, r->written + 1, __ATOMIC_RELAXED);
 }
 
 /* ---- pcapng */

@@ -517,8 +517,7 @@ json_addr(FILE *o, const struct mg_addr *a, uint16_t port)
 {
 	char buf[INET6_ADDRSTRLEN];
 
-	inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->bytes, buf,
-		  sizeof(buf));
+	mg_addr_format(a, buf, sizeof(buf));
 	if (port == 0)
 		fprintf(o, "\"%s\"", buf);
 	else if (a->family == 6)
@@ -603,13 +602,12 @@ by_time_rec(const void *a, const void *b)
 	return x->tsc < y->tsc ? -1 : x->tsc > y->tsc;
 }
 
+/* by_time_rec() of the records two pointers point to */
 static int
 by_time(const void *a, const void *b)
 {
-	const struct mg_shadow_rec *x = *(const struct mg_shadow_rec *const *)a;
-	const struct mg_shadow_rec *y = *(const struct mg_shadow_rec *const *)b;
-
-	return x->tsc < y->tsc ? -1 : x->tsc > y->tsc;
+	return by_time_rec(*(const struct mg_shadow_rec *const *)a,
+			   *(const struct mg_shadow_rec *const *)b);
 }
 
 int
@@ -728,8 +726,7 @@ side_text(const struct mg_shadow_side *s, char *buf, size_t len)
 	int n;
 
 	if (s->backend.family != 0)
-		inet_ntop(s->backend.family == 6 ? AF_INET6 : AF_INET,
-			  s->backend.bytes, be, sizeof(be));
+		mg_addr_format(&s->backend, be, sizeof(be));
 	n = snprintf(buf, len, "%s%s%s%s%s service=%s%s%s%s%s",
 		     s->allow ? "allow" : "deny", s->rule[0] ? " rule=" : "",
 		     s->rule, s->reason[0] ? " reason=" : "", s->reason,

@@ -208,24 +208,22 @@ mg_worker_free(struct mg_worker *w)
 	rte_free(w);
 }
 
-/* Count @p m as dropped for @p why, and keep it in the flight recorder;
- * the caller still owns it (it may become an answer). */
+/* Count @p m as dropped for @p why, and keep it in the flight recorder
+ * with what the drop was about (@p rc, NULL: unknown); the caller still
+ * owns it (it may become an answer). */
 static inline void
 count_drop(struct mg_worker *w, const struct rte_mbuf *m,
-	   enum mg_drop_reason why)
+	   enum mg_drop_reason why, const struct mg_recorder_ctx *rc)
 {
 	mg_counter_add(&w->stats->drops[why], 1);
-	if (unlikely(w->recorder != NULL)) {
-		mg_recorder_add(w->recorder, m, (uint8_t)why, &w->rec_ctx,
-				w->now);
-		w->rec_ctx.valid = 0;
-	}
+	if (unlikely(w->recorder != NULL))
+		mg_recorder_add(w->recorder, m, (uint8_t)why, rc, w->now);
 }
 
 static inline void
 drop(struct mg_worker *w, struct rte_mbuf *m, enum mg_drop_reason why)
 {
-	count_drop(w, m, why);
+	count_drop(w, m, why, NULL);
 	rte_pktmbuf_free(m);
 }
 
@@ -484,7 +482,8 @@ icmp_error(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
  */
 static void
 deny(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
-     const struct mg_pkt_info *info, uint8_t action)
+     const struct mg_pkt_info *info, uint8_t action,
+     const struct mg_recorder_ctx *rc)
 {
 	const struct rte_ether_hdr *eth =
 		rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
@@ -493,7 +492,7 @@ deny(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
 	struct rte_mbuf *e;
 	uint32_t seq;
 
-	count_drop(w, m, MG_DROP_POLICY_DENY);
+	count_drop(w, m, MG_DROP_POLICY_DENY, rc);
 	if (action != MG_DENY_RESET ||
 	    (info->tuple.proto != IPPROTO_TCP &&
 	     info->tuple.proto != IPPROTO_UDP) ||
@@ -903,9 +902,7 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	uint8_t fwd = f->out_port[MG_FLOW_DIR_FWD];
 	struct rte_mbuf *rst;
 
-	mg_counter_add(&w->stats->drops[why], 1);
-	if (unlikely(w->recorder != NULL))
-		mg_recorder_add(w->recorder, m, (uint8_t)why, rc, w->now);
+	count_drop(w, m, why, rc);
 	/* a verdict on a request, not a segment dropped to be resent */
 	if (unlikely(w->denylog != NULL) && act == MG_L7_RESET)
 		mg_denylog_add(w->denylog, &f->key[MG_FLOW_DIR_FWD],
@@ -1371,6 +1368,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct rte_ether_addr mac;
 	struct mg_pkt_tcp_seg syn;
 	uint32_t hash = rte_hash_crc(t, sizeof(*t), w->dp->hash_seed);
+	struct mg_recorder_ctx about;
 	struct mg_shadow_pick sp;
 	struct mg_decision d;
 	struct mg_addr nh;
@@ -1437,20 +1435,17 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		if (unlikely(w->shadow != NULL))
 			mg_shadow_admitted(w, rs, t, &d, &sp, NULL, m, info);
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
-		if (unlikely(w->recorder != NULL || w->denylog != NULL)) {
-			w->rec_ctx = (struct mg_recorder_ctx){
-				.valid = 1,
-				.identity = d.identity,
-				.service = d.service,
-				.gen = (uint16_t)mg_ruleset_generation(rs),
-				.rule = d.rule,
-			};
-			if (w->denylog != NULL)
-				mg_denylog_add(w->denylog, t,
-					       MG_DROP_POLICY_DENY, &w->rec_ctx,
-					       w->now);
-		}
-		deny(w, in, m, info, d.deny_action);
+		about = (struct mg_recorder_ctx){
+			.valid = 1,
+			.identity = d.identity,
+			.service = d.service,
+			.gen = (uint16_t)mg_ruleset_generation(rs),
+			.rule = d.rule,
+		};
+		if (unlikely(w->denylog != NULL))
+			mg_denylog_add(w->denylog, t, MG_DROP_POLICY_DENY,
+				       &about, w->now);
+		deny(w, in, m, info, d.deny_action, &about);
 		return;
 	}
 	if (!mg_ruleset_next_hop(rs, out, &d.backend_addr, &nh)) {
