@@ -262,10 +262,8 @@ struct mg_worker {
 	uint32_t seen_stall;  /**< test hook generation handled */
 	const char *port_name[MG_CONF_MAX_PORTS]; /**< for logs */
 	struct mg_shadow *shadow; /**< dp->shadow, or NULL */
-	/** The flight recorder's ring of this lcore, or NULL (off), and
-	 * what the drop about to be recorded was about */
+	/** The flight recorder's ring of this lcore, or NULL (off) */
 	struct mg_recorder *recorder;
-	struct mg_recorder_ctx rec_ctx;
 	struct mg_denylog_worker *denylog; /**< its deny log, or NULL */
 	uint64_t *conn_errors; /**< its row of dp->conn_errors */
 } __rte_cache_aligned;
