@@ -1314,6 +1314,19 @@ test_http_sizes(void **state)
 					 n < split[j].head ? -1 : whole);
 	}
 
+	/* a one-byte field name: a name exactly when RFC 9110's tchar */
+	for (i = 0; i < 256; i++) {
+		char one[] = "GET / HTTP/1.1\r\n?: v\r\n\r\n";
+		bool t = (i >= '0' && i <= '9') || (i >= 'A' && i <= 'Z') ||
+			 (i >= 'a' && i <= 'z') ||
+			 (i != 0 && strchr("!#$%&'*+-.^_`|~", i) != NULL);
+
+		one[16] = (char)i;
+		assert_int_equal(size_of(mg_telemetry_http_request_size, one,
+					 sizeof(one) - 1),
+				 t ? (int64_t)sizeof(one) - 1 : -1);
+	}
+
 	/* garbage of every length up to 300 bytes, after a real start
 	 * line or not, in buffers of exactly that length (ASan checks the
 	 * reads); any answer must be -1 or at least the bytes up to the
