@@ -252,9 +252,18 @@ struct istio_labels {
 	char workload[2 * 64 + 2];
 };
 
+/* Where istio_fill() leaves the reporter's labels to istio_reporter(). */
+enum { ISTIO_REPORTER = 0, ISTIO_SECURITY = MAX_LABELS - 1 };
+
+/* The gateway stands for both of Istio's sidecars: reporter 0 is the
+ * service's ("destination"), 1 the caller's ("source"). */
+static const char *const reporters[] = { "destination", "source" };
+
+/* Istio's labels of label set @p slot but the reporter's (see
+ * istio_reporter()). */
 static void
-istio_fill(const struct tel_registry *r, uint32_t slot, const char *reporter,
-	   const char *protocol, struct istio_labels *il)
+istio_fill(const struct tel_registry *r, uint32_t slot, const char *protocol,
+	   struct istio_labels *il)
 {
 	static const char *const keys[MAX_LABELS] = {
 		"reporter",
@@ -278,14 +287,10 @@ istio_fill(const struct tel_registry *r, uint32_t slot, const char *reporter,
 	const char *version = r->names[k->version];
 	const char *source_ns = tel_namespace(0, source);
 	const char *service_ns = tel_namespace(1, service);
-	/* what a sidecar reports without mTLS; a client's side cannot
-	 * tell */
-	const char *security =
-		strcmp(reporter, "destination") == 0 ? "none" : "unknown";
 	const char *const values[MAX_LABELS] = {
-		reporter, source,     source_ns,    source,	service,
-		service,  service_ns, il->workload, service_ns, version,
-		service,  protocol,   "-",	    security,
+		NULL,	 source,     source_ns,	   source,     service,
+		service, service_ns, il->workload, service_ns, version,
+		service, protocol,   "-",	   NULL,
 	};
 
 	/* a version of a service is what Istio calls a workload: the
@@ -294,6 +299,16 @@ istio_fill(const struct tel_registry *r, uint32_t slot, const char *reporter,
 	memcpy(il->l.k, keys, sizeof(keys));
 	memcpy(il->l.v, values, sizeof(values));
 	il->l.n = MAX_LABELS;
+}
+
+/* The labels of reporter @p p (an index of reporters[]). */
+static void
+istio_reporter(struct istio_labels *il, unsigned int p)
+{
+	il->l.v[ISTIO_REPORTER] = reporters[p];
+	/* what a sidecar reports without mTLS; a client's side cannot
+	 * tell */
+	il->l.v[ISTIO_SECURITY] = p == 0 ? "none" : "unknown";
 }
 
 static void
@@ -361,7 +376,6 @@ static void
 istio_traffic(FILE *f, const struct tel_registry *r,
 	      const struct mg_tel_set_sum *sum, uint32_t n, uint64_t hz)
 {
-	static const char *const reporters[] = { "destination", "source" };
 	static const struct {
 		const char *name;
 		const char *help;
@@ -398,8 +412,9 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 	for (i = 0; i < n; i++) {
 		if (!tel_set_active(&sum[i]))
 			continue;
+		istio_fill(r, i, "http", &l);
 		for (p = 0; p < RTE_DIM(reporters); p++) {
-			istio_fill(r, i, reporters[p], "http", &l);
+			istio_reporter(&l, p);
 			istio_requests(f, &l, &sum[i]);
 		}
 	}
@@ -410,8 +425,9 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 		for (i = 0; i < n; i++) {
 			if (sum[i].duration_count == 0)
 				continue;
+			istio_fill(r, i, "http", &l);
 			for (p = 0; p < RTE_DIM(reporters); p++) {
-				istio_fill(r, i, reporters[p], "http", &l);
+				istio_reporter(&l, p);
 				istio_histogram(f, &l, &sum[i], le, hz);
 			}
 		}
@@ -421,8 +437,9 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 		for (i = 0; i < n; i++) {
 			if (sum[i].size_count[k] == 0)
 				continue;
+			istio_fill(r, i, "http", &l);
 			for (p = 0; p < RTE_DIM(reporters); p++) {
-				istio_fill(r, i, reporters[p], "http", &l);
+				istio_reporter(&l, p);
 				size_histogram(f, "istio_", &l.l, &sum[i], k);
 			}
 		}
@@ -430,14 +447,16 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 	for (k = 0; k < RTE_DIM(tcp); k++) {
 		istio_family(f, tcp[k].name, "counter", tcp[k].help);
 		for (i = 0; i < n; i++) {
+			const uint64_t *v =
+				(const uint64_t *)((const char *)&sum[i] +
+						   tcp[k].field);
+
 			if (!tel_set_active(&sum[i]))
 				continue;
+			istio_fill(r, i, "tcp", &l);
 			for (p = 0; p < RTE_DIM(reporters); p++) {
-				istio_fill(r, i, reporters[p], "tcp", &l);
-				istio_u64(f, tcp[k].name, &l, NULL, NULL,
-					  *(const uint64_t
-						    *)((const char *)&sum[i] +
-						       tcp[k].field));
+				istio_reporter(&l, p);
+				istio_u64(f, tcp[k].name, &l, NULL, NULL, *v);
 			}
 		}
 	}
