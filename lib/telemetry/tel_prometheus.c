@@ -17,7 +17,7 @@
 
 #include "tel_private.h"
 
-#define MAX_LABELS 4
+#define MAX_LABELS 14 /* Istio's standard labels */
 
 static const char *const class_name[MG_TEL_CLASS_MAX] = {
 	"1xx", "2xx", "3xx", "4xx", "5xx",
@@ -42,11 +42,19 @@ struct labels {
 	unsigned int n;
 };
 
+/* # HELP and # TYPE of family PREFIXNAME */
+static void
+family_in(FILE *f, const char *prefix, const char *name, const char *type,
+	  const char *help)
+{
+	fprintf(f, "# HELP %s%s %s\n# TYPE %s%s %s\n", prefix, name, help,
+		prefix, name, type);
+}
+
 static void
 family(FILE *f, const char *name, const char *type, const char *help)
 {
-	fprintf(f, "# HELP meshgate_%s %s\n# TYPE meshgate_%s %s\n", name, help,
-		name, type);
+	family_in(f, "meshgate_", name, type, help);
 }
 
 /* A label value: backslash, double quote and line feed escaped. */
@@ -63,14 +71,14 @@ put_value(FILE *f, const char *v)
 	}
 }
 
-/* "meshgate_NAME{k="v",...,extra="v"}" */
+/* "PREFIXNAME{k="v",...,extra="v"}", PREFIX "meshgate_" or "istio_" */
 static void
-series(FILE *f, const char *name, const struct labels *l, const char *extra_k,
-       const char *extra_v)
+series_in(FILE *f, const char *prefix, const char *name, const struct labels *l,
+	  const char *extra_k, const char *extra_v)
 {
 	unsigned int i;
 
-	fprintf(f, "meshgate_%s", name);
+	fprintf(f, "%s%s", prefix, name);
 	if ((l == NULL || l->n == 0) && extra_k == NULL)
 		return;
 	fputc('{', f);
@@ -87,12 +95,27 @@ series(FILE *f, const char *name, const struct labels *l, const char *extra_k,
 	fputc('}', f);
 }
 
+/* "meshgate_NAME{k="v",...,extra="v"}" */
+static void
+series(FILE *f, const char *name, const struct labels *l, const char *extra_k,
+       const char *extra_v)
+{
+	series_in(f, "meshgate_", name, l, extra_k, extra_v);
+}
+
+static void
+sample_in(FILE *f, const char *prefix, const char *name, const struct labels *l,
+	  const char *extra_k, const char *extra_v, uint64_t v)
+{
+	series_in(f, prefix, name, l, extra_k, extra_v);
+	fprintf(f, " %" PRIu64 "\n", v);
+}
+
 static void
 sample_u64(FILE *f, const char *name, const struct labels *l,
 	   const char *extra_k, const char *extra_v, uint64_t v)
 {
-	series(f, name, l, extra_k, extra_v);
-	fprintf(f, " %" PRIu64 "\n", v);
+	sample_in(f, "meshgate_", name, l, extra_k, extra_v, v);
 }
 
 static void
@@ -102,25 +125,44 @@ sample_double(FILE *f, const char *name, const struct labels *l, double v)
 	fprintf(f, " %.12g\n", v);
 }
 
-/* NAME_bucket{...,le}, NAME_sum (seconds), NAME_count. */
+/*
+ * Every histogram of both namings: PREFIXNAME_bucket{...,le} of the
+ * @p n non-cumulative @p bucket under the "le" strings @p le,
+ * PREFIXNAME_sum (@p sum, already written in the family's unit) and
+ * PREFIXNAME_count.
+ */
 static void
-histogram(FILE *f, const char *name, const struct labels *l,
-	  const struct tel_hist_def *def, const uint64_t *bucket,
-	  uint64_t sum_cycles, uint64_t hz)
+histogram_in(FILE *f, const char *prefix, const char *name,
+	     const struct labels *l, const char *const *le, unsigned int n,
+	     const uint64_t *bucket, const char *sum)
 {
 	char metric[96];
 	uint64_t cum = 0;
 	unsigned int i;
 
 	snprintf(metric, sizeof(metric), "%s_bucket", name);
-	for (i = 0; i < def->n_bucket; i++) {
+	for (i = 0; i < n; i++) {
 		cum += bucket[i];
-		sample_u64(f, metric, l, "le", def->le[i], cum);
+		sample_in(f, prefix, metric, l, "le", le[i], cum);
 	}
 	snprintf(metric, sizeof(metric), "%s_sum", name);
-	sample_double(f, metric, l, (double)sum_cycles / (double)hz);
+	series_in(f, prefix, metric, l, NULL, NULL);
+	fprintf(f, " %s\n", sum);
 	snprintf(metric, sizeof(metric), "%s_count", name);
-	sample_u64(f, metric, l, NULL, NULL, cum);
+	sample_in(f, prefix, metric, l, NULL, NULL, cum);
+}
+
+/* A duration histogram, its sum in seconds ("%.12g" as sample_double). */
+static void
+histogram(FILE *f, const char *name, const struct labels *l,
+	  const struct tel_hist_def *def, const uint64_t *bucket,
+	  uint64_t sum_cycles, uint64_t hz)
+{
+	char sum[32];
+
+	snprintf(sum, sizeof(sum), "%.12g", (double)sum_cycles / (double)hz);
+	histogram_in(f, "meshgate_", name, l, def->le, def->n_bucket, bucket,
+		     sum);
 }
 
 /* "le" of the size buckets, in bytes (Istio's). */
@@ -143,24 +185,17 @@ static const char *const size_help[MG_TEL_DIR_MAX] = {
 				"when their first segment tells it.",
 };
 
-/* NAME_bucket{...,le}, NAME_sum and NAME_count of size @p d, in bytes. */
+/* PREFIXrequest_bytes (@p d MG_TEL_DIR_REQUEST) or PREFIXresponse_bytes
+ * of one label set, in bytes, under either naming. */
 static void
-size_histogram(FILE *f, const char *name, const struct labels *l,
+size_histogram(FILE *f, const char *prefix, const struct labels *l,
 	       const struct mg_tel_set_sum *s, unsigned int d)
 {
-	char metric[96];
-	uint64_t cum = 0;
-	unsigned int i;
+	char sum[24];
 
-	snprintf(metric, sizeof(metric), "%s_bucket", name);
-	for (i = 0; i < MG_TEL_SIZE_BUCKETS; i++) {
-		cum += s->size_bucket[d][i];
-		sample_u64(f, metric, l, "le", size_le[i], cum);
-	}
-	snprintf(metric, sizeof(metric), "%s_sum", name);
-	sample_u64(f, metric, l, NULL, NULL, s->size_sum[d]);
-	snprintf(metric, sizeof(metric), "%s_count", name);
-	sample_u64(f, metric, l, NULL, NULL, cum);
+	snprintf(sum, sizeof(sum), "%" PRIu64, s->size_sum[d]);
+	histogram_in(f, prefix, size_name[d], l, size_le, MG_TEL_SIZE_BUCKETS,
+		     s->size_bucket[d], sum);
 }
 
 static void
@@ -213,85 +248,80 @@ static const int istio_code[MG_TEL_CODE_MAX] = { MG_TEL_CODES };
 
 /* Istio's standard labels of one label set, as one reporter sees it. */
 struct istio_labels {
-	const char *reporter;
-	const char *source;
-	const char *source_ns;
-	const char *service;
-	const char *service_ns;
-	const char *version;
-	const char *protocol;
+	struct labels l;
 	char workload[2 * 64 + 2];
 };
 
-static void
-istio_fill(const struct tel_registry *r, uint32_t slot,
-	   struct istio_labels *l)
-{
-	const struct tel_set_key *k = &r->sets[slot];
+/* Where istio_fill() leaves the reporter's labels to istio_reporter(). */
+enum { ISTIO_REPORTER = 0, ISTIO_SECURITY = MAX_LABELS - 1 };
 
-	l->source = r->names[k->identity];
-	l->service = r->names[k->service];
-	l->version = r->names[k->version];
-	l->source_ns = tel_namespace(0, l->source);
-	l->service_ns = tel_namespace(1, l->service);
+/* The gateway stands for both of Istio's sidecars: reporter 0 is the
+ * service's ("destination"), 1 the caller's ("source"). */
+static const char *const reporters[] = { "destination", "source" };
+
+/* Istio's labels of label set @p slot but the reporter's (see
+ * istio_reporter()). */
+static void
+istio_fill(const struct tel_registry *r, uint32_t slot, const char *protocol,
+	   struct istio_labels *il)
+{
+	static const char *const keys[MAX_LABELS] = {
+		"reporter",
+		"source_workload",
+		"source_workload_namespace",
+		"source_app",
+		"destination_service",
+		"destination_service_name",
+		"destination_service_namespace",
+		"destination_workload",
+		"destination_workload_namespace",
+		"destination_version",
+		"destination_app",
+		"request_protocol",
+		"response_flags",
+		"connection_security_policy",
+	};
+	const struct tel_set_key *k = &r->sets[slot];
+	const char *source = r->names[k->identity];
+	const char *service = r->names[k->service];
+	const char *version = r->names[k->version];
+	const char *source_ns = tel_namespace(0, source);
+	const char *service_ns = tel_namespace(1, service);
+	const char *const values[MAX_LABELS] = {
+		NULL,	 source,     source_ns,	   source,     service,
+		service, service_ns, il->workload, service_ns, version,
+		service, protocol,   "-",	   NULL,
+	};
+
 	/* a version of a service is what Istio calls a workload: the
 	 * Deployment reviews-v1 of service reviews */
-	snprintf(l->workload, sizeof(l->workload), "%s-%s", l->service,
-		 l->version);
+	snprintf(il->workload, sizeof(il->workload), "%s-%s", service, version);
+	memcpy(il->l.k, keys, sizeof(keys));
+	memcpy(il->l.v, values, sizeof(values));
+	il->l.n = MAX_LABELS;
 }
 
+/* The labels of reporter @p p (an index of reporters[]). */
 static void
-istio_label(FILE *f, const char *k, const char *v, bool first)
+istio_reporter(struct istio_labels *il, unsigned int p)
 {
-	fprintf(f, "%s%s=\"", first ? "" : ",", k);
-	put_value(f, v);
-	fputc('"', f);
-}
-
-/* "istio_NAME{reporter=...,...[,extra_k=extra_v]}" */
-static void
-istio_series(FILE *f, const char *name, const struct istio_labels *l,
-	     const char *extra_k, const char *extra_v)
-{
-	bool dest = strcmp(l->reporter, "destination") == 0;
-
-	fprintf(f, "istio_%s{", name);
-	istio_label(f, "reporter", l->reporter, true);
-	istio_label(f, "source_workload", l->source, false);
-	istio_label(f, "source_workload_namespace", l->source_ns, false);
-	istio_label(f, "source_app", l->source, false);
-	istio_label(f, "destination_service", l->service, false);
-	istio_label(f, "destination_service_name", l->service, false);
-	istio_label(f, "destination_service_namespace", l->service_ns, false);
-	istio_label(f, "destination_workload", l->workload, false);
-	istio_label(f, "destination_workload_namespace", l->service_ns,
-		    false);
-	istio_label(f, "destination_version", l->version, false);
-	istio_label(f, "destination_app", l->service, false);
-	istio_label(f, "request_protocol", l->protocol, false);
-	istio_label(f, "response_flags", "-", false);
+	il->l.v[ISTIO_REPORTER] = reporters[p];
 	/* what a sidecar reports without mTLS; a client's side cannot
 	 * tell */
-	istio_label(f, "connection_security_policy", dest ? "none" : "unknown",
-		    false);
-	if (extra_k != NULL)
-		istio_label(f, extra_k, extra_v, false);
-	fputc('}', f);
+	il->l.v[ISTIO_SECURITY] = p == 0 ? "none" : "unknown";
 }
 
 static void
 istio_family(FILE *f, const char *name, const char *type, const char *help)
 {
-	fprintf(f, "# HELP istio_%s %s\n# TYPE istio_%s %s\n", name, help,
-		name, type);
+	family_in(f, "istio_", name, type, help);
 }
 
 static void
-istio_u64(FILE *f, const char *name, const struct istio_labels *l,
+istio_u64(FILE *f, const char *name, const struct istio_labels *il,
 	  const char *extra_k, const char *extra_v, uint64_t v)
 {
-	istio_series(f, name, l, extra_k, extra_v);
-	fprintf(f, " %" PRIu64 "\n", v);
+	sample_in(f, "istio_", name, &il->l, extra_k, extra_v, v);
 }
 
 /* istio_requests_total by response_code: each counted code, and what
@@ -318,51 +348,20 @@ istio_requests(FILE *f, const struct istio_labels *l,
 				  class_name[c], s->requests[c] - known[c]);
 }
 
-/* NAME_bucket{le} in milliseconds, NAME_sum in milliseconds, _count. */
+/* istio_request_duration_milliseconds: bounds and sum in milliseconds;
+ * @p le the bounds' strings. */
 static void
-istio_histogram(FILE *f, const struct istio_labels *l,
-		const struct mg_tel_set_sum *s, uint64_t hz)
+istio_histogram(FILE *f, const struct istio_labels *il,
+		const struct mg_tel_set_sum *s, const char *const *le,
+		uint64_t hz)
 {
-	const struct tel_hist_def *def = tel_hist_def(TEL_HIST_REQUEST);
-	uint64_t cum = 0;
-	char le[32];
-	unsigned int i;
+	char sum[32];
 
-	for (i = 0; i < def->n_bucket; i++) {
-		cum += s->duration_bucket[i];
-		if (i + 1 < def->n_bucket)
-			snprintf(le, sizeof(le), "%.12g",
-				 (double)def->bound_ns[i] / 1e6);
-		else
-			snprintf(le, sizeof(le), "+Inf");
-		istio_u64(f, "request_duration_milliseconds_bucket", l, "le",
-			  le, cum);
-	}
-	istio_series(f, "request_duration_milliseconds_sum", l, NULL, NULL);
-	fprintf(f, " %.12g\n",
-		(double)s->duration_sum * 1e3 / (double)hz);
-	istio_u64(f, "request_duration_milliseconds_count", l, NULL, NULL,
-		  cum);
-}
-
-/* istio_NAME_bucket{le}, _sum and _count of size @p d, in bytes. */
-static void
-istio_size_histogram(FILE *f, const char *name, const struct istio_labels *l,
-		     const struct mg_tel_set_sum *s, unsigned int d)
-{
-	char metric[64];
-	uint64_t cum = 0;
-	unsigned int i;
-
-	snprintf(metric, sizeof(metric), "%s_bucket", name);
-	for (i = 0; i < MG_TEL_SIZE_BUCKETS; i++) {
-		cum += s->size_bucket[d][i];
-		istio_u64(f, metric, l, "le", size_le[i], cum);
-	}
-	snprintf(metric, sizeof(metric), "%s_sum", name);
-	istio_u64(f, metric, l, NULL, NULL, s->size_sum[d]);
-	snprintf(metric, sizeof(metric), "%s_count", name);
-	istio_u64(f, metric, l, NULL, NULL, cum);
+	snprintf(sum, sizeof(sum), "%.12g",
+		 (double)s->duration_sum * 1e3 / (double)hz);
+	histogram_in(f, "istio_", "request_duration_milliseconds", &il->l, le,
+		     tel_hist_def(TEL_HIST_REQUEST)->n_bucket,
+		     s->duration_bucket, sum);
 }
 
 /*
@@ -377,7 +376,6 @@ static void
 istio_traffic(FILE *f, const struct tel_registry *r,
 	      const struct mg_tel_set_sum *sum, uint32_t n, uint64_t hz)
 {
-	static const char *const reporters[] = { "destination", "source" };
 	static const struct {
 		const char *name;
 		const char *help;
@@ -394,19 +392,29 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 		  "Bytes (IP) a service sent on TCP connections.",
 		  offsetof(struct mg_tel_set_sum, bytes[MG_TEL_DIR_RESPONSE]) },
 	};
+	const struct tel_hist_def *def = tel_hist_def(TEL_HIST_REQUEST);
+	char le_ms[MG_TEL_DURATION_BUCKETS][32];
+	const char *le[MG_TEL_DURATION_BUCKETS];
 	struct istio_labels l;
 	unsigned int k, p;
 	uint32_t i;
+
+	/* the request duration's bounds in milliseconds */
+	for (k = 0; k + 1 < def->n_bucket; k++) {
+		snprintf(le_ms[k], sizeof(le_ms[k]), "%.12g",
+			 (double)def->bound_ns[k] / 1e6);
+		le[k] = le_ms[k];
+	}
+	le[k] = "+Inf";
 
 	istio_family(f, "requests_total", "counter",
 		     "HTTP requests, by response code.");
 	for (i = 0; i < n; i++) {
 		if (!tel_set_active(&sum[i]))
 			continue;
-		istio_fill(r, i, &l);
-		l.protocol = "http";
+		istio_fill(r, i, "http", &l);
 		for (p = 0; p < RTE_DIM(reporters); p++) {
-			l.reporter = reporters[p];
+			istio_reporter(&l, p);
 			istio_requests(f, &l, &sum[i]);
 		}
 	}
@@ -417,11 +425,10 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 		for (i = 0; i < n; i++) {
 			if (sum[i].duration_count == 0)
 				continue;
-			istio_fill(r, i, &l);
-			l.protocol = "http";
+			istio_fill(r, i, "http", &l);
 			for (p = 0; p < RTE_DIM(reporters); p++) {
-				l.reporter = reporters[p];
-				istio_histogram(f, &l, &sum[i], hz);
+				istio_reporter(&l, p);
+				istio_histogram(f, &l, &sum[i], le, hz);
 			}
 		}
 	}
@@ -430,27 +437,26 @@ istio_traffic(FILE *f, const struct tel_registry *r,
 		for (i = 0; i < n; i++) {
 			if (sum[i].size_count[k] == 0)
 				continue;
-			istio_fill(r, i, &l);
-			l.protocol = "http";
+			istio_fill(r, i, "http", &l);
 			for (p = 0; p < RTE_DIM(reporters); p++) {
-				l.reporter = reporters[p];
-				istio_size_histogram(f, size_name[k], &l,
-						     &sum[i], k);
+				istio_reporter(&l, p);
+				size_histogram(f, "istio_", &l.l, &sum[i], k);
 			}
 		}
 	}
 	for (k = 0; k < RTE_DIM(tcp); k++) {
 		istio_family(f, tcp[k].name, "counter", tcp[k].help);
 		for (i = 0; i < n; i++) {
+			const uint64_t *v =
+				(const uint64_t *)((const char *)&sum[i] +
+						   tcp[k].field);
+
 			if (!tel_set_active(&sum[i]))
 				continue;
-			istio_fill(r, i, &l);
-			l.protocol = "tcp";
+			istio_fill(r, i, "tcp", &l);
 			for (p = 0; p < RTE_DIM(reporters); p++) {
-				l.reporter = reporters[p];
-				istio_u64(f, tcp[k].name, &l, NULL, NULL,
-					  *(const uint64_t *)((const char *)&sum[i] +
-							      tcp[k].field));
+				istio_reporter(&l, p);
+				istio_u64(f, tcp[k].name, &l, NULL, NULL, *v);
 			}
 		}
 	}
@@ -521,7 +527,7 @@ render_sets(FILE *f, const struct tel_registry *r, uint64_t hz)
 			if (sum[i].size_count[c] == 0)
 				continue;
 			set_labels(r, i, &l);
-			size_histogram(f, size_name[c], &l, &sum[i], c);
+			size_histogram(f, "meshgate_", &l, &sum[i], c);
 		}
 	}
 	set_counter(f, r, sum, "tcp_connections_opened_total",

@@ -16,18 +16,14 @@ exactly what the backend answers)."""
 
 import math
 import re
-import shutil
 import signal
-import subprocess
-import time
 
 import pytest
 
-import mgrun
-from mgrun import mg_telemetry, wait_for
+from mgrun import wait_for
 from test_metrics import (E2E_CONF, E2E_METRICS, NETNS_WHY, PROMTOOL,
-                          PROM_QUERY_S, READY_S, SLOW_S, SLOW_SERVER,
-                          SLOW_VIP, NsPrometheus, SlowE2E)
+                          PROM_QUERY_S, SLOW_S, SLOW_SERVER, SLOW_VIP,
+                          NsPrometheus, SlowE2E, run_slow_e2e)
 
 pytestmark = pytest.mark.skipif(NETNS_WHY is not None, reason=str(NETNS_WHY))
 
@@ -152,39 +148,19 @@ def panels():
 
 
 class IstioE2E(SlowE2E):
-    def start_gateway(self):
+    def write_conf(self):
+        """E2E_CONF with telemetry.naming = "istio"."""
         text = E2E_CONF.read_text()
         old = "max_label_sets = 16; };"
         assert old in text
         self.conf.write_text(text.replace(
             old, 'max_label_sets = 16; naming = "istio"; };'))
-        argv = [self.binary] + mgrun.eal_args(
-            self.prefix, "0,1", ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", self.conf, "--stats-json", self.stats_path]
-        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-            wait_for(self.metrics_up, READY_S,
-                     "/metrics in the gateway's namespace")
-        except (TimeoutError, AssertionError, OSError) as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log), pytrace=False)
 
 
 @pytest.fixture
 def istio_e2e(meshgate_bin, tmp_path):
-    env = IstioE2E(meshgate_bin, tmp_path)
-    try:
-        env.build()
-        env.start_server()
-        env.start_gateway()
-        yield env
-        env.check_shutdown()
-    finally:
-        env.close()
+    # run_slow_e2e checks the clean stop (no mbuf leaked) after the test
+    yield from run_slow_e2e(IstioE2E(meshgate_bin, tmp_path))
 
 
 RESULT = re.compile(r"^(\{.*\}) => (\S+) @\[")

@@ -1008,8 +1008,12 @@ class SlowE2E:
                  proc.poll() is not None, 10, "the slow server")
         assert proc.poll() is None, Path(proc.log_path).read_text()
 
-    def start_gateway(self):
+    def write_conf(self):
+        """The gateway's config: E2E_CONF as it is."""
         shutil.copy(E2E_CONF, self.conf)
+
+    def start_gateway(self):
+        self.write_conf()
         argv = [self.binary] + mgrun.eal_args(
             self.prefix, "0,1", ["net_af_packet0,iface=gw0"]) + \
             ["--", "-f", self.conf, "--stats-json", self.stats_path]
@@ -1141,9 +1145,9 @@ class NsPrometheus:
         return rc
 
 
-@pytest.fixture
-def slow_e2e(meshgate_bin, tmp_path):
-    env = SlowE2E(meshgate_bin, tmp_path)
+def run_slow_e2e(env):
+    """Fixture body for a SlowE2E (or subclass): the topology, server and
+    gateway up; after the test, a clean stop with no mbuf leaked."""
     try:
         env.build()
         env.start_server()
@@ -1152,6 +1156,11 @@ def slow_e2e(meshgate_bin, tmp_path):
         env.check_shutdown()
     finally:
         env.close()
+
+
+@pytest.fixture
+def slow_e2e(meshgate_bin, tmp_path):
+    yield from run_slow_e2e(SlowE2E(meshgate_bin, tmp_path))
 
 
 @pytest.mark.skipif(NETNS_WHY is not None, reason=str(NETNS_WHY))
