@@ -442,10 +442,17 @@ mg_tel_size_bucket(uint64_t bytes)
 	return i;
 }
 
+/** The most one message adds to a size histogram's sum: a size is the
+ * sender's Content-Length, which no one checks against the bytes that
+ * follow; unbounded, a few messages claiming 2^63 bytes would wrap the
+ * sum (a counter reset to Prometheus). Above it, the +Inf bucket. */
+#define MG_TEL_SIZE_SUM_MAX 100000000ull
+
 /**
  * Observe the size (head and body, bytes) of an HTTP request
  * (@p dir MG_TEL_DIR_REQUEST) or response (MG_TEL_DIR_RESPONSE) of label
- * set @p slot; see mg_telemetry_http_request_size().
+ * set @p slot; see mg_telemetry_http_request_size(). The sum takes at
+ * most MG_TEL_SIZE_SUM_MAX of it.
  *
  * Thread safety: only the lcore that owns @p s.
  */
@@ -459,7 +466,7 @@ mg_tel_message_size(struct mg_lcore_stats *s, uint32_t slot,
 		return;
 	h = &s->sets[slot].size[dir & 1];
 	mg_counter_add(&h->bucket[mg_tel_size_bucket(bytes)], 1);
-	mg_counter_add(&h->sum, bytes);
+	mg_counter_add(&h->sum, RTE_MIN(bytes, MG_TEL_SIZE_SUM_MAX));
 }
 
 /**

@@ -1501,6 +1501,20 @@ test_size_histograms(void **state)
 	assert_int_equal(mg_telemetry_set_naming(MG_TEL_NAMING_MESHGATE, NULL,
 						 0, NULL, 0),
 			 0);
+
+	/* a declared size is the sender's word: two claiming 2^64 - 1
+	 * bytes count in +Inf and add MG_TEL_SIZE_SUM_MAX each to the sum,
+	 * which does not wrap */
+	slot = (uint32_t)mg_telemetry_labelset("a", "b", "huge");
+	mg_tel_message_size(s1, slot, MG_TEL_DIR_RESPONSE, UINT64_MAX);
+	mg_tel_message_size(s2, slot, MG_TEL_DIR_RESPONSE, UINT64_MAX);
+	assert_int_equal(mg_telemetry_set_read(slot, &ss), 0);
+	assert_int_equal(ss.size_bucket[MG_TEL_DIR_RESPONSE]
+				       [MG_TEL_SIZE_BUCKETS - 1],
+			 2);
+	assert_int_equal(ss.size_count[MG_TEL_DIR_RESPONSE], 2);
+	assert_int_equal(ss.size_sum[MG_TEL_DIR_RESPONSE],
+			 2 * MG_TEL_SIZE_SUM_MAX);
 }
 
 /* ---- DPDK telemetry commands, through the socket ---- */
