@@ -88,6 +88,13 @@ Figures (BENCH_ONLY names in brackets):
       bench_mesh_2way_1m.conf (flows.max 1,048,576: a flow table of
       about 400 MiB, which no cache holds; the run asks EAL for 512 MiB
       more than the pool needs).
+  meshgate_established_vs_before_ratio,
+  meshgate_new_flows_vs_before_ratio [before, only with BENCH_BEFORE]:
+      the established run (established.pcap forever) and the
+      new-connection run (newflows.pcap once) through the binary of
+      BENCH_BEFORE (a checkout of a8d852c, before connection tracking,
+      with build/ built; its own tests/configs) and through this one,
+      alternating in BENCH_PAIRS rounds; now over before.
   meshgate_canary_established_mpps [established],
   meshgate_canary_new_flows_per_s [newflows]: the same two runs with the
       service split 99/1 between two versions (bench_canary*.conf), and
@@ -228,6 +235,7 @@ Environment:
   BENCH_ONCE_LIFETIME  bound on a replay-once run next to testpmd
                  (established2way*, testpmd_newflows_replay), s (300)
   MESHGATE_BIN   (build/app/meshgate)          TESTPMD (dpdk-testpmd)
+  BENCH_BEFORE   a built checkout of a8d852c (group before; unset: skipped)
 
 Captures are generated on first use into build/bench/ (gen_pcaps.py,
 gen_bench_pcaps.py) and again whenever their generator is newer.
@@ -969,6 +977,57 @@ class Bench:
         bench(name, "%.3f" % statistics.median(ratios))
         return b_stats
 
+    def run_before(self, before):
+        """Issue 10's "no slower": the established and new-connection
+        runs through a binary built from the tree before connection
+        tracking (BEFORE: a checkout of a8d852c with its build/ built;
+        its own tests/configs) and through this one, alternating in
+        BENCH_PAIRS rounds on the same core and captures; each ratio is
+        now over before, the median of the rounds'."""
+        if not self.want("before") or not self.have_meshgate("before"):
+            return
+        old = os.path.join(before, "build/app/meshgate")
+        if not os.access(old, os.X_OK):
+            log("before: no %s (BENCH_BEFORE=%s)" % (old, before))
+            self.failed = True
+            return
+        now = self.meshgate
+        est, new = [], []
+        try:
+            for r in range(1, self.pairs + 1):
+                row_est, row_new = [], []
+                for tag, binary, tree in (("before", old, before),
+                                          ("now", now, ROOT)):
+                    def conf_of(n):
+                        return os.path.join(tree, "tests/configs",
+                                            n + ".conf")
+                    self.meshgate = binary
+                    name = "before_%s_%d" % (tag, r)
+                    row_est.append(self.rate_run(
+                        conf_of("bench_mesh"), name + "_est",
+                        cap("established"), name + "_est"))
+                    s = self.run_once(name + "_new",
+                                      conf_of("bench_newflows"),
+                                      cap("newflows"))
+                    row_new.append(s["flows_created"] / s["busy_s"]
+                                   if s["busy_s"] else 0)
+                est.append(tuple(row_est))
+                new.append(tuple(row_new))
+        except Failed:
+            self.failed = True
+            return
+        finally:
+            self.meshgate = now
+        self.ran += 1
+        for name, rows, fmt in (
+                ("meshgate_established_vs_before_ratio", est, "%.3f"),
+                ("meshgate_new_flows_vs_before_ratio", new, "%.0f")):
+            ratios = [b / a for a, b in rows]
+            for r, ((a, b), q) in enumerate(zip(rows, ratios), 1):
+                print(("BENCH_PAIR %s %d before " + fmt + " now " + fmt +
+                       " ratio %.3f") % (name, r, a, b, q), flush=True)
+            bench(name, "%.3f" % statistics.median(ratios))
+
     def synflood_peak(self, b_stats):
         """The half-open peak of the flood runs, next to the budget; fails
         when the peak passed it."""
@@ -1553,6 +1612,13 @@ def run(b):
                 os.path.join(BENCH_DIR, "bench_shadow.conf"),
                 cap("est_once"), 1.0,
                 b_says="evaluated as a shadow of")
+
+    # issue 10's "no slower", next to the tree before it (BENCH_BEFORE)
+    if os.environ.get("BENCH_BEFORE"):
+        b.run_before(os.environ["BENCH_BEFORE"])
+    elif b.only and b.want("before"):
+        log("before: set BENCH_BEFORE to a built checkout of a8d852c")
+        b.failed = True
 
     # ESP through one worker next to the bare cipher on the same lcore
     b.run_esp("esp_encrypt", "encrypt", "encrypt", "meshgate_esp_encrypt",
