@@ -233,6 +233,10 @@ struct mg_worker {
 	/** Flows this worker removed to make way for another (a new
 	 * connection on a tuple): lookups made before are stale */
 	uint32_t removals;
+	/** Flows this worker published (admit()), the last of them: a
+	 * miss looked up before may have become a hit on either key */
+	uint32_t admissions;
+	const struct mg_flow *admitted;
 	uint16_t mtu[MG_CONF_MAX_PORTS];       /**< of each port */
 	uint16_t mss_clamp[MG_CONF_MAX_PORTS]; /**< 0: none */
 	/** Rate of ICMP errors and challenge ACKs this worker originates */

@@ -227,7 +227,7 @@ drop(struct mg_worker *w, struct rte_mbuf *m, enum mg_drop_reason why)
 	rte_pktmbuf_free(m);
 }
 
-static inline void
+static __rte_always_inline void
 tx_raw(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
 {
 	mg_counter_add(
@@ -238,7 +238,7 @@ tx_raw(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
 static bool esp_out(struct mg_worker *w, uint16_t port, struct rte_mbuf *m);
 
 /* Every frame leaves here: through a peer's SA when it goes to one. */
-static inline void
+static __rte_always_inline void
 tx(struct mg_worker *w, uint16_t port, struct rte_mbuf *m)
 {
 	if (unlikely(w->esp_set != NULL) && esp_out(w, port, m))
@@ -1200,8 +1200,12 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	 * decided first, so that the MTU is the tunnel's */
 	egress(w, m, f->peer[!dir]);
 	/* before tracking or inspection: a packet that cannot leave must
-	 * not move the connection's state or count as seen */
-	if (!may_leave(w, rs, in, out, m, info, true, &frag_mtu))
+	 * not move the connection's state or count as seen (in clear and
+	 * within the port's MTU: the common case, decided inline) */
+	frag_mtu = 0;
+	if (unlikely(w->esp_set != NULL ||
+		     mg_pkt_l3_len(info) > w->mtu[out]) &&
+	    !may_leave(w, rs, in, out, m, info, true, &frag_mtu))
 		return;
 	if (tcp && !track_tcp(w, rs, in, m, info, f, dir, &before))
 		return;
@@ -1527,6 +1531,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		return;
 	}
 	mg_flow_half_open_push(ft, f);
+	w->admissions++;
+	w->admitted = f;
 	mg_counter_add(&w->stats->flows_created, 1);
 	/* with layer-7 rules, decisions are taken and counted per request */
 	if (l7 == MG_L7_NONE)
@@ -1756,6 +1762,47 @@ frag_expire(struct mg_worker *w, uint64_t now)
 }
 
 /*
+ * Keys of the connections admitted earlier in a chunk, as a 256-bit
+ * Bloom filter of one bit per key: a later miss of the chunk is looked
+ * up again only when its bit is set (a retransmitted SYN behind its
+ * first copy, or in a replay the backend's answer), not after every
+ * admission or refusal (about 250 instructions a lookup).
+ */
+struct admitted_filter {
+	uint64_t bits[4];
+};
+
+static inline unsigned int
+tuple_bit(const struct mg_5tuple *t)
+{
+	uint64_t x = 0, v;
+	unsigned int i;
+
+	RTE_BUILD_BUG_ON(sizeof(*t) % sizeof(v) != 0);
+	for (i = 0; i < sizeof(*t); i += sizeof(v)) {
+		memcpy(&v, (const uint8_t *)t + i, sizeof(v));
+		x ^= v;
+	}
+	return (unsigned int)((x * UINT64_C(0x9e3779b97f4a7c15)) >> 56);
+}
+
+static inline void
+admitted_add(struct admitted_filter *af, const struct mg_5tuple *t)
+{
+	unsigned int b = tuple_bit(t);
+
+	af->bits[b / 64] |= UINT64_C(1) << (b % 64);
+}
+
+static inline bool
+admitted_may_have(const struct admitted_filter *af, const struct mg_5tuple *t)
+{
+	unsigned int b = tuple_bit(t);
+
+	return (af->bits[b / 64] >> (b % 64)) & 1;
+}
+
+/*
  * Dispatch up to LOOKUP_MAX parsed frames in arrival order: one bulk
  * flow lookup for the TCP/UDP ones, then each frame takes the fast path
  * (hit), admission (miss) or the local/other path. Keeping arrival order
@@ -1769,10 +1816,10 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	const struct mg_5tuple *keys[LOOKUP_MAX];
 	struct mg_flow *flows[LOOKUP_MAX];
 	uint8_t dir[LOOKUP_MAX];
+	struct admitted_filter admitted = { { 0 } };
+	uint32_t removals = w->removals, admissions;
 	uint64_t hits = 0;
 	uint16_t i, k = 0;
-	uint32_t removals = w->removals;
-	bool admitted = false;
 
 	for (i = 0; i < n; i++)
 		if (reason[i] == MG_DROP_NONE && is_tracked(&info[i]))
@@ -1798,7 +1845,7 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 							&dir[k]) != 0)
 					hits |= 1ull << k;
 			} else if (unlikely(!(hits & (1ull << k))) &&
-				   admitted &&
+				   admitted_may_have(&admitted, keys[k]) &&
 				   mg_flow_lookup_bulk(w->dp->flows, &keys[k],
 						       1, &flows[k],
 						       &dir[k]) != 0) {
@@ -1817,8 +1864,14 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 						     &info[i], flows[k],
 						     dir[k]);
 			} else {
+				admissions = w->admissions;
 				admit(w, rs, in, pkts[i], &info[i]);
-				admitted = true;
+				if (w->admissions != admissions) {
+					admitted_add(&admitted,
+						     &w->admitted->key[0]);
+					admitted_add(&admitted,
+						     &w->admitted->key[1]);
+				}
 			}
 			k++;
 		}

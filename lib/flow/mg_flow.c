@@ -92,6 +92,7 @@ struct mg_flow_table {
 	struct mg_flow_table_hdr hdr; /* first: mg_flow_half() reads it */
 	/* read-mostly, used by every lookup */
 	struct rte_hash *hash;
+	uint32_t hash_seed; /**< the hash's init value (random per table) */
 	struct mg_flow *flows;
 	struct rte_ring *free_ring; /* indices, multi-producer/consumer */
 	struct flow_meta *meta;
@@ -122,25 +123,33 @@ struct mg_flow_table {
 
 /*
  * rte_hash_crc over the tuple, loading through memcpy: tuples inside
- * parser results are only 2-byte aligned.
+ * parser results are only 2-byte aligned. Unrolled (a constant length),
+ * and called directly by the lookup rather than through rte_hash's
+ * function pointer.
  */
-static uint32_t
-flow_hash(const void *key, uint32_t len, uint32_t init)
+static inline uint32_t
+tuple_hash(const struct mg_5tuple *key, uint32_t init)
 {
-	const uint8_t *p = key;
+	const uint8_t *p = (const uint8_t *)key;
 	uint64_t w;
 	uint32_t i;
 
-	RTE_BUILD_BUG_ON(sizeof(struct mg_5tuple) % sizeof(w) != 0);
-	/* two lines per connection: keep it so when adding fields */
-	RTE_BUILD_BUG_ON(sizeof(struct mg_flow) != 2 * RTE_CACHE_LINE_SIZE);
-	for (i = 0; i + sizeof(w) <= len; i += sizeof(w)) {
+	RTE_BUILD_BUG_ON(sizeof(*key) % sizeof(w) != 0);
+	for (i = 0; i < sizeof(*key); i += sizeof(w)) {
 		memcpy(&w, p + i, sizeof(w));
 		init = rte_hash_crc_8byte(w, init);
 	}
-	for (; i < len; i++)
-		init = rte_hash_crc_1byte(p[i], init);
 	return init;
+}
+
+/* The same, as rte_hash calls it (adds and deletes: always a tuple). */
+static uint32_t
+flow_hash(const void *key, uint32_t len, uint32_t init)
+{
+	/* two lines per connection: keep it so when adding fields */
+	RTE_BUILD_BUG_ON(sizeof(struct mg_flow) != 2 * RTE_CACHE_LINE_SIZE);
+	RTE_VERIFY(len == sizeof(struct mg_5tuple));
+	return tuple_hash(key, init);
 }
 
 static uint32_t
@@ -260,7 +269,8 @@ mg_flow_table_create(const struct mg_flow_params *p)
 	hp.key_len = sizeof(struct mg_5tuple);
 	hp.hash_func = flow_hash;
 	/* Random per table, so that senders cannot aim tuples at a bucket. */
-	hp.hash_func_init_val = (uint32_t)rte_rand();
+	t->hash_seed = (uint32_t)rte_rand();
+	hp.hash_func_init_val = t->hash_seed;
 	hp.socket_id = p->socket;
 	/* EXT_TABLE: every key fits even when cuckoo displacement fails,
 	 * so only mg_flow_alloc() decides that the table is full. */
@@ -367,6 +377,7 @@ mg_flow_lookup_bulk(struct mg_flow_table *t, const struct mg_5tuple **keys,
 		    uint32_t n, struct mg_flow **flows, uint8_t *dir)
 {
 	void *data[RTE_HASH_LOOKUP_BULK_MAX];
+	hash_sig_t sig[RTE_HASH_LOOKUP_BULK_MAX];
 	uint64_t hits = 0;
 	uint32_t i;
 
@@ -374,8 +385,11 @@ mg_flow_lookup_bulk(struct mg_flow_table *t, const struct mg_5tuple **keys,
 		return 0;
 	if (unlikely(n > RTE_HASH_LOOKUP_BULK_MAX))
 		n = RTE_HASH_LOOKUP_BULK_MAX;
-	if (unlikely(rte_hash_lookup_bulk_data(t->hash, (const void **)keys, n,
-					       &hits, data) < 0))
+	for (i = 0; i < n; i++)
+		sig[i] = tuple_hash(keys[i], t->hash_seed);
+	if (unlikely(rte_hash_lookup_with_hash_bulk_data(
+			     t->hash, (const void **)keys, sig, n, &hits,
+			     data) < 0))
 		hits = 0;
 
 	for (i = 0; i < n; i++) {

@@ -309,7 +309,7 @@ mg_cksum_apply(uint16_t cksum, uint32_t diff)
  *
  * Thread safety: reentrant.
  */
-static inline void
+static __rte_always_inline void
 mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 	       const uint8_t *addr, uint16_t port, bool ttl_dec)
 {
