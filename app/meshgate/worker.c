@@ -608,6 +608,16 @@ may_leave(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	return false;
 }
 
+/* The common case of may_leave(), decided inline: in clear (no peers)
+ * and within the port's MTU. */
+static __rte_always_inline bool
+leaves_whole(const struct mg_worker *w, uint8_t out,
+	     const struct mg_pkt_info *info)
+{
+	return likely(w->esp_set == NULL &&
+		      mg_pkt_l3_len(info) <= w->mtu[out]);
+}
+
 /* Send @p m (L2 header in place) in fragments of @p mtu bytes of IP. */
 static void
 tx_fragments(struct mg_worker *w, uint8_t out, struct rte_mbuf *m,
@@ -673,7 +683,9 @@ tx_any(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		tx(w, out, m);
 		return;
 	}
-	if (!may_leave(w, rs, in, out, m, info, false, &frag_mtu))
+	frag_mtu = 0;
+	if (!leaves_whole(w, out, info) &&
+	    !may_leave(w, rs, in, out, m, info, false, &frag_mtu))
 		return;
 	if (unlikely(frag_mtu != 0))
 		tx_fragments(w, out, m, info, frag_mtu);
@@ -1200,11 +1212,9 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	 * decided first, so that the MTU is the tunnel's */
 	egress(w, m, f->peer[!dir]);
 	/* before tracking or inspection: a packet that cannot leave must
-	 * not move the connection's state or count as seen (in clear and
-	 * within the port's MTU: the common case, decided inline) */
+	 * not move the connection's state or count as seen */
 	frag_mtu = 0;
-	if (unlikely(w->esp_set != NULL ||
-		     mg_pkt_l3_len(info) > w->mtu[out]) &&
+	if (!leaves_whole(w, out, info) &&
 	    !may_leave(w, rs, in, out, m, info, true, &frag_mtu))
 		return;
 	if (tcp && !track_tcp(w, rs, in, m, info, f, dir, &before))
@@ -1818,12 +1828,15 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint8_t dir[LOOKUP_MAX];
 	struct admitted_filter admitted = { { 0 } };
 	uint32_t removals = w->removals, admissions;
-	uint64_t hits = 0;
+	uint64_t hits = 0, tracked = 0;
 	uint16_t i, k = 0;
 
+	RTE_BUILD_BUG_ON(LOOKUP_MAX > 64);
 	for (i = 0; i < n; i++)
-		if (reason[i] == MG_DROP_NONE && is_tracked(&info[i]))
+		if (reason[i] == MG_DROP_NONE && is_tracked(&info[i])) {
 			keys[k++] = &info[i].tuple;
+			tracked |= UINT64_C(1) << i;
+		}
 	if (k != 0)
 		hits = mg_flow_lookup_bulk(w->dp->flows, keys, k, flows, dir);
 	for (i = 0, k = 0; i < n; i++) {
@@ -1831,7 +1844,7 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			drop(w, pkts[i], reason[i]);
 		} else if (unlikely(info[i].frag != 0)) {
 			reassemble(w, rs, in, pkts[i], &info[i]);
-		} else if (!is_tracked(&info[i])) {
+		} else if (!(tracked & (UINT64_C(1) << i))) {
 			handle_other(w, rs, in, pkts[i], &info[i]);
 		} else {
 			/* a flow admitted earlier in this chunk may be the

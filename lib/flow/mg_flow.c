@@ -20,6 +20,9 @@
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#if defined(RTE_ARCH_X86) && defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -122,10 +125,11 @@ struct mg_flow_table {
 };
 
 /*
- * rte_hash_crc over the tuple, loading through memcpy: tuples inside
- * parser results are only 2-byte aligned. Unrolled (a constant length),
- * and called directly by the lookup rather than through rte_hash's
- * function pointer.
+ * CRC32-C over the tuple (rte_hash_crc's value), loading through memcpy:
+ * tuples inside parser results are only 2-byte aligned. Unrolled, with
+ * the SSE4.2 instruction where the build targets it (rte_hash_crc_8byte
+ * checks which algorithm to use at every call), and called directly by
+ * the lookup rather than through rte_hash's function pointer.
  */
 static inline uint32_t
 tuple_hash(const struct mg_5tuple *key, uint32_t init)
@@ -135,9 +139,14 @@ tuple_hash(const struct mg_5tuple *key, uint32_t init)
 	uint32_t i;
 
 	RTE_BUILD_BUG_ON(sizeof(*key) % sizeof(w) != 0);
+#pragma GCC unroll 8
 	for (i = 0; i < sizeof(*key); i += sizeof(w)) {
 		memcpy(&w, p + i, sizeof(w));
+#if defined(RTE_ARCH_X86) && defined(__SSE4_2__)
+		init = (uint32_t)_mm_crc32_u64(init, w);
+#else
 		init = rte_hash_crc_8byte(w, init);
+#endif
 	}
 	return init;
 }

@@ -902,26 +902,14 @@ mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 }
 
 void
-mg_pkt_tcp_seg(const struct rte_mbuf *m, const struct mg_pkt_info *info,
-	       struct mg_pkt_tcp_seg *seg)
+mg_pkt_tcp_syn_options(const struct rte_mbuf *m,
+		       const struct mg_pkt_info *info, struct mg_pkt_tcp_seg *seg)
 {
 	const uint8_t *th = rte_pktmbuf_mtod_offset(m, const uint8_t *,
 						    info->l4_off);
 	const uint8_t *o = th + 20, *end = th + (info->payload_off -
 						 info->l4_off);
-	uint32_t v;
 
-	memcpy(&v, th + 4, 4);
-	seg->seq = rte_be_to_cpu_32(v);
-	memcpy(&v, th + 8, 4);
-	seg->ack = rte_be_to_cpu_32(v);
-	seg->win = load_be16(th + 14);
-	seg->flags = info->tcp_flags;
-	seg->len = info->payload_len;
-	seg->mss = 0;
-	seg->wscale = MG_PKT_NO_WSCALE;
-	if (likely(!(seg->flags & RTE_TCP_SYN_FLAG)))
-		return;
 	while (o < end && *o != 0) {
 		if (*o == 1) {
 			o++;

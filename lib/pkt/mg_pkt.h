@@ -484,13 +484,45 @@ struct mg_pkt_tcp_seg {
 #define MG_PKT_NO_WSCALE 0xff
 
 /**
- * Read a parsed TCP segment's sequence numbers, window and flags; for a
- * SYN also its MSS and window scale options (well-formed ones only).
+ * The MSS and window scale options of a SYN (well-formed ones only) into
+ * @p seg; the rest of mg_pkt_tcp_seg(), out of line.
  *
  * Thread safety: reentrant.
  */
-void mg_pkt_tcp_seg(const struct rte_mbuf *m, const struct mg_pkt_info *info,
-		    struct mg_pkt_tcp_seg *seg);
+void mg_pkt_tcp_syn_options(const struct rte_mbuf *m,
+			    const struct mg_pkt_info *info,
+			    struct mg_pkt_tcp_seg *seg);
+
+/**
+ * Read a parsed TCP segment's sequence numbers, window and flags; for a
+ * SYN also its MSS and window scale options (well-formed ones only).
+ * Inline for the forwarding path.
+ *
+ * Thread safety: reentrant.
+ */
+static inline void
+mg_pkt_tcp_seg(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+	       struct mg_pkt_tcp_seg *seg)
+{
+	const struct rte_tcp_hdr *th = rte_pktmbuf_mtod_offset(
+		m, const struct rte_tcp_hdr *, info->l4_off);
+	uint32_t v;
+	uint16_t win;
+
+	/* 2-byte aligned at best (behind a 14-byte Ethernet header) */
+	memcpy(&v, &th->sent_seq, sizeof(v));
+	seg->seq = rte_be_to_cpu_32(v);
+	memcpy(&v, &th->recv_ack, sizeof(v));
+	seg->ack = rte_be_to_cpu_32(v);
+	memcpy(&win, &th->rx_win, sizeof(win));
+	seg->win = rte_be_to_cpu_16(win);
+	seg->flags = info->tcp_flags;
+	seg->len = info->payload_len;
+	seg->mss = 0;
+	seg->wscale = MG_PKT_NO_WSCALE;
+	if (unlikely(seg->flags & RTE_TCP_SYN_FLAG))
+		mg_pkt_tcp_syn_options(m, info, seg);
+}
 
 /**
  * Lower a SYN's MSS option to @p mss when it is larger, updating the TCP
