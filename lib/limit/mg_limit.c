@@ -43,24 +43,24 @@ struct bucket {
 	uint64_t last_use; /* TSC of the last claim or lookup (approximate:
 			    * any worker stores it, relaxed) */
 	uint32_t conns;	   /* concurrent connections, atomic */
-	uint32_t gen;	   /* bumped at each claim: meters start afresh */
-	uint64_t pad;
+	uint32_t pad;
+	uint64_t pad2;
 };
 
 /* One worker's view of one bucket, written by that worker only: one
- * cache line, in an array of that worker's own. */
+ * cache line, in an array of that worker's own. The credit comes first:
+ * mg_limit_packet() (mg_limit.h) spends it inline. */
 struct wbucket {
+	struct mg_limit_credit c;
+	uint32_t conn_demand; /* connections asked for, ever */
 	struct rte_meter_srtcm conn;
 	struct rte_meter_srtcm pkt;
-	uint32_t credit;      /* packet tokens drawn, not yet spent */
-	uint32_t conn_demand; /* connections asked for, ever */
-	uint32_t pkt_demand;  /* packet tokens asked for, ever */
-	uint32_t gen;	      /* 1 + bucket gen the meters were set up for;
-			       * 0: not yet */
 };
 
-_Static_assert(sizeof(struct wbucket) == RTE_CACHE_LINE_MIN_SIZE,
+_Static_assert(sizeof(struct wbucket) == MG_LIMIT_WBUCKET_SIZE,
 	       "a worker's view of a bucket is one cache line");
+_Static_assert(offsetof(struct wbucket, c) == 0,
+	       "mg_limit_packet() finds the credit at the start");
 
 /* A worker's shares of one bucket's rates, written by the control
  * plane: 1..MG_LIMIT_SHARES, 0 for an equal share. */
@@ -70,6 +70,7 @@ struct share {
 };
 
 struct mg_limit_table {
+	struct mg_limit_table_hdr hdr; /* first: read inline (mg_limit.h) */
 	uint32_t max_limits;
 	uint32_t max_regions; /* limits that may have per-source buckets */
 	uint32_t n_regions;   /* given out so far */
@@ -84,7 +85,9 @@ struct mg_limit_table {
 	char (*names)[NAME_LEN];
 	uint32_t *region; /* [limit id]: its sources' region, or NONE */
 	struct bucket *buckets;
-	struct wbucket **wb;  /* [worker][bucket] */
+	uint32_t *gen;	      /* [bucket], also hdr.gen: bumped at each
+			       * claim, the meters start afresh */
+	struct wbucket **wb;  /* [worker][bucket], also hdr.wb */
 	struct share **share; /* [worker][bucket] */
 	/* the control plane's: demand seen at the last rebalance */
 	uint32_t *last_conn, *last_pkt; /* [worker * n_buckets + bucket] */
@@ -151,7 +154,7 @@ mg_limit_table_memsize(uint32_t max_limits, uint32_t max_regions,
 
 	return sizeof(struct mg_limit_table) +
 	       (size_t)max_limits * (NAME_LEN + sizeof(uint32_t)) +
-	       n * sizeof(struct bucket) +
+	       n * (sizeof(struct bucket) + sizeof(uint32_t)) +
 	       n_workers * (2 * sizeof(void *) + n * sizeof(struct wbucket) +
 			    n * sizeof(struct share) + 2 * n * 4);
 }
@@ -191,14 +194,16 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 				      socket);
 	t->buckets = rte_zmalloc_socket(name, n * sizeof(*t->buckets),
 					RTE_CACHE_LINE_SIZE, socket);
+	t->gen = rte_zmalloc_socket(name, n * sizeof(*t->gen),
+				    RTE_CACHE_LINE_SIZE, socket);
 	t->wb = rte_zmalloc_socket(name, n_workers * sizeof(*t->wb), 0, socket);
 	t->share = rte_zmalloc_socket(name, n_workers * sizeof(*t->share), 0,
 				      socket);
 	t->last_conn = calloc(n_workers * n, sizeof(*t->last_conn));
 	t->last_pkt = calloc(n_workers * n, sizeof(*t->last_pkt));
 	if (t->names == NULL || t->region == NULL || t->buckets == NULL ||
-	    t->wb == NULL || t->share == NULL || t->last_conn == NULL ||
-	    t->last_pkt == NULL)
+	    t->gen == NULL || t->wb == NULL || t->share == NULL ||
+	    t->last_conn == NULL || t->last_pkt == NULL)
 		goto nomem;
 	for (w = 0; w < n_workers; w++) {
 		/* one array per worker: no line is written by two of them */
@@ -211,6 +216,8 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 	}
 	for (i = 0; i < max_limits; i++)
 		t->region[i] = MG_LIMIT_NONE;
+	t->hdr.wb = (uint8_t **)t->wb;
+	t->hdr.gen = t->gen;
 	return t;
 nomem:
 	mg_limit_table_free(t);
@@ -234,6 +241,7 @@ mg_limit_table_free(struct mg_limit_table *t)
 	rte_free(t->wb);
 	rte_free(t->share);
 	rte_free(t->buckets);
+	rte_free(t->gen);
 	rte_free(t->names);
 	rte_free(t->region);
 	free(t->last_conn);
@@ -346,7 +354,8 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 						__ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE)) {
 			__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
-			__atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+			__atomic_add_fetch(&t->gen[first + i], 1,
+					   __ATOMIC_RELEASE);
 			found = first + i;
 		}
 	}
@@ -384,18 +393,17 @@ wbucket(struct mg_limit_table *t, unsigned int worker, uint32_t i,
 	const struct mg_limit_params *p)
 {
 	struct wbucket *wb = &t->wb[worker][i];
-	uint32_t gen =
-		__atomic_load_n(&t->buckets[i].gen, __ATOMIC_ACQUIRE) + 1;
+	uint32_t gen = __atomic_load_n(&t->gen[i], __ATOMIC_ACQUIRE) + 1;
 
-	if (unlikely(wb->gen != gen)) {
+	if (unlikely(wb->c.gen != gen)) {
 		if (p->conn.rate != 0)
 			rte_meter_srtcm_config(
 				&wb->conn, prof(&p->conn_prof[t->equal_share]));
 		if (p->pkt.rate != 0)
 			rte_meter_srtcm_config(
 				&wb->pkt, prof(&p->pkt_prof[t->equal_share]));
-		wb->credit = 0;
-		wb->gen = gen;
+		wb->c.credit = 0;
+		wb->c.gen = gen;
 	}
 	return wb;
 }
@@ -440,8 +448,9 @@ mg_limit_release(struct mg_limit_table *t, uint32_t b)
 }
 
 bool
-mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
-		const struct mg_limit_params *p, uint32_t len, uint64_t now)
+mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker,
+		     uint32_t b, const struct mg_limit_params *p, uint32_t len,
+		     uint64_t now)
 {
 	uint32_t need = p->bytes ? len : 1, chunk;
 	struct rte_meter_srtcm_profile *mp;
@@ -450,9 +459,10 @@ mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 	if (p->pkt.rate == 0)
 		return true;
 	wb = wbucket(t, worker, b, p);
-	wb->pkt_demand += need;
-	if (likely(wb->credit >= need)) {
-		wb->credit -= need;
+	__atomic_store_n(&wb->c.pkt_demand, wb->c.pkt_demand + need,
+			 __ATOMIC_RELAXED);
+	if (likely(wb->c.credit >= need)) {
+		wb->c.credit -= need;
 		return true;
 	}
 	mp = prof(&p->pkt_prof[share_of(t, &t->share[worker][b].pkt)]);
@@ -462,7 +472,7 @@ mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 	if (chunk > need &&
 	    rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, chunk) ==
 		    RTE_COLOR_GREEN) {
-		wb->credit += chunk - need;
+		wb->c.credit += chunk - need;
 		return true;
 	}
 	return rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, need) ==
@@ -482,7 +492,7 @@ rebalance_one(struct mg_limit_table *t, uint32_t b, bool conn)
 		uint32_t *last = conn ? &t->last_conn[w * t->n_buckets + b]
 				      : &t->last_pkt[w * t->n_buckets + b];
 		uint32_t now = __atomic_load_n(conn ? &wb->conn_demand
-						    : &wb->pkt_demand,
+						    : &wb->c.pkt_demand,
 					       __ATOMIC_RELAXED);
 
 		d[w] = now - *last;

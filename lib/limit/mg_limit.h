@@ -169,15 +169,61 @@ enum mg_limit_verdict mg_limit_admit(struct mg_limit_table *t,
 void mg_limit_release(struct mg_limit_table *t, uint32_t b);
 
 /**
- * A packet of @p len bytes in bucket @p b.
+ * A worker's draw on one bucket's packet (or byte) meter: tokens are
+ * taken from the worker's rte_meter in chunks and spent per packet
+ * inline. Internal to the library, here for mg_limit_packet().
+ */
+struct mg_limit_credit {
+	uint32_t credit;     /**< tokens drawn, not yet spent */
+	uint32_t pkt_demand; /**< tokens asked for, ever (the control
+			      * plane's rebalance reads it) */
+	uint32_t gen;	     /**< 1 + the bucket's claim generation the
+			      * meters were set up for; 0: not yet */
+};
+
+/** Size of a worker's view of a bucket, which starts with its credit. */
+#define MG_LIMIT_WBUCKET_SIZE 64
+
+/** The part of a table mg_limit_packet() reads inline. */
+struct mg_limit_table_hdr {
+	uint8_t **wb;	     /**< [worker]: views, MG_LIMIT_WBUCKET_SIZE each */
+	const uint32_t *gen; /**< [bucket]: claim generation */
+};
+
+/** mg_limit_packet() without credit left: draws from the meter. */
+bool mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker,
+			  uint32_t b, const struct mg_limit_params *p,
+			  uint32_t len, uint64_t now);
+
+/**
+ * A packet of @p len bytes in bucket @p b. Inline while the worker's
+ * credit lasts (a chunk of tokens drawn from its meter at once), else
+ * out of line.
  *
  * @return true when the rate allows it.
  *
  * Thread safety: worker @p worker.
  */
-bool mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
-		     const struct mg_limit_params *p, uint32_t len,
-		     uint64_t now);
+static inline bool
+mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
+		const struct mg_limit_params *p, uint32_t len, uint64_t now)
+{
+	const struct mg_limit_table_hdr *h = (const void *)t;
+	struct mg_limit_credit *c = (struct mg_limit_credit *)(
+		h->wb[worker] + (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+	uint32_t need = p->bytes ? len : 1;
+
+	/* the bucket changed hands since the credit was drawn: the meters
+	 * start afresh (out of line) */
+	if (likely(c->credit >= need &&
+		   c->gen == __atomic_load_n(&h->gen[b], __ATOMIC_ACQUIRE) + 1)) {
+		c->credit -= need;
+		__atomic_store_n(&c->pkt_demand, c->pkt_demand + need,
+				 __ATOMIC_RELAXED);
+		return true;
+	}
+	return mg_limit_packet_draw(t, worker, b, p, len, now);
+}
 
 /**
  * Give each worker the share of every active bucket's rates that its
