@@ -36,7 +36,7 @@ http(const char *s)
 }
 
 static void
-assert_str(const struct mg_l7_str *s, const char *want)
+assert_str(const struct mg_http_str *s, const char *want)
 {
 	char got[512];
 
