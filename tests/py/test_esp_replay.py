@@ -25,7 +25,7 @@ from scapy.all import IP, TCP, UDP, Ether, IPv6, Raw, wrpcap
 from scapy.all import conf as scapy_conf
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
-from mgrun import (CONFIGS, ESP_DROP_REASONS, IDLE_MS,
+from mgrun import (CONFIGS, IDLE_MS, drop_reasons,
                    assert_no_sanitizer_report, mg_telemetry, pcap_vdev,
                    read_frames, wait_for)
 
@@ -144,7 +144,7 @@ def replay(mg, tmp_path, frames, name="in"):
 
 
 def drops(stats):
-    missing = set(ESP_DROP_REASONS) - set(stats["drops"])
+    missing = set(drop_reasons("esp_")) - set(stats["drops"])
     assert not missing, "ESP drop reasons missing: %s" % sorted(missing)
     return {k: v for k, v in stats["drops"].items() if v}
 

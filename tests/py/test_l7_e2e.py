@@ -41,7 +41,7 @@ from pathlib import Path
 import pytest
 
 import netns
-from mgrun import (CONFIGS, L7_DROP_REASONS, check_clean_stop, eal_args,
+from mgrun import (CONFIGS, check_clean_stop, drop_reasons, eal_args,
                    load_stats, mg_telemetry, unique_prefix, wait_for)
 
 _why = netns.available()
@@ -351,7 +351,7 @@ class L7E2E:
         assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
         out = collections.Counter()
         drops = mg_telemetry.query(self.prefix, "/meshgate/stats")["drops"]
-        for reason in L7_DROP_REASONS:
+        for reason in drop_reasons("l7_"):
             assert reason in drops, "no drop reason %r in telemetry" % reason
             out["drop:" + reason] = drops[reason]
         policies = mg_telemetry.query(self.prefix, "/meshgate/policies")
@@ -837,7 +837,7 @@ def test_zz_totals_and_clean_shutdown(l7):
     got = {k: v for k, v in now.items() if v}
     assert got == {k: v for k, v in expected.items() if v}, \
         "telemetry totals %s, the tests caused %s" % (got, dict(expected))
-    for reason in L7_DROP_REASONS:
+    for reason in drop_reasons("l7_"):
         assert stats["drops"].get(reason) == expected["drop:" + reason], \
             (reason, stats["drops"])
     assert stats["drops_total"] == sum(stats["drops"].values())

@@ -462,7 +462,7 @@ def test_drops_and_flows(replay):
     m = replay.settled()
     drops = {lab["reason"]: v for lab, v in m.select("meshgate_drops_total")}
     # every reason exported, every parser reason and every one expected
-    for reason in set(mgrun.DROP_REASONS) | set(drops) | \
+    for reason in set(mgrun.drop_reasons()) | set(drops) | \
             set(replay.want["drops"]):
         assert drops.get(reason) == replay.want["drops"].get(reason, 0), \
             "drops_total{reason=%s} = %s" % (reason, drops.get(reason))
