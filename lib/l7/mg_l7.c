@@ -21,7 +21,7 @@
 #include <rte_tcp.h>
 
 #include "l7_parse.h"
-#include "mg_policy.h"
+#include "mg_l7.h"
 
 /* Identities: 1 + MG_CONF_MAX_IDENTITIES (0 is the unknown caller). */
 #define ID_WORDS ((MG_CONF_MAX_IDENTITIES + 1 + 63) / 64)
@@ -581,7 +581,7 @@ struct verdict {
 
 /*
  * The verdict on a request whose matched fields are in @p m (see the file
- * comment of mg_policy.h). An Upgrade request (@p upgrade) is allowed
+ * comment of mg_l7.h). An Upgrade request (@p upgrade) is allowed
  * only by an allow rule whose http.upgrade matcher matches too: once the
  * backend answers 101 the connection passes uninspected, so neither an
  * L4 rule nor a rule about the request alone may open it.

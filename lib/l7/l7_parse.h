@@ -2,7 +2,7 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* Internal to lib/policy: strict parsers of what a client sends first —
+/* Internal to lib/l7: strict parsers of what a client sends first —
  * an HTTP/1.x request head and its body framing (lib/http, mg_http.h), a
  * TLS ClientHello (mg_tls.c). They never allocate, never read past
  * @p len, and tell "valid so far but incomplete" apart from "cannot
