@@ -19,7 +19,6 @@ usage: demo_live.py MESHGATE_BINARY WORKDIR [EAL memory options...]
 """
 
 import json
-import re
 import signal
 import sys
 import time
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO / "tests" / "py"))
 sys.path.insert(0, str(REPO / "scripts"))
 import mg_telemetry  # noqa: E402
 import netns  # noqa: E402
+import promtext  # noqa: E402
 
 GW_MAC = "02:6d:67:00:00:01"
 VIP = "198.19.0.10"
@@ -136,17 +136,6 @@ def scrape(gw):
     return proc.stdout
 
 
-def samples(text, name):
-    """(labels dict, value) of every sample of metric `name`."""
-    out = []
-    for line in text.splitlines():
-        m = re.match(r"^%s\{(.*)\} (\S+)$" % re.escape(name), line)
-        if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-            out.append((labels, float(m.group(2))))
-    return out
-
-
 def quantile(buckets, q):
     """Prometheus's histogram_quantile over cumulative (le, count)."""
     buckets = sorted(buckets)
@@ -211,21 +200,23 @@ def main():
     print()
     print("  requests answered  %5d in %.1f s (failed: %d)"
           % (total, elapsed, failed))
+    metrics = promtext.Exposition(text)
     sel = {lab["destination_version"]: v for lab, v in
-           samples(text, "meshgate_canary_selections_total")
-           if lab.get("destination_service") == "shop"}
+           metrics.select("meshgate_canary_selections_total",
+                          destination_service="shop")}
     print("  canary split       v1 %d, v2 %d answered (%.1f%% v2; weight "
           "10%%); the gateway picked v1 %d, v2 %d connections"
           % (seen["v1"], seen["v2"], 100.0 * seen["v2"] / max(total, 1),
              sel.get("v1", 0), sel.get("v2", 0)))
     drops = {lab["reason"]: v for lab, v in
-             samples(text, "meshgate_drops_total")}
+             metrics.select("meshgate_drops_total")}
     print("  denied             %d /admin requests reset (l7_deny %d), "
           "%d devbox connections refused (policy_deny %d SYNs)"
           % (refused["admin (layer 7)"], drops.get("l7_deny", 0),
              refused["devbox (layer 4)"], drops.get("policy_deny", 0)))
     buckets = {}
-    for lab, v in samples(text, "meshgate_request_duration_seconds_bucket"):
+    for lab, v in metrics.select(
+            "meshgate_request_duration_seconds_bucket"):
         le = float("inf") if lab["le"] == "+Inf" else float(lab["le"])
         buckets[le] = buckets.get(le, 0) + v
     p50 = quantile(list(buckets.items()), 0.5) if buckets else None

@@ -140,12 +140,26 @@ usage(FILE *out, const char *prog)
 		"request the\n"
 		"                          candidate decides differently, as "
 		"JSON at exit\n"
+		"      --list-drop-reasons  print every drop reason, one "
+		"a line, and exit\n"
 		"  -h, --help              show this help\n"
 		"  -v, --version           show the version\n",
 		prog);
 }
 
-/* Returns 0 to go on, 1 when done (help/version shown), or EXIT_USAGE. */
+/* --list-drop-reasons: the names telemetry exports (/meshgate/drops,
+ * meshgate_drops_total), in its order, from the same table. */
+static void
+list_drop_reasons(void)
+{
+	unsigned int r;
+
+	for (r = 1; r < MG_DROP_MAX; r++)
+		printf("%s\n", mg_drop_reason_name(r));
+}
+
+/* Returns 0 to go on, 1 when done (help, version or drop reasons shown),
+ * or EXIT_USAGE. */
 static int
 parse_options(int argc, char **argv, const char *prog, struct options *o)
 {
@@ -156,6 +170,7 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 		{ "stats-json", required_argument, NULL, 's' },
 		{ "shadow", required_argument, NULL, 'S' },
 		{ "shadow-report", required_argument, NULL, 'R' },
+		{ "list-drop-reasons", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
@@ -188,6 +203,7 @@ parse_options(int argc, char **argv, const char *prog, struct options *o)
 		case 'R': o->shadow_report = optarg; break;
 		case 'h': usage(stdout, prog); return 1;
 		case 'v': printf("meshgate %s\n", MG_VERSION); return 1;
+		case 'D': list_drop_reasons(); return 1;
 		case ':':
 			fprintf(stderr, "%s: option '%s' needs a value\n", prog,
 				argv[optind - 1]);

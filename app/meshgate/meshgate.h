@@ -23,7 +23,7 @@
 #include "mg_esp.h"
 #include "mg_flow.h"
 #include "mg_neigh.h"
-#include "mg_policy.h"
+#include "mg_l7.h"
 #include "mg_ruleset.h"
 #include "mg_telemetry.h"
 #include "recorder.h"

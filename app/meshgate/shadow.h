@@ -18,7 +18,7 @@
 #include "mg_conf.h"
 #include "mg_flow.h"
 #include "mg_pkt.h"
-#include "mg_policy.h"
+#include "mg_l7.h"
 #include "mg_ruleset.h"
 
 /** How the candidate decides differently (a record may have several). */

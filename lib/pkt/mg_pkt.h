@@ -95,7 +95,7 @@ enum mg_drop_reason {
 	MG_DROP_NO_ROUTE,	  /**< no on-link prefix or gateway */
 	MG_DROP_NEIGH_QUEUE_FULL, /**< too many packets awaiting ARP/ND */
 	MG_DROP_NEIGH_TIMEOUT,	  /**< next hop never answered */
-	/* layer-7 stage (lib/policy); all but out_of_order reset the
+	/* layer-7 stage (lib/l7); all but out_of_order reset the
 	 * connection both ways */
 	MG_DROP_L7_DENY,     /**< request or ClientHello denied by policy */
 	MG_DROP_L7_NOT_HTTP, /**< not HTTP/1.x on a service with HTTP rules */

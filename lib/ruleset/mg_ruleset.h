@@ -27,7 +27,7 @@
 #include "mg_limit.h"
 #include "mg_esp.h"
 #include "mg_pkt.h"
-#include "mg_policy.h"
+#include "mg_l7.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -180,7 +180,7 @@ const struct mg_ruleset_limit *
 mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id);
 
 /**
- * The ruleset's layer-7 rules (lib/policy), for mg_l7_input() and
+ * The ruleset's layer-7 rules (lib/l7), for mg_l7_input() and
  * mg_l7_service_proto(). Valid as long as the ruleset.
  */
 const struct mg_l7 *mg_ruleset_l7(const struct mg_ruleset *rs);

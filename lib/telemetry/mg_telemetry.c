@@ -17,6 +17,7 @@
 #include <rte_errno.h>
 #include <rte_malloc.h>
 
+#include "mg_http.h"
 #include "tel_private.h"
 
 RTE_LOG_REGISTER(mg_telemetry_logtype, mg.telemetry, INFO);
@@ -1043,31 +1044,16 @@ mg_telemetry_prometheus(char **buf, size_t *len)
 	return 0;
 }
 
-static bool
-is_digit(uint8_t c)
-{
-	return c >= '0' && c <= '9';
-}
-
 int
 mg_telemetry_http_status(const void *data, uint32_t len)
 {
-	const uint8_t *p = data;
-
-	/* "HTTP/1.1 200 OK\r\n": version, SP, three digits, then SP (a
-	 * reason, possibly empty) or CR (no reason, as some servers send) */
-	if (p == NULL || len < 13 || memcmp(p, "HTTP/", 5) != 0 ||
-	    !is_digit(p[5]) || p[6] != '.' || !is_digit(p[7]) || p[8] != ' ' ||
-	    p[9] < '1' || p[9] > '5' || !is_digit(p[10]) || !is_digit(p[11]) ||
-	    (p[12] != ' ' && p[12] != '\r'))
-		return -1;
-	return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	return mg_http_status(data, len);
 }
 
 int
 mg_telemetry_http_status_class(const void *data, uint32_t len)
 {
-	int code = mg_telemetry_http_status(data, len);
+	int code = mg_http_status(data, len);
 
 	return code < 0 ? -1 : code / 100 - 1;
 }
@@ -1075,135 +1061,12 @@ mg_telemetry_http_status_class(const void *data, uint32_t len)
 bool
 mg_telemetry_http_is_request(const void *data, uint32_t len)
 {
-	static const struct {
-		const char *text;
-		uint8_t len;
-	} methods[] = {
-		{ "GET ", 4 },	   { "HEAD ", 5 },   { "POST ", 5 },
-		{ "PUT ", 4 },	   { "DELETE ", 7 }, { "CONNECT ", 8 },
-		{ "OPTIONS ", 8 }, { "TRACE ", 6 },  { "PATCH ", 6 },
-	};
-	const uint8_t *p = data;
-	unsigned int i;
-
-	/* called for every client payload: reject the common case (body
-	 * bytes, TLS records) on the first byte, before any comparison */
-	if (p == NULL || len < 4 || p[0] < 'C' || p[0] > 'T' ||
-	    !(p[1] >= 'A' && p[1] <= 'Z'))
-		return false;
-	for (i = 0; i < RTE_DIM(methods); i++)
-		if (p[0] == (uint8_t)methods[i].text[0] &&
-		    len >= methods[i].len &&
-		    memcmp(p, methods[i].text, methods[i].len) == 0)
-			return true;
-	return false;
-}
-
-/* RFC 9110 tchar, the characters of a field name: one load per byte of
- * a head (as lib/policy's class table, which this library cannot reach:
- * lib/policy depends on it). */
-static const bool tchar[256] = {
-	['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true,
-	['!'] = true,	      ['#'] = true,	    ['$'] = true,
-	['%'] = true,	      ['&'] = true,	    ['\''] = true,
-	['*'] = true,	      ['+'] = true,	    ['-'] = true,
-	['.'] = true,	      ['^'] = true,	    ['_'] = true,
-	['`'] = true,	      ['|'] = true,	    ['~'] = true,
-};
-
-/* Whether [p, p + n) is @p lower (all lowercase) in any case. */
-static bool
-name_is(const uint8_t *p, size_t n, const char *lower)
-{
-	size_t i;
-
-	if (n != strlen(lower))
-		return false;
-	for (i = 0; i < n; i++)
-		if ((p[i] | 0x20) != (uint8_t)lower[i])
-			return false;
-	return true;
-}
-
-/* Content-Length's value [p, e): optional SP/HTAB, digits, SP/HTAB.
- * -1 when empty, not digits only, or above INT64_MAX. */
-static int64_t
-length_value(const uint8_t *p, const uint8_t *e)
-{
-	int64_t v = 0;
-
-	while (p < e && (*p == ' ' || *p == '\t'))
-		p++;
-	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	if (p == e)
-		return -1;
-	for (; p < e; p++) {
-		if (!is_digit(*p) || v > (INT64_MAX - (*p - '0')) / 10)
-			return -1;
-		v = v * 10 + (*p - '0');
-	}
-	return v;
-}
-
-/* What a head tells of its message's size. */
-struct head_info {
-	uint32_t head;	/* bytes up to and with the empty line */
-	int64_t length; /* Content-Length, -1 without one */
-	bool chunked;	/* a Transfer-Encoding field */
-};
-
-/*
- * Parse the head at @p p (its start line already recognised) within
- * @p len bytes: every line ends in CRLF and holds no other CR, every
- * field line is "token:value". 0 and @p out; -1 when the head does not
- * end within @p len, is malformed, or has two Content-Length fields.
- */
-static int
-head_parse(const uint8_t *p, uint32_t len, struct head_info *out)
-{
-	const uint8_t *end = p + len, *line = p, *nl, *colon;
-	bool start = true;
-
-	out->length = -1;
-	out->chunked = false;
-	for (;;) {
-		if (end - line < 2)
-			return -1;
-		if (!start && line[0] == '\r' && line[1] == '\n') {
-			out->head = (uint32_t)(line + 2 - p);
-			return 0;
-		}
-		nl = memchr(line, '\n', (size_t)(end - line));
-		if (nl == NULL || nl == line || nl[-1] != '\r' ||
-		    memchr(line, '\r', (size_t)(nl - 1 - line)) != NULL)
-			return -1;
-		if (start) {
-			start = false;
-			line = nl + 1;
-			continue;
-		}
-		for (colon = line; colon < nl - 1 && tchar[*colon]; colon++)
-			;
-		if (colon == line || *colon != ':')
-			return -1;
-		if (name_is(line, (size_t)(colon - line), "content-length")) {
-			if (out->length >= 0)
-				return -1;
-			out->length = length_value(colon + 1, nl - 1);
-			if (out->length < 0)
-				return -1;
-		} else if (name_is(line, (size_t)(colon - line),
-				   "transfer-encoding")) {
-			out->chunked = true;
-		}
-		line = nl + 1;
-	}
+	return mg_http_is_request(data, len);
 }
 
 /* head + Content-Length, -1 when their sum overflows. */
 static int64_t
-head_plus_body(const struct head_info *h)
+head_plus_body(const struct mg_http_head_info *h)
 {
 	if (h->length > INT64_MAX - (int64_t)h->head)
 		return -1;
@@ -1213,10 +1076,10 @@ head_plus_body(const struct head_info *h)
 int64_t
 mg_telemetry_http_request_size(const void *data, uint32_t len)
 {
-	struct head_info h;
+	struct mg_http_head_info h;
 
 	if (!mg_telemetry_http_is_request(data, len) ||
-	    head_parse(data, len, &h) < 0 || h.chunked)
+	    mg_http_head_scan(data, len, &h) < 0 || h.chunked)
 		return -1;
 	if (h.length < 0)
 		return h.head; /* no body */
@@ -1227,9 +1090,9 @@ int64_t
 mg_telemetry_http_response_size(const void *data, uint32_t len)
 {
 	int code = mg_telemetry_http_status(data, len);
-	struct head_info h;
+	struct mg_http_head_info h;
 
-	if (code < 0 || head_parse(data, len, &h) < 0)
+	if (code < 0 || mg_http_head_scan(data, len, &h) < 0)
 		return -1;
 	if (code < 200 || code == 204 || code == 304)
 		return h.head; /* never a body */

@@ -1005,7 +1005,8 @@ int mg_telemetry_http_status_class(const void *data, uint32_t len);
 
 /**
  * Status code (100..599) of an HTTP/1.x response from the start of its
- * status line, or -1 as mg_telemetry_http_status_class().
+ * status line, or -1 as mg_telemetry_http_status_class() (lib/http's
+ * mg_http_status()).
  *
  * Thread safety: pure; fast-path safe.
  */
@@ -1014,7 +1015,8 @@ int mg_telemetry_http_status(const void *data, uint32_t len);
 /**
  * Whether @p data starts an HTTP/1.x request line: a known method
  * (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH) and a
- * space. For timing a request to its first response byte.
+ * space (lib/http's mg_http_is_request()). For timing a request to its
+ * first response byte.
  *
  * Thread safety: pure; fast-path safe.
  */
@@ -1029,7 +1031,8 @@ bool mg_telemetry_http_is_request(const void *data, uint32_t len);
  * Transfer-Encoding (no body). Size = head + Content-Length.
  *
  * Strict: every line ends in CRLF, no bare CR, every field line is a
- * token name, a colon and a value; otherwise the size is unknown.
+ * token name, a colon and a value (lib/http's mg_http_head_scan());
+ * otherwise the size is unknown.
  * Reads nothing at or past @p data + @p len.
  *
  * @return The size; -1 when unknown: not a request, head not complete

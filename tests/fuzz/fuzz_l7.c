@@ -2,7 +2,7 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* libFuzzer target for lib/policy's parsers (scripts/fuzz.sh builds and
+/* libFuzzer target for lib/l7's parsers (scripts/fuzz.sh builds and
  * runs it). Besides memory safety (ASan/UBSan), it checks the contract
  * the stream walker relies on: a refusal is final — no prefix of the
  * bytes gives another error, no longer input makes them valid — a

@@ -30,8 +30,7 @@ def test_key_modes():
 
 @pytest.fixture(scope="session")
 def meshgate_bin():
-    path = Path(os.environ.get("MESHGATE_BIN",
-                               mgrun.REPO / "build" / "app" / "meshgate"))
+    path = mgrun.default_binary()
     if not os.access(path, os.X_OK):
         pytest.fail("meshgate binary %s not found: build it first "
                     "(meson setup build && ninja -C build) or set "

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mgrun import CONFIGS, REPO, mg_telemetry, pcap_vdev, wait_for
+from mgrun import (CONFIGS, REPO, drop_reasons, mg_telemetry, pcap_vdev,
+                   wait_for)
 
 DEFAULT_CONF = REPO / "app" / "meshgate" / "meshgate.conf"
 BAD_CONFIGS = sorted(CONFIGS.glob("bad_*.conf"))
@@ -167,6 +168,39 @@ def test_exit_status(meshgate_bin, mg, eal, app, status, words):
     assert proc.returncode == status, proc.stderr
     for w in words:
         assert w in proc.stderr, (w, proc.stderr)
+
+
+def readme_drop_reasons():
+    """The telemetry keys the README's "What the parser drops" names, in
+    brackets ([`name`] or [`name`, `name`])."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## What the parser drops\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    names = set()
+    for group in re.findall(r"\[(`[a-z0-9_]+`(?:,\s*`[a-z0-9_]+`)*)\]",
+                            section):
+        names.update(re.findall(r"`([a-z0-9_]+)`", group))
+    return names
+
+
+def test_list_drop_reasons(meshgate_bin):
+    """--list-drop-reasons needs neither a config nor EAL: exit 0, one
+    name a line, each once, the README's drop list name for name (and
+    mgrun.drop_reasons(), which every test reads, is this list)."""
+    proc = subprocess.run([str(meshgate_bin), "--list-drop-reasons"],
+                          capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL, cwd=REPO)
+    assert proc.returncode == 0 and proc.stderr == "", proc
+    names = proc.stdout.splitlines()
+    assert names, "no drop reason listed"
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in names), names
+    assert len(set(names)) == len(names), names
+    assert "none" not in names and "invalid" not in names, names
+    readme = readme_drop_reasons()
+    assert set(names) == readme, \
+        "README lacks %s; README names %s, which the binary does not" % (
+            sorted(set(names) - readme), sorted(readme - set(names)))
+    assert tuple(names) == drop_reasons()
 
 
 # ------------------------------------------------- EAL errors that help

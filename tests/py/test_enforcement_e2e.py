@@ -30,7 +30,6 @@ Each gateway is stopped at the end of its test and checked: exit 0, no
 sanitizer report, no mbuf leaked."""
 
 import shutil
-import signal
 import socket
 import threading
 import time
@@ -39,8 +38,8 @@ from pathlib import Path
 import pytest
 
 import netns
-from mgrun import (check_clean_stop, eal_args, load_stats, mg_telemetry,
-                   unique_prefix, wait_for)
+from gateway import GatewayEnv
+from mgrun import wait_for
 
 _why = netns.available()
 if _why:
@@ -58,6 +57,8 @@ BIG = {4: "198.19.0.14", 6: "2001:db8:100::14"}
 VIPS = {4: "198.19.0.0/16", 6: "2001:db8:100::/64"}
 BIG_ANSWER = 4000
 READY_S = 20
+# af_packet frames of 12 KB: see Net.write_conf()
+VDEV = "net_af_packet0,iface=gw0,framesz=12288,blocksz=12288"
 SERVER_READY_S = 10
 CURL_S = 20
 
@@ -113,26 +114,16 @@ while time.monotonic() < end:
 """
 
 
-class Net:
+class Net(GatewayEnv):
     """A topology, its servers and one gateway."""
 
     def __init__(self, binary, tmp, mtu=1500):
-        self.binary, self.tmp, self.mtu = str(binary), Path(tmp), mtu
-        self.topo = netns.Topology()
-        self.prefix = unique_prefix()
-        self.proc = None
-        self.stopped = None
-        self.stats_path = self.tmp / "stats.json"
+        super().__init__(binary, tmp)
+        self.mtu = mtu
 
     def build(self, with_router=True):
         t, mtu = self.topo, self.mtu
-        sw, gw = t.add("sw"), t.add("gw")
-        t.bridge(sw)
-        sw.ip("link", "set", "br0", "mtu", mtu)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
-        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
-               check=True)
+        sw, _ = self.switch(GW_MAC, mtu=mtu)
         cli = t.add("cli", ipv6=True)
         b1 = t.add("b1", ipv6=True)
         t.attach(cli, sw, addrs=[CLI[4] + "/24", CLI[6] + "/64"],
@@ -188,8 +179,9 @@ class Net:
         for proc, word in zip(procs, ("Serving HTTP", "ready") * 2):
             netns.wait_ready(proc, word, SERVER_READY_S)
 
-    def start_gateway(self, profile="af_packet",
-                      vdev_args=",framesz=12288,blocksz=12288"):
+    def write_conf(self):
+        """The gateway's config, with a profile of its own for frames of
+        up to 12 KB; returns its path."""
         drivers = self.tmp / "drivers"
         drivers.mkdir(exist_ok=True)
         src = Path(__file__).resolve().parents[2] / "drivers-conf"
@@ -203,36 +195,13 @@ class Net:
             (src / "af_packet.conf").read_text() + "rx_frame_max = 12288;\n" +
             ("mtu = %d;\nmtu_external = true;\n" % self.mtu
              if self.mtu > 1500 else ""))
-        profile = "af_packet_big"
         conf = self.tmp / "gw.conf"
-        conf.write_text(CONFIG % {"drivers": drivers, "profile": profile})
-        vdev = "net_af_packet0,iface=gw0" + vdev_args
-        argv = [self.binary] + eal_args(self.prefix, "0,1", [vdev]) + \
-            ["--", "-f", conf, "--stats-json", self.stats_path]
-        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        self.topo.wait_up(self.proc, self.prefix, READY_S)
+        conf.write_text(CONFIG % {"drivers": drivers,
+                                  "profile": "af_packet_big"})
+        return conf
 
-    def log(self):
-        return Path(self.proc.log_path).read_text()
-
-    def stats(self):
-        assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
-        return mg_telemetry.query(self.prefix, "/meshgate/stats")
-
-    def check_shutdown(self):
-        if self.stopped is None and self.proc is not None:
-            self.stopped = self.topo.stop(self.proc, signal.SIGINT, 10)
-            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
-                          ignore_errors=True)
-        rc, log = self.stopped
-        return check_clean_stop(rc, log, load_stats(self.stats_path))
-
-    def close(self):
-        try:
-            if self.stopped is None and self.proc is not None:
-                self.stopped = self.topo.stop(self.proc, signal.SIGINT, 10)
-        finally:
-            self.topo.destroy()
+    def start(self):
+        self.start_gateway(self.write_conf(), VDEV, ready_s=READY_S)
 
     def curl(self, role, url, extra=(), max_time=CURL_S):
         """(rc, HTTP code, bytes received) of one curl in `role`."""
@@ -267,9 +236,9 @@ def net(meshgate_bin, tmp_path_factory):
     try:
         env.build()
         env.start_servers()
-        env.start_gateway()
+        env.start()
         yield env
-        stats = env.check_shutdown()
+        stats, _ = env.check_shutdown()
         # nothing honest was refused on the way
         for reason in ("tcp_out_of_window", "tcp_challenged",
                        "ttl_exceeded", "icmp_unmatched", "frag_timeout",
@@ -370,7 +339,7 @@ def test_mtu_9000(meshgate_bin, tmp_path_factory):
     try:
         env.build(with_router=False)
         env.start_servers()
-        env.start_gateway()
+        env.start()
         big = []
         stop = threading.Event()
 
@@ -400,7 +369,7 @@ def test_mtu_9000(meshgate_bin, tmp_path_factory):
             stop.set()
             th.join(2)
         assert big, "no frame over 8,000 bytes crossed the gateway's link"
-        stats = env.check_shutdown()
+        stats, _ = env.check_shutdown()
         assert stats["drops"]["mtu_exceeded"] == 0, stats["drops"]
     finally:
         env.close()

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 import netns
-from mgrun import (CONFIGS, check_clean_stop, eal_args, load_stats,
-                   mg_telemetry, unique_prefix, wait_for)
+from gateway import GatewayEnv
+from mgrun import CONFIGS, wait_for
 
 _why = netns.available()
 if _why:
@@ -114,26 +114,17 @@ telemetry = { listen = "off"; };
        outbound[1])
 
 
-class E2E:
+class E2E(GatewayEnv):
     def __init__(self, binary, tmp, family, udp):
-        self.binary, self.tmp = str(binary), Path(tmp)
+        super().__init__(binary, tmp)
         self.family, self.udp = family, udp
-        self.topo = netns.Topology()
-        self.prefix = unique_prefix()
         self.conf = self.tmp / "esp_e2e.conf"
         self.peer_conf = self.tmp / "peer.json"
-        self.stats_path = self.tmp / "stats.json"
-        self.proc = self.peer = None
-        self.stopped = None
+        self.peer = None
 
     def build(self):
         t = self.topo
-        sw, gw = t.add("sw", ipv6=True), t.add("gw", ipv6=True)
-        t.bridge(sw)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
-        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
-               check=True)
+        sw, _ = self.switch(GW_MAC, ipv6=True)
         peer = t.add("peer", ipv6=True)
         t.attach(peer, sw, addrs=[PEER4 + "/24", PEER6 + "/64"])
         peer.set_sysctl("net.ipv6.conf.eth0.accept_dad", 0)
@@ -210,20 +201,6 @@ class E2E:
                      "the reload")
             assert "rejected" not in self.log(), self.log()
 
-    def log(self):
-        return Path(self.proc.log_path).read_text()
-
-    def start_gateway(self):
-        self.set_config([(0x5001, "esp-e2e-in")], (0x6001, "esp-e2e-out"))
-        argv = [self.binary] + eal_args(self.prefix, "0,1",
-                                        ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", self.conf, "--stats-json", self.stats_path]
-        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        self.topo.wait_up(self.proc, self.prefix, READY_S)
-
-    def query(self, cmd):
-        return mg_telemetry.query(self.prefix, cmd)
-
     def curl(self, ns, url, max_time=CURL_S):
         proc = self.topo[ns].run(
             ["curl", "-s", "--max-time", str(max_time), "-w",
@@ -231,23 +208,13 @@ class E2E:
         body, _, code = proc.stdout.rpartition("\n")
         return proc.returncode, code, body
 
-    def stop(self):
-        if self.stopped is None and self.proc is not None:
-            self.stopped = self.topo.stop(self.proc, signal.SIGINT, 10)
-        return self.stopped
-
-    def close(self):
-        try:
-            self.stop()
-        finally:
-            self.topo.destroy()
-
 
 def make_env(meshgate_bin, tmp, family, udp):
     env = E2E(meshgate_bin, tmp, family, udp)
     env.build()
     env.start_servers()
-    env.start_gateway()
+    env.set_config([(0x5001, "esp-e2e-in")], (0x6001, "esp-e2e-out"))
+    env.start_gateway(env.conf, ready_s=READY_S)
     env.start_peer()
     return env
 
@@ -280,9 +247,8 @@ def test_curl_through_the_tunnel(meshgate_bin, tmp_path, family, udp):
         env.peer.send_signal(signal.SIGUSR2)
         wait_for(lambda: '"received"' in env.peer_log(), 5, "peer counts")
     finally:
-        rc, log = env.stop()
         env.close()
-    check_clean_stop(rc, log, load_stats(env.stats_path))
+    env.check_shutdown()
 
 
 def test_rekey_under_load(meshgate_bin, tmp_path):
@@ -338,7 +304,6 @@ def test_rekey_under_load(meshgate_bin, tmp_path):
         assert peer_counts["bad"] == peer_counts["unknown_spi"] == 0
         assert "inbound SA 0x5001 left the config" in env.log()
     finally:
-        rc, log = env.stop()
         env.close()
-    stats = check_clean_stop(rc, log, load_stats(env.stats_path))
+    stats, log = env.check_shutdown()
     assert "retired: crypto session freed, key zeroised" in log

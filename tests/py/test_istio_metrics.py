@@ -21,7 +21,8 @@ import signal
 import pytest
 
 from mgrun import wait_for
-from test_metrics import (E2E_CONF, E2E_METRICS, NETNS_WHY, PROMTOOL,
+from promtext import PROMTOOL
+from test_metrics import (E2E_CONF, E2E_METRICS, NETNS_WHY,
                           PROM_QUERY_S, SLOW_S, SLOW_SERVER, SLOW_VIP,
                           NsPrometheus, SlowE2E, run_slow_e2e)
 

@@ -36,13 +36,12 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import netns
-from mgrun import (CONFIGS, L7_DROP_REASONS, check_clean_stop, eal_args,
-                   load_stats, mg_telemetry, unique_prefix, wait_for)
+from gateway import GatewayEnv
+from mgrun import CONFIGS, drop_reasons, mg_telemetry, wait_for
 
 _why = netns.available()
 if _why:
@@ -67,7 +66,6 @@ CURL_S = 5              # --max-time of one curl
 COUNTERS_S = 2          # a verdict to show in the counters
 BACKEND_S = 3           # a reset to show in the backend's log
 SPLIT_PAUSE_S = 0.2     # between the two halves of a split request line
-STOP_S = 10
 
 DEFAULT_DENY = "default-deny"
 RULES = ("web-no-admin", "web-no-admin-host", "web-api", "api-sni",
@@ -246,18 +244,13 @@ class Curl:
         return self.rc == rc and re.search(r"reset", self.stderr, re.I)
 
 
-class L7E2E:
+class L7E2E(GatewayEnv):
     """The topology, the backend and the gateway of this module."""
 
     def __init__(self, binary, tmp):
-        self.binary, self.tmp = str(binary), Path(tmp)
-        self.topo = netns.Topology()
-        self.proc = None
-        self.prefix = unique_prefix()
+        super().__init__(binary, tmp)
         self.conf = self.tmp / "l7_e2e.conf"
-        self.stats_path = self.tmp / "stats.json"
         self.backend_log = self.tmp / "backend-events.log"
-        self.stopped = None       # (rc, log) once the gateway has stopped
         self.expected = collections.Counter()   # what the tests caused
         self.sniffers = {}        # role: Sniffer on its eth0
 
@@ -265,12 +258,7 @@ class L7E2E:
 
     def build(self):
         t = self.topo
-        sw, gw = t.add("sw"), t.add("gw")
-        t.bridge(sw)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
-        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
-               check=True)
+        sw, _ = self.switch(GW_MAC)
         # every multicast frame (ND) flooded, whoever reported what
         sw.ip("link", "set", "br0", "type", "bridge", "mcast_snooping", "0")
         cli = t.add("cli", ipv6=True)
@@ -307,27 +295,6 @@ class L7E2E:
              HTTP_BACKEND_PORT, TLS_BACKEND_PORT],
             self.tmp / "backend.out", timeout=SERVER_READY_S)
 
-    def start_gateway(self):
-        shutil.copy(CONFIG, self.conf)
-        argv = [self.binary] + eal_args(self.prefix, "0,1",
-                                        ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", self.conf, "--stats-json", self.stats_path]
-        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        self.topo.wait_up(self.proc, self.prefix, READY_S)
-
-    def stop_gateway(self):
-        if self.stopped is None and self.proc is not None:
-            self.stopped = self.topo.stop(self.proc, signal.SIGINT, STOP_S)
-            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
-                          ignore_errors=True)
-        return self.stopped
-
-    def check_shutdown(self):
-        """Stops the gateway if still running: exit 0, no sanitizer
-        report, no mbuf leaked. Returns the --stats-json and the log."""
-        rc, log = self.stop_gateway()
-        return check_clean_stop(rc, log, load_stats(self.stats_path)), log
-
     def start_sniffers(self):
         for role in ("cli", "b1"):
             self.sniffers[role] = Sniffer(self.topo[role], "eth0")
@@ -335,15 +302,9 @@ class L7E2E:
     def close(self):
         for sniffer in self.sniffers.values():
             sniffer.stop()
-        try:
-            self.stop_gateway()
-        finally:
-            self.topo.destroy()
+        super().close()
 
     # ----------------------------------------------------------- tools
-
-    def log(self):
-        return Path(self.proc.log_path).read_text()
 
     def counters(self):
         """{"drop:REASON": n} for every l7_* reason and {"RULE:DECISION":
@@ -351,7 +312,7 @@ class L7E2E:
         assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
         out = collections.Counter()
         drops = mg_telemetry.query(self.prefix, "/meshgate/stats")["drops"]
-        for reason in L7_DROP_REASONS:
+        for reason in drop_reasons("l7_"):
             assert reason in drops, "no drop reason %r in telemetry" % reason
             out["drop:" + reason] = drops[reason]
         policies = mg_telemetry.query(self.prefix, "/meshgate/policies")
@@ -466,7 +427,8 @@ def l7(meshgate_bin, tmp_path_factory):
         env.make_certificate()
         env.start_backend()
         env.start_sniffers()
-        env.start_gateway()
+        shutil.copy(CONFIG, env.conf)
+        env.start_gateway(env.conf, ready_s=READY_S)
         yield env
         # whichever tests ran (-k), the gateway leaked nothing
         env.check_shutdown()
@@ -837,7 +799,7 @@ def test_zz_totals_and_clean_shutdown(l7):
     got = {k: v for k, v in now.items() if v}
     assert got == {k: v for k, v in expected.items() if v}, \
         "telemetry totals %s, the tests caused %s" % (got, dict(expected))
-    for reason in L7_DROP_REASONS:
+    for reason in drop_reasons("l7_"):
         assert stats["drops"].get(reason) == expected["drop:" + reason], \
             (reason, stats["drops"])
     assert stats["drops_total"] == sum(stats["drops"].values())

@@ -36,7 +36,7 @@ import sys
 import pytest
 from scapy.all import IP, TCP, Ether, IPv6, conf as scapy_conf
 
-from mgrun import (CONFIGS, L7_DROP_REASONS, REPO, assert_no_sanitizer_report,
+from mgrun import (CONFIGS, REPO, assert_no_sanitizer_report, drop_reasons,
                    load_stats, mg_telemetry, pcap_vdev, read_frames,
                    wait_for)
 from test_mesh_replay import (assert_drops, bad_checksums, check_mesh_stats,
@@ -259,7 +259,7 @@ def check_run(run):
     forwarded = [f for f in rest if not is_reset(f)]
     assert_forwarded(forwarded, sc["forwarded"])
     assert_resets(resets, sc["resets"])
-    missing = set(L7_DROP_REASONS) - set(stats["drops"])
+    missing = set(drop_reasons("l7_")) - set(stats["drops"])
     assert not missing, "drop reasons missing from stats-json: %s" % \
         sorted(missing)
     assert_drops(stats, sc["drops"])

@@ -29,8 +29,9 @@ from pathlib import Path
 import pytest
 
 import netns
-from mgrun import (CONFIGS, check_clean_stop, eal_args, load_stats,
-                   mg_telemetry, unique_prefix, wait_for)
+from gateway import GatewayEnv
+from mgrun import CONFIGS, eal_args, mg_telemetry, unique_prefix, wait_for
+from promtext import Exposition
 
 _why = netns.available()
 if _why:
@@ -62,31 +63,21 @@ CURL_S = 3                      # --max-time of a curl expected to work
 RELOAD_S = 8                    # a reload to take effect
 
 
-class E2E:
+class E2E(GatewayEnv):
     """The topology, the servers and the gateway of this module."""
 
     def __init__(self, binary, tmp):
-        self.binary, self.tmp = str(binary), Path(tmp)
-        self.topo = netns.Topology()
-        self.proc = None
-        self.prefix = unique_prefix()
+        super().__init__(binary, tmp)
         self.conf = self.tmp / "mesh_e2e.conf"
-        self.stats_path = self.tmp / "stats.json"
         self.frames = []          # ARP frames seen on the gateway's link
         self.sniff_stop = False
         self.sniffer = None
-        self.stopped = None       # (rc, log) once the gateway has stopped
 
     # ---------------------------------------------------------- set-up
 
     def build(self):
         t = self.topo
-        sw, gw = t.add("sw"), t.add("gw")
-        t.bridge(sw)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
-        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
-               check=True)
+        sw, _ = self.switch(GW_MAC)
         vips = "198.19.0.0/16"
         t.attach(t.add("cli"), sw, mac=CLI_MAC, addrs=[CLI4 + "/24"],
                  routes=[(vips, GW_ADDRS["cli"])])
@@ -144,44 +135,13 @@ class E2E:
         self.sniffer = threading.Thread(target=loop, daemon=True)
         self.sniffer.start()
 
-    def start_gateway(self):
-        shutil.copy(TEMPLATE, self.conf)
-        argv = [self.binary] + eal_args(self.prefix, "0,1",
-                                        ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", self.conf, "--stats-json", self.stats_path]
-        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        self.topo.wait_up(self.proc, self.prefix, READY_S)
-
-    def stop_gateway(self):
-        if self.stopped is None and self.proc is not None:
-            self.stopped = self.topo.stop(self.proc, signal.SIGINT, 10)
-            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
-                          ignore_errors=True)
-        return self.stopped
-
-    def check_shutdown(self):
-        """Stops the gateway if still running: exit 0, no sanitizer
-        report, no mbuf leaked. Returns the --stats-json and the log."""
-        rc, log = self.stop_gateway()
-        return check_clean_stop(rc, log, load_stats(self.stats_path)), log
-
     def close(self):
         self.sniff_stop = True
         if self.sniffer:
             self.sniffer.join(2)
-        try:
-            self.stop_gateway()
-        finally:
-            self.topo.destroy()
+        super().close()
 
     # ----------------------------------------------------------- tools
-
-    def log(self):
-        return Path(self.proc.log_path).read_text()
-
-    def stats(self):
-        assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
-        return mg_telemetry.query(self.prefix, "/meshgate/stats")
 
     def drops(self, reason):
         value = self.stats()["drops"].get(reason)
@@ -215,7 +175,8 @@ def e2e(meshgate_bin, tmp_path_factory):
         env.build()
         env.start_servers()
         env.start_sniffer()
-        env.start_gateway()
+        shutil.copy(TEMPLATE, env.conf)
+        env.start_gateway(env.conf, ready_s=READY_S)
         yield env
         # whichever tests ran (-k), the gateway leaked nothing
         env.check_shutdown()
@@ -463,15 +424,13 @@ def test_health_ejection(e2e):
 
 
 METRICS_URL = "http://127.0.0.1:9469/metrics"  # default telemetry.listen
-METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
 CLOSE_S = 10            # tcp_time_wait / tcp_fin of mesh_e2e.conf, with room
 
 
 def scrape_metrics(env):
-    """{(name, frozenset of label pairs): value} of the gateway's
-    /metrics, fetched from inside its namespace (the endpoint is on the
-    namespace's own loopback: mesh_e2e.conf leaves telemetry.listen at
-    its default)."""
+    """The gateway's /metrics (a promtext.Exposition), fetched from
+    inside its namespace (the endpoint is on the namespace's own
+    loopback: mesh_e2e.conf leaves telemetry.listen at its default)."""
     def get():
         # the endpoint starts after the telemetry socket the fixture
         # waits for: a test that runs first may be early
@@ -485,32 +444,26 @@ def scrape_metrics(env):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-    text = netns.in_netns(env.topo["gw"].name, get, timeout=READY_S + 10)
-    out = {}
-    for line in text.splitlines():
-        m = METRIC_LINE.match(line)
-        if not line.startswith("#") and m:
-            labels = frozenset(re.findall(r'([a-z_]+)="([^"]*)"',
-                                          m.group(2) or ""))
-            out[(m.group(1), labels)] = float(m.group(3))
-    return out
+    return Exposition(netns.in_netns(env.topo["gw"].name, get,
+                                     timeout=READY_S + 10))
 
 
 def metric(sample, name, **labels):
-    return sample.get((name, frozenset(labels.items())), 0)
+    """The sample of `name` with exactly `labels`; 0 when absent."""
+    value = sample.value(name, **labels)
+    return 0 if value is None else value
 
 
 def backend_series(sample, service, version, backend):
     """(up, ejections) of one backend in a /metrics sample; both must be
     there."""
-    labels = frozenset({"destination_service": service,
-                        "destination_version": version,
-                        "backend": backend}.items())
-    up = sample.get(("meshgate_backend_up", labels))
-    ejections = sample.get(("meshgate_backend_ejections_total", labels))
+    labels = {"destination_service": service,
+              "destination_version": version, "backend": backend}
+    up = sample.value("meshgate_backend_up", **labels)
+    ejections = sample.value("meshgate_backend_ejections_total", **labels)
     assert up is not None and ejections is not None, \
-        "no series for %s/%s/%s: %s" % (service, version, backend, sorted(
-            k for k in sample if k[0].startswith("meshgate_backend")))
+        "no series for %s/%s/%s: %s" % (service, version, backend,
+                                        sample.select("meshgate_backend_up"))
     return up, ejections
 
 

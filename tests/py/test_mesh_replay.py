@@ -22,7 +22,7 @@ from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach,
                        conf as scapy_conf)
 from scapy.packet import NoPayload
 
-from mgrun import (CONFIGS, DROP_REASONS, IDLE_MS, REPO,
+from mgrun import (CONFIGS, IDLE_MS, REPO, drop_reasons,
                    assert_no_sanitizer_report, load_stats, mg_telemetry,
                    pcap_vdev, read_frames)
 
@@ -31,9 +31,6 @@ scapy_conf.verb = 0
 GEN = REPO / "scripts" / "gen_mesh_pcaps.py"
 MESH_CONFIGS = sorted(CONFIGS.glob("mesh_*.conf")) + [
     REPO / "app" / "meshgate" / "meshgate.conf"]
-MESH_REASONS = ("no_service", "local_unhandled", "policy_deny", "tcp_not_syn",
-                "flow_table_full", "no_route", "neigh_queue_full",
-                "neigh_timeout")
 TELEMETRY_READY_S = 20
 RUN_EXIT_S = 30
 
@@ -71,7 +68,7 @@ def check_mesh_stats(stats):
     assert stats is not None, "--stats-json not written"
     for key in ("rx", "tx", "drops", "drops_total", "mempool"):
         assert key in stats, "stats-json lacks %r" % key
-    missing = (set(DROP_REASONS) | set(MESH_REASONS)) - set(stats["drops"])
+    missing = set(drop_reasons()) - set(stats["drops"])
     assert not missing, "drop reasons missing from stats-json: %s" % missing
     assert stats["drops_total"] == sum(stats["drops"].values())
     assert stats["mempool"]["in_use"] == 0, "mbufs leaked: %s" % \

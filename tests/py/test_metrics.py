@@ -42,6 +42,8 @@ from scapy.all import IP, IPv6, Ether
 
 import mgrun
 import netns
+from gateway import GatewayEnv
+from promtext import PROMTOOL, Exposition, promtool_check
 from mgrun import (CONFIGS, REPO, mg_telemetry, pcap_vdev, read_frames,
                    wait_for)
 
@@ -49,7 +51,6 @@ GEN = REPO / "scripts" / "gen_metrics_pcaps.py"
 REPLAY_CONF = CONFIGS / "metrics_one_arm.conf"
 E2E_CONF = CONFIGS / "metrics_e2e.conf"
 STOCK_TOOL = "/usr/bin/dpdk-telemetry.py"
-PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -76,68 +77,7 @@ AGG_FIELDS = ("connections", "tcp_opened", "tcp_closed", "requests_1xx",
               "requests_5xx", "received_bytes", "sent_bytes")
 
 
-# -------------------------------------------------- the text exposition
-
-SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?"
-                    r"[ \t]+(\S+)(?:[ \t]+-?\d+)?$")
-LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\\n]|'
-                   r'\\.)*)"\s*(?:,|$)')
-
-
-def unescape(value):
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n"
-                  else m.group(1), value)
-
-
-def parse_labels(text):
-    labels, pos = {}, 0
-    while pos < len(text):
-        m = LABEL.match(text, pos)
-        assert m, "bad label set %r" % text
-        assert m.group(1) not in labels, "label twice in %r" % text
-        labels[m.group(1)] = unescape(m.group(2))
-        pos = m.end()
-    return labels
-
-
-class Exposition:
-    """The samples of one scrape: [(name, {labels}, value)]."""
-
-    def __init__(self, text):
-        self.text = text
-        self.samples = []
-        self.types = {}
-        for line in text.splitlines():
-            if line.startswith("# TYPE "):
-                _, _, name, kind = line.split(None, 3)
-                self.types[name] = kind
-            if not line or line.startswith("#"):
-                continue
-            m = SAMPLE.match(line)
-            assert m, "not a sample line: %r" % line
-            self.samples.append((m.group(1), parse_labels(m.group(2) or ""),
-                                 float(m.group(3))))
-
-    def select(self, name, **labels):
-        """[(labels, value)] of `name` whose labels include `labels`."""
-        return [(lab, v) for n, lab, v in self.samples if n == name and
-                all(lab.get(k) == want for k, want in labels.items())]
-
-    def value(self, name, **labels):
-        """The one sample of `name` with exactly `labels`, else None."""
-        hits = [v for n, lab, v in self.samples
-                if n == name and lab == labels]
-        assert len(hits) <= 1, "%s%s twice" % (name, labels)
-        return hits[0] if hits else None
-
-    def series(self, name, keys):
-        """{tuple of label values: value} of a family keyed by `keys`."""
-        out = {}
-        for lab, v in self.select(name):
-            key = tuple(lab.get(k) for k in keys)
-            out[key] = out.get(key, 0) + v
-        return out
-
+# ------------------------------------------------------------ helpers
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -154,14 +94,6 @@ def http_get(url, headers=None):
     except urllib.error.HTTPError as err:
         with err:
             return err.code, err.headers, err.read()
-
-
-def promtool_check(body):
-    assert shutil.which(PROMTOOL), \
-        "%s missing: scripts/install-deps.sh installs 'prometheus'" % PROMTOOL
-    proc = subprocess.run([PROMTOOL, "check", "metrics"], input=body,
-                          capture_output=True, timeout=30)
-    return proc.returncode == 0, (proc.stdout + proc.stderr).decode()
 
 
 def with_listen(template, dest, listen):
@@ -462,7 +394,7 @@ def test_drops_and_flows(replay):
     m = replay.settled()
     drops = {lab["reason"]: v for lab, v in m.select("meshgate_drops_total")}
     # every reason exported, every parser reason and every one expected
-    for reason in set(mgrun.DROP_REASONS) | set(drops) | \
+    for reason in set(mgrun.drop_reasons()) | set(drops) | \
             set(replay.want["drops"]):
         assert drops.get(reason) == replay.want["drops"].get(reason, 0), \
             "drops_total{reason=%s} = %s" % (reason, drops.get(reason))
@@ -973,24 +905,14 @@ while time.monotonic() < end:
 """
 
 
-class SlowE2E:
+class SlowE2E(GatewayEnv):
     def __init__(self, binary, tmp):
-        self.binary, self.tmp = str(binary), Path(tmp)
-        self.topo = netns.Topology()
-        self.prefix = mgrun.unique_prefix()
+        super().__init__(binary, tmp)
         self.conf = self.tmp / "metrics_e2e.conf"
-        self.stats_path = self.tmp / "stats.json"
-        self.proc = None
-        self.stopped = None
 
     def build(self):
         t = self.topo
-        sw, gw = t.add("sw"), t.add("gw")
-        t.bridge(sw)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=E2E_GW_MAC)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
-        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
-               check=True)
+        sw, _ = self.switch(E2E_GW_MAC)
         t.attach(t.add("cli"), sw, mac=E2E_CLI_MAC,
                  addrs=[E2E_CLI4 + "/24"],
                  routes=[("198.19.0.0/16", E2E_GW["cli"])])
@@ -1011,26 +933,6 @@ class SlowE2E:
     def write_conf(self):
         """The gateway's config: E2E_CONF as it is."""
         shutil.copy(E2E_CONF, self.conf)
-
-    def start_gateway(self):
-        self.write_conf()
-        argv = [self.binary] + mgrun.eal_args(
-            self.prefix, "0,1", ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", self.conf, "--stats-json", self.stats_path]
-        self.proc = self.topo["gw"].popen(argv, self.tmp / "meshgate.log")
-        try:
-            mg_telemetry.connect_when_ready(self.prefix, "/meshgate/stats",
-                                            "rx", READY_S,
-                                            proc=self.proc).close()
-            wait_for(self.metrics_up, READY_S,
-                     "/metrics in the gateway's namespace")
-        except (TimeoutError, AssertionError, OSError) as err:
-            rc, log = self.topo.stop(self.proc, signal.SIGKILL)
-            pytest.fail("meshgate did not come up (%s, rc %s):\n%s" % (
-                err, rc, log), pytrace=False)
-
-    def log(self):
-        return Path(self.proc.log_path).read_text()
 
     def metrics_up(self):
         """/metrics answers 200 (it starts after the telemetry socket)."""
@@ -1058,26 +960,6 @@ class SlowE2E:
             timeout=CURL_S + 5)
         body, _, code = proc.stdout.rpartition("\n")
         return proc.returncode, code, body
-
-    def stop_gateway(self):
-        if self.stopped is None and self.proc is not None:
-            self.stopped = self.topo.stop(self.proc, signal.SIGINT, STOP_S)
-            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
-                          ignore_errors=True)
-        return self.stopped
-
-    def check_shutdown(self):
-        """Stops the gateway if still running: exit 0, no sanitizer
-        report, no mbuf leaked. Returns the --stats-json and the log."""
-        rc, log = self.stop_gateway()
-        return mgrun.check_clean_stop(
-            rc, log, mgrun.load_stats(self.stats_path)), log
-
-    def close(self):
-        try:
-            self.stop_gateway()
-        finally:
-            self.topo.destroy()
 
 
 class NsPrometheus:
@@ -1151,7 +1033,9 @@ def run_slow_e2e(env):
     try:
         env.build()
         env.start_server()
-        env.start_gateway()
+        env.write_conf()
+        env.start_gateway(env.conf, ready_s=READY_S, ready=env.metrics_up,
+                          what="/metrics in the gateway's namespace")
         yield env
         env.check_shutdown()
     finally:

@@ -18,15 +18,11 @@ Service shop (198.19.0.10:80 -> b1:8080) and echo (udp 198.19.0.11:7 ->
 b1:7007): address and port both rewritten. One gateway serves the
 module; the last test stops it and checks its mbuf pool."""
 
-import shutil
-import signal
-from pathlib import Path
-
 import pytest
 
 import netns
-from mgrun import (CONFIGS, check_clean_stop, eal_args, load_stats,
-                   mg_telemetry, unique_prefix, wait_for)
+from gateway import GatewayEnv
+from mgrun import CONFIGS, wait_for
 
 _why = netns.available()
 if _why:
@@ -55,22 +51,10 @@ for k in range(3):          # bounded: 3 tries of 1 s
 """
 
 
-class Env:
-    def __init__(self, binary, tmp):
-        self.binary, self.tmp = str(binary), Path(tmp)
-        self.topo = netns.Topology()
-        self.prefix = unique_prefix()
-        self.proc = None
-        self.stopped = None
-        self.log_path = self.tmp / "meshgate.log"
-        self.stats_path = self.tmp / "stats.json"
-
+class Env(GatewayEnv):
     def build(self):
         t = self.topo
-        sw, gw = t.add("sw"), t.add("gw")
-        t.bridge(sw)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC, offloads=True)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
+        sw, _ = self.switch(GW_MAC, offloads=True)
         t.attach(t.add("cli"), sw, mac=CLI_MAC, addrs=[CLI4 + "/24"],
                  routes=[("198.19.0.0/16", "198.18.1.1")], offloads=True)
         t.attach(t.add("b1", hosts={B1: "b1"}), sw, mac=B1_MAC,
@@ -91,19 +75,7 @@ class Env:
                   "ready")]
         for proc, word in procs:
             netns.wait_ready(proc, word)
-        argv = [self.binary] + eal_args(self.prefix, "0,1",
-                                        ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", str(CONFIGS / "offload_e2e.conf"),
-             "--stats-json", str(self.stats_path)]
-        self.proc = self.topo["gw"].popen(argv, self.log_path)
-        self.topo.wait_up(self.proc, self.prefix, READY_S)
-
-    def stats(self):
-        assert self.proc.poll() is None, "meshgate exited:\n" + self.log()
-        return mg_telemetry.query(self.prefix, "/meshgate/stats")
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
+        self.start_gateway(CONFIGS / "offload_e2e.conf", ready_s=READY_S)
 
     def curl(self, path="/", max_time=CURL_S, out="-"):
         proc = self.topo["cli"].run(
@@ -112,19 +84,6 @@ class Env:
             timeout=max_time + 5)
         body, _, code = proc.stdout.rpartition("\n")
         return proc.returncode, code, body
-
-    def stop(self):
-        if self.stopped is None and self.proc is not None:
-            self.stopped = self.topo.stop(self.proc, signal.SIGINT, 10)
-            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
-                          ignore_errors=True)
-        return self.stopped
-
-    def close(self):
-        try:
-            self.stop()
-        finally:
-            self.topo.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +165,5 @@ def test_super_frames_are_named(env):
 
 def test_zz_clean_stop(env):
     """SIGINT: exit 0, no sanitizer report, no mbuf leaked."""
-    rc, log = env.stop()
-    stats = check_clean_stop(rc, log, load_stats(env.stats_path))
+    stats, _ = env.check_shutdown()
     assert stats["drops"]["l4_bad_cksum"] == 0

@@ -26,8 +26,8 @@ import pytest
 import netns
 from mgrun import (CONFIGS, REPO, eal_args, mg_telemetry, pcap_vdev,
                    unique_prefix, wait_for)
+from promtext import PROMTOOL, Exposition, promtool_check
 
-PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
 MG_TOP = REPO / "scripts" / "mg_top.py"
 GEN = REPO / "scripts" / "gen_mesh_pcaps.py"
@@ -87,39 +87,6 @@ def http(url, headers=None, method="GET"):
     except urllib.error.HTTPError as err:
         with err:
             return err.code, err.headers, err.read()
-
-
-def promtool_check(body):
-    """promtool check metrics on an exposition: (ok, what it said). The
-    Debian package must be there: a missing promtool fails the test."""
-    assert shutil.which(PROMTOOL), \
-        "%s missing: scripts/install-deps.sh installs 'prometheus'" % PROMTOOL
-    proc = subprocess.run([PROMTOOL, "check", "metrics"], input=body,
-                          capture_output=True, timeout=30)
-    return proc.returncode == 0, (proc.stdout + proc.stderr).decode()
-
-
-def families(text):
-    """{name: type} from the # TYPE lines of an exposition."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[:2] == ["#", "TYPE"]:
-            out[parts[2]] = parts[3]
-    return out
-
-
-SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-
-
-def samples(text, name):
-    """[(labels text, value)] of the samples of metric `name`."""
-    out = []
-    for line in text.splitlines():
-        m = SAMPLE.match(line)
-        if m and m.group(1) == name:
-            out.append((m.group(2) or "", float(m.group(3))))
-    return out
 
 
 def telemetry_conf(tmp_path, port):
@@ -316,25 +283,26 @@ def test_metrics_endpoint(gateway):
     ok, said = promtool_check(body)
     assert ok, "promtool check metrics:\n" + said
     text = body.decode("utf-8")
-    rx = samples(text, "meshgate_packets_received_total")
+    m = Exposition(text)
+    rx = m.select("meshgate_packets_received_total")
     assert rx and sum(v for _, v in rx) > 0, \
         "no received packets in /metrics:\n" + text[:2000]
-    assert samples(text, "meshgate_flow_table_capacity"), text[:2000]
+    assert m.select("meshgate_flow_table_capacity"), text[:2000]
     # passive health: one series per (service, version, backend) of the
     # bundled config, up or not, with its ejection count
-    up = dict(samples(text, "meshgate_backend_up"))
-    ejections = dict(samples(text, "meshgate_backend_ejections_total"))
-    for service, version, backend in (
+    keys = ("destination_service", "destination_version", "backend")
+    up = m.series("meshgate_backend_up", keys)
+    ejections = m.series("meshgate_backend_ejections_total", keys)
+    for key in (
             ("shop", "v1", "198.18.2.21:8080"), ("shop", "v1",
                                                  "2001:db8:2::21"),
             ("sandbox", "v1", "198.18.2.22:9000"),
             ("pair", "v1", "198.18.2.21"), ("pair", "v2", "198.18.2.22"),
             ("dns", "v1", "198.18.2.53")):
-        key = ('{destination_service="%s",destination_version="%s",'
-               'backend="%s"}' % (service, version, backend))
         assert up.get(key) in (0.0, 1.0), (key, sorted(up))
         assert ejections.get(key, -1) >= 0, (key, sorted(ejections))
-    assert len(up) == len(ejections) == 9, sorted(up)
+    assert len(m.select("meshgate_backend_up")) == \
+        len(m.select("meshgate_backend_ejections_total")) == 9, sorted(up)
 
     # gzip when asked; the same exposition once decompressed
     status, headers, zbody = http(url, {"Accept-Encoding": "gzip"})
@@ -345,7 +313,7 @@ def test_metrics_endpoint(gateway):
     unzipped = gzip.decompress(zbody)
     ok, said = promtool_check(unzipped)
     assert ok, "promtool check metrics (gzip):\n" + said
-    assert families(unzipped.decode()) == families(text)
+    assert Exposition(unzipped.decode()).types == m.types
 
     # gzip;q=0 means "not gzip"
     status, headers, _ = http(url, {"Accept-Encoding": "gzip;q=0"})
@@ -371,7 +339,7 @@ def test_dashboard_metrics_exported(gateway):
     type the query assumes (_bucket: histogram)."""
     status, _, body = http(gateway.url + "/metrics")
     assert status == 200
-    exported = families(body.decode())
+    exported = Exposition(body.decode()).types
     used = dashboard_metrics(load_dashboard())
     missing = sorted(used - set(exported))
     assert not missing, "the dashboard queries families /metrics lacks: " \

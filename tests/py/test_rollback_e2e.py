@@ -25,16 +25,15 @@ than 25 errors of 100 at p = 0.5)."""
 
 import ast
 import re
-import shutil
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 import netns
-from mgrun import check_clean_stop, eal_args, load_stats, mg_telemetry, \
-    unique_prefix, wait_for
+from gateway import GatewayEnv
+from mgrun import mg_telemetry, wait_for
+from promtext import Exposition
 
 _why = netns.available()
 if _why:
@@ -113,18 +112,11 @@ print(dict(c))
 '''
 
 
-class Gateway:
+class Gateway(GatewayEnv):
     def __init__(self, binary, tmp, v2_fails_every, v2_fails_how="500"):
-        self.tmp = Path(tmp)
-        self.topo = netns.Topology()
-        self.prefix = unique_prefix()
+        super().__init__(binary, tmp)
         t = self.topo
-        sw, gw = t.add("sw"), t.add("gw")
-        t.bridge(sw)
-        t.veth(gw, "gw0", sw, "sw-gw", mac_a=GW_MAC)
-        sw.ip("link", "set", "sw-gw", "master", "br0")
-        gw.run(["ethtool", "-K", "gw0", "rx", "off", "tx", "off"],
-               check=True)
+        sw, _ = self.switch(GW_MAC)
         t.attach(t.add("cli"), sw, mac=CLI_MAC, addrs=[CLI4 + "/24"],
                  routes=[("198.19.0.0/16", "198.18.1.1")])
         for name, (addr, mac) in BACKENDS.items():
@@ -136,14 +128,10 @@ class Gateway:
                      self.tmp / ("http-%s.log" % name))
         self.conf = self.tmp / "rollback.conf"
         self.conf.write_text(CONF)
-        self.stats_path = self.tmp / "stats.json"
-        argv = [str(binary)] + eal_args(self.prefix, "0,1",
-                                        ["net_af_packet0,iface=gw0"]) + \
-            ["--", "-f", self.conf, "--stats-json", self.stats_path]
-        self.proc = gw.popen(argv, self.tmp / "meshgate.log")
         # telemetry answers from EAL's start; the rollback state is
         # there once the gateway is up
-        t.wait_up(self.proc, self.prefix, 20, "/meshgate/canary", "shop/v2")
+        self.start_gateway(self.conf, command="/meshgate/canary",
+                           key="shop/v2")
 
     def requests(self, n):
         proc = self.topo["cli"].run(["/usr/bin/python3", "-c", CLIENT, VIP,
@@ -170,23 +158,19 @@ class Gateway:
         text = self.topo["gw"].run(
             ["curl", "-sS", "--max-time", "5", "http://%s/metrics" %
              METRICS], timeout=10, check=True).stdout
-        m = re.search(r'^meshgate_canary_rolled_back\{destination_service='
-                      r'"shop",destination_version="v2"\} (\d+)$', text,
-                      re.M)
-        assert m, text[-2000:]
-        return int(m.group(1))
-
-    def log(self):
-        return Path(self.proc.log_path).read_text()
+        value = Exposition(text).value("meshgate_canary_rolled_back",
+                                       destination_service="shop",
+                                       destination_version="v2")
+        assert value is not None, text[-2000:]
+        return int(value)
 
     def close(self):
+        """The clean-stop check (exit 0, no sanitizer report, no mbuf
+        leaked); the topology goes in any case."""
         try:
-            rc, log = self.topo.stop(self.proc, signal.SIGINT, 10)
-            return check_clean_stop(rc, log, load_stats(self.stats_path))
+            return self.check_shutdown()
         finally:
-            shutil.rmtree(mg_telemetry.runtime_dir(self.prefix),
-                          ignore_errors=True)
-            self.topo.destroy()
+            super().close()
 
 
 def test_failing_canary_rolled_back(meshgate_bin, tmp_path):

@@ -17,6 +17,7 @@ from scapy.all import IP, TCP, UDP, Ether, Raw, wrpcap
 
 from mgrun import (CONFIGS, check_clean_stop, load_stats, mg_telemetry,
                    pcap_vdev, read_frames, wait_for)
+from promtext import Exposition
 from test_metrics import free_port
 
 GW_MAC = "02:70:63:61:70:00"      # net_pcap0's MAC
@@ -284,20 +285,20 @@ def test_live_shadow(mg, tmp_path):
             # the candidate adds no series of its own
             assert 'rule="shop-api-v2"' not in text
             assert 'destination_service="metrics",' not in text
-            series = sorted(line for line in text.splitlines()
-                            if line.startswith(
-                                "meshgate_shadow_disagreements_total{"))
-            assert series == sorted([
-                'meshgate_shadow_disagreements_total{kind="%s",'
-                'source_workload="%s",destination_service="%s"} 1'
-                % kis for kis in (
+            series = sorted(
+                (sorted(lab.items()), v) for lab, v in Exposition(text).select(
+                    "meshgate_shadow_disagreements_total"))
+            assert series == sorted(
+                (sorted({"kind": k, "source_workload": i,
+                         "destination_service": svc}.items()), 1.0)
+                for k, i, svc in (
                     ("allow_to_deny", "batch", "shop"),
                     ("deny_to_allow", "frontend", "metrics"),
                     ("service_changed", "frontend", "metrics"),
                     ("l7_allow_to_deny", "frontend", "shop"),
                     ("l7_deny_to_allow", "frontend", "shop"),
                     ("version_changed", "ops", "shop"),
-                    ("backend_changed", "frontend", "dns"))]), series
+                    ("backend_changed", "frontend", "dns"))), series
 
             # reload: a bad candidate leaves the running one
             bad = tmp_path / "bad.conf"

@@ -6,8 +6,6 @@ by signal; and the NIC's own drop counter, provoked for real in a network
 namespace."""
 
 import json
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,9 +16,10 @@ import urllib.request
 import pytest
 
 import netns
-from mgrun import (CONFIGS, COUNTERS, DROP_REASONS, check_clean_stop,
-                   check_stats, eal_args, load_stats, mg_telemetry,
-                   pcap_vdev, unique_prefix, wait_for)
+from gateway import GatewayEnv
+from mgrun import (CONFIGS, COUNTERS, check_stats, drop_reasons, load_stats,
+                   mg_telemetry, pcap_vdev, wait_for)
+from promtext import Exposition
 
 STOCK_TOOL = "/usr/bin/dpdk-telemetry.py"
 READY_S = 20            # EAL start-up and first reply
@@ -77,7 +76,7 @@ def test_telemetry_and_sigint(mg, running):
         first = tel.query("/meshgate/stats")
         for key in COUNTERS + ("drops",):
             assert key in first, "/meshgate/stats lacks %r" % key
-        assert set(DROP_REASONS) <= set(first["drops"])
+        assert set(drop_reasons()) <= set(first["drops"])
         second = wait_rx_above(prefix, first["rx"])
         assert second["rx"] > first["rx"], "rx did not grow"
         lcores = tel.query("/meshgate/lcores")
@@ -85,7 +84,7 @@ def test_telemetry_and_sigint(mg, running):
         assert lcores["1"]["role"] == "worker"
         assert lcores["1"]["rx"] > 0
         drops = tel.query("/meshgate/drops")
-        assert set(DROP_REASONS) <= set(drops)
+        assert set(drop_reasons()) <= set(drops)
         assert sum(drops.values()) == 0, drops      # sample.pcap is clean
         assert tel.query("/ethdev/list") == [0, 1]
 
@@ -102,7 +101,7 @@ def test_telemetry_and_sigint(mg, running):
     replies = stock_query(prefix, cmds)
     assert replies["/meshgate/stats"]["rx"] >= second["rx"]
     assert replies["/meshgate/lcores"]["1"]["role"] == "worker"
-    assert set(DROP_REASONS) <= set(replies["/meshgate/drops"])
+    assert set(drop_reasons()) <= set(replies["/meshgate/drops"])
     assert replies["/ethdev/list"] == [0, 1]
     assert replies["/ethdev/stats"]["ipackets"] > 0
     # the ports by their config names; the NIC's counters only grow
@@ -163,20 +162,15 @@ def test_nic_missed_counted(meshgate_bin, tmp_path):
     lost. After SIGCONT every frame sent is either received or missed,
     imissed > 0, meshgate's rx equals the driver's ipackets, and /metrics
     (scraped inside the namespace) shows the same imissed."""
-    topo = netns.Topology()
-    proc = None
-    prefix = unique_prefix()
+    env = GatewayEnv(meshgate_bin, tmp_path)
+    topo, prefix = env.topo, env.prefix
     try:
         gw, peer = topo.add("gw"), topo.add("peer")
         topo.veth(gw, "nic0", peer, "nic1")
         conf = tmp_path / "nic.conf"
         conf.write_text(NIC_CONF)
-        argv = [str(meshgate_bin)] + eal_args(
-            prefix, "0,1", ["net_pcap0,iface=nic0"]) + \
-            ["--", "-f", conf, "--stats-json", tmp_path / "stats.json"]
-        proc = gw.popen(argv, tmp_path / "meshgate.log")
-        mg_telemetry.connect_when_ready(prefix, "/meshgate/stats", "rx",
-                                        20, proc=proc).close()
+        env.start_gateway(conf, "net_pcap0,iface=nic0")
+        proc = env.proc
         sock = netns.in_netns(peer.name, lambda: socket.socket(
             socket.AF_PACKET, socket.SOCK_RAW))
         sock.bind(("nic1", 0))
@@ -213,11 +207,9 @@ def test_nic_missed_counted(meshgate_bin, tmp_path):
                                         timeout=5) as resp:
                 return resp.read().decode()
         text = netns.in_netns(gw.name, scrape)
-        m = re.search(r'^meshgate_port_imissed_total\{port="wire"\} (\d+)$',
-                      text, re.M)
-        assert m and int(m.group(1)) == port["imissed"], text[-2000:]
-        rc, log = topo.stop(proc, signal.SIGINT, 10)
-        check_clean_stop(rc, log, load_stats(tmp_path / "stats.json"))
+        assert Exposition(text).value("meshgate_port_imissed_total",
+                                      port="wire") == port["imissed"], \
+            text[-2000:]
+        env.check_shutdown()
     finally:
-        topo.destroy()
-        shutil.rmtree(mg_telemetry.runtime_dir(prefix), ignore_errors=True)
+        env.close()

@@ -3,7 +3,7 @@
  */
 
 /*
- * Unit tests of the layer-7 parsers in lib/policy (l7_parse.h): one case
+ * Unit tests of the layer-7 parsers in lib/l7 (l7_parse.h): one case
  * per refusal rule of a request head, chunked framing and a ClientHello;
  * the shapes they must accept, real ClientHellos from curl and openssl,
  * every prefix and split point of valid inputs, and a seeded mutation
@@ -36,7 +36,7 @@ http(const char *s)
 }
 
 static void
-assert_str(const struct mg_l7_str *s, const char *want)
+assert_str(const struct mg_http_str *s, const char *want)
 {
 	char got[512];
 

@@ -2,7 +2,7 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* Unit tests of lib/policy's layer-7 rules: Hyperscan databases built
+/* Unit tests of lib/l7's layer-7 rules: Hyperscan databases built
  * from config text, decisions per request, and the walk of a client's
  * byte stream across segments, bodies and requests. */
 
@@ -24,7 +24,7 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
-#include "mg_policy.h"
+#include "mg_l7.h"
 
 static struct mg_conf_errors errs;
 static struct mg_lcore_stats *stats;

@@ -2,15 +2,16 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* Strict HTTP/1.x request-head parser and chunked-framing walker (see
- * l7_parse.h): one pass over the bytes, no allocation, no state kept
- * between calls except what the caller holds. */
+/* HTTP/1.x recognisers (see mg_http.h): the strict request-head parser
+ * and chunked-framing walker of policy, the status-line, request-line and
+ * head scanners of telemetry; one pass over the bytes, no allocation, no
+ * state kept between calls except what the caller holds. */
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "l7_parse.h"
+#include "mg_http.h"
 
 /* Byte classes, one table so each byte costs one load. */
 #define C_TCHAR 0x01 /* token (RFC 9110 5.6.2) */
@@ -69,6 +70,12 @@ static const uint8_t cls[256] = {
 #define MAX_CL_DIGITS	 18
 #define MAX_CHUNK_DIGITS 15
 
+static inline bool
+is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
 static inline int
 hexval(uint8_t c)
 {
@@ -95,7 +102,7 @@ name_is(const uint8_t *s, uint32_t n, const char *lower, uint32_t lower_len)
 /* Value bytes compare caselessly too, but may hold non-letters that
  * |0x20 would fold (e.g. '@' to '`'): fold letters only. */
 static bool
-value_caseless_is(const struct mg_l7_str *v, const char *lower, uint32_t n)
+value_caseless_is(const struct mg_http_str *v, const char *lower, uint32_t n)
 {
 	uint32_t i;
 	uint8_t c;
@@ -240,7 +247,7 @@ scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad,
  * scans below, which need no bounds check.
  */
 static bool
-host_normal(const struct mg_l7_str *v, struct mg_l7_str *out)
+host_normal(const struct mg_http_str *v, struct mg_http_str *out)
 {
 	const uint8_t *s = v->p;
 	uint32_t n = v->len, i, t0, end, digits, colons = 0;
@@ -284,7 +291,7 @@ host_normal(const struct mg_l7_str *v, struct mg_l7_str *out)
  * token], at most MG_HTTP_MAX_UPGRADES of them and no empty element (a
  * client that means one protocol names it once). */
 static bool
-upgrade_ok(const struct mg_l7_str *v)
+upgrade_ok(const struct mg_http_str *v)
 {
 	const uint8_t *s = v->p;
 	uint32_t i = 0, n = 0, t0, part;
@@ -314,7 +321,7 @@ upgrade_ok(const struct mg_l7_str *v)
 
 /* Parse Content-Length's value: 1*DIGIT, at most MAX_CL_DIGITS. */
 static bool
-parse_content_length(const struct mg_l7_str *v, uint64_t *out)
+parse_content_length(const struct mg_http_str *v, uint64_t *out)
 {
 	uint64_t n = 0;
 	uint32_t i;
@@ -322,7 +329,7 @@ parse_content_length(const struct mg_l7_str *v, uint64_t *out)
 	if (v->len == 0 || v->len > MAX_CL_DIGITS)
 		return false;
 	for (i = 0; i < v->len; i++) {
-		if (v->p[i] < '0' || v->p[i] > '9')
+		if (!is_digit(v->p[i]))
 			return false;
 		n = n * 10 + (v->p[i] - '0');
 	}
@@ -342,11 +349,11 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 	 * NOT_HTTP; faults inside a line of that shape are bad requests. */
 	for (i = 0; i < len && (cls[p[i]] & C_TCHAR); i++)
 		if (i == MAX_METHOD)
-			return -MG_L7_ERR_NOT_HTTP;
+			return -MG_HTTP_ERR_NOT_HTTP;
 	if (i == len)
 		return 0;
 	if (i == 0 || p[i] != ' ')
-		return -MG_L7_ERR_NOT_HTTP;
+		return -MG_HTTP_ERR_NOT_HTTP;
 	h->method.p = p;
 	h->method.len = i;
 	t0 = ++i;
@@ -357,7 +364,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 	if (i == len)
 		return 0;
 	if (i == t0 || p[i] != ' ')
-		return -MG_L7_ERR_NOT_HTTP;
+		return -MG_HTTP_ERR_NOT_HTTP;
 	h->target.p = p + t0;
 	h->target.len = i - t0;
 	/* t0 > 0, so qmark 0 means no query */
@@ -374,36 +381,36 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 		if (i == len)
 			return 0;
 		if (p[i] != version[k])
-			return -MG_L7_ERR_NOT_HTTP;
+			return -MG_HTTP_ERR_NOT_HTTP;
 	}
 	if (i == len)
 		return 0;
 	if (p[i] != '0' && p[i] != '1')
-		return -MG_L7_ERR_NOT_HTTP;
+		return -MG_HTTP_ERR_NOT_HTTP;
 	h->minor = p[i] - '0';
 	if (++i == len)
 		return 0;
 	if (p[i] != '\r' && p[i] != '\n')
-		return -MG_L7_ERR_NOT_HTTP;
+		return -MG_HTTP_ERR_NOT_HTTP;
 
 	/* HTTP from here on. */
 	if (bad_target)
-		return -MG_L7_ERR_BAD_REQUEST;
+		return -MG_HTTP_ERR_BAD_REQUEST;
 	if (p[t0] != '/') {
 		/* Only "OPTIONS *"; absolute-form would let the target name
 		 * another host than Host does. */
 		if (h->target.len != 1 || p[t0] != '*' || h->method.len != 7 ||
 		    memcmp(p, "OPTIONS", 7) != 0)
-			return -MG_L7_ERR_BAD_REQUEST;
+			return -MG_HTTP_ERR_BAD_REQUEST;
 	}
 	if (h->method.len == 7 && memcmp(p, "CONNECT", 7) == 0)
-		return -MG_L7_ERR_BAD_REQUEST;
+		return -MG_HTTP_ERR_BAD_REQUEST;
 	if (p[i] != '\r')
-		return -MG_L7_ERR_BAD_REQUEST;
+		return -MG_HTTP_ERR_BAD_REQUEST;
 	if (++i == len)
 		return 0;
 	if (p[i] != '\n')
-		return -MG_L7_ERR_BAD_REQUEST;
+		return -MG_HTTP_ERR_BAD_REQUEST;
 	i++;
 
 	h->host.p = NULL;
@@ -422,7 +429,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 			if (i + 1 == len)
 				return 0;
 			if (p[i + 1] != '\n')
-				return -MG_L7_ERR_BAD_REQUEST;
+				return -MG_HTTP_ERR_BAD_REQUEST;
 			break;
 		}
 		n0 = i;
@@ -432,9 +439,9 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 			return 0;
 		/* Also refuses obs-fold and whitespace before the colon. */
 		if (i == n0 || p[i] != ':')
-			return -MG_L7_ERR_BAD_REQUEST;
+			return -MG_HTTP_ERR_BAD_REQUEST;
 		if (h->n_headers == MG_HTTP_MAX_HEADERS)
-			return -MG_L7_ERR_BAD_REQUEST;
+			return -MG_HTTP_ERR_BAD_REQUEST;
 		f = &h->headers[h->n_headers];
 		f->name.p = p + n0;
 		f->name.len = i - n0;
@@ -447,11 +454,11 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 		if (i == len)
 			return 0;
 		if (p[i] != '\r')
-			return -MG_L7_ERR_BAD_REQUEST;
+			return -MG_HTTP_ERR_BAD_REQUEST;
 		if (i + 1 == len)
 			return 0;
 		if (p[i + 1] != '\n')
-			return -MG_L7_ERR_BAD_REQUEST;
+			return -MG_HTTP_ERR_BAD_REQUEST;
 		for (v1 = i; v1 > v0 && (p[v1 - 1] == ' ' || p[v1 - 1] == '\t');
 		     v1--)
 			;
@@ -466,13 +473,13 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 				break;
 			if (h->host.p != NULL ||
 			    !host_normal(&f->value, &h->host))
-				return -MG_L7_ERR_BAD_REQUEST;
+				return -MG_HTTP_ERR_BAD_REQUEST;
 			break;
 		case 7:
 			if (!NAME_IS(f->name.p, 7, "upgrade"))
 				break;
 			if (h->upgrade.p != NULL || !upgrade_ok(&f->value))
-				return -MG_L7_ERR_BAD_REQUEST;
+				return -MG_HTTP_ERR_BAD_REQUEST;
 			h->upgrade = f->value;
 			break;
 		case 14:
@@ -481,7 +488,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 			if (seen_cl || seen_te ||
 			    !parse_content_length(&f->value,
 						  &h->content_length))
-				return -MG_L7_ERR_BAD_REQUEST;
+				return -MG_HTTP_ERR_BAD_REQUEST;
 			seen_cl = true;
 			h->body = MG_HTTP_BODY_LENGTH;
 			break;
@@ -490,7 +497,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 				break;
 			if (seen_te || seen_cl || h->minor == 0 ||
 			    !value_caseless_is(&f->value, "chunked", 7))
-				return -MG_L7_ERR_BAD_REQUEST;
+				return -MG_HTTP_ERR_BAD_REQUEST;
 			seen_te = true;
 			h->body = MG_HTTP_BODY_CHUNKED;
 			break;
@@ -498,7 +505,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 		}
 	}
 	if (h->minor == 1 && h->host.p == NULL)
-		return -MG_L7_ERR_BAD_REQUEST;
+		return -MG_HTTP_ERR_BAD_REQUEST;
 	return (int)(i + 2);
 }
 
@@ -629,5 +636,111 @@ mg_http_chunked(uint64_t *left, uint8_t *state, const uint8_t *p, uint32_t len,
 	return (int)len;
 bad:
 	*state = CK_ERROR;
-	return -MG_L7_ERR_BAD_REQUEST;
+	return -MG_HTTP_ERR_BAD_REQUEST;
+}
+
+int
+mg_http_status(const void *data, uint32_t len)
+{
+	const uint8_t *p = data;
+
+	/* "HTTP/1.1 200 OK\r\n": version, SP, three digits, then SP (a
+	 * reason, possibly empty) or CR (no reason, as some servers send) */
+	if (p == NULL || len < 13 || memcmp(p, "HTTP/", 5) != 0 ||
+	    !is_digit(p[5]) || p[6] != '.' || !is_digit(p[7]) || p[8] != ' ' ||
+	    p[9] < '1' || p[9] > '5' || !is_digit(p[10]) || !is_digit(p[11]) ||
+	    (p[12] != ' ' && p[12] != '\r'))
+		return -1;
+	return (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
+bool
+mg_http_is_request(const void *data, uint32_t len)
+{
+	static const struct {
+		const char *text;
+		uint8_t len;
+	} methods[] = {
+		{ "GET ", 4 },	   { "HEAD ", 5 },   { "POST ", 5 },
+		{ "PUT ", 4 },	   { "DELETE ", 7 }, { "CONNECT ", 8 },
+		{ "OPTIONS ", 8 }, { "TRACE ", 6 },  { "PATCH ", 6 },
+	};
+	const uint8_t *p = data;
+	unsigned int i;
+
+	/* called for every client payload: reject the common case (body
+	 * bytes, TLS records) on the first byte, before any comparison */
+	if (p == NULL || len < 4 || p[0] < 'C' || p[0] > 'T' ||
+	    !(p[1] >= 'A' && p[1] <= 'Z'))
+		return false;
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (p[0] == (uint8_t)methods[i].text[0] &&
+		    len >= methods[i].len &&
+		    memcmp(p, methods[i].text, methods[i].len) == 0)
+			return true;
+	return false;
+}
+
+/* Content-Length's value [p, e): optional SP/HTAB, digits, SP/HTAB.
+ * -1 when empty, not digits only, or above INT64_MAX. */
+static int64_t
+length_value(const uint8_t *p, const uint8_t *e)
+{
+	int64_t v = 0;
+
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (p == e)
+		return -1;
+	for (; p < e; p++) {
+		if (!is_digit(*p) || v > (INT64_MAX - (*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
+int
+mg_http_head_scan(const uint8_t *p, uint32_t len, struct mg_http_head_info *out)
+{
+	const uint8_t *end = p + len, *line = p, *nl, *colon;
+	bool start = true;
+
+	out->length = -1;
+	out->chunked = false;
+	for (;;) {
+		if (end - line < 2)
+			return -1;
+		if (!start && line[0] == '\r' && line[1] == '\n') {
+			out->head = (uint32_t)(line + 2 - p);
+			return 0;
+		}
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL || nl == line || nl[-1] != '\r' ||
+		    memchr(line, '\r', (size_t)(nl - 1 - line)) != NULL)
+			return -1;
+		if (start) {
+			start = false;
+			line = nl + 1;
+			continue;
+		}
+		for (colon = line; colon < nl - 1 && (cls[*colon] & C_TCHAR);
+		     colon++)
+			;
+		if (colon == line || *colon != ':')
+			return -1;
+		if (NAME_IS(line, (uint32_t)(colon - line), "content-length")) {
+			if (out->length >= 0)
+				return -1;
+			out->length = length_value(colon + 1, nl - 1);
+			if (out->length < 0)
+				return -1;
+		} else if (NAME_IS(line, (uint32_t)(colon - line),
+				   "transfer-encoding")) {
+			out->chunked = true;
+		}
+		line = nl + 1;
+	}
 }

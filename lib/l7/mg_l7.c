@@ -21,7 +21,7 @@
 #include <rte_tcp.h>
 
 #include "l7_parse.h"
-#include "mg_policy.h"
+#include "mg_l7.h"
 
 /* Identities: 1 + MG_CONF_MAX_IDENTITIES (0 is the unknown caller). */
 #define ID_WORDS ((MG_CONF_MAX_IDENTITIES + 1 + 63) / 64)
@@ -581,7 +581,7 @@ struct verdict {
 
 /*
  * The verdict on a request whose matched fields are in @p m (see the file
- * comment of mg_policy.h). An Upgrade request (@p upgrade) is allowed
+ * comment of mg_l7.h). An Upgrade request (@p upgrade) is allowed
  * only by an allow rule whose http.upgrade matcher matches too: once the
  * backend answers 101 the connection passes uninspected, so neither an
  * L4 rule nor a rule about the request alone may open it.
@@ -676,7 +676,7 @@ decide(const struct mg_l7_ctx *c, const struct l7_service *sv, unsigned int id,
  * method, else from a scan. */
 static inline void
 match_method(const struct l7_service *sv, hs_scratch_t *scratch,
-	     const struct mg_l7_str *method, struct matched *m)
+	     const struct mg_http_str *method, struct matched *m)
 {
 	unsigned int k, i, id;
 
@@ -697,7 +697,7 @@ match_method(const struct l7_service *sv, hs_scratch_t *scratch,
 }
 
 static inline bool
-name_is(const struct mg_l7_str *name, const struct l7_header_db *h)
+name_is(const struct mg_http_str *name, const struct l7_header_db *h)
 {
 	return name->len == h->name_len &&
 	       strncasecmp((const char *)name->p, h->name, h->name_len) == 0;
@@ -711,7 +711,8 @@ name_is(const struct mg_l7_str *name, const struct l7_header_db *h)
  */
 static void
 match_upgrade(const struct l7_service *sv, hs_scratch_t *scratch,
-	      const struct mg_l7_str *v, unsigned int words, struct matched *m)
+	      const struct mg_http_str *v, unsigned int words,
+	      struct matched *m)
 {
 	struct matched every, one;
 	const uint8_t *p = v->p;
@@ -745,7 +746,7 @@ match_upgrade(const struct l7_service *sv, hs_scratch_t *scratch,
 /* @p path without its segments' ";params" (Tomcat's and Spring's reading
  * of "/admin;x/y": "/admin/y"), written to @p out; returns its length. */
 static uint32_t
-strip_params(const struct mg_l7_str *path, uint8_t *out)
+strip_params(const struct mg_http_str *path, uint8_t *out)
 {
 	uint32_t i, n = 0;
 	bool in_params = false;

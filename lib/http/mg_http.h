@@ -2,39 +2,55 @@
  * Copyright (c) 2026 meshgate authors
  */
 
-/* Internal to lib/policy: strict parsers of what a client sends first —
- * an HTTP/1.x request head and its body framing, a TLS ClientHello.
- * They never allocate, never read past @p len, and tell "valid so far
- * but incomplete" apart from "cannot become valid", so a caller can deny
- * non-HTTP bytes at their first segment and hold a split head until it
- * completes. */
+/**
+ * @file
+ * The one HTTP/1.x recogniser, below both of its users and depending on
+ * nothing: lib/l7 enforces policy with the strict request-head parser
+ * and the chunked-framing walker; lib/telemetry measures messages with
+ * the status-line, request-line and head scanners. They share one byte
+ * class table and one caseless compare (mg_http.c).
+ *
+ * Two strictness levels on purpose: enforcement refuses whatever two
+ * peers could read two ways (mg_http_parse_head()); measurement only
+ * needs where a head ends and what it says of its body, for requests
+ * already enforced and for responses no one enforces
+ * (mg_http_head_scan()).
+ *
+ * Every function is pure: it never allocates, never reads at or past
+ * the end it is given, keeps no state between calls except what the
+ * caller holds, and is safe on the fast path from any thread.
+ */
 
-#ifndef MG_L7_PARSE_H
-#define MG_L7_PARSE_H
+#ifndef MG_HTTP_H
+#define MG_HTTP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/** Parse results below zero: why the bytes were refused. */
-enum mg_l7_parse_err {
-	MG_L7_ERR_NOT_HTTP = 1, /**< not an HTTP/1.0 or 1.1 request line */
-	MG_L7_ERR_BAD_REQUEST,	/**< HTTP, but malformed or ambiguous */
-	MG_L7_ERR_NOT_TLS,	/**< not a TLS handshake record */
-	MG_L7_ERR_BAD_HELLO,	/**< TLS, but not a well-formed ClientHello */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** mg_http_parse_head() results below zero: why the bytes were refused.
+ * lib/l7 numbers its parsers' errors on from these. */
+enum mg_http_parse_err {
+	MG_HTTP_ERR_NOT_HTTP = 1, /**< not an HTTP/1.0 or 1.1 request line */
+	MG_HTTP_ERR_BAD_REQUEST,  /**< HTTP, but malformed or ambiguous */
 };
 
 /** Most header fields in one request head; more is a bad request. */
 #define MG_HTTP_MAX_HEADERS 64
 
 /** A byte string inside the parsed buffer. */
-struct mg_l7_str {
+struct mg_http_str {
 	const uint8_t *p;
 	uint32_t len;
 };
 
 struct mg_http_header {
-	struct mg_l7_str name;	/**< as sent (case not folded) */
-	struct mg_l7_str value; /**< leading/trailing spaces and tabs trimmed */
+	struct mg_http_str name; /**< as sent (case not folded) */
+	struct mg_http_str
+		value; /**< leading/trailing spaces and tabs trimmed */
 };
 
 /** How the message body after a head is framed (RFC 9112 section 6). */
@@ -53,16 +69,16 @@ enum mg_http_body_kind {
  * they cost no copy; mg_http_parse_head() says what each one holds.
  */
 struct mg_http_head {
-	struct mg_l7_str method;
-	struct mg_l7_str target; /**< as sent, query included */
-	struct mg_l7_str path;	 /**< target up to '?' ("*" for OPTIONS *) */
-	struct mg_l7_str query;	 /**< after the '?'; len 0 when none */
+	struct mg_http_str method;
+	struct mg_http_str target; /**< as sent, query included */
+	struct mg_http_str path;   /**< target up to '?' ("*" for OPTIONS *) */
+	struct mg_http_str query;  /**< after the '?'; len 0 when none */
 	/** Host without its port and trailing dot; len 0 when absent or
 	 * empty (p is NULL only when absent) */
-	struct mg_l7_str host;
+	struct mg_http_str host;
 	/** Upgrade's value, a checked list of protocols; p is NULL when
 	 * the request has no Upgrade header */
-	struct mg_l7_str upgrade;
+	struct mg_http_str upgrade;
 	uint8_t minor;		 /**< HTTP/1.<minor>: 0 or 1 */
 	uint8_t body;		 /**< enum mg_http_body_kind */
 	bool path_params;	 /**< a path segment carries ";params" */
@@ -109,13 +125,13 @@ struct mg_http_head {
  * "[2001:db8::1]").
  *
  * A method token longer than 20 bytes, or a first line that stops
- * looking like "TOKEN SP target SP HTTP/1.x" is MG_L7_ERR_NOT_HTTP; any
- * later fault is MG_L7_ERR_BAD_REQUEST.
+ * looking like "TOKEN SP target SP HTTP/1.x" is MG_HTTP_ERR_NOT_HTTP; any
+ * later fault is MG_HTTP_ERR_BAD_REQUEST.
  *
  * @return > 0: the head is complete and @p h filled; the value is its
  *         length through the empty line. 0: @p p[0..len) is a valid
  *         prefix of a head (len 0 included); send more. < 0:
- *         -enum mg_l7_parse_err; no bytes appended can make it valid.
+ *         -enum mg_http_parse_err; no bytes appended can make it valid.
  */
 int mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h);
 
@@ -135,47 +151,67 @@ int mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h);
  * @param done   Set when the body ended; the return value then counts
  *               the bytes up to and including its last CRLF.
  * @return Bytes consumed (all of @p len unless *done), or
- *         -MG_L7_ERR_BAD_REQUEST on malformed framing.
+ *         -MG_HTTP_ERR_BAD_REQUEST on malformed framing.
  */
 int mg_http_chunked(uint64_t *left, uint8_t *state, const uint8_t *p,
 		    uint32_t len, bool *done);
 
-/** Longest server name kept (a DNS name is at most 253 bytes). */
-#define MG_TLS_MAX_SNI 255
+/**
+ * Status code (100..599) of an HTTP/1.x response from the start of its
+ * status line: "HTTP/" DIGIT "." DIGIT SP, three digits, then SP (a
+ * reason, possibly empty) or CR (no reason, as some servers send).
+ *
+ * @param data  Bytes from the server; may be NULL.
+ * @param len   Their number.
+ * @return The code; -1 when @p data does not start with such a line.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+int mg_http_status(const void *data, uint32_t len);
 
-/** What a ClientHello says, as far as policy cares. */
-struct mg_tls_hello {
-	bool has_sni;
-	uint16_t sni_len;
-	/** host_name in its normal form, NUL-terminated: lowercase,
-	 * without a trailing dot */
-	char sni[MG_TLS_MAX_SNI + 1];
+/**
+ * Whether @p data starts an HTTP/1.x request line: a known method
+ * (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH) and a
+ * space. Cheap on the common miss (body bytes, TLS records): the first
+ * two bytes decide most of them.
+ *
+ * @param data  Bytes from the client; may be NULL.
+ * @param len   Their number.
+ * @return true when they start such a line.
+ *
+ * Thread safety: pure; fast-path safe.
+ */
+bool mg_http_is_request(const void *data, uint32_t len);
+
+/** What mg_http_head_scan() found in a head. */
+struct mg_http_head_info {
+	uint32_t head;	/**< bytes up to and with the empty line */
+	int64_t length; /**< Content-Length, -1 without one */
+	bool chunked;	/**< a Transfer-Encoding field (any value) */
 };
 
 /**
- * Parse the ClientHello at the start of a TLS connection, which may
- * span several handshake records (record type 22, legacy version 3.x,
- * length 1..16384, no other record type in between). The handshake
- * message must be a ClientHello (type 1) of legacy version 3.1+ whose
- * fields and extensions fill it exactly; extensions may each appear once
- * and unknown ones (GREASE included) are skipped. From server_name
- * (RFC 6066), the one host_name entry is kept: 1..255 bytes of letters,
- * digits, '-' and '_' in dot-separated labels (none empty, one trailing
- * dot allowed), lowercased and without the trailing dot. A hello with
- * no server_name extension is fine (has_sni false); an empty or
- * repeated host_name, or other bytes, is a bad hello.
+ * Find the end of the head at @p p (its start line, request or status,
+ * already recognised by the caller) and what it says of its body. The
+ * scan is strict about framing only: every line ends in CRLF and holds
+ * no other CR, every field line is a token name, ':' and a value. A
+ * Content-Length value is digits between optional spaces and tabs, at
+ * most INT64_MAX; its name and Transfer-Encoding's match in any case.
  *
- * @param p    Bytes from the client.
- * @param len  Their number.
- * @param tmp  Room for at least @p len bytes, to join a handshake message
- *             split across records.
- * @param h    Filled when complete.
- * @return > 0: complete; the length of the records that hold the hello.
- *         0: a valid prefix (len 0 included); send more. < 0:
- *         -MG_L7_ERR_NOT_TLS when the first record header is not a
- *         handshake record, else -MG_L7_ERR_BAD_HELLO.
+ * @param p    Start of the head.
+ * @param len  Bytes at @p p; nothing at or past @p p + @p len is read.
+ * @param out  Filled on success.
+ * @return 0; -1 when the head does not end within @p len, is malformed,
+ *         has a bad Content-Length value or two Content-Length fields
+ *         (even equal).
+ *
+ * Thread safety: pure; fast-path safe.
  */
-int mg_tls_parse_client_hello(const uint8_t *p, uint32_t len, uint8_t *tmp,
-			      struct mg_tls_hello *h);
+int mg_http_head_scan(const uint8_t *p, uint32_t len,
+		      struct mg_http_head_info *out);
 
-#endif /* MG_L7_PARSE_H */
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MG_HTTP_H */

@@ -40,8 +40,8 @@
  * that rule and forwarded.
  */
 
-#ifndef MG_POLICY_H
-#define MG_POLICY_H
+#ifndef MG_L7_H
+#define MG_L7_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -382,4 +382,4 @@ void mg_l7_response(struct mg_l7_flow *st, const uint8_t *data, uint32_t len);
 }
 #endif
 
-#endif /* MG_POLICY_H */
+#endif /* MG_L7_H */
