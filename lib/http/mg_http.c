@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <rte_common.h>
+#include <rte_cpuflags.h>
+
+#include "http_scan.h"
 #include "mg_http.h"
 
 /* Byte classes, one table so each byte costs one load. */
@@ -65,6 +69,95 @@ static const uint8_t cls[256] = {
 	['~'] = C_TCHAR | C_VCHAR | C_FIELD,
 	[0x80 ... 0xff] = C_FIELD,
 };
+
+bool http_scan_avx512;
+static struct http_run_lut run_lut[HTTP_RUNS];
+
+bool
+http_run_in(enum http_run r, uint8_t c)
+{
+	switch (r) {
+	case HTTP_RUN_TCHAR: return cls[c] & C_TCHAR;
+	case HTTP_RUN_FIELD: return cls[c] & C_FIELD;
+	case HTTP_RUN_PATH: return (cls[c] & (C_VCHAR | C_PATHX)) == C_VCHAR;
+	case HTTP_RUN_QUERY: return (cls[c] & (C_VCHAR | C_FRAG)) == C_VCHAR;
+	default: return false;
+	}
+}
+
+bool
+http_run_lut_build(struct http_run_lut *lut, bool (*in)(uint8_t c))
+{
+	uint16_t row[8], seen[8];
+	unsigned int r, b, n = 0;
+
+	memset(lut, 0, sizeof(*lut));
+	for (r = 0; r < 8; r++) {
+		row[r] = 0;
+		for (b = 0; b < 16; b++)
+			if (in((uint8_t)(r << 4 | b)))
+				row[r] |= (uint16_t)(1u << b);
+		if (row[r] == 0)
+			continue;
+		/* one bit per distinct row: 8 rows, at most 8 bits */
+		for (b = 0; b < n && seen[b] != row[r]; b++)
+			;
+		if (b == n)
+			seen[n++] = row[r];
+		lut->hi[r] = (uint8_t)(1u << b);
+	}
+	for (b = 0; b < n; b++)
+		for (r = 0; r < 16; r++)
+			if (seen[b] & (1u << r))
+				lut->lo[r] |= (uint8_t)(1u << b);
+	lut->high_in = in(0x80);
+	for (r = 0x81; r <= 0xff; r++)
+		if (in((uint8_t)r) != lut->high_in)
+			return false;
+	return true;
+}
+
+#define RUN_IN(name, r)                                                        \
+	static bool name(uint8_t c)                                            \
+	{                                                                      \
+		return http_run_in(r, c);                                      \
+	}
+RUN_IN(in_tchar, HTTP_RUN_TCHAR)
+RUN_IN(in_field, HTTP_RUN_FIELD)
+RUN_IN(in_path, HTTP_RUN_PATH)
+RUN_IN(in_query, HTTP_RUN_QUERY)
+
+/* The nibble tables of every run, and the AVX-512 scanner where the CPU
+ * has it (cpuid only: no EAL needed this early). */
+RTE_INIT(http_scan_init)
+{
+	static bool (*const in[HTTP_RUNS])(uint8_t) = {
+		[HTTP_RUN_TCHAR] = in_tchar,
+		[HTTP_RUN_FIELD] = in_field,
+		[HTTP_RUN_PATH] = in_path,
+		[HTTP_RUN_QUERY] = in_query,
+	};
+	bool ok = true;
+	unsigned int r;
+
+	for (r = 0; r < HTTP_RUNS; r++)
+		ok &= http_run_lut_build(&run_lut[r], in[r]);
+	http_scan_avx512 = ok &&
+			   rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512F) > 0 &&
+			   rte_cpu_get_flag_enabled(RTE_CPUFLAG_AVX512BW) > 0;
+}
+
+/* First index from @p i on whose byte is not in run @p r; @p len if
+ * none. */
+static inline uint32_t
+run_end(const uint8_t *p, uint32_t i, uint32_t len, enum http_run r)
+{
+	if (http_scan_avx512)
+		return http_run_end_avx512(&run_lut[r], p, i, len);
+	while (i < len && http_run_in(r, p[i]))
+		i++;
+	return i;
+}
 
 #define MAX_METHOD	 20
 #define MAX_CL_DIGITS	 18
@@ -175,8 +268,7 @@ scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad,
 	i++;
 	seg = p + i;
 	for (;;) {
-		while (i < len && (cls[p[i]] & (C_VCHAR | C_PATHX)) == C_VCHAR)
-			i++;
+		i = run_end(p, i, len, HTTP_RUN_PATH);
 		if (i == len)
 			return i;
 		c = p[i];
@@ -225,8 +317,7 @@ scan_target(const uint8_t *p, uint32_t i, uint32_t len, bool *bad,
 	}
 	/* The query: any visible ASCII but '#', which would end it. */
 	for (;;) {
-		while (i < len && (cls[p[i]] & (C_VCHAR | C_FRAG)) == C_VCHAR)
-			i++;
+		i = run_end(p, i, len, HTTP_RUN_QUERY);
 		if (i == len || p[i] != '#')
 			return i;
 		*bad = true;
@@ -433,8 +524,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 			break;
 		}
 		n0 = i;
-		while (i < len && (cls[p[i]] & C_TCHAR))
-			i++;
+		i = run_end(p, i, len, HTTP_RUN_TCHAR);
 		if (i == len)
 			return 0;
 		/* Also refuses obs-fold and whitespace before the colon. */
@@ -449,8 +539,7 @@ mg_http_parse_head(const uint8_t *p, uint32_t len, struct mg_http_head *h)
 		while (i < len && (p[i] == ' ' || p[i] == '\t'))
 			i++;
 		v0 = i;
-		while (i < len && (cls[p[i]] & C_FIELD))
-			i++;
+		i = run_end(p, i, len, HTTP_RUN_FIELD);
 		if (i == len)
 			return 0;
 		if (p[i] != '\r')

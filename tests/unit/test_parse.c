@@ -18,9 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "http_scan.h"
 #include "l7_parse.h"
 
 #define DIM(a) (sizeof(a) / sizeof((a)[0]))
@@ -1585,6 +1588,140 @@ test_mutations_tls(void **state)
 		    counts[MG_L7_ERR_BAD_HELLO] > 0);
 }
 
+static void test_http_get(void **state);
+static void test_http_post_length(void **state);
+static void test_http_fields(void **state);
+static void test_http_targets_ok(void **state);
+static void test_http_path_query(void **state);
+static void test_http_not_http(void **state);
+static void test_http_bad_request(void **state);
+static void test_http_max_headers(void **state);
+static void test_mutations_http(void **state);
+
+/* The HTTP cases again byte by byte, where the others ran on the
+ * AVX-512 scanner (the mutation counts it prints must not change). */
+static void
+test_http_byte_by_byte(void **state)
+{
+	bool was = http_scan_avx512;
+
+	http_scan_avx512 = false;
+	test_http_get(state);
+	test_http_post_length(state);
+	test_http_fields(state);
+	test_http_targets_ok(state);
+	test_http_path_query(state);
+	test_http_not_http(state);
+	test_http_bad_request(state);
+	test_http_max_headers(state);
+	test_mutations_http(state);
+	http_scan_avx512 = was;
+}
+
+#define SCAN_IN(name, r)                                                       \
+	static bool name(uint8_t c)                                            \
+	{                                                                      \
+		return http_run_in(r, c);                                      \
+	}
+SCAN_IN(scan_in_tchar, HTTP_RUN_TCHAR)
+SCAN_IN(scan_in_field, HTTP_RUN_FIELD)
+SCAN_IN(scan_in_path, HTTP_RUN_PATH)
+SCAN_IN(scan_in_query, HTTP_RUN_QUERY)
+
+/* The nibble tables say what the byte table says, for every byte of
+ * every run class (the AVX-512 scanner reads only the tables). */
+static void
+test_scan_tables(void **state)
+{
+	struct http_run_lut lut;
+	unsigned int r, c;
+
+	(void)state;
+	for (r = 0; r < HTTP_RUNS; r++) {
+		bool (*in)(uint8_t) = NULL;
+
+		switch (r) {
+		case HTTP_RUN_TCHAR: in = scan_in_tchar; break;
+		case HTTP_RUN_FIELD: in = scan_in_field; break;
+		case HTTP_RUN_PATH: in = scan_in_path; break;
+		case HTTP_RUN_QUERY: in = scan_in_query; break;
+		}
+		assert_true(http_run_lut_build(&lut, in));
+		for (c = 0; c < 256; c++) {
+			bool by_lut = c >= 0x80 ? lut.high_in
+						: (lut.lo[c & 15] &
+						   lut.hi[c >> 4]) != 0;
+
+			assert_int_equal(by_lut, http_run_in(r, (uint8_t)c));
+		}
+	}
+}
+
+/* Where the CPU has AVX-512BW: the vector scanner ends every run where
+ * the byte loop does, for runs of every length to 200 from every
+ * offset, with a stray byte at a random place (or none), 0x80-0xff
+ * included; the buffer ends at a page's end, so a read past len would
+ * fault. Without AVX-512BW, what the scans use is the byte loop. */
+static void
+test_scan_avx512_agrees(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *map, *end;
+	struct http_run_lut lut[HTTP_RUNS];
+	bool (*const in[HTTP_RUNS])(uint8_t) = {
+		scan_in_tchar, scan_in_field, scan_in_path, scan_in_query,
+	};
+	unsigned int r, len, off, k, n = 0;
+
+	(void)state;
+	if (!__builtin_cpu_supports("avx512f") ||
+	    !__builtin_cpu_supports("avx512bw")) {
+		assert_false(http_scan_avx512);
+		return;
+	}
+	assert_true(http_scan_avx512);
+	map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	end = map + page;
+	srand(7230);
+	for (r = 0; r < HTTP_RUNS; r++) {
+		uint8_t members[256], others[256];
+		unsigned int nm = 0, no = 0, c;
+
+		assert_true(http_run_lut_build(&lut[r], in[r]));
+		for (c = 0; c < 256; c++) {
+			if (in[r]((uint8_t)c))
+				members[nm++] = (uint8_t)c;
+			else
+				others[no++] = (uint8_t)c;
+		}
+		for (len = 0; len <= 200; len++) {
+			for (off = 0; off <= len && off < 70; off++) {
+				uint8_t *p = end - len;
+				uint32_t want;
+
+				for (k = 0; k < len; k++)
+					p[k] = members[rand() % nm];
+				if (len > off && rand() % 4 != 0)
+					p[off + rand() % (len - off)] =
+						others[rand() % no];
+				for (want = off;
+				     want < len && in[r](p[want]); want++)
+					;
+				assert_int_equal(http_run_end_avx512(&lut[r],
+								     p, off,
+								     len),
+						 want);
+				n++;
+			}
+		}
+	}
+	assert_true(n > 10000);
+	munmap(map, 2 * page);
+}
+
 int
 main(void)
 {
@@ -1621,6 +1758,9 @@ main(void)
 		cmocka_unit_test(test_mutations_http),
 		cmocka_unit_test(test_mutations_chunked),
 		cmocka_unit_test(test_mutations_tls),
+		cmocka_unit_test(test_scan_tables),
+		cmocka_unit_test(test_scan_avx512_agrees),
+		cmocka_unit_test(test_http_byte_by_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
