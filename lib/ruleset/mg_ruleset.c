@@ -17,7 +17,6 @@
  */
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,18 +35,6 @@
 
 /* Makes RIB names unique across concurrent and successive builds. */
 static uint32_t build_seq;
-
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- layout: sizes first, then one allocation carved in place ---- */
 
@@ -139,7 +126,8 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 	    conf->n_policies > MG_CONF_MAX_POLICIES ||
 	    conf->n_neighbours > MG_CONF_MAX_NEIGHBOURS ||
 	    conf->n_ports > MG_CONF_MAX_PORTS) {
-		set_err(err, errlen, "config exceeds the MG_CONF_MAX_* bounds");
+		mg_set_err(err, errlen,
+			   "config exceeds the MG_CONF_MAX_* bounds");
 		return false;
 	}
 	for (i = 0; i < conf->n_services; i++) {
@@ -149,19 +137,20 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 		    s->n_versions > MG_CONF_MAX_VERSIONS ||
 		    s->n_vips > MG_CONF_MAX_VIPS ||
 		    s->n_ports > MG_CONF_MAX_PORT_RANGES) {
-			set_err(err, errlen, "service '%s' is malformed",
-				s->name);
+			mg_set_err(err, errlen, "service '%s' is malformed",
+				   s->name);
 			return false;
 		}
 		if (s->n_routes > MG_CONF_MAX_ROUTES) {
-			set_err(err, errlen, "service '%s' is malformed",
-				s->name);
+			mg_set_err(err, errlen, "service '%s' is malformed",
+				   s->name);
 			return false;
 		}
 		for (j = 0; j < s->n_routes; j++)
 			if (s->routes[j].version >= s->n_versions ||
 			    s->routes[j].n_from > MG_CONF_MAX_REFS) {
-				set_err(err, errlen,
+				mg_set_err(
+					err, errlen,
 					"route %u of service '%s' is malformed",
 					j, s->name);
 				return false;
@@ -170,25 +159,25 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 		for (j = 0; j < s->n_versions; j++) {
 			if (s->versions[j].n_backends == 0 ||
 			    s->versions[j].n_backends > MG_CONF_MAX_BACKENDS) {
-				set_err(err, errlen,
-					"version '%s' of service '%s' has "
-					"no backends",
-					s->versions[j].name, s->name);
+				mg_set_err(err, errlen,
+					   "version '%s' of service '%s' has "
+					   "no backends",
+					   s->versions[j].name, s->name);
 				return false;
 			}
 			total += s->versions[j].weight;
 		}
 		if (total == 0 || total > MG_CONF_MAX_WEIGHT_TOTAL) {
-			set_err(err, errlen,
-				"weights of service '%s' add up to %llu",
-				s->name, (unsigned long long)total);
+			mg_set_err(err, errlen,
+				   "weights of service '%s' add up to %llu",
+				   s->name, (unsigned long long)total);
 			return false;
 		}
 	}
 	for (i = 0; i < conf->n_identities; i++)
 		if (conf->identities[i].n_prefixes > MG_CONF_MAX_PREFIXES) {
-			set_err(err, errlen, "identity '%s' is malformed",
-				conf->identities[i].name);
+			mg_set_err(err, errlen, "identity '%s' is malformed",
+				   conf->identities[i].name);
 			return false;
 		}
 	return true;
@@ -220,13 +209,13 @@ insert_err(const struct mg_conf *conf, unsigned int id,
 	mg_addr_format(&p->addr, buf, sizeof(buf));
 	/* mg_conf_load() rejects these; an rte_lpm would have overwritten */
 	if (e == EEXIST) {
-		set_err(err, errlen,
-			"prefix %s/%u of identity '%s' is given twice", buf,
-			p->len, conf->identities[id].name);
+		mg_set_err(err, errlen,
+			   "prefix %s/%u of identity '%s' is given twice", buf,
+			   p->len, conf->identities[id].name);
 		return -EINVAL;
 	}
-	set_err(err, errlen, "cannot add prefix %s/%u of identity '%s': %s",
-		buf, p->len, conf->identities[id].name, rte_strerror(e));
+	mg_set_err(err, errlen, "cannot add prefix %s/%u of identity '%s': %s",
+		   buf, p->len, conf->identities[id].name, rte_strerror(e));
 	return -e;
 }
 
@@ -258,8 +247,8 @@ create_ribs(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 		rs->rib6 = rte_rib6_create(name, socket, &cfg);
 	}
 	if ((n4 != 0 && rs->rib4 == NULL) || (n6 != 0 && rs->rib6 == NULL)) {
-		set_err(err, errlen, "cannot create an identity RIB: %s",
-			rte_strerror(rte_errno));
+		mg_set_err(err, errlen, "cannot create an identity RIB: %s",
+			   rte_strerror(rte_errno));
 		return -rte_errno;
 	}
 	return 0;
@@ -331,7 +320,7 @@ build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 	all = calloc(RTE_MAX(l->n_vip_ranges, 1u), sizeof(*all));
 	if (all == NULL) {
-		set_err(err, errlen, "out of memory");
+		mg_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (i = 0; i < conf->n_services; i++) {
@@ -357,11 +346,11 @@ build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 		/* binary search over ranges relies on them being disjoint */
 		if (same && ranges[i - 1].hi >= all[i].range.lo) {
-			set_err(err, errlen,
-				"services '%s' and '%s' share an address, "
-				"protocol and port",
-				conf->services[ranges[i - 1].service].name,
-				conf->services[all[i].range.service].name);
+			mg_set_err(err, errlen,
+				   "services '%s' and '%s' share an address, "
+				   "protocol and port",
+				   conf->services[ranges[i - 1].service].name,
+				   conf->services[all[i].range.service].name);
 			free(all);
 			return -EINVAL;
 		}
@@ -472,10 +461,10 @@ register_group(struct mg_ruleset *rs, const struct mg_service_conf *s,
 	snprintf(key, sizeof(key), "%s/%s/v%u", s->name, v->name, fam);
 	idx = mg_health_group(rs->health, key);
 	if (idx < 0) {
-		set_err(err, errlen,
-			"cannot track the ejections of version '%s' of "
-			"service '%s': %s",
-			v->name, s->name, strerror(-idx));
+		mg_set_err(err, errlen,
+			   "cannot track the ejections of version '%s' of "
+			   "service '%s': %s",
+			   v->name, s->name, strerror(-idx));
 		return idx;
 	}
 	*group = (uint32_t)idx;
@@ -522,12 +511,12 @@ build_family(struct mg_ruleset *rs, const struct mg_version_conf *v,
 		if (rs->health != NULL) {
 			idx = mg_health_register(rs->health, &b->addr, b->port);
 			if (idx < 0) {
-				set_err(err, errlen,
-					"cannot track the health of backend "
-					"%s of version '%s': %s",
-					mg_addr_format(&b->addr, buf,
-						       sizeof(buf)),
-					v->name, strerror(-idx));
+				mg_set_err(err, errlen,
+					   "cannot track the health of backend "
+					   "%s of version '%s': %s",
+					   mg_addr_format(&b->addr, buf,
+							  sizeof(buf)),
+					   v->name, strerror(-idx));
 				return idx;
 			}
 			bes[n].health = (uint32_t)idx;
@@ -538,9 +527,9 @@ build_family(struct mg_ruleset *rs, const struct mg_version_conf *v,
 		return (int)n;
 	ret = mg_maglev_build(*table, m, keys, n);
 	if (ret < 0) {
-		set_err(err, errlen,
-			"cannot build the Maglev table of version '%s': %s",
-			v->name, strerror(-ret));
+		mg_set_err(err, errlen,
+			   "cannot build the Maglev table of version '%s': %s",
+			   v->name, strerror(-ret));
 		return ret;
 	}
 	*table_off = (uint32_t)(*table - rs->maglev);
@@ -695,7 +684,7 @@ build_health_limits(struct mg_ruleset *rs, int socket, char *err, size_t errlen)
 	return 0;
 nomem:
 	free(fill);
-	set_err(err, errlen, "out of memory for the health limits");
+	mg_set_err(err, errlen, "out of memory for the health limits");
 	return -ENOMEM;
 }
 
@@ -779,7 +768,7 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 	fr = malloc(RTE_MAX((size_t)ni * ns, (size_t)1) * sizeof(*fr));
 	if (fr == NULL) {
-		set_err(err, errlen, "out of memory");
+		mg_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (k = 0; k < ni * ns; k++)
@@ -933,7 +922,7 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 		"mg_rs_rules", (conf->n_policies + 1) * sizeof(uint32_t), 0,
 		socket);
 	if (rs->label_slot == NULL || rs->rule_slot == NULL) {
-		set_err(err, errlen, "out of memory for telemetry slots");
+		mg_set_err(err, errlen, "out of memory for telemetry slots");
 		return -ENOMEM;
 	}
 	if (!rs->telemetry) {
@@ -997,7 +986,7 @@ build(const struct mg_conf *conf, int socket, struct mg_health *health,
 	int ret;
 
 	if (conf == NULL) {
-		set_err(err, errlen, "no config");
+		mg_set_err(err, errlen, "no config");
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -1009,8 +998,8 @@ build(const struct mg_conf *conf, int socket, struct mg_health *health,
 	rs = rte_zmalloc_socket("mg_ruleset", l.size, RTE_CACHE_LINE_SIZE,
 				socket);
 	if (rs == NULL) {
-		set_err(err, errlen,
-			"cannot allocate %zu bytes for the ruleset", l.size);
+		mg_set_err(err, errlen,
+			   "cannot allocate %zu bytes for the ruleset", l.size);
 		rte_errno = ENOMEM;
 		return NULL;
 	}
@@ -1143,7 +1132,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	if (n == 0)
 		return 0;
 	if (t == NULL) {
-		set_err(err, errlen, "limits need a limit table");
+		mg_set_err(err, errlen, "limits need a limit table");
 		return -EINVAL;
 	}
 	id_cells = (conf->n_identities + 1) * RTE_MAX(conf->n_services, 1u);
@@ -1154,7 +1143,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->climit_by_id = rte_zmalloc("mg_rs_limits", rs->n_climit_ids, 0);
 	if (rs->climits == NULL || rs->climit_cell == NULL ||
 	    rs->climit_by_id == NULL) {
-		set_err(err, errlen, "out of memory for limits");
+		mg_set_err(err, errlen, "out of memory for limits");
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
@@ -1164,14 +1153,15 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 		id = mg_limit_register(t, lc->name, lc->per_source);
 		if (id == -ENOBUFS) {
-			set_err(err, errlen,
-				"%s:%d: limit '%s': no room for another "
-				"per_source limit until a restart",
-				conf->path, lc->line, lc->name);
+			mg_set_err(err, errlen,
+				   "%s:%d: limit '%s': no room for another "
+				   "per_source limit until a restart",
+				   conf->path, lc->line, lc->name);
 			return -ENOSPC;
 		}
 		if (id < 0 || (uint32_t)id >= rs->n_climit_ids) {
-			set_err(err, errlen,
+			mg_set_err(
+				err, errlen,
 				"%s:%d: limit '%s': no room for another limit "
 				"name until a restart",
 				conf->path, lc->line, lc->name);
@@ -1185,10 +1175,10 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 		if (limit_params(&l->all, &lc->all) < 0 ||
 		    (lc->per_source &&
 		     limit_params(&l->source, &lc->source) < 0)) {
-			set_err(err, errlen,
-				"%s:%d: limit '%s': a rate rte_meter cannot "
-				"meter",
-				conf->path, lc->line, lc->name);
+			mg_set_err(err, errlen,
+				   "%s:%d: limit '%s': a rate rte_meter cannot "
+				   "meter",
+				   conf->path, lc->line, lc->name);
 			return -EINVAL;
 		}
 		rs->climit_by_id[id] = (uint8_t)(i + 1);
