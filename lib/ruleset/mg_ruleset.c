@@ -30,6 +30,7 @@
 #include <rte_rib.h>
 #include <rte_rib6.h>
 
+#include "mg_base.h"
 #include "mg_telemetry.h"
 #include "rs_private.h"
 
