@@ -286,6 +286,19 @@ conf_name_of(const struct name_value *table, uint32_t value)
 	return "unknown";
 }
 
+/* The value of hex digit @p c, or -1. */
+int
+conf_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Clears the bits of @p p->addr after the first p->len. */
 void
 conf_clear_host_bits(struct mg_prefix *p)

@@ -13,18 +13,6 @@
 
 #include "conf_private.h"
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly "xx:xx:xx:xx:xx:xx". */
 static bool
 parse_mac(const char *text, uint8_t mac[6])
@@ -34,8 +22,8 @@ parse_mac(const char *text, uint8_t mac[6])
 	if (strlen(text) != 17)
 		return false;
 	for (i = 0; i < 6; i++) {
-		hi = hex_digit(text[3 * i]);
-		lo = hex_digit(text[3 * i + 1]);
+		hi = conf_hex_digit(text[3 * i]);
+		lo = conf_hex_digit(text[3 * i + 1]);
 		if (hi < 0 || lo < 0 || (i < 5 && text[3 * i + 2] != ':'))
 			return false;
 		mac[i] = (uint8_t)(hi << 4 | lo);

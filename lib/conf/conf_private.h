@@ -93,6 +93,7 @@ void conf_get_flags(struct loader *ld, const config_setting_t *group,
 		    const char *key, const struct name_value *table,
 		    uint32_t *out);
 const char *conf_name_of(const struct name_value *table, uint32_t value);
+int conf_hex_digit(char c);
 void conf_clear_host_bits(struct mg_prefix *p);
 bool conf_same_addr(const struct mg_addr *a, const struct mg_addr *b);
 bool conf_parse_decimal(const char *s, size_t n, unsigned long max,
