@@ -71,7 +71,7 @@ corpus() {
 	newer=$(find scripts/gen_pcaps.py scripts/gen_mesh_pcaps.py \
 		scripts/gen_l7_pcaps.py scripts/fuzz_corpus.py tests/configs \
 		tests/fuzz/*.conf app/meshgate/meshgate.conf drivers-conf \
-		lib/conf/mg_conf.c -newer "$stamp" -print -quit 2>/dev/null ||
+		lib/conf -newer "$stamp" -print -quit 2>/dev/null ||
 		echo new)
 	[ -f "$stamp" ] && [ -z "$newer" ] && return 0
 	rm -rf "$out/pcaps" "$out/corpus"

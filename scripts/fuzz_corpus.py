@@ -29,7 +29,7 @@ esp/       ESP of tests/fuzz/fuzz_esp.c's peers and keys, encrypted by
            headers (every SA, sequence-number kind, plaintext built or
            given, mutations)
 
-and the dictionaries conf.dict (every quoted word of lib/conf/mg_conf.c,
+and the dictionaries conf.dict (every quoted word of lib/conf's .c files,
 libconfig's syntax) and l7.dict (HTTP and TLS tokens). Frames come from
 the pcaps' bytes: scapy only for ESP.
 """
@@ -189,14 +189,15 @@ def pcaps(pcapdir):
                 yield sub, name, read_pcap(os.path.join(folder, name))
 
 
-def conf_dict(path):
+def conf_dict(paths):
     words = {"=", ";", ":", ",", "{", "}", "(", ")", "[", "]", "@include",
              "true", "false", "0x", "L", "#", "//", "/*", "*/", "1e9",
              "-1", "4294967296", "65536", "/", "::",
              "[::1]:", "255.255.255.255", "0.0.0.0/0", "::/0"}
-    with open(path) as f:
-        for w in re.findall(r'"([A-Za-z0-9_:./-]{1,40})"', f.read()):
-            words.add(w)
+    for path in paths:
+        with open(path) as f:
+            for w in re.findall(r'"([A-Za-z0-9_:./-]{1,40})"', f.read()):
+                words.add(w)
     return "".join('"%s"\n' % w for w in sorted(words))
 
 
@@ -396,7 +397,10 @@ def main(argv):
     esp_seeds(esp)
 
     with open(os.path.join(outdir, "conf.dict"), "w") as f:
-        f.write(conf_dict(os.path.join(ROOT, "lib/conf/mg_conf.c")))
+        d = os.path.join(ROOT, "lib/conf")
+        f.write(conf_dict([os.path.join(d, name)
+                           for name in sorted(os.listdir(d))
+                           if name.endswith(".c")]))
     with open(os.path.join(outdir, "l7.dict"), "w") as f:
         f.write(l7_dict())
     for o in (pkt, neigh, dec, l7, conf, esp):

@@ -25,6 +25,7 @@
 #include <zlib.h>
 
 #include "meshgate.h"
+#include "mg_base.h"
 #include "prometheus.h"
 
 #define PROM_PATH	  "/metrics"
@@ -391,22 +392,6 @@ sock_addr(const struct mg_addr *addr, uint16_t port,
 	}
 }
 
-/* The reason a start failed, for the caller's message. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__rte_format_printf(3, 4);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 struct mg_prom *
 mg_prom_start(const struct mg_addr *addr, uint16_t port,
 	      const struct mg_prom_checks *checks, char *err, size_t errlen)
@@ -427,16 +412,16 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port,
 
 	prom = calloc(1, sizeof(*prom));
 	if (prom == NULL) {
-		set_err(err, errlen, "prometheus: out of memory");
+		mg_set_err(err, errlen, "prometheus: out of memory");
 		return NULL;
 	}
 	if (checks != NULL)
 		prom->checks = *checks;
 	sock_addr(addr, port, &ss, prom->listen, sizeof(prom->listen));
 	if (v6 && MHD_is_feature_supported(MHD_FEATURE_IPv6) != MHD_YES) {
-		set_err(err, errlen,
-			"prometheus listen %s: libmicrohttpd lacks IPv6",
-			prom->listen);
+		mg_set_err(err, errlen,
+			   "prometheus listen %s: libmicrohttpd lacks IPv6",
+			   prom->listen);
 		free(prom);
 		return NULL;
 	}
@@ -464,11 +449,11 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port,
 	__atomic_store_n(&prom->starting, false, __ATOMIC_RELEASE);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (prom->daemon == NULL) {
-		set_err(err, errlen, "prometheus: cannot listen on %s: %s",
-			prom->listen,
-			prom->start_err[0] != '\0'
-				? prom->start_err
-				: "libmicrohttpd refused to start");
+		mg_set_err(err, errlen, "prometheus: cannot listen on %s: %s",
+			   prom->listen,
+			   prom->start_err[0] != '\0'
+				   ? prom->start_err
+				   : "libmicrohttpd refused to start");
 		free(prom);
 		return NULL;
 	}

@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mg_conf.h"
+#include "mg_base.h"
 
 #ifdef __cplusplus
 extern "C" {

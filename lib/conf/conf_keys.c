@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mg_conf.h"
+#include "conf_private.h"
 
 /* "0x", 2 hex digits a byte, whitespace and a newline around. */
 #define KEY_FILE_MAX (2 + 2 * MG_CONF_MAX_KEY_LEN + 64)
@@ -41,18 +41,6 @@ mg_conf_esp_key_len(enum mg_esp_algo algo)
 }
 
 static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -73,7 +61,7 @@ parse_hex(const char *text, size_t n, uint8_t *key, size_t len, char *why,
 		i += 2;
 	digits = end - i;
 	for (k = i; k < end; k++)
-		if (hex_value(text[k]) < 0) {
+		if (conf_hex_digit(text[k]) < 0) {
 			snprintf(why, whylen,
 				 "holds something other than hex digits "
 				 "(at byte %zu)",
@@ -88,8 +76,8 @@ parse_hex(const char *text, size_t n, uint8_t *key, size_t len, char *why,
 		return -EINVAL;
 	}
 	for (k = 0; k < len; k++)
-		key[k] = (uint8_t)(hex_value(text[i + 2 * k]) << 4 |
-				   hex_value(text[i + 2 * k + 1]));
+		key[k] = (uint8_t)(conf_hex_digit(text[i + 2 * k]) << 4 |
+				   conf_hex_digit(text[i + 2 * k + 1]));
 	return 0;
 }
 

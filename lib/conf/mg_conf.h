@@ -18,13 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define MG_CONF_MAX_PORTS  4
 #define MG_CONF_MAX_LCORES 128
-#define MG_CONF_NAME_LEN   32
+/* MG_CONF_NAME_LEN: in mg_base.h */
 #define MG_CONF_DEVICE_LEN 64
 #define MG_CONF_MAX_BURST  256
 /** Errors kept per load; further ones are counted but not stored. */
@@ -40,7 +42,7 @@ extern "C" {
 #define MG_CONF_MAX_VIPS	8  /**< per service */
 #define MG_CONF_MAX_PORT_RANGES 8  /**< per service */
 #define MG_CONF_MAX_VERSIONS	8  /**< per service */
-#define MG_CONF_MAX_BACKENDS	32 /**< per version */
+/* MG_CONF_MAX_BACKENDS (per version): in mg_base.h */
 #define MG_CONF_MAX_POLICIES	256
 #define MG_CONF_MAX_REFS	16 /**< sources or targets per policy */
 #define MG_CONF_MAX_NEIGHBOURS	256
@@ -66,21 +68,6 @@ extern "C" {
 #define MG_CONF_KEY_PATH_LEN	  512
 /** Longest key file content: AES-256 key and 4-byte salt. */
 #define MG_CONF_MAX_KEY_LEN 36
-
-/**
- * An IPv4 or IPv6 address. IPv4 uses the first four bytes, the rest is
- * zero: the same layout as struct mg_5tuple, so addresses compare as
- * bytes.
- */
-struct mg_addr {
-	uint8_t family; /**< 4 or 6 */
-	uint8_t bytes[16];
-};
-
-struct mg_prefix {
-	struct mg_addr addr; /**< host bits are zero */
-	uint8_t len;	     /**< 0..32 or 0..128 */
-};
 
 /**
  * A caller: traffic from its prefixes is attributed to it. Every peer
@@ -650,24 +637,6 @@ const char *mg_conf_field_name(enum mg_l7_field field);
 /** Free a config from mg_conf_load() and the patterns it owns. NULL is
  * accepted. A config is never copied by value: it owns memory. */
 void mg_conf_free(struct mg_conf *conf);
-
-/**
- * Parse an address ("198.18.0.1", "2001:db8::1").
- *
- * @return true on success.
- */
-bool mg_addr_parse(const char *text, struct mg_addr *out);
-
-/** Format an address into @p buf (at least 46 bytes). Returns @p buf. */
-const char *mg_addr_format(const struct mg_addr *addr, char *buf, size_t len);
-
-/**
- * Whether @p addr lies inside @p prefix: same family and the first
- * prefix->len bits equal. Host bits of the prefix are ignored, so this
- * also answers "is it on-link" for a port address such as 198.18.0.1/24.
- */
-bool mg_prefix_contains(const struct mg_prefix *prefix,
-			const struct mg_addr *addr);
 
 /** Profile name of one enum mg_rss_type bit ("ipv4-tcp", ...). */
 const char *mg_conf_rss_name(uint32_t bit);

@@ -28,6 +28,7 @@
 #include <rte_udp.h>
 
 #include "esp_private.h"
+#include "mg_base.h"
 
 RTE_LOG_REGISTER(mg_logtype_esp, mg.esp, INFO);
 
@@ -467,19 +468,9 @@ tunnel_header(const struct mg_peer_conf *pc, uint8_t *hdr)
 	}
 }
 
-static void __attribute__((format(printf, 4, 5)))
-set_err(char *err, size_t errlen, const struct mg_conf *conf, const char *fmt,
-	...)
-{
-	va_list ap;
-	int off;
-
-	off = snprintf(err, errlen, "%s:", conf->path);
-	va_start(ap, fmt);
-	if (off > 0 && (size_t)off < errlen)
-		vsnprintf(err + off, errlen - (size_t)off, fmt, ap);
-	va_end(ap);
-}
+/* "FILE:" then the message, into the caller's error buffer. */
+#define esp_err(err, errlen, conf, fmt, ...)                                   \
+	mg_set_err(err, errlen, "%s:" fmt, (conf)->path, ##__VA_ARGS__)
 
 /* The window librte_ipsec keeps for a replay window of @p w: @p w, or
  * just above it where its blocks of 64 (the window's rounded up to a
@@ -516,7 +507,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 
 	slot = sa_slot(esp);
 	if (slot < 0 || key_len == 0) {
-		set_err(err, errlen, conf,
+		esp_err(err, errlen, conf,
 			"%d: peer '%s': no room for SA 0x%x (%d SAs at once, "
 			"lingering and retiring ones included)",
 			sc->line, pc->name, sc->spi, MG_ESP_MAX_SAS);
@@ -526,7 +517,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	sa = rte_zmalloc_socket("mg_esp_sa", sizeof(*sa), RTE_CACHE_LINE_SIZE,
 				esp->socket);
 	if (sa == NULL) {
-		set_err(err, errlen, conf, "%d: out of memory", sc->line);
+		esp_err(err, errlen, conf, "%d: out of memory", sc->line);
 		rte_errno = ENOMEM;
 		return NULL;
 	}
@@ -535,7 +526,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	key = key_of(esp, (unsigned int)slot);
 	if (mg_conf_key_read(sc->key_file, key, key_len, why, sizeof(why)) !=
 	    0) {
-		set_err(err, errlen, conf, "%d: key file '%s' %s", sc->key_line,
+		esp_err(err, errlen, conf, "%d: key file '%s' %s", sc->key_line,
 			sc->key_file, why);
 		goto fail;
 	}
@@ -599,7 +590,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	prm.tun.hdr = hdr;
 	size = rte_ipsec_sa_size(&prm);
 	if (size < 0) {
-		set_err(err, errlen, conf, "%d: SA 0x%x refused: %s", sc->line,
+		esp_err(err, errlen, conf, "%d: SA 0x%x refused: %s", sc->line,
 			sc->spi, rte_strerror(-size));
 		goto fail;
 	}
@@ -614,7 +605,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 					      blocks * sizeof(uint64_t),
 					      RTE_CACHE_LINE_SIZE, esp->socket);
 		if (sa->seen == NULL) {
-			set_err(err, errlen, conf, "%d: out of memory",
+			esp_err(err, errlen, conf, "%d: out of memory",
 				sc->line);
 			goto fail;
 		}
@@ -624,7 +615,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 				    RTE_CACHE_LINE_SIZE, esp->socket);
 	if (sa->sa == NULL ||
 	    (rc = rte_ipsec_sa_init(sa->sa, &prm, (uint32_t)size)) < 0) {
-		set_err(err, errlen, conf, "%d: cannot set up SA 0x%x: %s",
+		esp_err(err, errlen, conf, "%d: cannot set up SA 0x%x: %s",
 			sc->line, sc->spi,
 			sa->sa == NULL ? "out of memory" : rte_strerror(-rc));
 		goto fail;
@@ -632,7 +623,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	sa->ses = rte_cryptodev_sym_session_create(esp->dev_id, &xf,
 						   esp->sess_pool);
 	if (sa->ses == NULL) {
-		set_err(err, errlen, conf,
+		esp_err(err, errlen, conf,
 			"%d: cannot create the crypto session of SA 0x%x: %s",
 			sc->line, sc->spi, rte_strerror(rte_errno));
 		goto fail;
@@ -644,7 +635,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	sa->ss.crypto.dev_id = esp->dev_id;
 	rc = rte_ipsec_session_prepare(&sa->ss);
 	if (rc != 0) {
-		set_err(err, errlen, conf, "%d: SA 0x%x: %s", sc->line, sc->spi,
+		esp_err(err, errlen, conf, "%d: SA 0x%x: %s", sc->line, sc->spi,
 			rte_strerror(-rc));
 		goto fail;
 	}
@@ -652,7 +643,7 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	 * seqiv), so a restart that reuses a key never reuses an IV */
 	if (!inbound && getrandom(&sa->iv_mask, sizeof(sa->iv_mask), 0) !=
 				sizeof(sa->iv_mask)) {
-		set_err(err, errlen, conf, "%d: no random bytes: %s", sc->line,
+		esp_err(err, errlen, conf, "%d: no random bytes: %s", sc->line,
 			strerror(errno));
 		goto fail;
 	}
@@ -687,7 +678,7 @@ sa_compatible(struct mg_esp *esp, const struct mg_conf *conf,
 
 	if (mg_conf_key_read(sc->key_file, scratch, key_len, why,
 			     sizeof(why)) != 0) {
-		set_err(err, errlen, conf, "%d: key file '%s' %s", sc->key_line,
+		esp_err(err, errlen, conf, "%d: key file '%s' %s", sc->key_line,
 			sc->key_file, why);
 		return false;
 	}
@@ -712,7 +703,7 @@ sa_compatible(struct mg_esp *esp, const struct mg_conf *conf,
 		return true;
 	/* a replay window must never start afresh under the same key, nor
 	 * sequence numbers (GCM's IVs) again from the start */
-	set_err(err, errlen, conf,
+	esp_err(err, errlen, conf,
 		"%d: peer '%s': %s SA 0x%x keeps its SPI but changes %s; an "
 		"SA that changes needs a new SPI (the running one stays)",
 		sc->line, pc->name, sa->inbound ? "inbound" : "outbound",
@@ -1061,7 +1052,7 @@ mg_esp_set_build(struct mg_esp *esp, const struct mg_conf *conf,
 
 		id = peer_id(esp, pc->name);
 		if (id < 0) {
-			set_err(err, errlen, conf,
+			esp_err(err, errlen, conf,
 				"%d: peer '%s': no room for another peer "
 				"(%d distinct names over the life of the "
 				"process; restart)",
@@ -1090,7 +1081,7 @@ mg_esp_set_build(struct mg_esp *esp, const struct mg_conf *conf,
 				goto unlock_fail;
 			if (!in_add(set, sa->spi, (uint16_t)i, sa,
 				    UINT64_MAX)) {
-				set_err(err, errlen, conf,
+				esp_err(err, errlen, conf,
 					"%d: inbound SPI 0x%x given twice",
 					pc->inbound[j].line, sa->spi);
 				rte_errno = EINVAL;
@@ -1108,7 +1099,7 @@ mg_esp_set_build(struct mg_esp *esp, const struct mg_conf *conf,
 	if (rc == 0)
 		rc = build_routes(set, conf);
 	if (rc < 0) {
-		set_err(err, errlen, conf,
+		esp_err(err, errlen, conf,
 			" cannot build the peers' routes: %s",
 			rte_strerror(-rc));
 		rte_errno = -rc;
@@ -1120,7 +1111,7 @@ unlock_fail:
 fail:
 	rc = rte_errno;
 	if (err[0] == '\0')
-		set_err(err, errlen, conf, " cannot build the ESP SAs: %s",
+		esp_err(err, errlen, conf, " cannot build the ESP SAs: %s",
 			rte_strerror(rc));
 	mg_esp_set_free(set);
 	rte_errno = rc;

@@ -21,6 +21,7 @@
 #include <rte_tcp.h>
 
 #include "l7_parse.h"
+#include "mg_base.h"
 #include "mg_l7.h"
 
 /* Identities: 1 + MG_CONF_MAX_IDENTITIES (0 is the unknown caller). */
@@ -105,18 +106,6 @@ struct mg_l7 {
 
 /* ---- building ---- */
 
-static void
-set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Patterns of one database being gathered; arrays of conf->n_patterns. */
 struct pattern_set {
 	unsigned int n;
@@ -164,7 +153,7 @@ set_compile(const struct pattern_set *ps, const struct mg_conf *conf,
 		return 0;
 	db->matcher = malloc(ps->n * sizeof(*db->matcher));
 	if (db->matcher == NULL) {
-		set_err(err, errlen, "out of memory for layer-7 rules");
+		mg_set_err(err, errlen, "out of memory for layer-7 rules");
 		return -ENOMEM;
 	}
 	memcpy(db->matcher, ps->matcher, ps->n * sizeof(*db->matcher));
@@ -172,13 +161,13 @@ set_compile(const struct pattern_set *ps, const struct mg_conf *conf,
 			     NULL, &db->hs, &cerr) != HS_SUCCESS) {
 		e = cerr != NULL ? cerr->expression : -1;
 		if (e >= 0 && (unsigned int)e < ps->n)
-			set_err(err, errlen,
+			mg_set_err(err, errlen,
 				"%s:%d: policy '%s': %s pattern '%s': %s",
 				conf->path, ps->src[e]->line,
 				ps->policy[e]->name, what, ps->expr[e],
 				cerr->message);
 		else
-			set_err(err, errlen, "%s: %s patterns: %s", conf->path,
+			mg_set_err(err, errlen, "%s: %s patterns: %s", conf->path,
 				what, cerr != NULL ? cerr->message : "failed");
 		hs_free_compile_error(cerr);
 		db->hs = NULL;
@@ -189,7 +178,7 @@ set_compile(const struct pattern_set *ps, const struct mg_conf *conf,
 	l7->stats.n_databases++;
 	l7->stats.n_patterns += ps->n;
 	if (hs_alloc_scratch(db->hs, &l7->scratch[0]) != HS_SUCCESS) {
-		set_err(err, errlen, "out of memory for Hyperscan scratch");
+		mg_set_err(err, errlen, "out of memory for Hyperscan scratch");
 		return -ENOMEM;
 	}
 	return 0;
@@ -361,7 +350,7 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 			     sizeof(*sv->headers));
 	if (sv->rules == NULL || sv->headers == NULL ||
 	    build_l4_allow(sv, conf, s, l7->n_ids, slots) < 0) {
-		set_err(err, errlen, "out of memory for layer-7 rules");
+		mg_set_err(err, errlen, "out of memory for layer-7 rules");
 		return -ENOMEM;
 	}
 	for (k = 0; k < sv->n_rules; k++) {
@@ -395,7 +384,7 @@ build_service(struct mg_l7 *l7, const struct mg_conf *conf, unsigned int s,
 	}
 	if (sv->db[MG_L7_METHOD].hs != NULL &&
 	    build_methods(sv, l7->scratch[0]) < 0) {
-		set_err(err, errlen, "out of memory for layer-7 rules");
+		mg_set_err(err, errlen, "out of memory for layer-7 rules");
 		return -ENOMEM;
 	}
 	for (k = 0; k < sv->n_rules; k++)
@@ -430,7 +419,7 @@ mg_l7_build(const struct mg_conf *conf, const uint32_t *rule_slots,
 	int rc;
 
 	if (n_scratch == 0 || rule_slots == NULL) {
-		set_err(err, errlen, "invalid arguments");
+		mg_set_err(err, errlen, "invalid arguments");
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -470,7 +459,7 @@ mg_l7_build(const struct mg_conf *conf, const uint32_t *rule_slots,
 	rc = 0;
 	goto out;
 nomem:
-	set_err(err, errlen, "out of memory for layer-7 rules");
+	mg_set_err(err, errlen, "out of memory for layer-7 rules");
 	rc = -ENOMEM;
 out:
 	free(ps.expr);

@@ -32,7 +32,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "mg_conf.h"
+#include "mg_base.h"
 #include "mg_pkt.h"
 
 #ifdef __cplusplus

@@ -10,15 +10,16 @@
  * service and the Maglev table of every version, so the fast path is
  * lookups and array indexing only. Passive health is the one input that
  * changes under a ruleset; it is read, never written, here.
+ *
+ * This file builds a ruleset from a config and frees it; rs_lookup.c
+ * holds the reads workers make of a built one; rs_private.h, the layout
+ * both share.
  */
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <netinet/in.h>
 
 #include <rte_byteorder.h>
 #include <rte_common.h>
@@ -29,216 +30,12 @@
 #include <rte_rib.h>
 #include <rte_rib6.h>
 
-#include "mg_ruleset.h"
+#include "mg_base.h"
 #include "mg_telemetry.h"
-
-/*
- * Version choice: hash & (PICK_SLOTS - 1) indexes a table of version
- * numbers filled in proportion to the weights (VPP lb style), so the fast
- * path does one load whatever the number of versions. 2^14 slots give a
- * resolution of 1/16384, finer than the 1/10,000 the config promises.
- */
-#define PICK_BITS  14
-#define PICK_SLOTS (1u << PICK_BITS)
-/* The backend within a version comes from the top half of the hash,
- * which the version pick does not use. */
-#define BACKEND_SHIFT 16
-/*
- * Maglev tables are sized for the most backends a version may have, not
- * for the ones it has: a table of another size would share nothing with
- * the previous one, and every connection would move on a reload that
- * adds a backend. mg_maglev_size(32) = 4099 slots of 2 bytes.
- */
-#define MAGLEV_FOR MG_CONF_MAX_BACKENDS
-/* Slots looked at after an ejected backend's before counting the ones
- * up: with half the backends down, 32 all-down slots in a row happen
- * once in 4e9. */
-#define MAGLEV_WALK 32
-/* No Maglev table: fewer than two backends of that family. */
-#define NO_TABLE UINT32_MAX
-/* No pinned or canary version. */
-#define NO_VERSION UINT8_MAX
-
-/* (family, address, protocol) as bytes, so keys sort and compare with
- * memcmp. */
-#define VIP_KEY_LEN 18
-
-/* One virtual address and protocol, and the port ranges behind it. */
-struct rs_vip {
-	uint8_t key[VIP_KEY_LEN];
-	uint16_t first; /* into ranges[], sorted by lo, disjoint */
-	uint16_t n;
-};
-
-struct rs_range {
-	uint16_t lo;
-	uint16_t hi;
-	uint16_t service;
-};
-
-struct rs_backend {
-	struct mg_addr addr;
-	uint16_t port;	 /* network order; 0 keeps the client's port */
-	uint32_t health; /* index in the health table, or MG_HEALTH_NONE */
-};
-
-/* A version's backends, IPv4 ones first: a connection only ever goes to
- * a backend of its own family (no NAT64). */
-struct rs_version {
-	uint16_t first_backend;
-	uint16_t n_backends4;
-	uint16_t n_backends6;
-	uint32_t weight;
-	/* [0] IPv4, [1] IPv6: offset of the Maglev table in rs->maglev,
-	 * whose entries count from the family's first backend; NO_TABLE
-	 * for fewer than two backends */
-	uint32_t maglev[2];
-	/* [0] IPv4, [1] IPv6: the health group of the family's backends
-	 * (MG_HEALTH_NONE without a table or backends) and how many may
-	 * be out at once */
-	uint32_t group[2];
-	uint32_t cap[2];
-	uint16_t service; /* the service it belongs to */
-	char name[MG_CONF_NAME_LEN];
-};
-
-struct rs_service {
-	uint16_t first_version;
-	uint8_t n_versions;
-	uint8_t canary;	     /* version index, or NO_VERSION */
-	bool check_health;   /* enabled, and the ruleset has a table */
-	const uint8_t *pick; /* PICK_SLOTS version numbers; NULL: one */
-	struct mg_health_params health;
-	char name[MG_CONF_NAME_LEN];
-};
-
-/* The precomputed outcome of one (identity, service) pair. */
-struct rs_cell {
-	uint16_t rule;
-	uint16_t dry_rule;
-	uint8_t verdict;
-	uint8_t pin;	     /* pinned version, or NO_VERSION */
-	uint8_t deny_action; /* enum mg_deny_action, for MG_VERDICT_DENY */
-};
-
-struct rs_neigh {
-	struct mg_addr addr;
-	uint8_t mac[6];
-};
-
-struct rs_port {
-	unsigned int n_addrs;
-	struct mg_prefix addrs[MG_CONF_MAX_ADDRS];
-	struct mg_addr gateway4;
-	struct mg_addr gateway6;
-};
-
-/* One allocation holds this header and every table after it. */
-struct mg_ruleset {
-	uint32_t generation;	/* build sequence number, unique per process */
-	bool forward_unmatched; /* unmatched = "forward" (wire mode) */
-	/*
-	 * Identity tries, next hop = identity id. A trie costs ~3 KiB plus
-	 * ~400 bytes a prefix where rte_lpm/rte_lpm6 took 64 MiB each up
-	 * front, and its speed is plenty for one lookup per connection.
-	 * NULL when the config has no prefix of that family.
-	 */
-	struct rte_rib *rib4;
-	struct rte_rib6 *rib6;
-
-	unsigned int n_vips;
-	const struct rs_vip *vips;
-	const struct rs_range *ranges;
-	unsigned int n_local; /* distinct VIP addresses, sorted */
-	const struct mg_addr *local;
-
-	unsigned int n_services;
-	unsigned int n_versions; /* of all services */
-	const struct rs_service *services;
-	const struct rs_version *versions;
-	const struct rs_backend *backends;
-	const uint16_t *maglev; /* every version's tables, maglev_m each */
-	uint32_t maglev_m;
-	struct mg_health *health; /* shared, outlives us; NULL: all up */
-	/* by health index below n_health: the groups (versions, per
-	 * family) the backend is in, limits[limit_first[i] ..
-	 * limit_first[i + 1]), and the first service that lists it */
-	uint32_t n_health;
-	uint32_t *limit_first;
-	struct mg_health_limit *limits;
-	uint16_t *health_service;
-
-	/* canary chains: backend addresses of every canary version, sorted
-	 * (callers from them reach canary versions) */
-	unsigned int n_chain;
-	const struct mg_addr *chain;
-
-	unsigned int n_identities; /* configured ones; ids 1..n */
-	unsigned int n_rules;
-	const struct rs_cell *matrix; /* [identity][service] */
-	const char (*identity_names)[MG_CONF_NAME_LEN];
-	const char (*rule_names)[MG_CONF_NAME_LEN];
-
-	unsigned int n_neigh;
-	const struct rs_neigh *neigh; /* sorted by address */
-
-	unsigned int n_ports;
-	struct rs_port ports[MG_CONF_MAX_PORTS];
-
-	/* telemetry series: [identity][version across all services] for
-	 * the pairs the policy lets through, and one per rule (the last is
-	 * the default deny); separate allocations, 0 = overflow */
-	unsigned int n_all_versions;
-	uint32_t *label_slot;
-	uint32_t *rule_slot;
-	bool telemetry; /* slots registered in lib/telemetry */
-	struct mg_l7 *l7; /* layer-7 rules and their Hyperscan databases */
-	/* caller limits: compiled ones, [identity][service] -> index + 1
-	 * (0: none), table id -> index + 1 */
-	unsigned int n_climits;
-	struct mg_ruleset_limit *climits;
-	uint8_t *climit_cell;
-	uint32_t n_climit_ids;
-	uint8_t *climit_by_id;
-	struct mg_esp_set *esp; /* ESP peers of the same config, or NULL */
-};
+#include "rs_private.h"
 
 /* Makes RIB names unique across concurrent and successive builds. */
 static uint32_t build_seq;
-
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void
-vip_key(uint8_t key[VIP_KEY_LEN], const struct mg_addr *a, uint8_t proto)
-{
-	key[0] = a->family;
-	memcpy(key + 1, a->bytes, sizeof(a->bytes));
-	key[VIP_KEY_LEN - 1] = proto;
-}
-
-static int
-cmp_addr(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct mg_addr));
-}
-
-/* rte_rib wants IPv4 addresses in host order. */
-static inline uint32_t
-ipv4_host(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	       (uint32_t)b[2] << 8 | b[3];
-}
 
 /* ---- layout: sizes first, then one allocation carved in place ---- */
 
@@ -330,7 +127,8 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 	    conf->n_policies > MG_CONF_MAX_POLICIES ||
 	    conf->n_neighbours > MG_CONF_MAX_NEIGHBOURS ||
 	    conf->n_ports > MG_CONF_MAX_PORTS) {
-		set_err(err, errlen, "config exceeds the MG_CONF_MAX_* bounds");
+		mg_set_err(err, errlen,
+			   "config exceeds the MG_CONF_MAX_* bounds");
 		return false;
 	}
 	for (i = 0; i < conf->n_services; i++) {
@@ -340,19 +138,20 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 		    s->n_versions > MG_CONF_MAX_VERSIONS ||
 		    s->n_vips > MG_CONF_MAX_VIPS ||
 		    s->n_ports > MG_CONF_MAX_PORT_RANGES) {
-			set_err(err, errlen, "service '%s' is malformed",
-				s->name);
+			mg_set_err(err, errlen, "service '%s' is malformed",
+				   s->name);
 			return false;
 		}
 		if (s->n_routes > MG_CONF_MAX_ROUTES) {
-			set_err(err, errlen, "service '%s' is malformed",
-				s->name);
+			mg_set_err(err, errlen, "service '%s' is malformed",
+				   s->name);
 			return false;
 		}
 		for (j = 0; j < s->n_routes; j++)
 			if (s->routes[j].version >= s->n_versions ||
 			    s->routes[j].n_from > MG_CONF_MAX_REFS) {
-				set_err(err, errlen,
+				mg_set_err(
+					err, errlen,
 					"route %u of service '%s' is malformed",
 					j, s->name);
 				return false;
@@ -361,25 +160,25 @@ conf_sane(const struct mg_conf *conf, char *err, size_t errlen)
 		for (j = 0; j < s->n_versions; j++) {
 			if (s->versions[j].n_backends == 0 ||
 			    s->versions[j].n_backends > MG_CONF_MAX_BACKENDS) {
-				set_err(err, errlen,
-					"version '%s' of service '%s' has "
-					"no backends",
-					s->versions[j].name, s->name);
+				mg_set_err(err, errlen,
+					   "version '%s' of service '%s' has "
+					   "no backends",
+					   s->versions[j].name, s->name);
 				return false;
 			}
 			total += s->versions[j].weight;
 		}
 		if (total == 0 || total > MG_CONF_MAX_WEIGHT_TOTAL) {
-			set_err(err, errlen,
-				"weights of service '%s' add up to %llu",
-				s->name, (unsigned long long)total);
+			mg_set_err(err, errlen,
+				   "weights of service '%s' add up to %llu",
+				   s->name, (unsigned long long)total);
 			return false;
 		}
 	}
 	for (i = 0; i < conf->n_identities; i++)
 		if (conf->identities[i].n_prefixes > MG_CONF_MAX_PREFIXES) {
-			set_err(err, errlen, "identity '%s' is malformed",
-				conf->identities[i].name);
+			mg_set_err(err, errlen, "identity '%s' is malformed",
+				   conf->identities[i].name);
 			return false;
 		}
 	return true;
@@ -411,13 +210,13 @@ insert_err(const struct mg_conf *conf, unsigned int id,
 	mg_addr_format(&p->addr, buf, sizeof(buf));
 	/* mg_conf_load() rejects these; an rte_lpm would have overwritten */
 	if (e == EEXIST) {
-		set_err(err, errlen,
-			"prefix %s/%u of identity '%s' is given twice", buf,
-			p->len, conf->identities[id].name);
+		mg_set_err(err, errlen,
+			   "prefix %s/%u of identity '%s' is given twice", buf,
+			   p->len, conf->identities[id].name);
 		return -EINVAL;
 	}
-	set_err(err, errlen, "cannot add prefix %s/%u of identity '%s': %s",
-		buf, p->len, conf->identities[id].name, rte_strerror(e));
+	mg_set_err(err, errlen, "cannot add prefix %s/%u of identity '%s': %s",
+		   buf, p->len, conf->identities[id].name, rte_strerror(e));
 	return -e;
 }
 
@@ -449,8 +248,8 @@ create_ribs(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 		rs->rib6 = rte_rib6_create(name, socket, &cfg);
 	}
 	if ((n4 != 0 && rs->rib4 == NULL) || (n6 != 0 && rs->rib6 == NULL)) {
-		set_err(err, errlen, "cannot create an identity RIB: %s",
-			rte_strerror(rte_errno));
+		mg_set_err(err, errlen, "cannot create an identity RIB: %s",
+			   rte_strerror(rte_errno));
 		return -rte_errno;
 	}
 	return 0;
@@ -491,26 +290,6 @@ build_ribs(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 	return 0;
 }
 
-/* Lookups only read the trie, which never changes after the build. */
-static uint16_t
-identity_of(const struct mg_ruleset *rs, uint8_t family, const uint8_t *src)
-{
-	struct rte_rib6_node *n6;
-	struct rte_rib_node *n4;
-	uint64_t nh = MG_IDENTITY_UNKNOWN;
-
-	if (family == 4 && rs->rib4 != NULL) {
-		n4 = rte_rib_lookup(rs->rib4, ipv4_host(src));
-		if (n4 != NULL)
-			rte_rib_get_nh(n4, &nh);
-	} else if (family == 6 && rs->rib6 != NULL) {
-		n6 = rte_rib6_lookup(rs->rib6, src);
-		if (n6 != NULL)
-			rte_rib6_get_nh(n6, &nh);
-	}
-	return (uint16_t)nh;
-}
-
 /* ---- services ---- */
 
 /* One (vip, proto, port range) before grouping. */
@@ -542,7 +321,7 @@ build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 	all = calloc(RTE_MAX(l->n_vip_ranges, 1u), sizeof(*all));
 	if (all == NULL) {
-		set_err(err, errlen, "out of memory");
+		mg_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (i = 0; i < conf->n_services; i++) {
@@ -568,11 +347,11 @@ build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 		/* binary search over ranges relies on them being disjoint */
 		if (same && ranges[i - 1].hi >= all[i].range.lo) {
-			set_err(err, errlen,
-				"services '%s' and '%s' share an address, "
-				"protocol and port",
-				conf->services[ranges[i - 1].service].name,
-				conf->services[all[i].range.service].name);
+			mg_set_err(err, errlen,
+				   "services '%s' and '%s' share an address, "
+				   "protocol and port",
+				   conf->services[ranges[i - 1].service].name,
+				   conf->services[all[i].range.service].name);
 			free(all);
 			return -EINVAL;
 		}
@@ -595,46 +374,6 @@ build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->local = local;
 	rs->n_local = j;
 	return 0;
-}
-
-static const struct rs_vip *
-find_vip(const struct mg_ruleset *rs, const uint8_t key[VIP_KEY_LEN])
-{
-	unsigned int lo = 0, hi = rs->n_vips;
-
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
-		int c = memcmp(key, rs->vips[mid].key, VIP_KEY_LEN);
-
-		if (c == 0)
-			return &rs->vips[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-/* The service index for @p port (host order), or -1. */
-static int
-find_service(const struct mg_ruleset *rs, const struct rs_vip *v, uint16_t port)
-{
-	const struct rs_range *r = &rs->ranges[v->first];
-	unsigned int lo = 0, hi = v->n;
-
-	/* last range with lo <= port */
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		if (r[mid].lo <= port)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0 || r[lo - 1].hi < port)
-		return -1;
-	return r[lo - 1].service;
 }
 
 /*
@@ -723,10 +462,10 @@ register_group(struct mg_ruleset *rs, const struct mg_service_conf *s,
 	snprintf(key, sizeof(key), "%s/%s/v%u", s->name, v->name, fam);
 	idx = mg_health_group(rs->health, key);
 	if (idx < 0) {
-		set_err(err, errlen,
-			"cannot track the ejections of version '%s' of "
-			"service '%s': %s",
-			v->name, s->name, strerror(-idx));
+		mg_set_err(err, errlen,
+			   "cannot track the ejections of version '%s' of "
+			   "service '%s': %s",
+			   v->name, s->name, strerror(-idx));
 		return idx;
 	}
 	*group = (uint32_t)idx;
@@ -773,12 +512,12 @@ build_family(struct mg_ruleset *rs, const struct mg_version_conf *v,
 		if (rs->health != NULL) {
 			idx = mg_health_register(rs->health, &b->addr, b->port);
 			if (idx < 0) {
-				set_err(err, errlen,
-					"cannot track the health of backend "
-					"%s of version '%s': %s",
-					mg_addr_format(&b->addr, buf,
-						       sizeof(buf)),
-					v->name, strerror(-idx));
+				mg_set_err(err, errlen,
+					   "cannot track the health of backend "
+					   "%s of version '%s': %s",
+					   mg_addr_format(&b->addr, buf,
+							  sizeof(buf)),
+					   v->name, strerror(-idx));
 				return idx;
 			}
 			bes[n].health = (uint32_t)idx;
@@ -789,9 +528,9 @@ build_family(struct mg_ruleset *rs, const struct mg_version_conf *v,
 		return (int)n;
 	ret = mg_maglev_build(*table, m, keys, n);
 	if (ret < 0) {
-		set_err(err, errlen,
-			"cannot build the Maglev table of version '%s': %s",
-			v->name, strerror(-ret));
+		mg_set_err(err, errlen,
+			   "cannot build the Maglev table of version '%s': %s",
+			   v->name, strerror(-ret));
 		return ret;
 	}
 	*table_off = (uint32_t)(*table - rs->maglev);
@@ -946,7 +685,7 @@ build_health_limits(struct mg_ruleset *rs, int socket, char *err, size_t errlen)
 	return 0;
 nomem:
 	free(fill);
-	set_err(err, errlen, "out of memory for the health limits");
+	mg_set_err(err, errlen, "out of memory for the health limits");
 	return -ENOMEM;
 }
 
@@ -1030,7 +769,7 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 	fr = malloc(RTE_MAX((size_t)ni * ns, (size_t)1) * sizeof(*fr));
 	if (fr == NULL) {
-		set_err(err, errlen, "out of memory");
+		mg_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (k = 0; k < ni * ns; k++)
@@ -1054,7 +793,7 @@ build_matrix(struct mg_ruleset *rs, const struct mg_conf *conf,
 				if (!to[s])
 					continue;
 				/* a rule with matchers decides per request
-				 * (lib/policy); here it only admits */
+				 * (lib/l7); here it only admits */
 				if (p->l7 != MG_L7_NONE)
 					slot = p->action == MG_POLICY_ALLOW &&
 							       !p->dry_run
@@ -1184,7 +923,7 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 		"mg_rs_rules", (conf->n_policies + 1) * sizeof(uint32_t), 0,
 		socket);
 	if (rs->label_slot == NULL || rs->rule_slot == NULL) {
-		set_err(err, errlen, "out of memory for telemetry slots");
+		mg_set_err(err, errlen, "out of memory for telemetry slots");
 		return -ENOMEM;
 	}
 	if (!rs->telemetry) {
@@ -1219,9 +958,9 @@ build_telemetry(struct mg_ruleset *rs, const struct mg_conf *conf, int socket,
 }
 
 static struct mg_ruleset *build(const struct mg_conf *conf, int socket,
-				 struct mg_health *health,
-				 unsigned int n_workers, bool telemetry,
-				 char *err, size_t errlen);
+				struct mg_health *health,
+				unsigned int n_workers, bool telemetry,
+				char *err, size_t errlen);
 
 struct mg_ruleset *
 mg_ruleset_build(const struct mg_conf *conf, int socket,
@@ -1248,7 +987,7 @@ build(const struct mg_conf *conf, int socket, struct mg_health *health,
 	int ret;
 
 	if (conf == NULL) {
-		set_err(err, errlen, "no config");
+		mg_set_err(err, errlen, "no config");
 		rte_errno = EINVAL;
 		return NULL;
 	}
@@ -1260,8 +999,8 @@ build(const struct mg_conf *conf, int socket, struct mg_health *health,
 	rs = rte_zmalloc_socket("mg_ruleset", l.size, RTE_CACHE_LINE_SIZE,
 				socket);
 	if (rs == NULL) {
-		set_err(err, errlen,
-			"cannot allocate %zu bytes for the ruleset", l.size);
+		mg_set_err(err, errlen,
+			   "cannot allocate %zu bytes for the ruleset", l.size);
 		rte_errno = ENOMEM;
 		return NULL;
 	}
@@ -1394,7 +1133,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	if (n == 0)
 		return 0;
 	if (t == NULL) {
-		set_err(err, errlen, "limits need a limit table");
+		mg_set_err(err, errlen, "limits need a limit table");
 		return -EINVAL;
 	}
 	id_cells = (conf->n_identities + 1) * RTE_MAX(conf->n_services, 1u);
@@ -1405,7 +1144,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->climit_by_id = rte_zmalloc("mg_rs_limits", rs->n_climit_ids, 0);
 	if (rs->climits == NULL || rs->climit_cell == NULL ||
 	    rs->climit_by_id == NULL) {
-		set_err(err, errlen, "out of memory for limits");
+		mg_set_err(err, errlen, "out of memory for limits");
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
@@ -1415,14 +1154,15 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 
 		id = mg_limit_register(t, lc->name, lc->per_source);
 		if (id == -ENOBUFS) {
-			set_err(err, errlen,
-				"%s:%d: limit '%s': no room for another "
-				"per_source limit until a restart",
-				conf->path, lc->line, lc->name);
+			mg_set_err(err, errlen,
+				   "%s:%d: limit '%s': no room for another "
+				   "per_source limit until a restart",
+				   conf->path, lc->line, lc->name);
 			return -ENOSPC;
 		}
 		if (id < 0 || (uint32_t)id >= rs->n_climit_ids) {
-			set_err(err, errlen,
+			mg_set_err(
+				err, errlen,
 				"%s:%d: limit '%s': no room for another limit "
 				"name until a restart",
 				conf->path, lc->line, lc->name);
@@ -1436,10 +1176,10 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 		if (limit_params(&l->all, &lc->all) < 0 ||
 		    (lc->per_source &&
 		     limit_params(&l->source, &lc->source) < 0)) {
-			set_err(err, errlen,
-				"%s:%d: limit '%s': a rate rte_meter cannot "
-				"meter",
-				conf->path, lc->line, lc->name);
+			mg_set_err(err, errlen,
+				   "%s:%d: limit '%s': a rate rte_meter cannot "
+				   "meter",
+				   conf->path, lc->line, lc->name);
 			return -EINVAL;
 		}
 		rs->climit_by_id[id] = (uint8_t)(i + 1);
@@ -1456,618 +1196,9 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	return 0;
 }
 
-const struct mg_ruleset_limit *
-mg_ruleset_limit(const struct mg_ruleset *rs, uint16_t identity,
-		 uint16_t service)
-{
-	uint8_t i;
-
-	if (rs->n_climits == 0 || identity > rs->n_identities ||
-	    service >= rs->n_services)
-		return NULL;
-	i = rs->climit_cell[identity * rs->n_services + service];
-	return i != 0 ? &rs->climits[i - 1] : NULL;
-}
-
-const struct mg_ruleset_limit *
-mg_ruleset_limit_of(const struct mg_ruleset *rs, unsigned int i)
-{
-	return i < rs->n_climits ? &rs->climits[i] : NULL;
-}
-
-const struct mg_ruleset_limit *
-mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
-{
-	if (id >= rs->n_climit_ids || rs->climit_by_id == NULL ||
-	    rs->climit_by_id[id] == 0)
-		return NULL;
-	return &rs->climits[rs->climit_by_id[id] - 1];
-}
-
 void
 mg_ruleset_set_esp(struct mg_ruleset *rs, struct mg_esp_set *set)
 {
 	mg_esp_set_free(rs->esp);
 	rs->esp = set;
-}
-
-const struct mg_esp_set *
-mg_ruleset_esp(const struct mg_ruleset *rs)
-{
-	return rs->esp;
-}
-
-/* ---- fast-path reads: no locks, no allocation, no writes ---- */
-
-/*
- * murmur3's finalizer, a bijection in which every input bit flips about
- * half the output bits. Applied first to the caller's hash: CRC32 and
- * the NICs' Toeplitz RSS hash are linear, and on structured traffic
- * (counting sources or ports) their low bits fall into patterns that
- * the interleaved version table aliases with: 100,000 sequential
- * 5-tuples through CRC32-C missed a 30% share by 4-5 sigma. Applied to
- * the hash xor a constant, it makes further draws for the slow path.
- */
-static inline uint32_t
-remix(uint32_t h)
-{
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
-}
-
-static inline unsigned int
-n_family(const struct rs_version *ver, unsigned int fi)
-{
-	return fi == 0 ? ver->n_backends4 : ver->n_backends6;
-}
-
-/* Index of the family's first backend within the version. */
-static inline unsigned int
-family_base(const struct rs_version *ver, unsigned int fi)
-{
-	return fi == 0 ? 0 : ver->n_backends4;
-}
-
-static inline bool
-backend_up(const struct mg_ruleset *rs, const struct rs_version *ver,
-	   unsigned int b, uint64_t now)
-{
-	return mg_health_up(rs->health,
-			    rs->backends[ver->first_backend + b].health, now);
-}
-
-/* The Maglev slot of @p hash: an index into the version's backends. */
-static inline unsigned int
-maglev_backend(const struct mg_ruleset *rs, const struct rs_version *ver,
-	       unsigned int fi, uint32_t hash)
-{
-	if (ver->maglev[fi] == NO_TABLE)
-		return family_base(ver, fi);
-	return family_base(ver, fi) +
-	       mg_maglev_lookup(rs->maglev + ver->maglev[fi], rs->maglev_m,
-				hash >> BACKEND_SHIFT);
-}
-
-/* Draws for the slow path, independent of the hash's first uses. */
-#define DRAW_STEP     0x9e3779b9u
-#define DRAW_VERSION  0x85ebca77u
-#define DRAW_FALLBACK 0x27d4eb2fu
-
-/*
- * An up backend of @p ver for @p hash: its Maglev backend if up, else
- * the owner of the first up slot along a probe sequence of the
- * connection's own (double hashing: a step drawn from the hash; m is
- * prime, so any step visits every slot). Connections of the backends
- * that are up stay put, and an ejected backend's spread evenly over the
- * others; walking to the next slot instead would not, as neighbouring
- * slots of a Maglev table are not independent (one of three backends
- * out split 64/36 between the other two). After MAGLEV_WALK probes (a
- * run that long needs nearly every backend down) any up backend will do.
- */
-static bool
-healthy_backend(const struct mg_ruleset *rs, const struct rs_version *ver,
-		unsigned int fi, uint32_t hash, uint64_t now, unsigned int *b)
-{
-	unsigned int n = n_family(ver, fi), base = family_base(ver, fi);
-	unsigned int j, slot, step, up = 0, pick;
-	const uint16_t *table;
-
-	if (n == 0)
-		return false;
-	if (ver->maglev[fi] == NO_TABLE) {
-		if (!backend_up(rs, ver, base, now))
-			return false;
-		*b = base;
-		return true;
-	}
-	table = rs->maglev + ver->maglev[fi];
-	slot = (hash >> BACKEND_SHIFT) % rs->maglev_m;
-	step = remix(hash ^ DRAW_STEP) % (rs->maglev_m - 1) + 1;
-	for (j = 0; j < MAGLEV_WALK; j++) {
-		if (backend_up(rs, ver, base + table[slot], now)) {
-			*b = base + table[slot];
-			return true;
-		}
-		slot += step;
-		if (slot >= rs->maglev_m)
-			slot -= rs->maglev_m;
-	}
-	for (j = 0; j < n; j++)
-		up += backend_up(rs, ver, base + j, now);
-	if (up == 0)
-		return false;
-	pick = remix(hash ^ DRAW_FALLBACK) % up;
-	for (j = 0;; j++)
-		if (backend_up(rs, ver, base + j, now) && pick-- == 0)
-			break;
-	*b = base + j;
-	return true;
-}
-
-/*
- * Slow path, taken only when the first choice's backend is down: find
- * another backend of the version, else another version. Leaves
- * *version and *backend alone when nothing is up anywhere.
- */
-static void __rte_noinline
-avoid_down(const struct mg_ruleset *rs, const struct rs_service *svc,
-	   unsigned int fi, uint32_t hash, uint64_t now, uint8_t *version,
-	   unsigned int *backend, uint8_t *pick)
-{
-	const struct rs_version *vers = &rs->versions[svc->first_version];
-	uint64_t total = 0, r;
-	unsigned int v, b;
-	bool cand[MG_CONF_MAX_VERSIONS];
-
-	if (healthy_backend(rs, &vers[*version], fi, hash, now, backend))
-		return;
-	/* the version is all out: its share goes to the others, in
-	 * proportion to their weights */
-	for (v = 0; v < svc->n_versions; v++) {
-		cand[v] = false;
-		if (v == *version || vers[v].weight == 0)
-			continue;
-		cand[v] = healthy_backend(rs, &vers[v], fi, hash, now, &b);
-		if (cand[v])
-			total += vers[v].weight;
-	}
-	if (total == 0) {
-		*pick = MG_PICK_ALL_DOWN;
-		return;
-	}
-	/* multiply-shift: proportional, without a division's bias */
-	r = (uint64_t)remix(hash ^ DRAW_VERSION) * total >> 32;
-	for (v = 0; v < svc->n_versions; v++) {
-		if (!cand[v])
-			continue;
-		if (r < vers[v].weight)
-			break;
-		r -= vers[v].weight;
-	}
-	healthy_backend(rs, &vers[v], fi, hash, now, backend);
-	*version = (uint8_t)v;
-	*pick = MG_PICK_FAILOVER;
-}
-
-/* Whether the caller's source is a backend of some canary version. */
-static bool
-in_chain(const struct mg_ruleset *rs, const struct mg_5tuple *t)
-{
-	struct mg_addr src;
-
-	if (rs->n_chain == 0)
-		return false;
-	src.family = t->family;
-	memcpy(src.bytes, t->src, sizeof(src.bytes));
-	return bsearch(&src, rs->chain, rs->n_chain, sizeof(*rs->chain),
-		       cmp_addr) != NULL;
-}
-
-/* The service @p t is addressed to, or -1. */
-static inline int
-service_of(const struct mg_ruleset *rs, const struct mg_5tuple *t)
-{
-	const struct rs_vip *vip;
-	uint8_t key[VIP_KEY_LEN];
-	struct mg_addr dst;
-
-	dst.family = t->family;
-	memcpy(dst.bytes, t->dst, sizeof(dst.bytes));
-	vip_key(key, &dst, t->proto);
-	vip = find_vip(rs, key);
-	if (vip == NULL)
-		return -1;
-	return find_service(rs, vip, rte_be_to_cpu_16(t->dport));
-}
-
-bool
-mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-		   uint16_t *service, uint16_t *identity)
-{
-	int s = service_of(rs, t);
-
-	if (s < 0)
-		return false;
-	*service = (uint16_t)s;
-	*identity = identity_of(rs, t->family, t->src);
-	return true;
-}
-
-bool
-mg_ruleset_forward_unmatched(const struct mg_ruleset *rs)
-{
-	return rs->forward_unmatched;
-}
-
-uint32_t
-mg_ruleset_generation(const struct mg_ruleset *rs)
-{
-	return rs->generation;
-}
-
-bool
-mg_ruleset_classify(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-		    uint32_t hash, uint64_t now, struct mg_decision *d)
-{
-	return mg_ruleset_classify_as(rs, t, MG_RULESET_BY_SOURCE, hash, now,
-				      d);
-}
-
-bool
-mg_ruleset_classify_as(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-		       uint32_t identity, uint32_t hash, uint64_t now,
-		       struct mg_decision *d)
-{
-	const struct rs_version *ver;
-	const struct rs_backend *be;
-	const struct rs_service *svc;
-	const struct rs_cell *cell;
-	unsigned int fi = t->family == 6, b;
-	uint8_t version = NO_VERSION, pick = MG_PICK_WEIGHT;
-	int s;
-
-	s = service_of(rs, t);
-	if (s < 0)
-		return false;
-	hash = remix(hash);
-	svc = &rs->services[s];
-	d->service = (uint16_t)s;
-	d->identity =
-		identity != MG_RULESET_BY_SOURCE && identity <= rs->n_identities
-			? (uint16_t)identity
-			: identity_of(rs, t->family, t->src);
-	cell = &rs->matrix[d->identity * rs->n_services + (unsigned int)s];
-	d->verdict = cell->verdict;
-	d->deny_action = cell->deny_action;
-	d->rule = cell->rule;
-	d->dry_rule = cell->dry_rule;
-
-	/* an explicit pin beats the chain, the chain beats the weights */
-	if (cell->pin != NO_VERSION) {
-		version = cell->pin;
-		pick = MG_PICK_PINNED;
-	} else if (svc->canary != NO_VERSION && in_chain(rs, t)) {
-		version = svc->canary;
-		pick = MG_PICK_CHAIN;
-	}
-	/* a weight-0 version lacking the family (config validation
-	 * forbids it) cannot take the connection: back to the weights */
-	if (version != NO_VERSION &&
-	    n_family(&rs->versions[svc->first_version + version], fi) == 0) {
-		version = NO_VERSION;
-		pick = MG_PICK_WEIGHT;
-	}
-	if (version == NO_VERSION)
-		version = svc->pick != NULL ? svc->pick[hash & (PICK_SLOTS - 1)]
-					    : 0;
-	ver = &rs->versions[svc->first_version + version];
-	if (unlikely(n_family(ver, fi) == 0))
-		return false; /* config validation forbids this */
-	b = maglev_backend(rs, ver, fi, hash);
-	if (svc->check_health && !backend_up(rs, ver, b, now))
-		avoid_down(rs, svc, fi, hash, now, &version, &b, &pick);
-	ver = &rs->versions[svc->first_version + version];
-	be = &rs->backends[ver->first_backend + b];
-	d->version = version;
-	d->labels = rs->label_slot[d->identity * rs->n_all_versions +
-				   svc->first_version + version];
-	d->rule_slot = rs->rule_slot[d->rule == MG_RULE_DEFAULT ? rs->n_rules
-								: d->rule];
-	d->dry_rule_slot =
-		d->dry_rule == MG_RULE_DEFAULT ? 0 : rs->rule_slot[d->dry_rule];
-	d->backend = (uint16_t)b;
-	d->pick = pick;
-	d->health_idx = be->health;
-	d->backend_addr = be->addr;
-	d->backend_port = be->port != 0 ? be->port : t->dport;
-	return true;
-}
-
-const struct mg_health_params *
-mg_ruleset_health_params(const struct mg_ruleset *rs, uint16_t service)
-{
-	return service < rs->n_services ? &rs->services[service].health : NULL;
-}
-
-enum mg_health_event
-mg_ruleset_health_report(const struct mg_ruleset *rs, uint16_t service,
-			 uint32_t backend, enum mg_health_evidence ev,
-			 uint64_t now)
-{
-	uint32_t first;
-
-	if (rs->health == NULL || backend >= rs->n_health)
-		return MG_HEALTH_NO_CHANGE;
-	if (service == MG_RULESET_ANY_SERVICE)
-		service = rs->health_service[backend];
-	if (service >= rs->n_services)
-		return MG_HEALTH_NO_CHANGE;
-	first = rs->limit_first[backend];
-	return mg_health_report(
-		rs->health, backend, ev, now, &rs->services[service].health,
-		rs->limits + first, rs->limit_first[backend + 1] - first);
-}
-
-unsigned int
-mg_ruleset_health_sync(const struct mg_ruleset *rs, uint64_t now)
-{
-	uint32_t members[MG_CONF_MAX_BACKENDS];
-	unsigned int v, f, b, n, returned = 0;
-	const struct rs_version *ver;
-
-	if (rs->health == NULL)
-		return 0;
-	for (v = 0; v < rs->n_versions; v++) {
-		ver = &rs->versions[v];
-		for (f = 0; f < 2; f++) {
-			n = n_family(ver, f);
-			for (b = 0; b < n; b++)
-				members[b] =
-					rs->backends[ver->first_backend +
-						     family_base(ver, f) + b]
-						.health;
-			returned += mg_health_group_sync(
-				rs->health, ver->group[f], ver->cap[f], members,
-				n, now);
-		}
-	}
-	return returned;
-}
-
-int
-mg_ruleset_health_cap(const struct mg_ruleset *rs, uint16_t service,
-		      uint8_t version, uint8_t family)
-{
-	const struct rs_version *ver;
-
-	if (service >= rs->n_services ||
-	    version >= rs->services[service].n_versions ||
-	    (family != 4 && family != 6))
-		return -EINVAL;
-	ver = &rs->versions[rs->services[service].first_version + version];
-	return (int)ver->cap[family == 6];
-}
-
-const char *
-mg_ruleset_pick_name(enum mg_pick pick)
-{
-	static const char *const names[MG_PICK_MAX] = {
-		[MG_PICK_WEIGHT] = "weight",
-		[MG_PICK_PINNED] = "pinned",
-		[MG_PICK_CHAIN] = "chain",
-		[MG_PICK_FAILOVER] = "failover",
-		[MG_PICK_ALL_DOWN] = "all_down",
-	};
-
-	return (unsigned int)pick < MG_PICK_MAX ? names[pick] : "invalid";
-}
-
-/* Whether @p addr is one of port @p p's own addresses. */
-static bool
-port_owns(const struct rs_port *p, const struct mg_addr *addr)
-{
-	unsigned int i;
-
-	for (i = 0; i < p->n_addrs; i++)
-		if (cmp_addr(&p->addrs[i].addr, addr) == 0)
-			return true;
-	return false;
-}
-
-/* Whether @p addr is a service's virtual address (they answer on every
- * port). */
-static bool
-is_virtual(const struct mg_ruleset *rs, const struct mg_addr *addr)
-{
-	return bsearch(addr, rs->local, rs->n_local, sizeof(*rs->local),
-		       cmp_addr) != NULL;
-}
-
-bool
-mg_ruleset_is_local(const struct mg_ruleset *rs, unsigned int port,
-		    const struct mg_addr *addr)
-{
-	return port < rs->n_ports &&
-	       (port_owns(&rs->ports[port], addr) || is_virtual(rs, addr));
-}
-
-bool
-mg_ruleset_is_gateway_addr(const struct mg_ruleset *rs,
-			   const struct mg_addr *addr)
-{
-	unsigned int p;
-
-	for (p = 0; p < rs->n_ports; p++)
-		if (port_owns(&rs->ports[p], addr))
-			return true;
-	return is_virtual(rs, addr);
-}
-
-bool
-mg_ruleset_next_hop(const struct mg_ruleset *rs, unsigned int port,
-		    const struct mg_addr *dst, struct mg_addr *nh)
-{
-	const struct rs_port *p;
-	const struct mg_addr *gw;
-	unsigned int i;
-
-	struct mg_addr endpoint;
-
-	if (port >= rs->n_ports)
-		return false;
-	if (rs->esp != NULL &&
-	    mg_esp_peer_endpoint(rs->esp, mg_esp_route(rs->esp, dst),
-				 &endpoint))
-		dst = &endpoint;
-	p = &rs->ports[port];
-	for (i = 0; i < p->n_addrs; i++)
-		if (mg_prefix_contains(&p->addrs[i], dst)) {
-			*nh = *dst;
-			return true;
-		}
-	gw = dst->family == 4 ? &p->gateway4 : &p->gateway6;
-	if (gw->family == 0)
-		return false;
-	*nh = *gw;
-	return true;
-}
-
-bool
-mg_ruleset_local_addr(const struct mg_ruleset *rs, unsigned int port,
-		      const struct mg_addr *peer_addr, struct mg_addr *src)
-{
-	const struct mg_addr peer_copy = *peer_addr, *peer = &peer_copy;
-	const struct mg_prefix *a;
-	unsigned int i;
-	bool found = false;
-
-	if (port >= rs->n_ports)
-		return false;
-	for (i = 0; i < rs->ports[port].n_addrs; i++) {
-		a = &rs->ports[port].addrs[i];
-		if (a->addr.family != peer->family)
-			continue;
-		/* the address on the peer's own subnet, or the first */
-		if (mg_prefix_contains(a, peer)) {
-			*src = a->addr;
-			return true;
-		}
-		if (!found)
-			*src = a->addr;
-		found = true;
-	}
-	return found;
-}
-
-bool
-mg_ruleset_static_neigh(const struct mg_ruleset *rs, const struct mg_addr *addr,
-			uint8_t mac[6])
-{
-	const struct rs_neigh *n;
-
-	n = bsearch(addr, rs->neigh, rs->n_neigh, sizeof(*rs->neigh), cmp_addr);
-	if (n == NULL)
-		return false;
-	memcpy(mac, n->mac, 6);
-	return true;
-}
-
-const struct mg_l7 *
-mg_ruleset_l7(const struct mg_ruleset *rs)
-{
-	return rs->l7;
-}
-
-unsigned int
-mg_ruleset_n_services(const struct mg_ruleset *rs)
-{
-	return rs->n_services;
-}
-
-unsigned int
-mg_ruleset_n_identities(const struct mg_ruleset *rs)
-{
-	return rs->n_identities;
-}
-
-unsigned int
-mg_ruleset_n_rules(const struct mg_ruleset *rs)
-{
-	return rs->n_rules;
-}
-
-const char *
-mg_ruleset_service_name(const struct mg_ruleset *rs, uint16_t service)
-{
-	return service < rs->n_services ? rs->services[service].name
-					: "invalid";
-}
-
-const char *
-mg_ruleset_version_name(const struct mg_ruleset *rs, uint16_t service,
-			uint8_t version)
-{
-	const struct rs_service *s;
-
-	if (service >= rs->n_services)
-		return "invalid";
-	s = &rs->services[service];
-	return version < s->n_versions
-		       ? rs->versions[s->first_version + version].name
-		       : "invalid";
-}
-
-const char *
-mg_ruleset_identity_name(const struct mg_ruleset *rs, uint16_t identity)
-{
-	return identity <= rs->n_identities ? rs->identity_names[identity]
-					    : "invalid";
-}
-
-const char *
-mg_ruleset_rule_name(const struct mg_ruleset *rs, uint16_t rule)
-{
-	if (rule == MG_RULE_DEFAULT)
-		return "default-deny";
-	return rule < rs->n_rules ? rs->rule_names[rule] : "invalid";
-}
-
-const char *
-mg_ruleset_rule_name_of_slot(const struct mg_ruleset *rs, uint32_t slot)
-{
-	unsigned int i;
-
-	/* rare (a disagreement to report): a scan is fine */
-	for (i = 0; i < rs->n_rules; i++)
-		if (rs->rule_slot[i] == slot)
-			return rs->rule_names[i];
-	return rs->rule_slot[rs->n_rules] == slot ? "default-deny" : "unknown";
-}
-
-unsigned int
-mg_ruleset_version_labels(const struct mg_ruleset *rs, uint16_t service,
-			  uint8_t version, uint32_t *slots, unsigned int max)
-{
-	const struct rs_service *svc;
-	unsigned int i, k, n = 0;
-	uint32_t slot;
-
-	if (service >= rs->n_services ||
-	    version >= rs->services[service].n_versions)
-		return 0;
-	svc = &rs->services[service];
-	for (i = 0; i <= rs->n_identities && n < max; i++) {
-		slot = rs->label_slot[i * rs->n_all_versions +
-				      svc->first_version + version];
-		/* 0: a pair the policy denies, or the shared overflow */
-		for (k = 0; slot != 0 && k < n && slots[k] != slot; k++)
-			;
-		if (slot != 0 && k == n)
-			slots[n++] = slot;
-	}
-	return n;
 }
