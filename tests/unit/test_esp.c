@@ -10,8 +10,11 @@
  * IPv6 outer header; replays, the window, tampering, unknown SPIs,
  * malformed ESP; sequence numbers at their end; SAs kept, lingering and
  * retired across rebuilds (keys zeroised); clear traffic from a peer's
- * prefix; the telemetry walk. Interop with implementations we did not
- * write is tests/py/test_esp*.py's (scapy, tshark).
+ * prefix; the telemetry walk. Every test runs twice: with synchronous
+ * CPU crypto (what crypto_aesni_mb offers, and lib/esp chooses then),
+ * and through the queue pair (queue_pair_*). Interop with
+ * implementations we did not write is tests/py/test_esp*.py's (scapy,
+ * tshark).
  */
 
 #include <errno.h>
@@ -49,7 +52,8 @@ static struct mg_esp *esp;
 static struct mg_esp_worker *ew;
 static struct mg_lcore_stats *stats;
 static struct mg_conf_errors errs;
-static size_t create_bytes; /* DPDK heap mg_esp_create() and a worker took */
+static size_t create_bytes;   /* DPDK heap mg_esp_create() and a worker took */
+static bool queue_pairs_only; /* the group's data path */
 
 static const uint8_t mac_gw[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac_rt[6] = { 0x02, 0, 0, 0, 0, 0xfe };
@@ -872,6 +876,28 @@ test_memsize(void **state)
 	assert_true(est <= create_bytes + create_bytes / 10 + 65536);
 }
 
+/* The data path is the one asked for: with CPU crypto no operation went
+ * through the queue pair (its counters stay 0), else all did; the
+ * earlier tests on this context ran operations. */
+static void
+test_data_path(void **state)
+{
+	struct rte_cryptodev_info info;
+	struct rte_cryptodev_stats st;
+
+	(void)state;
+	rte_cryptodev_info_get(esp->dev_id, &info);
+	assert_int_equal(esp->cpu_crypto,
+			 !queue_pairs_only &&
+				 (info.feature_flags &
+				  RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO) != 0);
+	assert_int_equal(rte_cryptodev_stats_get(esp->dev_id, &st), 0);
+	assert_true(ew->enqueued > 0);
+	assert_int_equal(ew->enqueued, ew->dequeued);
+	assert_int_equal(st.enqueued_count, esp->cpu_crypto ? 0 : ew->enqueued);
+	assert_int_equal(st.dequeued_count, esp->cpu_crypto ? 0 : ew->dequeued);
+}
+
 static int
 setup(void **state)
 {
@@ -881,11 +907,15 @@ setup(void **state)
 		.qp_depth = 512,
 		.qsv = NULL,
 		.tsc_hz = HZ,
+		.queue_pairs_only = queue_pairs_only,
 	};
+	static bool eal; /* once for both groups */
 
 	(void)state;
-	if (mg_test_eal_init("test_esp", "256", "0", true) < 0 ||
-	    mg_test_tmpdir_make("test_esp") < 0)
+	if (!eal && mg_test_eal_init("test_esp", "256", "0", true) < 0)
+		return -1;
+	eal = true;
+	if (mg_test_tmpdir_make("test_esp") < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("test_esp", 1023, 0, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -922,6 +952,21 @@ teardown(void **state)
 	return 0;
 }
 
+/* From here on the queue pair's data path: the context made again. */
+static void
+test_switch_to_queue_pair(void **state)
+{
+	assert_int_equal(teardown(state), 0);
+	queue_pairs_only = true;
+	assert_int_equal(setup(state), 0);
+}
+
+/* The group's tests again, through the queue pair. */
+#define QP(f)                                                                  \
+	{                                                                      \
+		"queue_pair_" #f, f, NULL, NULL, NULL                          \
+	}
+
 int
 main(void)
 {
@@ -936,6 +981,19 @@ main(void)
 		cmocka_unit_test(test_input_stage),
 		cmocka_unit_test(test_output_stage),
 		cmocka_unit_test(test_memsize),
+		cmocka_unit_test(test_data_path),
+		cmocka_unit_test(test_switch_to_queue_pair),
+		QP(test_roundtrip),
+		QP(test_replay_and_tamper),
+		QP(test_replay_every_number),
+		QP(test_replay_window_128),
+		QP(test_udp_ipv6_outer),
+		QP(test_sequence_end),
+		QP(test_rebuild_linger_retire),
+		QP(test_input_stage),
+		QP(test_output_stage),
+		QP(test_memsize),
+		QP(test_data_path),
 	};
 
 	return cmocka_run_group_tests_name("esp", tests, setup, teardown);
