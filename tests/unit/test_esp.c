@@ -517,6 +517,61 @@ test_replay_window_128(void **state)
 	mg_esp_tick(esp, 0);
 }
 
+/* A tunnel packet in two segments (a NIC that scatters what it
+ * receives): decapsulated, the inner frame the original (CPU crypto
+ * takes one segment: it is made one first); tampered with in its second
+ * segment, refused (esp_bad_icv). */
+static void
+test_chained(void **state)
+{
+	char payload[801];
+	uint8_t buf[1024];
+	struct mg_esp_set *a, *b;
+	struct rte_mbuf *orig, *enc, *head, *tail, *dec;
+	enum mg_drop_reason why;
+	int round;
+
+	(void)state;
+	memset(payload, 'x', sizeof(payload) - 1);
+	payload[sizeof(payload) - 1] = '\0';
+	a = set_of(pair_conf(false, "", "", ""), NULL, 0);
+	b = set_of(pair_conf(true, "", "", ""), NULL, 0);
+	for (round = 0; round < 2; round++) {
+		struct rte_mbuf *m =
+			frame(false, "198.18.60.7", "198.18.50.9", payload);
+
+		orig = copy(m);
+		enc = encrypt(a, m);
+		/* headers and some ciphertext in the first segment */
+		head = rte_pktmbuf_copy(enc, pool, 0, 200);
+		tail = rte_pktmbuf_copy(enc, pool, 200, UINT32_MAX);
+		assert_non_null(head);
+		assert_non_null(tail);
+		rte_pktmbuf_free(enc);
+		if (round == 1)
+			/* one ciphertext byte, far from the first segment */
+			rte_pktmbuf_mtod_offset(tail, uint8_t *, 300)[0] ^= 1;
+		assert_int_equal(rte_pktmbuf_chain(head, tail), 0);
+		assert_int_equal(head->nb_segs, 2);
+		if (round == 1) {
+			expect_drop(b, head, MG_DROP_ESP_BAD_ICV);
+		} else {
+			assert_int_equal(decrypt(b, head, &dec, &why), 1);
+			assert_int_equal(dec->pkt_len, orig->pkt_len);
+			if (esp->cpu_crypto)
+				assert_int_equal(dec->nb_segs, 1);
+			assert_memory_equal(
+				rte_pktmbuf_read(dec, 0, dec->pkt_len, buf),
+				rte_pktmbuf_mtod(orig, void *), orig->pkt_len);
+			rte_pktmbuf_free(dec);
+		}
+		rte_pktmbuf_free(orig);
+	}
+	mg_esp_set_free(a);
+	mg_esp_set_free(b);
+	mg_esp_tick(esp, 0);
+}
+
 /* ESP in UDP, IPv6 outside: the UDP header (4500 both ways, a valid
  * checksum: IPv6 has no UDP without one) and the round trip. */
 static void
@@ -976,6 +1031,7 @@ main(void)
 		cmocka_unit_test(test_replay_every_number),
 		cmocka_unit_test(test_replay_window_128),
 		cmocka_unit_test(test_udp_ipv6_outer),
+		cmocka_unit_test(test_chained),
 		cmocka_unit_test(test_sequence_end),
 		cmocka_unit_test(test_rebuild_linger_retire),
 		cmocka_unit_test(test_input_stage),
@@ -988,6 +1044,7 @@ main(void)
 		QP(test_replay_every_number),
 		QP(test_replay_window_128),
 		QP(test_udp_ipv6_outer),
+		QP(test_chained),
 		QP(test_sequence_end),
 		QP(test_rebuild_linger_retire),
 		QP(test_input_stage),
