@@ -167,8 +167,9 @@ Figures (BENCH_ONLY names in brackets):
       (scripts/gen_esp_pcaps.py: 1,024 UDP flows of 1,400-byte frames)
       replayed with infinite_rx through tests/configs/bench_esp.conf,
       whose service's backend sits behind a peer: every packet a flow
-      hit, DNATed and encrypted (AES-GCM-128, librte_ipsec over
-      crypto_aesni_mb) to net_null0. Next to dpdk-test-crypto-perf
+      hit, DNATed and encrypted (AES-GCM-128, librte_ipsec;
+      crypto_aesni_mb's synchronous CPU crypto on the worker's core) to
+      net_null0. Next to dpdk-test-crypto-perf
       (throughput, crypto_aesni_mb, aead aes-gcm 128-bit key, 12-byte IV,
       8-byte AAD, 16-byte ICV, 1,400-byte buffers, bursts of 32, a pool
       of 1,024 buffers like the capture's 1,024 frames) on lcore 1.
@@ -185,7 +186,15 @@ Figures (BENCH_ONLY names in brackets):
       encrypts esp_gen.pcap (infinite_rx) toward the measured one over
       net_memif0; the measured one decrypts, admits (peer:bench-peer)
       and forwards in clear to net_null0. cryptoperf with --aead-op
-      decrypt next to it.
+      decrypt next to it. The generator does as much work a packet as
+      the measured worker (it encrypts what the other decrypts) and
+      shares the machine, so it may not keep the worker busy: the
+      figure is, as for encrypt, rx over the worker's BUSY cycles (the
+      rounds that received something: an idle round costs nothing
+      here), and its busy share is logged. A worker fed slower than it
+      can go also takes smaller bursts, whose fixed costs per round the
+      figure keeps (it does not pretend full bursts): a busy share well
+      under 1 means the decrypt figure is a lower bound.
       Both esp groups alternate meshgate and cryptoperf BENCH_ESP_RUNS
       times (3), print every pair, and report the medians (the ratio
       is the median of the pairs' ratios).
@@ -1053,7 +1062,11 @@ class Bench:
 
     def esp_busy_rate(self, name, prefix, p):
         """meshgate's lcore 1 over the window: rx per second of its busy
-        cycles (Mpps), its raw rate and busy ratio."""
+        cycles (Mpps: the rounds that received something, ESP decryption
+        and encryption included, as the worker counts them in
+        busy_cycles of /meshgate/lcores), its raw rate and busy ratio
+        (busy cycles over the window's: under 1 when its feed, not the
+        worker, sets the pace)."""
         try:
             with mg_telemetry.connect_when_ready(
                     prefix, "/meshgate/lcores", "1", READY_WAIT,

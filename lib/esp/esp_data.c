@@ -5,9 +5,15 @@
 /*
  * The ESP data path of a worker: take ESP for the gateway's tunnel
  * endpoints out of a parsed burst, stage packets per SA, prepare them
- * with librte_ipsec and enqueue them to the worker's cryptodev queue
- * pair in bursts, dequeue and complete them. Two things are done here
- * that librte_ipsec does not do:
+ * with librte_ipsec and hand them to the cryptodev in bursts, then
+ * complete them. Where the device offers synchronous CPU crypto
+ * (RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO: crypto_aesni_mb does), a burst is
+ * encrypted or decrypted at once on the worker's core
+ * (rte_cryptodev_sym_cpu_crypto_process()) and its operations wait in
+ * the worker's own ring for the next poll; else they are enqueued to
+ * the worker's queue pair and dequeued. Either way the operations come
+ * back in the same order and the rest of the path is the same. Two
+ * things are done here that librte_ipsec does not do:
  * - an SA carries both inner families (its trailer's next header is
  *   rewritten before encryption and after authentication, see
  *   sa_create() in mg_esp.c);
@@ -236,6 +242,102 @@ seq_refusal(const struct mg_esp_sa *sa, uint32_t seq)
 	return d != ESP_D_MAX ? d : ESP_D_MALFORMED;
 }
 
+/* ---- the device: a queue pair, or synchronous CPU crypto ---- */
+
+/* Encrypt or decrypt @p n operations (prepared by librte_ipsec, runs of
+ * one session) on this core, a session's run in bursts; the status of
+ * each is set as the queue pair would. */
+static void
+cpu_crypto(struct mg_esp_worker *ew, struct rte_crypto_op **ops, uint16_t n)
+{
+	struct rte_crypto_vec data[ESP_DEQ_BURST];
+	struct rte_crypto_sgl sgl[ESP_DEQ_BURST];
+	struct rte_crypto_va_iova_ptr iv[ESP_DEQ_BURST], aad[ESP_DEQ_BURST],
+		dgst[ESP_DEQ_BURST];
+	int32_t st[ESP_DEQ_BURST];
+	struct rte_crypto_sym_vec vec = {
+		.src_sgl = sgl,
+		.iv = iv,
+		.aad = aad,
+		.digest = dgst,
+		.status = st,
+	};
+	/* the operations' offsets are the whole story: nothing to skip */
+	const union rte_crypto_sym_ofs ofs = { .raw = 0 };
+	uint16_t i = 0, j, x;
+
+	while (i < n) {
+		void *ses = ops[i]->sym->session;
+
+		for (j = i; j < n && j - i < ESP_DEQ_BURST &&
+			    ops[j]->sym->session == ses;
+		     j++) {
+			struct rte_crypto_sym_op *sop = ops[j]->sym;
+
+			x = j - i;
+			/* one segment (flush_in() made it so; outbound
+			 * packets are one already): what GCM covers */
+			data[x].base = rte_pktmbuf_mtod_offset(
+				sop->m_src, void *, sop->aead.data.offset);
+			data[x].len = sop->aead.data.length;
+			sgl[x].vec = &data[x];
+			sgl[x].num = 1;
+			iv[x].va = esp_op_priv(ops[j])->iv;
+			aad[x].va = sop->aead.aad.data;
+			dgst[x].va = sop->aead.digest.data;
+		}
+		vec.num = j - i;
+		rte_cryptodev_sym_cpu_crypto_process(ew->dev_id, ses, ofs,
+						     &vec);
+		for (x = 0; x < vec.num; x++)
+			ops[i + x]->status =
+				st[x] == 0 ? RTE_CRYPTO_OP_STATUS_SUCCESS
+				: st[x] == EBADMSG
+					? RTE_CRYPTO_OP_STATUS_AUTH_FAILED
+					: RTE_CRYPTO_OP_STATUS_ERROR;
+		i = j;
+	}
+}
+
+/* Hand @p n prepared operations to the device. Returns how many it took
+ * (the rest are the caller's): all with CPU crypto, done already and
+ * waiting in the worker's ring, unless that is full. */
+static uint16_t
+esp_enqueue(struct mg_esp_worker *ew, struct rte_crypto_op **ops, uint16_t n)
+{
+	uint64_t pos = ew->enqueued;
+	uint16_t room, x;
+
+	if (!ew->cpu_crypto) {
+		n = rte_cryptodev_enqueue_burst(ew->dev_id, (uint16_t)ew->rank,
+						ops, n);
+	} else {
+		room = (uint16_t)(ESP_DONE - (pos - ew->dequeued));
+		n = RTE_MIN(n, room);
+		cpu_crypto(ew, ops, n);
+		for (x = 0; x < n; x++)
+			ew->done[(pos + x) % ESP_DONE] = ops[x];
+	}
+	add(&ew->enqueued, n);
+	return n;
+}
+
+/* Up to @p max operations the device finished, in order. */
+static uint16_t
+esp_dequeue(struct mg_esp_worker *ew, struct rte_crypto_op **ops, uint16_t max)
+{
+	uint64_t pos = ew->dequeued;
+	uint16_t n, x;
+
+	if (!ew->cpu_crypto)
+		return rte_cryptodev_dequeue_burst(
+			ew->dev_id, (uint16_t)ew->rank, ops, max);
+	n = (uint16_t)RTE_MIN((uint64_t)max, ew->enqueued - pos);
+	for (x = 0; x < n; x++)
+		ops[x] = ew->done[(pos + x) % ESP_DONE];
+	return n;
+}
+
 static void flush_in(struct mg_esp_worker *ew);
 static void flush_out(struct mg_esp_worker *ew);
 
@@ -397,10 +499,21 @@ flush_in(struct mg_esp_worker *ew)
 
 	while (i < ew->n_in) {
 		sa = ew->in[i].sa;
-		for (j = i; j < ew->n_in && ew->in[j].sa == sa; j++)
-			mbufs[j - i] = ew->in[j].m;
-		cnt = j - i;
+		for (j = i, cnt = 0; j < ew->n_in && ew->in[j].sa == sa; j++) {
+			struct rte_mbuf *m = ew->in[j].m;
+
+			/* CPU crypto takes one segment (crypto_aesni_mb's:
+			 * no chains); the headers are in the first already */
+			if (unlikely(m->nb_segs != 1) && ew->cpu_crypto &&
+			    rte_pktmbuf_linearize(m) != 0) {
+				drop_pkt(ew, m, ESP_D_CRYPTO_FULL, sa, 0);
+				continue;
+			}
+			mbufs[cnt++] = m;
+		}
 		i = j;
+		if (cnt == 0)
+			continue;
 		if (rte_crypto_op_bulk_alloc(ew->op_pool,
 					     RTE_CRYPTO_OP_TYPE_SYMMETRIC, ops,
 					     cnt) == 0) {
@@ -427,9 +540,7 @@ flush_in(struct mg_esp_worker *ew)
 	ew->n_in = 0;
 	if (n_enq == 0)
 		return;
-	sent = rte_cryptodev_enqueue_burst(ew->dev_id, (uint16_t)ew->rank, enq,
-					   n_enq);
-	add(&ew->enqueued, sent);
+	sent = esp_enqueue(ew, enq, n_enq);
 	for (x = sent; x < n_enq; x++) {
 		struct rte_mbuf *m = enq[x]->sym->m_src;
 
@@ -647,9 +758,7 @@ flush_out(struct mg_esp_worker *ew)
 	ew->n_out = 0;
 	if (n_enq == 0)
 		return;
-	sent = rte_cryptodev_enqueue_burst(ew->dev_id, (uint16_t)ew->rank, enq,
-					   n_enq);
-	add(&ew->enqueued, sent);
+	sent = esp_enqueue(ew, enq, n_enq);
 	for (x = sent; x < n_enq; x++) {
 		struct rte_mbuf *m = enq[x]->sym->m_src;
 
@@ -876,8 +985,7 @@ mg_esp_poll(struct mg_esp_worker *ew, const struct mg_esp_sink *sink)
 
 	if (ew->enqueued == ew->dequeued)
 		return 0;
-	n = rte_cryptodev_dequeue_burst(ew->dev_id, (uint16_t)ew->rank, ops,
-					ESP_DEQ_BURST);
+	n = esp_dequeue(ew, ops, ESP_DEQ_BURST);
 	while (i < n) {
 		sa = (struct mg_esp_sa *)(uintptr_t)
 			rte_cryptodev_sym_session_opaque_data_get(
@@ -919,6 +1027,7 @@ mg_esp_worker_create(struct mg_esp *esp, unsigned int rank,
 	ew->dev_id = esp->dev_id;
 	ew->marks = esp->marks;
 	ew->op_pool = esp->op_pool;
+	ew->cpu_crypto = esp->cpu_crypto;
 	ew->stats = stats;
 	pthread_mutex_lock(&esp->lock);
 	esp->workers[rank] = ew;

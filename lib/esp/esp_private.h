@@ -45,7 +45,10 @@ extern int mg_logtype_esp;
 #define ESP_STAGE 256
 /* Operations dequeued per poll. */
 #define ESP_DEQ_BURST 64
-#define ESP_L2_MAX    (RTE_ETHER_HDR_LEN + MG_PKT_MAX_VLANS * RTE_VLAN_HLEN)
+/* With CPU crypto: operations finished synchronously that a poll has
+ * yet to complete (what the queue pair holds otherwise). */
+#define ESP_DONE   2048
+#define ESP_L2_MAX (RTE_ETHER_HDR_LEN + MG_PKT_MAX_VLANS * RTE_VLAN_HLEN)
 /* Peers' routes of one family looked up by a scan up to this many; a
  * trie beyond. */
 #define ESP_LINEAR_MAX 16
@@ -191,6 +194,7 @@ struct mg_esp_set {
 struct mg_esp {
 	uint8_t dev_id;
 	bool dev_started;
+	bool cpu_crypto; /* rte_cryptodev_sym_cpu_crypto_process() */
 	unsigned int n_workers;
 	int socket;
 	uint64_t tsc_hz;
@@ -224,6 +228,7 @@ struct mg_esp_worker {
 	struct mg_esp_marks marks;
 	struct rte_mempool *op_pool;
 	struct mg_lcore_stats *stats;
+	bool cpu_crypto;
 	uint16_t n_in, n_out;
 	struct esp_staged in[ESP_STAGE];
 	struct esp_staged out[ESP_STAGE];
@@ -231,6 +236,9 @@ struct mg_esp_worker {
 	/* drain: operations enqueued and dequeued, ever (single writer) */
 	uint64_t enqueued;
 	uint64_t dequeued;
+	/* CPU crypto: operations finished at enqueue, in order; the ring's
+	 * positions are enqueued and dequeued (mod ESP_DONE) */
+	struct rte_crypto_op *done[ESP_DONE];
 	struct esp_sa_stats sa[MG_ESP_MAX_SAS];
 	struct esp_peer_stats peer[MG_ESP_MAX_PEER_IDS + 1];
 } __rte_cache_aligned;

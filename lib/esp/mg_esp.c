@@ -185,7 +185,7 @@ protect_chunk(struct rte_mempool *mp __rte_unused, void *opaque,
 /* ---- the device ---- */
 
 static int
-device_create(struct mg_esp *esp, uint32_t depth)
+device_create(struct mg_esp *esp, uint32_t depth, bool queue_pairs_only)
 {
 	const struct rte_cryptodev_sym_capability_idx cap = {
 		.type = RTE_CRYPTO_SYM_XFORM_AEAD,
@@ -199,6 +199,7 @@ device_create(struct mg_esp *esp, uint32_t depth)
 	};
 	struct rte_cryptodev_qp_conf qp = { .nb_descriptors = depth };
 	const struct rte_cryptodev_symmetric_capability *c;
+	struct rte_cryptodev_info info;
 	char args[64];
 	unsigned int q;
 	int id, rc, failed = 0;
@@ -226,6 +227,12 @@ device_create(struct mg_esp *esp, uint32_t depth)
 			ESP_DEV_NAME);
 		return -ENOTSUP;
 	}
+	/* where the PMD can work on the caller's core, no queue pair round
+	 * trip: the worker encrypts and decrypts its bursts itself */
+	rte_cryptodev_info_get(esp->dev_id, &info);
+	esp->cpu_crypto =
+		!queue_pairs_only &&
+		(info.feature_flags & RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO);
 	rc = rte_cryptodev_configure(esp->dev_id, &cfg);
 	if (rc < 0)
 		return rc;
@@ -316,7 +323,7 @@ mg_esp_create(const struct mg_esp_params *p)
 	if (rc == 0)
 		rc = keys_alloc(esp);
 	if (rc == 0)
-		rc = device_create(esp, p->qp_depth);
+		rc = device_create(esp, p->qp_depth, p->queue_pairs_only);
 	if (rc == 0) {
 		snprintf(name, sizeof(name), "mg_esp_ops");
 		esp->op_pool = rte_crypto_op_pool_create(
@@ -333,9 +340,10 @@ mg_esp_create(const struct mg_esp_params *p)
 		return NULL;
 	}
 	ESP_LOG(INFO,
-		"cryptodev %s (Intel IPsec-MB), %u queue pair(s) of %u "
-		"descriptors; keys locked in memory",
-		ESP_DEV_NAME, p->n_workers, p->qp_depth);
+		"cryptodev %s (Intel IPsec-MB), %s; keys locked in memory",
+		ESP_DEV_NAME,
+		esp->cpu_crypto ? "synchronous CPU crypto on each worker"
+				: "a queue pair per worker");
 	return esp;
 }
 

@@ -7,7 +7,10 @@
  * ESP tunnels between edge nodes (RFC 4303 tunnel mode, AES-GCM of RFC
  * 4106, optionally in UDP per RFC 3948), on DPDK's librte_ipsec over a
  * cryptodev: the crypto_aesni_mb PMD (Intel IPsec-MB) that
- * mg_esp_create() instantiates, one queue pair per worker.
+ * mg_esp_create() instantiates. Where the device offers synchronous CPU
+ * crypto (RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO, which crypto_aesni_mb does),
+ * each worker encrypts and decrypts its bursts on its own core with
+ * rte_cryptodev_sym_cpu_crypto_process(); else through its queue pair.
  *
  * Three objects:
  * - struct mg_esp, for the life of the process: the cryptodev, its
@@ -25,7 +28,8 @@
  *
  * The data path never blocks: a worker stages packets while it handles
  * a burst, mg_esp_flush() prepares them (rte_ipsec_pkt_crypto_prepare)
- * and enqueues them in bursts, mg_esp_poll() dequeues what the device
+ * and hands them to the device in bursts (with CPU crypto: encrypts or
+ * decrypts them there and then), mg_esp_poll() takes what the device
  * finished and completes it (rte_ipsec_pkt_process). A decapsulated
  * packet then goes through the data path again, as if received, marked
  * (an ol_flags dynflag and an mbuf dynfield) with the peer it came
@@ -134,11 +138,16 @@ struct mg_esp_params {
 	uint32_t qp_depth;	  /**< descriptors per queue pair */
 	struct rte_rcu_qsbr *qsv; /**< workers' quiescent reports */
 	uint64_t tsc_hz;
+	/** Enqueue to the queue pairs and dequeue even where the device
+	 * offers synchronous CPU crypto (tests of that path); false: CPU
+	 * crypto whenever the device has RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO. */
+	bool queue_pairs_only;
 };
 
 /**
  * Create the ESP context: mbuf marks, the crypto_aesni_mb cryptodev
- * (named "crypto_aesni_mb_mg", one queue pair per worker), its session
+ * (named "crypto_aesni_mb_mg", one queue pair per worker, used when
+ * the device has no synchronous CPU crypto or @p p asks), its session
  * and operation pools, and the key store (mmap'ed, mlock'ed, excluded
  * from core dumps with MADV_DONTDUMP; the session pool's memory too).
  *
@@ -325,8 +334,11 @@ void mg_esp_drop(struct mg_esp_worker *ew, uint16_t peer, struct rte_mbuf *m,
 
 /**
  * Prepare what the worker staged (rte_ipsec_pkt_crypto_prepare, by SA)
- * and enqueue it to its queue pair in bursts. Never waits: what the
- * queue pair refuses is dropped (esp_crypto_full).
+ * and hand it to the device in bursts: with CPU crypto, encrypted or
+ * decrypted at once (the operations wait for mg_esp_poll() in the
+ * worker's own ring); else enqueued to its queue pair. Never
+ * waits: what the queue pair or ring refuses is dropped
+ * (esp_crypto_full).
  */
 void mg_esp_flush(struct mg_esp_worker *ew);
 
@@ -342,7 +354,7 @@ struct mg_esp_sink {
 };
 
 /**
- * Dequeue what the device finished (one burst) and complete it
+ * Take what the device finished (one burst, in order) and complete it
  * (rte_ipsec_pkt_process): authentication failures, replays and
  * malformed packets are dropped under their reasons, the rest handed to
  * @p sink.

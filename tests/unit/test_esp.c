@@ -10,8 +10,11 @@
  * IPv6 outer header; replays, the window, tampering, unknown SPIs,
  * malformed ESP; sequence numbers at their end; SAs kept, lingering and
  * retired across rebuilds (keys zeroised); clear traffic from a peer's
- * prefix; the telemetry walk. Interop with implementations we did not
- * write is tests/py/test_esp*.py's (scapy, tshark).
+ * prefix; the telemetry walk. Every test runs twice: with synchronous
+ * CPU crypto (what crypto_aesni_mb offers, and lib/esp chooses then),
+ * and through the queue pair (queue_pair_*). Interop with
+ * implementations we did not write is tests/py/test_esp*.py's (scapy,
+ * tshark).
  */
 
 #include <errno.h>
@@ -49,7 +52,8 @@ static struct mg_esp *esp;
 static struct mg_esp_worker *ew;
 static struct mg_lcore_stats *stats;
 static struct mg_conf_errors errs;
-static size_t create_bytes; /* DPDK heap mg_esp_create() and a worker took */
+static size_t create_bytes;   /* DPDK heap mg_esp_create() and a worker took */
+static bool queue_pairs_only; /* the group's data path */
 
 static const uint8_t mac_gw[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac_rt[6] = { 0x02, 0, 0, 0, 0, 0xfe };
@@ -513,6 +517,61 @@ test_replay_window_128(void **state)
 	mg_esp_tick(esp, 0);
 }
 
+/* A tunnel packet in two segments (a NIC that scatters what it
+ * receives): decapsulated, the inner frame the original (CPU crypto
+ * takes one segment: it is made one first); tampered with in its second
+ * segment, refused (esp_bad_icv). */
+static void
+test_chained(void **state)
+{
+	char payload[801];
+	uint8_t buf[1024];
+	struct mg_esp_set *a, *b;
+	struct rte_mbuf *orig, *enc, *head, *tail, *dec;
+	enum mg_drop_reason why;
+	int round;
+
+	(void)state;
+	memset(payload, 'x', sizeof(payload) - 1);
+	payload[sizeof(payload) - 1] = '\0';
+	a = set_of(pair_conf(false, "", "", ""), NULL, 0);
+	b = set_of(pair_conf(true, "", "", ""), NULL, 0);
+	for (round = 0; round < 2; round++) {
+		struct rte_mbuf *m =
+			frame(false, "198.18.60.7", "198.18.50.9", payload);
+
+		orig = copy(m);
+		enc = encrypt(a, m);
+		/* headers and some ciphertext in the first segment */
+		head = rte_pktmbuf_copy(enc, pool, 0, 200);
+		tail = rte_pktmbuf_copy(enc, pool, 200, UINT32_MAX);
+		assert_non_null(head);
+		assert_non_null(tail);
+		rte_pktmbuf_free(enc);
+		if (round == 1)
+			/* one ciphertext byte, far from the first segment */
+			rte_pktmbuf_mtod_offset(tail, uint8_t *, 300)[0] ^= 1;
+		assert_int_equal(rte_pktmbuf_chain(head, tail), 0);
+		assert_int_equal(head->nb_segs, 2);
+		if (round == 1) {
+			expect_drop(b, head, MG_DROP_ESP_BAD_ICV);
+		} else {
+			assert_int_equal(decrypt(b, head, &dec, &why), 1);
+			assert_int_equal(dec->pkt_len, orig->pkt_len);
+			if (esp->cpu_crypto)
+				assert_int_equal(dec->nb_segs, 1);
+			assert_memory_equal(
+				rte_pktmbuf_read(dec, 0, dec->pkt_len, buf),
+				rte_pktmbuf_mtod(orig, void *), orig->pkt_len);
+			rte_pktmbuf_free(dec);
+		}
+		rte_pktmbuf_free(orig);
+	}
+	mg_esp_set_free(a);
+	mg_esp_set_free(b);
+	mg_esp_tick(esp, 0);
+}
+
 /* ESP in UDP, IPv6 outside: the UDP header (4500 both ways, a valid
  * checksum: IPv6 has no UDP without one) and the round trip. */
 static void
@@ -872,6 +931,28 @@ test_memsize(void **state)
 	assert_true(est <= create_bytes + create_bytes / 10 + 65536);
 }
 
+/* The data path is the one asked for: with CPU crypto no operation went
+ * through the queue pair (its counters stay 0), else all did; the
+ * earlier tests on this context ran operations. */
+static void
+test_data_path(void **state)
+{
+	struct rte_cryptodev_info info;
+	struct rte_cryptodev_stats st;
+
+	(void)state;
+	rte_cryptodev_info_get(esp->dev_id, &info);
+	assert_int_equal(esp->cpu_crypto,
+			 !queue_pairs_only &&
+				 (info.feature_flags &
+				  RTE_CRYPTODEV_FF_SYM_CPU_CRYPTO) != 0);
+	assert_int_equal(rte_cryptodev_stats_get(esp->dev_id, &st), 0);
+	assert_true(ew->enqueued > 0);
+	assert_int_equal(ew->enqueued, ew->dequeued);
+	assert_int_equal(st.enqueued_count, esp->cpu_crypto ? 0 : ew->enqueued);
+	assert_int_equal(st.dequeued_count, esp->cpu_crypto ? 0 : ew->dequeued);
+}
+
 static int
 setup(void **state)
 {
@@ -881,11 +962,15 @@ setup(void **state)
 		.qp_depth = 512,
 		.qsv = NULL,
 		.tsc_hz = HZ,
+		.queue_pairs_only = queue_pairs_only,
 	};
+	static bool eal; /* once for both groups */
 
 	(void)state;
-	if (mg_test_eal_init("test_esp", "256", "0", true) < 0 ||
-	    mg_test_tmpdir_make("test_esp") < 0)
+	if (!eal && mg_test_eal_init("test_esp", "256", "0", true) < 0)
+		return -1;
+	eal = true;
+	if (mg_test_tmpdir_make("test_esp") < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("test_esp", 1023, 0, 0,
 				       RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -922,6 +1007,21 @@ teardown(void **state)
 	return 0;
 }
 
+/* From here on the queue pair's data path: the context made again. */
+static void
+test_switch_to_queue_pair(void **state)
+{
+	assert_int_equal(teardown(state), 0);
+	queue_pairs_only = true;
+	assert_int_equal(setup(state), 0);
+}
+
+/* The group's tests again, through the queue pair. */
+#define QP(f)                                                                  \
+	{                                                                      \
+		"queue_pair_" #f, f, NULL, NULL, NULL                          \
+	}
+
 int
 main(void)
 {
@@ -931,11 +1031,26 @@ main(void)
 		cmocka_unit_test(test_replay_every_number),
 		cmocka_unit_test(test_replay_window_128),
 		cmocka_unit_test(test_udp_ipv6_outer),
+		cmocka_unit_test(test_chained),
 		cmocka_unit_test(test_sequence_end),
 		cmocka_unit_test(test_rebuild_linger_retire),
 		cmocka_unit_test(test_input_stage),
 		cmocka_unit_test(test_output_stage),
 		cmocka_unit_test(test_memsize),
+		cmocka_unit_test(test_data_path),
+		cmocka_unit_test(test_switch_to_queue_pair),
+		QP(test_roundtrip),
+		QP(test_replay_and_tamper),
+		QP(test_replay_every_number),
+		QP(test_replay_window_128),
+		QP(test_udp_ipv6_outer),
+		QP(test_chained),
+		QP(test_sequence_end),
+		QP(test_rebuild_linger_retire),
+		QP(test_input_stage),
+		QP(test_output_stage),
+		QP(test_memsize),
+		QP(test_data_path),
 	};
 
 	return cmocka_run_group_tests_name("esp", tests, setup, teardown);
