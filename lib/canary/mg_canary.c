@@ -882,3 +882,57 @@ mg_health_log_changes(struct mg_health *h, uint64_t now)
 	}
 	return logged;
 }
+
+/* ---- weighted version pick ---- */
+
+/*
+ * Fills the slots of @p table with version numbers in proportion to the
+ * weights: largest-remainder counts, at least one slot
+ * for every non-zero weight (a 1-in-a-million canary gets 1/16384 rather
+ * than nothing), then interleaved by smooth weighted round robin so that
+ * a hash weak in its low bits still spreads.
+ */
+void
+mg_canary_pick_build(const uint32_t *weights, unsigned int n, uint8_t *table)
+{
+	int64_t rem[MG_CANARY_PICK_MAX], cur[MG_CANARY_PICK_MAX] = { 0 };
+	uint32_t count[MG_CANARY_PICK_MAX];
+	unsigned int v, best, slot, given = 0;
+	uint64_t total = 0;
+
+	for (v = 0; v < n; v++)
+		total += weights[v];
+	for (v = 0; v < n; v++) {
+		uint64_t q = (uint64_t)weights[v] * MG_CANARY_PICK_SLOTS;
+
+		count[v] = (uint32_t)(q / total);
+		rem[v] = (int64_t)(q % total);
+		given += count[v];
+	}
+	while (given < MG_CANARY_PICK_SLOTS) {
+		for (best = 0, v = 1; v < n; v++)
+			if (rem[v] > rem[best])
+				best = v;
+		count[best]++;
+		rem[best] = -1;
+		given++;
+	}
+	for (v = 0; v < n; v++) {
+		if (weights[v] == 0 || count[v] > 0)
+			continue;
+		for (best = 0, slot = 1; slot < n; slot++)
+			if (count[slot] > count[best])
+				best = slot;
+		count[best]--;
+		count[v]++;
+	}
+	for (slot = 0; slot < MG_CANARY_PICK_SLOTS; slot++) {
+		for (v = 0; v < n; v++)
+			cur[v] += count[v];
+		for (best = 0, v = 1; v < n; v++)
+			if (cur[v] > cur[best])
+				best = v;
+		table[slot] = (uint8_t)best;
+		cur[best] -= MG_CANARY_PICK_SLOTS;
+	}
+}

@@ -105,6 +105,33 @@ mg_maglev_lookup(const uint16_t *table, uint32_t m, uint32_t hash)
 	return table[hash % m];
 }
 
+/* ---- weighted version pick ---- */
+
+/**
+ * Version choice: hash & (MG_CANARY_PICK_SLOTS - 1) indexes a table of
+ * version numbers filled in proportion to the weights (VPP lb style), so
+ * the fast path does one load whatever the number of versions. 2^14
+ * slots give a resolution of 1/16384, finer than the 1/10,000 the config
+ * promises.
+ */
+#define MG_CANARY_PICK_BITS  14
+#define MG_CANARY_PICK_SLOTS (1u << MG_CANARY_PICK_BITS)
+/** Most versions a pick table chooses among. */
+#define MG_CANARY_PICK_MAX 8
+
+/**
+ * Fill a pick table: largest-remainder counts, at least one slot for
+ * every non-zero weight, interleaved by smooth weighted round robin.
+ *
+ * @param weights  @p n weights, not all zero.
+ * @param n        2..MG_CANARY_PICK_MAX versions.
+ * @param table    MG_CANARY_PICK_SLOTS version numbers (0..n-1), out.
+ *
+ * Thread safety: reentrant.
+ */
+void mg_canary_pick_build(const uint32_t *weights, unsigned int n,
+			  uint8_t *table);
+
 /* ---- passive health ---- */
 
 /** Health index of a backend no health table tracks. */

@@ -377,58 +377,6 @@ build_services(struct mg_ruleset *rs, const struct mg_conf *conf,
 }
 
 /*
- * Fills the PICK_SLOTS slots of @p table with version numbers in
- * proportion to the weights: largest-remainder counts, at least one slot
- * for every non-zero weight (a 1-in-a-million canary gets 1/16384 rather
- * than nothing), then interleaved by smooth weighted round robin so that
- * a hash weak in its low bits still spreads.
- */
-static void
-build_pick(const struct mg_service_conf *s, uint8_t *table)
-{
-	int64_t rem[MG_CONF_MAX_VERSIONS], cur[MG_CONF_MAX_VERSIONS] = { 0 };
-	uint32_t count[MG_CONF_MAX_VERSIONS];
-	unsigned int v, best, slot, given = 0;
-	uint64_t total = 0;
-
-	for (v = 0; v < s->n_versions; v++)
-		total += s->versions[v].weight;
-	for (v = 0; v < s->n_versions; v++) {
-		uint64_t q = (uint64_t)s->versions[v].weight * PICK_SLOTS;
-
-		count[v] = (uint32_t)(q / total);
-		rem[v] = (int64_t)(q % total);
-		given += count[v];
-	}
-	while (given < PICK_SLOTS) {
-		for (best = 0, v = 1; v < s->n_versions; v++)
-			if (rem[v] > rem[best])
-				best = v;
-		count[best]++;
-		rem[best] = -1;
-		given++;
-	}
-	for (v = 0; v < s->n_versions; v++) {
-		if (s->versions[v].weight == 0 || count[v] > 0)
-			continue;
-		for (best = 0, slot = 1; slot < s->n_versions; slot++)
-			if (count[slot] > count[best])
-				best = slot;
-		count[best]--;
-		count[v]++;
-	}
-	for (slot = 0; slot < PICK_SLOTS; slot++) {
-		for (v = 0; v < s->n_versions; v++)
-			cur[v] += count[v];
-		for (best = 0, v = 1; v < s->n_versions; v++)
-			if (cur[v] > cur[best])
-				best = v;
-		table[slot] = (uint8_t)best;
-		cur[best] -= PICK_SLOTS;
-	}
-}
-
-/*
  * How many of a version's @p n backends of one family may be out at
  * once: max_ejected_percent of them, rounded down; a canary version may
  * always lose one (unless the percentage is 0), a stable version never
@@ -568,7 +516,14 @@ build_versions(struct mg_ruleset *rs, const struct mg_conf *conf,
 		health_params(&s->health, hz, rs->health != NULL, &svc->health);
 		svc->check_health = svc->health.enabled;
 		if (s->n_versions > 1) {
-			build_pick(s, pick);
+			uint32_t weights[MG_CONF_MAX_VERSIONS];
+
+			RTE_BUILD_BUG_ON(MG_CONF_MAX_VERSIONS >
+					 MG_CANARY_PICK_MAX);
+
+			for (j = 0; j < s->n_versions; j++)
+				weights[j] = s->versions[j].weight;
+			mg_canary_pick_build(weights, s->n_versions, pick);
 			svc->pick = pick;
 			pick += PICK_SLOTS;
 		}

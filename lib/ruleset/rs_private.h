@@ -22,8 +22,8 @@
  * path does one load whatever the number of versions. 2^14 slots give a
  * resolution of 1/16384, finer than the 1/10,000 the config promises.
  */
-#define PICK_BITS  14
-#define PICK_SLOTS (1u << PICK_BITS)
+#define PICK_BITS  MG_CANARY_PICK_BITS
+#define PICK_SLOTS MG_CANARY_PICK_SLOTS
 /* The backend within a version comes from the top half of the hash,
  * which the version pick does not use. */
 #define BACKEND_SHIFT 16

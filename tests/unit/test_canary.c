@@ -1040,10 +1040,54 @@ teardown(void **state)
 	return 0;
 }
 
+/* The weighted pick: slots in proportion to the weights (largest
+ * remainder), a one-in-a-million version still one slot, and spread:
+ * no version holds more consecutive slots than its share needs. */
+static void
+test_pick_build(void **state)
+{
+	static uint8_t table[MG_CANARY_PICK_SLOTS];
+	const struct {
+		uint32_t w[MG_CANARY_PICK_MAX];
+		unsigned int n;
+		uint32_t want[MG_CANARY_PICK_MAX];
+	} cases[] = {
+		{ { 1, 1 }, 2, { 8192, 8192 } },
+		{ { 999999, 1 }, 2, { 16383, 1 } },
+		{ { 90, 10 }, 2, { 14746, 1638 } },
+		{ { 1, 0, 3 }, 3, { 4096, 0, 12288 } },
+		{ { 1, 1, 1 }, 3, { 5462, 5461, 5461 } },
+	};
+	unsigned int c, v, slot;
+
+	(void)state;
+	for (c = 0; c < RTE_DIM(cases); c++) {
+		uint32_t count[MG_CANARY_PICK_MAX] = { 0 }, run = 0, longest = 0;
+
+		mg_canary_pick_build(cases[c].w, cases[c].n, table);
+		for (slot = 0; slot < MG_CANARY_PICK_SLOTS; slot++) {
+			assert_true(table[slot] < cases[c].n);
+			count[table[slot]]++;
+			run = slot != 0 && table[slot] == table[slot - 1]
+				      ? run + 1
+				      : 1;
+			longest = RTE_MAX(longest, run);
+		}
+		for (v = 0; v < cases[c].n; v++)
+			assert_int_equal(count[v], cases[c].want[v]);
+		/* a 90/10 split runs at most 9 or 10 in a row */
+		if (c == 2)
+			assert_true(longest <= 10);
+		if (c == 0)
+			assert_int_equal(longest, 1);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pick_build),
 		cmocka_unit_test(test_maglev_size),
 		cmocka_unit_test(test_maglev_fill_and_balance),
 		cmocka_unit_test(test_maglev_order),
