@@ -174,9 +174,10 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	add(e, "limits",
 	    mg_limit_table_memsize(MG_TEL_MAX_LIMITS, mg_limit_regions(conf),
 				   conf->limit_sources, n_workers));
-	/* the cryptodev and its pools, made whether or not there are peers
-	 * yet (a reload may bring some) */
-	add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
+	/* the cryptodev and its pools, made only for a file with peers (a
+	 * reload cannot bring the first ones) */
+	if (conf->n_peers != 0)
+		add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
 	add(e, "fixed tables", FIXED_BYTES);
 	if (conf->recorder.packets != 0)
 		add(e, "flight recorder",

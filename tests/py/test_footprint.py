@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Copyright (c) 2026 meshgate authors
+"""The lean appliance's memory (issue 13, item 2): ESP's cryptodev, queue
+pairs and pools exist only for a file with peers (a reload cannot bring
+the first peers: refused, the running config stays; a restart takes
+them), and the estimate counts ESP only then."""
+
+import re
+import signal
+from pathlib import Path
+
+from scapy.all import IP, TCP, Ether, wrpcap
+
+from mgrun import (CONFIGS, check_clean_stop, load_stats,
+                   mg_telemetry, pcap_vdev, wait_for)
+
+KEYS = CONFIGS / "keys"
+GW_MAC = "02:70:63:61:70:00"        # net_pcap0
+
+BASE = """mode = "one-arm";
+ports = (
+	{ name = "edge"; device = "net_pcap0"; profile = "pcap";
+	  addresses = ["198.18.0.1/22"]; }
+);
+identities = (
+	{ name = "frontend"; env = "prod"; prefixes = ["198.18.1.0/24"]; }
+);
+services = (
+	{ name = "admin"; protocol = "tcp"; addresses = ["198.19.0.11"];
+	  ports = [80];
+	  versions = ( { name = "v1"; backends = ["198.18.2.21:9090"]; } ); }
+);
+policies = (
+	{ name = "frontend-admin"; action = "allow";
+	  from = ["frontend"]; to = ["admin"]; }
+);
+neighbours = (
+	{ address = "198.18.2.21"; mac = "02:00:00:00:02:21"; },
+	{ address = "198.18.0.20"; mac = "02:00:00:00:00:20"; },
+	{ address = "198.18.1.5"; mac = "02:00:00:00:01:05"; }
+);
+"""
+
+PEER = """peers = (
+	{ name = "b4"; env = "prod"; local = "198.18.0.1";
+	  remote = "198.18.0.20";
+	  inbound = ( { spi = 0x1004; algorithm = "aes-gcm-128";
+			key_file = "%s/esp-b4-in.key"; } );
+	  outbound = { spi = 0x2004; algorithm = "aes-gcm-128";
+		       key_file = "%s/esp-b4-out.key"; };
+	  prefixes = ["198.18.50.0/24"]; }
+);
+""" % (KEYS, KEYS)
+
+
+def cryptodevs(tel):
+    """The cryptodev ids; DPDK answers null (-EINVAL) when there is
+    none."""
+    return tel.query("/cryptodev/list") or []
+
+
+def start(mg, tmp_path, conf, name):
+    """The gateway on `conf`, one SYN to forward; returns (proc, stats
+    path, telemetry)."""
+    rx = tmp_path / ("%s.pcap" % name)
+    wrpcap(str(rx), [Ether(src="02:00:00:00:01:05", dst=GW_MAC) /
+                     IP(src="198.18.1.5", dst="198.19.0.11") /
+                     TCP(sport=40000, dport=80, flags="S")])
+    stats = tmp_path / ("%s.json" % name)
+    mg.prefix = mg.new_prefix()
+    proc = mg.start(["-f", str(conf), "--stats-json", str(stats)],
+                    [pcap_vdev(0, rx=rx, tx=tmp_path / ("%s-out.pcap" %
+                                                       name))])
+    tel = mg_telemetry.connect_when_ready(mg.prefix, "/meshgate/stats",
+                                          "rx", 20, proc=proc)
+    wait_for(lambda: tel.query("/meshgate/stats")["rx"] == 1, 20,
+             "the SYN received")
+    return proc, stats, tel
+
+
+def test_no_peers_no_cryptodev_and_first_peers_need_a_restart(mg,
+                                                              tmp_path):
+    """Without peers no cryptodev exists (DPDK's own /cryptodev/list);
+    a reload that brings the first peer is refused with "peers need a
+    restart" and the running config stays (still no cryptodev, no peer);
+    the same file at start-up makes the device and the peer."""
+    conf = tmp_path / "lean.conf"
+    conf.write_text(BASE)
+    proc, stats, tel = start(mg, tmp_path, conf, "nopeers")
+    with tel:
+        assert cryptodevs(tel) == [], "a cryptodev without peers"
+        assert not tel.query("/meshgate/peers")
+        conf.write_text(BASE + PEER)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "rejected; the running config stays" in
+                 Path(proc.log.name).read_text(), 20, "the reload refused")
+        assert cryptodevs(tel) == []
+        assert not tel.query("/meshgate/peers")
+    rc, log = mg.stop(proc)
+    check_clean_stop(rc, log, load_stats(stats))
+    assert re.search(r"lean\.conf: peers need a restart: ESP is set up at "
+                     r"start-up, and only when the file has peers", log), log
+    assert not re.search(r"lean\.conf:\d+: peers need", log), \
+        "a file line for what is no line's fault"
+
+    proc, stats, tel = start(mg, tmp_path, conf, "peers")
+    with tel:
+        devs = cryptodevs(tel)
+        assert len(devs) == 1, devs
+        assert list(tel.query("/meshgate/peers")) == ["b4"]
+    rc, log = mg.stop(proc)
+    check_clean_stop(rc, log, load_stats(stats))
+
+
+def test_estimate_counts_esp_only_with_peers(mg, tmp_path):
+    """--check-config's estimate has an ESP part (the device's pools and
+    queue pairs) only for a file with peers, and it adds up."""
+    conf = tmp_path / "lean.conf"
+    out = {}
+    for name, text in (("without", BASE), ("with", BASE + PEER)):
+        conf.write_text(text)
+        r = mg.run(["-f", str(conf), "--check-config"])
+        assert r.rc == 0, r.stderr + r.stdout
+        m = re.search(r"needs about (\d+) MiB of DPDK memory \(([^;]*);",
+                      r.stdout + r.stderr)
+        assert m, r.stdout + r.stderr
+        out[name] = dict((w.rsplit(" ", 2)[0],
+                          float(w.rsplit(" ", 2)[1]))
+                         for w in m.group(2).split(", "))
+    assert "ESP" not in out["without"], out
+    assert 2.0 < out["with"]["ESP"] < 4.0, out
+    rest = dict(out["with"])
+    del rest["ESP"]
+    assert rest == out["without"]
+
