@@ -1221,7 +1221,10 @@ main(int argc, char **argv)
 	signal(SIGUSR2, on_signal);
 
 	/* the stock dpdk-dumpcap (a secondary process) captures from the
-	 * ports through it */
+	 * ports through it, once it finds every tail queue it knows */
+	if (mg_eal_register_tailqs() < 0)
+		MG_LOG(WARNING, "dpdk-dumpcap cannot attach: EAL has no room "
+				"for its tail queues");
 	if (rte_pdump_init() != 0)
 		MG_LOG(WARNING, "no packet capture (rte_pdump_init: %s)",
 		       rte_strerror(rte_errno));

@@ -53,6 +53,18 @@ void mg_eal_opts_scan(int argc, char **argv, struct mg_eal_opts *o);
 char **mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o,
 		   int *out_argc);
 
+/**
+ * After rte_eal_init() of the primary: registers, as empty lists, the
+ * tail queues of DPDK 22.11's libraries that this binary does not link
+ * (a static link takes only the libraries meshgate uses). A secondary
+ * process built on the whole shared DPDK, the stock dpdk-dumpcap, has
+ * every library's and EAL refuses it unless the primary registered
+ * each ("Cannot initialize tailq"). Main lcore, once.
+ *
+ * @return 0, or -1 when EAL had no room for one (logged).
+ */
+int mg_eal_register_tailqs(void);
+
 /** Lcores EAL will run (-l, -c or --lcores; else every CPU online). */
 unsigned int mg_eal_lcore_count(const struct mg_eal_opts *o);
 

@@ -3,15 +3,20 @@
 """The lean appliance's memory (issue 13, item 2): ESP's cryptodev, queue
 pairs and pools exist only for a file with peers (a reload cannot bring
 the first peers: refused, the running config stays; a restart takes
-them), and the estimate counts ESP only then."""
+them), and the estimate counts ESP only then; a statically linked
+binary (meson option dpdk_link=static, the default) loads no PMD
+plugin."""
 
+import json
+import os
 import re
 import signal
+import subprocess
 from pathlib import Path
 
 from scapy.all import IP, TCP, Ether, wrpcap
 
-from mgrun import (CONFIGS, check_clean_stop, load_stats,
+from mgrun import (CONFIGS, REPO, check_clean_stop, eal_args, load_stats,
                    mg_telemetry, pcap_vdev, wait_for)
 
 KEYS = CONFIGS / "keys"
@@ -133,3 +138,45 @@ def test_estimate_counts_esp_only_with_peers(mg, tmp_path):
     del rest["ESP"]
     assert rest == out["without"]
 
+
+def dpdk_link():
+    """The build's dpdk_link option (meson introspection of the binary's
+    build directory), or None when it cannot be told."""
+    info = Path(os.environ.get(
+        "MESHGATE_BIN", REPO / "build" / "app" / "meshgate")).resolve()
+    opts = info.parents[1] / "meson-info" / "intro-buildoptions.json"
+    if not opts.exists():
+        return None
+    for o in json.loads(opts.read_text()):
+        if o["name"] == "dpdk_link":
+            return o["value"]
+    return None
+
+
+def test_static_binary_loads_no_plugin(meshgate_bin, mg, tmp_path):
+    """dpdk_link=static (the default): no librte_* shared object is
+    linked, and none is mapped at run time (EAL loaded no PMD plugin: its
+    default plugin directory is a property of a shared DPDK only); the
+    mempool ops a shared secondary may use by index are the ring's. A
+    dpdk_link=shared build is checked to be what it says."""
+    link = dpdk_link()
+    ldd = subprocess.run(["ldd", str(meshgate_bin)], capture_output=True,
+                         text=True, check=True).stdout
+    if link == "shared":
+        assert "librte_eal.so" in ldd, ldd
+        return
+    assert link == "static", "no dpdk_link option in the build: %s" % link
+    assert "librte_" not in ldd, ldd
+    conf = tmp_path / "lean.conf"
+    conf.write_text(BASE)
+    proc, stats, tel = start(mg, tmp_path, conf, "static")
+    with tel:
+        maps = Path("/proc/%d/maps" % proc.pid).read_text()
+        # ring_mp_mc after the eight stand-ins (app/meshgate/dpdk_static.c)
+        # that a shared dpdk-dumpcap's pool may name instead
+        ops = tel.query("/mempool/info,mg_mbufs")["ops_index"]
+    assert ops == 8, ops
+    rc, log = mg.stop(proc)
+    check_clean_stop(rc, log, load_stats(stats))
+    assert "librte_" not in maps and "pmds-" not in maps, \
+        [m for m in maps.splitlines() if "rte" in m][:5]
