@@ -370,8 +370,10 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
 
+	/* no per-lcore cache: fragmenting is rare, and a cached pool's
+	 * header holds one for each of RTE_MAX_LCORE (1 MiB of hugepages) */
 	dp->indirect_pool = rte_pktmbuf_pool_create(
-		"mg_indirect", MG_INDIRECT_MBUFS, 64, 0, 0,
+		"mg_indirect", MG_INDIRECT_MBUFS, 0, 0, 0,
 		(int)rte_socket_id());
 	rc = rte_mbuf_dynflag_register(&(const struct rte_mbuf_dynflag){
 		.name = "mg_reassembled" });

@@ -198,15 +198,19 @@ mg_eal_register_tailqs(void)
 
 static char huge_unlink[] = "--huge-unlink";
 
+static char prealloc_opt[] = "-m";
+static char prealloc_arg[24];
+
 char **
-mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o, int *out_argc)
+mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o,
+	    uint64_t prealloc_mb, int *out_argc)
 {
 	/* files in hugetlbfs pin their pages until someone deletes them:
 	 * unlink each at once, unless the operator chose otherwise or the
 	 * mode has no files (or cannot do without them) */
 	bool unlink = !o->huge_unlink && !o->no_huge && !o->in_memory &&
 		      !o->single_file_segments;
-	char **v = calloc((size_t)argc + 2, sizeof(*v));
+	char **v = calloc((size_t)argc + 4, sizeof(*v));
 	int i;
 
 	if (v == NULL)
@@ -215,6 +219,12 @@ mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o, int *out_argc)
 		v[i] = argv[i];
 	if (unlink)
 		v[i++] = huge_unlink;
+	if (prealloc_mb != 0) {
+		snprintf(prealloc_arg, sizeof(prealloc_arg), "%llu",
+			 (unsigned long long)prealloc_mb);
+		v[i++] = prealloc_opt;
+		v[i++] = prealloc_arg;
+	}
 	*out_argc = i;
 	return v;
 }

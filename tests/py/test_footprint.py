@@ -3,7 +3,8 @@
 """The lean appliance's memory (issue 13, item 2): ESP's cryptodev, queue
 pairs and pools exist only for a file with peers (a reload cannot bring
 the first peers: refused, the running config stays; a restart takes
-them), and the estimate counts ESP only then; a statically linked
+them), and the estimate counts ESP only then; EAL maps at start the
+hugepages the estimate says, which the tables fill; a statically linked
 binary (meson option dpdk_link=static, the default) loads no PMD
 plugin."""
 
@@ -14,9 +15,10 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from scapy.all import IP, TCP, Ether, wrpcap
 
-from mgrun import (CONFIGS, REPO, check_clean_stop, eal_args, load_stats,
+from mgrun import (CONFIGS, REPO, check_clean_stop, load_stats,
                    mg_telemetry, pcap_vdev, wait_for)
 
 KEYS = CONFIGS / "keys"
@@ -180,3 +182,70 @@ def test_static_binary_loads_no_plugin(meshgate_bin, mg, tmp_path):
     check_clean_stop(rc, log, load_stats(stats))
     assert "librte_" not in maps and "pmds-" not in maps, \
         [m for m in maps.splitlines() if "rte" in m][:5]
+
+
+HUGEPAGES = Path("/sys/kernel/mm/hugepages/hugepages-2048kB")
+# In a private mount namespace: a hugetlbfs of its own, the gateway
+# logging to $2, and once it logs its memory line the hugetlb KiB its
+# mappings hold (smaps); then SIGINT.
+HUGE_RUN = r"""
+dir=$1 log=$2; shift 2
+mount -t hugetlbfs -o size=256M nodev "$dir" || exit 90
+"$@" >"$log" 2>&1 & pid=$!
+for _ in $(seq 300); do grep -q "memory: .* allocated" "$log" && break
+	sleep 0.1; done
+sleep 0.5
+echo "hugetlb $(awk '/^(Shared|Private)_Hugetlb:/ {s += $2} END {print s}' \
+	/proc/$pid/smaps)"
+kill -INT "$pid"; wait "$pid"; echo "rc $?"
+"""
+MEM = re.compile(r"memory: ([\d.]+) MiB estimated \(.*\), ([\d.]+) MiB "
+                 r"allocated; DPDK's own before them ([\d.]+) MiB; "
+                 r"hugepages mapped ([\d.]+) MiB")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (hugetlbfs)")
+def test_hugepages_mapped_are_the_estimate(meshgate_bin, mg, captures,
+                                           tmp_path):
+    """The production example on 2 MiB hugepages: EAL maps at start what
+    the estimate and DPDK's own allocations need (meshgate passes -m),
+    the tables fill those pages end to end (less than a page unused,
+    where growing the heap page by page left 5 MiB), and the process
+    holds no other hugepage."""
+    nr = HUGEPAGES / "nr_hugepages"
+    free = int((HUGEPAGES / "free_hugepages").read_text())
+    before = int(nr.read_text())
+    if free < 64:
+        nr.write_text(str(before + 64 - free))
+    text = (REPO / "etc" / "meshgate.conf").read_text()
+    for a, b in (('device = "0000:03:00.0";', 'device = "net_pcap0";'),
+                 ('profile = "ixgbe";', 'profile = "pcap";'),
+                 ('listen = "127.0.0.1:9469";', 'listen = "off";')):
+        assert a in text
+        text = text.replace(a, b)
+    conf = tmp_path / "example.conf"
+    conf.write_text(text)
+    mnt, log = tmp_path / "huge", tmp_path / "gw.log"
+    mnt.mkdir()
+    argv = [meshgate_bin, "--no-pci", "-l", "0,1", "--huge-dir", mnt,
+            "--file-prefix", mg.new_prefix(), "--log-level", "lib.*:error",
+            "--vdev", pcap_vdev(0, rx=captures.sample, infinite=True),
+            "--", "-f", conf]
+    try:
+        out = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             HUGE_RUN, "sh", str(mnt), str(log)] + [str(a) for a in argv],
+            capture_output=True, text=True, timeout=60, cwd=REPO).stdout
+    finally:
+        if int(nr.read_text()) != before:
+            nr.write_text(str(before))
+    text = log.read_text()
+    assert re.search(r"^rc 0$", out, re.M), out + text
+    m = MEM.search(text)
+    assert m, text
+    est, alloc, own, mapped = (float(x) for x in m.groups())
+    want = -(-(est + 4.5) // 2) * 2     # MG_MEM_EAL_OWN_BYTES, pages
+    assert mapped == want, m.group(0)
+    assert 0 <= mapped - (alloc + own) < 2, m.group(0)
+    held = int(re.search(r"^hugetlb (\d+)$", out, re.M).group(1))
+    assert held == mapped * 1024, (held, m.group(0))
