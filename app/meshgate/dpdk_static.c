@@ -61,12 +61,11 @@ standin_get_count(const struct rte_mempool *mp)
 	return rte_ring_count(mp->pool_data);
 }
 
-#define STANDIN(i)                                                     \
-	{                                                              \
-		.name = "mg_ring_mp_mc_standin_" #i,                  \
-		.alloc = standin_alloc, .free = standin_free,          \
-		.enqueue = standin_enqueue, .dequeue = standin_dequeue, \
-		.get_count = standin_get_count,                        \
+#define STANDIN(i)                                                             \
+	{                                                                      \
+		.name = "mg_ring_mp_mc_standin_" #i, .alloc = standin_alloc,   \
+		.free = standin_free, .enqueue = standin_enqueue,              \
+		.dequeue = standin_dequeue, .get_count = standin_get_count,    \
 	}
 
 static const struct rte_mempool_ops standins[] = {
