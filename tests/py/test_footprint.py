@@ -158,7 +158,8 @@ def dpdk_link():
 def test_static_binary_loads_no_plugin(meshgate_bin, mg, tmp_path):
     """dpdk_link=static (the default): no librte_* shared object is
     linked, and none is mapped at run time (EAL loaded no PMD plugin: its
-    default plugin directory is a property of a shared DPDK only); the
+    default plugin directory is a property of a shared DPDK only), DPDK's
+    bpf_validate() is not exported over libpcap's; the
     mempool ops a shared secondary may use by index are the ring's. A
     dpdk_link=shared build is checked to be what it says."""
     link = dpdk_link()
@@ -169,6 +170,10 @@ def test_static_binary_loads_no_plugin(meshgate_bin, mg, tmp_path):
         return
     assert link == "static", "no dpdk_link option in the build: %s" % link
     assert "librte_" not in ldd, ldd
+    # librte_bpf.a's bpf_validate() not exported over libpcap's
+    dyn = subprocess.run(["nm", "-D", "--defined-only", str(meshgate_bin)],
+                         capture_output=True, text=True, check=True).stdout
+    assert not re.search(r" bpf_validate$", dyn, re.M), dyn
     conf = tmp_path / "lean.conf"
     conf.write_text(BASE)
     proc, stats, tel = start(mg, tmp_path, conf, "static")
