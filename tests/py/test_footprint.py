@@ -141,12 +141,12 @@ def test_estimate_counts_esp_only_with_peers(mg, tmp_path):
     assert rest == out["without"]
 
 
-def dpdk_link():
-    """The build's dpdk_link option (meson introspection of the binary's
-    build directory), or None when it cannot be told."""
-    info = Path(os.environ.get(
-        "MESHGATE_BIN", REPO / "build" / "app" / "meshgate")).resolve()
-    opts = info.parents[1] / "meson-info" / "intro-buildoptions.json"
+def dpdk_link(binary):
+    """The dpdk_link option of the build that made `binary` (meson
+    introspection of its build directory), or None when it cannot be
+    told."""
+    opts = Path(binary).resolve().parents[1] / "meson-info" / \
+        "intro-buildoptions.json"
     if not opts.exists():
         return None
     for o in json.loads(opts.read_text()):
@@ -162,7 +162,7 @@ def test_static_binary_loads_no_plugin(meshgate_bin, mg, tmp_path):
     bpf_validate() is not exported over libpcap's; the
     mempool ops a shared secondary may use by index are the ring's. A
     dpdk_link=shared build is checked to be what it says."""
-    link = dpdk_link()
+    link = dpdk_link(meshgate_bin)
     ldd = subprocess.run(["ldd", str(meshgate_bin)], capture_output=True,
                          text=True, check=True).stdout
     if link == "shared":
