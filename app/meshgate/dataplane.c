@@ -58,9 +58,13 @@ attach_esp(struct mg_dataplane *dp, const struct mg_conf *conf,
 	if (conf->n_peers == 0)
 		return 0;
 	if (dp->esp == NULL) {
+		/* made only at start-up (each worker binds a queue pair
+		 * before it forwards): a reload cannot bring the first
+		 * peers, and a start-up whose cryptodev failed says why
+		 * above */
 		MG_LOG(ERR,
-		       "%s: peers need ESP, which could not be set up at "
-		       "start-up (see mg.esp above); restart",
+		       "%s: peers need a restart: ESP is set up at start-up, "
+		       "and only when the file has peers",
 		       conf->path);
 		return -1;
 	}
@@ -366,8 +370,10 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
 
+	/* no per-lcore cache: fragmenting is rare, and a cached pool's
+	 * header holds one for each of RTE_MAX_LCORE (1 MiB of hugepages) */
 	dp->indirect_pool = rte_pktmbuf_pool_create(
-		"mg_indirect", MG_INDIRECT_MBUFS, 64, 0, 0,
+		"mg_indirect", MG_INDIRECT_MBUFS, 0, 0, 0,
 		(int)rte_socket_id());
 	rc = rte_mbuf_dynflag_register(&(const struct rte_mbuf_dynflag){
 		.name = "mg_reassembled" });
@@ -448,16 +454,20 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		MG_LOG(ERR, "cannot allocate connect failure counters");
 		goto fail;
 	}
-	dp->esp = mg_esp_create(&(const struct mg_esp_params){
-		.n_workers = n_workers,
-		.socket = fp.socket,
-		.qp_depth = MG_ESP_QP_DEPTH,
-		.qsv = dp->qsv,
-		.tsc_hz = dp->tsc_hz,
-	});
-	if (dp->esp == NULL)
-		MG_LOG(WARNING, "ESP is unavailable: %s",
-		       rte_strerror(rte_errno));
+	/* the cryptodev, its queue pairs and pools (about 3 MiB) only for
+	 * a file with peers; one without stays without until a restart */
+	if (conf->n_peers != 0) {
+		dp->esp = mg_esp_create(&(const struct mg_esp_params){
+			.n_workers = n_workers,
+			.socket = fp.socket,
+			.qp_depth = MG_ESP_QP_DEPTH,
+			.qsv = dp->qsv,
+			.tsc_hz = dp->tsc_hz,
+		});
+		if (dp->esp == NULL)
+			MG_LOG(ERR, "ESP is unavailable: %s",
+			       rte_strerror(rte_errno));
+	}
 	dp->ruleset = build_ruleset(dp, conf, NULL);
 	if (dp->ruleset == NULL)
 		goto fail;

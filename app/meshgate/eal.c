@@ -22,6 +22,7 @@
 
 #include <rte_common.h>
 #include <rte_errno.h>
+#include <rte_tailq.h>
 
 #include "startup.h"
 
@@ -163,17 +164,53 @@ mg_eal_opts_scan(int argc, char **argv, struct mg_eal_opts *o)
 	}
 }
 
+/* Every tail queue the libraries and drivers of Debian's DPDK 22.11
+ * register (EAL_REGISTER_TAILQ; `nm` finds the objects that call
+ * rte_eal_tailq_register in its static archives): 25 of EAL's 32. */
+static struct rte_tailq_elem dpdk_tailqs[] = {
+	{ .name = "RTE_ACL" },	      { .name = "UIO_RESOURCE_LIST" },
+	{ .name = "VFIO_RESOURCE_LIST" }, { .name = "VMBUS_RESOURCE_LIST" },
+	{ .name = "RTE_DIST_BURST" }, { .name = "RTE_DISTRIBUTOR" },
+	{ .name = "RTE_EFD" },	      { .name = "RTE_FIB" },
+	{ .name = "RTE_FIB6" },	      { .name = "RTE_HASH" },
+	{ .name = "RTE_FBK_HASH" },   { .name = "RTE_THASH" },
+	{ .name = "RTE_IPSEC_SAD" },  { .name = "RTE_LPM" },
+	{ .name = "RTE_LPM6" },	      { .name = "RTE_MBUF_DYNFIELD" },
+	{ .name = "RTE_MBUF_DYNFLAG" }, { .name = "RTE_MEMBER" },
+	{ .name = "RTE_MEMPOOL" },    { .name = "RTE_SWX_PIPELINE" },
+	{ .name = "RTE_SWX_CTL_PIPELINE" }, { .name = "RTE_REORDER" },
+	{ .name = "RTE_RIB" },	      { .name = "RTE_RIB6" },
+	{ .name = "RTE_RING" },	      { .name = "RTE_STACK" },
+};
+
+int
+mg_eal_register_tailqs(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(dpdk_tailqs); i++)
+		/* a linked library registered its own at start */
+		if (rte_eal_tailq_lookup(dpdk_tailqs[i].name) == NULL &&
+		    rte_eal_tailq_register(&dpdk_tailqs[i]) < 0)
+			return -1;
+	return 0;
+}
+
 static char huge_unlink[] = "--huge-unlink";
 
+static char prealloc_opt[] = "-m";
+static char prealloc_arg[24];
+
 char **
-mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o, int *out_argc)
+mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o,
+	    uint64_t prealloc_mb, int *out_argc)
 {
 	/* files in hugetlbfs pin their pages until someone deletes them:
 	 * unlink each at once, unless the operator chose otherwise or the
 	 * mode has no files (or cannot do without them) */
 	bool unlink = !o->huge_unlink && !o->no_huge && !o->in_memory &&
 		      !o->single_file_segments;
-	char **v = calloc((size_t)argc + 2, sizeof(*v));
+	char **v = calloc((size_t)argc + 4, sizeof(*v));
 	int i;
 
 	if (v == NULL)
@@ -182,6 +219,12 @@ mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o, int *out_argc)
 		v[i] = argv[i];
 	if (unlink)
 		v[i++] = huge_unlink;
+	if (prealloc_mb != 0) {
+		snprintf(prealloc_arg, sizeof(prealloc_arg), "%llu",
+			 (unsigned long long)prealloc_mb);
+		v[i++] = prealloc_opt;
+		v[i++] = prealloc_arg;
+	}
 	*out_argc = i;
 	return v;
 }

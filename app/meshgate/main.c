@@ -1034,6 +1034,28 @@ expected_workers(const struct mg_conf *conf, const struct mg_eal_opts *eo,
 	*n_queues = (uint16_t)*n_workers;
 }
 
+/* EAL's -m for @p conf (mg_mem_prealloc_mb()): the estimate with the
+ * workers EAL's options give, as start-up will size it again. */
+static uint64_t
+prealloc_mb(struct mg_conf *conf, const struct mg_eal_opts *eo)
+{
+	struct mg_mem_estimate e;
+	unsigned int n_workers;
+	uint16_t n_queues;
+	char err[1024];
+	size_t page;
+
+	if (eo->no_huge)
+		return 0;
+	expected_workers(conf, eo, &n_workers, &n_queues);
+	page = mg_mem_page_size(false);
+	/* a file that cannot fit is refused after EAL starts */
+	if (mg_mem_fit(conf, n_workers, n_queues, page, err, sizeof(err)) < 0)
+		return 0;
+	mg_mem_estimate(conf, n_workers, n_queues, page, &e);
+	return mg_mem_prealloc_mb(&e, eo);
+}
+
 /* "needs about X MiB of DPDK memory (parts; B bytes per connection of
  * flows.max = N)" for the messages below. */
 static void
@@ -1219,7 +1241,8 @@ main(int argc, char **argv)
 	/* before EAL probes anything: a refused gateway touches no device */
 	if (mg_dev_lock(gw.conf, &eo, &locks) < 0)
 		goto out_conf;
-	eal_argv = mg_eal_argv(sep ? sep : 1, argv, &eo, &eal_argc);
+	eal_argv = mg_eal_argv(sep ? sep : 1, argv, &eo,
+			       prealloc_mb(gw.conf, &eo), &eal_argc);
 	if (eal_argv == NULL) {
 		fprintf(stderr, "meshgate: out of memory\n");
 		goto out_conf;
@@ -1237,7 +1260,10 @@ main(int argc, char **argv)
 	signal(SIGUSR2, on_signal);
 
 	/* the stock dpdk-dumpcap (a secondary process) captures from the
-	 * ports through it */
+	 * ports through it, once it finds every tail queue it knows */
+	if (mg_eal_register_tailqs() < 0)
+		MG_LOG(WARNING, "dpdk-dumpcap cannot attach: EAL has no room "
+				"for its tail queues");
 	if (rte_pdump_init() != 0)
 		MG_LOG(WARNING, "no packet capture (rte_pdump_init: %s)",
 		       rte_strerror(rte_errno));
@@ -1292,9 +1318,12 @@ main(int argc, char **argv)
 	if (start_shadow(&gw, &o) < 0 || create_workers(&gw) < 0)
 		goto out_workers;
 	mg_mem_describe(&mem, parts, sizeof(parts));
-	MG_LOG(INFO, "memory: %.1f MiB estimated (%s), %.1f MiB allocated",
+	MG_LOG(INFO,
+	       "memory: %.1f MiB estimated (%s), %.1f MiB allocated; DPDK's "
+	       "own before them %.1f MiB; hugepages mapped %.1f MiB",
 	       (double)mem.total / MIB, parts,
-	       (double)(mg_mem_in_use() - heap_base) / MIB);
+	       (double)(mg_mem_in_use() - heap_base) / MIB,
+	       (double)heap_base / MIB, (double)mg_mem_mapped() / MIB);
 	if (gw.conf->memory_mb != 0)
 		MG_LOG(INFO,
 		       "memory: budget memory_mb = %u: flows.max %u, "

@@ -56,7 +56,9 @@ mg_mem_pool_mbufs(const struct mg_conf *conf, unsigned int n_workers,
 		     n_queues;
 	n += n_workers *
 	     (MG_CONF_MAX_BURST * (conf->n_ports + 1) + conf->mbuf_cache);
-	return rte_align32pow2(n + 1024) - 1;
+	/* no rounding to 2^k - 1: that saves only ring slots (8 bytes
+	 * each) and cost up to as many mbufs again (2.4 KiB each) */
+	return n + 1024;
 }
 
 /*
@@ -145,7 +147,7 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	add(e, "mbufs",
 	    pool_memsize(mg_mem_pool_mbufs(conf, n_workers, n_queues),
 			 conf->mbuf_cache, mg_port_data_room(conf), page) +
-		    pool_memsize(MG_INDIRECT_MBUFS, 64, 0, page));
+		    pool_memsize(MG_INDIRECT_MBUFS, 0, 0, page));
 	/* rte_ip_frag_table_create(): twice the datagrams' entries (see
 	 * mg_worker_create()), about 512 bytes each with 8 fragments */
 	add(e, "fragment tables",
@@ -174,9 +176,10 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	add(e, "limits",
 	    mg_limit_table_memsize(MG_TEL_MAX_LIMITS, mg_limit_regions(conf),
 				   conf->limit_sources, n_workers));
-	/* the cryptodev and its pools, made whether or not there are peers
-	 * yet (a reload may bring some) */
-	add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
+	/* the cryptodev and its pools, made only for a file with peers (a
+	 * reload cannot bring the first ones) */
+	if (conf->n_peers != 0)
+		add(e, "ESP", mg_esp_memsize(n_workers, MG_ESP_QP_DEPTH));
 	add(e, "fixed tables", FIXED_BYTES);
 	if (conf->recorder.packets != 0)
 		add(e, "flight recorder",
@@ -249,12 +252,13 @@ mg_mem_fit(struct mg_conf *conf, unsigned int n_workers, uint16_t n_queues,
 	mg_mem_describe(&e, parts, parts_len);
 	snprintf(err, len,
 		 "%s:%d: memory_mb = %u cannot hold what the file asks: it "
-		 "needs about %zu MiB (%s; and %u MiB for EAL itself) with "
+		 "needs about %zu MiB (%s; and %.1f MiB for EAL itself) with "
 		 "%u worker(s); lower flows.max (%u), l7.max_pending or "
 		 "mempool.mbufs, or raise memory_mb to %zu",
 		 conf->path, conf->memory_line, conf->memory_mb,
 		 (size_t)((e.total + MIB - 1) / MIB), parts,
-		 MG_MEM_EAL_OWN_BYTES >> 20, n_workers, conf->flows.max_flows,
+		 (double)MG_MEM_EAL_OWN_BYTES / MIB, n_workers,
+		 conf->flows.max_flows,
 		 (size_t)((e.total + MG_MEM_EAL_OWN_BYTES + MIB - 1) / MIB));
 	return -ENOMEM;
 }
@@ -361,4 +365,37 @@ mg_mem_in_use(void)
 	if (rte_malloc_get_socket_stats((int)rte_socket_id(), &st) != 0)
 		return 0;
 	return st.heap_allocsz_bytes;
+}
+
+uint64_t
+mg_mem_mapped(void)
+{
+	struct rte_malloc_socket_stats st;
+
+	if (rte_malloc_get_socket_stats((int)rte_socket_id(), &st) != 0)
+		return 0;
+	return st.heap_totalsz_bytes;
+}
+
+uint64_t
+mg_mem_prealloc_mb(const struct mg_mem_estimate *e,
+		   const struct mg_eal_opts *o)
+{
+	uint64_t page, free_bytes, want;
+
+	/* the operator's own sizes, or no hugepages to map at start; on
+	 * more than one NUMA node EAL would spread -m over them */
+	if (o->no_huge || o->legacy_mem || o->mem_mb != 0 ||
+	    o->socket_limit_mb != 0 ||
+	    access("/sys/devices/system/node/node1", F_OK) == 0)
+		return 0;
+	free_bytes = mg_hugepages_free(-1, NULL, &page);
+	if (page == 0)
+		return 0;
+	want = RTE_ALIGN_CEIL(e->total + MG_MEM_EAL_OWN_BYTES, page);
+	/* too few free: EAL would refuse -m; let it grow as it can (the
+	 * check after start-up says what is missing) */
+	if (want > free_bytes)
+		return 0;
+	return want / MIB;
 }

@@ -154,8 +154,9 @@ struct mg_dataplane {
 	 *  (hash_seed): HA peers choose alike (README, "HA pairs") */
 	uint32_t hash_seed;
 	struct rte_ether_addr mac[MG_CONF_MAX_PORTS];
-	/** ESP (lib/esp): the cryptodev, keys and SAs; NULL when it could
-	 * not be created (then a config with peers is refused) */
+	/** ESP (lib/esp): the cryptodev, keys and SAs; NULL when the
+	 * file had no peers at start-up or it could not be created (then
+	 * a config with peers is refused: "peers need a restart") */
 	struct mg_esp *esp;
 	/** Shadow evaluation of a candidate config (shadow.h), or NULL */
 	struct mg_shadow *shadow;

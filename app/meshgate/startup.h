@@ -46,12 +46,25 @@ void mg_eal_opts_scan(int argc, char **argv, struct mg_eal_opts *o);
  * The argument vector to give rte_eal_init(): @p argv's first @p argc
  * entries, plus --huge-unlink when hugepage files would otherwise stay
  * in hugetlbfs after exit (not with --no-huge, --in-memory,
- * --single-file-segments or an explicit --huge-unlink=...). The array
+ * --single-file-segments or an explicit --huge-unlink=...), and
+ * "-m @p prealloc_mb" unless it is 0 (see mg_mem_prealloc_mb()). The array
  * is malloc'ed (free it after EAL is done with it); its count goes in
  * @p out_argc.
  */
 char **mg_eal_argv(int argc, char **argv, const struct mg_eal_opts *o,
-		   int *out_argc);
+		   uint64_t prealloc_mb, int *out_argc);
+
+/**
+ * After rte_eal_init() of the primary: registers, as empty lists, the
+ * tail queues of DPDK 22.11's libraries that this binary does not link
+ * (a static link takes only the libraries meshgate uses). A secondary
+ * process built on the whole shared DPDK, the stock dpdk-dumpcap, has
+ * every library's and EAL refuses it unless the primary registered
+ * each ("Cannot initialize tailq"). Main lcore, once.
+ *
+ * @return 0, or -1 when EAL had no room for one (logged).
+ */
+int mg_eal_register_tailqs(void);
 
 /** Lcores EAL will run (-l, -c or --lcores; else every CPU online). */
 unsigned int mg_eal_lcore_count(const struct mg_eal_opts *o);
@@ -107,10 +120,25 @@ void mg_mem_telemetry_slots(const struct mg_conf *conf, uint32_t *dests,
 void mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 		     uint16_t n_queues, size_t page, struct mg_mem_estimate *e);
 
-/** What EAL takes for itself besides what the estimate counts (its
- * memzones, telemetry, the multi-process channel): measured under
- * 4 MiB with DPDK 22.11; a budget keeps this much aside. */
-#define MG_MEM_EAL_OWN_BYTES (4u << 20)
+/** What DPDK holds in the heap before meshgate allocates anything, on
+ * top of what the estimate counts: measured 4.5 MiB with DPDK 22.11
+ * (the "memory:" log line prints it), rte_pdump's statistics 4 MiB of it
+ * (RTE_MAX_ETHPORTS x RTE_MAX_QUEUES_PER_PORT, whatever the ports), then
+ * ethdev's port data, EAL's memzones, the heap's element headers. A
+ * budget keeps this much aside; the hugepages mapped at start hold it. */
+#define MG_MEM_EAL_OWN_BYTES (9u << 19)
+
+/**
+ * The hugepages to have EAL map at start (its -m, in MiB), so that the
+ * tables of estimate @p e fill one run of pages end to end: grown page
+ * by page, each large table would leave most of a page unused behind it
+ * (5 MiB of 2 MiB pages for the production example). 0 when the
+ * operator gave -m, --socket-mem, --socket-limit, --legacy-mem or
+ * --no-huge, on more than one NUMA node, or when fewer hugepages are
+ * free than that (EAL then grows the heap as it can).
+ */
+uint64_t mg_mem_prealloc_mb(const struct mg_mem_estimate *e,
+			    const struct mg_eal_opts *o);
 
 /**
  * Apply the memory budget (memory_mb) to @p conf: what the file leaves
@@ -151,6 +179,10 @@ uint64_t mg_mem_available(const struct mg_eal_opts *o, char *why, size_t len);
 
 /** DPDK heap bytes in use on the main lcore's socket. */
 uint64_t mg_mem_in_use(void);
+
+/** Bytes of the heap's memory on the main lcore's socket: the pages EAL
+ * mapped, used or not. */
+uint64_t mg_mem_mapped(void);
 
 /** Locks held on the devices of the config's ports. */
 struct mg_dev_locks {
