@@ -1099,7 +1099,14 @@ load_flows(struct loader *ld, const config_setting_t *root,
 					    "tcp_time_wait",
 					    "tcp_rst",
 					    "udp",
+					    "syn_cookies",
 					    NULL };
+	static const struct name_value cookie_names[] = {
+		{ "auto", MG_SYN_COOKIES_AUTO },
+		{ "on", MG_SYN_COOKIES_ON },
+		{ "off", MG_SYN_COOKIES_OFF },
+		{ NULL, 0 },
+	};
 	config_setting_t *g = member(ld, root, "flows", CONFIG_TYPE_GROUP, 0),
 			 *h;
 
@@ -1113,6 +1120,7 @@ load_flows(struct loader *ld, const config_setting_t *root,
 	f->tcp_rst_s = 2;
 	f->udp_s = 30;
 	f->max_half_open = 0;
+	f->syn_cookies = MG_SYN_COOKIES_AUTO;
 	if (g != NULL) {
 		check_keys(ld, g, keys, "'flows'");
 		get_uint(ld, g, "max", 1024, 1 << 24, &f->max_flows);
@@ -1134,6 +1142,7 @@ load_flows(struct loader *ld, const config_setting_t *root,
 	get_uint(ld, g, "tcp_time_wait", 1, MAX_TIMEOUT_S, &f->tcp_time_wait_s);
 	get_uint(ld, g, "tcp_rst", 1, MAX_TIMEOUT_S, &f->tcp_rst_s);
 	get_uint(ld, g, "udp", 1, MAX_TIMEOUT_S, &f->udp_s);
+	get_choice(ld, g, "syn_cookies", cookie_names, &f->syn_cookies);
 }
 
 static void

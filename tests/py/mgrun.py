@@ -47,6 +47,8 @@ ESP_DROP_REASONS = (
     "esp_out_of_window", "esp_bad_icv", "esp_seq_exhausted",
     "esp_crypto_full", "esp_wrong_peer", "esp_wrong_queue",
 )
+# The SYN proxy's (flows.syn_cookies), in the contract's order.
+SYN_PROXY_DROP_REASONS = ("syn_cookie_invalid", "syn_proxy_pending")
 COUNTERS = ("rx", "tx", "drops_total", "busy_polls", "idle_polls")
 # What ASan/UBSan builds print on a finding (UBSan does not fail the run).
 SANITIZER = re.compile(r"runtime error:|Sanitizer")
