@@ -1659,6 +1659,7 @@ syn_cookie(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			return COOKIE_DONE;
 		}
 		reply_macs(m, &w->dp->mac[in]);
+		egress(w, m, 0); /* in clear, as it came */
 		tx(w, in, m);
 		mg_counter_add(&w->stats->syn_cookies_sent, 1);
 		if (w->cookie_mark != slot + 1)

@@ -7,7 +7,8 @@
  * against the 64 reference vectors of its authors (key 00..0f, message
  * 00..(n-1) for n = 0..63), cookies made and checked (valid, stale,
  * forged, other tuples), the MSS they carry, and the segments the SYN
- * proxy builds (fields, option, checksums).
+ * proxy builds (fields, option, checksums), and a proxied connection's
+ * tracking (lib/flow): both halves in the client's sequence space.
  */
 
 #include <setjmp.h>
@@ -29,6 +30,7 @@
 #include <rte_random.h>
 #include <rte_tcp.h>
 
+#include "mg_flow.h"
 #include "mg_syncookie.h"
 
 static struct rte_mempool *pool;
@@ -345,6 +347,90 @@ test_segment_refuses_non_tcp(void **state)
 	rte_pktmbuf_free(m);
 }
 
+static struct mg_pkt_tcp_seg
+seg_of(uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, uint16_t len)
+{
+	return (struct mg_pkt_tcp_seg){ .seq = seq,
+					.ack = ack,
+					.win = win,
+					.len = len,
+					.flags = flags,
+					.wscale = MG_PKT_NO_WSCALE };
+}
+
+static void
+test_flow_proxied_tracking(void **state)
+{
+	const struct mg_flow_params p = {
+		.name = "test_syncookie",
+		.max_flows = 1024,
+		.socket = SOCKET_ID_ANY,
+		.tsc_hz = 1000000000ull,
+	};
+	struct mg_flow_table *t = mg_flow_table_create(&p);
+	const uint32_t isn = 1000, cookie = 0xfffffff0u, bisn = 5000000;
+	const uint32_t delta = bisn - cookie;
+	struct mg_pkt_tcp_seg s;
+	struct mg_flow *f;
+	uint32_t seq, ack;
+
+	(void)state;
+	assert_non_null(t);
+	f = mg_flow_alloc(t);
+	assert_non_null(f);
+	f->key[MG_FLOW_DIR_FWD] = tuple(20);
+	f->key[MG_FLOW_DIR_REV] = tuple(21);
+	f->key[MG_FLOW_DIR_REV].proto = IPPROTO_TCP;
+	/* the client's ACK of the cookie */
+	s = seg_of(RTE_TCP_ACK_FLAG, isn + 1, cookie + 1, 29200, 0);
+	mg_flow_tcp_proxy(t, f, &s, cookie, 1460);
+	assert_int_equal(f->syn_proxy, 1);
+	assert_int_equal(mg_flow_proxy(t, f)->mss, 1460);
+	assert_int_equal(mg_flow_proxy(t, f)->win, 29200);
+	assert_int_equal(mg_flow_publish(t, f, 0), 0);
+	/* the client is connected, the backend not yet: not established */
+	assert_int_equal(mg_flow_state(t, f), MG_FLOW_SYN_SENT);
+	/* a challenge to the client before the backend answered is in its
+	 * own space: the cookie's next byte, its ISN + 1 */
+	mg_flow_challenge(t, f, MG_FLOW_DIR_FWD, &seq, &ack);
+	assert_true(seq == cookie + 1);
+	assert_int_equal(ack, isn + 1);
+	/* a SYN-ACK that does not acknowledge the client's SYN is refused */
+	s = seg_of(RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, cookie, isn + 2, 64000,
+		   0);
+	assert_int_equal(mg_flow_tcp_track(t, f, MG_FLOW_DIR_REV, &s, false),
+			 MG_FLOW_OUT_OF_WINDOW);
+	/* the backend's SYN-ACK, translated to the cookie */
+	s = seg_of(RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, bisn - delta, isn + 1,
+		   64000, 0);
+	assert_int_equal(mg_flow_tcp_track(t, f, MG_FLOW_DIR_REV, &s, false),
+			 MG_FLOW_ACCEPT);
+	assert_int_equal(mg_flow_state(t, f), MG_FLOW_ESTABLISHED);
+	/* the client's data, acknowledging in the cookie's space (wraps) */
+	s = seg_of(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, isn + 1, cookie + 1,
+		   29200, 100);
+	assert_int_equal(mg_flow_tcp_track(t, f, MG_FLOW_DIR_FWD, &s, false),
+			 MG_FLOW_ACCEPT);
+	/* the backend's answer, translated */
+	s = seg_of(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, cookie + 1, isn + 101,
+		   64000, 50);
+	assert_int_equal(mg_flow_tcp_track(t, f, MG_FLOW_DIR_REV, &s, false),
+			 MG_FLOW_ACCEPT);
+	/* an acknowledgement of bytes the backend never sent is refused */
+	s = seg_of(RTE_TCP_ACK_FLAG, isn + 101, cookie + 1 + 51, 29200, 0);
+	assert_int_equal(mg_flow_tcp_track(t, f, MG_FLOW_DIR_FWD, &s, false),
+			 MG_FLOW_OUT_OF_WINDOW);
+	s = seg_of(RTE_TCP_ACK_FLAG, isn + 101, cookie + 1 + 50, 29200, 0);
+	assert_int_equal(mg_flow_tcp_track(t, f, MG_FLOW_DIR_FWD, &s, false),
+			 MG_FLOW_ACCEPT);
+	/* a challenge to the backend carries the client's acknowledgement
+	 * in the cookie's space: the worker adds delta */
+	mg_flow_challenge(t, f, MG_FLOW_DIR_REV, &seq, &ack);
+	assert_int_equal(seq, isn + 101);
+	assert_true(ack == cookie + 51);
+	mg_flow_table_free(t);
+}
+
 static int
 group_setup(void **state)
 {
@@ -384,6 +470,7 @@ main(void)
 		cmocka_unit_test(test_segment_syn_ack),
 		cmocka_unit_test(test_segment_forward_no_option),
 		cmocka_unit_test(test_segment_refuses_non_tcp),
+		cmocka_unit_test(test_flow_proxied_tracking),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
