@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 
-from scapy.all import ICMP, IP, TCP, Ether, Raw, raw
+from scapy.all import ICMP, IP, TCP, Ether, IPv6, Raw, raw
 
 from mgrun import (CONFIGS, REPO, SYN_PROXY_DROP_REASONS, check_clean_stop,
                    eal_args, load_stats, mg_telemetry, unique_prefix,
@@ -49,22 +49,27 @@ flows = { max = 1024; max_half_open = %(half_open)d;
 telemetry = { listen = "off"; };
 ports = (
 	{ name = "edge"; device = "net_pcap0"; profile = "pcap";
-	  addresses = ["198.18.64.1/18", "198.18.2.1/24"]; }
+	  addresses = ["198.18.64.1/18", "198.18.2.1/24", "2001:db8:64::1/64",
+		       "2001:db8:2::1/64"]; }
 );
 identities = (
-	{ name = "callers"; prefixes = ["198.18.64.0/18"]; }
+	{ name = "callers"; prefixes = ["198.18.64.0/18", "2001:db8:64::/64"]; }
 );
 services = (
 	{ name = "web"; protocol = "tcp"; addresses = ["198.19.0.10"];
 	  ports = [80];
-	  versions = ( { name = "v1"; backends = ["198.18.2.21:8080"]; } ); }
+	  versions = ( { name = "v1"; backends = ["198.18.2.21:8080"]; } ); },
+	{ name = "web6"; protocol = "tcp"; addresses = ["2001:db8:100::10"];
+	  ports = [80];
+	  versions = ( { name = "v1"; backends = ["2001:db8:2::21"]; } ); }
 );
 policies = (
 	{ name = "callers-to-web"; action = "allow"; from = ["callers"];
-	  to = ["web"]; }
+	  to = ["web", "web6"]; }
 );
 neighbours = (
-	{ address = "198.18.2.21"; mac = "02:00:00:00:02:21"; }
+	{ address = "198.18.2.21"; mac = "02:00:00:00:02:21"; },
+	{ address = "2001:db8:2::21"; mac = "02:00:00:00:02:21"; }
 );
 lcores = ( { lcore = 1; queue = 0; }, { lcore = 2; queue = 1; } );
 """
@@ -125,6 +130,10 @@ def frames_of(path):
 
 def checksums_ok(pkt):
     """The IPv4 header and TCP (or ICMP) checksums are right."""
+    if IPv6 in pkt:
+        again = pkt.copy()
+        del again[TCP].chksum
+        return Ether(raw(again))[TCP].chksum == pkt[TCP].chksum
     again = pkt.copy()
     del again[IP].chksum
     if TCP in again and ICMP not in again:
@@ -265,6 +274,10 @@ def cookie_of(gw, isn, sport=40000, src=CLIENT):
     assert (ans[TCP].sport, ans[TCP].dport) == (VIP_PORT, sport)
     assert ans[TCP].flags == "SA"
     assert ans[TCP].ack == (isn + 1) & 0xFFFFFFFF
+    # the MSS alone (the port's MTU less 40 bytes): no window scale,
+    # SACK or timestamps
+    assert ans[TCP].options == [("MSS", 1460)]
+    assert ans[TCP].window == 65535
     return ans[TCP].seq
 
 
@@ -498,3 +511,52 @@ def test_auto_threshold(meshgate_bin, tmp_path):
     stats = gw.stop()
     assert stats["syn_cookies_sent"] == 1
     assert stats["flows_created"] == 33
+
+
+VIP6, CLIENT6, BACKEND6 = "2001:db8:100::10", "2001:db8:64::10", \
+    "2001:db8:2::21"
+
+
+def test_proxied_connection_ipv6(meshgate_bin, tmp_path):
+    """The same over IPv6 (the gateway's MSS for IPv6 is the MTU less 60
+    bytes): the SYN answered with a cookie, the ACK made the backend's
+    SYN, its SYN-ACK answered, data translated both ways, checksums
+    valid."""
+    gw = Gateway(meshgate_bin, tmp_path)
+    try:
+        def c6(flags, seq, ack=0, payload=b"", options=None):
+            p = Ether(src=CALLER_MAC, dst=GW_MAC) / IPv6(
+                src=CLIENT6, dst=VIP6) / TCP(
+                sport=40000, dport=80, flags=flags, seq=seq, ack=ack,
+                window=29200, options=options or [])
+            return p / Raw(payload) if payload else p
+
+        def b6(flags, seq, ack, payload=b""):
+            p = Ether(src=BACKEND_MAC, dst=GW_MAC) / IPv6(
+                src=BACKEND6, dst=CLIENT6) / TCP(
+                sport=80, dport=40000, flags=flags, seq=seq, ack=ack,
+                window=64000)
+            return p / Raw(payload) if payload else p
+
+        ans = one(gw.send([c6(S, 7000, options=SYN_OPTIONS)]), "SYN-ACK")
+        assert (ans[IPv6].src, ans[IPv6].dst) == (VIP6, CLIENT6)
+        assert ans[TCP].flags == "SA" and ans[TCP].ack == 7001
+        assert ans[TCP].options == [("MSS", 1440)]
+        cookie = ans[TCP].seq
+        syn = one(gw.send([c6(A, 7001, cookie + 1)]), "backend SYN")
+        assert (syn[IPv6].src, syn[IPv6].dst) == (CLIENT6, BACKEND6)
+        assert syn[TCP].flags == "S" and syn[TCP].seq == 7000
+        assert syn[TCP].options == [("MSS", 1460)]
+        ack = one(gw.send([b6(S + A, 900, 7001)], queue=1), "last ACK")
+        assert (ack[TCP].seq, ack[TCP].ack) == (7001, 901)
+        up = one(gw.send([c6(P + A, 7001, cookie + 1, b"hello")]), "up")
+        assert (up[TCP].seq, up[TCP].ack) == (7001, 901)
+        down = one(gw.send([b6(P + A, 901, 7006, b"world")], queue=1),
+                   "down")
+        assert (down[IPv6].src, down[TCP].sport) == (VIP6, 80)
+        assert (down[TCP].seq, down[TCP].ack) == ((cookie + 1) & 0xFFFFFFFF,
+                                                  7006)
+    finally:
+        gw.close()
+    stats = gw.stop()
+    assert stats["syn_cookies_valid"] == 1
