@@ -2139,7 +2139,9 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint64_t hits = 0;
 	uint16_t i, k = 0;
 	uint32_t removals = w->removals;
-	bool admitted = false;
+	/* flows published by this chunk (admission, or a SYN cookie's
+	 * ACK); a SYN answered with a cookie or dropped publishes none */
+	uint64_t created = w->stats->flows_created;
 
 	for (i = 0; i < n; i++)
 		if (reason[i] == MG_DROP_NONE && is_tracked(&info[i]))
@@ -2165,7 +2167,7 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 							&dir[k]) != 0)
 					hits |= 1ull << k;
 			} else if (unlikely(!(hits & (1ull << k))) &&
-				   admitted &&
+				   w->stats->flows_created != created &&
 				   mg_flow_lookup_bulk(w->dp->flows, &keys[k],
 						       1, &flows[k],
 						       &dir[k]) != 0) {
@@ -2185,7 +2187,6 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 						     dir[k]);
 			} else {
 				admit(w, rs, in, pkts[i], &info[i]);
-				admitted = true;
 			}
 			k++;
 		}

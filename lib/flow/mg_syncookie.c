@@ -117,21 +117,25 @@ cookie_mac(const struct mg_syncookie *c, const struct mg_5tuple *t,
 	   uint32_t isn, uint64_t slot, uint32_t mss_idx)
 {
 	uint8_t msg[48];
-	uint32_t s = (uint32_t)slot;
+	uint32_t s = (uint32_t)slot, alen = t->family == 4 ? 4 : 16;
+	uint8_t *p = msg;
 
-	/* addresses, ports (network order), then what is not the tuple;
-	 * an IPv4 tuple's addresses are zero past their four bytes */
-	memcpy(msg, t->src, 16);
-	memcpy(msg + 16, t->dst, 16);
-	memcpy(msg + 32, &t->sport, 2);
-	memcpy(msg + 34, &t->dport, 2);
-	memcpy(msg + 36, &isn, 4);
-	memcpy(msg + 40, &s, 4);
-	msg[44] = (uint8_t)mss_idx;
-	msg[45] = t->family;
-	msg[46] = t->proto;
-	msg[47] = 0;
-	return (uint32_t)mg_siphash24(c->k0, c->k1, msg, sizeof(msg)) &
+	/* addresses (an IPv4 tuple's 4 bytes: 24 bytes of message, three
+	 * SipHash blocks instead of six), ports (network order), then
+	 * what is not the tuple */
+	memcpy(p, t->src, alen);
+	memcpy(p + alen, t->dst, alen);
+	p += 2 * alen;
+	memcpy(p, &t->sport, 2);
+	memcpy(p + 2, &t->dport, 2);
+	memcpy(p + 4, &isn, 4);
+	memcpy(p + 8, &s, 4);
+	p[12] = (uint8_t)mss_idx;
+	p[13] = t->family;
+	p[14] = t->proto;
+	p[15] = 0;
+	return (uint32_t)mg_siphash24(c->k0, c->k1, msg,
+				      (size_t)(p + 16 - msg)) &
 	       COOKIE_MAC;
 }
 

@@ -233,7 +233,7 @@ struct mg_lcore_stats {
 	uint64_t deny_replies;
 	uint64_t deny_replies_suppressed;
 	/** SYN proxy (flows.syn_cookies): SYNs answered with a cookie,
-	 * ACKs whose cookie was valid (each a connection admitted) */
+	 * ACKs whose cookie was valid (each then admitted as a SYN is) */
 	uint64_t syn_cookies_sent;
 	uint64_t syn_cookies_valid;
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */

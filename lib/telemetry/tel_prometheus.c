@@ -708,8 +708,8 @@ render_flows(FILE *f)
 	sample_u64(f, "syn_cookies_sent_total", NULL, NULL, NULL,
 		   fl.syn_cookies_sent);
 	family(f, "syn_cookies_valid_total", "counter",
-	       "ACKs that echoed a valid SYN cookie: connections the SYN "
-	       "proxy admitted.");
+	       "ACKs that echoed a valid SYN cookie, each then admitted as a "
+	       "SYN is.");
 	sample_u64(f, "syn_cookies_valid_total", NULL, NULL, NULL,
 		   fl.syn_cookies_valid);
 }
