@@ -342,8 +342,8 @@ mg_flow_table_memsize(uint32_t max_flows)
 		return 0;
 	return sizeof(struct mg_flow_table) + n * sizeof(struct mg_flow) +
 	       2 * n * sizeof(struct mg_flow_half) +
-	       n * sizeof(struct mg_flow_proxy) + n * sizeof(struct flow_meta) +
-	       n * sizeof(struct flow_retired) +
+	       n * sizeof(struct mg_flow_proxy) +
+	       n * sizeof(struct flow_meta) + n * sizeof(struct flow_retired) +
 	       rte_ring_get_memsize_elem(sizeof(uint32_t),
 					 rte_align32pow2(max_flows + 1)) +
 	       rte_ring_get_memsize_elem(sizeof(uint64_t),

@@ -157,8 +157,8 @@ enum mg_drop_reason {
 	MG_DROP_ESP_WRONG_QUEUE,   /**< an SA's packet on a worker that does
 				    * not own its replay window */
 	/* admission */
-	MG_DROP_MARTIAN_SOURCE,	    /**< new connection from one of the
-				     * gateway's own or virtual addresses */
+	MG_DROP_MARTIAN_SOURCE, /**< new connection from one of the
+				 * gateway's own or virtual addresses */
 	MG_DROP_SYN_COOKIE_INVALID, /**< ACK of no connection whose
 				     * acknowledgement is no valid SYN
 				     * cookie (forged or stale) */
