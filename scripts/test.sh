@@ -44,7 +44,8 @@ MESHGATE_BIN=$PWD/build-asan/app/meshgate run_pytest py-asan \
 	tests/py/test_l7_replay.py tests/py/test_metrics.py \
 	tests/py/test_enforcement.py tests/py/test_overload.py \
 	tests/py/test_shadow.py tests/py/test_recorder.py \
-	tests/py/test_denylog.py tests/py/test_two_way_queues.py
+	tests/py/test_denylog.py tests/py/test_two_way_queues.py \
+	tests/py/test_syn_cookies.py
 
 # fuzz.sh writes its testcases itself; one that stops before (a build
 # that fails) must still count as a failure

@@ -355,6 +355,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		.tsc_hz = rte_get_tsc_hz(),
 	};
 	size_t qsv_size = rte_rcu_qsbr_get_memsize(n_workers);
+	const char *age;
 	unsigned int i;
 	int rc;
 
@@ -367,6 +368,12 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	 * gateway pick the same backends (the flow table's own seed is
 	 * random, lib/flow) */
 	dp->hash_seed = conf->hash_seed;
+	/* a secret per process, never logged; the test hook makes every
+	 * cookie that many slots old (tests of stale cookies) */
+	age = getenv("MESHGATE_TEST_SYN_COOKIE_AGE");
+	mg_syncookie_init(&dp->syncookie, dp->tsc_hz,
+			  age != NULL ? (uint32_t)strtoul(age, NULL, 10) : 0);
+	dp->syn_cookies = conf->flows.syn_cookies;
 	for (i = 0; i < conf->n_ports; i++)
 		rte_eth_macaddr_get(ports[i].port_id, &dp->mac[i]);
 
@@ -404,6 +411,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		       fp.max_flows, rte_strerror(rte_errno));
 		goto fail;
 	}
+	dp->cookie_threshold =
+		RTE_MAX(mg_flow_half_open_budget(dp->flows) / 2, 1u);
 	dp->neigh = mg_neigh_create("mg_neigh", NEIGH_MAX, fp.socket,
 				    dp->tsc_hz, NEIGH_REACHABLE_S);
 	if (dp->neigh == NULL) {
@@ -636,6 +645,7 @@ mg_conf_restart_changes(const struct mg_conf *run, const struct mg_conf *file)
 	ft = file->flows;
 	ft.max_flows = run->flows.max_flows;
 	ft.max_half_open = run->flows.max_half_open;
+	ft.syn_cookies = run->flows.syn_cookies; /* reloaded */
 	if (memcmp(&run->flows, &ft, sizeof(ft)) != 0)
 		differ(&n, path, "flows timeouts");
 	pending_u(&n, path, "fragments.max", run->fragments.max,
@@ -687,6 +697,8 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
 	if (fresh == NULL)
 		return -1;
 	old = __atomic_exchange_n(&dp->ruleset, fresh, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&dp->syn_cookies, conf->flows.syn_cookies,
+			 __ATOMIC_RELAXED);
 	if (dp->esp != NULL)
 		mg_esp_publish(dp->esp, mg_ruleset_esp(fresh));
 	/* every worker has passed a quiescent point after the swap: none

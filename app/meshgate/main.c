@@ -960,13 +960,16 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"neigh_conflicts\": %" PRIu64
 		", \"idle_wait_s\": %.6f, \"stall_max_us\": %" PRIu64
 		", \"deny_replies\": %" PRIu64
-		", \"deny_replies_suppressed\": %" PRIu64,
+		", \"deny_replies_suppressed\": %" PRIu64
+		", \"syn_cookies_sent\": %" PRIu64
+		", \"syn_cookies_valid\": %" PRIu64,
 		s->rx, s->tx, s->drops_total, s->busy_polls, s->idle_polls,
 		(double)s->busy_cycles / (double)rte_get_tsc_hz(), s->local,
 		s->flows_created, s->dry_run_denied, s->neigh_conflicts,
 		(double)s->idle_wait_cycles / (double)rte_get_tsc_hz(),
 		s->stall_max_cycles * 1000000 / rte_get_tsc_hz(),
-		s->deny_replies, s->deny_replies_suppressed);
+		s->deny_replies, s->deny_replies_suppressed,
+		s->syn_cookies_sent, s->syn_cookies_valid);
 }
 
 static int

@@ -25,6 +25,7 @@
 #include "mg_neigh.h"
 #include "mg_l7.h"
 #include "mg_ruleset.h"
+#include "mg_syncookie.h"
 #include "mg_telemetry.h"
 #include "recorder.h"
 
@@ -167,6 +168,13 @@ struct mg_dataplane {
 	 * by the canary rollback */
 	uint64_t *conn_errors;
 	uint32_t n_label_sets;
+	/** SYN cookies: the secret and clock (read-only once started), the
+	 * mode (enum mg_syn_cookies, flows.syn_cookies; stored by a
+	 * reload) and, in "auto", the half-open count from which new SYNs
+	 * are answered with cookies (half of flows.max_half_open) */
+	struct mg_syncookie syncookie;
+	uint32_t syn_cookies;
+	uint32_t cookie_threshold;
 };
 
 /** Limits that may keep per-source buckets, for a gateway started with
@@ -271,6 +279,11 @@ struct mg_worker {
 	struct mg_recorder *recorder;
 	struct mg_denylog_worker *denylog; /**< its deny log, or NULL */
 	uint64_t *conn_errors; /**< its row of dp->conn_errors */
+	/** 1 + the last time slot this worker answered a SYN with a
+	 * cookie (0: never); in "auto", ACKs without a connection are
+	 * checked as cookies only within a slot of it (the client's SYN
+	 * and ACK share a tuple, so RSS brings them to one queue) */
+	uint64_t cookie_mark;
 } __rte_cache_aligned;
 
 /**

@@ -509,11 +509,20 @@ deny(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
 		return;
 	}
 	if (info->tuple.proto == IPPROTO_TCP) {
-		seq = rte_be_to_cpu_32(mg_pkt_tcp_hdr(m, info)->sent_seq);
+		const struct rte_tcp_hdr *th = mg_pkt_tcp_hdr(m, info);
+
+		seq = rte_be_to_cpu_32(th->sent_seq);
 		/* RFC 9293 3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><RST,ACK>,
-		 * the SYN counting one */
-		if (mg_pkt_tcp_reset(m, info, true, 0,
-				     seq + 1 + info->payload_len) < 0) {
+		 * the SYN counting one; to the ACK of a SYN cookie (the
+		 * client thinks itself connected), <SEQ=SEG.ACK><RST> */
+		if ((info->tcp_flags & RTE_TCP_ACK_FLAG
+			     ? mg_pkt_tcp_control(
+				       m, info, true,
+				       rte_be_to_cpu_32(th->recv_ack), 0,
+				       RTE_TCP_RST_FLAG)
+			     : mg_pkt_tcp_reset(m, info, true, 0,
+						seq + 1 + info->payload_len)) <
+		    0) {
 			rte_pktmbuf_free(m);
 			return;
 		}
@@ -934,7 +943,10 @@ l7_refuse(struct mg_worker *w, struct rte_mbuf *m,
 	egress(w, m, f->peer[MG_FLOW_DIR_REV]);
 	mg_pkt_nat(m, info, true, f->key[MG_FLOW_DIR_REV].src,
 		   f->key[MG_FLOW_DIR_REV].sport);
-	mg_pkt_tcp_reset(m, info, false, st->next_seq, ack);
+	mg_pkt_tcp_reset(m, info, false, st->next_seq,
+			 ack + (unlikely(f->syn_proxy)
+					? mg_flow_proxy(w->dp->flows, f)->delta
+					: 0));
 	set_macs(m, &w->dp->mac[fwd], &f->out_mac[MG_FLOW_DIR_FWD]);
 	tx(w, fwd, m);
 }
@@ -1016,6 +1028,10 @@ challenge(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
 
 	mg_counter_add(&w->stats->drops[MG_DROP_TCP_CHALLENGED], 1);
 	mg_flow_challenge(w->dp->flows, f, dir, &seq, &ack);
+	/* the client's acknowledgements are in the gateway's SYN cookie's
+	 * space; the backend hears them in its own */
+	if (unlikely(f->syn_proxy) && dir == MG_FLOW_DIR_REV)
+		ack += mg_flow_proxy(w->dp->flows, f)->delta;
 	if (!ctl_allowed(w) ||
 	    mg_pkt_tcp_control(m, info, true, seq, ack, RTE_TCP_ACK_FLAG) <
 		    0) {
@@ -1197,6 +1213,209 @@ l7_needs(struct mg_worker *w, const struct mg_pkt_info *info,
 			 : info->payload_off - info->l4_off > 20));
 }
 
+/* ---- SYN proxy (flows.syn_cookies): the gateway answers a SYN with a
+ * cookie, makes the connection on the ACK that echoes it, and opens it
+ * to the backend itself; the backend's sequence numbers are then
+ * translated by delta = backend ISN - cookie, both halves of the flow
+ * kept in the client's space (lib/flow) ---- */
+
+/* What a valid cookie's ACK carried. */
+struct cookie_ack {
+	uint32_t cookie;
+	uint16_t mss;
+};
+
+enum cookie_path {
+	COOKIE_NONE = 0, /* admitted as before */
+	COOKIE_DONE,	 /* answered with a cookie, or dropped */
+	COOKIE_ACK,	 /* a valid cookie's ACK: admitted, proxied */
+};
+
+/* Send the SYN @p m (a client -> virtual address segment, parsed into
+ * @p info) to @p f's backend: NAT, TTL, MSS clamp. */
+static void
+proxy_syn_out(struct mg_worker *w, struct rte_mbuf *m,
+	      const struct mg_pkt_info *info, const struct mg_flow *f)
+{
+	uint8_t out = f->out_port[MG_FLOW_DIR_FWD];
+
+	egress(w, m, f->peer[MG_FLOW_DIR_REV]);
+	mg_pkt_rewrite(m, info, true, f->key[MG_FLOW_DIR_REV].src,
+		       f->key[MG_FLOW_DIR_REV].sport, true);
+	if (unlikely(w->mss_clamp[out] != 0))
+		mg_pkt_tcp_clamp_mss(m, info, w->mss_clamp[out]);
+	set_macs(m, &w->dp->mac[out], &f->out_mac[MG_FLOW_DIR_FWD]);
+	tx(w, out, m);
+}
+
+/* The handshake's last ACK to @p f's backend, made of the backend's
+ * SYN-ACK @p m: from the client, acknowledging @p backend_isn. */
+static void
+proxy_ack_out(struct mg_worker *w, struct rte_mbuf *m,
+	      const struct mg_pkt_info *info, const struct mg_flow *f,
+	      uint32_t backend_isn)
+{
+	const struct mg_flow_table *ft = w->dp->flows;
+	uint8_t out = f->out_port[MG_FLOW_DIR_FWD];
+
+	if (mg_syncookie_segment(m, info, true,
+				 mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->isn + 1,
+				 backend_isn + 1, RTE_TCP_ACK_FLAG,
+				 mg_flow_proxy(ft, f)->win, 0) < 0) {
+		drop(w, m, MG_DROP_TCP_OUT_OF_WINDOW);
+		return;
+	}
+	egress(w, m, f->peer[MG_FLOW_DIR_REV]);
+	set_macs(m, &w->dp->mac[out], &f->out_mac[MG_FLOW_DIR_FWD]);
+	tx(w, out, m);
+}
+
+/*
+ * The backend's SYN-ACK of a proxied connection (worker of the
+ * backend's direction, the only writer of delta): it must acknowledge
+ * the client's SYN; delta is recorded, the SYN-ACK tracked as if it
+ * had come at the cookie, and answered with the handshake's last ACK.
+ * The client, connected since its ACK, hears nothing of it.
+ */
+static void
+proxy_syn_ack(struct mg_worker *w, const struct mg_ruleset *rs,
+	      struct rte_mbuf *m, const struct mg_pkt_info *info,
+	      struct mg_flow *f)
+{
+	struct mg_flow_table *ft = w->dp->flows;
+	const struct mg_flow_half *rev = mg_flow_half(ft, f, MG_FLOW_DIR_REV);
+	struct mg_flow_proxy *x = mg_flow_proxy(ft, f);
+	struct mg_pkt_tcp_seg seg;
+	uint32_t backend_isn;
+
+	mg_pkt_tcp_seg(m, info, &seg);
+	backend_isn = seg.seq;
+	/* delta first: the half's flags (release) publish it */
+	__atomic_store_n(&x->delta, backend_isn - rev->isn, __ATOMIC_RELAXED);
+	seg.seq = rev->isn;
+	if (mg_flow_tcp_track(ft, f, MG_FLOW_DIR_REV, &seg, false) !=
+	    MG_FLOW_ACCEPT) {
+		/* not of the client's SYN: delta is unpublished still */
+		drop(w, m, MG_DROP_TCP_OUT_OF_WINDOW);
+		return;
+	}
+	mg_flow_answered(ft, f);
+	handshake_health(w, rs, m, info, f, MG_FLOW_DIR_REV, 0,
+			 MG_FLOW_SYN_SENT);
+	tcp_telemetry(w, m, info, f, MG_FLOW_DIR_REV, MG_FLOW_SYN_SENT);
+	if (f->l7 != MG_L7_NONE)
+		mg_l7_backend_sent(&w->dp->l7_flows[f->index], seg.seq + 1);
+	mg_flow_touch(ft, f, MG_FLOW_DIR_REV, w->now);
+	proxy_ack_out(w, m, info, f, backend_isn);
+}
+
+/*
+ * A segment of a proxied connection, before anything else looks at it.
+ * Returns true when it goes on as any tracked segment: the backend's
+ * with its sequence number translated to the client's space; the
+ * client's (its acknowledgement is translated when it leaves). False
+ * when consumed: the backend's SYN-ACK (answered), a client segment
+ * before the backend answered (dropped, syn_proxy_pending, and made
+ * the backend's SYN again: a SYN lost on the way is sent again when
+ * the client retransmits).
+ */
+static bool
+proxy_in(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
+	 const struct mg_pkt_info *info, struct mg_flow *f, uint8_t dir)
+{
+	struct mg_flow_table *ft = w->dp->flows;
+	const struct mg_flow_half *rev = mg_flow_half(ft, f, MG_FLOW_DIR_REV);
+	const struct mg_flow_proxy *x = mg_flow_proxy(ft, f);
+	uint8_t fl = info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
+					RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG);
+	struct mg_pkt_info syn;
+	uint32_t seq, delta;
+
+	if (__atomic_load_n(&rev->flags, __ATOMIC_ACQUIRE) & MG_HALF_SYN) {
+		if (dir == MG_FLOW_DIR_FWD)
+			return true;
+		delta = __atomic_load_n(&x->delta, __ATOMIC_RELAXED);
+		seq = rte_be_to_cpu_32(mg_pkt_tcp_hdr(m, info)->sent_seq);
+		if (unlikely(fl & RTE_TCP_SYN_FLAG)) {
+			/* its SYN-ACK again: our ACK was lost */
+			if (fl == (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG) &&
+			    seq - delta == rev->isn)
+				proxy_ack_out(w, m, info, f, seq);
+			else
+				drop(w, m, MG_DROP_TCP_OUT_OF_WINDOW);
+			return false;
+		}
+		mg_syncookie_shift(m, info, true, -delta);
+		return true;
+	}
+	/* the backend has not answered yet */
+	if (dir == MG_FLOW_DIR_REV) {
+		if (fl == (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) {
+			proxy_syn_ack(w, rs, m, info, f);
+			return false;
+		}
+		if (fl & RTE_TCP_RST_FLAG) {
+			/* it refuses the SYN: the client, connected at the
+			 * cookie, takes a reset at its next byte only */
+			seq = rte_be_to_cpu_32(
+				mg_pkt_tcp_hdr(m, info)->sent_seq);
+			mg_syncookie_shift(m, info, true, rev->end - seq);
+			return true;
+		}
+		drop(w, m, MG_DROP_TCP_OUT_OF_WINDOW);
+		return false;
+	}
+	/* the client's reset closes it; a SYN is judged as on any
+	 * connection (tracking challenges it) */
+	if (fl & (RTE_TCP_RST_FLAG | RTE_TCP_SYN_FLAG))
+		return true;
+	count_drop(w, m, MG_DROP_SYN_PROXY_PENDING, NULL);
+	if (mg_syncookie_segment(m, info, false,
+				 mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->isn, 0,
+				 RTE_TCP_SYN_FLAG, x->win, x->mss) < 0 ||
+	    mg_pkt_parse(m, &syn) != MG_DROP_NONE) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	proxy_syn_out(w, m, &syn, f);
+	return false;
+}
+
+/*
+ * Translate the TCP quote of an ICMP error about a proxied connection
+ * (@p to_client: the quote is the client's packet as the backend got
+ * it): the quoted acknowledgement back into the client's space, or the
+ * backend's quoted sequence number into the backend's; the quoted
+ * checksum (when quoted) updated. The ICMP checksum is recomputed after.
+ */
+static void
+proxy_icmp(struct mg_worker *w, struct rte_mbuf *m,
+	   const struct mg_pkt_icmp_quote *q, const struct mg_flow *f,
+	   bool to_client)
+{
+	const struct mg_flow_table *ft = w->dp->flows;
+	uint8_t *l4 = rte_pktmbuf_mtod_offset(m, uint8_t *, q->l4_off);
+	uint32_t have = (uint32_t)q->end - q->l4_off, old, new, delta;
+	uint8_t *p = l4 + (to_client ? 8 : 4);
+	uint16_t ck;
+
+	if (!(__atomic_load_n(&mg_flow_half(ft, f, MG_FLOW_DIR_REV)->flags,
+			      __ATOMIC_ACQUIRE) &
+	      MG_HALF_SYN) ||
+	    have < (to_client ? 12u : 8u))
+		return;
+	delta = __atomic_load_n(&mg_flow_proxy(ft, f)->delta, __ATOMIC_RELAXED);
+	memcpy(&old, p, 4);
+	new = rte_cpu_to_be_32(rte_be_to_cpu_32(old) +
+			       (to_client ? -delta : delta));
+	if (have >= 18) {
+		memcpy(&ck, l4 + 16, 2);
+		ck = mg_cksum_apply(ck, mg_cksum_diff(&old, &new, 4));
+		memcpy(l4 + 16, &ck, 2);
+	}
+	memcpy(p, &new, 4);
+}
+
 /* Rewrite and send one packet of a tracked connection. */
 static inline void
 forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -1208,6 +1427,9 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	bool tcp = info->tuple.proto == IPPROTO_TCP;
 	uint16_t frag_mtu;
 
+	/* SYN proxy: the backend's handshake, its numbers translated */
+	if (unlikely(f->syn_proxy) && !proxy_in(w, rs, m, info, f, dir))
+		return;
 	/* to the other side, through the peer it sits behind (if any):
 	 * decided first, so that the MTU is the tunnel's */
 	egress(w, m, f->peer[!dir]);
@@ -1246,6 +1468,14 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (tcp)
 		tcp_telemetry(w, m, info, f, dir, before);
 	mg_flow_touch(w->dp->flows, f, dir, w->now);
+	/* the client acknowledges the backend's bytes in the cookie's
+	 * space (proxy_in() checked that the backend answered) */
+	if (unlikely(f->syn_proxy) && dir == MG_FLOW_DIR_FWD &&
+	    (info->tcp_flags & RTE_TCP_ACK_FLAG))
+		mg_syncookie_shift(
+			m, info, false,
+			__atomic_load_n(&mg_flow_proxy(w->dp->flows, f)->delta,
+					__ATOMIC_RELAXED));
 	/* NAT and the TTL decrement in one pass */
 	if (dir == MG_FLOW_DIR_FWD)
 		mg_pkt_rewrite(m, info, true, f->key[MG_FLOW_DIR_REV].src,
@@ -1364,6 +1594,108 @@ martian(const struct mg_ruleset *rs, const struct mg_5tuple *t)
 	return mg_ruleset_is_gateway_addr(rs, &src);
 }
 
+/* Whether new SYNs are answered with cookies now. */
+static inline bool
+cookies_now(const struct mg_worker *w, uint32_t mode)
+{
+	return mode == MG_SYN_COOKIES_ON ||
+	       mg_flow_half_open(w->dp->flows) >= w->dp->cookie_threshold;
+}
+
+/* The MSS the gateway announces in its SYN-ACK: what the way to the
+ * backends carries (the port's MTU), less the port's mss_clamp. */
+static inline uint16_t
+cookie_mss(const struct mg_worker *w, uint16_t in, bool v4)
+{
+	uint16_t mss = (uint16_t)(w->mtu[w->out[in]] - (v4 ? 40 : 60));
+
+	if (w->mss_clamp[in] != 0 && w->mss_clamp[in] < mss)
+		mss = w->mss_clamp[in];
+	return mss;
+}
+
+/*
+ * SYN cookies, for a TCP segment of no connection. A SYN to a service
+ * while cookies are on is answered here with a SYN-ACK made of it —
+ * nothing classified, kept or allocated. A bare ACK while cookies are
+ * in use (on, or answered by this worker in this slot or the last) is
+ * checked as the echo of one: valid, it is admitted as a SYN would be
+ * (*ca filled); else dropped, syn_cookie_invalid. Only clear traffic:
+ * a peer's (ESP) cannot be spoofed.
+ */
+static enum cookie_path
+syn_cookie(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
+	   struct rte_mbuf *m, const struct mg_pkt_info *info,
+	   struct cookie_ack *ca)
+{
+	const struct mg_syncookie *sc = &w->dp->syncookie;
+	const struct mg_5tuple *t = &info->tuple;
+	uint32_t mode = __atomic_load_n(&w->dp->syn_cookies, __ATOMIC_RELAXED);
+	uint8_t fl = info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
+					RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG);
+	uint64_t slot = w->now >> sc->slot_shift;
+	struct mg_pkt_tcp_seg seg;
+	enum mg_drop_reason bad;
+	uint16_t service, identity;
+	uint32_t cookie;
+
+	if (mode == MG_SYN_COOKIES_OFF || origin(w, m) != 0)
+		return COOKIE_NONE;
+	if (fl == RTE_TCP_SYN_FLAG) {
+		if (!cookies_now(w, mode) ||
+		    !mg_ruleset_resolve(rs, t, &service, &identity))
+			return COOKIE_NONE;
+		if (unlikely(martian(rs, t))) {
+			drop(w, m, MG_DROP_MARTIAN_SOURCE);
+			return COOKIE_DONE;
+		}
+		/* nothing answers a group, nor a SYN its sender never
+		 * sent as it came */
+		if (rte_is_multicast_ether_addr(
+			    &rte_pktmbuf_mtod(m, struct rte_ether_hdr *)
+				     ->dst_addr) ||
+		    !mg_pkt_unicast_addr(t->src, t->family == 4))
+			return COOKIE_NONE;
+		bad = mg_pkt_tcp_cksum(m, info);
+		if (unlikely(bad != MG_DROP_NONE)) {
+			drop(w, m, bad);
+			return COOKIE_DONE;
+		}
+		mg_pkt_tcp_seg(m, info, &seg);
+		cookie = mg_syncookie_make(sc, t, seg.seq, seg.mss, w->now);
+		/* MSS only: no window scaling, SACK or timestamps, which a
+		 * cookie has no room to remember */
+		if (mg_syncookie_segment(
+			    m, info, true, cookie, seg.seq + 1,
+			    RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, UINT16_MAX,
+			    cookie_mss(w, in, t->family == 4)) < 0) {
+			drop(w, m, MG_DROP_TCP_NOT_SYN);
+			return COOKIE_DONE;
+		}
+		reply_macs(m, &w->dp->mac[in]);
+		egress(w, m, 0); /* in clear, as it came */
+		tx(w, in, m);
+		mg_counter_add(&w->stats->syn_cookies_sent, 1);
+		if (w->cookie_mark != slot + 1)
+			w->cookie_mark = slot + 1;
+		return COOKIE_DONE;
+	}
+	if (fl != RTE_TCP_ACK_FLAG ||
+	    (mode == MG_SYN_COOKIES_AUTO &&
+	     (w->cookie_mark == 0 || slot > w->cookie_mark)) ||
+	    !mg_ruleset_resolve(rs, t, &service, &identity))
+		return COOKIE_NONE;
+	mg_pkt_tcp_seg(m, info, &seg);
+	if (!mg_syncookie_check(sc, t, seg.seq - 1, seg.ack - 1, w->now,
+				&ca->mss)) {
+		drop(w, m, MG_DROP_SYN_COOKIE_INVALID);
+		return COOKIE_DONE;
+	}
+	ca->cookie = seg.ack - 1;
+	mg_counter_add(&w->stats->syn_cookies_valid, 1);
+	return COOKIE_ACK;
+}
+
 /*
  * First packet of a connection arriving on port index @p in: classify,
  * authorize, pick the backend, resolve its next hop, record the flow and
@@ -1387,10 +1719,20 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	struct mg_decision d;
 	struct mg_addr nh;
 	enum mg_l7_proto l7;
+	struct mg_pkt_info syn_info;
+	struct cookie_ack ca;
+	bool proxy = false;
 	struct mg_flow *f;
 	uint32_t caller;
 	int rc;
 
+	if (t->proto == IPPROTO_TCP) {
+		switch (syn_cookie(w, rs, in, m, info, &ca)) {
+		case COOKIE_NONE: break;
+		case COOKIE_DONE: return;
+		case COOKIE_ACK: proxy = true; break;
+		}
+	}
 	if (!caller_of(w, rs, m, &caller))
 		return;
 	if (!mg_ruleset_classify_as(rs, t, caller, hash, w->now, &d)) {
@@ -1422,7 +1764,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 
 		if ((info->tcp_flags &
 		     (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
-		      RTE_TCP_FIN_FLAG)) != RTE_TCP_SYN_FLAG) {
+		      RTE_TCP_FIN_FLAG)) != RTE_TCP_SYN_FLAG &&
+		    !proxy) {
 			drop(w, m, MG_DROP_TCP_NOT_SYN);
 			return;
 		}
@@ -1439,7 +1782,7 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		     : MG_L7_NONE;
 	/* data in a SYN (TCP Fast Open) would reach the backend before
 	 * the inspection is set up; the client retries without */
-	if (unlikely(l7 != MG_L7_NONE && info->payload_len != 0)) {
+	if (unlikely(l7 != MG_L7_NONE && info->payload_len != 0 && !proxy)) {
 		drop(w, m, MG_DROP_L7_BAD_REQUEST);
 		return;
 	}
@@ -1488,6 +1831,23 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
 		return;
 	}
+	if (proxy) {
+		/* the client's side as its SYN and ACK said; the ACK
+		 * becomes the backend's SYN (its data, if any, is
+		 * retransmitted by the client) */
+		mg_pkt_tcp_seg(m, info, &syn);
+		mg_flow_tcp_proxy(ft, f, &syn, ca.cookie, ca.mss);
+		if (mg_syncookie_segment(m, info, false, syn.seq - 1, 0,
+					 RTE_TCP_SYN_FLAG, syn.win,
+					 ca.mss) < 0 ||
+		    mg_pkt_parse(m, &syn_info) != MG_DROP_NONE) {
+			mg_flow_release(ft, f);
+			admit_cancel(w, lim, limit_src, true);
+			drop(w, m, MG_DROP_TCP_NOT_SYN);
+			return;
+		}
+		info = &syn_info;
+	}
 	f->key[MG_FLOW_DIR_FWD] = *t;
 	f->key[MG_FLOW_DIR_REV] = (struct mg_5tuple){
 		.sport = d.backend_port,
@@ -1519,8 +1879,10 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f->peer[MG_FLOW_DIR_REV] =
 		mg_esp_route(mg_ruleset_esp(rs), &d.backend_addr);
 	if (t->proto == IPPROTO_TCP) {
-		mg_pkt_tcp_seg(m, info, &syn);
-		mg_flow_tcp_syn(ft, f, &syn);
+		if (!proxy) {
+			mg_pkt_tcp_seg(m, info, &syn);
+			mg_flow_tcp_syn(ft, f, &syn);
+		}
 		/* the SYN leaves now: the handshake time starts */
 		mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->mark = mark_now(w->now);
 	}
@@ -1553,7 +1915,10 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 	mg_tel_conn_open(w->stats, d.labels,
 			 t->proto == IPPROTO_TCP ? MG_TEL_TCP : MG_TEL_UDP);
-	forward_flow(w, rs, in, m, info, f, MG_FLOW_DIR_FWD);
+	if (proxy)
+		proxy_syn_out(w, m, info, f);
+	else
+		forward_flow(w, rs, in, m, info, f, MG_FLOW_DIR_FWD);
 }
 
 /* TCP and UDP packets, whole: looked up in the flow table. */
@@ -1631,6 +1996,8 @@ icmp_translate(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 	if (!may_leave(w, rs, in, out, m, info, false, &frag_mtu))
 		return true;
+	if (unlikely(f->syn_proxy) && q.tuple.proto == IPPROTO_TCP)
+		proxy_icmp(w, m, &q, f, to_client);
 	if (to_client)
 		mg_pkt_icmp_nat(m, info, &q, true, f->key[MG_FLOW_DIR_FWD].dst,
 				f->key[MG_FLOW_DIR_FWD].dport, false,

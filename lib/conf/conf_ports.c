@@ -467,7 +467,13 @@ conf_load_flows(struct loader *ld, const config_setting_t *root,
 					    "tcp_syn", "tcp_established",
 					    "tcp_fin", "tcp_time_wait",
 					    "tcp_rst", "udp",
-					    NULL };
+					    "syn_cookies", NULL };
+	static const struct name_value cookie_names[] = {
+		{ "auto", MG_SYN_COOKIES_AUTO },
+		{ "on", MG_SYN_COOKIES_ON },
+		{ "off", MG_SYN_COOKIES_OFF },
+		{ NULL, 0 },
+	};
 	config_setting_t *g = conf_member(ld, root, "flows", CONFIG_TYPE_GROUP,
 					  0),
 			 *h;
@@ -482,6 +488,7 @@ conf_load_flows(struct loader *ld, const config_setting_t *root,
 	f->tcp_rst_s = 2;
 	f->udp_s = 30;
 	f->max_half_open = 0;
+	f->syn_cookies = MG_SYN_COOKIES_AUTO;
 	if (g != NULL) {
 		conf_check_keys(ld, g, keys, "'flows'");
 		conf_get_uint(ld, g, "max", 1024, 1 << 24, &f->max_flows);
@@ -504,6 +511,7 @@ conf_load_flows(struct loader *ld, const config_setting_t *root,
 		      &f->tcp_time_wait_s);
 	conf_get_uint(ld, g, "tcp_rst", 1, MAX_TIMEOUT_S, &f->tcp_rst_s);
 	conf_get_uint(ld, g, "udp", 1, MAX_TIMEOUT_S, &f->udp_s);
+	conf_get_choice(ld, g, "syn_cookies", cookie_names, &f->syn_cookies);
 }
 
 void

@@ -288,6 +288,16 @@ struct mg_flow_conf {
 	 * is evicted for a new one; 0: a quarter of max_flows (lib/flow's
 	 * default) */
 	uint32_t max_half_open;
+	/** enum mg_syn_cookies: when the gateway answers SYNs itself */
+	uint32_t syn_cookies;
+};
+
+/** flows.syn_cookies: "auto" (while half-open connections are at half
+ * of max_half_open or more), "on", "off". */
+enum mg_syn_cookies {
+	MG_SYN_COOKIES_AUTO = 0,
+	MG_SYN_COOKIES_ON,
+	MG_SYN_COOKIES_OFF
 };
 
 /** The management endpoint (Prometheus) and metric bounds. */

@@ -233,6 +233,11 @@ mg_flow_table_create(const struct mg_flow_params *p)
 		if (t->hdr.half[i] == NULL)
 			goto free_halves;
 	}
+	t->hdr.proxy = rte_zmalloc_socket("mg_flow_proxy",
+					  (size_t)n * sizeof(*t->hdr.proxy),
+					  RTE_CACHE_LINE_SIZE, p->socket);
+	if (t->hdr.proxy == NULL)
+		goto free_halves;
 	t->meta = rte_malloc_socket("mg_flow_meta",
 				    (size_t)n * sizeof(*t->meta), 0, p->socket);
 	if (t->meta == NULL)
@@ -301,6 +306,7 @@ free_retired:
 free_meta:
 	rte_free(t->meta);
 free_halves:
+	rte_free(t->hdr.proxy);
 	rte_free(t->hdr.half[0]);
 	rte_free(t->hdr.half[1]);
 	rte_free(t->flows);
@@ -355,6 +361,7 @@ mg_flow_table_memsize(uint32_t max_flows)
 		return 0;
 	return sizeof(struct mg_flow_table) + n * sizeof(struct mg_flow) +
 	       2 * n * sizeof(struct mg_flow_half) +
+	       n * sizeof(struct mg_flow_proxy) +
 	       n * sizeof(struct flow_meta) + n * sizeof(struct flow_retired) +
 	       rte_ring_get_memsize_elem(sizeof(uint32_t),
 					 rte_align32pow2(max_flows + 1)) +
@@ -375,6 +382,7 @@ mg_flow_table_free(struct mg_flow_table *t)
 	rte_ring_free(t->half_ring);
 	rte_free(t->retired);
 	rte_free(t->meta);
+	rte_free(t->hdr.proxy);
 	rte_free(t->hdr.half[0]);
 	rte_free(t->hdr.half[1]);
 	rte_free(t->flows);
@@ -650,6 +658,32 @@ mg_flow_tcp_syn(struct mg_flow_table *t, struct mg_flow *f,
 		h->flags |= MG_HALF_WSCALE;
 		h->wscale = syn->wscale;
 	}
+}
+
+void
+mg_flow_tcp_proxy(struct mg_flow_table *t, struct mg_flow *f,
+		  const struct mg_pkt_tcp_seg *ack, uint32_t cookie,
+		  uint16_t mss)
+{
+	struct mg_flow_half *h = mg_flow_half(t, f, MG_FLOW_DIR_FWD);
+	struct mg_flow_half *p = mg_flow_half(t, f, MG_FLOW_DIR_REV);
+	struct mg_flow_proxy *x = mg_flow_proxy(t, f);
+
+	f->syn_proxy = 1;
+	h->isn = ack->seq - 1;
+	h->end = ack->seq;
+	/* the gateway's SYN-ACK offered no scaling: windows as they are */
+	h->maxwin = RTE_MAX((uint32_t)ack->win, 1u);
+	h->ack = cookie + 1;
+	h->allow_end = cookie + 1 + ack->win;
+	h->flags = MG_HALF_SYN | MG_HALF_ACK | MG_HALF_SYNACKED;
+	/* where the client's view of the backend starts; its flags stay
+	 * clear until the backend's SYN-ACK */
+	p->isn = cookie;
+	p->end = cookie + 1;
+	x->delta = 0;
+	x->mss = mss;
+	x->win = ack->win;
 }
 
 /* The backend's SYN-ACK, first of its kind. */

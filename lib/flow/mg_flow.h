@@ -115,6 +115,10 @@ struct mg_flow {
 	uint8_t out_port[2];		  /**< [dir] */
 	struct rte_ether_addr out_mac[2]; /**< [dir] destination MAC */
 	uint8_t l7; /**< enum mg_l7_proto: client bytes inspected */
+	/** 1: admitted on a SYN cookie's ACK (the gateway answered the
+	 * client's SYN itself): the backend's sequence numbers are
+	 * translated (mg_flow_proxy()) */
+	uint8_t syn_proxy;
 	/** low bits of the generation of the ruleset that service and
 	 * identity index (mg_ruleset_generation()) */
 	uint16_t generation;
@@ -139,9 +143,25 @@ struct mg_flow {
 	uint16_t peer[2];
 } __rte_cache_aligned;
 
+/**
+ * What a connection admitted by the SYN proxy (mg_flow.syn_proxy) keeps
+ * besides its halves. Its halves keep both directions in the client's
+ * sequence space: the backend's sequence numbers are translated by
+ * delta (backend ISN - cookie) before they are tracked.
+ */
+struct mg_flow_proxy {
+	/** backend ISN - cookie: written once, by the worker that receives
+	 * the backend's direction, before it publishes the backend's SYN
+	 * in its half (release); valid once that half has MG_HALF_SYN */
+	uint32_t delta;
+	uint16_t mss; /**< from the cookie: the SYN to the backend's */
+	uint16_t win; /**< the client's window in its ACK (unscaled) */
+};
+
 /** The part of a table the fast path reads inline. */
 struct mg_flow_table_hdr {
 	struct mg_flow_half *half[2]; /**< [dir][entry index] */
+	struct mg_flow_proxy *proxy;  /**< [entry index] */
 	uint32_t time_shift; /**< mg_flow_half.last_seen = TSC >> this */
 };
 
@@ -241,6 +261,13 @@ mg_flow_half(const struct mg_flow_table *t, const struct mg_flow *f,
 	return &((const struct mg_flow_table_hdr *)t)->half[dir][f->index];
 }
 
+/** What the SYN proxy keeps of @p f (meaningful when f->syn_proxy). */
+static inline struct mg_flow_proxy *
+mg_flow_proxy(const struct mg_flow_table *t, const struct mg_flow *f)
+{
+	return &((const struct mg_flow_table_hdr *)t)->proxy[f->index];
+}
+
 /** State of a TCP connection from its halves' flags. */
 static inline enum mg_flow_state
 mg_flow_tcp_state_of(uint8_t fwd, uint8_t rev)
@@ -251,7 +278,9 @@ mg_flow_tcp_state_of(uint8_t fwd, uint8_t rev)
 		return MG_FLOW_TIME_WAIT;
 	if ((fwd | rev) & MG_HALF_FIN)
 		return MG_FLOW_FIN_WAIT;
-	if (fwd & MG_HALF_SYNACKED)
+	/* both SYNs seen: a proxied client acknowledges the gateway's
+	 * SYN-ACK before the backend has answered */
+	if ((fwd & MG_HALF_SYNACKED) && (rev & MG_HALF_SYN))
 		return MG_FLOW_ESTABLISHED;
 	if (rev & MG_HALF_SYN)
 		return MG_FLOW_SYN_RECV;
@@ -311,6 +340,19 @@ uint64_t mg_flow_idle_cycles(const struct mg_flow_table *t,
  */
 void mg_flow_tcp_syn(struct mg_flow_table *t, struct mg_flow *f,
 		     const struct mg_pkt_tcp_seg *syn);
+
+/**
+ * Start tracking a connection admitted by the SYN proxy, from the
+ * client's ACK of the gateway's SYN-ACK: the client's half as if its
+ * SYN (ISN = @p ack's sequence number - 1, no window scaling) and its
+ * acknowledgement of @p cookie had been seen, the backend's half
+ * starting at @p cookie (its SYN-ACK is translated there), and
+ * mg_flow_proxy() (mss, win; delta 0). Sets f->syn_proxy. Call between
+ * mg_flow_alloc() and mg_flow_publish().
+ */
+void mg_flow_tcp_proxy(struct mg_flow_table *t, struct mg_flow *f,
+		       const struct mg_pkt_tcp_seg *ack, uint32_t cookie,
+		       uint16_t mss);
 
 /** What to do with a TCP segment of a tracked connection. */
 enum mg_flow_verdict {

@@ -159,6 +159,12 @@ enum mg_drop_reason {
 	/* admission */
 	MG_DROP_MARTIAN_SOURCE, /**< new connection from one of the
 				 * gateway's own or virtual addresses */
+	MG_DROP_SYN_COOKIE_INVALID, /**< ACK of no connection whose
+				     * acknowledgement is no valid SYN
+				     * cookie (forged or stale) */
+	MG_DROP_SYN_PROXY_PENDING,  /**< client segment of a SYN-proxied
+				     * connection before the backend
+				     * answered (its SYN is sent again) */
 	MG_DROP_MAX
 };
 

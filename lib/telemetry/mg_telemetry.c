@@ -476,6 +476,8 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 		RTE_MAX(out->stall_max_cycles, tel_load(&s->stall_max_cycles));
 	out->deny_replies += tel_load(&s->deny_replies);
 	out->deny_replies_suppressed += tel_load(&s->deny_replies_suppressed);
+	out->syn_cookies_sent += tel_load(&s->syn_cookies_sent);
+	out->syn_cookies_valid += tel_load(&s->syn_cookies_valid);
 	for (r = 1; r < MG_DROP_MAX; r++) {
 		uint64_t d = tel_load(&s->drops[r]);
 
@@ -737,8 +739,14 @@ tel_flows(struct mg_telemetry_flows *out)
 	rc = flows_fn(flows_arg, out);
 	if (rc == 0 && out->n_states > MG_TELEMETRY_MAX_STATES)
 		out->n_states = MG_TELEMETRY_MAX_STATES;
-	if (rc == 0)
+	if (rc == 0) {
+		struct mg_stats_sum s;
+
 		out->half_open_peak = mg_telemetry_half_open_peak();
+		mg_telemetry_sum(&s);
+		out->syn_cookies_sent = s.syn_cookies_sent;
+		out->syn_cookies_valid = s.syn_cookies_valid;
+	}
 	return rc;
 }
 

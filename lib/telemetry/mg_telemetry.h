@@ -232,6 +232,10 @@ struct mg_lcore_stats {
 	 * ICMP sent, or not sent because the rate was spent */
 	uint64_t deny_replies;
 	uint64_t deny_replies_suppressed;
+	/** SYN proxy (flows.syn_cookies): SYNs answered with a cookie,
+	 * ACKs whose cookie was valid (each then admitted as a SYN is) */
+	uint64_t syn_cookies_sent;
+	uint64_t syn_cookies_valid;
 	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
 	/** drops by limit id and enum mg_tel_limit_reason */
 	uint64_t limit_drops[MG_TEL_MAX_LIMITS][MG_TEL_LIMIT_MAX];
@@ -271,6 +275,8 @@ struct mg_stats_sum {
 	uint64_t neigh_conflicts;
 	uint64_t deny_replies;
 	uint64_t deny_replies_suppressed;
+	uint64_t syn_cookies_sent;
+	uint64_t syn_cookies_valid;
 	uint64_t drops_total;
 	uint64_t drops[MG_DROP_MAX];
 	uint64_t idle_wait_cycles;
@@ -722,6 +728,10 @@ struct mg_telemetry_flows {
 	uint32_t half_open;
 	uint32_t half_open_budget;
 	uint64_t half_open_peak;
+	/** SYNs answered with a cookie and valid cookies, summed over
+	 * lcores (filled in by the library) */
+	uint64_t syn_cookies_sent;
+	uint64_t syn_cookies_valid;
 };
 
 /**

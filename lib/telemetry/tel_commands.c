@@ -457,6 +457,8 @@ handle_flows(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_u64(d, "half_open", f.half_open);
 	rte_tel_data_add_dict_u64(d, "half_open_budget", f.half_open_budget);
 	rte_tel_data_add_dict_u64(d, "half_open_peak", f.half_open_peak);
+	rte_tel_data_add_dict_u64(d, "syn_cookies_sent", f.syn_cookies_sent);
+	rte_tel_data_add_dict_u64(d, "syn_cookies_valid", f.syn_cookies_valid);
 	for (i = 0; i < f.n_states; i++) {
 		char key[KEY_LEN];
 

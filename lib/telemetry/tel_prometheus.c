@@ -702,6 +702,16 @@ render_flows(FILE *f)
 	       "Most half-open connections seen since start.");
 	sample_u64(f, "flows_half_open_peak", NULL, NULL, NULL,
 		   fl.half_open_peak);
+	family(f, "syn_cookies_sent_total", "counter",
+	       "SYNs the gateway answered itself with a SYN cookie "
+	       "(flows.syn_cookies).");
+	sample_u64(f, "syn_cookies_sent_total", NULL, NULL, NULL,
+		   fl.syn_cookies_sent);
+	family(f, "syn_cookies_valid_total", "counter",
+	       "ACKs that echoed a valid SYN cookie, each then admitted as a "
+	       "SYN is.");
+	sample_u64(f, "syn_cookies_valid_total", NULL, NULL, NULL,
+		   fl.syn_cookies_valid);
 }
 
 struct limit_ctx {

@@ -251,6 +251,11 @@ def test_hugepages_mapped_are_the_estimate(meshgate_bin, mg, captures,
     est, alloc, own, mapped = (float(x) for x in m.groups())
     want = -(-(est + 4.5) // 2) * 2     # MG_MEM_EAL_OWN_BYTES, pages
     assert mapped == want, m.group(0)
-    assert 0 <= mapped - (alloc + own) < 2, m.group(0)
+    # unused: less than the page the estimate was rounded up to, plus
+    # what the estimate counts that the tables did not take (figures to
+    # 0.1 MiB)
+    assert 0 <= mapped - (alloc + own) < 2 + (est - alloc) + 0.1, \
+        m.group(0)
+    assert est - alloc < 1, m.group(0)
     held = int(re.search(r"^hugetlb (\d+)$", out, re.M).group(1))
     assert held == mapped * 1024, (held, m.group(0))

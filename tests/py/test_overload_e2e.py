@@ -13,6 +13,11 @@ Both the client and the spoofed sources are allowed to reach web
 valid checksums from random sources of the /17 to the same virtual
 address, as fast as one core lets it (bounded in frames and time):
 
+- the flood engages SYN cookies (flows.syn_cookies "auto": from half of
+  flows.max_half_open, the gateway answers new SYNs itself and keeps
+  nothing), and the client's connections are then made through the SYN
+  proxy, its Linux stack completing the gateway's handshake and the
+  gateway the backend's;
 - a real client completes 200 of 200 curl requests;
 - a download started before the flood goes on and completes whole;
 - the half-open count never passes flows.max_half_open, no connection
@@ -41,6 +46,7 @@ GW_MAC, ATK_MAC = "02:6d:67:00:00:01", "02:6d:67:00:00:66"
 CLI, B1, WEB = "198.18.1.10", "198.18.2.21", "198.19.0.10"
 GW = ("198.18.1.1", "198.18.2.1")
 HALF_OPEN = 16384               # the default: a quarter of flows.max
+COOKIES_FROM = HALF_OPEN // 2   # syn_cookies "auto": half of it
 FLOOD_MIN = 1000000             # frames at least
 FLOOD_MAX = 5000000             # ... and at most
 FLOOD_RATE = 25000              # frames a second
@@ -258,8 +264,8 @@ def test_syn_flood(net, tmp_path):
         tmp_path / "flood.log")
     wait_for(lambda: "ready" in Path(flood.log_path).read_text() or
              flood.poll() is not None, 60, "the flood's frames")
-    wait_for(lambda: net.query("/meshgate/flows")["half_open"] >= HALF_OPEN
-             // 2 or flood.poll() is not None, 30, "the flood to arrive")
+    wait_for(lambda: net.query("/meshgate/flows")["syn_cookies_sent"] > 0
+             or flood.poll() is not None, 30, "the flood to engage cookies")
     failures, peak_seen = [], 0
     for batch in range(REQUESTS // 20):
         lines = net.curl_each("/small", 20)
@@ -287,11 +293,25 @@ def test_syn_flood(net, tmp_path):
     assert done[:2] == ["200", str(8 * 1024 * 1024)], done
     assert flows["half_open_peak"] <= flows["half_open_budget"] == \
         HALF_OPEN, flows
-    assert peak_seen >= HALF_OPEN // 2, "the flood never filled the budget"
+    assert peak_seen >= COOKIES_FROM, "the flood never filled the budget"
+    # the flood's SYNs met cookies, not the budget: below it, nothing
+    # was evicted (an eviction needs the budget full)
+    assert flows["half_open_peak"] < HALF_OPEN, flows
+    # most of the flood reaches the gateway (over 80% in our runs) and
+    # all of it from half the budget on meets cookies: half is the bound
+    assert flows["syn_cookies_sent"] >= FLOOD_MIN // 2, flows
+    # cookies answer whenever the flood has filled half the budget; the
+    # flood's half-open connections expire after tcp_syn (10 s) and it
+    # refills the half within COOKIES_FROM / FLOOD_RATE = 0.33 s, so at
+    # most about 1 request in 30 meets no cookie: half is a safe bound
+    assert flows["syn_cookies_valid"] >= REQUESTS // 2, flows
+    assert stats["syn_cookies_sent"] >= flows["syn_cookies_sent"]
     assert stats["drops"]["flow_table_full"] == 0, stats["drops"]
-    # what the gateway received of the flood became connections (each
-    # evicting the oldest half-open one), bounded by what it was sent
+    # the client's connections were all made (through the proxy or not)
     assert stats["flows_created"] >= REQUESTS + 1
     assert stats["overload"]["half_open_peak"] <= HALF_OPEN
-    print("flood: %d SYNs sent, %d connections created, %d dropped" % (
-        sent, stats["flows_created"], stats["drops_total"]))
+    print("flood: %d SYNs sent, %d cookies, %d proxied connections, %d "
+          "connections created, %d dropped" % (
+              sent, stats["syn_cookies_sent"], stats["syn_cookies_valid"],
+              stats["flows_created"], stats["drops_total"]))
+    print("drops: %s" % {k: v for k, v in stats["drops"].items() if v})

@@ -1489,6 +1489,8 @@ test_reason_names(void **state)
 		[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
 		[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
 		[MG_DROP_MARTIAN_SOURCE] = "martian_source",
+		[MG_DROP_SYN_COOKIE_INVALID] = "syn_cookie_invalid",
+		[MG_DROP_SYN_PROXY_PENDING] = "syn_proxy_pending",
 	};
 	unsigned int r, q;
 	const char *name;
