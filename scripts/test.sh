@@ -6,7 +6,8 @@
 # replays, the sanitizer binary, then every libFuzzer target for
 # FUZZ_SECONDS (30) and the self-test of the decision target's checks
 # (scripts/fuzz.sh: one testcase each; a finding fails and prints its
-# reproducer). Ends with "N passed, N failed, N skipped".
+# reproducer), and the formatting check (scripts/format.sh --check: one
+# testcase). Ends with "N passed, N failed, N skipped".
 # A skipped test fails the run (CI runs as root with everything installed,
 # so a skip there is an end-to-end test that silently did not run) unless
 # MG_ALLOW_SKIPS=1. A test whose fixture teardown errs (e.g. the e2e
@@ -59,6 +60,14 @@ run_fuzz() {
 }
 run_fuzz fuzz --seconds "${FUZZ_SECONDS:-30}"
 run_fuzz fuzz-selftest --selftest
+
+# the C sources as .clang-format has them (scripts/format.sh applies it)
+if scripts/format.sh --check >"$out/format.log" 2>&1; then
+	printf '<testsuite name="format"><testcase classname="format" name="clang-format"/></testsuite>\n' >"$out/format.xml"
+else
+	cat "$out/format.log"
+	printf '<testsuite name="format"><testcase classname="format" name="clang-format"><failure message="scripts/format.sh --check: files differ from .clang-format (see above)"/></testcase></testsuite>\n' >"$out/format.xml"
+fi
 
 /usr/bin/python3 - "$out"/*.xml <<'PY'
 import os

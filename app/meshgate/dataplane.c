@@ -379,11 +379,11 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 
 	/* no per-lcore cache: fragmenting is rare, and a cached pool's
 	 * header holds one for each of RTE_MAX_LCORE (1 MiB of hugepages) */
-	dp->indirect_pool = rte_pktmbuf_pool_create(
-		"mg_indirect", MG_INDIRECT_MBUFS, 0, 0, 0,
-		(int)rte_socket_id());
-	rc = rte_mbuf_dynflag_register(&(const struct rte_mbuf_dynflag){
-		.name = "mg_reassembled" });
+	dp->indirect_pool =
+		rte_pktmbuf_pool_create("mg_indirect", MG_INDIRECT_MBUFS, 0, 0,
+					0, (int)rte_socket_id());
+	rc = rte_mbuf_dynflag_register(
+		&(const struct rte_mbuf_dynflag){ .name = "mg_reassembled" });
 	if (dp->indirect_pool == NULL || rc < 0) {
 		MG_LOG(ERR, "cannot create the fragmentation pool: %s",
 		       rte_strerror(rte_errno));
@@ -392,9 +392,8 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 	dp->reassembled_flag = UINT64_C(1) << rc;
 	if (rte_meter_srtcm_profile_config(
 		    &dp->ctl_profile,
-		    &(struct rte_meter_srtcm_params){ .cir = CTL_RATE,
-						      .cbs = CTL_BURST }) !=
-	    0) {
+		    &(struct rte_meter_srtcm_params){
+			    .cir = CTL_RATE, .cbs = CTL_BURST }) != 0) {
 		MG_LOG(ERR, "cannot configure the control packet meter");
 		goto fail;
 	}

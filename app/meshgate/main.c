@@ -95,8 +95,8 @@ struct gateway {
 	/* a reload runs on a thread of its own, so that the control tick
 	 * (the watchdog above all) goes on while it compiles */
 	pthread_t reloader;
-	bool reloading;	  /* control tick only */
-	bool reload_done; /* set by the reload thread */
+	bool reloading;		/* control tick only */
+	bool reload_done;	/* set by the reload thread */
 	const char *shadow_cli; /* --shadow: wins over the config's */
 	/* the config in force (conf until the first reload), which a
 	 * canary rollback edits and publishes again */
@@ -385,13 +385,12 @@ telemetry_naming(const struct mg_conf *conf)
 		services[i] = (struct mg_tel_namespace){
 			conf->services[i].name,
 			conf->services[i].env[0] != '\0' ? conf->services[i].env
-							  : "unknown",
+							 : "unknown",
 		};
-	return mg_telemetry_set_naming(conf->telemetry.istio
-					       ? MG_TEL_NAMING_ISTIO
-					       : MG_TEL_NAMING_MESHGATE,
-				       callers, conf->n_identities, services,
-				       conf->n_services);
+	return mg_telemetry_set_naming(
+		conf->telemetry.istio ? MG_TEL_NAMING_ISTIO
+				      : MG_TEL_NAMING_MESHGATE,
+		callers, conf->n_identities, services, conf->n_services);
 }
 
 /* Metric registries are sized once for the life of the process (series
@@ -484,8 +483,7 @@ reload_shadow(struct gateway *gw, const struct mg_conf *conf,
 		return false;
 	}
 	if (shadow_load(gw, path, qsbr_id) != 0)
-		MG_LOG(ERR, "%s: shadow rejected; the running one stays",
-		       path);
+		MG_LOG(ERR, "%s: shadow rejected; the running one stays", path);
 	else
 		MG_LOG(INFO, "%s: shadow reloaded", path);
 	return false;
@@ -520,8 +518,7 @@ watchdog_setup(struct gateway *gw)
 	if (ms * 2 > usec / 1000)
 		MG_LOG(WARNING,
 		       "systemd watchdog: WatchdogSec=%" PRIu64 " ms is short "
-		       "for feeds every %" PRIu64
-		       " ms; give it 1 s or more",
+		       "for feeds every %" PRIu64 " ms; give it 1 s or more",
 		       usec / 1000, ms);
 	gw->wd_interval_tsc = rte_get_timer_hz() * ms / 1000;
 	MG_LOG(INFO,
@@ -819,9 +816,8 @@ rollback_tick(struct gateway *gw, uint64_t now)
 	if (gw->rollback == NULL || now < gw->next_rollback_tsc)
 		return;
 	gw->next_rollback_tsc = now + rte_get_timer_hz();
-	if (!mg_rollback_tick(gw->rollback,
-			      __atomic_load_n(&gw->dp.ruleset,
-					      __ATOMIC_ACQUIRE)))
+	if (!mg_rollback_tick(gw->rollback, __atomic_load_n(&gw->dp.ruleset,
+							    __ATOMIC_ACQUIRE)))
 		return;
 	/* the weights of the config in force, with the canary's 0: new
 	 * connections only */
@@ -1006,8 +1002,8 @@ write_stats_json(const struct gateway *gw, const char *path,
 	fprintf(f, "}");
 	if (gw->overload_json != NULL)
 		fprintf(f, ",\n \"overload\": %s", gw->overload_json);
-	fprintf(f, ",\n \"mempool\": {\"size\": %u, \"in_use\": %u}}\n",
-		pool_n, pool_in_use);
+	fprintf(f, ",\n \"mempool\": {\"size\": %u, \"in_use\": %u}}\n", pool_n,
+		pool_in_use);
 	if (fclose(f) != 0) {
 		MG_LOG(ERR, "cannot write %s: %s", path, strerror(errno));
 		return -errno;
@@ -1111,8 +1107,8 @@ check_config(struct mg_conf *conf, const char *path,
 		mg_conf_free(cand);
 	}
 	expected_workers(conf, eo, &n_workers, &n_queues);
-	if (mg_mem_fit(conf, n_workers, n_queues,
-		       mg_mem_page_size(eo->no_huge), err, sizeof(err)) < 0) {
+	if (mg_mem_fit(conf, n_workers, n_queues, mg_mem_page_size(eo->no_huge),
+		       err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		status = EXIT_FAILURE;
 	}
@@ -1289,10 +1285,9 @@ main(int argc, char **argv)
 		goto out_eal;
 	heap_base = mg_mem_in_use();
 	pool_n = mg_mem_pool_mbufs(gw.conf, gw.n_workers, gw.n_queues);
-	gw.pool = rte_pktmbuf_pool_create("mg_mbufs", pool_n,
-					  gw.conf->mbuf_cache, 0,
-					  mg_port_data_room(gw.conf),
-					  (int)rte_socket_id());
+	gw.pool = rte_pktmbuf_pool_create(
+		"mg_mbufs", pool_n, gw.conf->mbuf_cache, 0,
+		mg_port_data_room(gw.conf), (int)rte_socket_id());
 	if (gw.pool == NULL) {
 		MG_LOG(ERR, "cannot create a pool of %u mbufs: %s", pool_n,
 		       rte_strerror(rte_errno));

@@ -227,9 +227,8 @@ mg_mem_fit(struct mg_conf *conf, unsigned int n_workers, uint16_t n_queues,
 		return 0;
 	budget = budget > MG_MEM_EAL_OWN_BYTES ? budget - MG_MEM_EAL_OWN_BYTES
 					       : 0;
-	if (!conf->flows_max_set &&
-	    estimate_with(conf, n_workers, n_queues, page, 1024, &e) <=
-		    budget) {
+	if (!conf->flows_max_set && estimate_with(conf, n_workers, n_queues,
+						  page, 1024, &e) <= budget) {
 		/* the most connections, in steps of 1024, that fit */
 		while (lo < hi) {
 			mid = lo + (hi - lo + 1) / 2;
@@ -378,8 +377,7 @@ mg_mem_mapped(void)
 }
 
 uint64_t
-mg_mem_prealloc_mb(const struct mg_mem_estimate *e,
-		   const struct mg_eal_opts *o)
+mg_mem_prealloc_mb(const struct mg_mem_estimate *e, const struct mg_eal_opts *o)
 {
 	uint64_t page, free_bytes, want;
 

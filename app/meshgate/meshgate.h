@@ -51,7 +51,7 @@ struct mg_port {
 	 * frames larger than the ring's (TSO, GSO or GRO super-frames) */
 	struct mg_port_kernel {
 		char ifname[MG_CONF_DEVICE_LEN]; /**< its interface */
-		const char *name;	  /**< the port's */
+		const char *name;		 /**< the port's */
 		uint16_t mtu;
 		uint64_t warned; /**< TSC of the last warning, atomic */
 	} kernel;
@@ -264,21 +264,21 @@ struct mg_worker {
 	const struct mg_ruleset *rs;
 	const struct mg_esp_set *esp_set;
 	/* Idling (idle.c): written by this worker only */
-	uint64_t round_ref;   /**< TSC a stall is measured from */
-	uint64_t idle_start;  /**< TSC of this idle period's first round */
-	uint64_t seen_busy;   /**< busy_polls when the period began */
-	uint32_t sleep_us;    /**< next sleep of the back-off; 0: spin */
+	uint64_t round_ref;  /**< TSC a stall is measured from */
+	uint64_t idle_start; /**< TSC of this idle period's first round */
+	uint64_t seen_busy;  /**< busy_polls when the period began */
+	uint32_t sleep_us;   /**< next sleep of the back-off; 0: spin */
 	uint32_t max_sleep_us;
-	uint64_t spin_tsc;    /**< spin this long before waiting */
-	uint8_t idle_mode;    /**< enum mg_idle_mode in effect */
-	bool intr;	      /**< waits on every port's RX interrupt */
-	uint32_t seen_stall;  /**< test hook generation handled */
+	uint64_t spin_tsc;   /**< spin this long before waiting */
+	uint8_t idle_mode;   /**< enum mg_idle_mode in effect */
+	bool intr;	     /**< waits on every port's RX interrupt */
+	uint32_t seen_stall; /**< test hook generation handled */
 	const char *port_name[MG_CONF_MAX_PORTS]; /**< for logs */
-	struct mg_shadow *shadow; /**< dp->shadow, or NULL */
+	struct mg_shadow *shadow;		  /**< dp->shadow, or NULL */
 	/** The flight recorder's ring of this lcore, or NULL (off) */
 	struct mg_recorder *recorder;
 	struct mg_denylog_worker *denylog; /**< its deny log, or NULL */
-	uint64_t *conn_errors; /**< its row of dp->conn_errors */
+	uint64_t *conn_errors;		   /**< its row of dp->conn_errors */
 	/** 1 + the last time slot this worker answered a SYN with a
 	 * cookie (0: never); in "auto", ACKs without a connection are
 	 * checked as cookies only within a slot of it (the client's SYN

@@ -185,8 +185,8 @@ static void
 super_frame(struct mg_port_kernel *k, const struct rte_mbuf *m,
 	    const struct mg_pkt_info *info, enum mg_drop_reason r)
 {
-	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						    info->l3_off);
+	const uint8_t *l3 =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l3_off);
 	uint32_t arrived = rte_pktmbuf_pkt_len(m) - info->l3_off;
 	uint64_t now, last;
 	uint32_t claimed;
@@ -210,8 +210,7 @@ super_frame(struct mg_port_kernel *k, const struct rte_mbuf *m,
 	}
 	now = rte_rdtsc();
 	last = __atomic_load_n(&k->warned, __ATOMIC_RELAXED);
-	if ((last != 0 &&
-	     now - last < SUPER_FRAME_WARN_S * rte_get_tsc_hz()) ||
+	if ((last != 0 && now - last < SUPER_FRAME_WARN_S * rte_get_tsc_hz()) ||
 	    !__atomic_compare_exchange_n(&k->warned, &last, now, false,
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
@@ -400,8 +399,7 @@ setup_queues(const struct mg_port_conf *pc, struct mg_port *port,
 				 sizeof(port->kernel.ifname), "%s", ifname);
 		else
 			snprintf(port->kernel.ifname,
-				 sizeof(port->kernel.ifname), "%s",
-				 pc->device);
+				 sizeof(port->kernel.ifname), "%s", pc->device);
 	}
 	for (q = 0; q < port->n_queues; q++) {
 		rc = rte_eth_rx_queue_setup(port->port_id, q, rx_desc,

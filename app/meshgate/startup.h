@@ -151,8 +151,8 @@ uint64_t mg_mem_prealloc_mb(const struct mg_mem_estimate *e,
  * @param err  Receives "FILE:LINE: memory_mb = N ..." when refused.
  * @return 0, or -ENOMEM when it cannot fit.
  */
-int mg_mem_fit(struct mg_conf *conf, unsigned int n_workers,
-	       uint16_t n_queues, size_t page, char *err, size_t len);
+int mg_mem_fit(struct mg_conf *conf, unsigned int n_workers, uint16_t n_queues,
+	       size_t page, char *err, size_t len);
 
 /** The pages DPDK memory comes in: the system's with --no-huge, else
  * the default hugepage size. Mbufs never cross one. */

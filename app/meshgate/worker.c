@@ -595,8 +595,8 @@ may_leave(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	  uint8_t out, struct rte_mbuf *m, const struct mg_pkt_info *info,
 	  bool answer, uint16_t *frag_mtu)
 {
-	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						    info->l3_off);
+	const uint8_t *l3 =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l3_off);
 	uint16_t mtu = link_mtu(w, out, m, info);
 
 	*frag_mtu = 0;
@@ -606,8 +606,7 @@ may_leave(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		*frag_mtu = RTE_MIN(mtu, arrived_frag_size(m, info));
 		return true;
 	}
-	if (info->l3 == MG_L3_IPV4 &&
-	    !(l3[6] & (RTE_IPV4_HDR_DF_FLAG >> 8))) {
+	if (info->l3 == MG_L3_IPV4 && !(l3[6] & (RTE_IPV4_HDR_DF_FLAG >> 8))) {
 		*frag_mtu = mtu;
 		return true;
 	}
@@ -623,8 +622,7 @@ static __rte_always_inline bool
 leaves_whole(const struct mg_worker *w, uint8_t out,
 	     const struct mg_pkt_info *info)
 {
-	return likely(w->esp_set == NULL &&
-		      mg_pkt_l3_len(info) <= w->mtu[out]);
+	return likely(w->esp_set == NULL && mg_pkt_l3_len(info) <= w->mtu[out]);
 }
 
 /* Send @p m (L2 header in place) in fragments of @p mtu bytes of IP. */
@@ -647,12 +645,10 @@ tx_fragments(struct mg_worker *w, uint8_t out, struct rte_mbuf *m,
 	rte_pktmbuf_adj(m, l2_len);
 	if (v4)
 		n = rte_ipv4_fragment_packet(m, frags, FRAGS_OUT_MAX, mtu,
-					     w->dp->pool,
-					     w->dp->indirect_pool);
+					     w->dp->pool, w->dp->indirect_pool);
 	else
 		n = rte_ipv6_fragment_packet(m, frags, FRAGS_OUT_MAX, mtu,
-					     w->dp->pool,
-					     w->dp->indirect_pool);
+					     w->dp->pool, w->dp->indirect_pool);
 	if (n < 0) {
 		drop(w, m, MG_DROP_MTU_EXCEEDED);
 		return;
@@ -837,7 +833,8 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	      enum mg_flow_state before)
 {
 	struct mg_flow_half *h = mg_flow_half(w->dp->flows, f, dir);
-	struct mg_flow_half *fwd = mg_flow_half(w->dp->flows, f, MG_FLOW_DIR_FWD);
+	struct mg_flow_half *fwd =
+		mg_flow_half(w->dp->flows, f, MG_FLOW_DIR_FWD);
 	struct mg_lcore_stats *s = w->stats;
 	const uint8_t *payload;
 	int64_t size;
@@ -849,10 +846,10 @@ tcp_telemetry(struct mg_worker *w, struct rte_mbuf *m,
 	if (dir == MG_FLOW_DIR_REV && before == MG_FLOW_SYN_SENT &&
 	    (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
 		    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG))
-		mg_tel_handshake(s, f->labels,
-				 since_mark(w->now, __atomic_load_n(
-							    &fwd->mark,
-							    __ATOMIC_RELAXED)));
+		mg_tel_handshake(
+			s, f->labels,
+			since_mark(w->now, __atomic_load_n(&fwd->mark,
+							   __ATOMIC_RELAXED)));
 	/* the backend reset the connection with a request waiting: that
 	 * request's outcome is an error of its version (canary rollback;
 	 * only a RST at the exact sequence number gets here) */
@@ -969,9 +966,8 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		.worker = w->qsbr_id,
 		/* the recorder names the rule of a denied request */
 		.trace = out != NULL ? &out->trace
-			 : w->recorder != NULL || w->denylog != NULL
-				 ? &own
-				 : NULL,
+			 : w->recorder != NULL || w->denylog != NULL ? &own
+								     : NULL,
 	};
 	const struct mg_l7_trace *t = c.trace;
 	enum mg_drop_reason why = MG_DROP_NONE;
@@ -1033,8 +1029,7 @@ challenge(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
 	if (unlikely(f->syn_proxy) && dir == MG_FLOW_DIR_REV)
 		ack += mg_flow_proxy(w->dp->flows, f)->delta;
 	if (!ctl_allowed(w) ||
-	    mg_pkt_tcp_control(m, info, true, seq, ack, RTE_TCP_ACK_FLAG) <
-		    0) {
+	    mg_pkt_tcp_control(m, info, true, seq, ack, RTE_TCP_ACK_FLAG) < 0) {
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -1050,8 +1045,8 @@ challenge(struct mg_worker *w, uint16_t in, struct rte_mbuf *m,
  */
 static bool
 track_tcp(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
-	  struct rte_mbuf *m, const struct mg_pkt_info *info,
-	  struct mg_flow *f, uint8_t dir, enum mg_flow_state *before)
+	  struct rte_mbuf *m, const struct mg_pkt_info *info, struct mg_flow *f,
+	  uint8_t dir, enum mg_flow_state *before)
 {
 	struct mg_flow_table *ft = w->dp->flows;
 	struct mg_pkt_tcp_seg seg;
@@ -1152,8 +1147,8 @@ limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
-	if (l->meter_all && !mg_limit_packet(lt, w->qsbr_id, l->bucket,
-					     &l->all, m->pkt_len, w->now)) {
+	if (l->meter_all && !mg_limit_packet(lt, w->qsbr_id, l->bucket, &l->all,
+					     m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
@@ -1201,8 +1196,8 @@ admit_cancel(struct mg_worker *w, const struct mg_ruleset_limit *l,
  * reset leaves the flow closed), the backend's sequence space (SYN,
  * FIN) or the client's timestamps (TCP options). */
 static inline bool
-l7_needs(struct mg_worker *w, const struct mg_pkt_info *info,
-	 struct mg_flow *f, uint8_t dir)
+l7_needs(struct mg_worker *w, const struct mg_pkt_info *info, struct mg_flow *f,
+	 uint8_t dir)
 {
 	return f->l7 != MG_L7_NONE &&
 	       (info->payload_len != 0 ||
@@ -1559,8 +1554,7 @@ resolve(struct mg_worker *w, const struct mg_ruleset *rs,
 	if (!mg_neigh_lookup_stale(w->dp->neigh, nh, w->now, mac, &refresh))
 		return false;
 	if (unlikely(refresh))
-		ask(w, rs, nh, out,
-		    w->now + w->dp->tsc_hz * PARK_MS / 1000);
+		ask(w, rs, nh, out, w->now + w->dp->tsc_hz * PARK_MS / 1000);
 	return true;
 }
 
@@ -1741,9 +1735,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		    (t->proto == IPPROTO_UDP ||
 		     (t->proto == IPPROTO_TCP &&
 		      (info->tcp_flags &
-		       (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
-			RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) ==
-			      RTE_TCP_SYN_FLAG))) {
+		       (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
+			RTE_TCP_FIN_FLAG)) == RTE_TCP_SYN_FLAG))) {
 			mg_shadow_classify(w, t, hash, &sp);
 			mg_shadow_admitted(w, rs, t, NULL, &sp, NULL, m, info);
 		}
@@ -1762,9 +1755,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (t->proto == IPPROTO_TCP) {
 		enum mg_drop_reason bad;
 
-		if ((info->tcp_flags &
-		     (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG |
-		      RTE_TCP_FIN_FLAG)) != RTE_TCP_SYN_FLAG &&
+		if ((info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG |
+					RTE_TCP_RST_FLAG | RTE_TCP_FIN_FLAG)) !=
+			    RTE_TCP_SYN_FLAG &&
 		    !proxy) {
 			drop(w, m, MG_DROP_TCP_NOT_SYN);
 			return;
@@ -1974,18 +1967,18 @@ icmp_translate(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			   to_client ? MG_FLOW_DIR_REV : MG_FLOW_DIR_FWD))
 		return true;
 	egress(w, m, f->peer[to_client ? MG_FLOW_DIR_FWD : MG_FLOW_DIR_REV]);
-	sender = mg_flow_half(ft, f, to_client ? MG_FLOW_DIR_FWD
-					       : MG_FLOW_DIR_REV);
-	receiver = mg_flow_half(ft, f, to_client ? MG_FLOW_DIR_REV
-						 : MG_FLOW_DIR_FWD);
+	sender = mg_flow_half(ft, f,
+			      to_client ? MG_FLOW_DIR_FWD : MG_FLOW_DIR_REV);
+	receiver = mg_flow_half(ft, f,
+				to_client ? MG_FLOW_DIR_REV : MG_FLOW_DIR_FWD);
 	if (q.tuple.proto == IPPROTO_TCP &&
-	    ((int32_t)(q.seq - __atomic_load_n(&sender->end,
-					       __ATOMIC_RELAXED)) > 0 ||
-	     (int32_t)(q.seq - (__atomic_load_n(&sender->end,
-						__ATOMIC_RELAXED) -
-				RTE_MAX(__atomic_load_n(&receiver->maxwin,
-							__ATOMIC_RELAXED),
-					1u))) < 0)) {
+	    ((int32_t)(q.seq -
+		       __atomic_load_n(&sender->end, __ATOMIC_RELAXED)) > 0 ||
+	     (int32_t)(q.seq -
+		       (__atomic_load_n(&sender->end, __ATOMIC_RELAXED) -
+			RTE_MAX(__atomic_load_n(&receiver->maxwin,
+						__ATOMIC_RELAXED),
+				1u))) < 0)) {
 		drop(w, m, MG_DROP_ICMP_UNMATCHED);
 		return true;
 	}
@@ -2092,16 +2085,18 @@ reassemble(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	else
 		whole = rte_ipv6_frag_reassemble_packet(
 			w->frag_tbl, dr, m, w->now, (struct rte_ipv6_hdr *)l3,
-			rte_pktmbuf_mtod_offset(m, struct rte_ipv6_fragment_ext *,
+			rte_pktmbuf_mtod_offset(m,
+						struct rte_ipv6_fragment_ext *,
 						info->frag_hdr));
 	for (i = before; i < dr->cnt; i++)
 		refused |= dr->row[i] == m;
 	if (dr->cnt != before)
-		mg_counter_add(&w->stats->drops[!refused ? MG_DROP_FRAG_TIMEOUT
-					       : dr->cnt - before == 1
-						       ? MG_DROP_FRAG_TABLE_FULL
-						       : bad],
-			       dr->cnt - before);
+		mg_counter_add(
+			&w->stats->drops[!refused ? MG_DROP_FRAG_TIMEOUT
+					 : dr->cnt - before == 1
+						 ? MG_DROP_FRAG_TABLE_FULL
+						 : bad],
+			dr->cnt - before);
 	if (dr->cnt + DEATH_ROW_ROOM > RTE_DIM(dr->row))
 		rte_ip_frag_free_death_row(dr, 0);
 	if (whole == NULL)
@@ -2312,9 +2307,8 @@ mg_worker_drop_fragments(struct mg_worker *w)
 void
 mg_worker_run_parked(struct mg_worker *w)
 {
-	struct retry_ctx rc = {
-		w, __atomic_load_n(&w->dp->ruleset, __ATOMIC_ACQUIRE)
-	};
+	struct retry_ctx rc = { w, __atomic_load_n(&w->dp->ruleset,
+						   __ATOMIC_ACQUIRE) };
 
 	mg_neigh_pending_run(&w->pending, w->dp->neigh, w->now, retry_parked,
 			     &rc);

@@ -463,10 +463,10 @@ void
 conf_load_flows(struct loader *ld, const config_setting_t *root,
 		struct mg_flow_conf *f)
 {
-	static const char *const keys[] = { "max",     "max_half_open",
-					    "tcp_syn", "tcp_established",
-					    "tcp_fin", "tcp_time_wait",
-					    "tcp_rst", "udp",
+	static const char *const keys[] = { "max",	   "max_half_open",
+					    "tcp_syn",	   "tcp_established",
+					    "tcp_fin",	   "tcp_time_wait",
+					    "tcp_rst",	   "udp",
 					    "syn_cookies", NULL };
 	static const struct name_value cookie_names[] = {
 		{ "auto", MG_SYN_COOKIES_AUTO },

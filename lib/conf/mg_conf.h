@@ -39,16 +39,16 @@ extern "C" {
 #define MG_CONF_MAX_IDENTITIES	256
 #define MG_CONF_MAX_PREFIXES	32 /**< per identity */
 #define MG_CONF_MAX_SERVICES	128
-#define MG_CONF_MAX_VIPS	8  /**< per service */
-#define MG_CONF_MAX_PORT_RANGES 8  /**< per service */
-#define MG_CONF_MAX_VERSIONS	8  /**< per service */
+#define MG_CONF_MAX_VIPS	8 /**< per service */
+#define MG_CONF_MAX_PORT_RANGES 8 /**< per service */
+#define MG_CONF_MAX_VERSIONS	8 /**< per service */
 /* MG_CONF_MAX_BACKENDS (per version): in mg_base.h */
-#define MG_CONF_MAX_POLICIES	256
-#define MG_CONF_MAX_REFS	16 /**< sources or targets per policy */
-#define MG_CONF_MAX_NEIGHBOURS	256
-#define MG_CONF_MAX_ADDRS	4 /**< gateway addresses per port */
-#define MG_CONF_MAX_ROUTES	8 /**< pinned-version routes per service */
-#define MG_CONF_MAX_LIMITS	64 /**< limits per file */
+#define MG_CONF_MAX_POLICIES   256
+#define MG_CONF_MAX_REFS       16 /**< sources or targets per policy */
+#define MG_CONF_MAX_NEIGHBOURS 256
+#define MG_CONF_MAX_ADDRS      4  /**< gateway addresses per port */
+#define MG_CONF_MAX_ROUTES     8  /**< pinned-version routes per service */
+#define MG_CONF_MAX_LIMITS     64 /**< limits per file */
 /** Total of all version weights of one service may not exceed this. */
 #define MG_CONF_MAX_WEIGHT_TOTAL 1000000
 /* Layer-7 rules: matchers per policy (method, path, query, host,
@@ -340,7 +340,7 @@ struct mg_port_profile {
 	char name[MG_CONF_NAME_LEN];
 	uint16_t rx_desc;
 	uint16_t tx_desc;
-	uint16_t mtu;	      /**< 0: leave the device default */
+	uint16_t mtu; /**< 0: leave the device default */
 	/** The MTU is set outside DPDK (the kernel interface behind
 	 * af_packet; DPDK 22.11's virtual PMDs refuse frames over 1518
 	 * bytes at configuration): take @ref mtu as given */
@@ -545,7 +545,7 @@ struct mg_conf {
 	struct mg_frag_conf fragments;
 	unsigned int n_limits;
 	struct mg_limit_conf limits[MG_CONF_MAX_LIMITS];
-	uint32_t limit_sources; /**< source addresses tracked per limit */
+	uint32_t limit_sources;	      /**< source addresses tracked per limit */
 	struct mg_health_conf health; /**< defaults for every service */
 	struct mg_telemetry_conf telemetry;
 	unsigned int n_identities;

@@ -101,7 +101,7 @@ struct mg_flow_table {
 	struct flow_meta *meta;
 	struct rte_rcu_qsbr *qsv;
 	uint32_t max_flows;
-	uint64_t timeout[MG_FLOW_STATE_MAX]; /* TSC cycles */
+	uint64_t timeout[MG_FLOW_STATE_MAX];  /* TSC cycles */
 	uint32_t idle_max[MG_FLOW_STATE_MAX]; /* in last_seen units */
 
 	/*
@@ -216,8 +216,9 @@ mg_flow_table_create(const struct mg_flow_params *p)
 
 		t->timeout[i] =
 			s > UINT64_MAX / p->tsc_hz ? UINT64_MAX : s * p->tsc_hz;
-		t->idle_max[i] = (uint32_t)RTE_MIN(
-			t->timeout[i] >> t->hdr.time_shift, (uint64_t)INT32_MAX);
+		t->idle_max[i] =
+			(uint32_t)RTE_MIN(t->timeout[i] >> t->hdr.time_shift,
+					  (uint64_t)INT32_MAX);
 	}
 
 	t->flows = rte_zmalloc_socket("mg_flow", (size_t)n * sizeof(*t->flows),
@@ -361,8 +362,8 @@ mg_flow_table_memsize(uint32_t max_flows)
 		return 0;
 	return sizeof(struct mg_flow_table) + n * sizeof(struct mg_flow) +
 	       2 * n * sizeof(struct mg_flow_half) +
-	       n * sizeof(struct mg_flow_proxy) +
-	       n * sizeof(struct flow_meta) + n * sizeof(struct flow_retired) +
+	       n * sizeof(struct mg_flow_proxy) + n * sizeof(struct flow_meta) +
+	       n * sizeof(struct flow_retired) +
 	       rte_ring_get_memsize_elem(sizeof(uint32_t),
 					 rte_align32pow2(max_flows + 1)) +
 	       rte_ring_get_memsize_elem(sizeof(uint64_t),
@@ -800,7 +801,8 @@ mg_flow_tcp_track(struct mg_flow_table *t, struct mg_flow *f,
 
 	if (seq_lt(h->end, end))
 		st32(&h->end, end);
-	win = (uint32_t)seg->win << ((hf & pf & MG_HALF_WSCALE) ? h->wscale : 0);
+	win = (uint32_t)seg->win
+	      << ((hf & pf & MG_HALF_WSCALE) ? h->wscale : 0);
 	if (win > h->maxwin)
 		st32(&h->maxwin, win);
 	flags = hf | MG_HALF_ACK;

@@ -66,12 +66,12 @@ enum mg_flow_dir {
 /*
  * Flags of a flow half: what that direction's sender has sent.
  */
-#define MG_HALF_SYN	0x01 /**< its SYN: isn and wscale are valid */
-#define MG_HALF_ACK	0x02 /**< an acknowledgement: ack, allow_end valid */
+#define MG_HALF_SYN	 0x01 /**< its SYN: isn and wscale are valid */
+#define MG_HALF_ACK	 0x02 /**< an acknowledgement: ack, allow_end valid */
 #define MG_HALF_SYNACKED 0x04 /**< it acknowledged the other side's SYN */
-#define MG_HALF_FIN	0x08 /**< a FIN inside the window */
-#define MG_HALF_RST	0x10 /**< an acceptable RST (or the gateway's) */
-#define MG_HALF_WSCALE	0x20 /**< its SYN offered window scaling */
+#define MG_HALF_FIN	 0x08 /**< a FIN inside the window */
+#define MG_HALF_RST	 0x10 /**< an acceptable RST (or the gateway's) */
+#define MG_HALF_WSCALE	 0x20 /**< its SYN offered window scaling */
 
 /**
  * What one direction of a connection has sent, for TCP window tracking
@@ -122,8 +122,8 @@ struct mg_flow {
 	/** low bits of the generation of the ruleset that service and
 	 * identity index (mg_ruleset_generation()) */
 	uint16_t generation;
-	uint32_t index;	 /**< position in the entry array */
-	uint32_t health; /**< backend's passive-health index */
+	uint32_t index;	    /**< position in the entry array */
+	uint32_t health;    /**< backend's passive-health index */
 	uint32_t alloc_gen; /**< bumped each time the entry is allocated */
 	/** per-caller limit buckets the connection counts against (see
 	 * lib/limit): the limit's id and the source's bucket, or NONE */
@@ -175,7 +175,7 @@ struct mg_flow_params {
 	const struct mg_flow_conf *timeouts; /**< seconds, copied */
 	/** half-open connections at once (0: a quarter of max_flows) */
 	uint32_t max_half_open;
-	uint64_t tsc_hz;		     /**< cycles per second */
+	uint64_t tsc_hz;	  /**< cycles per second */
 	struct rte_rcu_qsbr *qsv; /**< workers report quiescence here */
 };
 
@@ -317,9 +317,9 @@ mg_flow_touch(const struct mg_flow_table *t, const struct mg_flow *f,
 	      unsigned int dir, uint64_t now)
 {
 	struct mg_flow_half *h = mg_flow_half(t, f, dir);
-	uint32_t v = (uint32_t)(now >>
-				((const struct mg_flow_table_hdr *)t)
-					->time_shift);
+	uint32_t v =
+		(uint32_t)(now >>
+			   ((const struct mg_flow_table_hdr *)t)->time_shift);
 
 	if (__atomic_load_n(&h->last_seen, __ATOMIC_RELAXED) != v)
 		__atomic_store_n(&h->last_seen, v, __ATOMIC_RELAXED);
@@ -356,16 +356,16 @@ void mg_flow_tcp_proxy(struct mg_flow_table *t, struct mg_flow *f,
 
 /** What to do with a TCP segment of a tracked connection. */
 enum mg_flow_verdict {
-	MG_FLOW_ACCEPT = 0,	/**< forward it; the half is updated */
-	MG_FLOW_NEW,		/**< a client SYN on a connection that is
-				 * closing or closed, or that restarts a
-				 * handshake nobody answered: it starts a
-				 * new connection; remove this flow and
-				 * admit the SYN */
-	MG_FLOW_CHALLENGE,	/**< drop it and answer its sender with a
-				 * challenge ACK (RFC 5961 3.2, 4.2):
-				 * mg_flow_challenge() */
-	MG_FLOW_OUT_OF_WINDOW,	/**< drop it */
+	MG_FLOW_ACCEPT = 0,    /**< forward it; the half is updated */
+	MG_FLOW_NEW,	       /**< a client SYN on a connection that is
+				* closing or closed, or that restarts a
+				* handshake nobody answered: it starts a
+				* new connection; remove this flow and
+				* admit the SYN */
+	MG_FLOW_CHALLENGE,     /**< drop it and answer its sender with a
+				* challenge ACK (RFC 5961 3.2, 4.2):
+				* mg_flow_challenge() */
+	MG_FLOW_OUT_OF_WINDOW, /**< drop it */
 };
 
 /**

@@ -21,15 +21,15 @@ http_run_end_avx512(const struct http_run_lut *lut, const uint8_t *p,
 
 	while (i < len) {
 		uint32_t left = len - i;
-		__mmask64 k = left >= 64 ? ~(__mmask64)0
-					 : ((__mmask64)1 << left) - 1;
+		__mmask64 k =
+			left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
 		/* masked: the bytes past len are never read */
 		__m512i v = _mm512_maskz_loadu_epi8(k, p + i);
 		__m512i lo = _mm512_and_si512(v, nib);
 		__m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-		__mmask64 in = _mm512_test_epi8_mask(
-			_mm512_shuffle_epi8(lo_t, lo),
-			_mm512_shuffle_epi8(hi_t, hi));
+		__mmask64 in =
+			_mm512_test_epi8_mask(_mm512_shuffle_epi8(lo_t, lo),
+					      _mm512_shuffle_epi8(hi_t, hi));
 		/* 0x80-0xff: hi[] has no bit for rows 8-15 */
 		__mmask64 high = _mm512_movepi8_mask(v);
 		__mmask64 out;

@@ -162,13 +162,14 @@ set_compile(const struct pattern_set *ps, const struct mg_conf *conf,
 		e = cerr != NULL ? cerr->expression : -1;
 		if (e >= 0 && (unsigned int)e < ps->n)
 			mg_set_err(err, errlen,
-				"%s:%d: policy '%s': %s pattern '%s': %s",
-				conf->path, ps->src[e]->line,
-				ps->policy[e]->name, what, ps->expr[e],
-				cerr->message);
+				   "%s:%d: policy '%s': %s pattern '%s': %s",
+				   conf->path, ps->src[e]->line,
+				   ps->policy[e]->name, what, ps->expr[e],
+				   cerr->message);
 		else
-			mg_set_err(err, errlen, "%s: %s patterns: %s", conf->path,
-				what, cerr != NULL ? cerr->message : "failed");
+			mg_set_err(err, errlen, "%s: %s patterns: %s",
+				   conf->path, what,
+				   cerr != NULL ? cerr->message : "failed");
 		hs_free_compile_error(cerr);
 		db->hs = NULL;
 		return -EINVAL;
@@ -1244,10 +1245,10 @@ l7_input_mbuf(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 	enum mg_l7_action act;
 
 	if (likely(off + left <= m->data_len))
-		return mg_l7_input(c, st, service, identity, seq,
-				   rte_pktmbuf_mtod_offset(m, const uint8_t *,
-							   off),
-				   left, why);
+		return mg_l7_input(
+			c, st, service, identity, seq,
+			rte_pktmbuf_mtod_offset(m, const uint8_t *, off), left,
+			why);
 	act = mg_l7_input(c, st, service, identity, seq, NULL, 0, why);
 	for (; act == MG_L7_FORWARD && left != 0 && seg != NULL;
 	     seg = seg->next) {
@@ -1256,11 +1257,11 @@ l7_input_mbuf(const struct mg_l7_ctx *c, struct mg_l7_flow *st,
 			continue;
 		}
 		n = RTE_MIN((uint32_t)seg->data_len - off, left);
-		act = mg_l7_input(c, st, service, identity,
-				  seq + (info->payload_len - left),
-				  rte_pktmbuf_mtod_offset(seg, const uint8_t *,
-							  off),
-				  n, why);
+		act = mg_l7_input(
+			c, st, service, identity,
+			seq + (info->payload_len - left),
+			rte_pktmbuf_mtod_offset(seg, const uint8_t *, off), n,
+			why);
 		left -= n;
 		off = 0;
 	}
@@ -1319,12 +1320,12 @@ mg_l7_backend_segment(struct mg_l7_flow *st, const struct rte_mbuf *m,
 				   !!(info->tcp_flags &
 				      (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)));
 	if (unlikely(st->phase == MG_L7_PHASE_UPGRADE))
-		mg_l7_response(st,
-			       rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						       info->payload_off),
-			       RTE_MIN((uint32_t)info->payload_len,
-				       (uint32_t)(m->data_len -
-						  info->payload_off)));
+		mg_l7_response(
+			st,
+			rte_pktmbuf_mtod_offset(m, const uint8_t *,
+						info->payload_off),
+			RTE_MIN((uint32_t)info->payload_len,
+				(uint32_t)(m->data_len - info->payload_off)));
 }
 
 void

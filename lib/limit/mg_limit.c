@@ -448,8 +448,8 @@ mg_limit_release(struct mg_limit_table *t, uint32_t b)
 }
 
 bool
-mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker,
-		     uint32_t b, const struct mg_limit_params *p, uint32_t len,
+mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
+		     const struct mg_limit_params *p, uint32_t len,
 		     uint64_t now)
 {
 	uint32_t need = p->bytes ? len : 1, chunk;

@@ -210,14 +210,16 @@ mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		const struct mg_limit_params *p, uint32_t len, uint64_t now)
 {
 	const struct mg_limit_table_hdr *h = (const void *)t;
-	struct mg_limit_credit *c = (struct mg_limit_credit *)(
-		h->wb[worker] + (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+	struct mg_limit_credit *c =
+		(struct mg_limit_credit *)(h->wb[worker] +
+					   (size_t)b * MG_LIMIT_WBUCKET_SIZE);
 	uint32_t need = p->bytes ? len : 1;
 
 	/* the bucket changed hands since the credit was drawn: the meters
 	 * start afresh (out of line) */
 	if (likely(c->credit >= need &&
-		   c->gen == __atomic_load_n(&h->gen[b], __ATOMIC_ACQUIRE) + 1)) {
+		   c->gen ==
+			   __atomic_load_n(&h->gen[b], __ATOMIC_ACQUIRE) + 1)) {
 		c->credit -= need;
 		__atomic_store_n(&c->pkt_demand, c->pkt_demand + need,
 				 __ATOMIC_RELAXED);

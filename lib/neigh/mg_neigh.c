@@ -558,7 +558,7 @@ mg_neigh_lookup(struct mg_neigh_table *t, const struct mg_addr *ip,
 
 bool
 mg_neigh_lookup_stale(struct mg_neigh_table *t, const struct mg_addr *ip,
-		       uint64_t now, struct rte_ether_addr *mac, bool *refresh)
+		      uint64_t now, struct rte_ether_addr *mac, bool *refresh)
 {
 	struct neigh_entry *e;
 	struct entry_view v;

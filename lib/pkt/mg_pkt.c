@@ -35,7 +35,7 @@
 
 /* ICMP and ICMPv6 share the 8-byte type/code/cksum/ident/seq layout. */
 /* TTL / hop limit of what the gateway sends on its own account. */
-#define REPLY_TTL 64
+#define REPLY_TTL    64
 #define ICMP_HDR_LEN 8
 
 /* m->l3_len is a bitfield; a longer IPv6 chain cannot be described. */
@@ -423,7 +423,8 @@ parse_ipv4(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
 	if (unlikely(ip_cksum_bad(m->ol_flags)))
 		return MG_DROP_IPV4_BAD_CKSUM;
 	frag = rte_be_to_cpu_16(ip->fragment_offset);
-	if (unlikely(frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
+	if (unlikely(frag &
+		     (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
 		r = frag_mark(info,
 			      (uint32_t)(frag & RTE_IPV4_HDR_OFFSET_MASK) *
 				      RTE_IPV4_HDR_OFFSET_UNITS,
@@ -449,9 +450,9 @@ is_ipv6_ext(uint8_t nh)
 }
 
 /* IPv6 fragment header: next header, reserved, offset | M, id. */
-#define IPV6_FRAG_HDR	  8
+#define IPV6_FRAG_HDR	   8
 #define IPV6_FRAG_OFF_MASK 0xfff8
-#define IPV6_FRAG_MORE	  0x0001
+#define IPV6_FRAG_MORE	   0x0001
 
 static inline enum mg_drop_reason
 parse_ipv6(const struct rte_mbuf *m, const uint8_t *p, uint32_t seg,
@@ -686,17 +687,17 @@ tcp_sum(const uint8_t *l3, bool v4, const void *l4, uint16_t l4_len)
 /* The TCP or UDP sum of a message that may continue in further
  * segments. */
 static inline uint16_t
-l4_sum_mbuf(const struct rte_mbuf *m, const uint8_t *l3, bool v4,
-	    uint8_t proto, uint32_t l4_off, uint16_t l4_len)
+l4_sum_mbuf(const struct rte_mbuf *m, const uint8_t *l3, bool v4, uint8_t proto,
+	    uint32_t l4_off, uint16_t l4_len)
 {
 	uint16_t part = 0;
 	uint32_t sum;
 
 	if (likely(m->nb_segs == 1))
-		return mg_cksum_l4(l3 + (v4 ? 12 : 8), v4 ? 4 : 16, proto,
-				   rte_pktmbuf_mtod_offset(m, const void *,
-							   l4_off),
-				   l4_len);
+		return mg_cksum_l4(
+			l3 + (v4 ? 12 : 8), v4 ? 4 : 16, proto,
+			rte_pktmbuf_mtod_offset(m, const void *, l4_off),
+			l4_len);
 	sum = __rte_raw_cksum(l3 + (v4 ? 12 : 8), v4 ? 8 : 32, 0);
 	sum += rte_cpu_to_be_16(proto);
 	sum += rte_cpu_to_be_16(l4_len);
@@ -739,9 +740,8 @@ mg_pkt_l4_cksum_complete(struct rte_mbuf *m, const struct mg_pkt_info *info)
 		    RTE_MBUF_F_RX_L4_CKSUM_GOOD)
 		return false;
 	l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l3_off);
-	fp = rte_pktmbuf_mtod_offset(m, uint16_t *,
-				     info->l4_off +
-					     (proto == IPPROTO_TCP ? 16 : 6));
+	fp = rte_pktmbuf_mtod_offset(
+		m, uint16_t *, info->l4_off + (proto == IPPROTO_TCP ? 16 : 6));
 	l4_len = (uint16_t)(info->payload_off + info->payload_len -
 			    info->l4_off);
 	memcpy(&field, fp, 2);
@@ -824,8 +824,8 @@ mg_pkt_tcp_timestamp(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 enum mg_drop_reason
 mg_pkt_tcp_cksum(const struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
-	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						    info->l3_off);
+	const uint8_t *l3 =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l3_off);
 	uint16_t l4_len = (uint16_t)(info->payload_off + info->payload_len -
 				     info->l4_off);
 	bool v4 = info->l3 == MG_L3_IPV4;
@@ -833,13 +833,12 @@ mg_pkt_tcp_cksum(const struct rte_mbuf *m, const struct mg_pkt_info *info)
 	if (v4 &&
 	    (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) !=
 		    RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
-	    __rte_raw_cksum_reduce(raw_sum(l3, info->l4_off - info->l3_off,
-					   0)) != 0xffff)
+	    __rte_raw_cksum_reduce(
+		    raw_sum(l3, info->l4_off - info->l3_off, 0)) != 0xffff)
 		return MG_DROP_IPV4_BAD_CKSUM;
 	if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) !=
 		    RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-	    l4_sum_mbuf(m, l3, v4, IPPROTO_TCP, info->l4_off, l4_len) !=
-		    0xffff)
+	    l4_sum_mbuf(m, l3, v4, IPPROTO_TCP, info->l4_off, l4_len) != 0xffff)
 		return MG_DROP_L4_BAD_CKSUM;
 	return MG_DROP_NONE;
 }
@@ -954,13 +953,13 @@ mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 }
 
 void
-mg_pkt_tcp_syn_options(const struct rte_mbuf *m,
-		       const struct mg_pkt_info *info, struct mg_pkt_tcp_seg *seg)
+mg_pkt_tcp_syn_options(const struct rte_mbuf *m, const struct mg_pkt_info *info,
+		       struct mg_pkt_tcp_seg *seg)
 {
-	const uint8_t *th = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						    info->l4_off);
-	const uint8_t *o = th + 20, *end = th + (info->payload_off -
-						 info->l4_off);
+	const uint8_t *th =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l4_off);
+	const uint8_t *o = th + 20,
+		      *end = th + (info->payload_off - info->l4_off);
 
 	while (o < end && *o != 0) {
 		if (*o == 1) {
@@ -1219,7 +1218,8 @@ mg_pkt_icmp_quote(const struct rte_mbuf *m, const struct mg_pkt_info *info,
 			return false;
 		hl = (uint32_t)(p[off] & 0x0f) * 4;
 		/* a later fragment quotes no ports */
-		if (hl < 20 || (load_be16(p + off + 6) & RTE_IPV4_HDR_OFFSET_MASK))
+		if (hl < 20 ||
+		    (load_be16(p + off + 6) & RTE_IPV4_HDR_OFFSET_MASK))
 			return false;
 		proto = p[off + 9];
 		memcpy(q->tuple.src, p + off + 12, 4);
@@ -1280,8 +1280,8 @@ mg_pkt_icmp_nat(struct rte_mbuf *m, const struct mg_pkt_info *info,
 	bool v4 = info->l3 == MG_L3_IPV4;
 	unsigned int alen = v4 ? 4 : 16;
 	uint8_t *ql3 = p + q->l3_off, *ql4 = p + q->l4_off;
-	uint8_t *qa = ql3 + (v4 ? (quoted_dst ? 16 : 12)
-				: (quoted_dst ? 24 : 8));
+	uint8_t *qa =
+		ql3 + (v4 ? (quoted_dst ? 16 : 12) : (quoted_dst ? 24 : 8));
 	uint8_t *qp = ql4 + (quoted_dst ? 2 : 0);
 	uint32_t have = q->end - q->l4_off;
 	uint32_t ck_off = q->tuple.proto == IPPROTO_TCP ? 16 : 6;

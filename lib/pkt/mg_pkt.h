@@ -157,8 +157,8 @@ enum mg_drop_reason {
 	MG_DROP_ESP_WRONG_QUEUE,   /**< an SA's packet on a worker that does
 				    * not own its replay window */
 	/* admission */
-	MG_DROP_MARTIAN_SOURCE, /**< new connection from one of the
-				 * gateway's own or virtual addresses */
+	MG_DROP_MARTIAN_SOURCE,	    /**< new connection from one of the
+				     * gateway's own or virtual addresses */
 	MG_DROP_SYN_COOKIE_INVALID, /**< ACK of no connection whose
 				     * acknowledgement is no valid SYN
 				     * cookie (forged or stale) */
@@ -212,9 +212,9 @@ struct mg_pkt_info {
 	uint16_t payload_len;	/**< L4 payload bytes (excludes padding) */
 	uint16_t vlan_tci[MG_PKT_MAX_VLANS]; /**< outer first, host order */
 	uint8_t n_vlans;
-	uint8_t l3;	   /**< enum mg_pkt_l3 */
-	uint8_t tcp_flags; /**< TCP flags byte, 0 for other protocols */
-	uint8_t frag;	   /**< MG_PKT_FRAG* flags, 0 for whole packets */
+	uint8_t l3;	    /**< enum mg_pkt_l3 */
+	uint8_t tcp_flags;  /**< TCP flags byte, 0 for other protocols */
+	uint8_t frag;	    /**< MG_PKT_FRAG* flags, 0 for whole packets */
 	uint16_t frag_data; /**< fragment: its data's offset in the datagram */
 	uint16_t frag_hdr;  /**< IPv6 fragment: offset of its header */
 	uint32_t pad;	    /**< a multiple of 8 bytes: in an array, every
@@ -326,8 +326,8 @@ mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 	uint8_t *a = v4 ? l3 + (dst ? 16 : 12) : l3 + (dst ? 24 : 8);
 	uint8_t *pp = l4 + (dst ? 2 : 0);
 	uint8_t *l4ck = l4 + (udp ? 6 : 16);
-	uint32_t diff = v4 ? mg_cksum_diff(a, addr, 4)
-			   : mg_cksum_diff(a, addr, 16);
+	uint32_t diff =
+		v4 ? mg_cksum_diff(a, addr, 4) : mg_cksum_diff(a, addr, 16);
 	uint16_t ck;
 
 	memcpy(&ck, l4ck, 2);
@@ -548,8 +548,8 @@ bool mg_pkt_tcp_clamp_mss(struct rte_mbuf *m, const struct mg_pkt_info *info,
 static inline uint8_t
 mg_pkt_ttl(const struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
-	const uint8_t *l3 = rte_pktmbuf_mtod_offset(m, const uint8_t *,
-						    info->l3_off);
+	const uint8_t *l3 =
+		rte_pktmbuf_mtod_offset(m, const uint8_t *, info->l3_off);
 
 	return info->l3 == MG_L3_IPV4 ? l3[8] : l3[7];
 }

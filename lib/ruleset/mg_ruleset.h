@@ -65,7 +65,7 @@ struct mg_decision {
 	uint8_t version;   /**< index into the service's versions */
 	/** enum mg_deny_action: what MG_VERDICT_DENY answers */
 	uint8_t deny_action;
-	uint16_t backend;  /**< index into that version's backends */
+	uint16_t backend; /**< index into that version's backends */
 	struct mg_addr backend_addr;
 	uint8_t pick;	       /**< enum mg_pick */
 	uint16_t backend_port; /**< network order */

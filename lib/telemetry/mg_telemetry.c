@@ -544,9 +544,9 @@ tel_set_sum(uint32_t slot, struct mg_tel_set_sum *out)
 						MG_TEL_DURATION_BUCKETS);
 		out->duration_sum += tel_load(&x->request_duration.sum);
 		for (i = 0; i < MG_TEL_DIR_MAX; i++) {
-			out->size_count[i] += hist_add(out->size_bucket[i],
-						       x->size[i].bucket,
-						       MG_TEL_SIZE_BUCKETS);
+			out->size_count[i] +=
+				hist_add(out->size_bucket[i], x->size[i].bucket,
+					 MG_TEL_SIZE_BUCKETS);
 			out->size_sum[i] += tel_load(&x->size[i].sum);
 		}
 	}

@@ -64,8 +64,8 @@ enum mg_tel_class {
 
 /** HTTP status codes counted one by one (for Istio's response_code);
  * any other is counted in its class only. */
-#define MG_TEL_CODES                                                         \
-	100, 101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400, \
+#define MG_TEL_CODES                                                           \
+	100, 101, 200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308, 400,  \
 		401, 403, 404, 405, 409, 429, 500, 502, 503, 504
 #define MG_TEL_CODE_MAX 24
 
@@ -185,11 +185,11 @@ struct mg_tel_size {
 
 /** Counters of one label set on one lcore (584 bytes). */
 struct mg_tel_set {
-	uint64_t bytes[MG_TEL_DIR_MAX];		 /**< L3 bytes, TCP */
-	uint64_t opened[MG_TEL_L4_MAX];		 /**< new connections */
-	uint64_t closed;			 /**< TCP connections */
-	uint64_t requests[MG_TEL_CLASS_MAX];	 /**< HTTP responses */
-	uint64_t codes[MG_TEL_CODE_MAX];	 /**< of them, by MG_TEL_CODES */
+	uint64_t bytes[MG_TEL_DIR_MAX];	     /**< L3 bytes, TCP */
+	uint64_t opened[MG_TEL_L4_MAX];	     /**< new connections */
+	uint64_t closed;		     /**< TCP connections */
+	uint64_t requests[MG_TEL_CLASS_MAX]; /**< HTTP responses */
+	uint64_t codes[MG_TEL_CODE_MAX];     /**< of them, by MG_TEL_CODES */
 	struct mg_tel_duration request_duration; /**< request -> reply */
 	/** sizes of requests [MG_TEL_DIR_REQUEST] and responses */
 	struct mg_tel_size size[MG_TEL_DIR_MAX];
@@ -219,15 +219,15 @@ enum mg_tel_limit_reason {
 
 /** Counters of one lcore. Written by that lcore only. */
 struct mg_lcore_stats {
-	uint64_t rx;		     /**< frames received */
-	uint64_t tx;		     /**< frames handed to the NIC */
-	uint64_t busy_polls;	     /**< poll rounds that received something */
-	uint64_t idle_polls;	     /**< poll rounds that received nothing */
-	uint64_t busy_cycles;	     /**< TSC cycles spent in busy rounds */
-	uint64_t local;		     /**< ARP/ND absorbed by the gateway */
-	uint64_t flows_created;	     /**< connections admitted */
-	uint64_t dry_run_denied;     /**< forwarded; a dry-run rule denies */
-	uint64_t neigh_conflicts;    /**< ARP/ND claims against the cache */
+	uint64_t rx;		  /**< frames received */
+	uint64_t tx;		  /**< frames handed to the NIC */
+	uint64_t busy_polls;	  /**< poll rounds that received something */
+	uint64_t idle_polls;	  /**< poll rounds that received nothing */
+	uint64_t busy_cycles;	  /**< TSC cycles spent in busy rounds */
+	uint64_t local;		  /**< ARP/ND absorbed by the gateway */
+	uint64_t flows_created;	  /**< connections admitted */
+	uint64_t dry_run_denied;  /**< forwarded; a dry-run rule denies */
+	uint64_t neigh_conflicts; /**< ARP/ND claims against the cache */
 	/** refused connections answered (deny_action "reset"): RST or
 	 * ICMP sent, or not sent because the rate was spent */
 	uint64_t deny_replies;
@@ -753,7 +753,7 @@ void mg_telemetry_set_flows_fn(mg_telemetry_flows_fn fn, void *arg);
 
 /** One limit (lib/limit), for meshgate_limit_* and /meshgate/limits. */
 struct mg_telemetry_limit {
-	uint32_t id;	      /**< index of its drop counters */
+	uint32_t id; /**< index of its drop counters */
 	const char *name;
 	const char *identity; /**< the caller */
 	const char *service;  /**< "" for every service */

@@ -167,8 +167,8 @@ histogram(FILE *f, const char *name, const struct labels *l,
 
 /* "le" of the size buckets, in bytes (Istio's). */
 static const char *const size_le[MG_TEL_SIZE_BUCKETS] = {
-	"1", "10", "100", "1000", "10000", "100000", "1000000", "10000000",
-	"+Inf",
+	"1",	  "10",	     "100",	 "1000", "10000",
+	"100000", "1000000", "10000000", "+Inf",
 };
 
 /* Names of the size families (after meshgate_ or istio_). */
@@ -737,12 +737,11 @@ emit_limit(void *arg, const struct mg_telemetry_limit *lim)
 		  "limit." },
 	};
 	struct limit_ctx *ctx = arg;
-	struct labels l = {
-		{ "limit", "source_workload", "destination_service" },
-		{ lim->name, lim->identity,
-		  lim->service[0] != '\0' ? lim->service : "*" },
-		3
-	};
+	struct labels l = { { "limit", "source_workload",
+			      "destination_service" },
+			    { lim->name, lim->identity,
+			      lim->service[0] != '\0' ? lim->service : "*" },
+			    3 };
 	uint64_t drops[MG_TEL_LIMIT_MAX];
 	unsigned int r;
 

@@ -21,10 +21,10 @@
  * each input: every flow is reachable by both its keys, leaves by a real
  * port, and a flow stamped with the ruleset in force holds the service and
  * caller that ruleset gives its key (no index into a freed or older
- * ruleset); no two flows hold one layer-7 buffer. Layer-7 code that kept a pointer into a freed ruleset is an ASan
- * report (its Hyperscan state is malloc'd). check_flow() is the place for
- * further per-flow invariants: it sees every live flow after every input, for
- * the cost of one table walk.
+ * ruleset); no two flows hold one layer-7 buffer. Layer-7 code that kept a
+ * pointer into a freed ruleset is an ASan report (its Hyperscan state is
+ * malloc'd). check_flow() is the place for further per-flow invariants: it sees
+ * every live flow after every input, for the cost of one table walk.
  *
  * Input: records, each a 4-byte header then a frame.
  *   [0..1]  frame length, big endian (0: no frame, the record only

@@ -55,8 +55,8 @@ mg_test_eal_init(const char *name, const char *mem, const char *lcores,
 	ret = rte_eal_init(quiet ? (int)RTE_DIM(argv) : (int)RTE_DIM(argv) - 2,
 			   argv);
 	if (ret >= 0) {
-		snprintf(mg_test_runtime_dir, sizeof(mg_test_runtime_dir),
-			 "%s", rte_eal_get_runtime_dir());
+		snprintf(mg_test_runtime_dir, sizeof(mg_test_runtime_dir), "%s",
+			 rte_eal_get_runtime_dir());
 		atexit(mg_test_runtime_dir_remove);
 	}
 	return ret;

@@ -1062,7 +1062,8 @@ test_pick_build(void **state)
 
 	(void)state;
 	for (c = 0; c < RTE_DIM(cases); c++) {
-		uint32_t count[MG_CANARY_PICK_MAX] = { 0 }, run = 0, longest = 0;
+		uint32_t count[MG_CANARY_PICK_MAX] = { 0 }, run = 0,
+			 longest = 0;
 
 		mg_canary_pick_build(cases[c].w, cases[c].n, table);
 		for (slot = 0; slot < MG_CANARY_PICK_SLOTS; slot++) {

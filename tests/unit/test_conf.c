@@ -490,19 +490,28 @@ test_appliance(void **state)
 	assert_int_equal(c->hash_seed, 0);
 	mg_conf_free(c);
 
-	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n mode = \"sleepy\";\n};\n", 3,
-		     "expected one of: adaptive, interrupt, poll");
-	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n max_sleep_us = 0;\n};\n", 3,
-		     "between 1 and 200000");
-	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n max_sleep_us = 250000;\n};\n", 3,
-		     "between 1 and 200000");
-	expect_error("ports = ( " PORT_PCAP " );\n" "idle = {\n sleep = 5;\n};\n", 3,
-		     "unknown key 'sleep' in 'idle'");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "idle = {\n mode = \"sleepy\";\n};\n",
+		     3, "expected one of: adaptive, interrupt, poll");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "idle = {\n max_sleep_us = 0;\n};\n",
+		     3, "between 1 and 200000");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "idle = {\n max_sleep_us = 250000;\n};\n",
+		     3, "between 1 and 200000");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "idle = {\n sleep = 5;\n};\n",
+		     3, "unknown key 'sleep' in 'idle'");
 	/* 0xFFFFFFFF is a negative int to libconfig */
-	expect_error("ports = ( " PORT_PCAP " );\n" "\nhash_seed = 0xFFFFFFFF;\n", 3,
-		     "between 0 and 2147483647");
-	expect_error("ports = ( " PORT_PCAP " );\n" "\nhash_seed = \"abc\";\n", 3, "must be an integer");
-	expect_error("ports = ( " PORT_PCAP " );\n" "\nmemory_mb = 8;\n", 3, "between 16 and 1048576");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "\nhash_seed = 0xFFFFFFFF;\n",
+		     3, "between 0 and 2147483647");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "\nhash_seed = \"abc\";\n",
+		     3, "must be an integer");
+	expect_error("ports = ( " PORT_PCAP " );\n"
+		     "\nmemory_mb = 8;\n",
+		     3, "between 16 and 1048576");
 }
 
 static void
@@ -629,20 +638,19 @@ test_fragments_mss_mtu(void **state)
 		     "'max' is 8; it must be between 16 and 65536");
 	expect_error(P1 "fragments = {\n timeout_ms = 60001;\n};\n", 3,
 		     "between 100 and 60000");
-	expect_error(P1 "fragments = {\n maximum = 9;\n};\n", 3,
-		     "maximum");
+	expect_error(P1 "fragments = {\n maximum = 9;\n};\n", 3, "maximum");
 	expect_error("ports = (\n{ name = \"edge\"; device = \"d\";\n"
 		     "profile = \"pcap\";\n mss_clamp = 100; }\n);\n",
 		     4, "'mss_clamp' is 100; it must be between 536 and 9560");
 	/* mtu_external without an mtu; rx_frame_max bounds */
 	mkdir(strcat(strcpy(expect, mg_test_tmpdir), "/prof2"), 0700);
 	mg_test_write_file("prof2/ext.conf", "rx_desc = 512;\n"
-			   "mtu_external = true;\n");
+					     "mtu_external = true;\n");
 	assert_null(load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
 			      "{ name = \"a\"; device = \"d\"; "
 			      "profile = \"ext\"; }\n);\n"));
-	snprintf(expect, sizeof(expect), "%s/prof2/ext.conf:2: ",
-		 mg_test_tmpdir);
+	snprintf(expect, sizeof(expect),
+		 "%s/prof2/ext.conf:2: ", mg_test_tmpdir);
 	assert_memory_equal(errs.msg[0], expect, strlen(expect));
 	assert_non_null(strstr(errs.msg[0], "'mtu_external' needs an 'mtu'"));
 	mg_test_write_file("prof2/big.conf", "rx_frame_max = 70000;\n");
@@ -651,7 +659,7 @@ test_fragments_mss_mtu(void **state)
 			      "profile = \"big\"; }\n);\n"));
 	assert_non_null(strstr(errs.msg[0], "between 64 and 65280"));
 	mg_test_write_file("prof2/ok.conf", "mtu = 9000;\nmtu_external = "
-			   "true;\nrx_frame_max = 12288;\n");
+					    "true;\nrx_frame_max = 12288;\n");
 	c = load_text("drivers_conf_dir = \"prof2\";\nports = (\n"
 		      "{ name = \"a\"; device = \"d\"; "
 		      "profile = \"ok\"; }\n);\n");
@@ -1978,10 +1986,10 @@ test_l7_helpers(void **state)
 /* Caller limits: what each key sets, defaults, and every error with its
  * line. */
 #define LIM_HEAD                                                               \
-	P1 "identities = ( { name = \"partner\"; prefixes = "                 \
+	P1 "identities = ( { name = \"partner\"; prefixes = "                  \
 	   "[\"198.18.64.0/18\"]; } );\n"                                      \
 	   "services = ( { name = \"shop\"; protocol = \"tcp\"; "              \
-	   "addresses = [\"198.19.0.1\"]; ports = [80]; versions = ( { "      \
+	   "addresses = [\"198.19.0.1\"]; ports = [80]; versions = ( { "       \
 	   "name = \"v1\"; backends = [\"198.19.1.1\"]; } ); } );\n"
 
 static void
@@ -2057,8 +2065,9 @@ test_limits(void **state)
 			      "\"partner\";\n new_connections = { rate = 0; "
 			      "}; }\n);\n",
 		     6, "'rate' is 0; it must be between 1 and");
-	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
-			      "\"partner\";\n packets = { burst = 5; }; }\n);\n",
+	expect_error(LIM_HEAD
+		     "limits = (\n{ name = \"x\"; identity = "
+		     "\"partner\";\n packets = { burst = 5; }; }\n);\n",
 		     6, "rate");
 	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
 			      "\"partner\";\n packets = { rate = 5; };\n"
@@ -2068,17 +2077,19 @@ test_limits(void **state)
 			      "\"partner\";\n max_connections = 1;\n"
 			      " rate = 5; }\n);\n",
 		     7, "rate");
-	expect_error(LIM_HEAD "limits = (\n{ name = \"x\"; identity = "
-			      "\"partner\"; max_connections = 1; },\n"
-			      "{ name = \"x\"; identity = \"partner\"; "
-			      "service = \"shop\"; max_connections = 2; }\n);\n",
+	expect_error(LIM_HEAD
+		     "limits = (\n{ name = \"x\"; identity = "
+		     "\"partner\"; max_connections = 1; },\n"
+		     "{ name = \"x\"; identity = \"partner\"; "
+		     "service = \"shop\"; max_connections = 2; }\n);\n",
 		     6, "limit 'x' is defined twice (first at line 5)");
 	expect_error(LIM_HEAD "limits = (\n{ name = \"a\"; identity = "
 			      "\"partner\"; max_connections = 1; },\n"
 			      "{ name = \"b\"; identity = \"partner\"; "
 			      "max_connections = 2; }\n);\n",
-		     6, "limit 'b' covers the same caller and service as 'a' "
-			"(line 5)");
+		     6,
+		     "limit 'b' covers the same caller and service as 'a' "
+		     "(line 5)");
 	expect_error(LIM_HEAD "limit_sources = 4;\n", 4,
 		     "'limit_sources' is 4; it must be between 8 and");
 	expect_error(P1 "flows = {\n max = 2000;\n max_half_open = 4000;\n};\n",
@@ -2852,9 +2863,9 @@ test_key_read(void **state)
 /* Lines 2-5: a service whose v2 (line 4) may carry a rollback group. */
 #define ROLLBACK_HEAD                                                          \
 	P1 "services = ( { name = \"shop\"; protocol = \"tcp\"; "              \
-	   "addresses = [\"198.19.0.1\"]; ports = [80];\n"                       \
-	   "versions = ( { name = \"v1\"; weight = 90; "                         \
-	   "backends = [\"198.19.1.1\"]; },\n"                                   \
+	   "addresses = [\"198.19.0.1\"]; ports = [80];\n"                     \
+	   "versions = ( { name = \"v1\"; weight = 90; "                       \
+	   "backends = [\"198.19.1.1\"]; },\n"                                 \
 	   "{ name = \"v2\"; weight = 10; backends = [\"198.19.1.2\"];\n"
 
 /*
@@ -2887,7 +2898,8 @@ test_rollback(void **state)
 	expect_error(ROLLBACK_HEAD
 		     "rollback = { max_error_ratio = 1; min_requests = 200;\n"
 		     "window_s = 60; }; } ); } );\n",
-		     5, "'max_error_ratio' is 1; it must be above 0 and below 1");
+		     5,
+		     "'max_error_ratio' is 1; it must be above 0 and below 1");
 	expect_error(ROLLBACK_HEAD
 		     "rollback = { max_error_ratio = 0.0; min_requests = 200;\n"
 		     "window_s = 60; }; } ); } );\n",
@@ -2985,7 +2997,8 @@ test_operate_keys(void **state)
 	assert_non_null(c);
 	assert_false(c->deny_log.enabled);
 	mg_conf_free(c);
-	c = load_text(P1 "deny_log = { file = \"/tmp/deny.log\"; rate = 5; };\n");
+	c = load_text(P1
+		      "deny_log = { file = \"/tmp/deny.log\"; rate = 5; };\n");
 	assert_non_null(c);
 	assert_true(c->deny_log.enabled);
 	assert_false(c->deny_log.syslog);

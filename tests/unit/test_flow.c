@@ -178,8 +178,7 @@ seg_at(struct conv *c, unsigned int dir, uint8_t flags, uint32_t seq,
 }
 
 static enum mg_flow_verdict
-seg(struct conv *c, unsigned int dir, uint8_t flags, uint16_t len,
-    uint64_t now)
+seg(struct conv *c, unsigned int dir, uint8_t flags, uint16_t len, uint64_t now)
 {
 	enum mg_flow_verdict v =
 		seg_at(c, dir, flags, c->next[dir],
@@ -515,9 +514,9 @@ test_tcp_handshake_and_close(void **state)
 	assert_int_equal(seg_at(&c, FWD, SYN | ACK, ISN_C(1), 5, 0, 3),
 			 MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(seg(&c, FWD, ACK, 0, 3), MG_FLOW_OUT_OF_WINDOW);
-	assert_int_equal(seg_at(&c, REV, SYN | ACK, ISN_S(1), ISN_C(1) + 2, 0,
-				4),
-			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(
+		seg_at(&c, REV, SYN | ACK, ISN_S(1), ISN_C(1) + 2, 0, 4),
+		MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(seg_at(&c, REV, ACK, ISN_S(1), ISN_C(1) + 1, 0, 4),
 			 MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(state_of(c.f), MG_FLOW_SYN_SENT);
@@ -527,12 +526,12 @@ test_tcp_handshake_and_close(void **state)
 	assert_int_equal(seg(&c, REV, SYN | ACK, 0, 5), MG_FLOW_ACCEPT);
 	assert_int_equal(state_of(c.f), MG_FLOW_SYN_RECV);
 	/* retransmitted SYN-ACK; another ISN is not the backend's */
-	assert_int_equal(seg_at(&c, REV, SYN | ACK, ISN_S(1), ISN_C(1) + 1, 0,
-				6),
-			 MG_FLOW_ACCEPT);
-	assert_int_equal(seg_at(&c, REV, SYN | ACK, ISN_S(1) + 9,
-				ISN_C(1) + 1, 0, 6),
-			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(
+		seg_at(&c, REV, SYN | ACK, ISN_S(1), ISN_C(1) + 1, 0, 6),
+		MG_FLOW_ACCEPT);
+	assert_int_equal(
+		seg_at(&c, REV, SYN | ACK, ISN_S(1) + 9, ISN_C(1) + 1, 0, 6),
+		MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(seg_at(&c, FWD, SYN, ISN_C(1), 0, 0, 7),
 			 MG_FLOW_ACCEPT);
 	assert_int_equal(state_of(c.f), MG_FLOW_SYN_RECV);
@@ -547,9 +546,9 @@ test_tcp_handshake_and_close(void **state)
 	assert_int_equal(seg(&c, FWD, FIN | ACK, 0, 12), MG_FLOW_ACCEPT);
 	assert_int_equal(state_of(c.f), MG_FLOW_FIN_WAIT);
 	/* retransmitted FIN */
-	assert_int_equal(seg_at(&c, FWD, FIN | ACK, c.next[FWD] - 1,
-				c.next[REV], 0, 13),
-			 MG_FLOW_ACCEPT);
+	assert_int_equal(
+		seg_at(&c, FWD, FIN | ACK, c.next[FWD] - 1, c.next[REV], 0, 13),
+		MG_FLOW_ACCEPT);
 	assert_int_equal(seg(&c, REV, ACK, 0, 14), MG_FLOW_ACCEPT);
 	assert_int_equal(state_of(c.f), MG_FLOW_FIN_WAIT);
 	assert_int_equal(seg(&c, REV, FIN | ACK, 0, 15), MG_FLOW_ACCEPT);
@@ -599,15 +598,15 @@ test_tcp_rst(void **state)
 	 * (the receiver's ACK comes back), outside it dropped. */
 	c = conv_in(10, MG_FLOW_ESTABLISHED, 2);
 	assert_int_equal(seg(&c, REV, PSH | ACK, 1000, 3), MG_FLOW_ACCEPT);
-	assert_int_equal(seg_at(&c, REV, RST | ACK, c.next[REV] + 1,
-				c.next[FWD], 0, 4),
-			 MG_FLOW_CHALLENGE);
+	assert_int_equal(
+		seg_at(&c, REV, RST | ACK, c.next[REV] + 1, c.next[FWD], 0, 4),
+		MG_FLOW_CHALLENGE);
 	mg_flow_challenge(tbl, c.f, REV, &seq, &ack);
 	assert_int_equal(seq, c.next[FWD]);
 	assert_int_equal(ack, c.next[REV] - 1000); /* client acked nothing */
-	assert_int_equal(seg_at(&c, REV, RST, c.next[REV] + 100000,
-				c.next[FWD], 0, 4),
-			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(
+		seg_at(&c, REV, RST, c.next[REV] + 100000, c.next[FWD], 0, 4),
+		MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(seg_at(&c, FWD, RST, c.next[FWD] - 1, 0, 0, 4),
 			 MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
@@ -651,9 +650,9 @@ test_tcp_window(void **state)
 	assert_int_equal(seg(&c, FWD, PSH | ACK, WIN, 2), MG_FLOW_ACCEPT);
 	edge = c.next[FWD];
 	/* starting past the window */
-	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge + 1, c.next[REV], 1,
-				3),
-			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(
+		seg_at(&c, FWD, PSH | ACK, edge + 1, c.next[REV], 1, 3),
+		MG_FLOW_OUT_OF_WINDOW);
 	/* starting at its edge passes (a probe), but not if inspected
 	 * bytes must all lie inside */
 	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge, c.next[REV], 1, 3),
@@ -672,24 +671,23 @@ test_tcp_window(void **state)
 				 MG_FLOW_OUT_OF_WINDOW);
 	}
 	/* a FIN outside the window moves nothing */
-	assert_int_equal(seg_at(&c, FWD, FIN | ACK, edge + 5000, c.next[REV],
-				0, 3),
-			 MG_FLOW_OUT_OF_WINDOW);
+	assert_int_equal(
+		seg_at(&c, FWD, FIN | ACK, edge + 5000, c.next[REV], 0, 3),
+		MG_FLOW_OUT_OF_WINDOW);
 	assert_int_equal(state_of(c.f), MG_FLOW_ESTABLISHED);
 	/* an ACK of bytes the backend never sent, or far behind them */
 	assert_int_equal(seg_at(&c, FWD, ACK, edge, c.next[REV] + 1, 0, 3),
 			 MG_FLOW_OUT_OF_WINDOW);
-	assert_int_equal(seg_at(&c, FWD, ACK, edge, c.next[REV] - 70000, 0,
-				3),
+	assert_int_equal(seg_at(&c, FWD, ACK, edge, c.next[REV] - 70000, 0, 3),
 			 MG_FLOW_OUT_OF_WINDOW);
 	/* data older than anything the backend could still take */
 	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge - 2 * WIN - 10,
 				c.next[REV], 10, 3),
 			 MG_FLOW_OUT_OF_WINDOW);
 	/* a retransmission inside the window is fine */
-	assert_int_equal(seg_at(&c, FWD, PSH | ACK, edge - 100, c.next[REV],
-				100, 3),
-			 MG_FLOW_ACCEPT);
+	assert_int_equal(
+		seg_at(&c, FWD, PSH | ACK, edge - 100, c.next[REV], 100, 3),
+		MG_FLOW_ACCEPT);
 
 	/* The backend opens its window: more may come. */
 	c.win[REV] = 60000;
@@ -702,9 +700,13 @@ static void
 test_tcp_window_scale(void **state)
 {
 	const struct mg_pkt_tcp_seg syn = {
-		.seq = 1000, .win = 65535, .flags = SYN, .wscale = 7 };
-	struct mg_pkt_tcp_seg s = { .seq = 5000, .ack = 1001, .win = 512,
-				    .flags = SYN | ACK, .wscale = 9 };
+		.seq = 1000, .win = 65535, .flags = SYN, .wscale = 7
+	};
+	struct mg_pkt_tcp_seg s = { .seq = 5000,
+				    .ack = 1001,
+				    .win = 512,
+				    .flags = SYN | ACK,
+				    .wscale = 9 };
 	struct mg_flow *f;
 
 	(void)state;
@@ -717,8 +719,9 @@ test_tcp_window_scale(void **state)
 	assert_int_equal(mg_flow_tcp_track(tbl, f, REV, &s, false),
 			 MG_FLOW_ACCEPT);
 	/* the SYN-ACK's own window is not scaled: 512 bytes */
-	s = (struct mg_pkt_tcp_seg){ .seq = 1001, .ack = 5001, .win = 512,
-				     .flags = ACK, .len = 0 };
+	s = (struct mg_pkt_tcp_seg){
+		.seq = 1001, .ack = 5001, .win = 512, .flags = ACK, .len = 0
+	};
 	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
 			 MG_FLOW_ACCEPT);
 	s.seq = 1001 + 600;
@@ -726,12 +729,15 @@ test_tcp_window_scale(void **state)
 	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
 			 MG_FLOW_OUT_OF_WINDOW);
 	/* the backend's next window of 512 is 512 << 9 bytes */
-	s = (struct mg_pkt_tcp_seg){ .seq = 5001, .ack = 1001, .win = 512,
-				     .flags = ACK };
+	s = (struct mg_pkt_tcp_seg){
+		.seq = 5001, .ack = 1001, .win = 512, .flags = ACK
+	};
 	assert_int_equal(mg_flow_tcp_track(tbl, f, REV, &s, false),
 			 MG_FLOW_ACCEPT);
-	s = (struct mg_pkt_tcp_seg){ .seq = 1001 + 200000, .ack = 5001,
-				     .win = 100, .flags = ACK | PSH,
+	s = (struct mg_pkt_tcp_seg){ .seq = 1001 + 200000,
+				     .ack = 5001,
+				     .win = 100,
+				     .flags = ACK | PSH,
 				     .len = 1000 };
 	assert_int_equal(mg_flow_tcp_track(tbl, f, FWD, &s, false),
 			 MG_FLOW_ACCEPT);
@@ -745,8 +751,9 @@ test_tcp_window_scale(void **state)
 static void
 test_tcp_syn_reuse(void **state)
 {
-	static const enum mg_flow_state closing[] = {
-		MG_FLOW_FIN_WAIT, MG_FLOW_TIME_WAIT, MG_FLOW_CLOSED };
+	static const enum mg_flow_state closing[] = { MG_FLOW_FIN_WAIT,
+						      MG_FLOW_TIME_WAIT,
+						      MG_FLOW_CLOSED };
 	struct conv c;
 	uint32_t seq, ack;
 	unsigned int i;

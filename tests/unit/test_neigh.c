@@ -1849,12 +1849,12 @@ test_cache_stale_grace(void **state)
 	assert_memory_equal(mac.addr_bytes, peer_mac, 6);
 	/* asked: no second request while the first is out */
 	assert_int_equal(mg_neigh_solicit(table, &a, stale, stale + 1000), 0);
-	assert_true(mg_neigh_lookup_stale(table, &a, stale + 10, &mac,
-					  &refresh));
+	assert_true(
+		mg_neigh_lookup_stale(table, &a, stale + 10, &mac, &refresh));
 	assert_false(refresh);
 	/* the request closed unanswered: asked again */
-	assert_true(mg_neigh_lookup_stale(table, &a, stale + 2000, &mac,
-					  &refresh));
+	assert_true(
+		mg_neigh_lookup_stale(table, &a, stale + 2000, &mac, &refresh));
 	assert_true(refresh);
 	/* past the grace: not used any more */
 	assert_false(mg_neigh_lookup_stale(table, &a, stale + grace, &mac,

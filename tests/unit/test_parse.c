@@ -1669,7 +1669,10 @@ test_scan_avx512_agrees(void **state)
 	uint8_t *map, *end;
 	struct http_run_lut lut[HTTP_RUNS];
 	bool (*const in[HTTP_RUNS])(uint8_t) = {
-		scan_in_tchar, scan_in_field, scan_in_path, scan_in_query,
+		scan_in_tchar,
+		scan_in_field,
+		scan_in_path,
+		scan_in_query,
 	};
 	unsigned int r, len, off, k, n = 0;
 
@@ -1707,12 +1710,11 @@ test_scan_avx512_agrees(void **state)
 				if (len > off && rand() % 4 != 0)
 					p[off + rand() % (len - off)] =
 						others[rand() % no];
-				for (want = off;
-				     want < len && in[r](p[want]); want++)
+				for (want = off; want < len && in[r](p[want]);
+				     want++)
 					;
-				assert_int_equal(http_run_end_avx512(&lut[r],
-								     p, off,
-								     len),
+				assert_int_equal(http_run_end_avx512(&lut[r], p,
+								     off, len),
 						 want);
 				n++;
 			}

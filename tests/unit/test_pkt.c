@@ -651,9 +651,9 @@ static void
 test_ipv4_fragment(void **state)
 {
 	static const struct {
-		uint16_t field;	 /* flags and offset */
-		uint8_t flags;	 /* MG_PKT_FRAG* */
-		uint16_t data;	 /* offset of its data in the datagram */
+		uint16_t field; /* flags and offset */
+		uint8_t flags;	/* MG_PKT_FRAG* */
+		uint16_t data;	/* offset of its data in the datagram */
 	} frag[] = {
 		{ 0x2000, MG_PKT_FRAG | MG_PKT_FRAG_FIRST, 0 },
 		{ 0x0001, MG_PKT_FRAG | MG_PKT_FRAG_LAST, 8 },
@@ -717,18 +717,19 @@ test_cksum_l4_as_dpdk(void **state)
 			for (i = 0; i < len + off; i++)
 				buf[i] = len % 7 == 0 ? 0xff : (uint8_t)rand();
 			for (i = 0; i < sizeof(addrs); i++)
-				addrs[i] = len % 5 == 0 ? 0xff : (uint8_t)rand();
+				addrs[i] =
+					len % 5 == 0 ? 0xff : (uint8_t)rand();
 			for (alen = 4; alen <= 16; alen += 12) {
-				uint32_t sum = __rte_raw_cksum(addrs, 2 * alen, 0);
+				uint32_t sum =
+					__rte_raw_cksum(addrs, 2 * alen, 0);
 
 				sum += rte_cpu_to_be_16(IPPROTO_TCP);
 				sum += rte_cpu_to_be_16((uint16_t)len);
 				sum = __rte_raw_cksum(buf + off, len, sum);
-				assert_int_equal(mg_cksum_l4(addrs, alen,
-							     IPPROTO_TCP,
-							     buf + off,
-							     (uint16_t)len),
-						 __rte_raw_cksum_reduce(sum));
+				assert_int_equal(
+					mg_cksum_l4(addrs, alen, IPPROTO_TCP,
+						    buf + off, (uint16_t)len),
+					__rte_raw_cksum_reduce(sum));
 			}
 		}
 	}
@@ -1799,8 +1800,9 @@ test_l4_cksum_complete(void **state)
 			assert_reason(mg_pkt_parse(f.m, &info), MG_DROP_NONE);
 			frame_checksum(&f, &info);
 			ck = (uint16_t *)frame_at(
-				&f, info.l4_off +
-					    (protos[i] == IPPROTO_TCP ? 16 : 6));
+				&f,
+				info.l4_off +
+					(protos[i] == IPPROTO_TCP ? 16 : 6));
 			good = *ck;
 			partial = v6 ? rte_ipv6_phdr_cksum(f.ip6, 0)
 				     : rte_ipv4_phdr_cksum(f.ip4, 0);

@@ -494,9 +494,9 @@ test_trace(void **state)
 				   "GET /admin HTTP/1.1\r\n", &why),
 			 MG_L7_FORWARD);
 	assert_int_equal(t.decided, 0);
-	assert_int_equal(send_text(fx, SVC_SHOP, ID_FRONTEND,
-				   "Host: a\r\n\r\n", &why),
-			 MG_L7_RESET);
+	assert_int_equal(
+		send_text(fx, SVC_SHOP, ID_FRONTEND, "Host: a\r\n\r\n", &why),
+		MG_L7_RESET);
 	assert_int_equal(t.decided, 1);
 	assert_int_equal(t.slot, SLOT(1));
 	assert_int_equal(t.denied, 1);

@@ -553,7 +553,8 @@ test_limits(void **state)
 		"limits = (\n"
 		"{ name = \"strangers\"; identity = \"unknown\"; "
 		"max_connections = 1; },\n"
-		"{ name = \"b-all\"; identity = \"b\"; max_connections = 2; },\n"
+		"{ name = \"b-all\"; identity = \"b\"; max_connections = 2; "
+		"},\n"
 		"{ name = \"b-web\"; identity = \"b\"; service = \"web\";\n"
 		"  per_source = { max_connections = 1; }; }\n);\n";
 	const struct mg_ruleset_limit *l, *l2;
@@ -567,8 +568,8 @@ test_limits(void **state)
 	t = mg_limit_table_create("test_rs_limits", 8, 2, 64, 1, SOCKET_ID_ANY,
 				  rte_get_tsc_hz());
 	assert_non_null(t);
-	c = conf_text(fmt(P1 "%sservices = (\n%s,\n%s\n);\n%s", ids, web, api,
-			  lims));
+	c = conf_text(
+		fmt(P1 "%sservices = (\n%s,\n%s\n);\n%s", ids, web, api, lims));
 	rs = build_conf(c);
 	/* not yet compiled: no limits */
 	assert_null(mg_ruleset_limit(rs, 1, 0));
@@ -605,19 +606,17 @@ test_limits(void **state)
 	c = conf_text(fmt(P1 "%sservices = (\n%s,\n%s\n);\n%s", ids, web, api,
 			  lims2));
 	rs2 = build_conf(c);
-	assert_int_equal(mg_ruleset_set_limits(rs2, c, t, err, sizeof(err)),
-			 0);
+	assert_int_equal(mg_ruleset_set_limits(rs2, c, t, err, sizeof(err)), 0);
 	mg_conf_free(c);
 	l2 = mg_ruleset_limit(rs2, MG_IDENTITY_UNKNOWN, 0);
 	assert_non_null(l2);
 	assert_int_equal(l2->id, strangers);
 	assert_int_equal(l2->all.max_conns, 1);
-	assert_null(mg_ruleset_limit_by_id(rs2, mg_ruleset_limit(rs, 1, 0)->id));
-	assert_string_equal(mg_limit_name(t,
-					  mg_ruleset_limit(rs2, 2, 0)->id),
+	assert_null(
+		mg_ruleset_limit_by_id(rs2, mg_ruleset_limit(rs, 1, 0)->id));
+	assert_string_equal(mg_limit_name(t, mg_ruleset_limit(rs2, 2, 0)->id),
 			    "b-web");
-	assert_string_equal(mg_limit_name(t,
-					  mg_ruleset_limit(rs2, 2, 1)->id),
+	assert_string_equal(mg_limit_name(t, mg_ruleset_limit(rs2, 2, 1)->id),
 			    "b-all");
 	assert_int_equal(mg_limit_count(t), 5);
 	mg_ruleset_free(rs2);
@@ -787,8 +786,7 @@ test_policy_deny_action(void **state)
 			   rule("loud", "deny", "[\"fe\"]", "[\"shop\"]"));
 	check(rs, CI, SHOP, MG_VERDICT_DENY, 0, DEF);
 	assert_int_equal(classify(rs, CI, SHOP, 0).deny_action, MG_DENY_DROP);
-	assert_int_equal(classify(rs, FE, SHOP, 0).deny_action,
-			 MG_DENY_RESET);
+	assert_int_equal(classify(rs, FE, SHOP, 0).deny_action, MG_DENY_RESET);
 	/* no rule: the default deny answers */
 	assert_int_equal(classify(rs, NOBODY, SHOP, 0).deny_action,
 			 MG_DENY_RESET);
@@ -801,8 +799,7 @@ test_policy_deny_action(void **state)
 		     "from = [\"fe\"]; to = [\"shop\"]; "
 		     "deny_action = \"reset\"; }"));
 	rs = build_text(text);
-	assert_int_equal(classify(rs, FE, SHOP, 0).deny_action,
-			 MG_DENY_RESET);
+	assert_int_equal(classify(rs, FE, SHOP, 0).deny_action, MG_DENY_RESET);
 	assert_int_equal(classify(rs, NOBODY, SHOP, 0).deny_action,
 			 MG_DENY_DROP);
 	assert_int_equal(classify(rs, CI, SHOP, 0).deny_action, MG_DENY_DROP);

@@ -973,15 +973,15 @@ test_prometheus_text(void **state)
 							 1),
 				 0);
 	}
-#define ISTIO_S1(rep, csp)                                                    \
-	"{reporter=\"" rep "\",source_workload=\"frontend\","                 \
-	"source_workload_namespace=\"prod\",source_app=\"frontend\","         \
-	"destination_service=\"shop\",destination_service_name=\"shop\","     \
-	"destination_service_namespace=\"shop-ns\","                          \
-	"destination_workload=\"shop-v1\","                                   \
-	"destination_workload_namespace=\"shop-ns\","                         \
-	"destination_version=\"v1\",destination_app=\"shop\","                \
-	"request_protocol=\"%s\",response_flags=\"-\","                      \
+#define ISTIO_S1(rep, csp)                                                     \
+	"{reporter=\"" rep "\",source_workload=\"frontend\","                  \
+	"source_workload_namespace=\"prod\",source_app=\"frontend\","          \
+	"destination_service=\"shop\",destination_service_name=\"shop\","      \
+	"destination_service_namespace=\"shop-ns\","                           \
+	"destination_workload=\"shop-v1\","                                    \
+	"destination_workload_namespace=\"shop-ns\","                          \
+	"destination_version=\"v1\",destination_app=\"shop\","                 \
+	"request_protocol=\"%s\",response_flags=\"-\","                        \
 	"connection_security_policy=\"" csp "\""
 	/* (not promtool's lint: it wants seconds, Istio's name says
 	 * milliseconds; the e2e test's Prometheus scrapes it) */
@@ -992,21 +992,21 @@ test_prometheus_text(void **state)
 	assert_line(text,
 		    "# TYPE istio_request_duration_milliseconds histogram");
 	assert_line(text,
-		    "istio_requests_total" ISTIO_S1("destination", "none")
-			    ",response_code=\"200\"} 2",
+		    "istio_requests_total" ISTIO_S1(
+			    "destination", "none") ",response_code=\"200\"} 2",
 		    "http");
 	assert_line(text,
-		    "istio_requests_total" ISTIO_S1("destination", "none")
-			    ",response_code=\"2xx\"} 1",
+		    "istio_requests_total" ISTIO_S1(
+			    "destination", "none") ",response_code=\"2xx\"} 1",
 		    "http");
 	assert_line(text,
-		    "istio_requests_total" ISTIO_S1("destination", "none")
-			    ",response_code=\"503\"} 1",
+		    "istio_requests_total" ISTIO_S1(
+			    "destination", "none") ",response_code=\"503\"} 1",
 		    "http");
 	assert_null(strstr(text, "response_code=\"5xx\""));
 	assert_line(text,
-		    "istio_requests_total" ISTIO_S1("source", "unknown")
-			    ",response_code=\"200\"} 2",
+		    "istio_requests_total" ISTIO_S1(
+			    "source", "unknown") ",response_code=\"200\"} 2",
 		    "http");
 	/* 3 ms: in le 5, not in le 2.5 (milliseconds) */
 	assert_line(text,
@@ -1018,16 +1018,16 @@ test_prometheus_text(void **state)
 			    "destination", "none") ",le=\"5\"} 1",
 		    "http");
 	assert_line(text,
-		    "istio_tcp_received_bytes_total" ISTIO_S1("source",
-							      "unknown") "} 1500",
+		    "istio_tcp_received_bytes_total" ISTIO_S1(
+			    "source", "unknown") "} 1500",
 		    "tcp");
 	assert_line(text,
 		    "istio_tcp_sent_bytes_total" ISTIO_S1("destination",
 							  "none") "} 9000",
 		    "tcp");
 	assert_line(text,
-		    "istio_tcp_connections_opened_total" ISTIO_S1(
-			    "destination", "none") "} 2",
+		    "istio_tcp_connections_opened_total" ISTIO_S1("destination",
+								  "none") "} 2",
 		    "tcp");
 	/* a caller the naming does not know: namespace "unknown" */
 	assert_non_null(strstr(text, "source_workload=\"qa\","
@@ -1137,7 +1137,8 @@ test_http_parsers(void **state)
 	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 404 Not Found", 22),
 			 404);
 	assert_int_equal(mg_telemetry_http_status("HTTP/1.0 599\r\n", 14), 599);
-	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 600 X\r\n", 16), -1);
+	assert_int_equal(mg_telemetry_http_status("HTTP/1.1 600 X\r\n", 16),
+			 -1);
 	assert_int_equal(mg_tel_code_slot(418), -1);
 	{
 		/* the slot of each counted code is its place in the list */
@@ -1353,8 +1354,9 @@ test_http_sizes(void **state)
 				buf[k] = (uint8_t)(x >> 8);
 		}
 		if (i % 2 == 0 && n >= 16)
-			memcpy(buf, i % 4 ? "GET / HTTP/1.1\r\n"
-					  : "HTTP/1.1 200 OK\r",
+			memcpy(buf,
+			       i % 4 ? "GET / HTTP/1.1\r\n"
+				     : "HTTP/1.1 200 OK\r",
 			       16);
 		end = memmem(buf, n, "\r\n\r\n", 4);
 		head = end == NULL ? -1 : (int64_t)(end - buf) + 4;
@@ -1470,32 +1472,29 @@ test_size_histograms(void **state)
 	assert_null(strstr(text, "meshgate_request_bytes"));
 	assert_line(text, "# TYPE istio_request_bytes histogram");
 	assert_line(text, "# TYPE istio_response_bytes histogram");
-#define ISTIO_A(rep, csp)                                                     \
-	"{reporter=\"" rep "\",source_workload=\"a\","                        \
-	"source_workload_namespace=\"ns-a\",source_app=\"a\","                \
-	"destination_service=\"b\",destination_service_name=\"b\","           \
-	"destination_service_namespace=\"unknown\","                          \
-	"destination_workload=\"b-c\","                                       \
-	"destination_workload_namespace=\"unknown\","                         \
-	"destination_version=\"c\",destination_app=\"b\","                    \
-	"request_protocol=\"http\",response_flags=\"-\","                    \
+#define ISTIO_A(rep, csp)                                                      \
+	"{reporter=\"" rep "\",source_workload=\"a\","                         \
+	"source_workload_namespace=\"ns-a\",source_app=\"a\","                 \
+	"destination_service=\"b\",destination_service_name=\"b\","            \
+	"destination_service_namespace=\"unknown\","                           \
+	"destination_workload=\"b-c\","                                        \
+	"destination_workload_namespace=\"unknown\","                          \
+	"destination_version=\"c\",destination_app=\"b\","                     \
+	"request_protocol=\"http\",response_flags=\"-\","                      \
 	"connection_security_policy=\"" csp "\""
 	assert_line(text,
-		    "istio_request_bytes_bucket" ISTIO_A("destination", "none")
-			    ",le=\"10000000\"} 15");
-	assert_line(text,
-		    "istio_request_bytes_bucket" ISTIO_A("source", "unknown")
-			    ",le=\"+Inf\"} 16");
+		    "istio_request_bytes_bucket" ISTIO_A(
+			    "destination", "none") ",le=\"10000000\"} 15");
+	assert_line(text, "istio_request_bytes_bucket" ISTIO_A(
+				  "source", "unknown") ",le=\"+Inf\"} 16");
 	assert_line(text,
 		    "istio_request_bytes_sum" ISTIO_A("source",
 						      "unknown") "} %" PRIu64,
 		    expect);
-	assert_line(text,
-		    "istio_response_bytes_count" ISTIO_A("destination",
-							 "none") "} 3");
-	assert_line(text,
-		    "istio_response_bytes_sum" ISTIO_A("source",
-						       "unknown") "} 600");
+	assert_line(text, "istio_response_bytes_count" ISTIO_A("destination",
+							       "none") "} 3");
+	assert_line(text, "istio_response_bytes_sum" ISTIO_A(
+				  "source", "unknown") "} 600");
 #undef ISTIO_A
 	free(text);
 	assert_int_equal(mg_telemetry_set_naming(MG_TEL_NAMING_MESHGATE, NULL,
@@ -1509,9 +1508,9 @@ test_size_histograms(void **state)
 	mg_tel_message_size(s1, slot, MG_TEL_DIR_RESPONSE, UINT64_MAX);
 	mg_tel_message_size(s2, slot, MG_TEL_DIR_RESPONSE, UINT64_MAX);
 	assert_int_equal(mg_telemetry_set_read(slot, &ss), 0);
-	assert_int_equal(ss.size_bucket[MG_TEL_DIR_RESPONSE]
-				       [MG_TEL_SIZE_BUCKETS - 1],
-			 2);
+	assert_int_equal(
+		ss.size_bucket[MG_TEL_DIR_RESPONSE][MG_TEL_SIZE_BUCKETS - 1],
+		2);
 	assert_int_equal(ss.size_count[MG_TEL_DIR_RESPONSE], 2);
 	assert_int_equal(ss.size_sum[MG_TEL_DIR_RESPONSE],
 			 2 * MG_TEL_SIZE_SUM_MAX);
@@ -1635,7 +1634,8 @@ test_dpdk_commands(void **state)
 	mg_telemetry_set_limits_fn(limits_cb, NULL);
 	r = tel_query("/meshgate/limits");
 	assert_has(r, "{\"/meshgate/limits\":{\"partners\":{\"limit\":"
-		      "\"partners\",\"identity\":\"partner\",\"service\":\"*\",\"connections\":12,"
+		      "\"partners\",\"identity\":\"partner\",\"service\":\"*\","
+		      "\"connections\":12,"
 		      "\"sources\":3,\"rate_limited_conn\":");
 	/* keys are made safe; the name is kept */
 	assert_has(r, "\"qa_shop\":{\"limit\":\"qa-shop\",\"identity\":"
