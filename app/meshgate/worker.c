@@ -1630,14 +1630,12 @@ syn_cookie(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	uint64_t slot = w->now >> sc->slot_shift;
 	struct mg_pkt_tcp_seg seg;
 	enum mg_drop_reason bad;
-	uint16_t service, identity;
 	uint32_t cookie;
 
 	if (mode == MG_SYN_COOKIES_OFF || origin(w, m) != 0)
 		return COOKIE_NONE;
 	if (fl == RTE_TCP_SYN_FLAG) {
-		if (!cookies_now(w, mode) ||
-		    !mg_ruleset_resolve(rs, t, &service, &identity))
+		if (!cookies_now(w, mode) || !mg_ruleset_is_service(rs, t))
 			return COOKIE_NONE;
 		if (unlikely(martian(rs, t))) {
 			drop(w, m, MG_DROP_MARTIAN_SOURCE);
@@ -1677,7 +1675,7 @@ syn_cookie(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (fl != RTE_TCP_ACK_FLAG ||
 	    (mode == MG_SYN_COOKIES_AUTO &&
 	     (w->cookie_mark == 0 || slot > w->cookie_mark)) ||
-	    !mg_ruleset_resolve(rs, t, &service, &identity))
+	    !mg_ruleset_is_service(rs, t))
 		return COOKIE_NONE;
 	mg_pkt_tcp_seg(m, info, &seg);
 	if (!mg_syncookie_check(sc, t, seg.seq - 1, seg.ack - 1, w->now,

@@ -271,6 +271,16 @@ void mg_ruleset_set_esp(struct mg_ruleset *rs, struct mg_esp_set *set);
 const struct mg_esp_set *mg_ruleset_esp(const struct mg_ruleset *rs);
 
 /**
+ * Whether a service has @p t's destination address, port and protocol:
+ * the check a SYN answered with a cookie needs, without the caller's
+ * identity.
+ *
+ * Thread safety: lock-free.
+ */
+bool mg_ruleset_is_service(const struct mg_ruleset *rs,
+			   const struct mg_5tuple *t);
+
+/**
  * The service and caller identity of a connection, as in
  * mg_ruleset_classify() but without choosing a version: for connections
  * admitted under an earlier ruleset, whose indexes may mean something

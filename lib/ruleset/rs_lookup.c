@@ -299,6 +299,12 @@ service_of(const struct mg_ruleset *rs, const struct mg_5tuple *t)
 }
 
 bool
+mg_ruleset_is_service(const struct mg_ruleset *rs, const struct mg_5tuple *t)
+{
+	return service_of(rs, t) >= 0;
+}
+
+bool
 mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 		   uint16_t *service, uint16_t *identity)
 {

@@ -513,6 +513,7 @@ test_resolve_after_reload(void **state)
 	assert_true(mg_ruleset_forward_unmatched(new));
 	assert_int_not_equal(mg_ruleset_generation(old),
 			     mg_ruleset_generation(new));
+	assert_true(mg_ruleset_is_service(old, &t));
 	assert_true(mg_ruleset_resolve(old, &t, &service, &identity));
 	assert_string_equal(mg_ruleset_service_name(old, service), "api");
 	assert_int_equal(service, 1);
@@ -524,6 +525,7 @@ test_resolve_after_reload(void **state)
 	assert_int_equal(identity, 1);
 	t = tuple("10.0.2.9", "198.19.0.3", TCP, 80);
 	assert_false(mg_ruleset_resolve(new, &t, &service, &identity));
+	assert_false(mg_ruleset_is_service(new, &t));
 	mg_ruleset_free(old);
 	mg_ruleset_free(new);
 }
