@@ -6,8 +6,10 @@
  * that renders /metrics on demand (gzip-compressed when asked) and
  * answers /healthz and /ready from the gateway's checks. */
 
+#define _GNU_SOURCE /* pthread_{get,set}affinity_np */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include <microhttpd.h>
+#include <rte_lcore.h>
 #include <zlib.h>
 
 #include "meshgate.h"
@@ -392,6 +395,28 @@ sock_addr(const struct mg_addr *addr, uint16_t port,
 	}
 }
 
+/* A control thread reports the CPUs EAL gives such threads: those no
+ * lcore uses (or the main lcore's when every CPU has one). */
+static void *
+report_affinity(void *arg)
+{
+	pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), arg);
+	return NULL;
+}
+
+static bool
+control_cpus(cpu_set_t *set)
+{
+	pthread_t t;
+
+	CPU_ZERO(set);
+	if (rte_ctrl_thread_create(&t, "mg-affinity", NULL, report_affinity,
+				   set) != 0)
+		return false;
+	pthread_join(t, NULL);
+	return CPU_COUNT(set) > 0;
+}
+
 struct mg_prom *
 mg_prom_start(const struct mg_addr *addr, uint16_t port,
 	      const struct mg_prom_checks *checks, char *err, size_t errlen)
@@ -407,6 +432,8 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port,
 	};
 	bool v6 = addr->family == 6;
 	sigset_t block, old;
+	cpu_set_t saved, cpus;
+	bool have_cpus;
 	struct mg_prom *prom;
 	unsigned int flags;
 
@@ -440,6 +467,14 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port,
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
+	/* and this CPU set: the control threads', never a worker's (EAL
+	 * pins the main thread to its lcore, which forwards when it is the
+	 * only one: a scrape must not preempt it) */
+	have_cpus = pthread_getaffinity_np(pthread_self(), sizeof(saved),
+					   &saved) == 0 &&
+		    control_cpus(&cpus) &&
+		    pthread_setaffinity_np(pthread_self(), sizeof(cpus),
+					   &cpus) == 0;
 	__atomic_store_n(&prom->starting, true, __ATOMIC_RELEASE);
 	/* the port argument is ignored: MHD_OPTION_SOCK_ADDR has it */
 	prom->daemon =
@@ -447,6 +482,8 @@ mg_prom_start(const struct mg_addr *addr, uint16_t port,
 				 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, prom,
 				 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	__atomic_store_n(&prom->starting, false, __ATOMIC_RELEASE);
+	if (have_cpus)
+		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (prom->daemon == NULL) {
 		mg_set_err(err, errlen, "prometheus: cannot listen on %s: %s",

@@ -10,6 +10,7 @@ Prometheus accepts). Everything listens on loopback, on free ports."""
 
 import gzip
 import json
+import os
 import re
 import shutil
 import signal
@@ -20,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -426,6 +428,41 @@ def test_single_core_reload_does_not_stall(mg, run, mesh_pcap, tmp_path):
         stall_us = tel.query("/meshgate/stats")["stall_max_us"]
     assert stall_us < 250000, stall_us
     gw.finish()
+
+
+def cpus_allowed(pid):
+    """{thread name: set of CPUs it may run on} of a process."""
+    out = {}
+    for task in (Path("/proc") / str(pid) / "task").iterdir():
+        name = (task / "comm").read_text().strip()
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                cpus = set()
+                for part in line.split(":", 1)[1].strip().split(","):
+                    lo, _, hi = part.partition("-")
+                    cpus.update(range(int(lo), int(hi or lo) + 1))
+                out.setdefault(name, set()).update(cpus)
+    return out
+
+
+def test_endpoint_thread_off_the_worker_cpu(mg, mesh_pcap, tmp_path):
+    """Single-core mode (-l 0): the main lcore forwards on CPU 0, and the
+    /metrics server's thread (libmicrohttpd's) runs where EAL puts
+    control threads, never on the worker's CPU, so a scrape does not
+    preempt forwarding. On a one-CPU machine there is nowhere else."""
+    port = free_port()
+    gw = Gateway(mg, mesh_pcap, telemetry_conf(tmp_path, port), port,
+                 tmp_path / "stats.json", lcores="0")
+    gw.wait_ready()
+    threads = cpus_allowed(gw.proc.pid)
+    gw.finish()
+    assert threads.get("meshgate") == {0}, threads
+    mhd = {n: c for n, c in threads.items() if n.startswith("MHD")}
+    assert mhd, threads
+    if len(os.sched_getaffinity(0)) > 1:
+        for name, cpus in mhd.items():
+            assert 0 not in cpus, (name, threads)
+            assert cpus == threads["mg-control"], threads
 
 
 def test_healthz_sees_a_stalled_worker(mg, mesh_pcap, tmp_path):
