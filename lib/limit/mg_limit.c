@@ -447,6 +447,14 @@ mg_limit_release(struct mg_limit_table *t, uint32_t b)
 		__atomic_sub_fetch(&t->buckets[b].conns, 1, __ATOMIC_RELEASE);
 }
 
+/* Packet tokens worker @p wb asked its meter for (the only writer). */
+static inline void
+demand_add(struct wbucket *wb, uint32_t n)
+{
+	__atomic_store_n(&wb->c.pkt_demand, wb->c.pkt_demand + n,
+			 __ATOMIC_RELAXED);
+}
+
 bool
 mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		     const struct mg_limit_params *p, uint32_t len,
@@ -459,8 +467,6 @@ mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 	if (p->pkt.rate == 0)
 		return true;
 	wb = wbucket(t, worker, b, p);
-	__atomic_store_n(&wb->c.pkt_demand, wb->c.pkt_demand + need,
-			 __ATOMIC_RELAXED);
 	if (likely(wb->c.credit >= need)) {
 		wb->c.credit -= need;
 		return true;
@@ -472,9 +478,13 @@ mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 	if (chunk > need &&
 	    rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, chunk) ==
 		    RTE_COLOR_GREEN) {
+		/* the demand is what is drawn: the credit is spent inline
+		 * without counting, so each chunk counts once, here */
+		demand_add(wb, chunk);
 		wb->c.credit += chunk - need;
 		return true;
 	}
+	demand_add(wb, need);
 	return rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, need) ==
 	       RTE_COLOR_GREEN;
 }

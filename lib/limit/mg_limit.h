@@ -175,11 +175,13 @@ void mg_limit_release(struct mg_limit_table *t, uint32_t b);
  * inline. Internal to the library, here for mg_limit_packet().
  */
 struct mg_limit_credit {
-	uint32_t credit;     /**< tokens drawn, not yet spent */
-	uint32_t pkt_demand; /**< tokens asked for, ever (the control
-			      * plane's rebalance reads it) */
-	uint32_t gen;	     /**< 1 + the bucket's claim generation the
-			      * meters were set up for; 0: not yet */
+	uint32_t credit; /**< tokens drawn, not yet spent */
+	/** tokens drawn from the meter or refused by it, ever: what the
+	 * worker asked for, to a chunk (the control plane's rebalance
+	 * reads it); written out of line only */
+	uint32_t pkt_demand;
+	uint32_t gen; /**< 1 + the bucket's claim generation the
+		       * meters were set up for; 0: not yet */
 };
 
 /** Size of a worker's view of a bucket, which starts with its credit. */
@@ -221,8 +223,6 @@ mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		   c->gen ==
 			   __atomic_load_n(&h->gen[b], __ATOMIC_ACQUIRE) + 1)) {
 		c->credit -= need;
-		__atomic_store_n(&c->pkt_demand, c->pkt_demand + need,
-				 __ATOMIC_RELAXED);
 		return true;
 	}
 	return mg_limit_packet_draw(t, worker, b, p, len, now);

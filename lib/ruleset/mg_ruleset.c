@@ -1095,8 +1095,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->climits = rte_zmalloc("mg_rs_limits", n * sizeof(*rs->climits),
 				  RTE_CACHE_LINE_SIZE);
 	rs->climit_cell = rte_zmalloc("mg_rs_limits", id_cells, 0);
-	rs->n_climit_ids = MG_TEL_MAX_LIMITS;
-	rs->climit_by_id = rte_zmalloc("mg_rs_limits", rs->n_climit_ids, 0);
+	rs->climit_by_id = rte_zmalloc("mg_rs_limits", MG_TEL_MAX_LIMITS, 0);
 	if (rs->climits == NULL || rs->climit_cell == NULL ||
 	    rs->climit_by_id == NULL) {
 		mg_set_err(err, errlen, "out of memory for limits");
@@ -1115,7 +1114,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 				   conf->path, lc->line, lc->name);
 			return -ENOSPC;
 		}
-		if (id < 0 || (uint32_t)id >= rs->n_climit_ids) {
+		if (id < 0 || (uint32_t)id >= MG_TEL_MAX_LIMITS) {
 			mg_set_err(
 				err, errlen,
 				"%s:%d: limit '%s': no room for another limit "
@@ -1148,6 +1147,9 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 		}
 	}
 	rs->n_climits = n;
+	rs->hdr.climit_by_id = rs->climit_by_id;
+	rs->hdr.climits = rs->climits;
+	rs->hdr.n_climit_ids = MG_TEL_MAX_LIMITS;
 	return 0;
 }
 

@@ -174,10 +174,34 @@ const struct mg_ruleset_limit *mg_ruleset_limit(const struct mg_ruleset *rs,
 const struct mg_ruleset_limit *mg_ruleset_limit_of(const struct mg_ruleset *rs,
 						   unsigned int i);
 
-/** The limit of table id @p id in this ruleset, or NULL (a reload took
- * it away). Thread safety: lock-free. */
-const struct mg_ruleset_limit *
-mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id);
+/** The part of a ruleset mg_ruleset_limit_by_id() reads inline: the
+ * first member of every struct mg_ruleset, written before it is
+ * published and never after. */
+struct mg_ruleset_hdr {
+	/** [limit table id]: 1 + the limit's index in @p climits, 0 when
+	 * this ruleset has no limit of that id */
+	const uint8_t *climit_by_id;
+	const struct mg_ruleset_limit *climits;
+	uint32_t n_climit_ids; /**< entries of climit_by_id (0: none) */
+};
+
+/**
+ * The limit of table id @p id in this ruleset, or NULL (a reload took it
+ * away). Inline: every packet of a limited connection asks.
+ *
+ * Thread safety: lock-free (the ruleset is immutable once published).
+ */
+static inline const struct mg_ruleset_limit *
+mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
+{
+	const struct mg_ruleset_hdr *h = (const struct mg_ruleset_hdr *)rs;
+	uint8_t i;
+
+	if (id >= h->n_climit_ids)
+		return NULL;
+	i = h->climit_by_id[id];
+	return i != 0 ? &h->climits[i - 1] : NULL;
+}
 
 /**
  * The ruleset's layer-7 rules (lib/l7), for mg_l7_input() and

@@ -96,15 +96,6 @@ mg_ruleset_limit_of(const struct mg_ruleset *rs, unsigned int i)
 	return i < rs->n_climits ? &rs->climits[i] : NULL;
 }
 
-const struct mg_ruleset_limit *
-mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
-{
-	if (id >= rs->n_climit_ids || rs->climit_by_id == NULL ||
-	    rs->climit_by_id[id] == 0)
-		return NULL;
-	return &rs->climits[rs->climit_by_id[id] - 1];
-}
-
 const struct mg_esp_set *
 mg_ruleset_esp(const struct mg_ruleset *rs)
 {

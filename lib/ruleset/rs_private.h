@@ -119,6 +119,7 @@ struct rs_port {
 
 /* One allocation holds this header and every table after it. */
 struct mg_ruleset {
+	struct mg_ruleset_hdr hdr; /* first: read inline (mg_ruleset.h) */
 	uint32_t generation;	/* build sequence number, unique per process */
 	bool forward_unmatched; /* unmatched = "forward" (wire mode) */
 	/*
@@ -182,8 +183,7 @@ struct mg_ruleset {
 	unsigned int n_climits;
 	struct mg_ruleset_limit *climits;
 	uint8_t *climit_cell;
-	uint32_t n_climit_ids;
-	uint8_t *climit_by_id;
+	uint8_t *climit_by_id;	/* hdr's, writable while building */
 	struct mg_esp_set *esp; /* ESP peers of the same config, or NULL */
 };
 
