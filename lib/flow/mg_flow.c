@@ -51,6 +51,8 @@ RTE_LOG_REGISTER(mg_flow_logtype, mg.flow, INFO);
 #define FLOW_HASH_MIN_KEYS 8
 /* Retired entries looked at when the free ring runs dry. */
 #define FLOW_RECLAIM_BURST 64u
+/* struct rte_rcu_qsbr_dq, private to DPDK: a few words */
+#define FLOW_DQ_HEADER_BYTES 128
 /*
  * The hash stores the entry pointer with the direction in bit 0: entries
  * are cache aligned, so a hit learns its side without comparing keys.
@@ -85,12 +87,6 @@ struct flow_meta {
 	uint8_t live; /* published and not yet removed */
 };
 
-/* An entry waiting for its grace period. */
-struct flow_retired {
-	uint64_t token; /* rte_rcu_qsbr_start() at removal */
-	uint32_t index;
-};
-
 struct mg_flow_table {
 	struct mg_flow_table_hdr hdr; /* first: mg_flow_half() reads it */
 	/* read-mostly, used by every lookup */
@@ -109,7 +105,7 @@ struct mg_flow_table {
 	 * there, so "add unless present" for two keys has to be one step:
 	 * this lock serialises every change to the hash (the hash then runs
 	 * single-writer and needs no lock or per-lcore slot caches of its
-	 * own) and the retired FIFO. Lookups never take it.
+	 * own) and the defer queue. Lookups never take it.
 	 */
 	rte_spinlock_t lock __rte_cache_aligned;
 	uint32_t count;
@@ -119,9 +115,11 @@ struct mg_flow_table {
 	uint32_t half_open __rte_cache_aligned;
 	uint32_t max_half_open;
 	struct rte_ring *half_ring;
-	struct flow_retired *retired; /* FIFO of max_flows slots */
-	uint32_t retired_head;
-	uint32_t retired_n;
+	/* removed entries (their index) waiting for their grace period:
+	 * DPDK's defer queue, the scheme lib/l7's buffers use too; used
+	 * under the lock (created MT-unsafe), its callback recycles */
+	struct rte_rcu_qsbr_dq *dq;
+	uint32_t retired_n; /* entries in dq: written under the lock */
 };
 
 /*
@@ -179,6 +177,46 @@ conf_seconds(const struct mg_flow_conf *c, enum mg_flow_state s)
 		}
 	}
 	return v != 0 ? v : default_timeout_s[s];
+}
+
+static void flow_recycle(struct mg_flow_table *t, uint32_t index);
+
+/* rte_rcu_qsbr_dq's callback: entry @p e's grace period is over. Runs
+ * inside rte_rcu_qsbr_dq_enqueue()/_reclaim(), so with the lock held. */
+static void
+flow_dq_free(void *p, void *e, unsigned int n)
+{
+	struct mg_flow_table *t = p;
+	uint32_t *index = e;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		flow_recycle(t, index[i]);
+	__atomic_store_n(&t->retired_n, t->retired_n - n, __ATOMIC_RELAXED);
+}
+
+/* The defer queue of table @p name: room for every entry (an entry is
+ * retired at most once before it is recycled, so it never overflows). */
+static int
+flow_dq_create(struct mg_flow_table *t, const char *name)
+{
+	struct rte_rcu_qsbr_dq_parameters dp = { 0 };
+	char dq_name[RTE_RING_NAMESIZE];
+
+	snprintf(dq_name, sizeof(dq_name), "MGFQ_%s", name);
+	dp.name = dq_name;
+	dp.flags = RTE_RCU_QSBR_DQ_MT_UNSAFE; /* the table's lock */
+	dp.size = t->max_flows;
+	dp.esize = sizeof(uint32_t);
+	/* each removal recycles what is past its grace period, a burst
+	 * at most, so the free ring refills as connections churn */
+	dp.trigger_reclaim_limit = 0;
+	dp.max_reclaim_size = FLOW_RECLAIM_BURST;
+	dp.free_fn = flow_dq_free;
+	dp.p = t;
+	dp.v = t->qsv;
+	t->dq = rte_rcu_qsbr_dq_create(&dp);
+	return t->dq != NULL ? 0 : -1;
 }
 
 struct mg_flow_table *
@@ -248,13 +286,6 @@ mg_flow_table_create(const struct mg_flow_params *p)
 		t->meta[i].pos[1] = -1;
 		t->meta[i].live = 0;
 	}
-	if (t->qsv != NULL) {
-		t->retired = rte_malloc_socket("mg_flow_retired",
-					       (size_t)n * sizeof(*t->retired),
-					       0, p->socket);
-		if (t->retired == NULL)
-			goto free_meta;
-	}
 
 	snprintf(ring_name, sizeof(ring_name), "MGF_%s", p->name);
 	rte_errno = 0;
@@ -262,7 +293,7 @@ mg_flow_table_create(const struct mg_flow_params *p)
 					    p->socket, RING_F_EXACT_SZ);
 	if (t->free_ring == NULL) {
 		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
-		goto free_retired;
+		goto free_meta;
 	}
 	for (i = 0; i < n; i++)
 		rte_ring_enqueue_elem(t->free_ring, &i, sizeof(i));
@@ -297,13 +328,17 @@ mg_flow_table_create(const struct mg_flow_params *p)
 		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
 		goto free_ring;
 	}
+	if (t->qsv != NULL && flow_dq_create(t, p->name) != 0) {
+		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
+		goto free_hash;
+	}
 	return t;
 
+free_hash:
+	rte_hash_free(t->hash);
 free_ring:
 	rte_ring_free(t->half_ring);
 	rte_ring_free(t->free_ring);
-free_retired:
-	rte_free(t->retired);
 free_meta:
 	rte_free(t->meta);
 free_halves:
@@ -363,7 +398,10 @@ mg_flow_table_memsize(uint32_t max_flows)
 	return sizeof(struct mg_flow_table) + n * sizeof(struct mg_flow) +
 	       2 * n * sizeof(struct mg_flow_half) +
 	       n * sizeof(struct mg_flow_proxy) + n * sizeof(struct flow_meta) +
-	       n * sizeof(struct flow_retired) +
+	       FLOW_DQ_HEADER_BYTES +
+	       rte_ring_get_memsize_elem(__RTE_QSBR_TOKEN_SIZE +
+						 sizeof(uint32_t),
+					 rte_align32pow2(max_flows + 1)) +
 	       rte_ring_get_memsize_elem(sizeof(uint32_t),
 					 rte_align32pow2(max_flows + 1)) +
 	       rte_ring_get_memsize_elem(sizeof(uint64_t),
@@ -378,10 +416,15 @@ mg_flow_table_free(struct mg_flow_table *t)
 {
 	if (t == NULL)
 		return;
+	/* recycles what it holds: every reader is offline by now */
+	if (t->dq != NULL && rte_rcu_qsbr_dq_delete(t->dq) != 0)
+		FLOW_LOG(ERR,
+			 "table freed while a worker was online: %u "
+			 "retired entries and their queue are lost",
+			 t->retired_n);
 	rte_hash_free(t->hash);
 	rte_ring_free(t->free_ring);
 	rte_ring_free(t->half_ring);
-	rte_free(t->retired);
 	rte_free(t->meta);
 	rte_free(t->hdr.proxy);
 	rte_free(t->hdr.half[0]);
@@ -453,44 +496,29 @@ flow_recycle(struct mg_flow_table *t, uint32_t index)
 static void
 flow_retire(struct mg_flow_table *t, uint32_t index)
 {
-	struct flow_retired *r;
-	uint32_t tail;
-
-	if (t->qsv == NULL) {
+	if (t->dq == NULL) {
 		flow_recycle(t, index);
 		return;
 	}
-	/* An entry is retired at most once before it is recycled, so the
-	 * FIFO of max_flows slots never overflows. */
-	tail = t->retired_head + t->retired_n;
-	if (tail >= t->max_flows)
-		tail -= t->max_flows;
-	r = &t->retired[tail];
-	r->token = rte_rcu_qsbr_start(t->qsv);
-	r->index = index;
 	__atomic_store_n(&t->retired_n, t->retired_n + 1, __ATOMIC_RELAXED);
+	/* Cannot fail: the queue has room for every entry. Should it
+	 * anyway, the entry is lost, never handed out early. */
+	if (rte_rcu_qsbr_dq_enqueue(t->dq, &index) != 0) {
+		__atomic_store_n(&t->retired_n, t->retired_n - 1,
+				 __ATOMIC_RELAXED);
+		FLOW_LOG(ERR, "entry %u lost: defer queue full", index);
+	}
 }
 
 /*
- * Recycles retired entries whose grace period is over, oldest first.
- * Tokens are taken under the lock, so the FIFO is in token order and the
- * first entry still in its grace period ends the walk. Lock held.
+ * Recycles up to @p max retired entries whose grace period is over,
+ * oldest first (the queue is in token order: the first entry still in
+ * its grace period ends the walk). Lock held.
  */
 static void
 flow_reclaim(struct mg_flow_table *t, unsigned int max)
 {
-	struct flow_retired *r;
-
-	while (max-- > 0 && t->retired_n > 0) {
-		r = &t->retired[t->retired_head];
-		if (rte_rcu_qsbr_check(t->qsv, r->token, false) != 1)
-			break;
-		flow_recycle(t, r->index);
-		if (++t->retired_head == t->max_flows)
-			t->retired_head = 0;
-		__atomic_store_n(&t->retired_n, t->retired_n - 1,
-				 __ATOMIC_RELAXED);
-	}
+	rte_rcu_qsbr_dq_reclaim(t->dq, max, NULL, NULL, NULL);
 }
 
 struct mg_flow *
@@ -503,7 +531,7 @@ mg_flow_alloc(struct mg_flow_table *t)
 		/* Retired entries are the only reserve left; if the lock is
 		 * busy another writer is already reclaiming, and a SYN flood
 		 * against a full table should not queue on it. */
-		if (t->qsv == NULL || !rte_spinlock_trylock(&t->lock))
+		if (t->dq == NULL || !rte_spinlock_trylock(&t->lock))
 			goto full;
 		flow_reclaim(t, FLOW_RECLAIM_BURST);
 		rte_spinlock_unlock(&t->lock);
@@ -895,7 +923,7 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 
 	/* every round while connections churn: never wait for the lock
 	 * here, another writer holding it reclaims as well */
-	if (t->qsv != NULL &&
+	if (t->dq != NULL &&
 	    __atomic_load_n(&t->retired_n, __ATOMIC_RELAXED) != 0 &&
 	    rte_spinlock_trylock(&t->lock)) {
 		flow_reclaim(t, RTE_MAX(budget, FLOW_RECLAIM_BURST));

@@ -188,12 +188,13 @@ struct mg_flow_params {
  */
 struct mg_flow_table *mg_flow_table_create(const struct mg_flow_params *p);
 
-/** Free a table; workers must have stopped. NULL accepted. */
+/** Free a table; workers must have stopped and be offline for RCU
+ * (entries still in their grace period are recycled). NULL accepted. */
 void mg_flow_table_free(struct mg_flow_table *t);
 
 /**
  * DPDK memory mg_flow_table_create() takes for @p max_flows connections
- * with an RCU variable: the entry array, its metadata, the retired FIFO,
+ * with an RCU variable: the entry array, its metadata, the defer queue,
  * the free ring and the rte_hash of twice as many keys, from the same
  * sizes create uses (rte_hash's from DPDK 22.11's layout). Heap element
  * headers are not counted.
