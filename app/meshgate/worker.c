@@ -2251,6 +2251,45 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	}
 }
 
+/*
+ * Whether no packet of this burst can belong to a connection: the
+ * ruleset has no service (so it admits none) and no peer, no shadow
+ * candidate classifies, and the table holds none left from an earlier
+ * config. Every TCP/UDP packet would miss and go to not_for_service()
+ * through admit(), which finds nothing else to do without a service: so
+ * it goes there at once (wire mode's bridge), without a lookup. A
+ * reload that brings services makes the next burst look up again; a
+ * connection another worker admits under it counts in the table before
+ * its SYN leaves, so before any answer can arrive here.
+ */
+static inline bool
+nothing_tracked(const struct mg_worker *w, const struct mg_ruleset *rs)
+{
+	return mg_ruleset_n_services(rs) == 0 && mg_ruleset_esp(rs) == NULL &&
+	       w->shadow == NULL && mg_flow_count(w->dp->flows) == 0;
+}
+
+/* dispatch() when nothing_tracked(). */
+static void
+dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
+		   uint16_t in, struct rte_mbuf **pkts,
+		   const struct mg_pkt_info *info, const uint8_t *reason,
+		   uint16_t n)
+{
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		if (unlikely(reason[i] != MG_DROP_NONE))
+			drop(w, pkts[i], reason[i]);
+		else if (unlikely(info[i].frag != 0))
+			reassemble(w, rs, in, pkts[i], &info[i]);
+		else if (!is_tracked(&info[i]))
+			handle_other(w, rs, in, pkts[i], &info[i]);
+		else
+			not_for_service(w, rs, in, pkts[i], &info[i]);
+	}
+}
+
 /* Parse a burst from port index @p in and dispatch every frame. */
 static void
 process_burst(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
@@ -2262,6 +2301,10 @@ process_burst(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 
 	mg_pkt_parse_burst(pkts, n, info, reason);
 	n = esp_in(w, rs, in, pkts, info, reason, n);
+	if (nothing_tracked(w, rs)) {
+		dispatch_untracked(w, rs, in, pkts, info, reason, n);
+		return;
+	}
 	for (i = 0; i < n; i += LOOKUP_MAX)
 		dispatch(w, rs, in, pkts + i, info + i, reason + i,
 			 RTE_MIN(LOOKUP_MAX, n - i));
