@@ -669,12 +669,13 @@ struct mg_drop_stage {
  * the order they are numbered, each starting where the table ends, so
  * the table never has a hole; adding a stage again changes nothing.
  *
- * @return 0, or -EINVAL when @p stage does not start where the table
- *         ends (a stage before it missing), is empty or ends past
- *         MG_DROP_CAPACITY, or one of its names is NULL, not made of
- *         [a-z0-9_], "none", "invalid" or another reason's; -EEXIST
- *         when its reasons are named already, otherwise. The table is
- *         unchanged on error.
+ * @return 0; -EINVAL when @p stage starts past the table's end (a
+ *         stage before it missing) or at reason 0, is empty or ends
+ *         past MG_DROP_CAPACITY, or one of its names is NULL, empty,
+ *         not made of [a-z0-9_], "none", "invalid" or another
+ *         reason's; -EEXIST when it starts below the table's end with
+ *         other names than the table's (the same stage again: 0). The
+ *         table is unchanged on error.
  *
  * Thread safety: the main thread at start-up, before any thread that
  * reads names (telemetry, the Prometheus endpoint) starts.
