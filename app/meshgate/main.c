@@ -148,13 +148,14 @@ usage(FILE *out, const char *prog)
 }
 
 /* --list-drop-reasons: the names telemetry exports (/meshgate/drops,
- * meshgate_drops_total), in its order, from the same table. */
+ * meshgate_drops_total), in its order, from the same table (every
+ * stage's, added by mg_drops_init()). */
 static void
 list_drop_reasons(void)
 {
 	unsigned int r;
 
-	for (r = 1; r < MG_DROP_MAX; r++)
+	for (r = 1; r < mg_drop_reason_end(); r++)
 		printf("%s\n", mg_drop_reason_name(r));
 }
 
@@ -988,7 +989,7 @@ write_stats_json(const struct gateway *gw, const char *path,
 	fprintf(f, "{\"elapsed_s\": %.6f, ", elapsed);
 	json_counters(f, &s);
 	fprintf(f, ",\n \"drops\": {");
-	for (i = 1; i < MG_DROP_MAX; i++)
+	for (i = 1; i < mg_drop_reason_end(); i++)
 		fprintf(f, "%s\"%s\": %" PRIu64, i == 1 ? "" : ", ",
 			mg_drop_reason_name(i), s.drops[i]);
 	fprintf(f, "},\n \"lcores\": {");
@@ -1210,6 +1211,14 @@ main(int argc, char **argv)
 
 	if (mg_log_setup() < 0)
 		rte_openlog_stream(stderr);
+	/* every stage's drop reasons named before anything lists or
+	 * counts them */
+	rc = mg_drops_init();
+	if (rc < 0) {
+		fprintf(stderr, "%s: drop reasons: %s\n", argv[0],
+			strerror(-rc));
+		return EXIT_FAILURE;
+	}
 	sep = split_args(argc, argv);
 	rc = parse_options(sep ? argc - sep : argc, sep ? argv + sep : argv,
 			   argv[0], &o);

@@ -18,6 +18,7 @@
 #include <rte_meter.h>
 #include <rte_rcu_qsbr.h>
 
+#include "drops.h"
 #include "mg_canary.h"
 #include "mg_conf.h"
 #include "mg_esp.h"

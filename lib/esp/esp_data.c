@@ -1101,7 +1101,7 @@ mg_esp_decap_one(struct mg_esp_worker *ew, const struct mg_esp_set *set,
 {
 	struct one_ctx c = { NULL };
 	const struct mg_esp_sink sink = { one_decap, sink_free, &c };
-	uint64_t before[MG_DROP_MAX];
+	uint64_t before[MG_DROP_CAPACITY];
 	struct mg_pkt_info info;
 	unsigned int tries, r;
 	uint8_t reason;
@@ -1126,7 +1126,7 @@ mg_esp_decap_one(struct mg_esp_worker *ew, const struct mg_esp_set *set,
 		*out = c.out;
 		return 1;
 	}
-	for (r = 1; r < MG_DROP_MAX; r++)
+	for (r = 1; r < MG_DROP_CAPACITY; r++)
 		if (ew->stats->drops[r] != before[r])
 			*why = (enum mg_drop_reason)r;
 	return -1;

@@ -33,6 +33,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "mg_conf.h"
+#include "mg_flow_drop.h"
 #include "mg_pkt.h"
 
 #ifdef __cplusplus

@@ -51,6 +51,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "mg_conf.h"
+#include "mg_l7_drop.h"
 #include "mg_pkt.h"
 #include "mg_telemetry.h"
 

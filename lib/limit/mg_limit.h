@@ -35,6 +35,8 @@
 #include <rte_branch_prediction.h>
 #include <rte_meter.h>
 
+#include "mg_limit_drop.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -41,87 +41,6 @@
 /* m->l3_len is a bitfield; a longer IPv6 chain cannot be described. */
 #define MBUF_L3_LEN_MAX ((1u << RTE_MBUF_L3_LEN_BITS) - 1)
 
-static const char *const drop_names[] = {
-	[MG_DROP_NONE] = "none",
-	[MG_DROP_MULTI_SEG] = "multi_seg",
-	[MG_DROP_RUNT] = "runt",
-	[MG_DROP_VLAN_TRUNCATED] = "vlan_truncated",
-	[MG_DROP_VLAN_TOO_MANY] = "vlan_too_many",
-	[MG_DROP_ETHERTYPE_UNKNOWN] = "ethertype_unknown",
-	[MG_DROP_ARP_MALFORMED] = "arp_malformed",
-	[MG_DROP_IPV4_TRUNCATED] = "ipv4_truncated",
-	[MG_DROP_IPV4_BAD_VERSION] = "ipv4_bad_version",
-	[MG_DROP_IPV4_BAD_IHL] = "ipv4_bad_ihl",
-	[MG_DROP_IPV4_BAD_OPTIONS] = "ipv4_bad_options",
-	[MG_DROP_IPV4_BAD_LENGTH] = "ipv4_bad_length",
-	[MG_DROP_IPV4_FRAGMENT] = "ipv4_fragment",
-	[MG_DROP_IPV4_BAD_CKSUM] = "ipv4_bad_cksum",
-	[MG_DROP_IPV6_TRUNCATED] = "ipv6_truncated",
-	[MG_DROP_IPV6_BAD_VERSION] = "ipv6_bad_version",
-	[MG_DROP_IPV6_BAD_LENGTH] = "ipv6_bad_length",
-	[MG_DROP_IPV6_EXT_TRUNCATED] = "ipv6_ext_truncated",
-	[MG_DROP_IPV6_EXT_CHAIN] = "ipv6_ext_chain",
-	[MG_DROP_IPV6_FRAGMENT] = "ipv6_fragment",
-	[MG_DROP_TCP_TRUNCATED] = "tcp_truncated",
-	[MG_DROP_TCP_BAD_DOFF] = "tcp_bad_doff",
-	[MG_DROP_UDP_TRUNCATED] = "udp_truncated",
-	[MG_DROP_UDP_BAD_LENGTH] = "udp_bad_length",
-	[MG_DROP_ICMP_TRUNCATED] = "icmp_truncated",
-	[MG_DROP_L4_BAD_CKSUM] = "l4_bad_cksum",
-	[MG_DROP_L4_PROTO_UNKNOWN] = "l4_proto_unknown",
-	[MG_DROP_TX_FULL] = "tx_full",
-	[MG_DROP_NO_SERVICE] = "no_service",
-	[MG_DROP_LOCAL_UNHANDLED] = "local_unhandled",
-	[MG_DROP_POLICY_DENY] = "policy_deny",
-	[MG_DROP_TCP_NOT_SYN] = "tcp_not_syn",
-	[MG_DROP_FLOW_TABLE_FULL] = "flow_table_full",
-	[MG_DROP_NO_ROUTE] = "no_route",
-	[MG_DROP_NEIGH_QUEUE_FULL] = "neigh_queue_full",
-	[MG_DROP_NEIGH_TIMEOUT] = "neigh_timeout",
-	[MG_DROP_L7_DENY] = "l7_deny",
-	[MG_DROP_L7_NOT_HTTP] = "l7_not_http",
-	[MG_DROP_L7_BAD_REQUEST] = "l7_bad_request",
-	[MG_DROP_L7_NOT_TLS] = "l7_not_tls",
-	[MG_DROP_L7_BAD_HELLO] = "l7_bad_hello",
-	[MG_DROP_L7_TOO_LARGE] = "l7_too_large",
-	[MG_DROP_L7_PENDING_FULL] = "l7_pending_full",
-	[MG_DROP_L7_OUT_OF_ORDER] = "l7_out_of_order",
-	[MG_DROP_L7_RESET] = "l7_reset",
-	[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
-	[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
-	[MG_DROP_L7_NO_SNI] = "l7_no_sni",
-	[MG_DROP_L7_UPGRADE_DENY] = "l7_upgrade_deny",
-	[MG_DROP_TTL_EXCEEDED] = "ttl_exceeded",
-	[MG_DROP_TCP_OUT_OF_WINDOW] = "tcp_out_of_window",
-	[MG_DROP_TCP_CHALLENGED] = "tcp_challenged",
-	[MG_DROP_ICMP_UNMATCHED] = "icmp_unmatched",
-	[MG_DROP_FRAG_TOO_BIG] = "frag_too_big",
-	[MG_DROP_FRAG_FIRST_SHORT] = "frag_first_short",
-	[MG_DROP_FRAG_TIMEOUT] = "frag_timeout",
-	[MG_DROP_FRAG_TABLE_FULL] = "frag_table_full",
-	[MG_DROP_MTU_EXCEEDED] = "mtu_exceeded",
-	[MG_DROP_RATE_LIMITED_CONN] = "rate_limited_conn",
-	[MG_DROP_CONN_LIMIT] = "conn_limit",
-	[MG_DROP_RATE_LIMITED_PPS] = "rate_limited_pps",
-	[MG_DROP_ESP_REQUIRED] = "esp_required",
-	[MG_DROP_ESP_UNKNOWN_SPI] = "esp_unknown_spi",
-	[MG_DROP_ESP_MALFORMED] = "esp_malformed",
-	[MG_DROP_ESP_REPLAY] = "esp_replay",
-	[MG_DROP_ESP_OUT_OF_WINDOW] = "esp_out_of_window",
-	[MG_DROP_ESP_BAD_ICV] = "esp_bad_icv",
-	[MG_DROP_ESP_SEQ_EXHAUSTED] = "esp_seq_exhausted",
-	[MG_DROP_ESP_CRYPTO_FULL] = "esp_crypto_full",
-	[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
-	[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
-	[MG_DROP_MARTIAN_SOURCE] = "martian_source",
-	[MG_DROP_SYN_COOKIE_INVALID] = "syn_cookie_invalid",
-	[MG_DROP_SYN_PROXY_PENDING] = "syn_proxy_pending",
-};
-
-static_assert(RTE_DIM(drop_names) == MG_DROP_MAX,
-	      "drop_names must name every enum mg_drop_reason value");
-/* mg_pkt_parse_burst() reports reasons in a uint8_t array. */
-static_assert(MG_DROP_MAX <= UINT8_MAX + 1, "drop reasons must fit a byte");
 static_assert(sizeof(struct mg_pkt_info) % 8 == 0,
 	      "tuples in an array of results stay 8-byte aligned");
 /* A NIC may strip two tags before parse_l2() looks at the frame. */
@@ -594,16 +513,6 @@ mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n, struct mg_pkt_info *info,
 		accepted += reasons[i] == MG_DROP_NONE;
 	}
 	return accepted;
-}
-
-const char *
-mg_drop_reason_name(enum mg_drop_reason reason)
-{
-	/* A reason added to the enum but not here reads as a hole. */
-	if ((unsigned int)reason >= RTE_DIM(drop_names) ||
-	    drop_names[reason] == NULL)
-		return "invalid";
-	return drop_names[reason];
 }
 
 uint16_t

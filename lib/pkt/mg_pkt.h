@@ -48,10 +48,31 @@ extern "C" {
 #define MG_PKT_FRAG_LAST  0x04 /**< ... without more fragments */
 
 /**
- * Why a packet was dropped. Parser reasons come first; later stages
- * (forwarding, flow table, policy) append theirs before MG_DROP_MAX.
- * The names returned by mg_drop_reason_name() are stable: they are
- * telemetry keys and Prometheus label values.
+ * Why a packet was dropped. Each stage declares the reasons it decides
+ * in its own header, numbered densely from where the stage before it
+ * ends; the headers chain in the order a packet meets the stages:
+ * parsing and sending here (1 .. MG_DROP_PKT_END - 1), then ESP
+ * (lib/esp/mg_esp_drop.h), the flow table and connection tracking
+ * (lib/flow/mg_flow_drop.h), per-caller limits
+ * (lib/limit/mg_limit_drop.h), layer 7 (lib/l7/mg_l7_drop.h), and
+ * forwarding and reassembly (app/meshgate/drops.h), which asserts that
+ * the last ends within MG_DROP_CAPACITY. A reason two stages decide is
+ * declared by the lower one: the parser refuses a short ESP header and
+ * a segment layer 7 could read otherwise; ESP and forwarding both meet
+ * no_route and mtu_exceeded. Malformed fragments are the parser's
+ * classes (ipv4_fragment, ipv6_fragment, frag_too_big,
+ * frag_first_short) though reassembly finds the first two; what the
+ * reassembly table itself refuses (frag_timeout, frag_table_full) is
+ * the gateway's.
+ *
+ * This enum is the type every stage's reason travels in; the stages
+ * above declare theirs as int constants (a C enum cannot be extended,
+ * and enumerators of another enum would warn wherever they are passed
+ * as this one). Counters are arrays of MG_DROP_CAPACITY indexed by
+ * reason. The names, from the table each stage adds its part to
+ * (mg_drop_stage_add(), mg_drop_reason_name()), are stable: telemetry
+ * keys and Prometheus label values. The numbers are not: a reason
+ * added to one stage moves those of the stages after it.
  */
 enum mg_drop_reason {
 	MG_DROP_NONE = 0,
@@ -86,87 +107,27 @@ enum mg_drop_reason {
 	MG_DROP_L4_BAD_CKSUM,	    /**< NIC flagged the L4 checksum bad */
 	MG_DROP_L4_PROTO_UNKNOWN,   /**< not TCP, UDP, ICMP(v6) or ESP */
 	MG_DROP_TX_FULL,	    /**< TX queue full; mbuf freed */
-	/* service-mesh stage */
-	MG_DROP_NO_SERVICE,	  /**< not for a service or the gateway */
-	MG_DROP_LOCAL_UNHANDLED,  /**< for the gateway, not ARP/ND/echo */
-	MG_DROP_POLICY_DENY,	  /**< caller may not reach the service */
-	MG_DROP_TCP_NOT_SYN,	  /**< untracked connection, not a SYN */
-	MG_DROP_FLOW_TABLE_FULL,  /**< new connection, table full */
-	MG_DROP_NO_ROUTE,	  /**< no on-link prefix or gateway */
-	MG_DROP_NEIGH_QUEUE_FULL, /**< too many packets awaiting ARP/ND */
-	MG_DROP_NEIGH_TIMEOUT,	  /**< next hop never answered */
-	/* layer-7 stage (lib/l7); all but out_of_order reset the
-	 * connection both ways */
-	MG_DROP_L7_DENY,     /**< request or ClientHello denied by policy */
-	MG_DROP_L7_NOT_HTTP, /**< not HTTP/1.x on a service with HTTP rules */
-	MG_DROP_L7_BAD_REQUEST,	 /**< malformed or ambiguous HTTP request */
-	MG_DROP_L7_NOT_TLS,	 /**< not TLS on a service with TLS rules */
-	MG_DROP_L7_BAD_HELLO,	 /**< malformed TLS ClientHello */
-	MG_DROP_L7_TOO_LARGE,	 /**< head over l7.max_request_bytes */
-	MG_DROP_L7_PENDING_FULL, /**< no reassembly buffer free */
-	MG_DROP_L7_OUT_OF_ORDER, /**< client segment past the next byte */
-	MG_DROP_L7_RESET,	 /**< connection already reset by a verdict */
-	MG_DROP_L7_AMBIGUOUS,	 /**< IP options, urgent data or TCP options a
-				  * backend could read otherwise */
-	MG_DROP_L7_STALE_TIMESTAMP, /**< TSval older than the newest (PAWS) */
-	MG_DROP_L7_NO_SNI,	    /**< ClientHello without SNI, not allowed */
-	MG_DROP_L7_UPGRADE_DENY, /**< Upgrade no rule's http.upgrade allows */
-	/* sound enforcement: what a router and a stateful firewall refuse */
-	MG_DROP_TTL_EXCEEDED,	   /**< TTL / hop limit would reach 0 */
-	MG_DROP_TCP_OUT_OF_WINDOW, /**< sequence or acknowledgement outside
-				    * the tracked window, or a segment the
-				    * connection's state does not allow */
-	MG_DROP_TCP_CHALLENGED,	   /**< RST not at the exact sequence, or SYN
-				    * on a live connection: dropped and
-				    * answered by a challenge ACK */
-	MG_DROP_ICMP_UNMATCHED,	   /**< ICMP error quoting no tracked
-				    * connection (or outside its window) */
-	MG_DROP_FRAG_TOO_BIG,	   /**< fragment ends past 65,535 bytes */
-	MG_DROP_FRAG_FIRST_SHORT,  /**< first fragment without the whole
-				    * L4 header */
-	MG_DROP_FRAG_TIMEOUT,	   /**< datagram not complete in time */
-	MG_DROP_FRAG_TABLE_FULL,   /**< no room for another datagram */
-	MG_DROP_MTU_EXCEEDED,	   /**< larger than the egress MTU and may
-				    * not be fragmented: answered by ICMP
-				    * fragmentation needed / packet too
-				    * big */
-	/* overload protection: per-caller limits ("limits") */
-	MG_DROP_RATE_LIMITED_CONN, /**< new connection over a limit's
-				    * new_connections rate */
-	MG_DROP_CONN_LIMIT,	   /**< new connection over a limit's
-				    * max_connections */
-	MG_DROP_RATE_LIMITED_PPS,  /**< packet over a limit's packets or
-				    * bytes rate */
-	/* ESP between edge nodes (lib/esp) */
-	MG_DROP_ESP_REQUIRED,	   /**< in clear from a peer's prefix, or on
-				    * a connection whose sender is behind a
-				    * peer */
-	MG_DROP_ESP_UNKNOWN_SPI,   /**< ESP for a tunnel endpoint with no
-				    * SA for its SPI and outer addresses */
-	MG_DROP_ESP_MALFORMED,	   /**< ESP too short, badly padded, not IP
-				    * inside; ESP-in-UDP that is not ESP */
-	MG_DROP_ESP_REPLAY,	   /**< a sequence number already received */
-	MG_DROP_ESP_OUT_OF_WINDOW, /**< a sequence number below the replay
-				    * window */
-	MG_DROP_ESP_BAD_ICV,	   /**< authentication (ICV) failed */
-	MG_DROP_ESP_SEQ_EXHAUSTED, /**< outbound SA stopped: its sequence
-				    * numbers would wrap */
-	MG_DROP_ESP_CRYPTO_FULL,   /**< crypto queue or operations full */
-	MG_DROP_ESP_WRONG_PEER,	   /**< decapsulated from another peer than
-				    * the connection's */
-	MG_DROP_ESP_WRONG_QUEUE,   /**< an SA's packet on a worker that does
-				    * not own its replay window */
-	/* admission */
-	MG_DROP_MARTIAN_SOURCE,	    /**< new connection from one of the
-				     * gateway's own or virtual addresses */
-	MG_DROP_SYN_COOKIE_INVALID, /**< ACK of no connection whose
-				     * acknowledgement is no valid SYN
-				     * cookie (forged or stale) */
-	MG_DROP_SYN_PROXY_PENDING,  /**< client segment of a SYN-proxied
-				     * connection before the backend
-				     * answered (its SYN is sent again) */
-	MG_DROP_MAX
+	/* the parser's, for fragments and for the stages after it */
+	MG_DROP_FRAG_TOO_BIG,	  /**< fragment ends past 65,535 bytes */
+	MG_DROP_FRAG_FIRST_SHORT, /**< first fragment without the whole
+				   * L4 header */
+	MG_DROP_ESP_MALFORMED,	  /**< ESP too short, badly padded, not IP
+				   * inside; ESP-in-UDP that is not ESP */
+	MG_DROP_L7_AMBIGUOUS,	  /**< IP options, urgent data or TCP options a
+				   * backend could read otherwise */
+	/* sending, besides tx_full: ESP and forwarding alike */
+	MG_DROP_NO_ROUTE,     /**< no on-link prefix or gateway */
+	MG_DROP_MTU_EXCEEDED, /**< larger than the egress MTU and may
+			       * not be fragmented: answered by ICMP
+			       * fragmentation needed / packet too
+			       * big */
+	MG_DROP_PKT_END	      /**< one past lib/pkt's: the ESP stage's first */
 };
+
+/** Room for every stage's drop reasons: the size of each counter array
+ * indexed by reason (app/meshgate/drops.h asserts that the last stage
+ * ends within it). A reason travels in a byte (mg_pkt_parse_burst()). */
+#define MG_DROP_CAPACITY 96
 
 /** L3 class of a parsed frame. */
 enum mg_pkt_l3 {
@@ -695,10 +656,47 @@ uint16_t mg_cksum_adjust(uint16_t cksum, const void *old, const void *new,
 uint16_t mg_cksum_l4(const void *addrs, unsigned int alen, uint8_t proto,
 		     const void *l4, uint16_t len);
 
+/** The drop reasons of one stage above lib/pkt, for mg_drop_stage_add(). */
+struct mg_drop_stage {
+	const char *name;	  /**< the stage's, for errors: "esp" */
+	unsigned int first;	  /**< its first reason */
+	unsigned int end;	  /**< one past its last */
+	const char *const *names; /**< names[r] for first <= r < end */
+};
+
+/**
+ * Add a stage's names to the table of drop reasons. Stages are added in
+ * the order they are numbered, each starting where the table ends, so
+ * the table never has a hole; adding a stage again changes nothing.
+ *
+ * @return 0; -EINVAL when @p stage starts past the table's end (a
+ *         stage before it missing) or at reason 0, is empty or ends
+ *         past MG_DROP_CAPACITY, or one of its names is NULL, empty,
+ *         not made of [a-z0-9_], "none", "invalid" or another
+ *         reason's; -EEXIST when it starts below the table's end with
+ *         other names than the table's (the same stage again: 0). The
+ *         table is unchanged on error.
+ *
+ * Thread safety: the main thread at start-up, before any thread that
+ * reads names (telemetry, the Prometheus endpoint) starts.
+ */
+int mg_drop_stage_add(const struct mg_drop_stage *stage);
+
+/**
+ * One past the last drop reason with a name: MG_DROP_PKT_END, or the
+ * end of the last stage added. Every reason from 1 below it is named.
+ *
+ * Thread safety: any thread, once the stages are added.
+ */
+unsigned int mg_drop_reason_end(void);
+
 /**
  * Stable short name of a drop reason, e.g. "ipv4_bad_ihl".
  *
- * @return The name, or "invalid" for a value outside the enum.
+ * @return The name, or "invalid" for a value no stage added names:
+ *         MG_DROP_NONE is "none".
+ *
+ * Thread safety: any thread, once the stages are added.
  */
 const char *mg_drop_reason_name(enum mg_drop_reason reason);
 

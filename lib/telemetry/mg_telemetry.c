@@ -478,7 +478,7 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->deny_replies_suppressed += tel_load(&s->deny_replies_suppressed);
 	out->syn_cookies_sent += tel_load(&s->syn_cookies_sent);
 	out->syn_cookies_valid += tel_load(&s->syn_cookies_valid);
-	for (r = 1; r < MG_DROP_MAX; r++) {
+	for (r = 1; r < MG_DROP_CAPACITY; r++) {
 		uint64_t d = tel_load(&s->drops[r]);
 
 		out->drops[r] += d;

@@ -236,7 +236,7 @@ struct mg_lcore_stats {
 	 * ACKs whose cookie was valid (each then admitted as a SYN is) */
 	uint64_t syn_cookies_sent;
 	uint64_t syn_cookies_valid;
-	uint64_t drops[MG_DROP_MAX]; /**< by enum mg_drop_reason */
+	uint64_t drops[MG_DROP_CAPACITY]; /**< by enum mg_drop_reason */
 	/** drops by limit id and enum mg_tel_limit_reason */
 	uint64_t limit_drops[MG_TEL_MAX_LIMITS][MG_TEL_LIMIT_MAX];
 	/** most half-open connections this lcore saw after admitting one */
@@ -278,7 +278,7 @@ struct mg_stats_sum {
 	uint64_t syn_cookies_sent;
 	uint64_t syn_cookies_valid;
 	uint64_t drops_total;
-	uint64_t drops[MG_DROP_MAX];
+	uint64_t drops[MG_DROP_CAPACITY];
 	uint64_t idle_wait_cycles;
 	uint64_t stall_max_cycles; /**< the largest of any lcore */
 };
@@ -860,7 +860,7 @@ struct mg_telemetry_esp_peer {
 	/** Drops of the peer's traffic not tied to one of its SAs
 	 * (esp_unknown_spi from its address, esp_required, esp_wrong_peer,
 	 * no_route), by reason */
-	uint64_t drops[MG_DROP_MAX];
+	uint64_t drops[MG_DROP_CAPACITY];
 };
 
 /** One SA of a peer. */
@@ -877,7 +877,7 @@ struct mg_telemetry_esp_sa {
 	uint64_t seq;
 	uint32_t replay_window; /**< inbound: its size in packets */
 	bool esn;
-	uint64_t drops[MG_DROP_MAX]; /**< by reason */
+	uint64_t drops[MG_DROP_CAPACITY]; /**< by reason */
 };
 
 /** Called once per peer with @p sa NULL, then once per SA of it. */

@@ -48,7 +48,7 @@ add_drops(struct rte_tel_data *d, const struct mg_stats_sum *s)
 {
 	unsigned int r;
 
-	for (r = 1; r < MG_DROP_MAX; r++)
+	for (r = 1; r < mg_drop_reason_end(); r++)
 		rte_tel_data_add_dict_u64(d, mg_drop_reason_name(r),
 					  s->drops[r]);
 }
@@ -576,7 +576,7 @@ esp_drops(const uint64_t *drops)
 	struct rte_tel_data *c = new_dict();
 	unsigned int r;
 
-	for (r = 1; c != NULL && r < MG_DROP_MAX; r++)
+	for (r = 1; c != NULL && r < mg_drop_reason_end(); r++)
 		if (drops[r] != 0)
 			rte_tel_data_add_dict_u64(c, mg_drop_reason_name(r),
 						  drops[r]);

@@ -639,7 +639,7 @@ render_drops(FILE *f)
 
 	mg_telemetry_sum(&s);
 	family(f, "drops_total", "counter", "Dropped packets, by reason.");
-	for (d = 1; d < MG_DROP_MAX; d++)
+	for (d = 1; d < mg_drop_reason_end(); d++)
 		sample_u64(f, "drops_total", NULL, "reason",
 			   mg_drop_reason_name(d), s.drops[d]);
 	family(f, "flows_created_total", "counter", "Connections admitted.");
@@ -981,7 +981,7 @@ emit_esp(void *arg, const struct mg_telemetry_esp_peer *p,
 			   sa->replay_window);
 		break;
 	default:
-		for (r = 1; r < MG_DROP_MAX; r++)
+		for (r = 1; r < mg_drop_reason_end(); r++)
 			if (drops[r] != 0)
 				sample_u64(c->f, esp_families[c->fam].name, &l,
 					   "reason", mg_drop_reason_name(r),

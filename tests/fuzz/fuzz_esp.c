@@ -257,7 +257,8 @@ unhex(const char *hex, uint8_t *out, size_t n)
 static enum outcome
 outcome_of(enum mg_drop_reason why)
 {
-	switch (why) {
+	/* ESP's reasons are constants, not enumerators, of the enum */
+	switch ((int)why) {
 	case MG_DROP_ESP_REPLAY: return O_REPLAY;
 	case MG_DROP_ESP_OUT_OF_WINDOW: return O_OOW;
 	case MG_DROP_ESP_BAD_ICV: return O_BAD_ICV;
@@ -580,7 +581,7 @@ struct result {
 static struct result
 deliver(const uint8_t *frame, uint16_t len, uint8_t *inner, uint16_t *inner_len)
 {
-	uint64_t before[MG_DROP_MAX];
+	uint64_t before[MG_DROP_CAPACITY];
 	struct mg_pkt_info pi;
 	struct result r = { 0, MG_DROP_NONE, -1, false, { 0 } };
 	struct rte_mbuf *m, *out;
@@ -605,7 +606,7 @@ deliver(const uint8_t *frame, uint16_t len, uint8_t *inner, uint16_t *inner_len)
 	r.rc = mg_esp_decap_one(st.ew, st.set, m, 0, &out, &why);
 	r.why = why;
 	FZ_CHECK(!mg_esp_busy(st.ew), "packets left staged or in the device");
-	for (i = 0; i < MG_DROP_MAX; i++) {
+	for (i = 0; i < MG_DROP_CAPACITY; i++) {
 		if (st.stats->drops[i] == before[i])
 			continue;
 		FZ_CHECK(st.stats->drops[i] == before[i] + 1,

@@ -33,7 +33,7 @@ def drop_reasons(prefix="", binary=None):
     """Every drop reason the binary counts (`meshgate --list-drop-reasons`:
     the table telemetry exports), in its order; with `prefix`, those of
     one stage ("l7_", "esp_"). Never retyped here, so a reason added to
-    lib/pkt needs no test edit to be checked everywhere."""
+    a stage needs no test edit to be checked everywhere."""
     proc = subprocess.run([str(binary or default_binary()),
                            "--list-drop-reasons"], capture_output=True,
                           text=True, timeout=RUN_TIMEOUT,
@@ -46,10 +46,11 @@ def drop_reasons(prefix="", binary=None):
 
 def parser_drop_reasons():
     """The reasons of lib/pkt's parser and of reassembly: the first
-    block of the table (parser reasons come first, up to tx_full; the
-    service-mesh stage starts at no_service) and the frag_* reasons."""
+    block of the table (lib/pkt's reasons come first: the parser's up to
+    tx_full, then those it shares with later stages) and the frag_*
+    reasons."""
     every = drop_reasons()
-    return every[:every.index("no_service")] + drop_reasons("frag_")
+    return every[:every.index("tx_full") + 1] + drop_reasons("frag_")
 
 
 COUNTERS = ("rx", "tx", "drops_total", "busy_polls", "idle_polls")

@@ -970,6 +970,9 @@ setup(void **state)
 	if (!eal && mg_test_eal_init("test_esp", "256", "0", true) < 0)
 		return -1;
 	eal = true;
+	/* expect_drop() compares names: ESP's must be in the table */
+	if (mg_drop_stage_add(&mg_esp_drop_stage) < 0)
+		return -1;
 	if (mg_test_tmpdir_make("test_esp") < 0)
 		return -1;
 	pool = rte_pktmbuf_pool_create("test_esp", 1023, 0, 0,

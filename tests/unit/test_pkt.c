@@ -7,6 +7,7 @@
  * test per drop reason, then the shapes the parser must accept.
  */
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1417,7 +1418,8 @@ test_parse_burst(void **state)
 static void
 test_reason_names(void **state)
 {
-	static const char *const want[MG_DROP_MAX] = {
+	/* lib/pkt's own; tests/unit/test_drops.c checks every stage's */
+	static const char *const want[MG_DROP_PKT_END] = {
 		[MG_DROP_NONE] = "none",
 		[MG_DROP_MULTI_SEG] = "multi_seg",
 		[MG_DROP_RUNT] = "runt",
@@ -1446,58 +1448,18 @@ test_reason_names(void **state)
 		[MG_DROP_L4_BAD_CKSUM] = "l4_bad_cksum",
 		[MG_DROP_L4_PROTO_UNKNOWN] = "l4_proto_unknown",
 		[MG_DROP_TX_FULL] = "tx_full",
-		[MG_DROP_NO_SERVICE] = "no_service",
-		[MG_DROP_LOCAL_UNHANDLED] = "local_unhandled",
-		[MG_DROP_POLICY_DENY] = "policy_deny",
-		[MG_DROP_TCP_NOT_SYN] = "tcp_not_syn",
-		[MG_DROP_FLOW_TABLE_FULL] = "flow_table_full",
 		[MG_DROP_NO_ROUTE] = "no_route",
-		[MG_DROP_NEIGH_QUEUE_FULL] = "neigh_queue_full",
-		[MG_DROP_NEIGH_TIMEOUT] = "neigh_timeout",
-		[MG_DROP_L7_DENY] = "l7_deny",
-		[MG_DROP_L7_NOT_HTTP] = "l7_not_http",
-		[MG_DROP_L7_BAD_REQUEST] = "l7_bad_request",
-		[MG_DROP_L7_NOT_TLS] = "l7_not_tls",
-		[MG_DROP_L7_BAD_HELLO] = "l7_bad_hello",
-		[MG_DROP_L7_TOO_LARGE] = "l7_too_large",
-		[MG_DROP_L7_PENDING_FULL] = "l7_pending_full",
-		[MG_DROP_L7_OUT_OF_ORDER] = "l7_out_of_order",
-		[MG_DROP_L7_RESET] = "l7_reset",
 		[MG_DROP_L7_AMBIGUOUS] = "l7_ambiguous",
-		[MG_DROP_L7_STALE_TIMESTAMP] = "l7_stale_timestamp",
-		[MG_DROP_L7_NO_SNI] = "l7_no_sni",
-		[MG_DROP_L7_UPGRADE_DENY] = "l7_upgrade_deny",
-		[MG_DROP_TTL_EXCEEDED] = "ttl_exceeded",
-		[MG_DROP_TCP_OUT_OF_WINDOW] = "tcp_out_of_window",
-		[MG_DROP_TCP_CHALLENGED] = "tcp_challenged",
-		[MG_DROP_ICMP_UNMATCHED] = "icmp_unmatched",
 		[MG_DROP_FRAG_TOO_BIG] = "frag_too_big",
 		[MG_DROP_FRAG_FIRST_SHORT] = "frag_first_short",
-		[MG_DROP_FRAG_TIMEOUT] = "frag_timeout",
-		[MG_DROP_FRAG_TABLE_FULL] = "frag_table_full",
 		[MG_DROP_MTU_EXCEEDED] = "mtu_exceeded",
-		[MG_DROP_RATE_LIMITED_CONN] = "rate_limited_conn",
-		[MG_DROP_CONN_LIMIT] = "conn_limit",
-		[MG_DROP_RATE_LIMITED_PPS] = "rate_limited_pps",
-		[MG_DROP_ESP_REQUIRED] = "esp_required",
-		[MG_DROP_ESP_UNKNOWN_SPI] = "esp_unknown_spi",
 		[MG_DROP_ESP_MALFORMED] = "esp_malformed",
-		[MG_DROP_ESP_REPLAY] = "esp_replay",
-		[MG_DROP_ESP_OUT_OF_WINDOW] = "esp_out_of_window",
-		[MG_DROP_ESP_BAD_ICV] = "esp_bad_icv",
-		[MG_DROP_ESP_SEQ_EXHAUSTED] = "esp_seq_exhausted",
-		[MG_DROP_ESP_CRYPTO_FULL] = "esp_crypto_full",
-		[MG_DROP_ESP_WRONG_PEER] = "esp_wrong_peer",
-		[MG_DROP_ESP_WRONG_QUEUE] = "esp_wrong_queue",
-		[MG_DROP_MARTIAN_SOURCE] = "martian_source",
-		[MG_DROP_SYN_COOKIE_INVALID] = "syn_cookie_invalid",
-		[MG_DROP_SYN_PROXY_PENDING] = "syn_proxy_pending",
 	};
 	unsigned int r, q;
 	const char *name;
 
 	(void)state;
-	for (r = 0; r < MG_DROP_MAX; r++) {
+	for (r = 0; r < MG_DROP_PKT_END; r++) {
 		name = mg_drop_reason_name(r);
 		assert_non_null(name);
 		assert_string_not_equal(name, "invalid");
@@ -1510,10 +1472,88 @@ test_reason_names(void **state)
 		for (q = 0; q < r; q++)
 			assert_string_not_equal(name, mg_drop_reason_name(q));
 	}
-	assert_string_equal(mg_drop_reason_name(MG_DROP_MAX), "invalid");
-	assert_string_equal(mg_drop_reason_name(MG_DROP_MAX + 100), "invalid");
+	/* before test_drop_stage_add(), no stage above lib/pkt has added
+	 * its names in this process */
+	assert_int_equal(mg_drop_reason_end(), MG_DROP_PKT_END);
+	assert_string_equal(mg_drop_reason_name(MG_DROP_PKT_END), "invalid");
+	assert_string_equal(mg_drop_reason_name(MG_DROP_CAPACITY), "invalid");
+	assert_string_equal(mg_drop_reason_name(MG_DROP_CAPACITY + 100),
+			    "invalid");
 	assert_string_equal(mg_drop_reason_name((enum mg_drop_reason)(-1)),
 			    "invalid");
+}
+
+/* Names of two made-up stages right above lib/pkt, indexed by reason as
+ * a stage's are. */
+#define T_FIRST MG_DROP_PKT_END
+static const char *const t_names[T_FIRST + 3] = {
+	[T_FIRST] = "t_one",
+	[T_FIRST + 1] = "t_two",
+	[T_FIRST + 2] = "t_three",
+};
+
+/* @p rc, and the table as lib/pkt has it. */
+static void
+expect_refused(unsigned int first, unsigned int end, const char *const *names,
+	       int rc)
+{
+	const struct mg_drop_stage s = { "t", first, end, names };
+
+	assert_int_equal(mg_drop_stage_add(&s), rc);
+	assert_int_equal(mg_drop_reason_end(), T_FIRST);
+	assert_string_equal(mg_drop_reason_name(T_FIRST), "invalid");
+}
+
+static void
+test_drop_stage_add(void **state)
+{
+	/* the second name spoils each */
+	static const char *const bad[][T_FIRST + 2] = {
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = NULL },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "T_two" },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "t-two" },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "" },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "invalid" },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "none" },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "runt" },
+		{ [T_FIRST] = "t_one", [T_FIRST + 1] = "t_one" },
+	};
+	const struct mg_drop_stage one = { "t", T_FIRST, T_FIRST + 2, t_names };
+	const struct mg_drop_stage two = { "u", T_FIRST + 2, T_FIRST + 3,
+					   t_names };
+	const struct mg_drop_stage other = { "t", T_FIRST, T_FIRST + 2,
+					     bad[2] };
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(mg_drop_stage_add(NULL), -EINVAL);
+	/* a hole below it, no reason, past the table, reason 0, no names */
+	expect_refused(T_FIRST + 1, T_FIRST + 3, t_names, -EINVAL);
+	expect_refused(T_FIRST, T_FIRST, t_names, -EINVAL);
+	expect_refused(T_FIRST, MG_DROP_CAPACITY + 1, t_names, -EINVAL);
+	expect_refused(0, T_FIRST + 1, t_names, -EINVAL);
+	expect_refused(T_FIRST, T_FIRST + 1, NULL, -EINVAL);
+	/* every name checked before any is written */
+	for (i = 0; i < RTE_DIM(bad); i++)
+		expect_refused(T_FIRST, T_FIRST + 2, bad[i], -EINVAL);
+	/* lib/pkt's own reasons are named already */
+	expect_refused(1, T_FIRST + 2, t_names, -EEXIST);
+
+	assert_int_equal(mg_drop_stage_add(&one), 0);
+	assert_int_equal(mg_drop_reason_end(), T_FIRST + 2);
+	assert_string_equal(mg_drop_reason_name(T_FIRST), "t_one");
+	assert_string_equal(mg_drop_reason_name(T_FIRST + 1), "t_two");
+	assert_string_equal(mg_drop_reason_name(T_FIRST + 2), "invalid");
+	/* the same stage again changes nothing; other names over it fail */
+	assert_int_equal(mg_drop_stage_add(&one), 0);
+	assert_int_equal(mg_drop_stage_add(&other), -EEXIST);
+	assert_int_equal(mg_drop_reason_end(), T_FIRST + 2);
+	assert_string_equal(mg_drop_reason_name(T_FIRST + 1), "t_two");
+	/* the next stage starts where it ended */
+	assert_int_equal(mg_drop_stage_add(&two), 0);
+	assert_int_equal(mg_drop_reason_end(), T_FIRST + 3);
+	assert_string_equal(mg_drop_reason_name(T_FIRST + 2), "t_three");
+	assert_string_equal(mg_drop_reason_name(T_FIRST + 3), "invalid");
 }
 
 /* ---- reads stay inside the frame ---- */
@@ -2130,6 +2170,7 @@ main(void)
 		PKT_TEST(test_nic_cksum_flags),
 		PKT_TEST(test_parse_burst),
 		PKT_TEST(test_reason_names),
+		PKT_TEST(test_drop_stage_add),
 		PKT_TEST(test_truncation_sweep),
 		PKT_TEST(test_mutations),
 		PKT_TEST(test_nat_rewrite),
