@@ -1206,7 +1206,7 @@ test_concurrent_lookup(void **state)
 	cs.deadline =
 		rte_get_timer_cycles() + CONC_SECONDS * rte_get_timer_hz();
 	hard_stop = cs.deadline + rte_get_timer_hz();
-	assert_int_equal(rte_eal_remote_launch(conc_writer, &cs, 1), 0);
+	assert_int_equal(mg_test_remote_launch(conc_writer, &cs, 1), 0);
 
 	for (iter = 0; iter < CONC_READER_ITERS &&
 		       !__atomic_load_n(&cs.writer_done, __ATOMIC_ACQUIRE) &&
@@ -1239,7 +1239,7 @@ test_concurrent_lookup(void **state)
 		rte_rcu_qsbr_quiescent(qsv, 0);
 	}
 	rte_rcu_qsbr_thread_offline(qsv, 0);
-	assert_int_equal(rte_eal_wait_lcore(1), 0);
+	assert_int_equal(mg_test_wait_lcore(1), 0);
 
 	print_message("# lookups %" PRIu64 " hits %" PRIu64
 		      " published %" PRIu64 " removed %" PRIu64

@@ -22,6 +22,8 @@
 #include "mg_test.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <rte_byteorder.h>
 #include <rte_errno.h>
@@ -308,6 +310,75 @@ test_flow_across_reload(void **state)
 	mg_ruleset_free(b);
 }
 
+/* A reader of the ruleset in force, as a worker: maps a connection's
+ * ids and checks the names, while the main thread reloads. */
+struct reader {
+	struct mg_ruleset *rs; /* in force: exchanged, loaded acquire */
+	uint16_t api, caller;  /* the connection's ids */
+	uint64_t rounds;       /* quiescent reports, stored release */
+	uint64_t wrong;	       /* maps that named something else */
+	bool stop;
+};
+
+static void *
+reader_loop(void *arg)
+{
+	struct reader *r = arg;
+	const struct mg_ruleset *rs;
+	uint16_t s, i;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		rs = __atomic_load_n(&r->rs, __ATOMIC_ACQUIRE);
+		s = mg_ruleset_service_of_id(rs, r->api);
+		i = mg_ruleset_identity_of_id(rs, r->caller);
+		if (s == MG_RULESET_NONE ||
+		    strcmp(mg_ruleset_service_name(rs, s), "api") != 0 ||
+		    strcmp(mg_ruleset_identity_name(rs, i), "b") != 0)
+			r->wrong++;
+		/* done with rs: the main thread may free it after this */
+		__atomic_store_n(&r->rounds, r->rounds + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Rulesets built and published while a worker maps ids through the one
+ * in force (the registry written, new maps made, old ones freed after
+ * the reader has moved on): every map names the same service and
+ * caller. Under ThreadSanitizer (scripts/build.sh tsan), no race. */
+static void
+test_concurrent_reload(void **state)
+{
+	struct reader r = { 0 };
+	struct mg_ruleset *old;
+	struct mg_decision d;
+	pthread_t tid;
+	uint64_t seen;
+	unsigned int k;
+
+	(void)state;
+	r.rs = build_text(conf_a);
+	d = classify(r.rs, 2, 2);
+	r.api = d.service_id;
+	r.caller = d.identity_id;
+	assert_int_equal(pthread_create(&tid, NULL, reader_loop, &r), 0);
+	for (k = 0; k < 40; k++) {
+		old = __atomic_exchange_n(
+			&r.rs, build_text(k % 2 == 0 ? conf_c : conf_a),
+			__ATOMIC_ACQ_REL);
+		/* a grace period: two reports, so the one in flight when
+		 * the pointer moved is over */
+		seen = __atomic_load_n(&r.rounds, __ATOMIC_ACQUIRE);
+		while (__atomic_load_n(&r.rounds, __ATOMIC_ACQUIRE) < seen + 2)
+			sched_yield();
+		mg_ruleset_free(old);
+	}
+	__atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(tid, NULL), 0);
+	assert_true(r.rounds >= 80);
+	assert_int_equal(r.wrong, 0);
+	mg_ruleset_free(r.rs);
+}
+
 /* 128 services on 198.19.0.1, ports 80..207; one caller. */
 static struct mg_conf *
 conf_128(void)
@@ -427,6 +498,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids_stable),
 		cmocka_unit_test(test_flow_across_reload),
+		cmocka_unit_test(test_concurrent_reload),
 		cmocka_unit_test(test_bound_refused), /* last: fills it */
 	};
 
