@@ -90,6 +90,10 @@ struct mg_shadow {
 	char path[PATH_MAX];
 };
 
+/* Held by the telemetry thread while it reads the registered shadow
+ * state (handle_shadow()), and by whoever changes its path. */
+static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const char *const kind_names[MG_SHADOW_KINDS] = {
 	[MG_SHADOW_ALLOW_TO_DENY] = "allow_to_deny",
 	[MG_SHADOW_DENY_TO_ALLOW] = "deny_to_allow",
@@ -209,10 +213,14 @@ mg_shadow_set(struct mg_shadow *sh, const struct mg_conf *conf,
 				 __ATOMIC_RELAXED);
 	}
 	old = __atomic_exchange_n(&sh->head.rs, fresh, __ATOMIC_ACQ_REL);
+	/* /meshgate/shadow reads it on the telemetry thread */
+	pthread_mutex_lock(&registered_lock);
 	snprintf(sh->path, sizeof(sh->path), "%s",
 		 conf != NULL ? conf->path : "");
+	pthread_mutex_unlock(&registered_lock);
 	if (old != NULL) {
 		rte_rcu_qsbr_synchronize(qsv, qsbr_id);
+		MG_TSAN_ACQUIRE(qsv); /* the workers' quiescent reports */
 		mg_ruleset_free(old);
 	}
 	return 0;
@@ -667,8 +675,8 @@ mg_shadow_report(const struct mg_shadow *sh, const char *path)
 
 /* ---- telemetry: meshgate_shadow_disagreements_total, /meshgate/shadow */
 
-/* The shadow state telemetry reads, set while it exists. */
-static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The shadow state telemetry reads, set while it exists (the lock is
+ * declared at the top). */
 static struct mg_shadow *registered;
 
 struct series_sum {
