@@ -191,6 +191,7 @@ mg_worker_free(struct mg_worker *w)
 
 	if (w == NULL)
 		return;
+	MG_TSAN_ACQUIRE(w); /* its loop has returned */
 	/* what is in its queue pair comes back and is freed */
 	mg_esp_worker_free(w->esp);
 	mg_neigh_pending_flush(&w->pending);
@@ -2302,6 +2303,8 @@ mg_worker_main(void *arg)
 
 		/* nothing read before this point is referenced after it */
 		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
+		/* what rte_rcu_qsbr_synchronize() acquires, for TSan */
+		MG_TSAN_RELEASE(dp->qsv);
 		rs = __atomic_load_n(&dp->ruleset, __ATOMIC_ACQUIRE);
 		w->rs = rs;
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
@@ -2349,8 +2352,11 @@ mg_worker_main(void *arg)
 	}
 	mg_idle_stop(w);
 	mg_worker_drop_fragments(w);
+	MG_TSAN_RELEASE(dp->qsv);
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
+	/* what rte_eal_mp_wait_lcore() acquires (mg_worker_free()) */
+	MG_TSAN_RELEASE(w);
 	return 0;
 }
 
