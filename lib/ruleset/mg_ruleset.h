@@ -39,15 +39,15 @@ extern "C" {
 #define MG_RULE_DEFAULT 0xffff
 
 /*
- * Ids that survive a reload. A service or identity name gets an id the
- * first time a ruleset naming it is built, and keeps it for the life of
+ * Ids that survive a reload. A service, identity or rule name gets an id
+ * the first time a ruleset naming it is built, and keeps it for the life of
  * the process (an append-only registry, like lib/telemetry's label
  * sets), whatever later files do: removed, it keeps its id; added back,
  * it gets the same id. Each ruleset maps every id registered when it was
  * built to its own index of that name, or to none. A connection records
  * ids when it is admitted and never changes them; whoever reads it maps
  * them through the ruleset in force (mg_ruleset_service_of_id(),
- * mg_ruleset_identity_of_id()): one array load.
+ * mg_ruleset_identity_of_id()): a bounds check and one array load.
  */
 
 /** Kinds of names the registry gives ids to. */
