@@ -703,6 +703,7 @@ mg_dataplane_reload(struct mg_dataplane *dp, const struct mg_conf *conf,
 	/* every worker has passed a quiescent point after the swap: none
 	 * can still hold the old ruleset */
 	rte_rcu_qsbr_synchronize(dp->qsv, qsbr_id);
+	MG_TSAN_ACQUIRE(dp->qsv); /* the workers' quiescent reports */
 	mg_ruleset_free(old);
 	/* no worker reports under the old versions and caps any more */
 	mg_ruleset_health_sync(fresh, rte_rdtsc());

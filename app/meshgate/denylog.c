@@ -206,33 +206,32 @@ write_rec(struct mg_denylog *dl, const struct mg_ruleset *rs,
 	  const struct deny_rec *r)
 {
 	const struct mg_recorder_ctx *c = &r->ctx;
-	bool named = rs != NULL && c->valid &&
-		     c->gen == (uint16_t)mg_ruleset_generation(rs);
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], when[48];
 	char id[48] = "null", svc[48] = "null", rule[48] = "null";
+	char name[MG_CONF_NAME_LEN];
 	char line[512];
 
 	addr_text(r->tuple.src, r->tuple.family, src, sizeof(src));
 	addr_text(r->tuple.dst, r->tuple.family, dst, sizeof(dst));
 	now_text(when, sizeof(when), r->tsc, dl->hz);
-	if (named) {
-		snprintf(id, sizeof(id), "\"%s\"",
-			 mg_ruleset_identity_name(rs, c->identity));
-		if (c->service != UINT16_MAX)
-			snprintf(svc, sizeof(svc), "\"%s\"",
-				 mg_ruleset_service_name(rs, c->service));
-		if (c->rule != UINT32_MAX)
+	if (c->valid) {
+		/* ids name what they named when taken, reloads or not */
+		mg_ruleset_id_name(MG_RULESET_ID_IDENTITY, c->identity, name,
+				   sizeof(name));
+		snprintf(id, sizeof(id), "\"%s\"", name);
+		if (c->service != MG_RULESET_NONE) {
+			mg_ruleset_id_name(MG_RULESET_ID_SERVICE, c->service,
+					   name, sizeof(name));
+			snprintf(svc, sizeof(svc), "\"%s\"", name);
+		}
+		if (c->rule != UINT32_MAX && !c->rule_is_slot) {
+			mg_ruleset_id_name(MG_RULESET_ID_RULE, c->rule, name,
+					   sizeof(name));
+			snprintf(rule, sizeof(rule), "\"%s\"", name);
+		} else if (c->rule != UINT32_MAX && rs != NULL) {
 			snprintf(rule, sizeof(rule), "\"%s\"",
-				 c->rule_is_slot
-					 ? mg_ruleset_rule_name_of_slot(rs,
-									c->rule)
-					 : mg_ruleset_rule_name(
-						   rs, (uint16_t)c->rule));
-	} else if (c->valid) {
-		/* taken under a ruleset reloaded since: ids */
-		snprintf(id, sizeof(id), "\"#%u\"", c->identity);
-		if (c->service != UINT16_MAX)
-			snprintf(svc, sizeof(svc), "\"#%u\"", c->service);
+				 mg_ruleset_rule_name_of_slot(rs, c->rule));
+		}
 	}
 	snprintf(line, sizeof(line),
 		 "{\"time\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", "

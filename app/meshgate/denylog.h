@@ -49,8 +49,9 @@ void mg_denylog_add(struct mg_denylog_worker *w, const struct mg_5tuple *t,
 		    uint8_t why, const struct mg_recorder_ctx *c, uint64_t tsc);
 
 /**
- * Write the records waiting (names from @p rs when they were taken
- * under it, else ids), and once a second a line with how many were
+ * Write the records waiting (callers, services and layer-4 rules named
+ * by their ids, as they were named when taken; layer-7 rules by @p rs),
+ * and once a second a line with how many were
  * suppressed since the last one.
  *
  * Thread safety: control plane; @p rs must stay valid during the call.

@@ -245,6 +245,7 @@ mg_idle_wait(struct mg_worker *w)
 			      ? FIRST_SLEEP_US
 			      : RTE_MIN(2 * w->sleep_us, w->max_sleep_us);
 	/* a waiting worker holds nothing: reclamation need not wait */
+	MG_TSAN_RELEASE(dp->qsv);
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	t0 = rte_rdtsc();
 	if (w->intr) {

@@ -85,6 +85,10 @@ sink_write(void *cookie, const char *buf, size_t size)
 	size_t n = 0, i;
 	int level;
 
+	/* the stream's lock, taken by stdio (glibc's, which TSan does not
+	 * see), orders the threads' messages and their line_start */
+	MG_TSAN_ACQUIRE(s);
+
 	for (i = 0; i < size && n < LOG_MAX; i++) {
 		if (s->line_start) {
 			if (s->journal) {
@@ -103,6 +107,7 @@ sink_write(void *cookie, const char *buf, size_t size)
 		if (buf[i] == '\n')
 			s->line_start = true;
 	}
+	MG_TSAN_RELEASE(s);
 	if (write(STDERR_FILENO, out, n) < 0)
 		return -1;
 	return (ssize_t)size;

@@ -157,43 +157,32 @@ write_epb(int fd, uint32_t ifid, uint64_t ns, const struct rec_entry *e,
 	return write(fd, buf, total) == (ssize_t)total ? 0 : -EIO;
 }
 
-/* "identity=NAME" from the ruleset the entry was taken under, else the
- * id. */
+/* "identity=NAME": names of the ids, whatever was reloaded since. */
 static void
 comment_of(const struct rec_entry *e, const struct mg_ruleset *rs,
 	   unsigned int lcore, char *buf, size_t len)
 {
 	const struct mg_recorder_ctx *c = &e->ctx;
-	bool named = rs != NULL && c->valid &&
-		     c->gen == (uint16_t)mg_ruleset_generation(rs);
 	char id[48] = "", svc[48] = "", rule[48] = "";
+	char name[MG_CONF_NAME_LEN];
 	int n;
 
 	if (c->valid) {
-		if (named) {
-			snprintf(id, sizeof(id), " identity=%s",
-				 mg_ruleset_identity_name(rs, c->identity));
-			if (c->service != UINT16_MAX)
-				snprintf(svc, sizeof(svc), " service=%s",
-					 mg_ruleset_service_name(rs,
-								 c->service));
-			if (c->rule != UINT32_MAX)
-				snprintf(rule, sizeof(rule), " rule=%s",
-					 c->rule_is_slot
-						 ? mg_ruleset_rule_name_of_slot(
-							   rs, c->rule)
-						 : mg_ruleset_rule_name(
-							   rs,
-							   (uint16_t)c->rule));
-		} else {
-			/* taken under a ruleset reloaded since */
-			snprintf(id, sizeof(id), " identity=#%u", c->identity);
-			if (c->service != UINT16_MAX)
-				snprintf(svc, sizeof(svc), " service=#%u",
-					 c->service);
-			if (c->rule != UINT32_MAX && !c->rule_is_slot)
-				snprintf(rule, sizeof(rule), " rule=#%u",
-					 c->rule);
+		mg_ruleset_id_name(MG_RULESET_ID_IDENTITY, c->identity, name,
+				   sizeof(name));
+		snprintf(id, sizeof(id), " identity=%s", name);
+		if (c->service != MG_RULESET_NONE) {
+			mg_ruleset_id_name(MG_RULESET_ID_SERVICE, c->service,
+					   name, sizeof(name));
+			snprintf(svc, sizeof(svc), " service=%s", name);
+		}
+		if (c->rule != UINT32_MAX && !c->rule_is_slot) {
+			mg_ruleset_id_name(MG_RULESET_ID_RULE, c->rule, name,
+					   sizeof(name));
+			snprintf(rule, sizeof(rule), " rule=%s", name);
+		} else if (c->rule != UINT32_MAX && rs != NULL) {
+			snprintf(rule, sizeof(rule), " rule=%s",
+				 mg_ruleset_rule_name_of_slot(rs, c->rule));
 		}
 	}
 	n = snprintf(buf, len, "reason=%s%s%s%s lcore=%u",

@@ -21,15 +21,15 @@
 
 struct mg_recorder;
 
-/** Who and what a drop was about, when the worker knows. */
+/** Who and what a drop was about, when the worker knows: by ids that
+ * mean the same whatever reloads come before the entry is named. */
 struct mg_recorder_ctx {
 	uint8_t valid;	      /**< the rest is set */
-	uint16_t identity;    /**< in the ruleset of generation @p gen */
-	uint16_t service;     /**< UINT16_MAX: none */
-	uint16_t gen;	      /**< (uint16_t)mg_ruleset_generation() */
 	uint8_t rule_is_slot; /**< rule is a telemetry rule slot (layer 7) */
-	uint32_t rule;	      /**< policy index, MG_RULE_DEFAULT, or
-			       *   UINT32_MAX: none */
+	uint16_t identity;    /**< identity id (mg_decision.identity_id) */
+	uint16_t service;     /**< service id; MG_RULESET_NONE: none */
+	uint32_t rule;	      /**< rule id (mg_ruleset_rule_id()), a slot,
+			       *   or UINT32_MAX: none */
 };
 
 /**
@@ -67,8 +67,10 @@ void mg_recorder_add(struct mg_recorder *r, const struct rte_mbuf *m,
  * rte_pcapng writes the section and one interface per port; each packet is an
  * enhanced packet block with an opt_comment "reason=... rule=... identity=...
  * service=... lcore=N" (rte_pcapng_copy() of DPDK 22.11 has no
- * per-packet comment). Names come from @p rs when the entry was taken
- * under it, else ids ("identity#3").
+ * per-packet comment). The caller, service and layer-4 rule are named
+ * as they were when they got their ids (mg_ruleset_id_name()), however
+ * many reloads came since; a layer-7 rule (a telemetry slot) by @p rs
+ * ("unknown" for one it no longer has).
  *
  * @param path   Out: the file written.
  * @param count  Out: packets written.

@@ -33,14 +33,15 @@
 
 /* The candidate's view of one flow entry, written by the worker that
  * admits the connection before it is published; then only the client
- * side's worker writes `active` and `requests`. */
+ * side's worker writes `active` and `requests`. Services, callers and
+ * rules are ids (lib/ruleset's registry), which mean the same in every
+ * ruleset, current or candidate, reloaded or not: each side maps them
+ * through its ruleset in force, as the connection's own are. */
 struct shadow_flow {
-	uint16_t service;   /* in the candidate */
-	uint16_t identity;  /* in the candidate */
-	uint16_t gen;	    /* candidate's generation at admission */
-	uint16_t cur_gen;   /* current's, for cur_rule */
-	uint16_t cur_rule;  /* current's layer-4 rule */
-	uint16_t cand_rule; /* candidate's layer-4 rule */
+	uint16_t service;   /* the candidate's service id */
+	uint16_t identity;  /* the candidate's identity id */
+	uint16_t cur_rule;  /* current's layer-4 rule id */
+	uint16_t cand_rule; /* candidate's layer-4 rule id */
 	uint8_t active;	    /* the candidate allows the connection */
 	uint8_t l7;	    /* the candidate's enum mg_l7_proto */
 	uint8_t pad[2];
@@ -88,6 +89,10 @@ struct mg_shadow {
 	struct timespec t0;
 	char path[PATH_MAX];
 };
+
+/* Held by the telemetry thread while it reads the registered shadow
+ * state (handle_shadow()), and by whoever changes its path. */
+static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const kind_names[MG_SHADOW_KINDS] = {
 	[MG_SHADOW_ALLOW_TO_DENY] = "allow_to_deny",
@@ -208,10 +213,14 @@ mg_shadow_set(struct mg_shadow *sh, const struct mg_conf *conf,
 				 __ATOMIC_RELAXED);
 	}
 	old = __atomic_exchange_n(&sh->head.rs, fresh, __ATOMIC_ACQ_REL);
+	/* /meshgate/shadow reads it on the telemetry thread */
+	pthread_mutex_lock(&registered_lock);
 	snprintf(sh->path, sizeof(sh->path), "%s",
 		 conf != NULL ? conf->path : "");
+	pthread_mutex_unlock(&registered_lock);
 	if (old != NULL) {
 		rte_rcu_qsbr_synchronize(qsv, qsbr_id);
+		MG_TSAN_ACQUIRE(qsv); /* the workers' quiescent reports */
 		mg_ruleset_free(old);
 	}
 	return 0;
@@ -372,12 +381,10 @@ mg_shadow_admitted(struct mg_worker *w, const struct mg_ruleset *rs,
 		record(w, t, 0, kinds, identity, &c, &k);
 	if (f == NULL || !k.allow)
 		return;
-	sf->service = p->d.service;
-	sf->identity = p->d.identity;
-	sf->gen = (uint16_t)mg_ruleset_generation(p->rs);
-	sf->cur_gen = (uint16_t)mg_ruleset_generation(rs);
-	sf->cur_rule = d->rule;
-	sf->cand_rule = p->d.rule;
+	sf->service = p->d.service_id;
+	sf->identity = p->d.identity_id;
+	sf->cur_rule = mg_ruleset_rule_id(rs, d->rule);
+	sf->cand_rule = mg_ruleset_rule_id(p->rs, p->d.rule);
 	sf->active = 1;
 	if (t->proto != IPPROTO_TCP)
 		return;
@@ -399,23 +406,26 @@ mg_shadow_flow_gone(struct mg_worker *w, const struct mg_flow *f)
 }
 
 /* A side's verdict on a request: by its layer-7 rules, or (none for the
- * service) by the connection's layer-4 rule. */
+ * service) by the connection's layer-4 rule; names as @p rs has them
+ * (none for a service or rule it no longer has). */
 static void
-side_l7(struct mg_shadow_side *s, const struct mg_ruleset *rs, bool gen_ok,
-	uint16_t service, bool inspects, const struct mg_shadow_l7 *r,
-	uint16_t l4_rule)
+side_l7(struct mg_shadow_side *s, const struct mg_ruleset *rs,
+	uint16_t service_id, bool inspects, const struct mg_shadow_l7 *r,
+	uint16_t l4_rule_id)
 {
+	uint16_t service = mg_ruleset_service_of_id(rs, service_id);
+	const char *l4_rule = mg_ruleset_rule_name_of_id(rs, l4_rule_id);
+
 	memset(s, 0, sizeof(*s));
-	if (gen_ok)
+	if (service != MG_RULESET_NONE)
 		snprintf(s->service, sizeof(s->service), "%s",
 			 mg_ruleset_service_name(rs, service));
 	s->allow = !inspects || r->act != MG_L7_RESET;
 	if (inspects && r->trace.decided > 0)
 		snprintf(s->rule, sizeof(s->rule), "%s",
 			 mg_ruleset_rule_name_of_slot(rs, r->trace.slot));
-	else if (!inspects && gen_ok)
-		snprintf(s->rule, sizeof(s->rule), "%s",
-			 mg_ruleset_rule_name(rs, l4_rule));
+	else if (!inspects && l4_rule != NULL)
+		snprintf(s->rule, sizeof(s->rule), "%s", l4_rule);
 	if (!s->allow)
 		snprintf(s->reason, sizeof(s->reason), "%s",
 			 mg_drop_reason_name(r->why));
@@ -436,14 +446,13 @@ mg_shadow_segment(struct mg_worker *w, const struct mg_ruleset *rs,
 	struct mg_shadow_l7 kr = { .act = MG_L7_FORWARD };
 	struct mg_l7_ctx kc;
 	struct mg_shadow_side c, k;
-	bool cand_l7, cur_l7, cur_dec, cand_dec, consumed, cur_gen_ok;
+	bool cand_l7, cur_l7, cur_dec, cand_dec, consumed;
 	enum mg_drop_reason why = MG_DROP_NONE;
 	uint32_t n;
 
-	/* a candidate reloaded since admission numbers things otherwise:
-	 * this connection is not compared any more */
-	if (!sf->active || cand == NULL ||
-	    (uint16_t)mg_ruleset_generation(cand) != sf->gen)
+	/* a candidate reloaded since admission decides by its own rules
+	 * for the connection's service and caller, by name (ids) */
+	if (!sf->active || cand == NULL)
 		return cur_needs && inspect(w, rs, m, info, f, dir, NULL);
 	cand_l7 = sf->l7 != MG_L7_NONE;
 	if (cand_l7 && dir == MG_FLOW_DIR_REV &&
@@ -461,7 +470,9 @@ mg_shadow_segment(struct mg_worker *w, const struct mg_ruleset *rs,
 			.trace = &kr.trace,
 		};
 		kr.act = (uint8_t)mg_l7_client_segment(
-			&kc, st, sf->service, sf->identity, m, info, &why);
+			&kc, st, mg_ruleset_service_of_id(cand, sf->service),
+			mg_ruleset_identity_of_id(cand, sf->identity), m, info,
+			&why);
 		kr.why = (uint8_t)why;
 	}
 	cur_l7 = f->l7 != MG_L7_NONE;
@@ -479,15 +490,14 @@ mg_shadow_segment(struct mg_worker *w, const struct mg_ruleset *rs,
 	sf->requests += n;
 	if ((cr.act == MG_L7_RESET) == (kr.act == MG_L7_RESET))
 		goto out;
-	cur_gen_ok = f->generation == (uint16_t)mg_ruleset_generation(rs);
-	side_l7(&c, rs, cur_gen_ok && sf->cur_gen == f->generation, f->service,
-		cur_l7, &cr, sf->cur_rule);
-	side_l7(&k, cand, true, sf->service, cand_l7, &kr, sf->cand_rule);
+	side_l7(&c, rs, f->service_id, cur_l7, &cr, sf->cur_rule);
+	side_l7(&k, cand, sf->service, cand_l7, &kr, sf->cand_rule);
 	record(w, &f->key[MG_FLOW_DIR_FWD], sf->requests,
 	       1u << (c.allow ? MG_SHADOW_L7_ALLOW_TO_DENY
 			      : MG_SHADOW_L7_DENY_TO_ALLOW),
-	       cur_gen_ok ? mg_ruleset_identity_name(rs, f->identity) : "", &c,
-	       &k);
+	       mg_ruleset_identity_name(
+		       rs, mg_ruleset_identity_of_id(rs, f->identity_id)),
+	       &c, &k);
 out:
 	/* a reset ends the connection on that side: nothing to compare */
 	if (kr.act == MG_L7_RESET || cr.act == MG_L7_RESET)
@@ -665,8 +675,8 @@ mg_shadow_report(const struct mg_shadow *sh, const char *path)
 
 /* ---- telemetry: meshgate_shadow_disagreements_total, /meshgate/shadow */
 
-/* The shadow state telemetry reads, set while it exists. */
-static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The shadow state telemetry reads, set while it exists (the lock is
+ * declared at the top). */
 static struct mg_shadow *registered;
 
 struct series_sum {

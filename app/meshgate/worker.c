@@ -191,6 +191,7 @@ mg_worker_free(struct mg_worker *w)
 
 	if (w == NULL)
 		return;
+	MG_TSAN_ACQUIRE(w); /* its loop has returned */
 	/* what is in its queue pair comes back and is freed */
 	mg_esp_worker_free(w->esp);
 	mg_neigh_pending_flush(&w->pending);
@@ -698,38 +699,6 @@ tx_any(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		tx(w, out, m);
 }
 
-/*
- * Make @p f's service and identity indexes those of @p rs: a reload may
- * have renumbered them since the connection was admitted. A connection
- * whose service is gone keeps flowing, as its verdict was taken, but
- * has no service (UINT16_MAX) for health and layer-7 rules.
- */
-static inline void
-flow_refresh(const struct mg_ruleset *rs, struct mg_flow *f)
-{
-	uint16_t gen = (uint16_t)mg_ruleset_generation(rs);
-	uint16_t service, identity;
-
-	if (likely(__atomic_load_n(&f->generation, __ATOMIC_ACQUIRE) == gen))
-		return;
-	if (!mg_ruleset_resolve(rs, &f->key[MG_FLOW_DIR_FWD], &service,
-				&identity)) {
-		service = UINT16_MAX;
-		identity = MG_IDENTITY_UNKNOWN;
-	}
-	/* a peer's connection is the peer's, whatever its address */
-	if (unlikely(f->peer[MG_FLOW_DIR_FWD] != 0)) {
-		int id = mg_esp_identity(mg_ruleset_esp(rs),
-					 f->peer[MG_FLOW_DIR_FWD]);
-
-		identity = id < 0 ? MG_IDENTITY_UNKNOWN : (uint16_t)id;
-	}
-	/* any worker may do this; they all store the same values */
-	f->service = service;
-	f->identity = identity;
-	__atomic_store_n(&f->generation, gen, __ATOMIC_RELEASE);
-}
-
 /* A connect failure of @p f's label set, or a backend's reset with a
  * request waiting: an error outcome for the canary rollback. */
 static inline void
@@ -763,12 +732,14 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		 struct mg_flow *f, uint8_t dir, uint16_t in,
 		 enum mg_flow_state before)
 {
+	/* the service it was admitted to, as the ruleset in force has it
+	 * (none, MG_RULESET_NONE, if a reload removed it) */
+	uint16_t service = mg_ruleset_service_of_id(rs, f->service_id);
 	const struct mg_health_params *hp;
 	uint8_t flags = info->tcp_flags;
 	struct mg_health *h = w->dp->health;
 
-	flow_refresh(rs, f);
-	hp = mg_ruleset_health_params(rs, f->service);
+	hp = mg_ruleset_health_params(rs, service);
 	if (hp == NULL || !hp->enabled)
 		return false;
 	/* what counts, and how far, is lib/canary's to say (a RST from a
@@ -777,10 +748,10 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		if ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
 			    (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG) &&
 		    before == MG_FLOW_SYN_SENT)
-			mg_ruleset_health_report(rs, f->service, f->health,
+			mg_ruleset_health_report(rs, service, f->health,
 						 MG_HEALTH_SYN_ACK, w->now);
 		else if (flags & RTE_TCP_RST_FLAG) {
-			mg_ruleset_health_report(rs, f->service, f->health,
+			mg_ruleset_health_report(rs, service, f->health,
 						 MG_HEALTH_RST, w->now);
 			conn_error(w, f);
 		}
@@ -793,7 +764,7 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 		    hp->connect_timeout_tsc ||
 	    mg_pkt_tcp_cksum(m, info) != MG_DROP_NONE)
 		return false;
-	mg_ruleset_health_report(rs, f->service, f->health, MG_HEALTH_TIMEOUT,
+	mg_ruleset_health_report(rs, service, f->health, MG_HEALTH_TIMEOUT,
 				 w->now);
 	conn_error(w, f);
 	if (mg_health_up(h, f->health, w->now) ||
@@ -978,9 +949,12 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		mg_l7_backend_segment(st, m, info);
 		return false;
 	}
-	flow_refresh(rs, f);
-	act = mg_l7_client_segment(&c, st, f->service, f->identity, m, info,
-				   &why);
+	/* the rules the ruleset in force has for the connection's service
+	 * and caller, by name: none (MG_RULESET_NONE) for a service a
+	 * reload removed, the unknown identity's for a caller it removed */
+	act = mg_l7_client_segment(
+		&c, st, mg_ruleset_service_of_id(rs, f->service_id),
+		mg_ruleset_identity_of_id(rs, f->identity_id), m, info, &why);
 	if (unlikely(out != NULL)) {
 		out->act = (uint8_t)act;
 		out->why = (uint8_t)why;
@@ -989,10 +963,9 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		return false;
 	rc = (struct mg_recorder_ctx){
 		.valid = 1,
-		.identity = f->identity,
-		.service = f->service,
-		.gen = f->generation,
-		.rule_is_slot = t != NULL && t->decided != 0,
+		.rule_is_slot = 1,
+		.identity = f->identity_id,
+		.service = f->service_id,
 		.rule = t != NULL && t->decided != 0 ? t->slot : UINT32_MAX,
 	};
 	l7_refuse(w, m, info, f, st, act, why, &rc);
@@ -1785,10 +1758,9 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		mg_tel_decision(w->stats, d.rule_slot, MG_TEL_DENY);
 		about = (struct mg_recorder_ctx){
 			.valid = 1,
-			.identity = d.identity,
-			.service = d.service,
-			.gen = (uint16_t)mg_ruleset_generation(rs),
-			.rule = d.rule,
+			.identity = d.identity_id,
+			.service = d.service_id,
+			.rule = mg_ruleset_rule_id(rs, d.rule),
 		};
 		if (unlikely(w->denylog != NULL))
 			mg_denylog_add(w->denylog, t, MG_DROP_POLICY_DENY,
@@ -1848,9 +1820,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	};
 	memcpy(f->key[MG_FLOW_DIR_REV].src, d.backend_addr.bytes, 16);
 	memcpy(f->key[MG_FLOW_DIR_REV].dst, t->src, 16);
-	f->service = d.service;
-	f->identity = d.identity;
-	f->generation = (uint16_t)mg_ruleset_generation(rs);
+	f->service_id = d.service_id;
+	f->identity_id = d.identity_id;
 	f->l7 = (uint8_t)l7;
 	f->labels = (uint16_t)d.labels;
 	f->health = d.health_idx;
@@ -2375,6 +2346,8 @@ mg_worker_main(void *arg)
 
 		/* nothing read before this point is referenced after it */
 		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
+		/* what rte_rcu_qsbr_synchronize() acquires, for TSan */
+		MG_TSAN_RELEASE(dp->qsv);
 		rs = __atomic_load_n(&dp->ruleset, __ATOMIC_ACQUIRE);
 		w->rs = rs;
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
@@ -2422,8 +2395,11 @@ mg_worker_main(void *arg)
 	}
 	mg_idle_stop(w);
 	mg_worker_drop_fragments(w);
+	MG_TSAN_RELEASE(dp->qsv);
 	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
 	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
+	/* what rte_eal_mp_wait_lcore() acquires (mg_worker_free()) */
+	MG_TSAN_RELEASE(w);
 	return 0;
 }
 

@@ -73,6 +73,32 @@ bool mg_prefix_contains(const struct mg_prefix *prefix,
 void mg_set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * ThreadSanitizer annotations (scripts/build.sh tsan; nothing in other
+ * builds). DPDK's libraries are not instrumented: data handed from one
+ * thread to another through one of them (an entry published in an
+ * rte_hash, a function launched on an lcore) looks raced to TSan, which
+ * sees neither side of the library's release and acquire.
+ * MG_TSAN_RELEASE(p) where the library releases and MG_TSAN_ACQUIRE(p)
+ * where it acquires, on the same address, say what it guarantees.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define MG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MG_TSAN 1
+#endif
+#endif
+#ifdef MG_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define MG_TSAN_ACQUIRE(p) __tsan_acquire((void *)(uintptr_t)(p))
+#define MG_TSAN_RELEASE(p) __tsan_release((void *)(uintptr_t)(p))
+#else
+#define MG_TSAN_ACQUIRE(p) ((void)(p))
+#define MG_TSAN_RELEASE(p) ((void)(p))
+#endif
+
 #ifdef __cplusplus
 }
 #endif

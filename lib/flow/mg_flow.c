@@ -32,6 +32,8 @@
 #include <rte_spinlock.h>
 #include <rte_tcp.h>
 
+#include "mg_base.h"
+
 #include "mg_flow.h"
 
 RTE_LOG_REGISTER(mg_flow_logtype, mg.flow, INFO);
@@ -464,6 +466,8 @@ mg_flow_lookup_bulk(struct mg_flow_table *t, const struct mg_5tuple **keys,
 		}
 		v = (uintptr_t)data[i];
 		f = (struct mg_flow *)(v & ~FLOW_DIR_MASK);
+		/* the hash's acquire of what mg_flow_publish() released */
+		MG_TSAN_ACQUIRE(f);
 		/* The caller reads the keys (NAT addresses) and the
 		 * decision, then both halves and writes its own. */
 		rte_prefetch0(f);
@@ -606,6 +610,7 @@ mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now)
 	}
 	/* The hash publishes the data pointer with release semantics, so
 	 * readers see the entry as filled in above. */
+	MG_TSAN_RELEASE(f);
 	ret = rte_hash_add_key_with_hash_data(t->hash, &f->key[0], sig[0],
 					      flow_tag(f, MG_FLOW_DIR_FWD));
 	if (ret < 0) {

@@ -100,18 +100,20 @@ struct mg_flow_half {
 
 /**
  * A tracked connection: its keys and the decision taken when it was
- * admitted, written before the entry is published and not changed
- * after (but for the service and identity indexes, which a reload may
- * renumber: see mg_ruleset_resolve()). What changes per packet lives in
- * the two struct mg_flow_half of the entry (mg_flow_half()).
+ * admitted, written before the entry is published and never changed
+ * after. The service and the caller are recorded by ids that survive a
+ * reload (lib/ruleset's registry of names), which each reader maps to
+ * the ruleset in force: a reload applies that service's and caller's
+ * new rules, by name. What changes per packet lives in the two struct
+ * mg_flow_half of the entry (mg_flow_half()).
  */
 struct mg_flow {
 	struct mg_5tuple key[2]; /**< [dir]: as received from each side */
 	/* decision, fixed at the first packet; the virtual address and
 	 * port the client used are key[MG_FLOW_DIR_FWD].dst and .dport */
-	uint16_t service;
-	uint16_t labels;   /**< telemetry series (caller, service, version) */
-	uint16_t identity; /**< the caller, for per-request decisions */
+	uint16_t service_id; /**< mg_ruleset_service_of_id() maps it */
+	uint16_t labels;     /**< telemetry series (caller, service, version) */
+	uint16_t identity_id; /**< the caller: mg_ruleset_identity_of_id() */
 	/* where each direction leaves: port index and next-hop MAC */
 	uint8_t out_port[2];		  /**< [dir] */
 	struct rte_ether_addr out_mac[2]; /**< [dir] destination MAC */
@@ -120,9 +122,6 @@ struct mg_flow {
 	 * client's SYN itself): the backend's sequence numbers are
 	 * translated (mg_flow_proxy()) */
 	uint8_t syn_proxy;
-	/** low bits of the generation of the ruleset that service and
-	 * identity index (mg_ruleset_generation()) */
-	uint16_t generation;
 	uint32_t index;	    /**< position in the entry array */
 	uint32_t health;    /**< backend's passive-health index */
 	uint32_t alloc_gen; /**< bumped each time the entry is allocated */

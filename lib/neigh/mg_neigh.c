@@ -388,6 +388,43 @@ struct entry_view {
 	uint64_t asked;
 };
 
+/*
+ * An entry's key, word by word with relaxed atomics: a reader copies it
+ * under the seqcount while the lock's holder may be rewriting it, and
+ * plain copies on both sides would be a data race (ThreadSanitizer
+ * reports them; the seqcount only tells the reader to retry).
+ */
+typedef uint32_t __attribute__((may_alias)) key_word;
+#define KEY_WORDS (sizeof(struct neigh_key) / sizeof(key_word))
+static_assert(offsetof(struct neigh_entry, key) % sizeof(key_word) == 0 &&
+		      sizeof(struct neigh_key) % sizeof(key_word) == 0,
+	      "an entry's key is whole aligned words");
+
+/* An entry's key (4-byte aligned after its seqcount) into @p dst. */
+static inline void
+key_load(struct neigh_key *dst, const struct neigh_entry *e)
+{
+	const key_word *s = (const key_word *)&e->key;
+	key_word w[KEY_WORDS];
+	unsigned int i;
+
+	for (i = 0; i < KEY_WORDS; i++)
+		w[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+	memcpy(dst, w, sizeof(*dst));
+}
+
+static inline void
+key_store(struct neigh_entry *e, const struct neigh_key *src)
+{
+	key_word *d = (key_word *)&e->key;
+	key_word w[KEY_WORDS];
+	unsigned int i;
+
+	memcpy(w, src, sizeof(w));
+	for (i = 0; i < KEY_WORDS; i++)
+		__atomic_store_n(&d[i], w[i], __ATOMIC_RELAXED);
+}
+
 static void
 entry_read(const struct neigh_entry *e, struct entry_view *v)
 {
@@ -395,7 +432,7 @@ entry_read(const struct neigh_entry *e, struct entry_view *v)
 
 	do {
 		sn = rte_seqcount_read_begin(&e->seq);
-		memcpy(&v->key, &e->key, sizeof(v->key));
+		key_load(&v->key, e);
 		v->mac = __atomic_load_n(&e->mac, __ATOMIC_RELAXED);
 		v->learned = __atomic_load_n(&e->learned_tsc, __ATOMIC_RELAXED);
 		v->asked = __atomic_load_n(&e->asked_until, __ATOMIC_RELAXED);
@@ -408,7 +445,7 @@ entry_write(struct neigh_entry *e, const struct neigh_key *key, uint64_t mac,
 	    uint64_t learned, uint64_t asked)
 {
 	rte_seqcount_write_begin(&e->seq);
-	memcpy(&e->key, key, sizeof(*key));
+	key_store(e, key);
 	__atomic_store_n(&e->mac, mac, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->learned_tsc, learned, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->asked_until, asked, __ATOMIC_RELAXED);

@@ -962,7 +962,6 @@ build(const struct mg_conf *conf, int socket, struct mg_health *health,
 	rs->health = health;
 	rs->telemetry = telemetry;
 	seq = __atomic_fetch_add(&build_seq, 1, __ATOMIC_RELAXED);
-	rs->generation = seq;
 	rs->forward_unmatched = conf->unmatched == MG_UNMATCHED_FORWARD;
 	ret = build_ribs(rs, conf, socket, seq, err, errlen);
 	if (ret < 0)
@@ -981,6 +980,9 @@ build(const struct mg_conf *conf, int socket, struct mg_health *health,
 	if (ret < 0)
 		goto fail;
 	build_names(rs, conf, &l);
+	ret = rs_ids_build(rs, conf, err, errlen);
+	if (ret < 0)
+		goto fail;
 	build_ports(rs, conf, &l);
 	ret = build_telemetry(rs, conf, socket, err, errlen);
 	if (ret < 0)
@@ -1066,6 +1068,7 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	rte_free(rs->climit_by_id);
 	mg_l7_free(rs->l7);
 	mg_esp_set_free(rs->esp);
+	free(rs->ids_mem);
 	rte_free(rs);
 }
 

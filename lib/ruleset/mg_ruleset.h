@@ -33,10 +33,55 @@
 extern "C" {
 #endif
 
-/** Identity id of a source no identity prefix covers. */
+/** Identity index (and id) of a source no identity prefix covers. */
 #define MG_IDENTITY_UNKNOWN 0
 /** Rule id when no rule matched (default deny). */
 #define MG_RULE_DEFAULT 0xffff
+
+/*
+ * Ids that survive a reload. A service, identity or rule name gets an id
+ * the first time a ruleset naming it is built, and keeps it for the life of
+ * the process (an append-only registry, like lib/telemetry's label
+ * sets), whatever later files do: removed, it keeps its id; added back,
+ * it gets the same id. Each ruleset maps every id registered when it was
+ * built to its own index of that name, or to none. A connection records
+ * ids when it is admitted and never changes them; whoever reads it maps
+ * them through the ruleset in force (mg_ruleset_service_of_id(),
+ * mg_ruleset_identity_of_id()): a bounds check and one array load.
+ */
+
+/** Kinds of names the registry gives ids to. */
+enum mg_ruleset_id_kind {
+	MG_RULESET_ID_SERVICE = 0, /**< service names: ids 0 .. 65,534 */
+	/** identity names ("peer:NAME" too): ids 1 .. 65,535; id 0 is
+	 * the unknown identity (MG_IDENTITY_UNKNOWN), which has no name */
+	MG_RULESET_ID_IDENTITY,
+	/** policy (rule) names: ids 0 .. 65,534; MG_RULE_DEFAULT is the
+	 * default deny's */
+	MG_RULESET_ID_RULE,
+	MG_RULESET_ID_KINDS
+};
+
+/** Names the registry holds of each kind: ids are 16 bits. */
+#define MG_RULESET_MAX_NAMES 65535u
+/** Service id of no service, and the index of a service or rule id a
+ * ruleset does not have. */
+#define MG_RULESET_NONE UINT16_MAX
+
+/**
+ * A ruleset's maps of ids to its indexes: the first member of every
+ * ruleset (struct mg_ruleset_hdr, below), so the fast path reads them
+ * inline.
+ */
+struct mg_ruleset_ids {
+	/** [kind][id]: the index of that name in this ruleset; for a name
+	 * it does not have, MG_RULESET_NONE (services, rules) or
+	 * MG_IDENTITY_UNKNOWN (identities) */
+	const uint16_t *index_of[MG_RULESET_ID_KINDS];
+	/** [kind]: ids registered when the ruleset was built; later ones
+	 * (a connection admitted under a newer ruleset) are none here */
+	uint32_t n_ids[MG_RULESET_ID_KINDS];
+};
 
 /** What the policy says about a new connection. */
 enum mg_verdict {
@@ -57,12 +102,14 @@ enum mg_pick {
 
 /** Outcome of classifying a connection's first packet. */
 struct mg_decision {
-	uint16_t service;  /**< index into the config's services */
-	uint16_t identity; /**< 1 + index into identities; 0 = unknown */
-	uint16_t rule;	   /**< deciding policy index, or MG_RULE_DEFAULT */
-	uint16_t dry_rule; /**< dry-run rule that would deny, or DEFAULT */
-	uint8_t verdict;   /**< enum mg_verdict */
-	uint8_t version;   /**< index into the service's versions */
+	uint16_t service;     /**< index into the config's services */
+	uint16_t identity;    /**< 1 + index into identities; 0 = unknown */
+	uint16_t service_id;  /**< the service's id (survives reloads) */
+	uint16_t identity_id; /**< the caller's id; 0 = unknown */
+	uint16_t rule;	      /**< deciding policy index, or MG_RULE_DEFAULT */
+	uint16_t dry_rule;    /**< dry-run rule that would deny, or DEFAULT */
+	uint8_t verdict;      /**< enum mg_verdict */
+	uint8_t version;      /**< index into the service's versions */
 	/** enum mg_deny_action: what MG_VERDICT_DENY answers */
 	uint8_t deny_action;
 	uint16_t backend; /**< index into that version's backends */
@@ -82,16 +129,100 @@ struct mg_decision {
 struct mg_ruleset;
 
 /**
+ * The index in @p rs of the service whose id is @p id (struct
+ * mg_decision.service_id, kept by a connection).
+ *
+ * @return The index, or MG_RULESET_NONE when @p rs has no service of
+ *         that name (a reload removed it, or it is newer than @p rs).
+ *
+ * Thread safety: lock-free; one array load. Fast path.
+ */
+static inline uint16_t
+mg_ruleset_service_of_id(const struct mg_ruleset *rs, uint16_t id)
+{
+	const struct mg_ruleset_ids *m = (const struct mg_ruleset_ids *)rs;
+
+	return id < m->n_ids[MG_RULESET_ID_SERVICE]
+		       ? m->index_of[MG_RULESET_ID_SERVICE][id]
+		       : MG_RULESET_NONE;
+}
+
+/**
+ * The identity index in @p rs of the caller whose id is @p id (struct
+ * mg_decision.identity_id).
+ *
+ * @return The index, or MG_IDENTITY_UNKNOWN when @p rs has no identity
+ *         of that name (and for id 0, the unknown identity).
+ *
+ * Thread safety: lock-free; one array load. Fast path.
+ */
+static inline uint16_t
+mg_ruleset_identity_of_id(const struct mg_ruleset *rs, uint16_t id)
+{
+	const struct mg_ruleset_ids *m = (const struct mg_ruleset_ids *)rs;
+
+	return id < m->n_ids[MG_RULESET_ID_IDENTITY]
+		       ? m->index_of[MG_RULESET_ID_IDENTITY][id]
+		       : MG_IDENTITY_UNKNOWN;
+}
+
+/**
+ * The id of rule (policy index) @p rule of @p rs, for reports that name
+ * it later: MG_RULE_DEFAULT for the default deny.
+ *
+ * Thread safety: lock-free. Not the fast path (a call).
+ */
+uint16_t mg_ruleset_rule_id(const struct mg_ruleset *rs, uint16_t rule);
+
+/**
+ * The name in @p rs of the rule whose id is @p id.
+ *
+ * @return The name, "default-deny" for MG_RULE_DEFAULT, or NULL when
+ *         @p rs has no rule of that id.
+ *
+ * Thread safety: lock-free.
+ */
+const char *mg_ruleset_rule_name_of_id(const struct mg_ruleset *rs,
+				       uint16_t id);
+
+/**
+ * The name of id @p id of @p kind in the registry: what the name was
+ * when it got the id, whether or not the ruleset in force still has it.
+ *
+ * @param buf  Receives the name ("unknown" for identity 0,
+ *             "default-deny" for rule MG_RULE_DEFAULT).
+ * @param len  Size of @p buf.
+ * @return 0, or -ENOENT for an id never given (@p buf "").
+ *
+ * Thread safety: any thread (takes the registry's lock): reports, not
+ * the fast path.
+ */
+int mg_ruleset_id_name(enum mg_ruleset_id_kind kind, uint32_t id, char *buf,
+		       size_t len);
+
+/**
+ * Names registered of @p kind so far (ids given), at most
+ * MG_RULESET_MAX_NAMES.
+ *
+ * Thread safety: any thread (takes the registry's lock).
+ */
+unsigned int mg_ruleset_ids_registered(enum mg_ruleset_id_kind kind);
+
+/**
  * Compile a config into a ruleset.
  *
- * Every backend is registered in @p health (an index that stays the same
- * across reloads, so ejections survive them), and so is every version's
- * group of backends of each family with the cap on how many may be out
- * at once (mg_ruleset_health_report()); every version gets a
- * Maglev table per address family of mg_maglev_size(MG_CONF_MAX_BACKENDS)
- * = 4099 slots (8 KiB), the same size whatever its backend count, so
- * that a reload adding or removing a backend moves only the connections
- * it must. A version with a single backend of a family needs no table.
+ * Every service, identity and rule name is registered in the process's id
+ * registry (above): a name seen before keeps its id. A build that would
+ * take the registry past MG_RULESET_MAX_NAMES names of a kind fails
+ * (ENOSPC, the reason in @p err) and registers nothing; a restart
+ * numbers names afresh. Every backend is registered in @p health (an index that
+ * stays the same across reloads, so ejections survive them), and so is every
+ * version's group of backends of each family with the cap on how many may be
+ * out at once (mg_ruleset_health_report()); every version gets a Maglev table
+ * per address family of mg_maglev_size(MG_CONF_MAX_BACKENDS) = 4099 slots (8
+ * KiB), the same size whatever its backend count, so that a reload adding or
+ * removing a backend moves only the connections it must. A version with a
+ * single backend of a family needs no table.
  *
  * @param conf    Validated config; not referenced after the call.
  * @param socket  NUMA socket for the tables (SOCKET_ID_ANY allowed).
@@ -105,12 +236,12 @@ struct mg_ruleset;
  * @return The ruleset, or NULL with rte_errno set (ENOMEM, EINVAL — a
  *         layer-7 pattern Hyperscan refuses is reported as FILE:LINE in
  *         @p err —, or ENOSPC when @p health has no room for a new
- *         backend or group).
+ *         backend or group, or the id registry none for a new name).
  *
  * Thread safety: may run on any thread, concurrently with workers reading
  * another ruleset; but registering in @p health is control-plane work,
- * so two builds with one health table must not run at once. Tries get
- * unique names per build.
+ * so two builds with one health table must not run at once (the id
+ * registry has a lock of its own). Tries get unique names per build.
  */
 struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
 				    struct mg_health *health,
@@ -121,9 +252,9 @@ struct mg_ruleset *mg_ruleset_build(const struct mg_conf *conf, int socket,
  * mg_ruleset_build() for a shadow (candidate) ruleset that decides but
  * never counts: no health table (every backend up), and nothing
  * registered in lib/telemetry, so its rules, services and callers add
- * no series. Its decisions carry label-set slot 0 and private rule
- * slots (policy index; default deny after the last), which only
- * mg_ruleset_rule_name_of_slot() should read.
+ * no series. Its names do get ids, as a live ruleset's. Its decisions carry
+ * label-set slot 0 and private rule slots (policy index; default deny after the
+ * last), which only mg_ruleset_rule_name_of_slot() should read.
  *
  * @return As mg_ruleset_build().
  *
@@ -174,10 +305,12 @@ const struct mg_ruleset_limit *mg_ruleset_limit(const struct mg_ruleset *rs,
 const struct mg_ruleset_limit *mg_ruleset_limit_of(const struct mg_ruleset *rs,
 						   unsigned int i);
 
-/** The part of a ruleset mg_ruleset_limit_by_id() reads inline: the
- * first member of every struct mg_ruleset, written before it is
- * published and never after. */
+/** The part of a ruleset the fast path reads inline: the first member
+ * of every struct mg_ruleset, written before it is published and never
+ * after. */
 struct mg_ruleset_hdr {
+	/** first: mg_ruleset_service_of_id() and the like read it */
+	struct mg_ruleset_ids ids;
 	/** [limit table id]: 1 + the limit's index in @p climits, 0 when
 	 * this ruleset has no limit of that id */
 	const uint8_t *climit_by_id;
@@ -217,7 +350,8 @@ void mg_ruleset_free(struct mg_ruleset *rs);
  * block, its telemetry slot arrays and the identity tries (rte_rib node
  * pools of two nodes per prefix, node sizes as DPDK 22.11 has them).
  * Heap element headers are not counted; the layer-7 databases live in
- * the C heap, not DPDK's.
+ * the C heap, not DPDK's, and so do the id maps (two bytes per name
+ * registered since start, per ruleset).
  *
  * @return Bytes. Thread safety: pure; needs no EAL.
  */
@@ -305,30 +439,12 @@ bool mg_ruleset_is_service(const struct mg_ruleset *rs,
 			   const struct mg_5tuple *t);
 
 /**
- * The service and caller identity of a connection, as in
- * mg_ruleset_classify() but without choosing a version: for connections
- * admitted under an earlier ruleset, whose indexes may mean something
- * else in this one.
- *
- * @return true with both set, false if no service has that address and
- *         port any more.
- *
- * Thread safety: lock-free.
- */
-bool mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-			uint16_t *service, uint16_t *identity);
-
-/**
  * Whether IP traffic for no service and not for the gateway leaves
  * unchanged (unmatched = "forward", wire mode) rather than being
  * dropped. Part of the ruleset so that a reload changes it together
  * with the services. Thread safety: lock-free.
  */
 bool mg_ruleset_forward_unmatched(const struct mg_ruleset *rs);
-
-/** A number that differs between any two rulesets built by a process,
- * so a flow can tell which one its indexes come from. */
-uint32_t mg_ruleset_generation(const struct mg_ruleset *rs);
 
 /**
  * Passive health parameters of a service, for the worker's reports
@@ -357,8 +473,8 @@ mg_ruleset_health_params(const struct mg_ruleset *rs, uint16_t service);
  * its last backend.
  *
  * @param rs       Ruleset in force.
- * @param service  The connection's service (after a reload, as
- *                 mg_ruleset_resolve() gives it), or
+ * @param service  The connection's service in @p rs (after a reload,
+ *                 as mg_ruleset_service_of_id() gives it), or
  *                 MG_RULESET_ANY_SERVICE for evidence that belongs to
  *                 the backend alone (an unresolved next hop): the first
  *                 service that lists it.

@@ -296,28 +296,9 @@ mg_ruleset_is_service(const struct mg_ruleset *rs, const struct mg_5tuple *t)
 }
 
 bool
-mg_ruleset_resolve(const struct mg_ruleset *rs, const struct mg_5tuple *t,
-		   uint16_t *service, uint16_t *identity)
-{
-	int s = service_of(rs, t);
-
-	if (s < 0)
-		return false;
-	*service = (uint16_t)s;
-	*identity = identity_of(rs, t->family, t->src);
-	return true;
-}
-
-bool
 mg_ruleset_forward_unmatched(const struct mg_ruleset *rs)
 {
 	return rs->forward_unmatched;
-}
-
-uint32_t
-mg_ruleset_generation(const struct mg_ruleset *rs)
-{
-	return rs->generation;
 }
 
 bool
@@ -351,6 +332,8 @@ mg_ruleset_classify_as(const struct mg_ruleset *rs, const struct mg_5tuple *t,
 		identity != MG_RULESET_BY_SOURCE && identity <= rs->n_identities
 			? (uint16_t)identity
 			: identity_of(rs, t->family, t->src);
+	d->service_id = rs->service_id[s];
+	d->identity_id = rs->identity_id[d->identity];
 	cell = &rs->matrix[d->identity * rs->n_services + (unsigned int)s];
 	d->verdict = cell->verdict;
 	d->deny_action = cell->deny_action;

@@ -119,8 +119,15 @@ struct rs_port {
 
 /* One allocation holds this header and every table after it. */
 struct mg_ruleset {
-	struct mg_ruleset_hdr hdr; /* first: read inline (mg_ruleset.h) */
-	uint32_t generation;	/* build sequence number, unique per process */
+	/* first: the fast path reads it inline (mg_ruleset.h): the id maps
+	 * (in ids_mem, rs_ids.c) and the limits by id */
+	struct mg_ruleset_hdr hdr;
+	/* index -> id: [service], [identity] (0: the unknown identity),
+	 * [rule] */
+	const uint16_t *service_id;
+	const uint16_t *identity_id;
+	const uint16_t *rule_id;
+	uint16_t *ids_mem;	/* the C heap: the maps and the arrays above */
 	bool forward_unmatched; /* unmatched = "forward" (wire mode) */
 	/*
 	 * Identity tries, next hop = identity id. A trie costs ~3 KiB plus
@@ -208,5 +215,15 @@ ipv4_host(const uint8_t *b)
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
 	       (uint32_t)b[2] << 8 | b[3];
 }
+
+/*
+ * Register @p conf's service, identity and rule names in the process's
+ * id registry (rs_ids.c) and fill @p rs's maps: index -> id and id ->
+ * index. All or nothing: when a kind would pass MG_RULESET_MAX_NAMES,
+ * nothing is registered and -ENOSPC returned (@p err says which);
+ * -ENOMEM. Control plane; takes the registry's lock.
+ */
+int rs_ids_build(struct mg_ruleset *rs, const struct mg_conf *conf, char *err,
+		 size_t errlen);
 
 #endif /* RS_PRIVATE_H */

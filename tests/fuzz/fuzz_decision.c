@@ -232,9 +232,8 @@ virtual_dst(const struct mg_5tuple *t)
 {
 	const struct mg_ruleset *rs =
 		__atomic_load_n(&state.dp.ruleset, __ATOMIC_ACQUIRE);
-	uint16_t service, identity;
 
-	return mg_ruleset_resolve(rs, t, &service, &identity);
+	return mg_ruleset_is_service(rs, t);
 }
 
 static void
@@ -447,6 +446,7 @@ static void
 check_flow(const struct mg_ruleset *rs, const struct mg_5tuple *key,
 	   const struct mg_flow *f, uint8_t dir)
 {
+	char want[MG_CONF_NAME_LEN], name[MG_CONF_NAME_LEN];
 	const struct mg_l7_flow *st;
 	uint16_t service, identity;
 
@@ -461,21 +461,31 @@ check_flow(const struct mg_ruleset *rs, const struct mg_5tuple *key,
 	FZ_CHECK(f->l7 <= MG_L7_TLS, "flow layer-7 protocol %u", f->l7);
 	if (dir != MG_FLOW_DIR_FWD)
 		return;
-	/* stamped with the ruleset in force: its indexes are that one's */
-	if (f->generation == (uint16_t)mg_ruleset_generation(rs)) {
-		if (!mg_ruleset_resolve(rs, key, &service, &identity)) {
-			service = UINT16_MAX;
-			identity = MG_IDENTITY_UNKNOWN;
-		}
-		FZ_CHECK(f->service == service && f->identity == identity,
-			 "flow holds service %u caller %u, the ruleset in "
-			 "force says %u %u",
-			 f->service, f->identity, service, identity);
-		FZ_CHECK(f->service == UINT16_MAX ||
-				 f->service < mg_ruleset_n_services(rs),
-			 "service index %u of %u", f->service,
-			 mg_ruleset_n_services(rs));
-	}
+	/* ids the registry gave, which the ruleset in force maps to its
+	 * service and caller of the same names, or to none */
+	FZ_CHECK(mg_ruleset_id_name(MG_RULESET_ID_SERVICE, f->service_id, want,
+				    sizeof(want)) == 0 &&
+			 mg_ruleset_id_name(MG_RULESET_ID_IDENTITY,
+					    f->identity_id, name,
+					    sizeof(name)) == 0,
+		 "flow holds service id %u caller id %u; %u and %u given",
+		 f->service_id, f->identity_id,
+		 mg_ruleset_ids_registered(MG_RULESET_ID_SERVICE),
+		 mg_ruleset_ids_registered(MG_RULESET_ID_IDENTITY));
+	service = mg_ruleset_service_of_id(rs, f->service_id);
+	FZ_CHECK(service == MG_RULESET_NONE ||
+			 (service < mg_ruleset_n_services(rs) &&
+			  strcmp(mg_ruleset_service_name(rs, service), want) ==
+				  0),
+		 "service id %u (%s) maps to index %u of %u", f->service_id,
+		 want, service, mg_ruleset_n_services(rs));
+	identity = mg_ruleset_identity_of_id(rs, f->identity_id);
+	FZ_CHECK(identity <= mg_ruleset_n_identities(rs) &&
+			 (identity == MG_IDENTITY_UNKNOWN ||
+			  strcmp(mg_ruleset_identity_name(rs, identity),
+				 name) == 0),
+		 "identity id %u (%s) maps to index %u of %u", f->identity_id,
+		 name, identity, mg_ruleset_n_identities(rs));
 	if (f->l7 == MG_L7_NONE)
 		return;
 	st = &state.dp.l7_flows[f->index];
@@ -500,14 +510,14 @@ check_tables(void)
 	uint8_t dir;
 
 	if (state.inject == INJECT_FLOW) {
-		/* a flow pointing past the ruleset's services */
+		/* a flow holding a service id never given */
 		while (rte_hash_iterate(state.flow_hash, &k, &data, &iter) >=
 		       0) {
 			key = k;
 			if (mg_flow_lookup_bulk(state.dp.flows, &key, 1, &f,
 						&dir) != 0 &&
 			    dir == MG_FLOW_DIR_FWD) {
-				f->service = 0x7fff;
+				f->service_id = 0x7fff;
 				break;
 			}
 		}

@@ -17,6 +17,9 @@
 
 #include <rte_common.h>
 #include <rte_eal.h>
+#include <rte_launch.h>
+
+#include "mg_base.h"
 
 /**
  * rte_eal_init() for suite @p name: --no-huge, --no-pci, @p mem MB,
@@ -105,6 +108,52 @@ static inline void
 mg_test_key_modes(void)
 {
 	assert_int_equal(system("chmod 600 configs/keys/*.key"), 0);
+}
+
+/*
+ * rte_eal_remote_launch() and rte_eal_wait_lcore() for a test's worker
+ * lcore: EAL hands the argument over and the results back with a
+ * release and an acquire in its own (uninstrumented) code, which these
+ * tell ThreadSanitizer about (mg_base.h's MG_TSAN_*); the same calls in
+ * other builds.
+ */
+struct mg_test_launch {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static struct mg_test_launch mg_test_launches[RTE_MAX_LCORE];
+
+static inline int
+mg_test_launched(void *p)
+{
+	struct mg_test_launch *l = p;
+	int rc;
+
+	MG_TSAN_ACQUIRE(l);
+	rc = l->fn(l->arg);
+	MG_TSAN_RELEASE(l);
+	return rc;
+}
+
+static inline int
+mg_test_remote_launch(int (*fn)(void *), void *arg, unsigned int lcore)
+{
+	struct mg_test_launch *l = &mg_test_launches[lcore];
+
+	l->fn = fn;
+	l->arg = arg;
+	MG_TSAN_RELEASE(l);
+	return rte_eal_remote_launch(mg_test_launched, l, lcore);
+}
+
+static inline int
+mg_test_wait_lcore(unsigned int lcore)
+{
+	int rc = rte_eal_wait_lcore(lcore);
+
+	MG_TSAN_ACQUIRE(&mg_test_launches[lcore]);
+	return rc;
 }
 
 #endif /* MG_TEST_H */

@@ -116,7 +116,7 @@ flow_open(uint32_t id, uint8_t proto, uint64_t now)
 
 	assert_non_null(f);
 	flow_keys(id, proto, f->key);
-	f->service = (uint16_t)id;
+	f->service_id = (uint16_t)id;
 	if (proto == IPPROTO_TCP)
 		mg_flow_tcp_syn(tbl, f, &syn);
 	assert_int_equal(mg_flow_publish(tbl, f, now), 0);
@@ -329,7 +329,7 @@ test_lookup_both_directions(void **state)
 	g = lookup1(&k[1], &dir);
 	assert_ptr_equal(g, f);
 	assert_int_equal(dir, REV);
-	assert_int_equal(g->service, 7);
+	assert_int_equal(g->service_id, 7);
 
 	/* Same addresses, other protocol or port: different connections. */
 	flow_keys(7, IPPROTO_UDP, other);
@@ -1159,7 +1159,7 @@ conc_writer(void *arg)
 				continue;
 			}
 			flow_keys(id, IPPROTO_UDP, f->key);
-			f->service = (uint16_t)id;
+			f->service_id = (uint16_t)id;
 			ret = mg_flow_publish(tbl, f, now);
 			if (ret == 0) {
 				cs->published++;
@@ -1206,7 +1206,7 @@ test_concurrent_lookup(void **state)
 	cs.deadline =
 		rte_get_timer_cycles() + CONC_SECONDS * rte_get_timer_hz();
 	hard_stop = cs.deadline + rte_get_timer_hz();
-	assert_int_equal(rte_eal_remote_launch(conc_writer, &cs, 1), 0);
+	assert_int_equal(mg_test_remote_launch(conc_writer, &cs, 1), 0);
 
 	for (iter = 0; iter < CONC_READER_ITERS &&
 		       !__atomic_load_n(&cs.writer_done, __ATOMIC_ACQUIRE) &&
@@ -1239,7 +1239,7 @@ test_concurrent_lookup(void **state)
 		rte_rcu_qsbr_quiescent(qsv, 0);
 	}
 	rte_rcu_qsbr_thread_offline(qsv, 0);
-	assert_int_equal(rte_eal_wait_lcore(1), 0);
+	assert_int_equal(mg_test_wait_lcore(1), 0);
 
 	print_message("# lookups %" PRIu64 " hits %" PRIu64
 		      " published %" PRIu64 " removed %" PRIu64

@@ -422,10 +422,10 @@ test_concurrent_cap(void **state)
 	assert_int_equal(mg_limit_register(tbl, "race", false), 0);
 	memset(&race, 0, sizeof(race));
 	params(&race.p, 0, 0, 2, 0, 0, false);
-	assert_int_equal(rte_eal_remote_launch(race_worker, (void *)1, lcore),
+	assert_int_equal(mg_test_remote_launch(race_worker, (void *)1, lcore),
 			 0);
 	race_worker((void *)0);
-	assert_int_equal(rte_eal_wait_lcore(lcore), 0);
+	assert_int_equal(mg_test_wait_lcore(lcore), 0);
 	assert_int_equal(race.over, 0);
 	assert_int_equal(mg_limit_conns(tbl, 0), 0);
 	assert_true(race.admitted[0] > 0 && race.admitted[1] > 0);

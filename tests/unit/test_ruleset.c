@@ -484,9 +484,9 @@ test_service_lookup(void **state)
 }
 
 /* A connection admitted under one ruleset finds its service and caller
- * again in the next, whose indexes differ. */
+ * again in the next, whose indexes differ, by their ids. */
 static void
-test_resolve_after_reload(void **state)
+test_ids_after_reload(void **state)
 {
 	static const char ids[] =
 		"identities = ( { name = \"a\"; prefixes = [\"10.0.1.0/24\"]; "
@@ -500,6 +500,7 @@ test_resolve_after_reload(void **state)
 		svc("api", "", "tcp", "[\"198.19.0.2\"]", "[80]", "198.19.1.2");
 	struct mg_5tuple t = tuple("10.0.2.9", "198.19.0.2", TCP, 80);
 	struct mg_ruleset *old, *new;
+	struct mg_decision d;
 	uint16_t service, identity;
 
 	(void)state;
@@ -511,20 +512,27 @@ test_resolve_after_reload(void **state)
 	/* wire mode travels with the ruleset, swapped with the services */
 	assert_false(mg_ruleset_forward_unmatched(old));
 	assert_true(mg_ruleset_forward_unmatched(new));
-	assert_int_not_equal(mg_ruleset_generation(old),
-			     mg_ruleset_generation(new));
 	assert_true(mg_ruleset_is_service(old, &t));
-	assert_true(mg_ruleset_resolve(old, &t, &service, &identity));
-	assert_string_equal(mg_ruleset_service_name(old, service), "api");
-	assert_int_equal(service, 1);
-	assert_string_equal(mg_ruleset_identity_name(old, identity), "b");
-	assert_true(mg_ruleset_resolve(new, &t, &service, &identity));
+	d = classify(old, "10.0.2.9", "198.19.0.2", TCP, 80, 0);
+	assert_string_equal(mg_ruleset_service_name(old, d.service), "api");
+	assert_int_equal(d.service, 1);
+	assert_int_equal(d.identity, 2);
+	assert_string_equal(mg_ruleset_identity_name(old, d.identity), "b");
+	assert_int_equal(mg_ruleset_service_of_id(old, d.service_id), 1);
+	assert_int_equal(mg_ruleset_identity_of_id(old, d.identity_id), 2);
+	/* the ids of the old decision, read under the new ruleset */
+	service = mg_ruleset_service_of_id(new, d.service_id);
+	identity = mg_ruleset_identity_of_id(new, d.identity_id);
 	assert_int_equal(service, 0);
 	assert_string_equal(mg_ruleset_service_name(new, service), "api");
-	assert_string_equal(mg_ruleset_identity_name(new, identity), "b");
 	assert_int_equal(identity, 1);
+	assert_string_equal(mg_ruleset_identity_name(new, identity), "b");
+	/* and the new ruleset's own decision carries the same ids */
+	d = classify(new, "10.0.2.9", "198.19.0.2", TCP, 80, 0);
+	assert_int_equal(d.service, 0);
+	assert_int_equal(mg_ruleset_service_of_id(old, d.service_id), 1);
+	assert_int_equal(mg_ruleset_identity_of_id(old, d.identity_id), 2);
 	t = tuple("10.0.2.9", "198.19.0.3", TCP, 80);
-	assert_false(mg_ruleset_resolve(new, &t, &service, &identity));
 	assert_false(mg_ruleset_is_service(new, &t));
 	mg_ruleset_free(old);
 	mg_ruleset_free(new);
@@ -2351,7 +2359,7 @@ main(void)
 		cmocka_unit_test(test_identity_lookup),
 		cmocka_unit_test(test_identity_random),
 		cmocka_unit_test(test_service_lookup),
-		cmocka_unit_test(test_resolve_after_reload),
+		cmocka_unit_test(test_ids_after_reload),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_policy_default_and_allow),
 		cmocka_unit_test(test_policy_deny_beats_allow),
