@@ -486,12 +486,16 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	}
 }
 
+/* Readers take the read lock: mg_telemetry_fini() clears the blocks
+ * under the write lock while a telemetry query may still come in. */
 void
 mg_telemetry_lcore_read(unsigned int lcore_id, struct mg_stats_sum *out)
 {
 	memset(out, 0, sizeof(*out));
+	tel_read_lock();
 	if (mg_telemetry_lcore_role(lcore_id) != MG_LCORE_UNUSED)
 		accumulate(lcore_id, out);
+	tel_read_unlock();
 }
 
 void
@@ -500,9 +504,11 @@ mg_telemetry_sum(struct mg_stats_sum *out)
 	unsigned int i;
 
 	memset(out, 0, sizeof(*out));
+	tel_read_lock();
 	for (i = 0; i < RTE_MAX_LCORE; i++)
 		if (mg_telemetry_lcore_role(i) != MG_LCORE_UNUSED)
 			accumulate(i, out);
+	tel_read_unlock();
 }
 
 static uint64_t
