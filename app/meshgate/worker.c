@@ -2345,9 +2345,11 @@ mg_worker_main(void *arg)
 		uint16_t p, n;
 
 		/* nothing read before this point is referenced after it */
-		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
-		/* what rte_rcu_qsbr_synchronize() acquires, for TSan */
+		/* what rte_rcu_qsbr_synchronize() and the flow table's
+		 * reclamation acquire, for TSan: before the report that
+		 * lets a grace period end */
 		MG_TSAN_RELEASE(dp->qsv);
+		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
 		rs = __atomic_load_n(&dp->ruleset, __ATOMIC_ACQUIRE);
 		w->rs = rs;
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;

@@ -192,6 +192,10 @@ flow_dq_free(void *p, void *e, unsigned int n)
 	uint32_t *index = e;
 	unsigned int i;
 
+	/* DPDK checked the grace period in code TSan does not see: what
+	 * the readers released with their quiescent reports (their
+	 * MG_TSAN_RELEASE(qsv)) is acquired here */
+	MG_TSAN_ACQUIRE(t->qsv);
 	for (i = 0; i < n; i++)
 		flow_recycle(t, index[i]);
 	__atomic_store_n(&t->retired_n, t->retired_n - n, __ATOMIC_RELAXED);

@@ -845,6 +845,7 @@ decide_tls(const struct mg_l7_ctx *c, const struct l7_service *sv,
 struct mg_l7_pool {
 	struct rte_ring *free; /* buffer indices */
 	struct rte_rcu_qsbr_dq *dq;
+	struct rte_rcu_qsbr *qsv; /* the dq's: what TSan syncs on */
 	uint32_t n;
 	uint32_t size;
 	unsigned int n_workers;
@@ -856,6 +857,9 @@ pool_put_deferred(void *p, void *e, unsigned int n)
 {
 	struct mg_l7_pool *pool = p;
 
+	/* the grace period was checked inside DPDK, which TSan does not
+	 * see: acquire what the workers released before reporting */
+	MG_TSAN_ACQUIRE(pool->qsv);
 	rte_ring_enqueue_bulk_elem(pool->free, e, sizeof(uint32_t), n, NULL);
 }
 
@@ -879,6 +883,7 @@ mg_l7_pool_create(const char *name, uint32_t n, uint32_t size,
 		goto nomem;
 	pool->n = n;
 	pool->size = size;
+	pool->qsv = qsv;
 	pool->n_workers = n_workers;
 	pool->bufs = rte_malloc_socket(name, ((size_t)n + n_workers) * size,
 				       RTE_CACHE_LINE_SIZE, socket);
