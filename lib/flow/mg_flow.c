@@ -55,6 +55,7 @@ RTE_LOG_REGISTER(mg_flow_logtype, mg.flow, INFO);
 #define FLOW_RECLAIM_BURST 64u
 /* struct rte_rcu_qsbr_dq, private to DPDK: a few words */
 #define FLOW_DQ_HEADER_BYTES 128
+#define FLOW_NO_SPARE	     UINT32_MAX
 /*
  * The hash stores the entry pointer with the direction in bit 0: entries
  * are cache aligned, so a hit learns its side without comparing keys.
@@ -86,7 +87,6 @@ struct flow_meta {
 	 * -1 when none. Always -1 while the entry is in the free ring.
 	 */
 	int32_t pos[2];
-	uint8_t live; /* published and not yet removed */
 };
 
 struct mg_flow_table {
@@ -97,6 +97,8 @@ struct mg_flow_table {
 	struct mg_flow *flows;
 	struct rte_ring *free_ring; /* indices, multi-producer/consumer */
 	struct flow_meta *meta;
+	uint8_t *live; /* [entry]: published and not yet removed (apart from
+			* meta: 8 bytes an entry there, not 12) */
 	struct rte_rcu_qsbr *qsv;
 	uint32_t max_flows;
 	uint64_t timeout[MG_FLOW_STATE_MAX];  /* TSC cycles */
@@ -121,7 +123,13 @@ struct mg_flow_table {
 	 * DPDK's defer queue, the scheme lib/l7's buffers use too; used
 	 * under the lock (created MT-unsafe), its callback recycles */
 	struct rte_rcu_qsbr_dq *dq;
-	uint32_t retired_n; /* entries in dq: written under the lock */
+	/* the one entry the queue has no room for (it holds one fewer
+	 * than the table, which keeps its ring at max_flows slots when
+	 * that is a power of two), with its rte_rcu_qsbr_start() token;
+	 * FLOW_NO_SPARE when none. Under the lock. */
+	uint32_t spare;
+	uint64_t spare_token;
+	uint32_t retired_n; /* entries in dq and spare: under the lock */
 };
 
 /*
@@ -201,8 +209,16 @@ flow_dq_free(void *p, void *e, unsigned int n)
 	__atomic_store_n(&t->retired_n, t->retired_n - n, __ATOMIC_RELAXED);
 }
 
-/* The defer queue of table @p name: room for every entry (an entry is
- * retired at most once before it is recycled, so it never overflows). */
+/* Entries the defer queue of a table of @p max_flows holds: all but
+ * one, which the table's spare slot takes (an entry is retired at most
+ * once before it is recycled, so the two never overflow). */
+static inline uint32_t
+dq_size(uint32_t max_flows)
+{
+	return RTE_MAX(max_flows - 1, 1u);
+}
+
+/* The defer queue of table @p name (dq_size() entries). */
 static int
 flow_dq_create(struct mg_flow_table *t, const char *name)
 {
@@ -212,7 +228,7 @@ flow_dq_create(struct mg_flow_table *t, const char *name)
 	snprintf(dq_name, sizeof(dq_name), "MGFQ_%s", name);
 	dp.name = dq_name;
 	dp.flags = RTE_RCU_QSBR_DQ_MT_UNSAFE; /* the table's lock */
-	dp.size = t->max_flows;
+	dp.size = dq_size(t->max_flows);
 	dp.esize = sizeof(uint32_t);
 	/* each removal recycles what is past its grace period, a burst
 	 * at most, so the free ring refills as connections churn */
@@ -290,8 +306,10 @@ mg_flow_table_create(const struct mg_flow_params *p)
 	for (i = 0; i < n; i++) {
 		t->meta[i].pos[0] = -1;
 		t->meta[i].pos[1] = -1;
-		t->meta[i].live = 0;
 	}
+	t->live = rte_zmalloc_socket("mg_flow_live", n, 0, p->socket);
+	if (t->live == NULL)
+		goto free_meta;
 
 	snprintf(ring_name, sizeof(ring_name), "MGF_%s", p->name);
 	rte_errno = 0;
@@ -334,6 +352,7 @@ mg_flow_table_create(const struct mg_flow_params *p)
 		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
 		goto free_ring;
 	}
+	t->spare = FLOW_NO_SPARE;
 	if (t->qsv != NULL && flow_dq_create(t, p->name) != 0) {
 		err = rte_errno == EEXIST ? EEXIST : ENOMEM;
 		goto free_hash;
@@ -346,6 +365,7 @@ free_ring:
 	rte_ring_free(t->half_ring);
 	rte_ring_free(t->free_ring);
 free_meta:
+	rte_free(t->live);
 	rte_free(t->meta);
 free_halves:
 	rte_free(t->hdr.proxy);
@@ -404,10 +424,10 @@ mg_flow_table_memsize(uint32_t max_flows)
 	return sizeof(struct mg_flow_table) + n * sizeof(struct mg_flow) +
 	       2 * n * sizeof(struct mg_flow_half) +
 	       n * sizeof(struct mg_flow_proxy) + n * sizeof(struct flow_meta) +
-	       FLOW_DQ_HEADER_BYTES +
-	       rte_ring_get_memsize_elem(__RTE_QSBR_TOKEN_SIZE +
-						 sizeof(uint32_t),
-					 rte_align32pow2(max_flows + 1)) +
+	       n + FLOW_DQ_HEADER_BYTES +
+	       rte_ring_get_memsize_elem(
+		       __RTE_QSBR_TOKEN_SIZE + sizeof(uint32_t),
+		       rte_align32pow2(dq_size(max_flows) + 1)) +
 	       rte_ring_get_memsize_elem(sizeof(uint32_t),
 					 rte_align32pow2(max_flows + 1)) +
 	       rte_ring_get_memsize_elem(sizeof(uint64_t),
@@ -431,6 +451,7 @@ mg_flow_table_free(struct mg_flow_table *t)
 	rte_hash_free(t->hash);
 	rte_ring_free(t->free_ring);
 	rte_ring_free(t->half_ring);
+	rte_free(t->live);
 	rte_free(t->meta);
 	rte_free(t->hdr.proxy);
 	rte_free(t->hdr.half[0]);
@@ -509,13 +530,13 @@ flow_retire(struct mg_flow_table *t, uint32_t index)
 		return;
 	}
 	__atomic_store_n(&t->retired_n, t->retired_n + 1, __ATOMIC_RELAXED);
-	/* Cannot fail: the queue has room for every entry. Should it
-	 * anyway, the entry is lost, never handed out early. */
-	if (rte_rcu_qsbr_dq_enqueue(t->dq, &index) != 0) {
-		__atomic_store_n(&t->retired_n, t->retired_n - 1,
-				 __ATOMIC_RELAXED);
-		FLOW_LOG(ERR, "entry %u lost: defer queue full", index);
-	}
+	if (likely(rte_rcu_qsbr_dq_enqueue(t->dq, &index) == 0))
+		return;
+	/* every other entry waits in the queue: the last one waits here
+	 * (the spare cannot be taken: it would be one entry too many) */
+	RTE_ASSERT(t->spare == FLOW_NO_SPARE);
+	t->spare = index;
+	t->spare_token = rte_rcu_qsbr_start(t->qsv);
 }
 
 /*
@@ -527,6 +548,13 @@ static void
 flow_reclaim(struct mg_flow_table *t, unsigned int max)
 {
 	rte_rcu_qsbr_dq_reclaim(t->dq, max, NULL, NULL, NULL);
+	if (unlikely(t->spare != FLOW_NO_SPARE) &&
+	    rte_rcu_qsbr_check(t->qsv, t->spare_token, false) == 1) {
+		flow_recycle(t, t->spare);
+		t->spare = FLOW_NO_SPARE;
+		__atomic_store_n(&t->retired_n, t->retired_n - 1,
+				 __ATOMIC_RELAXED);
+	}
 }
 
 struct mg_flow *
@@ -629,7 +657,7 @@ mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now)
 		ret = -ENOSPC;
 		goto out;
 	}
-	__atomic_store_n(&m->live, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->live[index], 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&t->count, t->count + 1, __ATOMIC_RELAXED);
 out:
 	rte_spinlock_unlock(&t->lock);
@@ -905,7 +933,7 @@ flow_remove(struct mg_flow_table *t, uint32_t index)
 	half_open_end(t, f);
 	m->pos[0] = rte_hash_del_key(t->hash, &f->key[0]);
 	m->pos[1] = rte_hash_del_key(t->hash, &f->key[1]);
-	__atomic_store_n(&m->live, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->live[index], 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&t->count, t->count - 1, __ATOMIC_RELAXED);
 	flow_retire(t, index);
 }
@@ -942,12 +970,12 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 	while (budget-- > 0) {
 		/* mg_flow_remove() may take the entry between our look and
 		 * the lock: look at live again under it. */
-		if (__atomic_load_n(&t->meta[idx].live, __ATOMIC_ACQUIRE) &&
+		if (__atomic_load_n(&t->live[idx], __ATOMIC_ACQUIRE) &&
 		    flow_idle(t, &t->flows[idx], now)) {
 			bool gone = false;
 
 			rte_spinlock_lock(&t->lock);
-			if (t->meta[idx].live) {
+			if (t->live[idx]) {
 				flow_remove(t, idx);
 				gone = true;
 			}
@@ -1011,12 +1039,12 @@ evict_entry(struct mg_flow_table *t, uint64_t e,
 	if (index >= t->max_flows)
 		return false;
 	f = &t->flows[index];
-	if (!__atomic_load_n(&t->meta[index].live, __ATOMIC_ACQUIRE) ||
+	if (!__atomic_load_n(&t->live[index], __ATOMIC_ACQUIRE) ||
 	    f->alloc_gen != (uint32_t)(e >> 32) ||
 	    !__atomic_load_n(&f->half_open, __ATOMIC_ACQUIRE))
 		return false;
 	rte_spinlock_lock(&t->lock);
-	if (t->meta[index].live && f->alloc_gen == (uint32_t)(e >> 32) &&
+	if (t->live[index] && f->alloc_gen == (uint32_t)(e >> 32) &&
 	    __atomic_load_n(&f->half_open, __ATOMIC_ACQUIRE)) {
 		flow_remove(t, index);
 		gone = true;
@@ -1078,7 +1106,7 @@ mg_flow_remove(struct mg_flow_table *t, struct mg_flow *f)
 	int rc = -ENOENT;
 
 	rte_spinlock_lock(&t->lock);
-	if (t->meta[f->index].live) {
+	if (t->live[f->index]) {
 		flow_remove(t, f->index);
 		rc = 0;
 	}
@@ -1100,7 +1128,7 @@ mg_flow_count_states(const struct mg_flow_table *t, uint32_t *counts)
 
 	memset(counts, 0, MG_FLOW_STATE_MAX * sizeof(*counts));
 	for (i = 0; i < t->max_flows; i++) {
-		if (!__atomic_load_n(&t->meta[i].live, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&t->live[i], __ATOMIC_ACQUIRE))
 			continue;
 		s = (uint8_t)mg_flow_state(t, &t->flows[i]);
 		counts[s]++;

@@ -945,6 +945,47 @@ test_expire_configured_timeouts(void **state)
 	assert_int_equal(mg_flow_count(tbl), 1);
 }
 
+/* Every entry of the table removed within one grace period: the defer
+ * queue holds all but one (its ring stays max_flows slots), the table's
+ * spare slot the last; none comes back before the reader reports, all
+ * do after. */
+static void
+test_rcu_all_retired(void **state)
+{
+	struct mg_flow_cursor c = { 0 };
+	unsigned int i;
+
+	(void)state;
+	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
+			  RTE_CACHE_LINE_SIZE);
+	assert_non_null(qsv);
+	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
+	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
+	rte_rcu_qsbr_thread_online(qsv, 0);
+
+	table_new(4, NULL, qsv);
+	for (i = 0; i < 4; i++)
+		flow_open(i, IPPROTO_UDP, 0);
+	assert_null(mg_flow_alloc(tbl));
+	/* all four idle past the UDP timeout: removed, none recycled */
+	assert_int_equal(mg_flow_expire(tbl, &c, SEC(31), 4), 4);
+	assert_int_equal(mg_flow_count(tbl), 0);
+	rte_errno = 0;
+	assert_null(mg_flow_alloc(tbl));
+	assert_int_equal(rte_errno, ENOSPC);
+	assert_int_equal(mg_flow_expire(tbl, &c, SEC(32), 4), 0);
+	assert_null(mg_flow_alloc(tbl));
+
+	rte_rcu_qsbr_quiescent(qsv, 0);
+	/* the queue's three and the spare's one, keys and all */
+	for (i = 0; i < 4; i++)
+		flow_open(10 + i, IPPROTO_UDP, SEC(40));
+	assert_int_equal(mg_flow_count(tbl), 4);
+	for (i = 0; i < 4; i++)
+		assert_true(flow_found(10 + i, IPPROTO_UDP));
+	assert_null(mg_flow_alloc(tbl));
+}
+
 static void
 test_rcu_grace_period(void **state)
 {
@@ -1509,6 +1550,7 @@ main(void)
 		FLOW_TEST(test_expire_default_timeouts),
 		FLOW_TEST(test_expire_configured_timeouts),
 		FLOW_TEST(test_rcu_grace_period),
+		FLOW_TEST(test_rcu_all_retired),
 		FLOW_TEST(test_expire_budget_and_stride),
 		FLOW_TEST(test_count_states),
 		FLOW_TEST(test_concurrent_lookup),
