@@ -1226,10 +1226,10 @@ proxy_ack_out(struct mg_worker *w, struct rte_mbuf *m,
 	const struct mg_flow_table *ft = w->dp->flows;
 	uint8_t out = f->out_port[MG_FLOW_DIR_FWD];
 
-	if (mg_syncookie_segment(m, info, true,
-				 mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->isn + 1,
-				 backend_isn + 1, RTE_TCP_ACK_FLAG,
-				 mg_flow_proxy(ft, f)->win, 0) < 0) {
+	if (mg_pkt_tcp_segment(m, info, true,
+			       mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->isn + 1,
+			       backend_isn + 1, RTE_TCP_ACK_FLAG,
+			       mg_flow_proxy(ft, f)->win, 0) < 0) {
 		drop(w, m, MG_DROP_TCP_OUT_OF_WINDOW);
 		return;
 	}
@@ -1338,9 +1338,9 @@ proxy_in(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 	if (fl & (RTE_TCP_RST_FLAG | RTE_TCP_SYN_FLAG))
 		return true;
 	count_drop(w, m, MG_DROP_SYN_PROXY_PENDING, NULL);
-	if (mg_syncookie_segment(m, info, false,
-				 mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->isn, 0,
-				 RTE_TCP_SYN_FLAG, x->win, x->mss) < 0 ||
+	if (mg_pkt_tcp_segment(m, info, false,
+			       mg_flow_half(ft, f, MG_FLOW_DIR_FWD)->isn, 0,
+			       RTE_TCP_SYN_FLAG, x->win, x->mss) < 0 ||
 	    mg_pkt_parse(m, &syn) != MG_DROP_NONE) {
 		rte_pktmbuf_free(m);
 		return false;
@@ -1630,10 +1630,10 @@ syn_cookie(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		cookie = mg_syncookie_make(sc, t, seg.seq, seg.mss, w->now);
 		/* MSS only: no window scaling, SACK or timestamps, which a
 		 * cookie has no room to remember */
-		if (mg_syncookie_segment(
-			    m, info, true, cookie, seg.seq + 1,
-			    RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, UINT16_MAX,
-			    cookie_mss(w, in, t->family == 4)) < 0) {
+		if (mg_pkt_tcp_segment(m, info, true, cookie, seg.seq + 1,
+				       RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG,
+				       UINT16_MAX,
+				       cookie_mss(w, in, t->family == 4)) < 0) {
 			drop(w, m, MG_DROP_TCP_NOT_SYN);
 			return COOKIE_DONE;
 		}
@@ -1800,9 +1800,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		 * retransmitted by the client) */
 		mg_pkt_tcp_seg(m, info, &syn);
 		mg_flow_tcp_proxy(ft, f, &syn, ca.cookie, ca.mss);
-		if (mg_syncookie_segment(m, info, false, syn.seq - 1, 0,
-					 RTE_TCP_SYN_FLAG, syn.win,
-					 ca.mss) < 0 ||
+		if (mg_pkt_tcp_segment(m, info, false, syn.seq - 1, 0,
+				       RTE_TCP_SYN_FLAG, syn.win, ca.mss) < 0 ||
 		    mg_pkt_parse(m, &syn_info) != MG_DROP_NONE) {
 			mg_flow_release(ft, f);
 			admit_cancel(w, lim, limit_src, true);

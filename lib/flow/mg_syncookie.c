@@ -15,10 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include <rte_byteorder.h>
-#include <rte_ip.h>
 #include <rte_random.h>
-#include <rte_tcp.h>
 
 #include "mg_syncookie.h"
 
@@ -30,8 +27,6 @@ const uint16_t mg_syncookie_mss_table[MG_SYNCOOKIE_N_MSS] = {
 
 /* A slot of 2^k cycles, the largest that is at most this long. */
 #define SLOT_S 64
-/* An answer starts its own journey (as mg_pkt's resets). */
-#define REPLY_TTL 64
 /* Cookie bits: the MAC above, the slot's parity, the MSS index. */
 #define COOKIE_PARITY (1u << MG_SYNCOOKIE_MSS_BITS)
 #define COOKIE_MSS    (MG_SYNCOOKIE_N_MSS - 1)
@@ -169,85 +164,4 @@ mg_syncookie_check(const struct mg_syncookie *c, const struct mg_5tuple *t,
 		return false;
 	*mss = mg_syncookie_mss_table[i];
 	return true;
-}
-
-int
-mg_syncookie_segment(struct rte_mbuf *m, const struct mg_pkt_info *info,
-		     bool reply, uint32_t seq, uint32_t ack, uint8_t flags,
-		     uint16_t win, uint16_t mss)
-{
-	bool v4 = info->l3 == MG_L3_IPV4;
-	uint16_t l3_len =
-		v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
-	uint16_t l4_len = sizeof(struct rte_tcp_hdr) + (mss != 0 ? 4 : 0);
-	uint32_t len = (uint32_t)info->l3_off + l3_len + l4_len;
-	unsigned int alen = v4 ? 4 : 16;
-	struct rte_tcp_hdr *tcp;
-	uint8_t *l3, *src, *dst, *opt;
-	uint8_t t[16];
-
-	if (info->tuple.proto != IPPROTO_TCP ||
-	    (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) ||
-	    info->frag != 0 || info->l4_off + sizeof(*tcp) > m->data_len ||
-	    len > (uint32_t)m->buf_len - m->data_off)
-		return -EINVAL;
-	if (m->next != NULL) {
-		rte_pktmbuf_free(m->next);
-		m->next = NULL;
-		m->nb_segs = 1;
-	}
-	l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
-	tcp = (struct rte_tcp_hdr *)(l3 + l3_len);
-	/* IP options and extension headers go, as in a reset */
-	if (info->l4_off != info->l3_off + l3_len) {
-		memmove(tcp, rte_pktmbuf_mtod_offset(m, void *, info->l4_off),
-			sizeof(*tcp));
-		if (v4)
-			l3[0] = 0x45;
-		else
-			((struct rte_ipv6_hdr *)l3)->proto = IPPROTO_TCP;
-	}
-	src = l3 + (v4 ? 12 : 8);
-	dst = src + alen;
-	if (reply) {
-		memcpy(t, src, alen);
-		memcpy(src, dst, alen);
-		memcpy(dst, t, alen);
-		memcpy(t, &tcp->src_port, 2);
-		tcp->src_port = tcp->dst_port;
-		memcpy(&tcp->dst_port, t, 2);
-		l3[v4 ? 8 : 7] = REPLY_TTL;
-	}
-	tcp->sent_seq = rte_cpu_to_be_32(seq);
-	tcp->recv_ack = rte_cpu_to_be_32(ack);
-	tcp->data_off = (uint8_t)((l4_len / 4) << 4);
-	tcp->tcp_flags = flags;
-	tcp->rx_win = rte_cpu_to_be_16(win);
-	tcp->cksum = 0;
-	tcp->tcp_urp = 0;
-	if (mss != 0) {
-		opt = (uint8_t *)(tcp + 1);
-		opt[0] = 2; /* MSS, RFC 9293 3.2 */
-		opt[1] = 4;
-		opt[2] = (uint8_t)(mss >> 8);
-		opt[3] = (uint8_t)mss;
-	}
-	m->data_len = (uint16_t)len;
-	m->pkt_len = len;
-	m->l3_len = l3_len;
-	m->l4_len = l4_len;
-	if (v4) {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
-
-		ip->total_length = rte_cpu_to_be_16(l3_len + l4_len);
-		ip->hdr_checksum = 0;
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
-	} else {
-		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)l3;
-
-		ip->payload_len = rte_cpu_to_be_16(l4_len);
-	}
-	tcp->cksum =
-		(uint16_t)~mg_cksum_l4(src, alen, IPPROTO_TCP, tcp, l4_len);
-	return 0;
 }

@@ -18,8 +18,9 @@
  * cycles, between 32 and 64 seconds; a cookie is accepted in its slot
  * and the next, so it lives at least one slot and less than two.
  *
- * Also here: the segments the proxy builds in place (the SYN-ACK to the
- * client, the SYN and the handshake's last ACK to the backend).
+ * The segments the proxy builds in place (the SYN-ACK to the client, the
+ * SYN and the handshake's last ACK to the backend) are lib/pkt's
+ * mg_pkt_tcp_segment(), as resets are.
  */
 
 #ifndef MG_SYNCOOKIE_H
@@ -110,32 +111,6 @@ bool mg_syncookie_check(const struct mg_syncookie *c, const struct mg_5tuple *t,
 
 /** The MSS values a cookie can carry, ascending. */
 extern const uint16_t mg_syncookie_mss_table[MG_SYNCOOKIE_N_MSS];
-
-/**
- * Turn a parsed TCP segment, in place, into a bare segment of the SYN
- * proxy: payload, TCP options, IPv4 options and IPv6 extension headers
- * cut, the given numbers, flags and window, an MSS option when @p mss is
- * not 0, IP lengths set and the checksums computed in full. With
- * @p reply the addresses and ports are swapped (TTL / hop limit 64);
- * otherwise the TTL stays as it came. Ethernet addresses are the
- * caller's. Segments after the first of a chained mbuf are freed.
- *
- * @param m      Segment, parsed into @p info.
- * @param info   Parser result; stale afterwards (parse again).
- * @param reply  Send it back to the segment's sender.
- * @param seq    Sequence number, host order.
- * @param ack    Acknowledgement number, host order.
- * @param flags  TCP flags.
- * @param win    Window field.
- * @param mss    MSS option value, 0 for none.
- * @return 0, or -EINVAL if @p m is not a whole parsed TCP segment with
- *         room for the option.
- *
- * Thread safety: reentrant.
- */
-int mg_syncookie_segment(struct rte_mbuf *m, const struct mg_pkt_info *info,
-			 bool reply, uint32_t seq, uint32_t ack, uint8_t flags,
-			 uint16_t win, uint16_t mss);
 
 /**
  * Add @p delta to the sequence number (@p seq true) or the

@@ -788,19 +788,23 @@ swap_bytes(uint8_t *a, uint8_t *b, unsigned int len)
 }
 
 int
-mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
-		   bool reply, uint32_t seq, uint32_t ack, uint8_t flags)
+mg_pkt_tcp_segment(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		   bool reply, uint32_t seq, uint32_t ack, uint8_t flags,
+		   uint16_t win, uint16_t mss)
 {
 	bool v4 = info->l3 == MG_L3_IPV4;
 	uint16_t l3_len =
 		v4 ? sizeof(struct rte_ipv4_hdr) : sizeof(struct rte_ipv6_hdr);
+	uint16_t l4_len = sizeof(struct rte_tcp_hdr) + (mss != 0 ? 4 : 0);
+	uint32_t len = (uint32_t)info->l3_off + l3_len + l4_len;
 	unsigned int alen = v4 ? 4 : 16;
 	struct rte_tcp_hdr *tcp;
-	uint8_t *l3, *src, *dst;
+	uint8_t *l3, *src, *dst, *opt;
 
 	if (info->tuple.proto != IPPROTO_TCP ||
 	    (info->l3 != MG_L3_IPV4 && info->l3 != MG_L3_IPV6) ||
-	    info->frag != 0 || info->l4_off + sizeof(*tcp) > m->data_len)
+	    info->frag != 0 || info->l4_off + sizeof(*tcp) > m->data_len ||
+	    len > (uint32_t)m->buf_len - m->data_off)
 		return -EINVAL;
 	if (m->next != NULL) {
 		rte_pktmbuf_free(m->next);
@@ -830,27 +834,34 @@ mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
 	}
 	tcp->sent_seq = rte_cpu_to_be_32(seq);
 	tcp->recv_ack = rte_cpu_to_be_32(ack);
-	tcp->data_off = (sizeof(*tcp) / 4) << 4;
+	tcp->data_off = (uint8_t)((l4_len / 4) << 4);
 	tcp->tcp_flags = flags;
-	tcp->rx_win = 0;
+	tcp->rx_win = rte_cpu_to_be_16(win);
 	tcp->cksum = 0;
 	tcp->tcp_urp = 0;
-	m->data_len = (uint16_t)(info->l3_off + l3_len + sizeof(*tcp));
-	m->pkt_len = m->data_len;
+	if (mss != 0) {
+		opt = (uint8_t *)(tcp + 1);
+		opt[0] = 2; /* MSS, RFC 9293 3.2 */
+		opt[1] = 4;
+		opt[2] = (uint8_t)(mss >> 8);
+		opt[3] = (uint8_t)mss;
+	}
+	m->data_len = (uint16_t)len;
+	m->pkt_len = len;
 	m->l3_len = l3_len;
-	m->l4_len = sizeof(*tcp);
+	m->l4_len = l4_len;
 	if (v4) {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
 
-		ip->total_length = rte_cpu_to_be_16(l3_len + sizeof(*tcp));
+		ip->total_length = rte_cpu_to_be_16(l3_len + l4_len);
 		ip->hdr_checksum = 0;
 		ip->hdr_checksum = rte_ipv4_cksum(ip);
 	} else {
 		struct rte_ipv6_hdr *ip = (struct rte_ipv6_hdr *)l3;
 
-		ip->payload_len = rte_cpu_to_be_16(sizeof(*tcp));
+		ip->payload_len = rte_cpu_to_be_16(l4_len);
 	}
-	tcp->cksum = (uint16_t)~tcp_sum(l3, v4, tcp, sizeof(*tcp));
+	tcp->cksum = (uint16_t)~tcp_sum(l3, v4, tcp, l4_len);
 	return 0;
 }
 

@@ -402,29 +402,42 @@ enum mg_drop_reason mg_pkt_tcp_strict(const struct rte_mbuf *m,
 				      struct mg_pkt_tcp_ts *ts);
 
 /**
- * Turn a parsed TCP packet into a bare control segment (a reset, RST|ACK,
- * or a challenge ACK, RFC 5961) with the given flags, sequence and
- * acknowledgement numbers: payload, TCP options, IPv4
- * options and IPv6 extension headers are cut (a reset never sends a
- * source route back), window and urgent pointer zeroed, IP length fields
- * set and the IPv4 header and TCP checksums computed in full. VLAN tags
- * stay. Ethernet addresses are the caller's. Segments after the first
- * of a chained mbuf are freed.
+ * Turn a parsed TCP packet, in place, into a bare segment: payload, TCP
+ * options, IPv4 options and IPv6 extension headers cut (a reset never
+ * sends a source route back), the given numbers, flags and window, an
+ * MSS option when @p mss is not 0 (the SYN proxy's), urgent pointer
+ * zeroed, IP length fields set and the IPv4 header and TCP checksums
+ * computed in full. VLAN tags stay. Ethernet addresses are the caller's.
+ * Segments after the first of a chained mbuf are freed.
  *
  * @param m      Packet, parsed into @p info, TCP.
  * @param info   Parser result for @p m; stale afterwards except for
  *               l3_off.
  * @param reply  true: swap addresses and ports, so the segment goes back
- *               to the packet's sender (with TTL / hop limit 64).
+ *               to the packet's sender (with TTL / hop limit 64);
+ *               false: the TTL stays as it came.
  * @param seq    Sequence number, host order.
  * @param ack    Acknowledgement number, host order.
  * @param flags  TCP flags of the new segment.
- * @return 0, or -EINVAL if @p m is not a parsed TCP packet.
+ * @param win    Window field, host order.
+ * @param mss    MSS option value, 0 for none.
+ * @return 0, or -EINVAL if @p m is not a parsed TCP packet with room for
+ *         the option.
  *
  * Thread safety: reentrant.
  */
-int mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
-		       bool reply, uint32_t seq, uint32_t ack, uint8_t flags);
+int mg_pkt_tcp_segment(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		       bool reply, uint32_t seq, uint32_t ack, uint8_t flags,
+		       uint16_t win, uint16_t mss);
+
+/** mg_pkt_tcp_segment() without window or option: a bare control
+ * segment (a reset, or a challenge ACK, RFC 5961). */
+static inline int
+mg_pkt_tcp_control(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		   bool reply, uint32_t seq, uint32_t ack, uint8_t flags)
+{
+	return mg_pkt_tcp_segment(m, info, reply, seq, ack, flags, 0, 0);
+}
 
 /** mg_pkt_tcp_control() with RST|ACK: a reset. */
 static inline int

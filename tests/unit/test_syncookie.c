@@ -267,11 +267,10 @@ test_segment_syn_ack(void **state)
 	const uint8_t *o;
 
 	(void)state;
-	assert_int_equal(
-		mg_syncookie_segment(m, &info, true, 0xdeadbeef, 1001,
-				     RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, 65535,
-				     1460),
-		0);
+	assert_int_equal(mg_pkt_tcp_segment(m, &info, true, 0xdeadbeef, 1001,
+					    RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG,
+					    65535, 1460),
+			 0);
 	assert_int_equal(mg_pkt_parse(m, &info), MG_DROP_NONE);
 	assert_int_equal(info.payload_len, 0);
 	assert_int_equal(info.tcp_flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
@@ -308,8 +307,8 @@ test_segment_forward_no_option(void **state)
 	struct mg_pkt_tcp_seg seg;
 
 	(void)state;
-	assert_int_equal(mg_syncookie_segment(m, &info, false, 5, 6,
-					      RTE_TCP_ACK_FLAG, 1000, 0),
+	assert_int_equal(mg_pkt_tcp_segment(m, &info, false, 5, 6,
+					    RTE_TCP_ACK_FLAG, 1000, 0),
 			 0);
 	assert_int_equal(mg_pkt_parse(m, &info), MG_DROP_NONE);
 	ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *,
@@ -341,8 +340,8 @@ test_segment_refuses_non_tcp(void **state)
 
 	(void)state;
 	info.tuple.proto = IPPROTO_UDP;
-	assert_int_equal(mg_syncookie_segment(m, &info, true, 1, 2,
-					      RTE_TCP_ACK_FLAG, 0, 0),
+	assert_int_equal(mg_pkt_tcp_segment(m, &info, true, 1, 2,
+					    RTE_TCP_ACK_FLAG, 0, 0),
 			 -EINVAL);
 	rte_pktmbuf_free(m);
 }
