@@ -23,12 +23,11 @@ import signal
 import shutil
 import struct
 import subprocess
-import threading
-import time
 
 from scapy.all import ICMP, IP, TCP, Ether, IPv6, Raw, raw
 
-from mgrun import (CONFIGS, REPO, check_clean_stop,
+from pcapfifo import Fifo, frames_of
+from mgrun import (REPO, check_clean_stop,
                    eal_args, load_stats, mg_telemetry, unique_prefix,
                    wait_for)
 
@@ -38,7 +37,6 @@ VIP, VIP_PORT = "198.19.0.10", 80
 BACKEND, BACKEND_PORT = "198.18.2.21", 8080
 CLIENT = "198.18.64.10"
 STEP_TIMEOUT = 20
-PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 S, A, F, R, P = "S", "A", "F", "R", "P"
 
 CONFIG = """
@@ -73,59 +71,6 @@ neighbours = (
 );
 lcores = ( { lcore = 1; queue = 0; }, { lcore = 2; queue = 1; } );
 """
-
-
-def record(frame):
-    return struct.pack("<IIII", 1700000000, 0, len(frame), len(frame)) + \
-        frame
-
-
-class Fifo:
-    """A FIFO net_pcap reads as a queue's capture (see
-    test_two_way_queues.Fifo)."""
-
-    def __init__(self, path):
-        self.path = path
-        os.mkfifo(path)
-        self.fd = None
-        self.opener = threading.Thread(target=self._open, daemon=True)
-        self.opener.start()
-
-    def _open(self):
-        self.fd = os.open(self.path, os.O_WRONLY)
-        os.write(self.fd, PCAP_HEADER)
-
-    def write(self, frames):
-        self.opener.join(STEP_TIMEOUT)
-        data = b"".join(record(f) for f in frames)
-        while data:
-            data = data[os.write(self.fd, data):]
-
-    def close(self):
-        self.opener.join(1)
-        if self.opener.is_alive():
-            reader = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            self.opener.join(5)
-            os.close(reader)
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def frames_of(path):
-    """The whole records of a pcap that may still be growing."""
-    try:
-        data = open(path, "rb").read()
-    except FileNotFoundError:
-        return []
-    out, off = [], 24
-    while off + 16 <= len(data):
-        incl = struct.unpack_from("<I", data, off + 8)[0]
-        if off + 16 + incl > len(data):
-            break
-        out.append(data[off + 16:off + 16 + incl])
-        off += 16 + incl
-    return out
 
 
 def checksums_ok(pkt):

@@ -18,17 +18,16 @@ A segment acknowledges only what its peer sent in earlier phases (the
 gateway drops ACKs of bytes it has not seen), so within a round the two
 directions do not depend on each other's timing."""
 
-import os
 import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
 
 from scapy.all import IP, TCP, Ether, Raw, raw
 
+from pcapfifo import Fifo
 from mgrun import (CONFIGS, REPO, check_clean_stop, check_stats, eal_args,
                    load_stats, mg_telemetry, read_frames, unique_prefix,
                    wait_for)
@@ -39,7 +38,6 @@ import gen_bench_pcaps as gen  # noqa: E402
 CONNS = 256
 ROUNDS = 4
 PHASE_TIMEOUT = 20          # s for a phase to be received and handled
-PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 VIP = int.from_bytes(bytes(map(int, gen.VIP.split("."))), "big")
 BACKEND = int.from_bytes(bytes(map(int, gen.L7_BACKEND.split("."))), "big")
 SYN, ACK, PSH = gen.SYN, gen.ACK, gen.PSH
@@ -97,45 +95,6 @@ def phases(conns):
                                                              % 1000))
              for c in down]))
     return out
-
-
-def record(frame):
-    return struct.pack("<IIII", 1700000000, 0, len(frame), len(frame)) + \
-        frame
-
-
-class Fifo:
-    """A FIFO net_pcap reads as its queue's capture: opened for writing
-    (which waits for the reader) and given the pcap header in a thread,
-    since EAL opens the files while probing."""
-
-    def __init__(self, path):
-        self.path = path
-        os.mkfifo(path)
-        self.fd = None
-        self.opener = threading.Thread(target=self._open, daemon=True)
-        self.opener.start()
-
-    def _open(self):
-        self.fd = os.open(self.path, os.O_WRONLY)
-        os.write(self.fd, PCAP_HEADER)
-
-    def write(self, frames):
-        data = b"".join(record(f) for f in frames)
-        while data:
-            data = data[os.write(self.fd, data):]
-
-    def close(self):
-        """EOF for the reader; a writer still waiting for one (the
-        gateway never started) is let go by a reader of our own."""
-        self.opener.join(1)
-        if self.opener.is_alive():
-            reader = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            self.opener.join(5)
-            os.close(reader)
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def worker_rx(tel):
