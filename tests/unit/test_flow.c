@@ -945,6 +945,19 @@ test_expire_configured_timeouts(void **state)
 	assert_int_equal(mg_flow_count(tbl), 1);
 }
 
+/* An RCU variable of one reader, this thread, online from here: it
+ * never reports unless the test says so (test_teardown takes it down). */
+static void
+reader_online(void)
+{
+	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
+			  RTE_CACHE_LINE_SIZE);
+	assert_non_null(qsv);
+	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
+	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
+	rte_rcu_qsbr_thread_online(qsv, 0);
+}
+
 /* Every entry of the table removed within one grace period: the defer
  * queue holds all but one (its ring stays max_flows slots), the table's
  * spare slot the last; none comes back before the reader reports, all
@@ -956,12 +969,7 @@ test_rcu_all_retired(void **state)
 	unsigned int i;
 
 	(void)state;
-	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
-			  RTE_CACHE_LINE_SIZE);
-	assert_non_null(qsv);
-	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
-	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
-	rte_rcu_qsbr_thread_online(qsv, 0);
+	reader_online();
 
 	table_new(4, NULL, qsv);
 	for (i = 0; i < 4; i++)
@@ -995,14 +1003,7 @@ test_rcu_grace_period(void **state)
 	unsigned int i;
 
 	(void)state;
-	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
-			  RTE_CACHE_LINE_SIZE);
-	assert_non_null(qsv);
-	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
-	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
-	/* From here this thread is also a reader that never reports unless
-	 * the test says so. */
-	rte_rcu_qsbr_thread_online(qsv, 0);
+	reader_online();
 
 	table_new(4, NULL, qsv);
 	for (i = 0; i < 3; i++)
@@ -1236,12 +1237,7 @@ test_concurrent_lookup(void **state)
 	(void)state;
 	if (rte_lcore_count() < 2 || rte_lcore_is_enabled(1) == 0)
 		skip();
-	qsv = rte_zmalloc("test_flow_qsv", rte_rcu_qsbr_get_memsize(1),
-			  RTE_CACHE_LINE_SIZE);
-	assert_non_null(qsv);
-	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
-	assert_int_equal(rte_rcu_qsbr_thread_register(qsv, 0), 0);
-	rte_rcu_qsbr_thread_online(qsv, 0);
+	reader_online();
 	table_new(CONC_MAX_FLOWS, &conf, qsv);
 
 	cs.deadline =
