@@ -31,8 +31,7 @@
 
 #include "mg_flow.h"
 #include "mg_ruleset.h"
-
-static struct mg_conf_errors errs;
+#include "mg_test_ruleset.h"
 
 #define P1                                                                     \
 	"ports = ( { name = \"edge\"; device = \"net_pcap0\"; "                \
@@ -84,42 +83,6 @@ static const char conf_c[] = P1
 		     "to = [\"api\"]; },\n"
 		     "{ name = \"p-web\"; action = \"allow\"; from = [\"a\"]; "
 		     "to = [\"web\"]; } );\n";
-
-static struct mg_conf *
-conf_text(const char *text)
-{
-	struct mg_conf *c;
-
-	c = mg_conf_load(mg_test_write_file("t.conf", text),
-			 MG_DRIVERS_CONF_DIR, &errs);
-	if (c == NULL)
-		print_error("config: %s\n", errs.msg[0]);
-	assert_non_null(c);
-	return c;
-}
-
-static struct mg_ruleset *
-build_conf(const struct mg_conf *c)
-{
-	char err[256] = "";
-	struct mg_ruleset *rs;
-
-	rs = mg_ruleset_build(c, SOCKET_ID_ANY, NULL, 1, err, sizeof(err));
-	if (rs == NULL)
-		print_error("build: %s (%s)\n", err, rte_strerror(rte_errno));
-	assert_non_null(rs);
-	return rs;
-}
-
-static struct mg_ruleset *
-build_text(const char *text)
-{
-	struct mg_conf *c = conf_text(text);
-	struct mg_ruleset *rs = build_conf(c);
-
-	mg_conf_free(c);
-	return rs;
-}
 
 /* Classify 10.0.@p caller.9 -> 198.19.0.@p vip:80/tcp; asserts a
  * service matched. */
