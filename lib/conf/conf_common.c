@@ -379,6 +379,38 @@ conf_parse_prefix(const char *text, bool need_len, struct mg_prefix *out)
 	return NULL;
 }
 
+/* List element @p e of @p key as a network prefix ("addr/len" or a
+ * host address) without host bits, into @p p. Returns its text, or NULL
+ * when it is missing or refused (the error reported at its line). */
+const char *
+conf_network_elem(struct loader *ld, const config_setting_t *e, const char *key,
+		  struct mg_prefix *p)
+{
+	const char *text = conf_elem_string(ld, e, key);
+	char buf[INET6_ADDRSTRLEN];
+	struct mg_prefix net;
+	const char *why;
+
+	if (text == NULL)
+		return NULL;
+	why = conf_parse_prefix(text, false, p);
+	if (why != NULL) {
+		err_at(ld, e, "prefix '%s' %s", text, why);
+		return NULL;
+	}
+	net = *p;
+	conf_clear_host_bits(&net);
+	if (!conf_same_addr(&net.addr, &p->addr)) {
+		err_at(ld, e,
+		       "prefix '%s' has host bits set (did you mean %s/%u?)",
+		       text, mg_addr_format(&net.addr, buf, sizeof(buf)),
+		       p->len);
+		p->addr.family = 0;
+		return NULL;
+	}
+	return text;
+}
+
 /* The string of a list element, or NULL after reporting its type. */
 const char *
 conf_elem_string(struct loader *ld, const config_setting_t *e, const char *key)

@@ -218,33 +218,14 @@ load_peer_prefixes(struct loader *ld, const config_setting_t *s,
 		conf_get_list(ld, s, "prefixes", false, 0,
 			      MG_CONF_MAX_PEER_PREFIXES, "a peer");
 	int i, j, n = list != NULL ? config_setting_length(list) : 0;
-	char buf[INET6_ADDRSTRLEN];
 
 	for (i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(list, i);
-		struct mg_prefix *p = &peer->prefixes[i], net;
-		const char *text = conf_elem_string(ld, e, "prefixes");
-		const char *why;
+		struct mg_prefix *p = &peer->prefixes[i];
+		const char *text = conf_network_elem(ld, e, "prefixes", p);
 
 		if (text == NULL)
 			continue;
-		why = conf_parse_prefix(text, false, p);
-		if (why != NULL) {
-			err_at(ld, e, "prefix '%s' %s", text, why);
-			continue;
-		}
-		net = *p;
-		conf_clear_host_bits(&net);
-		if (!conf_same_addr(&net.addr, &p->addr)) {
-			err_at(ld, e,
-			       "prefix '%s' has host bits set (did you mean "
-			       "%s/%u?)",
-			       text,
-			       mg_addr_format(&net.addr, buf, sizeof(buf)),
-			       p->len);
-			p->addr.family = 0;
-			continue;
-		}
 		for (j = 0; j < i; j++)
 			if (memcmp(p, &peer->prefixes[j], sizeof(*p)) == 0) {
 				err_at(ld, e,

@@ -102,6 +102,8 @@ const char *conf_parse_prefix(const char *text, bool need_len,
 			      struct mg_prefix *out);
 const char *conf_elem_string(struct loader *ld, const config_setting_t *e,
 			     const char *key);
+const char *conf_network_elem(struct loader *ld, const config_setting_t *e,
+			      const char *key, struct mg_prefix *p);
 config_setting_t *conf_get_list(struct loader *ld, const config_setting_t *g,
 				const char *key, bool required, int min,
 				int max, const char *where);

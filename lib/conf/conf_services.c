@@ -39,7 +39,6 @@ load_identity(struct loader *ld, const config_setting_t *s,
 {
 	static const char *const keys[] = { "name", "env", "prefixes", NULL };
 	config_setting_t *v, *list;
-	char buf[INET6_ADDRSTRLEN];
 	int i, n;
 
 	if (!conf_is_group(ld, s, "identity"))
@@ -61,28 +60,8 @@ load_identity(struct loader *ld, const config_setting_t *s,
 	n = list != NULL ? config_setting_length(list) : 0;
 	for (i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(list, i);
-		struct mg_prefix *p = &id->prefixes[i], net;
-		const char *text = conf_elem_string(ld, e, "prefixes");
-		const char *why;
 
-		if (text == NULL)
-			continue;
-		why = conf_parse_prefix(text, false, p);
-		if (why != NULL) {
-			err_at(ld, e, "prefix '%s' %s", text, why);
-			continue;
-		}
-		net = *p;
-		conf_clear_host_bits(&net);
-		if (!conf_same_addr(&net.addr, &p->addr)) {
-			err_at(ld, e,
-			       "prefix '%s' has host bits set (did you mean "
-			       "%s/%u?)",
-			       text,
-			       mg_addr_format(&net.addr, buf, sizeof(buf)),
-			       p->len);
-			p->addr.family = 0;
-		}
+		conf_network_elem(ld, e, "prefixes", &id->prefixes[i]);
 	}
 	id->n_prefixes = (unsigned int)n;
 }
