@@ -680,6 +680,7 @@ reload(struct gateway *gw)
 	bool ok;
 
 	MG_LOG(INFO, "%s: reloading", gw->conf->path);
+	mg_dataplane_reload_begin(&gw->dp);
 	sd_notify(0, "RELOADING=1\nSTATUS=reloading the config");
 	conf = load_conf(gw->conf->path, true);
 	/* sized by the same budget as the running one, so that an
@@ -823,6 +824,7 @@ rollback_tick(struct gateway *gw, uint64_t now)
 	/* the weights of the config in force, with the canary's 0: new
 	 * connections only */
 	mg_rollback_apply(gw->rollback, gw->live);
+	mg_dataplane_reload_begin(&gw->dp);
 	if (mg_dataplane_reload(&gw->dp, gw->live, RTE_QSBR_THRID_INVALID) != 0)
 		MG_LOG(ERR, "canary rollback: cannot publish the ruleset; the "
 			    "weights stay");
@@ -956,6 +958,7 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		", \"dry_run_denied\": %" PRIu64
 		", \"neigh_conflicts\": %" PRIu64
 		", \"idle_wait_s\": %.6f, \"stall_max_us\": %" PRIu64
+		", \"reload_stall_max_us\": %" PRIu64
 		", \"deny_replies\": %" PRIu64
 		", \"deny_replies_suppressed\": %" PRIu64
 		", \"syn_cookies_sent\": %" PRIu64
@@ -965,6 +968,7 @@ json_counters(FILE *f, const struct mg_stats_sum *s)
 		s->flows_created, s->dry_run_denied, s->neigh_conflicts,
 		(double)s->idle_wait_cycles / (double)rte_get_tsc_hz(),
 		s->stall_max_cycles * 1000000 / rte_get_tsc_hz(),
+		s->reload_stall_max_cycles * 1000000 / rte_get_tsc_hz(),
 		s->deny_replies, s->deny_replies_suppressed,
 		s->syn_cookies_sent, s->syn_cookies_valid);
 }

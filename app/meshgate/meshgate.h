@@ -123,6 +123,10 @@ struct mg_denylog_worker;
 
 struct mg_dataplane {
 	struct mg_ruleset *ruleset; /**< load with __atomic_load_n */
+	/** Bumped by the control plane as a reload begins (one at a
+	 * time: mg_dataplane_reload_begin()); each worker starts a new
+	 * reload_stall_max_cycles when it sees it move */
+	uint32_t reload_epoch;
 	struct mg_flow_table *flows;
 	uint32_t max_flows;
 	struct mg_neigh_table *neigh;
@@ -204,6 +208,18 @@ char *mg_dataplane_overload_json(struct mg_dataplane *dp);
 void mg_dataplane_fini(struct mg_dataplane *dp);
 
 /**
+ * A reload begins (before its parse and compile): every worker starts a
+ * new reload_stall_max_cycles at its next round, so that telemetry shows
+ * how long this reload made forwarding stand still. Control plane only.
+ */
+static inline void
+mg_dataplane_reload_begin(struct mg_dataplane *dp)
+{
+	__atomic_store_n(&dp->reload_epoch, dp->reload_epoch + 1,
+			 __ATOMIC_RELAXED);
+}
+
+/**
  * Publish a ruleset built from @p conf and free the old one once no
  * worker can read it. On failure the running ruleset stays.
  *
@@ -270,10 +286,11 @@ struct mg_worker {
 	uint64_t seen_busy;  /**< busy_polls when the period began */
 	uint32_t sleep_us;   /**< next sleep of the back-off; 0: spin */
 	uint32_t max_sleep_us;
-	uint64_t spin_tsc;   /**< spin this long before waiting */
-	uint8_t idle_mode;   /**< enum mg_idle_mode in effect */
-	bool intr;	     /**< waits on every port's RX interrupt */
-	uint32_t seen_stall; /**< test hook generation handled */
+	uint64_t spin_tsc;    /**< spin this long before waiting */
+	uint8_t idle_mode;    /**< enum mg_idle_mode in effect */
+	bool intr;	      /**< waits on every port's RX interrupt */
+	uint32_t seen_stall;  /**< test hook generation handled */
+	uint32_t seen_reload; /**< dp->reload_epoch of reload_stall_max */
 	const char *port_name[MG_CONF_MAX_PORTS]; /**< for logs */
 	struct mg_shadow *shadow;		  /**< dp->shadow, or NULL */
 	/** The flight recorder's ring of this lcore, or NULL (off) */

@@ -2325,6 +2325,32 @@ mg_worker_run_parked(struct mg_worker *w)
 			     &rc);
 }
 
+/*
+ * The longest time forwarding ever stood still, and since the latest
+ * reload began: the round in which a new reload epoch shows counts in
+ * the new window (the reload may have begun during it).
+ */
+static inline void
+stall_account(struct mg_worker *w, struct mg_lcore_stats *stats)
+{
+	uint64_t gap = w->now - w->round_ref;
+	uint32_t epoch =
+		__atomic_load_n(&w->dp->reload_epoch, __ATOMIC_RELAXED);
+
+	if (unlikely(gap > stats->stall_max_cycles))
+		__atomic_store_n(&stats->stall_max_cycles, gap,
+				 __ATOMIC_RELAXED);
+	if (unlikely(epoch != w->seen_reload)) {
+		w->seen_reload = epoch;
+		__atomic_store_n(&stats->reload_stall_max_cycles, 0,
+				 __ATOMIC_RELAXED);
+	}
+	if (unlikely(gap > stats->reload_stall_max_cycles))
+		__atomic_store_n(&stats->reload_stall_max_cycles, gap,
+				 __ATOMIC_RELAXED);
+	w->round_ref = w->now;
+}
+
 int
 mg_worker_main(void *arg)
 {
@@ -2353,12 +2379,7 @@ mg_worker_main(void *arg)
 		w->rs = rs;
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
 		w->now = rte_rdtsc();
-		/* the longest time forwarding ever stood still */
-		if (unlikely(w->now - w->round_ref > stats->stall_max_cycles))
-			__atomic_store_n(&stats->stall_max_cycles,
-					 w->now - w->round_ref,
-					 __ATOMIC_RELAXED);
-		w->round_ref = w->now;
+		stall_account(w, stats);
 		for (p = 0; p < w->n_ports; p++) {
 			n = rte_eth_rx_burst(w->port_id[p], w->queue, pkts,
 					     w->burst);

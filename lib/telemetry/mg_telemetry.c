@@ -474,6 +474,9 @@ accumulate(unsigned int lcore_id, struct mg_stats_sum *out)
 	out->idle_wait_cycles += tel_load(&s->idle_wait_cycles);
 	out->stall_max_cycles =
 		RTE_MAX(out->stall_max_cycles, tel_load(&s->stall_max_cycles));
+	out->reload_stall_max_cycles =
+		RTE_MAX(out->reload_stall_max_cycles,
+			tel_load(&s->reload_stall_max_cycles));
 	out->deny_replies += tel_load(&s->deny_replies);
 	out->deny_replies_suppressed += tel_load(&s->deny_replies_suppressed);
 	out->syn_cookies_sent += tel_load(&s->syn_cookies_sent);

@@ -246,6 +246,10 @@ struct mg_lcore_stats {
 	/** Longest time between two poll rounds not spent waiting idle:
 	 * how long forwarding ever stalled (a maximum, not a counter) */
 	uint64_t stall_max_cycles;
+	/** The same since the latest reload began (the worker starts a
+	 * new maximum when it sees mg_dataplane's reload epoch move): how
+	 * long that reload made forwarding stand still, at most */
+	uint64_t reload_stall_max_cycles;
 	/** RX to TX of each packet, per poll round. */
 	struct mg_tel_latency latency;
 	/* Set by mg_telemetry_lcore_claim(), read-only afterwards. The
@@ -280,7 +284,8 @@ struct mg_stats_sum {
 	uint64_t drops_total;
 	uint64_t drops[MG_DROP_CAPACITY];
 	uint64_t idle_wait_cycles;
-	uint64_t stall_max_cycles; /**< the largest of any lcore */
+	uint64_t stall_max_cycles;	  /**< the largest of any lcore */
+	uint64_t reload_stall_max_cycles; /**< the largest of any lcore */
 };
 
 /**

@@ -38,6 +38,9 @@ add_totals(struct rte_tel_data *d, const struct mg_stats_sum *s)
 	rte_tel_data_add_dict_u64(d, "stall_max_us",
 				  s->stall_max_cycles * 1000000 /
 					  rte_get_tsc_hz());
+	rte_tel_data_add_dict_u64(d, "reload_stall_max_us",
+				  s->reload_stall_max_cycles * 1000000 /
+					  rte_get_tsc_hz());
 	rte_tel_data_add_dict_u64(d, "deny_replies", s->deny_replies);
 	rte_tel_data_add_dict_u64(d, "deny_replies_suppressed",
 				  s->deny_replies_suppressed);

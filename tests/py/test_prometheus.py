@@ -400,8 +400,8 @@ def test_single_core_reload_does_not_stall(mg, run, mesh_pcap, tmp_path):
     parse and compile of STALL_PATTERNS anchored patterns (seconds) run
     on the control thread. /healthz, which wants every worker's poll
     counter to move within 250 ms, answers 200 all through the reload,
-    and the longest stall the worker saw (stall_max_us) stays under that
-    bound."""
+    and the longest stall the worker saw (stall_max_us), and since the
+    reload began (reload_stall_max_us), stay under that bound."""
     port = free_port()
     conf = l7_conf(tmp_path / "l7.conf", port, 10)
     check_config_accepts(run, conf)
@@ -425,8 +425,9 @@ def test_single_core_reload_does_not_stall(mg, run, mesh_pcap, tmp_path):
     assert set(seen) == {(200, b"ok\n")}, [x for x in seen if x[0] != 200]
     with mg_telemetry.connect_when_ready(gw.prefix, "/meshgate/stats", "rx",
                                          READY_S, proc=gw.proc) as tel:
-        stall_us = tel.query("/meshgate/stats")["stall_max_us"]
-    assert stall_us < 250000, stall_us
+        stats = tel.query("/meshgate/stats")
+    assert stats["stall_max_us"] < 250000, stats
+    assert stats["reload_stall_max_us"] < 250000, stats
     gw.finish()
 
 
@@ -471,7 +472,8 @@ def test_healthz_sees_a_stalled_worker(mg, mesh_pcap, tmp_path):
     that long, at its next idle round: the capture is replayed once)
     turns /healthz 503 naming its lcore, and 200 again after; /ready
     stays 200 (ports up, a ruleset in force); the stall shows as the
-    worker's stall_max_us."""
+    worker's stall_max_us, and as its reload_stall_max_us until a reload
+    begins a new window."""
     port = free_port()
     conf = tmp_path / "gw.conf"
     conf.write_text(BASE_CONF.read_text() +
@@ -495,7 +497,22 @@ def test_healthz_sees_a_stalled_worker(mg, mesh_pcap, tmp_path):
     # (within 1%)
     with mg_telemetry.connect_when_ready(gw.prefix, "/meshgate/stats", "rx",
                                          READY_S, proc=gw.proc) as tel:
-        assert tel.query("/meshgate/stats")["stall_max_us"] >= 1485000
+        stats = tel.query("/meshgate/stats")
+        assert stats["stall_max_us"] >= 1485000, stats
+        # no reload yet: the window is the whole run
+        assert stats["reload_stall_max_us"] == stats["stall_max_us"], stats
+        mark = len(gw.log())
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "new ruleset in force" in gw.log()[mark:], READY_S,
+                 "the reload")
+        # the worker's next round starts the reload's window (idle
+        # rounds here: at most the back-off's longest sleep apart)
+        time.sleep(0.2)
+        stats = tel.query("/meshgate/stats")
+        assert stats["stall_max_us"] >= 1485000, stats
+        assert stats["reload_stall_max_us"] < 250000, stats
+        lcore = tel.query("/meshgate/lcores")["1"]
+        assert lcore["reload_stall_max_us"] < 250000, lcore
     gw.finish()
 
 
