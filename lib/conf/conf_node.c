@@ -266,59 +266,100 @@ cmp_addr(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct mg_addr));
 }
 
+/* One backend of the config, where the file has it. */
+struct backend_at {
+	unsigned int svc; /* index in conf->services */
+	const struct mg_service_conf *service;
+	const struct mg_version_conf *version;
+	const struct mg_addr *addr;
+	const config_setting_t *setting; /* its element of "backends" */
+};
+
+/* Calls @p fn for every backend of every version of every service. */
+static void
+for_each_backend(struct loader *ld, const config_setting_t *root,
+		 const struct mg_conf *conf,
+		 void (*fn)(struct loader *ld, const struct mg_conf *conf,
+			    const struct backend_at *b, void *ctx),
+		 void *ctx)
+{
+	config_setting_t *list = config_setting_get_member(root, "services");
+	struct backend_at b;
+	unsigned int j, k;
+
+	if (list == NULL)
+		return;
+	for (b.svc = 0; b.svc < conf->n_services; b.svc++) {
+		config_setting_t *vl = config_setting_get_member(
+			config_setting_get_elem(list, b.svc), "versions");
+
+		b.service = &conf->services[b.svc];
+		for (j = 0; j < b.service->n_versions; j++) {
+			config_setting_t *bl = config_setting_get_member(
+				config_setting_get_elem(vl, j), "backends");
+
+			b.version = &b.service->versions[j];
+			for (k = 0; k < b.version->n_backends; k++) {
+				b.addr = &b.version->backends[k].addr;
+				b.setting = config_setting_get_elem(bl, k);
+				fn(ld, conf, &b, ctx);
+			}
+		}
+	}
+}
+
+/* The gateway's own addresses (VIPs and port addresses), sorted. */
+struct local_addrs {
+	struct mg_addr *addr;
+	unsigned int n;
+};
+
+static void
+backend_loop(struct loader *ld, const struct mg_conf *conf,
+	     const struct backend_at *b, void *ctx)
+{
+	const struct local_addrs *local = ctx;
+	char buf[INET6_ADDRSTRLEN];
+
+	(void)conf;
+
+	if (b->addr->family == 0 ||
+	    bsearch(b->addr, local->addr, local->n, sizeof(*local->addr),
+		    cmp_addr) == NULL)
+		return;
+	err_at(ld, b->setting,
+	       "backend %s of service '%s' is an address of the gateway "
+	       "itself",
+	       mg_addr_format(b->addr, buf, sizeof(buf)), b->service->name);
+}
+
 /* A backend that is one of the gateway's own addresses (a VIP or a port
  * address) would send the rewritten packet straight back in. */
 void
 conf_check_backend_loops(struct loader *ld, const config_setting_t *root,
 			 const struct mg_conf *conf)
 {
-	config_setting_t *list = config_setting_get_member(root, "services");
-	struct mg_addr *local;
-	unsigned int i, j, k, n = 0;
-	char buf[INET6_ADDRSTRLEN];
+	struct local_addrs local = { NULL, 0 };
+	unsigned int i, j;
 
-	if (list == NULL || conf->n_services == 0)
+	if (conf->n_services == 0)
 		return;
-	local = calloc(MG_CONF_MAX_SERVICES * MG_CONF_MAX_VIPS +
-			       MG_CONF_MAX_PORTS * MG_CONF_MAX_ADDRS,
-		       sizeof(*local));
-	if (local == NULL) {
+	local.addr = calloc(MG_CONF_MAX_SERVICES * MG_CONF_MAX_VIPS +
+				    MG_CONF_MAX_PORTS * MG_CONF_MAX_ADDRS,
+			    sizeof(*local.addr));
+	if (local.addr == NULL) {
 		conf_report(ld, NULL, 0, "out of memory");
 		return;
 	}
 	for (i = 0; i < conf->n_services; i++)
 		for (j = 0; j < conf->services[i].n_vips; j++)
-			local[n++] = conf->services[i].vips[j];
+			local.addr[local.n++] = conf->services[i].vips[j];
 	for (i = 0; i < conf->n_ports; i++)
 		for (j = 0; j < conf->ports[i].n_addrs; j++)
-			local[n++] = conf->ports[i].addrs[j].addr;
-	qsort(local, n, sizeof(*local), cmp_addr);
-	for (i = 0; i < conf->n_services; i++) {
-		const struct mg_service_conf *svc = &conf->services[i];
-		config_setting_t *vl = config_setting_get_member(
-			config_setting_get_elem(list, i), "versions");
-
-		for (j = 0; j < svc->n_versions; j++) {
-			const struct mg_version_conf *v = &svc->versions[j];
-			config_setting_t *bl = config_setting_get_member(
-				config_setting_get_elem(vl, j), "backends");
-
-			for (k = 0; k < v->n_backends; k++) {
-				const struct mg_addr *a = &v->backends[k].addr;
-
-				if (a->family == 0 ||
-				    bsearch(a, local, n, sizeof(*local),
-					    cmp_addr) == NULL)
-					continue;
-				err_at(ld, config_setting_get_elem(bl, k),
-				       "backend %s of service '%s' is an "
-				       "address of the gateway itself",
-				       mg_addr_format(a, buf, sizeof(buf)),
-				       svc->name);
-			}
-		}
-	}
-	free(local);
+			local.addr[local.n++] = conf->ports[i].addrs[j].addr;
+	qsort(local.addr, local.n, sizeof(*local.addr), cmp_addr);
+	for_each_backend(ld, root, conf, backend_loop, &local);
+	free(local.addr);
 }
 
 /* Whether some port can send to @p a: a prefix of one of its addresses
@@ -361,6 +402,24 @@ backend_peer(const struct mg_conf *conf, unsigned int svc,
 	return NULL;
 }
 
+/* @p ctx: the config, which keeps the warning */
+static void
+backend_route(struct loader *ld, const struct mg_conf *conf,
+	      const struct backend_at *b, void *ctx)
+{
+	const struct mg_peer_conf *p = backend_peer(conf, b->svc, b->addr);
+	char buf[INET6_ADDRSTRLEN];
+
+	if (backend_routable(conf, p != NULL ? &p->remote : b->addr))
+		return;
+	conf_warn_setting(ld, ctx, b->setting,
+			  "backend %s of service '%s' (version '%s') is in no "
+			  "port's prefix and no port has a gateway%u: its "
+			  "connections will be dropped (no_route)",
+			  mg_addr_format(b->addr, buf, sizeof(buf)),
+			  b->service->name, b->version->name, b->addr->family);
+}
+
 /* A backend no port can reach is valid config, but every connection
  * sent its way would be dropped (no_route): say so, where it is. A
  * backend behind a peer is reached through the peer's endpoint. */
@@ -368,43 +427,9 @@ void
 conf_check_backend_routes(struct loader *ld, const config_setting_t *root,
 			  struct mg_conf *conf)
 {
-	config_setting_t *list = config_setting_get_member(root, "services");
-	unsigned int i, j, k;
-	char buf[INET6_ADDRSTRLEN];
-
-	if (list == NULL || ld->errs->n > 0)
+	if (ld->errs->n > 0)
 		return;
-	for (i = 0; i < conf->n_services; i++) {
-		const struct mg_service_conf *svc = &conf->services[i];
-		config_setting_t *vl = config_setting_get_member(
-			config_setting_get_elem(list, i), "versions");
-
-		for (j = 0; j < svc->n_versions; j++) {
-			const struct mg_version_conf *v = &svc->versions[j];
-			config_setting_t *bl = config_setting_get_member(
-				config_setting_get_elem(vl, j), "backends");
-
-			for (k = 0; k < v->n_backends; k++) {
-				const struct mg_addr *a = &v->backends[k].addr;
-				const struct mg_peer_conf *p =
-					backend_peer(conf, i, a);
-
-				if (backend_routable(
-					    conf, p != NULL ? &p->remote : a))
-					continue;
-				conf_warn_setting(
-					ld, conf,
-					config_setting_get_elem(bl, k),
-					"backend %s of service '%s' "
-					"(version '%s') is in no port's "
-					"prefix and no port has a "
-					"gateway%u: its connections will "
-					"be dropped (no_route)",
-					mg_addr_format(a, buf, sizeof(buf)),
-					svc->name, v->name, a->family);
-			}
-		}
-	}
+	for_each_backend(ld, root, conf, backend_route, conf);
 }
 
 /* "shadow": a candidate config to evaluate beside this one. The app
