@@ -1112,11 +1112,11 @@ limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
 
 	/* NULL: a reload took the limit away */
 	l = mg_ruleset_limit_by_id(rs, f->limit);
-	if (l == NULL || likely(!l->meter_all && !l->meter_source))
+	if (l == NULL)
 		return true;
-	if (l->meter_source && f->limit_src != MG_LIMIT_NONE &&
-	    !mg_limit_packet(lt, w->qsbr_id, f->limit_src, &l->source,
-			     m->pkt_len, w->now)) {
+	if (unlikely(l->meter_source) && f->limit_src != MG_LIMIT_NONE &&
+	    !mg_limit_source_packet(lt, w->qsbr_id, f->limit_src, &l->source,
+				    m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
@@ -1410,8 +1410,8 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (tcp && !track_tcp(w, rs, in, m, info, f, dir, &before))
 		return;
 	/* closed (both FINs, or a RST): no longer a concurrent one */
-	if (unlikely(f->limit_held) && tcp &&
-	    (info->tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) &&
+	if (unlikely(info->tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) &&
+	    f->limit_held && tcp &&
 	    mg_flow_state(w->dp->flows, f) >= MG_FLOW_TIME_WAIT)
 		limit_end(w, f);
 	/* after tracking: only packets the connection takes count */

@@ -200,10 +200,23 @@ bool mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker,
 			  uint32_t b, const struct mg_limit_params *p,
 			  uint32_t len, uint64_t now);
 
+/* The worker's credit on bucket @p b. */
+static inline struct mg_limit_credit *
+mg_limit_credit_of(struct mg_limit_table *t, unsigned int worker, uint32_t b)
+{
+	const struct mg_limit_table_hdr *h = (const void *)t;
+
+	return (struct mg_limit_credit *)(h->wb[worker] +
+					  (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+}
+
 /**
- * A packet of @p len bytes in bucket @p b. Inline while the worker's
- * credit lasts (a chunk of tokens drawn from its meter at once), else
- * out of line.
+ * A packet of @p len bytes in the identity-wide bucket @p b
+ * (mg_limit_bucket()). Inline while the worker's credit lasts (a chunk
+ * of tokens drawn from its meter at once), else out of line. Such a
+ * bucket never changes hands, so its credit needs no claim generation:
+ * a worker's first packet finds no credit and sets its meters up out of
+ * line.
  *
  * @return true when the rate allows it.
  *
@@ -213,14 +226,34 @@ static inline bool
 mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		const struct mg_limit_params *p, uint32_t len, uint64_t now)
 {
-	const struct mg_limit_table_hdr *h = (const void *)t;
-	struct mg_limit_credit *c =
-		(struct mg_limit_credit *)(h->wb[worker] +
-					   (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+	struct mg_limit_credit *c = mg_limit_credit_of(t, worker, b);
 	uint32_t need = p->bytes ? len : 1;
 
-	/* the bucket changed hands since the credit was drawn: the meters
-	 * start afresh (out of line) */
+	if (likely(c->credit >= need)) {
+		c->credit -= need;
+		return true;
+	}
+	return mg_limit_packet_draw(t, worker, b, p, len, now);
+}
+
+/**
+ * mg_limit_packet() for a source's bucket (mg_limit_source_bucket()),
+ * which may change hands: credit drawn before the bucket was claimed by
+ * another source is not spent (the meters start afresh, out of line).
+ *
+ * @return true when the rate allows it.
+ *
+ * Thread safety: worker @p worker.
+ */
+static inline bool
+mg_limit_source_packet(struct mg_limit_table *t, unsigned int worker,
+		       uint32_t b, const struct mg_limit_params *p,
+		       uint32_t len, uint64_t now)
+{
+	const struct mg_limit_table_hdr *h = (const void *)t;
+	struct mg_limit_credit *c = mg_limit_credit_of(t, worker, b);
+	uint32_t need = p->bytes ? len : 1;
+
 	if (likely(c->credit >= need &&
 		   c->gen ==
 			   __atomic_load_n(&h->gen[b], __ATOMIC_ACQUIRE) + 1)) {

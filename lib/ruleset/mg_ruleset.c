@@ -1098,7 +1098,9 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->climits = rte_zmalloc("mg_rs_limits", n * sizeof(*rs->climits),
 				  RTE_CACHE_LINE_SIZE);
 	rs->climit_cell = rte_zmalloc("mg_rs_limits", id_cells, 0);
-	rs->climit_by_id = rte_zmalloc("mg_rs_limits", MG_TEL_MAX_LIMITS, 0);
+	rs->climit_by_id =
+		rte_zmalloc("mg_rs_limits",
+			    MG_TEL_MAX_LIMITS * sizeof(*rs->climit_by_id), 0);
 	if (rs->climits == NULL || rs->climit_cell == NULL ||
 	    rs->climit_by_id == NULL) {
 		mg_set_err(err, errlen, "out of memory for limits");
@@ -1139,7 +1141,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 				   conf->path, lc->line, lc->name);
 			return -EINVAL;
 		}
-		rs->climit_by_id[id] = (uint8_t)(i + 1);
+		rs->climit_by_id[id] = l;
 		/* the limit naming the service beats the one for all */
 		for (s = 0; s < conf->n_services; s++) {
 			if (lc->service >= 0 && (unsigned int)lc->service != s)
@@ -1151,7 +1153,6 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	}
 	rs->n_climits = n;
 	rs->hdr.climit_by_id = rs->climit_by_id;
-	rs->hdr.climits = rs->climits;
 	rs->hdr.n_climit_ids = MG_TEL_MAX_LIMITS;
 	return 0;
 }

@@ -311,10 +311,9 @@ const struct mg_ruleset_limit *mg_ruleset_limit_of(const struct mg_ruleset *rs,
 struct mg_ruleset_hdr {
 	/** first: mg_ruleset_service_of_id() and the like read it */
 	struct mg_ruleset_ids ids;
-	/** [limit table id]: 1 + the limit's index in @p climits, 0 when
-	 * this ruleset has no limit of that id */
-	const uint8_t *climit_by_id;
-	const struct mg_ruleset_limit *climits;
+	/** [limit table id]: the limit in this ruleset, NULL when it has
+	 * none of that id (one load per packet of a limited connection) */
+	const struct mg_ruleset_limit *const *climit_by_id;
 	uint32_t n_climit_ids; /**< entries of climit_by_id (0: none) */
 };
 
@@ -328,12 +327,8 @@ static inline const struct mg_ruleset_limit *
 mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
 {
 	const struct mg_ruleset_hdr *h = (const struct mg_ruleset_hdr *)rs;
-	uint8_t i;
 
-	if (id >= h->n_climit_ids)
-		return NULL;
-	i = h->climit_by_id[id];
-	return i != 0 ? &h->climits[i - 1] : NULL;
+	return id < h->n_climit_ids ? h->climit_by_id[id] : NULL;
 }
 
 /**
