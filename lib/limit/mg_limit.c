@@ -316,12 +316,52 @@ touch(struct bucket *b, uint64_t now)
 		__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
 }
 
+/* The key of source @p addr under limit @p id (never 0), and in *set
+ * the first bucket of its set. An IPv4 address is hashed inline (what
+ * rte_hash_crc() computes for 4 bytes, without its call and loop). */
+static inline uint64_t
+source_key(const struct mg_limit_table *t, uint32_t id, const uint8_t *addr,
+	   unsigned int alen, uint32_t base, uint32_t *set)
+{
+	uint32_t h1, h2, a;
+
+	if (likely(alen == 4)) {
+		memcpy(&a, addr, sizeof(a));
+		h1 = rte_hash_crc_4byte(a, t->seed ^ id);
+		h2 = rte_hash_crc_4byte(a, h1 ^ 0x85ebca6bu);
+	} else {
+		h1 = rte_hash_crc(addr, alen, t->seed ^ id);
+		h2 = rte_hash_crc(addr, alen, h1 ^ 0x85ebca6bu);
+	}
+	/* h1 scaled to the sets: a multiplication, not a division */
+	*set = base +
+	       (uint32_t)(((uint64_t)h1 * t->n_sets) >> 32) * MG_LIMIT_WAYS;
+	return ((uint64_t)h1 << 32 | h2) | 1;
+}
+
+/* Claim way @p i of the set at @p first for @p key, whose key was @p k
+ * (0: free): the claim generation moves on, so every worker's meters of
+ * the bucket start afresh. */
+static inline bool
+claim(struct mg_limit_table *t, uint32_t first, unsigned int i, uint64_t k,
+      uint64_t key, uint64_t now)
+{
+	struct bucket *b = &t->buckets[first + i];
+
+	if (!__atomic_compare_exchange_n(&b->key, &k, key, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->gen[first + i], 1, __ATOMIC_RELEASE);
+	return true;
+}
+
 uint32_t
 mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 		       const uint8_t *addr, unsigned int alen, uint64_t now,
 		       bool *overflow)
 {
-	uint32_t h1, h2, base, first, i, found = MG_LIMIT_NONE;
+	uint32_t base, first, i, found = MG_LIMIT_NONE, free = MG_LIMIT_NONE;
 	uint32_t r = region_of(t, id);
 	uint64_t key, k;
 	struct bucket *b;
@@ -329,35 +369,37 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 	*overflow = false;
 	if (r == MG_LIMIT_NONE)
 		return MG_LIMIT_NONE;
-	h1 = rte_hash_crc(addr, alen, t->seed ^ id);
-	h2 = rte_hash_crc(addr, alen, h1 ^ 0x85ebca6bu);
-	key = ((uint64_t)h1 << 32 | h2) | 1;
 	base = sources_base(t, r);
-	first = base + (h1 % t->n_sets) * MG_LIMIT_WAYS;
+	key = source_key(t, id, addr, alen, base, &first);
+	/* one pass: the source's own bucket, else the first free one */
 	for (i = 0; i < MG_LIMIT_WAYS; i++) {
 		b = &t->buckets[first + i];
-		if (__atomic_load_n(&b->key, __ATOMIC_ACQUIRE) == key) {
+		k = __atomic_load_n(&b->key, __ATOMIC_ACQUIRE);
+		if (k == key) {
 			touch(b, now);
 			return first + i;
 		}
+		if (k == 0 && free == MG_LIMIT_NONE)
+			free = i;
 	}
+	if (free != MG_LIMIT_NONE && claim(t, first, free, 0, key, now))
+		found = first + free;
+	/* none free (or taken meanwhile): one held by a source gone quiet
+	 * with nothing open */
 	for (i = 0; i < MG_LIMIT_WAYS && found == MG_LIMIT_NONE; i++) {
 		b = &t->buckets[first + i];
 		k = __atomic_load_n(&b->key, __ATOMIC_ACQUIRE);
-		/* free, or held by a source gone quiet with nothing open */
+		if (k == key) { /* claimed meanwhile by another worker */
+			found = first + i;
+			break;
+		}
 		if (k != 0 &&
 		    (__atomic_load_n(&b->conns, __ATOMIC_ACQUIRE) != 0 ||
 		     now - __atomic_load_n(&b->last_use, __ATOMIC_RELAXED) <
 			     t->idle_tsc))
 			continue;
-		if (__atomic_compare_exchange_n(&b->key, &k, key, false,
-						__ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
-			__atomic_add_fetch(&t->gen[first + i], 1,
-					   __ATOMIC_RELEASE);
+		if (claim(t, first, i, k, key, now))
 			found = first + i;
-		}
 	}
 	if (found == MG_LIMIT_NONE) {
 		*overflow = true;
