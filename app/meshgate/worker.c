@@ -122,6 +122,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->n_ports = (uint16_t)conf->n_ports;
 	w->quit = quit;
 	w->dp = dp;
+	w->limit_view = mg_limit_view(dp->limits, rank);
 	w->shadow = dp->shadow;
 	w->denylog = mg_denylog_worker(dp->denylog, rank);
 	w->conn_errors = dp->conn_errors + (size_t)rank * dp->n_label_sets;
@@ -1078,34 +1079,24 @@ limit_admit(struct mg_worker *w, const struct mg_ruleset_limit *l,
 	bool overflow;
 
 	*src = MG_LIMIT_NONE;
-	if (l->per_source) {
+	if (l->per_source)
 		*src = mg_limit_source_bucket(lt, l->id, t->src,
 					      t->family == 4 ? 4 : 16, w->now,
 					      &overflow);
-		if (*src != MG_LIMIT_NONE) {
-			v = mg_limit_admit(lt, w->qsbr_id, *src, &l->source,
-					   w->now);
-			if (v != MG_LIMIT_OK) {
-				*src = MG_LIMIT_NONE;
-				limit_drop(w, m, l->id, v);
-				return false;
-			}
-		}
-	}
-	v = mg_limit_admit(lt, w->qsbr_id, l->bucket, &l->all, w->now);
+	v = mg_limit_admit_caller(lt, w->qsbr_id, *src, &l->source, l->bucket,
+				  &l->all, w->now);
 	if (v == MG_LIMIT_OK)
 		return true;
-	mg_limit_release(lt, *src);
 	*src = MG_LIMIT_NONE;
 	limit_drop(w, m, l->id, v);
 	return false;
 }
 
-/* The connection's packets within its caller's packet or byte rate
- * (the limit's, as the ruleset in force has it). */
-static inline bool
-limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
-	     struct rte_mbuf *m, const struct mg_flow *f)
+/* limit_packet() beyond the worker's credit on the identity's bucket:
+ * the limit's params, the source's meter, drawing from the meters. */
+static __rte_noinline bool
+limit_packet_meter(struct mg_worker *w, const struct mg_ruleset *rs,
+		   struct rte_mbuf *m, const struct mg_flow *f)
 {
 	struct mg_limit_table *lt = w->dp->limits;
 	const struct mg_ruleset_limit *l;
@@ -1126,6 +1117,25 @@ limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
 		return false;
 	}
 	return true;
+}
+
+/* The connection's packets within its caller's packet or byte rate
+ * (the limit's, as the ruleset in force has it): inline, a packet of a
+ * limit that meters none, or one the worker's credit on the identity's
+ * bucket (the limit's id, mg_limit_bucket()) covers. */
+static inline bool
+limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
+	     struct rte_mbuf *m, const struct mg_flow *f)
+{
+	unsigned int how = mg_ruleset_limit_meter(rs, f->limit);
+
+	if (likely(how == 0))
+		return true;
+	if (likely((how & ~MG_RULESET_METER_BYTES) == MG_RULESET_METER_ALL) &&
+	    mg_limit_spend(w->limit_view, f->limit,
+			   how & MG_RULESET_METER_BYTES ? m->pkt_len : 1))
+		return true;
+	return limit_packet_meter(w, rs, m, f);
 }
 
 /*

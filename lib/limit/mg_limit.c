@@ -36,15 +36,15 @@
 #define MIN_BYTE_BURST 9600
 #define NAME_LEN       32
 
-/* Shared by the workers. */
+/* Shared by the workers. A source bucket's key (its address' hash,
+ * never 0; 0: free) is in the table's keys, where a set's ways share one
+ * cache line: a lookup reads one line. */
 struct bucket {
-	uint64_t key;	   /* source bucket: its address' hash, never 0;
-			    * 0: free */
 	uint64_t last_use; /* TSC of the last claim or lookup (approximate:
 			    * any worker stores it, relaxed) */
 	uint32_t conns;	   /* concurrent connections, atomic */
 	uint32_t pad;
-	uint64_t pad2;
+	uint64_t pad2[2];
 };
 
 /* One worker's view of one bucket, written by that worker only: one
@@ -85,6 +85,8 @@ struct mg_limit_table {
 	char (*names)[NAME_LEN];
 	uint32_t *region; /* [limit id]: its sources' region, or NONE */
 	struct bucket *buckets;
+	/* [region * n_src + source bucket - the region's first]: keys */
+	uint64_t *keys;
 	uint32_t *gen;	      /* [bucket], also hdr.gen: bumped at each
 			       * claim, the meters start afresh */
 	struct wbucket **wb;  /* [worker][bucket], also hdr.wb */
@@ -154,6 +156,9 @@ mg_limit_table_memsize(uint32_t max_limits, uint32_t max_regions,
 
 	return sizeof(struct mg_limit_table) +
 	       (size_t)max_limits * (NAME_LEN + sizeof(uint32_t)) +
+	       (size_t)max_regions *
+		       RTE_ALIGN_CEIL(max_sources, MG_LIMIT_WAYS) *
+		       sizeof(uint64_t) +
 	       n * (sizeof(struct bucket) + sizeof(uint32_t)) +
 	       n_workers * (2 * sizeof(void *) + n * sizeof(struct wbucket) +
 			    n * sizeof(struct share) + 2 * n * 4);
@@ -194,6 +199,11 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 				      socket);
 	t->buckets = rte_zmalloc_socket(name, n * sizeof(*t->buckets),
 					RTE_CACHE_LINE_SIZE, socket);
+	t->keys = rte_zmalloc_socket(
+		name,
+		RTE_MAX((size_t)t->max_regions * t->n_src, (size_t)1) *
+			sizeof(*t->keys),
+		RTE_CACHE_LINE_SIZE, socket);
 	t->gen = rte_zmalloc_socket(name, n * sizeof(*t->gen),
 				    RTE_CACHE_LINE_SIZE, socket);
 	t->wb = rte_zmalloc_socket(name, n_workers * sizeof(*t->wb), 0, socket);
@@ -202,8 +212,8 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 	t->last_conn = calloc(n_workers * n, sizeof(*t->last_conn));
 	t->last_pkt = calloc(n_workers * n, sizeof(*t->last_pkt));
 	if (t->names == NULL || t->region == NULL || t->buckets == NULL ||
-	    t->gen == NULL || t->wb == NULL || t->share == NULL ||
-	    t->last_conn == NULL || t->last_pkt == NULL)
+	    t->keys == NULL || t->gen == NULL || t->wb == NULL ||
+	    t->share == NULL || t->last_conn == NULL || t->last_pkt == NULL)
 		goto nomem;
 	for (w = 0; w < n_workers; w++) {
 		/* one array per worker: no line is written by two of them */
@@ -241,6 +251,7 @@ mg_limit_table_free(struct mg_limit_table *t)
 	rte_free(t->wb);
 	rte_free(t->share);
 	rte_free(t->buckets);
+	rte_free(t->keys);
 	rte_free(t->gen);
 	rte_free(t->names);
 	rte_free(t->region);
@@ -316,12 +327,20 @@ touch(struct bucket *b, uint64_t now)
 		__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
 }
 
+/* The keys of region @p r's sources: [source bucket - sources_base()]. */
+static inline uint64_t *
+keys_of(const struct mg_limit_table *t, uint32_t r)
+{
+	return &t->keys[(size_t)r * t->n_src];
+}
+
 /* The key of source @p addr under limit @p id (never 0), and in *set
- * the first bucket of its set. An IPv4 address is hashed inline (what
- * rte_hash_crc() computes for 4 bytes, without its call and loop). */
+ * its set's first way, counted from the region's first source bucket.
+ * An IPv4 address is hashed inline (what rte_hash_crc() computes for 4
+ * bytes, without its call and loop). */
 static inline uint64_t
 source_key(const struct mg_limit_table *t, uint32_t id, const uint8_t *addr,
-	   unsigned int alen, uint32_t base, uint32_t *set)
+	   unsigned int alen, uint32_t *set)
 {
 	uint32_t h1, h2, a;
 
@@ -334,24 +353,23 @@ source_key(const struct mg_limit_table *t, uint32_t id, const uint8_t *addr,
 		h2 = rte_hash_crc(addr, alen, h1 ^ 0x85ebca6bu);
 	}
 	/* h1 scaled to the sets: a multiplication, not a division */
-	*set = base +
-	       (uint32_t)(((uint64_t)h1 * t->n_sets) >> 32) * MG_LIMIT_WAYS;
+	*set = (uint32_t)(((uint64_t)h1 * t->n_sets) >> 32) * MG_LIMIT_WAYS;
 	return ((uint64_t)h1 << 32 | h2) | 1;
 }
 
-/* Claim way @p i of the set at @p first for @p key, whose key was @p k
- * (0: free): the claim generation moves on, so every worker's meters of
- * the bucket start afresh. */
+/* Claim way @p i of a set (its keys at @p keys, its first bucket
+ * @p first) for @p key, whose key was @p k (0: free): the claim
+ * generation moves on, so every worker's meters of the bucket start
+ * afresh. */
 static inline bool
-claim(struct mg_limit_table *t, uint32_t first, unsigned int i, uint64_t k,
-      uint64_t key, uint64_t now)
+claim(struct mg_limit_table *t, uint64_t *keys, uint32_t first, unsigned int i,
+      uint64_t k, uint64_t key, uint64_t now)
 {
-	struct bucket *b = &t->buckets[first + i];
-
-	if (!__atomic_compare_exchange_n(&b->key, &k, key, false,
+	if (!__atomic_compare_exchange_n(&keys[i], &k, key, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;
-	__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->buckets[first + i].last_use, now,
+			 __ATOMIC_RELAXED);
 	__atomic_add_fetch(&t->gen[first + i], 1, __ATOMIC_RELEASE);
 	return true;
 }
@@ -361,34 +379,37 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 		       const uint8_t *addr, unsigned int alen, uint64_t now,
 		       bool *overflow)
 {
-	uint32_t base, first, i, found = MG_LIMIT_NONE, free = MG_LIMIT_NONE;
-	uint32_t r = region_of(t, id);
-	uint64_t key, k;
+	uint32_t base, set, first, i, found = MG_LIMIT_NONE;
+	uint32_t r = region_of(t, id), spare = MG_LIMIT_NONE;
+	uint64_t key, k, *keys;
 	struct bucket *b;
 
 	*overflow = false;
 	if (r == MG_LIMIT_NONE)
 		return MG_LIMIT_NONE;
 	base = sources_base(t, r);
-	key = source_key(t, id, addr, alen, base, &first);
-	/* one pass: the source's own bucket, else the first free one */
+	key = source_key(t, id, addr, alen, &set);
+	keys = keys_of(t, r) + set;
+	first = base + set;
+	/* one pass over the set's line: the source's own bucket, else the
+	 * first free one */
+#pragma GCC unroll 8
 	for (i = 0; i < MG_LIMIT_WAYS; i++) {
-		b = &t->buckets[first + i];
-		k = __atomic_load_n(&b->key, __ATOMIC_ACQUIRE);
+		k = __atomic_load_n(&keys[i], __ATOMIC_ACQUIRE);
 		if (k == key) {
-			touch(b, now);
+			touch(&t->buckets[first + i], now);
 			return first + i;
 		}
-		if (k == 0 && free == MG_LIMIT_NONE)
-			free = i;
+		if (k == 0 && spare == MG_LIMIT_NONE)
+			spare = i;
 	}
-	if (free != MG_LIMIT_NONE && claim(t, first, free, 0, key, now))
-		found = first + free;
+	if (spare != MG_LIMIT_NONE && claim(t, keys, first, spare, 0, key, now))
+		found = first + spare;
 	/* none free (or taken meanwhile): one held by a source gone quiet
 	 * with nothing open */
 	for (i = 0; i < MG_LIMIT_WAYS && found == MG_LIMIT_NONE; i++) {
 		b = &t->buckets[first + i];
-		k = __atomic_load_n(&b->key, __ATOMIC_ACQUIRE);
+		k = __atomic_load_n(&keys[i], __ATOMIC_ACQUIRE);
 		if (k == key) { /* claimed meanwhile by another worker */
 			found = first + i;
 			break;
@@ -398,7 +419,7 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 		     now - __atomic_load_n(&b->last_use, __ATOMIC_RELAXED) <
 			     t->idle_tsc))
 			continue;
-		if (claim(t, first, i, k, key, now))
+		if (claim(t, keys, first, i, k, key, now))
 			found = first + i;
 	}
 	if (found == MG_LIMIT_NONE) {
@@ -408,11 +429,10 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 	/* another worker may have claimed the same source at once: the
 	 * first way holding it wins, the other is given back */
 	for (i = 0; first + i < found; i++) {
-		b = &t->buckets[first + i];
-		if (__atomic_load_n(&b->key, __ATOMIC_ACQUIRE) == key) {
+		if (__atomic_load_n(&keys[i], __ATOMIC_ACQUIRE) == key) {
 			k = key;
-			__atomic_compare_exchange_n(&t->buckets[found].key, &k,
-						    0, false, __ATOMIC_ACQ_REL,
+			__atomic_compare_exchange_n(&keys[found - first], &k, 0,
+						    false, __ATOMIC_ACQ_REL,
 						    __ATOMIC_RELAXED);
 			return first + i;
 		}
@@ -458,9 +478,10 @@ share_of(const struct mg_limit_table *t, const uint8_t *share)
 	return s != 0 ? s : t->equal_share;
 }
 
-enum mg_limit_verdict
-mg_limit_admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
-	       const struct mg_limit_params *p, uint64_t now)
+/* mg_limit_admit(), inlined in both its callers. */
+static inline enum mg_limit_verdict
+admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
+      const struct mg_limit_params *p, uint64_t now)
 {
 	struct wbucket *wb = wbucket(t, worker, b, p);
 	uint32_t n;
@@ -480,6 +501,32 @@ mg_limit_admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		return MG_LIMIT_CONNS;
 	}
 	return MG_LIMIT_OK;
+}
+
+enum mg_limit_verdict
+mg_limit_admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
+	       const struct mg_limit_params *p, uint64_t now)
+{
+	return admit(t, worker, b, p, now);
+}
+
+enum mg_limit_verdict
+mg_limit_admit_caller(struct mg_limit_table *t, unsigned int worker,
+		      uint32_t src, const struct mg_limit_params *sp,
+		      uint32_t all, const struct mg_limit_params *ap,
+		      uint64_t now)
+{
+	enum mg_limit_verdict v;
+
+	if (src != MG_LIMIT_NONE) {
+		v = admit(t, worker, src, sp, now);
+		if (v != MG_LIMIT_OK)
+			return v;
+	}
+	v = admit(t, worker, all, ap, now);
+	if (v != MG_LIMIT_OK && src != MG_LIMIT_NONE)
+		__atomic_sub_fetch(&t->buckets[src].conns, 1, __ATOMIC_RELEASE);
+	return v;
 }
 
 void
@@ -587,7 +634,7 @@ mg_limit_rebalance(struct mg_limit_table *t)
 		for (i = 0; i <= t->n_src; i++) {
 			b = base + i;
 			if (i < t->n_src &&
-			    __atomic_load_n(&t->buckets[b].key,
+			    __atomic_load_n(&keys_of(t, r)[i],
 					    __ATOMIC_RELAXED) == 0)
 				continue;
 			rebalance_one(t, b, true);
@@ -607,13 +654,11 @@ mg_limit_conns(const struct mg_limit_table *t, uint32_t b)
 uint32_t
 mg_limit_sources(const struct mg_limit_table *t, uint32_t id)
 {
-	uint32_t r = region_of(t, id), base, i, n = 0;
+	uint32_t r = region_of(t, id), i, n = 0;
 
 	if (r == MG_LIMIT_NONE)
 		return 0;
-	base = sources_base(t, r);
 	for (i = 0; i < t->n_src; i++)
-		n += __atomic_load_n(&t->buckets[base + i].key,
-				     __ATOMIC_RELAXED) != 0;
+		n += __atomic_load_n(&keys_of(t, r)[i], __ATOMIC_RELAXED) != 0;
 	return n;
 }

@@ -135,7 +135,8 @@ const char *mg_limit_name(const struct mg_limit_table *t, uint32_t id);
 /** Limits registered: ids 0..n-1. Any thread. */
 uint32_t mg_limit_count(const struct mg_limit_table *t);
 
-/** The identity-wide bucket of limit @p id. Fast path. */
+/** The identity-wide bucket of limit @p id: @p id itself while below
+ * max_limits (mg_limit_spend() relies on it). Fast path. */
 uint32_t mg_limit_bucket(const struct mg_limit_table *t, uint32_t id);
 
 /**
@@ -167,6 +168,24 @@ enum mg_limit_verdict mg_limit_admit(struct mg_limit_table *t,
 				     unsigned int worker, uint32_t b,
 				     const struct mg_limit_params *p,
 				     uint64_t now);
+
+/**
+ * A new connection of a caller: mg_limit_admit() in its source's bucket
+ * @p src (with @p sp; MG_LIMIT_NONE: none), then in its identity's
+ * @p all (with @p ap), in one call.
+ *
+ * @return MG_LIMIT_OK (the connection holds a count in each bucket: give
+ *         them back with mg_limit_release()), or why one refused (then
+ *         it holds none).
+ *
+ * Thread safety: worker @p worker for its meters; the counts are atomic.
+ */
+enum mg_limit_verdict mg_limit_admit_caller(struct mg_limit_table *t,
+					    unsigned int worker, uint32_t src,
+					    const struct mg_limit_params *sp,
+					    uint32_t all,
+					    const struct mg_limit_params *ap,
+					    uint64_t now);
 
 /** A connection of bucket @p b ended. Thread safety: any thread. */
 void mg_limit_release(struct mg_limit_table *t, uint32_t b);
@@ -200,14 +219,52 @@ bool mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker,
 			  uint32_t b, const struct mg_limit_params *p,
 			  uint32_t len, uint64_t now);
 
-/* The worker's credit on bucket @p b. */
-static inline struct mg_limit_credit *
-mg_limit_credit_of(struct mg_limit_table *t, unsigned int worker, uint32_t b)
+/** One worker's view of every bucket (mg_limit_view()). */
+struct mg_limit_view;
+
+/**
+ * Worker @p worker's view of the buckets, for mg_limit_spend(): worth
+ * keeping in the worker's context.
+ *
+ * Thread safety: any thread; valid as long as the table.
+ */
+static inline struct mg_limit_view *
+mg_limit_view(const struct mg_limit_table *t, unsigned int worker)
 {
 	const struct mg_limit_table_hdr *h = (const void *)t;
 
-	return (struct mg_limit_credit *)(h->wb[worker] +
+	return (struct mg_limit_view *)h->wb[worker];
+}
+
+/* The credit of view @p v on bucket @p b. */
+static inline struct mg_limit_credit *
+mg_limit_credit_of(struct mg_limit_view *v, uint32_t b)
+{
+	return (struct mg_limit_credit *)((uint8_t *)v +
 					  (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+}
+
+/**
+ * Spend @p need tokens (1 for a packet, its length for bytes) of the
+ * credit worker view @p v holds on the identity-wide bucket @p b: the
+ * whole of mg_limit_packet() while the credit lasts, for a caller that
+ * knows the bucket meters packets (or bytes) without its params.
+ *
+ * @return true when spent; false, spending nothing, when the credit is
+ *         short: ask mg_limit_packet().
+ *
+ * Thread safety: the worker of @p v.
+ */
+static inline bool
+mg_limit_spend(struct mg_limit_view *v, uint32_t b, uint32_t need)
+{
+	struct mg_limit_credit *c = mg_limit_credit_of(v, b);
+
+	if (likely(c->credit >= need)) {
+		c->credit -= need;
+		return true;
+	}
+	return false;
 }
 
 /**
@@ -226,13 +283,9 @@ static inline bool
 mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		const struct mg_limit_params *p, uint32_t len, uint64_t now)
 {
-	struct mg_limit_credit *c = mg_limit_credit_of(t, worker, b);
-	uint32_t need = p->bytes ? len : 1;
-
-	if (likely(c->credit >= need)) {
-		c->credit -= need;
+	if (likely(mg_limit_spend(mg_limit_view(t, worker), b,
+				  p->bytes ? len : 1)))
 		return true;
-	}
 	return mg_limit_packet_draw(t, worker, b, p, len, now);
 }
 
@@ -251,7 +304,8 @@ mg_limit_source_packet(struct mg_limit_table *t, unsigned int worker,
 		       uint32_t len, uint64_t now)
 {
 	const struct mg_limit_table_hdr *h = (const void *)t;
-	struct mg_limit_credit *c = mg_limit_credit_of(t, worker, b);
+	struct mg_limit_credit *c =
+		mg_limit_credit_of(mg_limit_view(t, worker), b);
 	uint32_t need = p->bytes ? len : 1;
 
 	if (likely(c->credit >= need &&

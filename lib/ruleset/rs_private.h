@@ -192,6 +192,7 @@ struct mg_ruleset {
 	uint8_t *climit_cell;
 	const struct mg_ruleset_limit **climit_by_id; /* hdr's, writable
 						       * while building */
+	uint8_t *climit_meter;			      /* hdr's too */
 	struct mg_esp_set *esp; /* ESP peers of the same config, or NULL */
 };
 
