@@ -1129,12 +1129,15 @@ limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
 {
 	unsigned int how = mg_ruleset_limit_meter(rs, f->limit);
 
-	if (likely(how == 0))
+	if (how == 0)
 		return true;
-	if (likely((how & ~MG_RULESET_METER_BYTES) == MG_RULESET_METER_ALL) &&
-	    mg_limit_spend(w->limit_view, f->limit,
-			   how & MG_RULESET_METER_BYTES ? m->pkt_len : 1))
+	if (likely(how == MG_RULESET_METER_ALL)) {
+		if (likely(mg_limit_spend(w->limit_view, f->limit, 1)))
+			return true;
+	} else if (how == (MG_RULESET_METER_ALL | MG_RULESET_METER_BYTES) &&
+		   mg_limit_spend(w->limit_view, f->limit, m->pkt_len)) {
 		return true;
+	}
 	return limit_packet_meter(w, rs, m, f);
 }
 

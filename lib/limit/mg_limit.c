@@ -30,8 +30,9 @@
  * does not write the shared line per connection. */
 #define TOUCH_SHIFT 4
 /* Most tokens a worker draws from its meter at once. */
-#define CHUNK_PACKETS 32
-#define CHUNK_BYTES   (32 * 1024)
+#define CHUNK_PACKETS 64
+#define CHUNK_CONNS   32
+#define CHUNK_BYTES   (64 * 1024)
 /* A byte meter's burst is never below one jumbo frame. */
 #define MIN_BYTE_BURST 9600
 #define NAME_LEN       32
@@ -52,9 +53,17 @@ struct bucket {
  * mg_limit_packet() (mg_limit.h) spends it inline. */
 struct wbucket {
 	struct mg_limit_credit c;
-	uint32_t conn_demand; /* connections asked for, ever */
+	uint32_t pad;
 	struct rte_meter_srtcm conn;
 	struct rte_meter_srtcm pkt;
+};
+
+/* What one worker drew from one bucket's meters or was refused by them,
+ * ever: what it asked for, to a chunk. Written by that worker when it
+ * draws (out of line), read by the control plane's rebalance. */
+struct demand {
+	uint32_t conn;
+	uint32_t pkt;
 };
 
 _Static_assert(sizeof(struct wbucket) == MG_LIMIT_WBUCKET_SIZE,
@@ -87,10 +96,11 @@ struct mg_limit_table {
 	struct bucket *buckets;
 	/* [region * n_src + source bucket - the region's first]: keys */
 	uint64_t *keys;
-	uint32_t *gen;	      /* [bucket], also hdr.gen: bumped at each
-			       * claim, the meters start afresh */
-	struct wbucket **wb;  /* [worker][bucket], also hdr.wb */
-	struct share **share; /* [worker][bucket] */
+	uint32_t *gen;		/* [bucket], also hdr.gen: bumped at each
+				 * claim, the meters start afresh */
+	struct wbucket **wb;	/* [worker][bucket], also hdr.wb */
+	struct share **share;	/* [worker][bucket] */
+	struct demand **demand; /* [worker][bucket] */
 	/* the control plane's: demand seen at the last rebalance */
 	uint32_t *last_conn, *last_pkt; /* [worker * n_buckets + bucket] */
 };
@@ -160,8 +170,9 @@ mg_limit_table_memsize(uint32_t max_limits, uint32_t max_regions,
 		       RTE_ALIGN_CEIL(max_sources, MG_LIMIT_WAYS) *
 		       sizeof(uint64_t) +
 	       n * (sizeof(struct bucket) + sizeof(uint32_t)) +
-	       n_workers * (2 * sizeof(void *) + n * sizeof(struct wbucket) +
-			    n * sizeof(struct share) + 2 * n * 4);
+	       n_workers * (3 * sizeof(void *) + n * sizeof(struct wbucket) +
+			    n * sizeof(struct share) +
+			    n * sizeof(struct demand) + 2 * n * 4);
 }
 
 struct mg_limit_table *
@@ -209,11 +220,14 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 	t->wb = rte_zmalloc_socket(name, n_workers * sizeof(*t->wb), 0, socket);
 	t->share = rte_zmalloc_socket(name, n_workers * sizeof(*t->share), 0,
 				      socket);
+	t->demand = rte_zmalloc_socket(name, n_workers * sizeof(*t->demand), 0,
+				       socket);
 	t->last_conn = calloc(n_workers * n, sizeof(*t->last_conn));
 	t->last_pkt = calloc(n_workers * n, sizeof(*t->last_pkt));
 	if (t->names == NULL || t->region == NULL || t->buckets == NULL ||
 	    t->keys == NULL || t->gen == NULL || t->wb == NULL ||
-	    t->share == NULL || t->last_conn == NULL || t->last_pkt == NULL)
+	    t->share == NULL || t->demand == NULL || t->last_conn == NULL ||
+	    t->last_pkt == NULL)
 		goto nomem;
 	for (w = 0; w < n_workers; w++) {
 		/* one array per worker: no line is written by two of them */
@@ -221,7 +235,11 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 					      RTE_CACHE_LINE_SIZE, socket);
 		t->share[w] = rte_zmalloc_socket(name, n * sizeof(struct share),
 						 0, socket);
-		if (t->wb[w] == NULL || t->share[w] == NULL)
+		t->demand[w] =
+			rte_zmalloc_socket(name, n * sizeof(struct demand),
+					   RTE_CACHE_LINE_SIZE, socket);
+		if (t->wb[w] == NULL || t->share[w] == NULL ||
+		    t->demand[w] == NULL)
 			goto nomem;
 	}
 	for (i = 0; i < max_limits; i++)
@@ -247,9 +265,12 @@ mg_limit_table_free(struct mg_limit_table *t)
 			rte_free(t->wb[w]);
 		if (t->share != NULL)
 			rte_free(t->share[w]);
+		if (t->demand != NULL)
+			rte_free(t->demand[w]);
 	}
 	rte_free(t->wb);
 	rte_free(t->share);
+	rte_free(t->demand);
 	rte_free(t->buckets);
 	rte_free(t->keys);
 	rte_free(t->gen);
@@ -465,6 +486,7 @@ wbucket(struct mg_limit_table *t, unsigned int worker, uint32_t i,
 			rte_meter_srtcm_config(
 				&wb->pkt, prof(&p->pkt_prof[t->equal_share]));
 		wb->c.credit = 0;
+		wb->c.conn_credit = 0;
 		wb->c.gen = gen;
 	}
 	return wb;
@@ -478,21 +500,53 @@ share_of(const struct mg_limit_table *t, const uint8_t *share)
 	return s != 0 ? s : t->equal_share;
 }
 
+/* Add @p n to one of this worker's demand counters (its only writer). */
+static inline void
+demand_add(uint32_t *d, uint32_t n)
+{
+	__atomic_store_n(d, *d + n, __ATOMIC_RELAXED);
+}
+
+/* A draw of @p need tokens on @p m: a chunk of @p max at most, and of
+ * at most a quarter of this worker's burst (so that a share of it can
+ * still pass in one piece), the rest kept as *credit; else @p need
+ * alone. The demand is what is drawn: credit is spent without counting,
+ * so each chunk counts once, here. */
+static inline bool
+draw(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *mp,
+     uint32_t max, uint32_t need, uint32_t *credit, uint32_t *demand,
+     uint64_t now)
+{
+	uint32_t chunk = (uint32_t)RTE_MIN((uint64_t)max, mp->cbs / 4);
+
+	if (chunk > need && rte_meter_srtcm_color_blind_check(
+				    m, mp, now, chunk) == RTE_COLOR_GREEN) {
+		demand_add(demand, chunk);
+		*credit += chunk - need;
+		return true;
+	}
+	demand_add(demand, need);
+	return rte_meter_srtcm_color_blind_check(m, mp, now, need) ==
+	       RTE_COLOR_GREEN;
+}
+
 /* mg_limit_admit(), inlined in both its callers. */
-static inline enum mg_limit_verdict
+static __rte_always_inline enum mg_limit_verdict
 admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
       const struct mg_limit_params *p, uint64_t now)
 {
-	struct wbucket *wb = wbucket(t, worker, b, p);
+	struct wbucket *wb;
 	uint32_t n;
 
 	if (p->conn.rate != 0) {
-		wb->conn_demand++;
-		if (rte_meter_srtcm_color_blind_check(
-			    &wb->conn,
-			    prof(&p->conn_prof[share_of(
-				    t, &t->share[worker][b].conn)]),
-			    now, 1) != RTE_COLOR_GREEN)
+		wb = wbucket(t, worker, b, p);
+		if (likely(wb->c.conn_credit != 0))
+			wb->c.conn_credit--;
+		else if (!draw(&wb->conn,
+			       prof(&p->conn_prof[share_of(
+				       t, &t->share[worker][b].conn)]),
+			       CHUNK_CONNS, 1, &wb->c.conn_credit,
+			       &t->demand[worker][b].conn, now))
 			return MG_LIMIT_CONN_RATE;
 	}
 	n = __atomic_add_fetch(&t->buckets[b].conns, 1, __ATOMIC_ACQ_REL);
@@ -536,21 +590,12 @@ mg_limit_release(struct mg_limit_table *t, uint32_t b)
 		__atomic_sub_fetch(&t->buckets[b].conns, 1, __ATOMIC_RELEASE);
 }
 
-/* Packet tokens worker @p wb asked its meter for (the only writer). */
-static inline void
-demand_add(struct wbucket *wb, uint32_t n)
-{
-	__atomic_store_n(&wb->c.pkt_demand, wb->c.pkt_demand + n,
-			 __ATOMIC_RELAXED);
-}
-
 bool
 mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		     const struct mg_limit_params *p, uint32_t len,
 		     uint64_t now)
 {
-	uint32_t need = p->bytes ? len : 1, chunk;
-	struct rte_meter_srtcm_profile *mp;
+	uint32_t need = p->bytes ? len : 1;
 	struct wbucket *wb;
 
 	if (p->pkt.rate == 0)
@@ -560,22 +605,10 @@ mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		wb->c.credit -= need;
 		return true;
 	}
-	mp = prof(&p->pkt_prof[share_of(t, &t->share[worker][b].pkt)]);
-	/* a chunk of at most a quarter of this worker's burst, so a share
-	 * of it can still pass in one piece */
-	chunk = (uint32_t)RTE_MIN((uint64_t)p->pkt_chunk, mp->cbs / 4);
-	if (chunk > need &&
-	    rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, chunk) ==
-		    RTE_COLOR_GREEN) {
-		/* the demand is what is drawn: the credit is spent inline
-		 * without counting, so each chunk counts once, here */
-		demand_add(wb, chunk);
-		wb->c.credit += chunk - need;
-		return true;
-	}
-	demand_add(wb, need);
-	return rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, need) ==
-	       RTE_COLOR_GREEN;
+	return draw(&wb->pkt,
+		    prof(&p->pkt_prof[share_of(t, &t->share[worker][b].pkt)]),
+		    p->pkt_chunk, need, &wb->c.credit,
+		    &t->demand[worker][b].pkt, now);
 }
 
 /* Shares of one bucket's rate from the workers' demand since last time:
@@ -587,11 +620,10 @@ rebalance_one(struct mg_limit_table *t, uint32_t b, bool conn)
 	unsigned int w, top = 0;
 
 	for (w = 0; w < t->n_workers; w++) {
-		struct wbucket *wb = &t->wb[w][b];
+		struct demand *dm = &t->demand[w][b];
 		uint32_t *last = conn ? &t->last_conn[w * t->n_buckets + b]
 				      : &t->last_pkt[w * t->n_buckets + b];
-		uint32_t now = __atomic_load_n(conn ? &wb->conn_demand
-						    : &wb->c.pkt_demand,
+		uint32_t now = __atomic_load_n(conn ? &dm->conn : &dm->pkt,
 					       __ATOMIC_RELAXED);
 
 		d[w] = now - *last;

@@ -17,9 +17,10 @@
  * touched once per connection); its meters are per worker, each with a
  * share of the rate that the control plane sets from the workers'
  * demand every 100 ms (mg_limit_rebalance()), so that a caller whose
- * traffic lands on one worker still gets the whole rate. Per packet, a
- * worker draws tokens from its meter in chunks and spends them locally:
- * a limit that is not reached costs a decrement.
+ * traffic lands on one worker still gets the whole rate. A worker draws
+ * tokens from its meters in chunks and spends them locally, per packet
+ * and per new connection: a rate that is not reached costs a decrement
+ * (per packet, inline: mg_limit_spend()).
  *
  * Buckets outlive rulesets: a limit keeps its id (and its counts) across
  * reloads by name (mg_limit_register()); its parameters and rte_meter
@@ -191,16 +192,16 @@ enum mg_limit_verdict mg_limit_admit_caller(struct mg_limit_table *t,
 void mg_limit_release(struct mg_limit_table *t, uint32_t b);
 
 /**
- * A worker's draw on one bucket's packet (or byte) meter: tokens are
- * taken from the worker's rte_meter in chunks and spent per packet
- * inline. Internal to the library, here for mg_limit_packet().
+ * A worker's draws on one bucket's meters: tokens are taken from the
+ * worker's rte_meter in chunks and spent per packet inline, per
+ * connection out of line. Internal to the library, here for
+ * mg_limit_spend().
  */
 struct mg_limit_credit {
 	uint32_t credit; /**< tokens drawn, not yet spent */
-	/** tokens drawn from the meter or refused by it, ever: what the
-	 * worker asked for, to a chunk (the control plane's rebalance
-	 * reads it); written out of line only */
-	uint32_t pkt_demand;
+	/** connections drawn from the connection meter, not yet admitted
+	 * (out of line only) */
+	uint32_t conn_credit;
 	uint32_t gen; /**< 1 + the bucket's claim generation the
 		       * meters were set up for; 0: not yet */
 };
