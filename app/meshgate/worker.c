@@ -1423,8 +1423,8 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	if (tcp && !track_tcp(w, rs, in, m, info, f, dir, &before))
 		return;
 	/* closed (both FINs, or a RST): no longer a concurrent one */
-	if (unlikely(info->tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) &&
-	    f->limit_held && tcp &&
+	if (unlikely(f->limit_held) && tcp &&
+	    (info->tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)) &&
 	    mg_flow_state(w->dp->flows, f) >= MG_FLOW_TIME_WAIT)
 		limit_end(w, f);
 	/* after tracking: only packets the connection takes count */

@@ -412,18 +412,18 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 	key = source_key(t, id, addr, alen, &set);
 	keys = keys_of(t, r) + set;
 	first = base + set;
-	/* one pass over the set's line: the source's own bucket, else the
-	 * first free one */
+	/* the set's line: the source's own bucket, else the first free
+	 * one (a compare a way, then the ways up to a free one) */
 #pragma GCC unroll 8
 	for (i = 0; i < MG_LIMIT_WAYS; i++) {
-		k = __atomic_load_n(&keys[i], __ATOMIC_ACQUIRE);
-		if (k == key) {
+		if (__atomic_load_n(&keys[i], __ATOMIC_ACQUIRE) == key) {
 			touch(&t->buckets[first + i], now);
 			return first + i;
 		}
-		if (k == 0 && spare == MG_LIMIT_NONE)
-			spare = i;
 	}
+	for (i = 0; i < MG_LIMIT_WAYS && spare == MG_LIMIT_NONE; i++)
+		if (__atomic_load_n(&keys[i], __ATOMIC_RELAXED) == 0)
+			spare = i;
 	if (spare != MG_LIMIT_NONE && claim(t, keys, first, spare, 0, key, now))
 		found = first + spare;
 	/* none free (or taken meanwhile): one held by a source gone quiet
