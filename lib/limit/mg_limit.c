@@ -32,7 +32,7 @@
 /* Most tokens a worker draws from its meter at once. */
 #define CHUNK_PACKETS 64
 #define CHUNK_CONNS   32
-#define CHUNK_BYTES   (64 * 1024)
+#define CHUNK_BYTES   (32 * 1024)
 /* A byte meter's burst is never below one jumbo frame. */
 #define MIN_BYTE_BURST 9600
 #define NAME_LEN       32

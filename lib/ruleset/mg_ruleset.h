@@ -312,7 +312,7 @@ struct mg_ruleset_hdr {
 	/** first: mg_ruleset_service_of_id() and the like read it */
 	struct mg_ruleset_ids ids;
 	/** [limit table id]: the limit in this ruleset, NULL when it has
-	 * none of that id (one load per packet of a limited connection) */
+	 * none of that id (one load) */
 	const struct mg_ruleset_limit *const *climit_by_id;
 	/** [limit table id]: how the limit meters packets, MG_RULESET_METER_*
 	 * bits (0: no such limit, or it meters none) */
