@@ -302,6 +302,8 @@ struct mg_worker {
 	 * checked as cookies only within a slot of it (the client's SYN
 	 * and ACK share a tuple, so RSS brings them to one queue) */
 	uint64_t cookie_mark;
+	/** Its view of dp->limits' buckets (its packet credits) */
+	struct mg_limit_view *limit_view;
 } __rte_cache_aligned;
 
 /**

@@ -122,6 +122,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->n_ports = (uint16_t)conf->n_ports;
 	w->quit = quit;
 	w->dp = dp;
+	w->limit_view = mg_limit_view(dp->limits, rank);
 	w->shadow = dp->shadow;
 	w->denylog = mg_denylog_worker(dp->denylog, rank);
 	w->conn_errors = dp->conn_errors + (size_t)rank * dp->n_label_sets;
@@ -1078,45 +1079,35 @@ limit_admit(struct mg_worker *w, const struct mg_ruleset_limit *l,
 	bool overflow;
 
 	*src = MG_LIMIT_NONE;
-	if (l->per_source) {
+	if (l->per_source)
 		*src = mg_limit_source_bucket(lt, l->id, t->src,
 					      t->family == 4 ? 4 : 16, w->now,
 					      &overflow);
-		if (*src != MG_LIMIT_NONE) {
-			v = mg_limit_admit(lt, w->qsbr_id, *src, &l->source,
-					   w->now);
-			if (v != MG_LIMIT_OK) {
-				*src = MG_LIMIT_NONE;
-				limit_drop(w, m, l->id, v);
-				return false;
-			}
-		}
-	}
-	v = mg_limit_admit(lt, w->qsbr_id, l->bucket, &l->all, w->now);
+	v = mg_limit_admit_caller(lt, w->qsbr_id, *src, &l->source, l->bucket,
+				  &l->all, w->now);
 	if (v == MG_LIMIT_OK)
 		return true;
-	mg_limit_release(lt, *src);
 	*src = MG_LIMIT_NONE;
 	limit_drop(w, m, l->id, v);
 	return false;
 }
 
-/* The connection's packets within its caller's packet or byte rate
- * (the limit's, as the ruleset in force has it). */
-static inline bool
-limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
-	     struct rte_mbuf *m, const struct mg_flow *f)
+/* limit_packet() beyond the worker's credit on the identity's bucket:
+ * the limit's params, the source's meter, drawing from the meters. */
+static __rte_noinline bool
+limit_packet_meter(struct mg_worker *w, const struct mg_ruleset *rs,
+		   struct rte_mbuf *m, const struct mg_flow *f)
 {
 	struct mg_limit_table *lt = w->dp->limits;
 	const struct mg_ruleset_limit *l;
 
 	/* NULL: a reload took the limit away */
 	l = mg_ruleset_limit_by_id(rs, f->limit);
-	if (l == NULL || likely(!l->meter_all && !l->meter_source))
+	if (l == NULL)
 		return true;
-	if (l->meter_source && f->limit_src != MG_LIMIT_NONE &&
-	    !mg_limit_packet(lt, w->qsbr_id, f->limit_src, &l->source,
-			     m->pkt_len, w->now)) {
+	if (unlikely(l->meter_source) && f->limit_src != MG_LIMIT_NONE &&
+	    !mg_limit_source_packet(lt, w->qsbr_id, f->limit_src, &l->source,
+				    m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
@@ -1126,6 +1117,28 @@ limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
 		return false;
 	}
 	return true;
+}
+
+/* The connection's packets within its caller's packet or byte rate
+ * (the limit's, as the ruleset in force has it): inline, a packet of a
+ * limit that meters none, or one the worker's credit on the identity's
+ * bucket (the limit's id, mg_limit_bucket()) covers. */
+static inline bool
+limit_packet(struct mg_worker *w, const struct mg_ruleset *rs,
+	     struct rte_mbuf *m, const struct mg_flow *f)
+{
+	unsigned int how = mg_ruleset_limit_meter(rs, f->limit);
+
+	if (how == 0)
+		return true;
+	if (likely(how == MG_RULESET_METER_ALL)) {
+		if (likely(mg_limit_spend(w->limit_view, f->limit, 1)))
+			return true;
+	} else if (how == (MG_RULESET_METER_ALL | MG_RULESET_METER_BYTES) &&
+		   mg_limit_spend(w->limit_view, f->limit, m->pkt_len)) {
+		return true;
+	}
+	return limit_packet_meter(w, rs, m, f);
 }
 
 /*

@@ -30,21 +30,22 @@
  * does not write the shared line per connection. */
 #define TOUCH_SHIFT 4
 /* Most tokens a worker draws from its meter at once. */
-#define CHUNK_PACKETS 32
+#define CHUNK_PACKETS 64
+#define CHUNK_CONNS   32
 #define CHUNK_BYTES   (32 * 1024)
 /* A byte meter's burst is never below one jumbo frame. */
 #define MIN_BYTE_BURST 9600
 #define NAME_LEN       32
 
-/* Shared by the workers. */
+/* Shared by the workers. A source bucket's key (its address' hash,
+ * never 0; 0: free) is in the table's keys, where a set's ways share one
+ * cache line: a lookup reads one line. */
 struct bucket {
-	uint64_t key;	   /* source bucket: its address' hash, never 0;
-			    * 0: free */
 	uint64_t last_use; /* TSC of the last claim or lookup (approximate:
 			    * any worker stores it, relaxed) */
 	uint32_t conns;	   /* concurrent connections, atomic */
 	uint32_t pad;
-	uint64_t pad2;
+	uint64_t pad2[2];
 };
 
 /* One worker's view of one bucket, written by that worker only: one
@@ -52,9 +53,17 @@ struct bucket {
  * mg_limit_packet() (mg_limit.h) spends it inline. */
 struct wbucket {
 	struct mg_limit_credit c;
-	uint32_t conn_demand; /* connections asked for, ever */
+	uint32_t pad;
 	struct rte_meter_srtcm conn;
 	struct rte_meter_srtcm pkt;
+};
+
+/* What one worker drew from one bucket's meters or was refused by them,
+ * ever: what it asked for, to a chunk. Written by that worker when it
+ * draws (out of line), read by the control plane's rebalance. */
+struct demand {
+	uint32_t conn;
+	uint32_t pkt;
 };
 
 _Static_assert(sizeof(struct wbucket) == MG_LIMIT_WBUCKET_SIZE,
@@ -85,10 +94,13 @@ struct mg_limit_table {
 	char (*names)[NAME_LEN];
 	uint32_t *region; /* [limit id]: its sources' region, or NONE */
 	struct bucket *buckets;
-	uint32_t *gen;	      /* [bucket], also hdr.gen: bumped at each
-			       * claim, the meters start afresh */
-	struct wbucket **wb;  /* [worker][bucket], also hdr.wb */
-	struct share **share; /* [worker][bucket] */
+	/* [region * n_src + source bucket - the region's first]: keys */
+	uint64_t *keys;
+	uint32_t *gen;		/* [bucket], also hdr.gen: bumped at each
+				 * claim, the meters start afresh */
+	struct wbucket **wb;	/* [worker][bucket], also hdr.wb */
+	struct share **share;	/* [worker][bucket] */
+	struct demand **demand; /* [worker][bucket] */
 	/* the control plane's: demand seen at the last rebalance */
 	uint32_t *last_conn, *last_pkt; /* [worker * n_buckets + bucket] */
 };
@@ -154,9 +166,13 @@ mg_limit_table_memsize(uint32_t max_limits, uint32_t max_regions,
 
 	return sizeof(struct mg_limit_table) +
 	       (size_t)max_limits * (NAME_LEN + sizeof(uint32_t)) +
+	       (size_t)max_regions *
+		       RTE_ALIGN_CEIL(max_sources, MG_LIMIT_WAYS) *
+		       sizeof(uint64_t) +
 	       n * (sizeof(struct bucket) + sizeof(uint32_t)) +
-	       n_workers * (2 * sizeof(void *) + n * sizeof(struct wbucket) +
-			    n * sizeof(struct share) + 2 * n * 4);
+	       n_workers * (3 * sizeof(void *) + n * sizeof(struct wbucket) +
+			    n * sizeof(struct share) +
+			    n * sizeof(struct demand) + 2 * n * 4);
 }
 
 struct mg_limit_table *
@@ -194,16 +210,24 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 				      socket);
 	t->buckets = rte_zmalloc_socket(name, n * sizeof(*t->buckets),
 					RTE_CACHE_LINE_SIZE, socket);
+	t->keys = rte_zmalloc_socket(
+		name,
+		RTE_MAX((size_t)t->max_regions * t->n_src, (size_t)1) *
+			sizeof(*t->keys),
+		RTE_CACHE_LINE_SIZE, socket);
 	t->gen = rte_zmalloc_socket(name, n * sizeof(*t->gen),
 				    RTE_CACHE_LINE_SIZE, socket);
 	t->wb = rte_zmalloc_socket(name, n_workers * sizeof(*t->wb), 0, socket);
 	t->share = rte_zmalloc_socket(name, n_workers * sizeof(*t->share), 0,
 				      socket);
+	t->demand = rte_zmalloc_socket(name, n_workers * sizeof(*t->demand), 0,
+				       socket);
 	t->last_conn = calloc(n_workers * n, sizeof(*t->last_conn));
 	t->last_pkt = calloc(n_workers * n, sizeof(*t->last_pkt));
 	if (t->names == NULL || t->region == NULL || t->buckets == NULL ||
-	    t->gen == NULL || t->wb == NULL || t->share == NULL ||
-	    t->last_conn == NULL || t->last_pkt == NULL)
+	    t->keys == NULL || t->gen == NULL || t->wb == NULL ||
+	    t->share == NULL || t->demand == NULL || t->last_conn == NULL ||
+	    t->last_pkt == NULL)
 		goto nomem;
 	for (w = 0; w < n_workers; w++) {
 		/* one array per worker: no line is written by two of them */
@@ -211,7 +235,11 @@ mg_limit_table_create(const char *name, uint32_t max_limits,
 					      RTE_CACHE_LINE_SIZE, socket);
 		t->share[w] = rte_zmalloc_socket(name, n * sizeof(struct share),
 						 0, socket);
-		if (t->wb[w] == NULL || t->share[w] == NULL)
+		t->demand[w] =
+			rte_zmalloc_socket(name, n * sizeof(struct demand),
+					   RTE_CACHE_LINE_SIZE, socket);
+		if (t->wb[w] == NULL || t->share[w] == NULL ||
+		    t->demand[w] == NULL)
 			goto nomem;
 	}
 	for (i = 0; i < max_limits; i++)
@@ -237,10 +265,14 @@ mg_limit_table_free(struct mg_limit_table *t)
 			rte_free(t->wb[w]);
 		if (t->share != NULL)
 			rte_free(t->share[w]);
+		if (t->demand != NULL)
+			rte_free(t->demand[w]);
 	}
 	rte_free(t->wb);
 	rte_free(t->share);
+	rte_free(t->demand);
 	rte_free(t->buckets);
+	rte_free(t->keys);
 	rte_free(t->gen);
 	rte_free(t->names);
 	rte_free(t->region);
@@ -316,48 +348,100 @@ touch(struct bucket *b, uint64_t now)
 		__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
 }
 
+/* The keys of region @p r's sources: [source bucket - sources_base()]. */
+static inline uint64_t *
+keys_of(const struct mg_limit_table *t, uint32_t r)
+{
+	return &t->keys[(size_t)r * t->n_src];
+}
+
+/* The key of source @p addr under limit @p id (never 0), and in *set
+ * its set's first way, counted from the region's first source bucket.
+ * An IPv4 address is hashed inline (what rte_hash_crc() computes for 4
+ * bytes, without its call and loop). */
+static inline uint64_t
+source_key(const struct mg_limit_table *t, uint32_t id, const uint8_t *addr,
+	   unsigned int alen, uint32_t *set)
+{
+	uint32_t h1, h2, a;
+
+	if (likely(alen == 4)) {
+		memcpy(&a, addr, sizeof(a));
+		h1 = rte_hash_crc_4byte(a, t->seed ^ id);
+		h2 = rte_hash_crc_4byte(a, h1 ^ 0x85ebca6bu);
+	} else {
+		h1 = rte_hash_crc(addr, alen, t->seed ^ id);
+		h2 = rte_hash_crc(addr, alen, h1 ^ 0x85ebca6bu);
+	}
+	/* h1 scaled to the sets: a multiplication, not a division */
+	*set = (uint32_t)(((uint64_t)h1 * t->n_sets) >> 32) * MG_LIMIT_WAYS;
+	return ((uint64_t)h1 << 32 | h2) | 1;
+}
+
+/* Claim way @p i of a set (its keys at @p keys, its first bucket
+ * @p first) for @p key, whose key was @p k (0: free): the claim
+ * generation moves on, so every worker's meters of the bucket start
+ * afresh. */
+static inline bool
+claim(struct mg_limit_table *t, uint64_t *keys, uint32_t first, unsigned int i,
+      uint64_t k, uint64_t key, uint64_t now)
+{
+	if (!__atomic_compare_exchange_n(&keys[i], &k, key, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_store_n(&t->buckets[first + i].last_use, now,
+			 __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->gen[first + i], 1, __ATOMIC_RELEASE);
+	return true;
+}
+
 uint32_t
 mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 		       const uint8_t *addr, unsigned int alen, uint64_t now,
 		       bool *overflow)
 {
-	uint32_t h1, h2, base, first, i, found = MG_LIMIT_NONE;
-	uint32_t r = region_of(t, id);
-	uint64_t key, k;
+	uint32_t base, set, first, i, found = MG_LIMIT_NONE;
+	uint32_t r = region_of(t, id), spare = MG_LIMIT_NONE;
+	uint64_t key, k, *keys;
 	struct bucket *b;
 
 	*overflow = false;
 	if (r == MG_LIMIT_NONE)
 		return MG_LIMIT_NONE;
-	h1 = rte_hash_crc(addr, alen, t->seed ^ id);
-	h2 = rte_hash_crc(addr, alen, h1 ^ 0x85ebca6bu);
-	key = ((uint64_t)h1 << 32 | h2) | 1;
 	base = sources_base(t, r);
-	first = base + (h1 % t->n_sets) * MG_LIMIT_WAYS;
+	key = source_key(t, id, addr, alen, &set);
+	keys = keys_of(t, r) + set;
+	first = base + set;
+	/* the set's line: the source's own bucket, else the first free
+	 * one (a compare a way, then the ways up to a free one) */
+#pragma GCC unroll 8
 	for (i = 0; i < MG_LIMIT_WAYS; i++) {
-		b = &t->buckets[first + i];
-		if (__atomic_load_n(&b->key, __ATOMIC_ACQUIRE) == key) {
-			touch(b, now);
+		if (__atomic_load_n(&keys[i], __ATOMIC_ACQUIRE) == key) {
+			touch(&t->buckets[first + i], now);
 			return first + i;
 		}
 	}
+	for (i = 0; i < MG_LIMIT_WAYS && spare == MG_LIMIT_NONE; i++)
+		if (__atomic_load_n(&keys[i], __ATOMIC_RELAXED) == 0)
+			spare = i;
+	if (spare != MG_LIMIT_NONE && claim(t, keys, first, spare, 0, key, now))
+		found = first + spare;
+	/* none free (or taken meanwhile): one held by a source gone quiet
+	 * with nothing open */
 	for (i = 0; i < MG_LIMIT_WAYS && found == MG_LIMIT_NONE; i++) {
 		b = &t->buckets[first + i];
-		k = __atomic_load_n(&b->key, __ATOMIC_ACQUIRE);
-		/* free, or held by a source gone quiet with nothing open */
+		k = __atomic_load_n(&keys[i], __ATOMIC_ACQUIRE);
+		if (k == key) { /* claimed meanwhile by another worker */
+			found = first + i;
+			break;
+		}
 		if (k != 0 &&
 		    (__atomic_load_n(&b->conns, __ATOMIC_ACQUIRE) != 0 ||
 		     now - __atomic_load_n(&b->last_use, __ATOMIC_RELAXED) <
 			     t->idle_tsc))
 			continue;
-		if (__atomic_compare_exchange_n(&b->key, &k, key, false,
-						__ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&b->last_use, now, __ATOMIC_RELAXED);
-			__atomic_add_fetch(&t->gen[first + i], 1,
-					   __ATOMIC_RELEASE);
+		if (claim(t, keys, first, i, k, key, now))
 			found = first + i;
-		}
 	}
 	if (found == MG_LIMIT_NONE) {
 		*overflow = true;
@@ -366,11 +450,10 @@ mg_limit_source_bucket(struct mg_limit_table *t, uint32_t id,
 	/* another worker may have claimed the same source at once: the
 	 * first way holding it wins, the other is given back */
 	for (i = 0; first + i < found; i++) {
-		b = &t->buckets[first + i];
-		if (__atomic_load_n(&b->key, __ATOMIC_ACQUIRE) == key) {
+		if (__atomic_load_n(&keys[i], __ATOMIC_ACQUIRE) == key) {
 			k = key;
-			__atomic_compare_exchange_n(&t->buckets[found].key, &k,
-						    0, false, __ATOMIC_ACQ_REL,
+			__atomic_compare_exchange_n(&keys[found - first], &k, 0,
+						    false, __ATOMIC_ACQ_REL,
 						    __ATOMIC_RELAXED);
 			return first + i;
 		}
@@ -403,6 +486,7 @@ wbucket(struct mg_limit_table *t, unsigned int worker, uint32_t i,
 			rte_meter_srtcm_config(
 				&wb->pkt, prof(&p->pkt_prof[t->equal_share]));
 		wb->c.credit = 0;
+		wb->c.conn_credit = 0;
 		wb->c.gen = gen;
 	}
 	return wb;
@@ -416,20 +500,53 @@ share_of(const struct mg_limit_table *t, const uint8_t *share)
 	return s != 0 ? s : t->equal_share;
 }
 
-enum mg_limit_verdict
-mg_limit_admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
-	       const struct mg_limit_params *p, uint64_t now)
+/* Add @p n to one of this worker's demand counters (its only writer). */
+static inline void
+demand_add(uint32_t *d, uint32_t n)
 {
-	struct wbucket *wb = wbucket(t, worker, b, p);
+	__atomic_store_n(d, *d + n, __ATOMIC_RELAXED);
+}
+
+/* A draw of @p need tokens on @p m: a chunk of @p max at most, and of
+ * at most a quarter of this worker's burst (so that a share of it can
+ * still pass in one piece), the rest kept as *credit; else @p need
+ * alone. The demand is what is drawn: credit is spent without counting,
+ * so each chunk counts once, here. */
+static inline bool
+draw(struct rte_meter_srtcm *m, struct rte_meter_srtcm_profile *mp,
+     uint32_t max, uint32_t need, uint32_t *credit, uint32_t *demand,
+     uint64_t now)
+{
+	uint32_t chunk = (uint32_t)RTE_MIN((uint64_t)max, mp->cbs / 4);
+
+	if (chunk > need && rte_meter_srtcm_color_blind_check(
+				    m, mp, now, chunk) == RTE_COLOR_GREEN) {
+		demand_add(demand, chunk);
+		*credit += chunk - need;
+		return true;
+	}
+	demand_add(demand, need);
+	return rte_meter_srtcm_color_blind_check(m, mp, now, need) ==
+	       RTE_COLOR_GREEN;
+}
+
+/* mg_limit_admit(), inlined in both its callers. */
+static __rte_always_inline enum mg_limit_verdict
+admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
+      const struct mg_limit_params *p, uint64_t now)
+{
+	struct wbucket *wb;
 	uint32_t n;
 
 	if (p->conn.rate != 0) {
-		wb->conn_demand++;
-		if (rte_meter_srtcm_color_blind_check(
-			    &wb->conn,
-			    prof(&p->conn_prof[share_of(
-				    t, &t->share[worker][b].conn)]),
-			    now, 1) != RTE_COLOR_GREEN)
+		wb = wbucket(t, worker, b, p);
+		if (likely(wb->c.conn_credit != 0))
+			wb->c.conn_credit--;
+		else if (!draw(&wb->conn,
+			       prof(&p->conn_prof[share_of(
+				       t, &t->share[worker][b].conn)]),
+			       CHUNK_CONNS, 1, &wb->c.conn_credit,
+			       &t->demand[worker][b].conn, now))
 			return MG_LIMIT_CONN_RATE;
 	}
 	n = __atomic_add_fetch(&t->buckets[b].conns, 1, __ATOMIC_ACQ_REL);
@@ -440,6 +557,32 @@ mg_limit_admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 	return MG_LIMIT_OK;
 }
 
+enum mg_limit_verdict
+mg_limit_admit(struct mg_limit_table *t, unsigned int worker, uint32_t b,
+	       const struct mg_limit_params *p, uint64_t now)
+{
+	return admit(t, worker, b, p, now);
+}
+
+enum mg_limit_verdict
+mg_limit_admit_caller(struct mg_limit_table *t, unsigned int worker,
+		      uint32_t src, const struct mg_limit_params *sp,
+		      uint32_t all, const struct mg_limit_params *ap,
+		      uint64_t now)
+{
+	enum mg_limit_verdict v;
+
+	if (src != MG_LIMIT_NONE) {
+		v = admit(t, worker, src, sp, now);
+		if (v != MG_LIMIT_OK)
+			return v;
+	}
+	v = admit(t, worker, all, ap, now);
+	if (v != MG_LIMIT_OK && src != MG_LIMIT_NONE)
+		__atomic_sub_fetch(&t->buckets[src].conns, 1, __ATOMIC_RELEASE);
+	return v;
+}
+
 void
 mg_limit_release(struct mg_limit_table *t, uint32_t b)
 {
@@ -447,21 +590,12 @@ mg_limit_release(struct mg_limit_table *t, uint32_t b)
 		__atomic_sub_fetch(&t->buckets[b].conns, 1, __ATOMIC_RELEASE);
 }
 
-/* Packet tokens worker @p wb asked its meter for (the only writer). */
-static inline void
-demand_add(struct wbucket *wb, uint32_t n)
-{
-	__atomic_store_n(&wb->c.pkt_demand, wb->c.pkt_demand + n,
-			 __ATOMIC_RELAXED);
-}
-
 bool
 mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		     const struct mg_limit_params *p, uint32_t len,
 		     uint64_t now)
 {
-	uint32_t need = p->bytes ? len : 1, chunk;
-	struct rte_meter_srtcm_profile *mp;
+	uint32_t need = p->bytes ? len : 1;
 	struct wbucket *wb;
 
 	if (p->pkt.rate == 0)
@@ -471,22 +605,10 @@ mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		wb->c.credit -= need;
 		return true;
 	}
-	mp = prof(&p->pkt_prof[share_of(t, &t->share[worker][b].pkt)]);
-	/* a chunk of at most a quarter of this worker's burst, so a share
-	 * of it can still pass in one piece */
-	chunk = (uint32_t)RTE_MIN((uint64_t)p->pkt_chunk, mp->cbs / 4);
-	if (chunk > need &&
-	    rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, chunk) ==
-		    RTE_COLOR_GREEN) {
-		/* the demand is what is drawn: the credit is spent inline
-		 * without counting, so each chunk counts once, here */
-		demand_add(wb, chunk);
-		wb->c.credit += chunk - need;
-		return true;
-	}
-	demand_add(wb, need);
-	return rte_meter_srtcm_color_blind_check(&wb->pkt, mp, now, need) ==
-	       RTE_COLOR_GREEN;
+	return draw(&wb->pkt,
+		    prof(&p->pkt_prof[share_of(t, &t->share[worker][b].pkt)]),
+		    p->pkt_chunk, need, &wb->c.credit,
+		    &t->demand[worker][b].pkt, now);
 }
 
 /* Shares of one bucket's rate from the workers' demand since last time:
@@ -498,11 +620,10 @@ rebalance_one(struct mg_limit_table *t, uint32_t b, bool conn)
 	unsigned int w, top = 0;
 
 	for (w = 0; w < t->n_workers; w++) {
-		struct wbucket *wb = &t->wb[w][b];
+		struct demand *dm = &t->demand[w][b];
 		uint32_t *last = conn ? &t->last_conn[w * t->n_buckets + b]
 				      : &t->last_pkt[w * t->n_buckets + b];
-		uint32_t now = __atomic_load_n(conn ? &wb->conn_demand
-						    : &wb->c.pkt_demand,
+		uint32_t now = __atomic_load_n(conn ? &dm->conn : &dm->pkt,
 					       __ATOMIC_RELAXED);
 
 		d[w] = now - *last;
@@ -545,7 +666,7 @@ mg_limit_rebalance(struct mg_limit_table *t)
 		for (i = 0; i <= t->n_src; i++) {
 			b = base + i;
 			if (i < t->n_src &&
-			    __atomic_load_n(&t->buckets[b].key,
+			    __atomic_load_n(&keys_of(t, r)[i],
 					    __ATOMIC_RELAXED) == 0)
 				continue;
 			rebalance_one(t, b, true);
@@ -565,13 +686,11 @@ mg_limit_conns(const struct mg_limit_table *t, uint32_t b)
 uint32_t
 mg_limit_sources(const struct mg_limit_table *t, uint32_t id)
 {
-	uint32_t r = region_of(t, id), base, i, n = 0;
+	uint32_t r = region_of(t, id), i, n = 0;
 
 	if (r == MG_LIMIT_NONE)
 		return 0;
-	base = sources_base(t, r);
 	for (i = 0; i < t->n_src; i++)
-		n += __atomic_load_n(&t->buckets[base + i].key,
-				     __ATOMIC_RELAXED) != 0;
+		n += __atomic_load_n(&keys_of(t, r)[i], __ATOMIC_RELAXED) != 0;
 	return n;
 }

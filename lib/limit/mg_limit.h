@@ -17,9 +17,10 @@
  * touched once per connection); its meters are per worker, each with a
  * share of the rate that the control plane sets from the workers'
  * demand every 100 ms (mg_limit_rebalance()), so that a caller whose
- * traffic lands on one worker still gets the whole rate. Per packet, a
- * worker draws tokens from its meter in chunks and spends them locally:
- * a limit that is not reached costs a decrement.
+ * traffic lands on one worker still gets the whole rate. A worker draws
+ * tokens from its meters in chunks and spends them locally, per packet
+ * and per new connection: a rate that is not reached costs a decrement
+ * (per packet, inline: mg_limit_spend()).
  *
  * Buckets outlive rulesets: a limit keeps its id (and its counts) across
  * reloads by name (mg_limit_register()); its parameters and rte_meter
@@ -135,7 +136,8 @@ const char *mg_limit_name(const struct mg_limit_table *t, uint32_t id);
 /** Limits registered: ids 0..n-1. Any thread. */
 uint32_t mg_limit_count(const struct mg_limit_table *t);
 
-/** The identity-wide bucket of limit @p id. Fast path. */
+/** The identity-wide bucket of limit @p id: @p id itself while below
+ * max_limits (mg_limit_spend() relies on it). Fast path. */
 uint32_t mg_limit_bucket(const struct mg_limit_table *t, uint32_t id);
 
 /**
@@ -168,20 +170,38 @@ enum mg_limit_verdict mg_limit_admit(struct mg_limit_table *t,
 				     const struct mg_limit_params *p,
 				     uint64_t now);
 
+/**
+ * A new connection of a caller: mg_limit_admit() in its source's bucket
+ * @p src (with @p sp; MG_LIMIT_NONE: none), then in its identity's
+ * @p all (with @p ap), in one call.
+ *
+ * @return MG_LIMIT_OK (the connection holds a count in each bucket: give
+ *         them back with mg_limit_release()), or why one refused (then
+ *         it holds none).
+ *
+ * Thread safety: worker @p worker for its meters; the counts are atomic.
+ */
+enum mg_limit_verdict mg_limit_admit_caller(struct mg_limit_table *t,
+					    unsigned int worker, uint32_t src,
+					    const struct mg_limit_params *sp,
+					    uint32_t all,
+					    const struct mg_limit_params *ap,
+					    uint64_t now);
+
 /** A connection of bucket @p b ended. Thread safety: any thread. */
 void mg_limit_release(struct mg_limit_table *t, uint32_t b);
 
 /**
- * A worker's draw on one bucket's packet (or byte) meter: tokens are
- * taken from the worker's rte_meter in chunks and spent per packet
- * inline. Internal to the library, here for mg_limit_packet().
+ * A worker's draws on one bucket's meters: tokens are taken from the
+ * worker's rte_meter in chunks and spent per packet inline, per
+ * connection out of line. Internal to the library, here for
+ * mg_limit_spend().
  */
 struct mg_limit_credit {
 	uint32_t credit; /**< tokens drawn, not yet spent */
-	/** tokens drawn from the meter or refused by it, ever: what the
-	 * worker asked for, to a chunk (the control plane's rebalance
-	 * reads it); written out of line only */
-	uint32_t pkt_demand;
+	/** connections drawn from the connection meter, not yet admitted
+	 * (out of line only) */
+	uint32_t conn_credit;
 	uint32_t gen; /**< 1 + the bucket's claim generation the
 		       * meters were set up for; 0: not yet */
 };
@@ -200,10 +220,61 @@ bool mg_limit_packet_draw(struct mg_limit_table *t, unsigned int worker,
 			  uint32_t b, const struct mg_limit_params *p,
 			  uint32_t len, uint64_t now);
 
+/** One worker's view of every bucket (mg_limit_view()). */
+struct mg_limit_view;
+
 /**
- * A packet of @p len bytes in bucket @p b. Inline while the worker's
- * credit lasts (a chunk of tokens drawn from its meter at once), else
- * out of line.
+ * Worker @p worker's view of the buckets, for mg_limit_spend(): worth
+ * keeping in the worker's context.
+ *
+ * Thread safety: any thread; valid as long as the table.
+ */
+static inline struct mg_limit_view *
+mg_limit_view(const struct mg_limit_table *t, unsigned int worker)
+{
+	const struct mg_limit_table_hdr *h = (const void *)t;
+
+	return (struct mg_limit_view *)h->wb[worker];
+}
+
+/* The credit of view @p v on bucket @p b. */
+static inline struct mg_limit_credit *
+mg_limit_credit_of(struct mg_limit_view *v, uint32_t b)
+{
+	return (struct mg_limit_credit *)((uint8_t *)v +
+					  (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+}
+
+/**
+ * Spend @p need tokens (1 for a packet, its length for bytes) of the
+ * credit worker view @p v holds on the identity-wide bucket @p b: the
+ * whole of mg_limit_packet() while the credit lasts, for a caller that
+ * knows the bucket meters packets (or bytes) without its params.
+ *
+ * @return true when spent; false, spending nothing, when the credit is
+ *         short: ask mg_limit_packet().
+ *
+ * Thread safety: the worker of @p v.
+ */
+static inline bool
+mg_limit_spend(struct mg_limit_view *v, uint32_t b, uint32_t need)
+{
+	struct mg_limit_credit *c = mg_limit_credit_of(v, b);
+
+	if (likely(c->credit >= need)) {
+		c->credit -= need;
+		return true;
+	}
+	return false;
+}
+
+/**
+ * A packet of @p len bytes in the identity-wide bucket @p b
+ * (mg_limit_bucket()). Inline while the worker's credit lasts (a chunk
+ * of tokens drawn from its meter at once), else out of line. Such a
+ * bucket never changes hands, so its credit needs no claim generation:
+ * a worker's first packet finds no credit and sets its meters up out of
+ * line.
  *
  * @return true when the rate allows it.
  *
@@ -213,14 +284,31 @@ static inline bool
 mg_limit_packet(struct mg_limit_table *t, unsigned int worker, uint32_t b,
 		const struct mg_limit_params *p, uint32_t len, uint64_t now)
 {
+	if (likely(mg_limit_spend(mg_limit_view(t, worker), b,
+				  p->bytes ? len : 1)))
+		return true;
+	return mg_limit_packet_draw(t, worker, b, p, len, now);
+}
+
+/**
+ * mg_limit_packet() for a source's bucket (mg_limit_source_bucket()),
+ * which may change hands: credit drawn before the bucket was claimed by
+ * another source is not spent (the meters start afresh, out of line).
+ *
+ * @return true when the rate allows it.
+ *
+ * Thread safety: worker @p worker.
+ */
+static inline bool
+mg_limit_source_packet(struct mg_limit_table *t, unsigned int worker,
+		       uint32_t b, const struct mg_limit_params *p,
+		       uint32_t len, uint64_t now)
+{
 	const struct mg_limit_table_hdr *h = (const void *)t;
 	struct mg_limit_credit *c =
-		(struct mg_limit_credit *)(h->wb[worker] +
-					   (size_t)b * MG_LIMIT_WBUCKET_SIZE);
+		mg_limit_credit_of(mg_limit_view(t, worker), b);
 	uint32_t need = p->bytes ? len : 1;
 
-	/* the bucket changed hands since the credit was drawn: the meters
-	 * start afresh (out of line) */
 	if (likely(c->credit >= need &&
 		   c->gen ==
 			   __atomic_load_n(&h->gen[b], __ATOMIC_ACQUIRE) + 1)) {

@@ -1066,6 +1066,7 @@ mg_ruleset_free(struct mg_ruleset *rs)
 	rte_free(rs->climits);
 	rte_free(rs->climit_cell);
 	rte_free(rs->climit_by_id);
+	rte_free(rs->climit_meter);
 	mg_l7_free(rs->l7);
 	mg_esp_set_free(rs->esp);
 	free(rs->ids_mem);
@@ -1098,9 +1099,12 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	rs->climits = rte_zmalloc("mg_rs_limits", n * sizeof(*rs->climits),
 				  RTE_CACHE_LINE_SIZE);
 	rs->climit_cell = rte_zmalloc("mg_rs_limits", id_cells, 0);
-	rs->climit_by_id = rte_zmalloc("mg_rs_limits", MG_TEL_MAX_LIMITS, 0);
+	rs->climit_by_id =
+		rte_zmalloc("mg_rs_limits",
+			    MG_TEL_MAX_LIMITS * sizeof(*rs->climit_by_id), 0);
+	rs->climit_meter = rte_zmalloc("mg_rs_limits", MG_TEL_MAX_LIMITS, 0);
 	if (rs->climits == NULL || rs->climit_cell == NULL ||
-	    rs->climit_by_id == NULL) {
+	    rs->climit_by_id == NULL || rs->climit_meter == NULL) {
 		mg_set_err(err, errlen, "out of memory for limits");
 		return -ENOMEM;
 	}
@@ -1139,7 +1143,14 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 				   conf->path, lc->line, lc->name);
 			return -EINVAL;
 		}
-		rs->climit_by_id[id] = (uint8_t)(i + 1);
+		rs->climit_by_id[id] = l;
+		rs->climit_meter[id] =
+			(uint8_t)((l->meter_all ? MG_RULESET_METER_ALL : 0) |
+				  (l->meter_all && l->all.bytes
+					   ? MG_RULESET_METER_BYTES
+					   : 0) |
+				  (l->meter_source ? MG_RULESET_METER_SOURCE
+						   : 0));
 		/* the limit naming the service beats the one for all */
 		for (s = 0; s < conf->n_services; s++) {
 			if (lc->service >= 0 && (unsigned int)lc->service != s)
@@ -1151,7 +1162,7 @@ mg_ruleset_set_limits(struct mg_ruleset *rs, const struct mg_conf *conf,
 	}
 	rs->n_climits = n;
 	rs->hdr.climit_by_id = rs->climit_by_id;
-	rs->hdr.climits = rs->climits;
+	rs->hdr.climit_meter = rs->climit_meter;
 	rs->hdr.n_climit_ids = MG_TEL_MAX_LIMITS;
 	return 0;
 }

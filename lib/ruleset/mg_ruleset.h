@@ -311,12 +311,21 @@ const struct mg_ruleset_limit *mg_ruleset_limit_of(const struct mg_ruleset *rs,
 struct mg_ruleset_hdr {
 	/** first: mg_ruleset_service_of_id() and the like read it */
 	struct mg_ruleset_ids ids;
-	/** [limit table id]: 1 + the limit's index in @p climits, 0 when
-	 * this ruleset has no limit of that id */
-	const uint8_t *climit_by_id;
-	const struct mg_ruleset_limit *climits;
-	uint32_t n_climit_ids; /**< entries of climit_by_id (0: none) */
+	/** [limit table id]: the limit in this ruleset, NULL when it has
+	 * none of that id (one load) */
+	const struct mg_ruleset_limit *const *climit_by_id;
+	/** [limit table id]: how the limit meters packets, MG_RULESET_METER_*
+	 * bits (0: no such limit, or it meters none) */
+	const uint8_t *climit_meter;
+	uint32_t n_climit_ids; /**< entries of both (0: none) */
 };
+
+/** The limit meters the identity's packets (or bytes). */
+#define MG_RULESET_METER_ALL 1u
+/** ... in bytes. */
+#define MG_RULESET_METER_BYTES 2u
+/** The limit meters each source's packets (or bytes). */
+#define MG_RULESET_METER_SOURCE 4u
 
 /**
  * The limit of table id @p id in this ruleset, or NULL (a reload took it
@@ -328,12 +337,25 @@ static inline const struct mg_ruleset_limit *
 mg_ruleset_limit_by_id(const struct mg_ruleset *rs, uint32_t id)
 {
 	const struct mg_ruleset_hdr *h = (const struct mg_ruleset_hdr *)rs;
-	uint8_t i;
 
-	if (id >= h->n_climit_ids)
-		return NULL;
-	i = h->climit_by_id[id];
-	return i != 0 ? &h->climits[i - 1] : NULL;
+	return id < h->n_climit_ids ? h->climit_by_id[id] : NULL;
+}
+
+/**
+ * How the limit of table id @p id meters packets in this ruleset:
+ * MG_RULESET_METER_* bits, 0 when it meters none (or the ruleset has no
+ * such limit). Inline: one load for every packet of a limited
+ * connection, which needs mg_ruleset_limit_by_id() only for what its
+ * credit does not cover.
+ *
+ * Thread safety: lock-free (the ruleset is immutable once published).
+ */
+static inline unsigned int
+mg_ruleset_limit_meter(const struct mg_ruleset *rs, uint32_t id)
+{
+	const struct mg_ruleset_hdr *h = (const struct mg_ruleset_hdr *)rs;
+
+	return id < h->n_climit_ids ? h->climit_meter[id] : 0;
 }
 
 /**

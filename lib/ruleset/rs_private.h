@@ -186,11 +186,13 @@ struct mg_ruleset {
 	bool telemetry;	  /* slots registered in lib/telemetry */
 	struct mg_l7 *l7; /* layer-7 rules and their Hyperscan databases */
 	/* caller limits: compiled ones, [identity][service] -> index + 1
-	 * (0: none), table id -> index + 1 */
+	 * (0: none), table id -> the limit (NULL: none) */
 	unsigned int n_climits;
 	struct mg_ruleset_limit *climits;
 	uint8_t *climit_cell;
-	uint8_t *climit_by_id;	/* hdr's, writable while building */
+	const struct mg_ruleset_limit **climit_by_id; /* hdr's, writable
+						       * while building */
+	uint8_t *climit_meter;			      /* hdr's too */
 	struct mg_esp_set *esp; /* ESP peers of the same config, or NULL */
 };
 

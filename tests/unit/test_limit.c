@@ -294,6 +294,100 @@ test_sources(void **state)
 	assert_true(overflow);
 }
 
+/* A caller's two buckets in one call: the source's first, then the
+ * identity's; a refusal by the identity gives the source's count back,
+ * a refusal by the source takes nothing from the identity. */
+static void
+test_admit_caller(void **state)
+{
+	const uint8_t a[4] = { 198, 18, 0, 1 }, c[4] = { 198, 18, 0, 2 };
+	struct mg_limit_params all, src;
+	uint64_t now = rte_rdtsc();
+	uint32_t ba, bc, b = 0;
+	bool overflow;
+
+	(void)state;
+	table_new(4, 1, 64, 1);
+	assert_int_equal(mg_limit_register(tbl, "c", true), 0);
+	params(&all, 0, 0, 2, 0, 0, false);
+	params(&src, 0, 0, 1, 0, 0, false);
+	ba = mg_limit_source_bucket(tbl, 0, a, 4, now, &overflow);
+	bc = mg_limit_source_bucket(tbl, 0, c, 4, now, &overflow);
+	assert_int_equal(mg_limit_admit_caller(tbl, 0, ba, &src, b, &all, now),
+			 MG_LIMIT_OK);
+	/* a's one connection is taken: refused, the identity untouched */
+	assert_int_equal(mg_limit_admit_caller(tbl, 0, ba, &src, b, &all, now),
+			 MG_LIMIT_CONNS);
+	assert_int_equal(mg_limit_conns(tbl, b), 1);
+	assert_int_equal(mg_limit_admit_caller(tbl, 0, bc, &src, b, &all, now),
+			 MG_LIMIT_OK);
+	assert_int_equal(mg_limit_conns(tbl, b), 2);
+	/* no source bucket: the identity's alone, now full */
+	assert_int_equal(mg_limit_admit_caller(tbl, 0, MG_LIMIT_NONE, &src, b,
+					       &all, now),
+			 MG_LIMIT_CONNS);
+	/* c may open more, but the identity is full: c's count of the
+	 * refused connection is given back */
+	params(&src, 0, 0, 5, 0, 0, false);
+	assert_int_equal(mg_limit_admit_caller(tbl, 0, bc, &src, b, &all, now),
+			 MG_LIMIT_CONNS);
+	assert_int_equal(mg_limit_conns(tbl, bc), 1);
+	assert_int_equal(mg_limit_conns(tbl, ba), 1);
+	assert_int_equal(mg_limit_conns(tbl, b), 2);
+}
+
+/* Credit spent inline: none before the first draw, then what the draw
+ * left; a source bucket claimed by another source starts afresh, the
+ * credit its former holder drew not spent. */
+static void
+test_credit(void **state)
+{
+	uint8_t addr[4] = { 198, 18, 0, 1 };
+	struct mg_limit_params p, none;
+	uint64_t now = rte_rdtsc();
+	struct mg_limit_view *v;
+	uint32_t b, other;
+	unsigned int ok, i;
+	bool overflow;
+
+	(void)state;
+	table_new(4, 1, 8, 1); /* one set of 8 ways */
+	assert_int_equal(mg_limit_register(tbl, "s", true), 0);
+	v = mg_limit_view(tbl, 0);
+	/* burst 400: a worker draws 64 packets at once */
+	params(&p, 0, 0, 0, 1000, 400, false);
+	assert_false(mg_limit_spend(v, 0, 1));
+	assert_true(mg_limit_packet(tbl, 0, 0, &p, 64, now));
+	for (i = 0; i < 63; i++)
+		assert_true(mg_limit_spend(v, 0, 1));
+	assert_false(mg_limit_spend(v, 0, 1));
+
+	/* eight sources fill the set: the first draws (63 left), each
+	 * other holds a connection */
+	params(&none, 0, 0, 0, 0, 0, false);
+	b = mg_limit_source_bucket(tbl, 0, addr, 4, now, &overflow);
+	assert_true(mg_limit_source_packet(tbl, 0, b, &p, 64, now));
+	for (i = 1; i < 8; i++) {
+		addr[3] = (uint8_t)(i + 1);
+		other = mg_limit_source_bucket(tbl, 0, addr, 4, now, &overflow);
+		assert_false(overflow);
+		assert_int_not_equal(other, b);
+		assert_int_equal(mg_limit_admit(tbl, 0, other, &none, now),
+				 MG_LIMIT_OK);
+	}
+	/* a quiet minute later a ninth takes the first's bucket, the only
+	 * one with nothing open: the whole burst, not a packet more */
+	addr[3] = 9;
+	assert_int_equal(mg_limit_source_bucket(tbl, 0, addr, 4, now + 61 * hz,
+						&overflow),
+			 b);
+	assert_false(overflow);
+	ok = 0;
+	for (i = 0; i < 1000; i++)
+		ok += mg_limit_source_packet(tbl, 0, b, &p, 64, now + 61 * hz);
+	assert_int_equal(ok, 400);
+}
+
 /* Each source's budget is its own: one host at its limit leaves the
  * others theirs. */
 static void
@@ -486,6 +580,8 @@ main(void)
 		LIMIT_TEST(test_byte_rate),
 		LIMIT_TEST(test_sources),
 		LIMIT_TEST(test_source_rates_apart),
+		LIMIT_TEST(test_admit_caller),
+		LIMIT_TEST(test_credit),
 		LIMIT_TEST(test_two_workers_share),
 		LIMIT_TEST(test_concurrent_cap),
 		LIMIT_TEST(test_memsize),

@@ -517,9 +517,11 @@ test_limits(void **state)
 	const char *lims =
 		"limits = (\n"
 		"{ name = \"a-api\"; identity = \"a\"; service = \"api\"; "
-		"max_connections = 5; },\n"
+		"max_connections = 5; packets = { rate = 100; }; },\n"
 		"{ name = \"a-all\"; identity = \"a\"; max_connections = 9;\n"
-		"  per_source = { new_connections = { rate = 3; }; }; },\n"
+		"  bytes = { rate = 100000; };\n"
+		"  per_source = { new_connections = { rate = 3; };\n"
+		"                 packets = { rate = 50; }; }; },\n"
 		"{ name = \"strangers\"; identity = \"unknown\"; "
 		"new_connections = { rate = 10; }; }\n);\n";
 	const char *lims2 =
@@ -555,11 +557,17 @@ test_limits(void **state)
 	assert_true(l->per_source);
 	assert_int_equal(l->all.max_conns, 9);
 	assert_int_equal(l->source.conn.rate, 3);
+	/* how a packet is metered, read inline per packet */
+	assert_int_equal(mg_ruleset_limit_meter(rs, l->id),
+			 MG_RULESET_METER_ALL | MG_RULESET_METER_BYTES |
+				 MG_RULESET_METER_SOURCE);
 	l = mg_ruleset_limit(rs, 1, 1);
 	assert_non_null(l);
 	assert_string_equal(mg_limit_name(t, l->id), "a-api");
 	assert_false(l->per_source);
 	assert_ptr_equal(mg_ruleset_limit_by_id(rs, l->id), l);
+	assert_int_equal(mg_ruleset_limit_meter(rs, l->id),
+			 MG_RULESET_METER_ALL);
 	assert_ptr_equal(mg_ruleset_limit_of(rs, 0), l);
 	assert_null(mg_ruleset_limit_of(rs, 3));
 	/* b: none; unknown callers: theirs */
@@ -569,10 +577,13 @@ test_limits(void **state)
 	assert_non_null(l);
 	strangers = l->id;
 	assert_string_equal(mg_limit_name(t, strangers), "strangers");
+	/* no packet rate: nothing to meter */
+	assert_int_equal(mg_ruleset_limit_meter(rs, strangers), 0);
 	/* out of range asks get nothing */
 	assert_null(mg_ruleset_limit(rs, 99, 0));
 	assert_null(mg_ruleset_limit(rs, 1, 99));
 	assert_null(mg_ruleset_limit_by_id(rs, 99));
+	assert_int_equal(mg_ruleset_limit_meter(rs, 99), 0);
 
 	/* the reload: "strangers" keeps its id; "a-*" are gone from the
 	 * new ruleset but keep theirs in the table */
@@ -587,6 +598,9 @@ test_limits(void **state)
 	assert_int_equal(l2->all.max_conns, 1);
 	assert_null(
 		mg_ruleset_limit_by_id(rs2, mg_ruleset_limit(rs, 1, 0)->id));
+	/* nor metered there */
+	assert_int_equal(
+		mg_ruleset_limit_meter(rs2, mg_ruleset_limit(rs, 1, 0)->id), 0);
 	assert_string_equal(mg_limit_name(t, mg_ruleset_limit(rs2, 2, 0)->id),
 			    "b-web");
 	assert_string_equal(mg_limit_name(t, mg_ruleset_limit(rs2, 2, 1)->id),
