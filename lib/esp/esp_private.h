@@ -76,8 +76,7 @@ enum esp_drop {
 
 /* The private area of an operation. */
 struct esp_op_priv {
-	uint8_t iv[16];		/* at ESP_IV_OFFSET, for librte_ipsec */
-	uint8_t l2[ESP_L2_MAX]; /* outbound: the frame's L2 header */
+	uint8_t iv[16]; /* at ESP_IV_OFFSET, for librte_ipsec */
 };
 
 enum esp_state {
