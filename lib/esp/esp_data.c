@@ -44,6 +44,17 @@ load_be32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Whether two 16-byte addresses are equal, without a call to memcmp() */
+static inline bool
+addr_eq(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t x[2], y[2];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
 static inline void
 count(uint64_t *c)
 {
@@ -149,7 +160,7 @@ is_endpoint(const struct mg_esp_set *set, uint8_t family, const uint8_t *dst)
 	}
 	for (i = 0; i < set->n_local; i++)
 		if (set->local[i].family == 6 &&
-		    memcmp(set->local[i].bytes, dst, 16) == 0)
+		    addr_eq(set->local[i].bytes, dst))
 			return true;
 	return false;
 }
@@ -399,8 +410,8 @@ take_esp(struct mg_esp_worker *ew, const struct mg_esp_set *set, uint16_t port,
 	if (e == NULL || now >= e->until ||
 	    __atomic_load_n(&e->sa->state, __ATOMIC_ACQUIRE) == ESP_DEAD ||
 	    peer->udp_encap != udp || peer->local.family != t->family ||
-	    memcmp(peer->local.bytes, t->dst, 16) != 0 ||
-	    memcmp(peer->remote.bytes, t->src, 16) != 0 ||
+	    !addr_eq(peer->local.bytes, t->dst) ||
+	    !addr_eq(peer->remote.bytes, t->src) ||
 	    (udp && t->sport != rte_cpu_to_be_16(peer->remote_port))) {
 		drop_pkt(ew, m, ESP_D_UNKNOWN_SPI, NULL,
 			 peer_by_remote(set, t->family, t->src));
