@@ -4,6 +4,7 @@
 """Write the ESP captures of scripts/bench.sh (esp_encrypt, esp_decrypt).
 
     gen_esp_pcaps.py OUTDIR [--only esp_encrypt,esp_gen] [--flows N]
+                     [--rounds R]
 
 esp_encrypt.pcap  N UDP flows (1,024) from the bench callers to service
                   "remote" (198.19.0.20:9), whose backend sits behind the
@@ -17,6 +18,18 @@ esp_gen.pcap      N UDP flows (1,024) of the peer's callers (10.99.0.0/16)
                   toward the measured one: a capture of tunnel packets
                   could not loop, its sequence numbers would repeat and
                   the replay window refuses them before decryption.
+
+For scripts/profile.sh (PROFILE_CONF=tests/configs/bench_esp.conf), two
+captures replayed once, --rounds R times the N flows (10):
+esp_encrypt_once.pcap  esp_encrypt.pcap's frames R times: the first
+                  round admits the flows, the others are flow hits.
+esp_decrypt_once.pcap  esp_gen.pcap's packets R times as the peer sends
+                  them, tunnelled: ESP (SPI 0x1001, the key of
+                  tests/configs/keys/esp-bench-in.key, no ESN) from
+                  198.18.2.20 to 198.18.2.1, sequence numbers 1 to N * R
+                  in order, IV = sequence number (scapy's
+                  SecurityAssociation; /usr/bin/python3). The first round
+                  admits the flows.
 
 The addresses are those of tests/configs/bench_esp.conf and
 bench_esp_gen.conf: change them together. Every run writes the same
@@ -39,6 +52,10 @@ PEER_CALLERS = ipaddress.IPv4Network("10.99.0.0/16")
 REMOTE_VIP, LOCAL_VIP, PORT = "198.19.0.20", "198.19.0.21", 9
 FRAME = 1400                        # inner frames, as cryptoperf's buffers
 IP_LEN = FRAME - 14
+PEER, GW = "198.18.2.20", "198.18.2.1"   # tunnel endpoints
+IN_SPI, IN_KEY = 0x1001, "esp-bench-in.key"
+KEYS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                    "tests", "configs", "keys")
 
 
 def mac(text):
@@ -82,11 +99,31 @@ def gen_frames(flows):
     return frames
 
 
+def decrypt_frames(flows, rounds):
+    """esp_gen's inner packets, rounds times, as ESP from the peer."""
+    from scapy.layers.inet import IP
+    from scapy.layers.ipsec import ESP, SecurityAssociation
+    with open(os.path.join(KEYS, IN_KEY)) as f:
+        key = bytes.fromhex(f.read().strip())
+    sa = SecurityAssociation(ESP, spi=IN_SPI, crypt_algo="AES-GCM",
+                             crypt_key=key,
+                             tunnel_header=IP(src=PEER, dst=GW))
+    inner = [f[14:] for f in gen_frames(flows)]
+    seq = 0
+    for _ in range(rounds):
+        for pkt in inner:
+            seq += 1
+            esp = sa.encrypt(IP(pkt), seq_num=seq,
+                             iv=struct.pack("!Q", seq))
+            yield mac(GW_MAC) + mac(CALLER_MAC) + b"\x08\x00" + bytes(esp)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir")
     ap.add_argument("--only", default="esp_encrypt,esp_gen")
     ap.add_argument("--flows", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args(argv)
     os.makedirs(args.outdir, exist_ok=True)
     only = set(args.only.split(","))
@@ -96,6 +133,12 @@ def main(argv=None):
     if "esp_gen" in only:
         write_pcap(os.path.join(args.outdir, "esp_gen.pcap"),
                    gen_frames(args.flows))
+    if "esp_encrypt_once" in only:
+        write_pcap(os.path.join(args.outdir, "esp_encrypt_once.pcap"),
+                   encrypt_frames(args.flows) * args.rounds)
+    if "esp_decrypt_once" in only:
+        write_pcap(os.path.join(args.outdir, "esp_decrypt_once.pcap"),
+                   decrypt_frames(args.flows, args.rounds))
 
 
 if __name__ == "__main__":

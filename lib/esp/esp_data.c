@@ -32,6 +32,7 @@
 #include <rte_errno.h>
 #include <rte_ip.h>
 #include <rte_malloc.h>
+#include <rte_memcpy.h>
 #include <rte_udp.h>
 
 #include "esp_private.h"
@@ -41,6 +42,17 @@ load_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Whether two 16-byte addresses are equal, without a call to memcmp() */
+static inline bool
+addr_eq(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t x[2], y[2];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
 }
 
 static inline void
@@ -139,9 +151,16 @@ is_endpoint(const struct mg_esp_set *set, uint8_t family, const uint8_t *dst)
 {
 	unsigned int i;
 
+	if (family == 4) {
+		for (i = 0; i < set->n_local; i++)
+			if (set->local[i].family == 4 &&
+			    memcmp(set->local[i].bytes, dst, 4) == 0)
+				return true;
+		return false;
+	}
 	for (i = 0; i < set->n_local; i++)
-		if (set->local[i].family == family &&
-		    memcmp(set->local[i].bytes, dst, family == 4 ? 4 : 16) == 0)
+		if (set->local[i].family == 6 &&
+		    addr_eq(set->local[i].bytes, dst))
 			return true;
 	return false;
 }
@@ -391,8 +410,8 @@ take_esp(struct mg_esp_worker *ew, const struct mg_esp_set *set, uint16_t port,
 	if (e == NULL || now >= e->until ||
 	    __atomic_load_n(&e->sa->state, __ATOMIC_ACQUIRE) == ESP_DEAD ||
 	    peer->udp_encap != udp || peer->local.family != t->family ||
-	    memcmp(peer->local.bytes, t->dst, 16) != 0 ||
-	    memcmp(peer->remote.bytes, t->src, 16) != 0 ||
+	    !addr_eq(peer->local.bytes, t->dst) ||
+	    !addr_eq(peer->remote.bytes, t->src) ||
 	    (udp && t->sport != rte_cpu_to_be_16(peer->remote_port))) {
 		drop_pkt(ew, m, ESP_D_UNKNOWN_SPI, NULL,
 			 peer_by_remote(set, t->family, t->src));
@@ -667,7 +686,7 @@ mg_esp_output(struct mg_esp_worker *ew, const struct mg_esp_set *set,
 	mb->port = (uint8_t)port;
 	mb->seq = ip_len;
 	mb->aux = ew->n_out;
-	memcpy(ew->l2[ew->n_out], p, l2);
+	rte_memcpy(ew->l2[ew->n_out], p, l2);
 	ew->out[ew->n_out].m = m;
 	ew->out[ew->n_out].sa = sa;
 	if (++ew->n_out == ESP_STAGE)
@@ -685,14 +704,37 @@ outer_len(const struct mg_esp_sa *sa)
 }
 
 /* After rte_ipsec_pkt_crypto_prepare(), before encryption: the IV made
- * unique across restarts, the trailer naming an IPv6 inner packet. */
-static inline void
-patch_outbound(const struct mg_esp_sa *sa, struct rte_crypto_op *op)
+ * unique across restarts, the trailer naming an IPv6 inner packet, an
+ * outer IPv4 header's checksum (prepare wrote its last field, nothing
+ * after it changes the header) and the L2 header in the headroom before
+ * it (saved in @p l2, @p l2_len bytes: the outer header took its place),
+ * for complete_out() to prepend. Returns false if no room is left. */
+static inline bool
+patch_outbound(const struct mg_esp_sa *sa, struct rte_crypto_op *op,
+	       const uint8_t *l2, uint8_t l2_len)
 {
 	struct rte_mbuf *m = op->sym->m_src;
-	uint8_t *esp = rte_pktmbuf_mtod_offset(m, uint8_t *, outer_len(sa));
+	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
+	uint8_t *esp = ip + outer_len(sa);
 	uint8_t *nonce = esp_op_priv(op)->iv + 4; /* after the salt */
 	uint64_t iv;
+
+	if (unlikely(rte_pktmbuf_headroom(m) < l2_len))
+		return false;
+	rte_memcpy(ip - l2_len, l2, l2_len);
+	ip[-2] = sa->family == 4 ? 0x08 : 0x86;
+	ip[-1] = sa->family == 4 ? 0x00 : 0xdd;
+	if (sa->family == 4) {
+		/* what rte_ipv4_cksum() would make of it, from the two
+		 * fields prepare wrote: a load across its narrow stores
+		 * would wait for them */
+		struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
+		uint32_t sum = sa->cksum_base + h->total_length + h->packet_id;
+
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		h->hdr_checksum = (rte_be16_t)~sum;
+	}
 
 	memcpy(&iv, esp + MG_ESP_HDR_LEN, sizeof(iv));
 	iv ^= sa->iv_mask;
@@ -702,6 +744,7 @@ patch_outbound(const struct mg_esp_sa *sa, struct rte_crypto_op *op)
 	if ((esp[MG_ESP_HDR_LEN + ESP_IV_LEN] >> 4) == 6)
 		op->sym->aead.digest.data[-(sa->esn ? 4 : 0) - 1] =
 			IPPROTO_IPV6;
+	return true;
 }
 
 static void
@@ -749,9 +792,12 @@ flush_out(struct mg_esp_worker *ew)
 			struct rte_mbuf *m = ops[x]->sym->m_src;
 			struct mg_esp_mbuf *mb = esp_mbuf(&ew->marks, m);
 
-			memcpy(esp_op_priv(ops[x])->l2, ew->l2[mb->aux],
-			       mb->l2_len);
-			patch_outbound(sa, ops[x]);
+			if (unlikely(!patch_outbound(
+				    sa, ops[x], ew->l2[mb->aux], mb->l2_len))) {
+				drop_pkt(ew, m, ESP_D_CRYPTO_FULL, sa, 0);
+				rte_crypto_op_free(ops[x]);
+				continue;
+			}
 			enq[n_enq++] = ops[x];
 		}
 	}
@@ -825,7 +871,12 @@ reframe(struct mg_esp_worker *ew, const struct mg_esp_sa *sa,
 	p = (uint8_t *)rte_pktmbuf_prepend(m, mb->l2_len);
 	if (p == NULL)
 		return false;
-	memmove(p, old, mb->l2_len);
+	/* no overlap: the outer IP header, ESP header and IV that went are
+	 * more than ESP_L2_MAX bytes */
+	RTE_BUILD_BUG_ON(sizeof(struct rte_ipv4_hdr) + MG_ESP_HDR_LEN +
+				 ESP_IV_LEN <
+			 ESP_L2_MAX);
+	rte_memcpy(p, old, mb->l2_len);
 	p[mb->l2_len - 2] = version == 4 ? 0x08 : 0x86;
 	p[mb->l2_len - 1] = version == 4 ? 0x00 : 0xdd;
 	m->ol_flags = (m->ol_flags &
@@ -844,6 +895,7 @@ complete_in(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 {
 	struct rte_mbuf *good[ESP_DEQ_BURST];
 	struct esp_sa_stats *st = &ew->sa[sa->slot];
+	uint64_t packets = 0, bytes = 0;
 	uint16_t g = 0, k, x, start;
 
 	for (x = 0; x < n; x++) {
@@ -897,9 +949,11 @@ complete_in(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 			good[x] = NULL;
 			continue;
 		}
-		count(&st->packets);
-		add(&st->bytes, good[x]->pkt_len);
+		packets++;
+		bytes += good[x]->pkt_len;
 	}
+	add(&st->packets, packets);
+	add(&st->bytes, bytes);
 	/* handed on in runs of one port, order kept */
 	for (x = 0; x < k;) {
 		uint8_t port;
@@ -924,6 +978,7 @@ complete_out(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 {
 	struct rte_mbuf *good[ESP_DEQ_BURST];
 	struct esp_sa_stats *st = &ew->sa[sa->slot];
+	uint64_t packets = 0, bytes = 0;
 	uint16_t g = 0, k, x;
 
 	for (x = 0; x < n; x++) {
@@ -933,47 +988,38 @@ complete_out(struct mg_esp_worker *ew, struct mg_esp_sa *sa,
 			drop_pkt(ew, m, ESP_D_CRYPTO_FULL, sa, 0);
 			continue;
 		}
-		/* the L2 header waits in the operation until the end */
-		esp_mbuf(&ew->marks, m)->aux = x;
 		good[g++] = m;
 	}
+	rte_mempool_put_bulk(ew->op_pool, (void **)ops, n);
 	k = g != 0 ? rte_ipsec_pkt_process(&sa->ss, good, g) : 0;
 	for (x = k; x < g; x++)
 		drop_pkt(ew, good[x], ESP_D_CRYPTO_FULL, sa, 0);
 	for (x = 0; x < k; x++) {
 		struct rte_mbuf *m = good[x];
 		struct mg_esp_mbuf *mb = esp_mbuf(&ew->marks, m);
-		uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *), *p;
 
-		if (sa->family == 4) {
-			struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
-
-			h->hdr_checksum = 0;
-			h->hdr_checksum = rte_ipv4_cksum(h);
-		} else if (sa->udp_encap) {
+		if (sa->family == 6 && sa->udp_encap) {
 			/* IPv6 has no UDP without a checksum (RFC 8200) */
-			struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
-			struct rte_udp_hdr *u =
-				(struct rte_udp_hdr *)(ip + sizeof(*h));
+			struct rte_ipv6_hdr *h =
+				rte_pktmbuf_mtod(m, struct rte_ipv6_hdr *);
+			struct rte_udp_hdr *u = (struct rte_udp_hdr *)(h + 1);
 
 			u->dgram_cksum = 0;
 			u->dgram_cksum = rte_ipv6_udptcp_cksum(h, u);
 		}
-		p = (uint8_t *)rte_pktmbuf_prepend(m, mb->l2_len);
-		if (p == NULL) {
+		/* the L2 header is in place (patch_outbound()) */
+		if (rte_pktmbuf_prepend(m, mb->l2_len) == NULL) {
 			drop_pkt(ew, m, ESP_D_CRYPTO_FULL, sa, 0);
 			continue;
 		}
-		memcpy(p, esp_op_priv(ops[mb->aux])->l2, mb->l2_len);
-		p[mb->l2_len - 2] = sa->family == 4 ? 0x08 : 0x86;
-		p[mb->l2_len - 1] = sa->family == 4 ? 0x00 : 0xdd;
 		m->l2_len = mb->l2_len;
 		m->ol_flags &= ~(ew->marks.decap | ew->marks.encap);
-		count(&st->packets);
-		add(&st->bytes, mb->seq);
+		packets++;
+		bytes += mb->seq;
 		sink->encapsulated(sink->ctx, mb->port, m);
 	}
-	rte_mempool_put_bulk(ew->op_pool, (void **)ops, n);
+	add(&st->packets, packets);
+	add(&st->bytes, bytes);
 }
 
 unsigned int

@@ -76,8 +76,7 @@ enum esp_drop {
 
 /* The private area of an operation. */
 struct esp_op_priv {
-	uint8_t iv[16];		/* at ESP_IV_OFFSET, for librte_ipsec */
-	uint8_t l2[ESP_L2_MAX]; /* outbound: the frame's L2 header */
+	uint8_t iv[16]; /* at ESP_IV_OFFSET, for librte_ipsec */
 };
 
 enum esp_state {
@@ -115,6 +114,9 @@ struct mg_esp_sa {
 	uint32_t lib_window;  /* inbound: librte_ipsec's (sa_create()),
 			       * what ESN high bits are reconstructed by */
 	uint64_t iv_mask;     /* outbound: IV = sequence number ^ this */
+	uint32_t cksum_base;  /* outbound IPv4: the tunnel header's 16-bit
+			       * words summed, but for its length and id
+			       * (the fields librte_ipsec writes) */
 	uint64_t seq_start;   /* outbound: the first sequence number */
 	uint64_t seq_max;     /* outbound: the last one usable */
 	uint32_t owner;	      /* inbound: worker owning its window */

@@ -579,6 +579,9 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	prm.ipsec_xform.tunnel.type = pc->local.family == 4
 					      ? RTE_SECURITY_IPSEC_TUNNEL_IPV4
 					      : RTE_SECURITY_IPSEC_TUNNEL_IPV6;
+	/* no other option: librte_ipsec writes nothing of the outer
+	 * header but its length (and IPv4 id), esp_data.c's checksum
+	 * relies on it (copy_dscp, copy_df, dec_ttl and ecn would) */
 	prm.ipsec_xform.options.esn = pc->esn;
 	prm.ipsec_xform.options.udp_encap = pc->udp_encap && !inbound;
 	prm.ipsec_xform.udp.sport = MG_ESP_NATT_PORT;
@@ -595,6 +598,14 @@ sa_create(struct mg_esp *esp, const struct mg_conf *conf,
 	prm.tun.next_proto = IPPROTO_IPIP;
 	prm.tun.hdr_l3_off = 0;
 	prm.tun.hdr_len = (uint8_t)tunnel_header(pc, hdr);
+	if (pc->local.family == 4) {
+		unsigned int i;
+
+		/* length, id and checksum are 0 in the template */
+		for (i = 0; i < sizeof(struct rte_ipv4_hdr); i += 2)
+			sa->cksum_base +=
+				*(const unaligned_uint16_t *)(hdr + i);
+	}
 	prm.tun.hdr = hdr;
 	size = rte_ipsec_sa_size(&prm);
 	if (size < 0) {
