@@ -12,24 +12,9 @@
 
 #include <rte_errno.h>
 
-#include "mg_conf.h"
 #include "mg_ruleset.h"
 
-static struct mg_conf_errors errs;
-
-/* @p text as a config file, loaded; fails the test when it is not. */
-static struct mg_conf *
-conf_text(const char *text)
-{
-	struct mg_conf *c;
-
-	c = mg_conf_load(mg_test_write_file("t.conf", text),
-			 MG_DRIVERS_CONF_DIR, &errs);
-	if (c == NULL)
-		print_error("config: %s\n", errs.msg[0]);
-	assert_non_null(c);
-	return c;
-}
+#include "mg_test_conf.h"
 
 /* A ruleset of @p c (no telemetry, one worker); fails the test when
  * it cannot be built. */

@@ -44,6 +44,7 @@
 #include "mg_conf.h"
 #include "mg_esp.h"
 #include "mg_pkt.h"
+#include "mg_test_conf.h"
 
 #define HZ 1000000000ull /* the tests' clock: TSC = ns */
 
@@ -51,7 +52,6 @@ static struct rte_mempool *pool;
 static struct mg_esp *esp;
 static struct mg_esp_worker *ew;
 static struct mg_lcore_stats *stats;
-static struct mg_conf_errors errs;
 static size_t create_bytes;   /* DPDK heap mg_esp_create() and a worker took */
 static bool queue_pairs_only; /* the group's data path */
 
@@ -115,23 +115,10 @@ pair_conf(bool mirror, const char *extra_in, const char *out_extra,
 	return text;
 }
 
-static struct mg_conf *
-conf_of(const char *text)
-{
-	struct mg_conf *c;
-
-	c = mg_conf_load(mg_test_write_file("t.conf", text),
-			 MG_DRIVERS_CONF_DIR, &errs);
-	if (c == NULL)
-		print_error("%s\n", errs.msg[0]);
-	assert_non_null(c);
-	return c;
-}
-
 static struct mg_esp_set *
 set_of(const char *text, const struct mg_esp_set *running, uint64_t now)
 {
-	struct mg_conf *c = conf_of(text);
+	struct mg_conf *c = conf_text(text);
 	struct mg_esp_set *s;
 	char err[512];
 
@@ -733,9 +720,9 @@ test_rebuild_linger_retire(void **state)
 	assert_int_equal(mg_esp_tick(esp, HZ), 0);
 	expect_drop(b2, copy(enc[0]), MG_DROP_ESP_REPLAY);
 	/* the same SPI with another key is refused, at the SA's line */
-	c = conf_of(b_conf("{ spi = 0x2001; algorithm = \"aes-gcm-128\"; "
-			   "key_file = \"k6.key\"; }",
-			   "k2.key"));
+	c = conf_text(b_conf("{ spi = 0x2001; algorithm = \"aes-gcm-128\"; "
+			     "key_file = \"k6.key\"; }",
+			     "k2.key"));
 	assert_null(mg_esp_set_build(esp, c, b2, HZ, err, sizeof(err)));
 	mg_conf_free(c);
 	assert_non_null(strstr(err, "t.conf:3: peer 'a': inbound SA 0x2001 "

@@ -25,8 +25,8 @@
 #include <rte_rcu_qsbr.h>
 
 #include "mg_l7.h"
+#include "mg_test_conf.h"
 
-static struct mg_conf_errors errs;
 static struct mg_lcore_stats *stats;
 static struct rte_rcu_qsbr *qsv;
 
@@ -116,15 +116,9 @@ static struct mg_conf *
 load(const char *extra)
 {
 	char text[8192];
-	struct mg_conf *c;
 
 	snprintf(text, sizeof(text), "%s%s%s", base_conf, policies, extra);
-	c = mg_conf_load(mg_test_write_file("t.conf", text),
-			 MG_DRIVERS_CONF_DIR, &errs);
-	if (c == NULL)
-		print_error("config: %s\n", errs.msg[0]);
-	assert_non_null(c);
-	return c;
+	return conf_text(text);
 }
 
 static struct mg_l7 *
