@@ -507,7 +507,9 @@ def test_healthz_sees_a_stalled_worker(mg, mesh_pcap, tmp_path):
                  "the reload")
         # the worker's next round starts the reload's window (idle
         # rounds here: at most the back-off's longest sleep apart)
-        time.sleep(0.2)
+        wait_for(lambda: tel.query("/meshgate/stats")
+                 ["reload_stall_max_us"] < 250000, READY_S,
+                 "a new stall window after the reload")
         stats = tel.query("/meshgate/stats")
         assert stats["stall_max_us"] >= 1485000, stats
         assert stats["reload_stall_max_us"] < 250000, stats
