@@ -353,6 +353,7 @@ mg_dataplane_init(struct mg_dataplane *dp, const struct mg_conf *conf,
 		.timeouts = &conf->flows,
 		.max_half_open = conf->flows.max_half_open,
 		.tsc_hz = rte_get_tsc_hz(),
+		.writers = n_workers,
 	};
 	size_t qsv_size = rte_rcu_qsbr_get_memsize(n_workers);
 	const char *age;

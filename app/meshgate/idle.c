@@ -246,7 +246,7 @@ mg_idle_wait(struct mg_worker *w)
 			      : RTE_MIN(2 * w->sleep_us, w->max_sleep_us);
 	/* a waiting worker holds nothing: reclamation need not wait */
 	MG_TSAN_RELEASE(dp->qsv);
-	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
+	rte_rcu_qsbr_thread_offline(dp->qsv, w->rank);
 	t0 = rte_rdtsc();
 	if (w->intr) {
 		/* an interrupt may come before the driver shows the packet
@@ -260,7 +260,7 @@ mg_idle_wait(struct mg_worker *w)
 		nanosleep(&ts, NULL);
 	}
 	t1 = rte_rdtsc();
-	rte_rcu_qsbr_thread_online(dp->qsv, w->qsbr_id);
+	rte_rcu_qsbr_thread_online(dp->qsv, w->rank);
 	mg_counter_add(&w->stats->idle_wait_cycles, t1 - t0);
 	w->round_ref = t1;
 }

@@ -342,9 +342,9 @@ create_workers(struct gateway *gw)
 	unsigned int i;
 
 	for (i = 0; i < gw->n_workers; i++) {
-		gw->workers[i] = mg_worker_create(
-			gw->lcore[i], i, gw->n_workers, gw->queue[i], gw->conf,
-			gw->ports, &gw->dp, role, &quit);
+		gw->workers[i] = mg_worker_create(gw->lcore[i], i, gw->queue[i],
+						  gw->conf, gw->ports, &gw->dp,
+						  role, &quit);
 		if (gw->workers[i] == NULL) {
 			MG_LOG(ERR, "lcore %u: cannot create worker: %s",
 			       gw->lcore[i], rte_strerror(rte_errno));

@@ -137,7 +137,7 @@ mg_mem_estimate(const struct mg_conf *conf, unsigned int n_workers,
 	unsigned int i;
 
 	memset(e, 0, sizeof(*e));
-	flows = mg_flow_table_memsize(max_flows);
+	flows = mg_flow_table_memsize(max_flows, n_workers);
 	l7_flows = (size_t)max_flows * sizeof(struct mg_l7_flow);
 	add(e, "flow table", flows);
 	add(e, "layer-7 state",

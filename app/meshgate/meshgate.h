@@ -244,8 +244,10 @@ unsigned int mg_conf_restart_changes(const struct mg_conf *run,
 /** Per-lcore context of the forwarding loop. Owned by one worker. */
 struct mg_worker {
 	unsigned int lcore_id;
-	unsigned int qsbr_id; /**< reader id in dp->qsv */
-	uint16_t queue;	      /**< RX and TX queue index on every port */
+	/** 0 .. n_workers - 1: its reader id in dp->qsv, its shard of the
+	 * flow table, its view of the limits */
+	unsigned int rank;
+	uint16_t queue; /**< RX and TX queue index on every port */
 	uint16_t burst;
 	uint16_t n_ports;
 	uint16_t port_id[MG_CONF_MAX_PORTS];
@@ -312,8 +314,7 @@ struct mg_worker {
  * @return The context, or NULL with rte_errno set.
  */
 struct mg_worker *mg_worker_create(unsigned int lcore_id, unsigned int rank,
-				   unsigned int n_workers, uint16_t queue,
-				   const struct mg_conf *conf,
+				   uint16_t queue, const struct mg_conf *conf,
 				   const struct mg_port *ports,
 				   struct mg_dataplane *dp,
 				   enum mg_lcore_role role, const bool *quit);

@@ -312,7 +312,7 @@ record(struct mg_worker *w, const struct mg_5tuple *t, uint32_t request,
        uint16_t kinds, const char *identity, const struct mg_shadow_side *c,
        const struct mg_shadow_side *k)
 {
-	struct shadow_log *lg = &w->shadow->logs[w->qsbr_id];
+	struct shadow_log *lg = &w->shadow->logs[w->rank];
 	struct mg_shadow_rec *r;
 	unsigned int i;
 
@@ -344,7 +344,7 @@ mg_shadow_admitted(struct mg_worker *w, const struct mg_ruleset *rs,
 		   const struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
 	struct mg_shadow *sh = w->shadow;
-	struct shadow_log *lg = &sh->logs[w->qsbr_id];
+	struct shadow_log *lg = &sh->logs[w->rank];
 	struct mg_shadow_side c, k;
 	struct shadow_flow *sf;
 	uint16_t kinds = 0;
@@ -466,7 +466,7 @@ mg_shadow_segment(struct mg_worker *w, const struct mg_ruleset *rs,
 			.l7 = mg_ruleset_l7(cand),
 			.pool = sh->l7_pool,
 			.stats = sh->no_stats,
-			.worker = w->qsbr_id,
+			.worker = w->rank,
 			.trace = &kr.trace,
 		};
 		kr.act = (uint8_t)mg_l7_client_segment(

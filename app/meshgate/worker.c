@@ -99,8 +99,7 @@ flow_removed(void *ctx, const struct mg_flow *f)
 }
 
 struct mg_worker *
-mg_worker_create(unsigned int lcore_id, unsigned int rank,
-		 unsigned int n_workers, uint16_t queue,
+mg_worker_create(unsigned int lcore_id, unsigned int rank, uint16_t queue,
 		 const struct mg_conf *conf, const struct mg_port *ports,
 		 struct mg_dataplane *dp, enum mg_lcore_role role,
 		 const bool *quit)
@@ -116,7 +115,7 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 		return NULL;
 	}
 	w->lcore_id = lcore_id;
-	w->qsbr_id = rank;
+	w->rank = rank;
 	w->queue = queue;
 	w->burst = conf->burst;
 	w->n_ports = (uint16_t)conf->n_ports;
@@ -128,7 +127,6 @@ mg_worker_create(unsigned int lcore_id, unsigned int rank,
 	w->conn_errors = dp->conn_errors + (size_t)rank * dp->n_label_sets;
 	w->cursor.first = rank;
 	w->cursor.next = rank;
-	w->cursor.stride = n_workers;
 	w->cursor.removed = flow_removed;
 	w->cursor.ctx = w;
 	rte_meter_srtcm_config(&w->ctl_meter, &dp->ctl_profile);
@@ -769,7 +767,7 @@ handshake_health(struct mg_worker *w, const struct mg_ruleset *rs,
 				 w->now);
 	conn_error(w, f);
 	if (mg_health_up(h, f->health, w->now) ||
-	    mg_flow_remove(w->dp->flows, f) != 0)
+	    mg_flow_remove(w->dp->flows, w->rank, f) != 0)
 		return false;
 	flow_gone(w, f);
 	w->removals++;
@@ -935,7 +933,7 @@ inspect(struct mg_worker *w, const struct mg_ruleset *rs, struct rte_mbuf *m,
 		.l7 = mg_ruleset_l7(rs),
 		.pool = w->dp->l7_pool,
 		.stats = w->stats,
-		.worker = w->qsbr_id,
+		.worker = w->rank,
 		/* the recorder names the rule of a denied request */
 		.trace = out != NULL ? &out->trace
 			 : w->recorder != NULL || w->denylog != NULL ? &own
@@ -980,7 +978,7 @@ static void
 renew(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
       struct rte_mbuf *m, const struct mg_pkt_info *info, struct mg_flow *f)
 {
-	if (mg_flow_remove(w->dp->flows, f) == 0)
+	if (mg_flow_remove(w->dp->flows, w->rank, f) == 0)
 		flow_gone(w, f);
 	w->removals++;
 	admit(w, rs, in, m, info);
@@ -1083,7 +1081,7 @@ limit_admit(struct mg_worker *w, const struct mg_ruleset_limit *l,
 		*src = mg_limit_source_bucket(lt, l->id, t->src,
 					      t->family == 4 ? 4 : 16, w->now,
 					      &overflow);
-	v = mg_limit_admit_caller(lt, w->qsbr_id, *src, &l->source, l->bucket,
+	v = mg_limit_admit_caller(lt, w->rank, *src, &l->source, l->bucket,
 				  &l->all, w->now);
 	if (v == MG_LIMIT_OK)
 		return true;
@@ -1106,12 +1104,12 @@ limit_packet_meter(struct mg_worker *w, const struct mg_ruleset *rs,
 	if (l == NULL)
 		return true;
 	if (unlikely(l->meter_source) && f->limit_src != MG_LIMIT_NONE &&
-	    !mg_limit_source_packet(lt, w->qsbr_id, f->limit_src, &l->source,
+	    !mg_limit_source_packet(lt, w->rank, f->limit_src, &l->source,
 				    m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
 	}
-	if (l->meter_all && !mg_limit_packet(lt, w->qsbr_id, l->bucket, &l->all,
+	if (l->meter_all && !mg_limit_packet(lt, w->rank, l->bucket, &l->all,
 					     m->pkt_len, w->now)) {
 		limit_drop(w, m, l->id, MG_LIMIT_PKT_RATE);
 		return false;
@@ -1158,7 +1156,7 @@ half_open_take(struct mg_worker *w)
 			mg_tel_half_open(w->stats, mg_flow_half_open(ft));
 			return true;
 		}
-		if (!mg_flow_evict_oldest(ft, flow_removed, w))
+		if (!mg_flow_evict_oldest(ft, w->rank, flow_removed, w))
 			break;
 	}
 	return false;
@@ -1799,11 +1797,11 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
 		return;
 	}
-	f = mg_flow_alloc(ft);
+	f = mg_flow_alloc(ft, w->rank);
 	if (f == NULL) {
 		admit_cancel(w, lim, limit_src, true);
 		/* room for the next one, once the grace period is over */
-		mg_flow_evict_oldest(ft, flow_removed, w);
+		mg_flow_evict_oldest(ft, w->rank, flow_removed, w);
 		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
 		return;
 	}
@@ -1937,7 +1935,7 @@ icmp_translate(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	memcpy(key.dst, q.tuple.src, 16);
 	key.sport = q.tuple.dport;
 	key.dport = q.tuple.sport;
-	if (mg_flow_lookup_bulk(ft, &kp, 1, &f, &dir) == 0) {
+	if (mg_flow_lookup_bulk(ft, w->rank, &kp, 1, &f, &dir) == 0) {
 		drop(w, m, MG_DROP_ICMP_UNMATCHED);
 		return true;
 	}
@@ -2181,7 +2179,8 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			tracked |= UINT64_C(1) << i;
 		}
 	if (k != 0)
-		hits = mg_flow_lookup_bulk(w->dp->flows, keys, k, flows, dir);
+		hits = mg_flow_lookup_bulk(w->dp->flows, w->rank, keys, k,
+					   flows, dir);
 	for (i = 0, k = 0; i < n; i++) {
 		if (unlikely(reason[i] != MG_DROP_NONE)) {
 			drop(w, pkts[i], reason[i]);
@@ -2196,14 +2195,14 @@ dispatch(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			 * a hit belongs to: look again */
 			if (unlikely(w->removals != removals)) {
 				hits &= ~(1ull << k);
-				if (mg_flow_lookup_bulk(w->dp->flows, &keys[k],
-							1, &flows[k],
+				if (mg_flow_lookup_bulk(w->dp->flows, w->rank,
+							&keys[k], 1, &flows[k],
 							&dir[k]) != 0)
 					hits |= 1ull << k;
 			} else if (unlikely(!(hits & (1ull << k))) &&
 				   admitted_may_have(&admitted, keys[k]) &&
-				   mg_flow_lookup_bulk(w->dp->flows, &keys[k],
-						       1, &flows[k],
+				   mg_flow_lookup_bulk(w->dp->flows, w->rank,
+						       &keys[k], 1, &flows[k],
 						       &dir[k]) != 0) {
 				hits |= 1ull << k;
 			}
@@ -2374,8 +2373,8 @@ mg_worker_main(void *arg)
 
 	MG_LOG(INFO, "lcore %u: forwarding on queue %u of %u port(s)",
 	       w->lcore_id, w->queue, w->n_ports);
-	rte_rcu_qsbr_thread_register(dp->qsv, w->qsbr_id);
-	rte_rcu_qsbr_thread_online(dp->qsv, w->qsbr_id);
+	rte_rcu_qsbr_thread_register(dp->qsv, w->rank);
+	rte_rcu_qsbr_thread_online(dp->qsv, w->rank);
 	mg_idle_start(w);
 	while (!__atomic_load_n(w->quit, __ATOMIC_RELAXED)) {
 		const struct mg_ruleset *rs;
@@ -2387,12 +2386,15 @@ mg_worker_main(void *arg)
 		 * reclamation acquire, for TSan: before the report that
 		 * lets a grace period end */
 		MG_TSAN_RELEASE(dp->qsv);
-		rte_rcu_qsbr_quiescent(dp->qsv, w->qsbr_id);
+		rte_rcu_qsbr_quiescent(dp->qsv, w->rank);
 		rs = __atomic_load_n(&dp->ruleset, __ATOMIC_ACQUIRE);
 		w->rs = rs;
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
 		w->now = rte_rdtsc();
 		stall_account(w, stats);
+		/* connections of ours other workers removed: gone before
+		 * this round's lookups (a worker back from sleep included) */
+		mg_flow_handover(dp->flows, w->rank);
 		for (p = 0; p < w->n_ports; p++) {
 			n = rte_eth_rx_burst(w->port_id[p], w->queue, pkts,
 					     w->burst);
@@ -2431,8 +2433,8 @@ mg_worker_main(void *arg)
 	mg_idle_stop(w);
 	mg_worker_drop_fragments(w);
 	MG_TSAN_RELEASE(dp->qsv);
-	rte_rcu_qsbr_thread_offline(dp->qsv, w->qsbr_id);
-	rte_rcu_qsbr_thread_unregister(dp->qsv, w->qsbr_id);
+	rte_rcu_qsbr_thread_offline(dp->qsv, w->rank);
+	rte_rcu_qsbr_thread_unregister(dp->qsv, w->rank);
 	/* what rte_eal_mp_wait_lcore() acquires (mg_worker_free()) */
 	MG_TSAN_RELEASE(w);
 	return 0;

@@ -5,11 +5,21 @@
 /**
  * @file
  * Connection tracking. One preallocated entry per connection, reachable
- * from two keys in an rte_hash with lock-free readers: the tuple the
- * client sends (client -> virtual address) and the tuple the backend
- * sends back (backend -> client). Entries are reclaimed through RCU
- * (rte_rcu_qsbr): a worker may read an entry until its next quiescent
- * report, so nothing is reused under it.
+ * from two keys: the tuple the client sends (client -> virtual address)
+ * and the tuple the backend sends back (backend -> client). Entries are
+ * reclaimed through RCU (rte_rcu_qsbr): a worker may read an entry until
+ * its next quiescent report, so nothing is reused under it.
+ *
+ * No lock anywhere. The table is split into one shard per writer (a
+ * worker, by its rank): the entries it admits connections into, its own
+ * free list and defer queue, and an rte_hash with lock-free readers
+ * that only it writes. Every worker looks a key up in its own shard
+ * first, then in the others (the two directions of a connection may
+ * arrive on different workers). A worker that removes another shard's
+ * connection marks it dead and hands it to the owner through a ring;
+ * the owner unlinks it on its next round. Two workers admitting the
+ * same tuple at once in two shards each see the other (see
+ * mg_flow_publish()). A shard holds max_flows / writers connections.
  *
  * What changes while a connection lives (TCP sequence space, flags,
  * last activity) is kept per direction in two struct mg_flow_half, each
@@ -169,8 +179,12 @@ struct mg_flow_table;
 
 /** Parameters of mg_flow_table_create(). */
 struct mg_flow_params {
-	const char *name;   /**< unique per process, 1-21 chars */
+	const char *name;   /**< unique per process, 1-18 chars */
 	uint32_t max_flows; /**< connections; keys are twice that */
+	/** writers (workers), 1-64 and at most max_flows; 0: one. Each
+	 * gets a shard of max_flows / writers connections (the last one
+	 * the rest) */
+	uint32_t writers;
 	int socket;
 	const struct mg_flow_conf *timeouts; /**< seconds, copied */
 	/** half-open connections at once (0: a quarter of max_flows) */
@@ -194,21 +208,24 @@ void mg_flow_table_free(struct mg_flow_table *t);
 
 /**
  * DPDK memory mg_flow_table_create() takes for @p max_flows connections
- * with an RCU variable: the entry array, its metadata, the defer queue,
- * the free ring and the rte_hash of twice as many keys, from the same
- * sizes create uses (rte_hash's from DPDK 22.11's layout). Heap element
+ * and @p writers shards with an RCU variable: the entry array, its
+ * metadata, and per shard the free list, kill ring, defer queue and
+ * the rte_hash of twice its connections' keys, from the same sizes
+ * create uses (rte_hash's from DPDK 22.11's layout). Heap element
  * headers are not counted.
  *
- * @return Bytes; 0 when @p max_flows is out of range.
+ * @return Bytes; 0 when @p max_flows or @p writers is out of range.
  *
  * Thread safety: pure; needs no EAL.
  */
-size_t mg_flow_table_memsize(uint32_t max_flows);
+size_t mg_flow_table_memsize(uint32_t max_flows, uint32_t writers);
 
 /**
- * Look up a burst of tuples.
+ * Look up a burst of tuples: in the caller's shard first, then the
+ * misses in the others.
  *
  * @param t      Table.
+ * @param self   The caller's writer rank (< writers).
  * @param keys   @p n tuples.
  * @param n      At most RTE_HASH_LOOKUP_BULK_MAX (64).
  * @param flows  Receives the entry for each hit, NULL for a miss.
@@ -218,24 +235,26 @@ size_t mg_flow_table_memsize(uint32_t max_flows);
  * Thread safety: lock-free; concurrent with inserts and deletes. Entries
  * stay valid until the caller's next rte_rcu_qsbr_quiescent().
  */
-uint64_t mg_flow_lookup_bulk(struct mg_flow_table *t,
+uint64_t mg_flow_lookup_bulk(struct mg_flow_table *t, unsigned int self,
 			     const struct mg_5tuple **keys, uint32_t n,
 			     struct mg_flow **flows, uint8_t *dir);
 
 /**
- * Claim a free entry for a new connection. The caller fills the key[]
- * and decision fields (and, for TCP, the client's half with
- * mg_flow_tcp_syn()), then calls mg_flow_publish().
+ * Claim a free entry of the caller's shard for a new connection. The
+ * caller fills the key[] and decision fields (and, for TCP, the client's
+ * half with mg_flow_tcp_syn()), then calls mg_flow_publish().
  *
+ * @param self  The caller's writer rank (< writers).
  * @return The zeroed entry (both halves zeroed too), or NULL with
- *         rte_errno = ENOSPC when the table is full (established flows
- *         are unaffected).
+ *         rte_errno = ENOSPC when the shard is full (established flows
+ *         are unaffected), EINVAL for a bad @p self.
  *
- * Thread safety: multi-thread safe.
+ * Thread safety: the writer of rank @p self only (its free list).
  */
-struct mg_flow *mg_flow_alloc(struct mg_flow_table *t);
+struct mg_flow *mg_flow_alloc(struct mg_flow_table *t, unsigned int self);
 
-/** Return an entry from mg_flow_alloc() that was never published. */
+/** Return an entry from mg_flow_alloc() that was never published, or
+ * whose mg_flow_publish() failed. The writer that allocated it. */
 void mg_flow_release(struct mg_flow_table *t, struct mg_flow *f);
 
 /**
@@ -248,9 +267,18 @@ void mg_flow_release(struct mg_flow_table *t, struct mg_flow *f);
  *         -ENOSPC. On error @p f is not reachable and the caller
  *         releases it.
  *
- * Thread safety: multi-thread safe. Writers (publish, release of a
- * partly published entry, removal in mg_flow_expire()) share one
- * table lock; lookups never take it.
+ * Uniqueness across shards, without waiting: the entry is marked
+ * "publishing" and its keys added to its shard, then, after a full
+ * fence, the other shards are looked up. A key there of a live
+ * connection, or of one being published from a lower-ranked shard,
+ * makes this one give up (-EEXIST); one being published from a
+ * higher-ranked shard is vetoed (compare-and-swap of its mark), and the
+ * entry goes live only if its own mark was not vetoed meanwhile. Of
+ * workers publishing one tuple at once, at least one sees each other
+ * (the fence), and exactly one wins.
+ *
+ * Thread safety: the writer that allocated @p f, lock-free; concurrent
+ * with lookups and with every other writer.
  */
 int mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now);
 
@@ -455,13 +483,16 @@ void mg_flow_half_open_push(struct mg_flow_table *t, const struct mg_flow *f);
 
 /**
  * Remove the oldest connection that is still half open (never an
- * established one), calling @p removed(@p ctx, f) as expiry does.
+ * established one), whichever shard holds it, calling @p removed(@p ctx,
+ * f) as expiry does. Its place in the budget is free at once; its entry
+ * once its owner unlinked it and the grace period is over.
  *
+ * @param self  The caller's writer rank.
  * @return true when one was removed.
  *
- * Thread safety: multi-thread safe.
+ * Thread safety: multi-thread safe (distinct ranks).
  */
-bool mg_flow_evict_oldest(struct mg_flow_table *t,
+bool mg_flow_evict_oldest(struct mg_flow_table *t, unsigned int self,
 			  void (*removed)(void *ctx, const struct mg_flow *f),
 			  void *ctx);
 
@@ -479,22 +510,25 @@ uint32_t mg_flow_half_open_budget(const struct mg_flow_table *t);
 
 /**
  * Forget a published connection now (e.g. to steer a handshake that a
- * backend never answered elsewhere). The entry is recycled after a grace
- * period, like an expired one.
+ * backend never answered elsewhere): from now on it is dead, and its
+ * tuple may be published again. Its shard's owner unlinks it (at once
+ * when that is the caller, else on its next mg_flow_expire()); the entry
+ * is recycled after a grace period, like an expired one.
  *
+ * @param self  The caller's writer rank.
  * @return 0, or -ENOENT if it was already removed (by expiry or another
- *         worker).
+ *         worker) or is not yet published.
  *
- * Thread safety: multi-thread safe; @p f stays readable until the
- * caller's next quiescent report.
+ * Thread safety: multi-thread safe (distinct ranks); @p f stays readable
+ * until the caller's next quiescent report.
  */
-int mg_flow_remove(struct mg_flow_table *t, struct mg_flow *f);
+int mg_flow_remove(struct mg_flow_table *t, unsigned int self,
+		   struct mg_flow *f);
 
-/** Cursor for incremental expiry; one per expiring thread. */
+/** Cursor for incremental expiry; one per writer. */
 struct mg_flow_cursor {
-	uint32_t next;	 /**< next entry index to look at */
-	uint32_t stride; /**< number of expiring threads */
-	uint32_t first;	 /**< this thread's rank, < stride */
+	uint32_t next;	/**< next entry index to look at */
+	uint32_t first; /**< the writer's rank: the shard it expires */
 	/** Called for each flow this cursor expires, before the entry can
 	 * be reused (e.g. to count a closed connection); may be NULL. */
 	void (*removed)(void *ctx, const struct mg_flow *f);
@@ -502,16 +536,29 @@ struct mg_flow_cursor {
 };
 
 /**
- * Look at up to @p budget entries from the cursor and remove those idle
+ * The owner's round on its shard: unlink the connections other workers
+ * removed, recycle what is past its grace period, then look at up to
+ * @p budget entries of the shard from the cursor and remove those idle
  * past their state's timeout. Entries are recycled after a grace period.
- * Threads with distinct cursor ranks never look at the same entry.
  *
- * @return Number of flows removed.
+ * @return Number of flows removed by expiry.
  *
- * Thread safety: multi-thread safe with distinct cursors.
+ * Thread safety: the writer of rank c->first.
  */
 unsigned int mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c,
 			    uint64_t now, unsigned int budget);
+
+/**
+ * Unlink the connections other workers removed from the caller's shard
+ * (mg_flow_remove(), mg_flow_evict_oldest()): until then the caller's
+ * own lookups still find them. A writer calls it each round before it
+ * looks anything up; mg_flow_expire() does it too.
+ *
+ * @param self  The caller's writer rank.
+ *
+ * Thread safety: the writer of rank @p self.
+ */
+void mg_flow_handover(struct mg_flow_table *t, unsigned int self);
 
 /** Connections currently tracked. Thread safety: any thread. */
 uint32_t mg_flow_count(const struct mg_flow_table *t);

@@ -314,7 +314,7 @@ run_burst(void)
 	for (p = 0; p < w->n_ports; p++)
 		rte_eth_tx_buffer_flush(w->port_id[p], w->queue, w->txb[p]);
 	mg_flow_expire(state.dp.flows, &w->cursor, w->now, 8);
-	rte_rcu_qsbr_quiescent(state.dp.qsv, w->qsbr_id);
+	rte_rcu_qsbr_quiescent(state.dp.qsv, w->rank);
 	/* fragments reassemble within one input, not across inputs */
 	mg_worker_drop_fragments(w);
 	drain();
@@ -383,7 +383,7 @@ reload(void)
 	unsigned int next = 1 - state.cur;
 
 	FZ_CHECK(mg_dataplane_reload(&state.dp, state.conf[next],
-				     state.w->qsbr_id) == 0,
+				     state.w->rank) == 0,
 		 "reload to %s refused", state.conf[next]->path);
 	state.cur = next;
 }
@@ -394,8 +394,8 @@ teardown(void)
 	if (state.w == NULL)
 		return;
 	drain();
-	rte_rcu_qsbr_thread_offline(state.dp.qsv, state.w->qsbr_id);
-	rte_rcu_qsbr_thread_unregister(state.dp.qsv, state.w->qsbr_id);
+	rte_rcu_qsbr_thread_offline(state.dp.qsv, state.w->rank);
+	rte_rcu_qsbr_thread_unregister(state.dp.qsv, state.w->rank);
 	mg_worker_free(state.w);
 	state.w = NULL;
 	mg_dataplane_fini(&state.dp);
@@ -417,14 +417,15 @@ reset(void)
 	if (mg_dataplane_init(&state.dp, state.conf[0], state.ports, 1,
 			      state.pool) < 0)
 		exit(1);
-	state.w = mg_worker_create(rte_lcore_id(), 0, 1, 0, state.conf[0],
+	state.w = mg_worker_create(rte_lcore_id(), 0, 0, state.conf[0],
 				   state.ports, &state.dp, MG_LCORE_MAIN_WORKER,
 				   &state.quit);
 	if (state.w == NULL)
 		exit(1);
-	rte_rcu_qsbr_thread_register(state.dp.qsv, state.w->qsbr_id);
-	rte_rcu_qsbr_thread_online(state.dp.qsv, state.w->qsbr_id);
-	state.flow_hash = rte_hash_find_existing("mg_flows");
+	rte_rcu_qsbr_thread_register(state.dp.qsv, state.w->rank);
+	rte_rcu_qsbr_thread_online(state.dp.qsv, state.w->rank);
+	/* one worker: the table's one shard */
+	state.flow_hash = rte_hash_find_existing("mg_flows:0");
 	state.held = calloc(state.dp.l7_capacity + 1, 1);
 	if (state.flow_hash == NULL || state.held == NULL)
 		exit(1);
@@ -514,7 +515,7 @@ check_tables(void)
 		while (rte_hash_iterate(state.flow_hash, &k, &data, &iter) >=
 		       0) {
 			key = k;
-			if (mg_flow_lookup_bulk(state.dp.flows, &key, 1, &f,
+			if (mg_flow_lookup_bulk(state.dp.flows, 0, &key, 1, &f,
 						&dir) != 0 &&
 			    dir == MG_FLOW_DIR_FWD) {
 				f->service_id = 0x7fff;
@@ -525,7 +526,7 @@ check_tables(void)
 	}
 	while (rte_hash_iterate(state.flow_hash, &k, &data, &iter) >= 0) {
 		key = k;
-		FZ_CHECK(mg_flow_lookup_bulk(state.dp.flows, &key, 1, &f,
+		FZ_CHECK(mg_flow_lookup_bulk(state.dp.flows, 0, &key, 1, &f,
 					     &dir) == 1,
 			 "a key of the table is not found");
 		check_flow(rs, key, f, dir);

@@ -55,13 +55,15 @@
 static struct mg_flow_table *tbl;
 static struct rte_rcu_qsbr *qsv;
 
+/* A table of @p writers shards. */
 static struct mg_flow_table *
-table_new(uint32_t max_flows, const struct mg_flow_conf *timeouts,
-	  struct rte_rcu_qsbr *v)
+table_new_shards(uint32_t max_flows, uint32_t writers,
+		 const struct mg_flow_conf *timeouts, struct rte_rcu_qsbr *v)
 {
 	struct mg_flow_params p = {
 		.name = "test_flow",
 		.max_flows = max_flows,
+		.writers = writers,
 		.socket = SOCKET_ID_ANY,
 		.timeouts = timeouts,
 		.tsc_hz = HZ,
@@ -71,6 +73,13 @@ table_new(uint32_t max_flows, const struct mg_flow_conf *timeouts,
 	tbl = mg_flow_table_create(&p);
 	assert_non_null(tbl);
 	return tbl;
+}
+
+static struct mg_flow_table *
+table_new(uint32_t max_flows, const struct mg_flow_conf *timeouts,
+	  struct rte_rcu_qsbr *v)
+{
+	return table_new_shards(max_flows, 1, timeouts, v);
 }
 
 /*
@@ -103,10 +112,11 @@ flow_keys(uint32_t id, uint8_t proto, struct mg_5tuple k[2])
 #define ISN_S(id) (0x7ffffff0u + (uint32_t)(id)*104729u)
 #define WIN	  8192
 
+/* Connection @p id admitted by the writer of rank @p self. */
 static struct mg_flow *
-flow_open(uint32_t id, uint8_t proto, uint64_t now)
+flow_open_by(unsigned int self, uint32_t id, uint8_t proto, uint64_t now)
 {
-	struct mg_flow *f = mg_flow_alloc(tbl);
+	struct mg_flow *f = mg_flow_alloc(tbl, self);
 	const struct mg_pkt_tcp_seg syn = {
 		.seq = ISN_C(id),
 		.win = WIN,
@@ -121,6 +131,12 @@ flow_open(uint32_t id, uint8_t proto, uint64_t now)
 		mg_flow_tcp_syn(tbl, f, &syn);
 	assert_int_equal(mg_flow_publish(tbl, f, now), 0);
 	return f;
+}
+
+static struct mg_flow *
+flow_open(uint32_t id, uint8_t proto, uint64_t now)
+{
+	return flow_open_by(0, id, proto, now);
 }
 
 static enum mg_flow_state
@@ -189,20 +205,27 @@ seg(struct conv *c, unsigned int dir, uint8_t flags, uint16_t len, uint64_t now)
 	return v;
 }
 
-/* Looks one tuple up; returns the entry or NULL, and its direction. */
+/* Looks one tuple up as the writer of rank @p self; returns the entry or
+ * NULL, and its direction. */
 static struct mg_flow *
-lookup1(const struct mg_5tuple *k, uint8_t *dir)
+lookup_by(unsigned int self, const struct mg_5tuple *k, uint8_t *dir)
 {
 	const struct mg_5tuple *keys[1] = { k };
 	struct mg_flow *f[1];
 	uint8_t d[1];
 	uint64_t hits;
 
-	hits = mg_flow_lookup_bulk(tbl, keys, 1, f, d);
+	hits = mg_flow_lookup_bulk(tbl, self, keys, 1, f, d);
 	assert_int_equal(hits != 0, f[0] != NULL);
 	if (dir != NULL)
 		*dir = d[0];
 	return f[0];
+}
+
+static struct mg_flow *
+lookup1(const struct mg_5tuple *k, uint8_t *dir)
+{
+	return lookup_by(0, k, dir);
 }
 
 /* True when connection @p id is reachable from both sides. */
@@ -290,12 +313,24 @@ test_create_errors(void **state)
 	assert_null(mg_flow_table_create(&bad));
 	assert_int_equal(rte_errno, EINVAL);
 	bad = p;
-	bad.name = "0123456789abcdefghijk+"; /* 22 characters */
+	bad.name = "0123456789abcdefgh+"; /* 19 characters */
 	assert_null(mg_flow_table_create(&bad));
 	assert_int_equal(rte_errno, EINVAL);
+	bad = p;
+	bad.writers = 17; /* more shards than connections */
+	assert_null(mg_flow_table_create(&bad));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_int_equal(mg_flow_table_memsize(16, 17), 0);
+	bad.max_flows = 1000;
+	bad.writers = 65;
+	assert_null(mg_flow_table_create(&bad));
+	assert_int_equal(rte_errno, EINVAL);
+	assert_int_equal(mg_flow_table_memsize(1000, 65), 0);
 
 	bad = p;
-	bad.name = "0123456789abcdefghijk"; /* 21: the longest accepted */
+	bad.name = "0123456789abcdefgh"; /* 18: the longest accepted */
+	bad.max_flows = 64;
+	bad.writers = 64; /* ":63": the longest suffix of a shard's names */
 	tbl = mg_flow_table_create(&bad);
 	assert_non_null(tbl);
 	t2 = mg_flow_table_create(&bad);
@@ -366,11 +401,11 @@ test_remove(void **state)
 	table_new(16, NULL, NULL);
 	f = flow_open(3, IPPROTO_TCP, 100);
 	flow_open(4, IPPROTO_TCP, 100);
-	assert_int_equal(mg_flow_remove(tbl, f), 0);
+	assert_int_equal(mg_flow_remove(tbl, 0, f), 0);
 	assert_false(flow_found(3, IPPROTO_TCP));
 	assert_true(flow_found(4, IPPROTO_TCP));
 	assert_int_equal(mg_flow_count(tbl), 1);
-	assert_int_equal(mg_flow_remove(tbl, f), -ENOENT);
+	assert_int_equal(mg_flow_remove(tbl, 0, f), -ENOENT);
 	expire_all(100 + 3600 * HZ + 1);
 	assert_int_equal(mg_flow_count(tbl), 0);
 	/* without a qsv the entry is back at once: the table fills again */
@@ -404,8 +439,8 @@ test_bulk_hit_mask(void **state)
 		if (hit)
 			want |= UINT64_C(1) << i;
 	}
-	hits = mg_flow_lookup_bulk(tbl, keys, RTE_HASH_LOOKUP_BULK_MAX, flows,
-				   dir);
+	hits = mg_flow_lookup_bulk(tbl, 0, keys, RTE_HASH_LOOKUP_BULK_MAX,
+				   flows, dir);
 	assert_int_equal(hits, want);
 	for (i = 0; i < RTE_HASH_LOOKUP_BULK_MAX; i++) {
 		if (i % 3 == 0) {
@@ -415,9 +450,9 @@ test_bulk_hit_mask(void **state)
 		assert_ptr_equal(flows[i], opened[i % 20]);
 		assert_int_equal(dir[i], i & 1);
 	}
-	assert_int_equal(mg_flow_lookup_bulk(tbl, keys, 0, flows, dir), 0);
+	assert_int_equal(mg_flow_lookup_bulk(tbl, 0, keys, 0, flows, dir), 0);
 	/* A short burst uses only its own bits. */
-	assert_int_equal(mg_flow_lookup_bulk(tbl, keys + 1, 3, flows, dir),
+	assert_int_equal(mg_flow_lookup_bulk(tbl, 0, keys + 1, 3, flows, dir),
 			 0x3);
 }
 
@@ -433,7 +468,7 @@ test_table_full(void **state)
 	assert_int_equal(mg_flow_count(tbl), 8);
 
 	rte_errno = 0;
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 	assert_int_equal(rte_errno, ENOSPC);
 	for (i = 0; i < 8; i++)
 		assert_true(flow_found(i, IPPROTO_TCP));
@@ -445,7 +480,7 @@ test_table_full(void **state)
 		assert_false(flow_found(i, IPPROTO_TCP));
 		flow_open(100 + i, IPPROTO_TCP, SEC(100));
 	}
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 }
 
 static void
@@ -460,14 +495,14 @@ test_duplicate_publish(void **state)
 	a = flow_open(1, IPPROTO_TCP, 1);
 
 	/* The same connection from a second worker. */
-	f = mg_flow_alloc(tbl);
+	f = mg_flow_alloc(tbl, 0);
 	assert_non_null(f);
 	flow_keys(1, IPPROTO_TCP, f->key);
 	assert_int_equal(mg_flow_publish(tbl, f, 2), -EEXIST);
 	mg_flow_release(tbl, f);
 
 	/* A new client tuple whose reverse key clashes with flow 1. */
-	f = mg_flow_alloc(tbl);
+	f = mg_flow_alloc(tbl, 0);
 	assert_non_null(f);
 	flow_keys(2, IPPROTO_TCP, f->key);
 	flow_keys(1, IPPROTO_TCP, k);
@@ -478,7 +513,7 @@ test_duplicate_publish(void **state)
 	mg_flow_release(tbl, f);
 
 	/* A flow that would be its own reverse. */
-	f = mg_flow_alloc(tbl);
+	f = mg_flow_alloc(tbl, 0);
 	assert_non_null(f);
 	flow_keys(3, IPPROTO_TCP, f->key);
 	f->key[1] = f->key[0];
@@ -493,7 +528,7 @@ test_duplicate_publish(void **state)
 	assert_int_equal(last_seen(a, FWD), 1);
 	for (i = 0; i < 3; i++)
 		flow_open(10 + i, IPPROTO_TCP, 3);
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 }
 
 static void
@@ -711,7 +746,7 @@ test_tcp_window_scale(void **state)
 
 	(void)state;
 	table_new(8, NULL, NULL);
-	f = mg_flow_alloc(tbl);
+	f = mg_flow_alloc(tbl, 0);
 	assert_non_null(f);
 	flow_keys(1, IPPROTO_TCP, f->key);
 	mg_flow_tcp_syn(tbl, f, &syn);
@@ -974,15 +1009,15 @@ test_rcu_all_retired(void **state)
 	table_new(4, NULL, qsv);
 	for (i = 0; i < 4; i++)
 		flow_open(i, IPPROTO_UDP, 0);
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 	/* all four idle past the UDP timeout: removed, none recycled */
 	assert_int_equal(mg_flow_expire(tbl, &c, SEC(31), 4), 4);
 	assert_int_equal(mg_flow_count(tbl), 0);
 	rte_errno = 0;
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 	assert_int_equal(rte_errno, ENOSPC);
 	assert_int_equal(mg_flow_expire(tbl, &c, SEC(32), 4), 0);
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 
 	rte_rcu_qsbr_quiescent(qsv, 0);
 	/* the queue's three and the spare's one, keys and all */
@@ -991,7 +1026,7 @@ test_rcu_all_retired(void **state)
 	assert_int_equal(mg_flow_count(tbl), 4);
 	for (i = 0; i < 4; i++)
 		assert_true(flow_found(10 + i, IPPROTO_UDP));
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 }
 
 static void
@@ -1012,14 +1047,14 @@ test_rcu_grace_period(void **state)
 	/* A publish that failed before showing a key needs no grace period:
 	 * its entry is free again at once. */
 	for (i = 0; i < 3; i++) {
-		f = mg_flow_alloc(tbl);
+		f = mg_flow_alloc(tbl, 0);
 		assert_non_null(f);
 		flow_keys(0, IPPROTO_UDP, f->key);
 		assert_int_equal(mg_flow_publish(tbl, f, 0), -EEXIST);
 		mg_flow_release(tbl, f);
 	}
 	flow_open(3, IPPROTO_UDP, 0);
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 
 	flow_keys(0, IPPROTO_UDP, k);
 	gone = lookup1(&k[0], NULL);
@@ -1033,14 +1068,14 @@ test_rcu_grace_period(void **state)
 	/* The reader has not reported since: the entry it may hold is
 	 * neither handed out nor overwritten, however often we try. */
 	rte_errno = 0;
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 	assert_int_equal(rte_errno, ENOSPC);
 	assert_int_equal(mg_flow_expire(tbl, &c, SEC(1), 4), 0);
-	assert_null(mg_flow_alloc(tbl));
+	assert_null(mg_flow_alloc(tbl, 0));
 	assert_memory_equal(&gone->key[0], &copy, sizeof(copy));
 
 	rte_rcu_qsbr_quiescent(qsv, 0);
-	f = mg_flow_alloc(tbl);
+	f = mg_flow_alloc(tbl, 0);
 	assert_ptr_equal(f, gone);
 	/* Its key slots came back too: the hash holds exactly 8 keys. */
 	flow_keys(50, IPPROTO_UDP, f->key);
@@ -1061,35 +1096,39 @@ assert_gone(const uint32_t *index_of, uint32_t gone)
 }
 
 static void
-test_expire_budget_and_stride(void **state)
+test_expire_budget_and_shards(void **state)
 {
-	struct mg_flow_cursor a = { .next = 0, .stride = 2, .first = 0 };
-	struct mg_flow_cursor b = { .next = 0, .stride = 2, .first = 1 };
+	struct mg_flow_cursor a = { .next = 0, .first = 0 };
+	struct mg_flow_cursor b = { .next = 0, .first = 1 };
 	uint32_t index_of[16];
 	unsigned int i;
 	uint32_t gone = 0;
 
 	(void)state;
-	table_new(16, NULL, NULL);
-	for (i = 0; i < 16; i++)
-		index_of[i] = flow_open(i, IPPROTO_UDP, 0)->index;
+	/* two writers: entries 0-7 are shard 0's, 8-15 shard 1's */
+	table_new_shards(16, 2, NULL, NULL);
+	for (i = 0; i < 16; i++) {
+		index_of[i] = flow_open_by(i / 8, i, IPPROTO_UDP, 0)->index;
+		assert_int_equal(index_of[i], i);
+	}
 
 	assert_int_equal(mg_flow_expire(tbl, &a, SEC(31), 3), 3);
-	assert_int_equal(a.next, 6);
-	gone |= 1u << 0 | 1u << 2 | 1u << 4;
+	assert_int_equal(a.next, 3);
+	gone |= 0x7;
 	assert_gone(index_of, gone);
 
-	/* A cursor whose next is not of its rank starts at its rank. */
+	/* A cursor whose next is not in its shard starts at the shard's
+	 * first entry. */
 	assert_int_equal(mg_flow_expire(tbl, &b, SEC(31), 3), 3);
-	assert_int_equal(b.next, 7);
-	gone |= 1u << 1 | 1u << 3 | 1u << 5;
+	assert_int_equal(b.next, 11);
+	gone |= 0x700;
 	assert_gone(index_of, gone);
 
-	/* A budget beyond the cursor's share looks at each entry once and
-	 * wraps back to where it started. */
+	/* A budget beyond the shard looks at each entry once and wraps
+	 * back to where it started. */
 	assert_int_equal(mg_flow_expire(tbl, &a, SEC(31), 1000), 5);
-	assert_int_equal(a.next, 6);
-	gone |= 0x5555;
+	assert_int_equal(a.next, 3);
+	gone |= 0xff;
 	assert_gone(index_of, gone);
 	assert_int_equal(mg_flow_expire(tbl, &b, SEC(31), 1000), 5);
 	gone = 0xffff;
@@ -1099,6 +1138,79 @@ test_expire_budget_and_stride(void **state)
 	/* Bad ranks look at nothing. */
 	b.first = 2;
 	assert_int_equal(mg_flow_expire(tbl, &b, SEC(31), 16), 0);
+}
+
+/*
+ * Two writers, each with its own shard: what one admits, the other finds
+ * and cannot admit again; a removal by the other is a handover (the
+ * tuple is free at once, the entry unlinked on its owner's round); each
+ * shard holds its half of the table.
+ */
+static void
+test_shards(void **state)
+{
+	struct mg_flow_cursor c0 = { .first = 0 }, c1 = { .first = 1 };
+	struct mg_5tuple k[2], other[2];
+	struct mg_flow *f, *g;
+	unsigned int i;
+	uint8_t dir;
+
+	(void)state;
+	table_new_shards(8, 2, NULL, NULL);
+	f = flow_open_by(0, 1, IPPROTO_TCP, 0);
+	flow_keys(1, IPPROTO_TCP, k);
+	assert_ptr_equal(lookup_by(1, &k[0], &dir), f);
+	assert_int_equal(dir, FWD);
+	assert_ptr_equal(lookup_by(1, &k[1], &dir), f);
+	assert_int_equal(dir, REV);
+
+	/* the same connection, or either of its keys, from the other shard */
+	for (i = 0; i < 3; i++) {
+		g = mg_flow_alloc(tbl, 1);
+		assert_non_null(g);
+		assert_true(g->index >= 4);
+		flow_keys(1, IPPROTO_TCP, g->key);
+		flow_keys(1 + i, IPPROTO_TCP, other);
+		if (i == 1)
+			g->key[1] = other[1]; /* only its forward key */
+		else if (i == 2)
+			g->key[0] = other[0]; /* only its reverse key */
+		assert_int_equal(mg_flow_publish(tbl, g, 0), -EEXIST);
+		mg_flow_release(tbl, g);
+	}
+	assert_int_equal(mg_flow_count(tbl), 1);
+
+	/* removed by the other writer: gone for it at once and its tuple
+	 * free; the owner still holds the dead entry until its round */
+	assert_int_equal(mg_flow_remove(tbl, 1, f), 0);
+	assert_int_equal(mg_flow_remove(tbl, 1, f), -ENOENT);
+	assert_int_equal(mg_flow_remove(tbl, 0, f), -ENOENT);
+	g = flow_open_by(1, 1, IPPROTO_TCP, 0);
+	assert_ptr_equal(lookup_by(1, &k[0], NULL), g);
+	assert_ptr_equal(lookup_by(0, &k[0], NULL), f);
+	assert_int_equal(mg_flow_count(tbl), 2);
+	mg_flow_handover(tbl, 1); /* not its shard: nothing changes */
+	mg_flow_handover(tbl, 2); /* no such rank */
+	assert_ptr_equal(lookup_by(0, &k[0], NULL), f);
+	mg_flow_handover(tbl, 0);
+	assert_ptr_equal(lookup_by(0, &k[0], NULL), g);
+	assert_ptr_equal(lookup_by(0, &k[1], NULL), g);
+	assert_int_equal(mg_flow_count(tbl), 1);
+
+	/* each shard holds 4: shard 0 fills, shard 1 has room left */
+	for (i = 0; i < 4; i++)
+		flow_open_by(0, 10 + i, IPPROTO_UDP, 0);
+	assert_null(mg_flow_alloc(tbl, 0));
+	assert_int_equal(rte_errno, ENOSPC);
+	flow_open_by(1, 20, IPPROTO_UDP, 0);
+	assert_null(mg_flow_alloc(tbl, 2));
+	assert_int_equal(rte_errno, EINVAL);
+
+	/* expiry by shard: each cursor removes its own */
+	assert_int_equal(mg_flow_expire(tbl, &c1, SEC(31), 4), 2);
+	assert_int_equal(mg_flow_count(tbl), 4);
+	assert_int_equal(mg_flow_expire(tbl, &c0, SEC(31), 4), 4);
+	assert_int_equal(mg_flow_count(tbl), 0);
 }
 
 static void
@@ -1195,7 +1307,7 @@ conc_writer(void *arg)
 		now += SEC(1) / 2;
 		for (j = 0; j < CONC_PER_ITER; j++) {
 			id = (id + 1) % CONC_IDS;
-			f = mg_flow_alloc(tbl);
+			f = mg_flow_alloc(tbl, 0);
 			if (f == NULL) {
 				cs->no_room++;
 				continue;
@@ -1258,7 +1370,7 @@ test_concurrent_lookup(void **state)
 			flow_keys(id, IPPROTO_UDP, k[i]);
 			keys[i] = &k[i][i & 1];
 		}
-		mg_flow_lookup_bulk(tbl, keys, CONC_BURST, flows, dir);
+		mg_flow_lookup_bulk(tbl, 0, keys, CONC_BURST, flows, dir);
 		lookups += CONC_BURST;
 		/* Give the writer time to remove and (wrongly) reuse what
 		 * we hold before we look at it. */
@@ -1297,6 +1409,165 @@ test_concurrent_lookup(void **state)
 	assert_int_equal(mg_flow_count(tbl), cs.published - cs.removed);
 }
 
+/*
+ * Two writers, the main lcore (rank 0) and lcore 1 (rank 1), each with its
+ * own shard and no lock, admit the same new connection at the same
+ * moment, round after round: exactly one must win each round (rank 0's
+ * veto settles a tie). The loser then removes the winner's connection (a
+ * removal handed over to the other shard's owner) and both run their
+ * expiry round, which unlinks it. Measured: without the check across
+ * shards in mg_flow_publish() both win all 10,000 rounds; without its
+ * fence alone, 2 to 8 of 10,000 (so a pass is evidence, not proof);
+ * without the veto, both give up in 360 to 9,400 rounds, the more the
+ * busier the machine or the slower the build.
+ */
+#define RACE_ROUNDS    10000
+#define RACE_IDS       4096 /* far more than a round leaves to unlink */
+#define RACE_MAX_FLOWS 64
+#define RACE_SECONDS   5
+
+struct race {
+	uint32_t arrived; /* barrier: arrivals so far */
+	bool stop;	  /* a writer gave up waiting */
+	uint64_t deadline;
+	struct rte_rcu_qsbr *v;
+	int ret[2];		/* [rank]: this round's publish */
+	struct mg_flow *won[2]; /* [rank]: what it published, or NULL */
+	/* main's tally, and what each writer saw go wrong */
+	uint32_t rounds, one, none, both;
+	uint32_t errors[2];
+};
+
+/* Both writers at the same point: the @p phase-th time each gets here.
+ * False when the other did not come before the deadline. */
+static bool
+race_barrier(struct race *r, uint32_t *phase)
+{
+	++*phase;
+	__atomic_add_fetch(&r->arrived, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&r->arrived, __ATOMIC_ACQUIRE) < 2 * *phase) {
+		if (__atomic_load_n(&r->stop, __ATOMIC_RELAXED) ||
+		    rte_get_timer_cycles() > r->deadline) {
+			__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
+			return false;
+		}
+		rte_pause();
+	}
+	return true;
+}
+
+static void
+race_writer(struct race *r, unsigned int self)
+{
+	struct mg_flow_cursor c = { .first = self };
+	unsigned int other = !self;
+	uint32_t round, phase = 0;
+	struct mg_flow *f;
+	int ret;
+
+	rte_rcu_qsbr_thread_register(r->v, self);
+	rte_rcu_qsbr_thread_online(r->v, self);
+	for (round = 0; round < RACE_ROUNDS; round++) {
+		if (!race_barrier(r, &phase))
+			break;
+		f = mg_flow_alloc(tbl, self);
+		if (f == NULL) {
+			r->errors[self]++;
+			ret = -ENOSPC;
+		} else {
+			flow_keys(round % RACE_IDS, IPPROTO_UDP, f->key);
+			ret = mg_flow_publish(tbl, f, 0);
+			if (ret != 0) {
+				mg_flow_release(tbl, f);
+				r->errors[self] += ret != -EEXIST;
+			}
+		}
+		r->ret[self] = ret;
+		r->won[self] = ret == 0 ? f : NULL;
+		if (!race_barrier(r, &phase))
+			break;
+		if (self == 0) {
+			r->rounds++;
+			if (r->won[0] != NULL && r->won[1] != NULL)
+				r->both++;
+			else if (r->won[0] != NULL || r->won[1] != NULL)
+				r->one++;
+			else
+				r->none++;
+		}
+		/* the loser removes the winner's; a double win each its own */
+		if (r->won[other] != NULL && r->won[self] == NULL)
+			r->errors[self] +=
+				mg_flow_remove(tbl, self, r->won[other]) != 0;
+		else if (r->won[self] != NULL && r->won[other] != NULL)
+			r->errors[self] +=
+				mg_flow_remove(tbl, self, r->won[self]) != 0;
+		mg_flow_expire(tbl, &c, 0, 8);
+		/* what flow_dq_free() acquires: before the report */
+		MG_TSAN_RELEASE(r->v);
+		rte_rcu_qsbr_quiescent(r->v, self);
+	}
+	MG_TSAN_RELEASE(r->v);
+	rte_rcu_qsbr_thread_offline(r->v, self);
+	rte_rcu_qsbr_thread_unregister(r->v, self);
+}
+
+static int
+race_lcore1(void *arg)
+{
+	race_writer(arg, 1);
+	return 0;
+}
+
+static void
+test_concurrent_writers(void **state)
+{
+	struct mg_flow_cursor c[2] = { { .first = 0 }, { .first = 1 } };
+	struct mg_flow *f[RACE_MAX_FLOWS];
+	struct race r = { 0 };
+	unsigned int i, n;
+
+	(void)state;
+	if (rte_lcore_count() < 2 || rte_lcore_is_enabled(1) == 0)
+		skip();
+	r.v = rte_zmalloc("test_flow_race", rte_rcu_qsbr_get_memsize(2),
+			  RTE_CACHE_LINE_SIZE);
+	assert_non_null(r.v);
+	assert_int_equal(rte_rcu_qsbr_init(r.v, 2), 0);
+	table_new_shards(RACE_MAX_FLOWS, 2, NULL, r.v);
+	r.deadline = rte_get_timer_cycles() + RACE_SECONDS * rte_get_timer_hz();
+	assert_int_equal(mg_test_remote_launch(race_lcore1, &r, 1), 0);
+	race_writer(&r, 0);
+	assert_int_equal(mg_test_wait_lcore(1), 0);
+
+	print_message("# rounds %u: one winner %u, none %u, both %u\n",
+		      r.rounds, r.one, r.none, r.both);
+	assert_int_equal(r.both, 0);
+	assert_int_equal(r.none, 0);
+	assert_int_equal(r.one, r.rounds);
+	assert_int_equal(r.errors[0], 0);
+	assert_int_equal(r.errors[1], 0);
+	assert_true(r.rounds >= 1000);
+
+	/* both offline: a last round each unlinks what is left, and every
+	 * entry comes back (none lost in a handover) */
+	mg_flow_expire(tbl, &c[0], 0, 8);
+	mg_flow_expire(tbl, &c[1], 0, 8);
+	assert_int_equal(mg_flow_count(tbl), 0);
+	for (i = 0; i < 2; i++) {
+		for (n = 0; n < RACE_MAX_FLOWS / 2; n++) {
+			f[n] = mg_flow_alloc(tbl, i);
+			assert_non_null(f[n]);
+		}
+		assert_null(mg_flow_alloc(tbl, i));
+		for (n = 0; n < RACE_MAX_FLOWS / 2; n++)
+			mg_flow_release(tbl, f[n]);
+	}
+	mg_flow_table_free(tbl);
+	tbl = NULL;
+	rte_free(r.v);
+}
+
 /* ---- memory ---- */
 
 static size_t
@@ -1315,7 +1586,8 @@ heap_allocated(void)
 static void
 test_memsize(void **state)
 {
-	static const uint32_t sizes[] = { 1024, 65536, 100000 };
+	static const uint32_t sizes[] = { 1024, 65536, 100000, 65536 };
+	static const uint32_t writers[] = { 1, 1, 1, 2 };
 	struct mg_flow_conf tmo = { 0 };
 	size_t before, used, est, slack;
 	unsigned int i;
@@ -1324,17 +1596,17 @@ test_memsize(void **state)
 	qsv = rte_zmalloc(NULL, rte_rcu_qsbr_get_memsize(1), 64);
 	assert_non_null(qsv);
 	assert_int_equal(rte_rcu_qsbr_init(qsv, 1), 0);
-	assert_int_equal(mg_flow_table_memsize(0), 0);
-	assert_int_equal(mg_flow_table_memsize(RTE_HASH_ENTRIES_MAX), 0);
+	assert_int_equal(mg_flow_table_memsize(0, 1), 0);
+	assert_int_equal(mg_flow_table_memsize(RTE_HASH_ENTRIES_MAX, 1), 0);
 	for (i = 0; i < RTE_DIM(sizes); i++) {
 		before = heap_allocated();
-		table_new(sizes[i], &tmo, qsv);
+		table_new_shards(sizes[i], writers[i], &tmo, qsv);
 		used = heap_allocated() - before;
-		est = mg_flow_table_memsize(sizes[i]);
+		est = mg_flow_table_memsize(sizes[i], writers[i]);
 		slack = 16384 + est / 200;
-		print_message(
-			"# %u flows: %zu bytes estimated, %zu allocated\n",
-			sizes[i], est, used);
+		print_message("# %u flows, %u shards: %zu bytes estimated, "
+			      "%zu allocated\n",
+			      sizes[i], writers[i], est, used);
 		assert_true(est + slack >= used);
 		assert_true(used + slack >= est);
 		mg_flow_table_free(tbl);
@@ -1343,7 +1615,8 @@ test_memsize(void **state)
 	}
 	/* it grows with the table: two keys and one entry per flow */
 	assert_true(
-		mg_flow_table_memsize(2000) - mg_flow_table_memsize(1000) >
+		mg_flow_table_memsize(2000, 1) -
+			mg_flow_table_memsize(1000, 1) >
 		1000 * (sizeof(struct mg_flow) + 2 * sizeof(struct mg_5tuple)));
 }
 
@@ -1374,7 +1647,7 @@ group_teardown(void **state)
 static struct conv
 half_open_conn(uint32_t id, uint64_t now)
 {
-	struct mg_flow *f = mg_flow_alloc(tbl);
+	struct mg_flow *f = mg_flow_alloc(tbl, 0);
 	const struct mg_pkt_tcp_seg syn = {
 		.seq = ISN_C(id),
 		.win = WIN,
@@ -1443,12 +1716,12 @@ test_half_open_budget(void **state)
 	/* eviction takes the oldest that is still half open: 0, then 2 —
 	 * 1 is established and skipped */
 	n_evicted = 0;
-	assert_true(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_true(mg_flow_evict_oldest(tbl, 0, on_evict, NULL));
 	assert_int_equal(n_evicted, 1);
 	assert_int_equal(evicted_port, 10000);
 	assert_false(flow_found(0, IPPROTO_TCP));
 	assert_int_equal(mg_flow_half_open(tbl), 2);
-	assert_true(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_true(mg_flow_evict_oldest(tbl, 0, on_evict, NULL));
 	assert_int_equal(evicted_port, 10002);
 	assert_true(flow_found(1, IPPROTO_TCP));
 	assert_int_equal(state_of(c[1].f), MG_FLOW_ESTABLISHED);
@@ -1456,15 +1729,15 @@ test_half_open_budget(void **state)
 	/* removal by expiry gives the place back too */
 	c[4] = half_open_conn(4, 5);
 	assert_int_equal(mg_flow_half_open(tbl), 2);
-	assert_int_equal(mg_flow_remove(tbl, c[3].f), 0);
+	assert_int_equal(mg_flow_remove(tbl, 0, c[3].f), 0);
 	assert_int_equal(mg_flow_half_open(tbl), 1);
 	/* a removed entry in the order is stale: skipped */
-	assert_true(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_true(mg_flow_evict_oldest(tbl, 0, on_evict, NULL));
 	assert_int_equal(evicted_port, 10004);
 	assert_int_equal(mg_flow_half_open(tbl), 0);
 	/* nothing half open left: an established connection is never
 	 * evicted */
-	assert_false(mg_flow_evict_oldest(tbl, on_evict, NULL));
+	assert_false(mg_flow_evict_oldest(tbl, 0, on_evict, NULL));
 	assert_true(flow_found(1, IPPROTO_TCP));
 	assert_int_equal(n_evicted, 3);
 
@@ -1475,7 +1748,7 @@ test_half_open_budget(void **state)
 
 	/* UDP: half open until the first answer */
 	{
-		struct mg_flow *f = mg_flow_alloc(tbl);
+		struct mg_flow *f = mg_flow_alloc(tbl, 0);
 
 		assert_true(mg_flow_half_open_take(tbl));
 		flow_keys(5, IPPROTO_UDP, f->key);
@@ -1547,9 +1820,11 @@ main(void)
 		FLOW_TEST(test_expire_configured_timeouts),
 		FLOW_TEST(test_rcu_grace_period),
 		FLOW_TEST(test_rcu_all_retired),
-		FLOW_TEST(test_expire_budget_and_stride),
+		FLOW_TEST(test_expire_budget_and_shards),
+		FLOW_TEST(test_shards),
 		FLOW_TEST(test_count_states),
 		FLOW_TEST(test_concurrent_lookup),
+		FLOW_TEST(test_concurrent_writers),
 		FLOW_TEST(test_memsize),
 		FLOW_TEST(test_half_open_budget),
 		FLOW_TEST(test_half_open_default),

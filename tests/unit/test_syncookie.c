@@ -375,7 +375,7 @@ test_flow_proxied_tracking(void **state)
 
 	(void)state;
 	assert_non_null(t);
-	f = mg_flow_alloc(t);
+	f = mg_flow_alloc(t, 0);
 	assert_non_null(f);
 	f->key[MG_FLOW_DIR_FWD] = tuple(20);
 	f->key[MG_FLOW_DIR_REV] = tuple(21);
