@@ -1800,7 +1800,8 @@ admit(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 	f = mg_flow_alloc(ft, w->rank);
 	if (f == NULL) {
 		admit_cancel(w, lim, limit_src, true);
-		/* room for the next one, once the grace period is over */
+		/* the oldest half-open connection goes: room for the next
+		 * one in its owner's shard once the grace period is over */
 		mg_flow_evict_oldest(ft, w->rank, flow_removed, w);
 		drop(w, m, MG_DROP_FLOW_TABLE_FULL);
 		return;
