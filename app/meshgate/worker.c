@@ -1484,7 +1484,8 @@ is_local(void *arg, const struct mg_addr *addr)
 {
 	const struct is_local_ctx *c = arg;
 
-	return mg_ruleset_is_local(c->rs, c->port, addr);
+	return mg_ruleset_maybe_local(c->rs, addr->bytes) &&
+	       mg_ruleset_is_local(c->rs, c->port, addr);
 }
 
 /* A frame for no service: echo for the gateway's own addresses, else
