@@ -2259,10 +2259,10 @@ nothing_tracked(const struct mg_worker *w, const struct mg_ruleset *rs)
  * forwards unmatched frames and has no peers (tx() would send in clear). */
 static __rte_always_inline bool
 bridges(const struct mg_worker *w, const struct mg_ruleset *rs, bool wire,
-	uint16_t out, const struct rte_mbuf *m, const struct mg_pkt_info *info)
+	uint16_t mtu, const struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
 	return wire && !mg_ruleset_maybe_local(rs, info->tuple.dst) &&
-	       origin(w, m) == 0 && mg_pkt_l3_len(info) <= w->mtu[out];
+	       origin(w, m) == 0 && mg_pkt_l3_len(info) <= mtu;
 }
 
 /* dispatch() when nothing_tracked(). */
@@ -2275,6 +2275,10 @@ dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
 	const bool wire =
 		mg_ruleset_forward_unmatched(rs) && w->esp_set == NULL;
 	const uint16_t out = w->out[in];
+	/* the bridge's, loaded once: the loop's stores may alias them */
+	struct rte_eth_dev_tx_buffer *txb = w->txb[out];
+	const uint16_t port_id = w->port_id[out], queue = w->queue;
+	const uint16_t mtu = w->mtu[out];
 	uint64_t sent = 0;
 	uint16_t i;
 
@@ -2285,9 +2289,8 @@ dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
 			reassemble(w, rs, in, pkts[i], &info[i]);
 		else if (!is_tracked(&info[i]))
 			handle_other(w, rs, in, pkts[i], &info[i]);
-		else if (bridges(w, rs, wire, out, pkts[i], &info[i]))
-			sent += rte_eth_tx_buffer(w->port_id[out], w->queue,
-						  w->txb[out], pkts[i]);
+		else if (bridges(w, rs, wire, mtu, pkts[i], &info[i]))
+			sent += rte_eth_tx_buffer(port_id, queue, txb, pkts[i]);
 		else
 			not_for_service(w, rs, in, pkts[i], &info[i]);
 	}
