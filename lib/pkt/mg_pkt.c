@@ -547,6 +547,9 @@ parse_fast(struct rte_mbuf *m, struct mg_pkt_info *info)
 	l4_len = total - FAST_IPV4_HLEN;
 	proto = ip[offsetof(struct rte_ipv4_hdr, next_proto_id)];
 	if (likely(proto == IPPROTO_TCP)) {
+		/* the data offset lies within the frame only then */
+		if (unlikely(l4_len < sizeof(struct rte_tcp_hdr)))
+			return false;
 		hl = (uint32_t)(l4[offsetof(struct rte_tcp_hdr, data_off)] >>
 				4) *
 		     4;

@@ -1515,9 +1515,16 @@ test_parse_burst_same(void **state)
 				parse_both(f.m, &info);
 			}
 			f.m->ol_flags = 0;
+			/* exact-size copies, ASan sees any read past one:
+			 * the IP length as it was, and as what is left */
 			while (frame_len(&f) > 0) {
 				assert_int_equal(rte_pktmbuf_trim(f.m, 1), 0);
-				parse_both(f.m, &info);
+				parse_copy(&f, &info);
+				if (frame_len(&f) < RTE_ETHER_HDR_LEN + 4)
+					continue;
+				f.ip4->total_length = rte_cpu_to_be_16(
+					frame_len(&f) - RTE_ETHER_HDR_LEN);
+				parse_copy(&f, &info);
 			}
 		}
 	}
