@@ -1482,7 +1482,8 @@ is_local(void *arg, const struct mg_addr *addr)
 {
 	const struct is_local_ctx *c = arg;
 
-	return mg_ruleset_is_local(c->rs, c->port, addr);
+	return mg_ruleset_maybe_local(c->rs, addr->bytes) &&
+	       mg_ruleset_is_local(c->rs, c->port, addr);
 }
 
 /* A frame for no service: echo for the gateway's own addresses, else
@@ -2252,6 +2253,18 @@ nothing_tracked(const struct mg_worker *w, const struct mg_ruleset *rs)
 	       w->shadow == NULL && mg_flow_count(w->dp->flows) == 0;
 }
 
+/* What not_for_service() and tx_any() do in wire mode's common case,
+ * decided inline: a frame in clear, for none of the gateway's addresses,
+ * that fits the link out goes out as it came. @p wire: the ruleset
+ * forwards unmatched frames and has no peers (tx() would send in clear). */
+static __rte_always_inline bool
+bridges(const struct mg_worker *w, const struct mg_ruleset *rs, bool wire,
+	uint16_t mtu, const struct rte_mbuf *m, const struct mg_pkt_info *info)
+{
+	return wire && !mg_ruleset_maybe_local(rs, info->tuple.dst) &&
+	       origin(w, m) == 0 && mg_pkt_l3_len(info) <= mtu;
+}
+
 /* dispatch() when nothing_tracked(). */
 static void
 dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
@@ -2259,6 +2272,14 @@ dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
 		   const struct mg_pkt_info *info, const uint8_t *reason,
 		   uint16_t n)
 {
+	const bool wire =
+		mg_ruleset_forward_unmatched(rs) && w->esp_set == NULL;
+	const uint16_t out = w->out[in];
+	/* the bridge's, loaded once: the loop's stores may alias them */
+	struct rte_eth_dev_tx_buffer *txb = w->txb[out];
+	const uint16_t port_id = w->port_id[out], queue = w->queue;
+	const uint16_t mtu = w->mtu[out];
+	uint64_t sent = 0;
 	uint16_t i;
 
 	for (i = 0; i < n; i++) {
@@ -2268,9 +2289,12 @@ dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
 			reassemble(w, rs, in, pkts[i], &info[i]);
 		else if (!is_tracked(&info[i]))
 			handle_other(w, rs, in, pkts[i], &info[i]);
+		else if (bridges(w, rs, wire, mtu, pkts[i], &info[i]))
+			sent += rte_eth_tx_buffer(port_id, queue, txb, pkts[i]);
 		else
 			not_for_service(w, rs, in, pkts[i], &info[i]);
 	}
+	mg_counter_add(&w->stats->tx, sent);
 }
 
 /* Parse a burst from port index @p in and dispatch every frame. */

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -494,6 +495,98 @@ pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info)
 	return MG_DROP_NONE;
 }
 
+/*
+ * The common frame, decided in one go: untagged Ethernet, IPv4 without
+ * options, not a fragment, TCP or UDP, every byte in the first segment,
+ * and no NIC verdict to honour (a stripped tag, a checksum flagged bad
+ * or "none"). Each test here is one of those pkt_parse() makes, in a
+ * cheaper form where the others imply it (a segment that holds the whole
+ * frame holds every header the IP length covers); the results are
+ * pkt_parse()'s, byte for byte (test_pkt.c compares the two on every
+ * frame it builds). Anything else — and anything pkt_parse() would
+ * refuse — returns false with nothing written, for pkt_parse() to walk
+ * and name the reason.
+ */
+#define FAST_OL_FLAGS                                                          \
+	(RTE_MBUF_F_RX_QINQ_STRIPPED | RTE_MBUF_F_RX_VLAN_STRIPPED |           \
+	 RTE_MBUF_F_RX_IP_CKSUM_BAD | RTE_MBUF_F_RX_L4_CKSUM_BAD)
+#define FAST_IPV4_HLEN sizeof(struct rte_ipv4_hdr)
+#define FAST_MIN_TOTAL (FAST_IPV4_HLEN + sizeof(struct rte_udp_hdr))
+/* m->l2_len, l3_len and l4_len within m->tx_offload */
+#define TX_LENS_MASK                                                           \
+	rte_mbuf_tx_offload(RTE_LEN2MASK(RTE_MBUF_L2_LEN_BITS, uint64_t),      \
+			    RTE_LEN2MASK(RTE_MBUF_L3_LEN_BITS, uint64_t),      \
+			    RTE_LEN2MASK(RTE_MBUF_L4_LEN_BITS, uint64_t), 0,   \
+			    0, 0, 0)
+
+static __rte_always_inline bool
+parse_fast(struct rte_mbuf *m, struct mg_pkt_info *info)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *ip = p + RTE_ETHER_HDR_LEN;
+	const uint8_t *l4 = ip + FAST_IPV4_HLEN;
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+	uint32_t total, l4_len, hl;
+	uint16_t type, frag;
+	uint8_t proto, flags;
+
+	if (unlikely((m->ol_flags & FAST_OL_FLAGS) != 0 ||
+		     rte_pktmbuf_data_len(m) != len ||
+		     len < RTE_ETHER_HDR_LEN + FAST_MIN_TOTAL))
+		return false;
+	memcpy(&type, p + RTE_ETHER_HDR_LEN - RTE_ETHER_TYPE_LEN, 2);
+	memcpy(&frag, ip + offsetof(struct rte_ipv4_hdr, fragment_offset), 2);
+	total = load_be16(ip + offsetof(struct rte_ipv4_hdr, total_length));
+	/* version 4, IHL 5 */
+	if (unlikely(type != RTE_BE16(RTE_ETHER_TYPE_IPV4) || ip[0] != 0x45 ||
+		     total < FAST_MIN_TOTAL ||
+		     total > len - RTE_ETHER_HDR_LEN ||
+		     (frag & RTE_BE16(RTE_IPV4_HDR_MF_FLAG |
+				      RTE_IPV4_HDR_OFFSET_MASK)) != 0))
+		return false;
+	l4_len = total - FAST_IPV4_HLEN;
+	proto = ip[offsetof(struct rte_ipv4_hdr, next_proto_id)];
+	if (likely(proto == IPPROTO_TCP)) {
+		/* the data offset lies within the frame only then */
+		if (unlikely(l4_len < sizeof(struct rte_tcp_hdr)))
+			return false;
+		hl = (uint32_t)(l4[offsetof(struct rte_tcp_hdr, data_off)] >>
+				4) *
+		     4;
+		if (unlikely(hl < sizeof(struct rte_tcp_hdr) || hl > l4_len))
+			return false;
+		flags = l4[offsetof(struct rte_tcp_hdr, tcp_flags)];
+	} else if (likely(proto == IPPROTO_UDP)) {
+		if (unlikely(load_be16(l4 + offsetof(struct rte_udp_hdr,
+						     dgram_len)) != l4_len))
+			return false;
+		hl = sizeof(struct rte_udp_hdr);
+		flags = 0;
+	} else {
+		return false;
+	}
+
+	memset(info, 0, sizeof(*info));
+	memcpy(info->tuple.src, ip + offsetof(struct rte_ipv4_hdr, src_addr),
+	       4);
+	memcpy(info->tuple.dst, ip + offsetof(struct rte_ipv4_hdr, dst_addr),
+	       4);
+	/* source and destination port, as TCP and UDP both start */
+	memcpy(&info->tuple.sport, l4, 4);
+	info->tuple.proto = proto;
+	info->tuple.family = 4;
+	info->l3_off = RTE_ETHER_HDR_LEN;
+	info->l4_off = RTE_ETHER_HDR_LEN + FAST_IPV4_HLEN;
+	info->payload_off = (uint16_t)(RTE_ETHER_HDR_LEN + FAST_IPV4_HLEN + hl);
+	info->payload_len = (uint16_t)(l4_len - hl);
+	info->l3 = MG_L3_IPV4;
+	info->tcp_flags = flags;
+	m->tx_offload = (m->tx_offload & ~TX_LENS_MASK) |
+			rte_mbuf_tx_offload(RTE_ETHER_HDR_LEN, FAST_IPV4_HLEN,
+					    hl, 0, 0, 0, 0);
+	return true;
+}
+
 enum mg_drop_reason
 mg_pkt_parse(struct rte_mbuf *m, struct mg_pkt_info *info)
 {
@@ -509,7 +602,10 @@ mg_pkt_parse_burst(struct rte_mbuf **pkts, uint16_t n, struct mg_pkt_info *info,
 	for (i = 0; i < n; i++) {
 		if (likely(i + 1 < n))
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		reasons[i] = pkt_parse(pkts[i], &info[i]);
+		if (likely(parse_fast(pkts[i], &info[i])))
+			reasons[i] = MG_DROP_NONE;
+		else
+			reasons[i] = pkt_parse(pkts[i], &info[i]);
 		accepted += reasons[i] == MG_DROP_NONE;
 	}
 	return accepted;

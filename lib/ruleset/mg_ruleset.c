@@ -821,11 +821,20 @@ build_names(struct mg_ruleset *rs, const struct mg_conf *conf,
 }
 
 static void
+local_filter_add(struct mg_ruleset *rs, const struct mg_addr *a)
+{
+	unsigned int bit = mg_ruleset_local_bit(a->bytes);
+
+	rs->hdr.local_filter[bit / 64] |= UINT64_C(1) << (bit % 64);
+}
+
+/* After build_services(): the filter holds the virtual addresses too. */
+static void
 build_ports(struct mg_ruleset *rs, const struct mg_conf *conf,
 	    const struct layout *l)
 {
 	struct rs_neigh *nb = (struct rs_neigh *)((char *)rs + l->neigh);
-	unsigned int i;
+	unsigned int i, j;
 
 	for (i = 0; i < conf->n_ports; i++) {
 		const struct mg_port_conf *p = &conf->ports[i];
@@ -837,6 +846,11 @@ build_ports(struct mg_ruleset *rs, const struct mg_conf *conf,
 		rs->ports[i].gateway6 = p->gateway6;
 	}
 	rs->n_ports = conf->n_ports;
+	for (i = 0; i < rs->n_ports; i++)
+		for (j = 0; j < rs->ports[i].n_addrs; j++)
+			local_filter_add(rs, &rs->ports[i].addrs[j].addr);
+	for (i = 0; i < rs->n_local; i++)
+		local_filter_add(rs, &rs->local[i]);
 	for (i = 0; i < conf->n_neighbours; i++) {
 		nb[i].addr = conf->neighbours[i].addr;
 		memcpy(nb[i].mac, conf->neighbours[i].mac, 6);

@@ -318,6 +318,10 @@ struct mg_ruleset_hdr {
 	 * bits (0: no such limit, or it meters none) */
 	const uint8_t *climit_meter;
 	uint32_t n_climit_ids; /**< entries of both (0: none) */
+	/** a bit set at mg_ruleset_local_bit() of every address
+	 * mg_ruleset_is_local() answers true for, on any port: a clear bit
+	 * rules an address out in one load */
+	uint64_t local_filter[4];
 };
 
 /** The limit meters the identity's packets (or bytes). */
@@ -542,6 +546,31 @@ int mg_ruleset_health_cap(const struct mg_ruleset *rs, uint16_t service,
 
 /** Stable name of an enum mg_pick ("weight", "pinned", ...). */
 const char *mg_ruleset_pick_name(enum mg_pick pick);
+
+/** The bit of mg_ruleset_hdr.local_filter for an address of either
+ * family, bytes as in struct mg_5tuple (or mg_addr.bytes). */
+static inline unsigned int
+mg_ruleset_local_bit(const uint8_t *bytes)
+{
+	return (unsigned int)(bytes[3] ^ bytes[15]);
+}
+
+/**
+ * Whether @p bytes (an address of either family, as in struct mg_5tuple)
+ * may belong to the gateway: false means mg_ruleset_is_local() is false
+ * for it on every port; true, that it must be asked. Inline: every frame
+ * for no service asks, and few are the gateway's.
+ *
+ * Thread safety: lock-free (the ruleset is immutable once published).
+ */
+static inline bool
+mg_ruleset_maybe_local(const struct mg_ruleset *rs, const uint8_t *bytes)
+{
+	const struct mg_ruleset_hdr *h = (const struct mg_ruleset_hdr *)rs;
+	unsigned int bit = mg_ruleset_local_bit(bytes);
+
+	return (h->local_filter[bit / 64] >> (bit % 64)) & 1;
+}
 
 /**
  * Whether @p addr (family 4 or 6; bytes as in struct mg_5tuple) belongs to

@@ -1073,11 +1073,15 @@ test_backend_port(void **state)
 static void
 test_mesh_example(void **state)
 {
+	static const char *const locals[] = { "198.18.0.1", "2001:db8:101::fe",
+					      "198.19.0.10",
+					      "2001:db8:100::53" };
 	struct mg_ruleset *rs;
 	struct mg_conf *c;
 	struct mg_addr a, nh;
 	uint8_t mac[6];
 	char buf[64];
+	unsigned int n;
 	uint32_t h;
 
 	(void)state;
@@ -1102,6 +1106,21 @@ test_mesh_example(void **state)
 	assert_false(mg_ruleset_is_local(rs, 0, &a));
 	a = addr("198.18.0.1");
 	assert_false(mg_ruleset_is_local(rs, 1, &a)); /* no such port */
+	/* the inline filter lets every local address through and rules
+	 * most others out: 203.0.113.x falls on bit x, and the example has
+	 * far fewer than 64 local addresses */
+	for (h = 0; h < RTE_DIM(locals); h++) {
+		a = addr(locals[h]);
+		assert_true(mg_ruleset_maybe_local(rs, a.bytes));
+	}
+	n = 0;
+	for (h = 0; h < 256; h++) {
+		snprintf(buf, sizeof(buf), "203.0.113.%u", h);
+		a = addr(buf);
+		assert_false(mg_ruleset_is_local(rs, 0, &a));
+		n += mg_ruleset_maybe_local(rs, a.bytes);
+	}
+	assert_in_range(n, 1, 63);
 
 	a = addr("198.18.0.77");
 	assert_true(mg_ruleset_next_hop(rs, 0, &a, &nh));
