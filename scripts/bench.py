@@ -102,6 +102,13 @@ Figures (BENCH_ONLY names in brackets):
   meshgate_established_mpps_scraped [established]: the established run
       while curl scrapes /metrics (gzip) every second;
       meshgate_scraped_vs_unscraped_ratio (issue target: >= 0.98).
+  meshgate_l7_budget_ns_per_request, hyperscan_ns_per_request
+      [l7_established]: what layer 7 may cost a request for
+      meshgate_l7_vs_l4_established_ratio 0.9 (a ninth of the L4-only
+      run's busy time over its 300,000 requests; median of the runs),
+      and what Hyperscan alone costs one (tests/bench/hs_cost.c, built
+      as build/tests/hs_cost: the scans lib/l7 makes of a bench_l7.conf
+      request, median of 5 rounds of 2,000,000, on CPU 1).
   meshgate_l7_established_mpps [l7_established]: HTTP authorization of
       every request. l7_established.pcap: 10,000 keep-alive connections
       (whole handshakes, the backend's SYN-ACK included), then 30 rounds
@@ -907,6 +914,7 @@ class Bench:
             return
         unit = "_mpps" if kind == "mpps" else "_per_s"
         fmt = "%.3f" if kind == "mpps" else "%.0f"
+        l4_busy = []
         for r in range(1, self.l7_runs + 1):
             for tag in ("on", "off"):
                 conf = os.path.join(CONFIGS, "bench_l7.conf" if tag == "on"
@@ -925,8 +933,33 @@ class Bench:
                 if tag == "on":
                     self.l7_inspected(policies, "%s-%d" % (name, r),
                                       requests)
+                else:
+                    l4_busy.append(s["busy_s"])
         self.ratio("meshgate_l7_vs_l4_%s_ratio" % name[len("meshgate_l7_"):],
                    name, name + "_l4_only")
+        if group == "l7_established":
+            self.l7_floor(median(l4_busy), requests)
+
+    def l7_floor(self, l4_busy_s, requests):
+        """What layer 7 may cost a request for meshgate_l7_vs_l4 0.9 (a
+        ninth of the L4-only run's busy time, over its requests), next to
+        what Hyperscan alone costs one (tests/bench/hs_cost.c: the scans
+        of a bench_l7.conf request, on the worker's core)."""
+        tool = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(self.meshgate))), "tests", "hs_cost")
+        bench("meshgate_l7_budget_ns_per_request",
+              "%.1f" % (l4_busy_s * 1e9 * (1 / 0.9 - 1) / requests))
+        if not os.path.exists(tool):
+            log("l7_established: no %s (ninja -C build)" % tool)
+            return
+        out = subprocess.run(["taskset", "-c", "1", tool],
+                             capture_output=True, text=True, timeout=120)
+        m = re.search(r"hs_ns_per_request ([0-9.]+)", out.stdout)
+        if out.returncode != 0 or not m:
+            log("l7_established: hs_cost failed: %s" % out.stderr.strip())
+            self.failed = True
+            return
+        bench("hyperscan_ns_per_request", m.group(1))
 
     @staticmethod
     def l7_inspected(reply, name, want):
