@@ -1219,8 +1219,9 @@ proxy_syn_out(struct mg_worker *w, struct rte_mbuf *m,
 	uint8_t out = f->out_port[MG_FLOW_DIR_FWD];
 
 	egress(w, m, f->peer[MG_FLOW_DIR_REV]);
-	mg_pkt_rewrite(m, info, true, f->key[MG_FLOW_DIR_REV].src,
-		       f->key[MG_FLOW_DIR_REV].sport, true);
+	mg_pkt_rewrite_diff(m, info, true, f->key[MG_FLOW_DIR_REV].src,
+			    f->key[MG_FLOW_DIR_REV].sport,
+			    f->nat_ck[MG_FLOW_DIR_FWD], true);
 	if (unlikely(w->mss_clamp[out] != 0))
 		mg_pkt_tcp_clamp_mss(m, info, w->mss_clamp[out]);
 	set_macs(m, &w->dp->mac[out], &f->out_mac[MG_FLOW_DIR_FWD]);
@@ -1455,13 +1456,16 @@ forward_flow(struct mg_worker *w, const struct mg_ruleset *rs, uint16_t in,
 			m, info, false,
 			__atomic_load_n(&mg_flow_proxy(w->dp->flows, f)->delta,
 					__ATOMIC_RELAXED));
-	/* NAT and the TTL decrement in one pass */
+	/* NAT and the TTL decrement in one pass, the address's part of the
+	 * checksums' change the connection's own */
 	if (dir == MG_FLOW_DIR_FWD)
-		mg_pkt_rewrite(m, info, true, f->key[MG_FLOW_DIR_REV].src,
-			       f->key[MG_FLOW_DIR_REV].sport, true);
+		mg_pkt_rewrite_diff(m, info, true, f->key[MG_FLOW_DIR_REV].src,
+				    f->key[MG_FLOW_DIR_REV].sport,
+				    f->nat_ck[MG_FLOW_DIR_FWD], true);
 	else
-		mg_pkt_rewrite(m, info, false, f->key[MG_FLOW_DIR_FWD].dst,
-			       f->key[MG_FLOW_DIR_FWD].dport, true);
+		mg_pkt_rewrite_diff(m, info, false, f->key[MG_FLOW_DIR_FWD].dst,
+				    f->key[MG_FLOW_DIR_FWD].dport,
+				    f->nat_ck[MG_FLOW_DIR_REV], true);
 	if (unlikely(w->mss_clamp[out] != 0) && tcp &&
 	    (info->tcp_flags & RTE_TCP_SYN_FLAG))
 		mg_pkt_tcp_clamp_mss(m, info, w->mss_clamp[out]);

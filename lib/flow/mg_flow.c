@@ -101,6 +101,10 @@ struct flow_meta {
 	 * -1 when none. Always -1 while the entry is free.
 	 */
 	int32_t pos[2];
+	/* bumped each time the entry is allocated; other workers read it
+	 * (half-open eviction) while the entry is live, when it cannot
+	 * change */
+	uint32_t gen;
 };
 
 struct mg_flow_table;
@@ -157,7 +161,7 @@ struct mg_flow_table {
 	uint32_t idle_max[MG_FLOW_STATE_MAX]; /* in last_seen units */
 
 	/* half-open connections: how many, the budget, and the order they
-	 * came in ((alloc_gen << 32 | index) entries; stale ones are
+	 * came in ((meta gen << 32 | index) entries; stale ones are
 	 * skipped when popped), across shards: the oldest goes first,
 	 * whichever worker admitted it */
 	uint32_t half_open __rte_cache_aligned;
@@ -809,12 +813,12 @@ mg_flow_alloc(struct mg_flow_table *t, unsigned int self)
 	}
 	index = sh->free[--sh->n_free];
 	f = &t->flows[index];
-	gen = f->alloc_gen + 1;
+	gen = t->meta[index].gen + 1;
+	__atomic_store_n(&t->meta[index].gen, gen, __ATOMIC_RELAXED);
 	memset(f, 0, sizeof(*f));
 	memset(&t->hdr.half[0][index], 0, sizeof(struct mg_flow_half));
 	memset(&t->hdr.half[1][index], 0, sizeof(struct mg_flow_half));
 	f->index = index;
-	f->alloc_gen = gen;
 	f->limit = UINT16_MAX;
 	f->limit_src = UINT32_MAX;
 	return f;
@@ -899,6 +903,14 @@ mg_flow_publish(struct mg_flow_table *t, struct mg_flow *f, uint64_t now)
 	if (memcmp(&f->key[0], &f->key[1], sizeof(f->key[0])) == 0)
 		return -EEXIST;
 	f->index = index;
+	/* the address a packet of each direction arrives with, and the
+	 * one it leaves with */
+	f->nat_ck[MG_FLOW_DIR_FWD] = mg_cksum_addr_diff(
+		f->key[MG_FLOW_DIR_FWD].dst, f->key[MG_FLOW_DIR_REV].src,
+		f->key[MG_FLOW_DIR_FWD].family);
+	f->nat_ck[MG_FLOW_DIR_REV] = mg_cksum_addr_diff(
+		f->key[MG_FLOW_DIR_REV].src, f->key[MG_FLOW_DIR_FWD].dst,
+		f->key[MG_FLOW_DIR_FWD].family);
 	t->hdr.half[0][index].last_seen = (uint32_t)(now >> t->hdr.time_shift);
 	t->hdr.half[1][index].last_seen = t->hdr.half[0][index].last_seen;
 	for (k = 0; k < 2; k++) {
@@ -1288,9 +1300,9 @@ mg_flow_half_open_cancel(struct mg_flow_table *t)
 }
 
 static inline uint64_t
-half_entry(const struct mg_flow *f)
+half_entry(const struct mg_flow_table *t, const struct mg_flow *f)
 {
-	return (uint64_t)f->alloc_gen << 32 | f->index;
+	return (uint64_t)t->meta[f->index].gen << 32 | f->index;
 }
 
 /* Remove the connection of ring entry @p e if it is still half open
@@ -1308,7 +1320,8 @@ evict_entry(struct mg_flow_table *t, unsigned int self, uint64_t e,
 	/* an entry live now cannot be recycled before our next quiescent
 	 * report, so the generation read here is the one killed below */
 	if (__atomic_load_n(&t->live[index], __ATOMIC_ACQUIRE) != FLOW_LIVE ||
-	    f->alloc_gen != (uint32_t)(e >> 32) ||
+	    __atomic_load_n(&t->meta[index].gen, __ATOMIC_RELAXED) !=
+		    (uint32_t)(e >> 32) ||
 	    !__atomic_load_n(&f->half_open, __ATOMIC_ACQUIRE) ||
 	    !flow_kill(t, index))
 		return false;
@@ -1343,7 +1356,7 @@ mg_flow_evict_oldest(struct mg_flow_table *t, unsigned int self,
 void
 mg_flow_half_open_push(struct mg_flow_table *t, const struct mg_flow *f)
 {
-	uint64_t e = half_entry(f), old;
+	uint64_t e = half_entry(t, f), old;
 
 	/* full: the oldest entry leaves the ring — stale, or a half-open
 	 * connection that then waits for its timeout instead of eviction */

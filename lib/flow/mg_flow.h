@@ -132,9 +132,13 @@ struct mg_flow {
 	 * client's SYN itself): the backend's sequence numbers are
 	 * translated (mg_flow_proxy()) */
 	uint8_t syn_proxy;
-	uint32_t index;	    /**< position in the entry array */
-	uint32_t health;    /**< backend's passive-health index */
-	uint32_t alloc_gen; /**< bumped each time the entry is allocated */
+	uint32_t index;	 /**< position in the entry array */
+	uint32_t health; /**< backend's passive-health index */
+	/** [dir]: what rewriting that direction's packets adds to their
+	 * checksums for the address (mg_cksum_addr_diff(): the virtual
+	 * address to the backend's forward, back in reverse), the same for
+	 * every packet: set by mg_flow_publish() from the keys */
+	uint16_t nat_ck[2];
 	/** per-caller limit buckets the connection counts against (see
 	 * lib/limit): the limit's id and the source's bucket, or NONE */
 	uint32_t limit_src;

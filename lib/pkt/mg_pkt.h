@@ -272,16 +272,36 @@ mg_cksum_apply(uint16_t cksum, uint32_t diff)
 }
 
 /**
- * mg_pkt_nat(), and with @p ttl_dec also mg_pkt_ttl_dec(), in one pass
- * over the headers: the address's difference is summed once for both
- * checksums, the TTL's folded into the IPv4 header's. Inline for the
- * forwarding path.
+ * What rewriting address @p old to @p new (4 bytes for @p family 4, else
+ * 16) adds to a checksum: mg_cksum_diff() folded to 16 bits, for
+ * mg_pkt_rewrite_diff(). A connection's is the same for every packet of
+ * one direction, so it is computed once (lib/flow: mg_flow.nat_ck).
+ *
+ * Thread safety: pure.
+ */
+static inline uint16_t
+mg_cksum_addr_diff(const uint8_t *old, const uint8_t *new, uint8_t family)
+{
+	uint32_t sum = family == 4 ? mg_cksum_diff(old, new, 4)
+				   : mg_cksum_diff(old, new, 16);
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/**
+ * mg_pkt_rewrite() with the address's difference given: @p diff is
+ * mg_cksum_addr_diff() of the frame's address (the destination with
+ * @p dst, else the source) and @p addr. The forwarding path's rewrite:
+ * a connection's difference is computed when it is admitted.
  *
  * Thread safety: reentrant.
  */
 static __rte_always_inline void
-mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
-	       const uint8_t *addr, uint16_t port, bool ttl_dec)
+mg_pkt_rewrite_diff(struct rte_mbuf *m, const struct mg_pkt_info *info,
+		    bool dst, const uint8_t *addr, uint16_t port, uint16_t diff,
+		    bool ttl_dec)
 {
 	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
 	uint8_t *l3 = p + info->l3_off, *l4 = p + info->l4_off;
@@ -290,8 +310,6 @@ mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 	uint8_t *a = v4 ? l3 + (dst ? 16 : 12) : l3 + (dst ? 24 : 8);
 	uint8_t *pp = l4 + (dst ? 2 : 0);
 	uint8_t *l4ck = l4 + (udp ? 6 : 16);
-	uint32_t diff =
-		v4 ? mg_cksum_diff(a, addr, 4) : mg_cksum_diff(a, addr, 16);
 	uint16_t ck;
 
 	memcpy(&ck, l4ck, 2);
@@ -319,6 +337,26 @@ mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 		memcpy(a, addr, 16);
 	}
 	memcpy(pp, &port, 2);
+}
+
+/**
+ * mg_pkt_nat(), and with @p ttl_dec also mg_pkt_ttl_dec(), in one pass
+ * over the headers: the address's difference is summed once for both
+ * checksums, the TTL's folded into the IPv4 header's. Inline.
+ *
+ * Thread safety: reentrant.
+ */
+static __rte_always_inline void
+mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
+	       const uint8_t *addr, uint16_t port, bool ttl_dec)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *l3 = p + info->l3_off;
+	bool v4 = info->l3 == MG_L3_IPV4;
+	const uint8_t *a = v4 ? l3 + (dst ? 16 : 12) : l3 + (dst ? 24 : 8);
+
+	mg_pkt_rewrite_diff(m, info, dst, addr, port,
+			    mg_cksum_addr_diff(a, addr, v4 ? 4 : 6), ttl_dec);
 }
 
 /** The TCP header of a parsed TCP segment. */

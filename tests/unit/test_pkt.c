@@ -1929,6 +1929,60 @@ test_nat_rewrite(void **state)
 	}
 }
 
+static struct frame f_rw;
+
+/* mg_pkt_rewrite_diff() with the address's difference taken from the
+ * tuple (as a connection keeps it, computed once): the checksums come
+ * out valid, with the TTL decremented; the difference of another address
+ * would not. */
+static void
+rewrite_diff_and_check(struct frame *f, bool dst, const uint8_t *addr)
+{
+	struct mg_pkt_info info;
+	uint8_t family = f->ip4 ? 4 : 6;
+	unsigned int alen = f->ip4 ? 4 : 16;
+	uint8_t orig[16] = { 0 }, other[16] = { 0 };
+	uint16_t port = rte_cpu_to_be_16(8443), diff;
+	const void *l4;
+
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	frame_checksum(f, &info);
+	memcpy(orig, dst ? info.tuple.dst : info.tuple.src, alen);
+	diff = mg_cksum_addr_diff(orig, addr, family);
+	mg_pkt_rewrite_diff(f->m, &info, dst, addr, port, diff, true);
+	assert_checksums_valid(f, &info);
+	assert_reason(mg_pkt_parse(f->m, &info), MG_DROP_NONE);
+	assert_memory_equal(dst ? info.tuple.dst : info.tuple.src, addr, alen);
+
+	/* back to the first address with the difference of another: the
+	 * L4 checksum no longer verifies */
+	memcpy(other, addr, alen);
+	other[alen - 1] ^= 1;
+	mg_pkt_rewrite_diff(f->m, &info, dst, orig, port,
+			    mg_cksum_addr_diff(addr, other, family), false);
+	l4 = rte_pktmbuf_mtod_offset(f->m, const void *, info.l4_off);
+	assert_int_not_equal(f->ip4 ? rte_ipv4_udptcp_cksum_verify(f->ip4, l4)
+				    : rte_ipv6_udptcp_cksum_verify(f->ip6, l4),
+			     0);
+}
+
+static void
+test_rewrite_diff(void **state)
+{
+	static const uint8_t a4[4] = { 198, 19, 1, 7 };
+	static const uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x42 };
+
+	(void)state;
+	build_ipv4(&f_rw, IPPROTO_TCP, NULL, 0, 13);
+	rewrite_diff_and_check(&f_rw, true, a4);
+	build_ipv4(&f_rw, IPPROTO_UDP, NULL, 0, 9);
+	rewrite_diff_and_check(&f_rw, false, a4);
+	build_ipv6(&f_rw, NULL, 0, IPPROTO_TCP, 21);
+	rewrite_diff_and_check(&f_rw, true, a6);
+	build_ipv6(&f_rw, NULL, 0, IPPROTO_UDP, 4);
+	rewrite_diff_and_check(&f_rw, false, a6);
+}
+
 /*
  * A segment a Linux stack left for offload (CHECKSUM_PARTIAL: the field
  * holds the folded pseudo-header sum, as rte_ipv4/6_phdr_cksum() make
@@ -2292,6 +2346,7 @@ main(void)
 		PKT_TEST(test_truncation_sweep),
 		PKT_TEST(test_mutations),
 		PKT_TEST(test_nat_rewrite),
+		PKT_TEST(test_rewrite_diff),
 		PKT_TEST(test_l4_cksum_complete),
 		PKT_TEST(test_nat_udp_no_cksum),
 		PKT_TEST(test_tcp_reset),
