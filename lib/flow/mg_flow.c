@@ -1269,8 +1269,14 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 void
 mg_flow_handover(struct mg_flow_table *t, unsigned int self)
 {
-	if (likely(self < t->n_shards))
-		shard_drain(&t->shard[self], t->shard[self].n);
+	struct flow_shard *sh;
+
+	if (unlikely(self >= t->n_shards))
+		return;
+	sh = &t->shard[self];
+	/* every round: mostly nothing, told by two loads */
+	if (!rte_ring_empty(sh->kill))
+		shard_drain(sh, sh->n);
 }
 
 bool
