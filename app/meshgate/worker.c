@@ -2421,8 +2421,8 @@ mg_worker_main(void *arg)
 		w->esp_set = w->esp != NULL ? mg_ruleset_esp(rs) : NULL;
 		w->now = rte_rdtsc();
 		stall_account(w, stats);
-		/* connections of ours other workers removed: gone before
-		 * this round's lookups (a worker back from sleep included) */
+		/* unlink what other workers removed from our shard (their
+		 * lookups pass over it already): its entries come back */
 		mg_flow_handover(dp->flows, w->rank);
 		for (p = 0; p < w->n_ports; p++) {
 			n = rte_eth_rx_burst(w->port_id[p], w->queue, pkts,

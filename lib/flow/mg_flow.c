@@ -579,6 +579,31 @@ hash_lookup(const struct flow_shard *sh, const struct mg_5tuple **keys,
 	return hits;
 }
 
+/* Clears in @p found the hits of @p data that are dead: removed by
+ * another worker, not yet unlinked by their owner (which finds the tuple's
+ * live connection in another shard, if any). The entries are prefetched
+ * first, so their loads overlap. */
+static inline uint64_t
+drop_dead(void *const *data, uint32_t n, uint64_t found)
+{
+	const struct mg_flow *f;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (found & (UINT64_C(1) << i))
+			rte_prefetch0((const void *)((uintptr_t)data[i] &
+						     ~FLOW_DIR_MASK));
+	for (i = 0; i < n; i++) {
+		if (!(found & (UINT64_C(1) << i)))
+			continue;
+		f = (const struct mg_flow *)((uintptr_t)data[i] &
+					     ~FLOW_DIR_MASK);
+		if (unlikely(__atomic_load_n(&f->dead, __ATOMIC_RELAXED)))
+			found &= ~(UINT64_C(1) << i);
+	}
+	return found;
+}
+
 /* Looks up, in the shards other than @p self, the keys whose bit is
  * clear in @p hits (misses in the caller's own shard). */
 static uint64_t
@@ -604,8 +629,10 @@ lookup_others(struct mg_flow_table *t, unsigned int self,
 		}
 		if (m == 0)
 			break;
-		found = hash_lookup(&t->shard[(self + s) % t->n_shards], mk, ms,
-				    m, md);
+		found = drop_dead(
+			md, m,
+			hash_lookup(&t->shard[(self + s) % t->n_shards], mk, ms,
+				    m, md));
 		for (k = 0; k < m; k++) {
 			if (!(found & (UINT64_C(1) << k)))
 				continue;
@@ -637,9 +664,14 @@ mg_flow_lookup_bulk(struct mg_flow_table *t, unsigned int self,
 	/* the caller's own shard first: a connection's first direction
 	 * arrives where it was admitted */
 	hits = hash_lookup(&t->shard[self], keys, sig, n, data);
-	all = n == 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
-	if (t->n_shards > 1 && hits != all)
-		hits = lookup_others(t, self, keys, sig, n, hits, data);
+	/* with one shard every removal is its owner's, unlinked at once:
+	 * nothing dead is ever found */
+	if (t->n_shards > 1) {
+		all = n == 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
+		hits = drop_dead(data, n, hits);
+		if (hits != all)
+			hits = lookup_others(t, self, keys, sig, n, hits, data);
+	}
 
 	for (i = 0; i < n; i++) {
 		uintptr_t v;
@@ -770,6 +802,14 @@ flow_kill(struct mg_flow_table *t, uint32_t index)
 	return true;
 }
 
+/* A dead entry of another shard: lookups pass over it until its owner
+ * unlinks it. */
+static inline void
+flow_mark_dead(struct mg_flow *f)
+{
+	__atomic_store_n(&f->dead, 1, __ATOMIC_RELAXED);
+}
+
 /* The owner unlinks a killed entry now; another worker hands it to the
  * owner's kill ring, which has room for every entry of the shard (an
  * entry is killed once before it is recycled). */
@@ -782,6 +822,7 @@ flow_bury(struct mg_flow_table *t, unsigned int self, uint32_t index)
 		flow_unlink(sh, index);
 		return;
 	}
+	flow_mark_dead(&t->flows[index]);
 	MG_TSAN_RELEASE(sh->kill);
 	if (unlikely(rte_ring_mp_enqueue_elem(sh->kill, &index,
 					      sizeof(index)) != 0))

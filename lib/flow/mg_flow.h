@@ -16,8 +16,9 @@
  * that only it writes. Every worker looks a key up in its own shard
  * first, then in the others (the two directions of a connection may
  * arrive on different workers). A worker that removes another shard's
- * connection marks it dead and hands it to the owner through a ring;
- * the owner unlinks it on its next round. Two workers admitting the
+ * connection marks it dead (lookups pass over it from then on) and hands
+ * it to the owner through a ring; the owner unlinks it on its next
+ * round. Two workers admitting the
  * same tuple at once in two shards each see the other (see
  * mg_flow_publish()). A shard holds max_flows / writers connections.
  *
@@ -132,6 +133,10 @@ struct mg_flow {
 	 * client's SYN itself): the backend's sequence numbers are
 	 * translated (mg_flow_proxy()) */
 	uint8_t syn_proxy;
+	/** 1 once removed by a worker other than its shard's owner, which
+	 * has yet to unlink it: lookups pass over it (the one field written
+	 * after publication, once, by the worker that removed it) */
+	uint8_t dead;
 	uint32_t index;	 /**< position in the entry array */
 	uint32_t health; /**< backend's passive-health index */
 	/** [dir]: what rewriting that direction's packets adds to their
@@ -554,9 +559,10 @@ unsigned int mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c,
 
 /**
  * Unlink the connections other workers removed from the caller's shard
- * (mg_flow_remove(), mg_flow_evict_oldest()): until then the caller's
- * own lookups still find them. A writer calls it each round before it
- * looks anything up; mg_flow_expire() does it too.
+ * (mg_flow_remove(), mg_flow_evict_oldest()): lookups pass over them
+ * from the removal on (mg_flow.dead), but their keys and entries stay
+ * until the owner unlinks them and the grace period ends. A writer calls
+ * it each round; mg_flow_expire() does it too.
  *
  * @param self  The caller's writer rank.
  *

@@ -41,6 +41,7 @@ PHASE_TIMEOUT = 20          # s for a phase to be received and handled
 VIP = int.from_bytes(bytes(map(int, gen.VIP.split("."))), "big")
 BACKEND = int.from_bytes(bytes(map(int, gen.L7_BACKEND.split("."))), "big")
 SYN, ACK, PSH = gen.SYN, gen.ACK, gen.PSH
+RST = 0x04
 # net_pcap0's MAC (what the gateway sends from), the callers' router and
 # the backend (what it sends to)
 GW_MAC, CALLER_MAC, BACKEND_MAC = gen.GW_MAC, gen.CALLER_MAC, gen.BACKEND_MAC
@@ -110,19 +111,10 @@ def handled(tel, want0, want1):
     return rx0 >= want0 and rx1 >= want1 and done and (rx0, rx1)
 
 
-def test_two_way_on_two_queues(meshgate_bin, tmp_path):
-    """256 connections, handshakes and 4 rounds of data each way, the two
-    directions on two queues and two workers: every frame forwarded once
-    (--stats-json: rx = tx, no drop, 256 connections made, each lcore's
-    counts those of its queue), on its own queue's output, translated for
-    its own connection (client to backend: destination 198.18.2.21:8080,
-    to the backend's MAC; backend to client: source the VIP and port 80,
-    to the caller's MAC; sequence numbers and payloads untouched, in each
-    connection's order, checksums valid); all 256 connections end
-    established and allowed by callers-to-bench; no mbuf leaked."""
-    tf = gen.TcpFrames()
-    conns = [Conn(tf, i) for i in range(CONNS)]
-    plan = phases(conns)
+def run_plan(meshgate_bin, tmp_path, plan):
+    """Feeds plan's phases to the two queues (each phase once the last is
+    received and handled); returns the stop's --stats-json, /meshgate/flows
+    and /meshgate/policies at the end, and the two outputs."""
     conf = tmp_path / "two_way.conf"
     conf.write_text((CONFIGS / "bench_mesh_2way.conf").read_text() +
                     'telemetry = { listen = "off"; };\n'
@@ -175,6 +167,23 @@ def test_two_way_on_two_queues(meshgate_bin, tmp_path):
         shutil.rmtree(mg_telemetry.runtime_dir(prefix), ignore_errors=True)
     stats = check_clean_stop(proc.returncode, text, load_stats(stats_path))
     check_stats(stats)
+    return stats, flows, policies, outs
+
+
+def test_two_way_on_two_queues(meshgate_bin, tmp_path):
+    """256 connections, handshakes and 4 rounds of data each way, the two
+    directions on two queues and two workers: every frame forwarded once
+    (--stats-json: rx = tx, no drop, 256 connections made, each lcore's
+    counts those of its queue), on its own queue's output, translated for
+    its own connection (client to backend: destination 198.18.2.21:8080,
+    to the backend's MAC; backend to client: source the VIP and port 80,
+    to the caller's MAC; sequence numbers and payloads untouched, in each
+    connection's order, checksums valid); all 256 connections end
+    established and allowed by callers-to-bench; no mbuf leaked."""
+    tf = gen.TcpFrames()
+    conns = [Conn(tf, i) for i in range(CONNS)]
+    plan = phases(conns)
+    stats, flows, policies, outs = run_plan(meshgate_bin, tmp_path, plan)
     n0 = sum(len(p[0]) for p in plan)
     n1 = sum(len(p[1]) for p in plan)
     assert stats["rx"] == stats["tx"] == n0 + n1, {k: v for k, v in
@@ -233,3 +242,46 @@ def check_checksums(pkt):
     del again[TCP].chksum
     again = Ether(raw(again))
     assert (again[IP].chksum, again[TCP].chksum) == want, pkt.summary()
+
+
+def test_reuse_on_the_other_queue(meshgate_bin, tmp_path):
+    """A connection admitted by one worker, reset, and opened again on the
+    same tuple through the other worker: each worker admits into its own
+    shard of the flow table, so the second worker removes the first's
+    connection by handing it over (its owner unlinks it at the start of
+    its next round) and admits the new one into its own. 128 connections:
+    SYN on queue 1 (lcore 2), SYN-ACK on queue 0, ACK and then the
+    client's RST on queue 1; then a SYN with a new ISN on queue 0 (lcore
+    1: the old connection is closed, so this one starts afresh), its
+    SYN-ACK on queue 1 (lcore 2, whose shard still held the old
+    connection's keys: it must find the new one), the ACK on queue 0.
+    Every frame is forwarded, none dropped, 256 connections made and 128
+    left, all established; no mbuf leaked."""
+    n = 128
+    tf = gen.TcpFrames()
+    conns = [Conn(tf, i) for i in range(n)]
+    plan = [([], [c.client(SYN, 0) for c in conns]),
+            ([c.server(SYN | ACK, c.cseq) for c in conns], []),
+            ([], [c.client(ACK, c.sseq) for c in conns]),
+            ([], [c.client(RST | ACK, c.sseq) for c in conns])]
+    for c in conns:
+        c.cseq = gen.isn(c.i + 0x20000000)
+        c.sseq = gen.isn(c.i + 0x30000000)
+    plan += [([c.client(SYN, 0) for c in conns], []),
+             ([], [c.server(SYN | ACK, c.cseq) for c in conns]),
+             ([c.client(ACK, c.sseq) for c in conns], [])]
+    stats, flows, _, outs = run_plan(meshgate_bin, tmp_path, plan)
+    frames = sum(len(q0) + len(q1) for q0, q1 in plan)
+    assert stats["rx"] == stats["tx"] == frames, {
+        k: v for k, v in stats["drops"].items() if v}
+    assert stats["drops_total"] == 0
+    assert stats["flows_created"] == 2 * n
+    assert flows["total"] == n, flows
+    assert flows["states"]["established"] == n, flows
+    assert flows["half_open"] == 0, flows
+    # the new handshake's SYN-ACKs left for the client, from the VIP
+    last = [Ether(d) for d in read_frames(outs[1])][-n:]
+    assert all(p[IP].src == gen.VIP and p[TCP].flags == "SA"
+               for p in last), last[0].summary()
+    for p in last:
+        check_checksums(p)

@@ -1180,19 +1180,23 @@ test_shards(void **state)
 	}
 	assert_int_equal(mg_flow_count(tbl), 1);
 
-	/* removed by the other writer: gone for it at once and its tuple
-	 * free; the owner still holds the dead entry until its round */
+	/* removed by the other writer: gone at once for every lookup and
+	 * its tuple free; the owner unlinks the dead entry on its round */
 	assert_int_equal(mg_flow_remove(tbl, 1, f), 0);
 	assert_int_equal(mg_flow_remove(tbl, 1, f), -ENOENT);
 	assert_int_equal(mg_flow_remove(tbl, 0, f), -ENOENT);
+	assert_null(lookup_by(0, &k[0], NULL));
+	assert_null(lookup_by(1, &k[1], NULL));
 	g = flow_open_by(1, 1, IPPROTO_TCP, 0);
 	assert_ptr_equal(lookup_by(1, &k[0], NULL), g);
-	assert_ptr_equal(lookup_by(0, &k[0], NULL), f);
+	assert_ptr_equal(lookup_by(0, &k[0], NULL), g);
+	assert_ptr_equal(lookup_by(0, &k[1], NULL), g);
 	assert_int_equal(mg_flow_count(tbl), 2);
 	mg_flow_handover(tbl, 1); /* not its shard: nothing changes */
 	mg_flow_handover(tbl, 2); /* no such rank */
-	assert_ptr_equal(lookup_by(0, &k[0], NULL), f);
+	assert_int_equal(mg_flow_count(tbl), 2);
 	mg_flow_handover(tbl, 0);
+	assert_int_equal(mg_flow_count(tbl), 1);
 	assert_ptr_equal(lookup_by(0, &k[0], NULL), g);
 	assert_ptr_equal(lookup_by(0, &k[1], NULL), g);
 	assert_int_equal(mg_flow_count(tbl), 1);
