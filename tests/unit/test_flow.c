@@ -1417,13 +1417,15 @@ test_concurrent_lookup(void **state)
  * Two writers, the main lcore (rank 0) and lcore 1 (rank 1), each with its
  * own shard and no lock, admit the same new connection at the same
  * moment, round after round: exactly one must win each round (rank 0's
- * veto settles a tie). The loser then removes the winner's connection (a
- * removal handed over to the other shard's owner) and both run their
- * expiry round, which unlinks it. Measured: without the check across
+ * veto settles a tie), and both then find the winner's by either key.
+ * The loser removes it (a removal handed over to the other shard's
+ * owner): from then on neither finds it, and both run their expiry
+ * round, which unlinks it. Measured: without the check across
  * shards in mg_flow_publish() both win all 10,000 rounds; without its
  * fence alone, 2 to 8 of 10,000 (so a pass is evidence, not proof);
  * without the veto, both give up in 360 to 9,400 rounds, the more the
- * busier the machine or the slower the build.
+ * busier the machine or the slower the build; without lookups passing
+ * over a dead entry, the lookup after the removal finds it every round.
  */
 #define RACE_ROUNDS    10000
 #define RACE_IDS       4096 /* far more than a round leaves to unlink */
@@ -1460,13 +1462,26 @@ race_barrier(struct race *r, uint32_t *phase)
 	return true;
 }
 
+/* What writer @p self finds for @p k, or NULL. */
+static struct mg_flow *
+race_lookup(unsigned int self, const struct mg_5tuple *k)
+{
+	const struct mg_5tuple *keys[1] = { k };
+	struct mg_flow *f[1];
+	uint8_t d[1];
+
+	mg_flow_lookup_bulk(tbl, self, keys, 1, f, d);
+	return f[0];
+}
+
 static void
 race_writer(struct race *r, unsigned int self)
 {
 	struct mg_flow_cursor c = { .first = self };
 	unsigned int other = !self;
 	uint32_t round, phase = 0;
-	struct mg_flow *f;
+	struct mg_flow *f, *winner;
+	struct mg_5tuple k[2];
 	int ret;
 
 	rte_rcu_qsbr_thread_register(r->v, self);
@@ -1499,6 +1514,13 @@ race_writer(struct race *r, unsigned int self)
 			else
 				r->none++;
 		}
+		/* both find the winner, by either key */
+		flow_keys(round % RACE_IDS, IPPROTO_UDP, k);
+		winner = r->won[0] != NULL ? r->won[0] : r->won[1];
+		r->errors[self] += race_lookup(self, &k[0]) != winner;
+		r->errors[self] += race_lookup(self, &k[1]) != winner;
+		if (!race_barrier(r, &phase))
+			break;
 		/* the loser removes the winner's; a double win each its own */
 		if (r->won[other] != NULL && r->won[self] == NULL)
 			r->errors[self] +=
@@ -1506,6 +1528,10 @@ race_writer(struct race *r, unsigned int self)
 		else if (r->won[self] != NULL && r->won[other] != NULL)
 			r->errors[self] +=
 				mg_flow_remove(tbl, self, r->won[self]) != 0;
+		if (!race_barrier(r, &phase))
+			break;
+		/* gone for both at once, unlinked or not by its owner yet */
+		r->errors[self] += race_lookup(self, &k[0]) != NULL;
 		mg_flow_expire(tbl, &c, 0, 8);
 		/* what flow_dq_free() acquires: before the report */
 		MG_TSAN_RELEASE(r->v);
