@@ -965,7 +965,11 @@ void
 mg_pkt_nat(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
 	   const uint8_t *addr, uint16_t port)
 {
-	mg_pkt_rewrite(m, info, dst, addr, port, false);
+	mg_pkt_rewrite_diff(m, info, dst, addr, port,
+			    mg_cksum_addr_diff(mg_pkt_l3_addr(m, info, dst),
+					       addr,
+					       info->l3 == MG_L3_IPV4 ? 4 : 6),
+			    false);
 }
 
 void

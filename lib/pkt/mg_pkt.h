@@ -290,10 +290,22 @@ mg_cksum_addr_diff(const uint8_t *old, const uint8_t *new, uint8_t family)
 	return (uint16_t)sum;
 }
 
+/* The destination (@p dst) or source address in the IP header of @p m. */
+static inline uint8_t *
+mg_pkt_l3_addr(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst)
+{
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, info->l3_off);
+
+	return info->l3 == MG_L3_IPV4 ? l3 + (dst ? 16 : 12)
+				      : l3 + (dst ? 24 : 8);
+}
+
 /**
- * mg_pkt_rewrite() with the address's difference given: @p diff is
+ * mg_pkt_nat(), and with @p ttl_dec also mg_pkt_ttl_dec(), in one pass
+ * over the headers, the address's difference given: @p diff is
  * mg_cksum_addr_diff() of the frame's address (the destination with
- * @p dst, else the source) and @p addr. The forwarding path's rewrite:
+ * @p dst, else the source) and @p addr, added to both checksums; the
+ * TTL's is folded into the IPv4 header's. The forwarding path's rewrite:
  * a connection's difference is computed when it is admitted.
  *
  * Thread safety: reentrant.
@@ -307,7 +319,7 @@ mg_pkt_rewrite_diff(struct rte_mbuf *m, const struct mg_pkt_info *info,
 	uint8_t *l3 = p + info->l3_off, *l4 = p + info->l4_off;
 	bool v4 = info->l3 == MG_L3_IPV4;
 	bool udp = info->tuple.proto == IPPROTO_UDP;
-	uint8_t *a = v4 ? l3 + (dst ? 16 : 12) : l3 + (dst ? 24 : 8);
+	uint8_t *a = mg_pkt_l3_addr(m, info, dst);
 	uint8_t *pp = l4 + (dst ? 2 : 0);
 	uint8_t *l4ck = l4 + (udp ? 6 : 16);
 	uint16_t ck;
@@ -337,26 +349,6 @@ mg_pkt_rewrite_diff(struct rte_mbuf *m, const struct mg_pkt_info *info,
 		memcpy(a, addr, 16);
 	}
 	memcpy(pp, &port, 2);
-}
-
-/**
- * mg_pkt_nat(), and with @p ttl_dec also mg_pkt_ttl_dec(), in one pass
- * over the headers: the address's difference is summed once for both
- * checksums, the TTL's folded into the IPv4 header's. Inline.
- *
- * Thread safety: reentrant.
- */
-static __rte_always_inline void
-mg_pkt_rewrite(struct rte_mbuf *m, const struct mg_pkt_info *info, bool dst,
-	       const uint8_t *addr, uint16_t port, bool ttl_dec)
-{
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	const uint8_t *l3 = p + info->l3_off;
-	bool v4 = info->l3 == MG_L3_IPV4;
-	const uint8_t *a = v4 ? l3 + (dst ? 16 : 12) : l3 + (dst ? 24 : 8);
-
-	mg_pkt_rewrite_diff(m, info, dst, addr, port,
-			    mg_cksum_addr_diff(a, addr, v4 ? 4 : 6), ttl_dec);
 }
 
 /** The TCP header of a parsed TCP segment. */
