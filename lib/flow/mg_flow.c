@@ -107,8 +107,6 @@ struct flow_meta {
 	uint32_t gen;
 };
 
-struct mg_flow_table;
-
 /*
  * One writer's part of the table: the entries [first, first + n) it
  * admits connections into, the rte_hash that reaches them, and their
@@ -270,10 +268,6 @@ shard_entries(uint32_t max_flows, uint32_t n_shards, uint32_t s)
 
 	return s + 1 < n_shards ? size : max_flows - s * size;
 }
-
-/* What a shard of @p n entries takes besides the entry arrays: its
- * hash, kill ring, free list and defer queue. */
-static size_t shard_memsize(uint32_t n);
 
 /* Shard @p s of table @p name: its hash, rings, free list and defer
  * queue. */
@@ -513,6 +507,8 @@ hash_memsize(uint32_t entries, uint32_t key_len)
 	       HASH_SMALL_BYTES;
 }
 
+/* What a shard of @p n entries takes besides the entry arrays: its
+ * hash, kill ring, free list and defer queue. */
 static size_t
 shard_memsize(uint32_t n)
 {
@@ -765,7 +761,7 @@ flow_unlink(struct flow_shard *sh, uint32_t index)
 }
 
 /* Unlinks what other workers removed from the owner's shard: at most
- * @p max entries (the ring never holds more than the shard). */
+ * @p max entries. */
 static void
 shard_drain(struct flow_shard *sh, unsigned int max)
 {
@@ -782,6 +778,16 @@ shard_drain(struct flow_shard *sh, unsigned int max)
 			flow_unlink(sh, idx[i]);
 		max -= n;
 	}
+}
+
+/* All that other workers removed from the owner's shard (the ring never
+ * holds more than the shard); every round, mostly nothing, told by two
+ * loads. */
+static inline void
+shard_handover(struct flow_shard *sh)
+{
+	if (!rte_ring_empty(sh->kill))
+		shard_drain(sh, sh->n);
 }
 
 /*
@@ -1279,7 +1285,7 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 	sh = &t->shard[c->first];
 	/* every round: what other workers removed, and what is past its
 	 * grace period while connections churn */
-	shard_drain(sh, sh->n);
+	shard_handover(sh);
 	if (sh->dq != NULL)
 		flow_reclaim(sh, RTE_MAX(budget, FLOW_RECLAIM_BURST));
 
@@ -1310,14 +1316,8 @@ mg_flow_expire(struct mg_flow_table *t, struct mg_flow_cursor *c, uint64_t now,
 void
 mg_flow_handover(struct mg_flow_table *t, unsigned int self)
 {
-	struct flow_shard *sh;
-
-	if (unlikely(self >= t->n_shards))
-		return;
-	sh = &t->shard[self];
-	/* every round: mostly nothing, told by two loads */
-	if (!rte_ring_empty(sh->kill))
-		shard_drain(sh, sh->n);
+	if (likely(self < t->n_shards))
+		shard_handover(&t->shard[self]);
 }
 
 bool
