@@ -2259,14 +2259,14 @@ nothing_tracked(const struct mg_worker *w, const struct mg_ruleset *rs)
 
 /* What not_for_service() and tx_any() do in wire mode's common case,
  * decided inline: a frame in clear, for none of the gateway's addresses,
- * that fits the link out goes out as it came. @p wire: the ruleset
- * forwards unmatched frames and has no peers (tx() would send in clear). */
+ * that leaves whole (leaves_whole(): no peers, so tx() would send it in
+ * clear, and within the MTU) goes out as it came. */
 static __rte_always_inline bool
 bridges(const struct mg_worker *w, const struct mg_ruleset *rs, bool wire,
-	uint16_t mtu, const struct rte_mbuf *m, const struct mg_pkt_info *info)
+	uint8_t out, const struct rte_mbuf *m, const struct mg_pkt_info *info)
 {
 	return wire && !mg_ruleset_maybe_local(rs, info->tuple.dst) &&
-	       origin(w, m) == 0 && mg_pkt_l3_len(info) <= mtu;
+	       origin(w, m) == 0 && leaves_whole(w, out, info);
 }
 
 /* dispatch() when nothing_tracked(). */
@@ -2276,13 +2276,13 @@ dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
 		   const struct mg_pkt_info *info, const uint8_t *reason,
 		   uint16_t n)
 {
-	const bool wire =
-		mg_ruleset_forward_unmatched(rs) && w->esp_set == NULL;
-	const uint16_t out = w->out[in];
-	/* the bridge's, loaded once: the loop's stores may alias them */
+	/* the ruleset forwards unmatched frames (wire mode) */
+	const bool wire = mg_ruleset_forward_unmatched(rs);
+	const uint8_t out = (uint8_t)w->out[in];
+	/* the bridge's tx_raw(), its buffer loaded once (the loop's stores
+	 * may alias it) and its count added once */
 	struct rte_eth_dev_tx_buffer *txb = w->txb[out];
 	const uint16_t port_id = w->port_id[out], queue = w->queue;
-	const uint16_t mtu = w->mtu[out];
 	uint64_t sent = 0;
 	uint16_t i;
 
@@ -2293,7 +2293,7 @@ dispatch_untracked(struct mg_worker *w, const struct mg_ruleset *rs,
 			reassemble(w, rs, in, pkts[i], &info[i]);
 		else if (!is_tracked(&info[i]))
 			handle_other(w, rs, in, pkts[i], &info[i]);
-		else if (bridges(w, rs, wire, mtu, pkts[i], &info[i]))
+		else if (bridges(w, rs, wire, out, pkts[i], &info[i]))
 			sent += rte_eth_tx_buffer(port_id, queue, txb, pkts[i]);
 		else
 			not_for_service(w, rs, in, pkts[i], &info[i]);
